@@ -1,0 +1,51 @@
+/* eltwise.cl - elementwise kernels: ReLU forward/backward, y = a*x + b*y, and the one-hot
+ * seed rows of the NTK backward. All are 1-D over the element count, rounded up by the host
+ * and guarded here; every buffer comes with an int offset in floats. */
+
+/* relu_fwd: y[i] = max(x[i], 0). NDRange: 1-D over count. */
+__kernel void relu_fwd(__global const float *x, int x_off, __global float *y, int y_off, int count)
+{
+    const int i = (int)get_global_id(0);
+    CLNAS_GUARD(i < count);
+    const float v = x[x_off + i];
+    y[y_off + i] = v > 0.0f ? v : 0.0f;
+}
+
+/* relu_bwd: dx[s][i] += x[i] > 0 ? dy[s][i] : 0 for s in [0,S). x (the forward input) is
+ * shared by the seeds; dy, dx are [S][count]. A select, not dy * (x > 0), so a non-finite
+ * dy where x <= 0 contributes 0 (as PyTorch's threshold_backward).
+ * NDRange: 1-D over S*count (= total). */
+__kernel void relu_bwd(__global const float *x, int x_off, __global const float *dy, int dy_off,
+                       __global float *dx, int dx_off, int count, int total)
+{
+    const int e = (int)get_global_id(0);
+    CLNAS_GUARD(e < total);
+    const int i = e % count;
+    if (x[x_off + i] > 0.0f) dx[dx_off + e] += dy[dy_off + e];
+}
+
+/* axpby: y[i] = a*x[i] + b*y[i]; when b == 0, y is overwritten without being read (so NaN or
+ * garbage in y does not propagate, as in BLAS). x and y may be the same tensor.
+ * NDRange: 1-D over count. */
+__kernel void axpby(int count, float a, __global const float *x, int x_off, float b,
+                    __global float *y, int y_off)
+{
+    const int i = (int)get_global_id(0);
+    CLNAS_GUARD(i < count);
+    const float v = a * x[x_off + i];
+    if (b == 0.0f)
+        y[y_off + i] = v;
+    else
+        y[y_off + i] = v + b * y[y_off + i];
+}
+
+/* seed_rows: d[s][r][j] = (r == row0 + s) ? 1 : 0 for a [S][n][k] tensor.
+ * NDRange: 1-D over S*n*k (= total). */
+__kernel void seed_rows(__global float *d, int d_off, int n, int k, int row0, int total)
+{
+    const int e = (int)get_global_id(0);
+    CLNAS_GUARD(e < total);
+    const int s = e / (n * k);
+    const int r = (e / k) % n;
+    d[d_off + e] = (r == row0 + s) ? 1.0f : 0.0f;
+}

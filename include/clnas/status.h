@@ -1,0 +1,39 @@
+/* clnas/status.h - the one status type every fallible clnas call returns.
+ *
+ * Convention (as in CLBlast): CLNAS_OK is 0; OpenCL's own error codes (-1 .. -999)
+ * are passed through unchanged, so a failing clEnqueueNDRangeKernel surfaces as
+ * e.g. -5 (CL_OUT_OF_RESOURCES); clnas's own codes live in -1000 and below.
+ * Results are returned through out-parameters. A human-readable message for the
+ * last failure is kept in the context (clnas_ctx_errmsg). */
+#ifndef CLNAS_STATUS_H
+#define CLNAS_STATUS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum clnas_status {
+    CLNAS_OK = 0,
+    /* -1 .. -999: OpenCL status codes, passed through */
+    CLNAS_E_INVALID_ARG = -1000, /* a caller-supplied value is out of range or malformed */
+    CLNAS_E_NOMEM = -1001,       /* host allocation failed */
+    CLNAS_E_SHAPE = -1002,       /* tensor shapes do not agree */
+    CLNAS_E_NO_DEVICE = -1003,   /* no OpenCL platform/device, or the requested one does not exist */
+    CLNAS_E_BUILD = -1004,       /* an OpenCL program failed to build (log in the message) */
+    CLNAS_E_IO = -1005,          /* a file could not be read or written, or is malformed */
+    CLNAS_E_LAPACK = -1006,      /* LAPACK reported failure (info in the message) */
+    CLNAS_E_PNG = -1007,         /* libpng or the rasteriser failed */
+    CLNAS_E_CLBLAST = -1008,     /* CLBlast returned an error (its code in the message) */
+    CLNAS_E_PARSE = -1009,       /* an architecture string or other text input is malformed */
+    CLNAS_E_NUMERIC = -1010,     /* a result is NaN/inf or otherwise undefined (reason in the message) */
+    CLNAS_E_DEVICE_MEM = -1011,  /* the device cannot hold what was asked of it */
+    CLNAS_E_UNSUPPORTED = -1012  /* the request is valid but not implemented / not available */
+} clnas_status;
+
+/* A static, never-NULL name for a status code, e.g. "CL_OUT_OF_RESOURCES" or "CLNAS_E_PARSE". */
+const char *clnas_status_str(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

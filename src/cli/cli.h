@@ -1,0 +1,16 @@
+/* cli.h - the subcommands of the `clnas` program. Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit status: 0 success, 1 failure
+ * of the work, 2 bad usage. They print results on stdout and messages on stderr. */
+#ifndef CLNAS_CLI_H
+#define CLNAS_CLI_H
+
+int clnas_cmd_devices(int argc, char **argv);
+int clnas_cmd_net(int argc, char **argv);
+int clnas_cmd_selftest(int argc, char **argv);
+
+/* Shared helpers (src/cli/common.c). */
+/* Returns the value of "--name VALUE" or "--name=VALUE" at argv[*i], advancing *i; NULL if argv[*i] is not that option. */
+const char *clnas_cli_opt(int argc, char **argv, int *i, const char *name);
+/* Parses an integer option value; prints an error naming the option and returns 0 on failure. */
+int clnas_cli_int(const char *opt, const char *val, long lo, long hi, long *out);
+#endif

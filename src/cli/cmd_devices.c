@@ -1,0 +1,187 @@
+/* cmd_devices.c - `clnas devices`: list every OpenCL platform/device with the global index
+ * that --device N takes, and mark the device the default choice would open. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "clnas/context.h"
+#include "cli/cli.h"
+
+static void devices_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: clnas devices [--json]\n\n"
+            "Lists every OpenCL platform and device: the index that --device N takes, platform,\n"
+            "device name, type, compute units, global/local memory, largest single allocation,\n"
+            "fp64 support, OpenCL C version and driver version. The device marked '*' is the\n"
+            "one commands use when no device is named.\n\n"
+            "options:\n"
+            "  --json    print a JSON array of objects (one per device) instead of text\n"
+            "  --help    show this help\n\n"
+            "Device choice (every command that computes):\n"
+            "  --device N       the device with index N in this list\n"
+            "  --device NAME    the first device whose name, vendor or platform name contains NAME\n"
+            "                   (case-insensitive), e.g. --device pocl or --device nvidia\n"
+            "  CLNAS_DEVICE     the same, as an environment variable, used when --device is absent\n"
+            "  default          the first GPU, else the first device\n\n"
+            "No devices? Install an OpenCL driver: for the CPU, `apt-get install pocl-opencl-icd`;\n"
+            "`clinfo -l` shows what the OpenCL loader sees.\n");
+}
+
+/* Human-readable byte count: "15.6 GiB", "64 KiB". */
+static void fmt_bytes(uint64_t b, char *out, size_t n)
+{
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)b;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0 || v == (double)(uint64_t)v) snprintf(out, n, "%.0f %s", v, unit[u]);
+    else snprintf(out, n, "%.1f %s", v, unit[u]);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+            else fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+/* Trims trailing blanks that some drivers leave in their strings (in place). */
+static void rtrim(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t')) s[--n] = 0;
+}
+
+static void print_json(const clnas_device_info *d, int n, int chosen)
+{
+    printf("[");
+    for (int i = 0; i < n; i++) {
+        printf("%s\n  {\"index\": %d, \"platform_index\": %d, \"platform\": ", i ? "," : "", d[i].index,
+               d[i].platform_index);
+        json_str(stdout, d[i].platform_name);
+        printf(", \"platform_version\": ");
+        json_str(stdout, d[i].platform_version);
+        printf(", \"name\": ");
+        json_str(stdout, d[i].name);
+        printf(", \"vendor\": ");
+        json_str(stdout, d[i].vendor);
+        printf(", \"type\": ");
+        json_str(stdout, d[i].type ? d[i].type : "OTHER");
+        printf(", \"compute_units\": %u, \"global_mem_bytes\": %llu, \"local_mem_bytes\": %llu, "
+               "\"max_alloc_bytes\": %llu, \"max_work_group\": %zu, \"fp64\": %s, \"opencl_c_version\": ",
+               d[i].compute_units, (unsigned long long)d[i].global_mem_bytes,
+               (unsigned long long)d[i].local_mem_bytes, (unsigned long long)d[i].max_alloc_bytes,
+               d[i].max_work_group, d[i].fp64 ? "true" : "false");
+        json_str(stdout, d[i].opencl_c_version);
+        printf(", \"device_version\": ");
+        json_str(stdout, d[i].device_version);
+        printf(", \"driver_version\": ");
+        json_str(stdout, d[i].driver_version);
+        printf(", \"default\": %s}", d[i].index == chosen ? "true" : "false");
+    }
+    printf("%s]\n", n ? "\n" : "");
+}
+
+static void print_text(const clnas_device_info *d, int n, int chosen, const char *why)
+{
+    printf("%d OpenCL device%s (--device N takes the index; * = used when no device is named):\n", n,
+           n == 1 ? "" : "s");
+    for (int i = 0; i < n; i++) {
+        char g[32], l[32], a[32];
+        fmt_bytes(d[i].global_mem_bytes, g, sizeof g);
+        fmt_bytes(d[i].local_mem_bytes, l, sizeof l);
+        fmt_bytes(d[i].max_alloc_bytes, a, sizeof a);
+        int is = d[i].index == chosen;
+        printf("\n%c %d: %s%s%s%s\n", is ? '*' : ' ', d[i].index, d[i].name, is ? "  (default: " : "",
+               is ? why : "", is ? ")" : "");
+        printf("    platform        %d: %s (%s)\n", d[i].platform_index, d[i].platform_name,
+               d[i].platform_version);
+        printf("    vendor          %s\n", d[i].vendor);
+        printf("    type            %s\n", d[i].type ? d[i].type : "OTHER");
+        printf("    compute units   %u\n", d[i].compute_units);
+        printf("    global memory   %s\n", g);
+        printf("    local memory    %s\n", l);
+        printf("    max allocation  %s\n", a);
+        printf("    max work-group  %zu\n", d[i].max_work_group);
+        printf("    fp64            %s\n", d[i].fp64 ? "yes" : "no");
+        printf("    OpenCL C        %s\n", d[i].opencl_c_version);
+        printf("    device version  %s\n", d[i].device_version);
+        printf("    driver version  %s\n", d[i].driver_version);
+    }
+}
+
+int clnas_cmd_devices(int argc, char **argv)
+{
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            devices_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "clnas devices: unknown argument \"%s\"\n\n", argv[i]);
+            devices_usage(stderr);
+            return 2;
+        }
+    }
+
+    clnas_device_info *devs = NULL;
+    int n = 0;
+    clnas_status st = clnas_devices_list(&devs, &n);
+    if (st != CLNAS_OK) {
+        fprintf(stderr, "clnas devices: listing OpenCL platforms failed: %s (%d)\n", clnas_status_str(st), (int)st);
+        if (json) printf("[]\n");
+        return 1;
+    }
+    if (n == 0) {
+        free(devs);
+        fprintf(stderr, "clnas devices: no OpenCL platform or device found.\n"
+                        "Install an OpenCL driver: for the CPU, `apt-get install pocl-opencl-icd` "
+                        "(PoCL); for a GPU, its vendor's OpenCL ICD.\n"
+                        "`clinfo -l` shows what the OpenCL loader sees (/etc/OpenCL/vendors/*.icd).\n");
+        if (json) printf("[]\n");
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        rtrim(devs[i].name);
+        rtrim(devs[i].platform_name);
+    }
+
+    /* Which device would a command open with no --device? Ask the library itself so the
+     * answer can never drift from the real choice (it honours CLNAS_DEVICE). */
+    int chosen = -1;
+    const char *env = getenv("CLNAS_DEVICE");
+    char why[160];
+    if (env && *env) snprintf(why, sizeof why, "CLNAS_DEVICE=%s", env);
+    else snprintf(why, sizeof why, "%s", "first GPU, else first device");
+    clnas_ctx *ctx = NULL;
+    st = clnas_ctx_create(NULL, &ctx);
+    if (st == CLNAS_OK) {
+        chosen = clnas_ctx_device(ctx)->index;
+    } else {
+        fprintf(stderr, "clnas devices: warning: the default device cannot be opened (%s): %s\n",
+                clnas_status_str(st), ctx ? clnas_ctx_errmsg(ctx) : "out of host memory");
+    }
+    clnas_ctx_destroy(ctx);
+
+    if (json) print_json(devs, n, chosen);
+    else print_text(devs, n, chosen, why);
+    free(devs);
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* main.c - the `clnas` command: dispatch to subcommands. */
+#include <stdio.h>
+#include <string.h>
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} cmds[] = {
+    {"devices", clnas_cmd_devices, "list OpenCL platforms and devices (index, type, memory, fp64)"},
+    {"net", clnas_cmd_net, "print a NAS-Bench-201 network layer by layer with shapes and parameter counts"},
+    {"selftest", clnas_cmd_selftest, "run a network forward and backward on the device and check it against the host reference"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "clnas - training-free neural architecture search (TE-NAS) on any OpenCL device\n\n"
+               "usage: clnas <command> [options]     (clnas <command> --help for details)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(f, "\nDevice choice (every command that computes): --device N (index from `clnas devices`) or\n"
+               "--device NAME (part of a device name), or the CLNAS_DEVICE environment variable;\n"
+               "default: the first GPU, else the first device.\n"
+               "Compiled OpenCL programs are cached in $CLNAS_CACHE_DIR/cl (default ~/.cache/clnas/cl;\n"
+               "CLNAS_CACHE_DIR=off disables the cache).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("clnas 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "clnas: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

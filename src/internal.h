@@ -1,0 +1,133 @@
+/* internal.h - what every part of libclnas shares but users never see:
+ * the context body, the error macros, kernel lookup and launch, device buffers,
+ * and the CLBlast wrapper. Nothing NAS-specific lives here. */
+#ifndef CLNAS_INTERNAL_H
+#define CLNAS_INTERNAL_H
+
+#define CL_USE_DEPRECATED_OPENCL_1_2_APIS
+#include <CL/cl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clnas/context.h"
+#include "clnas/status.h"
+
+#define CLNAS_ERRMSG_LEN 4096
+
+struct clnas_kernel_entry {
+    char name[64];
+    cl_kernel kernel;
+};
+
+struct clnas_prog_entry {
+    char file[64];
+    char *options;               /* owned */
+    cl_program program;
+    struct clnas_kernel_entry *kernels; /* owned array */
+    int nkernels, capkernels;
+};
+
+struct clnas_ctx {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    clnas_device_info info;
+    char err[CLNAS_ERRMSG_LEN];
+    struct clnas_prog_entry *progs; /* owned array */
+    int nprogs, capprogs;
+    int disk_hits, compiled;
+    int cache_off;
+    int cache_debug;
+    char cache_dir[1024];
+    int gemm_warm;
+};
+
+/* Records a formatted message in ctx->err (if ctx is not NULL) and returns status. */
+clnas_status clnas_set_error(clnas_ctx *ctx, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Appends to the current message (used to add context on the way up). */
+void clnas_append_error(clnas_ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Checks an OpenCL call; on failure records "file:line: call: CL_NAME" and returns it. */
+#define CL_CHECK(ctx, call)                                                                    \
+    do {                                                                                       \
+        cl_int e_ = (call);                                                                    \
+        if (e_ != CL_SUCCESS)                                                                  \
+            return clnas_set_error((ctx), e_, "%s:%d: %s failed: %s", __FILE__, __LINE__, #call, \
+                                   clnas_status_str(e_));                                      \
+    } while (0)
+
+/* For functions with a `fail:` cleanup label and a local `clnas_status st`. */
+#define CLNAS_TRY(expr)                                                                        \
+    do {                                                                                       \
+        st = (expr);                                                                           \
+        if (st != CLNAS_OK) goto fail;                                                         \
+    } while (0)
+#define CL_TRY(ctx, call)                                                                      \
+    do {                                                                                       \
+        cl_int e_ = (call);                                                                    \
+        if (e_ != CL_SUCCESS) {                                                                \
+            st = clnas_set_error((ctx), e_, "%s:%d: %s failed: %s", __FILE__, __LINE__, #call, \
+                                 clnas_status_str(e_));                                        \
+            goto fail;                                                                         \
+        }                                                                                      \
+    } while (0)
+
+/* ---- programs and kernels (src/runtime/program.c) ----
+ * Returns the kernel `name` from cl/<file> built with `defines` (e.g. "-DK=3 -DSTRIDE=1").
+ * The kernel is owned by ctx and cached (in memory per context, and the program binary on
+ * disk); do not release it. cl/common.clh is prepended to every source. */
+clnas_status clnas_kernel_get(clnas_ctx *ctx, const char *file, const char *defines,
+                              const char *name, cl_kernel *out);
+
+/* Sets kernel arguments from a format string, one char per argument:
+ *   'm' cl_mem, 'i' int, 'u' unsigned, 'f' float (passed as double), 'd' double,
+ *   'l' local memory of the given size_t byte count. */
+clnas_status clnas_kernel_args(clnas_ctx *ctx, cl_kernel k, const char *fmt, ...);
+
+/* Enqueues k over a 1-, 2- or 3-D range. gws is rounded up to a multiple of lws when lws
+ * is given (kernels must guard their bounds); lws may be NULL. */
+clnas_status clnas_launch(clnas_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *gws,
+                          const size_t *lws);
+
+/* Reads the source text of cl/<file> (embedded, or from $CLNAS_CL_DIR). *out is malloc'd. */
+clnas_status clnas_cl_source(clnas_ctx *ctx, const char *file, char **out, size_t *len);
+
+/* ---- device buffers (src/runtime/buffer.c) ---- */
+clnas_status clnas_buf_alloc(clnas_ctx *ctx, size_t bytes, cl_mem *out);
+void clnas_buf_free(cl_mem m); /* NULL is a no-op */
+clnas_status clnas_buf_write(clnas_ctx *ctx, cl_mem m, size_t off_bytes, size_t bytes, const void *src);
+clnas_status clnas_buf_read(clnas_ctx *ctx, cl_mem m, size_t off_bytes, size_t bytes, void *dst);
+clnas_status clnas_buf_zero(clnas_ctx *ctx, cl_mem m, size_t off_bytes, size_t bytes);
+
+/* ---- GEMM through CLBlast (src/runtime/gemm.c), row-major, offsets in elements ----
+ * C[m x n] = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T as transX says. */
+clnas_status clnas_gemm(clnas_ctx *ctx, int transA, int transB, size_t m, size_t n, size_t k,
+                        float alpha, cl_mem A, size_t offA, size_t lda, cl_mem B, size_t offB,
+                        size_t ldb, float beta, cl_mem C, size_t offC, size_t ldc);
+/* The same in double; CLNAS_E_UNSUPPORTED when the device has no fp64. */
+clnas_status clnas_dgemm(clnas_ctx *ctx, int transA, int transB, size_t m, size_t n, size_t k,
+                         double alpha, cl_mem A, size_t offA, size_t lda, cl_mem B, size_t offB,
+                         size_t ldb, double beta, cl_mem C, size_t offC, size_t ldc);
+/* Host reference: same contract on host arrays, double accumulation. */
+void clnas_gemm_ref(int transA, int transB, size_t m, size_t n, size_t k, double alpha,
+                    const double *A, size_t lda, const double *B, size_t ldb, double beta,
+                    double *C, size_t ldc);
+
+/* ---- small shared utilities (src/core/util.c) ---- */
+uint64_t clnas_fnv1a64(uint64_t h, const void *data, size_t len);
+#define CLNAS_FNV_INIT 0xcbf29ce484222325ULL
+double clnas_now(void); /* monotonic seconds */
+/* Rounds x up to a multiple of m (m > 0). */
+static inline size_t clnas_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+#endif

@@ -1,0 +1,228 @@
+/* plan.c - the device executor: memory planned once per (network, batch, seeds), then
+ * forward and S-seed backward passes that only enqueue kernels (no allocation, no host
+ * round-trips inside a pass). */
+#include <stdlib.h>
+#include <string.h>
+#include "model/graph.h"
+
+static clnas_dt dt(cl_mem m, size_t off) { clnas_dt t = {m, off}; return t; }
+
+clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, int seeds, clnas_plan **out)
+{
+    *out = NULL;
+    if (batch < 1 || seeds < 1)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "plan: batch (%d) and seeds (%d) must be >= 1", batch, seeds);
+    clnas_plan *p = calloc(1, sizeof *p);
+    if (!p) return clnas_set_error(ctx, CLNAS_E_NOMEM, "plan: out of host memory");
+    p->ctx = ctx;
+    p->net = net;
+    p->batch = batch;
+    p->seeds = seeds;
+    size_t ws = 1;
+    for (int i = 0; i < net->nlayers; i++) {
+        const layer *l = &net->layers[i];
+        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        size_t need = 0;
+        if (l->kind == L_CONV) {
+            clnas_conv_shape cs;
+            clnas_conv_shape_init(&cs, batch, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
+            need = clnas_conv_workspace_floats(&cs, seeds);
+        } else if (l->kind == L_BN) {
+            clnas_bn_shape bs = {batch, ti->c, ti->h, ti->w, 1e-5};
+            need = clnas_bn_workspace_floats(&bs, seeds);
+        }
+        if (need > ws) ws = need;
+    }
+    p->ws_floats = ws;
+    const size_t F = sizeof(float);
+    size_t act = net->act_per_sample * (size_t)batch;
+    size_t io = (size_t)seeds * (size_t)batch * (size_t)net->cfg.classes;
+    clnas_status st;
+    CLNAS_TRY(clnas_buf_alloc(ctx, net->nparams * F, &p->params));
+    CLNAS_TRY(clnas_buf_alloc(ctx, act * F, &p->act));
+    CLNAS_TRY(clnas_buf_alloc(ctx, act * (size_t)seeds * F, &p->grad));
+    CLNAS_TRY(clnas_buf_alloc(ctx, (net->nstats + 1) * F, &p->stats));
+    CLNAS_TRY(clnas_buf_alloc(ctx, ws * F, &p->ws));
+    CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)seeds * net->nparams * F, &p->pgrad));
+    CLNAS_TRY(clnas_buf_alloc(ctx, io * F, &p->io));
+    p->bytes = (net->nparams + act + act * (size_t)seeds + net->nstats + 1 + ws +
+                (size_t)seeds * net->nparams + io) * F;
+    *out = p;
+    return CLNAS_OK;
+fail:
+    clnas_append_error(ctx, " (planning %d samples x %d seeds for a network of %zu activations/sample)",
+                       batch, seeds, net->act_per_sample);
+    clnas_plan_destroy(p);
+    return st;
+}
+
+void clnas_plan_destroy(clnas_plan *p)
+{
+    if (!p) return;
+    clnas_buf_free(p->params);
+    clnas_buf_free(p->act);
+    clnas_buf_free(p->grad);
+    clnas_buf_free(p->stats);
+    clnas_buf_free(p->ws);
+    clnas_buf_free(p->pgrad);
+    clnas_buf_free(p->io);
+    free(p);
+}
+
+size_t clnas_plan_device_bytes(const clnas_plan *p) { return p->bytes; }
+
+clnas_status clnas_plan_set_params(clnas_plan *p, const float *params)
+{
+    return clnas_buf_write(p->ctx, p->params, 0, p->net->nparams * sizeof(float), params);
+}
+
+/* Runs the forward pass on whatever is in the input slot (tensor 0). */
+static clnas_status forward(clnas_plan *p)
+{
+    const clnas_net *net = p->net;
+    clnas_ctx *ctx = p->ctx;
+    const int N = p->batch;
+    clnas_status st = CLNAS_OK;
+    for (int i = 0; i < net->nlayers && st == CLNAS_OK; i++) {
+        const layer *l = &net->layers[i];
+        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *to = &net->tensors[l->out];
+        clnas_dt y = dt(p->act, plan_act_off(p, l->out));
+        clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : y;
+        switch (l->kind) {
+        case L_CONV: {
+            clnas_conv_shape cs;
+            clnas_conv_shape_init(&cs, N, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
+            st = clnas_conv_fwd(ctx, &cs, x, dt(p->params, l->w_off), y);
+            break;
+        }
+        case L_BN: {
+            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, 1e-5};
+            st = clnas_bn_fwd(ctx, &bs, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y, dt(p->stats, l->stats_off));
+            break;
+        }
+        case L_RELU: st = clnas_relu_fwd(ctx, tensor_size(ti) * (size_t)N, x, y); break;
+        case L_AVGPOOL: {
+            clnas_pool_shape ps;
+            clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            st = clnas_avgpool_fwd(ctx, &ps, x, y);
+            break;
+        }
+        case L_SUM: {
+            size_t n = tensor_size(to) * (size_t)N;
+            if (l->nin == 0) st = clnas_buf_zero(ctx, p->act, y.off * sizeof(float), n * sizeof(float));
+            for (int j = 0; j < l->nin && st == CLNAS_OK; j++)
+                st = clnas_axpby(ctx, n, l->coef[j], dt(p->act, plan_act_off(p, l->ins[j])), j ? 1.0f : 0.0f, y);
+            break;
+        }
+        case L_GAP: st = clnas_gap_fwd(ctx, N, ti->c, ti->h * ti->w, x, y); break;
+        case L_LINEAR:
+            st = clnas_linear_fwd(ctx, N, ti->c, l->cout, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y);
+            break;
+        }
+        if (st != CLNAS_OK) clnas_append_error(ctx, " [forward, layer %d %s]", i, l->name);
+    }
+    return st;
+}
+
+clnas_status clnas_plan_forward(clnas_plan *p, const float *input)
+{
+    size_t n = tensor_size(&p->net->tensors[0]) * (size_t)p->batch;
+    clnas_status st = clnas_buf_write(p->ctx, p->act, 0, n * sizeof(float), input);
+    return st != CLNAS_OK ? st : forward(p);
+}
+
+clnas_status clnas_plan_read_logits(clnas_plan *p, float *logits)
+{
+    return clnas_buf_read(p->ctx, p->act, plan_act_off(p, p->net->logits) * sizeof(float),
+                          (size_t)p->batch * (size_t)p->net->cfg.classes * sizeof(float), logits);
+}
+
+clnas_status clnas_plan_zero_grads(clnas_plan *p, int S)
+{
+    /* only the first S seed blocks of every tensor are used; zeroing the arena is one fill */
+    (void)S;
+    return clnas_buf_zero(p->ctx, p->grad, 0, p->net->act_per_sample * (size_t)p->batch * (size_t)p->seeds * sizeof(float));
+}
+
+clnas_dt clnas_plan_dlogits(const clnas_plan *p) { return dt(p->grad, plan_grad_off(p, p->net->logits)); }
+
+clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, int need_input_grad)
+{
+    const clnas_net *net = p->net;
+    clnas_ctx *ctx = p->ctx;
+    const int N = p->batch;
+    if (S < 1 || S > p->seeds)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "backward: %d seeds requested, plan holds %d", S, p->seeds);
+    if (g_ld < net->nparams)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "backward: gradient row stride %zu < %zu parameters", g_ld, net->nparams);
+    clnas_status st = CLNAS_OK;
+    clnas_dt ws = dt(p->ws, 0);
+    for (int i = net->nlayers - 1; i >= 0 && st == CLNAS_OK; i--) {
+        const layer *l = &net->layers[i];
+        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *to = &net->tensors[l->out];
+        clnas_dt dy = dt(p->grad, plan_grad_off(p, l->out));
+        clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : dy;
+        clnas_dt dx = ti ? dt(p->grad, plan_grad_off(p, l->in)) : dy;
+        int want_dx = ti && (l->in != 0 || need_input_grad);
+        switch (l->kind) {
+        case L_CONV: {
+            clnas_conv_shape cs;
+            clnas_conv_shape_init(&cs, N, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
+            if (want_dx) st = clnas_conv_bwd_data(ctx, &cs, S, dt(p->params, l->w_off), dy, dx);
+            if (st == CLNAS_OK) st = clnas_conv_bwd_weight(ctx, &cs, S, x, dy, clnas_dt_at(g, l->w_off), g_ld, ws);
+            break;
+        }
+        case L_BN: {
+            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, 1e-5};
+            st = clnas_bn_bwd(ctx, &bs, S, x, dt(p->params, l->w_off), dt(p->stats, l->stats_off), dy, dx,
+                              clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld, ws);
+            break;
+        }
+        case L_RELU: st = clnas_relu_bwd(ctx, tensor_size(ti) * (size_t)N, S, x, dy, dx); break;
+        case L_AVGPOOL: {
+            clnas_pool_shape ps;
+            clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            if (want_dx) st = clnas_avgpool_bwd(ctx, &ps, S, dy, dx);
+            break;
+        }
+        case L_SUM: {
+            size_t n = tensor_size(to) * (size_t)N;
+            for (int j = 0; j < l->nin && st == CLNAS_OK; j++) {
+                if (l->ins[j] == 0 && !need_input_grad) continue;
+                /* seed blocks of every tensor are contiguous with stride n, so one axpby covers all S */
+                st = clnas_axpby(ctx, n * (size_t)S, l->coef[j], dy, 1.0f, dt(p->grad, plan_grad_off(p, l->ins[j])));
+            }
+            break;
+        }
+        case L_GAP: st = clnas_gap_bwd(ctx, N, ti->c, ti->h * ti->w, S, dy, dx); break;
+        case L_LINEAR:
+            st = clnas_linear_bwd(ctx, N, ti->c, l->cout, S, x, dt(p->params, l->w_off), dy, dx,
+                                  clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
+            break;
+        }
+        if (st != CLNAS_OK) clnas_append_error(ctx, " [backward, layer %d %s]", i, l->name);
+    }
+    return st;
+}
+
+clnas_status clnas_plan_backward_host(clnas_plan *p, int S, const float *dlogits, float *pgrad, float *dinput)
+{
+    clnas_ctx *ctx = p->ctx;
+    const clnas_net *net = p->net;
+    if (S < 1 || S > p->seeds)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "backward: %d seeds requested, plan holds %d", S, p->seeds);
+    size_t nlog = (size_t)p->batch * (size_t)net->cfg.classes;
+    clnas_status st = clnas_plan_zero_grads(p, S);
+    if (st != CLNAS_OK) return st;
+    for (int s = 0; s < S && st == CLNAS_OK; s++)
+        st = clnas_buf_write(ctx, p->grad, (plan_grad_off(p, net->logits) + (size_t)s * nlog) * sizeof(float),
+                             nlog * sizeof(float), dlogits + (size_t)s * nlog);
+    if (st == CLNAS_OK) st = clnas_plan_backward(p, S, dt(p->pgrad, 0), net->nparams, dinput != NULL);
+    if (st == CLNAS_OK)
+        st = clnas_buf_read(ctx, p->pgrad, 0, (size_t)S * net->nparams * sizeof(float), pgrad);
+    if (st == CLNAS_OK && dinput)
+        st = clnas_buf_read(ctx, p->grad, 0, tensor_size(&net->tensors[0]) * (size_t)p->batch * (size_t)S * sizeof(float), dinput);
+    return st;
+}

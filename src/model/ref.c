@@ -1,0 +1,148 @@
+/* ref.c - the host reference executor: runs a clnas_net forward and backward in double with
+ * the ops' plain-loop references. It is the oracle for the device executor (plan.c) and for
+ * every number clnas reports; it is slow on purpose (no cleverness to get wrong). */
+#include <stdlib.h>
+#include <string.h>
+#include "model/graph.h"
+
+typedef struct ref_state {
+    double *act;   /* act_per_sample * batch */
+    double *stats; /* nstats */
+} ref_state;
+
+static void ref_fwd(const clnas_net *net, int N, const double *P, const double *input, ref_state *s)
+{
+    memcpy(s->act, input, tensor_size(&net->tensors[0]) * (size_t)N * sizeof(double));
+    for (int i = 0; i < net->nlayers; i++) {
+        const layer *l = &net->layers[i];
+        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *to = &net->tensors[l->out];
+        double *y = s->act + to->off * (size_t)N;
+        const double *x = ti ? s->act + ti->off * (size_t)N : NULL;
+        switch (l->kind) {
+        case L_CONV: {
+            clnas_conv_shape cs;
+            clnas_conv_shape_init(&cs, N, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
+            clnas_conv_fwd_ref(&cs, x, P + l->w_off, y);
+            break;
+        }
+        case L_BN: {
+            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, 1e-5};
+            clnas_bn_fwd_ref(&bs, x, P + l->w_off, P + l->b_off, y, s->stats + l->stats_off,
+                             s->stats + l->stats_off + ti->c);
+            break;
+        }
+        case L_RELU: clnas_relu_fwd_ref(tensor_size(ti) * (size_t)N, x, y); break;
+        case L_AVGPOOL: {
+            clnas_pool_shape ps;
+            clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            clnas_avgpool_fwd_ref(&ps, x, y);
+            break;
+        }
+        case L_SUM: {
+            size_t n = tensor_size(to) * (size_t)N;
+            memset(y, 0, n * sizeof(double));
+            for (int j = 0; j < l->nin; j++) {
+                const double *xj = s->act + net->tensors[l->ins[j]].off * (size_t)N;
+                for (size_t e = 0; e < n; e++) y[e] += (double)l->coef[j] * xj[e];
+            }
+            break;
+        }
+        case L_GAP: clnas_gap_fwd_ref(N, ti->c, ti->h * ti->w, x, y); break;
+        case L_LINEAR: clnas_linear_fwd_ref(N, ti->c, l->cout, x, P + l->w_off, P + l->b_off, y); break;
+        }
+    }
+}
+
+static clnas_status alloc_state(const clnas_net *net, int N, ref_state *s)
+{
+    s->act = calloc(net->act_per_sample * (size_t)N, sizeof(double));
+    s->stats = calloc(net->nstats + 1, sizeof(double));
+    if (!s->act || !s->stats) {
+        free(s->act);
+        free(s->stats);
+        return CLNAS_E_NOMEM;
+    }
+    return CLNAS_OK;
+}
+
+clnas_status clnas_ref_forward(const clnas_net *net, int batch, const double *params,
+                               const double *input, double *logits)
+{
+    ref_state s;
+    if (batch < 1) return CLNAS_E_INVALID_ARG;
+    if (alloc_state(net, batch, &s) != CLNAS_OK) return CLNAS_E_NOMEM;
+    ref_fwd(net, batch, params, input, &s);
+    memcpy(logits, s.act + net->tensors[net->logits].off * (size_t)batch,
+           (size_t)batch * (size_t)net->cfg.classes * sizeof(double));
+    free(s.act);
+    free(s.stats);
+    return CLNAS_OK;
+}
+
+clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *params,
+                                const double *input, const double *dlogits, double *pgrad,
+                                double *dinput)
+{
+    const int N = batch;
+    ref_state s;
+    if (batch < 1) return CLNAS_E_INVALID_ARG;
+    if (alloc_state(net, N, &s) != CLNAS_OK) return CLNAS_E_NOMEM;
+    double *g = calloc(net->act_per_sample * (size_t)N, sizeof(double));
+    if (!g) {
+        free(s.act);
+        free(s.stats);
+        return CLNAS_E_NOMEM;
+    }
+    ref_fwd(net, N, params, input, &s);
+    memset(pgrad, 0, net->nparams * sizeof(double));
+    memcpy(g + net->tensors[net->logits].off * (size_t)N, dlogits,
+           (size_t)N * (size_t)net->cfg.classes * sizeof(double));
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        const layer *l = &net->layers[i];
+        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *to = &net->tensors[l->out];
+        const double *dy = g + to->off * (size_t)N;
+        const double *x = ti ? s.act + ti->off * (size_t)N : NULL;
+        double *dx = ti ? g + ti->off * (size_t)N : NULL;
+        switch (l->kind) {
+        case L_CONV: {
+            clnas_conv_shape cs;
+            clnas_conv_shape_init(&cs, N, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
+            clnas_conv_bwd_data_ref(&cs, params + l->w_off, dy, dx);
+            clnas_conv_bwd_weight_ref(&cs, x, dy, pgrad + l->w_off);
+            break;
+        }
+        case L_BN: {
+            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, 1e-5};
+            clnas_bn_bwd_ref(&bs, x, params + l->w_off, s.stats + l->stats_off, s.stats + l->stats_off + ti->c,
+                             dy, dx, pgrad + l->w_off, pgrad + l->b_off);
+            break;
+        }
+        case L_RELU: clnas_relu_bwd_ref(tensor_size(ti) * (size_t)N, x, dy, dx); break;
+        case L_AVGPOOL: {
+            clnas_pool_shape ps;
+            clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            clnas_avgpool_bwd_ref(&ps, dy, dx);
+            break;
+        }
+        case L_SUM: {
+            size_t n = tensor_size(to) * (size_t)N;
+            for (int j = 0; j < l->nin; j++) {
+                double *dxj = g + net->tensors[l->ins[j]].off * (size_t)N;
+                for (size_t e = 0; e < n; e++) dxj[e] += (double)l->coef[j] * dy[e];
+            }
+            break;
+        }
+        case L_GAP: clnas_gap_bwd_ref(N, ti->c, ti->h * ti->w, dy, dx); break;
+        case L_LINEAR:
+            clnas_linear_bwd_ref(N, ti->c, l->cout, x, params + l->w_off, dy, dx, pgrad + l->w_off, pgrad + l->b_off);
+            break;
+        }
+    }
+    if (dinput) memcpy(dinput, g, tensor_size(&net->tensors[0]) * (size_t)N * sizeof(double));
+    free(g);
+    free(s.act);
+    free(s.stats);
+    return CLNAS_OK;
+}

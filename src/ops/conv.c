@@ -1,0 +1,333 @@
+/* conv.c - 2-D convolution (PyTorch Conv2d: no bias, groups 1, dilation 1, zero padding):
+ * the double host reference and the OpenCL forward / backward dispatch (cl/conv.cl).
+ *
+ * Device design (details in cl/conv.cl):
+ * - conv_fwd: one work-item per output element, loops over (kh, kw, ci).
+ * - conv_bwd_data: one work-item per dx element (gather over (kh, kw, co), no atomics);
+ *   the S seeds are folded into the batch (dy, dx are [S][N][...], w is shared), one launch.
+ * - conv_bwd_weight: one work-group of L work-items per (part, co*cin + ci, seed); each
+ *   work-item keeps the K*K tap sums in registers while striding over its part of the
+ *   N*hout*wout reduction, then a local-memory tree combines the group. When the problem
+ *   has few (seed, co, ci) triples and a long reduction, the reduction is cut into P parts
+ *   whose sums go to the workspace and conv_bwd_weight_reduce adds them; otherwise
+ *   (P = 1) the groups write dw directly. All seeds in one launch.
+ * The kernel size is a build option (-DK=k: one program per k, 1 and 3 in clnas); every
+ * other shape is an int argument, so new shapes never trigger a compilation. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ops/ops.h"
+
+#define CONV_FILE "conv.cl"
+#define CONV_MAX_K 11          /* registers/unrolling: K*K accumulators per work-item */
+#define CONV_LWS 64            /* work-group size of the elementwise kernels (upper bound) */
+#define CONV_QB 4              /* dy rows (seed, cout) per conv_bwd_weight work-group */
+#define CONV_WG_LWS 64         /* work-group size of conv_bwd_weight (power of two, upper bound) */
+#define CONV_WG_TARGET_GROUPS 512 /* split the weight reduction until about this many groups... */
+#define CONV_WG_MIN_CHUNK 512     /* ...but never into parts shorter than this */
+
+static int conv_qb(void)
+{
+    const char *e = getenv("CONV_QB");
+    return e ? atoi(e) : CONV_QB;
+}
+
+/* ---------------- shape ---------------- */
+
+static int out_extent(int in, int k, int stride, int pad)
+{
+    if (k < 1 || stride < 1 || pad < 0) return 0;
+    long num = (long)in + 2L * pad - k;
+    if (num < 0) return 0;
+    long r = num / stride + 1;
+    return r > INT_MAX ? 0 : (int)r;
+}
+
+void clnas_conv_shape_init(clnas_conv_shape *s, int n, int cin, int h, int w, int cout, int k,
+                           int stride, int pad)
+{
+    s->n = n;
+    s->cin = cin;
+    s->h = h;
+    s->w = w;
+    s->cout = cout;
+    s->k = k;
+    s->stride = stride;
+    s->pad = pad;
+    s->hout = out_extent(h, k, stride, pad);
+    s->wout = out_extent(w, k, stride, pad);
+}
+
+/* ---------------- host reference (one seed, double accumulation) ---------------- */
+
+void clnas_conv_fwd_ref(const clnas_conv_shape *s, const double *x, const double *w, double *y)
+{
+    const int K = s->k, H = s->h, W = s->w, HO = s->hout, WO = s->wout;
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++)
+            for (int oh = 0; oh < HO; oh++)
+                for (int ow = 0; ow < WO; ow++) {
+                    double acc = 0;
+                    for (int ci = 0; ci < s->cin; ci++)
+                        for (int kh = 0; kh < K; kh++) {
+                            int ih = oh * s->stride - s->pad + kh;
+                            if (ih < 0 || ih >= H) continue;
+                            for (int kw = 0; kw < K; kw++) {
+                                int iw = ow * s->stride - s->pad + kw;
+                                if (iw < 0 || iw >= W) continue;
+                                acc += w[(((size_t)co * s->cin + ci) * K + kh) * K + kw] *
+                                       x[(((size_t)n * s->cin + ci) * H + ih) * W + iw];
+                            }
+                        }
+                    y[(((size_t)n * s->cout + co) * HO + oh) * WO + ow] = acc;
+                }
+}
+
+void clnas_conv_bwd_data_ref(const clnas_conv_shape *s, const double *w, const double *dy,
+                             double *dx)
+{
+    const int K = s->k, H = s->h, W = s->w, HO = s->hout, WO = s->wout;
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++)
+            for (int oh = 0; oh < HO; oh++)
+                for (int ow = 0; ow < WO; ow++) {
+                    const double g = dy[(((size_t)n * s->cout + co) * HO + oh) * WO + ow];
+                    for (int ci = 0; ci < s->cin; ci++)
+                        for (int kh = 0; kh < K; kh++) {
+                            int ih = oh * s->stride - s->pad + kh;
+                            if (ih < 0 || ih >= H) continue;
+                            for (int kw = 0; kw < K; kw++) {
+                                int iw = ow * s->stride - s->pad + kw;
+                                if (iw < 0 || iw >= W) continue;
+                                dx[(((size_t)n * s->cin + ci) * H + ih) * W + iw] +=
+                                    w[(((size_t)co * s->cin + ci) * K + kh) * K + kw] * g;
+                            }
+                        }
+                }
+}
+
+void clnas_conv_bwd_weight_ref(const clnas_conv_shape *s, const double *x, const double *dy,
+                               double *dw)
+{
+    const int K = s->k, H = s->h, W = s->w, HO = s->hout, WO = s->wout;
+    for (int co = 0; co < s->cout; co++)
+        for (int ci = 0; ci < s->cin; ci++)
+            for (int kh = 0; kh < K; kh++)
+                for (int kw = 0; kw < K; kw++) {
+                    double acc = 0;
+                    for (int n = 0; n < s->n; n++)
+                        for (int oh = 0; oh < HO; oh++) {
+                            int ih = oh * s->stride - s->pad + kh;
+                            if (ih < 0 || ih >= H) continue;
+                            for (int ow = 0; ow < WO; ow++) {
+                                int iw = ow * s->stride - s->pad + kw;
+                                if (iw < 0 || iw >= W) continue;
+                                acc += dy[(((size_t)n * s->cout + co) * HO + oh) * WO + ow] *
+                                       x[(((size_t)n * s->cin + ci) * H + ih) * W + iw];
+                            }
+                        }
+                    dw[(((size_t)co * s->cin + ci) * K + kh) * K + kw] = acc;
+                }
+}
+
+/* ---------------- OpenCL ---------------- */
+
+/* Offsets and extents are passed to kernels as int: everything must stay below INT_MAX. */
+static int fits(size_t off, size_t extent)
+{
+    return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off;
+}
+
+static int shape_ok(const clnas_conv_shape *s)
+{
+    return s && s->n >= 1 && s->cin >= 1 && s->h >= 1 && s->w >= 1 && s->cout >= 1 &&
+           s->k >= 1 && s->k <= CONV_MAX_K && s->stride >= 1 && s->pad >= 0 &&
+           s->hout >= 1 && s->wout >= 1 && s->hout == out_extent(s->h, s->k, s->stride, s->pad) &&
+           s->wout == out_extent(s->w, s->k, s->stride, s->pad);
+}
+
+static clnas_status check_shape(clnas_ctx *ctx, const clnas_conv_shape *s, const char *fn)
+{
+    if (!s) return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "%s: NULL shape", fn);
+    if (!shape_ok(s))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE,
+                               "%s: bad convolution shape n=%d cin=%d h=%d w=%d cout=%d k=%d "
+                               "stride=%d pad=%d -> hout=%d wout=%d (need positive sizes, "
+                               "1 <= k <= %d, stride >= 1, pad >= 0, h+2*pad >= k and w+2*pad >= k, "
+                               "hout/wout as clnas_conv_shape_init derives them)",
+                               fn, s->n, s->cin, s->h, s->w, s->cout, s->k, s->stride, s->pad,
+                               s->hout, s->wout, CONV_MAX_K);
+    return CLNAS_OK;
+}
+
+static size_t x_count(const clnas_conv_shape *s)
+{
+    return (size_t)s->n * s->cin * s->h * s->w;
+}
+static size_t y_count(const clnas_conv_shape *s)
+{
+    return (size_t)s->n * s->cout * s->hout * s->wout;
+}
+static size_t w_count(const clnas_conv_shape *s)
+{
+    return (size_t)s->cout * s->cin * s->k * s->k;
+}
+
+static clnas_status get_kernel(clnas_ctx *ctx, int k, const char *name, cl_kernel *out)
+{
+    char defs[48];
+    snprintf(defs, sizeof defs, "-DK=%d -DQB=%d", k, conv_qb());
+    return clnas_kernel_get(ctx, CONV_FILE, defs, name, out);
+}
+
+/* The largest power of two <= min(cap, what the device allows for this kernel). */
+static clnas_status pick_lws(clnas_ctx *ctx, cl_kernel k, size_t cap, size_t *out)
+{
+    size_t kwg = 0;
+    CL_CHECK(ctx, clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg,
+                                           &kwg, NULL));
+    if (ctx->info.max_work_group && ctx->info.max_work_group < kwg) kwg = ctx->info.max_work_group;
+    if (kwg < cap) cap = kwg;
+    size_t l = 1;
+    while (l * 2 <= cap) l *= 2;
+    *out = l;
+    return CLNAS_OK;
+}
+
+static clnas_status check_mem(clnas_ctx *ctx, const char *fn, const char *what, clnas_dt t,
+                              size_t count)
+{
+    if (!t.m) return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "%s: %s buffer is NULL", fn, what);
+    if (!fits(t.off, count))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE,
+                               "%s: %s (offset %zu + %zu floats) exceeds the int index range", fn,
+                               what, t.off, count);
+    return CLNAS_OK;
+}
+
+clnas_status clnas_conv_fwd(clnas_ctx *ctx, const clnas_conv_shape *s, clnas_dt x, clnas_dt w,
+                            clnas_dt y)
+{
+    static const char fn[] = "clnas_conv_fwd";
+    clnas_status st = check_shape(ctx, s, fn);
+    if (st != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "x", x, x_count(s))) != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "w", w, w_count(s))) != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "y", y, y_count(s))) != CLNAS_OK) return st;
+    cl_kernel k;
+    if ((st = get_kernel(ctx, s->k, "conv_fwd", &k)) != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m,
+                           (int)y.off, s->n, s->cin, s->h, s->w, s->cout, s->stride, s->pad,
+                           s->hout, s->wout);
+    if (st != CLNAS_OK) return st;
+    size_t lws;
+    if ((st = pick_lws(ctx, k, CONV_LWS, &lws)) != CLNAS_OK) return st;
+    size_t gws = y_count(s);
+    return clnas_launch(ctx, k, 1, &gws, &lws);
+}
+
+clnas_status clnas_conv_bwd_data(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt w,
+                                 clnas_dt dy, clnas_dt dx)
+{
+    static const char fn[] = "clnas_conv_bwd_data";
+    clnas_status st = check_shape(ctx, s, fn);
+    if (st != CLNAS_OK) return st;
+    if (S < 1) return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: seed count S=%d < 1", fn, S);
+    if ((size_t)S * s->n > (size_t)INT_MAX)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: S*N too large", fn);
+    if ((st = check_mem(ctx, fn, "w", w, w_count(s))) != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "dy", dy, (size_t)S * y_count(s))) != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "dx", dx, (size_t)S * x_count(s))) != CLNAS_OK) return st;
+    cl_kernel k;
+    if ((st = get_kernel(ctx, s->k, "conv_bwd_data", &k)) != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m,
+                           (int)dx.off, S * s->n, s->cin, s->h, s->w, s->cout, s->stride, s->pad,
+                           s->hout, s->wout);
+    if (st != CLNAS_OK) return st;
+    size_t lws;
+    if ((st = pick_lws(ctx, k, CONV_LWS, &lws)) != CLNAS_OK) return st;
+    size_t gws = (size_t)S * x_count(s);
+    return clnas_launch(ctx, k, 1, &gws, &lws);
+}
+
+/* Number of parts the weight-gradient reduction is cut into (whole samples per part) and
+ * the samples per part. Depends on the shape only, so clnas_conv_workspace_floats agrees. */
+static int wgrad_parts(const clnas_conv_shape *s, int S, int *bchunk)
+{
+    const size_t ohw = (size_t)s->hout * s->wout;
+    const size_t nqb = ((size_t)S * s->cout + conv_qb() - 1) / conv_qb();
+    const size_t base = nqb * s->cin;
+    size_t P = (CONV_WG_TARGET_GROUPS + base - 1) / base;
+    size_t min_b = (CONV_WG_MIN_CHUNK + ohw - 1) / ohw; /* samples per part, at least */
+    size_t pmax = ((size_t)s->n + min_b - 1) / min_b;
+    if (P > pmax) P = pmax;
+    if (P < 1) P = 1;
+    size_t c = ((size_t)s->n + P - 1) / P;
+    P = ((size_t)s->n + c - 1) / c; /* no empty part */
+    *bchunk = (int)c;
+    return (int)P;
+}
+
+size_t clnas_conv_workspace_floats(const clnas_conv_shape *s, int S)
+{
+    if (!shape_ok(s) || S < 1) return 0;
+    int chunk;
+    int P = wgrad_parts(s, S, &chunk);
+    return P > 1 ? (size_t)P * S * w_count(s) : 0;
+}
+
+clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt x,
+                                   clnas_dt dy, clnas_dt dw, size_t g_ld, clnas_dt ws)
+{
+    static const char fn[] = "clnas_conv_bwd_weight";
+    clnas_status st = check_shape(ctx, s, fn);
+    if (st != CLNAS_OK) return st;
+    if (S < 1) return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: seed count S=%d < 1", fn, S);
+    const size_t W = w_count(s);
+    if (g_ld < W)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: gradient row stride g_ld=%zu < weight count %zu",
+                               fn, g_ld, W);
+    if (g_ld > (size_t)INT_MAX || (size_t)(S - 1) > (size_t)INT_MAX / g_ld)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: S*g_ld exceeds the int index range", fn);
+    if ((st = check_mem(ctx, fn, "x", x, x_count(s))) != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "dy", dy, (size_t)S * y_count(s))) != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "dw", dw, (size_t)(S - 1) * g_ld + W)) != CLNAS_OK) return st;
+    if ((size_t)S * s->cout > (size_t)INT_MAX / 2)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: S*cout too large", fn);
+
+    int chunk;
+    const int P = wgrad_parts(s, S, &chunk);
+    if (P > 1 && (st = check_mem(ctx, fn, "ws", ws, (size_t)P * S * W)) != CLNAS_OK) return st;
+
+    cl_kernel k;
+    if ((st = get_kernel(ctx, s->k, "conv_bwd_weight", &k)) != CLNAS_OK) return st;
+    size_t L;
+    if ((st = pick_lws(ctx, k, CONV_WG_LWS, &L)) != CLNAS_OK) return st;
+    const size_t kk = (size_t)s->k * s->k * conv_qb();
+    while (L > 1 && ctx->info.local_mem_bytes && L * kk * sizeof(float) > ctx->info.local_mem_bytes)
+        L /= 2;
+    clnas_dt out = P > 1 ? ws : dw;
+    const int seed_ld = P > 1 ? (int)W : (int)g_ld;
+    const int part_ld = P > 1 ? (int)((size_t)S * W) : 0;
+    const int nq = S * s->cout;
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiiiiiil", x.m, (int)x.off, dy.m, (int)dy.off,
+                           out.m, (int)out.off, s->n, s->cin, s->h, s->w, s->cout, s->stride,
+                           s->pad, s->hout, s->wout, nq, chunk, seed_ld, part_ld,
+                           L * kk * sizeof(float));
+    if (st != CLNAS_OK) return st;
+    const size_t gws[3] = {(size_t)P * L, (size_t)s->cin, ((size_t)nq + conv_qb() - 1) / conv_qb()};
+    const size_t lws[3] = {L, 1, 1};
+    if ((st = clnas_launch(ctx, k, 3, gws, lws)) != CLNAS_OK) return st;
+    if (P == 1) return CLNAS_OK;
+
+    cl_kernel kr;
+    if ((st = get_kernel(ctx, s->k, "conv_bwd_weight_reduce", &kr)) != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, kr, "mimiiiii", ws.m, (int)ws.off, dw.m, (int)dw.off, S, (int)W, P,
+                           (int)g_ld);
+    if (st != CLNAS_OK) return st;
+    size_t lr;
+    if ((st = pick_lws(ctx, kr, CONV_LWS, &lr)) != CLNAS_OK) return st;
+    size_t gr = (size_t)S * W;
+    return clnas_launch(ctx, kr, 1, &gr, &lr);
+}

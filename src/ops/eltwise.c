@@ -1,0 +1,87 @@
+/* eltwise.c - elementwise ops: ReLU (reference + OpenCL forward/backward over S seeds),
+ * y = a*x + b*y, and the one-hot seed rows that start the NTK backward (cl/eltwise.cl). */
+#include <limits.h>
+
+#include "ops/ops.h"
+
+#define ELT_LWS 64
+
+static int fits(size_t off, size_t extent) { return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off; }
+
+void clnas_relu_fwd_ref(size_t count, const double *x, double *y)
+{
+    for (size_t i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0.0;
+}
+
+void clnas_relu_bwd_ref(size_t count, const double *x, const double *dy, double *dx)
+{
+    for (size_t i = 0; i < count; i++)
+        if (x[i] > 0) dx[i] += dy[i];
+}
+
+clnas_status clnas_relu_fwd(clnas_ctx *ctx, size_t count, clnas_dt x, clnas_dt y)
+{
+    if (count == 0) return CLNAS_OK;
+    if (!fits(x.off, count) || !fits(y.off, count))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_fwd: count %zu or offsets exceed INT_MAX", count);
+    cl_kernel k;
+    clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "relu_fwd", &k);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "mimii", x.m, (int)x.off, y.m, (int)y.off, (int)count);
+    if (st != CLNAS_OK) return st;
+    size_t lws = ELT_LWS;
+    return clnas_launch(ctx, k, 1, &count, &lws);
+}
+
+clnas_status clnas_relu_bwd(clnas_ctx *ctx, size_t count, int S, clnas_dt x, clnas_dt dy,
+                            clnas_dt dx)
+{
+    if (S < 1) return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_bwd: S=%d < 1", S);
+    if (count == 0) return CLNAS_OK;
+    if (count > (size_t)INT_MAX / (size_t)S)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_bwd: %zu x %d elements exceed INT_MAX", count, S);
+    size_t total = count * (size_t)S;
+    if (!fits(x.off, count) || !fits(dy.off, total) || !fits(dx.off, total))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_bwd: offsets exceed INT_MAX");
+    cl_kernel k;
+    clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "relu_bwd", &k);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "mimimiii", x.m, (int)x.off, dy.m, (int)dy.off, dx.m,
+                           (int)dx.off, (int)count, (int)total);
+    if (st != CLNAS_OK) return st;
+    size_t lws = ELT_LWS;
+    return clnas_launch(ctx, k, 1, &total, &lws);
+}
+
+clnas_status clnas_axpby(clnas_ctx *ctx, size_t count, float a, clnas_dt x, float b, clnas_dt y)
+{
+    if (count == 0) return CLNAS_OK;
+    if (!fits(x.off, count) || !fits(y.off, count))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_axpby: count %zu or offsets exceed INT_MAX", count);
+    cl_kernel k;
+    clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "axpby", &k);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "ifmifmi", (int)count, (double)a, x.m, (int)x.off, (double)b,
+                           y.m, (int)y.off);
+    if (st != CLNAS_OK) return st;
+    size_t lws = ELT_LWS;
+    return clnas_launch(ctx, k, 1, &count, &lws);
+}
+
+clnas_status clnas_seed_rows(clnas_ctx *ctx, int S, int n, int k, int row0, clnas_dt dlogits)
+{
+    if (S < 1 || n < 1 || k < 1 || row0 < 0 || row0 > n - S)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE,
+                               "clnas_seed_rows: need S >= 1, n, k >= 1 and 0 <= row0 <= n - S "
+                               "(S=%d n=%d k=%d row0=%d)", S, n, k, row0);
+    size_t total = (size_t)S * (size_t)n * (size_t)k;
+    if (!fits(dlogits.off, total))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_seed_rows: size or offset exceeds INT_MAX");
+    cl_kernel kern;
+    clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "seed_rows", &kern);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, kern, "miiiii", dlogits.m, (int)dlogits.off, n, k, row0, (int)total);
+    if (st != CLNAS_OK) return st;
+    size_t lws = ELT_LWS;
+    return clnas_launch(ctx, kern, 1, &total, &lws);
+}

@@ -1,0 +1,123 @@
+/* ops.h - the layer operations of clnas, each with three faces:
+ *   a host reference in double (the oracle: plain loops, double accumulation),
+ *   an OpenCL forward, and an OpenCL backward.
+ *
+ * Layout and conventions (all ops):
+ * - Activations are NCHW float32, contiguous. A device tensor is a clnas_dt: a cl_mem
+ *   plus an offset counted in floats (not bytes), so many tensors share one allocation.
+ * - Backward runs S "seeds" at once against ONE forward pass: gradient tensors of
+ *   activations are [S][N][C][H][W], contiguous, seed stride = N*C*H*W. The forward
+ *   activations (x, y, BN statistics) are shared by all seeds.
+ * - Parameter gradients of seed s are written at dW.off + s*g_ld (floats); g_ld is the
+ *   row stride of the Jacobian G, so one row of G collects one seed's gradients.
+ * - bwd_data ACCUMULATES into dx (the caller zeroes it: several consumers of one tensor
+ *   add their contributions); parameter gradients are OVERWRITTEN.
+ * - Host references process one seed (S = 1); callers loop over seeds.
+ * - Nothing here allocates device memory: scratch comes from the caller (ws arguments).
+ */
+#ifndef CLNAS_OPS_H
+#define CLNAS_OPS_H
+
+#include <stddef.h>
+#include "internal.h"
+
+typedef struct clnas_dt {
+    cl_mem m;
+    size_t off; /* in floats */
+} clnas_dt;
+
+static inline clnas_dt clnas_dt_at(clnas_dt t, size_t floats) { t.off += floats; return t; }
+
+/* ---------------- convolution (no bias, groups 1, dilation 1) ---------------- */
+typedef struct clnas_conv_shape {
+    int n, cin, h, w;      /* input */
+    int cout, k, stride, pad;
+    int hout, wout;        /* derived by clnas_conv_shape_init */
+} clnas_conv_shape;
+void clnas_conv_shape_init(clnas_conv_shape *s, int n, int cin, int h, int w, int cout, int k,
+                           int stride, int pad);
+
+void clnas_conv_fwd_ref(const clnas_conv_shape *s, const double *x, const double *w, double *y);
+void clnas_conv_bwd_data_ref(const clnas_conv_shape *s, const double *w, const double *dy,
+                             double *dx /* accumulated */);
+void clnas_conv_bwd_weight_ref(const clnas_conv_shape *s, const double *x, const double *dy,
+                               double *dw /* overwritten, [cout][cin][k][k] */);
+
+clnas_status clnas_conv_fwd(clnas_ctx *ctx, const clnas_conv_shape *s, clnas_dt x, clnas_dt w,
+                            clnas_dt y);
+clnas_status clnas_conv_bwd_data(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt w,
+                                 clnas_dt dy, clnas_dt dx);
+/* ws: at least clnas_conv_workspace_floats(s, S) floats of scratch (partial sums). */
+clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt x,
+                                   clnas_dt dy, clnas_dt dw, size_t g_ld, clnas_dt ws);
+size_t clnas_conv_workspace_floats(const clnas_conv_shape *s, int S);
+
+/* ---------------- BatchNorm2d, train mode (batch statistics, biased variance) ---------------- */
+typedef struct clnas_bn_shape {
+    int n, c, h, w;
+    double eps; /* 1e-5 in NB201 */
+} clnas_bn_shape;
+
+/* mean[c], invstd[c] = 1/sqrt(var_biased + eps) are outputs kept for the backward. */
+void clnas_bn_fwd_ref(const clnas_bn_shape *s, const double *x, const double *gamma,
+                      const double *beta, double *y, double *mean, double *invstd);
+void clnas_bn_bwd_ref(const clnas_bn_shape *s, const double *x, const double *gamma,
+                      const double *mean, const double *invstd, const double *dy,
+                      double *dx /* accumulated */, double *dgamma, double *dbeta /* overwritten */);
+
+/* stats: 2*C floats, [0,C) = mean, [C,2C) = invstd; written by fwd, read by bwd. */
+clnas_status clnas_bn_fwd(clnas_ctx *ctx, const clnas_bn_shape *s, clnas_dt x, clnas_dt gamma,
+                          clnas_dt beta, clnas_dt y, clnas_dt stats);
+/* ws: at least clnas_bn_workspace_floats(s, S) floats of scratch. */
+clnas_status clnas_bn_bwd(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
+                          clnas_dt gamma, clnas_dt stats, clnas_dt dy, clnas_dt dx,
+                          clnas_dt dgamma, clnas_dt dbeta, size_t g_ld, clnas_dt ws);
+size_t clnas_bn_workspace_floats(const clnas_bn_shape *s, int S);
+
+/* ---------------- ReLU ---------------- */
+void clnas_relu_fwd_ref(size_t count, const double *x, double *y);
+void clnas_relu_bwd_ref(size_t count, const double *x, const double *dy, double *dx /* acc */);
+clnas_status clnas_relu_fwd(clnas_ctx *ctx, size_t count, clnas_dt x, clnas_dt y);
+/* count = elements of one seed (N*C*H*W); x is the forward input (shared by seeds). */
+clnas_status clnas_relu_bwd(clnas_ctx *ctx, size_t count, int S, clnas_dt x, clnas_dt dy,
+                            clnas_dt dx);
+
+/* ---------------- average pooling, count_include_pad = false ---------------- */
+typedef struct clnas_pool_shape {
+    int n, c, h, w, k, stride, pad;
+    int hout, wout; /* derived */
+} clnas_pool_shape;
+void clnas_pool_shape_init(clnas_pool_shape *s, int n, int c, int h, int w, int k, int stride,
+                           int pad);
+void clnas_avgpool_fwd_ref(const clnas_pool_shape *s, const double *x, double *y);
+void clnas_avgpool_bwd_ref(const clnas_pool_shape *s, const double *dy, double *dx /* acc */);
+clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_dt x, clnas_dt y);
+clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
+                               clnas_dt dx);
+
+/* ---------------- global average pool: [N][C][H][W] -> [N][C] ---------------- */
+void clnas_gap_fwd_ref(int n, int c, int hw, const double *x, double *y);
+void clnas_gap_bwd_ref(int n, int c, int hw, const double *dy, double *dx /* acc */);
+clnas_status clnas_gap_fwd(clnas_ctx *ctx, int n, int c, int hw, clnas_dt x, clnas_dt y);
+clnas_status clnas_gap_bwd(clnas_ctx *ctx, int n, int c, int hw, int S, clnas_dt dy, clnas_dt dx);
+
+/* ---------------- linear: y[n][o] = sum_i x[n][i] W[o][i] + b[o] ---------------- */
+void clnas_linear_fwd_ref(int n, int in, int out, const double *x, const double *W,
+                          const double *b, double *y);
+void clnas_linear_bwd_ref(int n, int in, int out, const double *x, const double *W,
+                          const double *dy, double *dx /* acc */, double *dW, double *db);
+clnas_status clnas_linear_fwd(clnas_ctx *ctx, int n, int in, int out, clnas_dt x, clnas_dt W,
+                              clnas_dt b, clnas_dt y);
+clnas_status clnas_linear_bwd(clnas_ctx *ctx, int n, int in, int out, int S, clnas_dt x,
+                              clnas_dt W, clnas_dt dy, clnas_dt dx, clnas_dt dW, clnas_dt db,
+                              size_t g_ld);
+
+/* ---------------- y = a*x + b*y over `count` floats (edge sums, both directions) ---------------- */
+clnas_status clnas_axpby(clnas_ctx *ctx, size_t count, float a, clnas_dt x, float b, clnas_dt y);
+
+/* ---------------- one-hot seed rows for the NTK backward ----------------
+ * dlogits[s][n][k] = (n == row0 + s) ? 1 : 0 for s in [0,S): the gradient of the sum of the
+ * logits of sample row0+s. */
+clnas_status clnas_seed_rows(clnas_ctx *ctx, int S, int n, int k, int row0, clnas_dt dlogits);
+
+#endif

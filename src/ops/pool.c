@@ -1,0 +1,188 @@
+/* pool.c - average pooling with count_include_pad = false (NB201's avg_pool_3x3, 3x3 s1 p1,
+ * and the 2x2 s2 p0 of the residual reduction cell), and global average pooling: the double
+ * host references and the OpenCL forward/backward over S seeds (cl/pool.cl). */
+#include <limits.h>
+
+#include "ops/ops.h"
+
+static int fits(size_t off, size_t extent) { return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off; }
+
+void clnas_pool_shape_init(clnas_pool_shape *s, int n, int c, int h, int w, int k, int stride,
+                           int pad)
+{
+    s->n = n;
+    s->c = c;
+    s->h = h;
+    s->w = w;
+    s->k = k;
+    s->stride = stride;
+    s->pad = pad;
+    if (k >= 1 && stride >= 1) {
+        s->hout = (h + 2 * pad - k) / stride + 1;
+        s->wout = (w + 2 * pad - k) / stride + 1;
+        if (h + 2 * pad < k) s->hout = 0; /* C division truncates toward zero: keep it invalid */
+        if (w + 2 * pad < k) s->wout = 0;
+    } else {
+        s->hout = s->wout = 0;
+    }
+}
+
+/* Window of output (oh, ow) clipped to the input: [hs, he) x [ws, we). */
+static void window(const clnas_pool_shape *s, int oh, int ow, int *hs, int *he, int *ws, int *we)
+{
+    int h0 = oh * s->stride - s->pad, w0 = ow * s->stride - s->pad;
+    *hs = h0 < 0 ? 0 : h0;
+    *he = h0 + s->k < s->h ? h0 + s->k : s->h;
+    *ws = w0 < 0 ? 0 : w0;
+    *we = w0 + s->k < s->w ? w0 + s->k : s->w;
+}
+
+void clnas_avgpool_fwd_ref(const clnas_pool_shape *s, const double *x, double *y)
+{
+    const size_t NC = (size_t)s->n * s->c;
+    for (size_t p = 0; p < NC; p++) {
+        const double *xp = x + p * s->h * s->w;
+        for (int oh = 0; oh < s->hout; oh++)
+            for (int ow = 0; ow < s->wout; ow++) {
+                int hs, he, ws, we;
+                window(s, oh, ow, &hs, &he, &ws, &we);
+                double acc = 0;
+                for (int h = hs; h < he; h++)
+                    for (int w = ws; w < we; w++) acc += xp[h * s->w + w];
+                y[(p * s->hout + oh) * s->wout + ow] = acc / ((he - hs) * (we - ws));
+            }
+    }
+}
+
+void clnas_avgpool_bwd_ref(const clnas_pool_shape *s, const double *dy, double *dx)
+{
+    const size_t NC = (size_t)s->n * s->c;
+    for (size_t p = 0; p < NC; p++) {
+        double *dxp = dx + p * s->h * s->w;
+        for (int oh = 0; oh < s->hout; oh++)
+            for (int ow = 0; ow < s->wout; ow++) {
+                int hs, he, ws, we;
+                window(s, oh, ow, &hs, &he, &ws, &we);
+                double g = dy[(p * s->hout + oh) * s->wout + ow] / ((he - hs) * (we - ws));
+                for (int h = hs; h < he; h++)
+                    for (int w = ws; w < we; w++) dxp[h * s->w + w] += g;
+            }
+    }
+}
+
+static clnas_status check_pool(clnas_ctx *ctx, const clnas_pool_shape *s, int S, const char *fn)
+{
+    if (!s || s->n < 1 || s->c < 1 || s->h < 1 || s->w < 1 || s->k < 1 || s->stride < 1 ||
+        s->pad < 0 || 2 * s->pad > s->k || S < 1)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE,
+                               "%s: bad pool shape n=%d c=%d h=%d w=%d k=%d stride=%d pad=%d S=%d "
+                               "(need positive sizes and 0 <= pad <= k/2)",
+                               fn, s ? s->n : 0, s ? s->c : 0, s ? s->h : 0, s ? s->w : 0,
+                               s ? s->k : 0, s ? s->stride : 0, s ? s->pad : 0, S);
+    clnas_pool_shape d;
+    clnas_pool_shape_init(&d, s->n, s->c, s->h, s->w, s->k, s->stride, s->pad);
+    if (d.hout < 1 || d.wout < 1 || d.hout != s->hout || d.wout != s->wout)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE,
+                               "%s: output %dx%d does not match input %dx%d, k=%d stride=%d pad=%d "
+                               "(expected %dx%d; call clnas_pool_shape_init)",
+                               fn, s->hout, s->wout, s->h, s->w, s->k, s->stride, s->pad, d.hout, d.wout);
+    size_t in = (size_t)s->n * s->c * s->h * s->w;
+    if (!fits(0, in) || in > (size_t)INT_MAX / (size_t)S)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: tensor exceeds INT_MAX elements", fn);
+    return CLNAS_OK;
+}
+
+clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_dt x, clnas_dt y)
+{
+    clnas_status st = check_pool(ctx, s, 1, "clnas_avgpool_fwd");
+    if (st != CLNAS_OK) return st;
+    const size_t NC = (size_t)s->n * s->c;
+    if (!fits(x.off, NC * s->h * s->w) || !fits(y.off, NC * s->hout * s->wout))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_fwd: offsets exceed INT_MAX");
+    cl_kernel k;
+    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_fwd", &k);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, s->h,
+                           s->w, s->k, s->stride, s->pad, s->hout, s->wout);
+    if (st != CLNAS_OK) return st;
+    size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, NC};
+    return clnas_launch(ctx, k, 3, gws, NULL);
+}
+
+clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
+                               clnas_dt dx)
+{
+    clnas_status st = check_pool(ctx, s, S, "clnas_avgpool_bwd");
+    if (st != CLNAS_OK) return st;
+    const size_t SNC = (size_t)S * s->n * s->c;
+    if (!fits(dx.off, SNC * s->h * s->w) || !fits(dy.off, SNC * s->hout * s->wout))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_bwd: offsets exceed INT_MAX");
+    cl_kernel k;
+    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_bwd", &k);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
+                           s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
+    if (st != CLNAS_OK) return st;
+    size_t gws[3] = {(size_t)s->w, (size_t)s->h, SNC};
+    return clnas_launch(ctx, k, 3, gws, NULL);
+}
+
+/* ---------------- global average pool ---------------- */
+
+void clnas_gap_fwd_ref(int n, int c, int hw, const double *x, double *y)
+{
+    const size_t NC = (size_t)n * c;
+    for (size_t p = 0; p < NC; p++) {
+        double acc = 0;
+        for (int i = 0; i < hw; i++) acc += x[p * hw + i];
+        y[p] = acc / hw;
+    }
+}
+
+void clnas_gap_bwd_ref(int n, int c, int hw, const double *dy, double *dx)
+{
+    const size_t NC = (size_t)n * c;
+    for (size_t p = 0; p < NC; p++)
+        for (int i = 0; i < hw; i++) dx[p * hw + i] += dy[p] / hw;
+}
+
+static clnas_status check_gap(clnas_ctx *ctx, int n, int c, int hw, int S, const char *fn)
+{
+    if (n < 1 || c < 1 || hw < 1 || S < 1)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: bad shape n=%d c=%d hw=%d S=%d", fn, n, c, hw, S);
+    if ((size_t)n * c * hw > (size_t)INT_MAX / (size_t)S)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: tensor exceeds INT_MAX elements", fn);
+    return CLNAS_OK;
+}
+
+clnas_status clnas_gap_fwd(clnas_ctx *ctx, int n, int c, int hw, clnas_dt x, clnas_dt y)
+{
+    clnas_status st = check_gap(ctx, n, c, hw, 1, "clnas_gap_fwd");
+    if (st != CLNAS_OK) return st;
+    size_t NC = (size_t)n * c;
+    if (!fits(x.off, NC * hw) || !fits(y.off, NC))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_gap_fwd: offsets exceed INT_MAX");
+    cl_kernel k;
+    st = clnas_kernel_get(ctx, "pool.cl", "", "gap_fwd", &k);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "mimiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, hw);
+    if (st != CLNAS_OK) return st;
+    size_t lws = 64;
+    return clnas_launch(ctx, k, 1, &NC, &lws);
+}
+
+clnas_status clnas_gap_bwd(clnas_ctx *ctx, int n, int c, int hw, int S, clnas_dt dy, clnas_dt dx)
+{
+    clnas_status st = check_gap(ctx, n, c, hw, S, "clnas_gap_bwd");
+    if (st != CLNAS_OK) return st;
+    size_t SNC = (size_t)S * n * c, total = SNC * hw;
+    if (!fits(dx.off, total) || !fits(dy.off, SNC))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_gap_bwd: offsets exceed INT_MAX");
+    cl_kernel k;
+    st = clnas_kernel_get(ctx, "pool.cl", "", "gap_bwd", &k);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "mimiii", dy.m, (int)dy.off, dx.m, (int)dx.off, hw, (int)total);
+    if (st != CLNAS_OK) return st;
+    size_t lws = 64;
+    return clnas_launch(ctx, k, 1, &total, &lws);
+}

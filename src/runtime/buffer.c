@@ -1,0 +1,58 @@
+/* buffer.c - device buffer helpers. Allocation failures are reported as CLNAS_E_DEVICE_MEM
+ * with the size asked for and the device's limits, so a user knows what to shrink. */
+#include <stdio.h>
+#include "internal.h"
+
+clnas_status clnas_buf_alloc(clnas_ctx *ctx, size_t bytes, cl_mem *out)
+{
+    *out = NULL;
+    if (bytes == 0) bytes = 4;
+    if ((uint64_t)bytes > ctx->info.max_alloc_bytes && ctx->info.max_alloc_bytes > 0)
+        return clnas_set_error(ctx, CLNAS_E_DEVICE_MEM,
+                               "a %.1f MiB buffer exceeds the largest single allocation of \"%s\" "
+                               "(%.1f MiB): use a smaller batch or fewer seeds in flight",
+                               (double)bytes / 1048576.0, ctx->info.name,
+                               (double)ctx->info.max_alloc_bytes / 1048576.0);
+    cl_int e = CL_SUCCESS;
+    *out = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &e);
+    if (e != CL_SUCCESS) {
+        *out = NULL;
+        return clnas_set_error(ctx, e == CL_MEM_OBJECT_ALLOCATION_FAILURE || e == CL_OUT_OF_RESOURCES ||
+                                            e == CL_INVALID_BUFFER_SIZE
+                                        ? CLNAS_E_DEVICE_MEM : (clnas_status)e,
+                               "allocating %.1f MiB on \"%s\" failed (%s; device memory %.1f MiB): "
+                               "use a smaller batch or fewer seeds in flight",
+                               (double)bytes / 1048576.0, ctx->info.name, clnas_status_str(e),
+                               (double)ctx->info.global_mem_bytes / 1048576.0);
+    }
+    return CLNAS_OK;
+}
+
+void clnas_buf_free(cl_mem m)
+{
+    if (m) clReleaseMemObject(m);
+}
+
+clnas_status clnas_buf_write(clnas_ctx *ctx, cl_mem m, size_t off, size_t bytes, const void *src)
+{
+    if (!bytes) return CLNAS_OK;
+    CL_CHECK(ctx, clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, off, bytes, src, 0, NULL, NULL));
+    return CLNAS_OK;
+}
+
+clnas_status clnas_buf_read(clnas_ctx *ctx, cl_mem m, size_t off, size_t bytes, void *dst)
+{
+    if (!bytes) return CLNAS_OK;
+    CL_CHECK(ctx, clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, off, bytes, dst, 0, NULL, NULL));
+    return CLNAS_OK;
+}
+
+clnas_status clnas_buf_zero(clnas_ctx *ctx, cl_mem m, size_t off, size_t bytes)
+{
+    if (!bytes) return CLNAS_OK;
+    const float zero = 0.0f;
+    if (off % sizeof(float) || bytes % sizeof(float))
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "clnas_buf_zero: offset/size not float-aligned");
+    CL_CHECK(ctx, clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof zero, off, bytes, 0, NULL, NULL));
+    return CLNAS_OK;
+}

@@ -1,0 +1,127 @@
+/* testutil.c - implements testutil.h. */
+#include "util/testutil.h"
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "core/rng.h"
+
+static clnas_ctx *g_ctx;
+
+static void release_ctx(void) { clnas_ctx_destroy(g_ctx); g_ctx = NULL; }
+
+clnas_ctx *tu_ctx(void)
+{
+    if (g_ctx) return g_ctx;
+    const char *dev = getenv("CLNAS_TEST_DEVICE");
+    clnas_ctx *ctx = NULL;
+    clnas_status st = clnas_ctx_create(dev, &ctx);
+    if (st != CLNAS_OK) {
+        char msg[CLNAS_ERRMSG_LEN + 64];
+        snprintf(msg, sizeof msg, "no usable OpenCL device (install pocl-opencl-icd): %s",
+                 ctx ? clnas_ctx_errmsg(ctx) : clnas_status_str(st));
+        clnas_ctx_destroy(ctx);
+        cr_assert_fail("%s", msg);
+    }
+    g_ctx = ctx;
+    atexit(release_ctx);
+    return ctx;
+}
+
+void tu_fill(double *d, size_t n, uint64_t seed, double lo, double hi)
+{
+    clnas_pcg32 r;
+    clnas_pcg32_seed(&r, seed, 7);
+    for (size_t i = 0; i < n; i++) d[i] = clnas_pcg32_uniform(&r, lo, hi);
+}
+
+void tu_round_to_float(double *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) d[i] = (double)(float)d[i];
+}
+
+cl_mem tu_upload(clnas_ctx *ctx, const double *h, size_t n)
+{
+    cl_mem m = NULL;
+    size_t bytes = (n ? n : 1) * sizeof(float);
+    cr_assert_eq(clnas_buf_alloc(ctx, bytes, &m), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    if (n) tu_write(ctx, m, 0, h, n);
+    return m;
+}
+
+void tu_write(clnas_ctx *ctx, cl_mem m, size_t off, const double *h, size_t n)
+{
+    float *f = malloc(n * sizeof(float));
+    cr_assert(f);
+    for (size_t i = 0; i < n; i++) f[i] = (float)h[i];
+    cr_assert_eq(clnas_buf_write(ctx, m, off * sizeof(float), n * sizeof(float), f), CLNAS_OK,
+                 "%s", clnas_ctx_errmsg(ctx));
+    free(f);
+}
+
+void tu_read(clnas_ctx *ctx, cl_mem m, size_t off, size_t n, double *out)
+{
+    float *f = malloc((n ? n : 1) * sizeof(float));
+    cr_assert(f);
+    cr_assert_eq(clnas_buf_read(ctx, m, off * sizeof(float), n * sizeof(float), f), CLNAS_OK,
+                 "%s", clnas_ctx_errmsg(ctx));
+    for (size_t i = 0; i < n; i++) out[i] = f[i];
+    free(f);
+}
+
+double tu_rel_err(const double *got, const double *ref, size_t n)
+{
+    double scale = 1e-30, worst = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(ref[i]) > scale) scale = fabs(ref[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i]) && isfinite(ref[i])) return INFINITY;
+        double e = fabs(got[i] - ref[i]);
+        if (e > worst) worst = e;
+    }
+    return worst / scale;
+}
+
+void tu_expect_close(const char *what, const double *got, const double *ref, size_t n, double tol)
+{
+    double scale = 1e-30, worst = -1;
+    size_t wi = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(ref[i]) > scale) scale = fabs(ref[i]);
+    for (size_t i = 0; i < n; i++) {
+        double e = (!isfinite(got[i]) && isfinite(ref[i])) ? INFINITY : fabs(got[i] - ref[i]);
+        if (e > worst) { worst = e; wi = i; }
+    }
+    double rel = n ? worst / scale : 0;
+    cr_expect(rel <= tol, "%s: relative error %.3g > %.3g (worst at [%zu]: got %.9g, ref %.9g, scale %.3g, n=%zu)",
+              what, rel, tol, wi, n ? got[wi] : 0.0, n ? ref[wi] : 0.0, scale, n);
+}
+
+double tu_gradcheck(tu_fn f, void *ud, double *in, size_t nin, size_t nout, const double *w,
+                    const double *grad, double h, size_t max_checks)
+{
+    double *out = malloc(nout * sizeof(double));
+    cr_assert(out);
+    double scale = 1e-30;
+    for (size_t i = 0; i < nin; i++)
+        if (fabs(grad[i]) > scale) scale = fabs(grad[i]);
+    size_t step = 1;
+    if (max_checks && nin > max_checks) step = nin / max_checks;
+    double worst = 0;
+    for (size_t i = 0; i < nin; i += step) {
+        double keep = in[i], lp = 0, lm = 0;
+        in[i] = keep + h;
+        f(ud, in, out);
+        for (size_t j = 0; j < nout; j++) lp += w[j] * out[j];
+        in[i] = keep - h;
+        f(ud, in, out);
+        for (size_t j = 0; j < nout; j++) lm += w[j] * out[j];
+        in[i] = keep;
+        double fd = (lp - lm) / (2 * h);
+        double den = fmax(fmax(fabs(fd), fabs(grad[i])), scale);
+        double e = fabs(fd - grad[i]) / den;
+        if (e > worst) worst = e;
+    }
+    free(out);
+    return worst;
+}

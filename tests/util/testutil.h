@@ -1,0 +1,42 @@
+/* testutil.h - helpers shared by the Criterion tests: a context fixture that fails loudly
+ * when no OpenCL device exists, random fills, float/double transfers, comparison against a
+ * double reference, and a central finite-difference gradient check. */
+#ifndef CLNAS_TESTUTIL_H
+#define CLNAS_TESTUTIL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "internal.h"
+#include "ops/ops.h"
+
+/* A context on $CLNAS_TEST_DEVICE (else the default device). Fails the test, naming what
+ * is missing, when no device can be opened. Cached per process; freed at exit. */
+clnas_ctx *tu_ctx(void);
+
+/* Deterministic uniform fill in [lo, hi). */
+void tu_fill(double *d, size_t n, uint64_t seed, double lo, double hi);
+/* Rounds doubles to float precision in place, so host reference and device see the same inputs. */
+void tu_round_to_float(double *d, size_t n);
+
+/* Uploads n doubles (as floats) into a new buffer; the test releases it with clnas_buf_free. */
+cl_mem tu_upload(clnas_ctx *ctx, const double *h, size_t n);
+/* Uploads into an existing buffer at float offset off. */
+void tu_write(clnas_ctx *ctx, cl_mem m, size_t off, const double *h, size_t n);
+/* Downloads n floats from float offset off into doubles. */
+void tu_read(clnas_ctx *ctx, cl_mem m, size_t off, size_t n, double *out);
+
+/* Error of got against ref relative to the reference's scale:
+ *   max_i |got_i - ref_i| / max(max_i |ref_i|, 1e-30).
+ * Any NaN/inf in got where ref is finite counts as an infinite error. */
+double tu_rel_err(const double *got, const double *ref, size_t n);
+/* cr_assert-style check with a message that names `what` and the worst index. */
+void tu_expect_close(const char *what, const double *got, const double *ref, size_t n, double tol);
+
+/* Central finite-difference check of a directional derivative.
+ * f(ud, in, out) computes out[0..nout) from in[0..nin) in double.
+ * Checks d/d in_i of L(in) = sum_j w_j out_j against grad[i] for every i (or, when nin is
+ * large, `max_checks` evenly spaced indices). Returns the worst relative error
+ * |fd - g| / max(|fd|, |g|, scale) where scale = max |grad|. */
+typedef void (*tu_fn)(void *ud, const double *in, double *out);
+double tu_gradcheck(tu_fn f, void *ud, double *in, size_t nin, size_t nout, const double *w,
+                    const double *grad, double h, size_t max_checks);
+#endif
