@@ -1,8 +1,9 @@
 /* conv.cl - 2-D convolution (PyTorch Conv2d: no bias, groups 1, dilation 1, zero padding).
  *
- * Built with -DK=<kernel size> (clnas uses K = 1 and 3): the K x K tap loops unroll and the
- * K*K weight-gradient accumulators stay in registers. Every other shape is an int argument,
- * so one program per K serves all shapes.
+ * Built with -DK=<kernel size> (clnas uses K = 1 and 3) and the block sizes -DCB (input
+ * channels per conv_bwd_data work-item) and -DQB (dy rows per conv_bwd_weight work-group):
+ * the K x K tap loops unroll and the accumulators stay in registers. Every other shape is an
+ * int argument, so one program per K serves all shapes.
  *
  * Layouts (all contiguous float32, every buffer paired with an int offset in floats):
  *   x  [N][cin][h][wd]            forward input, shared by all seeds
@@ -17,8 +18,11 @@
 #error "conv.cl must be built with -DK=<kernel size>"
 #endif
 #define KK (K * K)
+#ifndef CB
+#define CB 4 /* input channels per work-item in conv_bwd_data */
+#endif
 #ifndef QB
-#define QB 4 /* dy rows (seed, cout) per work-group in conv_bwd_weight */
+#define QB 2 /* dy rows (seed, cout) per work-group in conv_bwd_weight */
 #endif
 
 /* conv_fwd: y[b][co][oh][ow] = sum_{ci,kh,kw} w[co][ci][kh][kw] * x[b][ci][oh*stride-pad+kh][ow*stride-pad+kw]
@@ -59,26 +63,31 @@ __kernel void conv_fwd(__global const float *x, int xoff, __global const float *
 /* conv_bwd_data: dx[b][ci][ih][iw] += sum over (co, kh, kw) with oh = (ih+pad-kh)/stride and
  * ow = (iw+pad-kw)/stride exact and in range of w[co][ci][kh][kw] * dy[b][co][oh][ow].
  * Seeds and samples share one batch index b = s*N + n (dy and dx are both [S][N][...] and w
- * is shared), so nb = S*N.
- * NDRange 1-D: one work-item per dx element (a gather: no races, no atomics),
- *   gid = ((b*cin + ci)*h + ih)*wd + iw,  global size >= nb*cin*h*wd (guarded), any local size. */
+ * is shared), so nb = S*N. Each work-item computes CB input channels of one pixel, which
+ * share every dy load (a gather: no races, no atomics).
+ * NDRange 1-D: gid = ((b*ncb + cb)*h + ih)*wd + iw with ncb = ceil(cin/CB), channels
+ *   ci = cb*CB .. cb*CB+CB-1 (< cin); global size >= nb*ncb*h*wd (guarded), any local size. */
 __kernel void conv_bwd_data(__global const float *w, int woff, __global const float *dy, int dyoff,
                             __global float *dx, int dxoff, int nb, int cin, int h, int wd,
                             int cout, int stride, int pad, int hout, int wout)
 {
     const int gid = (int)get_global_id(0);
-    CLNAS_GUARD(gid < nb * cin * h * wd);
+    const int ncb = (cin + CB - 1) / CB;
+    CLNAS_GUARD(gid < nb * ncb * h * wd);
     const int iw = gid % wd;
     int t = gid / wd;
     const int ih = t % h;
     t /= h;
-    const int ci = t % cin;
-    const int b = t / cin;
+    const int cb = t % ncb;
+    const int b = t / ncb;
+    const int ci0 = cb * CB;
     const int ohw = hout * wout;
     __global const float *dyb = dy + dyoff + b * cout * ohw;
-    __global const float *wb = w + woff + ci * KK;
+    int wc[CB]; /* weight offsets of the block's channels (clamped: extra lanes are never stored) */
+    for (int c = 0; c < CB; c++) wc[c] = woff + min(ci0 + c, cin - 1) * KK;
     const int wco = cin * KK; /* stride of co in w */
-    float acc = 0.0f;
+    float acc[CB];
+    for (int c = 0; c < CB; c++) acc[c] = 0.0f;
     for (int kh = 0; kh < K; kh++) {
         const int ohs = ih + pad - kh;
         if (ohs < 0) continue;
@@ -90,11 +99,16 @@ __kernel void conv_bwd_data(__global const float *w, int woff, __global const fl
             const int ow = ows / stride;
             if (ow * stride != ows || ow >= wout) continue;
             __global const float *dp = dyb + oh * wout + ow;
-            __global const float *wp = wb + kh * K + kw;
-            for (int co = 0; co < cout; co++) acc += wp[co * wco] * dp[co * ohw];
+            const int tap = kh * K + kw;
+            for (int co = 0; co < cout; co++) {
+                const float g = dp[co * ohw];
+                for (int c = 0; c < CB; c++) acc[c] += w[wc[c] + co * wco + tap] * g;
+            }
         }
     }
-    dx[dxoff + gid] += acc;
+    const int hw = h * wd, pixel = ih * wd + iw;
+    for (int c = 0; c < CB; c++)
+        if (ci0 + c < cin) dx[dxoff + (b * cin + ci0 + c) * hw + pixel] += acc[c];
 }
 
 /* conv_bwd_weight: partial sums of
@@ -104,7 +118,8 @@ __kernel void conv_bwd_data(__global const float *w, int woff, __global const fl
  * NDRange 3-D: global (P*L, cin, ceil(S*cout/QB)), local (L, 1, 1), L a power of two.
  *   Work-group (p, ci, qb) computes rows q in [qb*QB, qb*QB+QB) for input channel ci over the
  *   samples b in [p*bchunk, min(N, (p+1)*bchunk)) (part p). Work-item lid takes the output
- *   pixels pix = lid, lid+L, ... < hout*wout (adjacent items read adjacent dy/x: coalesced),
+ *   pixels pix = lid, lid+L, ... < hout*wout (adjacent items read adjacent dy/x: coalesced;
+ *   the loop runs the same trip count in every item, the tail items contribute zeros),
  *   and for each pixel loops over the part's samples with QB*K*K sums in registers; a
  *   local-memory tree (red: L*QB*K*K floats) then combines the L work-items.
  * Output: out[ooff + p*part_ld + s*seed_ld + (co*cin + ci)*K*K + kh*K + kw] = part p's sum.
@@ -135,7 +150,9 @@ __kernel void conv_bwd_weight(__global const float *x, int xoff, __global const 
 
     float acc[QB * KK];
     for (int j = 0; j < QB * KK; j++) acc[j] = 0.0f;
-    for (int pix = lid; pix < ohw; pix += L) {
+    for (int base = 0; base < ohw; base += L) { /* same trip count for the whole group */
+        const bool live = base + lid < ohw;
+        const int pix = live ? base + lid : ohw - 1; /* dead items read a valid pixel, add 0 */
         const int oh = pix / wout;
         const int ow = pix - oh * wout;
         const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
@@ -143,16 +160,15 @@ __kernel void conv_bwd_weight(__global const float *x, int xoff, __global const 
             __global const float *xp = xc + b * xn;
             const int d = b * dyn + pix;
             float g[QB];
-            for (int j = 0; j < QB; j++) g[j] = dy[row[j] + d];
+            for (int j = 0; j < QB; j++) g[j] = live ? dy[row[j] + d] : 0.0f;
             for (int kh = 0; kh < K; kh++) {
                 const int ih = ih0 + kh;
                 const bool okh = ih >= 0 && ih < h;
                 for (int kw = 0; kw < K; kw++) {
                     const int iw = iw0 + kw;
-                    if (okh && iw >= 0 && iw < wd) {
-                        const float xv = xp[ih * wd + iw];
-                        for (int j = 0; j < QB; j++) acc[j * KK + kh * K + kw] += g[j] * xv;
-                    }
+                    const bool ok = okh && iw >= 0 && iw < wd;
+                    const float xv = ok ? xp[ok ? ih * wd + iw : 0] : 0.0f;
+                    for (int j = 0; j < QB; j++) acc[j * KK + kh * K + kw] += g[j] * xv;
                 }
             }
         }

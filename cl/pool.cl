@@ -56,8 +56,8 @@ __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *
 }
 
 /* gap_fwd: y[p] = mean_i x[p][i] over HW, p = n*C + c. NDRange: 1-D over N*C, guarded.
- * HW is small (the final feature map); the serial sum is split in two halves-interleaved
- * accumulators to shorten the float dependency chain. */
+ * HW is small (the final 8x8 feature map); the serial sum alternates between two
+ * accumulators (even and odd indices) to halve the float dependency chain. */
 __kernel void gap_fwd(__global const float *x, int x_off, __global float *y, int y_off, int NC, int HW)
 {
     const int p = (int)get_global_id(0);

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,23 @@ Test(gemm, nn) { gemm_all_sizes(0, 0); }
 Test(gemm, nt) { gemm_all_sizes(0, 1); }
 Test(gemm, tn) { gemm_all_sizes(1, 0); }
 Test(gemm, tt) { gemm_all_sizes(1, 1); }
+
+Test(gemm, k_zero_scales_c)
+{
+    /* k == 0: C = beta * C (op(A) op(B) is an empty sum), as in BLAS. */
+    check_gemm(tu_ctx(), 0, 0, 7, 13, 0, 77);
+    check_gemm(tu_ctx(), 1, 1, 13, 7, 0, 78);
+    /* beta == 0 overwrites C, even where it held NaN. */
+    clnas_ctx *ctx = tu_ctx();
+    double c[2 * 3 + 1], got[2 * 3 + 1];
+    for (int i = 0; i < 7; i++) c[i] = (i % 3 == 2) ? 9.0 : (double)NAN; /* ldc 3: column 2 is padding */
+    cl_mem dC = tu_upload(ctx, c, 7);
+    cr_assert_eq(clnas_gemm(ctx, 0, 0, 2, 2, 0, 1.0f, dC, 0, 1, dC, 0, 2, 0.0f, dC, 0, 3), CLNAS_OK, "%s",
+                 clnas_ctx_errmsg(ctx));
+    tu_read(ctx, dC, 0, 7, got);
+    for (int i = 0; i < 6; i++) cr_expect_eq(got[i], (i % 3 == 2) ? 9.0 : 0.0, "C[%d] = %g", i, got[i]);
+    clnas_buf_free(dC);
+}
 
 Test(gemm, empty_is_a_no_op)
 {
@@ -208,6 +226,8 @@ Test(device, default_honours_clnas_device)
     cr_assert_eq(setenv("CLNAS_DEVICE", "no-such-device-xyz", 1), 0);
     clnas_ctx *ctx = NULL;
     cr_expect_eq(clnas_ctx_create(NULL, &ctx), CLNAS_E_NO_DEVICE);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "CLNAS_DEVICE") != NULL,
+              "a bad choice from the environment should say so: %s", clnas_ctx_errmsg(ctx));
     clnas_ctx_destroy(ctx);
     ctx = NULL;
     cr_assert_eq(setenv("CLNAS_DEVICE", "0", 1), 0);

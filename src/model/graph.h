@@ -63,6 +63,9 @@ struct clnas_plan {
     cl_mem pgrad;                /* seeds * nparams, used by clnas_plan_backward_host */
     cl_mem io;                   /* staging for dlogits: seeds * batch * classes */
     size_t bytes;
+    int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
+    double prof[2][8];           /* [fwd/bwd][layer_kind] seconds */
+    long prof_n[2][8];
 };
 
 /* Device backward of S <= plan->seeds seeds. Before calling: clnas_plan_zero_grads, then put
@@ -77,4 +80,8 @@ clnas_dt clnas_plan_dlogits(const clnas_plan *plan);
 static inline size_t plan_act_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch; }
 static inline size_t plan_grad_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch * (size_t)p->seeds; }
 
+/* Host reference forward that keeps every activation: acts[act_per_sample * batch], tensor t at
+ * tensors[t].off * batch (the same layout as the device arena). */
+clnas_status clnas_ref_forward_acts(const clnas_net *net, int batch, const double *params, const double *input,
+                                    double *acts);
 #endif

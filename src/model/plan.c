@@ -1,6 +1,7 @@
 /* plan.c - the device executor: memory planned once per (network, batch, seeds), then
  * forward and S-seed backward passes that only enqueue kernels (no allocation, no host
  * round-trips inside a pass). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "model/graph.h"
@@ -45,6 +46,7 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
     CLNAS_TRY(clnas_buf_alloc(ctx, ws * F, &p->ws));
     CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)seeds * net->nparams * F, &p->pgrad));
     CLNAS_TRY(clnas_buf_alloc(ctx, io * F, &p->io));
+    p->profile = getenv("CLNAS_PROFILE") && atoi(getenv("CLNAS_PROFILE")) > 0;
     p->bytes = (net->nparams + act + act * (size_t)seeds + net->nstats + 1 + ws +
                 (size_t)seeds * net->nparams + io) * F;
     *out = p;
@@ -56,9 +58,19 @@ fail:
     return st;
 }
 
+static const char *const kind_names[] = {"conv", "bn", "relu", "avgpool", "sum", "gap", "linear"};
+
 void clnas_plan_destroy(clnas_plan *p)
 {
     if (!p) return;
+    if (p->profile) {
+        fprintf(stderr, "clnas profile (batch %d, %d seeds): seconds per layer kind\n", p->batch, p->seeds);
+        for (int d = 0; d < 2; d++)
+            for (int k = 0; k < 7; k++)
+                if (p->prof_n[d][k])
+                    fprintf(stderr, "  %s %-8s %9.4f s over %ld calls\n", d ? "backward" : "forward ", kind_names[k],
+                            p->prof[d][k], p->prof_n[d][k]);
+    }
     clnas_buf_free(p->params);
     clnas_buf_free(p->act);
     clnas_buf_free(p->grad);
@@ -89,6 +101,7 @@ static clnas_status forward(clnas_plan *p)
         const tensor_desc *to = &net->tensors[l->out];
         clnas_dt y = dt(p->act, plan_act_off(p, l->out));
         clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : y;
+        double tp = p->profile ? clnas_now() : 0;
         switch (l->kind) {
         case L_CONV: {
             clnas_conv_shape cs;
@@ -121,6 +134,11 @@ static clnas_status forward(clnas_plan *p)
             break;
         }
         if (st != CLNAS_OK) clnas_append_error(ctx, " [forward, layer %d %s]", i, l->name);
+        if (p->profile && st == CLNAS_OK) {
+            st = clnas_ctx_finish(ctx);
+            p->prof[0][l->kind] += clnas_now() - tp;
+            p->prof_n[0][l->kind]++;
+        }
     }
     return st;
 }
@@ -166,6 +184,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
         clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : dy;
         clnas_dt dx = ti ? dt(p->grad, plan_grad_off(p, l->in)) : dy;
         int want_dx = ti && (l->in != 0 || need_input_grad);
+        double tp = p->profile ? clnas_now() : 0;
         switch (l->kind) {
         case L_CONV: {
             clnas_conv_shape cs;
@@ -203,6 +222,11 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             break;
         }
         if (st != CLNAS_OK) clnas_append_error(ctx, " [backward, layer %d %s]", i, l->name);
+        if (p->profile && st == CLNAS_OK) {
+            st = clnas_ctx_finish(ctx);
+            p->prof[1][l->kind] += clnas_now() - tp;
+            p->prof_n[1][l->kind]++;
+        }
     }
     return st;
 }

@@ -80,6 +80,19 @@ clnas_status clnas_ref_forward(const clnas_net *net, int batch, const double *pa
     return CLNAS_OK;
 }
 
+clnas_status clnas_ref_forward_acts(const clnas_net *net, int batch, const double *params, const double *input,
+                                    double *acts)
+{
+    ref_state s;
+    if (batch < 1) return CLNAS_E_INVALID_ARG;
+    s.act = acts;
+    s.stats = calloc(net->nstats + 1, sizeof(double));
+    if (!s.stats) return CLNAS_E_NOMEM;
+    ref_fwd(net, batch, params, input, &s);
+    free(s.stats);
+    return CLNAS_OK;
+}
+
 clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *params,
                                 const double *input, const double *dlogits, double *pgrad,
                                 double *dinput)

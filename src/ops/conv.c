@@ -3,16 +3,22 @@
  *
  * Device design (details in cl/conv.cl):
  * - conv_fwd: one work-item per output element, loops over (kh, kw, ci).
- * - conv_bwd_data: one work-item per dx element (gather over (kh, kw, co), no atomics);
- *   the S seeds are folded into the batch (dy, dx are [S][N][...], w is shared), one launch.
- * - conv_bwd_weight: one work-group of L work-items per (part, co*cin + ci, seed); each
- *   work-item keeps the K*K tap sums in registers while striding over its part of the
- *   N*hout*wout reduction, then a local-memory tree combines the group. When the problem
- *   has few (seed, co, ci) triples and a long reduction, the reduction is cut into P parts
- *   whose sums go to the workspace and conv_bwd_weight_reduce adds them; otherwise
- *   (P = 1) the groups write dw directly. All seeds in one launch.
- * The kernel size is a build option (-DK=k: one program per k, 1 and 3 in clnas); every
- * other shape is an int argument, so new shapes never trigger a compilation. */
+ * - conv_bwd_data: one work-item per (pixel, block of CONV_CB input channels): a gather over
+ *   (kh, kw, co) whose dy loads the block shares; no atomics. The S seeds are folded into
+ *   the batch (dy, dx are [S][N][...], w is shared): one launch.
+ * - conv_bwd_weight: one work-group of L work-items per (part, ci, block of CONV_QB dy rows
+ *   q = s*cout + co); each work-item takes output pixels lid, lid+L, ... and loops over the
+ *   part's samples keeping CONV_QB*K*K sums in registers (the rows share every x tap), then
+ *   a local-memory tree combines the group. When there are few groups and a long
+ *   reduction, the samples are cut into P parts whose sums go to the workspace and
+ *   conv_bwd_weight_reduce adds them (fixed order); otherwise (P = 1) the groups write dw
+ *   directly. All seeds in one launch.
+ * The kernel size and the two block sizes are build options (-DK=k -DCB=.. -DQB=..: one
+ * program per k, 1 and 3 in clnas); every other shape is an int argument, so new shapes
+ * never trigger a compilation.
+ * On PoCL (CPU) the work-item loops of these kernels are not vectorized across work-items;
+ * the blocking (CB, QB) pays by sharing loads and index math among scalar FMAs. CB = 4 and
+ * QB = 2 measured best of {1,2,4,8} and {1,2,3,4} on the 2-core PoCL device. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,16 +28,11 @@
 #define CONV_FILE "conv.cl"
 #define CONV_MAX_K 11          /* registers/unrolling: K*K accumulators per work-item */
 #define CONV_LWS 64            /* work-group size of the elementwise kernels (upper bound) */
-#define CONV_QB 4              /* dy rows (seed, cout) per conv_bwd_weight work-group */
+#define CONV_CB 4              /* input channels per conv_bwd_data work-item */
+#define CONV_QB 2              /* dy rows (seed, cout) per conv_bwd_weight work-group */
 #define CONV_WG_LWS 64         /* work-group size of conv_bwd_weight (power of two, upper bound) */
 #define CONV_WG_TARGET_GROUPS 512 /* split the weight reduction until about this many groups... */
 #define CONV_WG_MIN_CHUNK 512     /* ...but never into parts shorter than this */
-
-static int conv_qb(void)
-{
-    const char *e = getenv("CONV_QB");
-    return e ? atoi(e) : CONV_QB;
-}
 
 /* ---------------- shape ---------------- */
 
@@ -176,8 +177,8 @@ static size_t w_count(const clnas_conv_shape *s)
 
 static clnas_status get_kernel(clnas_ctx *ctx, int k, const char *name, cl_kernel *out)
 {
-    char defs[48];
-    snprintf(defs, sizeof defs, "-DK=%d -DQB=%d", k, conv_qb());
+    char defs[64];
+    snprintf(defs, sizeof defs, "-DK=%d -DCB=%d -DQB=%d", k, CONV_CB, CONV_QB);
     return clnas_kernel_get(ctx, CONV_FILE, defs, name, out);
 }
 
@@ -247,7 +248,8 @@ clnas_status clnas_conv_bwd_data(clnas_ctx *ctx, const clnas_conv_shape *s, int 
     if (st != CLNAS_OK) return st;
     size_t lws;
     if ((st = pick_lws(ctx, k, CONV_LWS, &lws)) != CLNAS_OK) return st;
-    size_t gws = (size_t)S * x_count(s);
+    const size_t ncb = ((size_t)s->cin + CONV_CB - 1) / CONV_CB;
+    size_t gws = (size_t)S * s->n * ncb * s->h * s->w;
     return clnas_launch(ctx, k, 1, &gws, &lws);
 }
 
@@ -256,7 +258,7 @@ clnas_status clnas_conv_bwd_data(clnas_ctx *ctx, const clnas_conv_shape *s, int 
 static int wgrad_parts(const clnas_conv_shape *s, int S, int *bchunk)
 {
     const size_t ohw = (size_t)s->hout * s->wout;
-    const size_t nqb = ((size_t)S * s->cout + conv_qb() - 1) / conv_qb();
+    const size_t nqb = ((size_t)S * s->cout + CONV_QB - 1) / CONV_QB;
     const size_t base = nqb * s->cin;
     size_t P = (CONV_WG_TARGET_GROUPS + base - 1) / base;
     size_t min_b = (CONV_WG_MIN_CHUNK + ohw - 1) / ohw; /* samples per part, at least */
@@ -304,7 +306,7 @@ clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, in
     if ((st = get_kernel(ctx, s->k, "conv_bwd_weight", &k)) != CLNAS_OK) return st;
     size_t L;
     if ((st = pick_lws(ctx, k, CONV_WG_LWS, &L)) != CLNAS_OK) return st;
-    const size_t kk = (size_t)s->k * s->k * conv_qb();
+    const size_t kk = (size_t)s->k * s->k * CONV_QB;
     while (L > 1 && ctx->info.local_mem_bytes && L * kk * sizeof(float) > ctx->info.local_mem_bytes)
         L /= 2;
     clnas_dt out = P > 1 ? ws : dw;
@@ -316,7 +318,7 @@ clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, in
                            s->pad, s->hout, s->wout, nq, chunk, seed_ld, part_ld,
                            L * kk * sizeof(float));
     if (st != CLNAS_OK) return st;
-    const size_t gws[3] = {(size_t)P * L, (size_t)s->cin, ((size_t)nq + conv_qb() - 1) / conv_qb()};
+    const size_t gws[3] = {(size_t)P * L, (size_t)s->cin, ((size_t)nq + CONV_QB - 1) / CONV_QB};
     const size_t lws[3] = {L, 1, 1};
     if ((st = clnas_launch(ctx, k, 3, gws, lws)) != CLNAS_OK) return st;
     if (P == 1) return CLNAS_OK;

@@ -204,7 +204,11 @@ clnas_status clnas_ctx_create(const char *device, clnas_ctx **out)
     if (!spec || !*spec) spec = getenv("CLNAS_DEVICE");
     int chosen = -1;
     clnas_status st = choose(ctx, spec, &chosen);
-    if (st != CLNAS_OK) return st;
+    if (st != CLNAS_OK) {
+        if (spec && spec != device) /* say where a stale choice came from */
+            clnas_append_error(ctx, "\n(\"%s\" is the value of the environment variable CLNAS_DEVICE.)", spec);
+        return st;
+    }
     struct pick_ud u = {chosen, NULL, NULL};
     int count = 0;
     st = visit_devices(pick_visit, &u, &count);

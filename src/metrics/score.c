@@ -1,0 +1,207 @@
+/* score.c - TE-NAS's recipe for one NAS-Bench-201 architecture (TENAS.md §1-§2, §6):
+ * NTK proxy (C=3, N=1) on K batches of B augmented training images with the same weights;
+ * linear-region proxy (C=1, one cell, no stem) on K x lr_batches x lr_batch patches with the
+ * same weights. Weights come from the counter-based generator keyed by (seed, stream, module),
+ * so architectures scored with the same seed and stream share every module they have in
+ * common; images and patches come from samplers keyed by the seed alone. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "clnas/score.h"
+#include "internal.h"
+
+/* sampler streams (fixed: the data of a study depends on the seed only) */
+#define STREAM_NTK_DATA 0x4e544bu
+#define STREAM_LR_DATA 0x4c52u
+
+void clnas_score_opts_default(clnas_score_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->dataset = CLNAS_DS_CIFAR10;
+    o->metrics = CLNAS_METRIC_NTK | CLNAS_METRIC_LR;
+    o->batch = 72;
+    o->repeats = 3;
+    o->lr_batch = 1000;
+    o->lr_batches = 3;
+    o->seed = 0;
+    o->stream = 0;
+    o->init = CLNAS_INIT_PYTORCH;
+}
+
+static int check_opts(const clnas_score_opts *o, char *err, size_t errlen)
+{
+    const char *bad = NULL;
+    if (o->batch < 2) bad = "the NTK batch must be >= 2 (kappa needs at least two eigenvalues)";
+    else if (o->repeats < 1 || o->repeats > CLNAS_MAX_REPEATS) bad = "repeats must be in [1, 64]";
+    else if (o->lr_batch < 1 || o->lr_batches < 1) bad = "linear-region batch and batch count must be >= 1";
+    else if (!(o->metrics & (CLNAS_METRIC_NTK | CLNAS_METRIC_LR))) bad = "no metric selected";
+    if (bad && err) snprintf(err, errlen, "%s", bad);
+    return bad == NULL;
+}
+
+clnas_status clnas_score_nets(const clnas_nb201_arch *arch, const clnas_score_opts *o, clnas_net **ntk_net,
+                              clnas_net **lr_net, char *err, size_t errlen)
+{
+    clnas_nb201_config c;
+    clnas_status st = CLNAS_OK;
+    if (ntk_net) {
+        clnas_nb201_config_ntk(&c, clnas_dataset_classes(o->dataset), clnas_dataset_hw(o->dataset));
+        st = clnas_net_nb201(&c, arch, ntk_net, err, errlen);
+    }
+    if (st == CLNAS_OK && lr_net) {
+        clnas_nb201_config_lr(&c, clnas_dataset_classes(o->dataset));
+        st = clnas_net_nb201(&c, arch, lr_net, err, errlen);
+        if (st != CLNAS_OK && ntk_net) { clnas_net_destroy(*ntk_net); *ntk_net = NULL; }
+    }
+    return st;
+}
+
+void clnas_score_inputs_free(clnas_score_inputs *in)
+{
+    if (!in) return;
+    free(in->ntk_params);
+    free(in->lr_params);
+    free(in->images);
+    free(in->patches);
+    memset(in, 0, sizeof *in);
+}
+
+clnas_status clnas_score_inputs_make(const clnas_nb201_arch *arch, const clnas_dataset *data,
+                                     const clnas_score_opts *o, clnas_score_inputs *in, char *err, size_t errlen)
+{
+    memset(in, 0, sizeof *in);
+    if (!check_opts(o, err, errlen)) return CLNAS_E_INVALID_ARG;
+    if (clnas_dataset_kind_of(data) != o->dataset) {
+        if (err) snprintf(err, errlen, "the data set is %s but the scores were asked for %s",
+                          clnas_dataset_name(clnas_dataset_kind_of(data)), clnas_dataset_name(o->dataset));
+        return CLNAS_E_INVALID_ARG;
+    }
+    clnas_net *nn = NULL, *ln = NULL;
+    clnas_status st = clnas_score_nets(arch, o, &nn, &ln, err, errlen);
+    if (st != CLNAS_OK) return st;
+    clnas_sampler *si = NULL, *sp = NULL;
+    in->repeats = o->repeats;
+    in->batch = o->batch;
+    in->channels = 3;
+    in->hw = clnas_dataset_hw(o->dataset);
+    in->lr_n = o->lr_batch * o->lr_batches;
+    /* the NTK and LR nets draw from different weight streams: 2*stream and 2*stream+1 */
+    in->ntk_nparams = clnas_net_nparams(nn);
+    in->lr_nparams = clnas_net_nparams(ln);
+    in->ntk_params = malloc(in->ntk_nparams * sizeof(float));
+    in->lr_params = malloc(in->lr_nparams * sizeof(float));
+    size_t img = (size_t)in->channels * in->hw * in->hw;
+    if (o->metrics & CLNAS_METRIC_NTK) in->images = malloc((size_t)o->repeats * o->batch * img * sizeof(float));
+    if (o->metrics & CLNAS_METRIC_LR) in->patches = malloc((size_t)o->repeats * in->lr_n * 9 * sizeof(float));
+    if (!in->ntk_params || !in->lr_params || ((o->metrics & CLNAS_METRIC_NTK) && !in->images) ||
+        ((o->metrics & CLNAS_METRIC_LR) && !in->patches)) {
+        st = CLNAS_E_NOMEM;
+        goto done;
+    }
+    clnas_net_init_params(nn, o->seed, 2 * o->stream, o->init, in->ntk_params);
+    clnas_net_init_params(ln, o->seed, 2 * o->stream + 1, o->init, in->lr_params);
+    if ((st = clnas_sampler_create(data, o->seed, STREAM_NTK_DATA, &si)) != CLNAS_OK) goto done;
+    if ((st = clnas_sampler_create(data, o->seed, STREAM_LR_DATA, &sp)) != CLNAS_OK) goto done;
+    for (int r = 0; r < o->repeats; r++) {
+        if (in->images) clnas_sampler_batch(si, o->batch, 1, in->images + (size_t)r * o->batch * img, NULL);
+        if (in->patches) clnas_sampler_patches(sp, in->lr_n, in->patches + (size_t)r * in->lr_n * 9);
+    }
+done:
+    clnas_sampler_destroy(si);
+    clnas_sampler_destroy(sp);
+    clnas_net_destroy(nn);
+    clnas_net_destroy(ln);
+    if (st != CLNAS_OK) {
+        if (err && st == CLNAS_E_NOMEM) snprintf(err, errlen, "out of host memory preparing the score inputs");
+        clnas_score_inputs_free(in);
+    }
+    return st;
+}
+
+clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_nb201_arch *arch, const clnas_score_opts *o,
+                             const clnas_score_inputs *in, clnas_score_result *res, clnas_score_outputs *out)
+{
+    char err[512] = "";
+    memset(res, 0, sizeof *res);
+    if (!check_opts(o, err, sizeof err)) return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "%s", err);
+    double t_start = clnas_now();
+    clnas_net *nn = NULL, *ln = NULL;
+    clnas_ntk *ntk = NULL;
+    clnas_lr *lr = NULL;
+    clnas_status st = clnas_score_nets(arch, o, &nn, &ln, err, sizeof err);
+    if (st != CLNAS_OK) return clnas_set_error(ctx, st, "%s", err);
+    res->repeats = o->repeats;
+    res->ntk_params = clnas_net_nparams(nn);
+    res->ntk_jacobian = clnas_net_njacobian(nn);
+    res->lr_params = clnas_net_nparams(ln);
+    res->lr_bits = clnas_net_relu_bits(ln);
+    if (in->ntk_nparams != res->ntk_params || in->lr_nparams != res->lr_params || in->repeats != o->repeats ||
+        in->batch != o->batch || in->lr_n != o->lr_batch * o->lr_batches) {
+        st = clnas_set_error(ctx, CLNAS_E_SHAPE, "score inputs do not match the architecture and options "
+                             "(%zu/%zu NTK and %zu/%zu LR parameters, %d/%d repeats)", in->ntk_nparams,
+                             res->ntk_params, in->lr_nparams, res->lr_params, in->repeats, o->repeats);
+        goto done;
+    }
+    if (o->metrics & CLNAS_METRIC_NTK) {
+        clnas_ntk_config nc = {o->batch, o->seeds, o->fp64_gram};
+        CLNAS_TRY(clnas_ntk_create(ctx, nn, &nc, &ntk));
+        CLNAS_TRY(clnas_ntk_set_params(ntk, in->ntk_params));
+        res->ntk_seeds = clnas_ntk_seeds(ntk);
+    }
+    if (o->metrics & CLNAS_METRIC_LR) {
+        CLNAS_TRY(clnas_lr_create(ctx, ln, o->lr_batch, &lr));
+        CLNAS_TRY(clnas_lr_set_params(lr, in->lr_params));
+    }
+    res->t_setup = clnas_now() - t_start;
+    size_t img = (size_t)in->channels * in->hw * in->hw, B = (size_t)o->batch;
+    double ksum = 0, klog = 0, rsum = 0;
+    int kbad = 0;
+    for (int r = 0; r < o->repeats; r++) {
+        if (ntk) {
+            clnas_ntk_times t;
+            CLNAS_TRY(clnas_ntk_eval(ntk, in->images + (size_t)r * B * img, &res->ntk[r],
+                                     out && out->theta ? out->theta + (size_t)r * B * B : NULL,
+                                     out && out->eigs ? out->eigs + (size_t)r * B : NULL,
+                                     out && out->gnorm ? out->gnorm + (size_t)r * B : NULL, NULL, &t));
+            res->t_forward += t.forward;
+            res->t_backward += t.backward;
+            res->t_gram += t.gram;
+            res->t_eig += t.eig;
+            if (res->ntk[r].status != CLNAS_KAPPA_OK) kbad = 1;
+            ksum += res->ntk[r].kappa;
+            klog += log(res->ntk[r].kappa);
+        }
+        if (lr) {
+            double t0 = clnas_now();
+            CLNAS_TRY(clnas_lr_count(lr, in->patches + (size_t)r * in->lr_n * 9, in->lr_n, &res->regions[r],
+                                     out && out->codes ? out->codes + (size_t)r * in->lr_n * res->lr_bits : NULL));
+            res->t_lr += clnas_now() - t0;
+            rsum += (double)res->regions[r];
+        }
+    }
+    res->kappa_mean = ntk && !kbad ? ksum / o->repeats : NAN;
+    res->kappa_geomean = ntk && !kbad ? exp(klog / o->repeats) : NAN;
+    res->regions_mean = lr ? rsum / o->repeats : NAN;
+    res->t_total = clnas_now() - t_start;
+done:
+    clnas_ntk_destroy(ntk);
+    clnas_lr_destroy(lr);
+    clnas_net_destroy(nn);
+    clnas_net_destroy(ln);
+    return st;
+fail:
+    goto done;
+}
+
+clnas_status clnas_score_nb201(clnas_ctx *ctx, const clnas_nb201_arch *arch, const clnas_dataset *data,
+                               const clnas_score_opts *opts, clnas_score_result *res)
+{
+    clnas_score_inputs in;
+    char err[512] = "";
+    clnas_status st = clnas_score_inputs_make(arch, data, opts, &in, err, sizeof err);
+    if (st != CLNAS_OK) return clnas_set_error(ctx, st, "%s", err);
+    st = clnas_score_run(ctx, arch, opts, &in, res, NULL);
+    clnas_score_inputs_free(&in);
+    return st;
+}

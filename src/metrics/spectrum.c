@@ -1,0 +1,44 @@
+/* spectrum.c - the only file that includes lapacke.h: symmetric eigenvalues in double and
+ * the condition-number policy (NaN and lambda_min <= 0 are reported, never turned into a
+ * plausible number). */
+#include <lapacke.h>
+#include <math.h>
+#include "clnas/score.h"
+
+clnas_status clnas_sym_eigvals(int n, double *A, double *w)
+{
+    for (long i = 0; i < (long)n * n; i++)
+        if (!isfinite(A[i])) return CLNAS_E_NUMERIC;
+    /* dsyevd reads the lower triangle (row-major 'L') and overwrites A */
+    lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'L', n, A, n, w);
+    if (info != 0) return CLNAS_E_LAPACK;
+    return CLNAS_OK;
+}
+
+clnas_kappa clnas_kappa_from_eigs(int n, const double *w)
+{
+    clnas_kappa k = {NAN, NAN, NAN, CLNAS_KAPPA_NAN};
+    if (n < 1) return k;
+    for (int i = 0; i < n; i++)
+        if (!isfinite(w[i])) return k;
+    k.lambda_min = w[0];
+    k.lambda_max = w[n - 1];
+    if (w[0] <= 0) {
+        k.kappa = INFINITY;
+        k.status = CLNAS_KAPPA_NONPOSITIVE;
+        return k;
+    }
+    k.kappa = w[n - 1] / w[0];
+    k.status = CLNAS_KAPPA_OK;
+    return k;
+}
+
+const char *clnas_kappa_status_str(clnas_kappa_status s)
+{
+    switch (s) {
+    case CLNAS_KAPPA_OK: return "ok";
+    case CLNAS_KAPPA_NAN: return "NaN in the NTK";
+    case CLNAS_KAPPA_NONPOSITIVE: return "lambda_min <= 0 (singular NTK)";
+    }
+    return "unknown";
+}

@@ -1,0 +1,331 @@
+/* dump.c - writes and reads score dumps (see dump.h), and the JSON form of a score. */
+#define _POSIX_C_SOURCE 200809L
+#include "report/dump.h"
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "report/safetensors.h"
+
+static const char *init_name(clnas_init i)
+{
+    return i == CLNAS_INIT_KAIMING_FAN_IN ? "kaiming_fan_in" : i == CLNAS_INIT_KAIMING_FAN_OUT ? "kaiming_fan_out" : "pytorch";
+}
+
+clnas_status clnas_dump_outputs_alloc(const clnas_score_inputs *in, size_t lr_bits, clnas_score_outputs *out)
+{
+    size_t K = (size_t)in->repeats, B = (size_t)in->batch;
+    out->theta = calloc(K * B * B, sizeof(double));
+    out->eigs = calloc(K * B, sizeof(double));
+    out->gnorm = calloc(K * B, sizeof(double));
+    out->codes = calloc(K * (size_t)in->lr_n * (lr_bits ? lr_bits : 1), 1);
+    if (!out->theta || !out->eigs || !out->gnorm || !out->codes) {
+        clnas_dump_outputs_free(out);
+        return CLNAS_E_NOMEM;
+    }
+    return CLNAS_OK;
+}
+
+void clnas_dump_outputs_free(clnas_score_outputs *out)
+{
+    free(out->theta);
+    free(out->eigs);
+    free(out->gnorm);
+    free(out->codes);
+    memset(out, 0, sizeof *out);
+}
+
+static clnas_status save_weights(const char *path, const clnas_net *net, const float *params, char *err, size_t errlen)
+{
+    st_writer *w = st_writer_new();
+    if (!w) return CLNAS_E_NOMEM;
+    clnas_status st = CLNAS_OK;
+    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
+        const char *name;
+        size_t off, count;
+        int shape[4];
+        clnas_net_param_tensor(net, i, &name, &off, &count, shape);
+        int64_t sh[4];
+        int nd = 0;
+        while (nd < 4 && shape[nd] > 0) { sh[nd] = shape[nd]; nd++; }
+        st = st_writer_add(w, name, ST_F32, nd, sh, params + off);
+    }
+    if (st == CLNAS_OK) st = st_writer_save(w, path, err, errlen);
+    st_writer_free(w);
+    return st;
+}
+
+static clnas_status load_weights(const char *path, const clnas_net *net, float *params, char *err, size_t errlen)
+{
+    st_file *f = NULL;
+    clnas_status st = st_open(path, &f, err, errlen);
+    if (st != CLNAS_OK) return st;
+    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
+        const char *name;
+        size_t off, count;
+        int shape[4];
+        clnas_net_param_tensor(net, i, &name, &off, &count, shape);
+        st_dtype dt;
+        int nd;
+        int64_t sh[ST_MAX_DIMS];
+        const void *data = st_get(f, name, &dt, &nd, sh);
+        size_t n = 1;
+        for (int d = 0; d < nd; d++) n *= (size_t)sh[d];
+        if (!data || dt != ST_F32 || n != count) {
+            snprintf(err, errlen, "%s: tensor \"%s\" is %s (want F32 with %zu values for this architecture)", path, name,
+                     !data ? "missing" : "of the wrong type or size", count);
+            st = CLNAS_E_IO;
+        } else {
+            memcpy(params + off, data, count * sizeof(float));
+        }
+    }
+    st_close(f);
+    return st;
+}
+
+static void meta_int(st_writer *w, const char *k, long long v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%lld", v);
+    st_writer_meta(w, k, b);
+}
+
+clnas_status clnas_dump_save(const char *dir, const clnas_nb201_arch *arch, const clnas_score_opts *o,
+                             const clnas_score_inputs *in, const clnas_score_outputs *out,
+                             const clnas_score_result *res, const char *json, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create dump folder %s: %s", dir, strerror(errno));
+        return CLNAS_E_IO;
+    }
+    clnas_net *nn = NULL, *ln = NULL;
+    clnas_status st = clnas_score_nets(arch, o, &nn, &ln, err, errlen);
+    if (st != CLNAS_OK) return st;
+    char path[4096], archs[512];
+    clnas_nb201_format(arch, archs, sizeof archs);
+    snprintf(path, sizeof path, "%s/ntk_weights.safetensors", dir);
+    st = save_weights(path, nn, in->ntk_params, err, errlen);
+    snprintf(path, sizeof path, "%s/lr_weights.safetensors", dir);
+    if (st == CLNAS_OK) st = save_weights(path, ln, in->lr_params, err, errlen);
+    const int64_t K = in->repeats, B = in->batch, n = in->lr_n, bits = (int64_t)res->lr_bits;
+    if (st == CLNAS_OK) {
+        st_writer *w = st_writer_new();
+        if (!w) st = CLNAS_E_NOMEM;
+        else {
+            int64_t s1[5] = {K, B, in->channels, in->hw, in->hw}, s2[5] = {K, n, 1, 3, 3};
+            if (in->images) st = st_writer_add(w, "ntk_images", ST_F32, 5, s1, in->images);
+            if (st == CLNAS_OK && in->patches) st = st_writer_add(w, "lr_patches", ST_F32, 5, s2, in->patches);
+            st_writer_meta(w, "arch", archs);
+            st_writer_meta(w, "dataset", clnas_dataset_name(o->dataset));
+            meta_int(w, "classes", clnas_dataset_classes(o->dataset));
+            meta_int(w, "seed", (long long)o->seed);
+            meta_int(w, "stream", (long long)o->stream);
+            meta_int(w, "batch", o->batch);
+            meta_int(w, "repeats", o->repeats);
+            meta_int(w, "lr_batch", o->lr_batch);
+            meta_int(w, "lr_batches", o->lr_batches);
+            meta_int(w, "metrics", o->metrics);
+            st_writer_meta(w, "init", init_name(o->init));
+            snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+            if (st == CLNAS_OK) st = st_writer_save(w, path, err, errlen);
+            st_writer_free(w);
+        }
+    }
+    double *kap = calloc((size_t)K * 3, sizeof(double));
+    int64_t *reg = calloc((size_t)K, sizeof(int64_t));
+    if (st == CLNAS_OK && (!kap || !reg)) st = CLNAS_E_NOMEM;
+    if (st == CLNAS_OK) {
+        for (int r = 0; r < K; r++) {
+            kap[r] = res->ntk[r].kappa;
+            kap[K + r] = res->ntk[r].lambda_min;
+            kap[2 * K + r] = res->ntk[r].lambda_max;
+            reg[r] = (int64_t)res->regions[r];
+        }
+        st_writer *w = st_writer_new();
+        if (!w) st = CLNAS_E_NOMEM;
+        else {
+            int64_t sT[3] = {K, B, B}, sE[2] = {K, B}, sC[3] = {K, n, bits}, sK[1] = {K};
+            if (o->metrics & CLNAS_METRIC_NTK) {
+                st_writer_add(w, "theta", ST_F64, 3, sT, out->theta);
+                st_writer_add(w, "eigenvalues", ST_F64, 2, sE, out->eigs);
+                st_writer_add(w, "g_row_norms", ST_F64, 2, sE, out->gnorm);
+                st_writer_add(w, "kappa", ST_F64, 1, sK, kap);
+                st_writer_add(w, "lambda_min", ST_F64, 1, sK, kap + K);
+                st_writer_add(w, "lambda_max", ST_F64, 1, sK, kap + 2 * K);
+            }
+            if (o->metrics & CLNAS_METRIC_LR) {
+                st_writer_add(w, "codes", ST_U8, 3, sC, out->codes);
+                st_writer_add(w, "regions", ST_I64, 1, sK, reg);
+            }
+            snprintf(path, sizeof path, "%s/outputs.safetensors", dir);
+            st = st_writer_save(w, path, err, errlen);
+            st_writer_free(w);
+        }
+    }
+    free(kap);
+    free(reg);
+    if (st == CLNAS_OK && json) {
+        snprintf(path, sizeof path, "%s/score.json", dir);
+        FILE *f = fopen(path, "w");
+        if (!f || fputs(json, f) < 0 || fclose(f) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            st = CLNAS_E_IO;
+        }
+    }
+    clnas_net_destroy(nn);
+    clnas_net_destroy(ln);
+    return st;
+}
+
+static int meta_num(const st_file *f, const char *k, long long *v)
+{
+    const char *s = st_meta(f, k);
+    char *end;
+    if (!s) return 0;
+    *v = strtoll(s, &end, 10);
+    return *s && !*end;
+}
+
+clnas_status clnas_dump_load(const char *dir, clnas_nb201_arch *arch, clnas_score_opts *o, clnas_score_inputs *in,
+                             char *err, size_t errlen)
+{
+    char path[4096];
+    memset(in, 0, sizeof *in);
+    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+    st_file *f = NULL;
+    clnas_status st = st_open(path, &f, err, errlen);
+    if (st != CLNAS_OK) return st;
+    clnas_score_opts_default(o);
+    long long seed, stream, batch, repeats, lrb, lrbs, metrics;
+    const char *a = st_meta(f, "arch"), *ds = st_meta(f, "dataset"), *init = st_meta(f, "init");
+    if (!a || !ds || !meta_num(f, "seed", &seed) || !meta_num(f, "stream", &stream) || !meta_num(f, "batch", &batch) ||
+        !meta_num(f, "repeats", &repeats) || !meta_num(f, "lr_batch", &lrb) || !meta_num(f, "lr_batches", &lrbs) ||
+        !meta_num(f, "metrics", &metrics)) {
+        snprintf(err, errlen, "%s: metadata incomplete (need arch, dataset, seed, stream, batch, repeats, lr_batch, "
+                 "lr_batches, metrics): not a clnas score dump?", path);
+        st_close(f);
+        return CLNAS_E_IO;
+    }
+    char perr[512];
+    if (clnas_nb201_parse(a, arch, perr, sizeof perr) != CLNAS_OK ||
+        clnas_dataset_parse_kind(ds, &o->dataset) != CLNAS_OK) {
+        snprintf(err, errlen, "%s: bad metadata: arch \"%s\", dataset \"%s\"", path, a, ds);
+        st_close(f);
+        return CLNAS_E_IO;
+    }
+    o->seed = (uint64_t)seed;
+    o->stream = (uint64_t)stream;
+    o->batch = (int)batch;
+    o->repeats = (int)repeats;
+    o->lr_batch = (int)lrb;
+    o->lr_batches = (int)lrbs;
+    o->metrics = (int)metrics;
+    o->init = init && !strcmp(init, "kaiming_fan_in") ? CLNAS_INIT_KAIMING_FAN_IN
+            : init && !strcmp(init, "kaiming_fan_out") ? CLNAS_INIT_KAIMING_FAN_OUT : CLNAS_INIT_PYTORCH;
+    in->repeats = o->repeats;
+    in->batch = o->batch;
+    in->channels = 3;
+    in->hw = clnas_dataset_hw(o->dataset);
+    in->lr_n = o->lr_batch * o->lr_batches;
+    st_dtype dt;
+    int nd;
+    int64_t sh[ST_MAX_DIMS];
+    if (o->metrics & CLNAS_METRIC_NTK) {
+        const void *d = st_get(f, "ntk_images", &dt, &nd, sh);
+        size_t want = (size_t)in->repeats * in->batch * 3 * in->hw * in->hw;
+        if (!d || dt != ST_F32 || nd != 5 || (size_t)(sh[0] * sh[1] * sh[2] * sh[3] * sh[4]) != want) {
+            snprintf(err, errlen, "%s: ntk_images missing or not F32 [%d,%d,3,%d,%d]", path, in->repeats, in->batch, in->hw, in->hw);
+            st = CLNAS_E_IO;
+        } else if (!(in->images = malloc(want * sizeof(float)))) st = CLNAS_E_NOMEM;
+        else memcpy(in->images, d, want * sizeof(float));
+    }
+    if (st == CLNAS_OK && (o->metrics & CLNAS_METRIC_LR)) {
+        const void *d = st_get(f, "lr_patches", &dt, &nd, sh);
+        size_t want = (size_t)in->repeats * in->lr_n * 9;
+        if (!d || dt != ST_F32 || nd != 5 || (size_t)(sh[0] * sh[1] * sh[2] * sh[3] * sh[4]) != want) {
+            snprintf(err, errlen, "%s: lr_patches missing or not F32 [%d,%d,1,3,3]", path, in->repeats, in->lr_n);
+            st = CLNAS_E_IO;
+        } else if (!(in->patches = malloc(want * sizeof(float)))) st = CLNAS_E_NOMEM;
+        else memcpy(in->patches, d, want * sizeof(float));
+    }
+    st_close(f);
+    clnas_net *nn = NULL, *ln = NULL;
+    if (st == CLNAS_OK) st = clnas_score_nets(arch, o, &nn, &ln, err, errlen);
+    if (st == CLNAS_OK) {
+        in->ntk_nparams = clnas_net_nparams(nn);
+        in->lr_nparams = clnas_net_nparams(ln);
+        in->ntk_params = malloc(in->ntk_nparams * sizeof(float));
+        in->lr_params = malloc(in->lr_nparams * sizeof(float));
+        if (!in->ntk_params || !in->lr_params) st = CLNAS_E_NOMEM;
+    }
+    snprintf(path, sizeof path, "%s/ntk_weights.safetensors", dir);
+    if (st == CLNAS_OK) st = load_weights(path, nn, in->ntk_params, err, errlen);
+    snprintf(path, sizeof path, "%s/lr_weights.safetensors", dir);
+    if (st == CLNAS_OK) st = load_weights(path, ln, in->lr_params, err, errlen);
+    clnas_net_destroy(nn);
+    clnas_net_destroy(ln);
+    if (st != CLNAS_OK) {
+        if (st == CLNAS_E_NOMEM) snprintf(err, errlen, "out of host memory reading %s", dir);
+        clnas_score_inputs_free(in);
+    }
+    return st;
+}
+
+static void jnum(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, "%.10g", v);
+    else fputs("null", f);
+}
+
+static void jstr(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void clnas_score_write_json(FILE *f, const char *arch, const clnas_score_opts *o, const clnas_score_result *r,
+                            const char *device, const char *data_source)
+{
+    fputs("{\"arch\": ", f);
+    jstr(f, arch);
+    fprintf(f, ", \"dataset\": \"%s\", \"data\": ", clnas_dataset_name(o->dataset));
+    jstr(f, data_source ? data_source : "");
+    fprintf(f, ", \"seed\": %llu, \"stream\": %llu, \"init\": \"%s\", \"device\": ", (unsigned long long)o->seed,
+            (unsigned long long)o->stream, init_name(o->init));
+    jstr(f, device ? device : "");
+    fprintf(f, ", \"repeats\": %d", o->repeats);
+    if (o->metrics & CLNAS_METRIC_NTK) {
+        fprintf(f, ", \"ntk\": {\"batch\": %d, \"params\": %zu, \"jacobian_params\": %zu, \"seeds_in_flight\": %d, "
+                   "\"gram\": \"%s\", \"kappa\": [", o->batch, r->ntk_params, r->ntk_jacobian, r->ntk_seeds,
+                o->fp64_gram ? "fp64" : "fp32");
+        for (int i = 0; i < r->repeats; i++) { if (i) fputs(", ", f); jnum(f, r->ntk[i].kappa); }
+        fputs("], \"lambda_min\": [", f);
+        for (int i = 0; i < r->repeats; i++) { if (i) fputs(", ", f); jnum(f, r->ntk[i].lambda_min); }
+        fputs("], \"lambda_max\": [", f);
+        for (int i = 0; i < r->repeats; i++) { if (i) fputs(", ", f); jnum(f, r->ntk[i].lambda_max); }
+        fputs("], \"status\": [", f);
+        for (int i = 0; i < r->repeats; i++) { if (i) fputs(", ", f); jstr(f, clnas_kappa_status_str(r->ntk[i].status)); }
+        fputs("], \"kappa_mean\": ", f);
+        jnum(f, r->kappa_mean);
+        fputs(", \"kappa_geomean\": ", f);
+        jnum(f, r->kappa_geomean);
+        fputs("}", f);
+    }
+    if (o->metrics & CLNAS_METRIC_LR) {
+        fprintf(f, ", \"lr\": {\"samples\": %d, \"batch\": %d, \"params\": %zu, \"bits\": %zu, \"regions\": [",
+                o->lr_batch * o->lr_batches, o->lr_batch, r->lr_params, r->lr_bits);
+        for (int i = 0; i < r->repeats; i++) fprintf(f, "%s%zu", i ? ", " : "", r->regions[i]);
+        fputs("], \"regions_mean\": ", f);
+        jnum(f, r->regions_mean);
+        fputs("}", f);
+    }
+    fprintf(f, ", \"time_s\": {\"setup\": %.6f, \"forward\": %.6f, \"backward\": %.6f, \"gram\": %.6f, \"eig\": %.6f, "
+               "\"lr\": %.6f, \"total\": %.6f}}\n", r->t_setup, r->t_forward, r->t_backward, r->t_gram, r->t_eig, r->t_lr,
+            r->t_total);
+}

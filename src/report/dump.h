@@ -1,0 +1,29 @@
+/* dump.h - everything needed to check a score independently (clnas score --dump DIR), and
+ * reading it back (clnas score --from DIR). Files in DIR:
+ *   ntk_weights.safetensors, lr_weights.safetensors  F32 parameter tensors by module name
+ *   inputs.safetensors   ntk_images F32 [K,B,3,hw,hw], lr_patches F32 [K,n,1,3,3];
+ *                        metadata: arch, dataset, classes, seed, stream, batch, repeats,
+ *                        lr_batch, lr_batches, init
+ *   outputs.safetensors  theta F64 [K,B,B], eigenvalues F64 [K,B], g_row_norms F64 [K,B],
+ *                        codes U8 [K,n,bits], kappa/lambda_min/lambda_max F64 [K], regions I64 [K]
+ *   score.json           the result as `clnas score --json` prints it */
+#ifndef CLNAS_DUMP_H
+#define CLNAS_DUMP_H
+#include <stdio.h>
+#include "clnas/score.h"
+
+/* Allocates the output arrays that a dump holds for these inputs (free with clnas_dump_outputs_free). */
+clnas_status clnas_dump_outputs_alloc(const clnas_score_inputs *in, size_t lr_bits, clnas_score_outputs *out);
+void clnas_dump_outputs_free(clnas_score_outputs *out);
+
+clnas_status clnas_dump_save(const char *dir, const clnas_nb201_arch *arch, const clnas_score_opts *opts,
+                             const clnas_score_inputs *in, const clnas_score_outputs *out,
+                             const clnas_score_result *res, const char *json, char *err, size_t errlen);
+/* Reads arch, opts (dataset, seed, stream, batch, repeats, lr sizes, init) and inputs back. */
+clnas_status clnas_dump_load(const char *dir, clnas_nb201_arch *arch, clnas_score_opts *opts,
+                             clnas_score_inputs *in, char *err, size_t errlen);
+
+/* Writes the JSON object of a score result (NaN/inf as null, with a status string). */
+void clnas_score_write_json(FILE *f, const char *arch, const clnas_score_opts *opts, const clnas_score_result *res,
+                            const char *device, const char *data_source);
+#endif

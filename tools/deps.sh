@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# tools/deps.sh - installs the Debian/Ubuntu packages clnas needs to build and test, but only
+# those that are missing (checked with dpkg-query); runs `apt-get update` once, and only when
+# something has to be installed. Shared by tools/test.sh, tools/run.sh and .ci/run.
+#
+#   CLNAS_SKIP_DEPS=1   do nothing (e.g. on a non-Debian system with the libraries in place)
+set -euo pipefail
+
+if [ "${CLNAS_SKIP_DEPS:-0}" = 1 ]; then exit 0; fi
+
+packages=(
+  build-essential cmake pkg-config
+  ocl-icd-opencl-dev opencl-headers clinfo pocl-opencl-icd   # OpenCL loader, headers, CPU device
+  libclblast-dev liblapacke-dev libpng-dev libcairo2-dev fonts-dejavu-core
+  libcriterion-dev                                           # unit tests
+  python3-torch                                              # reference values in tests
+)
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "deps: dpkg-query not found (not a Debian-like system); install these yourself: ${packages[*]}" >&2
+  echo "deps: set CLNAS_SKIP_DEPS=1 to skip this check" >&2
+  exit 0
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" != installed ]; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+
+echo "deps: installing missing packages: ${missing[*]}" >&2
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+    echo "deps: not root and no sudo; run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# tools/test.sh - the project's test command (see README): installs missing Debian packages
+# (tools/deps.sh), then for two build trees configures, builds and runs every Criterion test
+# executable through CTest:
+#   build/       warnings as errors (-DCLNAS_WERROR=ON)
+#   build-asan/  the same plus AddressSanitizer + UndefinedBehaviorSanitizer, leak checking on
+# and finally prints one line `tests: N passed, M failed` counting Criterion test cases over both
+# trees (a test executable that fails without a failing case, e.g. a leak or a crash outside a
+# test, counts as one failed case). Exit status 0 only when nothing failed.
+#
+#   CLNAS_SKIP_ASAN=1   only the first tree
+#   BUILD_DIR, ASAN_BUILD_DIR   the two trees (default build, build-asan)
+#   CLNAS_TEST_DEVICE   device the tests open (index or name part; default device otherwise)
+#   JOBS                parallel build jobs (default: nproc)
+#
+# Sanitizers and Criterion: Criterion runs each test in a forked worker process. ASan/UBSan
+# errors abort the worker, which Criterion reports as a crash. LeakSanitizer, however, runs when
+# the worker exits *after* it has reported its result, and Criterion ignores that exit status,
+# so a leak alone would pass silently; with ASAN_OPTIONS=abort_on_error=1 the leak check aborts
+# the worker instead, Criterion reports "crashed during its setup or teardown" and exits
+# non-zero, and CTest fails the executable. (--jobs 1, which CMake passes to every test, keeps
+# the workers sequential; --no-early-exit is not needed: the leak check runs either way.)
+# tools/lsan.supp suppresses leaks inside the OpenCL stack only (PoCL, LLVM, ICD loader, CLBlast).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+t_start=$(date +%s)
+
+tools/deps.sh
+
+total_pass=0
+total_fail=0
+summary=()
+
+# Counts Criterion cases in BUILD/Testing/Temporary/LastTest.log; prints "passed failed".
+count_cases() {
+  awk '
+    /^[0-9]+\/[0-9]+ Testing: / { name = $3; p = 0; f = 0; syn = 0; ok = 0; next }
+    /^\[====\] Synthesis:/ {
+      syn = 1
+      for (i = 1; i <= NF; i++) {
+        if ($i == "Passing:") p += $(i + 1)
+        if ($i == "Failing:" || $i == "Crashing:") f += $(i + 1)
+      }
+      next
+    }
+    /^Test Passed\./ { ok = 1; next }
+    /^"[^"]+" end time:/ {
+      if (!ok && f == 0) f = 1          # the executable failed without a failing case
+      P += p; F += f; name = ""
+    }
+    END { print P + 0, F + 0 }' "$1/Testing/Temporary/LastTest.log"
+}
+
+# run_tree LABEL BUILD_DIR [cmake args...] -- [env for ctest...]
+run_tree() {
+  local label=$1 dir=$2
+  shift 2
+  local cmake_args=() ctest_env=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do cmake_args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  ctest_env=("$@")
+  local t0 t1 t2 rc=0
+  t0=$(date +%s)
+  echo "==== [$label] configure + build ($dir)"
+  cmake -S "$root" -B "$dir" -DCLNAS_WERROR=ON "${cmake_args[@]}"
+  cmake --build "$dir" -j"$jobs"
+  t1=$(date +%s)
+  echo "==== [$label] ctest ($dir)"
+  rm -f "$dir/Testing/Temporary/LastTest.log"
+  env "${ctest_env[@]}" ctest --test-dir "$dir" --output-on-failure || rc=$?
+  t2=$(date +%s)
+  local p=0 f=0
+  if [ -f "$dir/Testing/Temporary/LastTest.log" ]; then
+    read -r p f < <(count_cases "$dir")
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # ctest itself failed
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + f))
+  summary+=("[$label] cases passed=$p failed=$f (ctest exit $rc; build $((t1 - t0)) s, tests $((t2 - t1)) s)")
+}
+
+run_tree plain "${BUILD_DIR:-$root/build}"
+if [ "${CLNAS_SKIP_ASAN:-0}" != 1 ]; then
+  run_tree asan "${ASAN_BUILD_DIR:-$root/build-asan}" -DCLNAS_SANITIZE=address,undefined -- \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 \
+    LSAN_OPTIONS="suppressions=$root/tools/lsan.supp:print_suppressions=0" \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1
+fi
+
+echo "==== summary ($(($(date +%s) - t_start)) s in all)"
+for s in "${summary[@]}"; do echo "$s"; done
+echo "tests: $total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
