@@ -5,15 +5,17 @@
 #
 #   CLNAS_DEVICE   the device to use (index from `clnas devices` or part of its name)
 #   JOBS           parallel build jobs (default: nproc)
+#   BUILD_DIR      the build tree (default build)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 tools/deps.sh
-cmake -S . -B build
-cmake --build build -j"$jobs" --target clnas_cli
+build=${BUILD_DIR:-build}
+cmake -S . -B "$build"
+cmake --build "$build" -j"$jobs" --target clnas_cli
 
 echo "==== clnas devices"
-build/clnas devices
+"$build/clnas" devices
 echo "==== clnas selftest"
-build/clnas selftest
+"$build/clnas" selftest

@@ -356,10 +356,15 @@ def main(argv):
         return 2
     try:
         return verify(torch, a)
-    except (OSError, FormatError, ValueError, KeyError) as e:
+    except (OSError, FormatError, ValueError, KeyError, IndexError, RuntimeError) as e:
         print("error: %s" % e, file=sys.stderr)
         print("verdict: FAIL (the dump could not be checked)")
         return 1
+
+
+def expect_shape(name, t, shape):
+    if t is not None and list(t.shape) != list(shape):
+        raise FormatError("%s has shape %s, expected %s" % (name, list(t.shape), list(shape)))
 
 
 def verify(torch, a):
@@ -370,102 +375,140 @@ def verify(torch, a):
     outputs, _, _ = rd("outputs.safetensors")
     ntk_w, _, _ = rd("ntk_weights.safetensors")
     lr_w, _, _ = rd("lr_weights.safetensors")
-    for k in ("arch", "classes", "lr_batch"):
+    for k in ("arch", "classes"):
         if k not in meta:
             raise FormatError("inputs.safetensors: metadata %r missing" % k)
     arch = parse_arch(meta["arch"])
     classes = int(meta["classes"])
-    lr_batch = int(meta["lr_batch"])
     T = lambda d, n: to_torch(torch, *d[n]) if n in d else None
 
-    images = T(inputs, "ntk_images")
-    patches = T(inputs, "lr_patches")
-    if images is None or patches is None:
-        raise FormatError("inputs.safetensors must hold ntk_images and lr_patches")
-    K, B, ch, hw = images.shape[0], images.shape[1], images.shape[2], images.shape[3]
-    n = patches.shape[1]
+    images = T(inputs, "ntk_images")    # [K, B, 3, hw, hw]
+    patches = T(inputs, "lr_patches")   # [K, n, 1, 3, 3]
+    if images is None and patches is None:
+        raise FormatError("inputs.safetensors holds neither ntk_images nor lr_patches")
+    if images is not None and (images.dim() != 5 or images.shape[3] != images.shape[4]):
+        raise FormatError("ntk_images must be [K, B, C, hw, hw], got %s" % list(images.shape))
+    if patches is not None and (patches.dim() != 5 or list(patches.shape[2:]) != [1, 3, 3]):
+        raise FormatError("lr_patches must be [K, n, 1, 3, 3], got %s" % list(patches.shape))
+    K = images.shape[0] if images is not None else patches.shape[0]
+    if images is not None and patches is not None and patches.shape[0] != K:
+        raise FormatError("ntk_images has %d repeats, lr_patches %d" % (K, patches.shape[0]))
     say("arch     %s" % meta["arch"])
-    say("dataset  %s (%d classes), seed %s; NTK: %d repeats x %d images %dx%dx%d; LR: %d patches per repeat, "
-        "batches of %d" % (meta.get("dataset", "?"), classes, meta.get("seed", "?"), K, B, ch, hw, hw, n, lr_batch))
+    say("dataset  %s (%d classes), seed %s, %d repeats" % (meta.get("dataset", "?"), classes, meta.get("seed", "?"), K))
 
     TinyNetwork = build_modules(torch)
     torch.manual_seed(0)  # construction only; every parameter is overwritten from the dump
-    ntk_net = TinyNetwork(3, 1, classes, arch, use_stem=True, depth=-1, in_channels=ch).double()
-    lr_net = TinyNetwork(1, 1, classes, arch, use_stem=False, depth=1, in_channels=1).double()
-    load_weights(torch, ntk_net, ntk_w, "ntk_weights.safetensors")
-    load_weights(torch, lr_net, lr_w, "lr_weights.safetensors")
-
-    kappa_c = T(outputs, "kappa")
-    lmin_c, lmax_c = T(outputs, "lambda_min"), T(outputs, "lambda_max")
-    theta_c, eig_c, gn_c = T(outputs, "theta"), T(outputs, "eigenvalues"), T(outputs, "g_row_norms")
-    regions_c, codes_c = T(outputs, "regions"), T(outputs, "codes")
-    if kappa_c is None or regions_c is None:
-        raise FormatError("outputs.safetensors must hold kappa and regions")
+    kappa_c = theta_c = eig_c = gn_c = lmin_c = lmax_c = regions_c = codes_c = None
+    if images is not None:
+        B, ch, hw = images.shape[1], images.shape[2], images.shape[3]
+        say("NTK      %d images %dx%dx%d per repeat" % (B, ch, hw, hw))
+        ntk_net = TinyNetwork(3, 1, classes, arch, use_stem=True, depth=-1, in_channels=ch).double()
+        load_weights(torch, ntk_net, ntk_w, "ntk_weights.safetensors")
+        kappa_c = T(outputs, "kappa")
+        if kappa_c is None:
+            raise FormatError("outputs.safetensors lacks kappa although the dump has NTK images")
+        lmin_c, lmax_c = T(outputs, "lambda_min"), T(outputs, "lambda_max")
+        theta_c, eig_c, gn_c = T(outputs, "theta"), T(outputs, "eigenvalues"), T(outputs, "g_row_norms")
+        for nm, t, sh in (("kappa", kappa_c, [K]), ("lambda_min", lmin_c, [K]), ("lambda_max", lmax_c, [K]),
+                          ("theta", theta_c, [K, B, B]), ("eigenvalues", eig_c, [K, B]), ("g_row_norms", gn_c, [K, B])):
+            expect_shape(nm, t, sh)
+    if patches is not None:
+        if "lr_batch" not in meta:
+            raise FormatError("inputs.safetensors: metadata 'lr_batch' missing")
+        lr_batch = int(meta["lr_batch"])
+        n = patches.shape[1]
+        if lr_batch < 1 or n % lr_batch:
+            raise FormatError("%d patches per repeat is not a multiple of lr_batch %d" % (n, lr_batch))
+        say("LR       %d patches per repeat, BN statistics per batch of %d" % (n, lr_batch))
+        lr_net = TinyNetwork(1, 1, classes, arch, use_stem=False, depth=1, in_channels=1).double()
+        load_weights(torch, lr_net, lr_w, "lr_weights.safetensors")
+        regions_c, codes_c = T(outputs, "regions"), T(outputs, "codes")
+        if regions_c is None:
+            raise FormatError("outputs.safetensors lacks regions although the dump has LR patches")
+        expect_shape("regions", regions_c, [K])
+        if codes_c is not None and (codes_c.dim() != 3 or list(codes_c.shape[:2]) != [K, n]):
+            raise FormatError("codes has shape %s, expected [%d, %d, bits]" % (list(codes_c.shape), K, n))
 
     ok = True
-    worst_k, worst_theta = 0.0, 0.0
+    worst = [0.0, 0.0]  # kappa, Theta relative differences
     r_equal = True
     for k in range(K):
-        # ---- NTK
-        theta, eig, gnorm, P = ntk(torch, ntk_net, images[k].double())
-        lmin, lmax = eig[0].item(), eig[-1].item()
-        kt = kappa_of(lmin, lmax)
-        kc = kappa_c[k].item()
-        if math.isfinite(kc) and math.isfinite(kt):
-            rel = abs(kc - kt) / abs(kt)
-        elif not math.isfinite(kc) and not math.isfinite(kt):
-            rel = 0.0  # both undefined (singular or NaN NTK)
-        else:
-            rel = float("inf")
-        worst_k = max(worst_k, rel)
-        if not rel <= a.tol:
-            ok = False
-        say("repeat %d  NTK (P=%d)" % (k, P))
-        say("  kappa     clnas %.10g  torch %.10g  rel diff %.3e %s" % (kc, kt, rel, "ok" if rel <= a.tol else "MISMATCH"))
-        if lmin_c is not None:
-            say("  lambda    clnas [%.6e, %.6e]  torch [%.6e, %.6e]" % (lmin_c[k].item(), lmax_c[k].item(), lmin, lmax))
-        if theta_c is not None:
-            tc = theta_c[k]
-            scale = theta.abs().max().item()
-            d = (tc - theta).abs().max().item() / (scale if scale > 0 else 1.0)
-            worst_theta = max(worst_theta, d)
-            ec = torch.linalg.eigvalsh(tc)
-            k_own = kappa_of(ec[0].item(), ec[-1].item())
-            say("  Theta     max rel diff %.3e (of max|Theta| %.6e); kappa from clnas's Theta via torch eigvalsh "
-                "%.10g (rel %.3e vs clnas kappa)" % (d, scale, k_own, abs(k_own - kc) / abs(kc) if math.isfinite(kc) and kc else float("nan")))
-        if eig_c is not None:
-            ed = (eig_c[k] - eig).abs().max().item() / max(eig.abs().max().item(), 1e-300)
-            say("  eigenvalues max rel diff %.3e" % ed)
-        if gn_c is not None:
-            gd = ((gn_c[k] - gnorm).abs() / gnorm.abs().clamp_min(1e-300)).max().item()
-            say("  |G_i|     max rel diff %.3e" % gd)
-        # ---- linear regions
-        codes, R = regions(torch, lr_net, patches[k].double(), lr_batch)
-        Rc = int(regions_c[k].item())
-        same = R == Rc
-        r_equal &= same
-        if not same:
-            ok = False
-        line = "  regions   clnas %d  torch %d  %s" % (Rc, R, "equal" if same else "MISMATCH")
-        if codes_c is not None:
-            cc = codes_c[k]
-            if tuple(cc.shape) != tuple(codes.shape):
-                line += "; code matrices differ in shape: clnas %s, torch %s" % (list(cc.shape), list(codes.shape))
-            else:
-                diff = (cc != codes)
-                nd = int(diff.sum().item())
-                if nd == 0:
-                    line += "; code matrices identical (%d x %d bits)" % tuple(codes.shape)
-                else:
-                    rows = diff.any(dim=1).nonzero().flatten().tolist()
-                    cols = diff.any(dim=0).nonzero().flatten().tolist()
-                    line += "; code matrices differ in %d bits (%d samples, e.g. %s; bit columns %s)" % (
-                        nd, len(rows), rows[:5], cols[:10])
-        say(line)
-    verdict = "PASS" if ok else "FAIL"
-    print("verdict: %s  arch %s: max kappa rel diff %.3e (tol %.1e), max Theta rel diff %.3e, R %s over %d repeats"
-          % (verdict, meta["arch"], worst_k, a.tol, worst_theta, "equal" if r_equal else "DIFFERENT", K))
+        if images is not None:
+            ok &= check_ntk(torch, a, say, k, ntk_net, images[k].double(), kappa_c, lmin_c, lmax_c, theta_c, eig_c,
+                            gn_c, worst)
+        if patches is not None:
+            same = check_lr(torch, say, k, lr_net, patches[k].double(), lr_batch, regions_c, codes_c)
+            r_equal &= same
+            ok &= same
+    parts = []
+    if images is not None:
+        parts.append("max kappa rel diff %.3e (tol %.1e), max Theta rel diff %.3e" % (worst[0], a.tol, worst[1]))
+    if patches is not None:
+        parts.append("R %s" % ("equal" if r_equal else "DIFFERENT"))
+    print("verdict: %s  arch %s: %s over %d repeats" % ("PASS" if ok else "FAIL", meta["arch"], ", ".join(parts), K))
     return 0 if ok else 1
+
+
+def check_ntk(torch, a, say, k, net, images, kappa_c, lmin_c, lmax_c, theta_c, eig_c, gn_c, worst):
+    theta, eig, gnorm, P = ntk(torch, net, images)
+    lmin, lmax = eig[0].item(), eig[-1].item()
+    kt = kappa_of(lmin, lmax)
+    kc = kappa_c[k].item()
+    if math.isfinite(kc) and math.isfinite(kt):
+        rel = abs(kc - kt) / abs(kt)
+    elif not math.isfinite(kc) and not math.isfinite(kt):
+        rel = 0.0  # both undefined (singular or NaN NTK)
+    else:
+        rel = float("inf")
+    worst[0] = max(worst[0], rel)
+    good = rel <= a.tol
+    say("repeat %d  NTK (P=%d)" % (k, P))
+    say("  kappa     clnas %.10g  torch %.10g  rel diff %.3e %s" % (kc, kt, rel, "ok" if good else "MISMATCH"))
+    if lmin_c is not None and lmax_c is not None:
+        say("  lambda    clnas [%.6e, %.6e]  torch [%.6e, %.6e]" % (lmin_c[k].item(), lmax_c[k].item(), lmin, lmax))
+    if theta_c is not None:
+        tc = theta_c[k]
+        scale = theta.abs().max().item()
+        d = (tc - theta).abs().max().item() / (scale if scale > 0 else 1.0)
+        worst[1] = max(worst[1], d)
+        ec = torch.linalg.eigvalsh(tc)
+        k_own = kappa_of(ec[0].item(), ec[-1].item())
+        if math.isfinite(k_own) and math.isfinite(kc):
+            own = "rel %.3e vs clnas kappa" % (abs(k_own - kc) / abs(kc))
+        else:
+            own = "undefined" if not math.isfinite(k_own) and not math.isfinite(kc) else "DIFFERS from clnas kappa"
+        say("  Theta     max rel diff %.3e (of max|Theta| %.6e); kappa of clnas's own Theta via torch eigvalsh "
+            "%.10g (%s)" % (d, scale, k_own, own))
+    if eig_c is not None:
+        ed = (eig_c[k] - eig).abs().max().item() / max(eig.abs().max().item(), 1e-300)
+        say("  eigenvalues max rel diff %.3e" % ed)
+    if gn_c is not None:
+        gd = ((gn_c[k] - gnorm).abs() / gnorm.abs().clamp_min(1e-300)).max().item()
+        say("  |G_i|     max rel diff %.3e" % gd)
+    return good
+
+
+def check_lr(torch, say, k, net, patches, lr_batch, regions_c, codes_c):
+    codes, R = regions(torch, net, patches, lr_batch)
+    Rc = int(regions_c[k].item())
+    same = R == Rc
+    line = "repeat %d  regions   clnas %d  torch %d  %s" % (k, Rc, R, "equal" if same else "MISMATCH")
+    if codes_c is not None:
+        cc = codes_c[k]
+        if tuple(cc.shape) != tuple(codes.shape):
+            line += "; code matrices differ in shape: clnas %s, torch %s" % (list(cc.shape), list(codes.shape))
+        else:
+            diff = (cc != codes)
+            nd = int(diff.sum().item())
+            if nd == 0:
+                line += "; code matrices identical (%d x %d bits)" % tuple(codes.shape)
+            else:
+                rows = diff.any(dim=1).nonzero().flatten().tolist()
+                cols = diff.any(dim=0).nonzero().flatten().tolist()
+                line += "; code matrices differ in %d bits (%d samples, e.g. %s; bit columns %s)" % (
+                    nd, len(rows), rows[:5], cols[:10])
+    say(line)
+    return same
 
 
 if __name__ == "__main__":

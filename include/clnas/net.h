@@ -56,6 +56,11 @@ void clnas_net_input_shape(const clnas_net *net, int *c, int *h, int *w);
 /* Number of ReLU output values per sample (the linear-region code length in bits). */
 size_t clnas_net_relu_bits(const clnas_net *net);
 
+/* Floating-point operations (a multiply-add counts 2) of the convolutions and linear layers:
+ * one forward over `batch` samples, and one backward seed (input and weight gradients) over
+ * the same batch. Elementwise layers (BN, ReLU, pooling, sums) are not counted. */
+void clnas_net_flops(const clnas_net *net, int batch, double *forward, double *backward_per_seed);
+
 /* Prints a model summary: one line per layer with its output shape and parameter count,
  * then totals. */
 void clnas_net_print_summary(const clnas_net *net, FILE *f);

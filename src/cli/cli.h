@@ -8,6 +8,7 @@ int clnas_cmd_devices(int argc, char **argv);
 int clnas_cmd_net(int argc, char **argv);
 int clnas_cmd_selftest(int argc, char **argv);
 int clnas_cmd_score(int argc, char **argv);
+int clnas_cmd_bench(int argc, char **argv);
 
 /* Shared helpers (src/cli/common.c). */
 /* Returns the value of "--name VALUE" or "--name=VALUE" at argv[*i], advancing *i; NULL if argv[*i] is not that option. */

@@ -11,6 +11,7 @@ static const struct {
     {"devices", clnas_cmd_devices, "list OpenCL platforms and devices (index, type, memory, fp64)"},
     {"net", clnas_cmd_net, "print a NAS-Bench-201 network layer by layer with shapes and parameter counts"},
     {"score", clnas_cmd_score, "TE-NAS scores of one NB201 architecture: NTK condition number and linear regions"},
+    {"bench", clnas_cmd_bench, "time one kappa and one R stage by stage, next to the device's SGEMM rate"},
     {"selftest", clnas_cmd_selftest, "run a network forward and backward on the device and check it against the host reference"},
 };
 

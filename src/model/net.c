@@ -423,3 +423,21 @@ void clnas_net_print_summary(const clnas_net *net, FILE *f)
     fmt_count(net->act_per_sample, a, sizeof a);
     fprintf(f, "activations per sample: %s floats; ReLU outputs per sample (linear-region bits): %zu\n", a, net->relu_bits);
 }
+
+void clnas_net_flops(const clnas_net *net, int batch, double *fwd, double *bwd)
+{
+    double f = 0, b = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const layer *l = &net->layers[i];
+        const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+        double macs = 0;
+        if (l->kind == L_CONV) macs = (double)batch * to->c * to->h * to->w * ti->c * l->k * l->k;
+        else if (l->kind == L_LINEAR) macs = (double)batch * ti->c * l->cout;
+        else continue;
+        f += 2 * macs;
+        /* weight gradient always; input gradient except into the network input */
+        b += 2 * macs * (l->in == 0 ? 1 : 2);
+    }
+    *fwd = f;
+    *bwd = b;
+}

@@ -24,6 +24,7 @@
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1024 * 1024) /* as the reference implementation */
 #define JSON_MAX_DEPTH 64
+#define JSON_MAX_VALUES ((size_t)4 << 20) /* bounds the parse tree of a hostile header (~0.5 GB) */
 
 static const char *const dtype_names[] = {"F32", "F64", "U8", "I64"};
 static const size_t dtype_sizes[] = {4, 8, 1, 8};
@@ -325,7 +326,7 @@ clnas_status st_writer_save(st_writer *w, const char *path, char *err, size_t er
         seterr(err, errlen, "%s: out of memory", path);
         return CLNAS_E_IO;
     }
-    static unsigned counter;
+    static _Thread_local unsigned counter;
     int fd = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         snprintf(tmp, plen + 64, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
@@ -385,6 +386,7 @@ typedef struct jparser {
     const char *s;
     size_t n, pos;
     int depth;
+    size_t nvalues;
     size_t epos;
     char emsg[160];
 } jparser;
@@ -706,6 +708,7 @@ static int jvalue(jparser *p, jval *v)
     char b[32];
     jws(p);
     v->pos = p->pos;
+    if (++p->nvalues > JSON_MAX_VALUES) return jfail(p, p->pos, "more than %zu JSON values", JSON_MAX_VALUES);
     if (p->pos >= p->n) return jfail(p, p->pos, "expected a value, found the end of the header");
     char c = p->s[p->pos];
     if (c == '{') return jcontainer(p, v, 1);
@@ -984,7 +987,7 @@ clnas_status st_open(const char *path, st_file **out, char *err, size_t errlen)
     }
     hdr[hlen] = 0;
 
-    jparser p = {hdr, (size_t)hlen, 0, 0, 0, ""};
+    jparser p = {hdr, (size_t)hlen, 0, 0, 0, 0, ""};
     jval root;
     memset(&root, 0, sizeof root);
     jws(&p);
