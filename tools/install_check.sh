@@ -16,7 +16,7 @@ set -euo pipefail
 build=${1:?usage: tools/install_check.sh BUILD_DIR}
 build=$(cd "$build" && pwd)
 cc=${CC:-cc}
-strict=${CLNAS_INSTALL_CHECK_STRICT:-0}
+strict=${CLNAS_INSTALL_CHECK_STRICT:-1}
 
 # Builds with sanitizers need the same flags on the test program.
 san=$(sed -n 's/^CLNAS_SANITIZE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)

@@ -70,8 +70,8 @@ static layer *add_layer(builder *b, layer_kind kind, int in, const char *fmt, ..
 /* Parameter offsets are assigned after the graph is built (weights first, then biases). */
 static int conv(builder *b, int in, int cout, int k, int stride, int pad, const char *name)
 {
-    const tensor_desc *t = &b->net->tensors[in];
-    int cin = t->c, ho = (t->h + 2 * pad - k) / stride + 1, wo = (t->w + 2 * pad - k) / stride + 1;
+    const tensor_desc t = b->net->tensors[in]; /* a copy: add_tensor may move the array */
+    int cin = t.c, ho = (t.h + 2 * pad - k) / stride + 1, wo = (t.w + 2 * pad - k) / stride + 1;
     int out = add_tensor(b, cout, ho, wo);
     layer *l = add_layer(b, L_CONV, in, "%s", name);
     if (!l) return 0;
@@ -84,33 +84,33 @@ static int conv(builder *b, int in, int cout, int k, int stride, int pad, const 
 
 static int bn(builder *b, int in, const char *name)
 {
-    const tensor_desc *t = &b->net->tensors[in];
-    int out = add_tensor(b, t->c, t->h, t->w);
+    const tensor_desc t = b->net->tensors[in];
+    int out = add_tensor(b, t.c, t.h, t.w);
     layer *l = add_layer(b, L_BN, in, "%s", name);
     if (!l) return 0;
     l->out = out;
-    l->w_len = l->b_len = (size_t)t->c;
-    l->w_shape[0] = t->c;
-    snprintf(l->desc, sizeof l->desc, "batchnorm(%d), train mode", t->c);
+    l->w_len = l->b_len = (size_t)t.c;
+    l->w_shape[0] = t.c;
+    snprintf(l->desc, sizeof l->desc, "batchnorm(%d), train mode", t.c);
     return out;
 }
 
 static int relu(builder *b, int in, const char *name)
 {
-    const tensor_desc *t = &b->net->tensors[in];
-    int out = add_tensor(b, t->c, t->h, t->w);
+    const tensor_desc t = b->net->tensors[in];
+    int out = add_tensor(b, t.c, t.h, t.w);
     layer *l = add_layer(b, L_RELU, in, "%s", name);
     if (!l) return 0;
     l->out = out;
     snprintf(l->desc, sizeof l->desc, "relu");
-    b->net->relu_bits += tensor_size(t);
+    b->net->relu_bits += tensor_size(&t);
     return out;
 }
 
 static int avgpool(builder *b, int in, int k, int stride, int pad, const char *name)
 {
-    const tensor_desc *t = &b->net->tensors[in];
-    int out = add_tensor(b, t->c, (t->h + 2 * pad - k) / stride + 1, (t->w + 2 * pad - k) / stride + 1);
+    const tensor_desc t = b->net->tensors[in];
+    int out = add_tensor(b, t.c, (t.h + 2 * pad - k) / stride + 1, (t.w + 2 * pad - k) / stride + 1);
     layer *l = add_layer(b, L_AVGPOOL, in, "%s", name);
     if (!l) return 0;
     l->out = out; l->k = k; l->stride = stride; l->pad = pad;
@@ -211,8 +211,8 @@ static int resblock(builder *b, int in, int ci, int cout)
     int ins[2] = {dc, bb};
     float coef[2] = {1, 1};
     snprintf(nm, sizeof nm, "cells.%d.out", ci);
-    const tensor_desc *t = &b->net->tensors[bb];
-    return sum(b, 2, ins, coef, t->c, t->h, t->w, nm, "out = downsample + conv_b");
+    const tensor_desc t = b->net->tensors[bb];
+    return sum(b, 2, ins, coef, t.c, t.h, t.w, nm, "out = downsample + conv_b");
 }
 
 clnas_status clnas_net_nb201(const clnas_nb201_config *cfg, const clnas_nb201_arch *arch,
@@ -271,8 +271,7 @@ clnas_status clnas_net_nb201(const clnas_nb201_config *cfg, const clnas_nb201_ar
     }
     x = bn(&b, x, "lastact.bn");
     x = relu(&b, x, "lastact.relu");
-    const tensor_desc *t = &net->tensors[x];
-    int g = add_tensor(&b, t->c, 1, 1);
+    int g = add_tensor(&b, net->tensors[x].c, 1, 1);
     layer *l = add_layer(&b, L_GAP, x, "global_pooling");
     if (l) { l->out = g; snprintf(l->desc, sizeof l->desc, "global average pool"); }
     int cin = net->tensors[g].c;
