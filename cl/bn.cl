@@ -3,18 +3,47 @@
  * Layout: x, y are [N][C][HW] (NCHW, HW = H*W); gradients are [S][N][C][HW]. M = N*HW is
  * the number of elements of one channel. stats = [mean(C) | invstd(C)].
  *
- * Reductions use one work-group per channel (or per (seed, channel)); the work-group size
- * is a power of two <= BN_MAX_WG chosen by the host. Each work item sums a strided slice
- * serially with Kahan compensation, then the group combines the partial sums with a tree in
- * local memory, so no long plain float sums occur even for M ~ 1e5. */
+ * The program is built with -DBN_VW=8, 4 or 1: the vector width of the loads, chosen by the
+ * host as the largest that divides HW (a channel of one sample, HW contiguous floats, is then
+ * a whole number of vectors). vloadn needs only float alignment, so offsets stay arbitrary.
+ *
+ * One work-group handles one channel (forward) or one (seed, channel) (backward) from start
+ * to end: it reduces, combines the per-item partial sums with a tree in local memory, and
+ * then applies the elementwise pass over the same channel while it is still in cache, so a
+ * call is one launch. Every work item sums a strided slice of vectors serially with Kahan
+ * compensation per lane; the lanes are then added in a fixed order. No long plain float
+ * sums occur even for M ~ 1e5, and the result does not depend on scheduling. */
 
 #define BN_MAX_WG 256
 
-/* Kahan step: adds v to (sum, comp). The compiler keeps this exact (no fast-math). */
+#ifndef BN_VW
+#define BN_VW 1
+#endif
+
+#if BN_VW == 8
+#define VT float8
+#define VLOAD(p) vload8(0, (p))
+#define VSTORE(v, p) vstore8((v), 0, (p))
+#define HSUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
+#elif BN_VW == 4
+#define VT float4
+#define VLOAD(p) vload4(0, (p))
+#define VSTORE(v, p) vstore4((v), 0, (p))
+#define HSUM(v) (((v).s0 + (v).s1) + ((v).s2 + (v).s3))
+#elif BN_VW == 1
+#define VT float
+#define VLOAD(p) (*(p))
+#define VSTORE(v, p) (*(p) = (v))
+#define HSUM(v) (v)
+#else
+#error "BN_VW must be 1, 4 or 8"
+#endif
+
+/* Kahan step: adds v to (sum, comp), lane-wise. The compiler keeps this exact (no fast-math). */
 #define KAHAN_ADD(sum, comp, v)          \
     do {                                 \
-        float y_ = (v) - (comp);         \
-        float t_ = (sum) + y_;           \
+        VT y_ = (v) - (comp);            \
+        VT t_ = (sum) + y_;              \
         (comp) = (t_ - (sum)) - y_;      \
         (sum) = t_;                      \
     } while (0)
@@ -29,91 +58,9 @@ static void bn_tree(__local float *buf, int lid, int lsz)
     }
 }
 
-/* bn_fwd_stats: per-channel mean and invstd = 1/sqrt(var_biased + eps), two passes.
- * NDRange: 1-D, global = C * lws, local = lws (power of two <= BN_MAX_WG); group g = channel. */
-__kernel void bn_fwd_stats(__global const float *x, int x_off, __global float *stats,
-                           int st_off, int N, int C, int HW, float eps)
+/* Same for two buffers at once. */
+static void bn_tree2(__local float *b1, __local float *b2, int lid, int lsz)
 {
-    __local float buf[BN_MAX_WG];
-    const int c = (int)get_group_id(0);
-    const int lid = (int)get_local_id(0);
-    const int lsz = (int)get_local_size(0);
-    const int M = N * HW;
-    __global const float *xc = x + x_off + (size_t)c * HW;
-    const size_t nstride = (size_t)C * HW;
-
-    float s = 0.0f, comp = 0.0f;
-    for (int j = lid; j < M; j += lsz) {
-        int n = j / HW, i = j - n * HW;
-        KAHAN_ADD(s, comp, xc[n * nstride + i]);
-    }
-    buf[lid] = s;
-    bn_tree(buf, lid, lsz);
-    const float mean = buf[0] / (float)M;
-    barrier(CLK_LOCAL_MEM_FENCE); /* everyone has read buf[0] before it is overwritten */
-
-    s = 0.0f;
-    comp = 0.0f;
-    for (int j = lid; j < M; j += lsz) {
-        int n = j / HW, i = j - n * HW;
-        float d = xc[n * nstride + i] - mean;
-        KAHAN_ADD(s, comp, d * d);
-    }
-    buf[lid] = s;
-    bn_tree(buf, lid, lsz);
-    if (lid == 0) {
-        float var = buf[0] / (float)M;
-        stats[st_off + c] = mean;
-        stats[st_off + C + c] = 1.0f / sqrt(var + eps);
-    }
-}
-
-/* bn_fwd_apply: y = gamma[c] * (x - mean[c]) * invstd[c] + beta[c].
- * NDRange: 1-D over N*C*HW elements (rounded up; guarded). */
-__kernel void bn_fwd_apply(__global const float *x, int x_off, __global const float *gamma,
-                           int g_off, __global const float *beta, int b_off,
-                           __global const float *stats, int st_off, __global float *y, int y_off,
-                           int C, int HW, int total)
-{
-    const int e = (int)get_global_id(0);
-    CLNAS_GUARD(e < total);
-    const int c = (e / HW) % C;
-    const float xhat = (x[x_off + e] - stats[st_off + c]) * stats[st_off + C + c];
-    y[y_off + e] = gamma[g_off + c] * xhat + beta[b_off + c];
-}
-
-/* bn_bwd_reduce: for seed s and channel c, sdy = sum dy and sdyx = sum dy * xhat over the
- * channel's M elements. Writes ws[s*2C + c] = sdy, ws[s*2C + C + c] = sdyx, and the parameter
- * gradients dbeta[db_off + s*g_ld + c] = sdy, dgamma[dg_off + s*g_ld + c] = sdyx.
- * NDRange: 2-D, global = (C * lws, S), local = (lws, 1); group (c, s). */
-__kernel void bn_bwd_reduce(__global const float *x, int x_off, __global const float *stats,
-                            int st_off, __global const float *dy, int dy_off,
-                            __global float *ws, int ws_off, __global float *dgamma, int dg_off,
-                            __global float *dbeta, int db_off, int g_ld, int N, int C, int HW)
-{
-    __local float b1[BN_MAX_WG];
-    __local float b2[BN_MAX_WG];
-    const int c = (int)get_group_id(0);
-    const int s = (int)get_global_id(1);
-    const int lid = (int)get_local_id(0);
-    const int lsz = (int)get_local_size(0);
-    const int M = N * HW;
-    const size_t nstride = (size_t)C * HW;
-    __global const float *xc = x + x_off + (size_t)c * HW;
-    __global const float *dyc = dy + dy_off + (size_t)s * N * nstride + (size_t)c * HW;
-    const float mean = stats[st_off + c], invstd = stats[st_off + C + c];
-
-    float s1 = 0.0f, c1 = 0.0f, s2 = 0.0f, c2 = 0.0f;
-    for (int j = lid; j < M; j += lsz) {
-        int n = j / HW, i = j - n * HW;
-        size_t e = n * nstride + i;
-        float g = dyc[e];
-        float xh = (xc[e] - mean) * invstd;
-        KAHAN_ADD(s1, c1, g);
-        KAHAN_ADD(s2, c2, g * xh);
-    }
-    b1[lid] = s1;
-    b2[lid] = s2;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int h = lsz >> 1; h > 0; h >>= 1) {
         if (lid < h) {
@@ -122,34 +69,115 @@ __kernel void bn_bwd_reduce(__global const float *x, int x_off, __global const f
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+}
+
+/* bn_fwd: per-channel mean and invstd = 1/sqrt(var_biased + eps) (two passes), written to
+ * stats, then y = gamma[c] * (x - mean[c]) * invstd[c] + beta[c] over the channel.
+ * NDRange: 1-D, global = C * lws, local = lws (power of two <= BN_MAX_WG); group = channel.
+ * Vector v of the channel (v in [0, N*HW/BN_VW)) is sample n = v / HWV, position
+ * (v - n*HWV) * BN_VW, HWV = HW / BN_VW. */
+__kernel void bn_fwd(__global const float *x, int x_off, __global const float *gamma, int g_off,
+                     __global const float *beta, int b_off, __global float *stats, int st_off,
+                     __global float *y, int y_off, int N, int C, int HW, float eps)
+{
+    __local float buf[BN_MAX_WG];
+    const int c = (int)get_group_id(0);
+    const int lid = (int)get_local_id(0);
+    const int lsz = (int)get_local_size(0);
+    const int HWV = HW / BN_VW;
+    const int MV = N * HWV;
+    const int M = N * HW;
+    const size_t nstride = (size_t)C * HW;
+    __global const float *xc = x + x_off + (size_t)c * HW;
+
+    VT s = 0.0f, comp = 0.0f;
+    for (int v = lid; v < MV; v += lsz) {
+        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+        KAHAN_ADD(s, comp, VLOAD(xc + n * nstride + i));
+    }
+    buf[lid] = HSUM(s);
+    bn_tree(buf, lid, lsz);
+    const float mean = buf[0] / (float)M;
+    barrier(CLK_LOCAL_MEM_FENCE); /* everyone has read buf[0] before it is overwritten */
+
+    s = 0.0f;
+    comp = 0.0f;
+    for (int v = lid; v < MV; v += lsz) {
+        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+        const VT d = VLOAD(xc + n * nstride + i) - mean;
+        KAHAN_ADD(s, comp, d * d);
+    }
+    buf[lid] = HSUM(s);
+    bn_tree(buf, lid, lsz);
+    const float invstd = 1.0f / sqrt(buf[0] / (float)M + eps);
     if (lid == 0) {
-        ws[ws_off + s * 2 * C + c] = b1[0];
-        ws[ws_off + s * 2 * C + C + c] = b2[0];
-        dbeta[db_off + s * g_ld + c] = b1[0];
-        dgamma[dg_off + s * g_ld + c] = b2[0];
+        stats[st_off + c] = mean;
+        stats[st_off + C + c] = invstd;
+    }
+
+    const float ga = gamma[g_off + c], be = beta[b_off + c];
+    __global float *yc = y + y_off + (size_t)c * HW;
+    for (int v = lid; v < MV; v += lsz) {
+        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+        const size_t e = n * nstride + i;
+        const VT xhat = (VLOAD(xc + e) - mean) * invstd;
+        VSTORE(ga * xhat + be, yc + e);
     }
 }
 
-/* bn_bwd_dx: dx += gamma*invstd/M * (M*dy - sdy - xhat*sdyx), computed as
- * gamma*invstd * (dy - sdy/M - xhat*sdyx/M), with sdy, sdyx from ws ([S][2C]).
- * NDRange: 1-D over S*N*C*HW elements (rounded up; guarded); x is shared by the seeds. */
-__kernel void bn_bwd_dx(__global const float *x, int x_off, __global const float *gamma,
-                        int g_off, __global const float *stats, int st_off,
-                        __global const float *dy, int dy_off, __global const float *ws,
-                        int ws_off, __global float *dx, int dx_off, int N, int C, int HW,
-                        int total)
+/* bn_bwd: for seed s and channel c, sdy = sum dy and sdyx = sum dy * xhat over the channel's
+ * M elements; writes the parameter gradients dbeta[db_off + s*g_ld + c] = sdy and
+ * dgamma[dg_off + s*g_ld + c] = sdyx (overwritten), then accumulates the train-mode
+ *   dx += gamma*invstd/M * (M*dy - sdy - xhat*sdyx)
+ * computed as gamma*invstd * (dy - sdy/M - xhat*sdyx/M) over the channel of seed s.
+ * NDRange: 2-D, global = (C * lws, S), local = (lws, 1); group (c, s). x is shared by the
+ * seeds; dy, dx are [S][N][C][HW]. */
+__kernel void bn_bwd(__global const float *x, int x_off, __global const float *gamma, int g_off,
+                     __global const float *stats, int st_off, __global const float *dy,
+                     int dy_off, __global float *dx, int dx_off, __global float *dgamma,
+                     int dg_off, __global float *dbeta, int db_off, int g_ld, int N, int C, int HW)
 {
-    const int e = (int)get_global_id(0);
-    CLNAS_GUARD(e < total);
-    const int per_seed = N * C * HW;
-    const int s = e / per_seed;
-    const int r = e - s * per_seed;
-    const int c = (r / HW) % C;
+    __local float b1[BN_MAX_WG];
+    __local float b2[BN_MAX_WG];
+    const int c = (int)get_group_id(0);
+    const int s = (int)get_global_id(1);
+    const int lid = (int)get_local_id(0);
+    const int lsz = (int)get_local_size(0);
+    const int HWV = HW / BN_VW;
+    const int MV = N * HWV;
+    const size_t nstride = (size_t)C * HW;
+    const size_t soff = (size_t)s * N * nstride + (size_t)c * HW;
+    __global const float *xc = x + x_off + (size_t)c * HW;
+    __global const float *dyc = dy + dy_off + soff;
+    __global float *dxc = dx + dx_off + soff;
+    const float mean = stats[st_off + c], invstd = stats[st_off + C + c];
+
+    VT s1 = 0.0f, c1 = 0.0f, s2 = 0.0f, c2 = 0.0f;
+    for (int v = lid; v < MV; v += lsz) {
+        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+        const size_t e = n * nstride + i;
+        const VT g = VLOAD(dyc + e);
+        const VT xh = (VLOAD(xc + e) - mean) * invstd;
+        KAHAN_ADD(s1, c1, g);
+        KAHAN_ADD(s2, c2, g * xh);
+    }
+    b1[lid] = HSUM(s1);
+    b2[lid] = HSUM(s2);
+    bn_tree2(b1, b2, lid, lsz);
+    const float sdy = b1[0], sdyx = b2[0];
+    if (lid == 0) {
+        dbeta[db_off + s * g_ld + c] = sdy;
+        dgamma[dg_off + s * g_ld + c] = sdyx;
+    }
+
     const float invM = 1.0f / (float)(N * HW);
-    const float invstd = stats[st_off + C + c];
-    const float xh = (x[x_off + r] - stats[st_off + c]) * invstd;
-    const float sdy = ws[ws_off + s * 2 * C + c];
-    const float sdyx = ws[ws_off + s * 2 * C + C + c];
-    const float g = dy[dy_off + e] - sdy * invM - xh * (sdyx * invM);
-    dx[dx_off + e] += gamma[g_off + c] * invstd * g;
+    const float a = sdy * invM, b = sdyx * invM;
+    const float k = gamma[g_off + c] * invstd;
+    for (int v = lid; v < MV; v += lsz) {
+        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+        const size_t e = n * nstride + i;
+        const VT xh = (VLOAD(xc + e) - mean) * invstd;
+        const VT g = VLOAD(dyc + e) - a - xh * b;
+        VSTORE(VLOAD(dxc + e) + k * g, dxc + e);
+    }
 }

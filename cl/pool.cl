@@ -3,14 +3,22 @@
  * The pooling divisor is the number of in-bounds taps of the window (PyTorch's
  * count_include_pad=False), which the host guarantees is >= 1 (pad <= k/2). */
 
-/* Number of in-bounds taps of the window of output (oh, ow). */
-static int pool_taps(int oh, int ow, int H, int W, int k, int stride, int pad)
-{
-    const int h0 = oh * stride - pad, w0 = ow * stride - pad;
-    const int hs = max(h0, 0), he = min(h0 + k, H);
-    const int ws = max(w0, 0), we = min(w0 + k, W);
-    return (he - hs) * (we - ws);
-}
+/* The window geometry is a compile-time constant when the host builds with
+ * -DPOOL_K=k -DPOOL_S=stride -DPOOL_P=pad (NB201's 3x3 s1 p1 and 2x2 s2 p0): the tap loops
+ * unroll and the stride arithmetic folds. Otherwise the runtime arguments are used.
+ * Both kernels are branch-free: every tap loads from a clamped (always in-bounds) address
+ * and a select drops the out-of-range ones, so PoCL vectorises the work-item loop. The
+ * taps are added in the same order as plain loops over the valid ones would (adding +0.0f
+ * for the others changes nothing), so results do not depend on the build. */
+#ifdef POOL_K
+#define PK POOL_K
+#define PS POOL_S
+#define PP POOL_P
+#else
+#define PK k
+#define PS stride
+#define PP pad
+#endif
 
 /* avgpool_fwd: y[p][oh][ow] = mean of the in-bounds x[p][h][w] of the k x k window,
  * p = n*C + c. NDRange: 3-D (Wout, Hout, N*C), guarded. */
@@ -19,18 +27,27 @@ __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y,
 {
     const int ow = (int)get_global_id(0), oh = (int)get_global_id(1), p = (int)get_global_id(2);
     CLNAS_GUARD(ow < Wout && oh < Hout && p < NC);
-    const int h0 = oh * stride - pad, w0 = ow * stride - pad;
-    const int hs = max(h0, 0), he = min(h0 + k, H);
-    const int ws = max(w0, 0), we = min(w0 + k, W);
+    const int h0 = oh * PS - PP, w0 = ow * PS - PP;
+    const int nh = min(h0 + PK, H) - max(h0, 0), nw = min(w0 + PK, W) - max(w0, 0);
     __global const float *xp = x + x_off + (size_t)p * H * W;
     float acc = 0.0f;
-    for (int h = hs; h < he; h++)
-        for (int w = ws; w < we; w++) acc += xp[h * W + w];
-    y[y_off + ((size_t)p * Hout + oh) * Wout + ow] = acc / (float)((he - hs) * (we - ws));
+    for (int kh = 0; kh < PK; kh++) {
+        const int h = h0 + kh;
+        const int vh = h >= 0 && h < H;
+        const int hc = clamp(h, 0, H - 1);
+        for (int kw = 0; kw < PK; kw++) {
+            const int w = w0 + kw;
+            const float v = xp[hc * W + clamp(w, 0, W - 1)];
+            acc += (vh && w >= 0 && w < W) ? v : 0.0f;
+        }
+    }
+    y[y_off + ((size_t)p * Hout + oh) * Wout + ow] = acc / (float)(nh * nw);
 }
 
 /* avgpool_bwd: dx[q][h][w] += sum over the windows (oh, ow) containing (h, w) of
- * dy[q][oh][ow] / taps(oh, ow), q = (s*N + n)*C + c (gather form: no atomics).
+ * dy[q][oh][ow] / taps(oh, ow), q = (s*N + n)*C + c (gather form: no atomics), taps = the
+ * in-bounds size of the window (count_include_pad = false).
+ * (h, w) is tap (kh, kw) of (oh, ow) when h + pad - kh = oh * stride (same for w).
  * NDRange: 3-D (W, H, S*N*C), guarded. */
 __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *dx, int dx_off,
                           int SNC, int H, int W, int k, int stride, int pad, int Hout, int Wout)
@@ -39,17 +56,22 @@ __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *
     CLNAS_GUARD(w < W && h < H && q < SNC);
     __global const float *dyq = dy + dy_off + (size_t)q * Hout * Wout;
     float acc = 0.0f;
-    for (int kh = 0; kh < k; kh++) {
-        const int th = h + pad - kh; /* = oh * stride when (h, w) is tap (kh, kw) of (oh, ow) */
-        if (th < 0 || th % stride) continue;
-        const int oh = th / stride;
-        if (oh >= Hout) continue;
-        for (int kw = 0; kw < k; kw++) {
-            const int tw = w + pad - kw;
-            if (tw < 0 || tw % stride) continue;
-            const int ow = tw / stride;
-            if (ow >= Wout) continue;
-            acc += dyq[oh * Wout + ow] / (float)pool_taps(oh, ow, H, W, k, stride, pad);
+    for (int kh = 0; kh < PK; kh++) {
+        const int th = h + PP - kh;
+        const int oh = th / PS;
+        const int vh = th >= 0 && oh * PS == th && oh < Hout;
+        const int ohc = clamp(oh, 0, Hout - 1);
+        const int h0 = ohc * PS - PP;
+        const int nh = min(h0 + PK, H) - max(h0, 0);
+        for (int kw = 0; kw < PK; kw++) {
+            const int tw = w + PP - kw;
+            const int ow = tw / PS;
+            const int vw = tw >= 0 && ow * PS == tw && ow < Wout;
+            const int owc = clamp(ow, 0, Wout - 1);
+            const int w0 = owc * PS - PP;
+            const int nw = min(w0 + PK, W) - max(w0, 0);
+            const float v = dyq[ohc * Wout + owc] / (float)(nh * nw);
+            acc += (vh && vw) ? v : 0.0f;
         }
     }
     dx[dx_off + ((size_t)q * H + h) * W + w] += acc;

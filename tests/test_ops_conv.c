@@ -15,15 +15,22 @@
 typedef struct { int n, cin, h, w, cout, k, stride, pad; } shp;
 
 /* Batch 1, odd and non-square images, k 1 and 3, stride 1 and 2, pad 0 and 1, channel counts
- * 1, 3, 5, 13 and 64, outputs of 1x1, sizes that are multiples of no tile; the 32x32 ones
- * have a reduction long enough that conv_bwd_weight splits it into parts (workspace path),
- * the rest take the single-part path. */
+ * 1, 3, 5, 13 and 64, outputs of 1x1, sizes that are multiples of no tile; the larger ones
+ * (32x32, 16x16) have a reduction long enough that conv_bwd_weight splits it into parts
+ * (workspace path, generic and specialised kernels), the rest take the single-part path. */
 static const shp SHAPES[] = {
     {1, 1, 5, 7, 1, 3, 1, 1},   {2, 3, 5, 7, 5, 3, 2, 1},   {1, 13, 7, 5, 3, 1, 1, 0},
     {3, 5, 9, 9, 13, 3, 2, 0},  {2, 3, 3, 3, 5, 3, 1, 0},   {1, 5, 6, 8, 3, 1, 2, 0},
     {2, 13, 11, 6, 13, 3, 1, 1}, {1, 3, 4, 4, 2, 3, 2, 1},  {1, 2, 3, 3, 3, 1, 1, 1},
     {2, 1, 5, 7, 13, 1, 2, 1},  {4, 3, 32, 32, 4, 3, 1, 1}, {3, 5, 32, 31, 1, 3, 2, 1},
     {2, 64, 8, 8, 16, 3, 1, 1}, {5, 16, 8, 8, 64, 1, 2, 0},
+    /* stride-1 "same" convolutions whose width is a multiple of 8 take the specialised
+     * kernels (cl/conv_fast.cl): the TE-NAS cell shapes, the 1x1 after the reduction pool,
+     * non-square images, unequal and prime channel counts, channel blocks (36 = 3 x 12,
+     * 20 = 2 x 10, 17 and 19: blocks of 1) */
+    {2, 3, 32, 32, 3, 3, 1, 1}, {3, 6, 16, 16, 6, 3, 1, 1}, {2, 12, 8, 8, 12, 1, 1, 0},
+    {2, 3, 16, 16, 6, 1, 1, 0}, {2, 5, 8, 24, 7, 3, 1, 1},  {1, 20, 8, 16, 36, 3, 1, 1},
+    {2, 17, 8, 8, 19, 1, 1, 0}, {1, 4, 16, 8, 2, 3, 1, 1},
 };
 #define NSHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -195,6 +202,44 @@ Test(conv, bwd_weight_matches_reference)
                 direct_seen);
     printf("conv_bwd_weight: max relative error %.3g (split cases %d, direct %d)\n", worst,
            split_seen, direct_seen);
+}
+
+/* The same inputs give bitwise the same outputs run to run (no float atomics, fixed
+ * reduction orders), on the specialised and the generic kernels, with split reductions. */
+Test(conv, results_are_bitwise_reproducible)
+{
+    clnas_ctx *ctx = tu_ctx();
+    const shp R[] = {{16, 3, 32, 32, 3, 3, 1, 1}, {16, 12, 8, 8, 12, 1, 1, 0}, {8, 3, 32, 32, 6, 3, 2, 1}};
+    const int S = 5;
+    for (size_t i = 0; i < sizeof R / sizeof R[0]; i++) {
+        clnas_conv_shape s = mk(&R[i]);
+        const size_t nx = xc(&s), ny = yc(&s), nw = wc(&s), nws = clnas_conv_workspace_floats(&s, S);
+        const size_t ox = 0, ow = ox + nx, oy = ow + nw, ody = oy + ny, odx = ody + (size_t)S * ny,
+                     odw = odx + (size_t)S * nx, ows = odw + (size_t)S * nw, total = ows + nws + 1;
+        double *h = rnd(total, 1100 + i);
+        float *first = malloc(total * sizeof(float)), *again = malloc(total * sizeof(float));
+        cl_mem buf = NULL;
+        check_ok(ctx, clnas_buf_alloc(ctx, total * sizeof(float), &buf));
+        clnas_dt b = {buf, 0};
+        for (int run = 0; run < 2; run++) {
+            tu_write(ctx, buf, 0, h, total);
+            check_ok(ctx, clnas_conv_fwd(ctx, &s, clnas_dt_at(b, ox), clnas_dt_at(b, ow), clnas_dt_at(b, oy)));
+            check_ok(ctx, clnas_conv_bwd_data(ctx, &s, S, clnas_dt_at(b, ow), clnas_dt_at(b, ody),
+                                              clnas_dt_at(b, odx)));
+            check_ok(ctx, clnas_conv_bwd_weight(ctx, &s, S, clnas_dt_at(b, ox), clnas_dt_at(b, ody),
+                                                clnas_dt_at(b, odw), nw, clnas_dt_at(b, ows)));
+            check_ok(ctx, clnas_buf_read(ctx, buf, 0, total * sizeof(float), run ? again : first));
+        }
+        char what[128];
+        name(what, sizeof what, "reproducible", &s, S);
+        cr_expect(memcmp(first + oy, again + oy, ny * sizeof(float)) == 0, "%s: fwd differs", what);
+        cr_expect(memcmp(first + odx, again + odx, (size_t)S * nx * sizeof(float)) == 0,
+                  "%s: bwd_data differs", what);
+        cr_expect(memcmp(first + odw, again + odw, (size_t)S * nw * sizeof(float)) == 0,
+                  "%s: bwd_weight differs", what);
+        clnas_buf_free(buf);
+        free(h); free(first); free(again);
+    }
 }
 
 /* ---------------- finite differences on the double references ---------------- */

@@ -1,10 +1,12 @@
 /* bn.c - BatchNorm2d in train mode (batch statistics, biased variance, PyTorch semantics):
  * the double host reference and the OpenCL forward/backward (cl/bn.cl).
  *
- * Forward: one work-group per channel computes mean then variance (two passes), then an
- * elementwise kernel applies the affine normalisation. Backward: one work-group per
- * (seed, channel) reduces sum(dy) and sum(dy*xhat) into ws ([S][2C]) and the parameter
- * gradients, then an elementwise kernel accumulates the full train-mode dx. */
+ * One launch per call. Forward: one work-group per channel computes mean then variance
+ * (two passes) and applies the affine normalisation. Backward: one work-group per
+ * (seed, channel) reduces sum(dy) and sum(dy*xhat), writes the parameter gradients and
+ * accumulates the full train-mode dx over the same channel (still in cache). The loads are
+ * float8/float4 vectors when H*W allows (-DBN_VW). The ws scratch is no longer needed; the
+ * workspace size stays as documented so callers need not change. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -108,6 +110,24 @@ static clnas_status reduce_lws(clnas_ctx *ctx, cl_kernel k, size_t *lws)
     return CLNAS_OK;
 }
 
+/* Vector width of the kernels' loads: the largest of 8, 4, 1 dividing HW (one sample's
+ * channel is then whole vectors). Each width is its own program (-DBN_VW). */
+static const char *vw_defines(size_t HW)
+{
+    return HW % 8 == 0 ? "-DBN_VW=8" : HW % 4 == 0 ? "-DBN_VW=4" : "-DBN_VW=1";
+}
+
+/* Work-group size: enough items for every one to sum several vectors, at most BN_MAX_WG. */
+static clnas_status group_size(clnas_ctx *ctx, cl_kernel k, size_t M, size_t HW, size_t *lws)
+{
+    clnas_status st = reduce_lws(ctx, k, lws);
+    if (st != CLNAS_OK) return st;
+    size_t vw = HW % 8 == 0 ? 8 : HW % 4 == 0 ? 4 : 1;
+    size_t vecs = M / vw; /* vectors per channel */
+    while (*lws > 16 && *lws * 4 > vecs) *lws /= 2;
+    return CLNAS_OK;
+}
+
 clnas_status clnas_bn_fwd(clnas_ctx *ctx, const clnas_bn_shape *s, clnas_dt x, clnas_dt gamma,
                           clnas_dt beta, clnas_dt y, clnas_dt stats)
 {
@@ -120,25 +140,16 @@ clnas_status clnas_bn_fwd(clnas_ctx *ctx, const clnas_bn_shape *s, clnas_dt x, c
 
     cl_kernel k;
     size_t lws;
-    st = clnas_kernel_get(ctx, "bn.cl", "", "bn_fwd_stats", &k);
+    st = clnas_kernel_get(ctx, "bn.cl", vw_defines(HW), "bn_fwd", &k);
     if (st != CLNAS_OK) return st;
-    st = reduce_lws(ctx, k, &lws);
+    st = group_size(ctx, k, (size_t)s->n * HW, HW, &lws);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimiiiif", x.m, (int)x.off, stats.m, (int)stats.off, s->n,
+    st = clnas_kernel_args(ctx, k, "mimimimimiiiif", x.m, (int)x.off, gamma.m, (int)gamma.off,
+                           beta.m, (int)beta.off, stats.m, (int)stats.off, y.m, (int)y.off, s->n,
                            s->c, (int)HW, (double)(float)s->eps);
     if (st != CLNAS_OK) return st;
     size_t gws = C * lws;
-    st = clnas_launch(ctx, k, 1, &gws, &lws);
-    if (st != CLNAS_OK) return st;
-
-    st = clnas_kernel_get(ctx, "bn.cl", "", "bn_fwd_apply", &k);
-    if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimimimiiii", x.m, (int)x.off, gamma.m, (int)gamma.off,
-                           beta.m, (int)beta.off, stats.m, (int)stats.off, y.m, (int)y.off, s->c,
-                           (int)HW, (int)total);
-    if (st != CLNAS_OK) return st;
-    size_t l2 = 64;
-    return clnas_launch(ctx, k, 1, &total, &l2);
+    return clnas_launch(ctx, k, 1, &gws, &lws);
 }
 
 clnas_status clnas_bn_bwd(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
@@ -159,27 +170,19 @@ clnas_status clnas_bn_bwd(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_
         !fits(ws.off, (size_t)S * 2 * C) || (S > 1 && g_ld > ((size_t)INT_MAX) / (size_t)(S - 1)) ||
         !fits(dgamma.off, gspan) || !fits(dbeta.off, gspan))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_bn_bwd: offsets exceed INT_MAX floats");
+    (void)ws; /* the fused kernel keeps its sums in local memory */
 
     cl_kernel k;
     size_t lws;
-    st = clnas_kernel_get(ctx, "bn.cl", "", "bn_bwd_reduce", &k);
+    st = clnas_kernel_get(ctx, "bn.cl", vw_defines(HW), "bn_bwd", &k);
     if (st != CLNAS_OK) return st;
-    st = reduce_lws(ctx, k, &lws);
+    st = group_size(ctx, k, (size_t)s->n * HW, HW, &lws);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimimimimiiiii", x.m, (int)x.off, stats.m, (int)stats.off,
-                           dy.m, (int)dy.off, ws.m, (int)ws.off, dgamma.m, (int)dgamma.off,
-                           dbeta.m, (int)dbeta.off, S > 1 ? (int)g_ld : 0, s->n, s->c, (int)HW);
+    st = clnas_kernel_args(ctx, k, "mimimimimimimiiiii", x.m, (int)x.off, gamma.m, (int)gamma.off,
+                           stats.m, (int)stats.off, dy.m, (int)dy.off, dx.m, (int)dx.off,
+                           dgamma.m, (int)dgamma.off, dbeta.m, (int)dbeta.off,
+                           S > 1 ? (int)g_ld : 0, s->n, s->c, (int)HW);
     if (st != CLNAS_OK) return st;
     size_t gws2[2] = {C * lws, (size_t)S}, lws2[2] = {lws, 1};
-    st = clnas_launch(ctx, k, 2, gws2, lws2);
-    if (st != CLNAS_OK) return st;
-
-    st = clnas_kernel_get(ctx, "bn.cl", "", "bn_bwd_dx", &k);
-    if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimimimimiiiii", x.m, (int)x.off, gamma.m, (int)gamma.off,
-                           stats.m, (int)stats.off, dy.m, (int)dy.off, ws.m, (int)ws.off, dx.m,
-                           (int)dx.off, s->n, s->c, (int)HW, (int)total);
-    if (st != CLNAS_OK) return st;
-    size_t l1 = 64;
-    return clnas_launch(ctx, k, 1, &total, &l1);
+    return clnas_launch(ctx, k, 2, gws2, lws2);
 }

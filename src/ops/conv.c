@@ -34,6 +34,15 @@
 #define CONV_WG_TARGET_GROUPS 512 /* split the weight reduction until about this many groups... */
 #define CONV_WG_MIN_CHUNK 512     /* ...but never into parts shorter than this */
 
+#define CONV_FAST_FILE "conv_fast.cl"
+#define CONV_FAST_MAX_C 1024       /* channel counts the specialised kernels accept */
+#define CONV_FAST_OB 16            /* output channels (float8 sums) per fwd / bwd_data work-item, at most */
+#define CONV_FAST_WIB3 2           /* input channels per bwd_weight work-item, K = 3 (9 float8 sums each) */
+#define CONV_FAST_WIB1 8           /* ... K = 1 */
+#define CONV_FAST_WTARGET 256      /* split the weight reduction until about this many work-items... */
+#define CONV_FAST_WMIN_ROWS 16     /* ...but never into parts of fewer image rows than this */
+#define CONV_FAST_LWS 16           /* work-group size cap of the specialised kernels */
+
 /* ---------------- shape ---------------- */
 
 static int out_extent(int in, int k, int stride, int pad)
@@ -207,6 +216,88 @@ static clnas_status check_mem(clnas_ctx *ctx, const char *fn, const char *what, 
     return CLNAS_OK;
 }
 
+/* ---------------- the specialised path (cl/conv_fast.cl) ---------------- */
+
+/* Blocking of one shape on the specialised path; ok = 0 when the shape must take conv.cl. */
+typedef struct fast_cfg {
+    int ok;
+    int obf, obb, ibw; /* COB_F, COB_B, CIB_W of conv_fast.cl */
+} fast_cfg;
+
+static int largest_divisor_le(int n, int cap)
+{
+    for (int d = cap < n ? cap : n; d > 1; d--)
+        if (n % d == 0) return d;
+    return 1;
+}
+
+/* Stride-1 "same" convolutions (K = 1 pad 0, K = 3 pad 1) over rows that are whole 8-float
+ * vectors. Shape only (never the device), so the workspace size agrees with the launch. */
+static fast_cfg fast_config(const clnas_conv_shape *s)
+{
+    fast_cfg c = {0, 1, 1, 1};
+    if (s->stride != 1 || !((s->k == 1 && s->pad == 0) || (s->k == 3 && s->pad == 1))) return c;
+    if (s->w % 8 != 0 || s->hout != s->h || s->wout != s->w) return c;
+    if (s->cin > CONV_FAST_MAX_C || s->cout > CONV_FAST_MAX_C) return c;
+    c.ok = 1;
+    c.obf = largest_divisor_le(s->cout, CONV_FAST_OB);
+    c.obb = largest_divisor_le(s->cin, CONV_FAST_OB);
+    c.ibw = largest_divisor_le(s->cin, s->k == 1 ? CONV_FAST_WIB1 : CONV_FAST_WIB3);
+    return c;
+}
+
+static clnas_status fast_kernel(clnas_ctx *ctx, const clnas_conv_shape *s, const fast_cfg *c,
+                                const char *name, cl_kernel *out)
+{
+    char defs[192];
+    snprintf(defs, sizeof defs,
+             "-DCV_CIN=%d -DCV_COUT=%d -DCV_H=%d -DCV_W=%d -DCV_K=%d -DCOB_F=%d -DCOB_B=%d -DCIB_W=%d",
+             s->cin, s->cout, s->h, s->w, s->k, c->obf, c->obb, c->ibw);
+    return clnas_kernel_get(ctx, CONV_FAST_FILE, defs, name, out);
+}
+
+/* The largest power of two <= cap that divides gws and the device allows for k. */
+static clnas_status pick_div_lws(clnas_ctx *ctx, cl_kernel k, size_t gws, size_t cap, size_t *out)
+{
+    size_t l;
+    clnas_status st = pick_lws(ctx, k, cap, &l);
+    if (st != CLNAS_OK) return st;
+    while (l > 1 && gws % l) l /= 2;
+    *out = l;
+    return CLNAS_OK;
+}
+
+/* conv_fast_fwd (trans = 0) or conv_fast_bwd_data (trans = 1) over nb images. */
+static clnas_status fast_rows(clnas_ctx *ctx, const clnas_conv_shape *s, const fast_cfg *c,
+                              int trans, int nb, clnas_dt in, clnas_dt w, clnas_dt out)
+{
+    cl_kernel k;
+    clnas_status st = fast_kernel(ctx, s, c, trans ? "conv_fast_bwd_data" : "conv_fast_fwd", &k);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "mimimii", in.m, (int)in.off, w.m, (int)w.off, out.m,
+                           (int)out.off, nb);
+    if (st != CLNAS_OK) return st;
+    const int oc = trans ? s->cin : s->cout, ob = trans ? c->obb : c->obf;
+    size_t gws = (size_t)nb * (size_t)(oc / ob) * s->h * (s->w / 8), lws;
+    if ((st = pick_div_lws(ctx, k, gws, CONV_FAST_LWS, &lws)) != CLNAS_OK) return st;
+    return clnas_launch(ctx, k, 1, &gws, &lws);
+}
+
+/* Parts of the specialised weight reduction (image rows per part in *rpp). */
+static int fast_wparts(const clnas_conv_shape *s, const fast_cfg *c, int S, int *rpp)
+{
+    const size_t rows = (size_t)s->n * s->h;
+    const size_t base = (size_t)S * s->cout * (size_t)(s->cin / c->ibw);
+    size_t P = (CONV_FAST_WTARGET + base - 1) / base;
+    size_t pmax = (rows + CONV_FAST_WMIN_ROWS - 1) / CONV_FAST_WMIN_ROWS;
+    if (P > pmax) P = pmax;
+    if (P < 1) P = 1;
+    size_t r = (rows + P - 1) / P;
+    P = (rows + r - 1) / r; /* no empty part */
+    *rpp = (int)r;
+    return (int)P;
+}
+
 clnas_status clnas_conv_fwd(clnas_ctx *ctx, const clnas_conv_shape *s, clnas_dt x, clnas_dt w,
                             clnas_dt y)
 {
@@ -216,6 +307,8 @@ clnas_status clnas_conv_fwd(clnas_ctx *ctx, const clnas_conv_shape *s, clnas_dt 
     if ((st = check_mem(ctx, fn, "x", x, x_count(s))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "w", w, w_count(s))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "y", y, y_count(s))) != CLNAS_OK) return st;
+    const fast_cfg fc = fast_config(s);
+    if (fc.ok) return fast_rows(ctx, s, &fc, 0, s->n, x, w, y);
     cl_kernel k;
     if ((st = get_kernel(ctx, s->k, "conv_fwd", &k)) != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m,
@@ -240,6 +333,8 @@ clnas_status clnas_conv_bwd_data(clnas_ctx *ctx, const clnas_conv_shape *s, int 
     if ((st = check_mem(ctx, fn, "w", w, w_count(s))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "dy", dy, (size_t)S * y_count(s))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "dx", dx, (size_t)S * x_count(s))) != CLNAS_OK) return st;
+    const fast_cfg fc = fast_config(s);
+    if (fc.ok) return fast_rows(ctx, s, &fc, 1, S * s->n, dy, w, dx);
     cl_kernel k;
     if ((st = get_kernel(ctx, s->k, "conv_bwd_data", &k)) != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m,
@@ -274,9 +369,47 @@ static int wgrad_parts(const clnas_conv_shape *s, int S, int *bchunk)
 size_t clnas_conv_workspace_floats(const clnas_conv_shape *s, int S)
 {
     if (!shape_ok(s) || S < 1) return 0;
+    const fast_cfg fc = fast_config(s);
+    if (fc.ok) {
+        int rpp;
+        const int P = fast_wparts(s, &fc, S, &rpp);
+        return P > 1 ? (size_t)P * S * w_count(s) : 0;
+    }
     int chunk;
     int P = wgrad_parts(s, S, &chunk);
     return P > 1 ? (size_t)P * S * w_count(s) : 0;
+}
+
+static clnas_status fast_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, const fast_cfg *c,
+                                    int S, clnas_dt x, clnas_dt dy, clnas_dt dw, size_t g_ld,
+                                    clnas_dt ws)
+{
+    static const char fn[] = "clnas_conv_bwd_weight";
+    const size_t W = w_count(s);
+    int rpp;
+    const int P = fast_wparts(s, c, S, &rpp);
+    clnas_status st;
+    if (P > 1 && (st = check_mem(ctx, fn, "ws", ws, (size_t)P * S * W)) != CLNAS_OK) return st;
+    cl_kernel k;
+    if ((st = fast_kernel(ctx, s, c, "conv_fast_bwd_weight", &k)) != CLNAS_OK) return st;
+    clnas_dt out = P > 1 ? ws : dw;
+    const int seed_ld = P > 1 ? (int)W : (int)g_ld;
+    const int part_ld = P > 1 ? (int)((size_t)S * W) : 0;
+    st = clnas_kernel_args(ctx, k, "mimimiiiiii", x.m, (int)x.off, dy.m, (int)dy.off, out.m,
+                           (int)out.off, s->n, S, rpp, seed_ld, part_ld);
+    if (st != CLNAS_OK) return st;
+    size_t gws = (size_t)P * S * s->cout * (size_t)(s->cin / c->ibw), lws;
+    if ((st = pick_div_lws(ctx, k, gws, CONV_FAST_LWS, &lws)) != CLNAS_OK) return st;
+    if ((st = clnas_launch(ctx, k, 1, &gws, &lws)) != CLNAS_OK) return st;
+    if (P == 1) return CLNAS_OK;
+    cl_kernel kr;
+    if ((st = fast_kernel(ctx, s, c, "conv_fast_wreduce", &kr)) != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, kr, "mimiiii", ws.m, (int)ws.off, dw.m, (int)dw.off, S, P, (int)g_ld);
+    if (st != CLNAS_OK) return st;
+    size_t lr;
+    if ((st = pick_lws(ctx, kr, CONV_LWS, &lr)) != CLNAS_OK) return st;
+    size_t gr = (size_t)S * W;
+    return clnas_launch(ctx, kr, 1, &gr, &lr);
 }
 
 clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt x,
@@ -297,6 +430,9 @@ clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, in
     if ((st = check_mem(ctx, fn, "dw", dw, (size_t)(S - 1) * g_ld + W)) != CLNAS_OK) return st;
     if ((size_t)S * s->cout > (size_t)INT_MAX / 2)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: S*cout too large", fn);
+
+    const fast_cfg fc = fast_config(s);
+    if (fc.ok) return fast_bwd_weight(ctx, s, &fc, S, x, dy, dw, g_ld, ws);
 
     int chunk;
     const int P = wgrad_parts(s, S, &chunk);

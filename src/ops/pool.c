@@ -5,6 +5,33 @@
 
 #include "ops/ops.h"
 
+/* Build options: NB201's two windows get compile-time geometry, others the generic kernel. */
+static const char *pool_defines(const clnas_pool_shape *s)
+{
+    if (s->k == 3 && s->stride == 1 && s->pad == 1) return "-DPOOL_K=3 -DPOOL_S=1 -DPOOL_P=1";
+    if (s->k == 2 && s->stride == 2 && s->pad == 0) return "-DPOOL_K=2 -DPOOL_S=2 -DPOOL_P=0";
+    return "";
+}
+
+/* Work-group shape for a 3-D (w, h, plane) range: whole rows (w), as many rows of one plane
+ * as fit in ~1024 items (a divisor of h, so no group straddles planes or idles), and then
+ * several planes when a plane is small. PoCL runs a group as one vectorised loop, so few,
+ * large groups amortise its per-group cost. */
+static void plane_lws(size_t w, size_t h, size_t planes, size_t lws[3])
+{
+    const size_t cap = 1024;
+    lws[0] = w <= cap ? w : 256;
+    size_t lh = 1;
+    for (size_t d = 1; d <= h; d++)
+        if (h % d == 0 && lws[0] * d <= cap) lh = d;
+    lws[1] = lh;
+    size_t lp = 1;
+    if (lh == h)
+        for (size_t d = 1; d <= planes && d <= 64; d++)
+            if (planes % d == 0 && lws[0] * lh * d <= 256) lp = d;
+    lws[2] = lp;
+}
+
 static int fits(size_t off, size_t extent) { return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off; }
 
 void clnas_pool_shape_init(clnas_pool_shape *s, int n, int c, int h, int w, int k, int stride,
@@ -100,13 +127,14 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     if (!fits(x.off, NC * s->h * s->w) || !fits(y.off, NC * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_fwd: offsets exceed INT_MAX");
     cl_kernel k;
-    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_fwd", &k);
+    st = clnas_kernel_get(ctx, "pool.cl", pool_defines(s), "avgpool_fwd", &k);
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, s->h,
                            s->w, s->k, s->stride, s->pad, s->hout, s->wout);
     if (st != CLNAS_OK) return st;
-    size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, NC};
-    return clnas_launch(ctx, k, 3, gws, NULL);
+    size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, NC}, lws[3];
+    plane_lws(gws[0], gws[1], gws[2], lws);
+    return clnas_launch(ctx, k, 3, gws, lws);
 }
 
 clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
@@ -118,13 +146,14 @@ clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
     if (!fits(dx.off, SNC * s->h * s->w) || !fits(dy.off, SNC * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_bwd: offsets exceed INT_MAX");
     cl_kernel k;
-    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_bwd", &k);
+    st = clnas_kernel_get(ctx, "pool.cl", pool_defines(s), "avgpool_bwd", &k);
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
                            s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
     if (st != CLNAS_OK) return st;
-    size_t gws[3] = {(size_t)s->w, (size_t)s->h, SNC};
-    return clnas_launch(ctx, k, 3, gws, NULL);
+    size_t gws[3] = {(size_t)s->w, (size_t)s->h, SNC}, lws[3];
+    plane_lws(gws[0], gws[1], gws[2], lws);
+    return clnas_launch(ctx, k, 3, gws, lws);
 }
 
 /* ---------------- global average pool ---------------- */

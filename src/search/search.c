@@ -1,0 +1,352 @@
+/* search.c - TE-NAS's pruning search on NAS-Bench-201 (TENAS.md §5): candidates, the exact
+ * ranking rules of prune_func_rank, and the round loop with the original's weight and data
+ * sharing. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "clnas/search.h"
+#include "core/rng.h"
+#include "internal.h"
+
+#define KAPPA_UNDEFINED_VALUE 1e5 /* what the original substitutes for a NaN kappa */
+#define STREAM_NTK_DATA 0x4e544bu
+#define STREAM_LR_DATA 0x4c52u
+
+double clnas_py_round(double x, int nd)
+{
+    /* Python rounds the exact binary value to the nearest decimal with nd digits, ties to even;
+       glibc's printf does the same conversion (exact value, current rounding mode = nearest-even). */
+    if (!isfinite(x)) return x;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%.*f", nd, x);
+    return strtod(buf, NULL);
+}
+
+double clnas_round_sig(double x, int precision)
+{
+    /* TE-NAS utils round_to(number, precision, eps=1e-8):
+       sign * round((|x| + eps) * 10**-p, precision) * 10**p with p = floor(log10(|x| + eps)) + 1,
+       log10 computed as math.log(x, 10) = log(x) / log(10) */
+    if (x == 0 || !isfinite(x)) return x;
+    double sign = x / fabs(x);
+    double a = fabs(x) + 1e-8;
+    double power = floor(log(a) / log(10.0)) + 1;
+    return sign * clnas_py_round(a * pow(10.0, -power), precision) * pow(10.0, power);
+}
+
+void clnas_search_opts_default(clnas_search_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    clnas_score_opts_default(&o->score);
+    o->prune_number = 1;
+}
+
+/* stable insertion sort of idx[] by key[] (descending if desc) */
+static void stable_sort(int *idx, int n, const double *key, int desc)
+{
+    for (int i = 1; i < n; i++) {
+        int v = idx[i], j = i - 1;
+        while (j >= 0 && (desc ? key[idx[j]] < key[v] : key[idx[j]] > key[v])) {
+            idx[j + 1] = idx[j];
+            j--;
+        }
+        idx[j + 1] = v;
+    }
+}
+
+void clnas_search_rank(clnas_candidate *c, int n, int k_prune)
+{
+    if (n <= 0) return;
+    int *ik = malloc((size_t)n * sizeof *ik), *ir = malloc((size_t)n * sizeof *ir), *is = malloc((size_t)n * sizeof *is);
+    double *key = malloc((size_t)n * sizeof *key), *sum = malloc((size_t)n * sizeof *sum);
+    int *cnt = calloc(CLNAS_NB201_EDGES, sizeof *cnt);
+    if (!ik || !ir || !is || !key || !sum || !cnt) goto done;
+    /* dK: descending by 3-significant-figure key (stable), dense rank by exact value */
+    for (int i = 0; i < n; i++) { ik[i] = i; ir[i] = i; key[i] = clnas_round_sig(c[i].dk, 3); }
+    stable_sort(ik, n, key, 1);
+    int rank = 0;
+    double prev = c[ik[0]].dk;
+    for (int i = 0; i < n; i++) {
+        if (c[ik[i]].dk != prev) { rank++; prev = c[ik[i]].dk; }
+        c[ik[i]].rank_k = rank;
+    }
+    /* dR: ascending, the same way */
+    for (int i = 0; i < n; i++) key[i] = clnas_round_sig(c[i].dr, 3);
+    stable_sort(ir, n, key, 0);
+    rank = 0;
+    prev = c[ir[0]].dr;
+    for (int i = 0; i < n; i++) {
+        if (c[ir[i]].dr != prev) { rank++; prev = c[ir[i]].dr; }
+        c[ir[i]].rank_r = rank;
+    }
+    /* rank sums, stable-sorted ascending over the dK order (the original's dict insertion order) */
+    for (int i = 0; i < n; i++) { is[i] = ik[i]; sum[i] = c[i].rank_k + c[i].rank_r; }
+    stable_sort(is, n, sum, 0);
+    for (int i = 0; i < n; i++) {
+        clnas_candidate *x = &c[is[i]];
+        x->order = i;
+        x->pruned = 0;
+        if (x->edge >= 0 && x->edge < CLNAS_NB201_EDGES && cnt[x->edge] < k_prune) {
+            cnt[x->edge]++;
+            x->pruned = 1;
+        }
+    }
+done:
+    free(ik); free(ir); free(is); free(key); free(sum); free(cnt);
+}
+
+/* ---- one search ---- */
+
+typedef struct search_state {
+    clnas_ctx *ctx;
+    const clnas_search_opts *o;
+    clnas_sampler *si, *sp;
+    float *images, *patches;
+    int done, total;
+    double t0;
+    int show;
+} search_state;
+
+static void progress(search_state *s, int round, int nrounds, int cand, int ncand)
+{
+    if (!s->show) return;
+    double el = clnas_now() - s->t0;
+    double eta = s->done > 0 ? el / s->done * (s->total - s->done) : 0;
+    fprintf(stderr, "\r%s%sround %d/%d  candidate %2d/%d  elapsed %5.0fs  ETA %5.0fs ", s->o->progress_label ? s->o->progress_label : "",
+            s->o->progress_label ? "  " : "", round, nrounds, cand, ncand, el, eta);
+    fflush(stderr);
+}
+
+static clnas_status build(const clnas_nb201_arch *a, int lr, const clnas_score_opts *so, clnas_net **net, clnas_ctx *ctx)
+{
+    char err[512];
+    clnas_status st = clnas_score_nets(a, so, lr ? NULL : net, lr ? net : NULL, err, sizeof err);
+    return st == CLNAS_OK ? st : clnas_set_error(ctx, st, "%s", err);
+}
+
+/* An NTK or LR evaluator of one architecture with weights from (seed, stream). */
+typedef struct evaluator {
+    clnas_net *net;
+    clnas_ntk *ntk;
+    clnas_lr *lr;
+} evaluator;
+
+static void eval_free(evaluator *e)
+{
+    clnas_ntk_destroy(e->ntk);
+    clnas_lr_destroy(e->lr);
+    clnas_net_destroy(e->net);
+    memset(e, 0, sizeof *e);
+}
+
+static clnas_status eval_make(clnas_ctx *ctx, const clnas_nb201_arch *a, int lr, uint64_t stream, const clnas_score_opts *so,
+                              evaluator *e)
+{
+    memset(e, 0, sizeof *e);
+    clnas_status st = build(a, lr, so, &e->net, ctx);
+    if (st != CLNAS_OK) return st;
+    float *p = malloc(clnas_net_nparams(e->net) * sizeof *p);
+    if (!p) return CLNAS_E_NOMEM;
+    clnas_net_init_params(e->net, so->seed, stream, so->init, p);
+    if (lr) {
+        st = clnas_lr_create(ctx, e->net, so->lr_batch, &e->lr);
+        if (st == CLNAS_OK) st = clnas_lr_set_params(e->lr, p);
+    } else {
+        clnas_ntk_config nc = {so->batch, so->seeds, so->fp64_gram};
+        st = clnas_ntk_create(ctx, e->net, &nc, &e->ntk);
+        if (st == CLNAS_OK) st = clnas_ntk_set_params(e->ntk, p);
+    }
+    free(p);
+    if (st != CLNAS_OK) eval_free(e);
+    return st;
+}
+
+static double kappa_value(const clnas_kappa *k, int *undefined)
+{
+    if (k->status == CLNAS_KAPPA_OK) return k->kappa;
+    (*undefined)++;
+    return KAPPA_UNDEFINED_VALUE;
+}
+
+static void edge_name(int e, char *buf, size_t n)
+{
+    int to, from;
+    clnas_nb201_edge_nodes(e, &to, &from);
+    snprintf(buf, n, "%d<-%d", to, from);
+}
+
+static void trace_candidate(FILE *f, int round, const clnas_candidate *c, int K)
+{
+    if (!f) return;
+    char en[16];
+    edge_name(c->edge, en, sizeof en);
+    fprintf(f, "{\"type\": \"candidate\", \"round\": %d, \"edge\": \"%s\", \"op\": \"%s\", \"dK\": %.17g, \"dR\": %.17g, "
+               "\"kappa_cur\": [", round, en, clnas_nb201_op_name(c->op), c->dk, c->dr);
+    for (int r = 0; r < K; r++) fprintf(f, "%s%.10g", r ? ", " : "", c->kappa_cur[r]);
+    fputs("], \"kappa_cand\": [", f);
+    for (int r = 0; r < K; r++) fprintf(f, "%s%.10g", r ? ", " : "", c->kappa_cand[r]);
+    fputs("], \"R_cur\": [", f);
+    for (int r = 0; r < K; r++) fprintf(f, "%s%zu", r ? ", " : "", c->r_cur[r]);
+    fputs("], \"R_cand\": [", f);
+    for (int r = 0; r < K; r++) fprintf(f, "%s%zu", r ? ", " : "", c->r_cand[r]);
+    fprintf(f, "], \"kappa_undefined\": %d}\n", c->kappa_undefined);
+    fflush(f);
+}
+
+static void trace_round(FILE *f, int round, const clnas_nb201_arch *before, const clnas_nb201_arch *after,
+                        const clnas_candidate *c, int n)
+{
+    if (!f) return;
+    char a[512], b[512], en[16];
+    clnas_nb201_format(before, a, sizeof a);
+    clnas_nb201_format(after, b, sizeof b);
+    fprintf(f, "{\"type\": \"round\", \"round\": %d, \"arch_before\": \"%s\", \"arch_after\": \"%s\", \"candidates\": [", round, a, b);
+    for (int i = 0; i < n; i++) {
+        edge_name(c[i].edge, en, sizeof en);
+        fprintf(f, "%s{\"edge\": \"%s\", \"op\": \"%s\", \"dK\": %.17g, \"dR\": %.17g, \"rank_K\": %d, \"rank_R\": %d, "
+                   "\"rank_sum\": %d, \"order\": %d, \"pruned\": %s}", i ? ", " : "", en, clnas_nb201_op_name(c[i].op), c[i].dk,
+                c[i].dr, c[i].rank_k, c[i].rank_r, c[i].rank_k + c[i].rank_r, c[i].order, c[i].pruned ? "true" : "false");
+    }
+    fputs("]}\n", f);
+    fflush(f);
+}
+
+/* scores one candidate: NTK pairs on fresh batches, LR pairs on the next patches */
+static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur, clnas_candidate *c,
+                                    int round, int index)
+{
+    const clnas_score_opts *so = &s->o->score;
+    clnas_nb201_arch cand = *cur;
+    cand.ops[c->edge] &= (unsigned char)~(1u << c->op);
+    evaluator nc, lc, lk;
+    clnas_status st;
+    /* NTK: the candidate copies the current network's weights (same round stream) */
+    uint64_t ntk_stream = clnas_key_combine(0x4e544b5f726f756eULL, (uint64_t)round);
+    st = eval_make(s->ctx, &cand, 0, ntk_stream, so, &nc);
+    if (st != CLNAS_OK) return st;
+    double sum = 0;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        clnas_sampler_batch(s->si, so->batch, 1, s->images, NULL);
+        clnas_kappa kc, kd;
+        st = clnas_ntk_eval(ntk_cur->ntk, s->images, &kc, NULL, NULL, NULL, NULL, NULL);
+        if (st == CLNAS_OK) st = clnas_ntk_eval(nc.ntk, s->images, &kd, NULL, NULL, NULL, NULL, NULL);
+        if (st != CLNAS_OK) break;
+        c->kappa_cur[r] = kappa_value(&kc, &c->kappa_undefined);
+        c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
+        sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
+    }
+    eval_free(&nc);
+    if (st != CLNAS_OK) return st;
+    c->dk = sum / so->repeats;
+    /* LR: fresh weights per candidate, shared by its current and candidate thin nets */
+    uint64_t lr_stream = clnas_key_combine(clnas_key_combine(0x4c525f63616e64ULL, (uint64_t)round), (uint64_t)index);
+    st = eval_make(s->ctx, cur, 1, lr_stream, so, &lc);
+    if (st != CLNAS_OK) return st;
+    st = eval_make(s->ctx, &cand, 1, lr_stream, so, &lk);
+    if (st != CLNAS_OK) { eval_free(&lc); return st; }
+    int n = so->lr_batch * so->lr_batches;
+    sum = 0;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        clnas_sampler_patches(s->sp, n, s->patches);
+        st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], NULL);
+        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], NULL);
+        if (st == CLNAS_OK)
+            sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
+    }
+    eval_free(&lc);
+    eval_free(&lk);
+    c->dr = sum / so->repeats;
+    return st;
+}
+
+clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *o, clnas_search_result *res)
+{
+    memset(res, 0, sizeof *res);
+    const clnas_score_opts *so = &o->score;
+    if (so->batch < 2 || so->repeats < 1 || so->repeats > CLNAS_MAX_REPEATS || so->lr_batch < 1 || so->lr_batches < 1 ||
+        o->prune_number < 1)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "search: batch >= 2, 1 <= repeats <= %d, lr sizes >= 1 and prune number >= 1 needed",
+                               CLNAS_MAX_REPEATS);
+    if (clnas_dataset_kind_of(data) != so->dataset)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "search: the data set is %s, the search asked for %s",
+                               clnas_dataset_name(clnas_dataset_kind_of(data)), clnas_dataset_name(so->dataset));
+    search_state s = {ctx, o, NULL, NULL, NULL, NULL, 0, 0, clnas_now(), 0};
+    s.show = !o->quiet && isatty(2);
+    int hw = clnas_dataset_hw(so->dataset);
+    s.images = malloc((size_t)so->batch * 3 * hw * hw * sizeof(float));
+    s.patches = malloc((size_t)so->lr_batch * so->lr_batches * 9 * sizeof(float));
+    clnas_candidate *cands = calloc(CLNAS_NB201_EDGES * CLNAS_NB201_NOPS, sizeof *cands);
+    clnas_status st = CLNAS_OK;
+    evaluator cur;
+    memset(&cur, 0, sizeof cur);
+    if (!s.images || !s.patches || !cands) { st = clnas_set_error(ctx, CLNAS_E_NOMEM, "search: out of host memory"); goto done; }
+    if ((st = clnas_sampler_create(data, so->seed, STREAM_NTK_DATA, &s.si)) != CLNAS_OK ||
+        (st = clnas_sampler_create(data, so->seed, STREAM_LR_DATA, &s.sp)) != CLNAS_OK) {
+        clnas_set_error(ctx, st, "search: cannot create the data samplers");
+        goto done;
+    }
+    clnas_nb201_arch arch;
+    for (int e = 0; e < CLNAS_NB201_EDGES; e++) arch.ops[e] = 0x1e; /* `none` removed up front */
+    /* total candidates, for the ETA: each round removes k ops per edge */
+    {
+        int ops = 4, nr = 0;
+        while (ops > 1) {
+            s.total += CLNAS_NB201_EDGES * ops;
+            int k = o->prune_number < ops - 1 ? o->prune_number : ops - 1;
+            ops -= k;
+            nr++;
+        }
+        res->rounds = nr;
+    }
+    for (int round = 1; !clnas_nb201_is_single_path(&arch); round++) {
+        int k_prune = clnas_nb201_edge_count(&arch, 0) - 1;
+        if (o->prune_number < k_prune) k_prune = o->prune_number;
+        uint64_t ntk_stream = clnas_key_combine(0x4e544b5f726f756eULL, (uint64_t)round);
+        if ((st = eval_make(ctx, &arch, 0, ntk_stream, so, &cur)) != CLNAS_OK) goto done;
+        int n = 0;
+        for (int e = 0; e < CLNAS_NB201_EDGES; e++) {
+            if (clnas_nb201_edge_count(&arch, e) <= 1) continue;
+            for (int op = 0; op < CLNAS_NB201_NOPS; op++)
+                if (arch.ops[e] & (1u << op)) {
+                    memset(&cands[n], 0, sizeof cands[n]);
+                    cands[n].edge = e;
+                    cands[n].op = op;
+                    n++;
+                }
+        }
+        for (int i = 0; i < n; i++) {
+            progress(&s, round, res->rounds, i + 1, n);
+            st = score_candidate(&s, &arch, &cur, &cands[i], round, i);
+            if (st != CLNAS_OK) {
+                char en[16];
+                edge_name(cands[i].edge, en, sizeof en);
+                clnas_append_error(ctx, " [search round %d, candidate %s %s]", round, en, clnas_nb201_op_name(cands[i].op));
+                goto done;
+            }
+            res->kappa_undefined += cands[i].kappa_undefined;
+            res->candidates++;
+            s.done++;
+            trace_candidate(o->trace, round, &cands[i], so->repeats);
+        }
+        eval_free(&cur);
+        clnas_search_rank(cands, n, k_prune);
+        clnas_nb201_arch before = arch;
+        for (int i = 0; i < n; i++)
+            if (cands[i].pruned) arch.ops[cands[i].edge] &= (unsigned char)~(1u << cands[i].op);
+        trace_round(o->trace, round, &before, &arch, cands, n);
+    }
+    res->arch = arch;
+    res->wall_s = clnas_now() - s.t0;
+done:
+    if (s.show) fputc('\n', stderr);
+    eval_free(&cur);
+    clnas_sampler_destroy(s.si);
+    clnas_sampler_destroy(s.sp);
+    free(s.images);
+    free(s.patches);
+    free(cands);
+    return st;
+}
