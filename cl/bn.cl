@@ -75,7 +75,8 @@ static void bn_tree2(__local float *b1, __local float *b2, int lid, int lsz)
  * stats, then y = gamma[c] * (x - mean[c]) * invstd[c] + beta[c] over the channel.
  * NDRange: 1-D, global = C * lws, local = lws (power of two <= BN_MAX_WG); group = channel.
  * Vector v of the channel (v in [0, N*HW/BN_VW)) is sample n = v / HWV, position
- * (v - n*HWV) * BN_VW, HWV = HW / BN_VW. */
+ * iv * BN_VW with iv = v - n*HWV, HWV = HW / BN_VW; the loops step (n, iv) incrementally
+ * (no integer division per vector). */
 __kernel void bn_fwd(__global const float *x, int x_off, __global const float *gamma, int g_off,
                      __global const float *beta, int b_off, __global float *stats, int st_off,
                      __global float *y, int y_off, int N, int C, int HW, float eps)
@@ -86,13 +87,16 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
     const int lsz = (int)get_local_size(0);
     const int HWV = HW / BN_VW;
     const int MV = N * HWV;
+    /* v = lid + k*lsz is (n, iv); a step of lsz moves it by (dn, di) plus a carry */
+    const int n0 = lid / HWV, i0 = lid - n0 * HWV, dn = lsz / HWV, di = lsz - dn * HWV;
     const int M = N * HW;
     const size_t nstride = (size_t)C * HW;
     __global const float *xc = x + x_off + (size_t)c * HW;
 
     VT s = 0.0f, comp = 0.0f;
-    for (int v = lid; v < MV; v += lsz) {
-        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+        if (iv >= HWV) { iv -= HWV; n++; }
+        const int i = iv * BN_VW;
         KAHAN_ADD(s, comp, VLOAD(xc + n * nstride + i));
     }
     buf[lid] = HSUM(s);
@@ -102,8 +106,9 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
 
     s = 0.0f;
     comp = 0.0f;
-    for (int v = lid; v < MV; v += lsz) {
-        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+        if (iv >= HWV) { iv -= HWV; n++; }
+        const int i = iv * BN_VW;
         const VT d = VLOAD(xc + n * nstride + i) - mean;
         KAHAN_ADD(s, comp, d * d);
     }
@@ -117,8 +122,9 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
 
     const float ga = gamma[g_off + c], be = beta[b_off + c];
     __global float *yc = y + y_off + (size_t)c * HW;
-    for (int v = lid; v < MV; v += lsz) {
-        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+        if (iv >= HWV) { iv -= HWV; n++; }
+        const int i = iv * BN_VW;
         const size_t e = n * nstride + i;
         const VT xhat = (VLOAD(xc + e) - mean) * invstd;
         VSTORE(ga * xhat + be, yc + e);
@@ -145,6 +151,8 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     const int lsz = (int)get_local_size(0);
     const int HWV = HW / BN_VW;
     const int MV = N * HWV;
+    /* v = lid + k*lsz is (n, iv); a step of lsz moves it by (dn, di) plus a carry */
+    const int n0 = lid / HWV, i0 = lid - n0 * HWV, dn = lsz / HWV, di = lsz - dn * HWV;
     const size_t nstride = (size_t)C * HW;
     const size_t soff = (size_t)s * N * nstride + (size_t)c * HW;
     __global const float *xc = x + x_off + (size_t)c * HW;
@@ -153,8 +161,9 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     const float mean = stats[st_off + c], invstd = stats[st_off + C + c];
 
     VT s1 = 0.0f, c1 = 0.0f, s2 = 0.0f, c2 = 0.0f;
-    for (int v = lid; v < MV; v += lsz) {
-        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+        if (iv >= HWV) { iv -= HWV; n++; }
+        const int i = iv * BN_VW;
         const size_t e = n * nstride + i;
         const VT g = VLOAD(dyc + e);
         const VT xh = (VLOAD(xc + e) - mean) * invstd;
@@ -173,8 +182,9 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     const float invM = 1.0f / (float)(N * HW);
     const float a = sdy * invM, b = sdyx * invM;
     const float k = gamma[g_off + c] * invstd;
-    for (int v = lid; v < MV; v += lsz) {
-        const int n = v / HWV, i = (v - n * HWV) * BN_VW;
+    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+        if (iv >= HWV) { iv -= HWV; n++; }
+        const int i = iv * BN_VW;
         const size_t e = n * nstride + i;
         const VT xh = (VLOAD(xc + e) - mean) * invstd;
         const VT g = VLOAD(dyc + e) - a - xh * b;

@@ -1,7 +1,8 @@
-/* conv_fast.cl - shape-specialised 2-D convolution for "same" stride-1 convolutions
- * (K = 1, pad 0 or K = 3, pad 1; output width = input width, a multiple of 8): forward,
- * backward-data and backward-weight. src/ops/conv.c uses these when the shape fits and falls
- * back to cl/conv.cl otherwise.
+/* conv_fast.cl - shape-specialised 2-D convolution: forward, backward-data and
+ * backward-weight of
+ *   stride 1, "same" (K = 1 pad 0, K = 3 pad 1), width a multiple of 8, and
+ *   stride 2, K = 3, pad 1, even height, width a multiple of 16 (the reduction convs).
+ * src/ops/conv.c uses these when the shape fits and falls back to cl/conv.cl otherwise.
  *
  * Why: PoCL (the CPU device) does not vectorize the one-output-per-work-item kernels of
  * conv.cl across work-items. Here every work-item computes 8 consecutive pixels of a row as
@@ -10,33 +11,48 @@
  *
  * Build options (all required):
  *   -DCV_CIN, -DCV_COUT   input / output channels of the convolution
- *   -DCV_H, -DCV_W        image height and width (output = input size; CV_W % 8 == 0)
- *   -DCV_K                kernel size, 1 or 3 (pad = (CV_K-1)/2, stride 1)
+ *   -DCV_H, -DCV_W        input height and width
+ *   -DCV_K                kernel size, 1 or 3 (pad = (CV_K-1)/2)
+ *   -DCV_S                stride, 1 or 2 (2 only with CV_K = 3)
  *   -DCOB_F               output channels per work-item in conv_fast_fwd (divides CV_COUT)
  *   -DCOB_B               input channels per work-item in conv_fast_bwd_data (divides CV_CIN)
  *   -DCIB_W               input channels per work-item in conv_fast_bwd_weight (divides CV_CIN)
+ *   -DQB_W                dy rows (seed, output channel) per work-item in conv_fast_bwd_weight
  *
  * Rows are read with vload8 plus two guarded scalar loads for the left and right
  * neighbours (zero padding without a padded copy); rows above / below the image are
  * skipped. Layouts are those of conv.cl (NCHW, int offsets in floats). All sums run in a
  * fixed order: results are bitwise reproducible. */
 #if !defined(CV_CIN) || !defined(CV_COUT) || !defined(CV_H) || !defined(CV_W) || !defined(CV_K) || \
-    !defined(COB_F) || !defined(COB_B) || !defined(CIB_W)
-#error "conv_fast.cl needs -DCV_CIN -DCV_COUT -DCV_H -DCV_W -DCV_K -DCOB_F -DCOB_B -DCIB_W"
+    !defined(CV_S) || !defined(COB_F) || !defined(COB_B) || !defined(CIB_W) || !defined(QB_W)
+#error "conv_fast.cl needs -DCV_CIN -DCV_COUT -DCV_H -DCV_W -DCV_K -DCV_S -DCOB_F -DCOB_B -DCIB_W -DQB_W"
 #endif
 #if CV_K != 1 && CV_K != 3
 #error "conv_fast.cl supports CV_K = 1 and 3"
 #endif
+#if CV_S == 1
 #if CV_W % 8 != 0
-#error "conv_fast.cl needs CV_W % 8 == 0"
+#error "conv_fast.cl needs CV_W % 8 == 0 at stride 1"
+#endif
+#elif CV_S == 2
+#if CV_K != 3 || CV_W % 16 != 0 || CV_H % 2 != 0
+#error "conv_fast.cl at stride 2 needs CV_K = 3, CV_W % 16 == 0 and an even CV_H"
+#endif
+#else
+#error "conv_fast.cl supports CV_S = 1 and 2"
 #endif
 #define CV_PAD ((CV_K - 1) / 2)
 #define CV_KK (CV_K * CV_K)
+#define CV_HO (CV_H / CV_S) /* output size (exact for the shapes above) */
+#define CV_WO (CV_W / CV_S)
 #define CV_HW (CV_H * CV_W)
-#define NWC (CV_W / 8) /* 8-pixel chunks per row */
+#define CV_OHW (CV_HO * CV_WO)
+#define NWC (CV_WO / 8) /* 8-pixel output chunks per row */
 
-/* The three horizontal taps of the row at p (p = row start + ow0): x[ow0-1+kw .. ow0+6+kw]
- * for kw = 0, 1, 2, zero outside the row. For K = 1 only the centre is used. */
+/* The three horizontal taps of the input row at p = row start + CV_S*ow0 for the outputs
+ * ow0 .. ow0+7: t_kw lane j = x[CV_S*(ow0+j) - PAD + kw], zero outside the row. For K = 1
+ * only t1 is used. */
+#if CV_S == 1
 #define ROW_TAPS(p, ow0, t0, t1, t2)                                                        \
     do {                                                                                    \
         t1 = vload8(0, (p));                                                                \
@@ -47,32 +63,42 @@
             t2 = (float8)(t1.s1, t1.s2, t1.s3, t1.s4, t1.s5, t1.s6, t1.s7, xr_);            \
         }                                                                                   \
     } while (0)
+#else
+#define ROW_TAPS(p, ow0, t0, t1, t2)                                                        \
+    do {                                                                                    \
+        const float16 v_ = vload16(0, (p));                                                 \
+        const float xl_ = (ow0) > 0 ? (p)[-1] : 0.0f;                                       \
+        t0 = (float8)(xl_, v_.s1, v_.s3, v_.s5, v_.s7, v_.s9, v_.sb, v_.sd);                \
+        t1 = v_.even;                                                                       \
+        t2 = v_.odd;                                                                        \
+    } while (0)
+#endif
 
-/* One output-row chunk of a stride-1 "same" convolution with CI input and CO output
- * channels, OB of them per work-item:
- *   out[b][oc][oh][ow0..ow0+7] (=|+=) sum_{ic,kh,kw} wt(oc,ic,kh,kw) * in[b][ic][oh-PAD+kh][ow-PAD+kw]
+/* One output-row chunk of a convolution with CI input and CO output channels, OB of them
+ * per work-item:
+ *   out[b][oc][oh][ow0..ow0+7] (=|+=) sum_{ic,kh,kw} wt(oc,ic,kh,kw) * in[b][ic][S*oh-PAD+kh][S*ow-PAD+kw]
  * trans = 0: the forward, wt = w[oc][ic][kh][kw], out overwritten.
- * trans = 1: backward-data (dx = dy convolved with the flipped, transposed weights),
- *   wt(oc,ic,kh,kw) = w[ic][oc][K-1-kh][K-1-kw], out accumulated.
- * NDRange 1-D, exact: gid = ((b*(CO/OB) + ob)*CV_H + oh)*NWC + owc. */
+ * trans = 1 (stride 1 only): backward-data (dx = dy convolved with the flipped, transposed
+ *   weights), wt(oc,ic,kh,kw) = w[ic][oc][K-1-kh][K-1-kw], out accumulated.
+ * NDRange 1-D, exact: gid = ((b*(CO/OB) + ob)*CV_HO + oh)*NWC + owc. */
 #define CONV_ROWS_BODY(CI, CO, OB, TRANS)                                                   \
     const int gid = (int)get_global_id(0);                                                  \
     const int owc = gid % NWC;                                                              \
     int t_ = gid / NWC;                                                                     \
-    const int oh = t_ % CV_H;                                                               \
-    t_ /= CV_H;                                                                             \
+    const int oh = t_ % CV_HO;                                                              \
+    t_ /= CV_HO;                                                                            \
     const int ob = t_ % ((CO) / (OB));                                                      \
     const int b = t_ / ((CO) / (OB));                                                       \
     CLNAS_GUARD(b < nb);                                                                    \
     const int ow0 = owc * 8;                                                                \
     const int oc0 = ob * (OB);                                                              \
-    __global const float *ib = in + inoff + b * (CI) * CV_HW + ow0;                         \
+    __global const float *ib = in + inoff + b * (CI) * CV_HW + CV_S * ow0;                  \
     __global const float *wb = w + woff;                                                    \
     float8 acc[OB];                                                                         \
     _Pragma("unroll") for (int o = 0; o < (OB); o++) acc[o] = (float8)(0.0f);               \
     for (int ic = 0; ic < (CI); ic++) {                                                     \
         _Pragma("unroll") for (int kh = 0; kh < CV_K; kh++) {                               \
-            const int ih = oh - CV_PAD + kh;                                                \
+            const int ih = CV_S * oh - CV_PAD + kh;                                         \
             if (ih < 0 || ih >= CV_H) continue;                                             \
             __global const float *p = ib + ic * CV_HW + ih * CV_W;                          \
             float8 t0 = (float8)(0.0f), t1, t2 = (float8)(0.0f);                            \
@@ -95,20 +121,21 @@
             }                                                                               \
         }                                                                                   \
     }                                                                                       \
-    __global float *ob_ = out + outoff + (b * (CO) + oc0) * CV_HW + oh * CV_W + ow0;        \
+    __global float *ob_ = out + outoff + (b * (CO) + oc0) * CV_OHW + oh * CV_WO + ow0;      \
     _Pragma("unroll") for (int o = 0; o < (OB); o++) {                                      \
-        if (TRANS) vstore8(vload8(0, ob_ + o * CV_HW) + acc[o], 0, ob_ + o * CV_HW);        \
-        else vstore8(acc[o], 0, ob_ + o * CV_HW);                                           \
+        if (TRANS) vstore8(vload8(0, ob_ + o * CV_OHW) + acc[o], 0, ob_ + o * CV_OHW);      \
+        else vstore8(acc[o], 0, ob_ + o * CV_OHW);                                          \
     }
 
-/* conv_fast_fwd: y = conv(x, w); in = x [nb][CV_CIN][H][W], out = y [nb][CV_COUT][H][W].
- * Global size nb*(CV_COUT/COB_F)*CV_H*NWC (guarded). */
+/* conv_fast_fwd: y = conv(x, w); in = x [nb][CV_CIN][H][W], out = y [nb][CV_COUT][HO][WO].
+ * Global size nb*(CV_COUT/COB_F)*CV_HO*NWC (guarded). */
 __kernel void conv_fast_fwd(__global const float *in, int inoff, __global const float *w, int woff,
                             __global float *out, int outoff, int nb)
 {
     CONV_ROWS_BODY(CV_CIN, CV_COUT, COB_F, 0)
 }
 
+#if CV_S == 1
 /* conv_fast_bwd_data: dx += conv(dy, flipped transposed w); in = dy [nb][CV_COUT][H][W],
  * out = dx [nb][CV_CIN][H][W] with nb = S*N (seeds folded into the batch).
  * Global size nb*(CV_CIN/COB_B)*CV_H*NWC (guarded). */
@@ -117,13 +144,69 @@ __kernel void conv_fast_bwd_data(__global const float *in, int inoff, __global c
 {
     CONV_ROWS_BODY(CV_COUT, CV_CIN, COB_B, 1)
 }
+#else
+/* conv_fast_bwd_data, stride 2 (K = 3, pad 1): dx[b][ci][ih][iw] += sum over (co, kh, kw)
+ * with (ih+1-kh) and (iw+1-kw) even of w[co][ci][kh][kw] * dy[b][co][(ih+1-kh)/2][(iw+1-kw)/2].
+ * A work-item takes 16 consecutive columns iw = 16c .. 16c+15 of one row ih for COB_B input
+ * channels: the even columns 2j see dy column j through kw = 1, the odd ones 2j+1 see
+ * dy columns j+1 (kw = 0) and j (kw = 2); the two halves are interleaved at the store.
+ * in = dy [nb][CV_COUT][H/2][W/2], out = dx [nb][CV_CIN][H][W], nb = S*N.
+ * NDRange 1-D, exact: gid = ((b*(CV_CIN/COB_B) + ob)*CV_H + ih)*NWC + c (NWC = W/16). */
+__kernel void conv_fast_bwd_data(__global const float *in, int inoff, __global const float *w,
+                                 int woff, __global float *out, int outoff, int nb)
+{
+    const int gid = (int)get_global_id(0);
+    const int c = gid % NWC;
+    int t = gid / NWC;
+    const int ih = t % CV_H;
+    t /= CV_H;
+    const int ob = t % (CV_CIN / COB_B);
+    const int b = t / (CV_CIN / COB_B);
+    CLNAS_GUARD(b < nb);
+    const int ow0 = c * 8, ci0 = ob * COB_B;
+    __global const float *db = in + inoff + b * CV_COUT * CV_OHW + ow0;
+    __global const float *wb = w + woff + ci0 * CV_KK;
+    float8 ev[COB_B], od[COB_B];
+#pragma unroll
+    for (int o = 0; o < COB_B; o++) ev[o] = od[o] = (float8)(0.0f);
+    for (int co = 0; co < CV_COUT; co++) {
+#pragma unroll
+        for (int kh = 0; kh < 3; kh++) {
+            const int ohs = ih + 1 - kh;
+            if ((ohs & 1) || ohs < 0 || ohs / 2 >= CV_HO) continue;
+            __global const float *p = db + co * CV_OHW + (ohs / 2) * CV_WO;
+            const float8 d = vload8(0, p);
+            const float dn = ow0 + 8 < CV_WO ? p[8] : 0.0f;
+            const float8 d1 = (float8)(d.s1, d.s2, d.s3, d.s4, d.s5, d.s6, d.s7, dn);
+#pragma unroll
+            for (int o = 0; o < COB_B; o++) {
+                __global const float *wp = wb + (co * CV_CIN + o) * CV_KK + kh * 3;
+                ev[o] += wp[1] * d;
+                od[o] += wp[0] * d1;
+                od[o] += wp[2] * d;
+            }
+        }
+    }
+    __global float *dst = out + outoff + (b * CV_CIN + ci0) * CV_HW + ih * CV_W + 2 * ow0;
+#pragma unroll
+    for (int o = 0; o < COB_B; o++) {
+        const float8 e = ev[o], q = od[o];
+        const float16 v = (float16)(e.s0, q.s0, e.s1, q.s1, e.s2, q.s2, e.s3, q.s3, e.s4, q.s4,
+                                    e.s5, q.s5, e.s6, q.s6, e.s7, q.s7);
+        vstore16(vload16(0, dst + o * CV_HW) + v, 0, dst + o * CV_HW);
+    }
+}
+#endif
 
 /* conv_fast_bwd_weight: partial sums of
- *   dw[s][co][ci][kh][kw] = sum_{n,oh,ow} dy[s][n][co][oh][ow] * x[n][ci][oh-PAD+kh][ow-PAD+kw]
- * over the image rows r = n*CV_H + oh in [p*rpp, min(n_img*CV_H, (p+1)*rpp)) (part p).
- * One work-item per (part p, seed s, co, block of CIB_W input channels) keeps CIB_W*K*K
- * float8 sums (one lane per pixel column mod 8) and folds the lanes at the end in a fixed
- * order. NDRange 1-D, exact: gid = ((p*S + s)*CV_COUT + co)*(CV_CIN/CIB_W) + cb.
+ *   dw[s][co][ci][kh][kw] = sum_{n,oh,ow} dy[s][n][co][oh][ow] * x[n][ci][S*oh-PAD+kh][S*ow-PAD+kw]
+ * over the output rows r = n*CV_HO + oh in [p*rpp, min(n_img*CV_HO, (p+1)*rpp)) (part p).
+ * The dy rows q = s*CV_COUT + co (nq = S*CV_COUT of them) all meet the same x, so a
+ * work-item takes QB_W of them and CIB_W input channels: QB_W*CIB_W*K*K float8 sums (one
+ * lane per output column mod 8), every x tap vector built once for QB_W FMAs; the lanes are
+ * folded at the end in a fixed order. Rows past nq repeat row nq-1 and are never stored.
+ * NDRange 1-D, exact: gid = (p*ceil(nq/QB_W) + qb)*(CV_CIN/CIB_W) + cb; the part index is
+ * the slowest, so the work-items running together share one part of x and dy in cache.
  * Output: out[ooff + p*part_ld + s*seed_ld + (co*CV_CIN + ci)*K*K + kh*K + kw]
  *   (part_ld = 0, out = dw, seed_ld = g_ld for a single part; otherwise the workspace,
  *   summed by conv_fast_wreduce). */
@@ -133,55 +216,73 @@ __kernel void conv_fast_bwd_weight(__global const float *x, int xoff, __global c
 {
     const int gid = (int)get_global_id(0);
     const int NCB = CV_CIN / CIB_W;
+    const int nq = S * CV_COUT, nqb = (nq + QB_W - 1) / QB_W;
     const int cb = gid % NCB;
-    int t = gid / NCB;
-    const int co = t % CV_COUT;
-    t /= CV_COUT;
-    const int s = t % S;
-    const int p = t / S;
-    const int rows = n_img * CV_H;
+    const int t = gid / NCB;
+    const int qb = t % nqb;
+    const int p = t / nqb;
+    const int rows = n_img * CV_HO;
     const int r0 = p * rpp;
     CLNAS_GUARD(r0 < rows);
     const int r1 = rows - r0 < rpp ? rows : r0 + rpp;
     const int ci0 = cb * CIB_W;
-    float8 acc[CIB_W * CV_KK];
+    int qoff[QB_W]; /* offset of dy row q of image 0 */
 #pragma unroll
-    for (int j = 0; j < CIB_W * CV_KK; j++) acc[j] = (float8)(0.0f);
+    for (int j = 0; j < QB_W; j++) {
+        const int q = min(qb * QB_W + j, nq - 1);
+        const int s = q / CV_COUT, co = q - s * CV_COUT;
+        qoff[j] = dyoff + (s * n_img * CV_COUT + co) * CV_OHW;
+    }
+    float8 acc[QB_W * CIB_W * CV_KK];
+#pragma unroll
+    for (int j = 0; j < QB_W * CIB_W * CV_KK; j++) acc[j] = (float8)(0.0f);
     for (int r = r0; r < r1; r++) {
-        const int n = r / CV_H;
-        const int oh = r - n * CV_H;
-        __global const float *dyr = dy + dyoff + ((s * n_img + n) * CV_COUT + co) * CV_HW + oh * CV_W;
+        const int n = r / CV_HO;
+        const int oh = r - n * CV_HO;
+        const int drow = n * CV_COUT * CV_OHW + oh * CV_WO;
         __global const float *xr = x + xoff + (n * CV_CIN + ci0) * CV_HW;
         for (int owc = 0; owc < NWC; owc++) {
             const int ow0 = owc * 8;
-            const float8 d = vload8(owc, dyr);
+            float8 d[QB_W];
+#pragma unroll
+            for (int j = 0; j < QB_W; j++) d[j] = vload8(0, dy + qoff[j] + drow + ow0);
 #pragma unroll
             for (int kh = 0; kh < CV_K; kh++) {
-                const int ih = oh - CV_PAD + kh;
+                const int ih = CV_S * oh - CV_PAD + kh;
                 if (ih < 0 || ih >= CV_H) continue;
 #pragma unroll
                 for (int c = 0; c < CIB_W; c++) {
-                    __global const float *pp = xr + c * CV_HW + ih * CV_W + ow0;
+                    __global const float *pp = xr + c * CV_HW + ih * CV_W + CV_S * ow0;
                     float8 t0 = (float8)(0.0f), t1, t2 = (float8)(0.0f);
                     ROW_TAPS(pp, ow0, t0, t1, t2);
-                    if (CV_K == 1) {
-                        acc[c] += d * t1;
-                    } else {
-                        acc[c * CV_KK + kh * 3 + 0] += d * t0;
-                        acc[c * CV_KK + kh * 3 + 1] += d * t1;
-                        acc[c * CV_KK + kh * 3 + 2] += d * t2;
+#pragma unroll
+                    for (int j = 0; j < QB_W; j++) {
+                        float8 *a = acc + (j * CIB_W + c) * CV_KK + kh * CV_K;
+                        if (CV_K == 1) {
+                            a[0] += d[j] * t1;
+                        } else {
+                            a[0] += d[j] * t0;
+                            a[1] += d[j] * t1;
+                            a[2] += d[j] * t2;
+                        }
                     }
                 }
             }
         }
     }
-    __global float *o = out + ooff + p * part_ld + s * seed_ld + (co * CV_CIN + ci0) * CV_KK;
 #pragma unroll
-    for (int j = 0; j < CIB_W * CV_KK; j++) {
-        const float8 a = acc[j];
-        const float4 h4 = a.lo + a.hi;
-        const float2 h2 = h4.lo + h4.hi;
-        o[j] = h2.x + h2.y;
+    for (int j = 0; j < QB_W; j++) {
+        const int q = qb * QB_W + j;
+        if (q >= nq) break;
+        const int s = q / CV_COUT, co = q - s * CV_COUT;
+        __global float *o = out + ooff + p * part_ld + s * seed_ld + (co * CV_CIN + ci0) * CV_KK;
+#pragma unroll
+        for (int e = 0; e < CIB_W * CV_KK; e++) {
+            const float8 a = acc[j * CIB_W * CV_KK + e];
+            const float4 h4 = a.lo + a.hi;
+            const float2 h2 = h4.lo + h4.hi;
+            o[e] = h2.x + h2.y;
+        }
     }
 }
 

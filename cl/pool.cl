@@ -3,22 +3,18 @@
  * The pooling divisor is the number of in-bounds taps of the window (PyTorch's
  * count_include_pad=False), which the host guarantees is >= 1 (pad <= k/2). */
 
-/* The window geometry is a compile-time constant when the host builds with
- * -DPOOL_K=k -DPOOL_S=stride -DPOOL_P=pad (NB201's 3x3 s1 p1 and 2x2 s2 p0): the tap loops
- * unroll and the stride arithmetic folds. Otherwise the runtime arguments are used.
- * Both kernels are branch-free: every tap loads from a clamped (always in-bounds) address
- * and a select drops the out-of-range ones, so PoCL vectorises the work-item loop. The
- * taps are added in the same order as plain loops over the valid ones would (adding +0.0f
- * for the others changes nothing), so results do not depend on the build. */
-#ifdef POOL_K
-#define PK POOL_K
-#define PS POOL_S
-#define PP POOL_P
-#else
+/* Two families of kernels:
+ *  - generic (any k, stride, pad): one work item per output element, branch-free (every
+ *    tap loads from a clamped, always in-bounds address and a select drops the out-of-range
+ *    ones; adding +0.0f changes nothing, so the sums equal plain loops over the valid taps);
+ *  - row kernels for NB201's two windows (3x3 s1 p1 and 2x2 s2 p0) when W is a multiple of
+ *    8 (and, for 3x3, at most POOL_MAXW): one work item per output row, working on float8
+ *    vectors. PoCL does not vectorise the generic kernels' work-item loops, so this is
+ *    where the speed comes from. */
+#define POOL_MAXW 64 /* must match src/ops/pool.c */
 #define PK k
 #define PS stride
 #define PP pad
-#endif
 
 /* avgpool_fwd: y[p][oh][ow] = mean of the in-bounds x[p][h][w] of the k x k window,
  * p = n*C + c. NDRange: 3-D (Wout, Hout, N*C), guarded. */
@@ -75,6 +71,107 @@ __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *
         }
     }
     dx[dx_off + ((size_t)q * H + h) * W + w] += acc;
+}
+
+/* Number of in-bounds taps along one axis of the 3x3 s1 p1 window centred at o, for a
+ * dimension of size n: min(o + 2, n) - max(o - 1, 0). */
+#define TAPS3(o, n) (min((o) + 2, (n)) - max((o) - 1, 0))
+
+/* avgpool3_fwd_rows: 3x3, stride 1, pad 1, count_include_pad = false; Hout = H, Wout = W,
+ * W % 8 == 0, W <= POOL_MAXW. One work item per output row r = p*H + oh: the column sums
+ * V[w] = sum of the valid x[oh-1..oh+1][w] go to a zero-bordered private row, then
+ * y[oh][w] = (V[w-1] + V[w] + V[w+1]) / (nh * nw(w)). NDRange: 1-D over N*C*H (= rows). */
+__kernel void avgpool3_fwd_rows(__global const float *x, int x_off, __global float *y, int y_off,
+                                int rows, int H, int W)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const int p = r / H, oh = r - p * H;
+    __global const float *xp = x + x_off + (size_t)p * H * W;
+    __global float *yr = y + y_off + (size_t)r * W;
+    const int h0 = max(oh - 1, 0), h1 = min(oh + 2, H);
+    const float nh = (float)(h1 - h0);
+    float u[POOL_MAXW + 2];
+    u[0] = 0.0f;
+    u[W + 1] = 0.0f;
+    for (int w0 = 0; w0 < W; w0 += 8) {
+        float8 v = vload8(0, xp + h0 * W + w0);
+        for (int h = h0 + 1; h < h1; h++) v += vload8(0, xp + h * W + w0);
+        vstore8(v, 0, u + 1 + w0);
+    }
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int w0 = 0; w0 < W; w0 += 8) {
+        const int8 ow = lane + w0;
+        const float8 nw = convert_float8(TAPS3(ow, W));
+        const float8 v = (vload8(0, u + w0) + vload8(0, u + w0 + 1)) + vload8(0, u + w0 + 2);
+        vstore8(v / (nh * nw), 0, yr + w0);
+    }
+}
+
+/* avgpool3_bwd_rows: the adjoint of avgpool3_fwd_rows, accumulated into dx. Row r = q*H + h
+ * (q = (s*N + n)*C + c): U[w] = sum over the valid oh in {h+1, h, h-1} of
+ * dy[oh][w] / (nh(oh) * nw(w)), then dx[h][w] += U[w-1] + U[w] + U[w+1].
+ * NDRange: 1-D over S*N*C*H (= rows). */
+__kernel void avgpool3_bwd_rows(__global const float *dy, int dy_off, __global float *dx,
+                                int dx_off, int rows, int H, int W)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const int q = r / H, h = r - q * H;
+    __global const float *dyq = dy + dy_off + (size_t)q * H * W;
+    __global float *dxr = dx + dx_off + (size_t)r * W;
+    const int o0 = max(h - 1, 0), o1 = min(h + 2, H);
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    float u[POOL_MAXW + 2];
+    u[0] = 0.0f;
+    u[W + 1] = 0.0f;
+    for (int w0 = 0; w0 < W; w0 += 8) {
+        const float8 nw = convert_float8(TAPS3(lane + w0, W));
+        float8 acc = 0.0f;
+        for (int oh = o1 - 1; oh >= o0; oh--)
+            acc += vload8(0, dyq + oh * W + w0) / ((float)TAPS3(oh, H) * nw);
+        vstore8(acc, 0, u + 1 + w0);
+    }
+    for (int w0 = 0; w0 < W; w0 += 8) {
+        const float8 v = (vload8(0, u + w0 + 2) + vload8(0, u + w0 + 1)) + vload8(0, u + w0);
+        vstore8(vload8(0, dxr + w0) + v, 0, dxr + w0);
+    }
+}
+
+/* avgpool2_fwd_rows: 2x2, stride 2, pad 0 (every window is inside: 4 taps), W % 8 == 0,
+ * Wout = W / 2. Row r = p*Hout + oh; y = ((x00 + x01) + x10) + x11) / 4 as plain loops would.
+ * NDRange: 1-D over N*C*Hout (= rows). */
+__kernel void avgpool2_fwd_rows(__global const float *x, int x_off, __global float *y, int y_off,
+                                int rows, int H, int W, int Hout)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const int p = r / Hout, oh = r - p * Hout;
+    __global const float *x0 = x + x_off + ((size_t)p * H + 2 * oh) * W;
+    __global const float *x1 = x0 + W;
+    __global float *yr = y + y_off + (size_t)r * (W / 2);
+    for (int w0 = 0; w0 < W; w0 += 8) {
+        const float8 a = vload8(0, x0 + w0), b = vload8(0, x1 + w0);
+        vstore4((((a.even + a.odd) + b.even) + b.odd) / 4.0f, 0, yr + w0 / 2);
+    }
+}
+
+/* avgpool2_bwd_rows: dx[h][w] += dy[h/2][w/2] / 4 for h < 2*Hout (a last odd row gets
+ * nothing), W % 8 == 0 (so Wout = W / 2). Row r = q*H + h. NDRange: 1-D over S*N*C*H. */
+__kernel void avgpool2_bwd_rows(__global const float *dy, int dy_off, __global float *dx,
+                                int dx_off, int rows, int H, int W, int Hout)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const int q = r / H, h = r - q * H;
+    if (h >= 2 * Hout) return;
+    __global const float *dyr = dy + dy_off + ((size_t)q * Hout + (h >> 1)) * (W / 2);
+    __global float *dxr = dx + dx_off + (size_t)r * W;
+    for (int w0 = 0; w0 < W; w0 += 8) {
+        const float4 a = vload4(0, dyr + w0 / 2) / 4.0f;
+        const float8 v = (float8)(a.s0, a.s0, a.s1, a.s1, a.s2, a.s2, a.s3, a.s3);
+        vstore8(vload8(0, dxr + w0) + v, 0, dxr + w0);
+    }
 }
 
 /* gap_fwd: y[p] = mean_i x[p][i] over HW, p = n*C + c. NDRange: 1-D over N*C, guarded.

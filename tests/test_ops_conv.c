@@ -31,6 +31,9 @@ static const shp SHAPES[] = {
     {2, 3, 32, 32, 3, 3, 1, 1}, {3, 6, 16, 16, 6, 3, 1, 1}, {2, 12, 8, 8, 12, 1, 1, 0},
     {2, 3, 16, 16, 6, 1, 1, 0}, {2, 5, 8, 24, 7, 3, 1, 1},  {1, 20, 8, 16, 36, 3, 1, 1},
     {2, 17, 8, 8, 19, 1, 1, 0}, {1, 4, 16, 8, 2, 3, 1, 1},
+    /* ... and so do K = 3 pad 1 stride 2 over even heights and widths that are multiples of
+     * 16: the reduction convs (C -> 2C), a non-square one, odd channel counts */
+    {2, 3, 32, 32, 6, 3, 2, 1}, {2, 6, 16, 16, 12, 3, 2, 1}, {1, 5, 8, 32, 3, 3, 2, 1},
 };
 #define NSHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -209,7 +212,8 @@ Test(conv, bwd_weight_matches_reference)
 Test(conv, results_are_bitwise_reproducible)
 {
     clnas_ctx *ctx = tu_ctx();
-    const shp R[] = {{16, 3, 32, 32, 3, 3, 1, 1}, {16, 12, 8, 8, 12, 1, 1, 0}, {8, 3, 32, 32, 6, 3, 2, 1}};
+    const shp R[] = {{16, 3, 32, 32, 3, 3, 1, 1}, {16, 12, 8, 8, 12, 1, 1, 0}, {8, 3, 32, 32, 6, 3, 2, 1},
+                    {8, 3, 32, 31, 6, 3, 2, 1}};
     const int S = 5;
     for (size_t i = 0; i < sizeof R / sizeof R[0]; i++) {
         clnas_conv_shape s = mk(&R[i]);

@@ -162,6 +162,11 @@ Test(ops_misc, bn_vs_reference, .timeout = 600)
      * E[x^2] - E[x]^2 variance in float loses ~1e-4 of invstd, and long plain serial float
      * sums drift; the two-pass, compensated reduction stays at the ~1e-7 level. */
     bn_case(72, 3, 32, 32, 3, 20, 22, 16, &worst);
+    /* the float8 (HW = 64), float4 (HW = 12) and scalar (HW = 9) load paths, with a batch
+     * that leaves the last work items of a group a partial sweep */
+    bn_case(7, 5, 8, 8, 3, -1, 2, 17, &worst);
+    bn_case(9, 4, 3, 4, 2, -1, 2, 18, &worst);
+    bn_case(5, 2, 3, 3, 3, -1, 2, 19, &worst);
     fprintf(stderr, "bn_vs_reference: worst %.3g\n", worst);
 }
 
@@ -307,6 +312,13 @@ Test(ops_misc, pool_vs_reference, .timeout = 600)
         pool_case(3, 1, 1, 1, 3, 1, 1, S, 40 + S, &worst);  /* only the centre tap */
         pool_case(2, 3, 5, 7, 2, 2, 0, S, 50 + S, &worst);  /* residual cell; odd sizes drop a row/col */
         pool_case(1, 13, 8, 8, 2, 2, 0, S, 60 + S, &worst);
+        /* row kernels (W % 8 == 0): NB201's sizes, a tall odd-height map, S seeds */
+        pool_case(2, 3, 32, 32, 3, 1, 1, S, 100 + S, &worst);
+        pool_case(3, 2, 16, 16, 3, 1, 1, S, 110 + S, &worst);
+        pool_case(1, 2, 7, 24, 3, 1, 1, S, 120 + S, &worst);
+        pool_case(2, 3, 32, 32, 2, 2, 0, S, 130 + S, &worst);
+        pool_case(1, 2, 7, 16, 2, 2, 0, S, 140 + S, &worst); /* odd H: last row gets nothing */
+        pool_case(1, 2, 8, 72, 3, 1, 1, S, 150 + S, &worst); /* W > 64: generic kernel */
         gap_case(2, 3, 35, S, 70 + S, &worst);
         gap_case(1, 13, 64, S, 80 + S, &worst);
         gap_case(4, 1, 1, S, 90 + S, &worst);

@@ -298,7 +298,10 @@ def ntk(torch, net, images):
     G = torch.stack(rows)
     theta = G @ G.t()
     eig = torch.linalg.eigvalsh(theta)
-    return theta, eig, G.norm(dim=1), G.shape[1]
+    # what a float32 Gram of the same G gives (clnas's default), to tell precision from bugs
+    G32 = G.float()
+    e32 = torch.linalg.eigvalsh((G32 @ G32.t()).double())
+    return theta, eig, G.norm(dim=1), G.shape[1], kappa_of(e32[0].item(), e32[-1].item())
 
 
 def regions(torch, net, patches, batch):
@@ -450,7 +453,7 @@ def verify(torch, a):
 
 
 def check_ntk(torch, a, say, k, net, images, kappa_c, lmin_c, lmax_c, theta_c, eig_c, gn_c, worst):
-    theta, eig, gnorm, P = ntk(torch, net, images)
+    theta, eig, gnorm, P, k32 = ntk(torch, net, images)
     lmin, lmax = eig[0].item(), eig[-1].item()
     kt = kappa_of(lmin, lmax)
     kc = kappa_c[k].item()
@@ -464,6 +467,9 @@ def check_ntk(torch, a, say, k, net, images, kappa_c, lmin_c, lmax_c, theta_c, e
     good = rel <= a.tol
     say("repeat %d  NTK (P=%d)" % (k, P))
     say("  kappa     clnas %.10g  torch %.10g  rel diff %.3e %s" % (kc, kt, rel, "ok" if good else "MISMATCH"))
+    if math.isfinite(k32) and math.isfinite(kc):
+        say("  kappa     torch, float32 Gram of the same G (as clnas without --fp64): %.10g, rel diff to clnas %.3e"
+            % (k32, abs(kc - k32) / abs(k32)))
     if lmin_c is not None and lmax_c is not None:
         say("  lambda    clnas [%.6e, %.6e]  torch [%.6e, %.6e]" % (lmin_c[k].item(), lmax_c[k].item(), lmin, lmax))
     if theta_c is not None:

@@ -10,9 +10,13 @@ static const struct {
 } cmds[] = {
     {"devices", clnas_cmd_devices, "list OpenCL platforms and devices (index, type, memory, fp64)"},
     {"net", clnas_cmd_net, "print a NAS-Bench-201 network layer by layer with shapes and parameter counts"},
+    {"search", clnas_cmd_search, "TE-NAS pruning search on NAS-Bench-201; prints the found cell and its benchmark accuracy"},
+    {"rank", clnas_cmd_rank, "score many NB201 architectures as one paired study into a CSV (resumable), with correlations"},
     {"score", clnas_cmd_score, "TE-NAS scores of one NB201 architecture: NTK condition number and linear regions"},
     {"bench", clnas_cmd_bench, "time one kappa and one R stage by stage, next to the device's SGEMM rate"},
     {"selftest", clnas_cmd_selftest, "run a network forward and backward on the device and check it against the host reference"},
+    {"stats", clnas_cmd_stats, "Kendall tau / Spearman rho of kappa, R and the TE-NAS combined rank against NB201 accuracy; --plot"},
+    {"figure", clnas_cmd_figure, "figures: `figure cost` = NB201 accuracy vs. search cost, published methods and clnas traces"},
 };
 
 static void usage(FILE *f)

@@ -121,8 +121,7 @@ clnas_status clnas_ntk_eval(clnas_ntk *n, const float *images, clnas_kappa *out,
     t.forward = t1 - t0;
     for (int row0 = 0; row0 < B && st == CLNAS_OK; row0 += n->S) {
         int s = B - row0 < n->S ? B - row0 : n->S;
-        st = clnas_plan_zero_grads(n->plan, s);
-        if (st == CLNAS_OK) st = clnas_seed_rows(ctx, s, B, K, row0, clnas_plan_dlogits(n->plan));
+        st = clnas_seed_rows(ctx, s, B, K, row0, clnas_plan_dlogits(n->plan));
         if (st == CLNAS_OK) {
             clnas_dt g = {n->G, (size_t)row0 * net->nparams};
             st = clnas_plan_backward(n->plan, s, g, net->nparams, 0);

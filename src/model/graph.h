@@ -63,18 +63,20 @@ struct clnas_plan {
     cl_mem pgrad;                /* seeds * nparams, used by clnas_plan_backward_host */
     cl_mem io;                   /* staging for dlogits: seeds * batch * classes */
     size_t bytes;
+    int *zero_at;                /* per layer: index into zero_list of the first tensor to zero before its backward */
+    int *zero_list;              /* tensors whose gradient first receives a contribution at that layer */
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
     double prof[2][8];           /* [fwd/bwd][layer_kind] seconds */
     long prof_n[2][8];
 };
 
-/* Device backward of S <= plan->seeds seeds. Before calling: clnas_plan_zero_grads, then put
- * the output gradients (seed-major [S][batch][classes]) at clnas_plan_dlogits (e.g. with
- * clnas_seed_rows). Writes all nparams parameter gradients of seed s at g.off + s*g_ld
+/* Device backward of S <= plan->seeds seeds. Before calling, put the output gradients
+ * (seed-major [S][batch][classes]) at clnas_plan_dlogits (e.g. with clnas_seed_rows); every other
+ * activation gradient is zeroed by the backward itself, each tensor right before its first
+ * contribution (so the zeroed lines are still in cache when they are accumulated into). Writes all nparams parameter gradients of seed s at g.off + s*g_ld
  * (g_ld >= nparams; the Jacobian is the first njac columns) and leaves the activation
  * gradients in plan->grad. The input gradient is computed only when need_input_grad. */
 clnas_status clnas_plan_backward(clnas_plan *plan, int S, clnas_dt g, size_t g_ld, int need_input_grad);
-clnas_status clnas_plan_zero_grads(clnas_plan *plan, int S);
 clnas_dt clnas_plan_dlogits(const clnas_plan *plan);
 /* Offset (floats) of tensor t's activation / seed-0 gradient in plan->act / plan->grad. */
 static inline size_t plan_act_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch; }

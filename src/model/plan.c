@@ -46,6 +46,34 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
     CLNAS_TRY(clnas_buf_alloc(ctx, ws * F, &p->ws));
     CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)seeds * net->nparams * F, &p->pgrad));
     CLNAS_TRY(clnas_buf_alloc(ctx, io * F, &p->io));
+    /* lazy zeroing of activation gradients: walking the layers backwards, a tensor is zeroed
+       right before the first layer that adds into its gradient */
+    p->zero_at = malloc(((size_t)net->nlayers + 1) * sizeof *p->zero_at);
+    p->zero_list = malloc(((size_t)net->ntensors + 1) * sizeof *p->zero_list);
+    char *seen = calloc((size_t)net->ntensors + 1, 1);
+    if (!p->zero_at || !p->zero_list || !seen) {
+        free(seen);
+        st = clnas_set_error(ctx, CLNAS_E_NOMEM, "plan: out of host memory");
+        goto fail;
+    }
+    seen[net->logits] = 1; /* written whole by the caller */
+    int nz = 0;
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        const layer *l = &net->layers[i];
+        p->zero_at[i] = nz;
+        /* an output nothing consumes (e.g. a node whose edges are all `none`) still has its
+           gradient read: zero, not garbage */
+        if (!seen[l->out]) { seen[l->out] = 1; p->zero_list[nz++] = l->out; }
+        if (l->kind == L_SUM) {
+            for (int j = 0; j < l->nin; j++)
+                if (!seen[l->ins[j]]) { seen[l->ins[j]] = 1; p->zero_list[nz++] = l->ins[j]; }
+        } else if (!seen[l->in]) {
+            seen[l->in] = 1;
+            p->zero_list[nz++] = l->in;
+        }
+    }
+    p->zero_at[net->nlayers] = nz;
+    free(seen);
     p->profile = getenv("CLNAS_PROFILE") && atoi(getenv("CLNAS_PROFILE")) > 0;
     p->bytes = (net->nparams + act + act * (size_t)seeds + net->nstats + 1 + ws +
                 (size_t)seeds * net->nparams + io) * F;
@@ -78,6 +106,8 @@ void clnas_plan_destroy(clnas_plan *p)
     clnas_buf_free(p->ws);
     clnas_buf_free(p->pgrad);
     clnas_buf_free(p->io);
+    free(p->zero_at);
+    free(p->zero_list);
     free(p);
 }
 
@@ -156,12 +186,6 @@ clnas_status clnas_plan_read_logits(clnas_plan *p, float *logits)
                           (size_t)p->batch * (size_t)p->net->cfg.classes * sizeof(float), logits);
 }
 
-clnas_status clnas_plan_zero_grads(clnas_plan *p, int S)
-{
-    /* only the first S seed blocks of every tensor are used; zeroing the arena is one fill */
-    (void)S;
-    return clnas_buf_zero(p->ctx, p->grad, 0, p->net->act_per_sample * (size_t)p->batch * (size_t)p->seeds * sizeof(float));
-}
 
 clnas_dt clnas_plan_dlogits(const clnas_plan *p) { return dt(p->grad, plan_grad_off(p, p->net->logits)); }
 
@@ -184,7 +208,14 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
         clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : dy;
         clnas_dt dx = ti ? dt(p->grad, plan_grad_off(p, l->in)) : dy;
         int want_dx = ti && (l->in != 0 || need_input_grad);
+        if (p->profile && st == CLNAS_OK) st = clnas_ctx_finish(ctx); /* bill queued work to its own layer */
         double tp = p->profile ? clnas_now() : 0;
+        /* zero the gradients that this layer is the first to add into (S seed blocks each) */
+        for (int z = p->zero_at[i]; z < (i > 0 ? p->zero_at[i - 1] : p->zero_at[net->nlayers]) && st == CLNAS_OK; z++) {
+            int t = p->zero_list[z];
+            st = clnas_buf_zero(ctx, p->grad, plan_grad_off(p, t) * sizeof(float),
+                                tensor_size(&net->tensors[t]) * (size_t)N * (size_t)S * sizeof(float));
+        }
         switch (l->kind) {
         case L_CONV: {
             clnas_conv_shape cs;
@@ -238,8 +269,7 @@ clnas_status clnas_plan_backward_host(clnas_plan *p, int S, const float *dlogits
     if (S < 1 || S > p->seeds)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "backward: %d seeds requested, plan holds %d", S, p->seeds);
     size_t nlog = (size_t)p->batch * (size_t)net->cfg.classes;
-    clnas_status st = clnas_plan_zero_grads(p, S);
-    if (st != CLNAS_OK) return st;
+    clnas_status st = CLNAS_OK;
     for (int s = 0; s < S && st == CLNAS_OK; s++)
         st = clnas_buf_write(ctx, p->grad, (plan_grad_off(p, net->logits) + (size_t)s * nlog) * sizeof(float),
                              nlog * sizeof(float), dlogits + (size_t)s * nlog);

@@ -37,10 +37,13 @@
 #define CONV_FAST_FILE "conv_fast.cl"
 #define CONV_FAST_MAX_C 1024       /* channel counts the specialised kernels accept */
 #define CONV_FAST_OB 16            /* output channels (float8 sums) per fwd / bwd_data work-item, at most */
-#define CONV_FAST_WIB3 2           /* input channels per bwd_weight work-item, K = 3 (9 float8 sums each) */
-#define CONV_FAST_WIB1 8           /* ... K = 1 */
+#define CONV_FAST_WIB3 1           /* input channels per bwd_weight work-item, K = 3 (9 float8 sums each) */
+#define CONV_FAST_WQB3 3           /* dy rows per bwd_weight work-item, K = 3 */
+#define CONV_FAST_WIB1 4           /* ... K = 1 */
+#define CONV_FAST_WQB1 4
 #define CONV_FAST_WTARGET 256      /* split the weight reduction until about this many work-items... */
 #define CONV_FAST_WMIN_ROWS 16     /* ...but never into parts of fewer image rows than this */
+#define CONV_FAST_WPART_BYTES (512u * 1024u) /* x + dy rows of one weight-reduction part, at most */
 #define CONV_FAST_LWS 16           /* work-group size cap of the specialised kernels */
 
 /* ---------------- shape ---------------- */
@@ -221,7 +224,7 @@ static clnas_status check_mem(clnas_ctx *ctx, const char *fn, const char *what, 
 /* Blocking of one shape on the specialised path; ok = 0 when the shape must take conv.cl. */
 typedef struct fast_cfg {
     int ok;
-    int obf, obb, ibw; /* COB_F, COB_B, CIB_W of conv_fast.cl */
+    int obf, obb, ibw, qbw; /* COB_F, COB_B, CIB_W, QB_W of conv_fast.cl */
 } fast_cfg;
 
 static int largest_divisor_le(int n, int cap)
@@ -232,17 +235,27 @@ static int largest_divisor_le(int n, int cap)
 }
 
 /* Stride-1 "same" convolutions (K = 1 pad 0, K = 3 pad 1) over rows that are whole 8-float
- * vectors. Shape only (never the device), so the workspace size agrees with the launch. */
+ * vectors, and K = 3 pad 1 stride 2 over even heights and widths that are whole 16-float
+ * vectors (output rows of whole 8-float vectors). Shape only (never the device), so the
+ * workspace size agrees with the launch. */
 static fast_cfg fast_config(const clnas_conv_shape *s)
 {
-    fast_cfg c = {0, 1, 1, 1};
-    if (s->stride != 1 || !((s->k == 1 && s->pad == 0) || (s->k == 3 && s->pad == 1))) return c;
-    if (s->w % 8 != 0 || s->hout != s->h || s->wout != s->w) return c;
+    fast_cfg c = {0, 1, 1, 1, 1};
+    if (s->stride == 1) {
+        if (!((s->k == 1 && s->pad == 0) || (s->k == 3 && s->pad == 1))) return c;
+        if (s->w % 8 != 0 || s->hout != s->h || s->wout != s->w) return c;
+    } else if (s->stride == 2) {
+        if (s->k != 3 || s->pad != 1 || s->w % 16 != 0 || s->h % 2 != 0) return c;
+        if (s->hout != s->h / 2 || s->wout != s->w / 2) return c;
+    } else {
+        return c;
+    }
     if (s->cin > CONV_FAST_MAX_C || s->cout > CONV_FAST_MAX_C) return c;
     c.ok = 1;
     c.obf = largest_divisor_le(s->cout, CONV_FAST_OB);
     c.obb = largest_divisor_le(s->cin, CONV_FAST_OB);
     c.ibw = largest_divisor_le(s->cin, s->k == 1 ? CONV_FAST_WIB1 : CONV_FAST_WIB3);
+    c.qbw = s->k == 1 ? CONV_FAST_WQB1 : CONV_FAST_WQB3;
     return c;
 }
 
@@ -251,8 +264,9 @@ static clnas_status fast_kernel(clnas_ctx *ctx, const clnas_conv_shape *s, const
 {
     char defs[192];
     snprintf(defs, sizeof defs,
-             "-DCV_CIN=%d -DCV_COUT=%d -DCV_H=%d -DCV_W=%d -DCV_K=%d -DCOB_F=%d -DCOB_B=%d -DCIB_W=%d",
-             s->cin, s->cout, s->h, s->w, s->k, c->obf, c->obb, c->ibw);
+             "-DCV_CIN=%d -DCV_COUT=%d -DCV_H=%d -DCV_W=%d -DCV_K=%d -DCV_S=%d -DCOB_F=%d "
+             "-DCOB_B=%d -DCIB_W=%d -DQB_W=%d",
+             s->cin, s->cout, s->h, s->w, s->k, s->stride, c->obf, c->obb, c->ibw, c->qbw);
     return clnas_kernel_get(ctx, CONV_FAST_FILE, defs, name, out);
 }
 
@@ -277,19 +291,33 @@ static clnas_status fast_rows(clnas_ctx *ctx, const clnas_conv_shape *s, const f
     st = clnas_kernel_args(ctx, k, "mimimii", in.m, (int)in.off, w.m, (int)w.off, out.m,
                            (int)out.off, nb);
     if (st != CLNAS_OK) return st;
+    /* one work-item per 8 outputs (16 dx columns for the stride-2 backward) of a row */
     const int oc = trans ? s->cin : s->cout, ob = trans ? c->obb : c->obf;
-    size_t gws = (size_t)nb * (size_t)(oc / ob) * s->h * (s->w / 8), lws;
+    const int rows = trans ? s->h : s->hout, cols = trans ? s->w : s->wout;
+    size_t gws = (size_t)nb * (size_t)(oc / ob) * rows * (size_t)(cols / (8 * (trans ? s->stride : 1))), lws;
     if ((st = pick_div_lws(ctx, k, gws, CONV_FAST_LWS, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &gws, &lws);
 }
 
-/* Parts of the specialised weight reduction (image rows per part in *rpp). */
+/* Parts of the specialised weight reduction (output rows per part in *rpp): enough parts
+ * for CONV_FAST_WTARGET work-items, and parts whose x and dy rows fit CONV_FAST_WPART_BYTES
+ * (the work-items of a part run together and share them in cache), but never parts shorter
+ * than CONV_FAST_WMIN_ROWS rows, nor more partial sums than half the floats the kernel
+ * reads (the workspace and the second pass stay small). */
 static int fast_wparts(const clnas_conv_shape *s, const fast_cfg *c, int S, int *rpp)
 {
-    const size_t rows = (size_t)s->n * s->h;
-    const size_t base = (size_t)S * s->cout * (size_t)(s->cin / c->ibw);
+    const size_t rows = (size_t)s->n * s->hout;
+    const size_t base = ((size_t)S * s->cout + c->qbw - 1) / c->qbw * (size_t)(s->cin / c->ibw);
     size_t P = (CONV_FAST_WTARGET + base - 1) / base;
+    const size_t row_bytes = ((size_t)s->cin * s->stride * s->w + (size_t)S * s->cout * s->wout) *
+                             sizeof(float);
+    size_t cache_rows = CONV_FAST_WPART_BYTES / row_bytes;
+    if (cache_rows < 1) cache_rows = 1;
+    const size_t pc = (rows + cache_rows - 1) / cache_rows;
+    if (P < pc) P = pc;
     size_t pmax = (rows + CONV_FAST_WMIN_ROWS - 1) / CONV_FAST_WMIN_ROWS;
+    const size_t pws = (x_count(s) + (size_t)S * y_count(s)) / 2 / ((size_t)S * w_count(s));
+    if (pmax > pws) pmax = pws;
     if (P > pmax) P = pmax;
     if (P < 1) P = 1;
     size_t r = (rows + P - 1) / P;
@@ -398,7 +426,7 @@ static clnas_status fast_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, c
     st = clnas_kernel_args(ctx, k, "mimimiiiiii", x.m, (int)x.off, dy.m, (int)dy.off, out.m,
                            (int)out.off, s->n, S, rpp, seed_ld, part_ld);
     if (st != CLNAS_OK) return st;
-    size_t gws = (size_t)P * S * s->cout * (size_t)(s->cin / c->ibw), lws;
+    size_t gws = (size_t)P * (((size_t)S * s->cout + c->qbw - 1) / c->qbw) * (size_t)(s->cin / c->ibw), lws;
     if ((st = pick_div_lws(ctx, k, gws, CONV_FAST_LWS, &lws)) != CLNAS_OK) return st;
     if ((st = clnas_launch(ctx, k, 1, &gws, &lws)) != CLNAS_OK) return st;
     if (P == 1) return CLNAS_OK;

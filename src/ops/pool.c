@@ -5,12 +5,17 @@
 
 #include "ops/ops.h"
 
-/* Build options: NB201's two windows get compile-time geometry, others the generic kernel. */
-static const char *pool_defines(const clnas_pool_shape *s)
+#define POOL_MAXW 64 /* must match cl/pool.cl */
+#define ROW_LWS 16
+
+/* Which row kernel (cl/pool.cl) serves this shape: 3 (3x3 s1 p1), 2 (2x2 s2 p0) or 0 (the
+ * generic kernels). Row kernels need W % 8 == 0 (float8 rows). */
+static int row_kind(const clnas_pool_shape *s)
 {
-    if (s->k == 3 && s->stride == 1 && s->pad == 1) return "-DPOOL_K=3 -DPOOL_S=1 -DPOOL_P=1";
-    if (s->k == 2 && s->stride == 2 && s->pad == 0) return "-DPOOL_K=2 -DPOOL_S=2 -DPOOL_P=0";
-    return "";
+    if (s->w % 8) return 0;
+    if (s->k == 3 && s->stride == 1 && s->pad == 1 && s->w <= POOL_MAXW) return 3;
+    if (s->k == 2 && s->stride == 2 && s->pad == 0) return 2;
+    return 0;
 }
 
 /* Work-group shape for a 3-D (w, h, plane) range: whole rows (w), as many rows of one plane
@@ -127,7 +132,19 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     if (!fits(x.off, NC * s->h * s->w) || !fits(y.off, NC * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_fwd: offsets exceed INT_MAX");
     cl_kernel k;
-    st = clnas_kernel_get(ctx, "pool.cl", pool_defines(s), "avgpool_fwd", &k);
+    const int rk = row_kind(s);
+    if (rk) {
+        size_t rows = NC * (size_t)s->hout, lws = ROW_LWS;
+        st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_fwd_rows" : "avgpool2_fwd_rows", &k);
+        if (st != CLNAS_OK) return st;
+        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiii", x.m, (int)x.off, y.m, (int)y.off,
+                                         (int)rows, s->h, s->w)
+                     : clnas_kernel_args(ctx, k, "mimiiiii", x.m, (int)x.off, y.m, (int)y.off,
+                                         (int)rows, s->h, s->w, s->hout);
+        if (st != CLNAS_OK) return st;
+        return clnas_launch(ctx, k, 1, &rows, &lws);
+    }
+    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_fwd", &k);
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, s->h,
                            s->w, s->k, s->stride, s->pad, s->hout, s->wout);
@@ -146,7 +163,19 @@ clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
     if (!fits(dx.off, SNC * s->h * s->w) || !fits(dy.off, SNC * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_bwd: offsets exceed INT_MAX");
     cl_kernel k;
-    st = clnas_kernel_get(ctx, "pool.cl", pool_defines(s), "avgpool_bwd", &k);
+    const int rk = row_kind(s);
+    if (rk) {
+        size_t rows = SNC * (size_t)s->h, lws = ROW_LWS;
+        st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_bwd_rows" : "avgpool2_bwd_rows", &k);
+        if (st != CLNAS_OK) return st;
+        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiii", dy.m, (int)dy.off, dx.m, (int)dx.off,
+                                         (int)rows, s->h, s->w)
+                     : clnas_kernel_args(ctx, k, "mimiiiii", dy.m, (int)dy.off, dx.m, (int)dx.off,
+                                         (int)rows, s->h, s->w, s->hout);
+        if (st != CLNAS_OK) return st;
+        return clnas_launch(ctx, k, 1, &rows, &lws);
+    }
+    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_bwd", &k);
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
                            s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
