@@ -84,11 +84,11 @@ static clnas_status load_weights(const char *path, const clnas_net *net, float *
     return st;
 }
 
-static void meta_int(st_writer *w, const char *k, long long v)
+static clnas_status meta_int(st_writer *w, const char *k, long long v)
 {
     char b[32];
     snprintf(b, sizeof b, "%lld", v);
-    st_writer_meta(w, k, b);
+    return st_writer_meta(w, k, b);
 }
 
 clnas_status clnas_dump_save(const char *dir, const clnas_nb201_arch *arch, const clnas_score_opts *o,
@@ -116,17 +116,17 @@ clnas_status clnas_dump_save(const char *dir, const clnas_nb201_arch *arch, cons
             int64_t s1[5] = {K, B, in->channels, in->hw, in->hw}, s2[5] = {K, n, 1, 3, 3};
             if (in->images) st = st_writer_add(w, "ntk_images", ST_F32, 5, s1, in->images);
             if (st == CLNAS_OK && in->patches) st = st_writer_add(w, "lr_patches", ST_F32, 5, s2, in->patches);
-            st_writer_meta(w, "arch", archs);
-            st_writer_meta(w, "dataset", clnas_dataset_name(o->dataset));
-            meta_int(w, "classes", clnas_dataset_classes(o->dataset));
-            meta_int(w, "seed", (long long)o->seed);
-            meta_int(w, "stream", (long long)o->stream);
-            meta_int(w, "batch", o->batch);
-            meta_int(w, "repeats", o->repeats);
-            meta_int(w, "lr_batch", o->lr_batch);
-            meta_int(w, "lr_batches", o->lr_batches);
-            meta_int(w, "metrics", o->metrics);
-            st_writer_meta(w, "init", init_name(o->init));
+            if (st == CLNAS_OK) st = st_writer_meta(w, "arch", archs);
+            if (st == CLNAS_OK) st = st_writer_meta(w, "dataset", clnas_dataset_name(o->dataset));
+            if (st == CLNAS_OK) st = meta_int(w, "classes", clnas_dataset_classes(o->dataset));
+            if (st == CLNAS_OK) st = meta_int(w, "seed", (long long)o->seed);
+            if (st == CLNAS_OK) st = meta_int(w, "stream", (long long)o->stream);
+            if (st == CLNAS_OK) st = meta_int(w, "batch", o->batch);
+            if (st == CLNAS_OK) st = meta_int(w, "repeats", o->repeats);
+            if (st == CLNAS_OK) st = meta_int(w, "lr_batch", o->lr_batch);
+            if (st == CLNAS_OK) st = meta_int(w, "lr_batches", o->lr_batches);
+            if (st == CLNAS_OK) st = meta_int(w, "metrics", o->metrics);
+            if (st == CLNAS_OK) st = st_writer_meta(w, "init", init_name(o->init));
             snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
             if (st == CLNAS_OK) st = st_writer_save(w, path, err, errlen);
             st_writer_free(w);
@@ -147,19 +147,20 @@ clnas_status clnas_dump_save(const char *dir, const clnas_nb201_arch *arch, cons
         else {
             int64_t sT[3] = {K, B, B}, sE[2] = {K, B}, sC[3] = {K, n, bits}, sK[1] = {K};
             if (o->metrics & CLNAS_METRIC_NTK) {
-                st_writer_add(w, "theta", ST_F64, 3, sT, out->theta);
-                st_writer_add(w, "eigenvalues", ST_F64, 2, sE, out->eigs);
-                st_writer_add(w, "g_row_norms", ST_F64, 2, sE, out->gnorm);
-                st_writer_add(w, "kappa", ST_F64, 1, sK, kap);
-                st_writer_add(w, "lambda_min", ST_F64, 1, sK, kap + K);
-                st_writer_add(w, "lambda_max", ST_F64, 1, sK, kap + 2 * K);
+                if (st == CLNAS_OK) st = st_writer_add(w, "theta", ST_F64, 3, sT, out->theta);
+                if (st == CLNAS_OK) st = st_writer_add(w, "eigenvalues", ST_F64, 2, sE, out->eigs);
+                if (st == CLNAS_OK) st = st_writer_add(w, "g_row_norms", ST_F64, 2, sE, out->gnorm);
+                if (st == CLNAS_OK) st = st_writer_add(w, "kappa", ST_F64, 1, sK, kap);
+                if (st == CLNAS_OK) st = st_writer_add(w, "lambda_min", ST_F64, 1, sK, kap + K);
+                if (st == CLNAS_OK) st = st_writer_add(w, "lambda_max", ST_F64, 1, sK, kap + 2 * K);
             }
             if (o->metrics & CLNAS_METRIC_LR) {
-                st_writer_add(w, "codes", ST_U8, 3, sC, out->codes);
-                st_writer_add(w, "regions", ST_I64, 1, sK, reg);
+                if (st == CLNAS_OK) st = st_writer_add(w, "codes", ST_U8, 3, sC, out->codes);
+                if (st == CLNAS_OK) st = st_writer_add(w, "regions", ST_I64, 1, sK, reg);
             }
             snprintf(path, sizeof path, "%s/outputs.safetensors", dir);
-            st = st_writer_save(w, path, err, errlen);
+            if (st == CLNAS_OK) st = st_writer_save(w, path, err, errlen);
+            else snprintf(err, errlen, "out of host memory assembling %s", path);
             st_writer_free(w);
         }
     }

@@ -262,6 +262,14 @@ typedef struct {
     clnas_corr corr;
 } scatter;
 
+/* "+0.123", "\u2212" 0.123 (a real minus sign), or "undefined". */
+static void signed_num(char *b, size_t len, double v)
+{
+    if (isnan(v)) snprintf(b, len, "undefined");
+    else if (v < 0) snprintf(b, len, "\xe2\x88\x92%.3f", -v);
+    else snprintf(b, len, "+%.3f", v);
+}
+
 /* Draws one scatter panel with its plot area at (x0, y0)-(x1, y1). */
 static void draw_scatter(cairo_t *cr, double x0, double y0, double x1, double y1, const scatter *s,
                          const char *ylab, const axis *yax_in)
@@ -309,17 +317,18 @@ static void draw_scatter(cairo_t *cr, double x0, double y0, double x1, double y1
 
     /* legend box in the emptiest corner */
     char l1[96], l2[96], l3[96], l4[96];
-    if (isnan(s->corr.tau)) snprintf(l1, sizeof l1, "Kendall \xcf\x84 = undefined");
-    else snprintf(l1, sizeof l1, "Kendall \xcf\x84 = %+.3f", s->corr.tau);
-    if (isnan(s->corr.rho)) snprintf(l2, sizeof l2, "Spearman \xcf\x81 = undefined");
-    else snprintf(l2, sizeof l2, "Spearman \xcf\x81 = %+.3f", s->corr.rho);
+    char v1[24], v2[24];
+    signed_num(v1, sizeof v1, s->corr.tau);
+    signed_num(v2, sizeof v2, s->corr.rho);
+    snprintf(l1, sizeof l1, "Kendall \xcf\x84 = %s", v1);
+    snprintf(l2, sizeof l2, "Spearman \xcf\x81 = %s", v2);
     snprintf(l3, sizeof l3, "n = %d", s->corr.n_used);
     snprintf(l4, sizeof l4, "%d undefined, excluded", s->corr.n_excluded);
     const char *lines[4] = {l1, l2, l3, l4};
     int nl = s->corr.n_excluded > 0 ? 4 : 3;
     double lw = 0;
     for (int i = 0; i < nl; i++) {
-        double w = text_width(cr, lines[i], fs_leg, 0);
+        double w = text_width(cr, lines[i], fs_leg, i < 2);
         if (w > lw) lw = w;
     }
     double pad = 14, lh = fs_leg * 1.35, bw = lw + 2 * pad, bh = nl * lh + 2 * pad - (lh - fs_leg * 1.1);
@@ -378,11 +387,11 @@ clnas_status clnas_plot_stats(const char *path, const clnas_plot_stats_data *d,
         {"TE-NAS combined rank", "rank(\xce\xba) + rank(\xe2\x88\x92R)  (lower is better)", d->combined, d->acc, d->n, 0, C_GREEN, d->corr[2]},
     };
     const char *ylab = d->acc_label ? d->acc_label : "test accuracy (%)";
-    double top = 130, bottom = H - 120, left0 = 170, gap = 150, right = W - 40;
+    double top = 130, bottom = H - 120, left0 = 170, gap = 95, right = W - 40;
     double pw = (right - left0 - 2 * gap) / 3;
     for (int k = 0; k < 3; k++) {
         double x0 = left0 + k * (pw + gap);
-        draw_scatter(cr, x0, top, x0 + pw, bottom, &p[k], ylab, &ya);
+        draw_scatter(cr, x0, top, x0 + pw, bottom, &p[k], k == 0 ? ylab : NULL, &ya); /* shared y axis */
     }
     set_rgb(cr, C_BLACK, 1);
     if (meta && meta->title && *meta->title) text(cr, W / 2.0, 22, meta->title, 34, 1, 0.5, 0);
