@@ -16,6 +16,8 @@
  *   -DCV_S                stride, 1 or 2 (2 only with CV_K = 3)
  *   -DCOB_F               output channels per work-item in conv_fast_fwd (divides CV_COUT)
  *   -DCOB_B               input channels per work-item in conv_fast_bwd_data (divides CV_CIN)
+ *   -DRB_F, -DRB_B        output rows per work-item in conv_fast_fwd (divides CV_H/CV_S) and
+ *                         in the stride-1 conv_fast_bwd_data (divides CV_H)
  *   -DCIB_W               input channels per work-item in conv_fast_bwd_weight (divides CV_CIN)
  *   -DQB_W                dy rows (seed, output channel) per work-item in conv_fast_bwd_weight
  *
@@ -24,8 +26,9 @@
  * skipped. Layouts are those of conv.cl (NCHW, int offsets in floats). All sums run in a
  * fixed order: results are bitwise reproducible. */
 #if !defined(CV_CIN) || !defined(CV_COUT) || !defined(CV_H) || !defined(CV_W) || !defined(CV_K) || \
-    !defined(CV_S) || !defined(COB_F) || !defined(COB_B) || !defined(CIB_W) || !defined(QB_W)
-#error "conv_fast.cl needs -DCV_CIN -DCV_COUT -DCV_H -DCV_W -DCV_K -DCV_S -DCOB_F -DCOB_B -DCIB_W -DQB_W"
+    !defined(CV_S) || !defined(COB_F) || !defined(COB_B) || !defined(CIB_W) || !defined(QB_W) || \
+    !defined(RB_F) || !defined(RB_B)
+#error "conv_fast.cl needs -DCV_CIN -DCV_COUT -DCV_H -DCV_W -DCV_K -DCV_S -DCOB_F -DCOB_B -DCIB_W -DQB_W -DRB_F -DRB_B"
 #endif
 #if CV_K != 1 && CV_K != 3
 #error "conv_fast.cl supports CV_K = 1 and 3"
@@ -74,19 +77,21 @@
     } while (0)
 #endif
 
-/* One output-row chunk of a convolution with CI input and CO output channels, OB of them
- * per work-item:
+/* RB output rows x 8 columns of a convolution with CI input and CO output channels, OB of
+ * them per work-item:
  *   out[b][oc][oh][ow0..ow0+7] (=|+=) sum_{ic,kh,kw} wt(oc,ic,kh,kw) * in[b][ic][S*oh-PAD+kh][S*ow-PAD+kw]
+ * for oh = oh0 .. oh0+RB-1: the S*(RB-1)+K input rows are loaded once each and feed every
+ * output row they touch (RB*OB float8 sums).
  * trans = 0: the forward, wt = w[oc][ic][kh][kw], out overwritten.
  * trans = 1 (stride 1 only): backward-data (dx = dy convolved with the flipped, transposed
  *   weights), wt(oc,ic,kh,kw) = w[ic][oc][K-1-kh][K-1-kw], out accumulated.
- * NDRange 1-D, exact: gid = ((b*(CO/OB) + ob)*CV_HO + oh)*NWC + owc. */
-#define CONV_ROWS_BODY(CI, CO, OB, TRANS)                                                   \
+ * NDRange 1-D, exact: gid = ((b*(CO/OB) + ob)*(CV_HO/RB) + ohb)*NWC + owc, oh0 = ohb*RB. */
+#define CONV_ROWS_BODY(CI, CO, OB, RB, TRANS)                                               \
     const int gid = (int)get_global_id(0);                                                  \
     const int owc = gid % NWC;                                                              \
     int t_ = gid / NWC;                                                                     \
-    const int oh = t_ % CV_HO;                                                              \
-    t_ /= CV_HO;                                                                            \
+    const int oh0 = (t_ % (CV_HO / (RB))) * (RB);                                           \
+    t_ /= CV_HO / (RB);                                                                     \
     const int ob = t_ % ((CO) / (OB));                                                      \
     const int b = t_ / ((CO) / (OB));                                                       \
     CLNAS_GUARD(b < nb);                                                                    \
@@ -94,55 +99,59 @@
     const int oc0 = ob * (OB);                                                              \
     __global const float *ib = in + inoff + b * (CI) * CV_HW + CV_S * ow0;                  \
     __global const float *wb = w + woff;                                                    \
-    float8 acc[OB];                                                                         \
-    _Pragma("unroll") for (int o = 0; o < (OB); o++) acc[o] = (float8)(0.0f);               \
+    float8 acc[(RB) * (OB)];                                                                \
+    _Pragma("unroll") for (int o = 0; o < (RB) * (OB); o++) acc[o] = (float8)(0.0f);        \
     for (int ic = 0; ic < (CI); ic++) {                                                     \
-        _Pragma("unroll") for (int kh = 0; kh < CV_K; kh++) {                               \
-            const int ih = CV_S * oh - CV_PAD + kh;                                         \
+        _Pragma("unroll") for (int ir = 0; ir < CV_S * ((RB) - 1) + CV_K; ir++) {           \
+            const int ih = CV_S * oh0 - CV_PAD + ir;                                        \
             if (ih < 0 || ih >= CV_H) continue;                                             \
             __global const float *p = ib + ic * CV_HW + ih * CV_W;                          \
             float8 t0 = (float8)(0.0f), t1, t2 = (float8)(0.0f);                            \
             ROW_TAPS(p, ow0, t0, t1, t2);                                                   \
-            _Pragma("unroll") for (int o = 0; o < (OB); o++) {                              \
-                const int oc = oc0 + o;                                                     \
-                if (CV_K == 1) {                                                            \
-                    const float w1 = (TRANS) ? wb[ic * CV_CIN + oc] : wb[oc * CV_CIN + ic]; \
-                    acc[o] += w1 * t1;                                                      \
-                } else {                                                                    \
-                    __global const float *wp =                                              \
-                        (TRANS) ? wb + (ic * CV_CIN + oc) * CV_KK + (CV_K - 1 - kh) * CV_K  \
-                                : wb + (oc * CV_CIN + ic) * CV_KK + kh * CV_K;              \
-                    const float w0 = (TRANS) ? wp[2] : wp[0];                               \
-                    const float w2 = (TRANS) ? wp[0] : wp[2];                               \
-                    acc[o] += w0 * t0;                                                      \
-                    acc[o] += wp[1] * t1;                                                   \
-                    acc[o] += w2 * t2;                                                      \
+            _Pragma("unroll") for (int r = 0; r < (RB); r++) {                              \
+                const int kh = ir - CV_S * r; /* a constant once unrolled */                \
+                if (kh < 0 || kh >= CV_K) continue;                                         \
+                _Pragma("unroll") for (int o = 0; o < (OB); o++) {                          \
+                    const int oc = oc0 + o;                                                 \
+                    float8 *a = acc + r * (OB) + o;                                         \
+                    if (CV_K == 1) {                                                        \
+                        *a += ((TRANS) ? wb[ic * CV_CIN + oc] : wb[oc * CV_CIN + ic]) * t1; \
+                    } else {                                                                \
+                        __global const float *wp =                                          \
+                            (TRANS) ? wb + (ic * CV_CIN + oc) * CV_KK + (CV_K - 1 - kh) * CV_K \
+                                    : wb + (oc * CV_CIN + ic) * CV_KK + kh * CV_K;          \
+                        *a += ((TRANS) ? wp[2] : wp[0]) * t0;                               \
+                        *a += wp[1] * t1;                                                   \
+                        *a += ((TRANS) ? wp[0] : wp[2]) * t2;                               \
+                    }                                                                       \
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
     }                                                                                       \
-    __global float *ob_ = out + outoff + (b * (CO) + oc0) * CV_OHW + oh * CV_WO + ow0;      \
+    __global float *ob_ = out + outoff + (b * (CO) + oc0) * CV_OHW + oh0 * CV_WO + ow0;     \
+    _Pragma("unroll") for (int r = 0; r < (RB); r++)                                        \
     _Pragma("unroll") for (int o = 0; o < (OB); o++) {                                      \
-        if (TRANS) vstore8(vload8(0, ob_ + o * CV_OHW) + acc[o], 0, ob_ + o * CV_OHW);      \
-        else vstore8(acc[o], 0, ob_ + o * CV_OHW);                                          \
+        __global float *d_ = ob_ + o * CV_OHW + r * CV_WO;                                  \
+        if (TRANS) vstore8(vload8(0, d_) + acc[r * (OB) + o], 0, d_);                       \
+        else vstore8(acc[r * (OB) + o], 0, d_);                                             \
     }
 
 /* conv_fast_fwd: y = conv(x, w); in = x [nb][CV_CIN][H][W], out = y [nb][CV_COUT][HO][WO].
- * Global size nb*(CV_COUT/COB_F)*CV_HO*NWC (guarded). */
+ * Global size nb*(CV_COUT/COB_F)*(CV_HO/RB_F)*NWC (guarded). */
 __kernel void conv_fast_fwd(__global const float *in, int inoff, __global const float *w, int woff,
                             __global float *out, int outoff, int nb)
 {
-    CONV_ROWS_BODY(CV_CIN, CV_COUT, COB_F, 0)
+    CONV_ROWS_BODY(CV_CIN, CV_COUT, COB_F, RB_F, 0)
 }
 
 #if CV_S == 1
 /* conv_fast_bwd_data: dx += conv(dy, flipped transposed w); in = dy [nb][CV_COUT][H][W],
  * out = dx [nb][CV_CIN][H][W] with nb = S*N (seeds folded into the batch).
- * Global size nb*(CV_CIN/COB_B)*CV_H*NWC (guarded). */
+ * Global size nb*(CV_CIN/COB_B)*(CV_H/RB_B)*NWC (guarded). */
 __kernel void conv_fast_bwd_data(__global const float *in, int inoff, __global const float *w,
                                  int woff, __global float *out, int outoff, int nb)
 {
-    CONV_ROWS_BODY(CV_COUT, CV_CIN, COB_B, 1)
+    CONV_ROWS_BODY(CV_COUT, CV_CIN, COB_B, RB_B, 1)
 }
 #else
 /* conv_fast_bwd_data, stride 2 (K = 3, pad 1): dx[b][ci][ih][iw] += sum over (co, kh, kw)

@@ -246,6 +246,26 @@ Test(conv, results_are_bitwise_reproducible)
     }
 }
 
+/* Callers size the scratch once for their largest seed count and run smaller batches
+ * with it: the workspace size must never shrink as S grows. */
+Test(conv, workspace_is_nondecreasing_in_seeds)
+{
+    const shp W[] = {{72, 3, 32, 32, 3, 3, 1, 1},  {72, 6, 16, 16, 6, 1, 1, 0},
+                     {72, 12, 8, 8, 12, 3, 1, 1},  {72, 3, 32, 32, 6, 3, 2, 1},
+                     {16, 64, 8, 8, 64, 3, 1, 1},  {4, 3, 32, 32, 4, 3, 1, 1},
+                     {3, 5, 32, 31, 1, 3, 2, 1},   {128, 16, 32, 32, 16, 3, 1, 1}};
+    for (size_t i = 0; i < sizeof W / sizeof W[0]; i++) {
+        clnas_conv_shape s = mk(&W[i]);
+        size_t prev = 0;
+        for (int S = 1; S <= 80; S++) {
+            const size_t f = clnas_conv_workspace_floats(&s, S);
+            cr_expect(f >= prev, "shape %zu: workspace %zu floats at S=%d < %zu at S=%d", i, f, S,
+                      prev, S - 1);
+            prev = f;
+        }
+    }
+}
+
 /* ---------------- finite differences on the double references ---------------- */
 
 struct fd_ud {

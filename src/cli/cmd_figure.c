@@ -616,6 +616,7 @@ int clnas_cmd_figure(int argc, char **argv)
     snprintf(ttl, sizeof ttl, "%s", title ? title : "NAS-Bench-201 (CIFAR-10): test accuracy vs. search cost");
     clnas_plot_meta meta = {cmd, devs, *seeds ? seeds : "n/a", summary, ttl};
     clnas_status st = clnas_plot_cost(out, pts, np, note, &meta, err, sizeof err);
+    clnas_plot_release_caches();
     free(pub);
     if (st != CLNAS_OK) {
         fprintf(stderr, "clnas figure: %s\n", err);

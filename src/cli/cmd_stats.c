@@ -483,6 +483,7 @@ int clnas_cmd_stats(int argc, char **argv)
                  corr[2][ds].rho, n, excluded);
         clnas_plot_meta meta = {cmd, dev, *s.seed ? s.seed : "unknown (not recorded in the scores file)", summary, ttl};
         clnas_status st = clnas_plot_stats(plot, &d, &meta, plot_err, sizeof plot_err);
+        clnas_plot_release_caches();
         plot_ok = st == CLNAS_OK;
     }
 

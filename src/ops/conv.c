@@ -37,6 +37,8 @@
 #define CONV_FAST_FILE "conv_fast.cl"
 #define CONV_FAST_MAX_C 1024       /* channel counts the specialised kernels accept */
 #define CONV_FAST_OB 16            /* output channels (float8 sums) per fwd / bwd_data work-item, at most */
+#define CONV_FAST_RB 8             /* output rows per fwd / bwd_data work-item, at most (power of 2) */
+#define CONV_FAST_ACC 24           /* rows x channels float8 sums per fwd / bwd_data work-item, at most */
 #define CONV_FAST_WIB3 1           /* input channels per bwd_weight work-item, K = 3 (9 float8 sums each) */
 #define CONV_FAST_WQB3 3           /* dy rows per bwd_weight work-item, K = 3 */
 #define CONV_FAST_WIB1 4           /* ... K = 1 */
@@ -225,6 +227,7 @@ static clnas_status check_mem(clnas_ctx *ctx, const char *fn, const char *what, 
 typedef struct fast_cfg {
     int ok;
     int obf, obb, ibw, qbw; /* COB_F, COB_B, CIB_W, QB_W of conv_fast.cl */
+    int rbf, rbb;           /* RB_F, RB_B */
 } fast_cfg;
 
 static int largest_divisor_le(int n, int cap)
@@ -234,13 +237,22 @@ static int largest_divisor_le(int n, int cap)
     return 1;
 }
 
+/* Output rows per fwd / bwd_data work-item: as many as divide the height while the
+ * rows x channels float8 sums stay within CONV_FAST_ACC (registers). */
+static int rows_per_item(int h, int ob)
+{
+    int rb = CONV_FAST_RB;
+    while (rb > 1 && (h % rb || rb * ob > CONV_FAST_ACC)) rb /= 2;
+    return rb;
+}
+
 /* Stride-1 "same" convolutions (K = 1 pad 0, K = 3 pad 1) over rows that are whole 8-float
  * vectors, and K = 3 pad 1 stride 2 over even heights and widths that are whole 16-float
  * vectors (output rows of whole 8-float vectors). Shape only (never the device), so the
  * workspace size agrees with the launch. */
 static fast_cfg fast_config(const clnas_conv_shape *s)
 {
-    fast_cfg c = {0, 1, 1, 1, 1};
+    fast_cfg c = {0, 1, 1, 1, 1, 1, 1};
     if (s->stride == 1) {
         if (!((s->k == 1 && s->pad == 0) || (s->k == 3 && s->pad == 1))) return c;
         if (s->w % 8 != 0 || s->hout != s->h || s->wout != s->w) return c;
@@ -256,6 +268,8 @@ static fast_cfg fast_config(const clnas_conv_shape *s)
     c.obb = largest_divisor_le(s->cin, CONV_FAST_OB);
     c.ibw = largest_divisor_le(s->cin, s->k == 1 ? CONV_FAST_WIB1 : CONV_FAST_WIB3);
     c.qbw = s->k == 1 ? CONV_FAST_WQB1 : CONV_FAST_WQB3;
+    c.rbf = rows_per_item(s->hout, c.obf);
+    c.rbb = s->stride == 1 ? rows_per_item(s->h, c.obb) : 1;
     return c;
 }
 
@@ -265,8 +279,9 @@ static clnas_status fast_kernel(clnas_ctx *ctx, const clnas_conv_shape *s, const
     char defs[192];
     snprintf(defs, sizeof defs,
              "-DCV_CIN=%d -DCV_COUT=%d -DCV_H=%d -DCV_W=%d -DCV_K=%d -DCV_S=%d -DCOB_F=%d "
-             "-DCOB_B=%d -DCIB_W=%d -DQB_W=%d",
-             s->cin, s->cout, s->h, s->w, s->k, s->stride, c->obf, c->obb, c->ibw, c->qbw);
+             "-DCOB_B=%d -DCIB_W=%d -DQB_W=%d -DRB_F=%d -DRB_B=%d",
+             s->cin, s->cout, s->h, s->w, s->k, s->stride, c->obf, c->obb, c->ibw, c->qbw, c->rbf,
+             c->rbb);
     return clnas_kernel_get(ctx, CONV_FAST_FILE, defs, name, out);
 }
 
@@ -291,9 +306,9 @@ static clnas_status fast_rows(clnas_ctx *ctx, const clnas_conv_shape *s, const f
     st = clnas_kernel_args(ctx, k, "mimimii", in.m, (int)in.off, w.m, (int)w.off, out.m,
                            (int)out.off, nb);
     if (st != CLNAS_OK) return st;
-    /* one work-item per 8 outputs (16 dx columns for the stride-2 backward) of a row */
+    /* one work-item per 8 outputs of RB rows (16 dx columns of a row for the stride-2 backward) */
     const int oc = trans ? s->cin : s->cout, ob = trans ? c->obb : c->obf;
-    const int rows = trans ? s->h : s->hout, cols = trans ? s->w : s->wout;
+    const int rows = trans ? s->h / c->rbb : s->hout / c->rbf, cols = trans ? s->w : s->wout;
     size_t gws = (size_t)nb * (size_t)(oc / ob) * rows * (size_t)(cols / (8 * (trans ? s->stride : 1))), lws;
     if ((st = pick_div_lws(ctx, k, gws, CONV_FAST_LWS, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &gws, &lws);
@@ -394,18 +409,27 @@ static int wgrad_parts(const clnas_conv_shape *s, int S, int *bchunk)
     return (int)P;
 }
 
+/* Scratch floats one conv_bwd_weight call with exactly S seeds uses. */
+static size_t ws_need(const clnas_conv_shape *s, const fast_cfg *fc, int S)
+{
+    int chunk;
+    const int P = fc->ok ? fast_wparts(s, fc, S, &chunk) : wgrad_parts(s, S, &chunk);
+    return P > 1 ? (size_t)P * S * w_count(s) : 0;
+}
+
+/* The maximum over 1..S seeds: the part count is picked per seed count and P*S is not
+ * monotone in S, while callers size the scratch once for their largest S and then also run
+ * smaller seed batches (the last batch of the NTK). So this is nondecreasing in S. */
 size_t clnas_conv_workspace_floats(const clnas_conv_shape *s, int S)
 {
     if (!shape_ok(s) || S < 1) return 0;
     const fast_cfg fc = fast_config(s);
-    if (fc.ok) {
-        int rpp;
-        const int P = fast_wparts(s, &fc, S, &rpp);
-        return P > 1 ? (size_t)P * S * w_count(s) : 0;
+    size_t m = 0;
+    for (int k = 1; k <= S; k++) {
+        const size_t v = ws_need(s, &fc, k);
+        if (v > m) m = v;
     }
-    int chunk;
-    int P = wgrad_parts(s, S, &chunk);
-    return P > 1 ? (size_t)P * S * w_count(s) : 0;
+    return m;
 }
 
 static clnas_status fast_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, const fast_cfg *c,

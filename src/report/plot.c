@@ -28,9 +28,18 @@ clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int 
     return clnas_plot_stats(path, NULL, NULL, err, errlen);
 }
 
+void clnas_plot_release_caches(void) {}
+
 #else
 
 #include <cairo.h>
+
+void clnas_plot_release_caches(void)
+{
+    /* cairo keeps font faces (and through them fontconfig patterns) in process-wide caches;
+     * this empties them. Safe only while no cairo object is alive. */
+    cairo_debug_reset_static_data();
+}
 
 #define FONT "DejaVu Sans"
 #define CLNAS_PI 3.14159265358979323846
@@ -304,10 +313,12 @@ static void draw_scatter(cairo_t *cr, double x0, double y0, double x1, double y1
     for (int i = 0; i < s->n; i++) {
         if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
         double px = ax_map(&xa, s->x[i]), py = ax_map(&ya, s->y[i]);
+        /* one fill per marker: overlapping markers then add up their alpha and show density
+         * (a single path would be filled once, nonzero winding, at one flat alpha) */
         cairo_new_sub_path(cr);
         cairo_arc(cr, px, py, rad, 0, 2 * CLNAS_PI);
+        cairo_fill(cr);
     }
-    cairo_fill(cr);
     cairo_restore(cr);
     frame(cr, x0, y0, x1, y1);
 

@@ -98,4 +98,10 @@ typedef struct clnas_cost_point {
 clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int n, const char *note,
                              const clnas_plot_meta *meta, char *err, size_t errlen);
 
+/* Frees cairo's process-wide caches (font faces and the fontconfig patterns they hold), so
+ * that a leak checker sees a clean exit. Call it once when done with figures, from code that
+ * knows no other cairo object is alive in the process (the clnas commands, the tests); never
+ * from a library function, which cannot know that. No-op without cairo. */
+void clnas_plot_release_caches(void);
+
 #endif
