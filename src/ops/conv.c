@@ -37,8 +37,8 @@
 #define CONV_FAST_FILE "conv_fast.cl"
 #define CONV_FAST_MAX_C 1024       /* channel counts the specialised kernels accept */
 #define CONV_FAST_OB 16            /* output channels (float8 sums) per fwd / bwd_data work-item, at most */
-#define CONV_FAST_RB 8             /* output rows per fwd / bwd_data work-item, at most (power of 2) */
-#define CONV_FAST_ACC 24           /* rows x channels float8 sums per fwd / bwd_data work-item, at most */
+#define CONV_FAST_RB 4             /* output rows per fwd / bwd_data work-item, at most (power of 2) */
+#define CONV_FAST_ACC 16           /* rows x channels float8 sums per fwd / bwd_data work-item, at most */
 #define CONV_FAST_WIB3 1           /* input channels per bwd_weight work-item, K = 3 (9 float8 sums each) */
 #define CONV_FAST_WQB3 3           /* dy rows per bwd_weight work-item, K = 3 */
 #define CONV_FAST_WIB1 4           /* ... K = 1 */
