@@ -1,7 +1,23 @@
 /* conv.c - 2-D convolution (PyTorch Conv2d: no bias, groups 1, dilation 1, zero padding):
- * the double host reference and the OpenCL forward / backward dispatch (cl/conv.cl).
+ * the double host reference and the OpenCL forward / backward dispatch (cl/conv_fast.cl,
+ * falling back to cl/conv.cl).
  *
- * Device design (details in cl/conv.cl):
+ * Specialised path (cl/conv_fast.cl; fast_config says which shapes): stride-1 "same"
+ * convolutions (K = 1 pad 0, K = 3 pad 1) with widths that are multiples of 8, and K = 3
+ * pad 1 stride 2 with even heights and widths that are multiples of 16 - every convolution
+ * of the NB201 / TE-NAS networks at 32..8 px. One program per shape: channels, image size,
+ * K, stride and the blockings below are build options (the program cache makes that a
+ * one-time compile per shape). Work-items compute 8 consecutive outputs of a row as one
+ * float8, which PoCL turns into SIMD where it never vectorizes the generic kernels:
+ * - fwd / bwd_data: RB output rows x 8 columns x OB output channels per work-item (RB*OB
+ *   float8 sums); the stride-1 backward-data is the forward of dy with the flipped,
+ *   transposed weights over S*N images; the stride-2 one interleaves even / odd columns.
+ * - bwd_weight: QB dy rows (s, co) x IB input channels x K*K taps of float8 sums per
+ *   work-item over a part of the N*hout output rows; parts go to the workspace and
+ *   conv_fast_wreduce adds them in a fixed order (deterministic; no atomics).
+ * Zero padding comes from guarded loads of the row neighbours: no padded copies.
+ *
+ * Generic path (cl/conv.cl), every other shape:
  * - conv_fwd: one work-item per output element, loops over (kh, kw, ci).
  * - conv_bwd_data: one work-item per (pixel, block of CONV_CB input channels): a gather over
  *   (kh, kw, co) whose dy loads the block shares; no atomics. The S seeds are folded into
@@ -47,7 +63,6 @@
 #define CONV_FAST_WMIN_ROWS 16     /* ...but never into parts of fewer image rows than this */
 #define CONV_FAST_WPART_BYTES (512u * 1024u) /* x + dy rows of one weight-reduction part, at most */
 #define CONV_FAST_LWS 16           /* work-group size cap of the specialised kernels */
-
 /* ---------------- shape ---------------- */
 
 static int out_extent(int in, int k, int stride, int pad)
