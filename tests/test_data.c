@@ -933,7 +933,7 @@ Test(data, patches_imagenet16)
 
 Test(data, imagenet16_convert_self_test)
 {
-    if (access(PY, X_OK) != 0) cr_skip_test("%s not found", PY);
+    if (access(PY, X_OK) != 0) cr_assert_fail("%s not found: install python3 (Debian), which the converter tests run", PY);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s '%s' --self-test 1>&2", PY, CONVERTER);
     fflush(NULL);
@@ -942,7 +942,7 @@ Test(data, imagenet16_convert_self_test)
 
 Test(data, imagenet16_convert_end_to_end)
 {
-    if (access(PY, X_OK) != 0) cr_skip_test("%s not found", PY);
+    if (access(PY, X_OK) != 0) cr_assert_fail("%s not found: install python3 (Debian), which the converter tests run", PY);
     char *dir = tmpdir(), cmd[4096];
     /* three images with labels 3, 200, 120 as an official-style pickle, then the converter */
     snprintf(cmd, sizeof cmd,

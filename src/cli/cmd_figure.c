@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "clnas/data.h"
 #include "report/plot.h"
+#include "internal.h"
 
 static void help(FILE *f)
 {
@@ -392,39 +393,6 @@ done:
 
 /* ---- the published table ---- */
 
-static int split_csv(char *line, char **fields, int maxf)
-{
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        while (*p == ' ' || *p == '\t') p++;
-        char *start = p, *w = p;
-        if (*p == '"') {
-            start = w = ++p;
-            for (;;) {
-                if (!*p) return -1;
-                if (*p == '"') {
-                    if (p[1] == '"') { *w++ = '"'; p += 2; continue; }
-                    p++;
-                    break;
-                }
-                *w++ = *p++;
-            }
-            while (*p == ' ' || *p == '\t') p++;
-            if (*p && *p != ',') return -1;
-        } else {
-            while (*p && *p != ',') *w++ = *p++;
-            while (w > start && (w[-1] == ' ' || w[-1] == '\t')) w--;
-        }
-        int more = *p == ',';
-        *w = 0;
-        if (n < maxf) fields[n] = start;
-        n++;
-        if (!more) break;
-        p++;
-    }
-    return n;
-}
 
 static double csv_num(const char *s, int *ok)
 {
@@ -455,7 +423,7 @@ static int read_published(const char *path, published **out, char *err, size_t e
         if (l && p[l - 1] == '\r') p[l - 1] = 0;
         if (!*p || *p == '#') continue;
         char *f[32];
-        int nf = split_csv(p, f, 32);
+        int nf = clnas_csv_split(p, f, 32);
         if (nf < 0 || nf > 32) {
             snprintf(err, errlen, "%s:%d: malformed CSV line", path, line_no);
             goto fail;

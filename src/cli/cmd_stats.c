@@ -12,6 +12,7 @@
 #include "clnas/bench201.h"
 #include "clnas/stats.h"
 #include "report/plot.h"
+#include "internal.h"
 
 static void help(FILE *f)
 {
@@ -47,39 +48,6 @@ static void help(FILE *f)
 
 /* ---- reading the scores file ---- */
 
-static int split_csv(char *line, char **fields, int maxf)
-{
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        while (*p == ' ' || *p == '\t') p++;
-        char *start = p, *w = p;
-        if (*p == '"') {
-            start = w = ++p;
-            for (;;) {
-                if (!*p) return -1;
-                if (*p == '"') {
-                    if (p[1] == '"') { *w++ = '"'; p += 2; continue; }
-                    p++;
-                    break;
-                }
-                *w++ = *p++;
-            }
-            while (*p == ' ' || *p == '\t') p++;
-            if (*p && *p != ',') return -1;
-        } else {
-            while (*p && *p != ',') *w++ = *p++;
-            while (w > start && (w[-1] == ' ' || w[-1] == '\t')) w--;
-        }
-        int more = *p == ',';
-        *w = 0;
-        if (n < maxf) fields[n] = start;
-        n++;
-        if (!more) break;
-        p++;
-    }
-    return n;
-}
 
 /* A score or accuracy field: empty / nan / null / undefined -> NaN (returns 1); a number -> 1;
  * anything else -> 0. */
@@ -186,7 +154,7 @@ static int read_scores(const char *path, scores *s)
             goto done;
         }
         char *fl[MAXF];
-        int nf = split_csv(l, fl, MAXF);
+        int nf = clnas_csv_split(l, fl, MAXF);
         if (nf < 0) {
             fprintf(stderr, "clnas stats: %s:%d: unterminated quoted field\n", path, line_no);
             goto done;

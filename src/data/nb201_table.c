@@ -40,42 +40,6 @@ double clnas_nb201_row_acc(const clnas_nb201_row *r, clnas_nb201_column c)
     return NAN;
 }
 
-/* Splits one CSV line in place (RFC 4180 quoting, no embedded newlines): fields point into
- * line, surrounding blanks trimmed, quotes removed. Returns the number of fields, or -1 for an
- * unterminated quote. At most maxf fields are stored; the count goes on beyond that. */
-static int split_csv(char *line, char **fields, int maxf)
-{
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        while (*p == ' ' || *p == '\t') p++;
-        char *start = p, *w = p;
-        if (*p == '"') {
-            start = w = ++p;
-            for (;;) {
-                if (!*p) return -1;
-                if (*p == '"') {
-                    if (p[1] == '"') { *w++ = '"'; p += 2; continue; }
-                    p++;
-                    break;
-                }
-                *w++ = *p++;
-            }
-            while (*p == ' ' || *p == '\t') p++;
-            if (*p && *p != ',') return -1;
-        } else {
-            while (*p && *p != ',') *w++ = *p++;
-            while (w > start && (w[-1] == ' ' || w[-1] == '\t')) w--;
-        }
-        int more = *p == ',';
-        *w = 0;
-        if (n < maxf) fields[n] = start;
-        n++;
-        if (!more) break;
-        p++;
-    }
-    return n;
-}
 
 static uint64_t hash_str(const char *s) { return clnas_fnv1a64(CLNAS_FNV_INIT, s, strlen(s)); }
 
@@ -184,7 +148,7 @@ clnas_status clnas_nb201_table_load(const char *path, clnas_nb201_table **out, c
         while (*q == ' ' || *q == '\t') q++;
         if (!*q || *q == '#') continue;
         char *f[MAXF];
-        int nf = split_csv(line, f, MAXF);
+        int nf = clnas_csv_split(line, f, MAXF);
         if (nf < 0) {
             snprintf(err, errlen, "%s:%d: unterminated quoted field", path, line_no);
             st = CLNAS_E_PARSE;
