@@ -112,3 +112,46 @@ Test(search, reduced_search_runs_end_to_end_and_is_deterministic)
     cr_expect_eq(memcmp(&r1.arch, &r2.arch, sizeof r1.arch), 0, "same seed, same device: same architecture");
     clnas_dataset_destroy(d);
 }
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cannot open %s", path);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return strdup(buf);
+}
+
+Test(search, interrupted_search_resumes_from_its_trace)
+{
+    char dir[] = "/tmp/clnas_resumeXXXXXX", cmd[2048], trace[600], result[600];
+    cr_assert(mkdtemp(dir));
+    const char *args = "search --batch 4 --repeat 2 --lr-batch 50 --lr-batches 1 --seed 7 --quiet";
+    snprintf(cmd, sizeof cmd, "%s %s --out %s > /dev/null", CLNAS_BIN, args, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(trace, sizeof trace, "%s/trace_seed7.jsonl", dir);
+    snprintf(result, sizeof result, "%s/search_seed7.json", dir);
+    char *full = slurp(trace), *res1 = slurp(result);
+    /* interrupt: keep 30 lines and half of the 31st, drop the result */
+    char *cut = full;
+    for (int i = 0; i < 30; i++) cut = strchr(cut, '\n') + 1;
+    FILE *f = fopen(trace, "w");
+    fwrite(full, 1, (size_t)(cut - full) + 40, f);
+    fclose(f);
+    cr_assert_eq(remove(result), 0);
+    snprintf(cmd, sizeof cmd, "%s %s --out %s > %s/out.txt", CLNAS_BIN, args, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    char *again = slurp(trace), *res2 = slurp(result);
+    cr_expect_str_eq(again, full, "the resumed trace must equal the uninterrupted one");
+    char *a1 = strstr(res1, "\"arch\""), *a2 = strstr(res2, "\"arch\"");
+    cr_assert(a1 && a2);
+    cr_expect_eq(strncmp(a1, a2, (size_t)(strchr(a1 + 9, '"') - a1)), 0, "same architecture after resuming");
+    snprintf(cmd, sizeof cmd, "%s/out.txt", dir);
+    char *out = slurp(cmd);
+    cr_expect(strstr(out, "resuming") != NULL, "%s", out);
+    free(full); free(res1); free(again); free(res2); free(out);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}

@@ -49,6 +49,12 @@ typedef struct clnas_search_opts {
     int quiet;               /* no progress on stderr */
     const char *progress_label; /* prefix for progress lines (e.g. "seed 3"), may be NULL */
     FILE *trace;             /* if not NULL: one JSON object per finished candidate and per round (JSON lines) */
+    /* Resume: candidate results of an interrupted run of the same search (same seed and settings),
+     * e.g. read back from its trace with clnas_search_load_trace. Their data draws are replayed
+     * (so later candidates see the same batches and patches) but nothing is recomputed. */
+    const clnas_candidate *resume;
+    const int *resume_round;  /* round of each resume entry */
+    int nresume;
 } clnas_search_opts;
 
 void clnas_search_opts_default(clnas_search_opts *o);
@@ -60,6 +66,11 @@ typedef struct clnas_search_result {
     int kappa_undefined;     /* repeats with an undefined kappa, counted as 1e5 */
     double wall_s;
 } clnas_search_result;
+
+/* Reads the candidate lines of a trace written by a search (JSON lines, as above). Allocates
+ * *cands and *rounds (free both with free()); a malformed or partial line ends the list
+ * (an interrupted write). Returns CLNAS_E_IO if the file cannot be read. */
+clnas_status clnas_search_load_trace(const char *path, clnas_candidate **cands, int **rounds, int *n);
 
 /* Runs one search on a loaded training set. */
 clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *opts,

@@ -29,8 +29,9 @@ static void help(FILE *f)
 "  --seed S            seed of weights and data (default 0)\n"
 "  --seeds A-B         run one search per seed A..B and report mean and std of the accuracies\n"
 "  --out DIR           write DIR/search_seedS.json (result) and DIR/trace_seedS.jsonl (every candidate\n"
-"                      and round, as they finish) and DIR/search.json (summary); seeds whose result\n"
-"                      file already exists are not searched again\n"
+"                      and round, as they finish) and DIR/search.json (summary). Rerunning resumes:\n"
+"                      seeds whose result file exists are not searched again, and an interrupted\n"
+"                      seed continues after the last candidate in its trace\n"
 "  --batch B           NTK batch (default 72)     --repeat K   repeats (default 3)\n"
 "  --lr-batch N        patches per batch (1000)   --lr-batches N  batches per R (3)\n"
 "  --seeds-in-flight N NTK backward seeds run together (default: fit memory)\n"
@@ -191,12 +192,25 @@ int clnas_cmd_search(int argc, char **argv)
         o.score.seed = (uint64_t)r->seed;
         snprintf(label, sizeof label, "seed %d (%d/%d)", r->seed, k + 1, nruns);
         o.progress_label = label;
+        /* an interrupted search of this seed: reuse every candidate its trace holds */
+        clnas_candidate *old = NULL;
+        int *old_round = NULL, nold = 0;
+        if (out && clnas_search_load_trace(tpath, &old, &old_round, &nold) == CLNAS_OK && nold > 0 && !json)
+            printf("seed %d: resuming from %s (%d candidates already scored)\n", r->seed, tpath, nold);
+        o.resume = old;
+        o.resume_round = old_round;
+        o.nresume = nold;
         o.trace = out ? fopen(tpath, "w") : NULL;
         if (out && !o.trace) fprintf(stderr, "clnas search: cannot write %s: %s\n", tpath, strerror(errno));
         clnas_search_result sr;
         clnas_status st = clnas_search_nb201(ctx, data, &o, &sr);
         if (o.trace) fclose(o.trace);
         o.trace = NULL;
+        free(old);
+        free(old_round);
+        o.resume = NULL;
+        o.resume_round = NULL;
+        o.nresume = 0;
         if (st != CLNAS_OK) {
             fprintf(stderr, "clnas search: seed %d: %s\n", r->seed, clnas_ctx_errmsg(ctx));
             rc = 1;

@@ -214,11 +214,27 @@ static void trace_round(FILE *f, int round, const clnas_nb201_arch *before, cons
     fflush(f);
 }
 
+/* A finished result of this candidate from an interrupted run, or NULL. */
+static const clnas_candidate *resumed(const clnas_search_opts *o, int round, const clnas_candidate *c)
+{
+    for (int i = 0; i < o->nresume; i++)
+        if (o->resume_round[i] == round && o->resume[i].edge == c->edge && o->resume[i].op == c->op) return &o->resume[i];
+    return NULL;
+}
+
 /* scores one candidate: NTK pairs on fresh batches, LR pairs on the next patches */
 static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur, clnas_candidate *c,
                                     int round, int index)
 {
     const clnas_score_opts *so = &s->o->score;
+    const clnas_candidate *old = resumed(s->o, round, c);
+    if (old) {
+        /* replay the data draws so that the following candidates see the same batches and patches */
+        for (int r = 0; r < so->repeats; r++) clnas_sampler_batch(s->si, so->batch, 1, s->images, NULL);
+        for (int r = 0; r < so->repeats; r++) clnas_sampler_patches(s->sp, so->lr_batch * so->lr_batches, s->patches);
+        *c = *old;
+        return CLNAS_OK;
+    }
     clnas_nb201_arch cand = *cur;
     cand.ops[c->edge] &= (unsigned char)~(1u << c->op);
     evaluator nc, lc, lk;
@@ -349,4 +365,89 @@ done:
     free(s.patches);
     free(cands);
     return st;
+}
+
+/* ---- reading a trace back (resume) ---- */
+
+static const char *find_key(const char *line, const char *key)
+{
+    const char *p = strstr(line, key);
+    return p ? p + strlen(key) : NULL;
+}
+
+static int read_array(const char *line, const char *key, double *v, int max)
+{
+    const char *p = find_key(line, key);
+    if (!p || *p != '[') return -1;
+    p++;
+    int n = 0;
+    while (*p && *p != ']') {
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p) return -1;
+        if (n < max) v[n] = x;
+        n++;
+        p = end;
+        while (*p == ',' || *p == ' ') p++;
+    }
+    return *p == ']' ? n : -1;
+}
+
+clnas_status clnas_search_load_trace(const char *path, clnas_candidate **cands, int **rounds, int *n)
+{
+    *cands = NULL;
+    *rounds = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return CLNAS_E_IO;
+    char line[16384];
+    int cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strchr(line, '\n') || !strstr(line, "\"type\": \"candidate\"")) {
+            if (!strchr(line, '\n')) break; /* a partial last line */
+            continue;
+        }
+        clnas_candidate c;
+        memset(&c, 0, sizeof c);
+        const char *r = find_key(line, "\"round\": "), *e = find_key(line, "\"edge\": \""), *o = find_key(line, "\"op\": \"");
+        const char *dk = find_key(line, "\"dK\": "), *dr = find_key(line, "\"dR\": "), *ku = find_key(line, "\"kappa_undefined\": ");
+        if (!r || !e || !o || !dk || !dr || !ku) break;
+        int to = -1, from = -1;
+        if (sscanf(e, "%d<-%d", &to, &from) != 2) break;
+        c.edge = -1;
+        for (int k = 0; k < CLNAS_NB201_EDGES; k++) {
+            int t2, f2;
+            clnas_nb201_edge_nodes(k, &t2, &f2);
+            if (t2 == to && f2 == from) c.edge = k;
+        }
+        c.op = -1;
+        for (int k = 0; k < CLNAS_NB201_NOPS; k++) {
+            const char *nm = clnas_nb201_op_name(k);
+            if (!strncmp(o, nm, strlen(nm)) && o[strlen(nm)] == '"') c.op = k;
+        }
+        if (c.edge < 0 || c.op < 0) break;
+        c.dk = strtod(dk, NULL);
+        c.dr = strtod(dr, NULL);
+        c.kappa_undefined = atoi(ku);
+        double tmp[CLNAS_MAX_REPEATS];
+        int k1 = read_array(line, "\"kappa_cur\": ", c.kappa_cur, CLNAS_MAX_REPEATS);
+        int k2 = read_array(line, "\"kappa_cand\": ", c.kappa_cand, CLNAS_MAX_REPEATS);
+        int k3 = read_array(line, "\"R_cur\": ", tmp, CLNAS_MAX_REPEATS);
+        for (int k = 0; k < k3 && k < CLNAS_MAX_REPEATS; k++) c.r_cur[k] = (size_t)tmp[k];
+        int k4 = read_array(line, "\"R_cand\": ", tmp, CLNAS_MAX_REPEATS);
+        for (int k = 0; k < k4 && k < CLNAS_MAX_REPEATS; k++) c.r_cand[k] = (size_t)tmp[k];
+        if (k1 < 0 || k2 < 0 || k3 < 0 || k4 < 0) break;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            void *a = realloc(*cands, (size_t)cap * sizeof **cands), *b = realloc(*rounds, (size_t)cap * sizeof **rounds);
+            if (a) *cands = a;
+            if (b) *rounds = b;
+            if (!a || !b) { fclose(f); return CLNAS_E_NOMEM; }
+        }
+        (*cands)[*n] = c;
+        (*rounds)[*n] = atoi(r);
+        (*n)++;
+    }
+    fclose(f);
+    return CLNAS_OK;
 }
