@@ -67,7 +67,8 @@ void clnas_net_print_summary(const clnas_net *net, FILE *f);
 
 /* Parameter tensors (for dumps and tests): count, and the i-th tensor's name (PyTorch-like,
  * e.g. "cells.0.edges.2<-1.nor_conv_3x3.conv.weight"), offset into the parameter vector,
- * element count and shape (up to 4 dims; unused dims are 0). */
+ * element count and shape (up to 4 dims; unused dims are 0). *name points to a per-thread buffer
+ * that the next call overwrites: copy it if you keep it. */
 int clnas_net_nparam_tensors(const clnas_net *net);
 void clnas_net_param_tensor(const clnas_net *net, int i, const char **name, size_t *offset,
                             size_t *count, int shape[4]);

@@ -28,6 +28,7 @@ static int sgemm_rate(clnas_ctx *ctx, size_t m, size_t n, size_t k, int reps, do
              clnas_buf_alloc(ctx, m * n * 4, &c) == CLNAS_OK && clnas_buf_zero(ctx, a, 0, m * k * 4) == CLNAS_OK &&
              clnas_buf_zero(ctx, b, 0, k * n * 4) == CLNAS_OK;
     double *t = calloc((size_t)reps, sizeof *t);
+    ok = ok && t;
     for (int r = -1; ok && r < reps; r++) {
         double t0 = clnas_now();
         ok = clnas_gemm(ctx, 0, 0, m, n, k, 1.0f, a, 0, k, b, 0, n, 0.0f, c, 0, n) == CLNAS_OK && clnas_ctx_finish(ctx) == CLNAS_OK;
@@ -58,14 +59,16 @@ static int bench_kappa(clnas_ctx *ctx, const clnas_dataset *data, kappa_bench *k
     if (clnas_net_nb201(&cfg, &arch, &net, NULL, 0) != CLNAS_OK) return 0;
     size_t np = clnas_net_nparams(net);
     float *p = malloc(np * sizeof *p), *x = malloc((size_t)B * 3 * 32 * 32 * sizeof *x);
-    clnas_net_init_params(net, 0, 0, CLNAS_INIT_PYTORCH, p);
-    clnas_sampler *s = NULL;
-    clnas_sampler_create(data, 0, 1, &s);
-    clnas_ntk_config nc = {B, seeds, 0};
-    clnas_ntk *ntk = NULL;
-    int ok = s && p && x && clnas_ntk_create(ctx, net, &nc, &ntk) == CLNAS_OK && clnas_ntk_set_params(ntk, p) == CLNAS_OK;
     double *tf = calloc((size_t)reps, sizeof(double)), *tb = calloc((size_t)reps, sizeof(double));
     double *tg = calloc((size_t)reps, sizeof(double)), *te = calloc((size_t)reps, sizeof(double)), *tt = calloc((size_t)reps, sizeof(double));
+    clnas_sampler *s = NULL;
+    clnas_ntk_config nc = {B, seeds, 0};
+    clnas_ntk *ntk = NULL;
+    int ok = p && x && tf && tb && tg && te && tt;
+    if (!ok) clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory");
+    if (ok) clnas_net_init_params(net, 0, 0, CLNAS_INIT_PYTORCH, p);
+    ok = ok && clnas_sampler_create(data, 0, 1, &s) == CLNAS_OK && clnas_ntk_create(ctx, net, &nc, &ntk) == CLNAS_OK &&
+         clnas_ntk_set_params(ntk, p) == CLNAS_OK;
     for (int r = -1; ok && r < reps; r++) { /* r = -1: warm-up (compiles, first touches) */
         clnas_sampler_batch(s, B, 1, x, NULL);
         clnas_kappa k;
@@ -83,8 +86,6 @@ static int bench_kappa(clnas_ctx *ctx, const clnas_dataset *data, kappa_bench *k
         kb->total = median(tt, reps);
         kb->rate = kb->gflop / kb->total;
         kb->seeds = clnas_ntk_seeds(ntk);
-    } else {
-        fprintf(stderr, "clnas bench: %s\n", clnas_ctx_errmsg(ctx));
     }
     free(tf); free(tb); free(tg); free(te); free(tt);
     clnas_ntk_destroy(ntk);
@@ -105,12 +106,14 @@ static int bench_lr(clnas_ctx *ctx, const clnas_dataset *data, int reps, double 
     if (clnas_net_nb201(&cfg, &arch, &net, NULL, 0) != CLNAS_OK) return 0;
     size_t np = clnas_net_nparams(net);
     float *p = malloc(np * sizeof *p), *x = malloc(3000 * 9 * sizeof *x);
-    clnas_net_init_params(net, 0, 1, CLNAS_INIT_PYTORCH, p);
-    clnas_sampler *s = NULL;
-    clnas_sampler_create(data, 0, 2, &s);
-    clnas_lr *lr = NULL;
-    int ok = s && p && x && clnas_lr_create(ctx, net, 1000, &lr) == CLNAS_OK && clnas_lr_set_params(lr, p) == CLNAS_OK;
     double *t = calloc((size_t)reps, sizeof *t);
+    clnas_sampler *s = NULL;
+    clnas_lr *lr = NULL;
+    int ok = p && x && t;
+    if (!ok) clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory");
+    if (ok) clnas_net_init_params(net, 0, 1, CLNAS_INIT_PYTORCH, p);
+    ok = ok && clnas_sampler_create(data, 0, 2, &s) == CLNAS_OK && clnas_lr_create(ctx, net, 1000, &lr) == CLNAS_OK &&
+         clnas_lr_set_params(lr, p) == CLNAS_OK;
     for (int r = -1; ok && r < reps; r++) {
         clnas_sampler_patches(s, 3000, x);
         double t0 = clnas_now();
@@ -118,7 +121,6 @@ static int bench_lr(clnas_ctx *ctx, const clnas_dataset *data, int reps, double 
         if (r >= 0) t[r] = clnas_now() - t0;
     }
     if (ok) *t_med = median(t, reps);
-    else fprintf(stderr, "clnas bench: %s\n", clnas_ctx_errmsg(ctx));
     free(t);
     clnas_lr_destroy(lr);
     clnas_sampler_destroy(s);
@@ -179,8 +181,15 @@ int clnas_cmd_bench(int argc, char **argv)
         fprintf(stderr, "clnas bench: %s\n", clnas_ctx_errmsg(ctx));
         rc = 1;
     } else if (json) {
-        printf("{\"device\": \"%s\", \"repeats\": %ld, \"batch\": %ld, \"sgemm_gflops_1024\": %.3f, \"sgemm_gflops_gram\": %.3f, \"kappa\": [",
-               d->name, reps, B, g1024, ggram);
+        char dn[512];
+        size_t o = 0;
+        for (const char *c = d->name; *c && o + 2 < sizeof dn; c++) {
+            if (*c == '"' || *c == '\\') dn[o++] = '\\';
+            dn[o++] = (unsigned char)*c < 0x20 ? ' ' : *c;
+        }
+        dn[o] = 0;
+        printf("{\"device\": \"%s\", \"device_type\": \"%s\", \"device_index\": %d, \"repeats\": %ld, \"batch\": %ld, \"sgemm_gflops_1024\": %.3f, \"sgemm_gflops_gram\": %.3f, \"kappa\": [",
+               dn, d->type, d->index, reps, B, g1024, ggram);
         for (int i = 0; i < 2; i++)
             printf("%s{\"what\": \"%s\", \"arch\": \"%s\", \"jacobian_params\": %zu, \"seeds_in_flight\": %d, \"gflop\": %.3f, "
                    "\"forward_s\": %.6f, \"backward_s\": %.6f, \"gram_s\": %.6f, \"eig_s\": %.6f, \"total_s\": %.6f, \"gflops\": %.3f}",

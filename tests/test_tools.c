@@ -1,0 +1,118 @@
+/* test_tools.c - smoke tests of the benchmarking tools (well under 30 s):
+ *   tools/bench_torch.py: a tiny side-by-side run (--batch 4 --repeat 1, one torch thread, random
+ *     inputs) against CLNAS_BIN, as JSON: both sides ran, the three measurements are there with
+ *     positive times and ratios, the Jacobian sizes agree, and each side names its device;
+ *   tools/gpu_check.sh: parses (bash -n), --help works, an unknown option is refused;
+ *     shellcheck-clean where shellcheck is installed.
+ * bench_torch needs Debian's python3-torch (as test_verify_torch does); without it the test FAILs. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLNAS_BIN
+#error "CMake defines CLNAS_BIN as the path of the clnas executable"
+#endif
+#ifndef CLNAS_DATA_DIR
+#error "CMake defines CLNAS_DATA_DIR"
+#endif
+#define PYTHON "/usr/bin/python3"
+#define TOOLS CLNAS_DATA_DIR "/../tools/"
+
+/* Runs cmd through the shell (stdout only, or stdout+stderr when merge); returns the exit
+ * status (128+signal when killed) and the output (malloc'd). */
+static int run(const char *cmd, int merge, char **out)
+{
+    char full[4096];
+    snprintf(full, sizeof full, "%s%s", cmd, merge ? " 2>&1" : "");
+    fflush(NULL);
+    FILE *p = popen(full, "r");
+    cr_assert_not_null(p, "popen(%s) failed", cmd);
+    size_t cap = 8192, len = 0, got;
+    char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            cr_assert_not_null(buf);
+        }
+    }
+    buf[len] = 0;
+    int rc = pclose(p);
+    *out = buf;
+    if (rc == -1) return -1;
+    if (WIFEXITED(rc)) return WEXITSTATUS(rc);
+    return 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
+}
+
+TestSuite(tools, .timeout = 120);
+
+Test(tools, bench_torch_side_by_side_json)
+{
+    cr_assert(access(PYTHON, X_OK) == 0, "%s is missing (apt-get install python3-torch)", PYTHON);
+    char cmd[2048], *out;
+    const char *td = getenv("CLNAS_TEST_DEVICE");
+    /* validate the device name before it goes into a shell command */
+    int dev_ok = td && *td && strspn(td, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.") == strlen(td);
+    snprintf(cmd, sizeof cmd,
+             "%s '%sbench_torch.py' --batch 4 --repeat 1 --threads 1 --random-inputs --torch-device cpu "
+             "--clnas '%s' --json%s%s%s",
+             PYTHON, TOOLS, CLNAS_BIN, dev_ok ? " --device '" : "", dev_ok ? td : "", dev_ok ? "'" : "");
+    int rc = run(cmd, 0, &out);
+    cr_log_info("%s\n%s", cmd, out);
+    cr_assert_eq(rc, 0, "%s failed (exit %d):\n%s", cmd, rc, out);
+    /* a JSON checker in the same python: both sides present, positive times, P equal */
+    char chk[700];
+    snprintf(chk, sizeof chk, "%s/clnas_tools_XXXXXX", getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemp(chk);
+    cr_assert(fd >= 0, "mkstemp failed");
+    FILE *f = fdopen(fd, "w");
+    cr_assert_not_null(f);
+    fputs(out, f);
+    fclose(f);
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "%s -c 'import json,sys\n"
+             "j = json.load(open(sys.argv[1]))\n"
+             "assert j[\"clnas\"][\"error\"] is None, j[\"clnas\"][\"error\"]\n"
+             "assert j[\"torch\"][\"device_name\"].startswith(\"CPU: \"), j[\"torch\"][\"device_name\"]\n"
+             "assert j[\"clnas\"][\"device\"], \"no clnas device\"\n"
+             "rows = j[\"comparison\"]\n"
+             "assert [r[\"what\"] for r in rows] == [\"kappa, proxy supernet\", \"kappa, single path\", \"R, LR proxy supernet\"]\n"
+             "assert all(r[\"torch_s\"] > 0 and r[\"clnas_s\"] > 0 and r[\"ratio_torch_over_clnas\"] > 0 for r in rows)\n"
+             "for t, c in zip(j[\"torch\"][\"kappa\"], j[\"clnas\"][\"result\"][\"kappa\"]):\n"
+             "    assert t[\"jacobian_params\"] == c[\"jacobian_params\"], (t[\"jacobian_params\"], c[\"jacobian_params\"])\n"
+             "assert 1 <= j[\"torch\"][\"lr\"][\"regions\"][0] <= 3000\n"
+             "print(\"ok\")' '%s'",
+             PYTHON, chk);
+    rc = run(cmd, 1, &out);
+    unlink(chk);
+    cr_expect_eq(rc, 0, "bench_torch.py --json output fails the check:\n%s", out);
+    cr_expect(strstr(out, "ok") != NULL, "%s", out);
+    free(out);
+}
+
+Test(tools, gpu_check_parses_and_has_help)
+{
+    char *out;
+    int rc = run("bash -n '" TOOLS "gpu_check.sh'", 1, &out);
+    cr_expect_eq(rc, 0, "bash -n gpu_check.sh:\n%s", out);
+    free(out);
+    rc = run("'" TOOLS "gpu_check.sh' --help", 1, &out);
+    cr_expect_eq(rc, 0, "gpu_check.sh --help exit %d:\n%s", rc, out);
+    cr_expect(strstr(out, "--fetch-debs") != NULL && strstr(out, "--quick") != NULL, "help text:\n%s", out);
+    free(out);
+    rc = run("'" TOOLS "gpu_check.sh' --no-such-option", 1, &out);
+    cr_expect_eq(rc, 2, "an unknown option should exit 2, got %d:\n%s", rc, out);
+    free(out);
+    if (system("command -v shellcheck >/dev/null 2>&1") == 0) {
+        rc = run("shellcheck '" TOOLS "gpu_check.sh'", 1, &out);
+        cr_expect_eq(rc, 0, "shellcheck gpu_check.sh:\n%s", out);
+        free(out);
+    }
+}
