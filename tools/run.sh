@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tools/run.sh - the project's main job (see README): installs missing Debian packages
 # (tools/deps.sh), builds clnas into build/ (optimised: the default RelWithDebInfo, -O2 -g),
-# lists the OpenCL devices, runs the self-test on the default device, and scores one
-# NAS-Bench-201 architecture (the best CIFAR-10 cell of the benchmark) with TE-NAS's settings
-# on the bundled CIFAR-10 subset.
+# lists the OpenCL devices, runs the self-test on the default device, then the main job:
+# TE-NAS's search on NAS-Bench-201 with the defaults (bundled CIFAR-10 subset, seed 0; about
+# 20 minutes on a 2-core CPU through PoCL). With --quick it scores one architecture instead
+# (the best CIFAR-10 cell of the benchmark), which takes seconds.
 #
 #   CLNAS_DEVICE   the device to use (index from `clnas devices` or part of its name)
 #   JOBS           parallel build jobs (default: nproc)
@@ -21,5 +22,10 @@ echo "==== clnas devices"
 "$build/clnas" devices
 echo "==== clnas selftest"
 "$build/clnas" selftest
-echo "==== clnas score (TE-NAS kappa and R, batch 72, 3 repeats, bundled CIFAR-10 subset)"
-"$build/clnas" score --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'
+if [ "${1:-}" = --quick ]; then
+  echo "==== clnas score (TE-NAS kappa and R, batch 72, 3 repeats, bundled CIFAR-10 subset)"
+  "$build/clnas" score --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'
+else
+  echo "==== clnas search (TE-NAS on NAS-Bench-201, bundled CIFAR-10 subset, seed 0; results in runs/)"
+  "$build/clnas" search --out runs
+fi
