@@ -487,7 +487,7 @@ clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int 
     draw_axis(cr, &xa, 0, y0, y1, y1, 28);
     frame(cr, x0, y0, x1, y1);
     set_rgb(cr, C_BLACK, 1);
-    text(cr, (x0 + x1) / 2, y1 + 64, "search cost (GPU-seconds, log scale)", 30, 0, 0.5, 0);
+    text(cr, (x0 + x1) / 2, y1 + 64, "search cost in seconds, log scale (published: GPU-seconds; clnas: wall seconds on the device named)", 30, 0, 0.5, 0);
     ylabel(cr, x0 - 118, (y0 + y1) / 2, "NAS-Bench-201 CIFAR-10 test accuracy (%)", 30);
     const char *title = meta && meta->title && *meta->title ? meta->title : "Search cost vs. accuracy on NAS-Bench-201";
     text(cr, W / 2.0, 30, title, 36, 1, 0.5, 0);
