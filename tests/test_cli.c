@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "clnas/context.h"
+#include "util/testutil.h"
 
 #ifndef CLNAS_BIN
 #error "CMake defines CLNAS_BIN as the path of the clnas executable"
@@ -20,29 +21,8 @@
 static int run(const char *env, const char *args, int merge, char **out)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s '%s' %s %s", env ? env : "", CLNAS_BIN, args,
-             merge ? "2>&1" : "2>/dev/null");
-    fflush(NULL);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "popen(%s) failed", cmd);
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += got;
-        if (cap - len < 2) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            cr_assert_not_null(buf);
-        }
-    }
-    buf[len] = 0;
-    int rc = pclose(p);
-    *out = buf;
-    if (rc == -1) return -1;
-    if (WIFEXITED(rc)) return WEXITSTATUS(rc);
-    return 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
+    snprintf(cmd, sizeof cmd, "%s '%s' %s %s", env ? env : "", CLNAS_BIN, args, merge ? "2>&1" : "2>/dev/null");
+    return tu_run(cmd, out);
 }
 
 /* ---- a minimal JSON syntax checker (RFC 8259 grammar, no semantic checks) ---- */

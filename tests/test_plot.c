@@ -15,6 +15,7 @@
 #include "clnas/stats.h"
 #include "core/rng.h"
 #include "report/plot.h"
+#include "util/testutil.h"
 
 #ifndef CLNAS_BIN
 #error "CMake defines CLNAS_BIN as the path of the clnas executable"
@@ -22,45 +23,17 @@
 
 static char tmpdir[256];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/clnas_test_plot_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
+static void make_tmpdir(void) { tu_mkdtemp(tmpdir, sizeof tmpdir, "clnas_test_plot"); }
 
-static void remove_tmpdir(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-}
+static void remove_tmpdir(void) { tu_rmrf(tmpdir); }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *path, const char *text) { tu_write_file(path, text); }
 
 static int run(const char *args, char **out)
 {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", CLNAS_BIN, args);
-    fflush(NULL);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "popen(%s) failed", cmd);
-    size_t cap = 4096, len = 0, got;
-    char *buf = malloc(cap);
-    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += got;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int rc = pclose(p);
-    *out = buf;
-    if (WIFSIGNALED(rc)) return 128 + WTERMSIG(rc);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 255;
+    return tu_run(cmd, out);
 }
 
 /* ---- image checks ---- */

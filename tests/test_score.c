@@ -100,14 +100,12 @@ Test(score, dump_and_from_reproduce_exactly)
 
 static int run_status(const char *args, char *out, size_t outlen)
 {
-    char cmd[2048];
+    char cmd[2048], *buf = NULL;
     snprintf(cmd, sizeof cmd, "%s %s 2>&1", CLNAS_BIN, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert(p);
-    size_t n = fread(out, 1, outlen - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int st = tu_run(cmd, &buf);
+    snprintf(out, outlen, "%s", buf);
+    free(buf);
+    return st;
 }
 
 Test(score, command_errors_are_clear)

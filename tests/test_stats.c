@@ -12,6 +12,7 @@
 #include "clnas/bench201.h"
 #include "clnas/stats.h"
 #include "core/rng.h"
+#include "util/testutil.h"
 
 #ifndef CLNAS_BIN
 #error "CMake defines CLNAS_BIN as the path of the clnas executable"
@@ -272,26 +273,11 @@ Test(nb201_table, bundled_table_and_known_rows)
 
 static char tmpdir[256];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/clnas_test_stats_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
+static void make_tmpdir(void) { tu_mkdtemp(tmpdir, sizeof tmpdir, "clnas_test_stats"); }
 
-static void remove_tmpdir(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-}
+static void remove_tmpdir(void) { tu_rmrf(tmpdir); }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *path, const char *text) { tu_write_file(path, text); }
 
 Test(nb201_table, canonicalisation_and_malformed_files, .init = make_tmpdir, .fini = remove_tmpdir)
 {
@@ -404,19 +390,7 @@ static int run(const char *args, int merge, char **out)
 {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' %s %s", CLNAS_BIN, args, merge ? "2>&1" : "2>/dev/null");
-    fflush(NULL);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "popen(%s) failed", cmd);
-    size_t cap = 4096, len = 0, got;
-    char *buf = malloc(cap);
-    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += got;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int rc = pclose(p);
-    *out = buf;
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+    return tu_run(cmd, out);
 }
 
 /* Value of "key": NUMBER after the first occurrence of `after` in a JSON text. */

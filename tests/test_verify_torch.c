@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "util/testutil.h"
 
 #ifndef CLNAS_BIN
 #error "CMake defines CLNAS_BIN as the path of the clnas executable"
@@ -27,27 +28,8 @@
 static int run(const char *cmd, char **out)
 {
     char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    fflush(NULL);
-    FILE *p = popen(full, "r");
-    cr_assert_not_null(p, "popen(%s) failed", cmd);
-    size_t cap = 8192, len = 0, got;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += got;
-        if (cap - len < 2) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            cr_assert_not_null(buf);
-        }
-    }
-    buf[len] = 0;
-    int rc = pclose(p);
-    *out = buf;
-    if (rc == -1) return -1;
-    if (WIFEXITED(rc)) return WEXITSTATUS(rc);
-    return 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
+    if (snprintf(full, sizeof full, "%s 2>&1", cmd) >= (int)sizeof full) cr_assert_fail("command too long: %s", cmd);
+    return tu_run(full, out);
 }
 
 static void require_torch(void)

@@ -162,27 +162,9 @@ def kappa_once(torch, dev, net, x):
 
 
 def regions_once(torch, dev, net, patches):
-    """Linear_Region_Collector for one network: codes of every ReLU output, distinct rows."""
+    """Linear_Region_Collector for one network (verify_torch's implementation), timed."""
     t0 = time.perf_counter()
-    net.train()
-    acts = []
-
-    def hook(mod, inp, out):
-        if inp[0].dim() == 4:
-            acts.append((out > 0).reshape(out.shape[0], -1))
-
-    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.ReLU)]
-    codes = []
-    try:
-        with torch.no_grad():
-            for b0 in range(0, patches.shape[0], LR_BATCH):
-                acts.clear()
-                net(patches[b0:b0 + LR_BATCH])
-                codes.append(torch.cat(acts, dim=1))
-            R = torch.unique(torch.cat(codes), dim=0).shape[0]
-    finally:
-        for h in hs:
-            h.remove()
+    _, R = vt.regions(torch, net, patches, LR_BATCH)
     sync(torch, dev)
     return R, time.perf_counter() - t0
 

@@ -3,6 +3,7 @@
  * of the work, 2 bad usage. They print results on stdout and messages on stderr. */
 #ifndef CLNAS_CLI_H
 #define CLNAS_CLI_H
+#include <stddef.h>
 
 int clnas_cmd_devices(int argc, char **argv);
 int clnas_cmd_net(int argc, char **argv);
@@ -19,4 +20,6 @@ int clnas_cmd_rank(int argc, char **argv);
 const char *clnas_cli_opt(int argc, char **argv, int *i, const char *name);
 /* Parses an integer option value; prints an error naming the option and returns 0 on failure. */
 int clnas_cli_int(const char *opt, const char *val, long lo, long hi, long *out);
+/* Joins "clnas" and argv into one shell-like line (for figure metadata), quoting what needs it. */
+void clnas_cli_command_line(int argc, char **argv, char *out, size_t len);
 #endif

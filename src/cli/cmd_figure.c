@@ -469,17 +469,6 @@ fail:
     return -1;
 }
 
-static void command_line(int argc, char **argv, char *out, size_t len)
-{
-    size_t n = (size_t)snprintf(out, len, "clnas");
-    for (int i = 0; i < argc && n < len; i++) {
-        const char *a = argv[i];
-        int plain = *a != 0;
-        for (const char *q = a; *q; q++)
-            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%", *q)) plain = 0;
-        n += (size_t)snprintf(out + n, len - n, plain ? " %s" : " '%s'", a);
-    }
-}
 
 #define MAXTRACE 32
 
@@ -566,7 +555,7 @@ int clnas_cmd_figure(int argc, char **argv)
     printf("\n%s\n", note);
 
     char cmd[4096], devs[512] = "", seeds[256] = "", summary[1024], ttl[256];
-    command_line(argc, argv, cmd, sizeof cmd);
+    clnas_cli_command_line(argc, argv, cmd, sizeof cmd);
     size_t nd = 0, ns = 0, nsum = 0;
     nsum += (size_t)snprintf(summary, sizeof summary, "cifar10 accuracy vs search cost:");
     for (int t = 0; t < ntrace; t++) {

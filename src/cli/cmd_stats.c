@@ -330,24 +330,6 @@ static void fmt_signed(char *b, size_t len, double v)
     else snprintf(b, len, "%s", "undef");
 }
 
-/* Joins argv into one shell-like line, quoting what needs it. */
-static void command_line(int argc, char **argv, char *out, size_t len)
-{
-    size_t n = (size_t)snprintf(out, len, "clnas");
-    for (int i = 0; i < argc && n < len; i++) {
-        const char *a = argv[i];
-        int plain = *a != 0;
-        for (const char *q = a; *q; q++)
-            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%", *q)) plain = 0;
-        if (plain) n += (size_t)snprintf(out + n, len - n, " %s", a);
-        else {
-            n += (size_t)snprintf(out + n, len - n, " '");
-            for (const char *q = a; *q && n < len; q++)
-                n += (size_t)(*q == '\'' ? snprintf(out + n, len - n, "'\\''") : snprintf(out + n, len - n, "%c", *q));
-            if (n < len) n += (size_t)snprintf(out + n, len - n, "'");
-        }
-    }
-}
 
 int clnas_cmd_stats(int argc, char **argv)
 {
@@ -436,7 +418,7 @@ int clnas_cmd_stats(int argc, char **argv)
         d.corr[0].tau = -d.corr[0].tau; d.corr[0].rho = -d.corr[0].rho;
         d.corr[2].tau = -d.corr[2].tau; d.corr[2].rho = -d.corr[2].rho;
         char cmd[4096], ttl[512], summary[1024], dev[300];
-        command_line(argc, argv, cmd, sizeof cmd);
+        clnas_cli_command_line(argc, argv, cmd, sizeof cmd);
         snprintf(dev, sizeof dev, "%s", *s.device ? s.device : "unknown (not recorded in the scores file)");
         if (title) snprintf(ttl, sizeof ttl, "%s", title);
         else if (*s.device)

@@ -32,3 +32,22 @@ int clnas_cli_int(const char *opt, const char *val, long lo, long hi, long *out)
     *out = v;
     return 1;
 }
+
+/* Joins argv into one shell-like line, quoting what needs it. */
+void clnas_cli_command_line(int argc, char **argv, char *out, size_t len)
+{
+    size_t n = (size_t)snprintf(out, len, "clnas");
+    for (int i = 0; i < argc && n < len; i++) {
+        const char *a = argv[i];
+        int plain = *a != 0;
+        for (const char *q = a; *q; q++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%", *q)) plain = 0;
+        if (plain) n += (size_t)snprintf(out + n, len - n, " %s", a);
+        else {
+            n += (size_t)snprintf(out + n, len - n, " '");
+            for (const char *q = a; *q && n < len; q++)
+                n += (size_t)(*q == '\'' ? snprintf(out + n, len - n, "'\\''") : snprintf(out + n, len - n, "%c", *q));
+            if (n < len) n += (size_t)snprintf(out + n, len - n, "'");
+        }
+    }
+}

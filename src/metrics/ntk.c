@@ -18,7 +18,7 @@ struct clnas_ntk {
     cl_mem theta;  /* B x B, float or double */
     cl_mem G64;    /* B x njac doubles (fp64 Gram only) */
     float *theta_f;
-    double *theta_d, *work;
+    double *theta_d, *work, *w; /* host scratch: Theta in double, its copy for LAPACK, eigenvalues */
 };
 
 /* Seeds in flight: $CLNAS_SEEDS if set, else as many as fit a 256 MiB activation-gradient budget. */
@@ -52,7 +52,8 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     n->theta_f = malloc(B * B * sizeof(float));
     n->theta_d = malloc(B * B * sizeof(double));
     n->work = malloc(B * B * sizeof(double));
-    if (!n->theta_f || !n->theta_d || !n->work) { st = CLNAS_E_NOMEM; goto fail; }
+    n->w = malloc(B * sizeof(double));
+    if (!n->theta_f || !n->theta_d || !n->work || !n->w) { st = CLNAS_E_NOMEM; goto fail; }
     CLNAS_TRY(clnas_plan_create(ctx, net, n->B, n->S, &n->plan));
     CLNAS_TRY(clnas_buf_alloc(ctx, B * net->nparams * sizeof(float), &n->G));
     CLNAS_TRY(clnas_buf_alloc(ctx, B * B * (n->fp64 ? sizeof(double) : sizeof(float)), &n->theta));
@@ -74,6 +75,7 @@ void clnas_ntk_destroy(clnas_ntk *n)
     free(n->theta_f);
     free(n->theta_d);
     free(n->work);
+    free(n->w);
     free(n);
 }
 
@@ -137,20 +139,17 @@ clnas_status clnas_ntk_eval(clnas_ntk *n, const float *images, clnas_kappa *out,
     size_t BB = (size_t)B * B;
     if (theta) memcpy(theta, n->theta_d, BB * sizeof(double));
     memcpy(n->work, n->theta_d, BB * sizeof(double));
-    double *w = malloc((size_t)B * sizeof(double));
-    if (!w) return CLNAS_E_NOMEM;
+    double *w = n->w;
     st = clnas_sym_eigvals(B, n->work, w);
     if (st == CLNAS_E_NUMERIC) {
         /* NaN/inf in Theta: a result (the original maps it to 1e5), not a failure */
         for (int i = 0; i < B; i++) w[i] = NAN;
         st = CLNAS_OK;
     } else if (st == CLNAS_E_LAPACK) {
-        free(w);
         return clnas_set_error(ctx, st, "LAPACKE_dsyevd failed to converge on the %dx%d NTK", B, B);
     }
     *out = clnas_kappa_from_eigs(B, w);
     if (eigs) memcpy(eigs, w, (size_t)B * sizeof(double));
-    free(w);
     t.eig = clnas_now() - t3;
     if (gnorm || G) {
         /* diagnostics for dumps: read the Jacobian back (outside the timed stages) */

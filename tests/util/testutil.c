@@ -1,9 +1,11 @@
 /* testutil.c - implements testutil.h. */
+#define _POSIX_C_SOURCE 200809L
 #include "util/testutil.h"
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include "core/rng.h"
 
 static clnas_ctx *g_ctx;
@@ -124,4 +126,49 @@ double tu_gradcheck(tu_fn f, void *ud, double *in, size_t nin, size_t nout, cons
     }
     free(out);
     return worst;
+}
+
+int tu_run(const char *cmd, char **out)
+{
+    fflush(NULL);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "popen(%s) failed", cmd);
+    size_t cap = 8192, len = 0, got;
+    char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            cr_assert_not_null(buf);
+        }
+    }
+    buf[len] = 0;
+    int rc = pclose(p);
+    *out = buf;
+    if (rc == -1) return -1;
+    if (WIFEXITED(rc)) return WEXITSTATUS(rc);
+    return 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
+}
+
+void tu_mkdtemp(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "/tmp/%s_XXXXXX", name);
+    cr_assert_not_null(mkdtemp(buf), "mkdtemp(%s) failed", buf);
+}
+
+void tu_rmrf(const char *dir)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+void tu_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
 }

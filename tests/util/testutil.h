@@ -39,4 +39,16 @@ void tu_expect_close(const char *what, const double *got, const double *ref, siz
 typedef void (*tu_fn)(void *ud, const double *in, double *out);
 double tu_gradcheck(tu_fn f, void *ud, double *in, size_t nin, size_t nout, const double *w,
                     const double *grad, double h, size_t max_checks);
+
+/* ---- processes and files ---- */
+/* Runs cmd through the shell (the caller adds any redirection, e.g. " 2>&1"); returns the exit
+ * status (128+signal when killed, -1 if it could not be waited for) and stdout as a malloc'd
+ * string in *out. */
+int tu_run(const char *cmd, char **out);
+/* Makes a fresh directory /tmp/<name>_XXXXXX into buf. */
+void tu_mkdtemp(char *buf, size_t len, const char *name);
+/* Removes a directory tree (best effort). */
+void tu_rmrf(const char *dir);
+/* Writes text to path, failing the test when it cannot. */
+void tu_write_file(const char *path, const char *text);
 #endif
