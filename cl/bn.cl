@@ -131,17 +131,21 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
     }
 }
 
-/* bn_bwd: for seed s and channel c, sdy = sum dy and sdyx = sum dy * xhat over the channel's
- * M elements; writes the parameter gradients dbeta[db_off + s*g_ld + c] = sdy and
- * dgamma[dg_off + s*g_ld + c] = sdyx (overwritten), then accumulates the train-mode
- *   dx += gamma*invstd/M * (M*dy - sdy - xhat*sdyx)
- * computed as gamma*invstd * (dy - sdy/M - xhat*sdyx/M) over the channel of seed s.
+/* bn_bwd: the output gradient is g = dy_scale * dy (dy_scale folds in the coefficient of an
+ * edge sum whose gradient is read directly instead of being copied into a tensor of its own).
+ * For seed s and channel c, sdy = sum g and sdyx = sum g * xhat over the channel's M
+ * elements; writes the parameter gradients dbeta[db_off + s*g_ld + c] = sdy and
+ * dgamma[dg_off + s*g_ld + c] = sdyx (overwritten), then the train-mode input gradient
+ *   gamma*invstd/M * (M*g - sdy - xhat*sdyx)
+ * computed as gamma*invstd * (g - sdy/M - xhat*sdyx/M) over the channel of seed s, added to
+ * dx when acc != 0, stored over it (dx not read) when acc == 0.
  * NDRange: 2-D, global = (C * lws, S), local = (lws, 1); group (c, s). x is shared by the
  * seeds; dy, dx are [S][N][C][HW]. */
 __kernel void bn_bwd(__global const float *x, int x_off, __global const float *gamma, int g_off,
                      __global const float *stats, int st_off, __global const float *dy,
                      int dy_off, __global float *dx, int dx_off, __global float *dgamma,
-                     int dg_off, __global float *dbeta, int db_off, int g_ld, int N, int C, int HW)
+                     int dg_off, __global float *dbeta, int db_off, int g_ld, int N, int C, int HW,
+                     float dy_scale, int acc)
 {
     __local float b1[BN_MAX_WG];
     __local float b2[BN_MAX_WG];
@@ -173,7 +177,7 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     b1[lid] = HSUM(s1);
     b2[lid] = HSUM(s2);
     bn_tree2(b1, b2, lid, lsz);
-    const float sdy = b1[0], sdyx = b2[0];
+    const float sdy = b1[0] * dy_scale, sdyx = b2[0] * dy_scale;
     if (lid == 0) {
         dbeta[db_off + s * g_ld + c] = sdy;
         dgamma[dg_off + s * g_ld + c] = sdyx;
@@ -187,7 +191,10 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
         const int i = iv * BN_VW;
         const size_t e = n * nstride + i;
         const VT xh = (VLOAD(xc + e) - mean) * invstd;
-        const VT g = VLOAD(dyc + e) - a - xh * b;
-        VSTORE(VLOAD(dxc + e) + k * g, dxc + e);
+        const VT g = VLOAD(dyc + e) * dy_scale - a - xh * b;
+        if (acc)
+            VSTORE(VLOAD(dxc + e) + k * g, dxc + e);
+        else
+            VSTORE(k * g, dxc + e);
     }
 }

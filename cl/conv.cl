@@ -60,7 +60,7 @@ __kernel void conv_fwd(__global const float *x, int xoff, __global const float *
     y[yoff + gid] = acc;
 }
 
-/* conv_bwd_data: dx[b][ci][ih][iw] += sum over (co, kh, kw) with oh = (ih+pad-kh)/stride and
+/* conv_bwd_data: dx[b][ci][ih][iw] (+)= sum over (co, kh, kw) with oh = (ih+pad-kh)/stride and
  * ow = (iw+pad-kw)/stride exact and in range of w[co][ci][kh][kw] * dy[b][co][oh][ow].
  * Seeds and samples share one batch index b = s*N + n (dy and dx are both [S][N][...] and w
  * is shared), so nb = S*N. Each work-item computes CB input channels of one pixel, which
@@ -69,7 +69,8 @@ __kernel void conv_fwd(__global const float *x, int xoff, __global const float *
  *   ci = cb*CB .. cb*CB+CB-1 (< cin); global size >= nb*ncb*h*wd (guarded), any local size. */
 __kernel void conv_bwd_data(__global const float *w, int woff, __global const float *dy, int dyoff,
                             __global float *dx, int dxoff, int nb, int cin, int h, int wd,
-                            int cout, int stride, int pad, int hout, int wout)
+                            int cout, int stride, int pad, int hout, int wout,
+                            __global const float *mask, int moff, int mN, int mask_m, int accum)
 {
     const int gid = (int)get_global_id(0);
     const int ncb = (cin + CB - 1) / CB;
@@ -107,8 +108,15 @@ __kernel void conv_bwd_data(__global const float *w, int woff, __global const fl
         }
     }
     const int hw = h * wd, pixel = ih * wd + iw;
-    for (int c = 0; c < CB; c++)
-        if (ci0 + c < cin) dx[dxoff + (b * cin + ci0 + c) * hw + pixel] += acc[c];
+    for (int c = 0; c < CB; c++) {
+        if (ci0 + c >= cin) continue;
+        __global float *d = dx + dxoff + (b * cin + ci0 + c) * hw + pixel;
+        const float old = accum ? *d : 0.0f;
+        /* mask_m: the input was relu(mask) (mask shared by the seeds), the gradient flows on
+           to mask, nothing where mask <= 0 (a select: a non-finite acc there is dropped) */
+        const int through = !mask_m || mask[moff + ((b % mN) * cin + ci0 + c) * hw + pixel] > 0.0f;
+        *d = through ? old + acc[c] : old;
+    }
 }
 
 /* conv_bwd_weight: partial sums of

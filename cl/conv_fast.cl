@@ -82,9 +82,11 @@
  *   out[b][oc][oh][ow0..ow0+7] (=|+=) sum_{ic,kh,kw} wt(oc,ic,kh,kw) * in[b][ic][S*oh-PAD+kh][S*ow-PAD+kw]
  * for oh = oh0 .. oh0+RB-1: the S*(RB-1)+K input rows are loaded once each and feed every
  * output row they touch (RB*OB float8 sums).
- * trans = 0: the forward, wt = w[oc][ic][kh][kw], out overwritten.
+ * trans = 0: the forward, wt = w[oc][ic][kh][kw].
  * trans = 1 (stride 1 only): backward-data (dx = dy convolved with the flipped, transposed
- *   weights), wt(oc,ic,kh,kw) = w[ic][oc][K-1-kh][K-1-kw], out accumulated.
+ *   weights), wt(oc,ic,kh,kw) = w[ic][oc][K-1-kh][K-1-kw].
+ * The body leaves the sums in acc[r*OB + o] and ob_ pointing at out[b][oc0][oh0][ow0]; the
+ * kernels store them (BWD_STORE8 below for the backward).
  * NDRange 1-D, exact: gid = ((b*(CO/OB) + ob)*(CV_HO/RB) + ohb)*NWC + owc, oh0 = ohb*RB. */
 #define CONV_ROWS_BODY(CI, CO, OB, RB, TRANS)                                               \
     const int gid = (int)get_global_id(0);                                                  \
@@ -128,13 +130,7 @@
             }                                                                               \
         }                                                                                   \
     }                                                                                       \
-    __global float *ob_ = out + outoff + (b * (CO) + oc0) * CV_OHW + oh0 * CV_WO + ow0;     \
-    _Pragma("unroll") for (int r = 0; r < (RB); r++)                                        \
-    _Pragma("unroll") for (int o = 0; o < (OB); o++) {                                      \
-        __global float *d_ = ob_ + o * CV_OHW + r * CV_WO;                                  \
-        if (TRANS) vstore8(vload8(0, d_) + acc[r * (OB) + o], 0, d_);                       \
-        else vstore8(acc[r * (OB) + o], 0, d_);                                             \
-    }
+    __global float *ob_ = out + outoff + (b * (CO) + oc0) * CV_OHW + oh0 * CV_WO + ow0;
 
 /* conv_fast_fwd: y = conv(x, w); in = x [nb][CV_CIN][H][W], out = y [nb][CV_COUT][HO][WO].
  * Global size nb*(CV_COUT/COB_F)*(CV_HO/RB_F)*NWC (guarded). */
@@ -142,16 +138,49 @@ __kernel void conv_fast_fwd(__global const float *in, int inoff, __global const 
                             __global float *out, int outoff, int nb)
 {
     CONV_ROWS_BODY(CV_CIN, CV_COUT, COB_F, RB_F, 0)
+#pragma unroll
+    for (int r = 0; r < RB_F; r++)
+#pragma unroll
+        for (int o = 0; o < COB_F; o++) vstore8(acc[r * COB_F + o], 0, ob_ + o * CV_OHW + r * CV_WO);
 }
+
+/* Stores the n-vector v (n = 8 or 16) of backward-data sums at dx pointer d, with the options
+ * every backward-data kernel takes:
+ *   accum != 0: dx += v; accum == 0: dx = v (dx is not read, so it needs no zeroing);
+ *   mask_m != 0: the convolution's input was relu(m) for the forward tensor m at mask + moff
+ *     ([mN][C][H][W], shared by the seeds; mofs = the element's offset in it), and the
+ *     gradient goes on to m: where m <= 0 nothing is added (a select, so a non-finite v
+ *     there is dropped, as in PyTorch's threshold_backward). This fuses the ReLU backward
+ *     into the convolution's and saves a gradient tensor and two passes over it. */
+#define BWD_STORE(n, d, v, mofs)                                                            \
+    do {                                                                                    \
+        const float##n v_ = (v);                                                            \
+        const float##n old_ = accum ? vload##n(0, (d)) : (float##n)(0.0f);                  \
+        if (mask_m) {                                                                       \
+            const float##n m_ = vload##n(0, mask + moff + (mofs));                          \
+            vstore##n(select(old_, old_ + v_, m_ > 0.0f), 0, (d));                          \
+        } else {                                                                            \
+            vstore##n(old_ + v_, 0, (d));                                                   \
+        }                                                                                   \
+    } while (0)
 
 #if CV_S == 1
 /* conv_fast_bwd_data: dx += conv(dy, flipped transposed w); in = dy [nb][CV_COUT][H][W],
  * out = dx [nb][CV_CIN][H][W] with nb = S*N (seeds folded into the batch).
  * Global size nb*(CV_CIN/COB_B)*(CV_H/RB_B)*NWC (guarded). */
 __kernel void conv_fast_bwd_data(__global const float *in, int inoff, __global const float *w,
-                                 int woff, __global float *out, int outoff, int nb)
+                                 int woff, __global float *out, int outoff, int nb,
+                                 __global const float *mask, int moff, int mN, int mask_m, int accum)
 {
     CONV_ROWS_BODY(CV_COUT, CV_CIN, COB_B, RB_B, 1)
+    const int mb = (b % mN) * CV_CIN + oc0; /* the mask's (sample, channel) row */
+#pragma unroll
+    for (int r = 0; r < RB_B; r++)
+#pragma unroll
+        for (int o = 0; o < COB_B; o++) {
+            const int e = o * CV_OHW + r * CV_WO;
+            BWD_STORE(8, ob_ + e, acc[r * COB_B + o], mb * CV_OHW + oh0 * CV_WO + ow0 + e);
+        }
 }
 #else
 /* conv_fast_bwd_data, stride 2 (K = 3, pad 1): dx[b][ci][ih][iw] += sum over (co, kh, kw)
@@ -162,7 +191,8 @@ __kernel void conv_fast_bwd_data(__global const float *in, int inoff, __global c
  * in = dy [nb][CV_COUT][H/2][W/2], out = dx [nb][CV_CIN][H][W], nb = S*N.
  * NDRange 1-D, exact: gid = ((b*(CV_CIN/COB_B) + ob)*CV_H + ih)*NWC + c (NWC = W/16). */
 __kernel void conv_fast_bwd_data(__global const float *in, int inoff, __global const float *w,
-                                 int woff, __global float *out, int outoff, int nb)
+                                 int woff, __global float *out, int outoff, int nb,
+                                 __global const float *mask, int moff, int mN, int mask_m, int accum)
 {
     const int gid = (int)get_global_id(0);
     const int c = gid % NWC;
@@ -196,13 +226,15 @@ __kernel void conv_fast_bwd_data(__global const float *in, int inoff, __global c
             }
         }
     }
-    __global float *dst = out + outoff + (b * CV_CIN + ci0) * CV_HW + ih * CV_W + 2 * ow0;
+    const int pix = ih * CV_W + 2 * ow0;
+    __global float *dst = out + outoff + (b * CV_CIN + ci0) * CV_HW + pix;
+    const int mb = ((b % mN) * CV_CIN + ci0) * CV_HW + pix;
 #pragma unroll
     for (int o = 0; o < COB_B; o++) {
         const float8 e = ev[o], q = od[o];
         const float16 v = (float16)(e.s0, q.s0, e.s1, q.s1, e.s2, q.s2, e.s3, q.s3, e.s4, q.s4,
                                     e.s5, q.s5, e.s6, q.s6, e.s7, q.s7);
-        vstore16(vload16(0, dst + o * CV_HW) + v, 0, dst + o * CV_HW);
+        BWD_STORE(16, dst + o * CV_HW, v, mb + o * CV_HW);
     }
 }
 #endif

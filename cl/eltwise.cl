@@ -14,16 +14,16 @@ __kernel void relu_fwd(__global const float *x, int x_off, __global float *y, in
 /* relu_bwd: dx[s][i] += x[i] > 0 ? dy[s][i] : 0 for s in [0,S). x (the forward input) is
  * shared by the seeds; dy, dx are [S][count]. A select, not dy * (x > 0), so a non-finite
  * dy where x <= 0 contributes 0 (as PyTorch's threshold_backward); dx is then stored back
- * unchanged. The unconditional load/select/store and the seed as a second NDRange dimension
+ * unchanged. accum == 0 overwrites dx instead (dx not read). The unconditional load/select/store and the seed as a second NDRange dimension
  * (no division, no inner loop) keep PoCL's work-item loop vectorisable.
  * NDRange: 2-D (count, S). */
 __kernel void relu_bwd(__global const float *x, int x_off, __global const float *dy, int dy_off,
-                       __global float *dx, int dx_off, int count)
+                       __global float *dx, int dx_off, int count, int accum)
 {
     const int i = (int)get_global_id(0);
     CLNAS_GUARD(i < count);
     const size_t e = (size_t)get_global_id(1) * count + i;
-    const float d = dx[dx_off + e];
+    const float d = accum ? dx[dx_off + e] : 0.0f;
     const float g = dy[dy_off + e];
     dx[dx_off + e] = x[x_off + i] > 0.0f ? d + g : d;
 }

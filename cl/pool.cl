@@ -40,13 +40,17 @@ __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y,
     y[y_off + ((size_t)p * Hout + oh) * Wout + ow] = acc / (float)(nh * nw);
 }
 
-/* avgpool_bwd: dx[q][h][w] += sum over the windows (oh, ow) containing (h, w) of
+/* The backward kernels below read the output gradient as scale * dy and add into dx
+ * (accum != 0) or store over it without reading it (accum == 0); see clnas_avgpool_bwd_ex.
+ *
+ * avgpool_bwd: dx[q][h][w] += sum over the windows (oh, ow) containing (h, w) of
  * dy[q][oh][ow] / taps(oh, ow), q = (s*N + n)*C + c (gather form: no atomics), taps = the
  * in-bounds size of the window (count_include_pad = false).
  * (h, w) is tap (kh, kw) of (oh, ow) when h + pad - kh = oh * stride (same for w).
  * NDRange: 3-D (W, H, S*N*C), guarded. */
 __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *dx, int dx_off,
-                          int SNC, int H, int W, int k, int stride, int pad, int Hout, int Wout)
+                          int SNC, int H, int W, int k, int stride, int pad, int Hout, int Wout,
+                          float scale, int accum)
 {
     const int w = (int)get_global_id(0), h = (int)get_global_id(1), q = (int)get_global_id(2);
     CLNAS_GUARD(w < W && h < H && q < SNC);
@@ -70,7 +74,8 @@ __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *
             acc += (vh && vw) ? v : 0.0f;
         }
     }
-    dx[dx_off + ((size_t)q * H + h) * W + w] += acc;
+    __global float *d = dx + dx_off + ((size_t)q * H + h) * W + w;
+    *d = accum ? *d + scale * acc : scale * acc;
 }
 
 /* Number of in-bounds taps along one axis of the 3x3 s1 p1 window centred at o, for a
@@ -113,7 +118,7 @@ __kernel void avgpool3_fwd_rows(__global const float *x, int x_off, __global flo
  * dy[oh][w] / (nh(oh) * nw(w)), then dx[h][w] += U[w-1] + U[w] + U[w+1].
  * NDRange: 1-D over S*N*C*H (= rows). */
 __kernel void avgpool3_bwd_rows(__global const float *dy, int dy_off, __global float *dx,
-                                int dx_off, int rows, int H, int W)
+                                int dx_off, int rows, int H, int W, float scale, int accum)
 {
     const int r = (int)get_global_id(0);
     CLNAS_GUARD(r < rows);
@@ -133,8 +138,8 @@ __kernel void avgpool3_bwd_rows(__global const float *dy, int dy_off, __global f
         vstore8(acc, 0, u + 1 + w0);
     }
     for (int w0 = 0; w0 < W; w0 += 8) {
-        const float8 v = (vload8(0, u + w0 + 2) + vload8(0, u + w0 + 1)) + vload8(0, u + w0);
-        vstore8(vload8(0, dxr + w0) + v, 0, dxr + w0);
+        const float8 v = scale * ((vload8(0, u + w0 + 2) + vload8(0, u + w0 + 1)) + vload8(0, u + w0));
+        vstore8(accum ? vload8(0, dxr + w0) + v : v, 0, dxr + w0);
     }
 }
 
@@ -159,18 +164,22 @@ __kernel void avgpool2_fwd_rows(__global const float *x, int x_off, __global flo
 /* avgpool2_bwd_rows: dx[h][w] += dy[h/2][w/2] / 4 for h < 2*Hout (a last odd row gets
  * nothing), W % 8 == 0 (so Wout = W / 2). Row r = q*H + h. NDRange: 1-D over S*N*C*H. */
 __kernel void avgpool2_bwd_rows(__global const float *dy, int dy_off, __global float *dx,
-                                int dx_off, int rows, int H, int W, int Hout)
+                                int dx_off, int rows, int H, int W, int Hout, float scale, int accum)
 {
     const int r = (int)get_global_id(0);
     CLNAS_GUARD(r < rows);
     const int q = r / H, h = r - q * H;
-    if (h >= 2 * Hout) return;
+    if (h >= 2 * Hout) { /* a last odd row is outside every window */
+        if (!accum)
+            for (int w0 = 0; w0 < W; w0 += 8) vstore8((float8)(0.0f), 0, dx + dx_off + (size_t)r * W + w0);
+        return;
+    }
     __global const float *dyr = dy + dy_off + ((size_t)q * Hout + (h >> 1)) * (W / 2);
     __global float *dxr = dx + dx_off + (size_t)r * W;
     for (int w0 = 0; w0 < W; w0 += 8) {
-        const float4 a = vload4(0, dyr + w0 / 2) / 4.0f;
+        const float4 a = scale * (vload4(0, dyr + w0 / 2) / 4.0f);
         const float8 v = (float8)(a.s0, a.s0, a.s1, a.s1, a.s2, a.s2, a.s3, a.s3);
-        vstore8(vload8(0, dxr + w0) + v, 0, dxr + w0);
+        vstore8(accum ? vload8(0, dxr + w0) + v : v, 0, dxr + w0);
     }
 }
 

@@ -1,6 +1,7 @@
 /* test_net.c - NAS-Bench-201 networks: parameter counts against TENAS.md §10.6, initialisation
  * (determinism, pairing across architectures, distributions), the whole network on the device
  * against the host reference, and the host reference against finite differences. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -199,6 +200,24 @@ Test(net, whole_networks_on_device_match_host_reference)
     device_vs_reference("|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|", 2, 2, 8, 1, -1, 0, 2, 2);
     device_vs_reference("supernet", 1, 1, 3, 0, 1, 1, 50, 1);
     device_vs_reference("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", 3, 1, 8, 1, -1, 0, 2, 2);
+}
+
+/* 32x32 input: widths 32, 16, 8 take the shape-specialised convolution kernels (stride 1 and
+ * the stride-2 reductions), with the ReLU folded into their backward-data pass */
+Test(net, full_size_proxy_on_device_matches_host_reference)
+{
+    device_vs_reference("supernet", 3, 1, 32, 1, -1, 0, 2, 2);
+}
+
+/* CLNAS_FUSE=0: the plain schedule (every gradient materialised, zeroed and accumulated, no
+ * aliases, no folded ReLUs) must agree too: it is the cross-check of the fused one */
+Test(net, unfused_schedule_matches_host_reference)
+{
+    setenv("CLNAS_FUSE", "0", 1);
+    device_vs_reference("supernet", 3, 1, 12, 1, -1, 0, 3, 3);
+    device_vs_reference("supernet", 3, 1, 32, 1, -1, 0, 2, 2);
+    device_vs_reference("|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|", 2, 2, 8, 1, -1, 0, 2, 2);
+    unsetenv("CLNAS_FUSE");
 }
 
 /* host reference vs central finite differences: L = sum_k w_k logits_k */

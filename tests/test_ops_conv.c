@@ -149,6 +149,58 @@ Test(conv, bwd_data_matches_reference)
     printf("conv_bwd_data: max relative error %.3g\n", worst);
 }
 
+/* clnas_conv_bwd_data_ex: overwrite (dx starts as NaN, so a read shows) and the folded ReLU
+ * (relu_in m shared by the seeds, with exact zeros: no gradient passes where m <= 0), against
+ * the reference backward-data followed by the reference ReLU backward. */
+Test(conv, bwd_data_ex_matches_reference)
+{
+    clnas_ctx *ctx = tu_ctx();
+    double worst = 0;
+    const int S = 2;
+    for (size_t i = 0; i < NSHAPES; i++)
+        for (int mode = 0; mode < 3; mode++) {
+            const int accumulate = mode == 1, masked = mode > 0;
+            clnas_conv_shape s = mk(&SHAPES[i]);
+            const size_t nx = xc(&s), ny = yc(&s), nw = wc(&s);
+            double *w = rnd(nw, 300 + i), *dy = rnd((size_t)S * ny, 400 + i), *m = rnd(nx, 700 + i),
+                   *dx0 = rnd((size_t)S * nx, 500 + i), *tmp = calloc((size_t)S * nx, sizeof(double)),
+                   *ref = malloc((size_t)S * nx * sizeof(double)), *got = malloc((size_t)S * nx * sizeof(double));
+            for (size_t j = 0; j < nx; j += 5) m[j] = 0.0; /* the kink: no gradient */
+            for (int sd = 0; sd < S; sd++)
+                clnas_conv_bwd_data_ref(&s, w, dy + (size_t)sd * ny, tmp + (size_t)sd * nx);
+            for (size_t j = 0; j < (size_t)S * nx; j++) {
+                ref[j] = accumulate ? dx0[j] : 0.0;
+                if (!masked || m[j % nx] > 0) ref[j] += tmp[j];
+                if (!accumulate) dx0[j] = NAN;
+            }
+            const size_t ow = 1, ody = ow + nw + 2, om = ody + (size_t)S * ny + 1, odx = om + nx + 3;
+            const size_t total = odx + (size_t)S * nx + 4;
+            cl_mem buf = NULL;
+            check_ok(ctx, clnas_buf_alloc(ctx, total * sizeof(float), &buf));
+            check_ok(ctx, clnas_buf_zero(ctx, buf, 0, total * sizeof(float)));
+            tu_write(ctx, buf, ow, w, nw);
+            tu_write(ctx, buf, ody, dy, (size_t)S * ny);
+            tu_write(ctx, buf, om, m, nx);
+            tu_write(ctx, buf, odx, dx0, (size_t)S * nx);
+            clnas_dt b = {buf, 0}, none = {NULL, 0};
+            check_ok(ctx, clnas_conv_bwd_data_ex(ctx, &s, S, clnas_dt_at(b, ow), clnas_dt_at(b, ody),
+                                                 clnas_dt_at(b, odx), accumulate, masked ? clnas_dt_at(b, om) : none));
+            tu_read(ctx, buf, odx, (size_t)S * nx, got);
+            char what[160];
+            name(what, sizeof what, mode == 0 ? "conv_bwd_data_ex overwrite" : mode == 1 ? "conv_bwd_data_ex relu, accumulate"
+                                                                                    : "conv_bwd_data_ex relu, overwrite", &s, S);
+            double e = tu_rel_err(got, ref, (size_t)S * nx);
+            if (e > worst) worst = e;
+            tu_expect_close(what, got, ref, (size_t)S * nx, TOL);
+            double tail[4];
+            tu_read(ctx, buf, odx + (size_t)S * nx, 4, tail);
+            for (int j = 0; j < 4; j++) cr_expect_eq(tail[j], 0.0, "%s wrote past dx", what);
+            clnas_buf_free(buf);
+            free(w); free(dy); free(m); free(dx0); free(tmp); free(ref); free(got);
+        }
+    printf("conv_bwd_data_ex: max relative error %.3g\n", worst);
+}
+
 Test(conv, bwd_weight_matches_reference)
 {
     clnas_ctx *ctx = tu_ctx();

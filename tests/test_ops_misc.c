@@ -144,6 +144,30 @@ static void bn_case(int N, int C, int H, int W, int S, double lo, double hi, uin
     check("bn bwd dbeta", pb, dbr, (size_t)S * C, TOL, worst);
     check_untouched(Gh, gtot, goff, S, g_ld, a, C, b, C, "bn bwd");
 
+    /* clnas_bn_bwd_ex: dy read as 0.375 * dy, dx overwritten. dx starts as NaN, so any read
+       of it shows; the reference is the plain backward of the scaled dy into zeros. */
+    const float sc = 0.375f;
+    double *dys = dalloc(tot), *dx2 = dalloc(tot), *nan_ = dalloc(tot);
+    for (size_t i = 0; i < tot; i++) { dys[i] = sc * dy[i]; dx2[i] = 0; nan_[i] = NAN; }
+    for (int k = 0; k < S; k++)
+        clnas_bn_bwd_ref(&s, x, gam, mean, inv, dys + k * per, dx2 + k * per, dgr + (size_t)k * C,
+                         dbr + (size_t)k * C);
+    cl_mem dx2b = put(ctx, nan_, tot, 1);
+    OKC(ctx, clnas_bn_bwd_ex(ctx, &s, S, dt(xb, 3), dt(gb, 1), dt(sb, 2), dt(dyb, 7), sc, dt(dx2b, 1), 0,
+                             dt(G, goff + a), dt(G, goff + b), g_ld, dt(wsb, 2)));
+    tu_read(ctx, dx2b, 1, tot, got);
+    check("bn bwd_ex dx (scaled dy, overwritten)", got, dx2, tot, dxtol, worst);
+    tu_read(ctx, G, 0, gtot, Gh);
+    for (int k = 0; k < S; k++)
+        for (int c = 0; c < C; c++) {
+            pg[(size_t)k * C + c] = Gh[goff + k * g_ld + a + c];
+            pb[(size_t)k * C + c] = Gh[goff + k * g_ld + b + c];
+        }
+    check("bn bwd_ex dgamma", pg, dgr, (size_t)S * C, TOL, worst);
+    check("bn bwd_ex dbeta", pb, dbr, (size_t)S * C, TOL, worst);
+    clnas_buf_free(dx2b);
+    free(dys); free(dx2); free(nan_);
+
     cl_mem bufs[] = {xb, gb, bb, yb, sb, dyb, dxb, G, wsb};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) clnas_buf_free(bufs[i]);
     double *hs[] = {x, gam, bet, y, mean, inv, got, st, dy, dx, dgr, dbr, Gh, pg, pb};
@@ -198,6 +222,14 @@ Test(ops_misc, eltwise_vs_reference, .timeout = 600)
             OKC(ctx, clnas_relu_bwd(ctx, n, S, dt(xb, 2), dt(dyb, 3), dt(dxb, 0)));
             tu_read(ctx, dxb, 0, tot, got);
             check("relu bwd dx (accumulated)", got, dx, tot, TOL, &worst);
+            /* clnas_relu_bwd_ex overwriting: dx starts as NaN (a read would show) */
+            for (size_t i = 0; i < tot; i++) { dx[i] = 0; got[i] = NAN; }
+            for (int k = 0; k < S; k++) clnas_relu_bwd_ref(n, x, dy + k * n, dx + k * n);
+            cl_mem dx2b = put(ctx, got, tot, 0);
+            OKC(ctx, clnas_relu_bwd_ex(ctx, n, S, dt(xb, 2), dt(dyb, 3), dt(dx2b, 0), 0));
+            tu_read(ctx, dx2b, 0, tot, got);
+            check("relu bwd_ex dx (overwritten)", got, dx, tot, TOL, &worst);
+            clnas_buf_free(dx2b);
             clnas_buf_free(xb); clnas_buf_free(yb); clnas_buf_free(dyb); clnas_buf_free(dxb);
             free(x); free(y); free(got); free(dy); free(dx);
         }
@@ -275,6 +307,15 @@ static void pool_case(int N, int C, int H, int W, int k, int stride, int pad, in
     OKC(ctx, clnas_avgpool_bwd(ctx, &s, S, dt(dyb, 2), dt(dxb, 3)));
     tu_read(ctx, dxb, 3, in * S, got);
     check("avgpool bwd dx (accumulated)", got, dx, in * S, TOL, worst);
+    /* clnas_avgpool_bwd_ex: dy read scaled, dx overwritten (it starts as NaN: a read shows) */
+    for (size_t i = 0; i < in * S; i++) { dx[i] = 0; got[i] = NAN; }
+    for (int q = 0; q < S; q++) clnas_avgpool_bwd_ref(&s, dy + q * out, dx + q * in);
+    for (size_t i = 0; i < in * S; i++) dx[i] *= 0.375;
+    cl_mem dx2b = put(ctx, got, in * S, 3);
+    OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, dt(dyb, 2), 0.375f, dt(dx2b, 3), 0));
+    tu_read(ctx, dx2b, 3, in * S, got);
+    check("avgpool bwd_ex dx (scaled dy, overwritten)", got, dx, in * S, TOL, worst);
+    clnas_buf_free(dx2b);
     clnas_buf_free(xb); clnas_buf_free(yb); clnas_buf_free(dyb); clnas_buf_free(dxb);
     free(x); free(y); free(got); free(dy); free(dx);
 }

@@ -63,8 +63,21 @@ struct clnas_plan {
     cl_mem pgrad;                /* seeds * nparams, used by clnas_plan_backward_host */
     cl_mem io;                   /* staging for dlogits: seeds * batch * classes */
     size_t bytes;
+    /* Backward schedule, fixed at plan creation (see plan_schedule in plan.c):
+       a tensor whose only consumer is an edge sum gets no gradient tensor of its own: its
+       producer reads the root gradient (alias_root) scaled by alias_scale; a ReLU whose only
+       consumer is a convolution is folded into that convolution's backward (fuse_relu: the
+       ReLU's layer index, its own backward skipped); the first contribution to a gradient
+       overwrites it (over: bit 0 for a layer's input, bit j for input j of a sum) so that
+       only gradients read before anything is written, or first written by an op that can
+       only accumulate, are zeroed. */
+    int *alias_root;             /* per tensor: root tensor of the gradient (itself if not aliased) */
+    float *alias_scale;          /* per tensor: d tensor = alias_scale * d root */
+    int *fuse_relu;              /* per layer: the ReLU folded into this conv's backward, or -1 */
+    unsigned char *skip_bwd;     /* per layer: backward done elsewhere (a folded ReLU) */
+    unsigned *over;              /* per layer: contributions that overwrite (see above) */
     int *zero_at;                /* per layer: index into zero_list of the first tensor to zero before its backward */
-    int *zero_list;              /* tensors whose gradient first receives a contribution at that layer */
+    int *zero_list;              /* tensors whose gradient must be zeroed at that layer */
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
     double prof[2][8];           /* [fwd/bwd][layer_kind] seconds */
     long prof_n[2][8];

@@ -8,6 +8,114 @@
 
 static clnas_dt dt(cl_mem m, size_t off) { clnas_dt t = {m, off}; return t; }
 
+/* Can layer kind k's backward write its input gradient instead of adding to it? */
+static int can_overwrite(layer_kind k)
+{
+    return k == L_CONV || k == L_BN || k == L_RELU || k == L_AVGPOOL || k == L_SUM;
+}
+/* Can it read its output gradient scaled (an aliased edge-sum input)? */
+static int can_scale(layer_kind k) { return k == L_BN || k == L_AVGPOOL || k == L_SUM; }
+
+/* The backward schedule (graph.h): aliases, folded ReLUs, overwrites and the tensors to zero.
+ * $CLNAS_FUSE=0 turns the first three off (every gradient materialised and zeroed, every op
+ * accumulating: the straightforward schedule, kept as a cross-check). */
+static clnas_status plan_schedule(clnas_plan *p)
+{
+    const clnas_net *net = p->net;
+    const int L = net->nlayers, T = net->ntensors;
+    const char *fe = getenv("CLNAS_FUSE");
+    const int fuse = !(fe && fe[0] == '0');
+    p->alias_root = malloc((size_t)T * sizeof *p->alias_root);
+    p->alias_scale = malloc((size_t)T * sizeof *p->alias_scale);
+    p->fuse_relu = malloc((size_t)L * sizeof *p->fuse_relu);
+    p->skip_bwd = calloc((size_t)L, 1);
+    p->over = calloc((size_t)L, sizeof *p->over);
+    p->zero_at = malloc(((size_t)L + 1) * sizeof *p->zero_at);
+    p->zero_list = malloc(((size_t)T + 1) * sizeof *p->zero_list);
+    int *uses = calloc((size_t)T, sizeof *uses), *producer = malloc((size_t)T * sizeof *producer);
+    int *parent = malloc((size_t)T * sizeof *parent);
+    char *written = calloc((size_t)T + 1, 1);
+    clnas_status st = CLNAS_OK;
+    if (!p->alias_root || !p->alias_scale || !p->fuse_relu || !p->skip_bwd || !p->over || !p->zero_at ||
+        !p->zero_list || !uses || !producer || !parent || !written) {
+        st = clnas_set_error(p->ctx, CLNAS_E_NOMEM, "plan: out of host memory");
+        goto done;
+    }
+    for (int t = 0; t < T; t++) { producer[t] = -1; parent[t] = -1; p->alias_root[t] = t; p->alias_scale[t] = 1.0f; }
+    for (int i = 0; i < L; i++) {
+        const layer *l = &net->layers[i];
+        p->fuse_relu[i] = -1;
+        producer[l->out] = i;
+        if (l->kind == L_SUM)
+            for (int j = 0; j < l->nin; j++) uses[l->ins[j]]++;
+        else
+            uses[l->in]++;
+    }
+    if (fuse) {
+        for (int i = 0; i < L; i++) {
+            const layer *l = &net->layers[i];
+            if (l->kind == L_SUM) {
+                for (int j = 0; j < l->nin; j++) {
+                    const int t = l->ins[j], pr = producer[t];
+                    /* uses == 1 also rules out the same tensor twice in this sum */
+                    if (t == 0 || t == net->logits || uses[t] != 1 || pr < 0 || !can_scale(net->layers[pr].kind))
+                        continue;
+                    parent[t] = l->out;
+                    p->alias_scale[t] = l->coef[j];
+                }
+            } else if (l->kind == L_CONV) {
+                const int t = l->in, pr = producer[t];
+                if (t != 0 && t != net->logits && uses[t] == 1 && pr >= 0 && net->layers[pr].kind == L_RELU) {
+                    p->fuse_relu[i] = pr;
+                    p->skip_bwd[pr] = 1;
+                }
+            }
+        }
+        /* roots: layers run in topological order, so a sum's output is resolved before its
+           inputs' producers ... but not necessarily before the inputs themselves: resolve
+           each chain explicitly (chains are short) */
+        for (int t = 0; t < T; t++) {
+            int r = t;
+            float sc = 1.0f;
+            for (int guard = 0; parent[r] >= 0 && guard <= T; guard++) { sc *= p->alias_scale[r]; r = parent[r]; }
+            p->alias_root[t] = r;
+            p->alias_scale[t] = sc;
+        }
+    }
+    /* walk the backward: zero a gradient that is read before anything wrote it, or whose
+       first contribution comes from an op that can only accumulate */
+    written[net->logits] = 1; /* written whole by the caller */
+    int nz = 0;
+    for (int i = L - 1; i >= 0; i--) {
+        const layer *l = &net->layers[i];
+        p->zero_at[i] = nz;
+        if (p->skip_bwd[i]) continue;
+        const int r = p->alias_root[l->out];
+        if (!written[r]) { written[r] = 1; p->zero_list[nz++] = r; }
+        if (l->kind == L_SUM) {
+            for (int j = 0; j < l->nin; j++) {
+                const int t = l->ins[j];
+                if (p->alias_root[t] != t) continue; /* aliased: its producer reads our gradient */
+                if (!written[t]) { written[t] = 1; p->over[i] |= fuse ? 1u << j : 0u; if (!fuse) p->zero_list[nz++] = t; }
+            }
+        } else {
+            const int t = p->fuse_relu[i] >= 0 ? net->layers[p->fuse_relu[i]].in : l->in;
+            if (!written[t]) {
+                written[t] = 1;
+                if (fuse && can_overwrite(l->kind)) p->over[i] = 1u;
+                else p->zero_list[nz++] = t;
+            }
+        }
+    }
+    p->zero_at[L] = nz;
+done:
+    free(uses);
+    free(producer);
+    free(parent);
+    free(written);
+    return st;
+}
+
 clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, int seeds, clnas_plan **out)
 {
     *out = NULL;
@@ -46,34 +154,7 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
     CLNAS_TRY(clnas_buf_alloc(ctx, ws * F, &p->ws));
     CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)seeds * net->nparams * F, &p->pgrad));
     CLNAS_TRY(clnas_buf_alloc(ctx, io * F, &p->io));
-    /* lazy zeroing of activation gradients: walking the layers backwards, a tensor is zeroed
-       right before the first layer that adds into its gradient */
-    p->zero_at = malloc(((size_t)net->nlayers + 1) * sizeof *p->zero_at);
-    p->zero_list = malloc(((size_t)net->ntensors + 1) * sizeof *p->zero_list);
-    char *seen = calloc((size_t)net->ntensors + 1, 1);
-    if (!p->zero_at || !p->zero_list || !seen) {
-        free(seen);
-        st = clnas_set_error(ctx, CLNAS_E_NOMEM, "plan: out of host memory");
-        goto fail;
-    }
-    seen[net->logits] = 1; /* written whole by the caller */
-    int nz = 0;
-    for (int i = net->nlayers - 1; i >= 0; i--) {
-        const layer *l = &net->layers[i];
-        p->zero_at[i] = nz;
-        /* an output nothing consumes (e.g. a node whose edges are all `none`) still has its
-           gradient read: zero, not garbage */
-        if (!seen[l->out]) { seen[l->out] = 1; p->zero_list[nz++] = l->out; }
-        if (l->kind == L_SUM) {
-            for (int j = 0; j < l->nin; j++)
-                if (!seen[l->ins[j]]) { seen[l->ins[j]] = 1; p->zero_list[nz++] = l->ins[j]; }
-        } else if (!seen[l->in]) {
-            seen[l->in] = 1;
-            p->zero_list[nz++] = l->in;
-        }
-    }
-    p->zero_at[net->nlayers] = nz;
-    free(seen);
+    if ((st = plan_schedule(p)) != CLNAS_OK) goto fail;
     p->profile = getenv("CLNAS_PROFILE") && atoi(getenv("CLNAS_PROFILE")) > 0;
     p->bytes = (net->nparams + act + act * (size_t)seeds + net->nstats + 1 + ws +
                 (size_t)seeds * net->nparams + io) * F;
@@ -106,6 +187,11 @@ void clnas_plan_destroy(clnas_plan *p)
     clnas_buf_free(p->ws);
     clnas_buf_free(p->pgrad);
     clnas_buf_free(p->io);
+    free(p->alias_root);
+    free(p->alias_scale);
+    free(p->fuse_relu);
+    free(p->skip_bwd);
+    free(p->over);
     free(p->zero_at);
     free(p->zero_list);
     free(p);
@@ -202,15 +288,20 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
     clnas_dt ws = dt(p->ws, 0);
     for (int i = net->nlayers - 1; i >= 0 && st == CLNAS_OK; i--) {
         const layer *l = &net->layers[i];
+        if (p->skip_bwd[i]) continue; /* a ReLU folded into its convolution's backward */
         const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
         const tensor_desc *to = &net->tensors[l->out];
-        clnas_dt dy = dt(p->grad, plan_grad_off(p, l->out));
+        const float dys = p->alias_scale[l->out]; /* 1 unless the output feeds a sum directly */
+        clnas_dt dy = dt(p->grad, plan_grad_off(p, p->alias_root[l->out]));
+        const int relu = l->kind == L_CONV ? p->fuse_relu[i] : -1;
+        const int tin = relu >= 0 ? net->layers[relu].in : l->in; /* whose gradient we produce */
         clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : dy;
-        clnas_dt dx = ti ? dt(p->grad, plan_grad_off(p, l->in)) : dy;
-        int want_dx = ti && (l->in != 0 || need_input_grad);
+        clnas_dt dx = ti ? dt(p->grad, plan_grad_off(p, tin)) : dy;
+        const int acc = !(p->over[i] & 1u);
+        int want_dx = ti && (tin != 0 || need_input_grad);
         if (p->profile && st == CLNAS_OK) st = clnas_ctx_finish(ctx); /* bill queued work to its own layer */
         double tp = p->profile ? clnas_now() : 0;
-        /* zero the gradients that this layer is the first to add into (S seed blocks each) */
+        /* zero the gradients this layer reads or adds into first that nothing wrote yet */
         for (int z = p->zero_at[i]; z < (i > 0 ? p->zero_at[i - 1] : p->zero_at[net->nlayers]) && st == CLNAS_OK; z++) {
             int t = p->zero_list[z];
             st = clnas_buf_zero(ctx, p->grad, plan_grad_off(p, t) * sizeof(float),
@@ -220,36 +311,44 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
         case L_CONV: {
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, N, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
-            if (want_dx) st = clnas_conv_bwd_data(ctx, &cs, S, dt(p->params, l->w_off), dy, dx);
+            clnas_dt mask = relu >= 0 ? dt(p->act, plan_act_off(p, tin)) : dt(NULL, 0);
+            if (want_dx && st == CLNAS_OK) st = clnas_conv_bwd_data_ex(ctx, &cs, S, dt(p->params, l->w_off), dy, dx, acc, mask);
             if (st == CLNAS_OK) st = clnas_conv_bwd_weight(ctx, &cs, S, x, dy, clnas_dt_at(g, l->w_off), g_ld, ws);
             break;
         }
         case L_BN: {
             clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, 1e-5};
-            st = clnas_bn_bwd(ctx, &bs, S, x, dt(p->params, l->w_off), dt(p->stats, l->stats_off), dy, dx,
-                              clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld, ws);
+            if (st == CLNAS_OK)
+                st = clnas_bn_bwd_ex(ctx, &bs, S, x, dt(p->params, l->w_off), dt(p->stats, l->stats_off), dy, dys, dx,
+                                     acc, clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld, ws);
             break;
         }
-        case L_RELU: st = clnas_relu_bwd(ctx, tensor_size(ti) * (size_t)N, S, x, dy, dx); break;
+        case L_RELU:
+            if (st == CLNAS_OK) st = clnas_relu_bwd_ex(ctx, tensor_size(ti) * (size_t)N, S, x, dy, dx, acc);
+            break;
         case L_AVGPOOL: {
             clnas_pool_shape ps;
             clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
-            if (want_dx) st = clnas_avgpool_bwd(ctx, &ps, S, dy, dx);
+            if (want_dx && st == CLNAS_OK) st = clnas_avgpool_bwd_ex(ctx, &ps, S, dy, dys, dx, acc);
             break;
         }
         case L_SUM: {
             size_t n = tensor_size(to) * (size_t)N;
             for (int j = 0; j < l->nin && st == CLNAS_OK; j++) {
-                if (l->ins[j] == 0 && !need_input_grad) continue;
+                const int t = l->ins[j];
+                if (t == 0 && !need_input_grad) continue;
+                if (p->alias_root[t] != t) continue; /* its producer reads our gradient directly */
                 /* seed blocks of every tensor are contiguous with stride n, so one axpby covers all S */
-                st = clnas_axpby(ctx, n * (size_t)S, l->coef[j], dy, 1.0f, dt(p->grad, plan_grad_off(p, l->ins[j])));
+                st = clnas_axpby(ctx, n * (size_t)S, l->coef[j] * dys, dy, (p->over[i] >> j) & 1u ? 0.0f : 1.0f,
+                                 dt(p->grad, plan_grad_off(p, t)));
             }
             break;
         }
-        case L_GAP: st = clnas_gap_bwd(ctx, N, ti->c, ti->h * ti->w, S, dy, dx); break;
+        case L_GAP: if (st == CLNAS_OK) st = clnas_gap_bwd(ctx, N, ti->c, ti->h * ti->w, S, dy, dx); break;
         case L_LINEAR:
-            st = clnas_linear_bwd(ctx, N, ti->c, l->cout, S, x, dt(p->params, l->w_off), dy, dx,
-                                  clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
+            if (st == CLNAS_OK)
+                st = clnas_linear_bwd(ctx, N, ti->c, l->cout, S, x, dt(p->params, l->w_off), dy, dx,
+                                      clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
             break;
         }
         if (st != CLNAS_OK) clnas_append_error(ctx, " [backward, layer %d %s]", i, l->name);

@@ -156,6 +156,14 @@ clnas_status clnas_bn_bwd(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_
                           clnas_dt gamma, clnas_dt stats, clnas_dt dy, clnas_dt dx,
                           clnas_dt dgamma, clnas_dt dbeta, size_t g_ld, clnas_dt ws)
 {
+    return clnas_bn_bwd_ex(ctx, s, S, x, gamma, stats, dy, 1.0f, dx, 1, dgamma, dbeta, g_ld, ws);
+}
+
+clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
+                             clnas_dt gamma, clnas_dt stats, clnas_dt dy, float dy_scale,
+                             clnas_dt dx, int accumulate, clnas_dt dgamma, clnas_dt dbeta,
+                             size_t g_ld, clnas_dt ws)
+{
     clnas_status st = check_shape(ctx, s, S, "clnas_bn_bwd");
     if (st != CLNAS_OK) return st;
     const size_t C = (size_t)s->c, HW = (size_t)s->h * s->w, per = (size_t)s->n * C * HW;
@@ -178,10 +186,11 @@ clnas_status clnas_bn_bwd(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_
     if (st != CLNAS_OK) return st;
     st = group_size(ctx, k, (size_t)s->n * HW, HW, &lws);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimimimimimiiiii", x.m, (int)x.off, gamma.m, (int)gamma.off,
+    st = clnas_kernel_args(ctx, k, "mimimimimimimiiiiifi", x.m, (int)x.off, gamma.m, (int)gamma.off,
                            stats.m, (int)stats.off, dy.m, (int)dy.off, dx.m, (int)dx.off,
                            dgamma.m, (int)dgamma.off, dbeta.m, (int)dbeta.off,
-                           S > 1 ? (int)g_ld : 0, s->n, s->c, (int)HW);
+                           S > 1 ? (int)g_ld : 0, s->n, s->c, (int)HW, (double)dy_scale,
+                           accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;
     size_t gws2[2] = {C * lws, (size_t)S}, lws2[2] = {lws, 1};
     return clnas_launch(ctx, k, 2, gws2, lws2);

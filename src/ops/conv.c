@@ -313,13 +313,19 @@ static clnas_status pick_div_lws(clnas_ctx *ctx, cl_kernel k, size_t gws, size_t
 
 /* conv_fast_fwd (trans = 0) or conv_fast_bwd_data (trans = 1) over nb images. */
 static clnas_status fast_rows(clnas_ctx *ctx, const clnas_conv_shape *s, const fast_cfg *c,
-                              int trans, int nb, clnas_dt in, clnas_dt w, clnas_dt out)
+                              int trans, int nb, clnas_dt in, clnas_dt w, clnas_dt out,
+                              clnas_dt mask, int accumulate)
 {
     cl_kernel k;
     clnas_status st = fast_kernel(ctx, s, c, trans ? "conv_fast_bwd_data" : "conv_fast_fwd", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimii", in.m, (int)in.off, w.m, (int)w.off, out.m,
-                           (int)out.off, nb);
+    if (trans)
+        st = clnas_kernel_args(ctx, k, "mimimiimiiii", in.m, (int)in.off, w.m, (int)w.off, out.m,
+                               (int)out.off, nb, mask.m ? mask.m : out.m, (int)mask.off, s->n,
+                               mask.m != NULL, accumulate ? 1 : 0);
+    else
+        st = clnas_kernel_args(ctx, k, "mimimii", in.m, (int)in.off, w.m, (int)w.off, out.m,
+                               (int)out.off, nb);
     if (st != CLNAS_OK) return st;
     /* one work-item per 8 outputs of RB rows (16 dx columns of a row for the stride-2 backward) */
     const int oc = trans ? s->cin : s->cout, ob = trans ? c->obb : c->obf;
@@ -366,7 +372,7 @@ clnas_status clnas_conv_fwd(clnas_ctx *ctx, const clnas_conv_shape *s, clnas_dt 
     if ((st = check_mem(ctx, fn, "w", w, w_count(s))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "y", y, y_count(s))) != CLNAS_OK) return st;
     const fast_cfg fc = fast_config(s);
-    if (fc.ok) return fast_rows(ctx, s, &fc, 0, s->n, x, w, y);
+    if (fc.ok) return fast_rows(ctx, s, &fc, 0, s->n, x, w, y, (clnas_dt){NULL, 0}, 0);
     cl_kernel k;
     if ((st = get_kernel(ctx, s->k, "conv_fwd", &k)) != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m,
@@ -382,6 +388,12 @@ clnas_status clnas_conv_fwd(clnas_ctx *ctx, const clnas_conv_shape *s, clnas_dt 
 clnas_status clnas_conv_bwd_data(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt w,
                                  clnas_dt dy, clnas_dt dx)
 {
+    return clnas_conv_bwd_data_ex(ctx, s, S, w, dy, dx, 1, (clnas_dt){NULL, 0});
+}
+
+clnas_status clnas_conv_bwd_data_ex(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt w,
+                                    clnas_dt dy, clnas_dt dx, int accumulate, clnas_dt relu_in)
+{
     static const char fn[] = "clnas_conv_bwd_data";
     clnas_status st = check_shape(ctx, s, fn);
     if (st != CLNAS_OK) return st;
@@ -391,13 +403,15 @@ clnas_status clnas_conv_bwd_data(clnas_ctx *ctx, const clnas_conv_shape *s, int 
     if ((st = check_mem(ctx, fn, "w", w, w_count(s))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "dy", dy, (size_t)S * y_count(s))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "dx", dx, (size_t)S * x_count(s))) != CLNAS_OK) return st;
+    if (relu_in.m && (st = check_mem(ctx, fn, "relu_in", relu_in, x_count(s))) != CLNAS_OK) return st;
     const fast_cfg fc = fast_config(s);
-    if (fc.ok) return fast_rows(ctx, s, &fc, 1, S * s->n, dy, w, dx);
+    if (fc.ok) return fast_rows(ctx, s, &fc, 1, S * s->n, dy, w, dx, relu_in, accumulate);
     cl_kernel k;
     if ((st = get_kernel(ctx, s->k, "conv_bwd_data", &k)) != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m,
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiimiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m,
                            (int)dx.off, S * s->n, s->cin, s->h, s->w, s->cout, s->stride, s->pad,
-                           s->hout, s->wout);
+                           s->hout, s->wout, relu_in.m ? relu_in.m : dx.m, (int)relu_in.off, s->n,
+                           relu_in.m != NULL, accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;
     size_t lws;
     if ((st = pick_lws(ctx, k, CONV_LWS, &lws)) != CLNAS_OK) return st;

@@ -36,6 +36,12 @@ clnas_status clnas_relu_fwd(clnas_ctx *ctx, size_t count, clnas_dt x, clnas_dt y
 clnas_status clnas_relu_bwd(clnas_ctx *ctx, size_t count, int S, clnas_dt x, clnas_dt dy,
                             clnas_dt dx)
 {
+    return clnas_relu_bwd_ex(ctx, count, S, x, dy, dx, 1);
+}
+
+clnas_status clnas_relu_bwd_ex(clnas_ctx *ctx, size_t count, int S, clnas_dt x, clnas_dt dy,
+                               clnas_dt dx, int accumulate)
+{
     if (S < 1) return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_bwd: S=%d < 1", S);
     if (count == 0) return CLNAS_OK;
     if (count > (size_t)INT_MAX / (size_t)S)
@@ -46,8 +52,8 @@ clnas_status clnas_relu_bwd(clnas_ctx *ctx, size_t count, int S, clnas_dt x, cln
     cl_kernel k;
     clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "relu_bwd", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimii", x.m, (int)x.off, dy.m, (int)dy.off, dx.m,
-                           (int)dx.off, (int)count);
+    st = clnas_kernel_args(ctx, k, "mimimiii", x.m, (int)x.off, dy.m, (int)dy.off, dx.m,
+                           (int)dx.off, (int)count, accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;
     size_t gws[2] = {count, (size_t)S}, lws[2] = {ELT_LWS, 1};
     return clnas_launch(ctx, k, 2, gws, lws);

@@ -47,6 +47,12 @@ clnas_status clnas_conv_fwd(clnas_ctx *ctx, const clnas_conv_shape *s, clnas_dt 
                             clnas_dt y);
 clnas_status clnas_conv_bwd_data(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt w,
                                  clnas_dt dy, clnas_dt dx);
+/* The same with two options: accumulate == 0 overwrites dx without reading it (no zeroing
+ * needed); relu_in.m != NULL says the convolution's input x was relu(relu_in) (relu_in:
+ * [N][cin][h][w], shared by the seeds) and makes dx the gradient of relu_in instead, i.e.
+ * dx (+)= (relu_in > 0 ? dL/dx : 0), fusing the ReLU backward. */
+clnas_status clnas_conv_bwd_data_ex(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt w,
+                                    clnas_dt dy, clnas_dt dx, int accumulate, clnas_dt relu_in);
 /* ws: at least clnas_conv_workspace_floats(s, S) floats of scratch (partial sums). */
 clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, int S, clnas_dt x,
                                    clnas_dt dy, clnas_dt dw, size_t g_ld, clnas_dt ws);
@@ -72,6 +78,13 @@ clnas_status clnas_bn_fwd(clnas_ctx *ctx, const clnas_bn_shape *s, clnas_dt x, c
 clnas_status clnas_bn_bwd(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
                           clnas_dt gamma, clnas_dt stats, clnas_dt dy, clnas_dt dx,
                           clnas_dt dgamma, clnas_dt dbeta, size_t g_ld, clnas_dt ws);
+/* The same with the output gradient read as dy_scale * dy, and dx accumulated (accumulate != 0)
+ * or overwritten without being read (accumulate == 0). The plan uses it to read an edge-sum
+ * gradient in place of a scaled copy, and to skip zeroing a gradient this op writes first. */
+clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
+                             clnas_dt gamma, clnas_dt stats, clnas_dt dy, float dy_scale,
+                             clnas_dt dx, int accumulate, clnas_dt dgamma, clnas_dt dbeta,
+                             size_t g_ld, clnas_dt ws);
 size_t clnas_bn_workspace_floats(const clnas_bn_shape *s, int S);
 
 /* ---------------- ReLU ---------------- */
@@ -81,6 +94,9 @@ clnas_status clnas_relu_fwd(clnas_ctx *ctx, size_t count, clnas_dt x, clnas_dt y
 /* count = elements of one seed (N*C*H*W); x is the forward input (shared by seeds). */
 clnas_status clnas_relu_bwd(clnas_ctx *ctx, size_t count, int S, clnas_dt x, clnas_dt dy,
                             clnas_dt dx);
+/* accumulate == 0: dx = the gradient (dx not read) instead of dx += it. */
+clnas_status clnas_relu_bwd_ex(clnas_ctx *ctx, size_t count, int S, clnas_dt x, clnas_dt dy,
+                               clnas_dt dx, int accumulate);
 
 /* ---------------- average pooling, count_include_pad = false ---------------- */
 typedef struct clnas_pool_shape {
@@ -94,6 +110,9 @@ void clnas_avgpool_bwd_ref(const clnas_pool_shape *s, const double *dy, double *
 clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_dt x, clnas_dt y);
 clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
                                clnas_dt dx);
+/* dx (+)= the adjoint applied to dy_scale * dy; accumulate == 0 overwrites dx without reading it. */
+clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
+                                  float dy_scale, clnas_dt dx, int accumulate);
 
 /* ---------------- global average pool: [N][C][H][W] -> [N][C] ---------------- */
 void clnas_gap_fwd_ref(int n, int c, int hw, const double *x, double *y);

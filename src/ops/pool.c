@@ -157,6 +157,12 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
 clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
                                clnas_dt dx)
 {
+    return clnas_avgpool_bwd_ex(ctx, s, S, dy, 1.0f, dx, 1);
+}
+
+clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
+                                  float dy_scale, clnas_dt dx, int accumulate)
+{
     clnas_status st = check_pool(ctx, s, S, "clnas_avgpool_bwd");
     if (st != CLNAS_OK) return st;
     const size_t SNC = (size_t)S * s->n * s->c;
@@ -168,17 +174,18 @@ clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
         size_t rows = SNC * (size_t)s->h, lws = ROW_LWS;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_bwd_rows" : "avgpool2_bwd_rows", &k);
         if (st != CLNAS_OK) return st;
-        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiii", dy.m, (int)dy.off, dx.m, (int)dx.off,
-                                         (int)rows, s->h, s->w)
-                     : clnas_kernel_args(ctx, k, "mimiiiii", dy.m, (int)dy.off, dx.m, (int)dx.off,
-                                         (int)rows, s->h, s->w, s->hout);
+        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off,
+                                         (int)rows, s->h, s->w, (double)dy_scale, accumulate ? 1 : 0)
+                     : clnas_kernel_args(ctx, k, "mimiiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off,
+                                         (int)rows, s->h, s->w, s->hout, (double)dy_scale, accumulate ? 1 : 0);
         if (st != CLNAS_OK) return st;
         return clnas_launch(ctx, k, 1, &rows, &lws);
     }
     st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_bwd", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
-                           s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
+                           s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout, (double)dy_scale,
+                           accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {(size_t)s->w, (size_t)s->h, SNC}, lws[3];
     plane_lws(gws[0], gws[1], gws[2], lws);
