@@ -10,7 +10,25 @@
  * current network's weights); one linear-region stream per candidate (shared by its current and
  * candidate nets and its repeats). Data: every NTK evaluation pair sees a fresh batch; the
  * patches continue across the whole search. An undefined kappa counts as 1e5 (as the original
- * maps NaN), and is reported. */
+ * maps NaN), and is reported.
+ *
+ * Shared batches (opts.shared_batches = 1; `clnas search --shared-batches`) is an optional mode
+ * that DEPARTS from the original procedure to roughly halve the work. Per round, K = repeats:
+ * - the round draws K NTK batches once (the next K batches of the same sampler), and every
+ *   candidate's repeat r uses batch r; kappa_cur on batch r is computed once per round and
+ *   shared by all candidates (the original draws a fresh batch for every candidate and repeat
+ *   and recomputes kappa_cur with it);
+ * - the round draws K sets of lr_batch x lr_batches patches once, and every candidate's
+ *   repeat r uses set r (the original's patches continue from candidate to candidate);
+ * - the thin linear-region nets get ONE set of weights per round (a round stream instead of
+ *   a candidate stream), shared by the current net and every candidate of the round, so that
+ *   R_cur on set r is computed once per round and each R_cand is compared with an R_cur of the
+ *   same weights on the same patches (the original draws fresh thin-net weights per candidate,
+ *   shared by that candidate's two nets only).
+ * Everything else (NTK weights per round, rounding, ranking, pruning) is unchanged. Kappa
+ * evaluations per round drop from 2*K*n to K*(n+1) for n candidates, and likewise R counts
+ * (NB201 defaults: 324 -> 171 of each over a search). The mode is written into the trace, and
+ * a search refuses to resume candidates that were computed in the other mode. */
 #ifndef CLNAS_SEARCH_H
 #define CLNAS_SEARCH_H
 
@@ -55,6 +73,13 @@ typedef struct clnas_search_opts {
     const clnas_candidate *resume;
     const int *resume_round;  /* round of each resume entry */
     int nresume;
+    /* 1: the shared-batches mode described at the top (a departure from TE-NAS); 0 (default):
+     * the original procedure. */
+    int shared_batches;
+    /* The mode the resume entries were computed in (clnas_search_trace_mode reads it from a
+     * trace). The search refuses (CLNAS_E_INVALID_ARG) to resume entries of the other mode:
+     * their values and data draws would not match what this search computes. */
+    int resume_shared_batches;
 } clnas_search_opts;
 
 void clnas_search_opts_default(clnas_search_opts *o);
@@ -63,7 +88,13 @@ typedef struct clnas_search_result {
     clnas_nb201_arch arch;   /* the found single-path architecture */
     int rounds;
     int candidates;          /* evaluated */
-    int kappa_undefined;     /* repeats with an undefined kappa, counted as 1e5 */
+    int kappa_undefined;     /* kappa values used that were undefined (counted as 1e5); with
+                                shared batches an undefined shared kappa_cur counts once per
+                                candidate that uses it */
+    /* NTK condition numbers and region counts this call computed (candidates taken over from
+     * opts.resume are not recomputed and do not count): 2*K per candidate in the original mode,
+     * K per candidate plus K per round with shared batches. */
+    long kappa_evals, regions_evals;
     double wall_s;
 } clnas_search_result;
 
@@ -71,6 +102,15 @@ typedef struct clnas_search_result {
  * *cands and *rounds (free both with free()); a malformed or partial line ends the list
  * (an interrupted write). Returns CLNAS_E_IO if the file cannot be read. */
 clnas_status clnas_search_load_trace(const char *path, clnas_candidate **cands, int **rounds, int *n);
+
+/* The mode a trace was written in, from its first line ({"type": "search", "batches": ...}):
+ * *shared_batches = 1 for "shared", 0 for "per-candidate" and for a trace without that line
+ * (written before the mode was recorded, when only the original procedure existed).
+ * CLNAS_E_IO if the file cannot be read, CLNAS_E_PARSE for an unknown mode. */
+clnas_status clnas_search_trace_mode(const char *path, int *shared_batches);
+
+/* "shared" or "per-candidate", as the trace and the result files spell the mode. */
+const char *clnas_search_batches_name(int shared_batches);
 
 /* Runs one search on a loaded training set. */
 clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *opts,

@@ -35,6 +35,18 @@ static void help(FILE *f)
 "  --batch B           NTK batch (default 72)     --repeat K   repeats (default 3)\n"
 "  --lr-batch N        patches per batch (1000)   --lr-batches N  batches per R (3)\n"
 "  --seeds-in-flight N NTK backward seeds run together (default: fit memory)\n"
+"  --shared-batches    a DEPARTURE from the original TE-NAS procedure (not the default) that\n"
+"                      saves about half the work. The original draws a fresh NTK batch and the\n"
+"                      next patches for every candidate and repeat, scores the current network\n"
+"                      again on each, and gives each candidate fresh linear-region weights. With\n"
+"                      this option each round draws K NTK batches and K patch sets once, every\n"
+"                      candidate's repeat r uses batch r and patch set r, the current network's\n"
+"                      kappa and R are computed once per batch per round and shared, and the\n"
+"                      linear-region nets get one set of weights per round (shared by the current\n"
+"                      net and all candidates, so R_cur and R_cand still use the same weights).\n"
+"                      kappa and R evaluations: K x (candidates + rounds) instead of\n"
+"                      2 x K x candidates each (171 instead of 324 with the defaults). The mode is\n"
+"                      recorded in every file written; one --out folder cannot mix the two modes\n"
 "  --device D          device index or name part (env CLNAS_DEVICE)\n"
 "  --json              print the summary as JSON\n"
 "  --quiet             no progress on stderr (progress is shown only on a terminal anyway)\n"
@@ -48,6 +60,7 @@ typedef struct run_result {
     double acc[3];
     double wall_s;
     int candidates, undefined;
+    long kappa_evals, regions_evals; /* -1: unknown (a result file of an older clnas) */
     int found_in_table;
 } run_result;
 
@@ -61,13 +74,18 @@ static void write_run_json(FILE *f, const run_result *r, const clnas_search_opts
         if (isfinite(r->acc[c])) fprintf(f, "%.4f", r->acc[c]);
         else fputs("null", f);
     }
-    fprintf(f, "}, \"candidates\": %d, \"kappa_undefined\": %d, \"settings\": {\"batch\": %d, \"repeats\": %d, "
-               "\"lr_samples\": %d, \"prune_number\": %d}}", r->candidates, r->undefined, o->score.batch, o->score.repeats,
+    fprintf(f, "}, \"candidates\": %d, \"kappa_undefined\": %d, ", r->candidates, r->undefined);
+    /* evaluations done by the run that wrote the result (a resumed seed: those after the resume) */
+    if (r->kappa_evals >= 0) fprintf(f, "\"kappa_evals\": %ld, \"regions_evals\": %ld, ", r->kappa_evals, r->regions_evals);
+    else fputs("\"kappa_evals\": null, \"regions_evals\": null, ", f);
+    fprintf(f, "\"settings\": {\"batches\": \"%s\", \"batch\": %d, \"repeats\": %d, \"lr_samples\": %d, \"prune_number\": %d}}",
+            clnas_search_batches_name(o->shared_batches), o->score.batch, o->score.repeats,
             o->score.lr_batch * o->score.lr_batches, o->prune_number);
 }
 
-/* Reads back a result file this command wrote (resume of --seeds runs). */
-static int read_run_json(const char *path, run_result *r)
+/* Reads back a result file this command wrote (resume of --seeds runs); *shared gets the mode
+ * it was searched in (a file without the field predates the mode: the original procedure). */
+static int read_run_json(const char *path, run_result *r, int *shared)
 {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
@@ -86,6 +104,11 @@ static int read_run_json(const char *path, run_result *r)
     r->wall_s = strtod(w + 10, NULL);
     r->candidates = atoi(c + 14);
     r->undefined = atoi(u + 19);
+    char *ke = strstr(buf, "\"kappa_evals\": "), *re = strstr(buf, "\"regions_evals\": ");
+    r->kappa_evals = ke && re && strncmp(ke + 15, "null", 4) ? strtol(ke + 15, NULL, 10) : -1;
+    r->regions_evals = r->kappa_evals >= 0 ? strtol(re + 17, NULL, 10) : -1;
+    char *b = strstr(buf, "\"batches\": \"");
+    *shared = b && !strncmp(b + 12, "shared\"", 7);
     return 1;
 }
 
@@ -138,6 +161,7 @@ int clnas_cmd_search(int argc, char **argv)
         else if ((v = clnas_cli_opt(argc, argv, &i, "--repeat"))) { if (!clnas_cli_int("--repeat", v, 1, CLNAS_MAX_REPEATS, &n)) return 2; o.score.repeats = (int)n; }
         else if ((v = clnas_cli_opt(argc, argv, &i, "--lr-batch"))) { if (!clnas_cli_int("--lr-batch", v, 1, 1000000, &n)) return 2; o.score.lr_batch = (int)n; }
         else if ((v = clnas_cli_opt(argc, argv, &i, "--lr-batches"))) { if (!clnas_cli_int("--lr-batches", v, 1, 1000, &n)) return 2; o.score.lr_batches = (int)n; }
+        else if (!strcmp(argv[i], "--shared-batches")) o.shared_batches = 1;
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--quiet")) o.quiet = 1;
         else { fprintf(stderr, "clnas search: unknown option \"%s\" (see clnas search --help)\n", argv[i]); return 2; }
@@ -173,8 +197,10 @@ int clnas_cmd_search(int argc, char **argv)
     run_result *runs = calloc((size_t)nruns, sizeof *runs);
     if (!runs) { fprintf(stderr, "clnas search: out of memory\n"); rc = 1; goto end; }
     if (!json)
-        printf("TE-NAS search on NAS-Bench-201: %s images (%s), device %s; batch %d, %d repeats, %d patches per R\n",
-               clnas_dataset_name(o.score.dataset), src, devname, o.score.batch, o.score.repeats, o.score.lr_batch * o.score.lr_batches);
+        printf("TE-NAS search on NAS-Bench-201: %s images (%s), device %s; batch %d, %d repeats, %d patches per R; %s\n",
+               clnas_dataset_name(o.score.dataset), src, devname, o.score.batch, o.score.repeats, o.score.lr_batch * o.score.lr_batches,
+               o.shared_batches ? "shared batches per round (--shared-batches: departs from TE-NAS)"
+                                : "fresh batches per candidate (TE-NAS's procedure)");
     for (int k = 0; k < nruns; k++) {
         run_result *r = &runs[k];
         r->seed = (int)(s0 + k);
@@ -182,7 +208,16 @@ int clnas_cmd_search(int argc, char **argv)
         if (out) {
             snprintf(path, sizeof path, "%s/search_seed%d.json", out, r->seed);
             snprintf(tpath, sizeof tpath, "%s/trace_seed%d.jsonl", out, r->seed);
-            if (read_run_json(path, r)) {
+            int was_shared = 0;
+            if (read_run_json(path, r, &was_shared)) {
+                if (was_shared != o.shared_batches) {
+                    fprintf(stderr, "clnas search: %s was searched with %s batches, this run asks for %s batches (%s); "
+                                    "one --out folder cannot mix the two modes: rerun %s--shared-batches, or use another --out\n",
+                            path, clnas_search_batches_name(was_shared), clnas_search_batches_name(o.shared_batches),
+                            o.shared_batches ? "--shared-batches given" : "no --shared-batches", was_shared ? "with " : "without ");
+                    rc = 1;
+                    goto end; /* no summary either: it would overwrite the folder's with a part of it */
+                }
                 lookup(table, r);
                 if (!json) printf("seed %d: %s (from %s)\n", r->seed, r->arch, path);
                 done++;
@@ -195,8 +230,27 @@ int clnas_cmd_search(int argc, char **argv)
         /* an interrupted search of this seed: reuse every candidate its trace holds */
         clnas_candidate *old = NULL;
         int *old_round = NULL, nold = 0;
-        if (out && clnas_search_load_trace(tpath, &old, &old_round, &nold) == CLNAS_OK && nold > 0 && !json)
-            printf("seed %d: resuming from %s (%d candidates already scored)\n", r->seed, tpath, nold);
+        if (out && clnas_search_load_trace(tpath, &old, &old_round, &nold) == CLNAS_OK && nold > 0) {
+            int was_shared = 0;
+            clnas_status ts = clnas_search_trace_mode(tpath, &was_shared);
+            if (ts != CLNAS_OK || was_shared != o.shared_batches) {
+                if (ts != CLNAS_OK)
+                    fprintf(stderr, "clnas search: cannot tell which mode %s was written in (%s); not resuming it\n", tpath,
+                            clnas_status_str(ts));
+                else
+                    fprintf(stderr, "clnas search: %s holds %d candidates scored with %s batches, this run asks for %s batches "
+                                    "(%s); a search cannot mix the two modes: rerun %s--shared-batches to resume it, or use "
+                                    "another --out\n",
+                            tpath, nold, clnas_search_batches_name(was_shared), clnas_search_batches_name(o.shared_batches),
+                            o.shared_batches ? "--shared-batches given" : "no --shared-batches", was_shared ? "with " : "without ");
+                free(old);
+                free(old_round);
+                rc = 1;
+                goto end;
+            }
+            o.resume_shared_batches = was_shared;
+            if (!json) printf("seed %d: resuming from %s (%d candidates already scored)\n", r->seed, tpath, nold);
+        }
         o.resume = old;
         o.resume_round = old_round;
         o.nresume = nold;
@@ -220,6 +274,8 @@ int clnas_cmd_search(int argc, char **argv)
         r->wall_s = sr.wall_s;
         r->candidates = sr.candidates;
         r->undefined = sr.kappa_undefined;
+        r->kappa_evals = sr.kappa_evals;
+        r->regions_evals = sr.regions_evals;
         lookup(table, r);
         done++;
         if (out) {
@@ -236,7 +292,8 @@ int clnas_cmd_search(int argc, char **argv)
             printf("seed %d: %s\n", r->seed, r->arch);
             if (r->found_in_table)
                 printf("  NB201 test accuracy: CIFAR-10 %.2f  CIFAR-100 %.2f  ImageNet16-120 %.2f\n", r->acc[0], r->acc[1], r->acc[2]);
-            printf("  wall time %.1f s, %d candidates", r->wall_s, r->candidates);
+            printf("  wall time %.1f s, %d candidates, %ld kappa and %ld R evaluations", r->wall_s, r->candidates,
+                   r->kappa_evals, r->regions_evals);
             if (r->undefined) printf(", %d undefined kappa counted as 1e5 (as the original does for NaN)", r->undefined);
             printf("\n");
         }
@@ -264,8 +321,9 @@ int clnas_cmd_search(int argc, char **argv)
     for (int pass = 0; pass < 2; pass++) {
         FILE *f = pass == 0 ? (json ? stdout : NULL) : sf;
         if (!f) continue;
-        fprintf(f, "{\"space\": \"nb201\", \"dataset\": \"%s\", \"device\": \"%s\", \"n\": %d, \"wall_s\": %.3f, \"runs\": [",
-                clnas_dataset_name(o.score.dataset), devname, done, wall / done);
+        fprintf(f, "{\"space\": \"nb201\", \"batches\": \"%s\", \"dataset\": \"%s\", \"device\": \"%s\", \"n\": %d, "
+                   "\"wall_s\": %.3f, \"runs\": [",
+                clnas_search_batches_name(o.shared_batches), clnas_dataset_name(o.score.dataset), devname, done, wall / done);
         for (int k = 0; k < done; k++) {
             if (k) fputs(", ", f);
             write_run_json(f, &runs[k], &o, devname, src);

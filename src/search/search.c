@@ -1,6 +1,7 @@
 /* search.c - TE-NAS's pruning search on NAS-Bench-201 (TENAS.md §5): candidates, the exact
  * ranking rules of prune_func_rank, and the round loop with the original's weight and data
- * sharing. */
+ * sharing; optionally the shared-batches mode (search.h), which reuses one round's batches,
+ * patches, thin-net weights and current-network scores across all candidates of the round. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,16 @@
 #define KAPPA_UNDEFINED_VALUE 1e5 /* what the original substitutes for a NaN kappa */
 #define STREAM_NTK_DATA 0x4e544bu
 #define STREAM_LR_DATA 0x4c52u
+/* weight-stream keys: the round's NTK weights (both modes), a candidate's thin-net weights
+ * (original mode), the round's thin-net weights (shared mode) */
+#define KEY_NTK_ROUND 0x4e544b5f726f756eULL /* "NTK_roun" */
+#define KEY_LR_CAND 0x4c525f63616e64ULL     /* "LR_cand" */
+#define KEY_LR_ROUND 0x4c525f726f756e64ULL  /* "LR_round" */
+
+const char *clnas_search_batches_name(int shared_batches)
+{
+    return shared_batches ? "shared" : "per-candidate";
+}
 
 double clnas_py_round(double x, int nd)
 {
@@ -100,11 +111,30 @@ done:
 
 /* ---- one search ---- */
 
+/* An NTK or LR evaluator of one architecture with weights from (seed, stream). */
+typedef struct evaluator {
+    clnas_net *net;
+    clnas_ntk *ntk;
+    clnas_lr *lr;
+} evaluator;
+
+/* What the shared-batches mode keeps for one round: its K batches and K patch sets (in
+ * search_state's buffers), and the current network's scores on them, computed when the first
+ * candidate that is not taken over from a resumed trace needs them (a round that is resumed
+ * in full computes nothing). */
+typedef struct round_shared {
+    int ready;                              /* kappa_cur and r_cur hold this round's values */
+    clnas_kappa kappa_cur[CLNAS_MAX_REPEATS];
+    size_t r_cur[CLNAS_MAX_REPEATS];
+} round_shared;
+
 typedef struct search_state {
     clnas_ctx *ctx;
     const clnas_search_opts *o;
+    clnas_search_result *res;
     clnas_sampler *si, *sp;
-    float *images, *patches;
+    float *images, *patches; /* one batch and one patch set; K of each with shared batches */
+    round_shared rs;
     int done, total;
     double t0;
     int show;
@@ -126,13 +156,6 @@ static clnas_status build(const clnas_nb201_arch *a, int lr, const clnas_score_o
     clnas_status st = clnas_score_nets(a, so, lr ? NULL : net, lr ? net : NULL, err, sizeof err);
     return st == CLNAS_OK ? st : clnas_set_error(ctx, st, "%s", err);
 }
-
-/* An NTK or LR evaluator of one architecture with weights from (seed, stream). */
-typedef struct evaluator {
-    clnas_net *net;
-    clnas_ntk *ntk;
-    clnas_lr *lr;
-} evaluator;
 
 static void eval_free(evaluator *e)
 {
@@ -214,6 +237,19 @@ static void trace_round(FILE *f, int round, const clnas_nb201_arch *before, cons
     fflush(f);
 }
 
+/* The first line of a trace: the settings, above all the mode, so that a resumed search can
+ * refuse a trace of the other mode (clnas_search_trace_mode) and readers know what they read. */
+static void trace_header(FILE *f, const clnas_search_opts *o)
+{
+    if (!f) return;
+    const clnas_score_opts *so = &o->score;
+    fprintf(f, "{\"type\": \"search\", \"space\": \"nb201\", \"batches\": \"%s\", \"dataset\": \"%s\", \"seed\": %llu, "
+               "\"batch\": %d, \"repeats\": %d, \"lr_batch\": %d, \"lr_batches\": %d, \"prune_number\": %d}\n",
+            clnas_search_batches_name(o->shared_batches), clnas_dataset_name(so->dataset), (unsigned long long)so->seed,
+            so->batch, so->repeats, so->lr_batch, so->lr_batches, o->prune_number);
+    fflush(f);
+}
+
 /* A finished result of this candidate from an interrupted run, or NULL. */
 static const clnas_candidate *resumed(const clnas_search_opts *o, int round, const clnas_candidate *c)
 {
@@ -240,7 +276,7 @@ static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur
     evaluator nc, lc, lk;
     clnas_status st;
     /* NTK: the candidate copies the current network's weights (same round stream) */
-    uint64_t ntk_stream = clnas_key_combine(0x4e544b5f726f756eULL, (uint64_t)round);
+    uint64_t ntk_stream = clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round);
     st = eval_make(s->ctx, &cand, 0, ntk_stream, so, &nc);
     if (st != CLNAS_OK) return st;
     double sum = 0;
@@ -250,6 +286,7 @@ static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur
         st = clnas_ntk_eval(ntk_cur->ntk, s->images, &kc, NULL, NULL, NULL, NULL, NULL);
         if (st == CLNAS_OK) st = clnas_ntk_eval(nc.ntk, s->images, &kd, NULL, NULL, NULL, NULL, NULL);
         if (st != CLNAS_OK) break;
+        s->res->kappa_evals += 2;
         c->kappa_cur[r] = kappa_value(&kc, &c->kappa_undefined);
         c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
         sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
@@ -258,7 +295,7 @@ static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur
     if (st != CLNAS_OK) return st;
     c->dk = sum / so->repeats;
     /* LR: fresh weights per candidate, shared by its current and candidate thin nets */
-    uint64_t lr_stream = clnas_key_combine(clnas_key_combine(0x4c525f63616e64ULL, (uint64_t)round), (uint64_t)index);
+    uint64_t lr_stream = clnas_key_combine(clnas_key_combine(KEY_LR_CAND, (uint64_t)round), (uint64_t)index);
     st = eval_make(s->ctx, cur, 1, lr_stream, so, &lc);
     if (st != CLNAS_OK) return st;
     st = eval_make(s->ctx, &cand, 1, lr_stream, so, &lk);
@@ -269,11 +306,90 @@ static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur
         clnas_sampler_patches(s->sp, n, s->patches);
         st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], NULL);
         if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], NULL);
-        if (st == CLNAS_OK)
+        if (st == CLNAS_OK) {
+            s->res->regions_evals += 2;
             sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
+        }
     }
     eval_free(&lc);
     eval_free(&lk);
+    c->dr = sum / so->repeats;
+    return st;
+}
+
+/* Shared batches: the current network's kappa and R on each of the round's K batches and patch
+ * sets, once per round. The thin net gets the round's weights; the NTK net is the round's `cur`. */
+static clnas_status shared_round_scores(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur, int round)
+{
+    const clnas_score_opts *so = &s->o->score;
+    round_shared *rs = &s->rs;
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+    int n = so->lr_batch * so->lr_batches;
+    clnas_status st = CLNAS_OK;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        st = clnas_ntk_eval(ntk_cur->ntk, s->images + (size_t)r * so->batch * img, &rs->kappa_cur[r], NULL, NULL, NULL, NULL, NULL);
+        if (st == CLNAS_OK) s->res->kappa_evals++;
+    }
+    if (st != CLNAS_OK) return st;
+    evaluator lc;
+    st = eval_make(s->ctx, cur, 1, clnas_key_combine(KEY_LR_ROUND, (uint64_t)round), so, &lc);
+    if (st != CLNAS_OK) return st;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        st = clnas_lr_count(lc.lr, s->patches + (size_t)r * n * 9, n, &rs->r_cur[r], NULL);
+        if (st == CLNAS_OK) s->res->regions_evals++;
+    }
+    eval_free(&lc);
+    if (st == CLNAS_OK) rs->ready = 1;
+    return st;
+}
+
+/* Scores one candidate in the shared-batches mode: repeat r compares the candidate with the
+ * round's shared kappa_cur / R_cur on the round's batch r / patch set r. The candidate's nets
+ * take the round's weights, so the modules it shares with the current network are identical. */
+static clnas_status score_candidate_shared(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur,
+                                           clnas_candidate *c, int round)
+{
+    const clnas_score_opts *so = &s->o->score;
+    const clnas_candidate *old = resumed(s->o, round, c);
+    if (old) {
+        /* nothing to replay: the data of a round is drawn once, before its first candidate */
+        *c = *old;
+        return CLNAS_OK;
+    }
+    clnas_status st;
+    if (!s->rs.ready && (st = shared_round_scores(s, cur, ntk_cur, round)) != CLNAS_OK) return st;
+    const round_shared *rs = &s->rs;
+    clnas_nb201_arch cand = *cur;
+    cand.ops[c->edge] &= (unsigned char)~(1u << c->op);
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+    int n = so->lr_batch * so->lr_batches;
+    evaluator e;
+    st = eval_make(s->ctx, &cand, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &e);
+    if (st != CLNAS_OK) return st;
+    double sum = 0;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        clnas_kappa kd;
+        st = clnas_ntk_eval(e.ntk, s->images + (size_t)r * so->batch * img, &kd, NULL, NULL, NULL, NULL, NULL);
+        if (st != CLNAS_OK) break;
+        s->res->kappa_evals++;
+        c->kappa_cur[r] = kappa_value(&rs->kappa_cur[r], &c->kappa_undefined);
+        c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
+        sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
+    }
+    eval_free(&e);
+    if (st != CLNAS_OK) return st;
+    c->dk = sum / so->repeats;
+    st = eval_make(s->ctx, &cand, 1, clnas_key_combine(KEY_LR_ROUND, (uint64_t)round), so, &e);
+    if (st != CLNAS_OK) return st;
+    sum = 0;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        st = clnas_lr_count(e.lr, s->patches + (size_t)r * n * 9, n, &c->r_cand[r], NULL);
+        if (st != CLNAS_OK) break;
+        s->res->regions_evals++;
+        c->r_cur[r] = rs->r_cur[r];
+        sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
+    }
+    eval_free(&e);
     c->dr = sum / so->repeats;
     return st;
 }
@@ -289,11 +405,25 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     if (clnas_dataset_kind_of(data) != so->dataset)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "search: the data set is %s, the search asked for %s",
                                clnas_dataset_name(clnas_dataset_kind_of(data)), clnas_dataset_name(so->dataset));
-    search_state s = {ctx, o, NULL, NULL, NULL, NULL, 0, 0, clnas_now(), 0};
+    if (o->nresume > 0 && !o->resume_shared_batches != !o->shared_batches)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG,
+                               "search: cannot resume: the %d candidates to resume were computed with %s batches, this search "
+                               "uses %s batches; the two modes draw different data and weights and cannot be mixed in one "
+                               "search (run it again in the same mode, or start afresh)",
+                               o->nresume, clnas_search_batches_name(o->resume_shared_batches),
+                               clnas_search_batches_name(o->shared_batches));
+    search_state s;
+    memset(&s, 0, sizeof s);
+    s.ctx = ctx;
+    s.o = o;
+    s.res = res;
+    s.t0 = clnas_now();
     s.show = !o->quiet && isatty(2);
     int hw = clnas_dataset_hw(so->dataset);
-    s.images = malloc((size_t)so->batch * 3 * hw * hw * sizeof(float));
-    s.patches = malloc((size_t)so->lr_batch * so->lr_batches * 9 * sizeof(float));
+    /* the shared mode holds a whole round's K batches and K patch sets */
+    size_t nbuf = o->shared_batches ? (size_t)so->repeats : 1;
+    s.images = malloc(nbuf * so->batch * 3 * hw * hw * sizeof(float));
+    s.patches = malloc(nbuf * so->lr_batch * so->lr_batches * 9 * sizeof(float));
     clnas_candidate *cands = calloc(CLNAS_NB201_EDGES * CLNAS_NB201_NOPS, sizeof *cands);
     clnas_status st = CLNAS_OK;
     evaluator cur;
@@ -317,11 +447,21 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
         }
         res->rounds = nr;
     }
+    trace_header(o->trace, o);
     for (int round = 1; !clnas_nb201_is_single_path(&arch); round++) {
         int k_prune = clnas_nb201_edge_count(&arch, 0) - 1;
         if (o->prune_number < k_prune) k_prune = o->prune_number;
-        uint64_t ntk_stream = clnas_key_combine(0x4e544b5f726f756eULL, (uint64_t)round);
+        uint64_t ntk_stream = clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round);
         if ((st = eval_make(ctx, &arch, 0, ntk_stream, so, &cur)) != CLNAS_OK) goto done;
+        if (o->shared_batches) {
+            /* the round's data, drawn from the same samplers as the original mode (so round 1's
+               batches are the first candidate's there), whether or not its candidates are resumed */
+            size_t img = (size_t)3 * hw * hw;
+            int np = so->lr_batch * so->lr_batches;
+            for (int r = 0; r < so->repeats; r++) clnas_sampler_batch(s.si, so->batch, 1, s.images + (size_t)r * so->batch * img, NULL);
+            for (int r = 0; r < so->repeats; r++) clnas_sampler_patches(s.sp, np, s.patches + (size_t)r * np * 9);
+            s.rs.ready = 0;
+        }
         int n = 0;
         for (int e = 0; e < CLNAS_NB201_EDGES; e++) {
             if (clnas_nb201_edge_count(&arch, e) <= 1) continue;
@@ -335,7 +475,8 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
         }
         for (int i = 0; i < n; i++) {
             progress(&s, round, res->rounds, i + 1, n);
-            st = score_candidate(&s, &arch, &cur, &cands[i], round, i);
+            st = o->shared_batches ? score_candidate_shared(&s, &arch, &cur, &cands[i], round)
+                                   : score_candidate(&s, &arch, &cur, &cands[i], round, i);
             if (st != CLNAS_OK) {
                 char en[16];
                 edge_name(cands[i].edge, en, sizeof en);
@@ -450,4 +591,21 @@ clnas_status clnas_search_load_trace(const char *path, clnas_candidate **cands, 
     }
     fclose(f);
     return CLNAS_OK;
+}
+
+clnas_status clnas_search_trace_mode(const char *path, int *shared_batches)
+{
+    *shared_batches = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return CLNAS_E_IO;
+    char line[16384];
+    clnas_status st = CLNAS_OK;
+    /* the header is the first line; a trace of an older clnas starts with a candidate instead */
+    if (fgets(line, sizeof line, f) && strstr(line, "\"type\": \"search\"")) {
+        const char *b = find_key(line, "\"batches\": \"");
+        if (b && !strncmp(b, "shared\"", 7)) *shared_batches = 1;
+        else if (!b || strncmp(b, "per-candidate\"", 14)) st = CLNAS_E_PARSE;
+    }
+    fclose(f);
+    return st;
 }
