@@ -95,6 +95,8 @@ typedef struct clnas_search_result {
      * opts.resume are not recomputed and do not count): 2*K per candidate in the original mode,
      * K per candidate plus K per round with shared batches. */
     long kappa_evals, regions_evals;
+    double kappa_gflop;      /* work of those kappa evaluations, counted from the network shapes:
+                                forward + B backward seeds (convolutions, linear layers) + Gram */
     double wall_s;
 } clnas_search_result;
 

@@ -61,6 +61,7 @@ typedef struct run_result {
     double wall_s;
     int candidates, undefined;
     long kappa_evals, regions_evals; /* -1: unknown (a result file of an older clnas) */
+    double kappa_gflop;              /* -1: unknown */
     int found_in_table;
 } run_result;
 
@@ -78,6 +79,7 @@ static void write_run_json(FILE *f, const run_result *r, const clnas_search_opts
     /* evaluations done by the run that wrote the result (a resumed seed: those after the resume) */
     if (r->kappa_evals >= 0) fprintf(f, "\"kappa_evals\": %ld, \"regions_evals\": %ld, ", r->kappa_evals, r->regions_evals);
     else fputs("\"kappa_evals\": null, \"regions_evals\": null, ", f);
+    if (r->kappa_gflop >= 0) fprintf(f, "\"kappa_gflop\": %.1f, ", r->kappa_gflop);
     fprintf(f, "\"settings\": {\"batches\": \"%s\", \"batch\": %d, \"repeats\": %d, \"lr_samples\": %d, \"prune_number\": %d}}",
             clnas_search_batches_name(o->shared_batches), o->score.batch, o->score.repeats,
             o->score.lr_batch * o->score.lr_batches, o->prune_number);
@@ -107,6 +109,8 @@ static int read_run_json(const char *path, run_result *r, int *shared)
     char *ke = strstr(buf, "\"kappa_evals\": "), *re = strstr(buf, "\"regions_evals\": ");
     r->kappa_evals = ke && re && strncmp(ke + 15, "null", 4) ? strtol(ke + 15, NULL, 10) : -1;
     r->regions_evals = r->kappa_evals >= 0 ? strtol(re + 17, NULL, 10) : -1;
+    char *kg = strstr(buf, "\"kappa_gflop\": ");
+    r->kappa_gflop = kg ? strtod(kg + 15, NULL) : -1;
     char *b = strstr(buf, "\"batches\": \"");
     *shared = b && !strncmp(b + 12, "shared\"", 7);
     return 1;
@@ -276,6 +280,7 @@ int clnas_cmd_search(int argc, char **argv)
         r->undefined = sr.kappa_undefined;
         r->kappa_evals = sr.kappa_evals;
         r->regions_evals = sr.regions_evals;
+        r->kappa_gflop = sr.kappa_gflop;
         lookup(table, r);
         done++;
         if (out) {
@@ -296,6 +301,9 @@ int clnas_cmd_search(int argc, char **argv)
                    r->kappa_evals, r->regions_evals);
             if (r->undefined) printf(", %d undefined kappa counted as 1e5 (as the original does for NaN)", r->undefined);
             printf("\n");
+            if (r->kappa_evals > 0 && r->wall_s > 0)
+                printf("  NTK work %.2f TFLOP (convolutions, linear layers, Gram), %.1f GFLOP/s over the whole wall time\n",
+                       r->kappa_gflop / 1e3, r->kappa_gflop / r->wall_s);
         }
     }
     if (done == 0) goto end;

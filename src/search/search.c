@@ -112,6 +112,14 @@ done:
 /* ---- one search ---- */
 
 /* An NTK or LR evaluator of one architecture with weights from (seed, stream). */
+/* GFLOP of one kappa of `net` at batch B (multiply-add = 2), as `clnas bench` counts them. */
+static double kappa_gflop(const clnas_net *net, int B)
+{
+    double f, b;
+    clnas_net_flops(net, B, &f, &b);
+    return (f + B * b + 2.0 * B * B * (double)clnas_net_njacobian(net)) / 1e9;
+}
+
 typedef struct evaluator {
     clnas_net *net;
     clnas_ntk *ntk;
@@ -287,6 +295,7 @@ static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur
         if (st == CLNAS_OK) st = clnas_ntk_eval(nc.ntk, s->images, &kd, NULL, NULL, NULL, NULL, NULL);
         if (st != CLNAS_OK) break;
         s->res->kappa_evals += 2;
+        s->res->kappa_gflop += kappa_gflop(ntk_cur->net, so->batch) + kappa_gflop(nc.net, so->batch);
         c->kappa_cur[r] = kappa_value(&kc, &c->kappa_undefined);
         c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
         sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
@@ -328,7 +337,10 @@ static clnas_status shared_round_scores(search_state *s, const clnas_nb201_arch 
     clnas_status st = CLNAS_OK;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
         st = clnas_ntk_eval(ntk_cur->ntk, s->images + (size_t)r * so->batch * img, &rs->kappa_cur[r], NULL, NULL, NULL, NULL, NULL);
-        if (st == CLNAS_OK) s->res->kappa_evals++;
+        if (st == CLNAS_OK) {
+            s->res->kappa_evals++;
+            s->res->kappa_gflop += kappa_gflop(ntk_cur->net, so->batch);
+        }
     }
     if (st != CLNAS_OK) return st;
     evaluator lc;
@@ -372,6 +384,7 @@ static clnas_status score_candidate_shared(search_state *s, const clnas_nb201_ar
         st = clnas_ntk_eval(e.ntk, s->images + (size_t)r * so->batch * img, &kd, NULL, NULL, NULL, NULL, NULL);
         if (st != CLNAS_OK) break;
         s->res->kappa_evals++;
+        s->res->kappa_gflop += kappa_gflop(e.net, so->batch);
         c->kappa_cur[r] = kappa_value(&rs->kappa_cur[r], &c->kappa_undefined);
         c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
         sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
