@@ -1,6 +1,7 @@
 /* test_ntk.c - the NTK condition number: the device Jacobian, Theta and kappa against the host
  * double reference with an independent (Jacobi) eigensolver; the Jacobian against finite
  * differences of the logit sums; the NaN / singular policy; the fp64 Gram option. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -133,6 +134,18 @@ Test(ntk, theta_and_kappa_match_host_reference)
 Test(ntk, fp64_gram_matches_host_reference)
 {
     check_ntk("supernet", 2, 8, 5, 6, 3, 1);
+}
+
+/* A long Jacobian is multiplied in column chunks (one batched GEMM, partial Grams summed in
+ * double): forced here on small nets with CLNAS_GRAM_CHUNK so that several chunks and a short
+ * last chunk occur (njac is not a multiple of the chunk), in fp32 and fp64. */
+Test(ntk, chunked_gram_matches_host_reference)
+{
+    setenv("CLNAS_GRAM_CHUNK", "97", 1);
+    check_ntk("supernet", 2, 8, 5, 6, 4, 0);
+    check_ntk("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|", 3, 16, 10, 8, 8, 0);
+    check_ntk("supernet", 2, 8, 5, 6, 3, 1);
+    unsetenv("CLNAS_GRAM_CHUNK");
 }
 
 typedef struct { const clnas_net *net; int B, row; const double *x; } fd_ud;

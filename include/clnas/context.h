@@ -64,6 +64,30 @@ void clnas_ctx_cache_stats(const clnas_ctx *ctx, int *disk_hits, int *compiled);
 /* Blocks until all work queued on the context has finished. */
 clnas_status clnas_ctx_finish(clnas_ctx *ctx);
 
+/* ---- per-device GEMM tuning (`clnas tune`) ----
+ * clnas_ctx_create hands CLBlast tuned single-precision GEMM parameters and sets the NTK's
+ * backward seed budget for the device, from (first that exists) the device's tuning file in
+ * <cache>/tune/ written by `clnas tune`, or clnas's shipped defaults for that kind of device;
+ * otherwise CLBlast's own database and the built-in budget stay. CLNAS_TUNE=off applies nothing.
+ * CLBlast keeps parameters per device for the whole process: contexts on one device share them. */
+
+/* Where this context's tuning came from: "file", "shipped", "none" (untuned: CLBlast's own
+ * parameters) or "off" (CLNAS_TUNE=off). Static string. */
+const char *clnas_ctx_tuning_source(const clnas_ctx *ctx);
+/* Why the device's tuning file was passed over (corrupt, or written for another driver or
+ * CLBlast version), "" when it was not. Borrowed from ctx. Library code never prints: callers
+ * decide whether to show it. */
+const char *clnas_ctx_tuning_note(const clnas_ctx *ctx);
+/* The same source for a device from clnas_devices_list without opening it ("file" only when its
+ * tuning file exists and is usable). */
+const char *clnas_device_tuning_source(const clnas_device_info *dev);
+
+/* Called at the end of every successful clnas_ctx_create with the new context (NULL: nothing,
+ * the default). Set it once, before any context is created. The `clnas` command uses it to print
+ * its one-line "not tuned" hint; the library itself never prints. */
+typedef void (*clnas_ctx_created_fn)(clnas_ctx *ctx);
+void clnas_set_ctx_created_hook(clnas_ctx_created_fn fn);
+
 #ifdef __cplusplus
 }
 #endif

@@ -57,6 +57,10 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
                               clnas_ntk **out);
 void clnas_ntk_destroy(clnas_ntk *ntk);
 int clnas_ntk_seeds(const clnas_ntk *ntk);
+/* Device bytes the object holds: its plan (clnas_plan_device_bytes) plus the Jacobian G
+ * (batch x nparams floats) and Theta (and G in double for the fp64 Gram). CLBlast's temporary
+ * buffers during the Gram product are not counted. */
+size_t clnas_ntk_device_bytes(const clnas_ntk *ntk);
 clnas_status clnas_ntk_set_params(clnas_ntk *ntk, const float *params);
 
 /* Stage times of the last evaluation, seconds. */

@@ -14,6 +14,7 @@ int clnas_cmd_stats(int argc, char **argv);
 int clnas_cmd_figure(int argc, char **argv);
 int clnas_cmd_search(int argc, char **argv);
 int clnas_cmd_rank(int argc, char **argv);
+int clnas_cmd_tune(int argc, char **argv);
 
 /* Shared helpers (src/cli/common.c). */
 /* Returns the value of "--name VALUE" or "--name=VALUE" at argv[*i], advancing *i; NULL if argv[*i] is not that option. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "clnas/context.h"
 #include "cli/cli.h"
+#include "internal.h"
 
 static void devices_usage(FILE *f)
 {
@@ -13,8 +14,9 @@ static void devices_usage(FILE *f)
             "usage: clnas devices [--json]\n\n"
             "Lists every OpenCL platform and device: the index that --device N takes, platform,\n"
             "device name, type, compute units, global/local memory, largest single allocation,\n"
-            "fp64 support, OpenCL C version and driver version. The device marked '*' is the\n"
-            "one commands use when no device is named.\n\n"
+            "fp64 support, OpenCL C version, driver version and GEMM tuning (a tuning file from\n"
+            "`clnas tune`, clnas's shipped default for that kind of device, or none). The device\n"
+            "marked '*' is the one commands use when no device is named.\n\n"
             "options:\n"
             "  --json    print a JSON array of objects (one per device) instead of text\n"
             "  --help    show this help\n\n"
@@ -92,9 +94,33 @@ static void print_json(const clnas_device_info *d, int n, int chosen)
         json_str(stdout, d[i].device_version);
         printf(", \"driver_version\": ");
         json_str(stdout, d[i].driver_version);
+        printf(", \"gemm_tuning\": \"%s\", \"tuning_file\": ", clnas_device_tuning_source(&d[i]));
+        char path[1200];
+        if (clnas_tune_path(&d[i], path, sizeof path)) json_str(stdout, path);
+        else printf("null");
         printf(", \"default\": %s}", d[i].index == chosen ? "true" : "false");
     }
     printf("%s]\n", n ? "\n" : "");
+}
+
+/* The GEMM tuning a context on this device would apply (reads its tuning file, opens nothing). */
+static void print_tuning(const clnas_device_info *d)
+{
+    const char *src = clnas_device_tuning_source(d);
+    char path[1200];
+    if (strcmp(src, "file") == 0 && clnas_tune_path(d, path, sizeof path))
+        printf("    GEMM tuning     tuning file %s\n", path);
+    else if (strcmp(src, "shipped") == 0)
+        printf("    GEMM tuning     shipped default for %s; `clnas tune --device %d` measures this device\n",
+               clnas_tune_shipped_name(d), d->index);
+    else if (strcmp(src, "off") == 0)
+        printf("    GEMM tuning     off (CLNAS_TUNE=off)\n");
+    else
+        printf("    GEMM tuning     none: CLBlast's generic parameters; run `clnas tune --device %d`\n", d->index);
+    clnas_tuning t;
+    char msg[512];
+    if (strcmp(src, "off") != 0 && clnas_tune_path(d, path, sizeof path) && clnas_tune_read(path, d, &t, msg, sizeof msg) < 0)
+        printf("                    (%s)\n", msg);
 }
 
 static void print_text(const clnas_device_info *d, int n, int chosen, const char *why)
@@ -122,6 +148,7 @@ static void print_text(const clnas_device_info *d, int n, int chosen, const char
         printf("    OpenCL C        %s\n", d[i].opencl_c_version);
         printf("    device version  %s\n", d[i].device_version);
         printf("    driver version  %s\n", d[i].driver_version);
+        print_tuning(&d[i]);
     }
 }
 

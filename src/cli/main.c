@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "clnas/context.h"
 
 static const struct {
     const char *name;
@@ -17,7 +18,27 @@ static const struct {
     {"selftest", clnas_cmd_selftest, "run a network forward and backward on the device and check it against the host reference"},
     {"stats", clnas_cmd_stats, "Kendall tau / Spearman rho of kappa, R and the TE-NAS combined rank against NB201 accuracy; --plot"},
     {"figure", clnas_cmd_figure, "figures: `figure cost` = NB201 accuracy vs. search cost, published methods and clnas traces"},
+    {"tune", clnas_cmd_tune, "tune CLBlast's GEMM and the NTK seeds in flight for one device; stored per device, applied on every run"},
 };
+
+/* Called by the library whenever a context is opened (clnas_set_ctx_created_hook): says, once per
+ * process and on stderr, that a device runs CLBlast's generic GEMM parameters or that its tuning
+ * file was passed over. The library itself never prints. */
+static void tuning_hint(clnas_ctx *ctx)
+{
+    static int said_note, said_hint;
+    const char *note = clnas_ctx_tuning_note(ctx);
+    const clnas_device_info *d = clnas_ctx_device(ctx);
+    if (note[0] && !said_note) {
+        said_note = 1;
+        fprintf(stderr, "clnas: warning: %s\n", note);
+    }
+    if (strcmp(clnas_ctx_tuning_source(ctx), "none") == 0 && !said_hint) {
+        said_hint = 1;
+        fprintf(stderr, "clnas: device %d (%s) is not tuned for GEMM: run `clnas tune --device %d` (a few minutes, "
+                        "once; CLNAS_TUNE=off hides this)\n", d->index, d->name, d->index);
+    }
+}
 
 static void usage(FILE *f)
 {
@@ -28,7 +49,8 @@ static void usage(FILE *f)
                "--device NAME (part of a device name), or the CLNAS_DEVICE environment variable;\n"
                "default: the first GPU, else the first device.\n"
                "Compiled OpenCL programs are cached in $CLNAS_CACHE_DIR/cl (default ~/.cache/clnas/cl;\n"
-               "CLNAS_CACHE_DIR=off disables the cache).\n");
+               "CLNAS_CACHE_DIR=off disables the cache); `clnas tune` stores per-device GEMM tuning in\n"
+               "$CLNAS_CACHE_DIR/tune, applied on every run (CLNAS_TUNE=off disables it).\n");
 }
 
 int main(int argc, char **argv)
@@ -41,6 +63,8 @@ int main(int argc, char **argv)
         printf("clnas 0.1.0\n");
         return 0;
     }
+    /* `devices` shows every device's tuning itself; `tune` opens its device untuned on purpose */
+    if (strcmp(argv[1], "devices") != 0 && strcmp(argv[1], "tune") != 0) clnas_set_ctx_created_hook(tuning_hint);
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "clnas: unknown command \"%s\"\n\n", argv[1]);

@@ -17,19 +17,50 @@ struct clnas_ntk {
     cl_mem G;      /* B x nparams floats: row i = gradients of seed i (Jacobian = first njac columns) */
     cl_mem theta;  /* B x B, float or double */
     cl_mem G64;    /* B x njac doubles (fp64 Gram only) */
+    int nchunk;    /* Gram over column chunks of G (1: one GEMM, see gram()) */
+    size_t kc;     /* columns per chunk (the last one takes the rest) */
+    cl_mem part;   /* nchunk x B x B partial Grams (nchunk > 1 only), float or double */
+    void *part_h;  /* their host copy */
     float *theta_f;
     double *theta_d, *work, *w; /* host scratch: Theta in double, its copy for LAPACK, eigenvalues */
 };
 
-/* Seeds in flight: $CLNAS_SEEDS if set, else as many as fit a 256 MiB activation-gradient budget. */
-static int auto_seeds(const clnas_net *net, int B)
+/* Seeds in flight: $CLNAS_SEEDS if set, else as many as fit the device's activation-gradient
+ * budget: the one `clnas tune` measured for it (its tuning file or the shipped default, see
+ * tune.c), else 256 MiB. A budget is in bytes rather than seeds because the right S depends on
+ * the network: one seed of a bigger network already carries more work per kernel launch, so the
+ * same budget gives it fewer seeds. Never more seeds than one device allocation can hold. */
+static int auto_seeds(const clnas_ctx *ctx, const clnas_net *net, int B)
 {
     const char *e = getenv("CLNAS_SEEDS");
     if (e && atoi(e) > 0) return atoi(e) < B ? atoi(e) : B;
     double per_seed = (double)net->act_per_sample * B * sizeof(float);
-    int s = (int)(256.0 * 1048576.0 / (per_seed > 1 ? per_seed : 1));
+    if (per_seed < 1) per_seed = 1;
+    double budget = ctx->tune.seed_budget > 0 ? ctx->tune.seed_budget : 256.0 * 1048576.0;
+    double s = budget / per_seed;
+    if (ctx->info.max_alloc_bytes > 0 && s * per_seed > (double)ctx->info.max_alloc_bytes)
+        s = (double)ctx->info.max_alloc_bytes / per_seed;
     if (s < 1) s = 1;
-    return s < B ? s : B;
+    return s < B ? (int)s : B;
+}
+
+/* Theta = G G^T has a tiny output (B x B) and a long inner dimension (the Jacobian's columns:
+ * 14,364 for the TE-NAS proxy supernet, 1.5 million for the full NB201 network). One GEMM
+ * parallelises over output tiles only, so for B <= 128 a long product runs on one or a few
+ * work-groups (measured: 13 s for the full network at B = 16 and 64 alike on a 2-core CPU).
+ * Beyond GRAM_CHUNK columns the product is cut into column chunks, computed as one batched
+ * GEMM (parallel across chunks), and the partial Grams are summed on the host in double, in
+ * chunk order (deterministic). Up to GRAM_CHUNK columns: one GEMM, as before. */
+#define GRAM_CHUNK ((size_t)65536)
+static void gram_chunks(size_t k, int *nchunk, size_t *kc)
+{
+    size_t chunk = GRAM_CHUNK;
+    const char *e = getenv("CLNAS_GRAM_CHUNK"); /* for tests: force the chunked path on small nets */
+    if (e && atol(e) > 0) chunk = (size_t)atol(e);
+    size_t n = (k + chunk - 1) / chunk;
+    if (n < 1) n = 1;
+    *nchunk = (int)n;
+    *kc = (k + n - 1) / n;
 }
 
 clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_ntk_config *cfg, clnas_ntk **out)
@@ -45,7 +76,7 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     n->ctx = ctx;
     n->net = net;
     n->B = cfg->batch;
-    n->S = cfg->seeds > 0 ? (cfg->seeds < cfg->batch ? cfg->seeds : cfg->batch) : auto_seeds(net, cfg->batch);
+    n->S = cfg->seeds > 0 ? (cfg->seeds < cfg->batch ? cfg->seeds : cfg->batch) : auto_seeds(ctx, net, cfg->batch);
     n->fp64 = cfg->fp64_gram;
     size_t B = (size_t)n->B;
     clnas_status st;
@@ -58,6 +89,12 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     CLNAS_TRY(clnas_buf_alloc(ctx, B * net->nparams * sizeof(float), &n->G));
     CLNAS_TRY(clnas_buf_alloc(ctx, B * B * (n->fp64 ? sizeof(double) : sizeof(float)), &n->theta));
     if (n->fp64) CLNAS_TRY(clnas_buf_alloc(ctx, B * net->njac * sizeof(double), &n->G64));
+    gram_chunks(net->njac, &n->nchunk, &n->kc);
+    if (n->nchunk > 1) {
+        const size_t es = n->fp64 ? sizeof(double) : sizeof(float);
+        CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)n->nchunk * B * B * es, &n->part));
+        if (!(n->part_h = malloc((size_t)n->nchunk * B * B * es))) { st = CLNAS_E_NOMEM; goto fail; }
+    }
     *out = n;
     return CLNAS_OK;
 fail:
@@ -72,6 +109,8 @@ void clnas_ntk_destroy(clnas_ntk *n)
     clnas_buf_free(n->G);
     clnas_buf_free(n->theta);
     clnas_buf_free(n->G64);
+    clnas_buf_free(n->part);
+    free(n->part_h);
     free(n->theta_f);
     free(n->theta_d);
     free(n->work);
@@ -83,11 +122,41 @@ int clnas_ntk_seeds(const clnas_ntk *n) { return n->S; }
 
 clnas_status clnas_ntk_set_params(clnas_ntk *n, const float *params) { return clnas_plan_set_params(n->plan, params); }
 
+/* Partial Grams of the column chunks into n->part: chunks 0..nchunk-2 (kc columns each) as
+ * one batched GEMM, the last (the rest of the columns) as a plain GEMM; then their sum in
+ * double into n->theta_d. A is G (or G64) with row stride ld. */
+static clnas_status gram_chunked(clnas_ntk *n, cl_mem A, size_t ld)
+{
+    const size_t B = (size_t)n->B, BB = B * B, nb = (size_t)n->nchunk - 1, kc = n->kc;
+    const size_t klast = n->net->njac - nb * kc;
+    size_t offs[64], coff[64];
+    clnas_status st = CLNAS_OK;
+    for (size_t c0 = 0; c0 < nb && st == CLNAS_OK; c0 += 64) { /* batches of at most 64 chunks */
+        size_t cnt = nb - c0 < 64 ? nb - c0 : 64;
+        for (size_t c = 0; c < cnt; c++) { offs[c] = (c0 + c) * kc; coff[c] = (c0 + c) * BB; }
+        st = clnas_gemm_batched(n->ctx, n->fp64, 0, 1, B, B, kc, A, offs, ld, A, offs, ld, n->part, coff, B, cnt);
+    }
+    if (st == CLNAS_OK)
+        st = n->fp64 ? clnas_dgemm(n->ctx, 0, 1, B, B, klast, 1.0, A, nb * kc, ld, A, nb * kc, ld, 0.0, n->part, nb * BB, B)
+                     : clnas_gemm(n->ctx, 0, 1, B, B, klast, 1.0f, A, nb * kc, ld, A, nb * kc, ld, 0.0f, n->part, nb * BB, B);
+    const size_t es = n->fp64 ? sizeof(double) : sizeof(float);
+    if (st == CLNAS_OK) st = clnas_buf_read(n->ctx, n->part, 0, (nb + 1) * BB * es, n->part_h);
+    if (st != CLNAS_OK) return st;
+    for (size_t i = 0; i < BB; i++) {
+        double acc = 0;
+        for (size_t c = 0; c <= nb; c++)
+            acc += n->fp64 ? ((const double *)n->part_h)[c * BB + i] : (double)((const float *)n->part_h)[c * BB + i];
+        n->theta_d[i] = acc;
+    }
+    return CLNAS_OK;
+}
+
 static clnas_status gram(clnas_ntk *n)
 {
     const clnas_net *net = n->net;
     size_t B = (size_t)n->B;
     if (!n->fp64) {
+        if (n->nchunk > 1) return gram_chunked(n, n->G, net->nparams);
         clnas_status st = clnas_gemm(n->ctx, 0, 1, B, B, net->njac, 1.0f, n->G, 0, net->nparams, n->G, 0,
                                      net->nparams, 0.0f, n->theta, 0, B);
         if (st == CLNAS_OK) st = clnas_buf_read(n->ctx, n->theta, 0, B * B * sizeof(float), n->theta_f);
@@ -102,6 +171,7 @@ static clnas_status gram(clnas_ntk *n)
                                (int)net->njac);
     size_t gws[2] = {net->njac, B}, lws[2] = {64, 1};
     if (st == CLNAS_OK) st = clnas_launch(n->ctx, k, 2, gws, lws);
+    if (st == CLNAS_OK && n->nchunk > 1) return gram_chunked(n, n->G64, net->njac);
     if (st == CLNAS_OK)
         st = clnas_dgemm(n->ctx, 0, 1, B, B, net->njac, 1.0, n->G64, 0, net->njac, n->G64, 0, net->njac, 0.0,
                          n->theta, 0, B);
@@ -167,4 +237,18 @@ clnas_status clnas_ntk_eval(clnas_ntk *n, const float *images, clnas_kappa *out,
     }
     if (times) *times = t;
     return st;
+}
+
+/* Everything the NTK holds on the device: its plan (activations, S seeds of activation
+ * gradients, workspace) plus the Jacobian G (B x nparams floats), Theta and, for the fp64
+ * Gram, G in double. Computed from the sizes the buffers were created with, so it costs
+ * nothing; CLBlast's own temporaries during the Gram GEMM are not included. */
+size_t clnas_ntk_device_bytes(const clnas_ntk *n)
+{
+    const size_t B = (size_t)n->B;
+    size_t bytes = clnas_plan_device_bytes(n->plan) + B * n->net->nparams * sizeof(float) +
+                   B * B * (n->fp64 ? sizeof(double) : sizeof(float));
+    if (n->fp64) bytes += B * n->net->njac * sizeof(double);
+    if (n->nchunk > 1) bytes += (size_t)n->nchunk * B * B * (n->fp64 ? sizeof(double) : sizeof(float));
+    return bytes;
 }

@@ -193,6 +193,10 @@ static void init_cache_dir(clnas_ctx *ctx)
     else ctx->cache_off = 1;
 }
 
+/* Set once by the application before contexts exist (the `clnas` command's tuning hint). */
+static clnas_ctx_created_fn created_hook;
+void clnas_set_ctx_created_hook(clnas_ctx_created_fn fn) { created_hook = fn; }
+
 clnas_status clnas_ctx_create(const char *device, clnas_ctx **out)
 {
     *out = NULL;
@@ -226,6 +230,10 @@ clnas_status clnas_ctx_create(const char *device, clnas_ctx **out)
     if (e != CL_SUCCESS)
         return clnas_set_error(ctx, e, "clCreateCommandQueue on \"%s\" failed: %s", ctx->info.name,
                                clnas_status_str(e));
+    /* GEMM tuning goes in before anything can run a GEMM: CLBlast reads its parameters when it
+     * first builds the GEMM program for a device (tune.c) */
+    clnas_tune_ctx_init(ctx);
+    if (created_hook) created_hook(ctx);
     return CLNAS_OK;
 }
 
@@ -243,6 +251,9 @@ void clnas_ctx_destroy(clnas_ctx *ctx)
 
 const char *clnas_ctx_errmsg(const clnas_ctx *ctx) { return ctx ? ctx->err : "out of host memory"; }
 const clnas_device_info *clnas_ctx_device(const clnas_ctx *ctx) { return &ctx->info; }
+
+const char *clnas_ctx_tuning_source(const clnas_ctx *ctx) { return ctx->tune_source ? ctx->tune_source : "none"; }
+const char *clnas_ctx_tuning_note(const clnas_ctx *ctx) { return ctx->tune_note; }
 
 void clnas_ctx_cache_stats(const clnas_ctx *ctx, int *disk_hits, int *compiled)
 {

@@ -2,6 +2,7 @@
  * CLBlast's status codes that are OpenCL codes pass through, its own become CLNAS_E_CLBLAST
  * with the number in the message. A naive double reference lives here too. */
 #include <clblast_c.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "internal.h"
 
@@ -81,4 +82,67 @@ void clnas_gemm_ref(int transA, int transB, size_t m, size_t n, size_t k, double
             }
             C[i * ldc + j] = alpha * acc + (beta == 0 ? 0 : beta * C[i * ldc + j]);
         }
+}
+
+/* Per-device tuning (tune.c decides what, this file hands it over). CLBlast checks that every
+ * parameter of the kernel is named (CLBlastMissingOverrideParameter; extra names are ignored) and
+ * that the kernel is in its database (CLBlastDatabaseError otherwise); it does not check the
+ * values, which is why tune.c validates them first. */
+clnas_status clnas_gemm_override(clnas_ctx *ctx, const char *kernel, size_t n, const char *const *names,
+                                 const size_t *values)
+{
+    /* CLBlast's prototype takes `const char **`; it only reads the strings. */
+    CLBlastStatusCode s = CLBlastOverrideParameters(ctx->device, kernel, CLBlastPrecisionSingle, n,
+                                                    (const char **)(uintptr_t)names, values);
+    if (s == CLBlastSuccess) return CLNAS_OK;
+    int code = (int)s;
+    if (code < 0 && code > -1000)
+        return clnas_set_error(ctx, code, "CLBlast rejected the tuned parameters of kernel %s: OpenCL error %s",
+                               kernel, clnas_status_str(code));
+    return clnas_set_error(ctx, CLNAS_E_CLBLAST, "CLBlast rejected the tuned parameters of kernel %s: CLBlast status %d%s",
+                           kernel, code, code == CLBlastMissingOverrideParameter ? " (a parameter is missing)"
+                                         : code == CLBlastDatabaseError ? " (no such kernel in its database)" : "");
+}
+
+#define CLNAS_STR_(x) #x
+#define CLNAS_STR(x) CLNAS_STR_(x)
+const char *clnas_clblast_version(void)
+{
+#if defined(CLBLAST_VERSION_MAJOR) && defined(CLBLAST_VERSION_MINOR) && defined(CLBLAST_VERSION_PATCH)
+    return CLNAS_STR(CLBLAST_VERSION_MAJOR) "." CLNAS_STR(CLBLAST_VERSION_MINOR) "." CLNAS_STR(CLBLAST_VERSION_PATCH);
+#else
+    return "unknown";
+#endif
+}
+
+/* `count` products C_i = A_i op(B_i) (alpha 1, beta 0) of one shape, the i-th at element offsets
+ * offA[i], offB[i], offC[i] of the three buffers: one CLBlast batched GEMM, parallel across the
+ * products (used for the column chunks of a long Gram matrix, see ntk.c). */
+clnas_status clnas_gemm_batched(clnas_ctx *ctx, int dbl, int transA, int transB, size_t m, size_t n, size_t k,
+                                cl_mem A, const size_t *offA, size_t lda, cl_mem B, const size_t *offB, size_t ldb,
+                                cl_mem C, const size_t *offC, size_t ldc, size_t count)
+{
+    if (dbl && !ctx->info.fp64)
+        return clnas_set_error(ctx, CLNAS_E_UNSUPPORTED, "\"%s\" has no fp64 (cl_khr_fp64): use fp32", ctx->info.name);
+    if (count == 0 || m == 0 || n == 0) return CLNAS_OK;
+    if (k == 0) {
+        for (size_t i = 0; i < count; i++) {
+            clnas_status st = scale_c(ctx, dbl, m, n, 0.0, C, offC[i], ldc);
+            if (st != CLNAS_OK) return st;
+        }
+        return CLNAS_OK;
+    }
+    enum { MAXB = 64 };
+    if (count > MAXB)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "batched GEMM: %zu products, at most %d per call", count, MAXB);
+    float af[MAXB], bf[MAXB];
+    double ad[MAXB], bd[MAXB];
+    for (size_t i = 0; i < count; i++) { af[i] = 1.0f; bf[i] = 0.0f; ad[i] = 1.0; bd[i] = 0.0; }
+    const CLBlastTranspose ta = transA ? CLBlastTransposeYes : CLBlastTransposeNo;
+    const CLBlastTranspose tb = transB ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode s = dbl ? CLBlastDgemmBatched(CLBlastLayoutRowMajor, ta, tb, m, n, k, ad, A, offA, lda, B, offB,
+                                                    ldb, bd, C, offC, ldc, count, &ctx->queue, NULL)
+                              : CLBlastSgemmBatched(CLBlastLayoutRowMajor, ta, tb, m, n, k, af, A, offA, lda, B, offB,
+                                                    ldb, bf, C, offC, ldc, count, &ctx->queue, NULL);
+    return map_status(ctx, s, dbl ? "DGEMM (batched)" : "SGEMM (batched)", m, n, k);
 }

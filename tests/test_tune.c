@@ -1,0 +1,538 @@
+/* test_tune.c - per-device GEMM tuning: CLBlast's parameter constraints, the tuning file (round
+ * trip, key mismatch, corruption, atomic replacement), what a context applies (file > shipped >
+ * none, CLNAS_TUNE=off, the seed budget reaching the NTK), GEMM correctness with tuned
+ * parameters on both of CLBlast's kernels, and `clnas tune` end to end. Every test runs with
+ * CLNAS_CACHE_DIR in a fresh temporary folder, so the user's own tuning is never touched. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "clnas/nb201.h"
+#include "clnas/net.h"
+#include "clnas/score.h"
+#include "model/graph.h"
+#include "util/testutil.h"
+
+#ifndef CLNAS_BIN
+#error "CMake defines CLNAS_BIN as the path of the clnas executable"
+#endif
+
+static char g_dir[256];
+
+static void setup(void)
+{
+    tu_mkdtemp(g_dir, sizeof g_dir, "clnas_tune");
+    cr_assert_eq(setenv("CLNAS_CACHE_DIR", g_dir, 1), 0);
+    unsetenv("CLNAS_TUNE");
+    unsetenv("CLNAS_SEEDS");
+}
+static void teardown(void) { tu_rmrf(g_dir); }
+
+/* A device that exists only on paper: the file functions need nothing else. */
+static clnas_device_info fake_dev(const char *name, const char *driver)
+{
+    clnas_device_info d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.platform_name, sizeof d.platform_name, "Test Platform ");
+    snprintf(d.name, sizeof d.name, "%s", name);
+    snprintf(d.driver_version, sizeof d.driver_version, "%s", driver);
+    d.type = "GPU";
+    d.local_mem_bytes = 65536;
+    d.max_work_group = 1024;
+    return d;
+}
+
+/* A valid, non-default tuning: CLBlast's generic Xgemm set, a direct set with 2-wide vectors. */
+static clnas_tuning sample_tuning(void)
+{
+    clnas_tuning t = {1,
+                      {0, 1, 32, 2, 8, 8, 32, 16, 16, 32, 1, 1, 0, 0, 4, 2},
+                      {2, 8, 8, 8, 8, 1, 1, 2, 2, 32},
+                      448,
+                      123456789.0};
+    return t;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* ------------------------------------------------------------------ constraints */
+
+Test(constraints, clblast_database_sets_pass_and_broken_ones_fail)
+{
+    const size_t x_cpu[16] = {0, 1, 32, 2, 16, 16, 64, 8, 8, 64, 0, 0, 0, 0, 4, 4};
+    const size_t x_gen[16] = {0, 1, 32, 2, 8, 8, 32, 16, 16, 32, 1, 1, 0, 0, 4, 2};
+    const size_t x_k1[16] = {1, 16, 1, 1, 2, 2, 64, 2, 2, 128, 0, 0, 0, 0, 8, 2}; /* GEMMK=1 entry */
+    const size_t d_cpu[10] = {2, 8, 8, 8, 8, 1, 1, 4, 4, 32};
+    const size_t d_gen[10] = {2, 8, 8, 8, 8, 1, 1, 1, 1, 16};
+    cr_expect(clnas_tune_xgemm_ok(x_cpu, 65536, 1024));
+    cr_expect(clnas_tune_xgemm_ok(x_gen, 65536, 1024));
+    cr_expect(clnas_tune_xgemm_ok(x_k1, 65536, 1024));
+    cr_expect(clnas_tune_direct_ok(d_cpu, 65536, 1024));
+    cr_expect(clnas_tune_direct_ok(d_gen, 65536, 1024));
+    size_t x[16], d[10];
+    memcpy(x, x_gen, sizeof x);
+    x[6] = 48; /* MWG not a multiple of MDIMC * VWM */
+    cr_expect_not(clnas_tune_xgemm_ok(x, 65536, 1024));
+    memcpy(x, x_gen, sizeof x);
+    x[14] = 3; /* no 3-wide OpenCL vectors */
+    cr_expect_not(clnas_tune_xgemm_ok(x, 65536, 1024));
+    memcpy(x, x_gen, sizeof x);
+    cr_expect_not(clnas_tune_xgemm_ok(x, 4096, 1024), "32x32 + 32x32 floats of local memory do not fit 4 KiB");
+    cr_expect_not(clnas_tune_xgemm_ok(x_gen, 65536, 64), "256 work-items do not fit a 64-item work-group");
+    memcpy(d, d_cpu, sizeof d);
+    d[0] = 3; /* KWID does not divide WGD */
+    cr_expect_not(clnas_tune_direct_ok(d, 65536, 1024));
+    memcpy(d, d_cpu, sizeof d);
+    d[1] = 16; /* MDIMAD * VWMD = 64 > WGD */
+    cr_expect_not(clnas_tune_direct_ok(d, 65536, 1024));
+    memcpy(d, d_cpu, sizeof d);
+    d[5] = 2; /* PADA is a flag */
+    cr_expect_not(clnas_tune_direct_ok(d, 65536, 1024));
+}
+
+/* ------------------------------------------------------------------ the tuning file */
+
+TestSuite(file, .init = setup, .fini = teardown);
+
+Test(file, round_trip)
+{
+    clnas_device_info d = fake_dev("Test Device 1 (rev. A)", "1.0");
+    char path[1200];
+    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    cr_expect(strncmp(path, g_dir, strlen(g_dir)) == 0 && strstr(path, "/tune/"), "path %s not under %s/tune", path, g_dir);
+    clnas_tuning t = sample_tuning(), r;
+    memset(&r, 0xab, sizeof r);
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, "measured.note=round trip\n"), CLNAS_OK);
+    char msg[512];
+    cr_assert_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
+    cr_expect_eq(r.gemm, 1);
+    cr_expect(memcmp(r.xgemm, t.xgemm, sizeof t.xgemm) == 0);
+    cr_expect(memcmp(r.direct, t.direct, sizeof t.direct) == 0);
+    cr_expect_eq(r.min_indirect, t.min_indirect);
+    cr_expect_eq(r.seed_budget, t.seed_budget);
+    /* "keep CLBlast's" round-trips too, with only the seed budget */
+    clnas_tuning keep = {0, {0}, {0}, 0, 1048576.0};
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &keep, NULL), CLNAS_OK);
+    cr_assert_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
+    cr_expect_eq(r.gemm, 0);
+    cr_expect_eq(r.seed_budget, 1048576.0);
+    /* no file at all is not an error */
+    clnas_device_info other = fake_dev("Another Device", "1.0");
+    char p2[1200];
+    cr_assert(clnas_tune_path(&other, p2, sizeof p2));
+    cr_expect_str_neq(p2, path);
+    cr_expect_eq(clnas_tune_read(p2, &other, &r, msg, sizeof msg), 0);
+    cr_expect_str_eq(clnas_device_tuning_source(&other), "none");
+    cr_expect_str_eq(clnas_device_tuning_source(&d), "file");
+}
+
+Test(file, key_mismatch_is_ignored)
+{
+    clnas_device_info d = fake_dev("Test Device 1", "1.0");
+    char path[1200], msg[512];
+    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    clnas_tuning t = sample_tuning(), r;
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
+    /* a driver upgrade: same device, same file name, stale content */
+    clnas_device_info newer = fake_dev("Test Device 1", "2.0");
+    char p2[1200];
+    cr_assert(clnas_tune_path(&newer, p2, sizeof p2));
+    cr_expect_str_eq(p2, path, "the file is found again after a driver upgrade (and reported)");
+    cr_expect_eq(clnas_tune_read(path, &newer, &r, msg, sizeof msg), -1);
+    cr_expect(strstr(msg, "driver") && strstr(msg, "\"1.0\"") && strstr(msg, "\"2.0\""), "%s", msg);
+    cr_expect_str_eq(clnas_device_tuning_source(&newer), "none");
+    /* another CLBlast version */
+    char *text = strdup(slurp(path));
+    char *v = strstr(text, "clblast=");
+    cr_assert_not_null(v);
+    v[8] = '0'; /* "1.5.3" -> "0.5.3" */
+    tu_write_file(path, text);
+    free(text);
+    cr_expect_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), -1);
+    cr_expect(strstr(msg, "clblast"), "%s", msg);
+    /* a file copied from another device */
+    clnas_device_info other = fake_dev("Test Device 2", "1.0");
+    cr_assert_eq(clnas_tune_write(NULL, path, &other, &t, NULL), CLNAS_OK);
+    cr_expect_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), -1);
+    cr_expect(strstr(msg, "device"), "%s", msg);
+}
+
+/* Writes the sample file, replaces `from` in its text by `to` (the whole text when from is NULL;
+ * cut off at `from` when to is NULL) and checks that reading fails as corrupt. */
+static void expect_corrupt(const char *what, const char *from, const char *to)
+{
+    clnas_device_info d = fake_dev("Test Device 1", "1.0");
+    char path[1200], msg[512];
+    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    clnas_tuning t = sample_tuning(), r;
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
+    char *text = strdup(slurp(path));
+    char *edited = malloc(strlen(text) + (to ? strlen(to) : 0) + 1);
+    cr_assert(text && edited);
+    if (from && !to) { /* cut the file off where `from` starts */
+        char *at = strstr(text, from);
+        cr_assert_not_null(at, "%s: \"%s\" not in the file", what, from);
+        *at = 0;
+        strcpy(edited, text);
+    } else if (from) {
+        char *at = strstr(text, from);
+        cr_assert_not_null(at, "%s: \"%s\" not in the file", what, from);
+        size_t pre = (size_t)(at - text);
+        memcpy(edited, text, pre);
+        strcpy(edited + pre, to);
+        strcat(edited, at + strlen(from));
+    } else {
+        strcpy(edited, to);
+    }
+    tu_write_file(path, edited);
+    memset(&r, 0, sizeof r);
+    int got = clnas_tune_read(path, &d, &r, msg, sizeof msg);
+    cr_expect_eq(got, -1, "%s: read returned %d", what, got);
+    cr_expect(strstr(msg, "corrupt") && strstr(msg, path), "%s: message \"%s\"", what, msg);
+    cr_expect_str_eq(clnas_device_tuning_source(&d), "none", "%s", what);
+    free(text);
+    free(edited);
+}
+
+Test(file, corrupt_is_ignored_with_a_reason)
+{
+    expect_corrupt("garbage", NULL, "\x01\x02 this is not a tuning file\n");
+    expect_corrupt("empty", NULL, "");
+    expect_corrupt("no format", "format=1\n", "");
+    expect_corrupt("newer format", "format=1\n", "format=99\n");
+    expect_corrupt("line without =", "gemm=tuned\n", "gemm tuned\n");
+    expect_corrupt("bad gemm", "gemm=tuned\n", "gemm=maybe\n");
+    expect_corrupt("not a number", "xgemm.KWG=32\n", "xgemm.KWG=32x\n");
+    expect_corrupt("negative", "xgemm.KWG=32\n", "xgemm.KWG=-32\n");
+    expect_corrupt("missing parameter", "direct.WGD=32\n", "");
+    expect_corrupt("breaks constraints", "xgemm.MWG=32\n", "xgemm.MWG=48\n");
+    expect_corrupt("truncated", "direct.NDIMBD=", NULL);
+    expect_corrupt("truncated in a value", "direct.NDIMBD=8", "direct.NDIMBD=");
+    expect_corrupt("bad budget", "seed_budget_bytes=123456789\n", "seed_budget_bytes=lots\n");
+}
+
+Test(file, unknown_keys_and_comments_are_fine)
+{
+    clnas_device_info d = fake_dev("Test Device 1", "1.0");
+    char path[1200], msg[512];
+    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    clnas_tuning t = sample_tuning(), r;
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, "measured.anything=1.5\nfuture.key=x\n# comment\n\n"), CLNAS_OK);
+    cr_expect_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
+}
+
+Test(file, write_is_atomic)
+{
+    clnas_device_info d = fake_dev("Test Device 1", "1.0");
+    char path[1200], tunedir[1300], msg[512];
+    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    snprintf(tunedir, sizeof tunedir, "%s/tune", g_dir);
+    clnas_tuning t = sample_tuning(), r;
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
+    t.seed_budget = 42;
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
+    /* replaced through a temporary file and rename: the complete new file, nothing left over */
+    cr_expect_eq(count_entries(tunedir), 1, "only the tuning file remains in %s", tunedir);
+    cr_assert_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
+    cr_expect_eq(r.seed_budget, 42.0);
+    /* a failed write leaves the old file as it was */
+    cr_assert_eq(chmod(tunedir, 0555), 0);
+    t.seed_budget = 7;
+    clnas_status st = clnas_tune_write(NULL, path, &d, &t, NULL);
+    chmod(tunedir, 0755);
+    if (geteuid() != 0) { /* root writes anyway */
+        cr_expect_eq(st, CLNAS_E_IO);
+        cr_assert_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
+        cr_expect_eq(r.seed_budget, 42.0);
+    }
+    /* a path that cannot be created at all is an error, not a crash */
+    char blocked[1400];
+    snprintf(blocked, sizeof blocked, "%s/tune/%s/x.conf", g_dir, strrchr(path, '/') + 1);
+    cr_expect_eq(clnas_tune_write(NULL, blocked, &d, &t, NULL), CLNAS_E_IO);
+    /* nothing that breaks CLBlast's constraints is ever written */
+    t.xgemm[6] = 48;
+    cr_expect_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_E_INVALID_ARG);
+}
+
+Test(file, no_cache_dir_no_file)
+{
+    clnas_device_info d = fake_dev("Test Device 1", "1.0");
+    char path[1200];
+    cr_assert_eq(setenv("CLNAS_CACHE_DIR", "off", 1), 0);
+    cr_expect_not(clnas_tune_path(&d, path, sizeof path));
+    cr_expect_str_eq(clnas_device_tuning_source(&d), "none");
+}
+
+/* ------------------------------------------------------------------ what a context applies */
+
+TestSuite(context, .init = setup, .fini = teardown);
+
+static clnas_ctx *open_ctx(void)
+{
+    clnas_ctx *ctx = NULL;
+    clnas_status st = clnas_ctx_create(getenv("CLNAS_TEST_DEVICE"), &ctx);
+    cr_assert_eq(st, CLNAS_OK, "no usable OpenCL device: %s", clnas_ctx_errmsg(ctx));
+    return ctx;
+}
+
+static const char *shipped_or_none(const clnas_device_info *d)
+{
+    clnas_tuning t;
+    return clnas_tune_shipped(d, &t) ? "shipped" : "none";
+}
+
+Test(context, file_beats_shipped_and_sets_the_seed_budget)
+{
+    clnas_ctx *ctx = open_ctx();
+    const clnas_device_info *d = clnas_ctx_device(ctx);
+    cr_expect_str_eq(clnas_ctx_tuning_source(ctx), shipped_or_none(d));
+    cr_expect_str_eq(clnas_ctx_tuning_note(ctx), "");
+    char path[1200];
+    cr_assert(clnas_tune_path(d, path, sizeof path));
+    clnas_tuning keep = {0, {0}, {0}, 0, 0};
+    /* budget for exactly 3 seeds of the single path at batch 72 */
+    clnas_nb201_arch arch;
+    clnas_nb201_config cfg;
+    clnas_net *net = NULL;
+    cr_assert_eq(clnas_nb201_parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+                                   &arch, NULL, 0), CLNAS_OK);
+    clnas_nb201_config_ntk(&cfg, 10, 32);
+    cr_assert_eq(clnas_net_nb201(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
+    const double per_seed = (double)net->act_per_sample * 72 * 4;
+    keep.seed_budget = 3.5 * per_seed;
+    cr_assert_eq(clnas_tune_write(ctx, path, d, &keep, NULL), CLNAS_OK);
+    clnas_ctx_destroy(ctx);
+
+    ctx = open_ctx();
+    cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "file");
+    clnas_ntk_config nc = {72, 0, 0};
+    clnas_ntk *ntk = NULL;
+    cr_assert_eq(clnas_ntk_create(ctx, net, &nc, &ntk), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_expect_eq(clnas_ntk_seeds(ntk), 3, "the tuned budget gives 3 seeds, got %d", clnas_ntk_seeds(ntk));
+    clnas_ntk_destroy(ntk);
+    /* an explicit seed count and CLNAS_SEEDS still win over the budget */
+    nc.seeds = 5;
+    cr_assert_eq(clnas_ntk_create(ctx, net, &nc, &ntk), CLNAS_OK);
+    cr_expect_eq(clnas_ntk_seeds(ntk), 5);
+    clnas_ntk_destroy(ntk);
+    nc.seeds = 0;
+    setenv("CLNAS_SEEDS", "2", 1);
+    cr_assert_eq(clnas_ntk_create(ctx, net, &nc, &ntk), CLNAS_OK);
+    cr_expect_eq(clnas_ntk_seeds(ntk), 2);
+    clnas_ntk_destroy(ntk);
+    unsetenv("CLNAS_SEEDS");
+    clnas_ctx_destroy(ctx);
+
+    /* CLNAS_TUNE=off: nothing applied, the built-in 256 MiB budget */
+    setenv("CLNAS_TUNE", "off", 1);
+    ctx = open_ctx();
+    cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "off");
+    cr_expect_str_eq(clnas_device_tuning_source(clnas_ctx_device(ctx)), "off");
+    cr_assert_eq(clnas_ntk_create(ctx, net, &nc, &ntk), CLNAS_OK);
+    int want = (int)(256.0 * 1048576.0 / per_seed);
+    cr_expect_eq(clnas_ntk_seeds(ntk), want < 72 ? (want < 1 ? 1 : want) : 72);
+    clnas_ntk_destroy(ntk);
+    clnas_ctx_destroy(ctx);
+    unsetenv("CLNAS_TUNE");
+    clnas_net_destroy(net);
+}
+
+Test(context, corrupt_file_is_reported_and_passed_over)
+{
+    clnas_ctx *ctx = open_ctx();
+    const clnas_device_info *d = clnas_ctx_device(ctx);
+    char path[1200], tunedir[1300];
+    cr_assert(clnas_tune_path(d, path, sizeof path));
+    snprintf(tunedir, sizeof tunedir, "%s/tune", g_dir);
+    mkdir(tunedir, 0755);
+    tu_write_file(path, "format=1\ngemm=tuned\nxgemm.KWG=banana\n");
+    clnas_ctx_destroy(ctx);
+    ctx = open_ctx();
+    cr_expect_str_eq(clnas_ctx_tuning_source(ctx), shipped_or_none(clnas_ctx_device(ctx)));
+    cr_expect(strstr(clnas_ctx_tuning_note(ctx), "corrupt") != NULL, "note: \"%s\"", clnas_ctx_tuning_note(ctx));
+    clnas_ctx_destroy(ctx);
+}
+
+/* ------------------------------------------------------------------ GEMM with tuned parameters */
+
+static void check_gemm(clnas_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, uint64_t seed)
+{
+    const size_t lda = ta ? m : k, ldb = tb ? k : n, nA = m * k, nB = k * n, nC = m * n;
+    double *A = malloc(nA * sizeof *A), *B = malloc(nB * sizeof *B), *C = calloc(nC, sizeof *C);
+    double *got = malloc(nC * sizeof *got);
+    cr_assert(A && B && C && got);
+    tu_fill(A, nA, seed, -1, 1);
+    tu_fill(B, nB, seed + 1, -1, 1);
+    tu_round_to_float(A, nA);
+    tu_round_to_float(B, nB);
+    cl_mem dA = tu_upload(ctx, A, nA), dB = tu_upload(ctx, B, nB), dC = tu_upload(ctx, C, nC);
+    cr_assert_eq(clnas_gemm(ctx, ta, tb, m, n, k, 1.0f, dA, 0, lda, dB, 0, ldb, 0.0f, dC, 0, n), CLNAS_OK, "%s",
+                 clnas_ctx_errmsg(ctx));
+    tu_read(ctx, dC, 0, nC, got);
+    clnas_gemm_ref(ta, tb, m, n, k, 1.0, A, lda, B, ldb, 0.0, C, n);
+    char what[96];
+    snprintf(what, sizeof what, "tuned gemm transA=%d transB=%d %zux%zux%zu", ta, tb, m, n, k);
+    tu_expect_close(what, got, C, nC, 2e-5);
+    clnas_buf_free(dA);
+    clnas_buf_free(dB);
+    clnas_buf_free(dC);
+    free(A);
+    free(B);
+    free(C);
+    free(got);
+}
+
+/* The supernet's Gram (72 x 72 x 14364, B transposed, as the NTK runs it) and small odd shapes
+ * in every transpose combination. */
+static void check_shapes(const clnas_tuning *t)
+{
+    clnas_ctx *ctx = tu_ctx();
+    cr_assert_eq(clnas_tune_apply(ctx, t), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    check_gemm(ctx, 0, 1, 72, 72, 14364, 11);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) check_gemm(ctx, ta, tb, 7, 5, 13, 12 + (uint64_t)(2 * ta + tb));
+    check_gemm(ctx, 0, 0, 65, 33, 100, 20);
+}
+
+/* CLBlast's 2D-register kernel (GEMMK=1) with 24x24 tiles, as measured best on PoCL */
+static clnas_tuning gemmk1_tuning(void)
+{
+    clnas_tuning t = {1,
+                      {1, 4, 1, 1, 2, 2, 24, 2, 2, 24, 0, 0, 0, 0, 4, 4},
+                      {2, 4, 4, 4, 4, 0, 0, 4, 4, 32},
+                      288,
+                      0};
+    return t;
+}
+
+TestSuite(tuned_gemm, .init = setup, .fini = teardown);
+
+/* Both kernels, forced by the switch-over size: 0 sends every GEMM to Xgemm (padded copies),
+ * 4096 every GEMM to XgemmDirect. */
+Test(tuned_gemm, indirect_kernel_is_correct)
+{
+    clnas_tuning t = sample_tuning();
+    t.min_indirect = 0;
+    check_shapes(&t);
+}
+Test(tuned_gemm, indirect_2d_register_kernel_is_correct)
+{
+    clnas_tuning t = gemmk1_tuning();
+    t.min_indirect = 0;
+    check_shapes(&t);
+}
+Test(tuned_gemm, direct_kernel_is_correct)
+{
+    clnas_tuning t = sample_tuning();
+    t.min_indirect = 4096;
+    check_shapes(&t);
+}
+/* What this device gets shipped (the GEMMK=1 set above when there is no entry for it). */
+Test(tuned_gemm, shipped_default_is_correct)
+{
+    clnas_tuning t = gemmk1_tuning();
+    clnas_tune_shipped(clnas_ctx_device(tu_ctx()), &t);
+    check_shapes(&t);
+}
+
+Test(tuned_gemm, broken_parameters_are_refused)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_tuning t = sample_tuning();
+    t.direct[9] = 24; /* WGD not a multiple of MDIMCD * VWMD = 16 */
+    cr_expect_eq(clnas_tune_apply(ctx, &t), CLNAS_E_INVALID_ARG);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "constraints"), "%s", clnas_ctx_errmsg(ctx));
+}
+
+/* ------------------------------------------------------------------ the command */
+
+static int run(const char *args, char **out)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "CLNAS_CACHE_DIR='%s' '%s' %s 2>&1", g_dir, CLNAS_BIN, args);
+    return tu_run(cmd, out);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown);
+
+Test(cli, bad_options_are_clear_errors)
+{
+    char *out = NULL;
+    cr_expect_eq(run("tune --bogus", &out), 2);
+    cr_expect(strstr(out, "unknown option") && strstr(out, "--bogus"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --repeat 0", &out), 2);
+    cr_expect(strstr(out, "--repeat"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --device no-such-device-xyz", &out), 1);
+    cr_expect(strstr(out, "no-such-device-xyz"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --seeds 0,4", &out), 2);
+    cr_expect(strstr(out, "--seeds"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --seeds 4,4", &out), 2);
+    free(out);
+    cr_expect_eq(run("tune --seeds 2 --no-seeds", &out), 2);
+    free(out);
+    cr_expect_eq(run("tune --help", &out), 0);
+    cr_expect(strstr(out, "usage: clnas tune"), "%s", out);
+    free(out);
+}
+
+Test(cli, quick_tune_writes_a_file_that_later_runs_use, .timeout = 600)
+{
+    char *out = NULL;
+    /* one seed count keeps this test short; the seed sweep itself is the same code for any list */
+    int rc = run("tune --quick --seeds 4 --json", &out);
+    cr_assert_eq(rc, 0, "clnas tune --quick failed:\n%s", out);
+    const char *json = strstr(out, "{\"device\": "); /* stdout's one line, after the progress on stderr */
+    cr_assert_not_null(json, "no JSON object in:\n%s", out);
+    cr_expect(strstr(json, "\"tuning_file\": \"") && strstr(json, "\"shapes\": [") && strstr(json, "\"budget_bytes\""),
+              "JSON: %s", json);
+    free(out);
+    /* the file is there, readable, and what the device now reports */
+    clnas_ctx *ctx = open_ctx();
+    const clnas_device_info *d = clnas_ctx_device(ctx);
+    cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "file");
+    char path[1200], msg[512];
+    clnas_tuning t;
+    cr_assert(clnas_tune_path(d, path, sizeof path));
+    cr_expect_eq(clnas_tune_read(path, d, &t, msg, sizeof msg), 1, "%s", msg);
+    cr_expect_gt(t.seed_budget, 0);
+    cr_expect(strstr(slurp(path), "measured.gflops.gram_supernet.clblast="), "%s", slurp(path));
+    clnas_ctx_destroy(ctx);
+    cr_expect_eq(run("devices --json", &out), 0);
+    cr_expect(strstr(out, "\"gemm_tuning\": \"file\""), "%s", out);
+    free(out);
+    /* --reset removes it */
+    cr_expect_eq(run("tune --reset", &out), 0, "%s", out);
+    free(out);
+    struct stat sb;
+    cr_expect_neq(stat(path, &sb), 0, "%s still exists after --reset", path);
+}
