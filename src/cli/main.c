@@ -14,7 +14,7 @@ static const struct {
     {"search", clnas_cmd_search, "TE-NAS pruning search on NAS-Bench-201; prints the found cell and its benchmark accuracy"},
     {"rank", clnas_cmd_rank, "score many NB201 architectures as one paired study into a CSV (resumable), with correlations"},
     {"score", clnas_cmd_score, "TE-NAS scores of one NB201 architecture: NTK condition number and linear regions"},
-    {"bench", clnas_cmd_bench, "time one kappa and one R stage by stage, next to the device's SGEMM rate"},
+    {"bench", clnas_cmd_bench, "time one kappa and one R stage by stage next to the SGEMM rate; --shapes: per-conv-shape rates; --scaling: batch and network size"},
     {"selftest", clnas_cmd_selftest, "run a network forward and backward on the device and check it against the host reference"},
     {"stats", clnas_cmd_stats, "Kendall tau / Spearman rho of kappa, R and the TE-NAS combined rank against NB201 accuracy; --plot"},
     {"figure", clnas_cmd_figure, "figures: `figure cost` = NB201 accuracy vs. search cost, published methods and clnas traces"},
