@@ -22,16 +22,6 @@
 #include "internal.h"
 #include "model/graph.h"
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 static double mib(double bytes) { return bytes / 1048576.0; }
 
 /* JSON string body of s (quotes and backslashes escaped, control characters blanked). */
@@ -91,7 +81,7 @@ static int sgemm_rate(clnas_ctx *ctx, size_t m, size_t n, size_t k, int reps, do
         ok = clnas_gemm(ctx, 0, 0, m, n, k, 1.0f, a, 0, k, b, 0, n, 0.0f, c, 0, n) == CLNAS_OK && clnas_ctx_finish(ctx) == CLNAS_OK;
         if (r >= 0) t[r] = clnas_now() - t0;
     }
-    if (ok) *gflops = 2.0 * m * n * k / median(t, reps) / 1e9;
+    if (ok) *gflops = 2.0 * m * n * k / clnas_cli_median(t, reps) / 1e9;
     free(t);
     clnas_buf_free(a);
     clnas_buf_free(b);
@@ -225,8 +215,8 @@ static int run_kappa(clnas_ctx *ctx, const clnas_dataset *data, const clnas_net 
         kr->P = net->njac;
         kr->nparams = net->nparams;
         kr->gflop = (f + B * b + 2.0 * B * B * (double)kr->P) / 1e9;
-        kr->fwd = median(tf, reps); kr->bwd = median(tb, reps); kr->gram = median(tg, reps); kr->eig = median(te, reps);
-        kr->total = median(tt, reps);
+        kr->fwd = clnas_cli_median(tf, reps); kr->bwd = clnas_cli_median(tb, reps); kr->gram = clnas_cli_median(tg, reps); kr->eig = clnas_cli_median(te, reps);
+        kr->total = clnas_cli_median(tt, reps);
         kr->rate = kr->gflop / kr->total;
         kr->seeds = clnas_ntk_seeds(ntk);
         kr->dev_bytes = clnas_ntk_device_bytes(ntk);
@@ -283,7 +273,7 @@ static int bench_lr(clnas_ctx *ctx, const clnas_dataset *data, int reps, double 
         ok = clnas_lr_count(lr, x, LR_SAMPLES, R, NULL) == CLNAS_OK;
         if (r >= 0) t[r] = clnas_now() - t0;
     }
-    if (ok) *t_med = median(t, reps);
+    if (ok) *t_med = clnas_cli_median(t, reps);
     free(t);
     clnas_lr_destroy(lr);
     clnas_sampler_destroy(s);
@@ -439,7 +429,7 @@ static int time_op(clnas_ctx *ctx, const op_bench *b, int which, int S, int reps
         ok = ok && clnas_ctx_finish(ctx) == CLNAS_OK;
         t[r] = (clnas_now() - t0) / inner;
     }
-    if (ok) *sec = median(t, reps);
+    if (ok) *sec = clnas_cli_median(t, reps);
     free(t);
     return ok;
 }

@@ -79,16 +79,6 @@ static const direct_set dgrid[] = {
 
 /* ------------------------------------------------------------------ small helpers */
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void json_str(const char *s)
 {
@@ -214,7 +204,7 @@ static int time_shape(gemm_bench *g, const shape *s, double *gflops, double *bui
     }
     if (!ok) snprintf(why, len, "%s", clnas_ctx_errmsg(g->ctx));
     ok = ok && check_c(g, s, why, len);
-    if (ok) *gflops = 2.0 * (double)s->m * (double)s->n * (double)s->k / median(t, g->reps) / 1e9;
+    if (ok) *gflops = 2.0 * (double)s->m * (double)s->n * (double)s->k / clnas_cli_median(t, g->reps) / 1e9;
     free(t);
     return ok;
 }
@@ -287,7 +277,7 @@ static int seed_sweep(clnas_ctx *ctx, const clnas_dataset *data, seed_net *sn, c
     for (int j = 0; ok && j < NETS; j++) {
         sn[j].best = 0;
         for (int i = 0; i < nS; i++) {
-            sn[j].t[i] = median(&t[((size_t)j * (size_t)nS + (size_t)i) * (size_t)rounds], rounds);
+            sn[j].t[i] = clnas_cli_median(&t[((size_t)j * (size_t)nS + (size_t)i) * (size_t)rounds], rounds);
             if (sn[j].t[i] < sn[j].t[sn[j].best]) sn[j].best = i;
         }
     }
@@ -555,7 +545,7 @@ static void gram_rounds(gemm_bench *g, shape *sh, int rounds, double rate[2])
             double bs = 0;
             if (!time_shape(g, &sh[1 + s], &v[s][r], &bs, why, sizeof why)) v[s][r] = 0;
         }
-    for (int s = 0; s < 2; s++) rate[s] = median(v[s], rounds);
+    for (int s = 0; s < 2; s++) rate[s] = clnas_cli_median(v[s], rounds);
 }
 
 /* The finalists fin[0..n) measured again on the Gram shapes in `rounds` interleaved turns (their
@@ -577,8 +567,8 @@ static int playoff(gemm_bench *g, cand *cs, const int *fin, int n, shape *sh, in
         }
     int w = 0;
     for (int f = 0; f < n; f++) {
-        med[f][0] = median(v[f][0], rounds);
-        med[f][1] = median(v[f][1], rounds);
+        med[f][0] = clnas_cli_median(v[f][0], rounds);
+        med[f][1] = clnas_cli_median(v[f][1], rounds);
         if (n > 1)
             fprintf(stderr, "  finalist %d (%s, %s): Grams %6.1f %6.1f GFLOP/s (medians of %d turns)\n", f + 1,
                     cs[fin[f]].kind == 'x' ? "Xgemm" : "XgemmDirect", cs[fin[f]].from, med[f][0], med[f][1], rounds);
