@@ -14,42 +14,6 @@
 
 /* ------------------------------------------------------------------ GEMM */
 
-/* Runs one C = alpha*op(A)*op(B) + beta*C on the device and on the host. Every matrix lives
- * at a nonzero offset inside a larger buffer with a padded leading dimension, and the whole
- * C buffer (padding included) is compared, so writes outside the m x n window are caught. */
-static void check_gemm(clnas_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, uint64_t seed)
-{
-    const size_t offA = 3, offB = 5, offC = 7;
-    const size_t lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 3, ldc = n + 1;
-    const size_t rowsA = ta ? k : m, rowsB = tb ? n : k;
-    const size_t nA = offA + rowsA * lda, nB = offB + rowsB * ldb, nC = offC + m * ldc;
-    double *A = malloc(nA * sizeof *A), *B = malloc(nB * sizeof *B), *C = malloc(nC * sizeof *C);
-    double *got = malloc(nC * sizeof *got);
-    cr_assert(A && B && C && got);
-    tu_fill(A, nA, seed, -1, 1);
-    tu_fill(B, nB, seed + 1, -1, 1);
-    tu_fill(C, nC, seed + 2, -1, 1);
-    tu_round_to_float(A, nA);
-    tu_round_to_float(B, nB);
-    tu_round_to_float(C, nC);
-    const double alpha = 1.25, beta = -0.5;
-    cl_mem dA = tu_upload(ctx, A, nA), dB = tu_upload(ctx, B, nB), dC = tu_upload(ctx, C, nC);
-    clnas_status st = clnas_gemm(ctx, ta, tb, m, n, k, (float)alpha, dA, offA, lda, dB, offB, ldb,
-                                 (float)beta, dC, offC, ldc);
-    cr_assert_eq(st, CLNAS_OK, "clnas_gemm(%d,%d,%zu,%zu,%zu): %s", ta, tb, m, n, k, clnas_ctx_errmsg(ctx));
-    tu_read(ctx, dC, 0, nC, got);
-    clnas_gemm_ref(ta, tb, m, n, k, alpha, A + offA, lda, B + offB, ldb, beta, C + offC, ldc);
-    char what[96];
-    snprintf(what, sizeof what, "gemm transA=%d transB=%d m=%zu n=%zu k=%zu", ta, tb, m, n, k);
-    tu_expect_close(what, got, C, nC, 1e-5);
-    clnas_buf_free(dA);
-    clnas_buf_free(dB);
-    clnas_buf_free(dC);
-    free(A);
-    free(B);
-    free(C);
-    free(got);
-}
 
 static const size_t gemm_sizes[] = {1, 7, 13, 65, 100};
 #define NSIZES (sizeof gemm_sizes / sizeof gemm_sizes[0])
@@ -61,7 +25,7 @@ static void gemm_all_sizes(int ta, int tb)
     for (size_t a = 0; a < NSIZES; a++)
         for (size_t b = 0; b < NSIZES; b++)
             for (size_t c = 0; c < NSIZES; c++)
-                check_gemm(ctx, ta, tb, gemm_sizes[a], gemm_sizes[b], gemm_sizes[c], seed++);
+                tu_check_gemm(ctx, ta, tb, gemm_sizes[a], gemm_sizes[b], gemm_sizes[c], seed++, 1e-5);
 }
 
 Test(gemm, nn) { gemm_all_sizes(0, 0); }
@@ -72,8 +36,8 @@ Test(gemm, tt) { gemm_all_sizes(1, 1); }
 Test(gemm, k_zero_scales_c)
 {
     /* k == 0: C = beta * C (op(A) op(B) is an empty sum), as in BLAS. */
-    check_gemm(tu_ctx(), 0, 0, 7, 13, 0, 77);
-    check_gemm(tu_ctx(), 1, 1, 13, 7, 0, 78);
+    tu_check_gemm(tu_ctx(), 0, 0, 7, 13, 0, 77, 1e-5);
+    tu_check_gemm(tu_ctx(), 1, 1, 13, 7, 0, 78, 1e-5);
     /* beta == 0 overwrites C, even where it held NaN. */
     clnas_ctx *ctx = tu_ctx();
     double c[2 * 3 + 1], got[2 * 3 + 1];

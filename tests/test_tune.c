@@ -381,32 +381,6 @@ Test(context, corrupt_file_is_reported_and_passed_over)
 
 /* ------------------------------------------------------------------ GEMM with tuned parameters */
 
-static void check_gemm(clnas_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, uint64_t seed)
-{
-    const size_t lda = ta ? m : k, ldb = tb ? k : n, nA = m * k, nB = k * n, nC = m * n;
-    double *A = malloc(nA * sizeof *A), *B = malloc(nB * sizeof *B), *C = calloc(nC, sizeof *C);
-    double *got = malloc(nC * sizeof *got);
-    cr_assert(A && B && C && got);
-    tu_fill(A, nA, seed, -1, 1);
-    tu_fill(B, nB, seed + 1, -1, 1);
-    tu_round_to_float(A, nA);
-    tu_round_to_float(B, nB);
-    cl_mem dA = tu_upload(ctx, A, nA), dB = tu_upload(ctx, B, nB), dC = tu_upload(ctx, C, nC);
-    cr_assert_eq(clnas_gemm(ctx, ta, tb, m, n, k, 1.0f, dA, 0, lda, dB, 0, ldb, 0.0f, dC, 0, n), CLNAS_OK, "%s",
-                 clnas_ctx_errmsg(ctx));
-    tu_read(ctx, dC, 0, nC, got);
-    clnas_gemm_ref(ta, tb, m, n, k, 1.0, A, lda, B, ldb, 0.0, C, n);
-    char what[96];
-    snprintf(what, sizeof what, "tuned gemm transA=%d transB=%d %zux%zux%zu", ta, tb, m, n, k);
-    tu_expect_close(what, got, C, nC, 2e-5);
-    clnas_buf_free(dA);
-    clnas_buf_free(dB);
-    clnas_buf_free(dC);
-    free(A);
-    free(B);
-    free(C);
-    free(got);
-}
 
 /* The supernet's Gram (72 x 72 x 14364, B transposed, as the NTK runs it) and small odd shapes
  * in every transpose combination. */
@@ -414,10 +388,10 @@ static void check_shapes(const clnas_tuning *t)
 {
     clnas_ctx *ctx = tu_ctx();
     cr_assert_eq(clnas_tune_apply(ctx, t), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
-    check_gemm(ctx, 0, 1, 72, 72, 14364, 11);
+    tu_check_gemm(ctx, 0, 1, 72, 72, 14364, 11, 2e-5);
     for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) check_gemm(ctx, ta, tb, 7, 5, 13, 12 + (uint64_t)(2 * ta + tb));
-    check_gemm(ctx, 0, 0, 65, 33, 100, 20);
+        for (int tb = 0; tb < 2; tb++) tu_check_gemm(ctx, ta, tb, 7, 5, 13, 12 + (uint64_t)(2 * ta + tb), 2e-5);
+    tu_check_gemm(ctx, 0, 0, 65, 33, 100, 20, 2e-5);
 }
 
 /* CLBlast's 2D-register kernel (GEMMK=1) with 24x24 tiles, as measured best on PoCL */

@@ -51,4 +51,8 @@ void tu_mkdtemp(char *buf, size_t len, const char *name);
 void tu_rmrf(const char *dir);
 /* Writes text to path, failing the test when it cannot. */
 void tu_write_file(const char *path, const char *text);
+/* clnas_gemm (alpha 1.25, beta -0.5, operands at offsets inside padded buffers) against
+ * clnas_gemm_ref on random data; the whole C buffer is compared (writes outside caught). */
+void tu_check_gemm(clnas_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, uint64_t seed, double tol);
+
 #endif
