@@ -15,6 +15,13 @@
 
 #define CLNAS_ERRMSG_LEN 4096
 
+/* printf-style argument checking where the compiler has it. */
+#if defined(__GNUC__)
+#define CLNAS_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#else
+#define CLNAS_PRINTF(fmt, first)
+#endif
+
 struct clnas_kernel_entry {
     char name[64];
     cl_kernel kernel;

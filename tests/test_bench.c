@@ -107,7 +107,7 @@ static int distinct_convs(const clnas_nb201_config *cfg)
     clnas_nb201_arch arch;
     clnas_net *net = NULL;
     cr_assert_eq(clnas_nb201_parse("supernet", &arch, NULL, 0), CLNAS_OK);
-    cr_assert_eq(clnas_net_nb201(cfg, &arch, &net, NULL, 0), CLNAS_OK);
+    cr_assert_eq(clnas_nb201_build(cfg, &arch, &net, NULL, 0), CLNAS_OK);
     int keys[256][7], n = 0;
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
@@ -225,7 +225,7 @@ Test(bench, scaling_refuses_what_cannot_fit_before_running_anything, .timeout = 
     clnas_net *net = NULL;
     cr_assert_eq(clnas_nb201_parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
                                    &arch, NULL, 0), CLNAS_OK);
-    cr_assert_eq(clnas_net_nb201(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
+    cr_assert_eq(clnas_nb201_build(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
     cr_expect_eq(clnas_net_nparams(net), 1531546);
     cr_expect_eq(clnas_net_njacobian(net), 1527904);
     const double arena = (double)net->act_per_sample * 64 * 64 * sizeof(float);
@@ -253,7 +253,7 @@ Test(bench, ntk_device_bytes_counts_the_jacobian)
     clnas_net *net = NULL;
     cr_assert_eq(clnas_nb201_parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
                                    &arch, NULL, 0), CLNAS_OK);
-    cr_assert_eq(clnas_net_nb201(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
+    cr_assert_eq(clnas_nb201_build(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
     const size_t B = 8, P = clnas_net_njacobian(net), np = clnas_net_nparams(net);
     clnas_ntk_config nc = {(int)B, 0, 0};
     clnas_ntk *ntk = NULL;

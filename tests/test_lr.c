@@ -65,7 +65,7 @@ static void check_thin(const char *arch, int batch, int nbatches, uint64_t seed)
     clnas_nb201_arch a;
     cr_assert_eq(clnas_nb201_parse(arch, &a, NULL, 0), CLNAS_OK);
     clnas_net *net = NULL;
-    cr_assert_eq(clnas_net_nb201(&cfg, &a, &net, NULL, 0), CLNAS_OK);
+    cr_assert_eq(clnas_nb201_build(&cfg, &a, &net, NULL, 0), CLNAS_OK);
     const int n = batch * nbatches;
     size_t np = clnas_net_nparams(net), bits = clnas_net_relu_bits(net);
     float *pf = malloc(np * sizeof *pf), *xf = malloc((size_t)n * 9 * sizeof *xf);
@@ -123,7 +123,7 @@ Test(lr, bad_sample_count_is_an_error)
     clnas_nb201_arch a;
     clnas_nb201_parse("supernet", &a, NULL, 0);
     clnas_net *net = NULL;
-    cr_assert_eq(clnas_net_nb201(&cfg, &a, &net, NULL, 0), CLNAS_OK);
+    cr_assert_eq(clnas_nb201_build(&cfg, &a, &net, NULL, 0), CLNAS_OK);
     clnas_lr *lr = NULL;
     cr_assert_eq(clnas_lr_create(ctx, net, 10, &lr), CLNAS_OK);
     float x[9 * 15] = {0};

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "clnas/net.h"
+#include "clnas/nb201.h"
 #include "model/graph.h"
 #include "util/testutil.h"
 
@@ -20,7 +20,7 @@ static clnas_net *build(const char *arch_s, int C, int N, int classes, int input
     char err[512];
     cr_assert_eq(clnas_nb201_parse(arch_s, &a, err, sizeof err), CLNAS_OK, "%s", err);
     clnas_net *net = NULL;
-    cr_assert_eq(clnas_net_nb201(&cfg, &a, &net, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_nb201_build(&cfg, &a, &net, err, sizeof err), CLNAS_OK, "%s", err);
     return net;
 }
 
@@ -53,7 +53,7 @@ Test(net, parameter_counts_match_tenas_table)
     clnas_nb201_arch a;
     clnas_nb201_parse("supernet", &a, NULL, 0);
     clnas_net *n = NULL;
-    cr_assert_eq(clnas_net_nb201(&cfg, &a, &n, NULL, 0), CLNAS_OK);
+    cr_assert_eq(clnas_nb201_build(&cfg, &a, &n, NULL, 0), CLNAS_OK);
     cr_expect_eq(clnas_net_relu_bits(n), 117);
     clnas_net_destroy(n);
 }
@@ -67,16 +67,16 @@ Test(net, bad_configurations_are_errors)
     clnas_net *n = NULL;
     char err[512];
     cfg.input_hw = 30; /* 30 -> 15 -> odd at the second reduction */
-    cr_expect_eq(clnas_net_nb201(&cfg, &a, &n, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_nb201_build(&cfg, &a, &n, err, sizeof err), CLNAS_E_INVALID_ARG);
     cr_expect(strstr(err, "even") != NULL, "%s", err);
     cr_expect_null(n);
     clnas_nb201_config_default(&cfg);
     cfg.C = 0;
-    cr_expect_eq(clnas_net_nb201(&cfg, &a, &n, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_nb201_build(&cfg, &a, &n, err, sizeof err), CLNAS_E_INVALID_ARG);
     clnas_nb201_config_default(&cfg);
     cfg.use_stem = 0;
     cfg.in_channels = 3; /* 3 input channels into a C=16 cell */
-    cr_expect_eq(clnas_net_nb201(&cfg, &a, &n, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_nb201_build(&cfg, &a, &n, err, sizeof err), CLNAS_E_INVALID_ARG);
     cr_expect(strstr(err, "stem") != NULL, "%s", err);
 }
 
@@ -172,7 +172,7 @@ static void device_vs_reference(const char *arch, int C, int N, int input, int s
     tu_round_to_float(dlall, (size_t)S * nl);
     for (size_t i = 0; i < (size_t)S * nl; i++) dl[i] = (float)dlall[i];
     clnas_plan *plan = NULL;
-    cr_assert_eq(clnas_plan_create(ctx, net, B, S, &plan), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_assert_eq(clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
     cr_assert_eq(clnas_plan_set_params(plan, p), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
     cr_assert_eq(clnas_plan_forward(plan, x), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
     cr_assert_eq(clnas_plan_read_logits(plan, lg), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));

@@ -50,7 +50,7 @@ static clnas_net *tiny(const char *arch, int C, int input, int classes)
     clnas_nb201_arch a;
     cr_assert_eq(clnas_nb201_parse(arch, &a, NULL, 0), CLNAS_OK);
     clnas_net *n = NULL;
-    cr_assert_eq(clnas_net_nb201(&cfg, &a, &n, NULL, 0), CLNAS_OK);
+    cr_assert_eq(clnas_nb201_build(&cfg, &a, &n, NULL, 0), CLNAS_OK);
     return n;
 }
 

@@ -88,12 +88,20 @@ Test(score, dump_and_from_reproduce_exactly)
     clnas_nb201_arch a;
     clnas_score_opts o;
     clnas_score_inputs in;
-    char err[512];
-    cr_assert_eq(clnas_dump_load(dir, &a, &o, &in, err, sizeof err), CLNAS_OK, "%s", err);
+    char err[512], space[32], archtext[4096];
+    cr_assert_eq(clnas_dump_read_header(dir, space, sizeof space, archtext, sizeof archtext, &o, err, sizeof err), CLNAS_OK,
+                 "%s", err);
+    cr_expect_str_eq(space, "nb201");
+    cr_assert_eq(clnas_nb201_parse(archtext, &a, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_net *nn = NULL, *ln = NULL;
+    cr_assert_eq(clnas_nb201_proxies(&a, o.dataset, &nn, &ln, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_dump_load(dir, nn, ln, &o, &in, err, sizeof err), CLNAS_OK, "%s", err);
     cr_expect_eq(o.batch, 8);
     cr_expect_eq(o.seed, 5);
     cr_expect_eq(in.lr_n, 200);
     clnas_score_inputs_free(&in);
+    clnas_net_destroy(nn);
+    clnas_net_destroy(ln);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
 }

@@ -205,7 +205,7 @@ static clnas_candidate *run_traced(clnas_ctx *ctx, const clnas_dataset *d, const
 static clnas_ntk *make_ntk(clnas_ctx *ctx, const clnas_nb201_arch *a, const clnas_score_opts *so, uint64_t stream, clnas_net **net)
 {
     char err[512];
-    cr_assert_eq(clnas_score_nets(a, so, net, NULL, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_nb201_proxies(a, so->dataset, net, NULL, err, sizeof err), CLNAS_OK, "%s", err);
     float *p = malloc(clnas_net_nparams(*net) * sizeof *p);
     cr_assert_not_null(p);
     clnas_net_init_params(*net, so->seed, stream, so->init, p);
@@ -220,7 +220,7 @@ static clnas_ntk *make_ntk(clnas_ctx *ctx, const clnas_nb201_arch *a, const clna
 static clnas_lr *make_lr(clnas_ctx *ctx, const clnas_nb201_arch *a, const clnas_score_opts *so, uint64_t stream, clnas_net **net)
 {
     char err[512];
-    cr_assert_eq(clnas_score_nets(a, so, NULL, net, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_nb201_proxies(a, so->dataset, NULL, net, err, sizeof err), CLNAS_OK, "%s", err);
     float *p = malloc(clnas_net_nparams(*net) * sizeof *p);
     cr_assert_not_null(p);
     clnas_net_init_params(*net, so->seed, stream, so->init, p);

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "clnas/nb201.h"
-#include "clnas/net.h"
+#include "clnas/nb201.h"
 #include "clnas/score.h"
 #include "model/graph.h"
 #include "util/testutil.h"
@@ -323,7 +323,7 @@ Test(context, file_beats_shipped_and_sets_the_seed_budget)
     cr_assert_eq(clnas_nb201_parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
                                    &arch, NULL, 0), CLNAS_OK);
     clnas_nb201_config_ntk(&cfg, 10, 32);
-    cr_assert_eq(clnas_net_nb201(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
+    cr_assert_eq(clnas_nb201_build(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
     const double per_seed = (double)net->act_per_sample * 72 * 4;
     keep.seed_budget = 3.5 * per_seed;
     cr_assert_eq(clnas_tune_write(ctx, path, d, &keep, NULL), CLNAS_OK);

@@ -1,18 +1,33 @@
-/* clnas/net.h - networks: NAS-Bench-201 builder, parameter layout, initialisation, and
- * forward/backward on a device and on the host reference.
+/* clnas/net.h - networks, whatever search space they come from: the layer graph, its parameter
+ * layout, initialisation, and forward/backward on a device and on the host reference.
  *
- * A clnas_net is a static graph of layers (conv, BN, ReLU, pooling, edge sums, global
- * average pool, linear) in execution order, independent of batch size and device.
- * Parameters live in one flat float vector of clnas_net_nparams() entries: first the P
- * "Jacobian" parameters (every conv weight, BN gamma and linear weight — what TE-NAS's NTK
- * differentiates), then the biases (BN beta, linear bias). */
+ * WHAT A NETWORK IS (the contract every search space's builder fulfils)
+ * A clnas_net is a static graph of layers in execution order over tensors, independent of batch
+ * size and device; it knows no search space. A builder (NAS-Bench-201's is clnas_nb201_build in
+ * nb201.h; the DARTS and As-ViT spaces add their own) turns its own notation into that graph:
+ * - tensors are per-sample c x h x w float arrays (NCHW across a batch); tensor 0 is the input;
+ *   every layer reads tensors that exist already and writes one new tensor, so the layer order
+ *   is a topological order, and the backward runs it in reverse;
+ * - layer kinds: convolution (no bias), BatchNorm in train mode (batch statistics, affine),
+ *   ReLU, average pooling (count_include_pad = false), weighted sum of tensors (edges and
+ *   residuals: out = sum_i coef_i * in_i), global average pooling, linear (optional bias);
+ * - one tensor is the output (a classifier's logits): clnas_net_classes values per sample;
+ * - every layer has a module path as its name (PyTorch-style, e.g.
+ *   "cells.0.edges.1<-0.nor_conv_3x3.conv"); its parameter tensors are NAME.weight and
+ *   NAME.bias. The names must be unique: initialisation keys each tensor's values on (seed,
+ *   stream, name), so the same module gets the same weights in every network that has it, and
+ *   dumps name tensors by them so any PyTorch reader can map them;
+ * - parameters live in one flat float vector of clnas_net_nparams() entries: first the P
+ *   "Jacobian" parameters (every weight: conv weights, BN gamma, linear weights, in layer
+ *   order — what TE-NAS's NTK differentiates), then the biases (BN beta, linear biases).
+ * The executor, the host reference, the memory plan, the backward schedule, FLOP counts and
+ * the metrics work on any graph that keeps these rules. */
 #ifndef CLNAS_NET_H
 #define CLNAS_NET_H
 
 #include <stdint.h>
 #include <stdio.h>
 #include "clnas/context.h"
-#include "clnas/nb201.h"
 #include "clnas/status.h"
 
 #ifdef __cplusplus
@@ -21,36 +36,11 @@ extern "C" {
 
 typedef struct clnas_net clnas_net;
 
-/* NAS-Bench-201 macro skeleton (TinyNetwork / TinyNetworkDarts):
- *   [stem: conv3x3 in->C, BN] -> N cells @C -> ResBlock C->2C /2 -> N cells @2C
- *   -> ResBlock 2C->4C /2 -> N cells @4C -> BN -> ReLU -> global avg pool -> Linear(+bias).
- * depth > 0 keeps only the first `depth` entries of the 3N+2 cells/blocks (TE-NAS's thin
- * linear-region net is C=1, N=1, depth=1, no stem); the head then sits on the last kept one. */
-typedef struct clnas_nb201_config {
-    int C;           /* channels of the first stage (16 in NB201; 3 for TE-NAS's NTK proxy) */
-    int N;           /* cells per stage (5 in NB201; 1 for the proxies) */
-    int classes;     /* 10, 100 or 120 */
-    int input_hw;    /* input height = width (32 for CIFAR, 16 for ImageNet16-120) */
-    int in_channels; /* input channels; 0 = derived: min(3, C) with a stem, C without */
-    int use_stem;    /* 1: stem conv + BN; 0: the input goes straight into the first cell */
-    int depth;       /* -1: all 3N+2 cells/blocks; otherwise how many to keep */
-} clnas_nb201_config;
-
-/* C=16, N=5, 10 classes, 32x32, stem, full depth: the NB201 evaluation network. */
-void clnas_nb201_config_default(clnas_nb201_config *cfg);
-/* TE-NAS NTK proxy: C=3, N=1, stem, full depth. */
-void clnas_nb201_config_ntk(clnas_nb201_config *cfg, int classes, int input_hw);
-/* TE-NAS linear-region proxy: C=1, N=1, no stem, depth 1, 1 input channel, 3x3 input. */
-void clnas_nb201_config_lr(clnas_nb201_config *cfg, int classes);
-
-/* Builds the network. On failure returns CLNAS_E_INVALID_ARG with a message in err. The
- * caller destroys *out with clnas_net_destroy. */
-clnas_status clnas_net_nb201(const clnas_nb201_config *cfg, const clnas_nb201_arch *arch,
-                             clnas_net **out, char *err, size_t errlen);
 void clnas_net_destroy(clnas_net *net); /* NULL is a no-op */
 
 size_t clnas_net_nparams(const clnas_net *net);    /* all parameters */
 size_t clnas_net_njacobian(const clnas_net *net);  /* P: conv W + BN gamma + linear W */
+/* Values per sample of the output tensor (a classifier's classes). */
 int clnas_net_classes(const clnas_net *net);
 void clnas_net_input_shape(const clnas_net *net, int *c, int *h, int *w);
 /* Number of ReLU output values per sample (the linear-region code length in bits). */
@@ -61,8 +51,8 @@ size_t clnas_net_relu_bits(const clnas_net *net);
  * the same batch. Elementwise layers (BN, ReLU, pooling, sums) are not counted. */
 void clnas_net_flops(const clnas_net *net, int batch, double *forward, double *backward_per_seed);
 
-/* Prints a model summary: one line per layer with its output shape and parameter count,
- * then totals. */
+/* Prints a model summary: the builder's header lines (space, configuration, architecture),
+ * one line per layer with its output shape and parameter count, then totals. */
 void clnas_net_print_summary(const clnas_net *net, FILE *f);
 
 /* Parameter tensors (for dumps and tests): count, and the i-th tensor's name (PyTorch-like,
@@ -92,8 +82,12 @@ void clnas_net_init_params(const clnas_net *net, uint64_t seed, uint64_t stream,
  * clnas_plan_forward / backward allocate nothing. */
 typedef struct clnas_plan clnas_plan;
 
+/* Flags of clnas_plan_create. */
+#define CLNAS_PLAN_PARAM_GRADS 1u /* also hold S seeds of whole-network parameter gradients on the
+                                     device, for clnas_plan_backward_host */
+
 clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, int seeds,
-                               clnas_plan **out);
+                               unsigned flags, clnas_plan **out);
 void clnas_plan_destroy(clnas_plan *plan);
 /* Device bytes held by the plan. */
 size_t clnas_plan_device_bytes(const clnas_plan *plan);
@@ -106,7 +100,7 @@ clnas_status clnas_plan_read_logits(clnas_plan *plan, float *logits);
 /* Backward of S <= seeds output gradients dlogits [S][batch][classes] (host) through the
  * last forward; writes each seed's parameter gradients (nparams floats) into
  * pgrad[s * nparams ...] (host) and, if dinput is not NULL, the input gradients
- * [S][batch][c][h][w]. */
+ * [S][batch][c][h][w]. Needs a plan created with CLNAS_PLAN_PARAM_GRADS. */
 clnas_status clnas_plan_backward_host(clnas_plan *plan, int S, const float *dlogits, float *pgrad,
                                       float *dinput);
 

@@ -4,8 +4,9 @@
  *
  * Three levels:
  * - clnas_ntk / clnas_lr: one evaluation on a given network, weights and inputs;
- * - clnas_score_nb201: TE-NAS's recipe for one NB201 architecture (proxies, init, data,
- *   repeats), what `clnas score` prints. */
+ * - clnas_score_inputs_make + clnas_score_run: TE-NAS's recipe (init, data, repeats) on the two
+ *   proxies of an architecture, whatever space built them (clnas_nb201_proxies for NB201);
+ * - clnas_score_nb201: the recipe for one NB201 architecture, what `clnas score` prints. */
 #ifndef CLNAS_SCORE_H
 #define CLNAS_SCORE_H
 
@@ -139,19 +140,22 @@ typedef struct clnas_score_outputs {
     uint8_t *codes; /* [repeats][lr_n][lr_bits] */
 } clnas_score_outputs;
 
-/* Draws the weights (seed, stream) and data (seed) for opts; the data set is only read. */
-clnas_status clnas_score_inputs_make(const clnas_nb201_arch *arch, const clnas_dataset *data,
-                                     const clnas_score_opts *opts, clnas_score_inputs *in,
-                                     char *err, size_t errlen);
+/* Draws the weights (seed, stream) of the two proxies and the data (seed) for opts; the data
+ * set is only read. ntk_net and lr_net are a space's proxies of one architecture (borrowed), e.g.
+ * from clnas_nb201_proxies with opts->dataset. Errors: CLNAS_E_INVALID_ARG (options out of
+ * range, a data set or input size that does not match), CLNAS_E_NOMEM; message in err. */
+clnas_status clnas_score_inputs_make(const clnas_net *ntk_net, const clnas_net *lr_net,
+                                     const clnas_dataset *data, const clnas_score_opts *opts,
+                                     clnas_score_inputs *in, char *err, size_t errlen);
 void clnas_score_inputs_free(clnas_score_inputs *in);
-/* Builds the NTK and LR proxies of arch for opts->dataset (classes, image size). */
-clnas_status clnas_score_nets(const clnas_nb201_arch *arch, const clnas_score_opts *opts,
-                              clnas_net **ntk_net, clnas_net **lr_net, char *err, size_t errlen);
-/* Computes the scores from given inputs; out may be NULL. */
-clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_nb201_arch *arch, const clnas_score_opts *opts,
-                             const clnas_score_inputs *in, clnas_score_result *res, clnas_score_outputs *out);
+/* Computes the scores of the two proxies (borrowed) from given inputs; out may be NULL.
+ * Errors are reported through ctx. */
+clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_net *ntk_net, const clnas_net *lr_net,
+                             const clnas_score_opts *opts, const clnas_score_inputs *in,
+                             clnas_score_result *res, clnas_score_outputs *out);
 
-/* Scores one architecture on a loaded training set (inputs_make + run). */
+/* Scores one NB201 architecture on a loaded training set (clnas_nb201_proxies + inputs_make
+ * + run). */
 clnas_status clnas_score_nb201(clnas_ctx *ctx, const clnas_nb201_arch *arch, const clnas_dataset *data,
                                const clnas_score_opts *opts, clnas_score_result *res);
 

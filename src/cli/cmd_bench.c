@@ -96,7 +96,7 @@ static int build_net(clnas_ctx *ctx, const clnas_nb201_config *cfg, const char *
     clnas_nb201_arch arch;
     char err[256];
     if (clnas_nb201_parse(archstr, &arch, err, sizeof err) != CLNAS_OK ||
-        clnas_net_nb201(cfg, &arch, net, err, sizeof err) != CLNAS_OK) {
+        clnas_nb201_build(cfg, &arch, net, err, sizeof err) != CLNAS_OK) {
         clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "%s", err);
         return 0;
     }
@@ -396,7 +396,7 @@ static clnas_status op_once(clnas_ctx *ctx, const op_bench *b, int which, int S)
     case L_BN: { /* w = [gamma | beta], dw rows = [dgamma | dbeta] */
         const clnas_dt beta = {b->w, (size_t)b->bs.c}, dbeta = {b->dw, (size_t)b->bs.c};
         if (which == 0) return clnas_bn_fwd(ctx, &b->bs, x, w, beta, y, stats);
-        return clnas_bn_bwd(ctx, &b->bs, S, x, w, stats, dy, dx, dw, dbeta, b->g_ld, ws);
+        return clnas_bn_bwd(ctx, &b->bs, S, x, w, stats, dy, dx, dw, dbeta, b->g_ld);
     }
     case L_RELU: return clnas_relu_bwd(ctx, b->n_in, S, x, dy, dx);
     case L_AVGPOOL: return clnas_avgpool_bwd(ctx, &b->ps, S, dy, dx);
@@ -474,11 +474,10 @@ static int bench_row(clnas_ctx *ctx, op_row *r, int N, int S, int rem, int fwd_o
         nws = clnas_conv_workspace_floats(&b.cs, S);
         break;
     case L_BN:
-        b.bs.n = N; b.bs.c = r->c; b.bs.h = r->h; b.bs.w = r->w; b.bs.eps = 1e-5;
+        b.bs.n = N; b.bs.c = r->c; b.bs.h = r->h; b.bs.w = r->w; b.bs.eps = CLNAS_BN_EPS;
         nx = ny = b.n_out = b.n_in;
         nw = b.g_ld = 2 * (size_t)r->c;
         nstats = 2 * (size_t)r->c;
-        nws = clnas_bn_workspace_floats(&b.bs, S);
         break;
     case L_RELU: nx = b.n_out = b.n_in; break;
     case L_AVGPOOL:

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "clnas/net.h"
+#include "clnas/nb201.h"
 
 static void help(FILE *f)
 {
@@ -62,7 +62,7 @@ int clnas_cmd_net(int argc, char **argv)
         return 2;
     }
     clnas_net *net = NULL;
-    if (clnas_net_nb201(&cfg, &arch, &net, err, sizeof err) != CLNAS_OK) {
+    if (clnas_nb201_build(&cfg, &arch, &net, err, sizeof err) != CLNAS_OK) {
         fprintf(stderr, "clnas net: %s\n", err);
         return 2;
     }

@@ -131,10 +131,24 @@ int clnas_cmd_score(int argc, char **argv)
     memset(&in, 0, sizeof in);
     char src[1100] = "";
     double t0 = clnas_now();
+    clnas_net *nn = NULL, *ln = NULL;
     if (from) {
         int fp64 = o.fp64_gram, seeds = o.seeds;
-        if (clnas_dump_load(from, &arch, &o, &in, err, sizeof err) != CLNAS_OK) {
+        char space[32], archtext[4096];
+        if (clnas_dump_read_header(from, space, sizeof space, archtext, sizeof archtext, &o, err, sizeof err) != CLNAS_OK) {
             fprintf(stderr, "clnas score: --from %s: %s\n", from, err);
+            return 1;
+        }
+        if (strcmp(space, "nb201") != 0) {
+            fprintf(stderr, "clnas score: --from %s: a dump of the %s space; this clnas scores nb201 only\n", from, space);
+            return 1;
+        }
+        if (clnas_nb201_parse(archtext, &arch, err, sizeof err) != CLNAS_OK ||
+            clnas_nb201_proxies(&arch, o.dataset, &nn, &ln, err, sizeof err) != CLNAS_OK ||
+            clnas_dump_load(from, nn, ln, &o, &in, err, sizeof err) != CLNAS_OK) {
+            fprintf(stderr, "clnas score: --from %s: %s\n", from, err);
+            clnas_net_destroy(nn);
+            clnas_net_destroy(ln);
             return 1;
         }
         o.fp64_gram = fp64;
@@ -143,6 +157,8 @@ int clnas_cmd_score(int argc, char **argv)
         if (arch_s && (clnas_nb201_parse(arch_s, &given, err, sizeof err) != CLNAS_OK || memcmp(&given, &arch, sizeof arch))) {
             fprintf(stderr, "clnas score: --arch differs from the architecture stored in %s (leave --arch out with --from)\n", from);
             clnas_score_inputs_free(&in);
+            clnas_net_destroy(nn);
+            clnas_net_destroy(ln);
             return 2;
         }
         snprintf(src, sizeof src, "dump %s", from);
@@ -155,9 +171,15 @@ int clnas_cmd_score(int argc, char **argv)
             return 1;
         }
         snprintf(src, sizeof src, "%s (%d images)", clnas_dataset_source(data), clnas_dataset_size(data));
-        clnas_status st = clnas_score_inputs_make(&arch, data, &o, &in, err, sizeof err);
+        clnas_status st = clnas_nb201_proxies(&arch, o.dataset, &nn, &ln, err, sizeof err);
+        if (st == CLNAS_OK) st = clnas_score_inputs_make(nn, ln, data, &o, &in, err, sizeof err);
         clnas_dataset_destroy(data);
-        if (st != CLNAS_OK) { fprintf(stderr, "clnas score: %s\n", err); return st == CLNAS_E_INVALID_ARG ? 2 : 1; }
+        if (st != CLNAS_OK) {
+            fprintf(stderr, "clnas score: %s\n", err);
+            clnas_net_destroy(nn);
+            clnas_net_destroy(ln);
+            return st == CLNAS_E_INVALID_ARG ? 2 : 1;
+        }
     }
     double t_data = clnas_now() - t0;
     clnas_ctx *ctx = NULL;
@@ -165,6 +187,8 @@ int clnas_cmd_score(int argc, char **argv)
         fprintf(stderr, "clnas score: %s\n", clnas_ctx_errmsg(ctx));
         clnas_ctx_destroy(ctx);
         clnas_score_inputs_free(&in);
+        clnas_net_destroy(nn);
+        clnas_net_destroy(ln);
         return 1;
     }
     clnas_score_outputs out;
@@ -173,16 +197,12 @@ int clnas_cmd_score(int argc, char **argv)
     int rc = 0;
     char archs[512];
     clnas_nb201_format(&arch, archs, sizeof archs);
-    clnas_net *ln = NULL;
-    if (dump) {
-        if (clnas_score_nets(&arch, &o, NULL, &ln, err, sizeof err) != CLNAS_OK ||
-            clnas_dump_outputs_alloc(&in, clnas_net_relu_bits(ln), &out) != CLNAS_OK) {
-            fprintf(stderr, "clnas score: cannot prepare the dump: %s\n", err[0] ? err : "out of memory");
-            rc = 1;
-            goto done;
-        }
+    if (dump && clnas_dump_outputs_alloc(&in, clnas_net_relu_bits(ln), &out) != CLNAS_OK) {
+        fprintf(stderr, "clnas score: cannot prepare the dump: out of memory\n");
+        rc = 1;
+        goto done;
     }
-    if (clnas_score_run(ctx, &arch, &o, &in, &res, dump ? &out : NULL) != CLNAS_OK) {
+    if (clnas_score_run(ctx, nn, ln, &o, &in, &res, dump ? &out : NULL) != CLNAS_OK) {
         fprintf(stderr, "clnas score: %s\n", clnas_ctx_errmsg(ctx));
         rc = 1;
         goto done;
@@ -197,7 +217,7 @@ int clnas_cmd_score(int argc, char **argv)
             clnas_score_write_json(mf, archs, &o, &res, clnas_ctx_device(ctx)->name, src);
             fclose(mf);
         }
-        if (clnas_dump_save(dump, &arch, &o, &in, &out, &res, buf, err, sizeof err) != CLNAS_OK) {
+        if (clnas_dump_save(dump, "nb201", archs, nn, ln, &o, &in, &out, &res, buf, err, sizeof err) != CLNAS_OK) {
             fprintf(stderr, "clnas score: --dump %s: %s\n", dump, err);
             rc = 1;
         } else if (!json) {
@@ -206,6 +226,7 @@ int clnas_cmd_score(int argc, char **argv)
         free(buf);
     }
 done:
+    clnas_net_destroy(nn);
     clnas_net_destroy(ln);
     clnas_dump_outputs_free(&out);
     clnas_score_inputs_free(&in);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "clnas/net.h"
+#include "clnas/nb201.h"
 #include "core/rng.h"
 #include "internal.h"
 
@@ -43,7 +43,7 @@ static int run_case(clnas_ctx *ctx, const case_def *c, double tol, double *ef, d
     double *xd = NULL, *pd = NULL, *ld = NULL, *dld = NULL, *pgd = NULL;
     int rc = -1;
     if (clnas_nb201_parse(c->arch, &arch, err, sizeof err) != CLNAS_OK ||
-        clnas_net_nb201(&cfg, &arch, &net, err, sizeof err) != CLNAS_OK) {
+        clnas_nb201_build(&cfg, &arch, &net, err, sizeof err) != CLNAS_OK) {
         fprintf(stderr, "selftest: %s\n", err);
         return -1;
     }
@@ -63,7 +63,7 @@ static int run_case(clnas_ctx *ctx, const case_def *c, double tol, double *ef, d
     clnas_net_init_params(net, 7, 0, CLNAS_INIT_PYTORCH, params);
     for (size_t i = 0; i < np; i++) pd[i] = params[i];
     double t0 = clnas_now();
-    if (clnas_plan_create(ctx, net, B, S, &plan) != CLNAS_OK || clnas_plan_set_params(plan, params) != CLNAS_OK ||
+    if (clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan) != CLNAS_OK || clnas_plan_set_params(plan, params) != CLNAS_OK ||
         clnas_plan_forward(plan, x) != CLNAS_OK || clnas_plan_read_logits(plan, logits) != CLNAS_OK) {
         fprintf(stderr, "selftest: %s\n", clnas_ctx_errmsg(ctx));
         goto done;

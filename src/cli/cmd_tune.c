@@ -32,7 +32,7 @@
 #include "cli/cli.h"
 #include "clnas/data.h"
 #include "clnas/nb201.h"
-#include "clnas/net.h"
+#include "clnas/nb201.h"
 #include "clnas/score.h"
 #include "core/rng.h"
 #include "internal.h"
@@ -239,7 +239,7 @@ static int seed_sweep(clnas_ctx *ctx, const clnas_dataset *data, seed_net *sn, c
         clnas_nb201_config cfg;
         clnas_nb201_config_ntk(&cfg, 10, 32);
         ok = clnas_nb201_parse(sn[j].arch, &arch, NULL, 0) == CLNAS_OK &&
-             clnas_net_nb201(&cfg, &arch, &net[j], NULL, 0) == CLNAS_OK &&
+             clnas_nb201_build(&cfg, &arch, &net[j], NULL, 0) == CLNAS_OK &&
              (p[j] = malloc(clnas_net_nparams(net[j]) * sizeof(float))) != NULL;
         if (!ok) {
             clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "cannot build the %s network", sn[j].what);
@@ -638,7 +638,7 @@ int clnas_cmd_tune(int argc, char **argv)
         clnas_net *net = NULL;
         clnas_nb201_parse(nets[i].arch, &arch, NULL, 0);
         clnas_nb201_config_ntk(&cfg, 10, 32);
-        if (clnas_net_nb201(&cfg, &arch, &net, NULL, 0) != CLNAS_OK) {
+        if (clnas_nb201_build(&cfg, &arch, &net, NULL, 0) != CLNAS_OK) {
             fprintf(stderr, "clnas tune: cannot build the %s network\n", nets[i].what);
             clnas_ctx_destroy(ctx);
             return 1;

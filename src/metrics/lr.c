@@ -28,7 +28,7 @@ clnas_status clnas_lr_create(clnas_ctx *ctx, const clnas_net *net, int batch, cl
         if (net->layers[i].kind == L_RELU && tensor_size(&net->tensors[net->layers[i].out]) > maxsz)
             maxsz = tensor_size(&net->tensors[net->layers[i].out]);
     l->buf = malloc(maxsz * (size_t)batch * sizeof(float));
-    clnas_status st = l->buf ? clnas_plan_create(ctx, net, batch, 1, &l->plan) : CLNAS_E_NOMEM;
+    clnas_status st = l->buf ? clnas_plan_create(ctx, net, batch, 1, 0, &l->plan) : CLNAS_E_NOMEM;
     if (st != CLNAS_OK) {
         clnas_lr_destroy(l);
         return st;

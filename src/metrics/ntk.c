@@ -85,7 +85,7 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     n->work = malloc(B * B * sizeof(double));
     n->w = malloc(B * sizeof(double));
     if (!n->theta_f || !n->theta_d || !n->work || !n->w) { st = CLNAS_E_NOMEM; goto fail; }
-    CLNAS_TRY(clnas_plan_create(ctx, net, n->B, n->S, &n->plan));
+    CLNAS_TRY(clnas_plan_create(ctx, net, n->B, n->S, 0, &n->plan));
     CLNAS_TRY(clnas_buf_alloc(ctx, B * net->nparams * sizeof(float), &n->G));
     CLNAS_TRY(clnas_buf_alloc(ctx, B * B * (n->fp64 ? sizeof(double) : sizeof(float)), &n->theta));
     if (n->fp64) CLNAS_TRY(clnas_buf_alloc(ctx, B * net->njac * sizeof(double), &n->G64));
@@ -184,7 +184,7 @@ clnas_status clnas_ntk_eval(clnas_ntk *n, const float *images, clnas_kappa *out,
 {
     clnas_ctx *ctx = n->ctx;
     const clnas_net *net = n->net;
-    const int B = n->B, K = net->cfg.classes;
+    const int B = n->B, K = clnas_net_classes(net);
     clnas_ntk_times t = {0, 0, 0, 0};
     double t0 = clnas_now();
     clnas_status st = clnas_plan_forward(n->plan, images);

@@ -1,4 +1,4 @@
-/* score.c - TE-NAS's recipe for one NAS-Bench-201 architecture (TENAS.md §1-§2, §6):
+/* score.c - TE-NAS's scoring recipe (TENAS.md §1-§2, §6) on the two proxies of one architecture:
  * NTK proxy (C=3, N=1) on K batches of B augmented training images with the same weights;
  * linear-region proxy (C=1, one cell, no stem) on K x lr_batches x lr_batch patches with the
  * same weights. Weights come from the counter-based generator keyed by (seed, stream, module),
@@ -40,23 +40,6 @@ static int check_opts(const clnas_score_opts *o, char *err, size_t errlen)
     return bad == NULL;
 }
 
-clnas_status clnas_score_nets(const clnas_nb201_arch *arch, const clnas_score_opts *o, clnas_net **ntk_net,
-                              clnas_net **lr_net, char *err, size_t errlen)
-{
-    clnas_nb201_config c;
-    clnas_status st = CLNAS_OK;
-    if (ntk_net) {
-        clnas_nb201_config_ntk(&c, clnas_dataset_classes(o->dataset), clnas_dataset_hw(o->dataset));
-        st = clnas_net_nb201(&c, arch, ntk_net, err, errlen);
-    }
-    if (st == CLNAS_OK && lr_net) {
-        clnas_nb201_config_lr(&c, clnas_dataset_classes(o->dataset));
-        st = clnas_net_nb201(&c, arch, lr_net, err, errlen);
-        if (st != CLNAS_OK && ntk_net) { clnas_net_destroy(*ntk_net); *ntk_net = NULL; }
-    }
-    return st;
-}
-
 void clnas_score_inputs_free(clnas_score_inputs *in)
 {
     if (!in) return;
@@ -67,19 +50,35 @@ void clnas_score_inputs_free(clnas_score_inputs *in)
     memset(in, 0, sizeof *in);
 }
 
-clnas_status clnas_score_inputs_make(const clnas_nb201_arch *arch, const clnas_dataset *data,
+/* The proxies' input shapes against the options: images of the data set, 1 x 3 x 3 patches. */
+static int check_nets(const clnas_net *nn, const clnas_net *ln, const clnas_score_opts *o, char *err, size_t errlen)
+{
+    int c, h, w, hw = clnas_dataset_hw(o->dataset);
+    clnas_net_input_shape(nn, &c, &h, &w);
+    if (c != 3 || h != hw || w != hw) {
+        if (err) snprintf(err, errlen, "the NTK network takes %dx%dx%d inputs, %s images are 3x%dx%d", c, h, w,
+                          clnas_dataset_name(o->dataset), hw, hw);
+        return 0;
+    }
+    clnas_net_input_shape(ln, &c, &h, &w);
+    if (c != 1 || h != 3 || w != 3) {
+        if (err) snprintf(err, errlen, "the linear-region network takes %dx%dx%d inputs, the patches are 1x3x3", c, h, w);
+        return 0;
+    }
+    return 1;
+}
+
+clnas_status clnas_score_inputs_make(const clnas_net *nn, const clnas_net *ln, const clnas_dataset *data,
                                      const clnas_score_opts *o, clnas_score_inputs *in, char *err, size_t errlen)
 {
     memset(in, 0, sizeof *in);
-    if (!check_opts(o, err, errlen)) return CLNAS_E_INVALID_ARG;
+    if (!check_opts(o, err, errlen) || !check_nets(nn, ln, o, err, errlen)) return CLNAS_E_INVALID_ARG;
     if (clnas_dataset_kind_of(data) != o->dataset) {
         if (err) snprintf(err, errlen, "the data set is %s but the scores were asked for %s",
                           clnas_dataset_name(clnas_dataset_kind_of(data)), clnas_dataset_name(o->dataset));
         return CLNAS_E_INVALID_ARG;
     }
-    clnas_net *nn = NULL, *ln = NULL;
-    clnas_status st = clnas_score_nets(arch, o, &nn, &ln, err, errlen);
-    if (st != CLNAS_OK) return st;
+    clnas_status st = CLNAS_OK;
     clnas_sampler *si = NULL, *sp = NULL;
     in->repeats = o->repeats;
     in->batch = o->batch;
@@ -110,8 +109,6 @@ clnas_status clnas_score_inputs_make(const clnas_nb201_arch *arch, const clnas_d
 done:
     clnas_sampler_destroy(si);
     clnas_sampler_destroy(sp);
-    clnas_net_destroy(nn);
-    clnas_net_destroy(ln);
     if (st != CLNAS_OK) {
         if (err && st == CLNAS_E_NOMEM) snprintf(err, errlen, "out of host memory preparing the score inputs");
         clnas_score_inputs_free(in);
@@ -119,18 +116,17 @@ done:
     return st;
 }
 
-clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_nb201_arch *arch, const clnas_score_opts *o,
+clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_net *nn, const clnas_net *ln, const clnas_score_opts *o,
                              const clnas_score_inputs *in, clnas_score_result *res, clnas_score_outputs *out)
 {
     char err[512] = "";
     memset(res, 0, sizeof *res);
-    if (!check_opts(o, err, sizeof err)) return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "%s", err);
+    if (!check_opts(o, err, sizeof err) || !check_nets(nn, ln, o, err, sizeof err))
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "%s", err);
     double t_start = clnas_now();
-    clnas_net *nn = NULL, *ln = NULL;
     clnas_ntk *ntk = NULL;
     clnas_lr *lr = NULL;
-    clnas_status st = clnas_score_nets(arch, o, &nn, &ln, err, sizeof err);
-    if (st != CLNAS_OK) return clnas_set_error(ctx, st, "%s", err);
+    clnas_status st = CLNAS_OK;
     res->repeats = o->repeats;
     res->ntk_params = clnas_net_nparams(nn);
     res->ntk_jacobian = clnas_net_njacobian(nn);
@@ -187,8 +183,6 @@ clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_nb201_arch *arch, const
 done:
     clnas_ntk_destroy(ntk);
     clnas_lr_destroy(lr);
-    clnas_net_destroy(nn);
-    clnas_net_destroy(ln);
     return st;
 fail:
     goto done;
@@ -199,9 +193,17 @@ clnas_status clnas_score_nb201(clnas_ctx *ctx, const clnas_nb201_arch *arch, con
 {
     clnas_score_inputs in;
     char err[512] = "";
-    clnas_status st = clnas_score_inputs_make(arch, data, opts, &in, err, sizeof err);
+    clnas_net *nn = NULL, *ln = NULL;
+    clnas_status st = clnas_nb201_proxies(arch, opts->dataset, &nn, &ln, err, sizeof err);
     if (st != CLNAS_OK) return clnas_set_error(ctx, st, "%s", err);
-    st = clnas_score_run(ctx, arch, opts, &in, res, NULL);
-    clnas_score_inputs_free(&in);
+    st = clnas_score_inputs_make(nn, ln, data, opts, &in, err, sizeof err);
+    if (st == CLNAS_OK) {
+        st = clnas_score_run(ctx, nn, ln, opts, &in, res, NULL);
+        clnas_score_inputs_free(&in);
+    } else {
+        clnas_set_error(ctx, st, "%s", err);
+    }
+    clnas_net_destroy(nn);
+    clnas_net_destroy(ln);
     return st;
 }

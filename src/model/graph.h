@@ -1,5 +1,9 @@
-/* graph.h - the body of clnas_net and clnas_plan, shared by the builder (net.c), the device
- * executor (plan.c), the host reference (ref.c) and the metrics. */
+/* graph.h - the layer graph every network is (the body of clnas_net), the functions a search
+ * space's builder emits it with, and the body of clnas_plan. Shared by the builders
+ * (src/spaces/), the device executor (plan.c), the host reference (ref.c) and the metrics.
+ *
+ * Nothing here knows a search space: a builder (spaces/nb201.c, ...) turns its own notation
+ * into calls of graph_conv(), graph_bn(), ... and graph_finish(); net.h documents the contract. */
 #ifndef CLNAS_GRAPH_H
 #define CLNAS_GRAPH_H
 
@@ -7,11 +11,17 @@
 #include "internal.h"
 #include "ops/ops.h"
 
+/* Layer kinds. A new op is: a kind here, its kernels and reference in src/ops/, one case in
+ * the executor (plan.c), the host reference (ref.c) and, if it has parameters, init (net.c). */
 typedef enum layer_kind {
     L_CONV, L_BN, L_RELU, L_AVGPOOL, L_SUM, L_GAP, L_LINEAR
 } layer_kind;
+#define L_NKINDS ((int)L_LINEAR + 1) /* keep it the last kind + 1 (a define, so -Wswitch still checks every switch) */
 
-#define MAX_SUM_IN 16
+/* BatchNorm's epsilon (PyTorch's default, TE-NAS's value): the one place it is written. */
+#define CLNAS_BN_EPS 1e-5
+
+#define MAX_SUM_IN 64
 
 typedef struct tensor_desc {
     int c, h, w;       /* per sample */
@@ -29,24 +39,52 @@ typedef struct layer {
     size_t b_off, b_len;         /* bias: BN beta, linear bias (0 length if none) */
     int w_shape[4];
     size_t stats_off;            /* BN: offset of [mean|invstd] in the stats arena */
-    char name[96];               /* module path, e.g. "cells.0.edges.1<-0.nor_conv_3x3.conv" */
+    char name[128];              /* module path, e.g. "cells.0.edges.1<-0.nor_conv_3x3.conv" */
     char desc[192];              /* human description for the summary */
 } layer;
 
 struct clnas_net {
-    clnas_nb201_config cfg;
-    clnas_nb201_arch arch;
+    char title[1024];            /* the summary's header lines, written by the builder */
     int ntensors, captensors;
-    tensor_desc *tensors;        /* tensor 0 is the input; the last layer's out is the logits */
+    tensor_desc *tensors;        /* tensor 0 is the input; `output` is what the network returns */
     int nlayers, caplayers;
     layer *layers;
     size_t act_per_sample;       /* sum of c*h*w over tensors */
     size_t nparams, njac;        /* all params; Jacobian params (weights) come first */
     size_t nstats;               /* floats of BN statistics */
     size_t relu_bits;            /* ReLU outputs per sample */
-    int logits;                  /* tensor id of the logits */
+    int output;                  /* tensor id of the output (the logits of a classifier) */
     int nptensors;               /* parameter tensors = layers with w_len, plus those with b_len */
+    int finished;                /* graph_finish() succeeded: the graph is immutable */
+    int failed;                  /* a builder call failed (message in err) */
+    char err[256];
 };
+
+/* ---- building (src/model/graph.c) ----
+ * graph_new makes a network holding only its input tensor (id 0, c x h x w per sample). Each
+ * layer call appends one layer in execution order and returns its output tensor's id, or -1
+ * after a failure (out of memory, a tensor id out of range, an output size below 1): the
+ * network remembers the first failure and graph_finish reports it, so a builder can chain calls
+ * and check once. `name` is the module path (parameter names are name + ".weight"/".bias";
+ * the weight generator keys on them); printf-style. */
+clnas_net *graph_new(int c, int h, int w); /* NULL when out of memory */
+int graph_conv(clnas_net *n, int x, int cout, int k, int stride, int pad, const char *name, ...) CLNAS_PRINTF(7, 8);
+int graph_bn(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+int graph_relu(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+int graph_avgpool(clnas_net *n, int x, int k, int stride, int pad, const char *name, ...) CLNAS_PRINTF(6, 7);
+/* out = sum_i coef[i] * ins[i]; all inputs c x h x w; n == 0 gives a zero tensor of that shape. */
+int graph_sum(clnas_net *n, int nin, const int *ins, const float *coef, int c, int h, int w, const char *name, ...) CLNAS_PRINTF(8, 9);
+int graph_gap(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+/* y = x W^T (+ b); x is c x 1 x 1 (or any c x h x w, read as c*h*w features). */
+int graph_linear(clnas_net *n, int x, int cout, int bias, const char *name, ...) CLNAS_PRINTF(5, 6);
+/* Replaces the summary description of the last layer added (printf-style). */
+void graph_describe(clnas_net *n, const char *fmt, ...) CLNAS_PRINTF(2, 3);
+/* Appends a line to the summary's header. */
+void graph_title(clnas_net *n, const char *fmt, ...) CLNAS_PRINTF(2, 3);
+/* Marks `output` as the network's output, lays out the parameters (every weight, in layer
+ * order, then every bias) and the BN statistics, and freezes the graph. CLNAS_E_NOMEM or
+ * CLNAS_E_INVALID_ARG (with the message in err) after a failed builder call. */
+clnas_status graph_finish(clnas_net *n, int output, char *err, size_t errlen);
 
 static inline size_t tensor_size(const tensor_desc *t) { return (size_t)t->c * t->h * t->w; }
 
@@ -60,8 +98,8 @@ struct clnas_plan {
     cl_mem stats;                /* nstats */
     cl_mem ws;                   /* workspace */
     size_t ws_floats;
-    cl_mem pgrad;                /* seeds * nparams, used by clnas_plan_backward_host */
-    cl_mem io;                   /* staging for dlogits: seeds * batch * classes */
+    cl_mem pgrad;                /* seeds * nparams, only with CLNAS_PLAN_PARAM_GRADS (clnas_plan_backward_host) */
+    unsigned flags;
     size_t bytes;
     /* Backward schedule, fixed at plan creation (see plan_schedule in plan.c):
        a tensor whose only consumer is an edge sum gets no gradient tensor of its own: its
@@ -79,12 +117,12 @@ struct clnas_plan {
     int *zero_at;                /* per layer: index into zero_list of the first tensor to zero before its backward */
     int *zero_list;              /* tensors whose gradient must be zeroed at that layer */
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
-    double prof[2][8];           /* [fwd/bwd][layer_kind] seconds */
-    long prof_n[2][8];
+    double prof[2][L_NKINDS];    /* [fwd/bwd][layer_kind] seconds */
+    long prof_n[2][L_NKINDS];
 };
 
 /* Device backward of S <= plan->seeds seeds. Before calling, put the output gradients
- * (seed-major [S][batch][classes]) at clnas_plan_dlogits (e.g. with clnas_seed_rows); every other
+ * (seed-major [S][batch][outputs]) at clnas_plan_dlogits (e.g. with clnas_seed_rows); every other
  * activation gradient is zeroed by the backward itself, each tensor right before its first
  * contribution (so the zeroed lines are still in cache when they are accumulated into). Writes all nparams parameter gradients of seed s at g.off + s*g_ld
  * (g_ld >= nparams; the Jacobian is the first njac columns) and leaves the activation

@@ -58,14 +58,14 @@ static clnas_status plan_schedule(clnas_plan *p)
                 for (int j = 0; j < l->nin; j++) {
                     const int t = l->ins[j], pr = producer[t];
                     /* uses == 1 also rules out the same tensor twice in this sum */
-                    if (t == 0 || t == net->logits || uses[t] != 1 || pr < 0 || !can_scale(net->layers[pr].kind))
+                    if (t == 0 || t == net->output || uses[t] != 1 || pr < 0 || !can_scale(net->layers[pr].kind))
                         continue;
                     parent[t] = l->out;
                     p->alias_scale[t] = l->coef[j];
                 }
             } else if (l->kind == L_CONV) {
                 const int t = l->in, pr = producer[t];
-                if (t != 0 && t != net->logits && uses[t] == 1 && pr >= 0 && net->layers[pr].kind == L_RELU) {
+                if (t != 0 && t != net->output && uses[t] == 1 && pr >= 0 && net->layers[pr].kind == L_RELU) {
                     p->fuse_relu[i] = pr;
                     p->skip_bwd[pr] = 1;
                 }
@@ -84,7 +84,7 @@ static clnas_status plan_schedule(clnas_plan *p)
     }
     /* walk the backward: zero a gradient that is read before anything wrote it, or whose
        first contribution comes from an op that can only accumulate */
-    written[net->logits] = 1; /* written whole by the caller */
+    written[net->output] = 1; /* written whole by the caller */
     int nz = 0;
     for (int i = L - 1; i >= 0; i--) {
         const layer *l = &net->layers[i];
@@ -116,9 +116,12 @@ done:
     return st;
 }
 
-clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, int seeds, clnas_plan **out)
+clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, int seeds, unsigned flags,
+                               clnas_plan **out)
 {
     *out = NULL;
+    if (!net->finished)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "plan: the network was not finished by its builder");
     if (batch < 1 || seeds < 1)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "plan: batch (%d) and seeds (%d) must be >= 1", batch, seeds);
     clnas_plan *p = calloc(1, sizeof *p);
@@ -127,6 +130,7 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
     p->net = net;
     p->batch = batch;
     p->seeds = seeds;
+    p->flags = flags;
     size_t ws = 1;
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
@@ -136,28 +140,23 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, batch, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
             need = clnas_conv_workspace_floats(&cs, seeds);
-        } else if (l->kind == L_BN) {
-            clnas_bn_shape bs = {batch, ti->c, ti->h, ti->w, 1e-5};
-            need = clnas_bn_workspace_floats(&bs, seeds);
         }
         if (need > ws) ws = need;
     }
     p->ws_floats = ws;
     const size_t F = sizeof(float);
     size_t act = net->act_per_sample * (size_t)batch;
-    size_t io = (size_t)seeds * (size_t)batch * (size_t)net->cfg.classes;
+    size_t pgrad = flags & CLNAS_PLAN_PARAM_GRADS ? (size_t)seeds * net->nparams : 0;
     clnas_status st;
     CLNAS_TRY(clnas_buf_alloc(ctx, net->nparams * F, &p->params));
     CLNAS_TRY(clnas_buf_alloc(ctx, act * F, &p->act));
     CLNAS_TRY(clnas_buf_alloc(ctx, act * (size_t)seeds * F, &p->grad));
     CLNAS_TRY(clnas_buf_alloc(ctx, (net->nstats + 1) * F, &p->stats));
     CLNAS_TRY(clnas_buf_alloc(ctx, ws * F, &p->ws));
-    CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)seeds * net->nparams * F, &p->pgrad));
-    CLNAS_TRY(clnas_buf_alloc(ctx, io * F, &p->io));
+    if (pgrad) CLNAS_TRY(clnas_buf_alloc(ctx, pgrad * F, &p->pgrad));
     if ((st = plan_schedule(p)) != CLNAS_OK) goto fail;
     p->profile = getenv("CLNAS_PROFILE") && atoi(getenv("CLNAS_PROFILE")) > 0;
-    p->bytes = (net->nparams + act + act * (size_t)seeds + net->nstats + 1 + ws +
-                (size_t)seeds * net->nparams + io) * F;
+    p->bytes = (net->nparams + act + act * (size_t)seeds + net->nstats + 1 + ws + pgrad) * F;
     *out = p;
     return CLNAS_OK;
 fail:
@@ -167,7 +166,7 @@ fail:
     return st;
 }
 
-static const char *const kind_names[] = {"conv", "bn", "relu", "avgpool", "sum", "gap", "linear"};
+static const char *const kind_names[L_NKINDS] = {"conv", "bn", "relu", "avgpool", "sum", "gap", "linear"};
 
 void clnas_plan_destroy(clnas_plan *p)
 {
@@ -175,7 +174,7 @@ void clnas_plan_destroy(clnas_plan *p)
     if (p->profile) {
         fprintf(stderr, "clnas profile (batch %d, %d seeds): seconds per layer kind\n", p->batch, p->seeds);
         for (int d = 0; d < 2; d++)
-            for (int k = 0; k < 7; k++)
+            for (int k = 0; k < L_NKINDS; k++)
                 if (p->prof_n[d][k])
                     fprintf(stderr, "  %s %-8s %9.4f s over %ld calls\n", d ? "backward" : "forward ", kind_names[k],
                             p->prof[d][k], p->prof_n[d][k]);
@@ -186,7 +185,6 @@ void clnas_plan_destroy(clnas_plan *p)
     clnas_buf_free(p->stats);
     clnas_buf_free(p->ws);
     clnas_buf_free(p->pgrad);
-    clnas_buf_free(p->io);
     free(p->alias_root);
     free(p->alias_scale);
     free(p->fuse_relu);
@@ -226,7 +224,7 @@ static clnas_status forward(clnas_plan *p)
             break;
         }
         case L_BN: {
-            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, 1e-5};
+            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, CLNAS_BN_EPS};
             st = clnas_bn_fwd(ctx, &bs, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y, dt(p->stats, l->stats_off));
             break;
         }
@@ -268,12 +266,12 @@ clnas_status clnas_plan_forward(clnas_plan *p, const float *input)
 
 clnas_status clnas_plan_read_logits(clnas_plan *p, float *logits)
 {
-    return clnas_buf_read(p->ctx, p->act, plan_act_off(p, p->net->logits) * sizeof(float),
-                          (size_t)p->batch * (size_t)p->net->cfg.classes * sizeof(float), logits);
+    return clnas_buf_read(p->ctx, p->act, plan_act_off(p, p->net->output) * sizeof(float),
+                          (size_t)p->batch * tensor_size(&p->net->tensors[p->net->output]) * sizeof(float), logits);
 }
 
 
-clnas_dt clnas_plan_dlogits(const clnas_plan *p) { return dt(p->grad, plan_grad_off(p, p->net->logits)); }
+clnas_dt clnas_plan_dlogits(const clnas_plan *p) { return dt(p->grad, plan_grad_off(p, p->net->output)); }
 
 clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, int need_input_grad)
 {
@@ -317,10 +315,10 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             break;
         }
         case L_BN: {
-            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, 1e-5};
+            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, CLNAS_BN_EPS};
             if (st == CLNAS_OK)
                 st = clnas_bn_bwd_ex(ctx, &bs, S, x, dt(p->params, l->w_off), dt(p->stats, l->stats_off), dy, dys, dx,
-                                     acc, clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld, ws);
+                                     acc, clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
             break;
         }
         case L_RELU:
@@ -367,10 +365,12 @@ clnas_status clnas_plan_backward_host(clnas_plan *p, int S, const float *dlogits
     const clnas_net *net = p->net;
     if (S < 1 || S > p->seeds)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "backward: %d seeds requested, plan holds %d", S, p->seeds);
-    size_t nlog = (size_t)p->batch * (size_t)net->cfg.classes;
+    if (!p->pgrad)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "backward: the plan was created without CLNAS_PLAN_PARAM_GRADS");
+    size_t nlog = (size_t)p->batch * tensor_size(&net->tensors[net->output]);
     clnas_status st = CLNAS_OK;
     for (int s = 0; s < S && st == CLNAS_OK; s++)
-        st = clnas_buf_write(ctx, p->grad, (plan_grad_off(p, net->logits) + (size_t)s * nlog) * sizeof(float),
+        st = clnas_buf_write(ctx, p->grad, (plan_grad_off(p, net->output) + (size_t)s * nlog) * sizeof(float),
                              nlog * sizeof(float), dlogits + (size_t)s * nlog);
     if (st == CLNAS_OK) st = clnas_plan_backward(p, S, dt(p->pgrad, 0), net->nparams, dinput != NULL);
     if (st == CLNAS_OK)

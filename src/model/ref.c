@@ -27,7 +27,7 @@ static void ref_fwd(const clnas_net *net, int N, const double *P, const double *
             break;
         }
         case L_BN: {
-            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, 1e-5};
+            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, CLNAS_BN_EPS};
             clnas_bn_fwd_ref(&bs, x, P + l->w_off, P + l->b_off, y, s->stats + l->stats_off,
                              s->stats + l->stats_off + ti->c);
             break;
@@ -73,8 +73,8 @@ clnas_status clnas_ref_forward(const clnas_net *net, int batch, const double *pa
     if (batch < 1) return CLNAS_E_INVALID_ARG;
     if (alloc_state(net, batch, &s) != CLNAS_OK) return CLNAS_E_NOMEM;
     ref_fwd(net, batch, params, input, &s);
-    memcpy(logits, s.act + net->tensors[net->logits].off * (size_t)batch,
-           (size_t)batch * (size_t)net->cfg.classes * sizeof(double));
+    memcpy(logits, s.act + net->tensors[net->output].off * (size_t)batch,
+           (size_t)batch * (size_t)tensor_size(&net->tensors[net->output]) * sizeof(double));
     free(s.act);
     free(s.stats);
     return CLNAS_OK;
@@ -109,8 +109,8 @@ clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *p
     }
     ref_fwd(net, N, params, input, &s);
     memset(pgrad, 0, net->nparams * sizeof(double));
-    memcpy(g + net->tensors[net->logits].off * (size_t)N, dlogits,
-           (size_t)N * (size_t)net->cfg.classes * sizeof(double));
+    memcpy(g + net->tensors[net->output].off * (size_t)N, dlogits,
+           (size_t)N * (size_t)tensor_size(&net->tensors[net->output]) * sizeof(double));
     for (int i = net->nlayers - 1; i >= 0; i--) {
         const layer *l = &net->layers[i];
         const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
@@ -127,7 +127,7 @@ clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *p
             break;
         }
         case L_BN: {
-            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, 1e-5};
+            clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, CLNAS_BN_EPS};
             clnas_bn_bwd_ref(&bs, x, params + l->w_off, s.stats + l->stats_off, s.stats + l->stats_off + ti->c,
                              dy, dx, pgrad + l->w_off, pgrad + l->b_off);
             break;

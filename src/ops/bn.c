@@ -72,12 +72,6 @@ void clnas_bn_bwd_ref(const clnas_bn_shape *s, const double *x, const double *ga
 
 /* ---------------- OpenCL ---------------- */
 
-size_t clnas_bn_workspace_floats(const clnas_bn_shape *s, int S)
-{
-    if (!s || S < 1 || s->c < 1) return 0;
-    return (size_t)S * 2 * (size_t)s->c;
-}
-
 /* Offsets and extents are passed to kernels as int: everything must stay below INT_MAX. */
 static int fits(size_t off, size_t extent) { return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off; }
 
@@ -154,15 +148,15 @@ clnas_status clnas_bn_fwd(clnas_ctx *ctx, const clnas_bn_shape *s, clnas_dt x, c
 
 clnas_status clnas_bn_bwd(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
                           clnas_dt gamma, clnas_dt stats, clnas_dt dy, clnas_dt dx,
-                          clnas_dt dgamma, clnas_dt dbeta, size_t g_ld, clnas_dt ws)
+                          clnas_dt dgamma, clnas_dt dbeta, size_t g_ld)
 {
-    return clnas_bn_bwd_ex(ctx, s, S, x, gamma, stats, dy, 1.0f, dx, 1, dgamma, dbeta, g_ld, ws);
+    return clnas_bn_bwd_ex(ctx, s, S, x, gamma, stats, dy, 1.0f, dx, 1, dgamma, dbeta, g_ld);
 }
 
 clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
                              clnas_dt gamma, clnas_dt stats, clnas_dt dy, float dy_scale,
                              clnas_dt dx, int accumulate, clnas_dt dgamma, clnas_dt dbeta,
-                             size_t g_ld, clnas_dt ws)
+                             size_t g_ld)
 {
     clnas_status st = check_shape(ctx, s, S, "clnas_bn_bwd");
     if (st != CLNAS_OK) return st;
@@ -175,10 +169,9 @@ clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, cln
     const size_t gspan = (size_t)(S - 1) * g_ld + C;
     if ((S > 1 && g_ld > (size_t)INT_MAX) || !fits(x.off, per) || !fits(dy.off, total) ||
         !fits(dx.off, total) || !fits(gamma.off, C) || !fits(stats.off, 2 * C) ||
-        !fits(ws.off, (size_t)S * 2 * C) || (S > 1 && g_ld > ((size_t)INT_MAX) / (size_t)(S - 1)) ||
+        (S > 1 && g_ld > ((size_t)INT_MAX) / (size_t)(S - 1)) ||
         !fits(dgamma.off, gspan) || !fits(dbeta.off, gspan))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_bn_bwd: offsets exceed INT_MAX floats");
-    (void)ws; /* the fused kernel keeps its sums in local memory */
 
     cl_kernel k;
     size_t lws;

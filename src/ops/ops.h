@@ -74,18 +74,16 @@ void clnas_bn_bwd_ref(const clnas_bn_shape *s, const double *x, const double *ga
 /* stats: 2*C floats, [0,C) = mean, [C,2C) = invstd; written by fwd, read by bwd. */
 clnas_status clnas_bn_fwd(clnas_ctx *ctx, const clnas_bn_shape *s, clnas_dt x, clnas_dt gamma,
                           clnas_dt beta, clnas_dt y, clnas_dt stats);
-/* ws: at least clnas_bn_workspace_floats(s, S) floats of scratch. */
 clnas_status clnas_bn_bwd(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
                           clnas_dt gamma, clnas_dt stats, clnas_dt dy, clnas_dt dx,
-                          clnas_dt dgamma, clnas_dt dbeta, size_t g_ld, clnas_dt ws);
+                          clnas_dt dgamma, clnas_dt dbeta, size_t g_ld);
 /* The same with the output gradient read as dy_scale * dy, and dx accumulated (accumulate != 0)
  * or overwritten without being read (accumulate == 0). The plan uses it to read an edge-sum
  * gradient in place of a scaled copy, and to skip zeroing a gradient this op writes first. */
 clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
                              clnas_dt gamma, clnas_dt stats, clnas_dt dy, float dy_scale,
                              clnas_dt dx, int accumulate, clnas_dt dgamma, clnas_dt dbeta,
-                             size_t g_ld, clnas_dt ws);
-size_t clnas_bn_workspace_floats(const clnas_bn_shape *s, int S);
+                             size_t g_ld);
 
 /* ---------------- ReLU ---------------- */
 void clnas_relu_fwd_ref(size_t count, const double *x, double *y);

@@ -91,19 +91,17 @@ static clnas_status meta_int(st_writer *w, const char *k, long long v)
     return st_writer_meta(w, k, b);
 }
 
-clnas_status clnas_dump_save(const char *dir, const clnas_nb201_arch *arch, const clnas_score_opts *o,
-                             const clnas_score_inputs *in, const clnas_score_outputs *out,
-                             const clnas_score_result *res, const char *json, char *err, size_t errlen)
+clnas_status clnas_dump_save(const char *dir, const char *space, const char *archs, const clnas_net *nn,
+                             const clnas_net *ln, const clnas_score_opts *o, const clnas_score_inputs *in,
+                             const clnas_score_outputs *out, const clnas_score_result *res, const char *json,
+                             char *err, size_t errlen)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create dump folder %s: %s", dir, strerror(errno));
         return CLNAS_E_IO;
     }
-    clnas_net *nn = NULL, *ln = NULL;
-    clnas_status st = clnas_score_nets(arch, o, &nn, &ln, err, errlen);
-    if (st != CLNAS_OK) return st;
-    char path[4096], archs[512];
-    clnas_nb201_format(arch, archs, sizeof archs);
+    clnas_status st;
+    char path[4096];
     snprintf(path, sizeof path, "%s/ntk_weights.safetensors", dir);
     st = save_weights(path, nn, in->ntk_params, err, errlen);
     snprintf(path, sizeof path, "%s/lr_weights.safetensors", dir);
@@ -116,6 +114,7 @@ clnas_status clnas_dump_save(const char *dir, const clnas_nb201_arch *arch, cons
             int64_t s1[5] = {K, B, in->channels, in->hw, in->hw}, s2[5] = {K, n, 1, 3, 3};
             if (in->images) st = st_writer_add(w, "ntk_images", ST_F32, 5, s1, in->images);
             if (st == CLNAS_OK && in->patches) st = st_writer_add(w, "lr_patches", ST_F32, 5, s2, in->patches);
+            if (st == CLNAS_OK) st = st_writer_meta(w, "space", space);
             if (st == CLNAS_OK) st = st_writer_meta(w, "arch", archs);
             if (st == CLNAS_OK) st = st_writer_meta(w, "dataset", clnas_dataset_name(o->dataset));
             if (st == CLNAS_OK) st = meta_int(w, "classes", clnas_dataset_classes(o->dataset));
@@ -174,8 +173,6 @@ clnas_status clnas_dump_save(const char *dir, const clnas_nb201_arch *arch, cons
             st = CLNAS_E_IO;
         }
     }
-    clnas_net_destroy(nn);
-    clnas_net_destroy(ln);
     return st;
 }
 
@@ -188,11 +185,10 @@ static int meta_num(const st_file *f, const char *k, long long *v)
     return *s && !*end;
 }
 
-clnas_status clnas_dump_load(const char *dir, clnas_nb201_arch *arch, clnas_score_opts *o, clnas_score_inputs *in,
-                             char *err, size_t errlen)
+clnas_status clnas_dump_read_header(const char *dir, char *space, size_t space_len, char *arch, size_t arch_len,
+                                   clnas_score_opts *o, char *err, size_t errlen)
 {
     char path[4096];
-    memset(in, 0, sizeof *in);
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
     st_file *f = NULL;
     clnas_status st = st_open(path, &f, err, errlen);
@@ -200,6 +196,7 @@ clnas_status clnas_dump_load(const char *dir, clnas_nb201_arch *arch, clnas_scor
     clnas_score_opts_default(o);
     long long seed, stream, batch, repeats, lrb, lrbs, metrics;
     const char *a = st_meta(f, "arch"), *ds = st_meta(f, "dataset"), *init = st_meta(f, "init");
+    const char *sp = st_meta(f, "space");
     if (!a || !ds || !meta_num(f, "seed", &seed) || !meta_num(f, "stream", &stream) || !meta_num(f, "batch", &batch) ||
         !meta_num(f, "repeats", &repeats) || !meta_num(f, "lr_batch", &lrb) || !meta_num(f, "lr_batches", &lrbs) ||
         !meta_num(f, "metrics", &metrics)) {
@@ -208,13 +205,15 @@ clnas_status clnas_dump_load(const char *dir, clnas_nb201_arch *arch, clnas_scor
         st_close(f);
         return CLNAS_E_IO;
     }
-    char perr[512];
-    if (clnas_nb201_parse(a, arch, perr, sizeof perr) != CLNAS_OK ||
-        clnas_dataset_parse_kind(ds, &o->dataset) != CLNAS_OK) {
-        snprintf(err, errlen, "%s: bad metadata: arch \"%s\", dataset \"%s\"", path, a, ds);
+    if (clnas_dataset_parse_kind(ds, &o->dataset) != CLNAS_OK || strlen(a) >= arch_len ||
+        strlen(sp ? sp : "nb201") >= space_len) {
+        snprintf(err, errlen, "%s: bad metadata: space \"%s\", arch \"%.200s\", dataset \"%s\"", path, sp ? sp : "nb201", a, ds);
         st_close(f);
         return CLNAS_E_IO;
     }
+    /* a dump written before the space was recorded is a NAS-Bench-201 one */
+    snprintf(space, space_len, "%s", sp ? sp : "nb201");
+    snprintf(arch, arch_len, "%s", a);
     o->seed = (uint64_t)seed;
     o->stream = (uint64_t)stream;
     o->batch = (int)batch;
@@ -224,6 +223,19 @@ clnas_status clnas_dump_load(const char *dir, clnas_nb201_arch *arch, clnas_scor
     o->metrics = (int)metrics;
     o->init = init && !strcmp(init, "kaiming_fan_in") ? CLNAS_INIT_KAIMING_FAN_IN
             : init && !strcmp(init, "kaiming_fan_out") ? CLNAS_INIT_KAIMING_FAN_OUT : CLNAS_INIT_PYTORCH;
+    st_close(f);
+    return CLNAS_OK;
+}
+
+clnas_status clnas_dump_load(const char *dir, const clnas_net *nn, const clnas_net *ln, const clnas_score_opts *o,
+                             clnas_score_inputs *in, char *err, size_t errlen)
+{
+    char path[4096];
+    memset(in, 0, sizeof *in);
+    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+    st_file *f = NULL;
+    clnas_status st = st_open(path, &f, err, errlen);
+    if (st != CLNAS_OK) return st;
     in->repeats = o->repeats;
     in->batch = o->batch;
     in->channels = 3;
@@ -251,8 +263,6 @@ clnas_status clnas_dump_load(const char *dir, clnas_nb201_arch *arch, clnas_scor
         else memcpy(in->patches, d, want * sizeof(float));
     }
     st_close(f);
-    clnas_net *nn = NULL, *ln = NULL;
-    if (st == CLNAS_OK) st = clnas_score_nets(arch, o, &nn, &ln, err, errlen);
     if (st == CLNAS_OK) {
         in->ntk_nparams = clnas_net_nparams(nn);
         in->lr_nparams = clnas_net_nparams(ln);
@@ -264,8 +274,6 @@ clnas_status clnas_dump_load(const char *dir, clnas_nb201_arch *arch, clnas_scor
     if (st == CLNAS_OK) st = load_weights(path, nn, in->ntk_params, err, errlen);
     snprintf(path, sizeof path, "%s/lr_weights.safetensors", dir);
     if (st == CLNAS_OK) st = load_weights(path, ln, in->lr_params, err, errlen);
-    clnas_net_destroy(nn);
-    clnas_net_destroy(ln);
     if (st != CLNAS_OK) {
         if (st == CLNAS_E_NOMEM) snprintf(err, errlen, "out of host memory reading %s", dir);
         clnas_score_inputs_free(in);

@@ -161,7 +161,7 @@ static void progress(search_state *s, int round, int nrounds, int cand, int ncan
 static clnas_status build(const clnas_nb201_arch *a, int lr, const clnas_score_opts *so, clnas_net **net, clnas_ctx *ctx)
 {
     char err[512];
-    clnas_status st = clnas_score_nets(a, so, lr ? NULL : net, lr ? net : NULL, err, sizeof err);
+    clnas_status st = clnas_nb201_proxies(a, so->dataset, lr ? NULL : net, lr ? net : NULL, err, sizeof err);
     return st == CLNAS_OK ? st : clnas_set_error(ctx, st, "%s", err);
 }
 

@@ -1,0 +1,282 @@
+/* graph.c - building a network's layer graph (graph.h): the calls a search space's builder
+ * emits, each appending one layer and one output tensor, and graph_finish, which lays out the
+ * parameters and freezes the graph. Knows no search space. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model/graph.h"
+
+static int fail(clnas_net *n, const char *fmt, ...) CLNAS_PRINTF(2, 3);
+static int fail(clnas_net *n, const char *fmt, ...)
+{
+    if (!n->failed) {
+        n->failed = 1;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(n->err, sizeof n->err, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int add_tensor(clnas_net *n, int c, int h, int w)
+{
+    if (c < 1 || h < 1 || w < 1) return fail(n, "a layer's output would be %d x %d x %d", c, h, w);
+    if (n->ntensors == n->captensors) {
+        int cap = n->captensors ? 2 * n->captensors : 64;
+        void *p = realloc(n->tensors, (size_t)cap * sizeof *n->tensors);
+        if (!p) return fail(n, "out of host memory building the network");
+        n->tensors = p;
+        n->captensors = cap;
+    }
+    tensor_desc *t = &n->tensors[n->ntensors];
+    t->c = c;
+    t->h = h;
+    t->w = w;
+    t->off = n->act_per_sample;
+    n->act_per_sample += (size_t)c * h * w;
+    return n->ntensors++;
+}
+
+clnas_net *graph_new(int c, int h, int w)
+{
+    clnas_net *n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    if (add_tensor(n, c, h, w) != 0) {
+        clnas_net_destroy(n);
+        return NULL;
+    }
+    return n;
+}
+
+/* Checks the input tensor id and the state; returns 0 when the call may go on. */
+static int check_in(clnas_net *n, int x, const char *what)
+{
+    if (n->failed) return -1;
+    if (n->finished) return fail(n, "%s: the network is finished", what);
+    if (x < 0 || x >= n->ntensors) return fail(n, "%s: no tensor %d", what, x);
+    return 0;
+}
+
+/* Appends a layer named by fmt/ap; NULL after a failure. */
+static layer *add_layer(clnas_net *n, layer_kind kind, int in, const char *fmt, va_list ap)
+{
+    if (n->nlayers == n->caplayers) {
+        int cap = n->caplayers ? 2 * n->caplayers : 64;
+        void *p = realloc(n->layers, (size_t)cap * sizeof *n->layers);
+        if (!p) {
+            fail(n, "out of host memory building the network");
+            return NULL;
+        }
+        n->layers = p;
+        n->caplayers = cap;
+    }
+    layer *l = &n->layers[n->nlayers++];
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->in = in;
+    vsnprintf(l->name, sizeof l->name, fmt, ap);
+    return l;
+}
+
+/* out = (in + 2 pad - k) / stride + 1, or 0 when the window does not fit */
+static int out_size(int in, int k, int stride, int pad)
+{
+    if (k < 1 || stride < 1 || pad < 0 || in + 2 * pad < k) return 0;
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+int graph_conv(clnas_net *n, int x, int cout, int k, int stride, int pad, const char *name, ...)
+{
+    if (check_in(n, x, "conv")) return -1;
+    const tensor_desc t = n->tensors[x]; /* a copy: add_tensor may move the array */
+    int out = add_tensor(n, cout, out_size(t.h, k, stride, pad), out_size(t.w, k, stride, pad));
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_CONV, x, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    l->k = k;
+    l->stride = stride;
+    l->pad = pad;
+    l->cout = cout;
+    l->w_len = (size_t)cout * t.c * k * k;
+    l->w_shape[0] = cout;
+    l->w_shape[1] = t.c;
+    l->w_shape[2] = k;
+    l->w_shape[3] = k;
+    if (stride > 1) snprintf(l->desc, sizeof l->desc, "conv%dx%d %d->%d /%d", k, k, t.c, cout, stride);
+    else snprintf(l->desc, sizeof l->desc, "conv%dx%d %d->%d", k, k, t.c, cout);
+    return out;
+}
+
+int graph_bn(clnas_net *n, int x, const char *name, ...)
+{
+    if (check_in(n, x, "batchnorm")) return -1;
+    const tensor_desc t = n->tensors[x];
+    int out = add_tensor(n, t.c, t.h, t.w);
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_BN, x, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    l->w_len = l->b_len = (size_t)t.c;
+    l->w_shape[0] = t.c;
+    snprintf(l->desc, sizeof l->desc, "batchnorm(%d), train mode", t.c);
+    return out;
+}
+
+int graph_relu(clnas_net *n, int x, const char *name, ...)
+{
+    if (check_in(n, x, "relu")) return -1;
+    const tensor_desc t = n->tensors[x];
+    int out = add_tensor(n, t.c, t.h, t.w);
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_RELU, x, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    snprintf(l->desc, sizeof l->desc, "relu");
+    n->relu_bits += tensor_size(&t);
+    return out;
+}
+
+int graph_avgpool(clnas_net *n, int x, int k, int stride, int pad, const char *name, ...)
+{
+    if (check_in(n, x, "avgpool")) return -1;
+    const tensor_desc t = n->tensors[x];
+    int out = add_tensor(n, t.c, out_size(t.h, k, stride, pad), out_size(t.w, k, stride, pad));
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_AVGPOOL, x, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    l->k = k;
+    l->stride = stride;
+    l->pad = pad;
+    snprintf(l->desc, sizeof l->desc, "avgpool%dx%d s%d p%d (count_include_pad=False)", k, k, stride, pad);
+    return out;
+}
+
+int graph_sum(clnas_net *n, int nin, const int *ins, const float *coef, int c, int h, int w, const char *name, ...)
+{
+    if (n->failed) return -1;
+    if (n->finished) return fail(n, "sum: the network is finished");
+    if (nin < 0 || nin > MAX_SUM_IN) return fail(n, "sum: %d inputs (at most %d)", nin, MAX_SUM_IN);
+    for (int j = 0; j < nin; j++) {
+        if (ins[j] < 0 || ins[j] >= n->ntensors) return fail(n, "sum: no tensor %d", ins[j]);
+        const tensor_desc *t = &n->tensors[ins[j]];
+        if (t->c != c || t->h != h || t->w != w)
+            return fail(n, "sum: input %d is %d x %d x %d, the sum %d x %d x %d", j, t->c, t->h, t->w, c, h, w);
+    }
+    int out = add_tensor(n, c, h, w);
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_SUM, -1, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    l->nin = nin;
+    for (int j = 0; j < nin; j++) {
+        l->ins[j] = ins[j];
+        l->coef[j] = coef[j];
+    }
+    snprintf(l->desc, sizeof l->desc, "sum of %d", nin);
+    return out;
+}
+
+int graph_gap(clnas_net *n, int x, const char *name, ...)
+{
+    if (check_in(n, x, "global pool")) return -1;
+    int out = add_tensor(n, n->tensors[x].c, 1, 1);
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_GAP, x, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    snprintf(l->desc, sizeof l->desc, "global average pool");
+    return out;
+}
+
+int graph_linear(clnas_net *n, int x, int cout, int bias, const char *name, ...)
+{
+    if (check_in(n, x, "linear")) return -1;
+    const int cin = (int)tensor_size(&n->tensors[x]);
+    int out = add_tensor(n, cout, 1, 1);
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_LINEAR, x, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    l->cout = cout;
+    l->w_len = (size_t)cout * cin;
+    l->b_len = bias ? (size_t)cout : 0;
+    l->w_shape[0] = cout;
+    l->w_shape[1] = cin;
+    snprintf(l->desc, sizeof l->desc, "linear %d->%d%s", cin, cout, bias ? " (+bias)" : "");
+    return out;
+}
+
+void graph_describe(clnas_net *n, const char *fmt, ...)
+{
+    if (n->failed || n->nlayers == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(n->layers[n->nlayers - 1].desc, sizeof n->layers[0].desc, fmt, ap);
+    va_end(ap);
+}
+
+void graph_title(clnas_net *n, const char *fmt, ...)
+{
+    size_t len = strlen(n->title);
+    if (len + 1 >= sizeof n->title) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(n->title + len, sizeof n->title - len - 1, fmt, ap);
+    va_end(ap);
+    len = strlen(n->title);
+    n->title[len] = '\n';
+    n->title[len + 1] = 0;
+}
+
+clnas_status graph_finish(clnas_net *n, int output, char *err, size_t errlen)
+{
+    if (!n->failed && (output < 0 || output >= n->ntensors)) fail(n, "no output tensor %d", output);
+    if (!n->failed && n->nlayers == 0) fail(n, "a network needs at least one layer");
+    if (n->failed) {
+        if (err && errlen) snprintf(err, errlen, "cannot build the network: %s", n->err);
+        return strstr(n->err, "out of host memory") ? CLNAS_E_NOMEM : CLNAS_E_INVALID_ARG;
+    }
+    n->output = output;
+    /* parameter layout: all weights (the Jacobian set) first, in layer order, then the biases */
+    size_t off = 0;
+    n->nptensors = 0;
+    for (int i = 0; i < n->nlayers; i++) {
+        layer *l = &n->layers[i];
+        if (l->w_len) { l->w_off = off; off += l->w_len; n->nptensors++; }
+    }
+    n->njac = off;
+    n->nstats = 0;
+    for (int i = 0; i < n->nlayers; i++) {
+        layer *l = &n->layers[i];
+        if (l->b_len) { l->b_off = off; off += l->b_len; n->nptensors++; }
+        if (l->kind == L_BN) { l->stats_off = n->nstats; n->nstats += 2 * (size_t)n->tensors[l->in].c; }
+    }
+    n->nparams = off;
+    n->finished = 1;
+    return CLNAS_OK;
+}
