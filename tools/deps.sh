@@ -12,6 +12,7 @@ packages=(
   build-essential cmake pkg-config
   ocl-icd-opencl-dev opencl-headers clinfo pocl-opencl-icd   # OpenCL loader, headers, CPU device
   libclblast-dev liblapacke-dev libpng-dev libcairo2-dev fonts-dejavu-core
+  libjansson-dev                                             # JSON reading and writing
   libcriterion-dev                                           # unit tests
   python3-torch                                              # reference values in tests
 )

@@ -4,6 +4,8 @@
 #ifndef CLNAS_CLI_H
 #define CLNAS_CLI_H
 #include <stddef.h>
+#include "cli/opts.h"
+#include "clnas/score.h"
 
 int clnas_cmd_devices(int argc, char **argv);
 int clnas_cmd_net(int argc, char **argv);
@@ -16,13 +18,25 @@ int clnas_cmd_search(int argc, char **argv);
 int clnas_cmd_rank(int argc, char **argv);
 int clnas_cmd_tune(int argc, char **argv);
 
-/* Shared helpers (src/cli/common.c). */
-/* Returns the value of "--name VALUE" or "--name=VALUE" at argv[*i], advancing *i; NULL if argv[*i] is not that option. */
-const char *clnas_cli_opt(int argc, char **argv, int *i, const char *name);
-/* Parses an integer option value; prints an error naming the option and returns 0 on failure. */
-int clnas_cli_int(const char *opt, const char *val, long lo, long hi, long *out);
+/* ---- shared helpers (src/cli/common.c) ---- */
+/* The options of every command that computes kappa and R, bound once (one spelling, range and
+ * help everywhere): --dataset, --data, --batch, --repeat, --lr-batch, --lr-batches,
+ * --seeds-in-flight, --device. data and device receive the paths/names given (or stay NULL). */
+void cli_add_score_opts(cli *c, clnas_score_opts *o, const char **data, const char **device);
+/* --space: the search spaces a command accepts; `space` receives the name ("nb201"). */
+void cli_add_space(cli *c, const char **space);
+/* Parsers for the shared enumerated values. */
+int cli_parse_dataset(const char *cmd, const char *opt, const char *val, void *ud); /* clnas_dataset_kind* */
+int cli_parse_init(const char *cmd, const char *opt, const char *val, void *ud);    /* clnas_init* */
+/* `--seeds N` (a plain count) as the old spelling of --seeds-in-flight N: warns once, sets the int. */
+int cli_parse_deprecated_seeds(const char *cmd, const char *opt, const char *val, void *ud);
+
 /* Joins "clnas" and argv into one shell-like line (for figure metadata), quoting what needs it. */
 void clnas_cli_command_line(int argc, char **argv, char *out, size_t len);
 /* Median of v[0..n) (n >= 1); sorts v in place. For benchmark repeats. */
 double clnas_cli_median(double *v, int n);
+
+/* Old helpers, kept until every command parses through the option table (opts.h). */
+const char *clnas_cli_opt(int argc, char **argv, int *i, const char *name);
+int clnas_cli_int(const char *opt, const char *val, long lo, long hi, long *out);
 #endif

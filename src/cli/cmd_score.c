@@ -8,43 +8,24 @@
 #include "clnas/score.h"
 #include "internal.h"
 #include "report/dump.h"
+#include "report/json.h"
 
-static void help(FILE *f)
-{
-    fprintf(f,
+static const char USAGE[] =
 "usage: clnas score --arch STR [options]\n"
+"       clnas score --from DIR [--json] [--fp64] [--seeds-in-flight N] [--device D]\n"
 "\n"
 "Computes the TE-NAS scores of one NAS-Bench-201 architecture, as the original does:\n"
 "  kappa  condition number of the NTK of the C=3, N=1 proxy on a batch of augmented training\n"
 "         images (trainability: lower is better), one value per repeat, same weights, new batch;\n"
 "  R      number of linear regions of the thin C=1 one-cell proxy over 3 x 1000 random 3x3\n"
 "         single-channel patches (expressivity: higher is better); repeats keep the weights and\n"
-"         take the next patches.\n"
-"\n"
-"  --arch STR          NB201 arch string ('supernet' = all four non-none ops on every edge; an edge\n"
-"                      may list several ops joined by ',')\n"
-"  --metric LIST       ntk, lr or ntk,lr (default both)\n"
-"  --batch B           NTK batch (default 72)\n"
-"  --repeat K          repeats (default 3)\n"
-"  --seed S            seed of weights and data (default 0); same seed and device -> same numbers\n"
-"  --dataset NAME      cifar10 (default), cifar100 or imagenet16: normalisation, classes, image size\n"
-"  --data PATH         training data file or folder (default: the bundled CIFAR-10 subset; required for\n"
-"                      cifar100 and imagenet16, see README)\n"
-"  --lr-batch N        linear-region batch (default 1000; BN statistics are per batch)\n"
-"  --lr-batches N      linear-region batches per repeat (default 3)\n"
-"  --init NAME         pytorch (default, TE-NAS's effective init), kaiming_fan_in, kaiming_fan_out\n"
-"  --seeds N           NTK backward seeds in flight (default: fit 256 MiB; env CLNAS_SEEDS)\n"
-"  --fp64              compute the Gram matrix in double on the device (needs cl_khr_fp64)\n"
-"  --device D          device index or name part (see clnas devices; env CLNAS_DEVICE)\n"
-"  --json              print one JSON object instead of text (fields in README)\n"
-"  --dump DIR          also write weights, inputs, Theta, eigenvalues, G row norms and codes to DIR\n"
-"                      (safetensors; check with tools/verify_torch.py DIR)\n"
-"  --from DIR          recompute from a dump: exactly its weights, images and patches\n"
-"\n"
-"An undefined kappa (NaN in the NTK, or lambda_min <= 0) is reported as such, never as a number.\n");
-}
+"         take the next patches.\n";
 
-static int parse_metrics(const char *v, int *out)
+static const char FOOTER[] =
+"An undefined kappa (NaN in the NTK, or lambda_min <= 0) is reported as such, never as a number.\n"
+"--seeds N, the old spelling of --seeds-in-flight N, still works (with a warning).\n";
+
+static int parse_metrics(const char *cmd, const char *opt, const char *v, void *ud)
 {
     int m = 0;
     char buf[64];
@@ -52,10 +33,15 @@ static int parse_metrics(const char *v, int *out)
     for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
         if (!strcmp(t, "ntk")) m |= CLNAS_METRIC_NTK;
         else if (!strcmp(t, "lr")) m |= CLNAS_METRIC_LR;
-        else return 0;
+        else m = -1;
+        if (m < 0) break;
     }
-    *out = m;
-    return m != 0;
+    if (m <= 0) {
+        fprintf(stderr, "clnas %s: %s expects ntk, lr or ntk,lr (got \"%s\")\n", cmd, opt, v);
+        return 0;
+    }
+    *(int *)ud = m;
+    return 1;
 }
 
 static void print_text(const char *arch, const clnas_score_opts *o, const clnas_score_result *r,
@@ -93,37 +79,33 @@ int clnas_cmd_score(int argc, char **argv)
 {
     clnas_score_opts o;
     clnas_score_opts_default(&o);
-    const char *arch_s = NULL, *data_path = NULL, *device = NULL, *dump = NULL, *from = NULL, *v;
+    const char *arch_s = NULL, *data_path = NULL, *device = NULL, *dump = NULL, *from = NULL, *space = NULL;
     int json = 0;
-    long n;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { help(stdout); return 0; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--arch"))) arch_s = v;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--metric"))) {
-            if (!parse_metrics(v, &o.metrics)) { fprintf(stderr, "clnas score: --metric expects ntk, lr or ntk,lr (got \"%s\")\n", v); return 2; }
-        }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--batch"))) { if (!clnas_cli_int("--batch", v, 2, 100000, &n)) return 2; o.batch = (int)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--repeat"))) { if (!clnas_cli_int("--repeat", v, 1, CLNAS_MAX_REPEATS, &n)) return 2; o.repeats = (int)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--seed"))) { if (!clnas_cli_int("--seed", v, 0, 2147483647L, &n)) return 2; o.seed = (uint64_t)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--lr-batch"))) { if (!clnas_cli_int("--lr-batch", v, 1, 1000000, &n)) return 2; o.lr_batch = (int)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--lr-batches"))) { if (!clnas_cli_int("--lr-batches", v, 1, 1000, &n)) return 2; o.lr_batches = (int)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--seeds"))) { if (!clnas_cli_int("--seeds", v, 1, 100000, &n)) return 2; o.seeds = (int)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--dataset"))) {
-            if (clnas_dataset_parse_kind(v, &o.dataset) != CLNAS_OK) { fprintf(stderr, "clnas score: --dataset expects cifar10, cifar100 or imagenet16 (got \"%s\")\n", v); return 2; }
-        }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--init"))) {
-            if (!strcmp(v, "pytorch")) o.init = CLNAS_INIT_PYTORCH;
-            else if (!strcmp(v, "kaiming_fan_in")) o.init = CLNAS_INIT_KAIMING_FAN_IN;
-            else if (!strcmp(v, "kaiming_fan_out")) o.init = CLNAS_INIT_KAIMING_FAN_OUT;
-            else { fprintf(stderr, "clnas score: --init expects pytorch, kaiming_fan_in or kaiming_fan_out (got \"%s\")\n", v); return 2; }
-        }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--data"))) data_path = v;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--device"))) device = v;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--dump"))) dump = v;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--from"))) from = v;
-        else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--fp64")) o.fp64_gram = 1;
-        else { fprintf(stderr, "clnas score: unknown option \"%s\" (see clnas score --help)\n", argv[i]); return 2; }
+    cli c;
+    cli_init(&c, "score", USAGE, FOOTER);
+    cli_add_space(&c, &space);
+    cli_add(&c, "arch", &arch_s);
+    cli_add_fn(&c, "metric", parse_metrics, &o.metrics, "ntk, lr or ntk,lr (default both)");
+    cli_add_score_opts(&c, &o, &data_path, &device);
+    cli_add(&c, "seed", &o.seed);
+    cli_add_fn(&c, "init", cli_parse_init, &o.init, NULL);
+    cli_add(&c, "fp64", &o.fp64_gram);
+    cli_add(&c, "json", &json);
+    cli_add_help(&c, "dump", &dump, "also write weights, inputs, Theta, eigenvalues, G row norms and codes to DIR\n"
+                                    "(safetensors; check with tools/verify_torch.py DIR)");
+    cli_add(&c, "from", &from);
+    cli_add_fn(&c, "seeds", cli_parse_deprecated_seeds, &o.seeds, NULL)->hidden = 1;
+    int pr = cli_parse(&c, argc, argv, NULL, NULL);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (from) {
+        /* a dump fixes what the score is computed from: a flag that would change it is refused, not ignored */
+        static const char *const fixed[] = {"dataset", "data", "batch", "repeat", "lr-batch", "lr-batches", "seed", "init", "metric"};
+        for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
+            if (cli_given(&c, fixed[k])) {
+                fprintf(stderr, "clnas score: --%s cannot be combined with --from: the dump %s fixes it (its value is in "
+                                "%s/inputs.safetensors); leave --%s out\n", fixed[k], from, from, fixed[k]);
+                return 2;
+            }
     }
     char err[1024] = "";
     clnas_nb201_arch arch;
@@ -134,13 +116,13 @@ int clnas_cmd_score(int argc, char **argv)
     clnas_net *nn = NULL, *ln = NULL;
     if (from) {
         int fp64 = o.fp64_gram, seeds = o.seeds;
-        char space[32], archtext[4096];
-        if (clnas_dump_read_header(from, space, sizeof space, archtext, sizeof archtext, &o, err, sizeof err) != CLNAS_OK) {
+        char dspace[32], archtext[4096];
+        if (clnas_dump_read_header(from, dspace, sizeof dspace, archtext, sizeof archtext, &o, err, sizeof err) != CLNAS_OK) {
             fprintf(stderr, "clnas score: --from %s: %s\n", from, err);
             return 1;
         }
-        if (strcmp(space, "nb201") != 0) {
-            fprintf(stderr, "clnas score: --from %s: a dump of the %s space; this clnas scores nb201 only\n", from, space);
+        if (strcmp(dspace, "nb201") != 0) {
+            fprintf(stderr, "clnas score: --from %s: a dump of the %s space; this clnas scores nb201 only\n", from, dspace);
             return 1;
         }
         if (clnas_nb201_parse(archtext, &arch, err, sizeof err) != CLNAS_OK ||
@@ -207,24 +189,29 @@ int clnas_cmd_score(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    if (json) clnas_score_write_json(stdout, archs, &o, &res, clnas_ctx_device(ctx)->name, src);
-    else print_text(archs, &o, &res, clnas_ctx_device(ctx), src, t_data);
-    if (dump) {
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *mf = open_memstream(&buf, &len);
-        if (mf) {
-            clnas_score_write_json(mf, archs, &o, &res, clnas_ctx_device(ctx)->name, src);
-            fclose(mf);
+    json_t *js = clnas_score_json(archs, &o, &res, clnas_ctx_device(ctx)->name, src);
+    if (!js) {
+        fprintf(stderr, "clnas score: out of host memory\n");
+        rc = 1;
+        goto done;
+    }
+    if (json) {
+        if (clnas_json_print(stdout, js) != 0) {
+            fprintf(stderr, "clnas score: cannot write the result to standard output\n");
+            rc = 1;
         }
-        if (clnas_dump_save(dump, "nb201", archs, nn, ln, &o, &in, &out, &res, buf, err, sizeof err) != CLNAS_OK) {
+    } else {
+        print_text(archs, &o, &res, clnas_ctx_device(ctx), src, t_data);
+    }
+    if (dump) {
+        if (clnas_dump_save(dump, "nb201", archs, nn, ln, &o, &in, &out, &res, js, err, sizeof err) != CLNAS_OK) {
             fprintf(stderr, "clnas score: --dump %s: %s\n", dump, err);
             rc = 1;
         } else if (!json) {
             printf("dump     %s (check it with: /usr/bin/python3 tools/verify_torch.py %s)\n", dump, dump);
         }
-        free(buf);
     }
+    json_decref(js);
 done:
     clnas_net_destroy(nn);
     clnas_net_destroy(ln);

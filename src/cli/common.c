@@ -1,9 +1,11 @@
-/* common.c - option parsing helpers shared by the subcommands. */
+/* common.c - what the subcommands share: the score options, the parsers of enumerated values,
+ * the command line for figure metadata, the median of benchmark repeats. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "clnas/data.h"
 
 const char *clnas_cli_opt(int argc, char **argv, int *i, const char *name)
 {
@@ -50,6 +52,68 @@ void clnas_cli_command_line(int argc, char **argv, char *out, size_t len)
             if (n < len) n += (size_t)snprintf(out + n, len - n, "'");
         }
     }
+}
+
+int cli_parse_dataset(const char *cmd, const char *opt, const char *val, void *ud)
+{
+    if (clnas_dataset_parse_kind(val, (clnas_dataset_kind *)ud) == CLNAS_OK) return 1;
+    fprintf(stderr, "clnas %s: %s expects cifar10, cifar100 or imagenet16 (got \"%s\")\n", cmd, opt, val);
+    return 0;
+}
+
+int cli_parse_init(const char *cmd, const char *opt, const char *val, void *ud)
+{
+    clnas_init *i = ud;
+    if (!strcmp(val, "pytorch")) *i = CLNAS_INIT_PYTORCH;
+    else if (!strcmp(val, "kaiming_fan_in")) *i = CLNAS_INIT_KAIMING_FAN_IN;
+    else if (!strcmp(val, "kaiming_fan_out")) *i = CLNAS_INIT_KAIMING_FAN_OUT;
+    else {
+        fprintf(stderr, "clnas %s: %s expects pytorch, kaiming_fan_in or kaiming_fan_out (got \"%s\")\n", cmd, opt, val);
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_space(const char *cmd, const char *opt, const char *val, void *ud)
+{
+    if (!strcmp(val, "nb201")) {
+        *(const char **)ud = val;
+        return 1;
+    }
+    if (!strcmp(val, "darts") || !strcmp(val, "asvit"))
+        fprintf(stderr, "clnas %s: %s %s is not implemented yet; only nb201 is\n", cmd, opt, val);
+    else
+        fprintf(stderr, "clnas %s: %s expects nb201 (got \"%s\")\n", cmd, opt, val);
+    return 0;
+}
+
+void cli_add_space(cli *c, const char **space) { cli_add_fn(c, "space", parse_space, space, NULL); }
+
+int cli_parse_deprecated_seeds(const char *cmd, const char *opt, const char *val, void *ud)
+{
+    long n;
+    if (strchr(val, '-')) {
+        fprintf(stderr, "clnas %s: %s A-B (a range of random seeds) is not something this command repeats over; "
+                        "use --seed S (--seeds-in-flight N sets the NTK's seeds in flight)\n", cmd, opt);
+        return 0;
+    }
+    if (!cli_int(cmd, "--seeds-in-flight", val, 1, 100000, &n)) return 0;
+    fprintf(stderr, "clnas %s: warning: %s N is the old spelling of --seeds-in-flight N (--seeds now means a range of "
+                    "random seeds, as in clnas search); it still works for now\n", cmd, opt);
+    *(int *)ud = (int)n;
+    return 1;
+}
+
+void cli_add_score_opts(cli *c, clnas_score_opts *o, const char **data, const char **device)
+{
+    cli_add_fn(c, "dataset", cli_parse_dataset, &o->dataset, NULL);
+    cli_add(c, "data", data);
+    cli_add(c, "batch", &o->batch);
+    cli_add_help(c, "repeat", &o->repeats, "repeats (default 3): same weights, a new batch and new patches each");
+    cli_add(c, "lr-batch", &o->lr_batch);
+    cli_add(c, "lr-batches", &o->lr_batches);
+    cli_add(c, "seeds-in-flight", &o->seeds);
+    cli_add(c, "device", device);
 }
 
 static int cmp_double(const void *a, const void *b)

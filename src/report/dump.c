@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "report/json.h"
 #include "report/safetensors.h"
 
 static const char *init_name(clnas_init i)
@@ -93,7 +94,7 @@ static clnas_status meta_int(st_writer *w, const char *k, long long v)
 
 clnas_status clnas_dump_save(const char *dir, const char *space, const char *archs, const clnas_net *nn,
                              const clnas_net *ln, const clnas_score_opts *o, const clnas_score_inputs *in,
-                             const clnas_score_outputs *out, const clnas_score_result *res, const char *json,
+                             const clnas_score_outputs *out, const clnas_score_result *res, const json_t *json,
                              char *err, size_t errlen)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
@@ -167,11 +168,7 @@ clnas_status clnas_dump_save(const char *dir, const char *space, const char *arc
     free(reg);
     if (st == CLNAS_OK && json) {
         snprintf(path, sizeof path, "%s/score.json", dir);
-        FILE *f = fopen(path, "w");
-        if (!f || fputs(json, f) < 0 || fclose(f) != 0) {
-            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-            st = CLNAS_E_IO;
-        }
+        st = clnas_json_write_file(path, json, err, errlen);
     }
     return st;
 }
@@ -281,60 +278,64 @@ clnas_status clnas_dump_load(const char *dir, const clnas_net *nn, const clnas_n
     return st;
 }
 
-static void jnum(FILE *f, double v)
+json_t *clnas_score_json(const char *arch, const clnas_score_opts *o, const clnas_score_result *r, const char *device,
+                         const char *data_source)
 {
-    if (isfinite(v)) fprintf(f, "%.10g", v);
-    else fputs("null", f);
-}
-
-static void jstr(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-void clnas_score_write_json(FILE *f, const char *arch, const clnas_score_opts *o, const clnas_score_result *r,
-                            const char *device, const char *data_source)
-{
-    fputs("{\"arch\": ", f);
-    jstr(f, arch);
-    fprintf(f, ", \"dataset\": \"%s\", \"data\": ", clnas_dataset_name(o->dataset));
-    jstr(f, data_source ? data_source : "");
-    fprintf(f, ", \"seed\": %llu, \"stream\": %llu, \"init\": \"%s\", \"device\": ", (unsigned long long)o->seed,
-            (unsigned long long)o->stream, init_name(o->init));
-    jstr(f, device ? device : "");
-    fprintf(f, ", \"repeats\": %d", o->repeats);
+    json_t *j = json_object();
+    if (!j) return NULL;
+    int bad = json_object_set_new(j, "arch", clnas_json_str(arch));
+    bad |= json_object_set_new(j, "dataset", json_string(clnas_dataset_name(o->dataset)));
+    bad |= json_object_set_new(j, "data", clnas_json_str(data_source ? data_source : ""));
+    bad |= json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+    bad |= json_object_set_new(j, "stream", json_integer((json_int_t)o->stream));
+    bad |= json_object_set_new(j, "init", json_string(init_name(o->init)));
+    bad |= json_object_set_new(j, "device", clnas_json_str(device ? device : ""));
+    bad |= json_object_set_new(j, "repeats", json_integer(o->repeats));
     if (o->metrics & CLNAS_METRIC_NTK) {
-        fprintf(f, ", \"ntk\": {\"batch\": %d, \"params\": %zu, \"jacobian_params\": %zu, \"seeds_in_flight\": %d, "
-                   "\"gram\": \"%s\", \"kappa\": [", o->batch, r->ntk_params, r->ntk_jacobian, r->ntk_seeds,
-                o->fp64_gram ? "fp64" : "fp32");
-        for (int i = 0; i < r->repeats; i++) { if (i) fputs(", ", f); jnum(f, r->ntk[i].kappa); }
-        fputs("], \"lambda_min\": [", f);
-        for (int i = 0; i < r->repeats; i++) { if (i) fputs(", ", f); jnum(f, r->ntk[i].lambda_min); }
-        fputs("], \"lambda_max\": [", f);
-        for (int i = 0; i < r->repeats; i++) { if (i) fputs(", ", f); jnum(f, r->ntk[i].lambda_max); }
-        fputs("], \"status\": [", f);
-        for (int i = 0; i < r->repeats; i++) { if (i) fputs(", ", f); jstr(f, clnas_kappa_status_str(r->ntk[i].status)); }
-        fputs("], \"kappa_mean\": ", f);
-        jnum(f, r->kappa_mean);
-        fputs(", \"kappa_geomean\": ", f);
-        jnum(f, r->kappa_geomean);
-        fputs("}", f);
+        double k[CLNAS_MAX_REPEATS], lmin[CLNAS_MAX_REPEATS], lmax[CLNAS_MAX_REPEATS];
+        json_t *status = json_array();
+        for (int i = 0; i < r->repeats; i++) {
+            k[i] = r->ntk[i].kappa;
+            lmin[i] = r->ntk[i].lambda_min;
+            lmax[i] = r->ntk[i].lambda_max;
+            bad |= json_array_append_new(status, json_string(clnas_kappa_status_str(r->ntk[i].status)));
+        }
+        json_t *n = json_object();
+        bad |= json_object_set_new(n, "batch", json_integer(o->batch));
+        bad |= json_object_set_new(n, "params", json_integer((json_int_t)r->ntk_params));
+        bad |= json_object_set_new(n, "jacobian_params", json_integer((json_int_t)r->ntk_jacobian));
+        bad |= json_object_set_new(n, "seeds_in_flight", json_integer(r->ntk_seeds));
+        bad |= json_object_set_new(n, "gram", json_string(o->fp64_gram ? "fp64" : "fp32"));
+        bad |= json_object_set_new(n, "kappa", clnas_json_nums(k, r->repeats));
+        bad |= json_object_set_new(n, "lambda_min", clnas_json_nums(lmin, r->repeats));
+        bad |= json_object_set_new(n, "lambda_max", clnas_json_nums(lmax, r->repeats));
+        bad |= json_object_set_new(n, "status", status);
+        bad |= json_object_set_new(n, "kappa_mean", clnas_json_num(r->kappa_mean));
+        bad |= json_object_set_new(n, "kappa_geomean", clnas_json_num(r->kappa_geomean));
+        bad |= json_object_set_new(j, "ntk", n);
     }
     if (o->metrics & CLNAS_METRIC_LR) {
-        fprintf(f, ", \"lr\": {\"samples\": %d, \"batch\": %d, \"params\": %zu, \"bits\": %zu, \"regions\": [",
-                o->lr_batch * o->lr_batches, o->lr_batch, r->lr_params, r->lr_bits);
-        for (int i = 0; i < r->repeats; i++) fprintf(f, "%s%zu", i ? ", " : "", r->regions[i]);
-        fputs("], \"regions_mean\": ", f);
-        jnum(f, r->regions_mean);
-        fputs("}", f);
+        json_t *l = json_object();
+        bad |= json_object_set_new(l, "samples", json_integer((json_int_t)o->lr_batch * o->lr_batches));
+        bad |= json_object_set_new(l, "batch", json_integer(o->lr_batch));
+        bad |= json_object_set_new(l, "params", json_integer((json_int_t)r->lr_params));
+        bad |= json_object_set_new(l, "bits", json_integer((json_int_t)r->lr_bits));
+        bad |= json_object_set_new(l, "regions", clnas_json_sizes(r->regions, r->repeats));
+        bad |= json_object_set_new(l, "regions_mean", clnas_json_num(r->regions_mean));
+        bad |= json_object_set_new(j, "lr", l);
     }
-    fprintf(f, ", \"time_s\": {\"setup\": %.6f, \"forward\": %.6f, \"backward\": %.6f, \"gram\": %.6f, \"eig\": %.6f, "
-               "\"lr\": %.6f, \"total\": %.6f}}\n", r->t_setup, r->t_forward, r->t_backward, r->t_gram, r->t_eig, r->t_lr,
-            r->t_total);
+    json_t *t = json_object();
+    bad |= json_object_set_new(t, "setup", json_real(r->t_setup));
+    bad |= json_object_set_new(t, "forward", json_real(r->t_forward));
+    bad |= json_object_set_new(t, "backward", json_real(r->t_backward));
+    bad |= json_object_set_new(t, "gram", json_real(r->t_gram));
+    bad |= json_object_set_new(t, "eig", json_real(r->t_eig));
+    bad |= json_object_set_new(t, "lr", json_real(r->t_lr));
+    bad |= json_object_set_new(t, "total", json_real(r->t_total));
+    bad |= json_object_set_new(j, "time_s", t);
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }

@@ -10,6 +10,7 @@
 #ifndef CLNAS_DUMP_H
 #define CLNAS_DUMP_H
 #include <stdio.h>
+#include <jansson.h>
 #include "clnas/score.h"
 
 /* Allocates the output arrays that a dump holds for these inputs (free with clnas_dump_outputs_free). */
@@ -21,7 +22,7 @@ void clnas_dump_outputs_free(clnas_score_outputs *out);
  * parameter tensors name the weights). */
 clnas_status clnas_dump_save(const char *dir, const char *space, const char *arch, const clnas_net *ntk_net,
                              const clnas_net *lr_net, const clnas_score_opts *opts, const clnas_score_inputs *in,
-                             const clnas_score_outputs *out, const clnas_score_result *res, const char *json,
+                             const clnas_score_outputs *out, const clnas_score_result *res, const json_t *json,
                              char *err, size_t errlen);
 /* Reading back is two steps, because the weights can only be read for the networks the space
  * builds: first the space, the architecture text and opts (dataset, seed, stream, batch,
@@ -31,7 +32,8 @@ clnas_status clnas_dump_read_header(const char *dir, char *space, size_t space_l
 clnas_status clnas_dump_load(const char *dir, const clnas_net *ntk_net, const clnas_net *lr_net,
                              const clnas_score_opts *opts, clnas_score_inputs *in, char *err, size_t errlen);
 
-/* Writes the JSON object of a score result (NaN/inf as null, with a status string). */
-void clnas_score_write_json(FILE *f, const char *arch, const clnas_score_opts *opts, const clnas_score_result *res,
-                            const char *device, const char *data_source);
+/* The JSON object of a score result (what `clnas score --json` prints; NaN/inf as null, with a
+ * status string); the caller json_decref()s it. NULL when out of memory. */
+json_t *clnas_score_json(const char *arch, const clnas_score_opts *opts, const clnas_score_result *res,
+                         const char *device, const char *data_source);
 #endif
