@@ -6,7 +6,8 @@
 #
 # Hard checks (exit 1): install succeeds; headers, pkg-config file, library and command are
 # there; each public header compiles alone (C11, -Wall -Wextra -Wpedantic -Werror); the program
-# links with `pkg-config --static --define-prefix` and runs.
+# links with `pkg-config --static --define-prefix` and runs; the shared library exports exactly
+# the functions the public headers declare; the README's library example compiles and links.
 # Soft checks (a NOTE, exit 0; exit 1 with CLNAS_INSTALL_CHECK_STRICT=1): the plain
 # `pkg-config --cflags --libs clnas` (no --static, no --define-prefix) also links, i.e. the .pc
 # file is relocatable and complete for the library kind that is installed; and linking the
@@ -89,6 +90,31 @@ echo "install_check: linked against $prefix and ran: $out"
 out=$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$prefix/bin/clnas" --version) ||
   fail "the installed clnas does not run"
 echo "install_check: installed command: $out"
+
+# Hard: the shared library exports exactly the public API: every function the installed headers
+# declare (gcc -aux-info lists them), and nothing else (no internal or unprefixed symbol).
+so=$(find "$prefix" -name 'libclnas.so.*.*' -print -quit)
+if [ -n "$so" ]; then
+  for h in "$prefix"/include/clnas/*.h; do echo "#include <clnas/$(basename "$h")>"; done >"$tmp/allh.c"
+  "$cc" -std=c11 -I"$prefix/include" -aux-info "$tmp/aux.txt" -c "$tmp/allh.c" -o "$tmp/allh.o" ||
+    fail "cannot list the declarations of the public headers"
+  grep -F "$prefix/include/clnas/" "$tmp/aux.txt" | grep -oE '\bclnas_[a-z0-9_]+ *\(' | tr -d ' (' | sort -u >"$tmp/declared"
+  nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort -u >"$tmp/exported"
+  surplus=$(comm -13 "$tmp/declared" "$tmp/exported" | tr '\n' ' ')
+  missing=$(comm -23 "$tmp/declared" "$tmp/exported" | tr '\n' ' ')
+  [ -z "$surplus" ] || fail "libclnas exports symbols no public header declares: $surplus"
+  [ -z "$missing" ] || fail "public headers declare functions libclnas does not export: $missing"
+  echo "install_check: libclnas exports exactly the $(wc -l <"$tmp/declared") functions of the public headers"
+fi
+
+# Hard: the README's library example compiles and links against the installed library.
+readme=$(dirname "$0")/../README.md
+awk '/^## Using the library/ {on = 1} on && /^```c$/ {code = 1; next} code && /^```$/ {exit} code {print}' \
+  "$readme" >"$tmp/readme_example.c"
+[ -s "$tmp/readme_example.c" ] || fail "no C example under '## Using the library' in README.md"
+"$cc" -std=c11 -Wall -Wextra -Werror "${extra[@]}" "$tmp/readme_example.c" -o "$tmp/readme_example" "${flags[@]}" \
+  2>"$tmp/readme.log" || { cat "$tmp/readme.log" >&2; fail "the README's library example does not compile and link"; }
+echo "install_check: the README's library example compiles and links"
 
 # Soft: the installed command finds its library without LD_LIBRARY_PATH (RPATH), when the
 # library is shared and the prefix is not a system directory.

@@ -22,6 +22,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+CLNAS_API_BEGIN
 
 typedef struct clnas_nb201_table clnas_nb201_table;
 
@@ -75,6 +76,7 @@ int clnas_nb201_table_find_arch(const clnas_nb201_table *t, const clnas_nb201_ar
  * seed -> the same rows on every platform. CLNAS_E_INVALID_ARG if n < 0 or n > size. */
 clnas_status clnas_nb201_table_sample(const clnas_nb201_table *t, int n, uint64_t seed, int *idx);
 
+CLNAS_API_END
 #ifdef __cplusplus
 }
 #endif

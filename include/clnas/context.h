@@ -13,6 +13,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+CLNAS_API_BEGIN
 
 typedef struct clnas_ctx clnas_ctx;
 
@@ -88,6 +89,7 @@ const char *clnas_device_tuning_source(const clnas_device_info *dev);
 typedef void (*clnas_ctx_created_fn)(clnas_ctx *ctx);
 void clnas_set_ctx_created_hook(clnas_ctx_created_fn fn);
 
+CLNAS_API_END
 #ifdef __cplusplus
 }
 #endif

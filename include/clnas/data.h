@@ -18,6 +18,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+CLNAS_API_BEGIN
 
 typedef enum clnas_dataset_kind {
     CLNAS_DS_CIFAR10 = 0,
@@ -77,6 +78,7 @@ void clnas_sampler_batch(clnas_sampler *s, int B, int augment, float *out, int *
  * one uniform 3x3 window and one uniform channel each. out: float [n][1][3][3]. */
 void clnas_sampler_patches(clnas_sampler *s, int n, float *out);
 
+CLNAS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+CLNAS_API_BEGIN
 
 #define CLNAS_NB201_EDGES 6
 #define CLNAS_NB201_NOPS 5
@@ -91,6 +92,7 @@ int clnas_nb201_is_single_path(const clnas_nb201_arch *a);
 /* Number of active ops on edge e. */
 int clnas_nb201_edge_count(const clnas_nb201_arch *a, int e);
 
+CLNAS_API_END
 #ifdef __cplusplus
 }
 #endif

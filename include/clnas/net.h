@@ -33,6 +33,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+CLNAS_API_BEGIN
 
 typedef struct clnas_net clnas_net;
 
@@ -114,6 +115,7 @@ clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *p
                                 const double *input, const double *dlogits, double *pgrad,
                                 double *dinput);
 
+CLNAS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+CLNAS_API_BEGIN
 
 /* ---------------- spectrum (host, double, LAPACK) ---------------- */
 typedef enum clnas_kappa_status {
@@ -159,6 +160,7 @@ clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_net *ntk_net, const cln
 clnas_status clnas_score_nb201(clnas_ctx *ctx, const clnas_nb201_arch *arch, const clnas_dataset *data,
                                const clnas_score_opts *opts, clnas_score_result *res);
 
+CLNAS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+CLNAS_API_BEGIN
 
 /* Python's round(x, ndigits) on a double: correctly rounded, ties to even on the exact value. */
 double clnas_py_round(double x, int ndigits);
@@ -118,6 +119,7 @@ const char *clnas_search_batches_name(int shared_batches);
 clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *opts,
                                 clnas_search_result *res);
 
+CLNAS_API_END
 #ifdef __cplusplus
 }
 #endif

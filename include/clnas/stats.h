@@ -17,6 +17,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+CLNAS_API_BEGIN
 
 /* A correlation and the data it was computed from. */
 typedef struct clnas_corr {
@@ -57,6 +58,7 @@ clnas_status clnas_correlate(const double *x, const double *y, int n, clnas_corr
  * kappa, R and combined are borrowed arrays of n entries. */
 clnas_status clnas_tenas_combined(const double *kappa, const double *R, int n, double *combined);
 
+CLNAS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -8,9 +8,21 @@
 #ifndef CLNAS_STATUS_H
 #define CLNAS_STATUS_H
 
+/* Symbol visibility: libclnas is built with hidden visibility, and exactly what the public
+ * headers declare between CLNAS_API_BEGIN and CLNAS_API_END is exported (tools/install_check.sh
+ * checks the library's dynamic symbols against these headers). */
+#if defined(__GNUC__)
+#define CLNAS_API_BEGIN _Pragma("GCC visibility push(default)")
+#define CLNAS_API_END _Pragma("GCC visibility pop")
+#else
+#define CLNAS_API_BEGIN
+#define CLNAS_API_END
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+CLNAS_API_BEGIN
 
 typedef enum clnas_status {
     CLNAS_OK = 0,
@@ -33,6 +45,7 @@ typedef enum clnas_status {
 /* A static, never-NULL name for a status code, e.g. "CL_OUT_OF_RESOURCES" or "CLNAS_E_PARSE". */
 const char *clnas_status_str(int status);
 
+CLNAS_API_END
 #ifdef __cplusplus
 }
 #endif
