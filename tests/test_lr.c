@@ -9,6 +9,13 @@
 #include "model/graph.h"
 #include "util/testutil.h"
 
+static size_t distinct(const uint8_t *codes, int n, size_t bits)
+{
+    size_t d = 0;
+    cr_assert_eq(clnas_count_distinct_codes(codes, n, bits, &d), CLNAS_OK);
+    return d;
+}
+
 Test(lr, known_region_counts_of_hand_built_layers)
 {
     /* 1-D: ReLU units relu(x - t_k) with 5 distinct thresholds cut the line into 6 intervals */
@@ -19,9 +26,9 @@ Test(lr, known_region_counts_of_hand_built_layers)
         double x = -5 + 10.0 * s / (n1 - 1);
         for (int k = 0; k < 5; k++) c1[s * 5 + k] = (x - t[k]) > 0;
     }
-    cr_expect_eq(clnas_count_distinct_codes(c1, n1, 5), 6);
+    cr_expect_eq(distinct(c1, n1, 5), 6);
     /* a sample set that misses an interval counts only the regions it visits */
-    cr_expect_eq(clnas_count_distinct_codes(c1, 700, 5), 2); /* x in [-5, -1.505]: crosses only t = -2 */
+    cr_expect_eq(distinct(c1, 700, 5), 2); /* x in [-5, -1.505]: crosses only t = -2 */
     free(c1);
     /* 2-D: n lines in general position make 1 + n + n(n-1)/2 regions; a fine grid over a box that
        holds every intersection visits them all (4 lines -> 11 regions, 6 lines -> 22) */
@@ -34,7 +41,7 @@ Test(lr, known_region_counts_of_hand_built_layers)
                 double x = -20 + 40.0 * i / (g - 1), y = -20 + 40.0 * j / (g - 1);
                 for (int k = 0; k < nl; k++) codes[((size_t)i * g + j) * nl + k] = a[k] * x + b[k] * y + c[k] > 0;
             }
-        cr_expect_eq(clnas_count_distinct_codes(codes, g * g, (size_t)nl), (size_t)(1 + nl + nl * (nl - 1) / 2), "%d lines", nl);
+        cr_expect_eq(distinct(codes, g * g, (size_t)nl), (size_t)(1 + nl + nl * (nl - 1) / 2), "%d lines", nl);
         free(codes);
     }
     /* codes longer than one 64-bit word, and duplicates */
@@ -42,8 +49,8 @@ Test(lr, known_region_counts_of_hand_built_layers)
     big[0 * 130 + 129] = 1;
     big[1 * 130 + 129] = 1;
     big[2 * 130 + 3] = 1;
-    cr_expect_eq(clnas_count_distinct_codes(big, 4, 130), 3);
-    cr_expect_eq(clnas_count_distinct_codes(big, 4, 0), 1);
+    cr_expect_eq(distinct(big, 4, 130), 3);
+    cr_expect_eq(distinct(big, 4, 0), 1);
 }
 
 static size_t brute_force_distinct(const uint8_t *codes, int n, size_t bits)
@@ -81,7 +88,12 @@ static void check_thin(const char *arch, int batch, int nbatches, uint64_t seed)
     cr_assert_eq(clnas_lr_create(ctx, net, batch, &lr), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
     cr_assert_eq(clnas_lr_set_params(lr, pf), CLNAS_OK);
     size_t R = 0;
-    cr_assert_eq(clnas_lr_count(lr, xf, n, &R, dev), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    int nonfinite = -1;
+    cr_assert_eq(clnas_lr_count(lr, xf, n, &R, &nonfinite, dev), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_expect_eq(nonfinite, 0, "%s: finite inputs flagged as non-finite", arch);
+    size_t R2 = 0;
+    cr_assert_eq(clnas_lr_count(lr, xf, n, &R2, NULL, NULL), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_expect_eq(R2, R, "%s: the count depends on whether codes are returned", arch);
     /* host: every ReLU output of the reference, in layer order, per batch (BN statistics per batch) */
     for (int b = 0; b < nbatches; b++) {
         cr_assert_eq(clnas_ref_forward_acts(net, batch, p, x + (size_t)b * batch * 9, acts), CLNAS_OK);
@@ -128,7 +140,44 @@ Test(lr, bad_sample_count_is_an_error)
     cr_assert_eq(clnas_lr_create(ctx, net, 10, &lr), CLNAS_OK);
     float x[9 * 15] = {0};
     size_t R;
-    cr_expect_eq(clnas_lr_count(lr, x, 15, &R, NULL), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_lr_count(lr, x, 15, &R, NULL, NULL), CLNAS_E_INVALID_ARG);
     clnas_lr_destroy(lr);
     clnas_net_destroy(net);
+}
+
+/* A NaN in one patch, or in the weights, reaches the ReLUs' inputs: the count is flagged, and
+ * the flag is cleared again for the next, finite, call. */
+Test(lr, non_finite_pre_activations_are_flagged)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_nb201_config cfg;
+    clnas_nb201_config_lr(&cfg, 10);
+    clnas_nb201_arch a;
+    clnas_nb201_parse("supernet", &a, NULL, 0);
+    clnas_net *net = NULL;
+    cr_assert_eq(clnas_nb201_build(&cfg, &a, &net, NULL, 0), CLNAS_OK);
+    size_t np = clnas_net_nparams(net);
+    float *p = malloc(np * sizeof *p), x[9 * 20];
+    double xd[9 * 20];
+    tu_fill(xd, 9 * 20, 7, -2, 2);
+    for (int i = 0; i < 9 * 20; i++) x[i] = (float)xd[i];
+    clnas_net_init_params(net, 0, 1, CLNAS_INIT_PYTORCH, p);
+    clnas_lr *lr = NULL;
+    cr_assert_eq(clnas_lr_create(ctx, net, 10, &lr), CLNAS_OK);
+    cr_assert_eq(clnas_lr_set_params(lr, p), CLNAS_OK);
+    size_t R;
+    int nf = -1;
+    x[9 * 13 + 4] = NAN;
+    cr_assert_eq(clnas_lr_count(lr, x, 20, &R, &nf, NULL), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_expect_eq(nf, 1, "a NaN patch is not flagged");
+    x[9 * 13 + 4] = 0.5f;
+    cr_assert_eq(clnas_lr_count(lr, x, 20, &R, &nf, NULL), CLNAS_OK);
+    cr_expect_eq(nf, 0, "the flag of the previous call stuck");
+    p[0] = NAN; /* the first weight: a convolution of the first cell */
+    cr_assert_eq(clnas_lr_set_params(lr, p), CLNAS_OK);
+    cr_assert_eq(clnas_lr_count(lr, x, 20, &R, &nf, NULL), CLNAS_OK);
+    cr_expect_eq(nf, 1, "NaN weights are not flagged");
+    clnas_lr_destroy(lr);
+    clnas_net_destroy(net);
+    free(p);
 }

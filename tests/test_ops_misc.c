@@ -341,6 +341,52 @@ static void gap_case(int N, int C, int hw, int S, uint64_t seed, double *worst)
     free(x); free(y); free(got); free(dy); free(dx);
 }
 
+/* The linear-region code bits packed on the device against the host reference: counts around
+ * the 32-bit word size, one and several samples, a row stride with slack and an offset, values
+ * exactly 0 (bit 0), and the non-finite flag. */
+Test(ops_misc, relu_sign_pack_vs_reference, .timeout = 600)
+{
+    clnas_ctx *ctx = tu_ctx();
+    const size_t counts[] = {1, 9, 31, 32, 33, 100};
+    const int batches[] = {1, 3};
+    for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++)
+        for (int bi = 0; bi < 2; bi++)
+            for (int with_nan = 0; with_nan < 2; with_nan++) {
+                const size_t n = counts[ci], words = (n + 31) / 32, ld = words + 2, off = 5;
+                const int B = batches[bi];
+                double *x = dalloc(n * (size_t)B);
+                fillr(x, n * (size_t)B, 40 + ci, -1, 1);
+                x[0] = 0.0;
+                if (with_nan) x[n * (size_t)B - 1] = (ci % 2) ? NAN : INFINITY;
+                uint32_t *ref = calloc(ld * (size_t)B, sizeof *ref), *got = calloc(ld * (size_t)B + off, sizeof *got);
+                cr_assert(ref && got);
+                int rflag = 0;
+                clnas_relu_sign_pack_ref(n, B, x, ref, ld, &rflag);
+                cl_mem xb = put(ctx, x, n * (size_t)B, 3), ob = put(ctx, NULL, ld * (size_t)B, off), fb = NULL;
+                const cl_int zero = 0;
+                cl_int flag = -1;
+                OKC(ctx, clnas_buf_alloc(ctx, sizeof zero, &fb));
+                OKC(ctx, clnas_buf_write(ctx, fb, 0, sizeof zero, &zero));
+                OKC(ctx, clnas_relu_sign_pack(ctx, n, B, dt(xb, 3), dt(ob, off), ld, dt(fb, 0)));
+                OKC(ctx, clnas_buf_read(ctx, ob, 0, (ld * (size_t)B + off) * sizeof *got, got));
+                OKC(ctx, clnas_buf_read(ctx, fb, 0, sizeof flag, &flag));
+                for (int s = 0; s < B; s++)
+                    for (size_t w = 0; w < words; w++)
+                        cr_expect_eq(got[off + (size_t)s * ld + w], ref[(size_t)s * ld + w],
+                                     "count %zu batch %d: sample %d word %zu: 0x%08x, want 0x%08x", n, B, s, w,
+                                     got[off + (size_t)s * ld + w], ref[(size_t)s * ld + w]);
+                if (!with_nan || n * (size_t)B > 1) cr_expect_eq(ref[0] & 1u, 0u, "x == 0 must give bit 0");
+                cr_expect_eq(flag, with_nan, "count %zu batch %d: flag %d, want %d", n, B, flag, with_nan);
+                cr_expect_eq(rflag, with_nan);
+                clnas_buf_free(xb);
+                clnas_buf_free(ob);
+                clnas_buf_free(fb);
+                free(x);
+                free(ref);
+                free(got);
+            }
+}
+
 Test(ops_misc, pool_vs_reference, .timeout = 600)
 {
     double worst = 0;

@@ -242,7 +242,7 @@ static double kappa_of(clnas_ntk *k, const float *images)
 static size_t regions_of(clnas_lr *l, const float *patches, int n)
 {
     size_t r = 0;
-    cr_assert_eq(clnas_lr_count(l, patches, n, &r, NULL), CLNAS_OK);
+    cr_assert_eq(clnas_lr_count(l, patches, n, &r, NULL, NULL), CLNAS_OK);
     return r;
 }
 

@@ -85,10 +85,14 @@ void clnas_lr_destroy(clnas_lr *lr);
 clnas_status clnas_lr_set_params(clnas_lr *lr, const float *params);
 /* Runs n inputs (a multiple of the batch) through the network in batches, takes the sign bit
  * of every ReLU output (1 where > 0) in layer order, and counts distinct codes exactly.
- * codes (optional): n * clnas_net_relu_bits(net) bytes of 0/1. */
-clnas_status clnas_lr_count(clnas_lr *lr, const float *inputs, int n, size_t *regions, uint8_t *codes);
-/* Exact number of distinct rows among n rows of `bits` 0/1 bytes (host; the reference). */
-size_t clnas_count_distinct_codes(const uint8_t *codes, int n, size_t bits);
+ * nonfinite (optional): 1 when a ReLU's input held NaN or an infinity somewhere (R is then
+ * undefined: NaN has no sign), else 0. codes (optional): n * clnas_net_relu_bits(net) bytes of
+ * 0/1. */
+clnas_status clnas_lr_count(clnas_lr *lr, const float *inputs, int n, size_t *regions, int *nonfinite,
+                            uint8_t *codes);
+/* Exact number of distinct rows among n rows of `bits` 0/1 bytes (host; the reference).
+ * CLNAS_E_NOMEM when scratch memory runs out. */
+clnas_status clnas_count_distinct_codes(const uint8_t *codes, int n, size_t bits, size_t *distinct);
 
 /* ---------------- TE-NAS's recipe for one NB201 architecture ---------------- */
 #define CLNAS_MAX_REPEATS 64
@@ -117,6 +121,7 @@ typedef struct clnas_score_result {
     double kappa_mean;          /* arithmetic mean over repeats (NaN if any repeat is undefined) */
     double kappa_geomean;       /* geometric mean (NaN if any repeat is undefined) */
     size_t regions[CLNAS_MAX_REPEATS];
+    int regions_nonfinite[CLNAS_MAX_REPEATS]; /* 1: a NaN/inf reached the ReLUs (see clnas_lr_count) */
     double regions_mean;
     size_t ntk_params, ntk_jacobian, lr_params, lr_bits;
     int ntk_seeds;

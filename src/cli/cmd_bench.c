@@ -270,7 +270,7 @@ static int bench_lr(clnas_ctx *ctx, const clnas_dataset *data, int reps, double 
     for (int r = -1; ok && r < reps; r++) {
         clnas_sampler_patches(s, LR_SAMPLES, x);
         double t0 = clnas_now();
-        ok = clnas_lr_count(lr, x, LR_SAMPLES, R, NULL) == CLNAS_OK;
+        ok = clnas_lr_count(lr, x, LR_SAMPLES, R, NULL, NULL) == CLNAS_OK;
         if (r >= 0) t[r] = clnas_now() - t0;
     }
     if (ok) *t_med = clnas_cli_median(t, reps);

@@ -171,6 +171,7 @@ clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_net *nn, const clnas_ne
         if (lr) {
             double t0 = clnas_now();
             CLNAS_TRY(clnas_lr_count(lr, in->patches + (size_t)r * in->lr_n * 9, in->lr_n, &res->regions[r],
+                                     &res->regions_nonfinite[r],
                                      out && out->codes ? out->codes + (size_t)r * in->lr_n * res->lr_bits : NULL));
             res->t_lr += clnas_now() - t0;
             rsum += (double)res->regions[r];

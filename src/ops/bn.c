@@ -72,8 +72,6 @@ void clnas_bn_bwd_ref(const clnas_bn_shape *s, const double *x, const double *ga
 
 /* ---------------- OpenCL ---------------- */
 
-/* Offsets and extents are passed to kernels as int: everything must stay below INT_MAX. */
-static int fits(size_t off, size_t extent) { return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off; }
 
 static clnas_status check_shape(clnas_ctx *ctx, const clnas_bn_shape *s, int S, const char *fn)
 {
@@ -83,7 +81,7 @@ static clnas_status check_shape(clnas_ctx *ctx, const clnas_bn_shape *s, int S, 
                                fn, s ? s->n : 0, s ? s->c : 0, s ? s->h : 0, s ? s->w : 0, S,
                                s ? s->eps : 0.0);
     size_t per = (size_t)s->n * s->c * s->h * s->w;
-    if (per / (size_t)s->n / s->c / s->h != (size_t)s->w || !fits(0, per * (size_t)S))
+    if (per / (size_t)s->n / s->c / s->h != (size_t)s->w || !clnas_fits_int(0, per * (size_t)S))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: tensor too large (%d x %d x %d x %d, S=%d)",
                                fn, s->n, s->c, s->h, s->w, S);
     return CLNAS_OK;
@@ -128,8 +126,8 @@ clnas_status clnas_bn_fwd(clnas_ctx *ctx, const clnas_bn_shape *s, clnas_dt x, c
     clnas_status st = check_shape(ctx, s, 1, "clnas_bn_fwd");
     if (st != CLNAS_OK) return st;
     const size_t C = (size_t)s->c, HW = (size_t)s->h * s->w, total = (size_t)s->n * C * HW;
-    if (!fits(x.off, total) || !fits(y.off, total) || !fits(gamma.off, C) || !fits(beta.off, C) ||
-        !fits(stats.off, 2 * C))
+    if (!clnas_fits_int(x.off, total) || !clnas_fits_int(y.off, total) || !clnas_fits_int(gamma.off, C) || !clnas_fits_int(beta.off, C) ||
+        !clnas_fits_int(stats.off, 2 * C))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_bn_fwd: offsets exceed INT_MAX floats");
 
     cl_kernel k;
@@ -167,10 +165,10 @@ clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, cln
                                "clnas_bn_bwd: g_ld=%zu smaller than the %zu parameters of one seed",
                                g_ld, C);
     const size_t gspan = (size_t)(S - 1) * g_ld + C;
-    if ((S > 1 && g_ld > (size_t)INT_MAX) || !fits(x.off, per) || !fits(dy.off, total) ||
-        !fits(dx.off, total) || !fits(gamma.off, C) || !fits(stats.off, 2 * C) ||
+    if ((S > 1 && g_ld > (size_t)INT_MAX) || !clnas_fits_int(x.off, per) || !clnas_fits_int(dy.off, total) ||
+        !clnas_fits_int(dx.off, total) || !clnas_fits_int(gamma.off, C) || !clnas_fits_int(stats.off, 2 * C) ||
         (S > 1 && g_ld > ((size_t)INT_MAX) / (size_t)(S - 1)) ||
-        !fits(dgamma.off, gspan) || !fits(dbeta.off, gspan))
+        !clnas_fits_int(dgamma.off, gspan) || !clnas_fits_int(dbeta.off, gspan))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_bn_bwd: offsets exceed INT_MAX floats");
 
     cl_kernel k;

@@ -163,12 +163,6 @@ void clnas_conv_bwd_weight_ref(const clnas_conv_shape *s, const double *x, const
 
 /* ---------------- OpenCL ---------------- */
 
-/* Offsets and extents are passed to kernels as int: everything must stay below INT_MAX. */
-static int fits(size_t off, size_t extent)
-{
-    return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off;
-}
-
 static int shape_ok(const clnas_conv_shape *s)
 {
     return s && s->n >= 1 && s->cin >= 1 && s->h >= 1 && s->w >= 1 && s->cout >= 1 &&
@@ -229,7 +223,7 @@ static clnas_status check_mem(clnas_ctx *ctx, const char *fn, const char *what, 
                               size_t count)
 {
     if (!t.m) return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "%s: %s buffer is NULL", fn, what);
-    if (!fits(t.off, count))
+    if (!clnas_fits_int(t.off, count))
         return clnas_set_error(ctx, CLNAS_E_SHAPE,
                                "%s: %s (offset %zu + %zu floats) exceeds the int index range", fn,
                                what, t.off, count);

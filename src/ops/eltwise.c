@@ -1,12 +1,12 @@
 /* eltwise.c - elementwise ops: ReLU (reference + OpenCL forward/backward over S seeds),
  * y = a*x + b*y, and the one-hot seed rows that start the NTK backward (cl/eltwise.cl). */
 #include <limits.h>
+#include <math.h>
 
 #include "ops/ops.h"
 
 #define ELT_LWS 256 /* PoCL vectorises the work-item loop; bigger groups mean fewer of them */
 
-static int fits(size_t off, size_t extent) { return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off; }
 
 void clnas_relu_fwd_ref(size_t count, const double *x, double *y)
 {
@@ -22,7 +22,7 @@ void clnas_relu_bwd_ref(size_t count, const double *x, const double *dy, double 
 clnas_status clnas_relu_fwd(clnas_ctx *ctx, size_t count, clnas_dt x, clnas_dt y)
 {
     if (count == 0) return CLNAS_OK;
-    if (!fits(x.off, count) || !fits(y.off, count))
+    if (!clnas_fits_int(x.off, count) || !clnas_fits_int(y.off, count))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_fwd: count %zu or offsets exceed INT_MAX", count);
     cl_kernel k;
     clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "relu_fwd", &k);
@@ -47,7 +47,7 @@ clnas_status clnas_relu_bwd_ex(clnas_ctx *ctx, size_t count, int S, clnas_dt x, 
     if (count > (size_t)INT_MAX / (size_t)S)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_bwd: %zu x %d elements exceed INT_MAX", count, S);
     size_t total = count * (size_t)S;
-    if (!fits(x.off, count) || !fits(dy.off, total) || !fits(dx.off, total))
+    if (!clnas_fits_int(x.off, count) || !clnas_fits_int(dy.off, total) || !clnas_fits_int(dx.off, total))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_bwd: offsets exceed INT_MAX");
     cl_kernel k;
     clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "relu_bwd", &k);
@@ -59,10 +59,48 @@ clnas_status clnas_relu_bwd_ex(clnas_ctx *ctx, size_t count, int S, clnas_dt x, 
     return clnas_launch(ctx, k, 2, gws, lws);
 }
 
+void clnas_relu_sign_pack_ref(size_t count, int batch, const double *x, uint32_t *out, size_t out_ld, int *flag)
+{
+    const size_t words = (count + 31) / 32;
+    for (int s = 0; s < batch; s++)
+        for (size_t w = 0; w < words; w++) {
+            uint32_t bits = 0;
+            for (size_t b = 0; b < 32 && 32 * w + b < count; b++) {
+                const double v = x[(size_t)s * count + 32 * w + b];
+                if (v > 0) bits |= (uint32_t)1 << b;
+                if (!isfinite(v)) *flag = 1;
+            }
+            out[(size_t)s * out_ld + w] = bits;
+        }
+}
+
+clnas_status clnas_relu_sign_pack(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, clnas_dt out,
+                                  size_t out_ld, clnas_dt flag)
+{
+    const size_t words = (count + 31) / 32;
+    if (batch < 1 || out_ld < words)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_sign_pack: batch %d, row of %zu words for %zu values",
+                               batch, out_ld, count);
+    if (flag.off != 0)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "clnas_relu_sign_pack: the flag must start its buffer");
+    if (count == 0) return CLNAS_OK;
+    if (count > (size_t)INT_MAX / (size_t)batch || out_ld > (size_t)INT_MAX / (size_t)batch ||
+        !clnas_fits_int(x.off, count * (size_t)batch) || !clnas_fits_int(out.off, out_ld * (size_t)batch) ||
+        !clnas_fits_int(flag.off, 1))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_sign_pack: sizes or offsets exceed INT_MAX");
+    cl_kernel k;
+    clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "relu_sign_pack", &k);
+    if (st != CLNAS_OK) return st;
+    st = clnas_kernel_args(ctx, k, "miimiim", x.m, (int)x.off, (int)count, out.m, (int)out.off, (int)out_ld, flag.m);
+    if (st != CLNAS_OK) return st;
+    size_t gws[2] = {words, (size_t)batch};
+    return clnas_launch(ctx, k, 2, gws, NULL);
+}
+
 clnas_status clnas_axpby(clnas_ctx *ctx, size_t count, float a, clnas_dt x, float b, clnas_dt y)
 {
     if (count == 0) return CLNAS_OK;
-    if (!fits(x.off, count) || !fits(y.off, count))
+    if (!clnas_fits_int(x.off, count) || !clnas_fits_int(y.off, count))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_axpby: count %zu or offsets exceed INT_MAX", count);
     cl_kernel k;
     clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "axpby", &k);
@@ -81,7 +119,7 @@ clnas_status clnas_seed_rows(clnas_ctx *ctx, int S, int n, int k, int row0, clna
                                "clnas_seed_rows: need S >= 1, n, k >= 1 and 0 <= row0 <= n - S "
                                "(S=%d n=%d k=%d row0=%d)", S, n, k, row0);
     size_t total = (size_t)S * (size_t)n * (size_t)k;
-    if (!fits(dlogits.off, total))
+    if (!clnas_fits_int(dlogits.off, total))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_seed_rows: size or offset exceeds INT_MAX");
     cl_kernel kern;
     clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "seed_rows", &kern);

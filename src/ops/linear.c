@@ -4,7 +4,6 @@
 
 #include "ops/ops.h"
 
-static int fits(size_t off, size_t extent) { return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off; }
 
 void clnas_linear_fwd_ref(int n, int in, int out, const double *x, const double *W,
                           const double *b, double *y)
@@ -54,8 +53,8 @@ clnas_status clnas_linear_fwd(clnas_ctx *ctx, int n, int in, int out, clnas_dt x
 {
     clnas_status st = check_linear(ctx, n, in, out, 1, "clnas_linear_fwd");
     if (st != CLNAS_OK) return st;
-    if (!fits(x.off, (size_t)n * in) || !fits(W.off, (size_t)out * in) || !fits(b.off, (size_t)out) ||
-        !fits(y.off, (size_t)n * out))
+    if (!clnas_fits_int(x.off, (size_t)n * in) || !clnas_fits_int(W.off, (size_t)out * in) || !clnas_fits_int(b.off, (size_t)out) ||
+        !clnas_fits_int(y.off, (size_t)n * out))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_linear_fwd: offsets exceed INT_MAX");
     cl_kernel k;
     st = clnas_kernel_get(ctx, "linear.cl", "", "linear_fwd", &k);
@@ -82,9 +81,9 @@ clnas_status clnas_linear_bwd(clnas_ctx *ctx, int n, int in, int out, int S, cln
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_linear_bwd: g_ld*S exceeds INT_MAX");
     const size_t rows = S > 1 ? (size_t)(S - 1) * g_ld : 0;
     const size_t sn = (size_t)S * n;
-    if (!fits(x.off, (size_t)n * in) || !fits(W.off, nw) || !fits(dy.off, sn * out) ||
-        !fits(dx.off, sn * in) || rows > (size_t)INT_MAX || !fits(dW.off, rows + nw) ||
-        !fits(db.off, rows + (size_t)out))
+    if (!clnas_fits_int(x.off, (size_t)n * in) || !clnas_fits_int(W.off, nw) || !clnas_fits_int(dy.off, sn * out) ||
+        !clnas_fits_int(dx.off, sn * in) || rows > (size_t)INT_MAX || !clnas_fits_int(dW.off, rows + nw) ||
+        !clnas_fits_int(db.off, rows + (size_t)out))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_linear_bwd: offsets exceed INT_MAX");
 
     cl_kernel k;

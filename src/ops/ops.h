@@ -18,6 +18,7 @@
 #ifndef CLNAS_OPS_H
 #define CLNAS_OPS_H
 
+#include <limits.h>
 #include <stddef.h>
 #include "internal.h"
 
@@ -27,6 +28,12 @@ typedef struct clnas_dt {
 } clnas_dt;
 
 static inline clnas_dt clnas_dt_at(clnas_dt t, size_t floats) { t.off += floats; return t; }
+
+/* Kernels take offsets and extents as int: 1 when [off, off + extent) stays below INT_MAX. */
+static inline int clnas_fits_int(size_t off, size_t extent)
+{
+    return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off;
+}
 
 /* ---------------- convolution (no bias, groups 1, dilation 1) ---------------- */
 typedef struct clnas_conv_shape {
@@ -95,6 +102,16 @@ clnas_status clnas_relu_bwd(clnas_ctx *ctx, size_t count, int S, clnas_dt x, cln
 /* accumulate == 0: dx = the gradient (dx not read) instead of dx += it. */
 clnas_status clnas_relu_bwd_ex(clnas_ctx *ctx, size_t count, int S, clnas_dt x, clnas_dt dy,
                                clnas_dt dx, int accumulate);
+
+/* ---------------- ReLU sign bits (linear-region codes) ----------------
+ * For `batch` samples of `count` values each (x: a ReLU's input, [batch][count]): bit b of word
+ * w of sample s, out[s*out_ld + w] (w < ceil(count/32)), is x[s][32w + b] > 0; the bits past
+ * count are 0. *flag (a device int; host reference: an int) becomes 1 when any x is NaN or
+ * infinite and is otherwise left as it was. out is counted in 32-bit words (a clnas_dt's offset
+ * unit is 4 bytes, so word buffers share the convention). */
+void clnas_relu_sign_pack_ref(size_t count, int batch, const double *x, uint32_t *out, size_t out_ld, int *flag);
+clnas_status clnas_relu_sign_pack(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, clnas_dt out,
+                                  size_t out_ld, clnas_dt flag);
 
 /* ---------------- average pooling, count_include_pad = false ---------------- */
 typedef struct clnas_pool_shape {

@@ -37,7 +37,6 @@ static void plane_lws(size_t w, size_t h, size_t planes, size_t lws[3])
     lws[2] = lp;
 }
 
-static int fits(size_t off, size_t extent) { return off <= (size_t)INT_MAX && extent <= (size_t)INT_MAX - off; }
 
 void clnas_pool_shape_init(clnas_pool_shape *s, int n, int c, int h, int w, int k, int stride,
                            int pad)
@@ -119,7 +118,7 @@ static clnas_status check_pool(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
                                "(expected %dx%d; call clnas_pool_shape_init)",
                                fn, s->hout, s->wout, s->h, s->w, s->k, s->stride, s->pad, d.hout, d.wout);
     size_t in = (size_t)s->n * s->c * s->h * s->w;
-    if (!fits(0, in) || in > (size_t)INT_MAX / (size_t)S)
+    if (!clnas_fits_int(0, in) || in > (size_t)INT_MAX / (size_t)S)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: tensor exceeds INT_MAX elements", fn);
     return CLNAS_OK;
 }
@@ -129,7 +128,7 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     clnas_status st = check_pool(ctx, s, 1, "clnas_avgpool_fwd");
     if (st != CLNAS_OK) return st;
     const size_t NC = (size_t)s->n * s->c;
-    if (!fits(x.off, NC * s->h * s->w) || !fits(y.off, NC * s->hout * s->wout))
+    if (!clnas_fits_int(x.off, NC * s->h * s->w) || !clnas_fits_int(y.off, NC * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_fwd: offsets exceed INT_MAX");
     cl_kernel k;
     const int rk = row_kind(s);
@@ -166,7 +165,7 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
     clnas_status st = check_pool(ctx, s, S, "clnas_avgpool_bwd");
     if (st != CLNAS_OK) return st;
     const size_t SNC = (size_t)S * s->n * s->c;
-    if (!fits(dx.off, SNC * s->h * s->w) || !fits(dy.off, SNC * s->hout * s->wout))
+    if (!clnas_fits_int(dx.off, SNC * s->h * s->w) || !clnas_fits_int(dy.off, SNC * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_bwd: offsets exceed INT_MAX");
     cl_kernel k;
     const int rk = row_kind(s);
@@ -225,7 +224,7 @@ clnas_status clnas_gap_fwd(clnas_ctx *ctx, int n, int c, int hw, clnas_dt x, cln
     clnas_status st = check_gap(ctx, n, c, hw, 1, "clnas_gap_fwd");
     if (st != CLNAS_OK) return st;
     size_t NC = (size_t)n * c;
-    if (!fits(x.off, NC * hw) || !fits(y.off, NC))
+    if (!clnas_fits_int(x.off, NC * hw) || !clnas_fits_int(y.off, NC))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_gap_fwd: offsets exceed INT_MAX");
     cl_kernel k;
     st = clnas_kernel_get(ctx, "pool.cl", "", "gap_fwd", &k);
@@ -241,7 +240,7 @@ clnas_status clnas_gap_bwd(clnas_ctx *ctx, int n, int c, int hw, int S, clnas_dt
     clnas_status st = check_gap(ctx, n, c, hw, S, "clnas_gap_bwd");
     if (st != CLNAS_OK) return st;
     size_t SNC = (size_t)S * n * c, total = SNC * hw;
-    if (!fits(dx.off, total) || !fits(dy.off, SNC))
+    if (!clnas_fits_int(dx.off, total) || !clnas_fits_int(dy.off, SNC))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_gap_bwd: offsets exceed INT_MAX");
     cl_kernel k;
     st = clnas_kernel_get(ctx, "pool.cl", "", "gap_bwd", &k);

@@ -313,8 +313,8 @@ static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur
     sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
         clnas_sampler_patches(s->sp, n, s->patches);
-        st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], NULL);
-        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], NULL);
+        st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], NULL, NULL);
+        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], NULL, NULL);
         if (st == CLNAS_OK) {
             s->res->regions_evals += 2;
             sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
@@ -347,7 +347,7 @@ static clnas_status shared_round_scores(search_state *s, const clnas_nb201_arch 
     st = eval_make(s->ctx, cur, 1, clnas_key_combine(KEY_LR_ROUND, (uint64_t)round), so, &lc);
     if (st != CLNAS_OK) return st;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        st = clnas_lr_count(lc.lr, s->patches + (size_t)r * n * 9, n, &rs->r_cur[r], NULL);
+        st = clnas_lr_count(lc.lr, s->patches + (size_t)r * n * 9, n, &rs->r_cur[r], NULL, NULL);
         if (st == CLNAS_OK) s->res->regions_evals++;
     }
     eval_free(&lc);
@@ -396,7 +396,7 @@ static clnas_status score_candidate_shared(search_state *s, const clnas_nb201_ar
     if (st != CLNAS_OK) return st;
     sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        st = clnas_lr_count(e.lr, s->patches + (size_t)r * n * 9, n, &c->r_cand[r], NULL);
+        st = clnas_lr_count(e.lr, s->patches + (size_t)r * n * 9, n, &c->r_cand[r], NULL, NULL);
         if (st != CLNAS_OK) break;
         s->res->regions_evals++;
         c->r_cur[r] = rs->r_cur[r];
