@@ -192,9 +192,11 @@ Test(data, kinds_and_constants)
 Test(data, bundled_cifar10)
 {
     char p[4096];
-    cr_assert_eq(clnas_data_path("cifar10/train_10k.bin", p, sizeof p), 0);
+    cr_assert_eq(clnas_data_path("cifar10/train_10k.bin", p, sizeof p, NULL, 0), CLNAS_OK);
     cr_assert(strstr(p, "train_10k.bin"));
-    cr_assert_neq(clnas_data_path("cifar10/no_such_file.bin", p, sizeof p), 0);
+    char why[600] = "";
+    cr_assert_eq(clnas_data_path("cifar10/no_such_file.bin", p, sizeof p, why, sizeof why), CLNAS_E_IO);
+    cr_expect(strstr(why, "cifar10/no_such_file.bin") && strstr(why, "CLNAS_DATA_DIR"), "%s", why);
 
     clnas_dataset *d = load_ok(CLNAS_DS_CIFAR10, NULL);
     cr_assert_eq(clnas_dataset_size(d), 10000);
@@ -231,7 +233,7 @@ Test(data, data_dir_env_overrides)
     spit(f, raw, 5 * REC10);
     cr_assert_eq(setenv("CLNAS_DATA_DIR", dir, 1), 0);
     char p[4096];
-    cr_assert_eq(clnas_data_path("cifar10/train_10k.bin", p, sizeof p), 0);
+    cr_assert_eq(clnas_data_path("cifar10/train_10k.bin", p, sizeof p, NULL, 0), CLNAS_OK);
     cr_assert_str_eq(p, f);
     clnas_dataset *d = load_ok(CLNAS_DS_CIFAR10, NULL);
     cr_assert_eq(clnas_dataset_size(d), 5);

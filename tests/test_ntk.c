@@ -214,11 +214,14 @@ Test(ntk, kappa_policy_edge_cases)
     double A[16], w[4], u[4] = {1, 2, 0, -2};
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) A[i * 4 + j] = (i == j) + u[i] * u[j];
-    cr_assert_eq(clnas_sym_eigvals(4, A, w), CLNAS_OK);
+    cr_assert_eq(clnas_sym_eigvals(4, A, w, NULL, 0), CLNAS_OK);
     for (int i = 0; i < 3; i++) cr_expect(fabs(w[i] - 1) < 1e-12, "w[%d] = %g", i, w[i]);
     cr_expect(fabs(w[3] - 10) < 1e-12);
     double B2[4] = {1, NAN, NAN, 1};
-    cr_expect_eq(clnas_sym_eigvals(2, B2, w), CLNAS_E_NUMERIC);
+    char why[256] = "";
+    cr_expect_eq(clnas_sym_eigvals(2, B2, w, why, sizeof why), CLNAS_E_NUMERIC);
+    cr_expect(strstr(why, "2x2") != NULL, "%s", why);
+    cr_expect_eq(clnas_sym_eigvals(0, B2, w, why, sizeof why), CLNAS_E_INVALID_ARG);
     cr_expect_str_eq(clnas_kappa_status_str(CLNAS_KAPPA_NONPOSITIVE), "lambda_min <= 0 (singular NTK)");
 }
 

@@ -55,8 +55,9 @@ int clnas_dataset_label(const clnas_dataset *d, int i);
 const char *clnas_dataset_source(const clnas_dataset *d);
 
 /* Resolves a file under the bundled data folder: $CLNAS_DATA_DIR, then the source tree's
- * data/, then the installed share/clnas. Returns 0 and writes the path if found. */
-int clnas_data_path(const char *rel, char *out, size_t len);
+ * data/, then the installed share/clnas. CLNAS_OK with the path in out, or CLNAS_E_IO with a
+ * message in err that says where it looked. */
+clnas_status clnas_data_path(const char *rel, char *out, size_t len, char *err, size_t errlen);
 
 /* ---- samplers, seeded with clnas's own generator (same seed -> same images everywhere) ---- */
 typedef struct clnas_sampler clnas_sampler;

@@ -37,9 +37,10 @@ typedef struct clnas_kappa {
 } clnas_kappa;
 
 /* Eigenvalues (ascending) of the symmetric n x n matrix A (row-major; only the lower
- * triangle is read; A is overwritten) with LAPACKE_dsyevd. CLNAS_E_LAPACK on failure,
- * CLNAS_E_NUMERIC (with w untouched) when A holds NaN/inf. */
-clnas_status clnas_sym_eigvals(int n, double *A, double *w);
+ * triangle is read; A is overwritten) with LAPACKE_dsyevd. CLNAS_E_LAPACK when LAPACK fails
+ * (its info value and what it means in err), CLNAS_E_NUMERIC (w untouched) when A holds
+ * NaN/inf, CLNAS_E_INVALID_ARG for n < 1. err may be NULL. */
+clnas_status clnas_sym_eigvals(int n, double *A, double *w, char *err, size_t errlen);
 /* kappa from ascending eigenvalues, with the NaN / lambda_min <= 0 policy above. */
 clnas_kappa clnas_kappa_from_eigs(int n, const double *w);
 /* "ok", "NaN in the NTK", "lambda_min <= 0 (singular NTK)". */

@@ -3,8 +3,15 @@
  * Convention (as in CLBlast): CLNAS_OK is 0; OpenCL's own error codes (-1 .. -999)
  * are passed through unchanged, so a failing clEnqueueNDRangeKernel surfaces as
  * e.g. -5 (CL_OUT_OF_RESOURCES); clnas's own codes live in -1000 and below.
- * Results are returned through out-parameters. A human-readable message for the
- * last failure is kept in the context (clnas_ctx_errmsg). */
+ * Results are returned through out-parameters.
+ *
+ * One error channel: every function that can fail returns a clnas_status, and a
+ * human-readable message for the failure goes to exactly one place:
+ * - functions that take a context leave it in the context (clnas_ctx_errmsg);
+ * - functions that run without one (parsers, file readers, builders) take `char *err,
+ *   size_t errlen` as their last two parameters and write a NUL-terminated message there
+ *   (err may be NULL when the caller does not want it).
+ * Functions that return anything else (a count, a size, a name) cannot fail. */
 #ifndef CLNAS_STATUS_H
 #define CLNAS_STATUS_H
 

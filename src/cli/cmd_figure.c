@@ -501,9 +501,8 @@ int clnas_cmd_figure(int argc, char **argv)
     }
     char found[4096], err[8192];
     if (!pub_path) {
-        if (clnas_data_path("published/nb201_search_cost.csv", found, sizeof found) != 0) {
-            fprintf(stderr, "clnas figure: published/nb201_search_cost.csv not found in the data folder "
-                            "($CLNAS_DATA_DIR, the source tree's data/ or share/clnas)\n");
+        if (clnas_data_path("published/nb201_search_cost.csv", found, sizeof found, err, sizeof err) != CLNAS_OK) {
+            fprintf(stderr, "clnas figure: %s\n", err);
             return 1;
         }
         pub_path = found;

@@ -118,17 +118,25 @@ static int try_dir(const char *dir, const char *rel, char *out, size_t len)
     return 1;
 }
 
-int clnas_data_path(const char *rel, char *out, size_t len)
+clnas_status clnas_data_path(const char *rel, char *out, size_t len, char *err, size_t errlen)
 {
-    if (!rel || !out || len == 0) return -1;
-    if (try_dir(getenv("CLNAS_DATA_DIR"), rel, out, len)) return 0;
+    if (!rel || !out || len == 0) {
+        if (err && errlen) snprintf(err, errlen, "clnas_data_path: no file name or no room for the path");
+        return CLNAS_E_INVALID_ARG;
+    }
+    const char *env = getenv("CLNAS_DATA_DIR");
+    if (try_dir(env, rel, out, len)) return CLNAS_OK;
 #ifdef CLNAS_DATA_DIR
-    if (try_dir(CLNAS_DATA_DIR, rel, out, len)) return 0;
+    if (try_dir(CLNAS_DATA_DIR, rel, out, len)) return CLNAS_OK;
 #endif
 #ifdef CLNAS_INSTALL_DATA_DIR
-    if (try_dir(CLNAS_INSTALL_DATA_DIR, rel, out, len)) return 0;
+    if (try_dir(CLNAS_INSTALL_DATA_DIR, rel, out, len)) return CLNAS_OK;
 #endif
-    return -1;
+    if (err && errlen)
+        snprintf(err, errlen, "%s not found in the bundled data: looked under $CLNAS_DATA_DIR (%s), the source tree's "
+                 "data/ and the installed share/clnas; set CLNAS_DATA_DIR to the folder that holds it",
+                 rel, env && *env ? env : "not set");
+    return CLNAS_E_IO;
 }
 
 /* ---- reading ---- */
@@ -379,11 +387,9 @@ clnas_status clnas_dataset_load(clnas_dataset_kind kind, const char *path, clnas
                             ? " (a train.bin that tools/imagenet16_convert.py makes from the "
                               "official ImageNet16-120 pickles)"
                             : " (the CIFAR-100 binary version's train.bin, or its folder)");
-        if (clnas_data_path("cifar10/train_10k.bin", bundled, sizeof bundled) != 0)
-            return fail(err, errlen,
-                        "the bundled CIFAR-10 subset cifar10/train_10k.bin was not found under "
-                        "$CLNAS_DATA_DIR, the source tree's data/ or the installed share/clnas; "
-                        "set CLNAS_DATA_DIR or give the data with --data PATH");
+        char why[600];
+        if (clnas_data_path("cifar10/train_10k.bin", bundled, sizeof bundled, why, sizeof why) != CLNAS_OK)
+            return fail(err, errlen, "the bundled CIFAR-10 subset is missing: %s (or give the data with --data PATH)", why);
         path = bundled;
     }
 

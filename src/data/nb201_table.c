@@ -116,11 +116,8 @@ clnas_status clnas_nb201_table_load(const char *path, clnas_nb201_table **out, c
     *out = NULL;
     char found[4096];
     if (!path || !*path) {
-        if (clnas_data_path("nb201/nb201_accuracies.csv", found, sizeof found) != 0) {
-            snprintf(err, errlen, "nb201/nb201_accuracies.csv not found under $CLNAS_DATA_DIR, the source "
-                     "tree's data/ or the installed share/clnas");
+        if (clnas_data_path("nb201/nb201_accuracies.csv", found, sizeof found, err, errlen) != CLNAS_OK)
             return CLNAS_E_IO;
-        }
         path = found;
     }
     char *text = NULL;

@@ -210,13 +210,14 @@ clnas_status clnas_ntk_eval(clnas_ntk *n, const float *images, clnas_kappa *out,
     if (theta) memcpy(theta, n->theta_d, BB * sizeof(double));
     memcpy(n->work, n->theta_d, BB * sizeof(double));
     double *w = n->w;
-    st = clnas_sym_eigvals(B, n->work, w);
+    char why[256];
+    st = clnas_sym_eigvals(B, n->work, w, why, sizeof why);
     if (st == CLNAS_E_NUMERIC) {
         /* NaN/inf in Theta: a result (the original maps it to 1e5), not a failure */
         for (int i = 0; i < B; i++) w[i] = NAN;
         st = CLNAS_OK;
-    } else if (st == CLNAS_E_LAPACK) {
-        return clnas_set_error(ctx, st, "LAPACKE_dsyevd failed to converge on the %dx%d NTK", B, B);
+    } else if (st != CLNAS_OK) {
+        return clnas_set_error(ctx, st, "the NTK's spectrum: %s", why);
     }
     *out = clnas_kappa_from_eigs(B, w);
     if (eigs) memcpy(eigs, w, (size_t)B * sizeof(double));

@@ -3,15 +3,35 @@
  * plausible number). */
 #include <lapacke.h>
 #include <math.h>
+#include <stdio.h>
 #include "clnas/score.h"
 
-clnas_status clnas_sym_eigvals(int n, double *A, double *w)
+clnas_status clnas_sym_eigvals(int n, double *A, double *w, char *err, size_t errlen)
 {
+    if (n < 1) {
+        if (err && errlen) snprintf(err, errlen, "eigenvalues of a %dx%d matrix asked for", n, n);
+        return CLNAS_E_INVALID_ARG;
+    }
     for (long i = 0; i < (long)n * n; i++)
-        if (!isfinite(A[i])) return CLNAS_E_NUMERIC;
+        if (!isfinite(A[i])) {
+            if (err && errlen)
+                snprintf(err, errlen, "the %dx%d matrix holds %g at (%ld, %ld): no spectrum", n, n, A[i], i / n, i % n);
+            return CLNAS_E_NUMERIC;
+        }
     /* dsyevd reads the lower triangle (row-major 'L') and overwrites A */
     lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'L', n, A, n, w);
-    if (info != 0) return CLNAS_E_LAPACK;
+    if (info != 0) {
+        if (err && errlen) {
+            if (info < 0)
+                snprintf(err, errlen, "LAPACKE_dsyevd on a %dx%d matrix: info = %d (argument %d had an illegal value, "
+                         "or the workspace could not be allocated)", n, n, (int)info, (int)-info);
+            else
+                snprintf(err, errlen, "LAPACKE_dsyevd on a %dx%d matrix: info = %d (the algorithm failed to converge: %d "
+                         "off-diagonal elements of an intermediate tridiagonal form did not converge to zero)",
+                         n, n, (int)info, (int)info);
+        }
+        return CLNAS_E_LAPACK;
+    }
     return CLNAS_OK;
 }
 
