@@ -193,15 +193,7 @@ const char *clnas_clblast_version(void);
 clnas_status clnas_gemm_override(clnas_ctx *ctx, const char *kernel, size_t n, const char *const *names,
                                  const size_t *values);
 
-/* ---- small shared utilities (src/core/util.c) ---- */
-uint64_t clnas_fnv1a64(uint64_t h, const void *data, size_t len);
-#define CLNAS_FNV_INIT 0xcbf29ce484222325ULL
-double clnas_now(void); /* monotonic seconds */
-/* Splits one CSV line in place (RFC 4180 quoting, no embedded newlines): fields point into
- * line, surrounding blanks trimmed, quotes removed. Returns the number of fields, or -1 for an
- * unterminated quote. At most maxf fields are stored; the count goes on beyond that. */
-int clnas_csv_split(char *line, char **fields, int maxf);
-/* Rounds x up to a multiple of m (m > 0). */
-static inline size_t clnas_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+/* ---- small shared utilities (src/core/util.c, csv.c) ---- */
+#include "core/util.h"
 
 #endif

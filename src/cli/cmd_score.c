@@ -6,7 +6,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "clnas/score.h"
-#include "internal.h"
+#include "core/util.h"
 #include "report/dump.h"
 #include "report/json.h"
 
