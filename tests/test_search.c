@@ -819,3 +819,56 @@ Test(search, result_files_escape_hostile_paths)
     hostile_search(dir, data, out, data);
     tu_rmrf(dir);
 }
+
+/* ---- clnas rank (scores many architectures, then clnas stats) ---- */
+
+Test(rank, archs_file_resume_and_usage_errors)
+{
+    char dir[256], archs[600], csv[600], cmd[2048];
+    tu_mkdtemp(dir, sizeof dir, "clnas_rank");
+    snprintf(archs, sizeof archs, "%s/archs.txt", dir);
+    snprintf(csv, sizeof csv, "%s/scores.csv", dir);
+    tu_write_file(archs, "# two cells\n"
+                         "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|\n\n"
+                         "  |avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|\n");
+    const char *small = "--batch 4 --repeat 2 --lr-batch 50 --lr-batches 1 --seed 3";
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s rank --space nb201 --archs '%s' --out '%s' %s 2>&1", CLNAS_BIN, archs, csv, small);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "2 architectures, 0 already in") && strstr(out, "Kendall tau-b"), "%s", out);
+    free(out);
+    char *text = NULL;
+    snprintf(cmd, sizeof cmd, "cat '%s'", csv);
+    cr_assert_eq(tu_run(cmd, &text), 0);
+    cr_expect(!strncmp(text, "index,arch,kappa,kappa_r1,kappa_r2,R,R_r1,R_r2,cifar10_test,cifar100_test,imagenet16_test,"
+                             "kappa_status\n", 96), "%s", text);
+    int lines = 0;
+    for (const char *p = text; *p; p++) lines += *p == '\n';
+    cr_expect_eq(lines, 3, "%s", text);
+    /* again: nothing left to score, the same file */
+    snprintf(cmd, sizeof cmd, "%s rank --archs '%s' --out '%s' %s 2>&1", CLNAS_BIN, archs, csv, small);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "2 architectures, 2 already in") != NULL, "%s", out);
+    free(out);
+    char *again = NULL;
+    snprintf(cmd, sizeof cmd, "cat '%s'", csv);
+    cr_assert_eq(tu_run(cmd, &again), 0);
+    cr_expect_str_eq(again, text);
+    free(again);
+    free(text);
+    /* usage errors: exit 2 */
+    const char *bad[] = {"--archs x.txt", "--sample 3 --all --out x.csv", "--sample 0 --out x.csv", "--all --out x.csv --space darts",
+                         "--all --out x.csv --seeds 0-3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s rank %s 2>&1", CLNAS_BIN, bad[i]);
+        cr_expect_eq(tu_run(cmd, &out), 2, "rank %s: %s", bad[i], out);
+        free(out);
+    }
+    /* a malformed architecture: FILE:LINE, exit 2 */
+    tu_write_file(archs, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|\n|bogus~0|\n");
+    snprintf(cmd, sizeof cmd, "%s rank --archs '%s' --out '%s' %s 2>&1", CLNAS_BIN, archs, csv, small);
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "archs.txt:2:") != NULL, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
