@@ -288,7 +288,7 @@ static int write_json(const char *path, json_t *v)
  * result file could not be written; -1 when the search failed; -2 when its trace cannot be
  * resumed (then nothing more is written: a summary would replace the folder's with a part of
  * it). Errors are printed. */
-static int search_seed(search_env *e, int k, int nruns, run_result *r)
+static int search_seed(search_env *e, long k, long nruns, run_result *r)
 {
     search_args *a = e->a;
     char path[4096] = "", tpath[4096] = "", label[64], err[4400];
@@ -301,7 +301,7 @@ static int search_seed(search_env *e, int k, int nruns, run_result *r)
     if (a->out && resume_from(e, tpath, r->seed, &td) != 0) return -2;
     clnas_search_opts o = a->o;
     o.score.seed = (uint64_t)r->seed;
-    snprintf(label, sizeof label, "seed %d (%d/%d)", r->seed, k + 1, nruns);
+    snprintf(label, sizeof label, "seed %d (%ld/%ld)", r->seed, k + 1, nruns);
     o.progress_label = label;
     o.resume = td.cands;
     o.resume_round = td.rounds;
@@ -456,7 +456,8 @@ int clnas_cmd_search(int argc, char **argv)
     if (rc >= 0) return rc;
     search_env e;
     run_result *runs = NULL;
-    int nruns = a.seeds[1] - a.seeds[0] + 1, done = 0;
+    long nruns = (long)a.seeds[1] - a.seeds[0] + 1;
+    int done = 0;
     if ((rc = env_open(&e, &a)) != 0) goto end;
     if (!(runs = calloc((size_t)nruns, sizeof *runs))) {
         fprintf(stderr, "clnas search: out of memory\n");
@@ -469,9 +470,9 @@ int clnas_cmd_search(int argc, char **argv)
                a.o.score.lr_batch * a.o.score.lr_batches,
                a.o.shared_batches ? "shared batches per round (--shared-batches: departs from TE-NAS)"
                                   : "fresh batches per candidate (TE-NAS's procedure)");
-    for (int k = 0; k < nruns; k++) {
+    for (long k = 0; k < nruns; k++) {
         run_result *r = &runs[done];
-        r->seed = a.seeds[0] + k;
+        r->seed = (int)(a.seeds[0] + k);
         int fin = 0;
         if (a.out) {
             char path[4096];
