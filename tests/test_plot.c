@@ -1,7 +1,7 @@
 /* test_plot.c - the figures: the 3-panel stats figure and the search-cost figure are drawn,
  * read back with libpng (through clnas_png_read in src/report/png_out.c, the one file that
  * includes png.h), and checked for size, content in every panel, and their text chunks.
- * Also the JSON trace reader of `clnas figure cost` against malformed input. No OpenCL. */
+ * Also how `clnas figure cost` reports malformed result files (read with jansson). No OpenCL. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
@@ -326,9 +326,10 @@ Test(plot, cost_figure_rejects_bad_traces, .init = make_tmpdir, .fini = remove_t
     snprintf(png, sizeof png, "%s/bad.png", tmpdir);
     static char deep[20001];
     memset(deep, '[', 20000);
+    /* JSON syntax: jansson's messages, with the file, line and column */
     struct { const char *text, *want; } bad[] = {
-        {"", "unexpected end of input"},
-        {"{", "expected a string"},
+        {"", "bad.json:1:0: malformed JSON: '[' or '{' expected near end of file"},
+        {"{", "bad.json:1:1: malformed JSON: string or '}' expected"},
         {"[]", "expected a JSON object"},
         {"{\"runs\": []}", "\"runs\" is empty"},
         {"{\"runs\": 5}", "\"runs\" is not a list"},
@@ -337,14 +338,17 @@ Test(plot, cost_figure_rejects_bad_traces, .init = make_tmpdir, .fini = remove_t
         {"{\"wall_s\": 10}", "accuracy"},
         {"{\"wall_s\": 10, \"accuracy\": {\"cifar10\": null}}", "accuracy"},
         {"{\"wall_s\": -1, \"accuracy\": {\"cifar10\": 90}}", "wall_s"},
-        {"{\"a\": \"\\x\"}", "bad escape"},
-        {"{\"a\": \"\\u12\"}", "bad \\u escape"},
-        {"{\"a\": tru}", "expected a value"},
-        {"{\"a\" 1}", "expected ':'"},
-        {"{\"a\": [1, 2}", "expected ',' or ']'"},
-        {"{\"wall_s\": 1, \"accuracy\": {\"cifar10\": 90}}\n{\"x\": 1}", "text after the JSON value"},
-        {deep, "nested too deeply"},
-        {"{\"a\": \"unterminated", "unterminated string"},
+        {"{\"a\": \"\\x\"}", "invalid escape"},
+        {"{\"a\": \"\\u12\"}", "invalid escape"},
+        {"{\"a\": tru}", "invalid token"},
+        {"{\"a\" 1}", "':' expected"},
+        {"{\"a\": [1, 2}", "']' expected"},
+        {"{\"wall_s\": 1, \"accuracy\": {\"cifar10\": 90}}\n{\"x\": 1}", "bad.json:2:1: malformed JSON: end of file expected"},
+        {"{\"wall_s\": 1, \"accuracy\": {\"cifar10\": 90}}\n{\"x\": 1}", "a .jsonl trace?"},
+        {deep, "maximum parsing depth reached"},
+        {"{\"a\": \"unterminated", "premature end of input"},
+        {"{\"wall_s\": 1, \"wall_s\": 2, \"accuracy\": {\"cifar10\": 90}}", "duplicate object key"},
+        {"{\"a\": \"\xff\"}", "unable to decode byte 0xff"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_file(path, bad[i].text);
@@ -368,6 +372,15 @@ Test(plot, cost_figure_rejects_bad_traces, .init = make_tmpdir, .fini = remove_t
     free(out);
     rc = run("figure cost --bogus", &out);
     cr_assert_eq(rc, 2, "%s", out);
+    free(out);
+    rc = run("figure cost cost", &out);
+    cr_assert_eq(rc, 2, "%s", out);
+    free(out);
+    rc = run("figure --help", &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "usage: clnas figure cost") && strstr(out, "--trace FILE") && strstr(out, "--out PATH") &&
+              strstr(out, "--published FILE") && strstr(out, "--title TEXT") && strstr(out, "\"accuracy\".\"cifar10\""),
+              "%s", out);
     free(out);
     /* a malformed published table */
     snprintf(args, sizeof args, "figure cost --published '%s' --out '%s'", path, png);

@@ -1,13 +1,21 @@
 /* test_search.c - the TE-NAS ranking rules on hand-made candidate tables whose answers are
- * worked out by hand, Python's rounding, and a whole (reduced) search on the device. */
+ * worked out by hand, Python's rounding, a whole (reduced) search on the device, its trace
+ * (written and read back through src/report/trace.c) and the result files of `clnas search`,
+ * also for paths that JSON must escape. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "clnas/search.h"
 #include "core/rng.h"
+#include "report/trace.h"
 #include "util/testutil.h"
 
 Test(search, python_round_half_even_on_the_exact_double)
@@ -91,10 +99,14 @@ Test(search, reduced_search_runs_end_to_end_and_is_deterministic)
     o.quiet = 1;
     char *buf = NULL;
     size_t len = 0;
-    o.trace = open_memstream(&buf, &len);
+    FILE *mem = open_memstream(&buf, &len);
+    clnas_trace_writer *w = clnas_trace_writer_stream(mem);
+    cr_assert_not_null(w);
+    o.trace = clnas_trace_writer_sink(w);
     clnas_search_result r1, r2;
     cr_assert_eq(clnas_search_nb201(ctx, d, &o, &r1), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
-    fclose(o.trace);
+    cr_assert_eq(clnas_trace_writer_close(w, err, sizeof err), CLNAS_OK, "%s", err);
+    fclose(mem);
     o.trace = NULL;
     cr_assert(clnas_nb201_is_single_path(&r1.arch));
     cr_expect_eq(r1.rounds, 3);
@@ -183,21 +195,23 @@ static clnas_candidate *run_traced(clnas_ctx *ctx, const clnas_dataset *d, const
                                    const char *name, clnas_search_result *res, int *n)
 {
     clnas_search_opts o = *o0;
-    char path[600];
+    char path[600], err[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    o.trace = fopen(path, "w");
-    cr_assert_not_null(o.trace, "cannot write %s", path);
+    clnas_trace_writer *w = NULL;
+    cr_assert_eq(clnas_trace_writer_open(path, &w, err, sizeof err), CLNAS_OK, "%s", err);
+    o.trace = clnas_trace_writer_sink(w);
     cr_assert_eq(clnas_search_nb201(ctx, d, &o, res), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
-    fclose(o.trace);
-    clnas_candidate *c = NULL;
-    int *rounds = NULL;
-    cr_assert_eq(clnas_search_load_trace(path, &c, &rounds, n), CLNAS_OK);
-    cr_assert_eq(*n, 54);
-    for (int i = 0; i < *n; i++) cr_assert_eq(rounds[i], i < 24 ? 1 : i < 42 ? 2 : 3);
-    free(rounds);
-    int shared = -1;
-    cr_assert_eq(clnas_search_trace_mode(path, &shared), CLNAS_OK);
-    cr_expect_eq(shared, o.shared_batches, "the trace records the mode");
+    cr_assert_eq(clnas_trace_writer_close(w, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_trace_data t;
+    cr_assert_eq(clnas_trace_read(path, &t, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(t.n, 54);
+    for (int i = 0; i < t.n; i++) cr_assert_eq(t.rounds[i], i < 24 ? 1 : i < 42 ? 2 : 3);
+    cr_expect(t.has_header && !t.dropped);
+    cr_expect_eq(t.shared_batches, o.shared_batches, "the trace records the mode");
+    *n = t.n;
+    clnas_candidate *c = t.cands;
+    t.cands = NULL;
+    clnas_trace_data_free(&t);
     return c;
 }
 
@@ -246,10 +260,10 @@ static size_t regions_of(clnas_lr *l, const float *patches, int n)
     return r;
 }
 
-/* kappa as the trace prints it (%.10g) */
+/* kappa as the trace holds it: 17 significant digits, so it reads back exactly */
 static void expect_kappa(double traced, double exact, const char *what, int i, int r)
 {
-    cr_expect(fabs(traced - exact) <= 1e-9 * fabs(exact), "%s of candidate %d, repeat %d: trace %.10g, recomputed %.10g", what, i,
+    cr_expect(traced == exact, "%s of candidate %d, repeat %d: trace %.17g, recomputed %.17g", what, i,
               r, traced, exact);
 }
 
@@ -458,29 +472,192 @@ Test(search, library_refuses_to_resume_candidates_of_the_other_mode)
     clnas_dataset_destroy(d);
 }
 
-Test(search, trace_mode_of_old_and_new_traces)
+/* ---- the trace (src/report/trace.c) ---- */
+
+/* a candidate line as clnas wrote it before the mode was recorded: kappa with 10 digits */
+#define OLD_CAND "{\"type\": \"candidate\", \"round\": 1, \"edge\": \"1<-0\", \"op\": \"skip_connect\", \"dK\": -0.747, " \
+                 "\"dR\": -0.41899999999999998, \"kappa_cur\": [20.47587709], \"kappa_cand\": [35.76945868], \"R_cur\": [31], " \
+                 "\"R_cand\": [44], \"kappa_undefined\": 0}\n"
+#define OLD_CAND2 "{\"type\": \"candidate\", \"round\": 1, \"edge\": \"3<-2\", \"op\": \"avg_pool_3x3\", \"dK\": 0.5, " \
+                  "\"dR\": 0, \"kappa_cur\": [1], \"kappa_cand\": [2], \"R_cur\": [3], \"R_cand\": [4], \"kappa_undefined\": 1}\n"
+#define ROUND_LINE "{\"type\": \"round\", \"round\": 1, \"arch_before\": \"x\", \"arch_after\": \"y\", \"candidates\": []}\n"
+
+/* Reads path expecting status want; returns the trace (empty on failure) and leaves the message in err. */
+static clnas_trace_data read_expect(const char *path, clnas_status want, char *err, size_t errlen)
 {
-    char dir[256], path[600];
+    clnas_trace_data t;
+    err[0] = 0;
+    clnas_status st = clnas_trace_read(path, &t, err, errlen);
+    cr_expect_eq(st, want, "status %d (%s), expected %d: %s", st, clnas_status_str(st), want, err);
+    if (st != CLNAS_OK) cr_expect(t.n == 0 && !t.cands && !t.rounds, "a failed read leaves nothing");
+    return t;
+}
+
+Test(trace, mode_of_old_and_new_traces)
+{
+    char dir[256], path[600], err[1024];
     tu_mkdtemp(dir, sizeof dir, "clnas_tmode");
     snprintf(path, sizeof path, "%s/t.jsonl", dir);
-    int shared = -1;
     /* a trace of a clnas that did not record the mode starts with a candidate: the original mode */
-    tu_write_file(path, "{\"type\": \"candidate\", \"round\": 1, \"edge\": \"1<-0\", \"op\": \"skip_connect\"}\n");
-    cr_expect_eq(clnas_search_trace_mode(path, &shared), CLNAS_OK);
-    cr_expect_eq(shared, 0);
-    tu_write_file(path, "{\"type\": \"search\", \"batches\": \"shared\"}\n");
-    cr_expect_eq(clnas_search_trace_mode(path, &shared), CLNAS_OK);
-    cr_expect_eq(shared, 1);
+    tu_write_file(path, OLD_CAND);
+    clnas_trace_data t = read_expect(path, CLNAS_OK, err, sizeof err);
+    cr_expect(!t.has_header && t.shared_batches == 0 && t.n == 1 && !t.dropped);
+    cr_expect(t.cands[0].edge == 0 && t.cands[0].op == 1 && t.rounds[0] == 1);
+    cr_expect(t.cands[0].dk == -0.747 && t.cands[0].dr == -0.41899999999999998);
+    cr_expect(t.cands[0].kappa_cur[0] == 20.47587709 && t.cands[0].kappa_cand[0] == 35.76945868);
+    cr_expect(t.cands[0].r_cur[0] == 31 && t.cands[0].r_cand[0] == 44 && t.cands[0].kappa_undefined == 0);
+    clnas_trace_data_free(&t);
+    tu_write_file(path, "{\"type\": \"search\", \"batches\": \"shared\"}\n" OLD_CAND);
+    t = read_expect(path, CLNAS_OK, err, sizeof err);
+    cr_expect(t.has_header && t.shared_batches == 1 && t.n == 1);
+    clnas_trace_data_free(&t);
     tu_write_file(path, "{\"type\": \"search\", \"batches\": \"per-candidate\"}\n");
-    cr_expect_eq(clnas_search_trace_mode(path, &shared), CLNAS_OK);
-    cr_expect_eq(shared, 0);
+    t = read_expect(path, CLNAS_OK, err, sizeof err);
+    cr_expect(t.has_header && t.shared_batches == 0 && t.n == 0);
+    clnas_trace_data_free(&t);
     tu_write_file(path, "{\"type\": \"search\", \"batches\": \"sometimes\"}\n");
-    cr_expect_eq(clnas_search_trace_mode(path, &shared), CLNAS_E_PARSE);
+    t = read_expect(path, CLNAS_E_PARSE, err, sizeof err);
+    cr_expect(strstr(err, "t.jsonl:1: search line: unknown batch mode") != NULL, "%s", err);
     snprintf(path, sizeof path, "%s/missing.jsonl", dir);
-    cr_expect_eq(clnas_search_trace_mode(path, &shared), CLNAS_E_IO);
+    t = read_expect(path, CLNAS_E_IO, err, sizeof err);
+    cr_expect(strstr(err, "missing.jsonl") != NULL, "%s", err);
     tu_rmrf(dir);
     cr_expect_str_eq(clnas_search_batches_name(1), "shared");
     cr_expect_str_eq(clnas_search_batches_name(0), "per-candidate");
+}
+
+Test(trace, interrupted_last_line_and_malformed_lines)
+{
+    char dir[256], path[600], err[1024];
+    tu_mkdtemp(dir, sizeof dir, "clnas_tbad");
+    snprintf(path, sizeof path, "%s/t.jsonl", dir);
+    /* a partial last line (an interrupted write): left out, counted, no error */
+    tu_write_file(path, "{\"type\": \"search\", \"batches\": \"per-candidate\"}\n" OLD_CAND "\n" ROUND_LINE OLD_CAND2
+                        "{\"type\": \"candidate\", \"round\": 2, \"edge\": \"1<-0\", \"op\": \"nor_c");
+    clnas_trace_data t = read_expect(path, CLNAS_OK, err, sizeof err);
+    cr_expect(t.n == 2 && t.dropped == 1, "n %d dropped %d", t.n, t.dropped);
+    cr_expect(t.n == 2 && t.cands[1].edge == 5 && t.cands[1].op == 4 && t.cands[1].kappa_undefined == 1);
+    clnas_trace_data_free(&t);
+    /* the same line complete but without its newline: still what an interruption leaves */
+    tu_write_file(path, OLD_CAND OLD_CAND2 "{\"type\": \"round\", \"round\": 1}");
+    t = read_expect(path, CLNAS_OK, err, sizeof err);
+    cr_expect(t.n == 2 && t.dropped == 1);
+    clnas_trace_data_free(&t);
+    /* a last line that is not JSON, trailing blank lines after it */
+    tu_write_file(path, OLD_CAND "{\"type\": \"cand\n\n  \n");
+    t = read_expect(path, CLNAS_OK, err, sizeof err);
+    cr_expect(t.n == 1 && t.dropped == 1);
+    clnas_trace_data_free(&t);
+    /* complete traces: nothing dropped */
+    tu_write_file(path, OLD_CAND ROUND_LINE);
+    t = read_expect(path, CLNAS_OK, err, sizeof err);
+    cr_expect(t.n == 1 && t.dropped == 0);
+    clnas_trace_data_free(&t);
+    /* a malformed line in the middle is an error naming file, line and column */
+    struct { const char *text, *want; } bad[] = {
+        {OLD_CAND "{\"type\": \"candidate\", \"round\": 1,,}\n" OLD_CAND2, "t.jsonl:2:34: malformed JSON"},
+        {OLD_CAND "\n{\"type\": \"cand\n" OLD_CAND2, "t.jsonl:3:"},
+        {OLD_CAND "[1, 2]\n" OLD_CAND2, "t.jsonl:2: not a JSON object"},
+        {"{\"type\": \"candidate\", \"round\": 1, \"edge\": \"1<-0\", \"op\": \"skip_connect\"}\n" OLD_CAND,
+         "t.jsonl:1: candidate line: no number \"dK\""},
+        {"{\"type\": \"candidate\", \"round\": 1, \"edge\": \"1<-0\", \"op\": \"conv_5x5\", \"dK\": 0, \"dR\": 0}\n" OLD_CAND,
+         "t.jsonl:1: candidate line: no NB201 op"},
+        {"{\"type\": \"candidate\", \"round\": 1, \"edge\": \"2<-2\", \"op\": \"skip_connect\"}\n" OLD_CAND,
+         "t.jsonl:1: candidate line: no NB201 edge"},
+        {"{\"type\": \"candidate\", \"round\": 1, \"edge\": \"1<-0\", \"op\": \"skip_connect\", \"dK\": 1, \"dR\": 1, "
+         "\"kappa_cur\": [1, 2], \"kappa_cand\": [1], \"R_cur\": [1], \"R_cand\": [1], \"kappa_undefined\": 0}\n" OLD_CAND,
+         "differ in length"},
+        {"{\"type\": \"candidate\", \"round\": 1, \"edge\": \"1<-0\", \"op\": \"skip_connect\", \"dK\": 1, \"dR\": 1, "
+         "\"kappa_cur\": [1], \"kappa_cand\": [1], \"R_cur\": [-1], \"R_cand\": [1], \"kappa_undefined\": 0}\n" OLD_CAND,
+         "lists of counts"},
+        {OLD_CAND "{\"type\": \"round\", \"round\": 1, \"round\": 2}\n" OLD_CAND2, "t.jsonl:2:37: malformed JSON: duplicate"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_write_file(path, bad[i].text);
+        t = read_expect(path, CLNAS_E_PARSE, err, sizeof err);
+        cr_expect(strstr(err, bad[i].want) != NULL, "case %zu: \"%s\" not in \"%s\"", i, bad[i].want, err);
+    }
+    tu_rmrf(dir);
+}
+
+/* every double the trace holds reads back bit for bit; NaN (which JSON cannot hold) as null */
+Test(trace, writer_round_trip_and_key_order)
+{
+    char dir[256], path[600], err[1024];
+    tu_mkdtemp(dir, sizeof dir, "clnas_trt");
+    snprintf(path, sizeof path, "%s/t.jsonl", dir);
+    clnas_search_opts o;
+    clnas_search_opts_default(&o);
+    o.shared_batches = 1;
+    o.score.repeats = 3;
+    o.score.seed = 2147483647;
+    clnas_candidate c[2];
+    c[0] = cand(2, 3, 0.1 + 0.2, -1.0 / 3.0);
+    c[1] = cand(5, 1, NAN, 1e-300);
+    const double kv[3] = {1e5, 123456.78901234567, 5e-324};
+    for (int r = 0; r < 3; r++) {
+        c[0].kappa_cur[r] = kv[r];
+        c[0].kappa_cand[r] = kv[2 - r] * 3;
+        c[0].r_cur[r] = (size_t)1 << (40 + r);
+        c[0].r_cand[r] = (size_t)r;
+        c[1].kappa_cur[r] = c[1].kappa_cand[r] = 2.5;
+    }
+    c[1].kappa_undefined = 3;
+    clnas_nb201_arch a, b;
+    memset(&a, 0x1e, sizeof a);
+    memset(&b, 0x02, sizeof b);
+    clnas_trace_writer *w = NULL;
+    cr_assert_eq(clnas_trace_writer_open(path, &w, err, sizeof err), CLNAS_OK, "%s", err);
+    const clnas_search_sink *sk = clnas_trace_writer_sink(w);
+    sk->begin(sk->ud, &o);
+    sk->candidate(sk->ud, 1, &c[0], 3);
+    sk->candidate(sk->ud, 7, &c[1], 3);
+    sk->round(sk->ud, 7, &a, &b, c, 2);
+    cr_assert_eq(clnas_trace_writer_close(w, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_trace_data t = read_expect(path, CLNAS_OK, err, sizeof err);
+    cr_assert_eq(t.n, 2);
+    cr_expect(t.has_header && t.shared_batches == 1 && !t.dropped);
+    cr_expect(t.rounds[0] == 1 && t.rounds[1] == 7);
+    for (int i = 0; i < 2; i++) {
+        const clnas_candidate *x = &t.cands[i], *y = &c[i];
+        cr_expect(x->edge == y->edge && x->op == y->op && x->kappa_undefined == y->kappa_undefined);
+        cr_expect(x->dk == y->dk || (isnan(x->dk) && isnan(y->dk)), "dK %.17g vs %.17g", x->dk, y->dk);
+        cr_expect(x->dr == y->dr, "dR %.17g vs %.17g", x->dr, y->dr);
+        for (int r = 0; r < 3; r++) {
+            cr_expect(x->kappa_cur[r] == y->kappa_cur[r] && x->kappa_cand[r] == y->kappa_cand[r], "kappa of %d/%d", i, r);
+            cr_expect(x->r_cur[r] == y->r_cur[r] && x->r_cand[r] == y->r_cand[r], "R of %d/%d", i, r);
+        }
+    }
+    clnas_trace_data_free(&t);
+    /* the lines' keys in the order clnas has always written them */
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char line[4][8192];
+    for (int i = 0; i < 4; i++) cr_assert_not_null(fgets(line[i], sizeof line[i], f), "line %d", i + 1);
+    fclose(f);
+    cr_expect(!strncmp(line[0], "{\"type\": \"search\", \"space\": \"nb201\", \"batches\": \"shared\", \"dataset\": \"cifar10\", "
+                                "\"seed\": 2147483647, \"batch\": 72, \"repeats\": 3, \"lr_batch\": 1000, \"lr_batches\": 3, "
+                                "\"prune_number\": 1}\n", 8192), "%s", line[0]);
+    const char *keys[] = {"\"type\": \"candidate\"", "\"round\": 1,", "\"edge\": \"2<-1\"", "\"op\": \"nor_conv_3x3\"", "\"dK\": ",
+                          "\"dR\": ", "\"kappa_cur\": [100000.0, ", "\"kappa_cand\": [", "\"R_cur\": [1099511627776, ",
+                          "\"R_cand\": [0, 1, 2]", "\"kappa_undefined\": 0}"};
+    const char *p = line[1];
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const char *q = strstr(p, keys[k]);
+        cr_expect(q != NULL, "%s missing or out of order in %s", keys[k], line[1]);
+        if (q) p = q;
+    }
+    cr_expect(strstr(line[2], "\"dK\": null") != NULL, "%s", line[2]);
+    const char *rkeys[] = {"\"type\": \"round\"", "\"round\": 7", "\"arch_before\": \"|", "\"arch_after\": \"|",
+                           "\"candidates\": [{\"edge\": \"2<-1\", \"op\": \"nor_conv_3x3\", \"dK\": ", "\"rank_K\": 0, \"rank_R\": 0, "
+                           "\"rank_sum\": 0, \"order\": 0, \"pruned\": false}, {\"edge\": \"3<-2\""};
+    p = line[3];
+    for (size_t k = 0; k < sizeof rkeys / sizeof rkeys[0]; k++) {
+        const char *q = strstr(p, rkeys[k]);
+        cr_expect(q != NULL, "%s missing or out of order in %s", rkeys[k], line[3]);
+        if (q) p = q;
+    }
+    tu_rmrf(dir);
 }
 
 Test(search, shared_batches_resume_and_refuse_to_mix_modes)
@@ -539,5 +716,159 @@ Test(search, shared_batches_resume_and_refuse_to_mix_modes)
        and 14 candidates x K, in round 3 K + 12 x K: 30 + 26 */
     cr_expect(strstr(res2, "\"kappa_evals\": 56, \"regions_evals\": 56") != NULL, "%s", res2);
     free(full); free(res1); free(again); free(res2);
+    tu_rmrf(dir);
+}
+
+/* ---- result files with paths JSON must escape ---- */
+
+/* Runs the clnas binary with argv, without a shell (the arguments may hold any byte); stdout and
+ * stderr go to log. Returns the exit status. */
+static int run_argv(char *const argv[], const char *log)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+        execv(CLNAS_BIN, argv);
+        _exit(127);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* A file of clnas search's --out folder, parsed strictly by jansson. */
+static json_t *load_json(const char *dir, const char *name)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    json_error_t je;
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    cr_assert_not_null(j, "%s is not JSON: %d:%d: %s", name, je.line, je.column, je.text);
+    return j;
+}
+
+/* Searches (reduced) with --data data --out out; checks that every file written parses and holds
+ * the data path as `want`, and that a second run reads the finished seed back. */
+static void hostile_search(const char *dir, const char *data, const char *out, const char *want)
+{
+    char log[600];
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    char *argv[] = {"clnas", "search", "--data", (char *)data, "--out", (char *)out, "--batch", "4", "--repeat", "1",
+                    "--lr-batch", "50", "--lr-batches", "1", "--quiet", NULL};
+    int rc = run_argv(argv, log);
+    char *text = NULL;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cat '%s'", log);
+    tu_run(cmd, &text);
+    cr_assert_eq(rc, 0, "clnas search exit %d: %s", rc, text);
+    free(text);
+    json_t *r = load_json(out, "search_seed0.json"), *sum = load_json(out, "search.json");
+    cr_expect_str_eq(json_string_value(json_object_get(r, "data")), want);
+    cr_expect(json_is_string(json_object_get(r, "device")) && json_string_length(json_object_get(r, "device")) > 0);
+    json_t *run0 = json_array_get(json_object_get(sum, "runs"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(run0, "data")), want);
+    cr_expect(json_equal(run0, r), "the summary holds the seed's result");
+    json_decref(r);
+    json_decref(sum);
+    char tpath[2048], err[4400];
+    snprintf(tpath, sizeof tpath, "%s/trace_seed0.jsonl", out);
+    clnas_trace_data t;
+    cr_expect_eq(clnas_trace_read(tpath, &t, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect(t.n == 54 && !t.dropped && t.has_header);
+    clnas_trace_data_free(&t);
+    /* again: the finished seed is read back (through jansson) instead of searched */
+    rc = run_argv(argv, log);
+    snprintf(cmd, sizeof cmd, "cat '%s'", log);
+    tu_run(cmd, &text);
+    cr_expect_eq(rc, 0, "%s", text);
+    cr_expect(strstr(text, "seed 0: |") && strstr(text, "(from "), "%s", text);
+    free(text);
+    sum = load_json(out, "search.json");
+    run0 = json_array_get(json_object_get(sum, "runs"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(run0, "data")), want);
+    json_decref(sum);
+}
+
+Test(search, result_files_escape_hostile_paths)
+{
+    char dir[256], sub[512], data[1024], out[1024];
+    tu_mkdtemp(dir, sizeof dir, "clnas_hostile");
+    /* a quote, a backslash, a newline, a tab and a byte that is not UTF-8 in the data path and the
+       --out folder: the files must still be JSON; the path reads back with every byte outside
+       ASCII replaced by '?', as clnas_json_str documents for strings that are not UTF-8 */
+    const char *nasty = "q\"b\\s\nn\tt\xff-";
+    snprintf(sub, sizeof sub, "%s/d%s", dir, nasty);
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    snprintf(data, sizeof data, "%s/train%s.bin", sub, nasty);
+    cr_assert_eq(symlink(CLNAS_DATA_DIR "/cifar10/train_10k.bin", data), 0);
+    snprintf(out, sizeof out, "%s/o%s", dir, nasty);
+    char want[1024];
+    snprintf(want, sizeof want, "%s", data);
+    for (char *p = want; *p; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+    hostile_search(dir, data, out, want);
+    /* valid UTF-8 with the same control characters: read back exactly */
+    const char *utf8 = "q\"b\\s\nn\tt\xc3\xa9-";
+    snprintf(sub, sizeof sub, "%s/e%s", dir, utf8);
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    snprintf(data, sizeof data, "%s/train%s.bin", sub, utf8);
+    cr_assert_eq(symlink(CLNAS_DATA_DIR "/cifar10/train_10k.bin", data), 0);
+    snprintf(out, sizeof out, "%s/u%s", dir, utf8);
+    hostile_search(dir, data, out, data);
+    tu_rmrf(dir);
+}
+
+/* ---- clnas rank (scores many architectures, then clnas stats) ---- */
+
+Test(rank, archs_file_resume_and_usage_errors)
+{
+    char dir[256], archs[600], csv[600], cmd[2048];
+    tu_mkdtemp(dir, sizeof dir, "clnas_rank");
+    snprintf(archs, sizeof archs, "%s/archs.txt", dir);
+    snprintf(csv, sizeof csv, "%s/scores.csv", dir);
+    tu_write_file(archs, "# two cells\n"
+                         "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|\n\n"
+                         "  |avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|\n");
+    const char *small = "--batch 4 --repeat 2 --lr-batch 50 --lr-batches 1 --seed 3";
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s rank --space nb201 --archs '%s' --out '%s' %s 2>&1", CLNAS_BIN, archs, csv, small);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "2 architectures, 0 already in") && strstr(out, "Kendall tau-b"), "%s", out);
+    free(out);
+    char *text = NULL;
+    snprintf(cmd, sizeof cmd, "cat '%s'", csv);
+    cr_assert_eq(tu_run(cmd, &text), 0);
+    cr_expect(!strncmp(text, "index,arch,kappa,kappa_r1,kappa_r2,R,R_r1,R_r2,cifar10_test,cifar100_test,imagenet16_test,"
+                             "kappa_status\n", 96), "%s", text);
+    int lines = 0;
+    for (const char *p = text; *p; p++) lines += *p == '\n';
+    cr_expect_eq(lines, 3, "%s", text);
+    /* again: nothing left to score, the same file */
+    snprintf(cmd, sizeof cmd, "%s rank --archs '%s' --out '%s' %s 2>&1", CLNAS_BIN, archs, csv, small);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "2 architectures, 2 already in") != NULL, "%s", out);
+    free(out);
+    char *again = NULL;
+    snprintf(cmd, sizeof cmd, "cat '%s'", csv);
+    cr_assert_eq(tu_run(cmd, &again), 0);
+    cr_expect_str_eq(again, text);
+    free(again);
+    free(text);
+    /* usage errors: exit 2 */
+    const char *bad[] = {"--archs x.txt", "--sample 3 --all --out x.csv", "--sample 0 --out x.csv", "--all --out x.csv --space darts",
+                         "--all --out x.csv --seeds 0-3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s rank %s 2>&1", CLNAS_BIN, bad[i]);
+        cr_expect_eq(tu_run(cmd, &out), 2, "rank %s: %s", bad[i], out);
+        free(out);
+    }
+    /* a malformed architecture: FILE:LINE, exit 2 */
+    tu_write_file(archs, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|\n|bogus~0|\n");
+    snprintf(cmd, sizeof cmd, "%s rank --archs '%s' --out '%s' %s 2>&1", CLNAS_BIN, archs, csv, small);
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "archs.txt:2:") != NULL, "%s", out);
+    free(out);
     tu_rmrf(dir);
 }

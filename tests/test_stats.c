@@ -2,6 +2,7 @@
  * score), the NAS-Bench-201 accuracy table, and the `clnas stats` command. No OpenCL needed. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -511,6 +512,13 @@ Test(cli_stats, accuracies_from_the_file_and_errors, .init = make_tmpdir, .fini 
     }
     rc = run("stats", 1, &out);
     cr_assert_eq(rc, 2);
+    cr_assert(strstr(out, "no scores file given") && strstr(out, "usage: clnas stats"), "%s", out);
+    free(out);
+    rc = run("stats a.csv b.csv", 1, &out);
+    cr_assert_eq(rc, 2, "%s", out);
+    free(out);
+    rc = run("stats --dataset cifar1000 a.csv", 1, &out);
+    cr_assert_eq(rc, 2, "%s", out);
     free(out);
     rc = run("stats --bogus x.csv", 1, &out);
     cr_assert_eq(rc, 2);
@@ -518,5 +526,48 @@ Test(cli_stats, accuracies_from_the_file_and_errors, .init = make_tmpdir, .fini 
     rc = run("stats /nonexistent/none.csv", 1, &out);
     cr_assert_eq(rc, 1);
     cr_assert(strstr(out, "/nonexistent/none.csv") != NULL);
+    free(out);
+}
+
+/* --json is one JSON object (read here by jansson) with the keys clnas has always written; file
+ * names that JSON must escape read back exactly */
+Test(cli_stats, json_is_valid_for_any_file_name, .init = make_tmpdir, .fini = remove_tmpdir)
+{
+    char path[512], args[1200], *out;
+    snprintf(path, sizeof path, "%s/s\"q\\b\tt.csv", tmpdir);
+    write_file(path,
+               "arch,R,kappa,cifar10_test,cifar100_test,imagenet16_test\n"
+               "a,10,400,80,50,20\nb,20,300,85,55,25\nc,30,200,90,60,30\nd,40,100,95,65,35\ne,5,undefined,10,1,1\n");
+    /* the shell's single quotes keep '"', '\\' and the tab as they are */
+    snprintf(args, sizeof args, "stats --json '%s'", path);
+    int rc = run(args, 0, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_error_t je;
+    json_t *j = json_loads(out, JSON_REJECT_DUPLICATES, &je);
+    cr_assert_not_null(j, "not JSON: %d:%d: %s\n%s", je.line, je.column, je.text, out);
+    const char *keys[] = {"file", "n", "excluded", "accuracy_source", "table", "convention", "correlations", "plot"};
+    const char *k;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach(j, k, v) {
+        cr_assert_lt(i, sizeof keys / sizeof keys[0], "extra key %s", k);
+        cr_expect_str_eq(k, keys[i], "key %zu", i);
+        i++;
+    }
+    cr_expect_eq(i, sizeof keys / sizeof keys[0]);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "file")), path);
+    cr_expect_eq(json_integer_value(json_object_get(j, "n")), 5);
+    cr_expect_eq(json_integer_value(json_object_get(j, "excluded")), 1);
+    cr_expect(json_is_null(json_object_get(j, "table")) && json_is_null(json_object_get(j, "plot")));
+    const char *sk[3] = {"neg_kappa", "R", "neg_combined"}, *dk[3] = {"cifar10", "cifar100", "imagenet16"};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            json_t *c = json_object_get(json_object_get(json_object_get(j, "correlations"), sk[a]), dk[b]);
+            cr_assert(json_is_object(c), "%s/%s", sk[a], dk[b]);
+            cr_expect_float_eq(json_real_value(json_object_get(c, "tau")), 1.0, 1e-12, "%s/%s", sk[a], dk[b]);
+            cr_expect(json_is_real(json_object_get(c, "rho")) && json_is_integer(json_object_get(c, "n")) &&
+                      json_is_integer(json_object_get(c, "excluded")));
+        }
+    json_decref(j);
     free(out);
 }

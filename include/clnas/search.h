@@ -33,7 +33,6 @@
 #define CLNAS_SEARCH_H
 
 #include <stdint.h>
-#include <stdio.h>
 #include "clnas/score.h"
 
 #ifdef __cplusplus
@@ -62,26 +61,47 @@ typedef struct clnas_candidate {
  * (the first `k_prune` candidates of each edge in rank-sum order). n candidates. */
 void clnas_search_rank(clnas_candidate *c, int n, int k_prune);
 
-typedef struct clnas_search_opts {
+typedef struct clnas_search_opts clnas_search_opts;
+
+/* What a search reports as it goes, for a trace (src/report/trace.h writes one as JSON lines;
+ * the search itself knows no file format). Every function may be NULL; `ud` is passed back
+ * unchanged. The pointers are borrowed for the call only. A sink cannot stop the search: it
+ * keeps its own errors.
+ *   begin      once, before the first round: the search's settings (above all the mode)
+ *   candidate  each candidate as it is finished, also one taken over from opts.resume (its
+ *              kappa_cur/kappa_cand/r_cur/r_cand hold `repeats` values)
+ *   round      each round after ranking: the architecture before and after pruning and the
+ *              round's n candidates with their ranks, order and pruned flags */
+typedef struct clnas_search_sink {
+    void *ud;
+    void (*begin)(void *ud, const clnas_search_opts *o);
+    void (*candidate)(void *ud, int round, const clnas_candidate *c, int repeats);
+    void (*round)(void *ud, int round, const clnas_nb201_arch *before, const clnas_nb201_arch *after,
+                  const clnas_candidate *c, int n);
+} clnas_search_sink;
+
+struct clnas_search_opts {
     clnas_score_opts score;  /* dataset, batch, repeats, lr sizes, seed, init, seeds in flight */
     int prune_number;        /* ops removed per edge per round (1 for NB201) */
     int quiet;               /* no progress on stderr */
     const char *progress_label; /* prefix for progress lines (e.g. "seed 3"), may be NULL */
-    FILE *trace;             /* if not NULL: one JSON object per finished candidate and per round (JSON lines) */
+    const clnas_search_sink *trace; /* if not NULL: told of every finished candidate and round
+                                       (borrowed: must outlive the search) */
     /* Resume: candidate results of an interrupted run of the same search (same seed and settings),
-     * e.g. read back from its trace with clnas_search_load_trace. Their data draws are replayed
-     * (so later candidates see the same batches and patches) but nothing is recomputed. */
+     * e.g. read back from its trace (clnas search does it with src/report/trace.h). Their data
+     * draws are replayed (so later candidates see the same batches and patches) but nothing is
+     * recomputed. */
     const clnas_candidate *resume;
     const int *resume_round;  /* round of each resume entry */
     int nresume;
     /* 1: the shared-batches mode described at the top (a departure from TE-NAS); 0 (default):
      * the original procedure. */
     int shared_batches;
-    /* The mode the resume entries were computed in (clnas_search_trace_mode reads it from a
-     * trace). The search refuses (CLNAS_E_INVALID_ARG) to resume entries of the other mode:
+    /* The mode the resume entries were computed in (a trace records it in its first line). The
+     * search refuses (CLNAS_E_INVALID_ARG) to resume entries of the other mode:
      * their values and data draws would not match what this search computes. */
     int resume_shared_batches;
-} clnas_search_opts;
+};
 
 void clnas_search_opts_default(clnas_search_opts *o);
 
@@ -100,17 +120,6 @@ typedef struct clnas_search_result {
                                 forward + B backward seeds (convolutions, linear layers) + Gram */
     double wall_s;
 } clnas_search_result;
-
-/* Reads the candidate lines of a trace written by a search (JSON lines, as above). Allocates
- * *cands and *rounds (free both with free()); a malformed or partial line ends the list
- * (an interrupted write). Returns CLNAS_E_IO if the file cannot be read. */
-clnas_status clnas_search_load_trace(const char *path, clnas_candidate **cands, int **rounds, int *n);
-
-/* The mode a trace was written in, from its first line ({"type": "search", "batches": ...}):
- * *shared_batches = 1 for "shared", 0 for "per-candidate" and for a trace without that line
- * (written before the mode was recorded, when only the original procedure existed).
- * CLNAS_E_IO if the file cannot be read, CLNAS_E_PARSE for an unknown mode. */
-clnas_status clnas_search_trace_mode(const char *path, int *shared_batches);
 
 /* "shared" or "per-candidate", as the trace and the result files spell the mode. */
 const char *clnas_search_batches_name(int shared_batches);

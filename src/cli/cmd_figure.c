@@ -1,8 +1,7 @@
 /* cmd_figure.c - `clnas figure cost`: the TE-NAS comparison figure, NB201 CIFAR-10 test
  * accuracy against search cost, with the published methods (data/published/
- * nb201_search_cost.csv) and clnas's own searches read from `clnas search` JSON traces.
- * Contains a small JSON reader (objects, arrays, strings, numbers, literals; depth-limited;
- * never trusts its input). */
+ * nb201_search_cost.csv) and clnas's own searches read from `clnas search` result files
+ * (JSON, read with jansson). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -12,250 +11,73 @@
 
 #include "cli/cli.h"
 #include "clnas/data.h"
+#include "report/json.h"
 #include "report/plot.h"
 #include "internal.h"
 
-static void help(FILE *f)
-{
-    fprintf(f,
+static const char USAGE[] =
 "usage: clnas figure cost [--trace SEARCH.json ...] [--out cost.png] [--published FILE.csv]\n"
 "\n"
-"Draws the TE-NAS comparison figure: NAS-Bench-201 CIFAR-10 test accuracy (%%, y) against search\n"
+"Draws the TE-NAS comparison figure: NAS-Bench-201 CIFAR-10 test accuracy (%, y) against search\n"
 "cost in GPU-seconds (x, log scale), one labelled point per published method (TE-NAS paper,\n"
 "data/published/nb201_search_cost.csv, with error bars where a std is published) and one point\n"
 "per --trace file: a JSON object written by `clnas search`, from which \"wall_s\", \"device\" and\n"
 "\"accuracy\".\"cifar10\" are read (or from each element of its \"runs\" list: the point is then the\n"
 "mean, with error bars of one standard deviation over the runs). Methods without a published cost\n"
-"(ResNet, the NB201 optimum) are listed in a note, not plotted.\n"
-"\n"
-"  --trace FILE       a search trace (repeat for several); without any, only published points\n"
-"  --out FILE         output PNG (default cost.png)\n"
-"  --published FILE   the published-results CSV (default: the bundled one)\n"
-"  --title TEXT       figure title\n");
-}
+"(ResNet, the NB201 optimum) are listed in a note, not plotted.\n";
 
-/* ---- a small JSON reader ---- */
+#define MAXTRACE 32
 
-enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+/* The command line. */
+typedef struct figure_args {
+    const char *traces[MAXTRACE], *out, *pub_path, *title;
+    int ntrace;
+} figure_args;
 
-typedef struct jv {
-    int type;
-    double num;         /* J_NUM, J_BOOL (0/1) */
-    char *str;          /* J_STR */
-    struct jv *items;   /* J_ARR, J_OBJ: n values */
-    char **keys;        /* J_OBJ: n keys */
-    int n;
-} jv;
-
-typedef struct {
-    const char *s, *start;
-    char err[160];
-    int depth;
-} jparser;
-
-static void jv_free(jv *v)
+/* --trace FILE, repeatable. */
+static int add_trace(const char *cmd, const char *opt, const char *val, void *ud)
 {
-    if (!v) return;
-    free(v->str);
-    for (int i = 0; i < v->n; i++) {
-        jv_free(&v->items[i]);
-        if (v->keys) free(v->keys[i]);
-    }
-    free(v->items);
-    free(v->keys);
-    memset(v, 0, sizeof *v);
-}
-
-static int jfail(jparser *p, const char *what)
-{
-    if (!p->err[0]) {
-        int line = 1, col = 1;
-        for (const char *q = p->start; q < p->s; q++) {
-            if (*q == '\n') { line++; col = 1; } else col++;
-        }
-        snprintf(p->err, sizeof p->err, "line %d, column %d: %s", line, col, what);
-    }
-    return 0;
-}
-
-static void jws(jparser *p)
-{
-    while (*p->s == ' ' || *p->s == '\t' || *p->s == '\n' || *p->s == '\r') p->s++;
-}
-
-static int hex4(const char *s, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-static int jstring(jparser *p, char **out)
-{
-    if (*p->s != '"') return jfail(p, "expected a string");
-    p->s++;
-    size_t cap = 32, n = 0;
-    char *b = malloc(cap);
-    if (!b) return jfail(p, "out of memory");
-    for (;;) {
-        if (n + 8 > cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) { free(b); return jfail(p, "out of memory"); }
-            b = nb;
-        }
-        unsigned char c = (unsigned char)*p->s;
-        if (!c) { free(b); return jfail(p, "unterminated string"); }
-        if (c < 0x20) { free(b); return jfail(p, "control character in a string"); }
-        p->s++;
-        if (c == '"') break;
-        if (c != '\\') { b[n++] = (char)c; continue; }
-        char e = *p->s++;
-        switch (e) {
-        case '"': b[n++] = '"'; break;
-        case '\\': b[n++] = '\\'; break;
-        case '/': b[n++] = '/'; break;
-        case 'b': b[n++] = '\b'; break;
-        case 'f': b[n++] = '\f'; break;
-        case 'n': b[n++] = '\n'; break;
-        case 'r': b[n++] = '\r'; break;
-        case 't': b[n++] = '\t'; break;
-        case 'u': {
-            unsigned u;
-            if (!hex4(p->s, &u)) { free(b); return jfail(p, "bad \\u escape"); }
-            p->s += 4;
-            if (u >= 0xD800 && u < 0xDC00 && p->s[0] == '\\' && p->s[1] == 'u') {
-                unsigned lo;
-                if (hex4(p->s + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
-                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-                    p->s += 6;
-                }
-            }
-            if (u >= 0xD800 && u < 0xE000) u = 0xFFFD; /* lone surrogate */
-            if (u < 0x80) b[n++] = (char)u;
-            else if (u < 0x800) { b[n++] = (char)(0xC0 | (u >> 6)); b[n++] = (char)(0x80 | (u & 0x3F)); }
-            else if (u < 0x10000) {
-                b[n++] = (char)(0xE0 | (u >> 12)); b[n++] = (char)(0x80 | ((u >> 6) & 0x3F));
-                b[n++] = (char)(0x80 | (u & 0x3F));
-            } else {
-                b[n++] = (char)(0xF0 | (u >> 18)); b[n++] = (char)(0x80 | ((u >> 12) & 0x3F));
-                b[n++] = (char)(0x80 | ((u >> 6) & 0x3F)); b[n++] = (char)(0x80 | (u & 0x3F));
-            }
-            break;
-        }
-        default: free(b); p->s--; return jfail(p, "bad escape in a string");
-        }
-    }
-    b[n] = 0;
-    *out = b;
-    return 1;
-}
-
-static int jvalue(jparser *p, jv *v);
-
-static int jpush(jparser *p, jv *v, char *key, jv *item)
-{
-    if ((v->n & (v->n - 1)) == 0) { /* grow at powers of two */
-        int cap = v->n ? 2 * v->n : 1;
-        jv *ni = realloc(v->items, (size_t)cap * sizeof *ni);
-        if (!ni) { free(key); jv_free(item); return jfail(p, "out of memory"); }
-        v->items = ni;
-        if (v->type == J_OBJ) {
-            char **nk = realloc(v->keys, (size_t)cap * sizeof *nk);
-            if (!nk) { free(key); jv_free(item); return jfail(p, "out of memory"); }
-            v->keys = nk;
-        }
-    }
-    v->items[v->n] = *item;
-    if (v->type == J_OBJ) v->keys[v->n] = key;
-    v->n++;
-    return 1;
-}
-
-static int jvalue(jparser *p, jv *v)
-{
-    memset(v, 0, sizeof *v);
-    jws(p);
-    char c = *p->s;
-    if (c == '{' || c == '[') {
-        if (++p->depth > 64) return jfail(p, "nested too deeply");
-        v->type = c == '{' ? J_OBJ : J_ARR;
-        char close = c == '{' ? '}' : ']';
-        p->s++;
-        jws(p);
-        if (*p->s == close) { p->s++; p->depth--; return 1; }
-        for (;;) {
-            char *key = NULL;
-            jws(p);
-            if (v->type == J_OBJ) {
-                if (!jstring(p, &key)) return 0;
-                jws(p);
-                if (*p->s != ':') { free(key); return jfail(p, "expected ':'"); }
-                p->s++;
-            }
-            jv item;
-            if (!jvalue(p, &item)) { free(key); jv_free(&item); return 0; }
-            if (!jpush(p, v, key, &item)) return 0;
-            jws(p);
-            if (*p->s == ',') { p->s++; continue; }
-            if (*p->s == close) { p->s++; break; }
-            return jfail(p, v->type == J_OBJ ? "expected ',' or '}'" : "expected ',' or ']'");
-        }
-        p->depth--;
-        return 1;
-    }
-    if (c == '"') { v->type = J_STR; return jstring(p, &v->str); }
-    if (!strncmp(p->s, "true", 4)) { v->type = J_BOOL; v->num = 1; p->s += 4; return 1; }
-    if (!strncmp(p->s, "false", 5)) { v->type = J_BOOL; p->s += 5; return 1; }
-    if (!strncmp(p->s, "null", 4)) { v->type = J_NULL; p->s += 4; return 1; }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        char *end;
-        errno = 0;
-        double d = strtod(p->s, &end);
-        if (end == p->s) return jfail(p, "bad number");
-        v->type = J_NUM;
-        v->num = d;
-        p->s = end;
-        return 1;
-    }
-    return jfail(p, c ? "expected a value" : "unexpected end of input");
-}
-
-/* Parses text into *root; on failure returns 0 with a message in err. */
-static int json_parse(const char *text, jv *root, char *err, size_t errlen)
-{
-    jparser p = {text, text, "", 0};
-    if (!jvalue(&p, root)) {
-        jv_free(root);
-        snprintf(err, errlen, "%s", p.err);
+    figure_args *a = ud;
+    if (!*val) {
+        fprintf(stderr, "clnas %s: %s needs a non-empty value\n", cmd, opt);
         return 0;
     }
-    jws(&p);
-    if (*p.s) {
-        jfail(&p, "text after the JSON value (a .jsonl trace? give search_seedS.json or search.json)");
-        jv_free(root);
-        snprintf(err, errlen, "%s", p.err);
+    if (a->ntrace == MAXTRACE) {
+        fprintf(stderr, "clnas %s: at most %d %s files\n", cmd, MAXTRACE, opt);
         return 0;
     }
+    a->traces[a->ntrace++] = val;
     return 1;
 }
 
-static const jv *jget(const jv *o, const char *key)
+/* Parses the command line; returns -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, figure_args *a)
 {
-    if (!o || o->type != J_OBJ) return NULL;
-    for (int i = 0; i < o->n; i++)
-        if (!strcmp(o->keys[i], key)) return &o->items[i];
-    return NULL;
+    memset(a, 0, sizeof *a);
+    a->out = "cost.png";
+    cli c;
+    cli_init(&c, "figure", USAGE, NULL);
+    c.max_pos = 1;
+    c.pos_name = "figure name (cost)";
+    cli_add_fn(&c, "trace", add_trace, a, "a search result file (search_seedS.json or search.json; repeat for\n"
+                                          "several); without any, only published points");
+    cli_add_help(&c, "out", &a->out, "output PNG (default cost.png)");
+    cli_add(&c, "published", &a->pub_path);
+    cli_add(&c, "title", &a->title);
+    char *pos[1];
+    int npos = 0, pr = cli_parse(&c, argc, argv, pos, &npos);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (npos == 0) {
+        fprintf(stderr, "clnas figure: which figure? (known: cost)\n\n");
+        cli_help(&c, stderr);
+        return 2;
+    }
+    if (strcmp(pos[0], "cost") != 0) {
+        fprintf(stderr, "clnas figure: unknown figure \"%s\" (known: cost)\n", pos[0]);
+        return 2;
+    }
+    return -1;
 }
-
-static double jnum(const jv *v) { return v && v->type == J_NUM ? v->num : NAN; }
 
 /* ---- input files ---- */
 
@@ -278,7 +100,7 @@ static char *slurp(const char *path, char *err, size_t errlen)
     if (!b) { snprintf(err, errlen, "%s: out of memory", path); return NULL; }
     if (bad) { free(b); snprintf(err, errlen, "%s: read error", path); return NULL; }
     b[n] = 0;
-    if (strlen(b) != n) { free(b); snprintf(err, errlen, "%s: contains a NUL byte (not a JSON text file)", path); return NULL; }
+    if (strlen(b) != n) { free(b); snprintf(err, errlen, "%s: contains a NUL byte (not a text file)", path); return NULL; }
     return b;
 }
 
@@ -290,104 +112,112 @@ typedef struct {
     int runs;
 } trace_point;
 
-static void device_of(const jv *o, char *out, size_t len)
+static double jnum(const json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
+
+static void device_of(const json_t *o, char *out, size_t len)
 {
-    const jv *d = jget(o, "device");
-    if (d && d->type == J_OBJ) d = jget(d, "name");
-    if (d && d->type == J_STR && *d->str && !*out) snprintf(out, len, "%s", d->str);
+    const json_t *d = json_object_get(o, "device");
+    if (json_is_object(d)) d = json_object_get(d, "name");
+    if (json_is_string(d) && *json_string_value(d) && !*out) snprintf(out, len, "%s", json_string_value(d));
 }
 
-static void seed_of(const jv *o, char *out, size_t len)
+static void seed_of(const json_t *o, char *out, size_t len)
 {
-    const jv *s = jget(o, "seed");
-    if (s && s->type == J_NUM) {
+    const json_t *s = json_object_get(o, "seed");
+    if (json_is_number(s)) {
         size_t n = strlen(out);
-        if (n + 24 < len) snprintf(out + n, len - n, "%s%.0f", n ? "," : "", s->num);
+        if (n + 24 < len) snprintf(out + n, len - n, "%s%.0f", n ? "," : "", json_number_value(s));
     }
 }
 
-/* Reads one trace into *tp; 0 with a message on failure. */
-static int read_trace(const char *path, trace_point *tp, char *err, size_t errlen)
+/* The runs of a result file: its "runs" list, or the object itself. Returns their number, or 0
+ * with a message. */
+static size_t runs_of(const char *path, const json_t *root, const json_t **runs, char *err, size_t errlen)
 {
-    memset(tp, 0, sizeof *tp);
-    char *text = slurp(path, err, errlen);
-    if (!text) return 0;
-    jv root;
-    char jerr[200];
-    if (!json_parse(text, &root, jerr, sizeof jerr)) {
-        snprintf(err, errlen, "%s: malformed JSON: %s", path, jerr);
-        free(text);
-        return 0;
-    }
-    free(text);
-    int ok = 0;
-    if (root.type != J_OBJ) {
-        snprintf(err, errlen, "%s: expected a JSON object (a `clnas search` trace)", path);
-        goto done;
-    }
-    const jv *runs = jget(&root, "runs");
-    const jv *list = &root;
-    int nrun = 1;
-    if (runs && runs->type == J_ARR) {
-        if (runs->n == 0) {
-            snprintf(err, errlen, "%s: \"runs\" is empty", path);
-            goto done;
-        }
-        list = runs->items;
-        nrun = runs->n;
-    } else if (runs) {
-        snprintf(err, errlen, "%s: \"runs\" is not a list", path);
-        goto done;
-    }
+    *runs = json_object_get(root, "runs");
+    if (!*runs) return 1;
+    if (!json_is_array(*runs)) snprintf(err, errlen, "%s: \"runs\" is not a list", path);
+    else if (json_array_size(*runs) == 0) snprintf(err, errlen, "%s: \"runs\" is empty", path);
+    else return json_array_size(*runs);
+    return 0;
+}
+
+/* Mean cost and accuracy of the runs of a result file into *tp (and its device, seeds, dataset);
+ * 0 with a message on failure. */
+static int average_runs(const char *path, const json_t *root, trace_point *tp, const char **ds, char *err, size_t errlen)
+{
+    const json_t *runs;
+    size_t nrun = runs_of(path, root, &runs, err, errlen);
+    if (!nrun) return 0;
     double sw = 0, sw2 = 0, sa = 0, sa2 = 0;
     int nacc = 0;
-    device_of(&root, tp->device, sizeof tp->device);
-    seed_of(&root, tp->seeds, sizeof tp->seeds);
-    const jv *ds = jget(&root, "dataset");
-    for (int r = 0; r < nrun; r++) {
-        const jv *o = &list[r];
+    device_of(root, tp->device, sizeof tp->device);
+    seed_of(root, tp->seeds, sizeof tp->seeds);
+    *ds = clnas_json_get_str(root, "dataset", NULL);
+    for (size_t r = 0; r < nrun; r++) {
+        const json_t *o = runs ? json_array_get(runs, r) : root;
         const char *where = runs ? "runs[] element" : "object";
-        if (o->type != J_OBJ) {
-            snprintf(err, errlen, "%s: runs[] element %d is not an object", path, r);
-            goto done;
+        if (!json_is_object(o)) {
+            snprintf(err, errlen, "%s: runs[] element %zu is not an object", path, r);
+            return 0;
         }
-        double w = jnum(jget(o, "wall_s")), a = jnum(jget(jget(o, "accuracy"), "cifar10"));
+        double w = jnum(json_object_get(o, "wall_s")), a = jnum(json_object_get(json_object_get(o, "accuracy"), "cifar10"));
         if (!(w > 0) || !isfinite(w)) {
-            snprintf(err, errlen, "%s: %s %d has no positive number \"wall_s\"", path, where, r);
-            goto done;
+            snprintf(err, errlen, "%s: %s %zu has no positive number \"wall_s\"", path, where, r);
+            return 0;
         }
         sw += w; sw2 += w * w;
         if (isfinite(a)) { sa += a; sa2 += a * a; nacc++; } /* null: the found arch was not in the table */
         device_of(o, tp->device, sizeof tp->device);
         if (runs) seed_of(o, tp->seeds, sizeof tp->seeds);
-        if (!ds) ds = jget(o, "dataset");
+        if (!*ds) *ds = clnas_json_get_str(o, "dataset", NULL);
     }
     if (!nacc) {
         snprintf(err, errlen, "%s: no number \"accuracy\".\"cifar10\" in %s", path, runs ? "any run" : "the object");
-        goto done;
+        return 0;
     }
-    tp->runs = nrun;
-    tp->cost = sw / nrun;
+    tp->runs = (int)nrun;
+    tp->cost = sw / (double)nrun;
     tp->acc = sa / nacc;
     /* spread over the runs with ddof 0, as `clnas search --seeds` reports it; a "mean" / "std"
      * object written by the search takes precedence */
-    tp->cost_std = nrun > 1 ? sqrt(fmax(0, sw2 / nrun - tp->cost * tp->cost)) : NAN;
+    tp->cost_std = nrun > 1 ? sqrt(fmax(0, sw2 / (double)nrun - tp->cost * tp->cost)) : NAN;
     tp->acc_std = nacc > 1 ? sqrt(fmax(0, sa2 / nacc - tp->acc * tp->acc)) : NAN;
     if (runs) {
-        double m = jnum(jget(jget(&root, "mean"), "cifar10")), sd = jnum(jget(jget(&root, "std"), "cifar10"));
+        double m = jnum(json_object_get(json_object_get(root, "mean"), "cifar10"));
+        double sd = jnum(json_object_get(json_object_get(root, "std"), "cifar10"));
         if (isfinite(m)) tp->acc = m;
         if (isfinite(sd)) tp->acc_std = sd;
     }
-    if (!*tp->device) snprintf(tp->device, sizeof tp->device, "unknown device");
-    char dev[64];
-    snprintf(dev, sizeof dev, "%.40s%s", tp->device, strlen(tp->device) > 40 ? "..." : "");
-    if (ds && ds->type == J_STR && strcmp(ds->str, "cifar10") != 0)
-        snprintf(tp->label, sizeof tp->label, "clnas (%s; searched on %.20s)", dev, ds->str);
-    else
-        snprintf(tp->label, sizeof tp->label, "clnas (%s)", dev);
-    ok = 1;
-done:
-    jv_free(&root);
+    return 1;
+}
+
+/* Reads one result file into *tp; 0 with a message on failure. */
+static int read_trace(const char *path, trace_point *tp, char *err, size_t errlen)
+{
+    memset(tp, 0, sizeof *tp);
+    json_t *root = NULL;
+    clnas_status st = clnas_json_read_file(path, &root, err, errlen);
+    if (st != CLNAS_OK) {
+        size_t n = strlen(err);
+        if (st == CLNAS_E_PARSE && strstr(err, "end of file expected") && n < errlen)
+            snprintf(err + n, errlen - n, " (more than one JSON value: a .jsonl trace? give search_seedS.json or search.json)");
+        return 0;
+    }
+    const char *ds = NULL;
+    int ok = 0;
+    if (!json_is_object(root)) snprintf(err, errlen, "%s: expected a JSON object (a `clnas search` result)", path);
+    else ok = average_runs(path, root, tp, &ds, err, errlen);
+    if (ok) {
+        if (!*tp->device) snprintf(tp->device, sizeof tp->device, "unknown device");
+        char dev[64];
+        snprintf(dev, sizeof dev, "%.40s%s", tp->device, strlen(tp->device) > 40 ? "..." : "");
+        if (ds && strcmp(ds, "cifar10") != 0)
+            snprintf(tp->label, sizeof tp->label, "clnas (%s; searched on %.20s)", dev, ds);
+        else
+            snprintf(tp->label, sizeof tp->label, "clnas (%s)", dev);
+    }
+    json_decref(root);
     return ok;
 }
 
@@ -470,66 +300,21 @@ fail:
 }
 
 
-#define MAXTRACE 32
+/* ---- the figure ---- */
 
-int clnas_cmd_figure(int argc, char **argv)
+/* The plotted points: published methods with a cost, then one per trace; the methods without a
+ * cost go into the note. Returns the number of points. */
+static int make_points(const published *pub, int npub, const trace_point *tp, int ntrace, clnas_cost_point *pts,
+                       char *note, size_t len)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        help(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    if (strcmp(argv[1], "cost") != 0) {
-        fprintf(stderr, "clnas figure: unknown figure \"%s\" (known: cost)\n", argv[1]);
-        return 2;
-    }
-    const char *traces[MAXTRACE], *out = "cost.png", *pub_path = NULL, *title = NULL;
-    int ntrace = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { help(stdout); return 0; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--trace"))) {
-            if (!*v) return 2;
-            if (ntrace == MAXTRACE) { fprintf(stderr, "clnas figure: at most %d --trace files\n", MAXTRACE); return 2; }
-            traces[ntrace++] = v;
-        } else if ((v = clnas_cli_opt(argc, argv, &i, "--out"))) { if (!*v) return 2; out = v; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--published"))) { if (!*v) return 2; pub_path = v; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--title"))) title = v;
-        else {
-            fprintf(stderr, "clnas figure cost: unknown argument %s (see clnas figure --help)\n", argv[i]);
-            return 2;
-        }
-    }
-    char found[4096], err[8192];
-    if (!pub_path) {
-        if (clnas_data_path("published/nb201_search_cost.csv", found, sizeof found, err, sizeof err) != CLNAS_OK) {
-            fprintf(stderr, "clnas figure: %s\n", err);
-            return 1;
-        }
-        pub_path = found;
-    }
-    published *pub = NULL;
-    int npub = read_published(pub_path, &pub, err, sizeof err);
-    if (npub < 0) {
-        fprintf(stderr, "clnas figure: %s\n", err);
-        return 1;
-    }
-    trace_point tp[MAXTRACE];
-    for (int t = 0; t < ntrace; t++)
-        if (!read_trace(traces[t], &tp[t], err, sizeof err)) {
-            fprintf(stderr, "clnas figure: %s\n", err);
-            free(pub);
-            return 1;
-        }
-
-    clnas_cost_point pts[64 + MAXTRACE];
     int np = 0;
-    char note[1024] = "";
     size_t nn = 0;
+    note[0] = 0;
     for (int i = 0; i < npub && np < 64; i++) {
         if (!(pub[i].cost > 0)) {
-            nn += (size_t)snprintf(note + nn, sizeof note - nn, "%s%s %.2f %%", nn ? ", " : "Not plotted (no search cost): ",
+            nn += (size_t)snprintf(note + nn, len - nn, "%s%s %.2f %%", nn ? ", " : "Not plotted (no search cost): ",
                                    pub[i].method, pub[i].acc);
-            if (nn >= sizeof note) nn = sizeof note - 1;
+            if (nn >= len) nn = len - 1;
             continue;
         }
         pts[np++] = (clnas_cost_point){pub[i].method, pub[i].cost, NAN, pub[i].acc, pub[i].acc_std,
@@ -537,13 +322,17 @@ int clnas_cmd_figure(int argc, char **argv)
     }
     for (int t = 0; t < ntrace; t++)
         pts[np++] = (clnas_cost_point){tp[t].label, tp[t].cost, tp[t].cost_std, tp[t].acc, tp[t].acc_std, 2};
-    if (nn < sizeof note - 1)
-        nn += (size_t)snprintf(note + nn, sizeof note - nn, "%sPublished: TE-NAS paper (Chen et al., ICLR 2021), NB201 table; "
+    if (nn < len - 1)
+        nn += (size_t)snprintf(note + nn, len - nn, "%sPublished: TE-NAS paper (Chen et al., ICLR 2021), NB201 table; "
                                "costs as published, on the authors' GPUs.", nn ? ".\n" : "");
-    if (!ntrace && nn < sizeof note - 1)
-        snprintf(note + nn, sizeof note - nn, "\nNo clnas search trace given (--trace): published points only.");
+    if (!ntrace && nn < len - 1)
+        snprintf(note + nn, len - nn, "\nNo clnas search trace given (--trace): published points only.");
+    return np;
+}
 
-    /* stdout: what is plotted */
+/* stdout: what is plotted */
+static void print_points(const clnas_cost_point *pts, int np, const char *note)
+{
     printf("%-34s %10s %8s %14s %10s\n", "method", "cifar10 %", "std", "cost GPU-s", "std");
     for (int i = 0; i < np; i++) {
         char s1[16] = "-", s2[16] = "-";
@@ -552,12 +341,18 @@ int clnas_cmd_figure(int argc, char **argv)
         printf("%-34s %10.2f %8s %14.6g %10s\n", pts[i].label, pts[i].acc, s1, pts[i].cost_s, s2);
     }
     printf("\n%s\n", note);
+}
 
+/* The PNG with its text chunks: command line, devices, seeds, a one-line summary, title. */
+static clnas_status draw(int argc, char **argv, const figure_args *a, const published *pub, int npub,
+                         const trace_point *tp, const clnas_cost_point *pts, int np, const char *note, char *err,
+                         size_t errlen)
+{
     char cmd[4096], devs[512] = "", seeds[256] = "", summary[1024], ttl[256];
     clnas_cli_command_line(argc, argv, cmd, sizeof cmd);
     size_t nd = 0, ns = 0, nsum = 0;
     nsum += (size_t)snprintf(summary, sizeof summary, "cifar10 accuracy vs search cost:");
-    for (int t = 0; t < ntrace; t++) {
+    for (int t = 0; t < a->ntrace; t++) {
         if (nd < sizeof devs) nd += (size_t)snprintf(devs + nd, sizeof devs - nd, "%s%s", t ? "; " : "", tp[t].device);
         if (*tp[t].seeds && ns < sizeof seeds) ns += (size_t)snprintf(seeds + ns, sizeof seeds - ns, "%s%s", ns ? "; " : "", tp[t].seeds);
         if (nsum < sizeof summary)
@@ -568,16 +363,50 @@ int clnas_cmd_figure(int argc, char **argv)
         if (!strcmp(pub[i].method, "TE-NAS"))
             nsum += (size_t)snprintf(summary + nsum, sizeof summary - nsum, " TE-NAS published %.2f%% at %.4g GPU-s",
                                      pub[i].acc, pub[i].cost);
-    if (!ntrace) snprintf(devs, sizeof devs, "n/a (published numbers only)");
-    snprintf(ttl, sizeof ttl, "%s", title ? title : "NAS-Bench-201 (CIFAR-10): test accuracy vs. search cost");
+    if (!a->ntrace) snprintf(devs, sizeof devs, "n/a (published numbers only)");
+    snprintf(ttl, sizeof ttl, "%s", a->title ? a->title : "NAS-Bench-201 (CIFAR-10): test accuracy vs. search cost");
     clnas_plot_meta meta = {cmd, devs, *seeds ? seeds : "n/a", summary, ttl};
-    clnas_status st = clnas_plot_cost(out, pts, np, note, &meta, err, sizeof err);
+    clnas_status st = clnas_plot_cost(a->out, pts, np, note, &meta, err, errlen);
     clnas_plot_release_caches();
+    return st;
+}
+
+int clnas_cmd_figure(int argc, char **argv)
+{
+    figure_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    char found[4096], err[8192];
+    if (!a.pub_path) {
+        if (clnas_data_path("published/nb201_search_cost.csv", found, sizeof found, err, sizeof err) != CLNAS_OK) {
+            fprintf(stderr, "clnas figure: %s\n", err);
+            return 1;
+        }
+        a.pub_path = found;
+    }
+    published *pub = NULL;
+    int npub = read_published(a.pub_path, &pub, err, sizeof err);
+    if (npub < 0) {
+        fprintf(stderr, "clnas figure: %s\n", err);
+        return 1;
+    }
+    trace_point tp[MAXTRACE];
+    for (int t = 0; t < a.ntrace; t++)
+        if (!read_trace(a.traces[t], &tp[t], err, sizeof err)) {
+            fprintf(stderr, "clnas figure: %s\n", err);
+            free(pub);
+            return 1;
+        }
+    clnas_cost_point pts[64 + MAXTRACE];
+    char note[1024];
+    int np = make_points(pub, npub, tp, a.ntrace, pts, note, sizeof note);
+    print_points(pts, np, note);
+    clnas_status st = draw(argc, argv, &a, pub, npub, tp, pts, np, note, err, sizeof err);
     free(pub);
     if (st != CLNAS_OK) {
         fprintf(stderr, "clnas figure: %s\n", err);
         return 1;
     }
-    printf("figure    %s\n", out);
+    printf("figure    %s\n", a.out);
     return 0;
 }

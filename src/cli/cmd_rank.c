@@ -14,9 +14,7 @@
 #include "clnas/score.h"
 #include "internal.h"
 
-static void help(FILE *f)
-{
-    fprintf(f,
+static const char USAGE[] =
 "usage: clnas rank --space nb201 (--sample N [--seed S] | --archs FILE | --all) --out scores.csv [options]\n"
 "\n"
 "Scores many architectures with TE-NAS's kappa and R (the settings of clnas score) as one paired\n"
@@ -24,18 +22,48 @@ static void help(FILE *f)
 "with another (the same op on the same edge, the stem, the reduction blocks, the classifier) has\n"
 "the same weights. Each row is appended to the CSV as soon as it is computed; running the same\n"
 "command again resumes: architectures already in the file are not scored again. At the end the\n"
-"Kendall tau and Spearman rho against the NB201 accuracies are printed (as clnas stats does).\n"
-"\n"
-"  --sample N          N architectures drawn uniformly without replacement from the 15,625 (--seed)\n"
-"  --archs FILE        one arch string per line ('#' comments and blank lines skipped)\n"
-"  --all               all 15,625 architectures\n"
-"  --seed S            study seed: the sample, the weights and the data (default 0)\n"
-"  --out FILE          the CSV (required): index,arch,kappa,kappa_r1..,R,R_r1..,cifar10_test,\n"
-"                      cifar100_test,imagenet16_test,kappa_status; kappa = geometric mean over repeats\n"
-"                      (empty when a repeat is undefined), R = mean over repeats\n"
-"  --plot FILE.png     also draw the score-vs-accuracy figure\n"
-"  --dataset, --data, --batch, --repeat, --lr-batch, --lr-batches, --seeds-in-flight, --device:\n"
-"                      as for clnas score\n");
+"Kendall tau and Spearman rho against the NB201 accuracies are printed (as clnas stats does).\n";
+
+static const char HELP_OUT[] =
+"the CSV (required): index,arch,kappa,kappa_r1..,R,R_r1..,cifar10_test,\n"
+"cifar100_test,imagenet16_test,kappa_status; kappa = geometric mean over repeats\n"
+"(empty when a repeat is undefined), R = mean over repeats";
+
+/* The command line. */
+typedef struct rank_args {
+    clnas_score_opts o;
+    const char *data_path, *device, *out, *archs_file, *plot, *space;
+    int sample, all;
+} rank_args;
+
+/* Parses the command line; returns -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, rank_args *a)
+{
+    memset(a, 0, sizeof *a);
+    clnas_score_opts_default(&a->o);
+    cli c;
+    cli_init(&c, "rank", USAGE, NULL);
+    cli_add_space(&c, &a->space);
+    cli_opt *sample = cli_add_help(&c, "sample", &a->sample, "N architectures drawn uniformly without replacement from the "
+                                                             "15,625 (--seed)");
+    sample->hi = 15625;
+    cli_add_help(&c, "archs", &a->archs_file, "one arch string per line ('#' comments and blank lines skipped)");
+    cli_add_help(&c, "all", &a->all, "all 15,625 architectures");
+    cli_add_help(&c, "seed", &a->o.seed, "study seed: the sample, the weights and the data (default 0)");
+    cli_add_help(&c, "out", &a->out, HELP_OUT);
+    cli_add_help(&c, "plot", &a->plot, "also draw the score-vs-accuracy figure (as clnas stats --plot)");
+    cli_add_score_opts(&c, &a->o, &a->data_path, &a->device);
+    int pr = cli_parse(&c, argc, argv, NULL, NULL);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (!a->out) {
+        fprintf(stderr, "clnas rank: --out FILE.csv is required\n");
+        return 2;
+    }
+    if ((a->sample > 0) + (a->archs_file != NULL) + a->all != 1) {
+        fprintf(stderr, "clnas rank: give exactly one of --sample N, --archs FILE, --all\n");
+        return 2;
+    }
+    return -1;
 }
 
 /* canonical arch strings already in an existing CSV (second field, quoted or not) */
@@ -91,150 +119,145 @@ static void num(FILE *f, double v)
     else fputs(",", f);
 }
 
-int clnas_cmd_stats(int argc, char **argv);
-
-int clnas_cmd_rank(int argc, char **argv)
+/* The architectures of --archs FILE, canonical; 0 (with the message printed: FILE:LINE for a
+ * malformed one, *usage set) on failure. */
+static int archs_from_file(const char *path, char ***archs, int *narch, int *usage)
 {
-    clnas_score_opts o;
-    clnas_score_opts_default(&o);
-    const char *data_path = NULL, *device = NULL, *out = NULL, *archs_file = NULL, *plot = NULL, *v;
-    long n, sample = 0;
-    int all = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { help(stdout); return 0; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--space"))) {
-            if (strcmp(v, "nb201")) { fprintf(stderr, "clnas rank: --space %s is not implemented; only nb201 is\n", v); return 2; }
-        }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--sample"))) { if (!clnas_cli_int("--sample", v, 1, 15625, &sample)) return 2; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--archs"))) archs_file = v;
-        else if (!strcmp(argv[i], "--all")) all = 1;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--out"))) out = v;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--plot"))) plot = v;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--dataset"))) {
-            if (clnas_dataset_parse_kind(v, &o.dataset) != CLNAS_OK) { fprintf(stderr, "clnas rank: --dataset expects cifar10, cifar100 or imagenet16 (got \"%s\")\n", v); return 2; }
-        }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--data"))) data_path = v;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--device"))) device = v;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--seeds-in-flight"))) { if (!clnas_cli_int("--seeds-in-flight", v, 1, 100000, &n)) return 2; o.seeds = (int)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--seed"))) { if (!clnas_cli_int("--seed", v, 0, 2147483647L, &n)) return 2; o.seed = (uint64_t)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--batch"))) { if (!clnas_cli_int("--batch", v, 2, 100000, &n)) return 2; o.batch = (int)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--repeat"))) { if (!clnas_cli_int("--repeat", v, 1, CLNAS_MAX_REPEATS, &n)) return 2; o.repeats = (int)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--lr-batch"))) { if (!clnas_cli_int("--lr-batch", v, 1, 1000000, &n)) return 2; o.lr_batch = (int)n; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--lr-batches"))) { if (!clnas_cli_int("--lr-batches", v, 1, 1000, &n)) return 2; o.lr_batches = (int)n; }
-        else { fprintf(stderr, "clnas rank: unknown option \"%s\" (see clnas rank --help)\n", argv[i]); return 2; }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "clnas rank: cannot open %s: %s\n", path, strerror(errno));
+        return 0;
     }
-    if (!out) { fprintf(stderr, "clnas rank: --out FILE.csv is required\n"); return 2; }
-    if ((sample > 0) + (archs_file != NULL) + all != 1) {
-        fprintf(stderr, "clnas rank: give exactly one of --sample N, --archs FILE, --all\n");
-        return 2;
-    }
-    char err[1024] = "";
-    clnas_nb201_table *table = NULL;
-    if (clnas_nb201_table_load(NULL, &table, err, sizeof err) != CLNAS_OK && !archs_file) {
-        fprintf(stderr, "clnas rank: %s\n", err);
-        return 1;
-    }
-    /* the list of architectures, canonical */
-    int narch = 0, cap = 0, rc = 0;
-    char **archs = NULL;
-    if (archs_file) {
-        FILE *f = fopen(archs_file, "r");
-        if (!f) { fprintf(stderr, "clnas rank: cannot open %s: %s\n", archs_file, strerror(errno)); clnas_nb201_table_destroy(table); return 1; }
-        char line[4096];
-        int lineno = 0;
-        while (fgets(line, sizeof line, f)) {
-            lineno++;
-            line[strcspn(line, "\r\n")] = 0;
-            char *s = line;
-            while (*s == ' ' || *s == '\t') s++;
-            if (!*s || *s == '#') continue;
-            clnas_nb201_arch a;
-            char perr[512], canon[512];
-            if (clnas_nb201_parse(s, &a, perr, sizeof perr) != CLNAS_OK) {
-                fprintf(stderr, "clnas rank: %s:%d: %s\n", archs_file, lineno, perr);
-                fclose(f);
-                rc = 2;
-                goto end;
-            }
-            clnas_nb201_format(&a, canon, sizeof canon);
-            if (narch == cap) { cap = cap ? 2 * cap : 256; archs = realloc(archs, (size_t)cap * sizeof *archs); }
-            archs[narch++] = strdup(canon);
+    char line[4096];
+    int lineno = 0, cap = 0, ok = 1;
+    while (ok && fgets(line, sizeof line, f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        char *s = line;
+        while (*s == ' ' || *s == '\t') s++;
+        if (!*s || *s == '#') continue;
+        clnas_nb201_arch a;
+        char perr[512], canon[512];
+        if (clnas_nb201_parse(s, &a, perr, sizeof perr) != CLNAS_OK) {
+            fprintf(stderr, "clnas rank: %s:%d: %s\n", path, lineno, perr);
+            *usage = 1;
+            ok = 0;
+            break;
         }
-        fclose(f);
-    } else {
-        int total = clnas_nb201_table_size(table), want = all ? total : (int)sample;
-        int *idx = malloc((size_t)want * sizeof *idx);
-        if (!idx) { rc = 1; goto end; }
-        if (all) for (int i = 0; i < want; i++) idx[i] = i;
-        else clnas_nb201_table_sample(table, want, o.seed, idx);
-        archs = malloc((size_t)want * sizeof *archs);
-        for (int i = 0; i < want; i++) archs[narch++] = strdup(clnas_nb201_table_row(table, idx[i])->arch);
+        clnas_nb201_format(&a, canon, sizeof canon);
+        if (*narch == cap) {
+            cap = cap ? 2 * cap : 256;
+            char **p = realloc(*archs, (size_t)cap * sizeof *p);
+            if (!p) { ok = 0; break; }
+            *archs = p;
+        }
+        if (!((*archs)[*narch] = strdup(canon))) ok = 0;
+        else (*narch)++;
+    }
+    fclose(f);
+    if (!ok && !*usage) fprintf(stderr, "clnas rank: out of memory\n");
+    return ok;
+}
+
+/* The architectures of --sample N or --all, from the NB201 table. 0 when out of memory. */
+static int archs_from_table(const rank_args *a, const clnas_nb201_table *table, char ***archs, int *narch)
+{
+    int total = clnas_nb201_table_size(table), want = a->all ? total : a->sample;
+    int *idx = malloc((size_t)want * sizeof *idx);
+    *archs = malloc((size_t)want * sizeof **archs);
+    if (!idx || !*archs) {
         free(idx);
+        return 0;
     }
-    /* resume */
-    char **done = NULL;
-    int ndone = 0, exists = 0;
-    if (!load_done(out, o.repeats, &done, &ndone, &exists)) { rc = 1; goto end; }
-    qsort(done, (size_t)ndone, sizeof *done, cmpstr);
+    if (a->all) for (int i = 0; i < want; i++) idx[i] = i;
+    else clnas_nb201_table_sample(table, want, a->o.seed, idx);
+    for (int i = 0; i < want; i++) (*archs)[(*narch)++] = strdup(clnas_nb201_table_row(table, idx[i])->arch);
+    free(idx);
+    return 1;
+}
+
+/* Opens the CSV for appending, with its header when it is new. NULL with the message printed. */
+static FILE *open_csv(const char *out, int exists, int repeats)
+{
     FILE *csv = fopen(out, "a");
-    if (!csv) { fprintf(stderr, "clnas rank: cannot write %s: %s\n", out, strerror(errno)); rc = 1; goto end_done; }
+    if (!csv) {
+        fprintf(stderr, "clnas rank: cannot write %s: %s\n", out, strerror(errno));
+        return NULL;
+    }
     if (!exists || ftell(csv) == 0) {
         fputs("index,arch,kappa", csv);
-        for (int r = 1; r <= o.repeats; r++) fprintf(csv, ",kappa_r%d", r);
+        for (int r = 1; r <= repeats; r++) fprintf(csv, ",kappa_r%d", r);
         fputs(",R", csv);
-        for (int r = 1; r <= o.repeats; r++) fprintf(csv, ",R_r%d", r);
+        for (int r = 1; r <= repeats; r++) fprintf(csv, ",R_r%d", r);
         fputs(",cifar10_test,cifar100_test,imagenet16_test,kappa_status\n", csv);
         fflush(csv);
     }
+    return csv;
+}
+
+/* One row of the CSV, flushed (so that an interruption loses at most the row being written). */
+static void write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, const clnas_score_result *res, int repeats)
+{
+    fprintf(csv, "%d,\"%s\"", w ? w->index : -1, arch);
+    num(csv, res->kappa_geomean);
+    const char *status = "ok";
+    for (int r = 0; r < repeats; r++) {
+        num(csv, res->ntk[r].status == CLNAS_KAPPA_OK ? res->ntk[r].kappa : NAN);
+        if (res->ntk[r].status != CLNAS_KAPPA_OK) status = clnas_kappa_status_str(res->ntk[r].status);
+    }
+    num(csv, res->regions_mean);
+    for (int r = 0; r < repeats; r++) fprintf(csv, ",%zu", res->regions[r]);
+    num(csv, w ? w->cifar10 : NAN);
+    num(csv, w ? w->cifar100 : NAN);
+    num(csv, w ? w->imagenet16 : NAN);
+    fprintf(csv, ",%s\n", status);
+    fflush(csv);
+}
+
+/* What the scoring loop needs. */
+typedef struct rank_study {
+    const rank_args *a;
+    const clnas_nb201_table *table;
+    char **archs, **done; /* done: sorted, the arch strings already in the CSV */
+    int narch, ndone;
+} rank_study;
+
+/* Scores every architecture not yet in the CSV, appending rows. 0, or 1 on an error (printed). */
+static int score_all(const rank_study *st, FILE *csv)
+{
+    const rank_args *a = st->a;
+    char err[1024] = "";
     clnas_dataset *data = NULL;
-    if (clnas_dataset_load(o.dataset, data_path, &data, err, sizeof err) != CLNAS_OK) {
+    if (clnas_dataset_load(a->o.dataset, a->data_path, &data, err, sizeof err) != CLNAS_OK) {
         fprintf(stderr, "clnas rank: %s\n", err);
-        fclose(csv);
-        rc = 1;
-        goto end_done;
+        return 1;
     }
     clnas_ctx *ctx = NULL;
-    if (clnas_ctx_create(device, &ctx) != CLNAS_OK) {
+    if (clnas_ctx_create(a->device, &ctx) != CLNAS_OK) {
         fprintf(stderr, "clnas rank: %s\n", clnas_ctx_errmsg(ctx));
         clnas_ctx_destroy(ctx);
         clnas_dataset_destroy(data);
-        fclose(csv);
-        rc = 1;
-        goto end_done;
+        return 1;
     }
-    int todo = 0;
-    for (int i = 0; i < narch; i++)
-        if (!bsearch(&archs[i], done, (size_t)ndone, sizeof *done, cmpstr)) todo++;
-    fprintf(stderr, "clnas rank: %d architectures, %d already in %s, %d to score on %s\n", narch, narch - todo, out, todo,
-            clnas_ctx_device(ctx)->name);
+    int todo = 0, rc = 0;
+    for (int i = 0; i < st->narch; i++)
+        if (!bsearch(&st->archs[i], st->done, (size_t)st->ndone, sizeof *st->done, cmpstr)) todo++;
+    fprintf(stderr, "clnas rank: %d architectures, %d already in %s, %d to score on %s\n", st->narch, st->narch - todo, a->out,
+            todo, clnas_ctx_device(ctx)->name);
     int show = isatty(2), k = 0;
     double t0 = clnas_now();
-    for (int i = 0; i < narch; i++) {
-        if (bsearch(&archs[i], done, (size_t)ndone, sizeof *done, cmpstr)) continue;
-        clnas_nb201_arch a;
-        clnas_nb201_parse(archs[i], &a, NULL, 0);
+    for (int i = 0; i < st->narch; i++) {
+        if (bsearch(&st->archs[i], st->done, (size_t)st->ndone, sizeof *st->done, cmpstr)) continue;
+        clnas_nb201_arch arch;
+        clnas_nb201_parse(st->archs[i], &arch, NULL, 0);
         clnas_score_result res;
-        if (clnas_score_nb201(ctx, &a, data, &o, &res) != CLNAS_OK) {
-            fprintf(stderr, "\nclnas rank: %s: %s\n", archs[i], clnas_ctx_errmsg(ctx));
+        if (clnas_score_nb201(ctx, &arch, data, &a->o, &res) != CLNAS_OK) {
+            fprintf(stderr, "\nclnas rank: %s: %s\n", st->archs[i], clnas_ctx_errmsg(ctx));
             rc = 1;
             break;
         }
-        int row = table ? clnas_nb201_table_find_arch(table, &a) : -1;
-        const clnas_nb201_row *w = row >= 0 ? clnas_nb201_table_row(table, row) : NULL;
-        fprintf(csv, "%d,\"%s\"", w ? w->index : -1, archs[i]);
-        num(csv, res.kappa_geomean);
-        const char *status = "ok";
-        for (int r = 0; r < o.repeats; r++) {
-            num(csv, res.ntk[r].status == CLNAS_KAPPA_OK ? res.ntk[r].kappa : NAN);
-            if (res.ntk[r].status != CLNAS_KAPPA_OK) status = clnas_kappa_status_str(res.ntk[r].status);
-        }
-        num(csv, res.regions_mean);
-        for (int r = 0; r < o.repeats; r++) fprintf(csv, ",%zu", res.regions[r]);
-        num(csv, w ? w->cifar10 : NAN);
-        num(csv, w ? w->cifar100 : NAN);
-        num(csv, w ? w->imagenet16 : NAN);
-        fprintf(csv, ",%s\n", status);
-        fflush(csv);
+        int row = st->table ? clnas_nb201_table_find_arch(st->table, &arch) : -1;
+        write_row(csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, st->archs[i], &res, a->o.repeats);
         k++;
         if (show) {
             double el = clnas_now() - t0, rate = k / el;
@@ -244,22 +267,49 @@ int clnas_cmd_rank(int argc, char **argv)
         }
     }
     if (show) fputc('\n', stderr);
-    fclose(csv);
-    fprintf(stderr, "clnas rank: scored %d architectures in %.1f s; rows in %s\n", k, clnas_now() - t0, out);
+    fprintf(stderr, "clnas rank: scored %d architectures in %.1f s; rows in %s\n", k, clnas_now() - t0, a->out);
     clnas_ctx_destroy(ctx);
     clnas_dataset_destroy(data);
+    return rc;
+}
+
+int clnas_cmd_rank(int argc, char **argv)
+{
+    rank_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    char err[1024] = "";
+    clnas_nb201_table *table = NULL;
+    if (clnas_nb201_table_load(NULL, &table, err, sizeof err) != CLNAS_OK && !a.archs_file) {
+        fprintf(stderr, "clnas rank: %s\n", err);
+        return 1;
+    }
+    rank_study st = {&a, table, NULL, NULL, 0, 0};
+    int usage = 0, exists = 0;
+    rc = 1;
+    if (a.archs_file ? !archs_from_file(a.archs_file, &st.archs, &st.narch, &usage)
+                     : !archs_from_table(&a, table, &st.archs, &st.narch)) {
+        rc = usage ? 2 : 1;
+        goto end;
+    }
+    /* resume */
+    if (!load_done(a.out, a.o.repeats, &st.done, &st.ndone, &exists)) goto end;
+    qsort(st.done, (size_t)st.ndone, sizeof *st.done, cmpstr);
+    FILE *csv = open_csv(a.out, exists, a.o.repeats);
+    if (!csv) goto end;
+    rc = score_all(&st, csv);
+    fclose(csv);
     if (rc == 0) {
-        char *sargv[5] = {"stats", (char *)out, NULL, NULL, NULL};
+        char *sargv[5] = {"stats", (char *)a.out, NULL, NULL, NULL};
         int sargc = 2;
-        if (plot) { sargv[2] = "--plot"; sargv[3] = (char *)plot; sargc = 4; }
+        if (a.plot) { sargv[2] = "--plot"; sargv[3] = (char *)a.plot; sargc = 4; }
         rc = clnas_cmd_stats(sargc, sargv);
     }
-end_done:
-    for (int i = 0; i < ndone; i++) free(done[i]);
-    free(done);
 end:
-    for (int i = 0; i < narch; i++) free(archs[i]);
-    free(archs);
+    for (int i = 0; i < st.ndone; i++) free(st.done[i]);
+    free(st.done);
+    for (int i = 0; i < st.narch; i++) free(st.archs[i]);
+    free(st.archs);
     clnas_nb201_table_destroy(table);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* cmd_stats.c - `clnas stats`: how well kappa, R and TE-NAS's combined rank order a set of
  * scored NAS-Bench-201 architectures, as Kendall tau-b and Spearman rho against the NB201 test
- * accuracies, with an optional 3-panel figure. */
+ * accuracies, with an optional 3-panel figure; --json through jansson. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -11,12 +11,11 @@
 #include "cli/cli.h"
 #include "clnas/bench201.h"
 #include "clnas/stats.h"
+#include "report/json.h"
 #include "report/plot.h"
 #include "internal.h"
 
-static void help(FILE *f)
-{
-    fprintf(f,
+static const char USAGE[] =
 "usage: clnas stats FILE.csv [--plot FILE.png] [--dataset NAME] [--json] [--table FILE]\n"
 "\n"
 "Rank correlations of training-free scores with NAS-Bench-201 test accuracy.\n"
@@ -26,7 +25,7 @@ static void help(FILE *f)
 "                             whose mean is used when there is no kappa column)\n"
 "  R                          number of linear regions, higher is better (required; or R_r1, ...)\n"
 "  cifar10_test, cifar100_test, imagenet16_test\n"
-"                             test accuracies in %% (optional: missing columns or empty fields are\n"
+"                             test accuracies in % (optional: missing columns or empty fields are\n"
 "                             looked up in the bundled NB201 table by arch)\n"
 "  device, seed               optional; recorded in the figure's metadata\n"
 "Fields may be double-quoted; an empty field, nan, null or undefined is an undefined value.\n"
@@ -37,13 +36,50 @@ static void help(FILE *f)
 "  -kappa     (same ranks as -log kappa),\n"
 "  R,\n"
 "  -combined  (TE-NAS: rank(kappa ascending) + rank(R descending), average ranks, over this file)\n"
-"against each accuracy: for all three, higher score = predicted better, so positive is good.\n"
-"\n"
-"  --plot FILE.png  also draw accuracy against log kappa, R and the combined rank (3 panels)\n"
-"  --dataset NAME   accuracy in the figure: cifar10 (default), cifar100, imagenet16\n"
-"  --title TEXT     figure title\n"
-"  --json           print one JSON object instead of the table\n"
-"  --table FILE     NB201 accuracy table (default: the bundled data/nb201/nb201_accuracies.csv)\n");
+"against each accuracy: for all three, higher score = predicted better, so positive is good.\n";
+
+/* The command line. */
+typedef struct stats_args {
+    const char *file, *plot, *table, *title;
+    int json, ds; /* ds: the accuracy of the figure, 0 cifar10, 1 cifar100, 2 imagenet16 */
+} stats_args;
+
+static int parse_ds(const char *cmd, const char *opt, const char *v, void *ud)
+{
+    int *ds = ud;
+    if (!strcmp(v, "cifar10")) *ds = 0;
+    else if (!strcmp(v, "cifar100")) *ds = 1;
+    else if (!strcmp(v, "imagenet16") || !strcmp(v, "ImageNet16-120")) *ds = 2;
+    else {
+        fprintf(stderr, "clnas %s: %s expects cifar10, cifar100 or imagenet16, got \"%s\"\n", cmd, opt, v);
+        return 0;
+    }
+    return 1;
+}
+
+/* Parses the command line; returns -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, stats_args *a)
+{
+    memset(a, 0, sizeof *a);
+    cli c;
+    cli_init(&c, "stats", USAGE, NULL);
+    c.max_pos = 1;
+    c.pos_name = "scores file";
+    cli_add_help(&c, "plot", &a->plot, "also draw accuracy against log kappa, R and the combined rank (3 panels)");
+    cli_add_fn(&c, "dataset", parse_ds, &a->ds, "accuracy in the figure: cifar10 (default), cifar100, imagenet16");
+    cli_add(&c, "title", &a->title);
+    cli_add_help(&c, "json", &a->json, "print one JSON object instead of the table");
+    cli_add(&c, "table", &a->table);
+    char *pos[1];
+    int npos = 0, pr = cli_parse(&c, argc, argv, pos, &npos);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (!npos) {
+        fprintf(stderr, "clnas stats: no scores file given\n\n");
+        cli_help(&c, stderr);
+        return 2;
+    }
+    a->file = pos[0];
+    return -1;
 }
 
 /* ---- reading the scores file ---- */
@@ -114,6 +150,144 @@ static void note_meta(char *dst, size_t len, const char *v)
 }
 
 static const char *acc_cols[3] = {"cifar10_test", "cifar100_test", "imagenet16_test"};
+/* Where the columns are (-1: absent). */
+typedef struct columns {
+    int n; /* fields per line (0 until the header is read) */
+    int arch, kappa, R, acc[3], dev, seed;
+    int kr[MAXREP], rr[MAXREP], nkr, nrr; /* kappa_rK, R_rK */
+} columns;
+
+/* The header line; returns the missing required column, or NULL. */
+static const char *read_header(char **fl, int nf, columns *c)
+{
+    memset(c, -1, sizeof *c);
+    c->n = nf;
+    c->nkr = c->nrr = 0;
+    for (int i = 0; i < nf; i++) {
+        const char *h = fl[i];
+        int r;
+        char tail;
+        if (!strcmp(h, "arch")) c->arch = i;
+        else if (!strcmp(h, "kappa")) c->kappa = i;
+        else if (!strcmp(h, "R")) c->R = i;
+        else if (!strcmp(h, "device")) c->dev = i;
+        else if (!strcmp(h, "seed")) c->seed = i;
+        else if (sscanf(h, "kappa_r%d%c", &r, &tail) == 1 && c->nkr < MAXREP) c->kr[c->nkr++] = i;
+        else if (sscanf(h, "R_r%d%c", &r, &tail) == 1 && c->nrr < MAXREP) c->rr[c->nrr++] = i;
+        else for (int k = 0; k < 3; k++) if (!strcmp(h, acc_cols[k])) c->acc[k] = i;
+    }
+    return c->arch < 0 ? "arch" : (c->kappa < 0 && !c->nkr) ? "kappa" : (c->R < 0 && !c->nrr) ? "R" : NULL;
+}
+
+/* kappa (k = 0) or R (k = 1) of a row: its column, or the mean over its repeat columns (one
+ * undefined repeat makes it undefined). 0 with the message printed when a field is no number. */
+static int row_score(const char *path, int line_no, char **fl, const columns *c, int k, double *v)
+{
+    const int single = k ? c->R : c->kappa, nrep = k ? c->nrr : c->nkr;
+    const int *rep = k ? c->rr : c->kr;
+    const char *what = k ? "R" : "kappa";
+    if (single >= 0) {
+        if (parse_num(fl[single], v)) return 1;
+        fprintf(stderr, "clnas stats: %s:%d: %s \"%s\" is not a number\n", path, line_no, what, fl[single]);
+        return 0;
+    }
+    double sum = 0;
+    for (int r = 0; r < nrep; r++) {
+        double x;
+        if (!parse_num(fl[rep[r]], &x)) {
+            fprintf(stderr, "clnas stats: %s:%d: %s repeat \"%s\" is not a number\n", path, line_no, what, fl[rep[r]]);
+            return 0;
+        }
+        sum += x;
+    }
+    *v = sum / nrep;
+    return 1;
+}
+
+/* One data row into s; 0 with the message printed. */
+static int read_row(const char *path, int line_no, char **fl, int nf, const columns *c, scores *s)
+{
+    if (nf != c->n) {
+        fprintf(stderr, "clnas stats: %s:%d: %d fields, the header has %d\n", path, line_no, nf, c->n);
+        return 0;
+    }
+    if (!scores_grow(s)) {
+        fprintf(stderr, "clnas stats: out of memory\n");
+        return 0;
+    }
+    int i = s->n;
+    if (!*fl[c->arch]) {
+        fprintf(stderr, "clnas stats: %s:%d: empty arch\n", path, line_no);
+        return 0;
+    }
+    double v[2];
+    for (int k = 0; k < 2; k++)
+        if (!row_score(path, line_no, fl, c, k, &v[k])) return 0;
+    for (int k = 0; k < 3; k++) {
+        double a = NAN;
+        if (c->acc[k] >= 0 && !parse_num(fl[c->acc[k]], &a)) {
+            fprintf(stderr, "clnas stats: %s:%d: %s \"%s\" is not a number\n", path, line_no, acc_cols[k], fl[c->acc[k]]);
+            return 0;
+        }
+        s->acc[k][i] = a;
+    }
+    if (!(s->arch[i] = strdup(fl[c->arch]))) {
+        fprintf(stderr, "clnas stats: out of memory\n");
+        return 0;
+    }
+    s->line[i] = line_no;
+    s->kappa[i] = v[0];
+    s->R[i] = v[1];
+    s->n++;
+    if (c->dev >= 0) note_meta(s->device, sizeof s->device, fl[c->dev]);
+    if (c->seed >= 0) note_meta(s->seed, sizeof s->seed, fl[c->seed]);
+    return 1;
+}
+
+/* A "# key: value" comment: device and seed are recorded. l points after the '#'. */
+static void read_comment(char *l, scores *s)
+{
+    while (*l == ' ') l++;
+    char *colon = strpbrk(l, ":=");
+    if (!colon) return;
+    *colon = 0;
+    char *v = colon + 1;
+    while (*v == ' ') v++;
+    if (!strcmp(l, "device")) note_meta(s->device, sizeof s->device, v);
+    else if (!strcmp(l, "seed")) note_meta(s->seed, sizeof s->seed, v);
+}
+
+/* One line (newline stripped) of the file; 0 with the message printed. */
+static int read_line(const char *path, int line_no, char *l, columns *c, scores *s)
+{
+    if (line_no == 1 && (unsigned char)l[0] == 0xEF && (unsigned char)l[1] == 0xBB && (unsigned char)l[2] == 0xBF) l += 3;
+    while (*l == ' ' || *l == '\t') l++;
+    if (!*l) return 1;
+    if (*l == '#') {
+        read_comment(l + 1, s);
+        return 1;
+    }
+    if (strlen(l) > (size_t)1 << 20) {
+        fprintf(stderr, "clnas stats: %s:%d: line too long\n", path, line_no);
+        return 0;
+    }
+    char *fl[MAXF];
+    int nf = clnas_csv_split(l, fl, MAXF);
+    if (nf < 0) {
+        fprintf(stderr, "clnas stats: %s:%d: unterminated quoted field\n", path, line_no);
+        return 0;
+    }
+    if (nf > MAXF) {
+        fprintf(stderr, "clnas stats: %s:%d: more than %d columns\n", path, line_no, MAXF);
+        return 0;
+    }
+    if (c->n) return read_row(path, line_no, fl, nf, c, s);
+    const char *missing = read_header(fl, nf, c);
+    if (missing)
+        fprintf(stderr, "clnas stats: %s:%d: the header has no '%s' column (required: arch, kappa, R)\n", path, line_no,
+                missing);
+    return !missing;
+}
 
 /* Reads FILE into s. Returns 0 and prints "clnas stats: FILE:LINE: what" on failure. */
 static int read_scores(const char *path, scores *s)
@@ -126,131 +300,22 @@ static int read_scores(const char *path, scores *s)
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    int line_no = 0, ncols = 0, ok = 0;
-    int c_arch = -1, c_kappa = -1, c_R = -1, c_acc[3] = {-1, -1, -1}, c_dev = -1, c_seed = -1;
-    int c_kr[MAXREP], c_rr[MAXREP], nkr = 0, nrr = 0;
-    while ((got = getline(&line, &cap, f)) >= 0) {
+    int line_no = 0, ok = 1;
+    columns c;
+    memset(&c, 0, sizeof c);
+    while (ok && (got = getline(&line, &cap, f)) >= 0) {
         line_no++;
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
-        char *l = line;
-        if (line_no == 1 && (unsigned char)l[0] == 0xEF && (unsigned char)l[1] == 0xBB && (unsigned char)l[2] == 0xBF) l += 3;
-        while (*l == ' ' || *l == '\t') l++;
-        if (!*l) continue;
-        if (*l == '#') { /* "# key: value" comments */
-            l++;
-            while (*l == ' ') l++;
-            char *colon = strpbrk(l, ":=");
-            if (colon) {
-                *colon = 0;
-                char *v = colon + 1;
-                while (*v == ' ') v++;
-                if (!strcmp(l, "device")) note_meta(s->device, sizeof s->device, v);
-                else if (!strcmp(l, "seed")) note_meta(s->seed, sizeof s->seed, v);
-            }
-            continue;
-        }
-        if (strlen(l) > (size_t)1 << 20) {
-            fprintf(stderr, "clnas stats: %s:%d: line too long\n", path, line_no);
-            goto done;
-        }
-        char *fl[MAXF];
-        int nf = clnas_csv_split(l, fl, MAXF);
-        if (nf < 0) {
-            fprintf(stderr, "clnas stats: %s:%d: unterminated quoted field\n", path, line_no);
-            goto done;
-        }
-        if (nf > MAXF) {
-            fprintf(stderr, "clnas stats: %s:%d: more than %d columns\n", path, line_no, MAXF);
-            goto done;
-        }
-        if (!ncols) {
-            ncols = nf;
-            for (int i = 0; i < nf; i++) {
-                const char *h = fl[i];
-                int r;
-                char tail;
-                if (!strcmp(h, "arch")) c_arch = i;
-                else if (!strcmp(h, "kappa")) c_kappa = i;
-                else if (!strcmp(h, "R")) c_R = i;
-                else if (!strcmp(h, "device")) c_dev = i;
-                else if (!strcmp(h, "seed")) c_seed = i;
-                else if (sscanf(h, "kappa_r%d%c", &r, &tail) == 1 && nkr < MAXREP) c_kr[nkr++] = i;
-                else if (sscanf(h, "R_r%d%c", &r, &tail) == 1 && nrr < MAXREP) c_rr[nrr++] = i;
-                else for (int c = 0; c < 3; c++) if (!strcmp(h, acc_cols[c])) c_acc[c] = i;
-            }
-            const char *missing = c_arch < 0 ? "arch" : (c_kappa < 0 && !nkr) ? "kappa" : (c_R < 0 && !nrr) ? "R" : NULL;
-            if (missing) {
-                fprintf(stderr, "clnas stats: %s:%d: the header has no '%s' column (required: arch, kappa, R)\n",
-                        path, line_no, missing);
-                goto done;
-            }
-            continue;
-        }
-        if (nf != ncols) {
-            fprintf(stderr, "clnas stats: %s:%d: %d fields, the header has %d\n", path, line_no, nf, ncols);
-            goto done;
-        }
-        if (!scores_grow(s)) {
-            fprintf(stderr, "clnas stats: out of memory\n");
-            goto done;
-        }
-        int i = s->n;
-        if (!*fl[c_arch]) {
-            fprintf(stderr, "clnas stats: %s:%d: empty arch\n", path, line_no);
-            goto done;
-        }
-        double v[2];
-        const int single[2] = {c_kappa, c_R}, nrep[2] = {nkr, nrr};
-        const int *rep[2] = {c_kr, c_rr};
-        const char *what[2] = {"kappa", "R"};
-        for (int k = 0; k < 2; k++) {
-            if (single[k] >= 0) {
-                if (!parse_num(fl[single[k]], &v[k])) {
-                    fprintf(stderr, "clnas stats: %s:%d: %s \"%s\" is not a number\n", path, line_no, what[k], fl[single[k]]);
-                    goto done;
-                }
-                continue;
-            }
-            double sum = 0; /* mean over the repeats; one undefined repeat makes it undefined */
-            for (int r = 0; r < nrep[k]; r++) {
-                double x;
-                if (!parse_num(fl[rep[k][r]], &x)) {
-                    fprintf(stderr, "clnas stats: %s:%d: %s repeat \"%s\" is not a number\n", path, line_no, what[k], fl[rep[k][r]]);
-                    goto done;
-                }
-                sum += x;
-            }
-            v[k] = sum / nrep[k];
-        }
-        for (int c = 0; c < 3; c++) {
-            double a = NAN;
-            if (c_acc[c] >= 0 && !parse_num(fl[c_acc[c]], &a)) {
-                fprintf(stderr, "clnas stats: %s:%d: %s \"%s\" is not a number\n", path, line_no, acc_cols[c], fl[c_acc[c]]);
-                goto done;
-            }
-            s->acc[c][i] = a;
-        }
-        if (!(s->arch[i] = strdup(fl[c_arch]))) {
-            fprintf(stderr, "clnas stats: out of memory\n");
-            goto done;
-        }
-        s->line[i] = line_no;
-        s->kappa[i] = v[0];
-        s->R[i] = v[1];
-        s->n++;
-        if (c_dev >= 0) note_meta(s->device, sizeof s->device, fl[c_dev]);
-        if (c_seed >= 0) note_meta(s->seed, sizeof s->seed, fl[c_seed]);
+        ok = read_line(path, line_no, line, &c, s);
     }
-    if (ferror(f)) {
+    if (ok && ferror(f)) {
         fprintf(stderr, "clnas stats: %s: read error\n", path);
-        goto done;
+        ok = 0;
     }
-    if (!ncols) {
+    if (ok && !c.n) {
         fprintf(stderr, "clnas stats: %s:1: empty file (expected a header with arch, kappa, R)\n", path);
-        goto done;
+        ok = 0;
     }
-    ok = 1;
-done:
     free(line);
     fclose(f);
     return ok;
@@ -297,32 +362,122 @@ static int join_table(const char *path, scores *s, const char *table_path, char 
     return ok;
 }
 
-/* ---- output ---- */
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch == '\n') printf("\\n");
-        else if (ch == '\t') printf("\\t");
-        else if (ch < 0x20) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
-
-static void json_num(double v)
-{
-    if (isfinite(v)) printf("%.6f", v);
-    else printf("null");
-}
+/* ---- the correlations ---- */
 
 static const char *ds_keys[3] = {"cifar10", "cifar100", "imagenet16"};
 static const char *ds_names[3] = {"CIFAR-10", "CIFAR-100", "ImageNet16-120"};
 static const char *score_keys[3] = {"neg_kappa", "R", "neg_combined"};
 static const char *score_names[3] = {"-kappa", "R", "-combined"};
+
+/* What the scores give. */
+typedef struct stats_result {
+    int n, excluded;
+    clnas_corr corr[3][3];    /* [score][dataset] */
+    double *buf;              /* owns logk and comb */
+    double *logk, *comb;      /* log10 kappa, TE-NAS's combined rank (lower is better) */
+    const char *acc_src;
+} stats_result;
+
+/* The correlations of -kappa, R and -combined with the three accuracies; 0 when out of memory. */
+static int correlate(const scores *s, stats_result *r)
+{
+    int n = s->n;
+    memset(r, 0, sizeof *r);
+    r->n = n;
+    r->buf = malloc(4 * (size_t)n * sizeof *r->buf);
+    if (!r->buf) return 0;
+    double *negk = r->buf, *negc = r->buf + n;
+    r->logk = r->buf + 2 * n;
+    r->comb = r->buf + 3 * n;
+    if (clnas_tenas_combined(s->kappa, s->R, n, r->comb) != CLNAS_OK) return 0;
+    for (int i = 0; i < n; i++) {
+        negk[i] = -s->kappa[i];
+        negc[i] = -r->comb[i];
+        r->logk[i] = s->kappa[i] > 0 ? log10(s->kappa[i]) : NAN;
+        r->excluded += isnan(s->kappa[i]) || isnan(s->R[i]);
+    }
+    const double *xs[3] = {negk, s->R, negc};
+    for (int k = 0; k < 3; k++)
+        for (int c = 0; c < 3; c++)
+            if (clnas_correlate(xs[k], s->acc[c], n, &r->corr[k][c]) != CLNAS_OK) return 0;
+    r->acc_src = s->acc_from_table == 0 ? "file" : s->acc_from_file == 0 ? "NB201 table" : "file and NB201 table";
+    return 1;
+}
+
+/* ---- output ---- */
+
+/* The 3-panel figure, with the command line, device, seed and correlations in its text chunks. */
+static clnas_status draw(int argc, char **argv, const stats_args *a, const scores *s, const stats_result *r, char *err,
+                         size_t errlen)
+{
+    int ds = a->ds;
+    clnas_plot_stats_data d;
+    memset(&d, 0, sizeof d);
+    d.n = r->n;
+    d.log10_kappa = r->logk;
+    d.R = s->R;
+    d.combined = r->comb;
+    d.acc = s->acc[ds];
+    char ylab[96];
+    snprintf(ylab, sizeof ylab, "NB201 %s test accuracy (%%)", ds_names[ds]);
+    d.acc_label = ylab;
+    /* as plotted: kappa and the combined rank themselves (lower is better -> negative tau) */
+    for (int k = 0; k < 3; k++) d.corr[k] = r->corr[k][ds];
+    d.corr[0].tau = -d.corr[0].tau; d.corr[0].rho = -d.corr[0].rho;
+    d.corr[2].tau = -d.corr[2].tau; d.corr[2].rho = -d.corr[2].rho;
+    char cmd[4096], ttl[512], summary[1024], dev[300];
+    clnas_cli_command_line(argc, argv, cmd, sizeof cmd);
+    snprintf(dev, sizeof dev, "%s", *s->device ? s->device : "unknown (not recorded in the scores file)");
+    if (a->title) snprintf(ttl, sizeof ttl, "%s", a->title);
+    else if (*s->device)
+        snprintf(ttl, sizeof ttl, "TE-NAS scores vs. NAS-Bench-201 %s accuracy: %d architectures, clnas on %.120s",
+                 ds_names[ds], r->n, s->device);
+    else
+        snprintf(ttl, sizeof ttl, "TE-NAS scores vs. NAS-Bench-201 %s accuracy: %d architectures", ds_names[ds], r->n);
+    const clnas_corr (*c)[3] = r->corr;
+    snprintf(summary, sizeof summary,
+             "%s: tau(-kappa)=%.4f rho(-kappa)=%.4f tau(R)=%.4f rho(R)=%.4f tau(-combined)=%.4f rho(-combined)=%.4f "
+             "n=%d excluded=%d",
+             ds_keys[ds], c[0][ds].tau, c[0][ds].rho, c[1][ds].tau, c[1][ds].rho, c[2][ds].tau, c[2][ds].rho, r->n,
+             r->excluded);
+    clnas_plot_meta meta = {cmd, dev, *s->seed ? s->seed : "unknown (not recorded in the scores file)", summary, ttl};
+    clnas_status st = clnas_plot_stats(a->plot, &d, &meta, err, errlen);
+    clnas_plot_release_caches();
+    return st;
+}
+
+/* The --json object (NaN correlations as null); NULL when out of memory. */
+static json_t *result_json(const stats_args *a, const stats_result *r, const char *used_table, int plotted)
+{
+    json_t *j = json_object(), *corr = json_object();
+    int bad = json_object_set_new(j, "file", clnas_json_str(a->file));
+    bad |= json_object_set_new(j, "n", json_integer(r->n));
+    bad |= json_object_set_new(j, "excluded", json_integer(r->excluded));
+    bad |= json_object_set_new(j, "accuracy_source", json_string(r->acc_src));
+    bad |= json_object_set_new(j, "table", *used_table ? clnas_json_str(used_table) : json_null());
+    bad |= json_object_set_new(j, "convention", json_string("Kendall tau-b and Spearman rho of -kappa, R and -combined "
+                                                           "against test accuracy; higher score = predicted better"));
+    for (int k = 0; k < 3; k++) {
+        json_t *sk = json_object();
+        for (int c = 0; c < 3; c++) {
+            const clnas_corr *x = &r->corr[k][c];
+            json_t *o = json_object();
+            bad |= json_object_set_new(o, "tau", clnas_json_num(x->tau));
+            bad |= json_object_set_new(o, "rho", clnas_json_num(x->rho));
+            bad |= json_object_set_new(o, "n", json_integer(x->n_used));
+            bad |= json_object_set_new(o, "excluded", json_integer(x->n_excluded));
+            bad |= json_object_set_new(sk, ds_keys[c], o);
+        }
+        bad |= json_object_set_new(corr, score_keys[k], sk);
+    }
+    bad |= json_object_set_new(j, "correlations", corr);
+    bad |= json_object_set_new(j, "plot", plotted ? clnas_json_str(a->plot) : json_null());
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
 
 static void fmt_signed(char *b, size_t len, double v)
 {
@@ -330,167 +485,69 @@ static void fmt_signed(char *b, size_t len, double v)
     else snprintf(b, len, "%s", "undef");
 }
 
+static void print_text(const stats_args *a, const stats_result *r, const char *used_table, int plotted)
+{
+    printf("file      %s\n", a->file);
+    printf("n         %d architectures; accuracies from the %s%s%s\n", r->n, r->acc_src, *used_table ? " " : "", used_table);
+    printf("excluded  %d with an undefined kappa or R (left out of the correlations that use it)\n\n", r->excluded);
+    printf("Kendall tau-b and Spearman rho against test accuracy (higher score = predicted better):\n\n");
+    printf("%-11s", "");
+    for (int c = 0; c < 3; c++) printf("  %-17s", ds_names[c]);
+    printf("  %s\n%-11s", "pairs", "score");
+    for (int c = 0; c < 3; c++) printf("  %-8s %-8s", "tau", "rho");
+    printf("  used / excluded\n");
+    for (int k = 0; k < 3; k++) {
+        printf("%-11s", score_names[k]);
+        for (int c = 0; c < 3; c++) {
+            char x[16], y[16];
+            fmt_signed(x, sizeof x, r->corr[k][c].tau);
+            fmt_signed(y, sizeof y, r->corr[k][c].rho);
+            printf("  %-8s %-8s", x, y);
+        }
+        printf("  %d / %d\n", r->corr[k][0].n_used, r->corr[k][0].n_excluded);
+    }
+    printf("\n-kappa: ranks of -kappa = ranks of -log kappa; -combined: minus TE-NAS's rank(kappa) + rank(-R) over this file.\n");
+    if (plotted) printf("figure    %s\n", a->plot);
+}
 
 int clnas_cmd_stats(int argc, char **argv)
 {
-    const char *file = NULL, *plot = NULL, *table = NULL, *title = NULL;
-    int json = 0, ds = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { help(stdout); return 0; }
-        else if (!strcmp(argv[i], "--json")) json = 1;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--plot"))) { if (!*v) return 2; plot = v; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--table"))) { if (!*v) return 2; table = v; }
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--title"))) title = v;
-        else if ((v = clnas_cli_opt(argc, argv, &i, "--dataset"))) {
-            if (!strcmp(v, "cifar10")) ds = 0;
-            else if (!strcmp(v, "cifar100")) ds = 1;
-            else if (!strcmp(v, "imagenet16") || !strcmp(v, "ImageNet16-120")) ds = 2;
-            else {
-                fprintf(stderr, "clnas stats: --dataset expects cifar10, cifar100 or imagenet16, got \"%s\"\n", v);
-                return 2;
-            }
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "clnas stats: unknown option %s (see clnas stats --help)\n", argv[i]);
-            return 2;
-        } else if (!file) file = argv[i];
-        else {
-            fprintf(stderr, "clnas stats: more than one input file (%s, %s)\n", file, argv[i]);
-            return 2;
-        }
-    }
-    if (!file) {
-        fprintf(stderr, "clnas stats: no scores file given\n\n");
-        help(stderr);
-        return 2;
-    }
-
+    stats_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
     scores s;
     memset(&s, 0, sizeof s);
-    char used_table[4096] = "";
-    int rc = 1;
-    double *buf = NULL;
-    if (!read_scores(file, &s) || !join_table(file, &s, table, used_table, sizeof used_table)) goto out;
+    stats_result r;
+    memset(&r, 0, sizeof r);
+    char used_table[4096] = "", plot_err[1024] = "";
+    rc = 1;
+    if (!read_scores(a.file, &s) || !join_table(a.file, &s, a.table, used_table, sizeof used_table)) goto out;
     if (s.n == 0) {
-        fprintf(stderr, "clnas stats: %s: no data rows\n", file);
+        fprintf(stderr, "clnas stats: %s: no data rows\n", a.file);
         goto out;
     }
-
-    int n = s.n, excluded = 0;
-    buf = malloc(5 * (size_t)n * sizeof *buf);
-    if (!buf) { fprintf(stderr, "clnas stats: out of memory\n"); goto out; }
-    double *comb = buf, *negk = buf + n, *negc = buf + 2 * n, *logk = buf + 3 * n, *poscomb = buf + 4 * n;
-    if (clnas_tenas_combined(s.kappa, s.R, n, comb) != CLNAS_OK) { fprintf(stderr, "clnas stats: out of memory\n"); goto out; }
-    for (int i = 0; i < n; i++) {
-        negk[i] = -s.kappa[i];
-        negc[i] = -comb[i];
-        logk[i] = s.kappa[i] > 0 ? log10(s.kappa[i]) : NAN;
-        poscomb[i] = comb[i];
-        excluded += isnan(s.kappa[i]) || isnan(s.R[i]);
+    if (!correlate(&s, &r)) {
+        fprintf(stderr, "clnas stats: out of memory\n");
+        goto out;
     }
-    const double *xs[3] = {negk, s.R, negc};
-    clnas_corr corr[3][3]; /* [score][dataset] */
-    for (int k = 0; k < 3; k++)
-        for (int c = 0; c < 3; c++)
-            if (clnas_correlate(xs[k], s.acc[c], n, &corr[k][c]) != CLNAS_OK) {
-                fprintf(stderr, "clnas stats: out of memory\n");
-                goto out;
-            }
-    const char *acc_src = s.acc_from_table == 0 ? "file" : s.acc_from_file == 0 ? "NB201 table" : "file and NB201 table";
-
-    char plot_err[1024] = "";
-    int plot_ok = 1;
-    if (plot) {
-        clnas_plot_stats_data d;
-        memset(&d, 0, sizeof d);
-        d.n = n;
-        d.log10_kappa = logk;
-        d.R = s.R;
-        d.combined = poscomb;
-        d.acc = s.acc[ds];
-        char ylab[96];
-        snprintf(ylab, sizeof ylab, "NB201 %s test accuracy (%%)", ds_names[ds]);
-        d.acc_label = ylab;
-        /* as plotted: kappa and the combined rank themselves (lower is better -> negative tau) */
-        d.corr[0] = corr[0][ds];
-        d.corr[1] = corr[1][ds];
-        d.corr[2] = corr[2][ds];
-        d.corr[0].tau = -d.corr[0].tau; d.corr[0].rho = -d.corr[0].rho;
-        d.corr[2].tau = -d.corr[2].tau; d.corr[2].rho = -d.corr[2].rho;
-        char cmd[4096], ttl[512], summary[1024], dev[300];
-        clnas_cli_command_line(argc, argv, cmd, sizeof cmd);
-        snprintf(dev, sizeof dev, "%s", *s.device ? s.device : "unknown (not recorded in the scores file)");
-        if (title) snprintf(ttl, sizeof ttl, "%s", title);
-        else if (*s.device)
-            snprintf(ttl, sizeof ttl, "TE-NAS scores vs. NAS-Bench-201 %s accuracy: %d architectures, clnas on %.120s",
-                     ds_names[ds], n, s.device);
-        else
-            snprintf(ttl, sizeof ttl, "TE-NAS scores vs. NAS-Bench-201 %s accuracy: %d architectures", ds_names[ds], n);
-        snprintf(summary, sizeof summary,
-                 "%s: tau(-kappa)=%.4f rho(-kappa)=%.4f tau(R)=%.4f rho(R)=%.4f tau(-combined)=%.4f rho(-combined)=%.4f "
-                 "n=%d excluded=%d",
-                 ds_keys[ds], corr[0][ds].tau, corr[0][ds].rho, corr[1][ds].tau, corr[1][ds].rho, corr[2][ds].tau,
-                 corr[2][ds].rho, n, excluded);
-        clnas_plot_meta meta = {cmd, dev, *s.seed ? s.seed : "unknown (not recorded in the scores file)", summary, ttl};
-        clnas_status st = clnas_plot_stats(plot, &d, &meta, plot_err, sizeof plot_err);
-        clnas_plot_release_caches();
-        plot_ok = st == CLNAS_OK;
-    }
-
-    if (json) {
-        printf("{\"file\": ");
-        json_str(file);
-        printf(", \"n\": %d, \"excluded\": %d, \"accuracy_source\": ", n, excluded);
-        json_str(acc_src);
-        printf(", \"table\": ");
-        if (*used_table) json_str(used_table); else printf("null");
-        printf(",\n \"convention\": \"Kendall tau-b and Spearman rho of -kappa, R and -combined against test accuracy; higher score = predicted better\",\n");
-        printf(" \"correlations\": {");
-        for (int k = 0; k < 3; k++) {
-            printf("%s\n  \"%s\": {", k ? "," : "", score_keys[k]);
-            for (int c = 0; c < 3; c++) {
-                printf("%s\"%s\": {\"tau\": ", c ? ", " : "", ds_keys[c]);
-                json_num(corr[k][c].tau);
-                printf(", \"rho\": ");
-                json_num(corr[k][c].rho);
-                printf(", \"n\": %d, \"excluded\": %d}", corr[k][c].n_used, corr[k][c].n_excluded);
-            }
-            printf("}");
+    int plot_ok = !a.plot || draw(argc, argv, &a, &s, &r, plot_err, sizeof plot_err) == CLNAS_OK;
+    if (a.json) {
+        json_t *j = result_json(&a, &r, used_table, a.plot && plot_ok);
+        if (!j || clnas_json_print(stdout, j) != 0) {
+            fprintf(stderr, "clnas stats: cannot print the result\n");
+            plot_ok = 0;
         }
-        printf("},\n \"plot\": ");
-        if (plot && plot_ok) json_str(plot); else printf("null");
-        printf("}\n");
+        json_decref(j);
     } else {
-        printf("file      %s\n", file);
-        printf("n         %d architectures; accuracies from the %s%s%s\n", n, acc_src,
-               *used_table ? " " : "", used_table);
-        printf("excluded  %d with an undefined kappa or R (left out of the correlations that use it)\n\n", excluded);
-        printf("Kendall tau-b and Spearman rho against test accuracy (higher score = predicted better):\n\n");
-        printf("%-11s", "");
-        for (int c = 0; c < 3; c++) printf("  %-17s", ds_names[c]);
-        printf("  %s\n%-11s", "pairs", "score");
-        for (int c = 0; c < 3; c++) printf("  %-8s %-8s", "tau", "rho");
-        printf("  used / excluded\n");
-        for (int k = 0; k < 3; k++) {
-            printf("%-11s", score_names[k]);
-            for (int c = 0; c < 3; c++) {
-                char a[16], b[16];
-                fmt_signed(a, sizeof a, corr[k][c].tau);
-                fmt_signed(b, sizeof b, corr[k][c].rho);
-                printf("  %-8s %-8s", a, b);
-            }
-            printf("  %d / %d\n", corr[k][0].n_used, corr[k][0].n_excluded);
-        }
-        printf("\n-kappa: ranks of -kappa = ranks of -log kappa; -combined: minus TE-NAS's rank(kappa) + rank(-R) over this file.\n");
-        if (plot && plot_ok) printf("figure    %s\n", plot);
+        print_text(&a, &r, used_table, a.plot && plot_ok);
     }
     if (!plot_ok) {
-        fprintf(stderr, "clnas stats: --plot: %s\n", plot_err);
+        if (*plot_err) fprintf(stderr, "clnas stats: --plot: %s\n", plot_err);
         goto out;
     }
     rc = 0;
 out:
-    free(buf);
+    free(r.buf);
     scores_free(&s);
     return rc;
 }

@@ -180,7 +180,10 @@ static clnas_status eval_make(clnas_ctx *ctx, const clnas_nb201_arch *a, int lr,
     clnas_status st = build(a, lr, so, &e->net, ctx);
     if (st != CLNAS_OK) return st;
     float *p = malloc(clnas_net_nparams(e->net) * sizeof *p);
-    if (!p) return CLNAS_E_NOMEM;
+    if (!p) {
+        eval_free(e);
+        return clnas_set_error(ctx, CLNAS_E_NOMEM, "search: out of host memory");
+    }
     clnas_net_init_params(e->net, so->seed, stream, so->init, p);
     if (lr) {
         st = clnas_lr_create(ctx, e->net, so->lr_batch, &e->lr);
@@ -207,55 +210,6 @@ static void edge_name(int e, char *buf, size_t n)
     int to, from;
     clnas_nb201_edge_nodes(e, &to, &from);
     snprintf(buf, n, "%d<-%d", to, from);
-}
-
-static void trace_candidate(FILE *f, int round, const clnas_candidate *c, int K)
-{
-    if (!f) return;
-    char en[16];
-    edge_name(c->edge, en, sizeof en);
-    fprintf(f, "{\"type\": \"candidate\", \"round\": %d, \"edge\": \"%s\", \"op\": \"%s\", \"dK\": %.17g, \"dR\": %.17g, "
-               "\"kappa_cur\": [", round, en, clnas_nb201_op_name(c->op), c->dk, c->dr);
-    for (int r = 0; r < K; r++) fprintf(f, "%s%.10g", r ? ", " : "", c->kappa_cur[r]);
-    fputs("], \"kappa_cand\": [", f);
-    for (int r = 0; r < K; r++) fprintf(f, "%s%.10g", r ? ", " : "", c->kappa_cand[r]);
-    fputs("], \"R_cur\": [", f);
-    for (int r = 0; r < K; r++) fprintf(f, "%s%zu", r ? ", " : "", c->r_cur[r]);
-    fputs("], \"R_cand\": [", f);
-    for (int r = 0; r < K; r++) fprintf(f, "%s%zu", r ? ", " : "", c->r_cand[r]);
-    fprintf(f, "], \"kappa_undefined\": %d}\n", c->kappa_undefined);
-    fflush(f);
-}
-
-static void trace_round(FILE *f, int round, const clnas_nb201_arch *before, const clnas_nb201_arch *after,
-                        const clnas_candidate *c, int n)
-{
-    if (!f) return;
-    char a[512], b[512], en[16];
-    clnas_nb201_format(before, a, sizeof a);
-    clnas_nb201_format(after, b, sizeof b);
-    fprintf(f, "{\"type\": \"round\", \"round\": %d, \"arch_before\": \"%s\", \"arch_after\": \"%s\", \"candidates\": [", round, a, b);
-    for (int i = 0; i < n; i++) {
-        edge_name(c[i].edge, en, sizeof en);
-        fprintf(f, "%s{\"edge\": \"%s\", \"op\": \"%s\", \"dK\": %.17g, \"dR\": %.17g, \"rank_K\": %d, \"rank_R\": %d, "
-                   "\"rank_sum\": %d, \"order\": %d, \"pruned\": %s}", i ? ", " : "", en, clnas_nb201_op_name(c[i].op), c[i].dk,
-                c[i].dr, c[i].rank_k, c[i].rank_r, c[i].rank_k + c[i].rank_r, c[i].order, c[i].pruned ? "true" : "false");
-    }
-    fputs("]}\n", f);
-    fflush(f);
-}
-
-/* The first line of a trace: the settings, above all the mode, so that a resumed search can
- * refuse a trace of the other mode (clnas_search_trace_mode) and readers know what they read. */
-static void trace_header(FILE *f, const clnas_search_opts *o)
-{
-    if (!f) return;
-    const clnas_score_opts *so = &o->score;
-    fprintf(f, "{\"type\": \"search\", \"space\": \"nb201\", \"batches\": \"%s\", \"dataset\": \"%s\", \"seed\": %llu, "
-               "\"batch\": %d, \"repeats\": %d, \"lr_batch\": %d, \"lr_batches\": %d, \"prune_number\": %d}\n",
-            clnas_search_batches_name(o->shared_batches), clnas_dataset_name(so->dataset), (unsigned long long)so->seed,
-            so->batch, so->repeats, so->lr_batch, so->lr_batches, o->prune_number);
-    fflush(f);
 }
 
 /* A finished result of this candidate from an interrupted run, or NULL. */
@@ -407,9 +361,9 @@ static clnas_status score_candidate_shared(search_state *s, const clnas_nb201_ar
     return st;
 }
 
-clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *o, clnas_search_result *res)
+/* The settings a search needs, and a resume that matches its mode. */
+static clnas_status check_opts(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *o)
 {
-    memset(res, 0, sizeof *res);
     const clnas_score_opts *so = &o->score;
     if (so->batch < 2 || so->repeats < 1 || so->repeats > CLNAS_MAX_REPEATS || so->lr_batch < 1 || so->lr_batches < 1 ||
         o->prune_number < 1)
@@ -425,6 +379,97 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
                                "search (run it again in the same mode, or start afresh)",
                                o->nresume, clnas_search_batches_name(o->resume_shared_batches),
                                clnas_search_batches_name(o->shared_batches));
+    return CLNAS_OK;
+}
+
+/* Rounds of a search, and its candidates in all (for the ETA): each round removes k ops per edge. */
+static int count_rounds(int prune_number, int *total)
+{
+    int ops = 4, nr = 0;
+    *total = 0;
+    while (ops > 1) {
+        *total += CLNAS_NB201_EDGES * ops;
+        int k = prune_number < ops - 1 ? prune_number : ops - 1;
+        ops -= k;
+        nr++;
+    }
+    return nr;
+}
+
+/* Shared batches: the round's data, drawn from the same samplers as the original mode (so round
+ * 1's batches are the first candidate's there), whether or not its candidates are resumed. */
+static void draw_round_data(search_state *s)
+{
+    const clnas_score_opts *so = &s->o->score;
+    int hw = clnas_dataset_hw(so->dataset);
+    size_t img = (size_t)3 * hw * hw;
+    int np = so->lr_batch * so->lr_batches;
+    for (int r = 0; r < so->repeats; r++) clnas_sampler_batch(s->si, so->batch, 1, s->images + (size_t)r * so->batch * img, NULL);
+    for (int r = 0; r < so->repeats; r++) clnas_sampler_patches(s->sp, np, s->patches + (size_t)r * np * 9);
+    s->rs.ready = 0;
+}
+
+/* The candidates of a round: every op of every edge that still has more than one. */
+static int list_candidates(const clnas_nb201_arch *arch, clnas_candidate *cands)
+{
+    int n = 0;
+    for (int e = 0; e < CLNAS_NB201_EDGES; e++) {
+        if (clnas_nb201_edge_count(arch, e) <= 1) continue;
+        for (int op = 0; op < CLNAS_NB201_NOPS; op++)
+            if (arch->ops[e] & (1u << op)) {
+                memset(&cands[n], 0, sizeof cands[n]);
+                cands[n].edge = e;
+                cands[n].op = op;
+                n++;
+            }
+    }
+    return n;
+}
+
+/* One round: scores every candidate of *arch (reporting each to the sink), ranks them and prunes
+ * *arch. cands has room for every (edge, op). */
+static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round, clnas_candidate *cands)
+{
+    const clnas_search_opts *o = s->o;
+    const clnas_score_opts *so = &o->score;
+    int k_prune = clnas_nb201_edge_count(arch, 0) - 1;
+    if (o->prune_number < k_prune) k_prune = o->prune_number;
+    evaluator cur;
+    clnas_status st = eval_make(s->ctx, arch, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &cur);
+    if (st != CLNAS_OK) return st;
+    if (o->shared_batches) draw_round_data(s);
+    int n = list_candidates(arch, cands);
+    for (int i = 0; i < n; i++) {
+        progress(s, round, s->res->rounds, i + 1, n);
+        st = o->shared_batches ? score_candidate_shared(s, arch, &cur, &cands[i], round)
+                               : score_candidate(s, arch, &cur, &cands[i], round, i);
+        if (st != CLNAS_OK) {
+            char en[16];
+            edge_name(cands[i].edge, en, sizeof en);
+            clnas_append_error(s->ctx, " [search round %d, candidate %s %s]", round, en, clnas_nb201_op_name(cands[i].op));
+            eval_free(&cur);
+            return st;
+        }
+        s->res->kappa_undefined += cands[i].kappa_undefined;
+        s->res->candidates++;
+        s->done++;
+        if (o->trace && o->trace->candidate) o->trace->candidate(o->trace->ud, round, &cands[i], so->repeats);
+    }
+    eval_free(&cur);
+    clnas_search_rank(cands, n, k_prune);
+    clnas_nb201_arch before = *arch;
+    for (int i = 0; i < n; i++)
+        if (cands[i].pruned) arch->ops[cands[i].edge] &= (unsigned char)~(1u << cands[i].op);
+    if (o->trace && o->trace->round) o->trace->round(o->trace->ud, round, &before, arch, cands, n);
+    return CLNAS_OK;
+}
+
+clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *o, clnas_search_result *res)
+{
+    memset(res, 0, sizeof *res);
+    const clnas_score_opts *so = &o->score;
+    clnas_status st = check_opts(ctx, data, o);
+    if (st != CLNAS_OK) return st;
     search_state s;
     memset(&s, 0, sizeof s);
     s.ctx = ctx;
@@ -438,9 +483,6 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     s.images = malloc(nbuf * so->batch * 3 * hw * hw * sizeof(float));
     s.patches = malloc(nbuf * so->lr_batch * so->lr_batches * 9 * sizeof(float));
     clnas_candidate *cands = calloc(CLNAS_NB201_EDGES * CLNAS_NB201_NOPS, sizeof *cands);
-    clnas_status st = CLNAS_OK;
-    evaluator cur;
-    memset(&cur, 0, sizeof cur);
     if (!s.images || !s.patches || !cands) { st = clnas_set_error(ctx, CLNAS_E_NOMEM, "search: out of host memory"); goto done; }
     if ((st = clnas_sampler_create(data, so->seed, STREAM_NTK_DATA, &s.si)) != CLNAS_OK ||
         (st = clnas_sampler_create(data, so->seed, STREAM_LR_DATA, &s.sp)) != CLNAS_OK) {
@@ -449,176 +491,18 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     }
     clnas_nb201_arch arch;
     for (int e = 0; e < CLNAS_NB201_EDGES; e++) arch.ops[e] = 0x1e; /* `none` removed up front */
-    /* total candidates, for the ETA: each round removes k ops per edge */
-    {
-        int ops = 4, nr = 0;
-        while (ops > 1) {
-            s.total += CLNAS_NB201_EDGES * ops;
-            int k = o->prune_number < ops - 1 ? o->prune_number : ops - 1;
-            ops -= k;
-            nr++;
-        }
-        res->rounds = nr;
-    }
-    trace_header(o->trace, o);
-    for (int round = 1; !clnas_nb201_is_single_path(&arch); round++) {
-        int k_prune = clnas_nb201_edge_count(&arch, 0) - 1;
-        if (o->prune_number < k_prune) k_prune = o->prune_number;
-        uint64_t ntk_stream = clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round);
-        if ((st = eval_make(ctx, &arch, 0, ntk_stream, so, &cur)) != CLNAS_OK) goto done;
-        if (o->shared_batches) {
-            /* the round's data, drawn from the same samplers as the original mode (so round 1's
-               batches are the first candidate's there), whether or not its candidates are resumed */
-            size_t img = (size_t)3 * hw * hw;
-            int np = so->lr_batch * so->lr_batches;
-            for (int r = 0; r < so->repeats; r++) clnas_sampler_batch(s.si, so->batch, 1, s.images + (size_t)r * so->batch * img, NULL);
-            for (int r = 0; r < so->repeats; r++) clnas_sampler_patches(s.sp, np, s.patches + (size_t)r * np * 9);
-            s.rs.ready = 0;
-        }
-        int n = 0;
-        for (int e = 0; e < CLNAS_NB201_EDGES; e++) {
-            if (clnas_nb201_edge_count(&arch, e) <= 1) continue;
-            for (int op = 0; op < CLNAS_NB201_NOPS; op++)
-                if (arch.ops[e] & (1u << op)) {
-                    memset(&cands[n], 0, sizeof cands[n]);
-                    cands[n].edge = e;
-                    cands[n].op = op;
-                    n++;
-                }
-        }
-        for (int i = 0; i < n; i++) {
-            progress(&s, round, res->rounds, i + 1, n);
-            st = o->shared_batches ? score_candidate_shared(&s, &arch, &cur, &cands[i], round)
-                                   : score_candidate(&s, &arch, &cur, &cands[i], round, i);
-            if (st != CLNAS_OK) {
-                char en[16];
-                edge_name(cands[i].edge, en, sizeof en);
-                clnas_append_error(ctx, " [search round %d, candidate %s %s]", round, en, clnas_nb201_op_name(cands[i].op));
-                goto done;
-            }
-            res->kappa_undefined += cands[i].kappa_undefined;
-            res->candidates++;
-            s.done++;
-            trace_candidate(o->trace, round, &cands[i], so->repeats);
-        }
-        eval_free(&cur);
-        clnas_search_rank(cands, n, k_prune);
-        clnas_nb201_arch before = arch;
-        for (int i = 0; i < n; i++)
-            if (cands[i].pruned) arch.ops[cands[i].edge] &= (unsigned char)~(1u << cands[i].op);
-        trace_round(o->trace, round, &before, &arch, cands, n);
-    }
+    res->rounds = count_rounds(o->prune_number, &s.total);
+    if (o->trace && o->trace->begin) o->trace->begin(o->trace->ud, o);
+    for (int round = 1; !clnas_nb201_is_single_path(&arch); round++)
+        if ((st = run_round(&s, &arch, round, cands)) != CLNAS_OK) goto done;
     res->arch = arch;
     res->wall_s = clnas_now() - s.t0;
 done:
     if (s.show) fputc('\n', stderr);
-    eval_free(&cur);
     clnas_sampler_destroy(s.si);
     clnas_sampler_destroy(s.sp);
     free(s.images);
     free(s.patches);
     free(cands);
-    return st;
-}
-
-/* ---- reading a trace back (resume) ---- */
-
-static const char *find_key(const char *line, const char *key)
-{
-    const char *p = strstr(line, key);
-    return p ? p + strlen(key) : NULL;
-}
-
-static int read_array(const char *line, const char *key, double *v, int max)
-{
-    const char *p = find_key(line, key);
-    if (!p || *p != '[') return -1;
-    p++;
-    int n = 0;
-    while (*p && *p != ']') {
-        char *end;
-        double x = strtod(p, &end);
-        if (end == p) return -1;
-        if (n < max) v[n] = x;
-        n++;
-        p = end;
-        while (*p == ',' || *p == ' ') p++;
-    }
-    return *p == ']' ? n : -1;
-}
-
-clnas_status clnas_search_load_trace(const char *path, clnas_candidate **cands, int **rounds, int *n)
-{
-    *cands = NULL;
-    *rounds = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return CLNAS_E_IO;
-    char line[16384];
-    int cap = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (!strchr(line, '\n') || !strstr(line, "\"type\": \"candidate\"")) {
-            if (!strchr(line, '\n')) break; /* a partial last line */
-            continue;
-        }
-        clnas_candidate c;
-        memset(&c, 0, sizeof c);
-        const char *r = find_key(line, "\"round\": "), *e = find_key(line, "\"edge\": \""), *o = find_key(line, "\"op\": \"");
-        const char *dk = find_key(line, "\"dK\": "), *dr = find_key(line, "\"dR\": "), *ku = find_key(line, "\"kappa_undefined\": ");
-        if (!r || !e || !o || !dk || !dr || !ku) break;
-        int to = -1, from = -1;
-        if (sscanf(e, "%d<-%d", &to, &from) != 2) break;
-        c.edge = -1;
-        for (int k = 0; k < CLNAS_NB201_EDGES; k++) {
-            int t2, f2;
-            clnas_nb201_edge_nodes(k, &t2, &f2);
-            if (t2 == to && f2 == from) c.edge = k;
-        }
-        c.op = -1;
-        for (int k = 0; k < CLNAS_NB201_NOPS; k++) {
-            const char *nm = clnas_nb201_op_name(k);
-            if (!strncmp(o, nm, strlen(nm)) && o[strlen(nm)] == '"') c.op = k;
-        }
-        if (c.edge < 0 || c.op < 0) break;
-        c.dk = strtod(dk, NULL);
-        c.dr = strtod(dr, NULL);
-        c.kappa_undefined = atoi(ku);
-        double tmp[CLNAS_MAX_REPEATS];
-        int k1 = read_array(line, "\"kappa_cur\": ", c.kappa_cur, CLNAS_MAX_REPEATS);
-        int k2 = read_array(line, "\"kappa_cand\": ", c.kappa_cand, CLNAS_MAX_REPEATS);
-        int k3 = read_array(line, "\"R_cur\": ", tmp, CLNAS_MAX_REPEATS);
-        for (int k = 0; k < k3 && k < CLNAS_MAX_REPEATS; k++) c.r_cur[k] = (size_t)tmp[k];
-        int k4 = read_array(line, "\"R_cand\": ", tmp, CLNAS_MAX_REPEATS);
-        for (int k = 0; k < k4 && k < CLNAS_MAX_REPEATS; k++) c.r_cand[k] = (size_t)tmp[k];
-        if (k1 < 0 || k2 < 0 || k3 < 0 || k4 < 0) break;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            void *a = realloc(*cands, (size_t)cap * sizeof **cands), *b = realloc(*rounds, (size_t)cap * sizeof **rounds);
-            if (a) *cands = a;
-            if (b) *rounds = b;
-            if (!a || !b) { fclose(f); return CLNAS_E_NOMEM; }
-        }
-        (*cands)[*n] = c;
-        (*rounds)[*n] = atoi(r);
-        (*n)++;
-    }
-    fclose(f);
-    return CLNAS_OK;
-}
-
-clnas_status clnas_search_trace_mode(const char *path, int *shared_batches)
-{
-    *shared_batches = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return CLNAS_E_IO;
-    char line[16384];
-    clnas_status st = CLNAS_OK;
-    /* the header is the first line; a trace of an older clnas starts with a candidate instead */
-    if (fgets(line, sizeof line, f) && strstr(line, "\"type\": \"search\"")) {
-        const char *b = find_key(line, "\"batches\": \"");
-        if (b && !strncmp(b, "shared\"", 7)) *shared_batches = 1;
-        else if (!b || strncmp(b, "per-candidate\"", 14)) st = CLNAS_E_PARSE;
-    }
-    fclose(f);
     return st;
 }
