@@ -58,8 +58,10 @@ typedef struct clnas_candidate {
 } clnas_candidate;
 
 /* The ranking step alone (on dk/dr already filled): sets rank_k, rank_r, order and pruned
- * (the first `k_prune` candidates of each edge in rank-sum order). n candidates. */
-void clnas_search_rank(clnas_candidate *c, int n, int k_prune);
+ * (the first `k_prune` candidates of each edge in rank-sum order). n candidates; `edge` is
+ * any non-negative edge index (NB201: 0..5). CLNAS_E_NOMEM when scratch memory runs out
+ * (nothing is then marked pruned). */
+clnas_status clnas_search_rank(clnas_candidate *c, int n, int k_prune);
 
 typedef struct clnas_search_opts clnas_search_opts;
 

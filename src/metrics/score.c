@@ -10,10 +10,8 @@
 #include <string.h>
 #include "clnas/score.h"
 #include "internal.h"
+#include "metrics/streams.h"
 
-/* sampler streams (fixed: the data of a study depends on the seed only) */
-#define STREAM_NTK_DATA 0x4e544bu
-#define STREAM_LR_DATA 0x4c52u
 
 void clnas_score_opts_default(clnas_score_opts *o)
 {
@@ -100,8 +98,8 @@ clnas_status clnas_score_inputs_make(const clnas_net *nn, const clnas_net *ln, c
     }
     clnas_net_init_params(nn, o->seed, 2 * o->stream, o->init, in->ntk_params);
     clnas_net_init_params(ln, o->seed, 2 * o->stream + 1, o->init, in->lr_params);
-    if ((st = clnas_sampler_create(data, o->seed, STREAM_NTK_DATA, &si)) != CLNAS_OK) goto done;
-    if ((st = clnas_sampler_create(data, o->seed, STREAM_LR_DATA, &sp)) != CLNAS_OK) goto done;
+    if ((st = clnas_sampler_create(data, o->seed, CLNAS_STREAM_NTK_DATA, &si)) != CLNAS_OK) goto done;
+    if ((st = clnas_sampler_create(data, o->seed, CLNAS_STREAM_LR_DATA, &sp)) != CLNAS_OK) goto done;
     for (int r = 0; r < o->repeats; r++) {
         if (in->images) clnas_sampler_batch(si, o->batch, 1, in->images + (size_t)r * o->batch * img, NULL);
         if (in->patches) clnas_sampler_patches(sp, in->lr_n, in->patches + (size_t)r * in->lr_n * 9);

@@ -11,10 +11,9 @@
 #include "clnas/search.h"
 #include "core/rng.h"
 #include "internal.h"
+#include "metrics/streams.h"
 
 #define KAPPA_UNDEFINED_VALUE 1e5 /* what the original substitutes for a NaN kappa */
-#define STREAM_NTK_DATA 0x4e544bu
-#define STREAM_LR_DATA 0x4c52u
 /* weight-stream keys: the round's NTK weights (both modes), a candidate's thin-net weights
  * (original mode), the round's thin-net weights (shared mode) */
 #define KEY_NTK_ROUND 0x4e544b5f726f756eULL /* "NTK_roun" */
@@ -68,12 +67,16 @@ static void stable_sort(int *idx, int n, const double *key, int desc)
     }
 }
 
-void clnas_search_rank(clnas_candidate *c, int n, int k_prune)
+clnas_status clnas_search_rank(clnas_candidate *c, int n, int k_prune)
 {
-    if (n <= 0) return;
+    if (n <= 0) return CLNAS_OK;
+    int nedges = 1;
+    for (int i = 0; i < n; i++)
+        if (c[i].edge >= nedges) nedges = c[i].edge + 1;
     int *ik = malloc((size_t)n * sizeof *ik), *ir = malloc((size_t)n * sizeof *ir), *is = malloc((size_t)n * sizeof *is);
     double *key = malloc((size_t)n * sizeof *key), *sum = malloc((size_t)n * sizeof *sum);
-    int *cnt = calloc(CLNAS_NB201_EDGES, sizeof *cnt);
+    int *cnt = calloc((size_t)nedges, sizeof *cnt);
+    clnas_status st = CLNAS_E_NOMEM;
     if (!ik || !ir || !is || !key || !sum || !cnt) goto done;
     /* dK: descending by 3-significant-figure key (stable), dense rank by exact value */
     for (int i = 0; i < n; i++) { ik[i] = i; ir[i] = i; key[i] = clnas_round_sig(c[i].dk, 3); }
@@ -100,13 +103,15 @@ void clnas_search_rank(clnas_candidate *c, int n, int k_prune)
         clnas_candidate *x = &c[is[i]];
         x->order = i;
         x->pruned = 0;
-        if (x->edge >= 0 && x->edge < CLNAS_NB201_EDGES && cnt[x->edge] < k_prune) {
+        if (x->edge >= 0 && cnt[x->edge] < k_prune) {
             cnt[x->edge]++;
             x->pruned = 1;
         }
     }
+    st = CLNAS_OK;
 done:
     free(ik); free(ir); free(is); free(key); free(sum); free(cnt);
+    return st;
 }
 
 /* ---- one search ---- */
@@ -456,7 +461,8 @@ static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round
         if (o->trace && o->trace->candidate) o->trace->candidate(o->trace->ud, round, &cands[i], so->repeats);
     }
     eval_free(&cur);
-    clnas_search_rank(cands, n, k_prune);
+    if (clnas_search_rank(cands, n, k_prune) != CLNAS_OK)
+        return clnas_set_error(s->ctx, CLNAS_E_NOMEM, "search round %d: out of host memory ranking %d candidates", round, n);
     clnas_nb201_arch before = *arch;
     for (int i = 0; i < n; i++)
         if (cands[i].pruned) arch->ops[cands[i].edge] &= (unsigned char)~(1u << cands[i].op);
@@ -484,8 +490,8 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     s.patches = malloc(nbuf * so->lr_batch * so->lr_batches * 9 * sizeof(float));
     clnas_candidate *cands = calloc(CLNAS_NB201_EDGES * CLNAS_NB201_NOPS, sizeof *cands);
     if (!s.images || !s.patches || !cands) { st = clnas_set_error(ctx, CLNAS_E_NOMEM, "search: out of host memory"); goto done; }
-    if ((st = clnas_sampler_create(data, so->seed, STREAM_NTK_DATA, &s.si)) != CLNAS_OK ||
-        (st = clnas_sampler_create(data, so->seed, STREAM_LR_DATA, &s.sp)) != CLNAS_OK) {
+    if ((st = clnas_sampler_create(data, so->seed, CLNAS_STREAM_NTK_DATA, &s.si)) != CLNAS_OK ||
+        (st = clnas_sampler_create(data, so->seed, CLNAS_STREAM_LR_DATA, &s.sp)) != CLNAS_OK) {
         clnas_set_error(ctx, st, "search: cannot create the data samplers");
         goto done;
     }
