@@ -61,8 +61,7 @@ struct clnas_ctx {
     int disk_hits, compiled;
     int cache_off;
     int cache_debug;
-    char cache_dir[1024];
-    int gemm_warm;
+    char cache_dir[1024];       /* the program cache: clnas_cache_dir("cl") */
     /* ---- per-device GEMM tuning (src/runtime/tune.c): set once by clnas_ctx_create ---- */
     clnas_tuning tune;          /* what was applied (all zero when nothing was) */
     const char *tune_source;    /* "file", "shipped", "none" or "off" (static string) */
@@ -197,6 +196,16 @@ clnas_status clnas_gemm_override(clnas_ctx *ctx, const char *kernel, size_t n, c
 uint64_t clnas_fnv1a64(uint64_t h, const void *data, size_t len);
 #define CLNAS_FNV_INIT 0xcbf29ce484222325ULL
 double clnas_now(void); /* monotonic seconds */
+/* Median of v[0..n) (n >= 1); sorts v in place. For timing repeats. */
+double clnas_median(double *v, int n);
+/* The directory `sub` of clnas's cache: $CLNAS_CACHE_DIR/sub, else $XDG_CACHE_HOME/clnas/sub, else
+ * ~/.cache/clnas/sub (the one rule for the program cache, "cl", and the tuning files, "tune").
+ * CLNAS_E_UNSUPPORTED when there is none (CLNAS_CACHE_DIR=off, or none of the three variables
+ * set), CLNAS_E_INVALID_ARG when the path does not fit len; the reason in err (may be NULL). */
+clnas_status clnas_cache_dir(const char *sub, char *out, size_t len, char *err, size_t errlen);
+/* Creates directory `path` and its missing parents (mode 0755); an existing directory is fine.
+ * CLNAS_E_IO (or CLNAS_E_INVALID_ARG for an empty or over-long path) with the reason in err. */
+clnas_status clnas_mkdir_p(const char *path, char *err, size_t errlen);
 /* Splits one CSV line in place (RFC 4180 quoting, no embedded newlines): fields point into
  * line, surrounding blanks trimmed, quotes removed. Returns the number of fields, or -1 for an
  * unterminated quote. At most maxf fields are stored; the count goes on beyond that. */

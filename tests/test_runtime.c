@@ -390,6 +390,59 @@ Test(cache, different_defines_are_different_programs)
 
 /* ------------------------------------------------------------------ build failures */
 
+/* The one rule for where the cache lives (program binaries in "cl", tuning files in "tune"). */
+Test(cache, directory_rule)
+{
+    char out[256], err[256];
+    setenv("CLNAS_CACHE_DIR", "/x/c", 1);
+    setenv("XDG_CACHE_HOME", "/x/xdg", 1);
+    setenv("HOME", "/x/home", 1);
+    cr_expect_eq(clnas_cache_dir("cl", out, sizeof out, err, sizeof err), CLNAS_OK);
+    cr_expect_str_eq(out, "/x/c/cl");
+    setenv("CLNAS_CACHE_DIR", "", 1); /* empty: as if unset */
+    cr_expect_eq(clnas_cache_dir("tune", out, sizeof out, err, sizeof err), CLNAS_OK);
+    cr_expect_str_eq(out, "/x/xdg/clnas/tune");
+    unsetenv("XDG_CACHE_HOME");
+    cr_expect_eq(clnas_cache_dir("cl", out, sizeof out, err, sizeof err), CLNAS_OK);
+    cr_expect_str_eq(out, "/x/home/.cache/clnas/cl");
+    unsetenv("HOME");
+    cr_expect_eq(clnas_cache_dir("cl", out, sizeof out, err, sizeof err), CLNAS_E_UNSUPPORTED);
+    cr_expect(strstr(err, "HOME"), "%s", err);
+    setenv("CLNAS_CACHE_DIR", "off", 1);
+    cr_expect_eq(clnas_cache_dir("cl", out, sizeof out, err, sizeof err), CLNAS_E_UNSUPPORTED);
+    cr_expect(strstr(err, "CLNAS_CACHE_DIR=off"), "%s", err);
+    setenv("CLNAS_CACHE_DIR", "/a/rather/long/folder/name", 1);
+    cr_expect_eq(clnas_cache_dir("cl", out, 10, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_expect_str_eq(out, "");
+}
+
+Test(cache, mkdir_p_creates_parents_and_reports_failures)
+{
+    char path[600], err[512];
+    snprintf(path, sizeof path, "%s/a/b//c/", g_tmpdir);
+    cr_expect_eq(clnas_mkdir_p(path, err, sizeof err), CLNAS_OK, "%s", err);
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/a/b/c", g_tmpdir);
+    cr_expect(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode), "%s was not created", path);
+    cr_expect_eq(clnas_mkdir_p(path, err, sizeof err), CLNAS_OK, "an existing directory is fine: %s", err);
+    /* a file where a directory should be */
+    snprintf(path, sizeof path, "%s/a/file", g_tmpdir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/a/file/sub", g_tmpdir);
+    cr_expect_eq(clnas_mkdir_p(path, err, sizeof err), CLNAS_E_IO);
+    cr_expect(strstr(err, "a/file") != NULL, "%s", err);
+    cr_expect_eq(clnas_mkdir_p("", err, sizeof err), CLNAS_E_INVALID_ARG);
+    snprintf(path, sizeof path, "%s/a/file", g_tmpdir);
+    remove(path);
+    const char *dirs[] = {"a/b/c", "a/b", "a"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", g_tmpdir, dirs[i]);
+        rmdir(path);
+    }
+}
+
 TestSuite(build, .init = cache_setup, .fini = cache_teardown);
 
 Test(build, failure_reports_the_build_log)

@@ -182,15 +182,9 @@ static clnas_status choose(clnas_ctx *ctx, const char *spec, int *chosen)
 
 static void init_cache_dir(clnas_ctx *ctx)
 {
-    const char *d = getenv("CLNAS_CACHE_DIR");
     ctx->cache_debug = getenv("CLNAS_CL_CACHE_DEBUG") && atoi(getenv("CLNAS_CL_CACHE_DEBUG")) > 0;
-    if (d && strcmp(d, "off") == 0) { ctx->cache_off = 1; return; }
-    if (d && *d) { snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/cl", d); return; }
-    const char *x = getenv("XDG_CACHE_HOME");
-    const char *h = getenv("HOME");
-    if (x && *x) snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/clnas/cl", x);
-    else if (h && *h) snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/.cache/clnas/cl", h);
-    else ctx->cache_off = 1;
+    /* no cache directory (or one whose path does not fit) only means: compile every time */
+    ctx->cache_off = clnas_cache_dir("cl", ctx->cache_dir, sizeof ctx->cache_dir, NULL, 0) != CLNAS_OK;
 }
 
 /* Set once by the application before contexts exist (the `clnas` command's tuning hint). */

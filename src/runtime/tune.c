@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 #include <unistd.h>
 #include "internal.h"
 
@@ -118,25 +116,10 @@ static void clean(const char *s, char *out, size_t len)
     out[n] = 0;
 }
 
-/* The directory everything of clnas's cache lives under; the same rule as the program cache
- * (device.c: $CLNAS_CACHE_DIR, else $XDG_CACHE_HOME/clnas, else ~/.cache/clnas). */
-static int cache_base(char *out, size_t len)
-{
-    const char *d = getenv("CLNAS_CACHE_DIR");
-    if (d && strcmp(d, "off") == 0) return 0;
-    const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-    int n;
-    if (d && *d) n = snprintf(out, len, "%s", d);
-    else if (x && *x) n = snprintf(out, len, "%s/clnas", x);
-    else if (h && *h) n = snprintf(out, len, "%s/.cache/clnas", h);
-    else return 0;
-    return n > 0 && (size_t)n < len;
-}
-
 int clnas_tune_path(const clnas_device_info *d, char *out, size_t len)
 {
     char base[1024], plat[sizeof d->platform_name], dev[sizeof d->name], slug[49];
-    if (!cache_base(base, sizeof base)) return 0;
+    if (clnas_cache_dir("tune", base, sizeof base, NULL, 0) != CLNAS_OK) return 0;
     clean(d->platform_name, plat, sizeof plat);
     clean(d->name, dev, sizeof dev);
     /* readable part: the device name reduced to [A-Za-z0-9._-]; the hash keeps two devices
@@ -153,7 +136,7 @@ int clnas_tune_path(const clnas_device_info *d, char *out, size_t len)
     uint64_t h = clnas_fnv1a64(CLNAS_FNV_INIT, plat, strlen(plat));
     h = clnas_fnv1a64(h, "\x01", 1);
     h = clnas_fnv1a64(h, dev, strlen(dev));
-    int w = snprintf(out, len, "%s/tune/%s-%016llx.conf", base, n ? slug : "device", (unsigned long long)h);
+    int w = snprintf(out, len, "%s/%s-%016llx.conf", base, n ? slug : "device", (unsigned long long)h);
     return w > 0 && (size_t)w < len;
 }
 
@@ -288,32 +271,19 @@ int clnas_tune_read(const char *path, const clnas_device_info *d, clnas_tuning *
 
 /* ------------------------------------------------------------------ writing */
 
-static void mkdir_p(const char *path)
-{
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    }
-    mkdir(tmp, 0755);
-}
-
 clnas_status clnas_tune_write(clnas_ctx *ctx, const char *path, const clnas_device_info *d, const clnas_tuning *t,
                               const char *extra)
 {
     if (t->gemm && (!clnas_tune_xgemm_ok(t->xgemm, d->local_mem_bytes, d->max_work_group) ||
                     !clnas_tune_direct_ok(t->direct, d->local_mem_bytes, d->max_work_group)))
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "refusing to write a tuning that breaks CLBlast's constraints");
-    char dir[1200];
+    char dir[4096], why[512];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = 0;
-        mkdir_p(dir);
+        if (clnas_mkdir_p(dir, why, sizeof why) != CLNAS_OK)
+            return clnas_set_error(ctx, CLNAS_E_IO, "cannot write %s: %s", path, why);
     }
     char tmp[1300];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
