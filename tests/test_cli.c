@@ -181,7 +181,7 @@ Test(cli, devices_lists_every_device)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     cr_assert_gt(n, 0, "no OpenCL device (install pocl-opencl-icd)");
     char *out = NULL;
     int rc = run("CLNAS_DEVICE=", "devices", 0, &out);
@@ -207,7 +207,7 @@ Test(cli, devices_json_is_an_array)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     char *out = NULL;
     int rc = run("CLNAS_DEVICE=", "devices --json", 0, &out);
     cr_expect_eq(rc, 0, "exit %d", rc);
@@ -226,7 +226,7 @@ Test(cli, devices_marks_clnas_device)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     cr_assert_gt(n, 0);
     char env[64], want[64];
     snprintf(env, sizeof env, "CLNAS_DEVICE=%d", n - 1);
@@ -276,5 +276,15 @@ Test(cli, devices_without_any_driver)
     int items = -1;
     cr_expect(json_array(out, &items) && items == 0, "--json should still print an (empty) array:\n%s", out);
     free(out);
+    /* the library says so too, without a context: no platform is not an error, just none */
+    clnas_device_info *d = NULL;
+    int n = -1;
+    char err[256] = "x";
+    cr_assert_eq(setenv("OCL_ICD_VENDORS", dir, 1), 0);
+    cr_assert_eq(setenv("OCL_ICD_FILENAMES", "", 1), 0);
+    cr_expect_eq(clnas_devices_list(&d, &n, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect_eq(n, 0);
+    cr_expect_null(d);
+    cr_expect_str_eq(err, "");
     rmdir(dir);
 }

@@ -100,7 +100,7 @@ Test(device, list_is_consistent)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     cr_assert_gt(n, 0, "no OpenCL device (install pocl-opencl-icd)");
     for (int i = 0; i < n; i++) {
         cr_expect_eq(d[i].index, i);
@@ -119,7 +119,7 @@ Test(device, unknown_name_lists_devices)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     cr_assert_gt(n, 0);
     clnas_ctx *ctx = NULL;
     clnas_status st = clnas_ctx_create("no-such-device-xyz", &ctx);
@@ -147,7 +147,7 @@ Test(device, index_out_of_range_fails)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     free(d);
     const char *bad[3];
     char past_end[32];
@@ -169,7 +169,7 @@ Test(device, name_substring_is_case_insensitive)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     cr_assert_gt(n, 0);
     /* The last device's full name, upper-cased, must open a device with that name. */
     char want[256];

@@ -38,8 +38,11 @@ typedef struct clnas_device_info {
 } clnas_device_info;
 
 /* Lists every device of every platform. On success *out is a malloc'd array the
- * caller frees with free(); *n may be 0 when no platform is installed. */
-clnas_status clnas_devices_list(clnas_device_info **out, int *n);
+ * caller frees with free(); *n may be 0 when no platform is installed (not an error).
+ * On failure (the OpenCL loader reports an error, or host memory runs out) *out is NULL,
+ * *n is 0 and a one-line reason goes to err (errlen bytes; err may be NULL): no context
+ * exists yet to hold it. */
+clnas_status clnas_devices_list(clnas_device_info **out, int *n, char *err, size_t errlen);
 
 /* Creates a context.
  * device: NULL or "" -> $CLNAS_DEVICE if set, else the first GPU, else the first device.

@@ -170,9 +170,10 @@ int clnas_cmd_devices(int argc, char **argv)
 
     clnas_device_info *devs = NULL;
     int n = 0;
-    clnas_status st = clnas_devices_list(&devs, &n);
+    char err[512];
+    clnas_status st = clnas_devices_list(&devs, &n, err, sizeof err);
     if (st != CLNAS_OK) {
-        fprintf(stderr, "clnas devices: listing OpenCL platforms failed: %s (%d)\n", clnas_status_str(st), (int)st);
+        fprintf(stderr, "clnas devices: %s\n", err);
         if (json) printf("[]\n");
         return 1;
     }

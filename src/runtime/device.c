@@ -94,18 +94,33 @@ static int list_visit(void *ud, cl_platform_id p, int pi, cl_device_id d, int in
     return 0;
 }
 
-clnas_status clnas_devices_list(clnas_device_info **out, int *n)
+/* The reason for a failed listing, in err. */
+static clnas_status list_error(clnas_status st, char *err, size_t errlen)
+{
+    if (err && errlen) {
+        if (st == CLNAS_E_NOMEM) snprintf(err, errlen, "out of host memory listing the OpenCL devices");
+        else snprintf(err, errlen, "the OpenCL loader failed to list platforms or devices: %s (%d)", clnas_status_str(st), (int)st);
+    }
+    return st;
+}
+
+clnas_status clnas_devices_list(clnas_device_info **out, int *n, char *err, size_t errlen)
 {
     *out = NULL;
     *n = 0;
+    if (err && errlen) err[0] = 0;
     int count = 0;
     clnas_status st = visit_devices(NULL, NULL, &count);
-    if (st != CLNAS_OK || count == 0) return st;
+    if (st != CLNAS_OK) return list_error(st, err, errlen);
+    if (count == 0) return CLNAS_OK;
     struct list_ud u = {calloc((size_t)count, sizeof(clnas_device_info)), count};
-    if (!u.arr) return CLNAS_E_NOMEM;
+    if (!u.arr) return list_error(CLNAS_E_NOMEM, err, errlen);
     int again = 0;
     st = visit_devices(list_visit, &u, &again);
-    if (st != CLNAS_OK) { free(u.arr); return st; }
+    if (st != CLNAS_OK) {
+        free(u.arr);
+        return list_error(st, err, errlen);
+    }
     *out = u.arr;
     *n = again < count ? again : count;
     return CLNAS_OK;
@@ -144,9 +159,9 @@ static clnas_status choose(clnas_ctx *ctx, const char *spec, int *chosen)
 {
     clnas_device_info *devs = NULL;
     int n = 0;
-    clnas_status st = clnas_devices_list(&devs, &n);
-    if (st != CLNAS_OK)
-        return clnas_set_error(ctx, st, "listing OpenCL platforms failed: %s", clnas_status_str(st));
+    char why[256];
+    clnas_status st = clnas_devices_list(&devs, &n, why, sizeof why);
+    if (st != CLNAS_OK) return clnas_set_error(ctx, st, "%s", why);
     *chosen = -1;
     if (!spec || !*spec) {
         for (int i = 0; i < n && *chosen < 0; i++)
