@@ -96,7 +96,7 @@ static void print_json(const clnas_device_info *d, int n, int chosen)
         json_str(stdout, d[i].driver_version);
         printf(", \"gemm_tuning\": \"%s\", \"tuning_file\": ", clnas_device_tuning_source(&d[i]));
         char path[1200];
-        if (clnas_tune_path(&d[i], path, sizeof path)) json_str(stdout, path);
+        if (clnas_tune_path(&d[i], path, sizeof path, NULL, 0) == CLNAS_OK) json_str(stdout, path);
         else printf("null");
         printf(", \"default\": %s}", d[i].index == chosen ? "true" : "false");
     }
@@ -108,7 +108,8 @@ static void print_tuning(const clnas_device_info *d)
 {
     const char *src = clnas_device_tuning_source(d);
     char path[1200];
-    if (strcmp(src, "file") == 0 && clnas_tune_path(d, path, sizeof path))
+    const int have_path = clnas_tune_path(d, path, sizeof path, NULL, 0) == CLNAS_OK;
+    if (strcmp(src, "file") == 0 && have_path)
         printf("    GEMM tuning     tuning file %s\n", path);
     else if (strcmp(src, "shipped") == 0)
         printf("    GEMM tuning     shipped default for %s; `clnas tune --device %d` measures this device\n",
@@ -119,7 +120,8 @@ static void print_tuning(const clnas_device_info *d)
         printf("    GEMM tuning     none: CLBlast's generic parameters; run `clnas tune --device %d`\n", d->index);
     clnas_tuning t;
     char msg[512];
-    if (strcmp(src, "off") != 0 && clnas_tune_path(d, path, sizeof path) && clnas_tune_read(path, d, &t, msg, sizeof msg) < 0)
+    int found = 0;
+    if (strcmp(src, "off") != 0 && have_path && clnas_tune_read(path, d, &t, &found, msg, sizeof msg) != CLNAS_OK)
         printf("                    (%s)\n", msg);
 }
 

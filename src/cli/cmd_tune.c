@@ -36,6 +36,7 @@
 #include "clnas/score.h"
 #include "core/rng.h"
 #include "internal.h"
+#include "metrics/ntk_seeds.h"
 #include "model/graph.h"
 
 #define BATCH 72 /* TE-NAS's NTK batch on NAS-Bench-201 */
@@ -291,13 +292,9 @@ static int seed_sweep(clnas_ctx *ctx, const clnas_dataset *data, seed_net *sn, c
     return ok;
 }
 
-/* The seeds a budget gives a network (auto_seeds in src/metrics/ntk.c, without the env var). */
-static int seeds_for(double budget, double per_seed)
-{
-    double s = budget / (per_seed > 1 ? per_seed : 1);
-    if (s < 1) s = 1;
-    return s < BATCH ? (int)s : BATCH;
-}
+/* The seeds a budget gives a network, as the NTK chooses them (metrics/ntk_seeds.h, without the
+ * env var and the device's allocation limit). */
+static int seeds_for(double budget, double per_seed) { return clnas_ntk_seeds_for_budget(budget, per_seed, 0, BATCH); }
 
 /* Estimated kappa time of a net at s seeds: measured where tested, linear between tested
  * neighbours. Callers never ask outside the tested range. */
@@ -447,7 +444,7 @@ static int do_reset(const char *device, int json)
     const clnas_device_info *d = clnas_ctx_device(ctx);
     char path[1200];
     int rc = 0;
-    if (!clnas_tune_path(d, path, sizeof path)) {
+    if (clnas_tune_path(d, path, sizeof path, NULL, 0) != CLNAS_OK) {
         fprintf(stderr, "clnas tune: no cache directory (CLNAS_CACHE_DIR=off, or no HOME): nothing to reset\n");
         rc = 1;
     } else {
@@ -620,11 +617,12 @@ int clnas_cmd_tune(int argc, char **argv)
     if (!ctx) return 1;
     const clnas_device_info *d = clnas_ctx_device(ctx);
     char path[1200];
-    int have_path = clnas_tune_path(d, path, sizeof path);
+    int have_path = clnas_tune_path(d, path, sizeof path, NULL, 0) == CLNAS_OK;
     /* what this device has now: tried as candidates, and its seed budget kept by --no-seeds */
     clnas_tuning current, shipped;
     char note[512];
-    int have_file = have_path && clnas_tune_read(path, d, &current, note, sizeof note) == 1;
+    int have_file = 0;
+    if (have_path && clnas_tune_read(path, d, &current, &have_file, note, sizeof note) != CLNAS_OK) have_file = 0;
     int have_shipped = clnas_tune_shipped(d, &shipped);
     fprintf(stderr, "clnas tune: device %d: %s (%s; %s, driver %s; CLBlast %s)\n", d->index, d->name, d->type,
             d->platform_name, d->driver_version, clnas_clblast_version());
@@ -789,11 +787,15 @@ int clnas_cmd_tune(int argc, char **argv)
         nS = quick ? 3 : gpu ? 10 : 7; /* GPUs want many seeds at once; CPUs run out of cache */
         memcpy(Sset, quick ? q : full, (size_t)nS * sizeof *Sset);
     }
-    double seed_worst = 0;
+    double seed_worst = 0, seed_budget = 0;
     int seeds_done = 0;
     const int srounds = quick ? 1 : 3;
     if (no_seeds) {
-        best.seed_budget = have_file ? current.seed_budget : have_shipped ? shipped.seed_budget : 0;
+        /* the per-device values of the current tuning are kept */
+        const clnas_tuning *keep = have_file ? &current : have_shipped ? &shipped : NULL;
+        best.nparams = 0;
+        for (int i = 0; keep && i < keep->nparams; i++)
+            clnas_tuning_set_param(NULL, &best, keep->params[i].key, keep->params[i].value);
     } else {
         char err[512];
         clnas_dataset *data = NULL;
@@ -811,7 +813,16 @@ int clnas_cmd_tune(int argc, char **argv)
         }
         clnas_dataset_destroy(data);
         if (rc) goto done;
-        best.seed_budget = choose_budget(nets, 2, Sset, nS, &seed_worst);
+        const clnas_tuning *keep = have_file ? &current : have_shipped ? &shipped : NULL;
+        best.nparams = 0;
+        for (int i = 0; keep && i < keep->nparams; i++)
+            clnas_tuning_set_param(NULL, &best, keep->params[i].key, keep->params[i].value);
+        seed_budget = choose_budget(nets, 2, Sset, nS, &seed_worst);
+        if (clnas_tuning_set_param(ctx, &best, CLNAS_NTK_SEED_BUDGET_KEY, seed_budget) != CLNAS_OK) {
+            fprintf(stderr, "clnas tune: %s\n", clnas_ctx_errmsg(ctx));
+            rc = 1;
+            goto done;
+        }
         seeds_done = 1;
     }
 
@@ -894,9 +905,9 @@ int clnas_cmd_tune(int argc, char **argv)
                        nets[n].what, nets[n].arch, nets[n].per_seed);
                 for (int i = 0; i < nS; i++) printf("%s%.4f", i ? ", " : "", nets[n].t[i]);
                 printf("], \"best_seeds\": %d, \"budget_seeds\": %d}", Sset[nets[n].best],
-                       seeds_for(best.seed_budget, nets[n].per_seed));
+                       seeds_for(seed_budget, nets[n].per_seed));
             }
-            printf("], \"budget_bytes\": %.0f, \"worst_ratio_to_best\": %.4f}", best.seed_budget, seed_worst);
+            printf("], \"budget_bytes\": %.0f, \"worst_ratio_to_best\": %.4f}", seed_budget, seed_worst);
         } else {
             printf("null");
         }
@@ -926,8 +937,8 @@ int clnas_cmd_tune(int argc, char **argv)
             }
             printf("\nbudget %.1f MiB of activation gradients -> supernet %d seeds (best measured %d), single path %d "
                    "(best %d); at worst %.1f%% slower than a net's best\n",
-                   best.seed_budget / 1048576.0, seeds_for(best.seed_budget, nets[0].per_seed), Sset[nets[0].best],
-                   seeds_for(best.seed_budget, nets[1].per_seed), Sset[nets[1].best], 100 * (seed_worst - 1));
+                   seed_budget / 1048576.0, seeds_for(seed_budget, nets[0].per_seed), Sset[nets[0].best],
+                   seeds_for(seed_budget, nets[1].per_seed), Sset[nets[1].best], 100 * (seed_worst - 1));
         }
         printf("\n%s %s (%.0f s)\n", stored ? "stored in" : "NOT stored:", stored ? path : "no cache directory", total_s);
     }
