@@ -632,6 +632,15 @@ static int run(const char *args, char **out)
 
 TestSuite(cli, .init = setup, .fini = teardown);
 
+/* The same with stdout alone in *out (stderr goes to a file in the test's folder, shown on failure). */
+static int run_stdout(const char *args, char **out, char *errfile, size_t len)
+{
+    char cmd[4096];
+    snprintf(errfile, len, "%s/stderr.txt", g_dir);
+    snprintf(cmd, sizeof cmd, "CLNAS_CACHE_DIR='%s' '%s' %s 2>'%s'", g_dir, CLNAS_BIN, args, errfile);
+    return tu_run(cmd, out);
+}
+
 Test(cli, bad_options_are_clear_errors)
 {
     char *out = NULL;
@@ -641,49 +650,89 @@ Test(cli, bad_options_are_clear_errors)
     cr_expect_eq(run("tune --repeat 0", &out), 2);
     cr_expect(strstr(out, "--repeat"), "%s", out);
     free(out);
+    cr_expect_eq(run("tune --repeat 101", &out), 2);
+    cr_expect(strstr(out, "[1, 100]"), "%s", out);
+    free(out);
     cr_expect_eq(run("tune --device no-such-device-xyz", &out), 1);
     cr_expect(strstr(out, "no-such-device-xyz"), "%s", out);
     free(out);
+    cr_expect_eq(run("tune --seed-counts 0,4", &out), 2);
+    cr_expect(strstr(out, "--seed-counts"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --seed-counts 4,4", &out), 2);
+    free(out);
+    cr_expect_eq(run("tune --seed-counts 2 --no-seeds", &out), 2);
+    cr_expect(strstr(out, "contradict"), "%s", out);
+    free(out);
+    /* the old spelling --seeds LIST: same checks, and a warning that names the new one */
     cr_expect_eq(run("tune --seeds 0,4", &out), 2);
     cr_expect(strstr(out, "--seeds"), "%s", out);
     free(out);
-    cr_expect_eq(run("tune --seeds 4,4", &out), 2);
-    free(out);
     cr_expect_eq(run("tune --seeds 2 --no-seeds", &out), 2);
+    cr_expect(strstr(out, "warning") && strstr(out, "--seed-counts"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --seeds 0-4", &out), 2, "a range of random seeds is not a list of counts");
+    cr_expect(strstr(out, "--seed-counts"), "%s", out);
     free(out);
     cr_expect_eq(run("tune --help", &out), 0);
-    cr_expect(strstr(out, "usage: clnas tune"), "%s", out);
+    cr_expect(strstr(out, "usage: clnas tune") && strstr(out, "--seed-counts") && strstr(out, "--no-seeds") &&
+              strstr(out, "--budget") && strstr(out, "--reset") && strstr(out, "--repeat") && strstr(out, "CLNAS_TUNE=off"),
+              "%s", out);
+    cr_expect_null(strstr(out, "\n  --seeds "), "the old spelling is not listed among the options:\n%s", out);
     free(out);
 }
 
 Test(cli, quick_tune_writes_a_file_that_later_runs_use, .timeout = 600)
 {
-    char *out = NULL;
+    char *out = NULL, errfile[1300];
     /* one seed count keeps this test short; the seed sweep itself is the same code for any list */
-    int rc = run("tune --quick --seeds 4 --json", &out);
-    cr_assert_eq(rc, 0, "clnas tune --quick failed:\n%s", out);
-    const char *json = strstr(out, "{\"device\": "); /* stdout's one line, after the progress on stderr */
-    cr_assert_not_null(json, "no JSON object in:\n%s", out);
-    cr_expect(strstr(json, "\"tuning_file\": \"") && strstr(json, "\"shapes\": [") && strstr(json, "\"budget_bytes\""),
-              "JSON: %s", json);
-    free(out);
-    /* the file is there, readable, and what the device now reports */
+    int rc = run_stdout("tune --quick --seed-counts 4 --json", &out, errfile, sizeof errfile);
+    cr_assert_eq(rc, 0, "clnas tune --quick failed:\n%s\n%s", out, slurp(errfile));
+    json_error_t e;
+    json_t *j = json_loads(out, JSON_REJECT_DUPLICATES, &e);
+    cr_assert_not_null(j, "not one JSON object (%s, line %d col %d):\n%s", e.text, e.line, e.column, out);
+    char path[1200], msg[512];
     clnas_ctx *ctx = open_ctx();
     const clnas_device_info *d = clnas_ctx_device(ctx);
+    path_of(d, path, sizeof path);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "device")), d->name);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "tuning_file")), path);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "mode")), "quick");
+    const json_t *shapes = json_object_get(j, "shapes");
+    cr_assert_eq(json_array_size(shapes), 3, "%s", out);
+    for (size_t i = 0; i < 3; i++)
+        cr_expect_gt(json_number_value(json_object_get(json_array_get(shapes, i), "clblast_gflops")), 0, "%s", out);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(shapes, 1), "m")), 72);
+    const json_t *seeds = json_object_get(j, "seeds");
+    cr_assert(json_is_object(seeds), "%s", out);
+    cr_expect(json_array_size(json_object_get(seeds, "tested")) == 1 &&
+              json_integer_value(json_array_get(json_object_get(seeds, "tested"), 0)) == 4, "%s", out);
+    const json_int_t budget = json_integer_value(json_object_get(seeds, "budget_bytes"));
+    cr_expect_gt(budget, 0, "%s", out);
+    cr_expect_eq(json_array_size(json_object_get(seeds, "nets")), 2, "%s", out);
+    cr_expect(json_is_array(json_object_get(j, "candidates")) && json_array_size(json_object_get(j, "candidates")) > 0);
+    /* the file is there, readable, and what the device now reports */
     cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "file");
-    char path[1200], msg[512];
     clnas_tuning t;
     int found;
-    path_of(d, path, sizeof path);
     cr_expect_eq(read_file(path, d, &t, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
-    cr_expect_gt(budget_of(&t), 0);
+    cr_expect_eq(budget_of(&t), (double)budget);
+    double b = 0;
+    cr_expect(clnas_ctx_device_param(ctx, CLNAS_NTK_SEED_BUDGET_KEY, &b) && b == (double)budget);
     cr_expect(strstr(slurp(path), "measured.gflops.gram_supernet.clblast="), "%s", slurp(path));
     clnas_ctx_destroy(ctx);
+    json_decref(j);
+    free(out);
     cr_expect_eq(run("devices --json", &out), 0);
     cr_expect(strstr(out, "\"gemm_tuning\": \"file\""), "%s", out);
     free(out);
-    /* --reset removes it */
-    cr_expect_eq(run("tune --reset", &out), 0, "%s", out);
+    /* --reset removes it (and says so in JSON) */
+    cr_expect_eq(run_stdout("tune --reset --json", &out, errfile, sizeof errfile), 0, "%s", slurp(errfile));
+    j = json_loads(out, JSON_REJECT_DUPLICATES, &e);
+    cr_assert_not_null(j, "%s", out);
+    cr_expect(json_is_true(json_object_get(j, "removed")), "%s", out);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "tuning_file")), path);
+    json_decref(j);
     free(out);
     struct stat sb;
     cr_expect_neq(stat(path, &sb), 0, "%s still exists after --reset", path);
