@@ -1,7 +1,7 @@
 /* internal.h - what every part of libclnas shares but users never see:
  * the context body, the error macros, kernel lookup and launch, device buffers,
  * the CLBlast wrapper and small utilities. Nothing NAS-specific lives here.
- * The `clnas` command never includes it: its commands use the public headers and
+ * Commands (src/cli/) are not meant to include it: they use the public headers and
  * the narrow internal ones made for them (src/bench/bench.h, runtime/tune.h). */
 #ifndef CLNAS_INTERNAL_H
 #define CLNAS_INTERNAL_H

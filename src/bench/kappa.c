@@ -5,7 +5,6 @@
  * from sizes alone, with a message naming them. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +12,6 @@
 #include "model/graph.h"
 
 static double mib(double bytes) { return bytes / 1048576.0; }
-
-void bench_log(const clnas_tune_opts *o, const char *fmt, ...)
-{
-    if (!o || !o->log) return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    o->log(o->log_ud, line);
-}
 
 /* ---- peak resident memory of this process (Linux) ----
  * On a CPU device the device buffers are host memory, so the process's peak RSS shows what

@@ -4,11 +4,23 @@
  * (runtime/tune.h), which applies it whenever a later context opens the device. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "bench/bench_impl.h"
+
+void bench_log(const clnas_tune_opts *o, const char *fmt, ...)
+{
+    if (!o || !o->log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    o->log(o->log_ud, line);
+}
 
 void clnas_tune_opts_default(clnas_tune_opts *o)
 {
