@@ -1,6 +1,8 @@
 /* internal.h - what every part of libclnas shares but users never see:
  * the context body, the error macros, kernel lookup and launch, device buffers,
- * and the CLBlast wrapper. Nothing NAS-specific lives here. */
+ * the CLBlast wrapper and small utilities. Nothing NAS-specific lives here.
+ * Commands (src/cli/) are not meant to include it: they use the public headers and
+ * the narrow internal ones made for them (src/bench/bench.h, runtime/tune.h). */
 #ifndef CLNAS_INTERNAL_H
 #define CLNAS_INTERNAL_H
 
@@ -12,6 +14,7 @@
 
 #include "clnas/context.h"
 #include "clnas/status.h"
+#include "runtime/tune.h" /* clnas_tuning: what a context applied */
 
 #define CLNAS_ERRMSG_LEN 4096
 
@@ -35,20 +38,6 @@ struct clnas_prog_entry {
     int nkernels, capkernels;
 };
 
-/* Per-device GEMM tuning (functions in the tuning section below). */
-#define CLNAS_TUNE_NX 16 /* parameters of CLBlast's "Xgemm" kernel */
-#define CLNAS_TUNE_ND 10 /* parameters of CLBlast's "XgemmDirect" kernel */
-extern const char *const clnas_tune_xgemm_names[CLNAS_TUNE_NX];  /* CLBlast's names, its order */
-extern const char *const clnas_tune_direct_names[CLNAS_TUNE_ND];
-
-typedef struct clnas_tuning {
-    int gemm;                     /* 1: override CLBlast with the three below; 0: keep CLBlast's */
-    size_t xgemm[CLNAS_TUNE_NX];  /* in clnas_tune_xgemm_names order */
-    size_t direct[CLNAS_TUNE_ND]; /* in clnas_tune_direct_names order */
-    size_t min_indirect;          /* "GemmRoutine" XGEMM_MIN_INDIRECT_SIZE: m*n*k below its cube runs direct */
-    double seed_budget;           /* bytes of activation gradients in flight for the NTK; 0 = built-in */
-} clnas_tuning;
-
 struct clnas_ctx {
     cl_platform_id platform;
     cl_device_id device;
@@ -61,10 +50,9 @@ struct clnas_ctx {
     int disk_hits, compiled;
     int cache_off;
     int cache_debug;
-    char cache_dir[1024];
-    int gemm_warm;
-    /* ---- per-device GEMM tuning (src/runtime/tune.c): set once by clnas_ctx_create ---- */
-    clnas_tuning tune;          /* what was applied (all zero when nothing was) */
+    char cache_dir[1024];       /* the program cache: clnas_cache_dir("cl") */
+    /* ---- per-device tuning (src/runtime/tune.c, runtime/tune.h): set once by clnas_ctx_create ---- */
+    clnas_tuning tune;          /* what was applied: GEMM parameters and per-device values (all zero when nothing was) */
     const char *tune_source;    /* "file", "shipped", "none" or "off" (static string) */
     char tune_note[512];        /* why a tuning file was passed over, "" if it was not */
 };
@@ -153,47 +141,23 @@ void clnas_gemm_ref(int transA, int transB, size_t m, size_t n, size_t k, double
                     const double *A, size_t lda, const double *B, size_t ldb, double beta,
                     double *C, size_t ldc);
 
-/* ---- per-device GEMM tuning (src/runtime/tune.c, tune_defaults.c) ----
- * A tuning is what `clnas tune` finds for one device: CLBlast's single-precision GEMM kernel
- * parameters (the indirect kernel "Xgemm", the direct kernel "XgemmDirect", and the size below
- * which CLBlast takes the direct one) and the activation-gradient budget that decides how many
- * NTK backward seeds run at once. clnas_ctx_create applies, in this order of precedence, the
- * device's tuning file, else clnas's shipped default for that kind of device, else nothing
- * (CLBlast's own database, the built-in 256 MiB budget); CLNAS_TUNE=off applies nothing. */
-
-/* CLBlast's own constraints on a parameter set (integer work per thread, unrollable loops, local
- * memory and work-group size of the device). A set that breaks them may compile and then compute
- * wrong results, so nothing unchecked is ever handed to CLBlast. */
-int clnas_tune_xgemm_ok(const size_t *v, uint64_t local_mem, size_t max_wg);
-int clnas_tune_direct_ok(const size_t *v, uint64_t local_mem, size_t max_wg);
-/* The tuning file of a device: <cache>/tune/<device>-<hash>.conf, where <cache> is
- * $CLNAS_CACHE_DIR, else $XDG_CACHE_HOME/clnas, else ~/.cache/clnas (as for the program cache).
- * Returns 0 when there is no cache directory (CLNAS_CACHE_DIR=off, no HOME). */
-int clnas_tune_path(const clnas_device_info *d, char *out, size_t len);
-/* Reads a tuning file. Returns 1 with *t filled; 0 when there is no file; -1 when it cannot be
- * used (corrupt, or written for another device / driver / CLBlast), with the reason in msg. */
-int clnas_tune_read(const char *path, const clnas_device_info *d, clnas_tuning *t, char *msg, size_t len);
-/* Writes a tuning file atomically (temporary file + rename), creating its directory. `extra`
- * (may be NULL) is appended verbatim: key=value lines a reader ignores (measurements). */
-clnas_status clnas_tune_write(clnas_ctx *ctx, const char *path, const clnas_device_info *d,
-                              const clnas_tuning *t, const char *extra);
-/* Fills *t with the shipped default for this kind of device; 0 when there is none. */
-int clnas_tune_shipped(const clnas_device_info *d, clnas_tuning *t);
-/* A one-line description of the shipped entry that matches d ("" when none). */
-const char *clnas_tune_shipped_name(const clnas_device_info *d);
-/* Hands t's GEMM parameters to CLBlast (nothing when t->gemm is 0). CLBlast keeps them per
- * device for the whole process, for every context on that device, until overridden again. */
-clnas_status clnas_tune_apply(clnas_ctx *ctx, const clnas_tuning *t);
-/* Picks and applies the tuning at context creation (device.c); never fails: a tuning that cannot
- * be used is described in ctx->tune_note and passed over. */
-void clnas_tune_ctx_init(clnas_ctx *ctx);
-/* "1.5.3": the CLBlast version clnas was built against (part of a tuning file's key). */
-const char *clnas_clblast_version(void);
+/* ---- per-device tuning: see runtime/tune.h (what is stored and applied) ---- */
 /* CLBlastOverrideParameters for single precision (gemm.c stays the only file that calls CLBlast). */
 clnas_status clnas_gemm_override(clnas_ctx *ctx, const char *kernel, size_t n, const char *const *names,
                                  const size_t *values);
 
-/* ---- small shared utilities (src/core/util.c, csv.c) ---- */
+/* ---- small shared utilities (src/core/util.c, csv.c; the clock, hashing and CSV splitting are
+ * in core/util.h so that commands can use them without this header) ---- */
 #include "core/util.h"
+/* Median of v[0..n) (n >= 1); sorts v in place. For timing repeats. */
+double clnas_median(double *v, int n);
+/* The directory `sub` of clnas's cache: $CLNAS_CACHE_DIR/sub, else $XDG_CACHE_HOME/clnas/sub, else
+ * ~/.cache/clnas/sub (the one rule for the program cache, "cl", and the tuning files, "tune").
+ * CLNAS_E_UNSUPPORTED when there is none (CLNAS_CACHE_DIR=off, or none of the three variables
+ * set), CLNAS_E_INVALID_ARG when the path does not fit len; the reason in err (may be NULL). */
+clnas_status clnas_cache_dir(const char *sub, char *out, size_t len, char *err, size_t errlen);
+/* Creates directory `path` and its missing parents (mode 0755); an existing directory is fine.
+ * CLNAS_E_IO (or CLNAS_E_INVALID_ARG for an empty or over-long path) with the reason in err. */
+clnas_status clnas_mkdir_p(const char *path, char *err, size_t errlen);
 
 #endif

@@ -100,7 +100,7 @@ Test(device, list_is_consistent)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     cr_assert_gt(n, 0, "no OpenCL device (install pocl-opencl-icd)");
     for (int i = 0; i < n; i++) {
         cr_expect_eq(d[i].index, i);
@@ -119,7 +119,7 @@ Test(device, unknown_name_lists_devices)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     cr_assert_gt(n, 0);
     clnas_ctx *ctx = NULL;
     clnas_status st = clnas_ctx_create("no-such-device-xyz", &ctx);
@@ -147,7 +147,7 @@ Test(device, index_out_of_range_fails)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     free(d);
     const char *bad[3];
     char past_end[32];
@@ -169,7 +169,7 @@ Test(device, name_substring_is_case_insensitive)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    cr_assert_eq(clnas_devices_list(&d, &n), CLNAS_OK);
+    cr_assert_eq(clnas_devices_list(&d, &n, NULL, 0), CLNAS_OK);
     cr_assert_gt(n, 0);
     /* The last device's full name, upper-cased, must open a device with that name. */
     char want[256];
@@ -389,6 +389,59 @@ Test(cache, different_defines_are_different_programs)
 }
 
 /* ------------------------------------------------------------------ build failures */
+
+/* The one rule for where the cache lives (program binaries in "cl", tuning files in "tune"). */
+Test(cache, directory_rule)
+{
+    char out[256], err[256];
+    setenv("CLNAS_CACHE_DIR", "/x/c", 1);
+    setenv("XDG_CACHE_HOME", "/x/xdg", 1);
+    setenv("HOME", "/x/home", 1);
+    cr_expect_eq(clnas_cache_dir("cl", out, sizeof out, err, sizeof err), CLNAS_OK);
+    cr_expect_str_eq(out, "/x/c/cl");
+    setenv("CLNAS_CACHE_DIR", "", 1); /* empty: as if unset */
+    cr_expect_eq(clnas_cache_dir("tune", out, sizeof out, err, sizeof err), CLNAS_OK);
+    cr_expect_str_eq(out, "/x/xdg/clnas/tune");
+    unsetenv("XDG_CACHE_HOME");
+    cr_expect_eq(clnas_cache_dir("cl", out, sizeof out, err, sizeof err), CLNAS_OK);
+    cr_expect_str_eq(out, "/x/home/.cache/clnas/cl");
+    unsetenv("HOME");
+    cr_expect_eq(clnas_cache_dir("cl", out, sizeof out, err, sizeof err), CLNAS_E_UNSUPPORTED);
+    cr_expect(strstr(err, "HOME"), "%s", err);
+    setenv("CLNAS_CACHE_DIR", "off", 1);
+    cr_expect_eq(clnas_cache_dir("cl", out, sizeof out, err, sizeof err), CLNAS_E_UNSUPPORTED);
+    cr_expect(strstr(err, "CLNAS_CACHE_DIR=off"), "%s", err);
+    setenv("CLNAS_CACHE_DIR", "/a/rather/long/folder/name", 1);
+    cr_expect_eq(clnas_cache_dir("cl", out, 10, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_expect_str_eq(out, "");
+}
+
+Test(cache, mkdir_p_creates_parents_and_reports_failures)
+{
+    char path[600], err[512];
+    snprintf(path, sizeof path, "%s/a/b//c/", g_tmpdir);
+    cr_expect_eq(clnas_mkdir_p(path, err, sizeof err), CLNAS_OK, "%s", err);
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/a/b/c", g_tmpdir);
+    cr_expect(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode), "%s was not created", path);
+    cr_expect_eq(clnas_mkdir_p(path, err, sizeof err), CLNAS_OK, "an existing directory is fine: %s", err);
+    /* a file where a directory should be */
+    snprintf(path, sizeof path, "%s/a/file", g_tmpdir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/a/file/sub", g_tmpdir);
+    cr_expect_eq(clnas_mkdir_p(path, err, sizeof err), CLNAS_E_IO);
+    cr_expect(strstr(err, "a/file") != NULL, "%s", err);
+    cr_expect_eq(clnas_mkdir_p("", err, sizeof err), CLNAS_E_INVALID_ARG);
+    snprintf(path, sizeof path, "%s/a/file", g_tmpdir);
+    remove(path);
+    const char *dirs[] = {"a/b/c", "a/b", "a"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", g_tmpdir, dirs[i]);
+        rmdir(path);
+    }
+}
 
 TestSuite(build, .init = cache_setup, .fini = cache_teardown);
 

@@ -1,6 +1,7 @@
 /* test_tune.c - per-device GEMM tuning: CLBlast's parameter constraints, the tuning file (round
  * trip, key mismatch, corruption, atomic replacement), what a context applies (file > shipped >
- * none, CLNAS_TUNE=off, the seed budget reaching the NTK), GEMM correctness with tuned
+ * none, CLNAS_TUNE=off, per-device values and the NTK's seed budget reaching the NTK, files of
+ * the older format), GEMM correctness with tuned
  * parameters on both of CLBlast's kernels, and `clnas tune` end to end. Every test runs with
  * CLNAS_CACHE_DIR in a fresh temporary folder, so the user's own tuning is never touched. */
 #define _POSIX_C_SOURCE 200809L
@@ -12,9 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "clnas/nb201.h"
+#include <jansson.h>
 #include "clnas/nb201.h"
 #include "clnas/score.h"
+#include "metrics/ntk_seeds.h"
 #include "model/graph.h"
 #include "util/testutil.h"
 
@@ -47,15 +49,39 @@ static clnas_device_info fake_dev(const char *name, const char *driver)
     return d;
 }
 
-/* A valid, non-default tuning: CLBlast's generic Xgemm set, a direct set with 2-wide vectors. */
+/* A valid, non-default tuning: CLBlast's generic Xgemm set, a direct set with 2-wide vectors, the
+ * NTK's budget and one more per-device value. */
 static clnas_tuning sample_tuning(void)
 {
     clnas_tuning t = {1,
                       {0, 1, 32, 2, 8, 8, 32, 16, 16, 32, 1, 1, 0, 0, 4, 2},
                       {2, 8, 8, 8, 8, 1, 1, 2, 2, 32},
                       448,
-                      123456789.0};
+                      2,
+                      {{CLNAS_NTK_SEED_BUDGET_KEY, 123456789.0}, {"other.value", 0.125}}};
     return t;
+}
+
+/* The NTK's budget in t (-1 when there is none). */
+static double budget_of(const clnas_tuning *t)
+{
+    double v = -1;
+    return clnas_tuning_param(t, CLNAS_NTK_SEED_BUDGET_KEY, &v) ? v : -1;
+}
+
+/* The tuning file path of d (asserts there is one). */
+static void path_of(const clnas_device_info *d, char *path, size_t len)
+{
+    char err[256];
+    cr_assert_eq(clnas_tune_path(d, path, len, err, sizeof err), CLNAS_OK, "%s", err);
+}
+
+/* Reads path for d: the status, *found and the message. */
+static clnas_status read_file(const char *path, const clnas_device_info *d, clnas_tuning *t, int *found, char *msg,
+                              size_t len)
+{
+    *found = -1;
+    return clnas_tune_read(path, d, t, found, msg, len);
 }
 
 static char *slurp(const char *path)
@@ -124,30 +150,40 @@ Test(file, round_trip)
 {
     clnas_device_info d = fake_dev("Test Device 1 (rev. A)", "1.0");
     char path[1200];
-    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    path_of(&d, path, sizeof path);
     cr_expect(strncmp(path, g_dir, strlen(g_dir)) == 0 && strstr(path, "/tune/"), "path %s not under %s/tune", path, g_dir);
     clnas_tuning t = sample_tuning(), r;
     memset(&r, 0xab, sizeof r);
     cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, "measured.note=round trip\n"), CLNAS_OK);
     char msg[512];
-    cr_assert_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
+    int found;
+    cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(found, 1);
     cr_expect_eq(r.gemm, 1);
     cr_expect(memcmp(r.xgemm, t.xgemm, sizeof t.xgemm) == 0);
     cr_expect(memcmp(r.direct, t.direct, sizeof t.direct) == 0);
     cr_expect_eq(r.min_indirect, t.min_indirect);
-    cr_expect_eq(r.seed_budget, t.seed_budget);
+    /* per-device values come back by key, exactly, in order */
+    cr_expect_eq(r.nparams, 2);
+    cr_expect_eq(budget_of(&r), 123456789.0);
+    double v = 0;
+    cr_expect(clnas_tuning_param(&r, "other.value", &v) && v == 0.125);
+    cr_expect_not(clnas_tuning_param(&r, "no.such.key", &v));
     /* "keep CLBlast's" round-trips too, with only the seed budget */
-    clnas_tuning keep = {0, {0}, {0}, 0, 1048576.0};
+    clnas_tuning keep = {0, {0}, {0}, 0, 1, {{CLNAS_NTK_SEED_BUDGET_KEY, 1048576.0}}};
     cr_assert_eq(clnas_tune_write(NULL, path, &d, &keep, NULL), CLNAS_OK);
-    cr_assert_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
+    cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
     cr_expect_eq(r.gemm, 0);
-    cr_expect_eq(r.seed_budget, 1048576.0);
+    cr_expect_eq(r.nparams, 1);
+    cr_expect_eq(budget_of(&r), 1048576.0);
     /* no file at all is not an error */
     clnas_device_info other = fake_dev("Another Device", "1.0");
     char p2[1200];
-    cr_assert(clnas_tune_path(&other, p2, sizeof p2));
+    path_of(&other, p2, sizeof p2);
     cr_expect_str_neq(p2, path);
-    cr_expect_eq(clnas_tune_read(p2, &other, &r, msg, sizeof msg), 0);
+    cr_expect_eq(read_file(p2, &other, &r, &found, msg, sizeof msg), CLNAS_OK);
+    cr_expect_eq(found, 0);
+    cr_expect_str_eq(msg, "");
     cr_expect_str_eq(clnas_device_tuning_source(&other), "none");
     cr_expect_str_eq(clnas_device_tuning_source(&d), "file");
 }
@@ -156,15 +192,17 @@ Test(file, key_mismatch_is_ignored)
 {
     clnas_device_info d = fake_dev("Test Device 1", "1.0");
     char path[1200], msg[512];
-    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    path_of(&d, path, sizeof path);
     clnas_tuning t = sample_tuning(), r;
     cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
     /* a driver upgrade: same device, same file name, stale content */
     clnas_device_info newer = fake_dev("Test Device 1", "2.0");
     char p2[1200];
-    cr_assert(clnas_tune_path(&newer, p2, sizeof p2));
+    path_of(&newer, p2, sizeof p2);
     cr_expect_str_eq(p2, path, "the file is found again after a driver upgrade (and reported)");
-    cr_expect_eq(clnas_tune_read(path, &newer, &r, msg, sizeof msg), -1);
+    int found;
+    cr_expect_eq(read_file(path, &newer, &r, &found, msg, sizeof msg), CLNAS_E_UNSUPPORTED);
+    cr_expect_eq(found, 1);
     cr_expect(strstr(msg, "driver") && strstr(msg, "\"1.0\"") && strstr(msg, "\"2.0\""), "%s", msg);
     cr_expect_str_eq(clnas_device_tuning_source(&newer), "none");
     /* another CLBlast version */
@@ -174,12 +212,12 @@ Test(file, key_mismatch_is_ignored)
     v[8] = '0'; /* "1.5.3" -> "0.5.3" */
     tu_write_file(path, text);
     free(text);
-    cr_expect_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), -1);
+    cr_expect_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_E_UNSUPPORTED);
     cr_expect(strstr(msg, "clblast"), "%s", msg);
     /* a file copied from another device */
     clnas_device_info other = fake_dev("Test Device 2", "1.0");
     cr_assert_eq(clnas_tune_write(NULL, path, &other, &t, NULL), CLNAS_OK);
-    cr_expect_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), -1);
+    cr_expect_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_E_UNSUPPORTED);
     cr_expect(strstr(msg, "device"), "%s", msg);
 }
 
@@ -189,7 +227,7 @@ static void expect_corrupt(const char *what, const char *from, const char *to)
 {
     clnas_device_info d = fake_dev("Test Device 1", "1.0");
     char path[1200], msg[512];
-    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    path_of(&d, path, sizeof path);
     clnas_tuning t = sample_tuning(), r;
     cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
     char *text = strdup(slurp(path));
@@ -212,8 +250,10 @@ static void expect_corrupt(const char *what, const char *from, const char *to)
     }
     tu_write_file(path, edited);
     memset(&r, 0, sizeof r);
-    int got = clnas_tune_read(path, &d, &r, msg, sizeof msg);
-    cr_expect_eq(got, -1, "%s: read returned %d", what, got);
+    int found;
+    clnas_status got = read_file(path, &d, &r, &found, msg, sizeof msg);
+    cr_expect_eq(got, CLNAS_E_IO, "%s: read returned %s", what, clnas_status_str(got));
+    cr_expect_eq(found, 1, "%s", what);
     cr_expect(strstr(msg, "corrupt") && strstr(msg, path), "%s: message \"%s\"", what, msg);
     cr_expect_str_eq(clnas_device_tuning_source(&d), "none", "%s", what);
     free(text);
@@ -235,41 +275,47 @@ Test(file, corrupt_is_ignored_with_a_reason)
     expect_corrupt("truncated", "direct.NDIMBD=", NULL);
     expect_corrupt("truncated in a value", "direct.NDIMBD=8", "direct.NDIMBD=");
     expect_corrupt("bad budget", "seed_budget_bytes=123456789\n", "seed_budget_bytes=lots\n");
+    expect_corrupt("bad value", "param.other.value=0.125\n", "param.other.value=1/8\n");
+    expect_corrupt("infinite value", "param.other.value=0.125\n", "param.other.value=inf\n");
+    expect_corrupt("bad key", "param.other.value=0.125\n", "param.other value=0.125\n");
 }
 
 Test(file, unknown_keys_and_comments_are_fine)
 {
     clnas_device_info d = fake_dev("Test Device 1", "1.0");
     char path[1200], msg[512];
-    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    path_of(&d, path, sizeof path);
     clnas_tuning t = sample_tuning(), r;
     cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, "measured.anything=1.5\nfuture.key=x\n# comment\n\n"), CLNAS_OK);
-    cr_expect_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
+    int found;
+    cr_expect_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(budget_of(&r), 123456789.0);
 }
 
 Test(file, write_is_atomic)
 {
     clnas_device_info d = fake_dev("Test Device 1", "1.0");
     char path[1200], tunedir[1300], msg[512];
-    cr_assert(clnas_tune_path(&d, path, sizeof path));
+    path_of(&d, path, sizeof path);
     snprintf(tunedir, sizeof tunedir, "%s/tune", g_dir);
     clnas_tuning t = sample_tuning(), r;
     cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
-    t.seed_budget = 42;
+    cr_assert_eq(clnas_tuning_set_param(NULL, &t, CLNAS_NTK_SEED_BUDGET_KEY, 42), CLNAS_OK);
     cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
     /* replaced through a temporary file and rename: the complete new file, nothing left over */
     cr_expect_eq(count_entries(tunedir), 1, "only the tuning file remains in %s", tunedir);
-    cr_assert_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
-    cr_expect_eq(r.seed_budget, 42.0);
+    int found;
+    cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(budget_of(&r), 42.0);
     /* a failed write leaves the old file as it was */
     cr_assert_eq(chmod(tunedir, 0555), 0);
-    t.seed_budget = 7;
+    cr_assert_eq(clnas_tuning_set_param(NULL, &t, CLNAS_NTK_SEED_BUDGET_KEY, 7), CLNAS_OK);
     clnas_status st = clnas_tune_write(NULL, path, &d, &t, NULL);
     chmod(tunedir, 0755);
     if (geteuid() != 0) { /* root writes anyway */
         cr_expect_eq(st, CLNAS_E_IO);
-        cr_assert_eq(clnas_tune_read(path, &d, &r, msg, sizeof msg), 1, "%s", msg);
-        cr_expect_eq(r.seed_budget, 42.0);
+        cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+        cr_expect_eq(budget_of(&r), 42.0);
     }
     /* a path that cannot be created at all is an error, not a crash */
     char blocked[1400];
@@ -285,8 +331,100 @@ Test(file, no_cache_dir_no_file)
     clnas_device_info d = fake_dev("Test Device 1", "1.0");
     char path[1200];
     cr_assert_eq(setenv("CLNAS_CACHE_DIR", "off", 1), 0);
-    cr_expect_not(clnas_tune_path(&d, path, sizeof path));
+    char err[256];
+    cr_expect_eq(clnas_tune_path(&d, path, sizeof path, err, sizeof err), CLNAS_E_UNSUPPORTED);
+    cr_expect(strstr(err, "CLNAS_CACHE_DIR=off"), "%s", err);
     cr_expect_str_eq(clnas_device_tuning_source(&d), "none");
+    int removed = -1;
+    cr_expect_eq(clnas_tune_delete(&d, path, sizeof path, &removed, err, sizeof err), CLNAS_E_UNSUPPORTED);
+    cr_expect_eq(removed, 0);
+    /* a path that does not fit is an error with a reason, not a cut-off path */
+    cr_assert_eq(setenv("CLNAS_CACHE_DIR", g_dir, 1), 0);
+    cr_expect_eq(clnas_tune_path(&d, path, 20, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_expect_str_eq(path, "");
+}
+
+/* Files written before per-device values were generic: the NTK's budget as seed_budget_bytes=N.
+ * They must give the same budget; and files written now keep that line for older readers. */
+Test(file, older_format_is_read_and_written)
+{
+    clnas_device_info d = fake_dev("Test Device 1", "1.0");
+    char path[1200], msg[512], tunedir[1300];
+    path_of(&d, path, sizeof path);
+    snprintf(tunedir, sizeof tunedir, "%s/tune", g_dir);
+    mkdir(tunedir, 0755);
+    char old[2048];
+    snprintf(old, sizeof old,
+             "# clnas GEMM tuning of one OpenCL device, written by `clnas tune`.\n"
+             "format=1\nplatform=Test Platform\ndevice=Test Device 1\ndriver=1.0\nclblast=%s\ngemm=default\n"
+             "seed_budget_bytes=316318464\nmeasured.date=2026-11-29T10:00:00Z\n", clnas_clblast_version());
+    tu_write_file(path, old);
+    clnas_tuning r;
+    int found;
+    cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(r.nparams, 1);
+    cr_expect_eq(budget_of(&r), 316318464.0);
+    /* 0 meant "no budget" */
+    char *z = strstr(old, "316318464");
+    memcpy(z, "0\n", 3);
+    z[2] = 0;
+    strcat(old, "measured.mode=quick\n");
+    tu_write_file(path, old);
+    cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(r.nparams, 0);
+    cr_expect_eq(budget_of(&r), -1);
+    /* written now: the param.* line and the older spelling, which an older reader understands */
+    clnas_tuning t = sample_tuning();
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
+    const char *text = slurp(path);
+    cr_expect(strstr(text, "\nparam.ntk.seed_budget_bytes=123456789\n"), "%s", text);
+    cr_expect(strstr(text, "\nseed_budget_bytes=123456789\n"), "%s", text);
+    cr_expect(strstr(text, "\nparam.other.value=0.125\n"), "%s", text);
+    /* the param.* line wins over the older spelling, wherever it stands */
+    char both[2048];
+    snprintf(both, sizeof both, "%sseed_budget_bytes=5\n", text);
+    tu_write_file(path, both);
+    cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(budget_of(&r), 123456789.0);
+    /* a budget that is no whole number is not written the older way (an older reader would stop) */
+    cr_assert_eq(clnas_tuning_set_param(NULL, &t, CLNAS_NTK_SEED_BUDGET_KEY, 1.5), CLNAS_OK);
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
+    cr_expect_null(strstr(slurp(path), "\nseed_budget_bytes="), "%s", slurp(path));
+    cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(budget_of(&r), 1.5);
+}
+
+Test(file, per_device_values)
+{
+    clnas_tuning t;
+    memset(&t, 0, sizeof t);
+    cr_expect_eq(clnas_tuning_set_param(NULL, &t, "a.b", 1), CLNAS_OK);
+    cr_expect_eq(clnas_tuning_set_param(NULL, &t, "a.b", 2), CLNAS_OK, "setting again replaces");
+    cr_expect_eq(t.nparams, 1);
+    cr_expect_eq(clnas_tuning_set_param(NULL, &t, "has space", 1), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_tuning_set_param(NULL, &t, "", 1), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_tuning_set_param(NULL, &t, "x", NAN), CLNAS_E_INVALID_ARG);
+    char key[32];
+    for (int i = 1; i < CLNAS_TUNE_MAX_PARAMS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        cr_expect_eq(clnas_tuning_set_param(NULL, &t, key, i), CLNAS_OK);
+    }
+    cr_expect_eq(clnas_tuning_set_param(NULL, &t, "one.too.many", 1), CLNAS_E_INVALID_ARG);
+    double v = 0;
+    cr_expect(clnas_tuning_param(&t, "a.b", &v) && v == 2);
+    cr_expect(clnas_tuning_param(&t, "k15", &v) && v == 15);
+}
+
+/* The shipped PoCL default carries the budget it always had (301.7 MiB: 4 / 8 seeds). */
+Test(file, shipped_pocl_default_keeps_its_budget)
+{
+    clnas_device_info d = fake_dev("pthread-skylake-avx512-Intel(R) Xeon(R) Processor", "3.1");
+    snprintf(d.platform_name, sizeof d.platform_name, "Portable Computing Language");
+    d.type = "CPU";
+    clnas_tuning t;
+    cr_assert(clnas_tune_shipped(&d, &t));
+    cr_expect_eq(t.gemm, 1);
+    cr_expect_eq(budget_of(&t), 316318464.0);
 }
 
 /* ------------------------------------------------------------------ what a context applies */
@@ -314,8 +452,9 @@ Test(context, file_beats_shipped_and_sets_the_seed_budget)
     cr_expect_str_eq(clnas_ctx_tuning_source(ctx), shipped_or_none(d));
     cr_expect_str_eq(clnas_ctx_tuning_note(ctx), "");
     char path[1200];
-    cr_assert(clnas_tune_path(d, path, sizeof path));
-    clnas_tuning keep = {0, {0}, {0}, 0, 0};
+    path_of(d, path, sizeof path);
+    clnas_tuning keep;
+    memset(&keep, 0, sizeof keep);
     /* budget for exactly 3 seeds of the single path at batch 72 */
     clnas_nb201_arch arch;
     clnas_nb201_config cfg;
@@ -325,12 +464,14 @@ Test(context, file_beats_shipped_and_sets_the_seed_budget)
     clnas_nb201_config_ntk(&cfg, 10, 32);
     cr_assert_eq(clnas_nb201_build(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
     const double per_seed = (double)net->act_per_sample * 72 * 4;
-    keep.seed_budget = 3.5 * per_seed;
+    cr_assert_eq(clnas_tuning_set_param(ctx, &keep, CLNAS_NTK_SEED_BUDGET_KEY, 3.5 * per_seed), CLNAS_OK);
     cr_assert_eq(clnas_tune_write(ctx, path, d, &keep, NULL), CLNAS_OK);
     clnas_ctx_destroy(ctx);
 
     ctx = open_ctx();
     cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "file");
+    double b = 0;
+    cr_expect(clnas_ctx_device_param(ctx, CLNAS_NTK_SEED_BUDGET_KEY, &b) && b == 3.5 * per_seed);
     clnas_ntk_config nc = {72, 0, 0};
     clnas_ntk *ntk = NULL;
     cr_assert_eq(clnas_ntk_create(ctx, net, &nc, &ntk), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
@@ -354,6 +495,7 @@ Test(context, file_beats_shipped_and_sets_the_seed_budget)
     ctx = open_ctx();
     cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "off");
     cr_expect_str_eq(clnas_device_tuning_source(clnas_ctx_device(ctx)), "off");
+    cr_expect_not(clnas_ctx_device_param(ctx, CLNAS_NTK_SEED_BUDGET_KEY, &b));
     cr_assert_eq(clnas_ntk_create(ctx, net, &nc, &ntk), CLNAS_OK);
     int want = (int)(256.0 * 1048576.0 / per_seed);
     cr_expect_eq(clnas_ntk_seeds(ntk), want < 72 ? (want < 1 ? 1 : want) : 72);
@@ -363,12 +505,46 @@ Test(context, file_beats_shipped_and_sets_the_seed_budget)
     clnas_net_destroy(net);
 }
 
+/* A tuning file of the older format (seed_budget_bytes=N) sets the NTK's seeds as it did. */
+Test(context, older_format_budget_reaches_the_ntk)
+{
+    clnas_ctx *ctx = open_ctx();
+    const clnas_device_info *d = clnas_ctx_device(ctx);
+    char path[1200], text[2048], tunedir[1300];
+    path_of(d, path, sizeof path);
+    snprintf(tunedir, sizeof tunedir, "%s/tune", g_dir);
+    mkdir(tunedir, 0755);
+    clnas_nb201_arch arch;
+    clnas_nb201_config cfg;
+    clnas_net *net = NULL;
+    cr_assert_eq(clnas_nb201_parse("supernet", &arch, NULL, 0), CLNAS_OK);
+    clnas_nb201_config_ntk(&cfg, 10, 32);
+    cr_assert_eq(clnas_nb201_build(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
+    const double per_seed = (double)net->act_per_sample * 72 * 4;
+    /* written as `clnas tune` wrote it before: 5 seeds of the supernet; the platform and device
+       names as the driver pads them (the reader trims) */
+    snprintf(text, sizeof text, "format=1\nplatform=%s\ndevice=%s\ndriver=%s\nclblast=%s\ngemm=default\n"
+             "seed_budget_bytes=%.0f\nmeasured.mode=full\n", d->platform_name, d->name, d->driver_version,
+             clnas_clblast_version(), 5 * per_seed);
+    tu_write_file(path, text);
+    clnas_ctx_destroy(ctx);
+    ctx = open_ctx();
+    cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "file", "note: %s", clnas_ctx_tuning_note(ctx));
+    clnas_ntk_config nc = {72, 0, 0};
+    clnas_ntk *ntk = NULL;
+    cr_assert_eq(clnas_ntk_create(ctx, net, &nc, &ntk), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_expect_eq(clnas_ntk_seeds(ntk), 5);
+    clnas_ntk_destroy(ntk);
+    clnas_ctx_destroy(ctx);
+    clnas_net_destroy(net);
+}
+
 Test(context, corrupt_file_is_reported_and_passed_over)
 {
     clnas_ctx *ctx = open_ctx();
     const clnas_device_info *d = clnas_ctx_device(ctx);
     char path[1200], tunedir[1300];
-    cr_assert(clnas_tune_path(d, path, sizeof path));
+    path_of(d, path, sizeof path);
     snprintf(tunedir, sizeof tunedir, "%s/tune", g_dir);
     mkdir(tunedir, 0755);
     tu_write_file(path, "format=1\ngemm=tuned\nxgemm.KWG=banana\n");
@@ -401,7 +577,8 @@ static clnas_tuning gemmk1_tuning(void)
                       {1, 4, 1, 1, 2, 2, 24, 2, 2, 24, 0, 0, 0, 0, 4, 4},
                       {2, 4, 4, 4, 4, 0, 0, 4, 4, 32},
                       288,
-                      0};
+                      0,
+                      {{"", 0}}};
     return t;
 }
 
@@ -455,6 +632,15 @@ static int run(const char *args, char **out)
 
 TestSuite(cli, .init = setup, .fini = teardown);
 
+/* The same with stdout alone in *out (stderr goes to a file in the test's folder, shown on failure). */
+static int run_stdout(const char *args, char **out, char *errfile, size_t len)
+{
+    char cmd[4096];
+    snprintf(errfile, len, "%s/stderr.txt", g_dir);
+    snprintf(cmd, sizeof cmd, "CLNAS_CACHE_DIR='%s' '%s' %s 2>'%s'", g_dir, CLNAS_BIN, args, errfile);
+    return tu_run(cmd, out);
+}
+
 Test(cli, bad_options_are_clear_errors)
 {
     char *out = NULL;
@@ -464,48 +650,89 @@ Test(cli, bad_options_are_clear_errors)
     cr_expect_eq(run("tune --repeat 0", &out), 2);
     cr_expect(strstr(out, "--repeat"), "%s", out);
     free(out);
+    cr_expect_eq(run("tune --repeat 101", &out), 2);
+    cr_expect(strstr(out, "[1, 100]"), "%s", out);
+    free(out);
     cr_expect_eq(run("tune --device no-such-device-xyz", &out), 1);
     cr_expect(strstr(out, "no-such-device-xyz"), "%s", out);
     free(out);
+    cr_expect_eq(run("tune --seed-counts 0,4", &out), 2);
+    cr_expect(strstr(out, "--seed-counts"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --seed-counts 4,4", &out), 2);
+    free(out);
+    cr_expect_eq(run("tune --seed-counts 2 --no-seeds", &out), 2);
+    cr_expect(strstr(out, "contradict"), "%s", out);
+    free(out);
+    /* the old spelling --seeds LIST: same checks, and a warning that names the new one */
     cr_expect_eq(run("tune --seeds 0,4", &out), 2);
     cr_expect(strstr(out, "--seeds"), "%s", out);
     free(out);
-    cr_expect_eq(run("tune --seeds 4,4", &out), 2);
-    free(out);
     cr_expect_eq(run("tune --seeds 2 --no-seeds", &out), 2);
+    cr_expect(strstr(out, "warning") && strstr(out, "--seed-counts"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --seeds 0-4", &out), 2, "a range of random seeds is not a list of counts");
+    cr_expect(strstr(out, "--seed-counts"), "%s", out);
     free(out);
     cr_expect_eq(run("tune --help", &out), 0);
-    cr_expect(strstr(out, "usage: clnas tune"), "%s", out);
+    cr_expect(strstr(out, "usage: clnas tune") && strstr(out, "--seed-counts") && strstr(out, "--no-seeds") &&
+              strstr(out, "--budget") && strstr(out, "--reset") && strstr(out, "--repeat") && strstr(out, "CLNAS_TUNE=off"),
+              "%s", out);
+    cr_expect_null(strstr(out, "\n  --seeds "), "the old spelling is not listed among the options:\n%s", out);
     free(out);
 }
 
 Test(cli, quick_tune_writes_a_file_that_later_runs_use, .timeout = 600)
 {
-    char *out = NULL;
+    char *out = NULL, errfile[1300];
     /* one seed count keeps this test short; the seed sweep itself is the same code for any list */
-    int rc = run("tune --quick --seeds 4 --json", &out);
-    cr_assert_eq(rc, 0, "clnas tune --quick failed:\n%s", out);
-    const char *json = strstr(out, "{\"device\": "); /* stdout's one line, after the progress on stderr */
-    cr_assert_not_null(json, "no JSON object in:\n%s", out);
-    cr_expect(strstr(json, "\"tuning_file\": \"") && strstr(json, "\"shapes\": [") && strstr(json, "\"budget_bytes\""),
-              "JSON: %s", json);
-    free(out);
-    /* the file is there, readable, and what the device now reports */
+    int rc = run_stdout("tune --quick --seed-counts 4 --json", &out, errfile, sizeof errfile);
+    cr_assert_eq(rc, 0, "clnas tune --quick failed:\n%s\n%s", out, slurp(errfile));
+    json_error_t e;
+    json_t *j = json_loads(out, JSON_REJECT_DUPLICATES, &e);
+    cr_assert_not_null(j, "not one JSON object (%s, line %d col %d):\n%s", e.text, e.line, e.column, out);
+    char path[1200], msg[512];
     clnas_ctx *ctx = open_ctx();
     const clnas_device_info *d = clnas_ctx_device(ctx);
+    path_of(d, path, sizeof path);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "device")), d->name);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "tuning_file")), path);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "mode")), "quick");
+    const json_t *shapes = json_object_get(j, "shapes");
+    cr_assert_eq(json_array_size(shapes), 3, "%s", out);
+    for (size_t i = 0; i < 3; i++)
+        cr_expect_gt(json_number_value(json_object_get(json_array_get(shapes, i), "clblast_gflops")), 0, "%s", out);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(shapes, 1), "m")), 72);
+    const json_t *seeds = json_object_get(j, "seeds");
+    cr_assert(json_is_object(seeds), "%s", out);
+    cr_expect(json_array_size(json_object_get(seeds, "tested")) == 1 &&
+              json_integer_value(json_array_get(json_object_get(seeds, "tested"), 0)) == 4, "%s", out);
+    const json_int_t budget = json_integer_value(json_object_get(seeds, "budget_bytes"));
+    cr_expect_gt(budget, 0, "%s", out);
+    cr_expect_eq(json_array_size(json_object_get(seeds, "nets")), 2, "%s", out);
+    cr_expect(json_is_array(json_object_get(j, "candidates")) && json_array_size(json_object_get(j, "candidates")) > 0);
+    /* the file is there, readable, and what the device now reports */
     cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "file");
-    char path[1200], msg[512];
     clnas_tuning t;
-    cr_assert(clnas_tune_path(d, path, sizeof path));
-    cr_expect_eq(clnas_tune_read(path, d, &t, msg, sizeof msg), 1, "%s", msg);
-    cr_expect_gt(t.seed_budget, 0);
+    int found;
+    cr_expect_eq(read_file(path, d, &t, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(budget_of(&t), (double)budget);
+    double b = 0;
+    cr_expect(clnas_ctx_device_param(ctx, CLNAS_NTK_SEED_BUDGET_KEY, &b) && b == (double)budget);
     cr_expect(strstr(slurp(path), "measured.gflops.gram_supernet.clblast="), "%s", slurp(path));
     clnas_ctx_destroy(ctx);
+    json_decref(j);
+    free(out);
     cr_expect_eq(run("devices --json", &out), 0);
     cr_expect(strstr(out, "\"gemm_tuning\": \"file\""), "%s", out);
     free(out);
-    /* --reset removes it */
-    cr_expect_eq(run("tune --reset", &out), 0, "%s", out);
+    /* --reset removes it (and says so in JSON) */
+    cr_expect_eq(run_stdout("tune --reset --json", &out, errfile, sizeof errfile), 0, "%s", slurp(errfile));
+    j = json_loads(out, JSON_REJECT_DUPLICATES, &e);
+    cr_assert_not_null(j, "%s", out);
+    cr_expect(json_is_true(json_object_get(j, "removed")), "%s", out);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "tuning_file")), path);
+    json_decref(j);
     free(out);
     struct stat sb;
     cr_expect_neq(stat(path, &sb), 0, "%s still exists after --reset", path);

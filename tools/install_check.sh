@@ -63,9 +63,10 @@ int main(void)
 {
     clnas_device_info *d = NULL;
     int n = 0;
-    clnas_status st = clnas_devices_list(&d, &n);
+    char err[256];
+    clnas_status st = clnas_devices_list(&d, &n, err, sizeof err);
     if (st != CLNAS_OK) {
-        fprintf(stderr, "clnas_devices_list: %s\n", clnas_status_str(st));
+        fprintf(stderr, "clnas_devices_list: %s: %s\n", clnas_status_str(st), err);
         return 1;
     }
     printf("%d device(s)%s%s\n", n, n ? ", first: " : "", n ? d[0].name : "");

@@ -39,8 +39,11 @@ typedef struct clnas_device_info {
 } clnas_device_info;
 
 /* Lists every device of every platform. On success *out is a malloc'd array the
- * caller frees with free(); *n may be 0 when no platform is installed. */
-clnas_status clnas_devices_list(clnas_device_info **out, int *n);
+ * caller frees with free(); *n may be 0 when no platform is installed (not an error).
+ * On failure (the OpenCL loader reports an error, or host memory runs out) *out is NULL,
+ * *n is 0 and a one-line reason goes to err (errlen bytes; err may be NULL): no context
+ * exists yet to hold it. */
+clnas_status clnas_devices_list(clnas_device_info **out, int *n, char *err, size_t errlen);
 
 /* Creates a context.
  * device: NULL or "" -> $CLNAS_DEVICE if set, else the first GPU, else the first device.
@@ -65,11 +68,12 @@ void clnas_ctx_cache_stats(const clnas_ctx *ctx, int *disk_hits, int *compiled);
 /* Blocks until all work queued on the context has finished. */
 clnas_status clnas_ctx_finish(clnas_ctx *ctx);
 
-/* ---- per-device GEMM tuning (`clnas tune`) ----
- * clnas_ctx_create hands CLBlast tuned single-precision GEMM parameters and sets the NTK's
- * backward seed budget for the device, from (first that exists) the device's tuning file in
+/* ---- per-device tuning (`clnas tune`) ----
+ * clnas_ctx_create hands CLBlast tuned single-precision GEMM parameters for the device and keeps
+ * the device's other tuned values (such as the NTK's activation-gradient budget, which decides
+ * its backward seeds in flight), from (first that exists) the device's tuning file in
  * <cache>/tune/ written by `clnas tune`, or clnas's shipped defaults for that kind of device;
- * otherwise CLBlast's own database and the built-in budget stay. CLNAS_TUNE=off applies nothing.
+ * otherwise CLBlast's own database and the built-in defaults stay. CLNAS_TUNE=off applies nothing.
  * CLBlast keeps parameters per device for the whole process: contexts on one device share them. */
 
 /* Where this context's tuning came from: "file", "shipped", "none" (untuned: CLBlast's own

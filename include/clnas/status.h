@@ -1,17 +1,23 @@
 /* clnas/status.h - the one status type every fallible clnas call returns.
  *
- * Convention (as in CLBlast): CLNAS_OK is 0; OpenCL's own error codes (-1 .. -999)
+ * Codes (as in CLBlast): CLNAS_OK is 0; OpenCL's own error codes (-1 .. -999)
  * are passed through unchanged, so a failing clEnqueueNDRangeKernel surfaces as
  * e.g. -5 (CL_OUT_OF_RESOURCES); clnas's own codes live in -1000 and below.
  * Results are returned through out-parameters.
  *
- * One error channel: every function that can fail returns a clnas_status, and a
- * human-readable message for the failure goes to exactly one place:
- * - functions that take a context leave it in the context (clnas_ctx_errmsg);
- * - functions that run without one (parsers, file readers, builders) take `char *err,
- *   size_t errlen` as their last two parameters and write a NUL-terminated message there
- *   (err may be NULL when the caller does not want it).
- * Functions that return anything else (a count, a size, a name) cannot fail. */
+ * The convention every function of the library follows (public and internal):
+ * - A function that can fail returns clnas_status: CLNAS_OK on success, a code above
+ *   on failure. Results go through out-parameters. It never returns 0/1 for success
+ *   or -1 for failure, and never prints.
+ * - The details of a failure (which file, which line, which value) go to the context
+ *   when the function has one: read them with clnas_ctx_errmsg(ctx). A function that
+ *   runs without a context (listing devices, parsing, reading files before a device
+ *   is opened) takes `char *err, size_t errlen` last and writes a one-line reason
+ *   there; err may be NULL when the caller does not want it.
+ * - Outcomes that are not failures are out-parameters too: "no such file yet" is
+ *   CLNAS_OK with *found = 0, "no device installed" is CLNAS_OK with *n = 0.
+ * - Predicates and look-ups that cannot fail (is this parameter set valid, is there a
+ *   shipped default for this device) return int, 1 for yes and 0 for no, and say so. */
 #ifndef CLNAS_STATUS_H
 #define CLNAS_STATUS_H
 

@@ -33,10 +33,4 @@ int cli_parse_deprecated_seeds(const char *cmd, const char *opt, const char *val
 
 /* Joins "clnas" and argv into one shell-like line (for figure metadata), quoting what needs it. */
 void clnas_cli_command_line(int argc, char **argv, char *out, size_t len);
-/* Median of v[0..n) (n >= 1); sorts v in place. For benchmark repeats. */
-double clnas_cli_median(double *v, int n);
-
-/* Old helpers, kept until every command parses through the option table (opts.h). */
-const char *clnas_cli_opt(int argc, char **argv, int *i, const char *name);
-int clnas_cli_int(const char *opt, const char *val, long lo, long hi, long *out);
 #endif

@@ -4,31 +4,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "clnas/context.h"
 #include "cli/cli.h"
-#include "internal.h"
+#include "clnas/context.h"
+#include "report/json.h"
+#include "runtime/tune.h"
 
-static void devices_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: clnas devices [--json]\n\n"
-            "Lists every OpenCL platform and device: the index that --device N takes, platform,\n"
-            "device name, type, compute units, global/local memory, largest single allocation,\n"
-            "fp64 support, OpenCL C version, driver version and GEMM tuning (a tuning file from\n"
-            "`clnas tune`, clnas's shipped default for that kind of device, or none). The device\n"
-            "marked '*' is the one commands use when no device is named.\n\n"
-            "options:\n"
-            "  --json    print a JSON array of objects (one per device) instead of text\n"
-            "  --help    show this help\n\n"
-            "Device choice (every command that computes):\n"
-            "  --device N       the device with index N in this list\n"
-            "  --device NAME    the first device whose name, vendor or platform name contains NAME\n"
-            "                   (case-insensitive), e.g. --device pocl or --device nvidia\n"
-            "  CLNAS_DEVICE     the same, as an environment variable, used when --device is absent\n"
-            "  default          the first GPU, else the first device\n\n"
-            "No devices? Install an OpenCL driver: for the CPU, `apt-get install pocl-opencl-icd`;\n"
-            "`clinfo -l` shows what the OpenCL loader sees.\n");
-}
+static const char USAGE[] =
+"usage: clnas devices [--json]\n"
+"\n"
+"Lists every OpenCL platform and device: the index that --device N takes, platform,\n"
+"device name, type, compute units, global/local memory, largest single allocation,\n"
+"fp64 support, OpenCL C version, driver version and GEMM tuning (a tuning file from\n"
+"`clnas tune`, clnas's shipped default for that kind of device, or none). The device\n"
+"marked '*' is the one commands use when no device is named.\n";
+
+static const char FOOTER[] =
+"Device choice (every command that computes):\n"
+"  --device N       the device with index N in this list\n"
+"  --device NAME    the first device whose name, vendor or platform name contains NAME\n"
+"                   (case-insensitive), e.g. --device pocl or --device nvidia\n"
+"  CLNAS_DEVICE     the same, as an environment variable, used when --device is absent\n"
+"  default          the first GPU, else the first device\n"
+"\n"
+"No devices? Install an OpenCL driver: for the CPU, `apt-get install pocl-opencl-icd`;\n"
+"`clinfo -l` shows what the OpenCL loader sees.\n";
 
 /* Human-readable byte count: "15.6 GiB", "64 KiB". */
 static void fmt_bytes(uint64_t b, char *out, size_t n)
@@ -44,24 +43,6 @@ static void fmt_bytes(uint64_t b, char *out, size_t n)
     else snprintf(out, n, "%.1f %s", v, unit[u]);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-            else fputc(*p, f);
-        }
-    }
-    fputc('"', f);
-}
-
 /* Trims trailing blanks that some drivers leave in their strings (in place). */
 static void rtrim(char *s)
 {
@@ -69,38 +50,38 @@ static void rtrim(char *s)
     while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t')) s[--n] = 0;
 }
 
-static void print_json(const clnas_device_info *d, int n, int chosen)
+static json_t *json_device(const clnas_device_info *d, int chosen)
 {
-    printf("[");
-    for (int i = 0; i < n; i++) {
-        printf("%s\n  {\"index\": %d, \"platform_index\": %d, \"platform\": ", i ? "," : "", d[i].index,
-               d[i].platform_index);
-        json_str(stdout, d[i].platform_name);
-        printf(", \"platform_version\": ");
-        json_str(stdout, d[i].platform_version);
-        printf(", \"name\": ");
-        json_str(stdout, d[i].name);
-        printf(", \"vendor\": ");
-        json_str(stdout, d[i].vendor);
-        printf(", \"type\": ");
-        json_str(stdout, d[i].type ? d[i].type : "OTHER");
-        printf(", \"compute_units\": %u, \"global_mem_bytes\": %llu, \"local_mem_bytes\": %llu, "
-               "\"max_alloc_bytes\": %llu, \"max_work_group\": %zu, \"fp64\": %s, \"opencl_c_version\": ",
-               d[i].compute_units, (unsigned long long)d[i].global_mem_bytes,
-               (unsigned long long)d[i].local_mem_bytes, (unsigned long long)d[i].max_alloc_bytes,
-               d[i].max_work_group, d[i].fp64 ? "true" : "false");
-        json_str(stdout, d[i].opencl_c_version);
-        printf(", \"device_version\": ");
-        json_str(stdout, d[i].device_version);
-        printf(", \"driver_version\": ");
-        json_str(stdout, d[i].driver_version);
-        printf(", \"gemm_tuning\": \"%s\", \"tuning_file\": ", clnas_device_tuning_source(&d[i]));
-        char path[1200];
-        if (clnas_tune_path(&d[i], path, sizeof path)) json_str(stdout, path);
-        else printf("null");
-        printf(", \"default\": %s}", d[i].index == chosen ? "true" : "false");
+    char path[1200];
+    const int have_path = clnas_tune_path(d, path, sizeof path, NULL, 0) == CLNAS_OK;
+    return json_pack("{s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:i, s:I, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:s, s:o, s:b}",
+                     "index", d->index, "platform_index", d->platform_index, "platform", clnas_json_str(d->platform_name),
+                     "platform_version", clnas_json_str(d->platform_version), "name", clnas_json_str(d->name), "vendor",
+                     clnas_json_str(d->vendor), "type", clnas_json_str(d->type ? d->type : "OTHER"), "compute_units",
+                     (int)d->compute_units, "global_mem_bytes", (json_int_t)d->global_mem_bytes, "local_mem_bytes",
+                     (json_int_t)d->local_mem_bytes, "max_alloc_bytes", (json_int_t)d->max_alloc_bytes, "max_work_group",
+                     (json_int_t)d->max_work_group, "fp64", d->fp64, "opencl_c_version",
+                     clnas_json_str(d->opencl_c_version), "device_version", clnas_json_str(d->device_version),
+                     "driver_version", clnas_json_str(d->driver_version), "gemm_tuning", clnas_device_tuning_source(d),
+                     "tuning_file", have_path ? clnas_json_str(path) : json_null(), "default", d->index == chosen);
+}
+
+/* A JSON array of the devices (an empty one for none), one device per line as before (scripts
+ * such as tools/gpu_check.sh read it line by line); each object is written by jansson. 0 when it
+ * cannot be written. */
+static int print_json(const clnas_device_info *d, int n, int chosen)
+{
+    int ok = fputs("[", stdout) != EOF;
+    for (int i = 0; ok && i < n; i++) {
+        json_t *o = json_device(&d[i], chosen);
+        char *text = o ? json_dumps(o, CLNAS_JSON_FLAGS) : NULL;
+        ok = text && printf("%s\n  %s", i ? "," : "", text) > 0;
+        free(text);
+        json_decref(o);
     }
-    printf("%s]\n", n ? "\n" : "");
+    ok = ok && printf("%s]\n", n ? "\n" : "") > 0 && fflush(stdout) == 0;
+    if (!ok) fprintf(stderr, "clnas devices: cannot write the list (out of memory, or standard output failed)\n");
+    return ok;
 }
 
 /* The GEMM tuning a context on this device would apply (reads its tuning file, opens nothing). */
@@ -108,7 +89,8 @@ static void print_tuning(const clnas_device_info *d)
 {
     const char *src = clnas_device_tuning_source(d);
     char path[1200];
-    if (strcmp(src, "file") == 0 && clnas_tune_path(d, path, sizeof path))
+    const int have_path = clnas_tune_path(d, path, sizeof path, NULL, 0) == CLNAS_OK;
+    if (strcmp(src, "file") == 0 && have_path)
         printf("    GEMM tuning     tuning file %s\n", path);
     else if (strcmp(src, "shipped") == 0)
         printf("    GEMM tuning     shipped default for %s; `clnas tune --device %d` measures this device\n",
@@ -119,7 +101,8 @@ static void print_tuning(const clnas_device_info *d)
         printf("    GEMM tuning     none: CLBlast's generic parameters; run `clnas tune --device %d`\n", d->index);
     clnas_tuning t;
     char msg[512];
-    if (strcmp(src, "off") != 0 && clnas_tune_path(d, path, sizeof path) && clnas_tune_read(path, d, &t, msg, sizeof msg) < 0)
+    int found = 0;
+    if (strcmp(src, "off") != 0 && have_path && clnas_tune_read(path, d, &t, &found, msg, sizeof msg) != CLNAS_OK)
         printf("                    (%s)\n", msg);
 }
 
@@ -155,24 +138,18 @@ static void print_text(const clnas_device_info *d, int n, int chosen, const char
 int clnas_cmd_devices(int argc, char **argv)
 {
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            devices_usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "clnas devices: unknown argument \"%s\"\n\n", argv[i]);
-            devices_usage(stderr);
-            return 2;
-        }
-    }
+    cli c;
+    cli_init(&c, "devices", USAGE, FOOTER);
+    cli_add_help(&c, "json", &json, "print a JSON array of objects (one per device) instead of text");
+    const int pr = cli_parse(&c, argc, argv, NULL, NULL);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
 
     clnas_device_info *devs = NULL;
     int n = 0;
-    clnas_status st = clnas_devices_list(&devs, &n);
+    char err[512];
+    clnas_status st = clnas_devices_list(&devs, &n, err, sizeof err);
     if (st != CLNAS_OK) {
-        fprintf(stderr, "clnas devices: listing OpenCL platforms failed: %s (%d)\n", clnas_status_str(st), (int)st);
+        fprintf(stderr, "clnas devices: %s\n", err);
         if (json) printf("[]\n");
         return 1;
     }
@@ -207,8 +184,9 @@ int clnas_cmd_devices(int argc, char **argv)
     }
     clnas_ctx_destroy(ctx);
 
-    if (json) print_json(devs, n, chosen);
+    int rc = 0;
+    if (json) rc = print_json(devs, n, chosen) ? 0 : 1;
     else print_text(devs, n, chosen, why);
     free(devs);
-    return 0;
+    return rc;
 }

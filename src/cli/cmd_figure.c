@@ -13,7 +13,7 @@
 #include "clnas/data.h"
 #include "report/json.h"
 #include "report/plot.h"
-#include "internal.h"
+#include "core/util.h"
 
 static const char USAGE[] =
 "usage: clnas figure cost [--trace SEARCH.json ...] [--out cost.png] [--published FILE.csv]\n"

@@ -12,7 +12,7 @@
 #include "cli/cli.h"
 #include "clnas/bench201.h"
 #include "clnas/score.h"
-#include "internal.h"
+#include "core/util.h"
 
 static const char USAGE[] =
 "usage: clnas rank --space nb201 (--sample N [--seed S] | --archs FILE | --all) --out scores.csv [options]\n"

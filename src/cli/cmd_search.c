@@ -13,7 +13,7 @@
 #include "cli/cli.h"
 #include "clnas/bench201.h"
 #include "clnas/search.h"
-#include "internal.h"
+#include "core/util.h"
 #include "report/json.h"
 #include "report/trace.h"
 

@@ -13,7 +13,7 @@
 #include "clnas/stats.h"
 #include "report/json.h"
 #include "report/plot.h"
-#include "internal.h"
+#include "core/util.h"
 
 static const char USAGE[] =
 "usage: clnas stats FILE.csv [--plot FILE.png] [--dataset NAME] [--json] [--table FILE]\n"

@@ -7,33 +7,7 @@
 #include "cli/cli.h"
 #include "clnas/data.h"
 
-const char *clnas_cli_opt(int argc, char **argv, int *i, const char *name)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0) return NULL;
-    if (a[n] == '=') return a + n + 1;
-    if (a[n] != 0) return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "clnas: option %s needs a value\n", name);
-        return "";
-    }
-    (*i)++;
-    return argv[*i];
-}
 
-int clnas_cli_int(const char *opt, const char *val, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (!*val || errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "clnas: %s expects an integer in [%ld, %ld], got \"%s\"\n", opt, lo, hi, val);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
 
 /* Joins argv into one shell-like line, quoting what needs it. */
 void clnas_cli_command_line(int argc, char **argv, char *out, size_t len)
@@ -93,8 +67,8 @@ int cli_parse_deprecated_seeds(const char *cmd, const char *opt, const char *val
 {
     long n;
     if (strchr(val, '-')) {
-        fprintf(stderr, "clnas %s: %s A-B (a range of random seeds) is not something this command repeats over; "
-                        "use --seed S (--seeds-in-flight N sets the NTK's seeds in flight)\n", cmd, opt);
+        fprintf(stderr, "clnas %s: %s A-B (a range of random seeds) is not something clnas %s repeats over "
+                        "(--seeds-in-flight N sets the NTK's backward seeds run together)\n", cmd, opt, cmd);
         return 0;
     }
     if (!cli_int(cmd, "--seeds-in-flight", val, 1, 100000, &n)) return 0;
@@ -116,14 +90,3 @@ void cli_add_score_opts(cli *c, clnas_score_opts *o, const char **data, const ch
     cli_add(c, "device", device);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-double clnas_cli_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}

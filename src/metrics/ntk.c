@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clnas/score.h"
+#include "metrics/ntk_seeds.h"
 #include "model/graph.h"
 
 struct clnas_ntk {
@@ -25,23 +26,28 @@ struct clnas_ntk {
     double *theta_d, *work, *w; /* host scratch: Theta in double, its copy for LAPACK, eigenvalues */
 };
 
+int clnas_ntk_seeds_for_budget(double budget, double per_seed, double max_alloc, int batch)
+{
+    if (per_seed < 1) per_seed = 1;
+    double s = budget / per_seed;
+    if (max_alloc > 0 && s * per_seed > max_alloc) s = max_alloc / per_seed;
+    if (s < 1) s = 1;
+    return s < batch ? (int)s : batch;
+}
+
 /* Seeds in flight: $CLNAS_SEEDS if set, else as many as fit the device's activation-gradient
- * budget: the one `clnas tune` measured for it (its tuning file or the shipped default, see
- * tune.c), else 256 MiB. A budget is in bytes rather than seeds because the right S depends on
- * the network: one seed of a bigger network already carries more work per kernel launch, so the
- * same budget gives it fewer seeds. Never more seeds than one device allocation can hold. */
+ * budget (ntk_seeds.h): the per-device value `clnas tune` measured for it (its tuning file or the
+ * shipped default, read through the context), else 256 MiB. Never more seeds than one device
+ * allocation can hold. */
 static int auto_seeds(const clnas_ctx *ctx, const clnas_net *net, int B)
 {
     const char *e = getenv("CLNAS_SEEDS");
     if (e && atoi(e) > 0) return atoi(e) < B ? atoi(e) : B;
-    double per_seed = (double)net->act_per_sample * B * sizeof(float);
-    if (per_seed < 1) per_seed = 1;
-    double budget = ctx->tune.seed_budget > 0 ? ctx->tune.seed_budget : 256.0 * 1048576.0;
-    double s = budget / per_seed;
-    if (ctx->info.max_alloc_bytes > 0 && s * per_seed > (double)ctx->info.max_alloc_bytes)
-        s = (double)ctx->info.max_alloc_bytes / per_seed;
-    if (s < 1) s = 1;
-    return s < B ? (int)s : B;
+    double budget = 0;
+    if (!clnas_ctx_device_param(ctx, CLNAS_NTK_SEED_BUDGET_KEY, &budget) || !(budget > 0))
+        budget = CLNAS_NTK_SEED_BUDGET_DEFAULT;
+    return clnas_ntk_seeds_for_budget(budget, (double)net->act_per_sample * B * sizeof(float),
+                                      (double)ctx->info.max_alloc_bytes, B);
 }
 
 /* Theta = G G^T has a tiny output (B x B) and a long inner dimension (the Jacobian's columns:

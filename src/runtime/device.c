@@ -94,18 +94,33 @@ static int list_visit(void *ud, cl_platform_id p, int pi, cl_device_id d, int in
     return 0;
 }
 
-clnas_status clnas_devices_list(clnas_device_info **out, int *n)
+/* The reason for a failed listing, in err. */
+static clnas_status list_error(clnas_status st, char *err, size_t errlen)
+{
+    if (err && errlen) {
+        if (st == CLNAS_E_NOMEM) snprintf(err, errlen, "out of host memory listing the OpenCL devices");
+        else snprintf(err, errlen, "the OpenCL loader failed to list platforms or devices: %s (%d)", clnas_status_str(st), (int)st);
+    }
+    return st;
+}
+
+clnas_status clnas_devices_list(clnas_device_info **out, int *n, char *err, size_t errlen)
 {
     *out = NULL;
     *n = 0;
+    if (err && errlen) err[0] = 0;
     int count = 0;
     clnas_status st = visit_devices(NULL, NULL, &count);
-    if (st != CLNAS_OK || count == 0) return st;
+    if (st != CLNAS_OK) return list_error(st, err, errlen);
+    if (count == 0) return CLNAS_OK;
     struct list_ud u = {calloc((size_t)count, sizeof(clnas_device_info)), count};
-    if (!u.arr) return CLNAS_E_NOMEM;
+    if (!u.arr) return list_error(CLNAS_E_NOMEM, err, errlen);
     int again = 0;
     st = visit_devices(list_visit, &u, &again);
-    if (st != CLNAS_OK) { free(u.arr); return st; }
+    if (st != CLNAS_OK) {
+        free(u.arr);
+        return list_error(st, err, errlen);
+    }
     *out = u.arr;
     *n = again < count ? again : count;
     return CLNAS_OK;
@@ -144,9 +159,9 @@ static clnas_status choose(clnas_ctx *ctx, const char *spec, int *chosen)
 {
     clnas_device_info *devs = NULL;
     int n = 0;
-    clnas_status st = clnas_devices_list(&devs, &n);
-    if (st != CLNAS_OK)
-        return clnas_set_error(ctx, st, "listing OpenCL platforms failed: %s", clnas_status_str(st));
+    char why[256];
+    clnas_status st = clnas_devices_list(&devs, &n, why, sizeof why);
+    if (st != CLNAS_OK) return clnas_set_error(ctx, st, "%s", why);
     *chosen = -1;
     if (!spec || !*spec) {
         for (int i = 0; i < n && *chosen < 0; i++)
@@ -182,15 +197,9 @@ static clnas_status choose(clnas_ctx *ctx, const char *spec, int *chosen)
 
 static void init_cache_dir(clnas_ctx *ctx)
 {
-    const char *d = getenv("CLNAS_CACHE_DIR");
     ctx->cache_debug = getenv("CLNAS_CL_CACHE_DEBUG") && atoi(getenv("CLNAS_CL_CACHE_DEBUG")) > 0;
-    if (d && strcmp(d, "off") == 0) { ctx->cache_off = 1; return; }
-    if (d && *d) { snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/cl", d); return; }
-    const char *x = getenv("XDG_CACHE_HOME");
-    const char *h = getenv("HOME");
-    if (x && *x) snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/clnas/cl", x);
-    else if (h && *h) snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/.cache/clnas/cl", h);
-    else ctx->cache_off = 1;
+    /* no cache directory (or one whose path does not fit) only means: compile every time */
+    ctx->cache_off = clnas_cache_dir("cl", ctx->cache_dir, sizeof ctx->cache_dir, NULL, 0) != CLNAS_OK;
 }
 
 /* Set once by the application before contexts exist (the `clnas` command's tuning hint). */

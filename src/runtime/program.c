@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 #include <unistd.h>
 #include "internal.h"
 
@@ -109,20 +107,6 @@ static uint64_t cache_key(clnas_ctx *ctx, const char *src, size_t len, const cha
     return h;
 }
 
-static void mkdir_p(const char *path)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    }
-    mkdir(tmp, 0755);
-}
-
 static void cache_path(clnas_ctx *ctx, uint64_t key, char *out, size_t n)
 {
     snprintf(out, n, "%s/%016llx.bin", ctx->cache_dir, (unsigned long long)key);
@@ -177,7 +161,10 @@ static void store_cached(clnas_ctx *ctx, uint64_t key, cl_program prog)
         free(bin);
         return;
     }
-    mkdir_p(ctx->cache_dir);
+    if (clnas_mkdir_p(ctx->cache_dir, NULL, 0) != CLNAS_OK) { /* any problem: just no cache entry */
+        free(bin);
+        return;
+    }
     char path[1100], tmp[1200];
     cache_path(ctx, key, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());

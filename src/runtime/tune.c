@@ -1,7 +1,8 @@
-/* tune.c - per-device GEMM tuning: CLBlast's constraints on its GEMM kernel parameters, the
- * device's tuning file (where it lives, reading, atomic writing) and what a new context applies.
- * The search that produces a tuning is `clnas tune` (src/cli/cmd_tune.c); the defaults shipped
- * for known kinds of device are in tune_defaults.c.
+/* tune.c - what the runtime stores and applies per device (runtime/tune.h): CLBlast's constraints
+ * on its GEMM kernel parameters, the per-device values kept by key, the device's tuning file
+ * (where it lives, reading, atomic writing, deleting) and what a new context applies. The search
+ * that produces a tuning is `clnas tune` (src/bench/tune_*.c); the defaults shipped for known
+ * kinds of device are in tune_defaults.c.
  *
  * The tuning file is plain key=value text, one per line, '#' comments:
  *   format=1
@@ -9,20 +10,26 @@
  *   gemm=tuned | default                      default: CLBlast's own parameters were as fast
  *   xgemm.<NAME>=, direct.<NAME>=             every parameter of CLBlast's Xgemm / XgemmDirect
  *   routine.XGEMM_MIN_INDIRECT_SIZE=          below this size cubed (m*n*k), CLBlast runs direct
- *   seed_budget_bytes=                        NTK activation-gradient bytes in flight (0: built-in)
+ *   param.<KEY>=                              a per-device value (a number), returned by key
+ *   seed_budget_bytes=                        the older spelling of param.ntk.seed_budget_bytes
  *   measured.*=                               what `clnas tune` measured (ignored when reading)
  * Unknown keys are ignored (newer files stay readable); anything else that is wrong makes the
- * whole file unusable, reported through a note, never half applied. */
+ * whole file unusable, reported through a note, never half applied.
+ *
+ * Older spellings: files written before per-device values were generic hold the NTK's budget as
+ * seed_budget_bytes=N (0: none). They are read as that parameter, and a file written now carries
+ * the older line next to the param.* one, so that an older clnas reading a newer file finds its
+ * budget too. The runtime only renames the key; it never looks at what the value means. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 #include <unistd.h>
 #include "internal.h"
+#include "runtime/tune.h"
 
 const char *const clnas_tune_xgemm_names[CLNAS_TUNE_NX] = {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC",
                                                            "MWG", "NDIMB", "NDIMC", "NWG", "SA", "SB",
@@ -32,6 +39,13 @@ const char *const clnas_tune_direct_names[CLNAS_TUNE_ND] = {"KWID", "MDIMAD", "M
 static const char *const routine_names[1] = {"XGEMM_MIN_INDIRECT_SIZE"};
 
 #define TUNE_FORMAT 1
+
+/* Older spellings of per-device values (see the top of this file): file key -> parameter key. */
+static const struct legacy_key {
+    const char *file_key, *param;
+} LEGACY[] = {{"seed_budget_bytes", "ntk.seed_budget_bytes"}};
+#define NLEGACY (sizeof LEGACY / sizeof LEGACY[0])
+#define LEGACY_MAX ((uint64_t)1 << 50) /* what older readers accept in those lines */
 /* Upper bound for any single kernel parameter; far above anything sensible, it only keeps
  * products of parameters from overflowing in the checks below. */
 #define PARAM_MAX 4096u
@@ -105,6 +119,63 @@ int clnas_tune_direct_ok(const size_t *v, uint64_t local_mem, size_t max_wg)
     return !local_mem || lmem <= local_mem;
 }
 
+/* ------------------------------------------------------------------ per-device values */
+
+static int key_ok(const char *key)
+{
+    size_t n = 0;
+    for (const char *c = key; *c; c++, n++)
+        if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-') return 0;
+    return n > 0 && n < CLNAS_TUNE_KEY_LEN;
+}
+
+static int param_index(const clnas_tuning *t, const char *key)
+{
+    for (int i = 0; i < t->nparams && i < CLNAS_TUNE_MAX_PARAMS; i++)
+        if (strcmp(t->params[i].key, key) == 0) return i;
+    return -1;
+}
+
+int clnas_tuning_param(const clnas_tuning *t, const char *key, double *value)
+{
+    const int i = param_index(t, key);
+    if (i < 0) return 0;
+    *value = t->params[i].value;
+    return 1;
+}
+
+clnas_status clnas_tuning_set_param(clnas_ctx *ctx, clnas_tuning *t, const char *key, double value)
+{
+    if (!key_ok(key))
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "device parameter key \"%.80s\" is not 1-%d characters of "
+                               "[A-Za-z0-9._-]", key, CLNAS_TUNE_KEY_LEN - 1);
+    if (!isfinite(value))
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "device parameter %s: the value is not a finite number", key);
+    int i = param_index(t, key);
+    if (i < 0) {
+        if (t->nparams >= CLNAS_TUNE_MAX_PARAMS)
+            return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "device parameter %s: a tuning holds at most %d values", key,
+                                   CLNAS_TUNE_MAX_PARAMS);
+        i = t->nparams++;
+        snprintf(t->params[i].key, sizeof t->params[i].key, "%s", key);
+    }
+    t->params[i].value = value;
+    return CLNAS_OK;
+}
+
+static void unset_param(clnas_tuning *t, const char *key)
+{
+    const int i = param_index(t, key);
+    if (i < 0) return;
+    memmove(&t->params[i], &t->params[i + 1], (size_t)(t->nparams - i - 1) * sizeof t->params[0]);
+    t->nparams--;
+}
+
+int clnas_ctx_device_param(const clnas_ctx *ctx, const char *key, double *value)
+{
+    return clnas_tuning_param(&ctx->tune, key, value);
+}
+
 /* ------------------------------------------------------------------ where the file lives */
 
 /* Copies s without leading/trailing blanks, control characters turned into spaces (drivers
@@ -118,25 +189,13 @@ static void clean(const char *s, char *out, size_t len)
     out[n] = 0;
 }
 
-/* The directory everything of clnas's cache lives under; the same rule as the program cache
- * (device.c: $CLNAS_CACHE_DIR, else $XDG_CACHE_HOME/clnas, else ~/.cache/clnas). */
-static int cache_base(char *out, size_t len)
-{
-    const char *d = getenv("CLNAS_CACHE_DIR");
-    if (d && strcmp(d, "off") == 0) return 0;
-    const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-    int n;
-    if (d && *d) n = snprintf(out, len, "%s", d);
-    else if (x && *x) n = snprintf(out, len, "%s/clnas", x);
-    else if (h && *h) n = snprintf(out, len, "%s/.cache/clnas", h);
-    else return 0;
-    return n > 0 && (size_t)n < len;
-}
-
-int clnas_tune_path(const clnas_device_info *d, char *out, size_t len)
+clnas_status clnas_tune_path(const clnas_device_info *d, char *out, size_t len, char *err, size_t errlen)
 {
     char base[1024], plat[sizeof d->platform_name], dev[sizeof d->name], slug[49];
-    if (!cache_base(base, sizeof base)) return 0;
+    if (len) out[0] = 0;
+    if (err && errlen) err[0] = 0;
+    clnas_status st = clnas_cache_dir("tune", base, sizeof base, err, errlen);
+    if (st != CLNAS_OK) return st;
     clean(d->platform_name, plat, sizeof plat);
     clean(d->name, dev, sizeof dev);
     /* readable part: the device name reduced to [A-Za-z0-9._-]; the hash keeps two devices
@@ -153,8 +212,13 @@ int clnas_tune_path(const clnas_device_info *d, char *out, size_t len)
     uint64_t h = clnas_fnv1a64(CLNAS_FNV_INIT, plat, strlen(plat));
     h = clnas_fnv1a64(h, "\x01", 1);
     h = clnas_fnv1a64(h, dev, strlen(dev));
-    int w = snprintf(out, len, "%s/tune/%s-%016llx.conf", base, n ? slug : "device", (unsigned long long)h);
-    return w > 0 && (size_t)w < len;
+    int w = snprintf(out, len, "%s/%s-%016llx.conf", base, n ? slug : "device", (unsigned long long)h);
+    if (w < 0 || (size_t)w >= len) {
+        if (len) out[0] = 0;
+        if (err && errlen) snprintf(err, errlen, "the tuning file's path is longer than %zu bytes", len ? len - 1 : 0);
+        return CLNAS_E_INVALID_ARG;
+    }
+    return CLNAS_OK;
 }
 
 /* ------------------------------------------------------------------ reading */
@@ -173,6 +237,17 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 1;
 }
 
+/* A finite number, the whole string. */
+static int parse_num(const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || end == s || *end || errno == ERANGE || !isfinite(v)) return 0;
+    *out = v;
+    return 1;
+}
+
 static int name_index(const char *const *names, int n, const char *key)
 {
     for (int i = 0; i < n; i++)
@@ -180,28 +255,91 @@ static int name_index(const char *const *names, int n, const char *key)
     return -1;
 }
 
-int clnas_tune_read(const char *path, const clnas_device_info *d, clnas_tuning *t, char *msg, size_t len)
-{
-    msg[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT) return 0;
-        snprintf(msg, len, "tuning file %s cannot be read (%s): ignored", path, strerror(errno));
-        return -1;
-    }
+static const char *const KEY_NAMES[4] = {"platform", "device", "driver", "clblast"};
+
+/* What a file said so far, line by line. */
+typedef struct file_reader {
     clnas_tuning r;
-    memset(&r, 0, sizeof r);
-    /* what the file must say: the key, gemm, and (when tuned) every parameter */
-    char key[4][256] = {{0}};
-    static const char *const key_names[4] = {"platform", "device", "driver", "clblast"};
-    int have_key[4] = {0, 0, 0, 0}, format = -1, gemm = -1, have_x = 0, have_d = 0, have_r = 0;
-    char line[1024], why[256] = "";
+    char key[4][256];
+    int have_key[4], format, gemm, have_x, have_d, have_r;
+    unsigned explicit_params; /* bit i: params[i] came from a param.* line (beats older spellings) */
+    char why[256];            /* "" while the file is fine */
+} file_reader;
+
+static void read_param(file_reader *fr, const char *key, const char *v, int lineno)
+{
+    double x;
+    if (!key_ok(key)) snprintf(fr->why, sizeof fr->why, "line %d: param.%.60s is not a valid key", lineno, key);
+    else if (!parse_num(v, &x)) snprintf(fr->why, sizeof fr->why, "line %d: param.%.40s \"%.60s\" is not a number", lineno, key, v);
+    else if (clnas_tuning_set_param(NULL, &fr->r, key, x) != CLNAS_OK)
+        snprintf(fr->why, sizeof fr->why, "line %d: more than %d param.* values", lineno, CLNAS_TUNE_MAX_PARAMS);
+    else fr->explicit_params |= 1u << param_index(&fr->r, key);
+}
+
+static void read_legacy(file_reader *fr, const struct legacy_key *l, const char *v, int lineno)
+{
+    uint64_t u = 0;
+    if (!parse_u64(v, LEGACY_MAX, &u)) {
+        snprintf(fr->why, sizeof fr->why, "line %d: %s \"%.60s\" is not a number", lineno, l->file_key, v);
+        return;
+    }
+    const int i = param_index(&fr->r, l->param);
+    if (i >= 0 && (fr->explicit_params >> i & 1u)) return; /* the param.* line says it */
+    if (u == 0) { /* 0 meant "none" */
+        if (i < 0) return;
+        unset_param(&fr->r, l->param);
+        const unsigned below = fr->explicit_params & ((1u << i) - 1u);
+        fr->explicit_params = below | (fr->explicit_params >> (i + 1) << i);
+    } else if (clnas_tuning_set_param(NULL, &fr->r, l->param, (double)u) != CLNAS_OK)
+        snprintf(fr->why, sizeof fr->why, "line %d: more than %d per-device values", lineno, CLNAS_TUNE_MAX_PARAMS);
+}
+
+/* One key=value line (blanks trimmed). */
+static void read_kv(file_reader *fr, const char *k, const char *v, int lineno)
+{
+    uint64_t u = 0;
+    int i;
+    if (strcmp(k, "format") == 0) {
+        if (!parse_u64(v, 1000, &u)) snprintf(fr->why, sizeof fr->why, "line %d: format \"%.60s\" is not a number", lineno, v);
+        fr->format = (int)u;
+    } else if ((i = name_index(KEY_NAMES, 4, k)) >= 0) {
+        snprintf(fr->key[i], sizeof fr->key[i], "%.255s", v);
+        fr->have_key[i] = 1;
+    } else if (strcmp(k, "gemm") == 0) {
+        if (strcmp(v, "tuned") == 0) fr->gemm = 1;
+        else if (strcmp(v, "default") == 0) fr->gemm = 0;
+        else snprintf(fr->why, sizeof fr->why, "line %d: gemm must be \"tuned\" or \"default\", not \"%.60s\"", lineno, v);
+    } else if (strncmp(k, "xgemm.", 6) == 0 && (i = name_index(clnas_tune_xgemm_names, CLNAS_TUNE_NX, k + 6)) >= 0) {
+        if (!parse_u64(v, PARAM_MAX, &u)) snprintf(fr->why, sizeof fr->why, "line %d: %.40s \"%.60s\" is not a small number", lineno, k, v);
+        fr->r.xgemm[i] = (size_t)u;
+        fr->have_x |= 1 << i;
+    } else if (strncmp(k, "direct.", 7) == 0 && (i = name_index(clnas_tune_direct_names, CLNAS_TUNE_ND, k + 7)) >= 0) {
+        if (!parse_u64(v, PARAM_MAX, &u)) snprintf(fr->why, sizeof fr->why, "line %d: %.40s \"%.60s\" is not a small number", lineno, k, v);
+        fr->r.direct[i] = (size_t)u;
+        fr->have_d |= 1 << i;
+    } else if (strcmp(k, "routine.XGEMM_MIN_INDIRECT_SIZE") == 0) {
+        if (!parse_u64(v, 1u << 20, &u)) snprintf(fr->why, sizeof fr->why, "line %d: %.40s \"%.60s\" is not a number <= 2^20", lineno, k, v);
+        fr->r.min_indirect = (size_t)u;
+        fr->have_r = 1;
+    } else if (strncmp(k, "param.", 6) == 0) {
+        read_param(fr, k + 6, v, lineno);
+    } else {
+        for (size_t l = 0; l < NLEGACY; l++)
+            if (strcmp(k, LEGACY[l].file_key) == 0) read_legacy(fr, &LEGACY[l], v, lineno);
+        /* anything else (measured.*, keys of a newer clnas) is information only */
+    }
+}
+
+/* Reads every line of f into fr (stops at the first problem, in fr->why). */
+static void read_lines(FILE *f, file_reader *fr)
+{
+    char line[1024];
     int lineno = 0;
-    while (!why[0] && fgets(line, sizeof line, f)) {
+    while (!fr->why[0] && fgets(line, sizeof line, f)) {
         lineno++;
         size_t n = strlen(line);
         if (n == sizeof line - 1 && line[n - 1] != '\n' && !feof(f)) {
-            snprintf(why, sizeof why, "line %d is too long", lineno);
+            snprintf(fr->why, sizeof fr->why, "line %d is too long", lineno);
             break;
         }
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
@@ -210,63 +348,68 @@ int clnas_tune_read(const char *path, const clnas_device_info *d, clnas_tuning *
         if (!*p || *p == '#') continue;
         char *eq = strchr(p, '=');
         if (!eq) {
-            snprintf(why, sizeof why, "line %d is not key=value", lineno);
+            snprintf(fr->why, sizeof fr->why, "line %d is not key=value", lineno);
             break;
         }
         *eq = 0;
         char k[128], v[512];
         clean(p, k, sizeof k);
         clean(eq + 1, v, sizeof v);
-        uint64_t u = 0;
-        int i;
-        if (strcmp(k, "format") == 0) {
-            if (!parse_u64(v, 1000, &u)) snprintf(why, sizeof why, "line %d: format \"%.60s\" is not a number", lineno, v);
-            format = (int)u;
-        } else if ((i = name_index(key_names, 4, k)) >= 0) {
-            snprintf(key[i], sizeof key[i], "%.255s", v);
-            have_key[i] = 1;
-        } else if (strcmp(k, "gemm") == 0) {
-            if (strcmp(v, "tuned") == 0) gemm = 1;
-            else if (strcmp(v, "default") == 0) gemm = 0;
-            else snprintf(why, sizeof why, "line %d: gemm must be \"tuned\" or \"default\", not \"%.60s\"", lineno, v);
-        } else if (strncmp(k, "xgemm.", 6) == 0 && (i = name_index(clnas_tune_xgemm_names, CLNAS_TUNE_NX, k + 6)) >= 0) {
-            if (!parse_u64(v, PARAM_MAX, &u)) snprintf(why, sizeof why, "line %d: %.40s \"%.60s\" is not a small number", lineno, k, v);
-            r.xgemm[i] = (size_t)u;
-            have_x |= 1 << i;
-        } else if (strncmp(k, "direct.", 7) == 0 && (i = name_index(clnas_tune_direct_names, CLNAS_TUNE_ND, k + 7)) >= 0) {
-            if (!parse_u64(v, PARAM_MAX, &u)) snprintf(why, sizeof why, "line %d: %.40s \"%.60s\" is not a small number", lineno, k, v);
-            r.direct[i] = (size_t)u;
-            have_d |= 1 << i;
-        } else if (strcmp(k, "routine.XGEMM_MIN_INDIRECT_SIZE") == 0) {
-            if (!parse_u64(v, 1u << 20, &u)) snprintf(why, sizeof why, "line %d: %.40s \"%.60s\" is not a number <= 2^20", lineno, k, v);
-            r.min_indirect = (size_t)u;
-            have_r = 1;
-        } else if (strcmp(k, "seed_budget_bytes") == 0) {
-            if (!parse_u64(v, (uint64_t)1 << 50, &u)) snprintf(why, sizeof why, "line %d: seed_budget_bytes \"%.60s\" is not a number", lineno, v);
-            r.seed_budget = (double)u;
-        }
-        /* anything else (measured.*, keys of a newer clnas) is information only */
+        read_kv(fr, k, v, lineno);
     }
-    int read_err = ferror(f);
+    if (!fr->why[0] && ferror(f)) snprintf(fr->why, sizeof fr->why, "read error");
+}
+
+/* What a complete file must say: format, the key, gemm, and (when tuned) every valid parameter. */
+static void check_complete(file_reader *fr, const clnas_device_info *d)
+{
+    if (!fr->why[0] && fr->format != TUNE_FORMAT)
+        snprintf(fr->why, sizeof fr->why, fr->format < 0 ? "no format line" : "format %d is not the one this clnas reads (%d)",
+                 fr->format, TUNE_FORMAT);
+    for (int i = 0; i < 4 && !fr->why[0]; i++)
+        if (!fr->have_key[i]) snprintf(fr->why, sizeof fr->why, "no %s line", KEY_NAMES[i]);
+    if (!fr->why[0] && fr->gemm < 0) snprintf(fr->why, sizeof fr->why, "no gemm line");
+    if (!fr->why[0] && fr->gemm == 1) {
+        if (fr->have_x != (1 << CLNAS_TUNE_NX) - 1 || fr->have_d != (1 << CLNAS_TUNE_ND) - 1 || !fr->have_r)
+            snprintf(fr->why, sizeof fr->why, "gemm=tuned but not every xgemm.*, direct.* and routine.* parameter is given");
+        else if (!clnas_tune_xgemm_ok(fr->r.xgemm, d->local_mem_bytes, d->max_work_group))
+            snprintf(fr->why, sizeof fr->why, "the xgemm.* parameters break CLBlast's constraints for this device");
+        else if (!clnas_tune_direct_ok(fr->r.direct, d->local_mem_bytes, d->max_work_group))
+            snprintf(fr->why, sizeof fr->why, "the direct.* parameters break CLBlast's constraints for this device");
+    }
+}
+
+clnas_status clnas_tune_read(const char *path, const clnas_device_info *d, clnas_tuning *t, int *found, char *err,
+                             size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+    err[0] = 0;
+    *found = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return CLNAS_OK;
+        *found = 1;
+        snprintf(err, errlen, "tuning file %s cannot be read (%s): ignored", path, strerror(errno));
+        return CLNAS_E_IO;
+    }
+    *found = 1;
+    file_reader *fr = calloc(1, sizeof *fr);
+    if (!fr) {
+        fclose(f);
+        snprintf(err, errlen, "out of host memory reading %s", path);
+        return CLNAS_E_NOMEM;
+    }
+    fr->format = -1;
+    fr->gemm = -1;
+    read_lines(f, fr);
     fclose(f);
-    if (!why[0] && read_err) snprintf(why, sizeof why, "read error");
-    if (!why[0] && format != TUNE_FORMAT)
-        snprintf(why, sizeof why, format < 0 ? "no format line" : "format %d is not the one this clnas reads (%d)", format, TUNE_FORMAT);
-    for (int i = 0; i < 4 && !why[0]; i++)
-        if (!have_key[i]) snprintf(why, sizeof why, "no %s line", key_names[i]);
-    if (!why[0] && gemm < 0) snprintf(why, sizeof why, "no gemm line");
-    if (!why[0] && gemm == 1) {
-        if (have_x != (1 << CLNAS_TUNE_NX) - 1 || have_d != (1 << CLNAS_TUNE_ND) - 1 || !have_r)
-            snprintf(why, sizeof why, "gemm=tuned but not every xgemm.*, direct.* and routine.* parameter is given");
-        else if (!clnas_tune_xgemm_ok(r.xgemm, d->local_mem_bytes, d->max_work_group))
-            snprintf(why, sizeof why, "the xgemm.* parameters break CLBlast's constraints for this device");
-        else if (!clnas_tune_direct_ok(r.direct, d->local_mem_bytes, d->max_work_group))
-            snprintf(why, sizeof why, "the direct.* parameters break CLBlast's constraints for this device");
-    }
-    if (why[0]) {
-        snprintf(msg, len, "tuning file %s is corrupt (%s): ignored; `clnas tune --device %d` writes a new one",
-                 path, why, d->index);
-        return -1;
+    check_complete(fr, d);
+    clnas_status st = CLNAS_OK;
+    if (fr->why[0]) {
+        snprintf(err, errlen, "tuning file %s is corrupt (%s): ignored; `clnas tune --device %d` writes a new one", path,
+                 fr->why, d->index);
+        st = CLNAS_E_IO;
     }
     /* the key: a file from another driver or CLBlast describes kernels that may no longer
      * behave the same, so it is passed over (and reported), not trusted */
@@ -275,31 +418,31 @@ int clnas_tune_read(const char *path, const clnas_device_info *d, clnas_tuning *
     clean(d->name, mine[1], sizeof mine[1]);
     clean(d->driver_version, mine[2], sizeof mine[2]);
     snprintf(mine[3], sizeof mine[3], "%s", clnas_clblast_version());
-    for (int i = 0; i < 4; i++)
-        if (strcmp(key[i], mine[i]) != 0) {
-            snprintf(msg, len, "tuning file %s was written for %s \"%s\", this is \"%s\": ignored; "
-                     "`clnas tune --device %d` measures again", path, key_names[i], key[i], mine[i], d->index);
-            return -1;
+    for (int i = 0; i < 4 && st == CLNAS_OK; i++)
+        if (strcmp(fr->key[i], mine[i]) != 0) {
+            snprintf(err, errlen, "tuning file %s was written for %s \"%s\", this is \"%s\": ignored; "
+                     "`clnas tune --device %d` measures again", path, KEY_NAMES[i], fr->key[i], mine[i], d->index);
+            st = CLNAS_E_UNSUPPORTED;
         }
-    r.gemm = gemm;
-    *t = r;
-    return 1;
+    if (st == CLNAS_OK) {
+        fr->r.gemm = fr->gemm;
+        *t = fr->r;
+    }
+    free(fr);
+    return st;
 }
 
 /* ------------------------------------------------------------------ writing */
 
-static void mkdir_p(const char *path)
+static void write_params(FILE *f, const clnas_tuning *t)
 {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
+    for (int i = 0; i < t->nparams && i < CLNAS_TUNE_MAX_PARAMS; i++)
+        fprintf(f, "param.%s=%.17g\n", t->params[i].key, t->params[i].value);
+    for (size_t l = 0; l < NLEGACY; l++) {
+        double v;
+        if (clnas_tuning_param(t, LEGACY[l].param, &v) && v >= 0 && v <= (double)LEGACY_MAX && v == floor(v))
+            fprintf(f, "%s=%.0f\n", LEGACY[l].file_key, v);
     }
-    mkdir(tmp, 0755);
 }
 
 clnas_status clnas_tune_write(clnas_ctx *ctx, const char *path, const clnas_device_info *d, const clnas_tuning *t,
@@ -308,14 +451,18 @@ clnas_status clnas_tune_write(clnas_ctx *ctx, const char *path, const clnas_devi
     if (t->gemm && (!clnas_tune_xgemm_ok(t->xgemm, d->local_mem_bytes, d->max_work_group) ||
                     !clnas_tune_direct_ok(t->direct, d->local_mem_bytes, d->max_work_group)))
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "refusing to write a tuning that breaks CLBlast's constraints");
-    char dir[1200];
+    for (int i = 0; i < t->nparams; i++)
+        if (!key_ok(t->params[i].key) || !isfinite(t->params[i].value))
+            return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "refusing to write device parameter \"%.80s\"", t->params[i].key);
+    char dir[4096], why[512];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = 0;
-        mkdir_p(dir);
+        if (clnas_mkdir_p(dir, why, sizeof why) != CLNAS_OK)
+            return clnas_set_error(ctx, CLNAS_E_IO, "cannot write %s: %s", path, why);
     }
-    char tmp[1300];
+    char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return clnas_set_error(ctx, CLNAS_E_IO, "cannot write %s: %s", tmp, strerror(errno));
@@ -333,7 +480,7 @@ clnas_status clnas_tune_write(clnas_ctx *ctx, const char *path, const clnas_devi
         for (int i = 0; i < CLNAS_TUNE_ND; i++) fprintf(f, "direct.%s=%zu\n", clnas_tune_direct_names[i], t->direct[i]);
         fprintf(f, "routine.%s=%zu\n", routine_names[0], t->min_indirect);
     }
-    fprintf(f, "seed_budget_bytes=%.0f\n", t->seed_budget > 0 ? t->seed_budget : 0.0);
+    write_params(f, t);
     if (extra && *extra) fputs(extra, f);
     int ok = !ferror(f);
     ok = (fclose(f) == 0) && ok;
@@ -344,6 +491,21 @@ clnas_status clnas_tune_write(clnas_ctx *ctx, const char *path, const clnas_devi
         return clnas_set_error(ctx, CLNAS_E_IO, "cannot write %s: %s", path, strerror(e));
     }
     return CLNAS_OK;
+}
+
+clnas_status clnas_tune_delete(const clnas_device_info *d, char *path, size_t len, int *removed, char *err,
+                               size_t errlen)
+{
+    *removed = 0;
+    clnas_status st = clnas_tune_path(d, path, len, err, errlen);
+    if (st != CLNAS_OK) return st;
+    if (remove(path) == 0) {
+        *removed = 1;
+        return CLNAS_OK;
+    }
+    if (errno == ENOENT) return CLNAS_OK;
+    if (err && errlen) snprintf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+    return CLNAS_E_IO;
 }
 
 /* ------------------------------------------------------------------ applying */
@@ -392,8 +554,10 @@ void clnas_tune_ctx_init(clnas_ctx *ctx)
     }
     clnas_tuning t;
     char path[1200];
-    if (clnas_tune_path(&ctx->info, path, sizeof path) &&
-        clnas_tune_read(path, &ctx->info, &t, ctx->tune_note, sizeof ctx->tune_note) == 1 && use(ctx, &t, "file"))
+    int found = 0;
+    if (clnas_tune_path(&ctx->info, path, sizeof path, NULL, 0) == CLNAS_OK &&
+        clnas_tune_read(path, &ctx->info, &t, &found, ctx->tune_note, sizeof ctx->tune_note) == CLNAS_OK && found &&
+        use(ctx, &t, "file"))
         return;
     if (clnas_tune_shipped(&ctx->info, &t)) use(ctx, &t, "shipped");
 }
@@ -402,7 +566,10 @@ const char *clnas_device_tuning_source(const clnas_device_info *dev)
 {
     if (tune_disabled()) return "off";
     clnas_tuning t;
-    char path[1200], msg[512];
-    if (clnas_tune_path(dev, path, sizeof path) && clnas_tune_read(path, dev, &t, msg, sizeof msg) == 1) return "file";
+    char path[1200];
+    int found = 0;
+    if (clnas_tune_path(dev, path, sizeof path, NULL, 0) == CLNAS_OK &&
+        clnas_tune_read(path, dev, &t, &found, NULL, 0) == CLNAS_OK && found)
+        return "file";
     return clnas_tune_shipped(dev, &t) ? "shipped" : "none";
 }

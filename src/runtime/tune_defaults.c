@@ -1,5 +1,6 @@
-/* tune_defaults.c - GEMM tunings shipped with clnas, so that a fresh checkout is fast on known
- * kinds of device before anyone runs `clnas tune`. A device's own tuning file (written by
+/* tune_defaults.c - device tunings shipped with clnas, so that a fresh checkout is fast on known
+ * kinds of device before anyone runs `clnas tune`: CLBlast GEMM parameters and per-device values
+ * (runtime/tune.h), the same as a tuning file would hold. A device's own tuning file (written by
  * `clnas tune`) takes precedence; a device that matches nothing here and has no file keeps
  * CLBlast's own database.
  *
@@ -7,6 +8,7 @@
  * device name) and were measured with `clnas tune` on the machine named in each entry. */
 #include <string.h>
 #include "internal.h"
+#include "runtime/tune.h"
 
 typedef struct shipped_tuning {
     const char *platform;     /* CL_PLATFORM_NAME, exact (surrounding blanks ignored) */
@@ -29,15 +31,17 @@ static const shipped_tuning shipped[] = {
      *   size 288 < their size); the direct kernel (16 work-items of 8x8 outputs) serves small GEMMs.
      *   The 36x36-tile set measured within noise of it; the 24x24 one was clearly ahead in
      *   GFLOP per CPU-second, which the machine's other load does not disturb.
-     *   Seeds: 301.7 MiB of activation gradients = 4 seeds of the proxy supernet, 8 of the single
-     *   path: the choose_budget rule (cmd_tune.c) on the mean of three full runs, within 1% of each
-     *   network's best seed count (the built-in 256 MiB gives 3 and 7: 13% and 5% slower). */
+     *   ntk.seed_budget_bytes: the NTK's activation-gradient budget, 301.7 MiB = 4 seeds of the proxy
+     *   supernet, 8 of the single path: the choose_budget rule (src/bench/tune_seeds.c) on the mean of
+     *   three full runs, within 1% of each network's best seed count (the built-in 256 MiB gives 3
+     *   and 7: 13% and 5% slower). */
     {"Portable Computing Language", "CPU", NULL, "PoCL CPU devices (measured on a 2-core AVX-512 Xeon, PoCL 3.1)",
      {1,
       {1, 4, 1, 1, 2, 2, 24, 2, 2, 24, 0, 0, 0, 0, 4, 4},
       {2, 4, 4, 4, 4, 0, 0, 4, 4, 32},
       288,
-      316318464}},
+      1,
+      {{"ntk.seed_budget_bytes", 316318464.0}}}},
 };
 
 static int blank(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
