@@ -108,6 +108,145 @@ static int parse_acc(const char *s, double *out)
 
 #define MAXF 64
 
+/* What the loader keeps while it reads the file. */
+typedef struct loader {
+    clnas_nb201_table *t;
+    const char *path;
+    size_t *offs, pool_len, pool_cap; /* row i's canonical arch string at pool + offs[i] */
+    int cap;
+    int col_arch, col_index, col_acc[3], ncols;
+    char *err;
+    size_t errlen;
+} loader;
+
+static clnas_status parse_fail(loader *L, int line_no, const char *fmt, const char *a, const char *b)
+{
+    char what[600];
+    snprintf(what, sizeof what, fmt, a, b);
+    snprintf(L->err, L->errlen, "%s:%d: %s", L->path, line_no, what);
+    return CLNAS_E_PARSE;
+}
+
+static clnas_status parse_header(loader *L, char **f, int nf, int line_no)
+{
+    L->ncols = nf;
+    for (int i = 0; i < nf; i++) {
+        if (!strcmp(f[i], "arch")) L->col_arch = i;
+        else if (!strcmp(f[i], "index")) L->col_index = i;
+        else for (int c = 0; c < 3; c++)
+            if (!strcmp(f[i], clnas_nb201_column_name((clnas_nb201_column)c))) L->col_acc[c] = i;
+    }
+    return L->col_arch < 0 ? parse_fail(L, line_no, "the header has no 'arch' column%s%s", "", "") : CLNAS_OK;
+}
+
+/* Appends one data row: index, accuracies, and the canonical arch string to the pool. */
+static clnas_status parse_row(loader *L, char **f, int line_no)
+{
+    clnas_nb201_table *t = L->t;
+    if (t->nrows == L->cap) {
+        L->cap = L->cap ? 2 * L->cap : 16384;
+        clnas_nb201_row *nr = realloc(t->rows, (size_t)L->cap * sizeof *nr);
+        size_t *no = realloc(L->offs, (size_t)L->cap * sizeof *no);
+        if (nr) t->rows = nr;
+        if (no) L->offs = no;
+        if (!nr || !no) return CLNAS_E_NOMEM;
+    }
+    clnas_nb201_row *r = &t->rows[t->nrows];
+    memset(r, 0, sizeof *r);
+    r->line = line_no;
+    r->index = t->nrows;
+    if (L->col_index >= 0) {
+        const char *v = f[L->col_index];
+        char *end;
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (!*v || *end || errno || x < 0 || x > 0x7fffffffL)
+            return parse_fail(L, line_no, "index \"%s\" is not a non-negative integer%s", v, "");
+        r->index = (int)x;
+    }
+    double *acc[3] = {&r->cifar10, &r->cifar100, &r->imagenet16};
+    for (int c = 0; c < 3; c++) {
+        *acc[c] = NAN;
+        if (L->col_acc[c] >= 0 && !parse_acc(f[L->col_acc[c]], acc[c]))
+            return parse_fail(L, line_no, "%s \"%s\" is not a number", clnas_nb201_column_name((clnas_nb201_column)c),
+                              f[L->col_acc[c]]);
+    }
+    clnas_nb201_arch a;
+    char perr[512], canon[512];
+    if (clnas_nb201_parse(f[L->col_arch], &a, perr, sizeof perr) != CLNAS_OK) return parse_fail(L, line_no, "%s%s", perr, "");
+    size_t cl = clnas_nb201_format(&a, canon, sizeof canon);
+    if (L->pool_len + cl + 1 > L->pool_cap) {
+        size_t cap = L->pool_cap ? 2 * L->pool_cap : (size_t)1 << 21;
+        while (L->pool_len + cl + 1 > cap) cap *= 2;
+        char *np = realloc(t->pool, cap);
+        if (!np) return CLNAS_E_NOMEM;
+        t->pool = np;
+        L->pool_cap = cap;
+    }
+    memcpy(t->pool + L->pool_len, canon, cl + 1);
+    L->offs[t->nrows] = L->pool_len;
+    L->pool_len += cl + 1;
+    t->nrows++;
+    return CLNAS_OK;
+}
+
+/* Reads every line of text (modified in place) into L->t. */
+static clnas_status parse_lines(loader *L, char *text)
+{
+    int line_no = 0;
+    char *p = text;
+    while (*p) {
+        char *line = p, *nl = strchr(p, '\n');
+        if (nl) { *nl = 0; p = nl + 1; } else p += strlen(p);
+        line_no++;
+        size_t ll = strlen(line);
+        if (ll && line[ll - 1] == '\r') line[--ll] = 0;
+        if (line_no == 1 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB && (unsigned char)line[2] == 0xBF)
+            line += 3; /* UTF-8 byte order mark */
+        const char *q = line;
+        while (*q == ' ' || *q == '\t') q++;
+        if (!*q || *q == '#') continue;
+        char *f[MAXF];
+        int nf = clnas_csv_split(line, f, MAXF);
+        if (nf < 0) return parse_fail(L, line_no, "unterminated quoted field%s%s", "", "");
+        if (nf > MAXF) nf = MAXF;
+        clnas_status st;
+        if (L->ncols == 0) st = parse_header(L, f, nf, line_no);
+        else if (nf != L->ncols) {
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%d", nf);
+            snprintf(b, sizeof b, "%d", L->ncols);
+            st = parse_fail(L, line_no, "%s fields, the header has %s", a, b);
+        } else st = parse_row(L, f, line_no);
+        if (st != CLNAS_OK) return st;
+    }
+    if (L->ncols == 0) return parse_fail(L, 1, "empty file (expected a header with an 'arch' column)%s%s", "", "");
+    return CLNAS_OK;
+}
+
+/* The hash index over canonical strings; a repeated architecture is an error. */
+static clnas_status build_index(loader *L)
+{
+    clnas_nb201_table *t = L->t;
+    for (int i = 0; i < t->nrows; i++) t->rows[i].arch = t->pool + L->offs[i];
+    t->nslots = 16;
+    while (t->nslots < 2 * (size_t)t->nrows) t->nslots *= 2;
+    if (!(t->slots = malloc(t->nslots * sizeof *t->slots))) return CLNAS_E_NOMEM;
+    for (size_t i = 0; i < t->nslots; i++) t->slots[i] = -1;
+    for (int i = 0; i < t->nrows; i++) {
+        int prev = lookup(t, t->rows[i].arch);
+        if (prev >= 0) {
+            snprintf(L->err, L->errlen, "%s:%d: architecture %s already given on line %d", L->path, t->rows[i].line,
+                     t->rows[i].arch, t->rows[prev].line);
+            return CLNAS_E_PARSE;
+        }
+        size_t mask = t->nslots - 1, h = (size_t)hash_str(t->rows[i].arch) & mask;
+        while (t->slots[h] >= 0) h = (h + 1) & mask;
+        t->slots[h] = i;
+    }
+    return CLNAS_OK;
+}
+
 clnas_status clnas_nb201_table_load(const char *path, clnas_nb201_table **out, char *err, size_t errlen)
 {
     char dummy[8];
@@ -123,145 +262,23 @@ clnas_status clnas_nb201_table_load(const char *path, clnas_nb201_table **out, c
     char *text = NULL;
     clnas_status st = slurp(path, &text, err, errlen);
     if (st != CLNAS_OK) return st;
-
-    clnas_nb201_table *t = calloc(1, sizeof *t);
-    size_t *offs = NULL, pool_len = 0, pool_cap = 0;
-    int cap = 0;
-    if (!t || !(t->path = malloc(strlen(path) + 1))) goto nomem;
-    strcpy(t->path, path);
-
-    int col_arch = -1, col_index = -1, col_acc[3] = {-1, -1, -1}, ncols = 0, line_no = 0;
-    char *p = text;
-    while (*p) {
-        char *line = p;
-        char *nl = strchr(p, '\n');
-        if (nl) { *nl = 0; p = nl + 1; } else p += strlen(p);
-        line_no++;
-        size_t ll = strlen(line);
-        if (ll && line[ll - 1] == '\r') line[--ll] = 0;
-        if (line_no == 1 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB && (unsigned char)line[2] == 0xBF)
-            line += 3; /* UTF-8 byte order mark */
-        const char *q = line;
-        while (*q == ' ' || *q == '\t') q++;
-        if (!*q || *q == '#') continue;
-        char *f[MAXF];
-        int nf = clnas_csv_split(line, f, MAXF);
-        if (nf < 0) {
-            snprintf(err, errlen, "%s:%d: unterminated quoted field", path, line_no);
-            st = CLNAS_E_PARSE;
-            goto fail;
-        }
-        if (nf > MAXF) nf = MAXF;
-        if (ncols == 0) { /* the header */
-            ncols = nf;
-            for (int i = 0; i < nf; i++) {
-                if (!strcmp(f[i], "arch")) col_arch = i;
-                else if (!strcmp(f[i], "index")) col_index = i;
-                else for (int c = 0; c < 3; c++)
-                    if (!strcmp(f[i], clnas_nb201_column_name((clnas_nb201_column)c))) col_acc[c] = i;
-            }
-            if (col_arch < 0) {
-                snprintf(err, errlen, "%s:%d: the header has no 'arch' column", path, line_no);
-                st = CLNAS_E_PARSE;
-                goto fail;
-            }
-            continue;
-        }
-        if (nf != ncols) {
-            snprintf(err, errlen, "%s:%d: %d fields, the header has %d", path, line_no, nf, ncols);
-            st = CLNAS_E_PARSE;
-            goto fail;
-        }
-        if (t->nrows == cap) {
-            cap = cap ? 2 * cap : 16384;
-            clnas_nb201_row *nr = realloc(t->rows, (size_t)cap * sizeof *nr);
-            size_t *no = realloc(offs, (size_t)cap * sizeof *no);
-            if (nr) t->rows = nr;
-            if (no) offs = no;
-            if (!nr || !no) goto nomem;
-        }
-        clnas_nb201_row *r = &t->rows[t->nrows];
-        memset(r, 0, sizeof *r);
-        r->line = line_no;
-        r->index = t->nrows;
-        if (col_index >= 0) {
-            char *end;
-            errno = 0;
-            long v = strtol(f[col_index], &end, 10);
-            if (!*f[col_index] || *end || errno || v < 0 || v > 0x7fffffffL) {
-                snprintf(err, errlen, "%s:%d: index \"%s\" is not a non-negative integer", path, line_no, f[col_index]);
-                st = CLNAS_E_PARSE;
-                goto fail;
-            }
-            r->index = (int)v;
-        }
-        double *acc[3] = {&r->cifar10, &r->cifar100, &r->imagenet16};
-        for (int c = 0; c < 3; c++) {
-            *acc[c] = NAN;
-            if (col_acc[c] >= 0 && !parse_acc(f[col_acc[c]], acc[c])) {
-                snprintf(err, errlen, "%s:%d: %s \"%s\" is not a number", path, line_no,
-                         clnas_nb201_column_name((clnas_nb201_column)c), f[col_acc[c]]);
-                st = CLNAS_E_PARSE;
-                goto fail;
-            }
-        }
-        clnas_nb201_arch a;
-        char perr[512];
-        if (clnas_nb201_parse(f[col_arch], &a, perr, sizeof perr) != CLNAS_OK) {
-            snprintf(err, errlen, "%s:%d: %s", path, line_no, perr);
-            st = CLNAS_E_PARSE;
-            goto fail;
-        }
-        char canon[512];
-        size_t cl = clnas_nb201_format(&a, canon, sizeof canon);
-        if (pool_len + cl + 1 > pool_cap) {
-            pool_cap = pool_cap ? 2 * pool_cap : (size_t)1 << 21;
-            while (pool_len + cl + 1 > pool_cap) pool_cap *= 2;
-            char *np = realloc(t->pool, pool_cap);
-            if (!np) goto nomem;
-            t->pool = np;
-        }
-        memcpy(t->pool + pool_len, canon, cl + 1);
-        offs[t->nrows] = pool_len;
-        pool_len += cl + 1;
-        t->nrows++;
+    loader L = {.path = path, .col_arch = -1, .col_index = -1, .col_acc = {-1, -1, -1}, .err = err, .errlen = errlen};
+    L.t = calloc(1, sizeof *L.t);
+    if (!L.t || !(L.t->path = malloc(strlen(path) + 1))) st = CLNAS_E_NOMEM;
+    else {
+        strcpy(L.t->path, path);
+        st = parse_lines(&L, text);
+        if (st == CLNAS_OK) st = build_index(&L);
     }
-    if (ncols == 0) {
-        snprintf(err, errlen, "%s:1: empty file (expected a header with an 'arch' column)", path);
-        st = CLNAS_E_PARSE;
-        goto fail;
-    }
-    for (int i = 0; i < t->nrows; i++) t->rows[i].arch = t->pool + offs[i];
-
-    t->nslots = 16;
-    while (t->nslots < 2 * (size_t)t->nrows) t->nslots *= 2;
-    if (!(t->slots = malloc(t->nslots * sizeof *t->slots))) goto nomem;
-    for (size_t i = 0; i < t->nslots; i++) t->slots[i] = -1;
-    for (int i = 0; i < t->nrows; i++) {
-        int prev = lookup(t, t->rows[i].arch);
-        if (prev >= 0) {
-            snprintf(err, errlen, "%s:%d: architecture %s already given on line %d", path, t->rows[i].line,
-                     t->rows[i].arch, t->rows[prev].line);
-            st = CLNAS_E_PARSE;
-            goto fail;
-        }
-        size_t mask = t->nslots - 1, h = (size_t)hash_str(t->rows[i].arch) & mask;
-        while (t->slots[h] >= 0) h = (h + 1) & mask;
-        t->slots[h] = i;
-    }
-    free(offs);
+    if (st == CLNAS_E_NOMEM) snprintf(err, errlen, "%s: out of memory", path);
+    free(L.offs);
     free(text);
-    *out = t;
+    if (st != CLNAS_OK) {
+        clnas_nb201_table_destroy(L.t);
+        return st;
+    }
+    *out = L.t;
     return CLNAS_OK;
-
-nomem:
-    snprintf(err, errlen, "%s: out of memory", path);
-    st = CLNAS_E_NOMEM;
-fail:
-    free(offs);
-    free(text);
-    clnas_nb201_table_destroy(t);
-    return st;
 }
 
 const char *clnas_nb201_table_path(const clnas_nb201_table *t) { return t->path; }
