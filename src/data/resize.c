@@ -83,6 +83,37 @@ static uint8_t clip8(int32_t v)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+/* The horizontal pass over one row: ow outputs from the row `in` of ch interleaved channels. The
+ * channels of a pixel are accumulated together (PIL does the same): the sums are integers, so the
+ * order cannot change a result, and one sweep over contiguous bytes is ~3x faster than three. */
+static void hpass_row(const uint8_t *in, uint8_t *o, int ch, int ow, const coeffs *c)
+{
+    for (int xx = 0; xx < ow; xx++) {
+        const int n = c->bounds[2 * xx + 1];
+        const int32_t *k = c->k + (size_t)xx * (size_t)c->ksize;
+        const uint8_t *p = in + (size_t)c->bounds[2 * xx] * (size_t)ch;
+        int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0, s3 = s0;
+        if (ch == 3) {
+            for (int x = 0; x < n; x++, p += 3) {
+                s0 += p[0] * k[x];
+                s1 += p[1] * k[x];
+                s2 += p[2] * k[x];
+            }
+        } else if (ch == 1) {
+            for (int x = 0; x < n; x++) s0 += p[x] * k[x];
+        } else {
+            for (int x = 0; x < n; x++, p += ch) {
+                s0 += p[0] * k[x];
+                s1 += p[1] * k[x];
+                if (ch > 2) s2 += p[2] * k[x];
+                if (ch > 3) s3 += p[3] * k[x];
+            }
+        }
+        const int32_t s[4] = {s0, s1, s2, s3};
+        for (int q = 0; q < ch; q++) o[(size_t)xx * (size_t)ch + (size_t)q] = clip8(s[q]);
+    }
+}
+
 clnas_status clnas_resize_bilinear_aa(const uint8_t *src, int w, int h, int ch, uint8_t *dst, int ow, int oh)
 {
     if (!src || !dst || ch < 1 || ch > 4 || w < 1 || h < 1 || ow < 1 || oh < 1 || w > 65535 || h > 65535 ||
@@ -106,20 +137,9 @@ clnas_status clnas_resize_bilinear_aa(const uint8_t *src, int w, int h, int ch, 
         const int rows = ylast - yfirst;
         tmp = malloc((size_t)rows * (size_t)ow * (size_t)ch);
         if (!tmp) goto done;
-        for (int y = 0; y < rows; y++) {
-            const uint8_t *in = src + ((size_t)(y + yfirst) * (size_t)w) * (size_t)ch;
-            uint8_t *o = tmp + (size_t)y * (size_t)ow * (size_t)ch;
-            for (int xx = 0; xx < ow; xx++) {
-                const int xmin = ch_.bounds[2 * xx], n = ch_.bounds[2 * xx + 1];
-                const int32_t *k = ch_.k + (size_t)xx * (size_t)ch_.ksize;
-                for (int c = 0; c < ch; c++) {
-                    int32_t ss = 1 << (PRECISION_BITS - 1);
-                    const uint8_t *p = in + (size_t)xmin * (size_t)ch + (size_t)c;
-                    for (int x = 0; x < n; x++) ss += (int32_t)p[(size_t)x * (size_t)ch] * k[x];
-                    o[(size_t)xx * (size_t)ch + (size_t)c] = clip8(ss);
-                }
-            }
-        }
+        for (int y = 0; y < rows; y++)
+            hpass_row(src + (size_t)(y + yfirst) * (size_t)w * (size_t)ch, tmp + (size_t)y * (size_t)ow * (size_t)ch,
+                      ch, ow, &ch_);
         vin = tmp;
         vin_w = ow;
         vrow0 = yfirst; /* PIL shifts the vertical bounds by the first row used */
