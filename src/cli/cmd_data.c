@@ -61,8 +61,11 @@ static void progress(void *ud, long done, long skipped, long total)
     convert_args *a = ud;
     double el = clnas_now() - a->t0, rate = el > 0 ? (double)done / el : 0;
     double eta = rate > 0 ? (double)(total - done) / rate : 0;
-    fprintf(stderr, "\rclnas data convert: %ld / %ld files (%.1f %%), %ld skipped, %.0f files/s, ETA %.0f min   ",
-            done, total, total ? 100.0 * (double)done / (double)total : 100.0, skipped, rate, eta / 60);
+    char left[32];
+    if (eta < 120) snprintf(left, sizeof left, "%.0f s", eta);
+    else snprintf(left, sizeof left, "%.0f min", eta / 60);
+    fprintf(stderr, "\rclnas data convert: %ld / %ld files (%.1f %%), %ld skipped, %.0f files/s, %s left   ", done,
+            total, total ? 100.0 * (double)done / (double)total : 100.0, skipped, rate, left);
     fflush(stderr);
 }
 
@@ -122,6 +125,7 @@ static int cmd_convert(int argc, char **argv)
         a.o.progress_ud = &a;
     }
     a.t0 = clnas_now();
+    if (show) fprintf(stderr, "clnas data convert: listing %s ...", a.folder); /* ImageNet: 1.28 M files */
     clnas_convert_result r;
     char err[4096] = "";
     clnas_status st = clnas_imagefolder_convert(a.folder, a.out, &a.o, &r, err, sizeof err);
