@@ -338,6 +338,18 @@ Test(jpeg, folder_in_imagefolder_order)
     }
     cr_assert_eq(l.nfiles, k);
     clnas_folder_list_free(&l);
+    /* a symbolic link back into its own class folder is not followed round and round */
+    char loop[600], tgt[600];
+    snprintf(loop, sizeof loop, "%s/loop", fixture());
+    snprintf(tgt, sizeof tgt, "%s/loop/c", fixture());
+    cr_assert(mkdir(loop, 0755) == 0 && mkdir(tgt, 0755) == 0);
+    snprintf(tgt, sizeof tgt, "%s/loop/c/a.jpg", fixture());
+    spit(tgt, "x", 1);
+    snprintf(tgt, sizeof tgt, "%s/loop/c/again", fixture());
+    cr_assert_eq(symlink(".", tgt), 0, "symlink: %s", strerror(errno));
+    cr_assert_eq(clnas_folder_list_make(loop, 0, &l, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(l.nfiles, 1);
+    clnas_folder_list_free(&l);
     /* not a folder of class folders */
     cr_assert_eq(clnas_folder_list_make("/no/such/clnas/dir", 0, &l, err, sizeof err), CLNAS_E_IO);
     cr_expect(strstr(err, "/no/such/clnas/dir"), "%s", err);

@@ -67,7 +67,6 @@ typedef struct clnas_folder_list {
     char **paths;     /* [nfiles] full paths (into one arena) */
     int *labels;      /* [nfiles] class index */
     long empty_classes; /* class folders holding no image file */
-    long link_loops;    /* symbolic links back into a folder being walked (not followed) */
     char *arena, *class_arena; /* what paths and classes point into */
 } clnas_folder_list;
 

@@ -120,7 +120,6 @@ typedef struct walk_ctx {
     dev_t dev[64];
     ino_t ino[64];
     int depth;
-    long loops;
     char *err;
     size_t errlen;
 } walk_ctx;
@@ -130,10 +129,8 @@ typedef struct walk_ctx {
 static int walk(walk_ctx *w, const char *dir, const struct stat *dst)
 {
     for (int i = 0; i < w->depth; i++)
-        if (w->dev[i] == dst->st_dev && w->ino[i] == dst->st_ino) {
-            w->loops++; /* a link back to a folder being walked: os.walk would never end */
-            return 1;
-        }
+        if (w->dev[i] == dst->st_dev && w->ino[i] == dst->st_ino)
+            return 1; /* a link back to a folder being walked: os.walk would never end */
     if (w->depth == 64) {
         snprintf(w->err, w->errlen, "%s: folders nested more than 64 deep", dir);
         return 0;
@@ -230,7 +227,8 @@ clnas_status clnas_folder_list_make(const char *root, long per_class, clnas_fold
     if (st != CLNAS_OK) goto done;
     if (cls.n == 0) {
         snprintf(err, errlen, "%s: no class sub-folders; an ImageNet-style training folder holds one sub-folder of "
-                 "JPEG files per class (e.g. train/n01440764/n01440764_10026.JPEG)", root);
+                 "JPEG files per class (e.g. train/n01440764/n01440764_10026.JPEG); an image-record file made by "
+                 "clnas data convert is given as the file itself", root);
         st = CLNAS_E_IO;
         goto done;
     }
@@ -251,7 +249,7 @@ clnas_status clnas_folder_list_make(const char *root, long per_class, clnas_fold
         long n0 = files.n;
         snprintf(dir, sizeof dir, "%s/%s", root, cnames[c]);
         struct stat sb;
-        walk_ctx w = {&files, {0}, {0}, 0, 0, err, errlen};
+        walk_ctx w = {&files, {0}, {0}, 0, err, errlen};
         err[0] = 0;
         if (!is_dir(dir, &sb) || !walk(&w, dir, &sb)) {
             if (!err[0]) snprintf(err, errlen, "%s: cannot list the class folder", dir);
@@ -260,7 +258,6 @@ clnas_status clnas_folder_list_make(const char *root, long per_class, clnas_fold
             goto done;
         }
         first[c] = n0;
-        out->link_loops += w.loops;
         if (files.n == n0) out->empty_classes++;
     }
     first[cls.n] = files.n;
