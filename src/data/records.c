@@ -354,11 +354,11 @@ clnas_status clnas_records_load(const char *path, int size, clnas_records_header
     if (h->size != size)
         st = fail(err, errlen, CLNAS_E_IO, "%s: holds %dx%d images; this data set takes %dx%d (convert the folder "
                   "again with --size %d)", path, h->size, h->size, size, size, size);
-    else if ((st = check_size(path, h, fsize, err, errlen)) != CLNAS_OK) {
-    } else if (h->images == 0)
+    if (st == CLNAS_OK) st = check_size(path, h, fsize, err, errlen);
+    if (st == CLNAS_OK && h->images == 0)
         st = fail(err, errlen, CLNAS_E_IO, "%s: holds no images (%ld files were skipped when it was made from %s)",
                   path, h->skipped, h->source);
-    else if (h->images > INT_MAX)
+    if (st == CLNAS_OK && h->images > INT_MAX)
         st = fail(err, errlen, CLNAS_E_IO, "%s: %ld images; clnas holds at most %d in memory", path, h->images, INT_MAX);
     const size_t img = (size_t)h->record_bytes - LABEL_BYTES;
     if (st == CLNAS_OK) {
