@@ -185,6 +185,29 @@ Test(data, kinds_and_constants)
             cr_assert_eq(s[c], (float)(STD255[i][c] / 255.0), "%s std[%d]", names[i], c);
         }
     }
+    /* ImageNet-1k (TENAS.md §6): 1000 classes at 32x32, pad 4, its constants already in [0, 1] */
+    static const char *const in_names[] = {"imagenet", "ImageNet", "imagenet-1k", "ImageNet1k"};
+    for (int i = 0; i < 4; i++) {
+        k = CLNAS_DS_CIFAR10;
+        cr_assert_eq(clnas_dataset_parse_kind(in_names[i], &k), CLNAS_OK, "%s", in_names[i]);
+        cr_assert_eq(k, CLNAS_DS_IMAGENET, "%s", in_names[i]);
+    }
+    cr_assert_str_eq(clnas_dataset_name(CLNAS_DS_IMAGENET), "imagenet");
+    cr_assert_eq(clnas_dataset_classes(CLNAS_DS_IMAGENET), 1000);
+    cr_assert_eq(clnas_dataset_hw(CLNAS_DS_IMAGENET), 32);
+    cr_assert_eq(clnas_dataset_pad(CLNAS_DS_IMAGENET), 4);
+    float m[3], sd[3];
+    const double in_mean[3] = {0.485, 0.456, 0.406}, in_std[3] = {0.229, 0.224, 0.225};
+    clnas_dataset_norm(CLNAS_DS_IMAGENET, m, sd);
+    for (int c = 0; c < 3; c++) {
+        cr_assert_eq(m[c], (float)in_mean[c], "imagenet mean[%d]", c);
+        cr_assert_eq(sd[c], (float)in_std[c], "imagenet std[%d]", c);
+    }
+    cr_assert_eq(clnas_dataset_parse_kind("imagenet-22k", &k), CLNAS_E_INVALID_ARG);
+    /* no ImageNet is bundled: the message says how to give one */
+    char err[1024];
+    load_fail(CLNAS_DS_IMAGENET, NULL, err, sizeof err);
+    cr_expect(strstr(err, "clnas data convert") && strstr(err, "--data"), "%s", err);
 }
 
 /* ---- the bundled set ---- */
@@ -203,6 +226,11 @@ Test(data, bundled_cifar10)
     cr_assert_eq(clnas_dataset_kind_of(d), CLNAS_DS_CIFAR10);
     cr_assert(strstr(clnas_dataset_source(d), "cifar10/train_10k.bin"), "source %s",
               clnas_dataset_source(d));
+    /* a loaded set's own class count (the classifier width): the kind's for CIFAR */
+    cr_assert_eq(clnas_dataset_num_classes(d), 10);
+    cr_assert_eq(clnas_dataset_skipped(d), 0);
+    cr_assert_str_eq(clnas_dataset_note(d), "");
+    cr_assert_eq(clnas_dataset_num_classes(NULL), 0);
     size_t len;
     uint8_t *raw = bundled_raw(&len);
     int count[10] = {0};
@@ -421,6 +449,7 @@ Test(data, cifar100_fine_labels)
     clnas_dataset *d = load_ok(CLNAS_DS_CIFAR100, f);
     cr_assert_eq(clnas_dataset_size(d), n);
     cr_assert_eq(clnas_dataset_kind_of(d), CLNAS_DS_CIFAR100);
+    cr_assert_eq(clnas_dataset_num_classes(d), 100);
     for (int i = 0; i < n; i++) {
         cr_assert_eq(clnas_dataset_label(d, i), (i * 37) % 100, "fine label of %d", i);
         cr_assert_eq(memcmp(clnas_dataset_image(d, i), raw + (size_t)i * REC10 + 1, 3072), 0);

@@ -13,8 +13,10 @@ packages=(
   ocl-icd-opencl-dev opencl-headers clinfo pocl-opencl-icd   # OpenCL loader, headers, CPU device
   libclblast-dev liblapacke-dev libpng-dev libcairo2-dev fonts-dejavu-core
   libjansson-dev                                             # JSON reading and writing
+  libturbojpeg0-dev                                          # ImageNet JPEGs (src/data/jpeg.c)
   libcriterion-dev                                           # unit tests
   python3-torch                                              # reference values in tests
+  python3-pil                                                # PIL's decode + resize, the JPEG tests' oracle
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

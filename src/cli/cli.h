@@ -17,6 +17,7 @@ int clnas_cmd_figure(int argc, char **argv);
 int clnas_cmd_search(int argc, char **argv);
 int clnas_cmd_rank(int argc, char **argv);
 int clnas_cmd_tune(int argc, char **argv);
+int clnas_cmd_data(int argc, char **argv);
 
 /* ---- shared helpers (src/cli/common.c) ---- */
 /* The options of every command that computes kappa and R, bound once (one spelling, range and

@@ -9,6 +9,7 @@
 #include "core/util.h"
 #include "report/dump.h"
 #include "report/json.h"
+#include "report/safetensors.h"
 
 static const char USAGE[] =
 "usage: clnas score --arch STR [options]\n"
@@ -75,6 +76,38 @@ static void print_text(const char *arch, const clnas_score_opts *o, const clnas_
            r->t_lr, r->t_total);
 }
 
+/* NB201's proxies with a classifier of `classes` outputs: a data set's own class count, which for
+ * an ImageNet-style folder is its number of class folders, not necessarily the kind's 1000. */
+static clnas_status proxies(const clnas_nb201_arch *a, clnas_dataset_kind k, int classes, clnas_net **nn,
+                            clnas_net **ln, char *err, size_t len)
+{
+    if (classes == clnas_dataset_classes(k)) return clnas_nb201_proxies(a, k, nn, ln, err, len);
+    clnas_nb201_config c;
+    clnas_nb201_config_ntk(&c, classes, clnas_dataset_hw(k));
+    clnas_status st = clnas_nb201_build(&c, a, nn, err, len);
+    if (st != CLNAS_OK) return st;
+    clnas_nb201_config_lr(&c, classes);
+    if ((st = clnas_nb201_build(&c, a, ln, err, len)) != CLNAS_OK) {
+        clnas_net_destroy(*nn);
+        *nn = NULL;
+    }
+    return st;
+}
+
+/* The classifier width a dump was made with (its "classes" metadata), or the kind's. */
+static int dump_classes(const char *dir, clnas_dataset_kind k)
+{
+    char path[4096], err[256];
+    st_file *f = NULL;
+    int classes = clnas_dataset_classes(k);
+    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+    if (st_open(path, &f, err, sizeof err) != CLNAS_OK) return classes;
+    const char *v = st_meta(f, "classes");
+    if (v && atoi(v) > 0) classes = atoi(v);
+    st_close(f);
+    return classes;
+}
+
 int clnas_cmd_score(int argc, char **argv)
 {
     clnas_score_opts o;
@@ -126,7 +159,7 @@ int clnas_cmd_score(int argc, char **argv)
             return 1;
         }
         if (clnas_nb201_parse(archtext, &arch, err, sizeof err) != CLNAS_OK ||
-            clnas_nb201_proxies(&arch, o.dataset, &nn, &ln, err, sizeof err) != CLNAS_OK ||
+            proxies(&arch, o.dataset, dump_classes(from, o.dataset), &nn, &ln, err, sizeof err) != CLNAS_OK ||
             clnas_dump_load(from, nn, ln, &o, &in, err, sizeof err) != CLNAS_OK) {
             fprintf(stderr, "clnas score: --from %s: %s\n", from, err);
             clnas_net_destroy(nn);
@@ -153,7 +186,8 @@ int clnas_cmd_score(int argc, char **argv)
             return 1;
         }
         snprintf(src, sizeof src, "%s (%d images)", clnas_dataset_source(data), clnas_dataset_size(data));
-        clnas_status st = clnas_nb201_proxies(&arch, o.dataset, &nn, &ln, err, sizeof err);
+        if (clnas_dataset_note(data)[0]) fprintf(stderr, "clnas score: warning: %s\n", clnas_dataset_note(data));
+        clnas_status st = proxies(&arch, o.dataset, clnas_dataset_num_classes(data), &nn, &ln, err, sizeof err);
         if (st == CLNAS_OK) st = clnas_score_inputs_make(nn, ln, data, &o, &in, err, sizeof err);
         clnas_dataset_destroy(data);
         if (st != CLNAS_OK) {

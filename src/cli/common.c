@@ -31,7 +31,7 @@ void clnas_cli_command_line(int argc, char **argv, char *out, size_t len)
 int cli_parse_dataset(const char *cmd, const char *opt, const char *val, void *ud)
 {
     if (clnas_dataset_parse_kind(val, (clnas_dataset_kind *)ud) == CLNAS_OK) return 1;
-    fprintf(stderr, "clnas %s: %s expects cifar10, cifar100 or imagenet16 (got \"%s\")\n", cmd, opt, val);
+    fprintf(stderr, "clnas %s: %s expects cifar10, cifar100, imagenet16 or imagenet (got \"%s\")\n", cmd, opt, val);
     return 0;
 }
 

@@ -18,6 +18,7 @@ static const struct {
     {"selftest", clnas_cmd_selftest, "run a network forward and backward on the device and check it against the host reference"},
     {"stats", clnas_cmd_stats, "Kendall tau / Spearman rho of kappa, R and the TE-NAS combined rank against NB201 accuracy; --plot"},
     {"figure", clnas_cmd_figure, "figures: `figure cost` = NB201 accuracy vs. search cost, published methods and clnas traces"},
+    {"data", clnas_cmd_data, "ImageNet: convert an ImageNet-style JPEG folder once into 32x32 records (`data convert`), `data info`"},
     {"tune", clnas_cmd_tune, "tune CLBlast's GEMM and the NTK seeds in flight for one device; stored per device, applied on every run"},
 };
 

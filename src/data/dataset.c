@@ -1,6 +1,8 @@
 /* dataset.c - the dataset kinds of clnas/data.h (names, sizes, normalisation constants of
  * ../shared/docs/TENAS.md §6), the bundled-data lookup, and the readers of the CIFAR-10,
- * CIFAR-100 and ImageNet16-120 record files (a single file or a folder of them).
+ * CIFAR-100 and ImageNet16-120 record files (a single file or a folder of them), and of
+ * ImageNet: an image-record file (records.c) or an ImageNet-style folder decoded on load
+ * (imagefolder.c).
  *
  * A dataset is held in memory as two arrays: labels[n] and pixels[n][3][hw][hw] (uint8,
  * exactly the bytes of the records). Every malformed input is CLNAS_E_IO with a message
@@ -16,13 +18,17 @@
 #include <sys/stat.h>
 
 #include "clnas/data.h"
+#include "data/image.h"
 
 struct clnas_dataset {
     clnas_dataset_kind kind;
     int n, hw;
-    uint8_t *labels; /* [n] */
-    uint8_t *pixels; /* [n][3][hw][hw] */
-    char *source;    /* file or folder as given, or the resolved bundled file */
+    int classes;      /* the kind's, or an ImageNet source's class folders */
+    long skipped;     /* files skipped by this load or when the record file was made */
+    uint16_t *labels; /* [n] */
+    uint8_t *pixels;  /* [n][3][hw][hw] */
+    char *source;     /* file or folder as given, or the resolved bundled file */
+    char *note;       /* "" or the message about skipped files */
 };
 
 /* ---- kinds ---- */
@@ -31,17 +37,21 @@ static const struct kind_info {
     const char *name;    /* clnas_dataset_name */
     const char *title;   /* in messages */
     int classes, hw, pad;
-    int label_bytes;     /* bytes before the pixels; the label used is the last of them */
-    double mean255[3], std255[3];
-} KINDS[3] = {
-    {"cifar10", "CIFAR-10", 10, 32, 4, 1, {125.3, 123.0, 113.9}, {63.0, 62.1, 66.7}},
-    {"cifar100", "CIFAR-100", 100, 32, 4, 2, {129.3, 124.1, 112.4}, {68.2, 65.4, 70.4}},
-    {"imagenet16", "ImageNet16-120", 120, 16, 2, 1, {122.68, 116.66, 104.01}, {63.22, 61.26, 65.09}},
+    int label_bytes;     /* bytes before the pixels; the label used is the last of them (CIFAR-style
+                          * records; ImageNet's record files have their own header, records.c) */
+    double mean[3], std[3], unit; /* mean/unit and std/unit are in [0, 1] units */
+} KINDS[4] = {
+    {"cifar10", "CIFAR-10", 10, 32, 4, 1, {125.3, 123.0, 113.9}, {63.0, 62.1, 66.7}, 255.0},
+    {"cifar100", "CIFAR-100", 100, 32, 4, 2, {129.3, 124.1, 112.4}, {68.2, 65.4, 70.4}, 255.0},
+    {"imagenet16", "ImageNet16-120", 120, 16, 2, 1, {122.68, 116.66, 104.01}, {63.22, 61.26, 65.09}, 255.0},
+    {"imagenet", "ImageNet", 1000, 32, 4, 2, {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}, 1.0},
 };
+#define NKINDS 4
+#define NRECORD_KINDS 3 /* the kinds read as plain CIFAR-style records */
 
 static const struct kind_info *kinfo(clnas_dataset_kind k)
 {
-    if ((int)k < 0 || (int)k > 2) return NULL;
+    if ((int)k < 0 || (int)k >= NKINDS) return NULL;
     return &KINDS[(int)k];
 }
 
@@ -60,6 +70,8 @@ clnas_status clnas_dataset_parse_kind(const char *s, clnas_dataset_kind *out)
     else if (streq_nocase(s, "imagenet16") || streq_nocase(s, "imagenet16-120") ||
              streq_nocase(s, "imagenet16_120"))
         *out = CLNAS_DS_IMAGENET16;
+    else if (streq_nocase(s, "imagenet") || streq_nocase(s, "imagenet-1k") || streq_nocase(s, "imagenet1k"))
+        *out = CLNAS_DS_IMAGENET;
     else
         return CLNAS_E_INVALID_ARG;
     return CLNAS_OK;
@@ -93,9 +105,9 @@ void clnas_dataset_norm(clnas_dataset_kind k, float mean[3], float std[3])
 {
     const struct kind_info *ki = kinfo(k);
     for (int c = 0; c < 3; c++) {
-        /* like torchvision: Python doubles x/255 stored as float32 */
-        mean[c] = ki ? (float)(ki->mean255[c] / 255.0) : 0.0f;
-        std[c] = ki ? (float)(ki->std255[c] / 255.0) : 1.0f;
+        /* like torchvision: Python doubles (x/255, or ImageNet's as they are) stored as float32 */
+        mean[c] = ki ? (float)(ki->mean[c] / ki->unit) : 0.0f;
+        std[c] = ki ? (float)(ki->std[c] / ki->unit) : 1.0f;
     }
 }
 
@@ -166,13 +178,24 @@ static size_t rec_bytes(const struct kind_info *ki)
 static void size_hint(const struct kind_info *self, long long size, char *hint, size_t len)
 {
     hint[0] = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < NRECORD_KINDS; k++) {
         const struct kind_info *o = &KINDS[k];
         if (o == self || size % (long long)rec_bytes(o) != 0) continue;
         snprintf(hint, len, " (its size is a whole number of %zu-byte %s records: use --dataset %s?)",
                  rec_bytes(o), o->title, o->name);
         return;
     }
+}
+
+/* 1 when the file starts like a clnas image-record file (records.c). */
+static int is_image_records(const char *path)
+{
+    char head[20] = "";
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int yes = fread(head, 1, 19, f) == 19 && !memcmp(head, "CLNAS-IMAGE-RECORDS", 19);
+    fclose(f);
+    return yes;
 }
 
 /* Appends the records of one file to d (grown as needed). */
@@ -189,6 +212,9 @@ static clnas_status read_file(clnas_dataset *d, const struct kind_info *ki, cons
     if (size == 0)
         return fail(err, errlen, "%s: empty file (0 bytes), expected %zu-byte %s records", path,
                     rb, ki->title);
+    if (is_image_records(path))
+        return fail(err, errlen, "%s: a clnas image-record file (ImageNet, made by clnas data convert), not %s "
+                    "data: use --dataset imagenet", path, ki->title);
     if (size % (long long)rb != 0) {
         char hint[200];
         size_hint(ki, size, hint, sizeof hint);
@@ -206,7 +232,7 @@ static clnas_status read_file(clnas_dataset *d, const struct kind_info *ki, cons
     size_t newn = (size_t)d->n + (size_t)nrec;
     uint8_t *px = realloc(d->pixels, newn * img);
     if (px) d->pixels = px;
-    uint8_t *lb = realloc(d->labels, newn);
+    uint16_t *lb = realloc(d->labels, newn * sizeof *lb);
     if (lb) d->labels = lb;
     if (!px || !lb) {
         fclose(f);
@@ -246,7 +272,7 @@ static clnas_status read_file(clnas_dataset *d, const struct kind_info *ki, cons
                            path, r, r * (long long)rb, label, ki->classes - 1, hint);
                 break;
             }
-            d->labels[(size_t)d->n + (size_t)r] = (uint8_t)label;
+            d->labels[(size_t)d->n + (size_t)r] = (uint16_t)label;
             memcpy(d->pixels + ((size_t)d->n + (size_t)r) * img, rec + ki->label_bytes, img);
         }
         if (st_ != CLNAS_OK) break;
@@ -365,6 +391,75 @@ oom:
     return fail(err, errlen, "%s: out of memory", dir);
 }
 
+/* ---- ImageNet ---- */
+
+static int set_note(clnas_dataset *d, const char *text)
+{
+    free(d->note);
+    d->note = strdup(text);
+    return d->note != NULL;
+}
+
+static clnas_status load_image_records(clnas_dataset *d, const char *path, char *err, size_t errlen)
+{
+    clnas_records_header h;
+    long n = 0;
+    uint16_t *labels = NULL;
+    uint8_t *pixels = NULL;
+    clnas_status st = clnas_records_load(path, d->hw, &h, &n, &labels, &pixels, err, errlen);
+    if (st != CLNAS_OK) return st;
+    d->n = (int)n;
+    d->labels = labels;
+    d->pixels = pixels;
+    d->classes = h.classes;
+    d->skipped = h.skipped;
+    /* the skipped files were reported when the file was made; the count stays available */
+    clnas_records_header_free(&h);
+    return CLNAS_OK;
+}
+
+/* Appends one decoded image (folder reading): the arrays were sized for every file. */
+static clnas_status emit_to_dataset(void *ud, int label, const uint8_t *planar)
+{
+    clnas_dataset *d = ud;
+    const size_t img = 3u * (size_t)d->hw * (size_t)d->hw;
+    d->labels[d->n] = (uint16_t)label;
+    memcpy(d->pixels + (size_t)d->n * img, planar, img);
+    d->n++;
+    return CLNAS_OK;
+}
+
+static clnas_status load_imagefolder(clnas_dataset *d, const char *dir, char *err, size_t errlen)
+{
+    clnas_folder_list l;
+    clnas_status st = clnas_folder_list_make(dir, 0, &l, err, errlen);
+    if (st != CLNAS_OK) return st;
+    const size_t img = 3u * (size_t)d->hw * (size_t)d->hw, nf = (size_t)(l.nfiles ? l.nfiles : 1);
+    if (l.nfiles > 0x7fffffffL) st = fail(err, errlen, "%s: %ld image files; too many to hold in memory", dir, l.nfiles);
+    d->classes = l.nclasses;
+    d->labels = malloc(nf * sizeof *d->labels);
+    d->pixels = malloc(nf * img);
+    if (st == CLNAS_OK && (!d->labels || !d->pixels))
+        st = fail(err, errlen, "%s: out of memory for %ld images (%.1f MB); convert the folder once with clnas data "
+                  "convert instead", dir, l.nfiles, (double)nf * (double)img / 1e6);
+    clnas_folder_skips sk;
+    memset(&sk, 0, sizeof sk);
+    if (st == CLNAS_OK) {
+        clnas_folder_decode_opts o = {d->hw, 0, CLNAS_JPEG_EXACT, emit_to_dataset, d, NULL, NULL};
+        st = clnas_folder_decode(&l, &o, &sk, err, errlen);
+        if (st != CLNAS_OK && st != CLNAS_E_NOMEM) st = CLNAS_E_IO;
+    }
+    char note[4096];
+    clnas_folder_skips_format(&sk, note, sizeof note);
+    d->skipped = sk.count;
+    if (st == CLNAS_OK && d->n == 0)
+        st = fail(err, errlen, "%s: no image could be decoded (%ld image files in %d class folders)%s%s", dir,
+                  l.nfiles, l.nclasses, note[0] ? "; " : "", note);
+    if (st == CLNAS_OK && note[0] && !set_note(d, note)) st = fail(err, errlen, "out of memory");
+    clnas_folder_list_free(&l);
+    return st;
+}
+
 clnas_status clnas_dataset_load(clnas_dataset_kind kind, const char *path, clnas_dataset **out,
                                 char *err, size_t errlen)
 {
@@ -377,6 +472,12 @@ clnas_status clnas_dataset_load(clnas_dataset_kind kind, const char *path, clnas
         return CLNAS_E_INVALID_ARG;
     }
     char bundled[4096];
+    if (!path && kind == CLNAS_DS_IMAGENET)
+        return fail(err, errlen,
+                    "no ImageNet data: only a CIFAR-10 subset is bundled with clnas; give --data FILE, an "
+                    "image-record file made once by `clnas data convert --imagefolder DIR --out FILE` (DIR: an "
+                    "ImageNet-style training folder, one sub-folder of JPEGs per class), or --data DIR to decode a "
+                    "small folder on every run");
     if (!path) {
         if (kind != CLNAS_DS_CIFAR10)
             return fail(err, errlen,
@@ -397,6 +498,7 @@ clnas_status clnas_dataset_load(clnas_dataset_kind kind, const char *path, clnas
     if (!d) return fail(err, errlen, "out of memory");
     d->kind = kind;
     d->hw = ki->hw;
+    d->classes = ki->classes;
     d->source = malloc(strlen(path) + 1);
     if (!d->source) {
         free(d);
@@ -406,7 +508,10 @@ clnas_status clnas_dataset_load(clnas_dataset_kind kind, const char *path, clnas
 
     clnas_status st;
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    if (kind == CLNAS_DS_IMAGENET) {
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) st = load_imagefolder(d, path, err, errlen);
+        else st = load_image_records(d, path, err, errlen);
+    } else if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         char **names = NULL;
         int count = 0;
         st = folder_files(ki, path, &names, &count, err, errlen);
@@ -429,6 +534,7 @@ void clnas_dataset_destroy(clnas_dataset *d)
     free(d->pixels);
     free(d->labels);
     free(d->source);
+    free(d->note);
     free(d);
 }
 
@@ -451,3 +557,6 @@ int clnas_dataset_label(const clnas_dataset *d, int i)
 }
 
 const char *clnas_dataset_source(const clnas_dataset *d) { return d ? d->source : NULL; }
+int clnas_dataset_num_classes(const clnas_dataset *d) { return d ? d->classes : 0; }
+long clnas_dataset_skipped(const clnas_dataset *d) { return d ? d->skipped : 0; }
+const char *clnas_dataset_note(const clnas_dataset *d) { return d && d->note ? d->note : ""; }

@@ -76,6 +76,11 @@ clnas_status clnas_score_inputs_make(const clnas_net *nn, const clnas_net *ln, c
                           clnas_dataset_name(clnas_dataset_kind_of(data)), clnas_dataset_name(o->dataset));
         return CLNAS_E_INVALID_ARG;
     }
+    if (clnas_net_classes(nn) != clnas_dataset_num_classes(data)) { /* an ImageNet folder may hold fewer classes */
+        if (err) snprintf(err, errlen, "the NTK network has %d outputs but the data set (%s) has %d classes",
+                          clnas_net_classes(nn), clnas_dataset_source(data), clnas_dataset_num_classes(data));
+        return CLNAS_E_INVALID_ARG;
+    }
     clnas_status st = CLNAS_OK;
     clnas_sampler *si = NULL, *sp = NULL;
     in->repeats = o->repeats;

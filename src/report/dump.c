@@ -118,7 +118,7 @@ clnas_status clnas_dump_save(const char *dir, const char *space, const char *arc
             if (st == CLNAS_OK) st = st_writer_meta(w, "space", space);
             if (st == CLNAS_OK) st = st_writer_meta(w, "arch", archs);
             if (st == CLNAS_OK) st = st_writer_meta(w, "dataset", clnas_dataset_name(o->dataset));
-            if (st == CLNAS_OK) st = meta_int(w, "classes", clnas_dataset_classes(o->dataset));
+            if (st == CLNAS_OK) st = meta_int(w, "classes", clnas_net_classes(nn));
             if (st == CLNAS_OK) st = meta_int(w, "seed", (long long)o->seed);
             if (st == CLNAS_OK) st = meta_int(w, "stream", (long long)o->stream);
             if (st == CLNAS_OK) st = meta_int(w, "batch", o->batch);
