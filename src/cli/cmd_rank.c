@@ -222,6 +222,12 @@ typedef struct rank_study {
     int narch, ndone;
 } rank_study;
 
+/* Is arch among the rows already in the file? (bsearch's base may not be NULL, even for none.) */
+static int is_done(const rank_study *st, char *arch)
+{
+    return st->ndone > 0 && bsearch(&arch, st->done, (size_t)st->ndone, sizeof *st->done, cmpstr) != NULL;
+}
+
 /* Scores every architecture not yet in the CSV, appending rows. 0, or 1 on an error (printed). */
 static int score_all(const rank_study *st, FILE *csv)
 {
@@ -241,13 +247,13 @@ static int score_all(const rank_study *st, FILE *csv)
     }
     int todo = 0, rc = 0;
     for (int i = 0; i < st->narch; i++)
-        if (!bsearch(&st->archs[i], st->done, (size_t)st->ndone, sizeof *st->done, cmpstr)) todo++;
+        if (!is_done(st, st->archs[i])) todo++;
     fprintf(stderr, "clnas rank: %d architectures, %d already in %s, %d to score on %s\n", st->narch, st->narch - todo, a->out,
             todo, clnas_ctx_device(ctx)->name);
     int show = isatty(2), k = 0;
     double t0 = clnas_now();
     for (int i = 0; i < st->narch; i++) {
-        if (bsearch(&st->archs[i], st->done, (size_t)st->ndone, sizeof *st->done, cmpstr)) continue;
+        if (is_done(st, st->archs[i])) continue;
         clnas_nb201_arch arch;
         clnas_nb201_parse(st->archs[i], &arch, NULL, 0);
         clnas_score_result res;
@@ -294,7 +300,7 @@ int clnas_cmd_rank(int argc, char **argv)
     }
     /* resume */
     if (!load_done(a.out, a.o.repeats, &st.done, &st.ndone, &exists)) goto end;
-    qsort(st.done, (size_t)st.ndone, sizeof *st.done, cmpstr);
+    if (st.ndone > 1) qsort(st.done, (size_t)st.ndone, sizeof *st.done, cmpstr);
     FILE *csv = open_csv(a.out, exists, a.o.repeats);
     if (!csv) goto end;
     rc = score_all(&st, csv);
