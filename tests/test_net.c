@@ -119,7 +119,7 @@ Test(net, init_is_deterministic_and_paired_across_architectures)
         shared++;
     }
     cr_assert_gt(shared, 20);
-    size_t cnt;
+    size_t cnt = 0;
     const float *w1 = find_tensor(a, pa, "stem.conv.weight", &cnt), *w2 = find_tensor(a, pc, "stem.conv.weight", &cnt);
     cr_assert_neq(memcmp(w1, w2, cnt * sizeof(float)), 0, "another stream must give other weights");
     /* PyTorch default: conv weight ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); BN gamma 1, beta 0 */
