@@ -58,6 +58,9 @@ typedef enum clnas_status {
 /* A static, never-NULL name for a status code, e.g. "CL_OUT_OF_RESOURCES" or "CLNAS_E_PARSE". */
 const char *clnas_status_str(int status);
 
+/* The library's version, "MAJOR.MINOR.PATCH" (the CMake project version it was built as). */
+const char *clnas_version(void);
+
 CLNAS_API_END
 #ifdef __cplusplus
 }

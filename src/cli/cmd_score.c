@@ -108,6 +108,74 @@ static int dump_classes(const char *dir, clnas_dataset_kind k)
     return classes;
 }
 
+/* `score --from DIR`: the architecture, proxies (with the dump's weights) and inputs of a dump.
+ * Returns 0, or the command's exit status after printing the error. */
+static int inputs_from_dump(const char *from, const char *arch_s, clnas_score_opts *o, clnas_nb201_arch *arch,
+                            clnas_net **nn, clnas_net **ln, clnas_score_inputs *in, char *src, size_t srclen)
+{
+    char err[1024] = "";
+    int fp64 = o->fp64_gram, seeds = o->seeds;
+    char dspace[32], archtext[4096];
+    if (clnas_dump_read_header(from, dspace, sizeof dspace, archtext, sizeof archtext, o, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas score: --from %s: %s\n", from, err);
+        return 1;
+    }
+    if (strcmp(dspace, "nb201") != 0) {
+        fprintf(stderr, "clnas score: --from %s: a dump of the %s space; this clnas scores nb201 only\n", from, dspace);
+        return 1;
+    }
+    if (clnas_nb201_parse(archtext, arch, err, sizeof err) != CLNAS_OK ||
+        proxies(arch, o->dataset, dump_classes(from, o->dataset), nn, ln, err, sizeof err) != CLNAS_OK ||
+        clnas_dump_load(from, *nn, *ln, o, in, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas score: --from %s: %s\n", from, err);
+        clnas_net_destroy(*nn);
+        clnas_net_destroy(*ln);
+        *nn = *ln = NULL;
+        return 1;
+    }
+    o->fp64_gram = fp64;
+    o->seeds = seeds;
+    clnas_nb201_arch given;
+    if (arch_s && (clnas_nb201_parse(arch_s, &given, err, sizeof err) != CLNAS_OK || memcmp(&given, arch, sizeof *arch))) {
+        fprintf(stderr, "clnas score: --arch differs from the architecture stored in %s (leave --arch out with --from)\n", from);
+        clnas_score_inputs_free(in);
+        clnas_net_destroy(*nn);
+        clnas_net_destroy(*ln);
+        *nn = *ln = NULL;
+        return 2;
+    }
+    snprintf(src, srclen, "dump %s", from);
+    return 0;
+}
+
+/* `score --arch STR`: parse it, load the data set, build the proxies and draw their inputs.
+ * Returns 0, or the command's exit status after printing the error. */
+static int inputs_from_data(const char *arch_s, const char *data_path, const clnas_score_opts *o, clnas_nb201_arch *arch,
+                            clnas_net **nn, clnas_net **ln, clnas_score_inputs *in, char *src, size_t srclen)
+{
+    char err[1024] = "";
+    if (!arch_s || !*arch_s) { fprintf(stderr, "clnas score: --arch is required (see clnas score --help)\n"); return 2; }
+    if (clnas_nb201_parse(arch_s, arch, err, sizeof err) != CLNAS_OK) { fprintf(stderr, "clnas score: --arch: %s\n", err); return 2; }
+    clnas_dataset *data = NULL;
+    if (clnas_dataset_load(o->dataset, data_path, &data, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas score: %s\n", err);
+        return 1;
+    }
+    snprintf(src, srclen, "%s (%d images)", clnas_dataset_source(data), clnas_dataset_size(data));
+    if (clnas_dataset_note(data)[0]) fprintf(stderr, "clnas score: warning: %s\n", clnas_dataset_note(data));
+    clnas_status st = proxies(arch, o->dataset, clnas_dataset_num_classes(data), nn, ln, err, sizeof err);
+    if (st == CLNAS_OK) st = clnas_score_inputs_make(*nn, *ln, data, o, in, err, sizeof err);
+    clnas_dataset_destroy(data);
+    if (st != CLNAS_OK) {
+        fprintf(stderr, "clnas score: %s\n", err);
+        clnas_net_destroy(*nn);
+        clnas_net_destroy(*ln);
+        *nn = *ln = NULL;
+        return st == CLNAS_E_INVALID_ARG ? 2 : 1;
+    }
+    return 0;
+}
+
 int clnas_cmd_score(int argc, char **argv)
 {
     clnas_score_opts o;
@@ -147,56 +215,9 @@ int clnas_cmd_score(int argc, char **argv)
     char src[1100] = "";
     double t0 = clnas_now();
     clnas_net *nn = NULL, *ln = NULL;
-    if (from) {
-        int fp64 = o.fp64_gram, seeds = o.seeds;
-        char dspace[32], archtext[4096];
-        if (clnas_dump_read_header(from, dspace, sizeof dspace, archtext, sizeof archtext, &o, err, sizeof err) != CLNAS_OK) {
-            fprintf(stderr, "clnas score: --from %s: %s\n", from, err);
-            return 1;
-        }
-        if (strcmp(dspace, "nb201") != 0) {
-            fprintf(stderr, "clnas score: --from %s: a dump of the %s space; this clnas scores nb201 only\n", from, dspace);
-            return 1;
-        }
-        if (clnas_nb201_parse(archtext, &arch, err, sizeof err) != CLNAS_OK ||
-            proxies(&arch, o.dataset, dump_classes(from, o.dataset), &nn, &ln, err, sizeof err) != CLNAS_OK ||
-            clnas_dump_load(from, nn, ln, &o, &in, err, sizeof err) != CLNAS_OK) {
-            fprintf(stderr, "clnas score: --from %s: %s\n", from, err);
-            clnas_net_destroy(nn);
-            clnas_net_destroy(ln);
-            return 1;
-        }
-        o.fp64_gram = fp64;
-        o.seeds = seeds;
-        clnas_nb201_arch given;
-        if (arch_s && (clnas_nb201_parse(arch_s, &given, err, sizeof err) != CLNAS_OK || memcmp(&given, &arch, sizeof arch))) {
-            fprintf(stderr, "clnas score: --arch differs from the architecture stored in %s (leave --arch out with --from)\n", from);
-            clnas_score_inputs_free(&in);
-            clnas_net_destroy(nn);
-            clnas_net_destroy(ln);
-            return 2;
-        }
-        snprintf(src, sizeof src, "dump %s", from);
-    } else {
-        if (!arch_s || !*arch_s) { fprintf(stderr, "clnas score: --arch is required (see clnas score --help)\n"); return 2; }
-        if (clnas_nb201_parse(arch_s, &arch, err, sizeof err) != CLNAS_OK) { fprintf(stderr, "clnas score: --arch: %s\n", err); return 2; }
-        clnas_dataset *data = NULL;
-        if (clnas_dataset_load(o.dataset, data_path, &data, err, sizeof err) != CLNAS_OK) {
-            fprintf(stderr, "clnas score: %s\n", err);
-            return 1;
-        }
-        snprintf(src, sizeof src, "%s (%d images)", clnas_dataset_source(data), clnas_dataset_size(data));
-        if (clnas_dataset_note(data)[0]) fprintf(stderr, "clnas score: warning: %s\n", clnas_dataset_note(data));
-        clnas_status st = proxies(&arch, o.dataset, clnas_dataset_num_classes(data), &nn, &ln, err, sizeof err);
-        if (st == CLNAS_OK) st = clnas_score_inputs_make(nn, ln, data, &o, &in, err, sizeof err);
-        clnas_dataset_destroy(data);
-        if (st != CLNAS_OK) {
-            fprintf(stderr, "clnas score: %s\n", err);
-            clnas_net_destroy(nn);
-            clnas_net_destroy(ln);
-            return st == CLNAS_E_INVALID_ARG ? 2 : 1;
-        }
-    }
+    int lrc = from ? inputs_from_dump(from, arch_s, &o, &arch, &nn, &ln, &in, src, sizeof src)
+                   : inputs_from_data(arch_s, data_path, &o, &arch, &nn, &ln, &in, src, sizeof src);
+    if (lrc != 0) return lrc;
     double t_data = clnas_now() - t0;
     clnas_ctx *ctx = NULL;
     if (clnas_ctx_create(device, &ctx) != CLNAS_OK) {

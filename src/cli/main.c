@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("clnas 0.1.0\n");
+        printf("clnas %s\n", clnas_version());
         return 0;
     }
     /* `devices` shows every device's tuning itself; `tune` opens its device untuned on purpose */

@@ -230,8 +230,10 @@ static clnas_status finish(cairo_surface_t *surf, cairo_t *cr, const char *path,
         cairo_surface_destroy(surf);
         return CLNAS_E_PNG;
     }
+    char software[64];
+    snprintf(software, sizeof software, "clnas %s", clnas_version());
     clnas_png_text t[6] = {
-        {"Software", CLNAS_SOFTWARE_STRING},
+        {"Software", software},
         {"Command", m ? m->command : NULL},
         {"Device", m ? m->device : NULL},
         {"Seed", m ? m->seed : NULL},

@@ -14,9 +14,6 @@
 #include "clnas/stats.h"
 #include "clnas/status.h"
 
-/* What the "Software" tEXt chunk says. */
-#define CLNAS_SOFTWARE_STRING "clnas 0.1.0"
-
 /* One PNG text chunk; key 1..79 Latin-1 characters (PNG rule), value any UTF-8. Values that
  * are plain ASCII go into tEXt chunks, others into iTXt (UTF-8) chunks. Both borrowed. */
 typedef struct clnas_png_text {

@@ -543,6 +543,84 @@ static int load_header(const json_t *root, st_file *f, uint64_t datalen, const c
     return ok;
 }
 
+/* Reads and parses the length-prefixed JSON header of an open safetensors file of fsize bytes;
+ * on success *root is the parsed header and *datalen the size of the data section that follows. */
+static int read_header(FILE *fp, uint64_t fsize, const char *path, json_t **root, uint64_t *datalen,
+                       char *err, size_t errlen)
+{
+    unsigned char len8[8];
+    if (fsize < 8 || fread(len8, 1, 8, fp) != 8) {
+        seterr(err, errlen, "%s: truncated safetensors file: %llu bytes, shorter than the 8-byte header length", path,
+               (unsigned long long)fsize);
+        return 0;
+    }
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | len8[i];
+    if (hlen > fsize - 8) {
+        seterr(err, errlen, "%s: truncated safetensors file: the header length is %llu bytes but only %llu bytes follow",
+               path, (unsigned long long)hlen, (unsigned long long)(fsize - 8));
+        return 0;
+    }
+    if (hlen > ST_MAX_HEADER) {
+        seterr(err, errlen, "%s: safetensors header of %llu bytes exceeds the limit of %llu", path,
+               (unsigned long long)hlen, (unsigned long long)ST_MAX_HEADER);
+        return 0;
+    }
+    *datalen = fsize - 8 - hlen;
+    if (*datalen > (uint64_t)SIZE_MAX - 1) {
+        seterr(err, errlen, "%s: file too large", path);
+        return 0;
+    }
+    char *hdr = malloc((size_t)hlen + 1);
+    if (!hdr) {
+        seterr(err, errlen, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
+        return 0;
+    }
+    if (fread(hdr, 1, (size_t)hlen, fp) != (size_t)hlen) {
+        seterr(err, errlen, "%s: read error in the safetensors header", path);
+        free(hdr);
+        return 0;
+    }
+    hdr[hlen] = 0;
+    /* jansson refuses NUL characters in strings (JSON_ALLOW_NUL unset), duplicate keys and
+       nesting beyond its depth limit, so names and metadata are plain C strings */
+    json_error_t je;
+    *root = json_loadb(hdr, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
+    free(hdr);
+    if (!*root) {
+        seterr(err, errlen, "%s: bad JSON in the safetensors header at byte offset %d of the file (%d of the header, "
+               "line %d column %d): %s", path, 8 + je.position, je.position, je.line, je.column, je.text);
+        return 0;
+    }
+    return 1;
+}
+
+/* Points every tensor at its bytes in f->data: in place when aligned on a little-endian host,
+ * otherwise in its own (byte-swapped) copy. */
+static int bind_tensors(st_file *f, const char *path, char *err, size_t errlen)
+{
+    int le = host_is_le();
+    for (int i = 0; i < f->n; i++) {
+        st_rtensor *t = &f->t[i];
+        size_t b = (size_t)(uintptr_t)t->data, es = dtype_sizes[t->dtype];
+        int okb;
+        size_t nb = (size_t)nbytes_of(t->ndims, t->shape, es, &okb);
+        if (b % es || !le) { /* misaligned (or to be byte-swapped): its own malloc'd copy */
+            t->own = malloc(nb ? nb : 8);
+            if (!t->own) {
+                seterr(err, errlen, "%s: out of memory", path);
+                return 0;
+            }
+            if (nb) memcpy(t->own, f->data + b, nb);
+            t->data = t->own;
+        } else {
+            t->data = f->data + b;
+        }
+        if (!le) swap_elems((unsigned char *)(uintptr_t)t->data, nb / es, es);
+    }
+    return 1;
+}
+
 clnas_status st_open(const char *path, st_file **out, char *err, size_t errlen)
 {
     if (out) *out = NULL;
@@ -556,114 +634,38 @@ clnas_status st_open(const char *path, st_file **out, char *err, size_t errlen)
         return CLNAS_E_IO;
     }
     struct stat sb;
+    json_t *root = NULL;
+    st_file *f = NULL;
+    uint64_t datalen64 = 0;
     if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         seterr(err, errlen, "%s: not a regular file", path);
-        fclose(fp);
-        return CLNAS_E_IO;
+        goto fail;
     }
-    uint64_t fsize = (uint64_t)sb.st_size;
-    unsigned char len8[8];
-    if (fsize < 8 || fread(len8, 1, 8, fp) != 8) {
-        seterr(err, errlen, "%s: truncated safetensors file: %llu bytes, shorter than the 8-byte header length", path,
-               (unsigned long long)fsize);
-        fclose(fp);
-        return CLNAS_E_IO;
-    }
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | len8[i];
-    if (hlen > fsize - 8) {
-        seterr(err, errlen, "%s: truncated safetensors file: the header length is %llu bytes but only %llu bytes follow",
-               path, (unsigned long long)hlen, (unsigned long long)(fsize - 8));
-        fclose(fp);
-        return CLNAS_E_IO;
-    }
-    if (hlen > ST_MAX_HEADER) {
-        seterr(err, errlen, "%s: safetensors header of %llu bytes exceeds the limit of %llu", path,
-               (unsigned long long)hlen, (unsigned long long)ST_MAX_HEADER);
-        fclose(fp);
-        return CLNAS_E_IO;
-    }
-    uint64_t datalen64 = fsize - 8 - hlen;
-    if (datalen64 > (uint64_t)SIZE_MAX - 1) {
-        seterr(err, errlen, "%s: file too large", path);
-        fclose(fp);
-        return CLNAS_E_IO;
-    }
-    char *hdr = malloc((size_t)hlen + 1);
-    if (!hdr) {
-        seterr(err, errlen, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
-        fclose(fp);
-        return CLNAS_E_IO;
-    }
-    if (fread(hdr, 1, (size_t)hlen, fp) != (size_t)hlen) {
-        seterr(err, errlen, "%s: read error in the safetensors header", path);
-        free(hdr);
-        fclose(fp);
-        return CLNAS_E_IO;
-    }
-    hdr[hlen] = 0;
-
-    /* jansson refuses NUL characters in strings (JSON_ALLOW_NUL unset), duplicate keys and
-       nesting beyond its depth limit, so names and metadata are plain C strings */
-    json_error_t je;
-    json_t *root = json_loadb(hdr, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
-    free(hdr);
-    if (!root) {
-        seterr(err, errlen, "%s: bad JSON in the safetensors header at byte offset %d of the file (%d of the header, "
-               "line %d column %d): %s", path, 8 + je.position, je.position, je.line, je.column, je.text);
-        fclose(fp);
-        return CLNAS_E_IO;
-    }
-    st_file *f = calloc(1, sizeof *f);
-    if (!f) {
+    if (!read_header(fp, (uint64_t)sb.st_size, path, &root, &datalen64, err, errlen)) goto fail;
+    if (!(f = calloc(1, sizeof *f))) {
         seterr(err, errlen, "%s: out of memory", path);
-        json_decref(root);
-        fclose(fp);
-        return CLNAS_E_IO;
+        goto fail;
     }
-    if (!load_header(root, f, datalen64, path, err, errlen)) {
-        json_decref(root);
-        st_close(f);
-        fclose(fp);
-        return CLNAS_E_IO;
-    }
+    if (!load_header(root, f, datalen64, path, err, errlen)) goto fail;
     json_decref(root);
-
+    root = NULL;
     f->datalen = (size_t)datalen64;
     f->data = malloc(f->datalen ? f->datalen : 8);
     if (!f->data) {
         seterr(err, errlen, "%s: out of memory for %zu bytes of tensor data", path, f->datalen);
-        st_close(f);
-        fclose(fp);
-        return CLNAS_E_IO;
+        goto fail;
     }
     if (f->datalen && fread(f->data, 1, f->datalen, fp) != f->datalen) {
         seterr(err, errlen, "%s: read error in the tensor data (file changed while reading?)", path);
-        st_close(f);
-        fclose(fp);
-        return CLNAS_E_IO;
+        goto fail;
     }
+    if (!bind_tensors(f, path, err, errlen)) goto fail;
     fclose(fp);
-    int le = host_is_le();
-    for (int i = 0; i < f->n; i++) {
-        st_rtensor *t = &f->t[i];
-        size_t b = (size_t)(uintptr_t)t->data, es = dtype_sizes[t->dtype];
-        int okb;
-        size_t nb = (size_t)nbytes_of(t->ndims, t->shape, es, &okb);
-        if (b % es || !le) { /* misaligned (or to be byte-swapped): its own malloc'd copy */
-            t->own = malloc(nb ? nb : 8);
-            if (!t->own) {
-                seterr(err, errlen, "%s: out of memory", path);
-                st_close(f);
-                return CLNAS_E_IO;
-            }
-            if (nb) memcpy(t->own, f->data + b, nb);
-            t->data = t->own;
-        } else {
-            t->data = f->data + b;
-        }
-        if (!le) swap_elems((unsigned char *)(uintptr_t)t->data, nb / es, es);
-    }
     *out = f;
     return CLNAS_OK;
+fail:
+    json_decref(root);
+    if (f) st_close(f);
+    fclose(fp);
+    return CLNAS_E_IO;
 }

@@ -52,3 +52,8 @@ void clnas_append_error(clnas_ctx *ctx, const char *fmt, ...)
     vsnprintf(ctx->err + len, sizeof ctx->err - len, fmt, ap);
     va_end(ap);
 }
+
+#ifndef CLNAS_VERSION_STRING
+#error "CLNAS_VERSION_STRING must come from the build (CMakeLists.txt)"
+#endif
+const char *clnas_version(void) { return CLNAS_VERSION_STRING; }
