@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clnas/score.h"
 #include "model/graph.h"
 #include "util/testutil.h"
 
@@ -717,4 +718,51 @@ Test(darts_ops, misuse_of_slices_is_rejected)
     cr_expect_eq(clnas_dwconv_fwd(ctx, &ds, dt(m, 0), dt(m, 0), dt(m, 0)), CLNAS_E_SHAPE);
     cr_expect(strstr(clnas_ctx_errmsg(ctx), "storage channels"), "message: %s", clnas_ctx_errmsg(ctx));
     clnas_buf_free(m);
+}
+
+/* linear-region codes read ReLU inputs that are concatenation slices (samples further apart):
+ * the device's sign bits equal the host reference's ReLU outputs > 0 */
+Test(darts_ops, region_codes_read_sliced_relu_inputs)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = tiny_net();
+    const int batch = 3, n = 6;
+    const size_t bits = clnas_net_relu_bits(net), np = clnas_net_nparams(net), nx1 = 3 * 7 * 7;
+    float *pf = malloc(np * sizeof *pf), *xf = malloc(n * nx1 * sizeof *xf);
+    double *p = dalloc(np), *x = dalloc(n * nx1), *acts = dalloc(net->act_per_sample * (size_t)batch);
+    uint8_t *dev = malloc(n * bits), *ref = malloc(n * bits);
+    cr_assert(pf && xf && dev && ref);
+    clnas_net_init_params(net, 5, 1, CLNAS_INIT_PYTORCH, pf);
+    for (size_t i = 0; i < np; i++) p[i] = pf[i];
+    fillr(x, n * nx1, 131, -2, 2);
+    for (size_t i = 0; i < n * nx1; i++) xf[i] = (float)x[i];
+    clnas_lr *lr = NULL;
+    OKC(ctx, clnas_lr_create(ctx, net, batch, &lr));
+    OKC(ctx, clnas_lr_set_params(lr, pf));
+    size_t R = 0;
+    int nonfinite = -1;
+    OKC(ctx, clnas_lr_count(lr, xf, n, &R, &nonfinite, dev));
+    cr_expect_eq(nonfinite, 0);
+    int sliced = 0;
+    for (int b = 0; b < n / batch; b++) {
+        cr_assert_eq(clnas_ref_forward_acts(net, batch, p, x + (size_t)b * batch * nx1, acts), CLNAS_OK);
+        size_t pos = 0;
+        for (int i = 0; i < net->nlayers; i++) {
+            const layer *l = &net->layers[i];
+            if (l->kind != L_RELU) continue;
+            sliced += b == 0 && net->tensors[l->in].parent >= 0;
+            const size_t sz = tensor_size(&net->tensors[l->out]);
+            for (int s = 0; s < batch; s++)
+                for (size_t j = 0; j < sz; j++)
+                    ref[((size_t)b * batch + s) * bits + pos + j] = acts[net->tensors[l->out].off * batch + s * sz + j] > 0;
+            pos += sz;
+        }
+    }
+    cr_expect_gt(sliced, 0, "the test network has no ReLU reading a slice");
+    size_t bad = 0;
+    for (size_t i = 0; i < n * bits; i++) bad += dev[i] != ref[i];
+    cr_expect_eq(bad, 0, "%zu of %zu code bits differ between device and host reference", bad, n * bits);
+    clnas_lr_destroy(lr);
+    clnas_net_destroy(net);
+    free(pf); free(xf); free(p); free(x); free(acts); free(dev); free(ref);
 }
