@@ -1,0 +1,162 @@
+/* test_darts.c - the DARTS space: genotype notation (round trips, named genotypes, positioned
+ * errors), the supernet state (edge order, MixedOp weights, JSON form, checks), the networks'
+ * sizes (TE-NAS's proxies, §10.6) and parameter counts against a PyTorch build of DARTS's
+ * evaluation networks (tools/darts_params_torch.py). */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "clnas/darts.h"
+#include "util/testutil.h"
+
+static const char *const V2 =
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
+    "('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
+    "('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+
+Test(darts_geno, edge_order_is_tenas_sorted_keys)
+{
+    /* TE-NAS's rows: sorted "i<-j" strings */
+    static const char *const keys[14] = {"0<-0", "0<-1", "1<-0", "1<-1", "1<-2", "2<-0", "2<-1",
+                                         "2<-2", "2<-3", "3<-0", "3<-1", "3<-2", "3<-3", "3<-4"};
+    for (int e = 0; e < CLNAS_DARTS_EDGES; e++) {
+        int i, j;
+        char k[8];
+        clnas_darts_edge_nodes(e, &i, &j);
+        snprintf(k, sizeof k, "%d<-%d", i, j);
+        cr_expect_str_eq(k, keys[e], "edge %d", e);
+        cr_expect_eq(clnas_darts_edge_index(i, j), e);
+        if (e > 0) cr_expect(strcmp(keys[e - 1], keys[e]) < 0, "keys sorted");
+    }
+    cr_expect_str_eq(clnas_darts_op_name(2), "sep_conv_3x3");
+    cr_expect_str_eq(clnas_darts_op_name(7), "max_pool_3x3");
+    cr_expect_null(clnas_darts_op_name(8));
+}
+
+Test(darts_geno, round_trip_and_names)
+{
+    clnas_darts_genotype g, h;
+    char err[512], buf[2048];
+    cr_assert_eq(clnas_darts_genotype_parse(V2, &g, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_darts_genotype_format(&g, buf, sizeof buf);
+    cr_expect_str_eq(buf, V2);
+    cr_assert_eq(clnas_darts_genotype_parse("DARTS_V2", &h, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect(!memcmp(&g, &h, sizeof g));
+    cr_assert_eq(clnas_darts_genotype_parse("DARTS", &h, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect(!memcmp(&g, &h, sizeof g));
+    cr_expect_eq(g.normal.steps, 4);
+    cr_expect_eq(g.normal.op[7], CLNAS_DARTS_DIL3);
+    cr_expect_eq(g.normal.from[7], 2);
+    cr_expect_eq(g.reduce.op[0], CLNAS_DARTS_MAX3);
+    for (int i = 0; i < clnas_darts_named_count(); i++) {
+        const char *text, *name = clnas_darts_named(i, &text);
+        cr_expect_eq(clnas_darts_genotype_parse(name, &h, err, sizeof err), CLNAS_OK, "%s: %s", name, err);
+        cr_expect_eq(clnas_darts_genotype_parse(text, &g, err, sizeof err), CLNAS_OK, "%s: %s", name, err);
+        cr_expect(!memcmp(&g, &h, sizeof g));
+    }
+    /* range(2, 6), double quotes, line breaks, trailing commas, fields in another order */
+    const char *alt = "Genotype(\n reduce=[(\"max_pool_3x3\", 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1),\n"
+                      " ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1),],\n"
+                      " normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+                      "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)],\n"
+                      " normal_concat=range(2, 6), reduce_concat = [2,3,4,5],\n)";
+    cr_assert_eq(clnas_darts_genotype_parse(alt, &h, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_darts_genotype_parse(V2, &g, err, sizeof err);
+    cr_expect(!memcmp(&g, &h, sizeof g));
+}
+
+/* The error names the position and what was expected. */
+static void expect_error(const char *s, const char *pos, const char *what)
+{
+    clnas_darts_genotype g;
+    char err[512] = "";
+    cr_expect_eq(clnas_darts_genotype_parse(s, &g, err, sizeof err), CLNAS_E_PARSE, "accepted: %s", s);
+    cr_expect(strstr(err, pos) != NULL, "message lacks \"%s\": %s", pos, err);
+    cr_expect(strstr(err, what) != NULL, "message lacks \"%s\": %s", what, err);
+}
+
+Test(darts_geno, malformed_strings_name_the_token)
+{
+    expect_error("", "position 1", "Genotype(");
+    expect_error("DARTS_V3", "position 1", "named genotype");
+    expect_error("Genotype(normal=[('sep_conv_7x7', 0)", "position 20", "not 'sep_conv_7x7'");
+    expect_error("Genotype(normal=[('sep_conv_3x3', 2), ('skip_connect', 0)]", "position 35", "input of node 0 (0, 1 the cell inputs, 2.. earlier nodes) in [0, 1]");
+    expect_error("Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2]", "position 37", "even");
+    expect_error("Genotype(normal=[('sep_conv_3x3', 0) ('skip_connect', 1)]", "position 38", "',' or ']'");
+    expect_error("Genotype(normal=[('sep_conv_3x3, 0)])", "position 19", "closing quote");
+    expect_error("Genotype(normal=[], normal=[])", "position 18", "even");
+    expect_error("Genotype(foo=[])", "position 10", "a field");
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s x", V2);
+    expect_error(buf, "position", "the end of the string");
+    /* a concat that names a state the cell does not have */
+    expect_error("Genotype(normal=[('skip_connect', 0), ('skip_connect', 1)], normal_concat=[2, 3], "
+                 "reduce=[('skip_connect', 0), ('skip_connect', 1)], reduce_concat=[2])",
+                 "position 75", "states below 3");
+}
+
+Test(darts_alpha, supernet_weights_and_removed_edges)
+{
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    double w[CLNAS_DARTS_NOPS];
+    clnas_darts_edge_weights(&al, 0, 3, w);
+    cr_expect_eq(w[0], 0.0);
+    for (int o = 1; o < CLNAS_DARTS_NOPS; o++) cr_expect_float_eq(w[o], 1.0 / 7, 1e-7);
+    cr_expect_eq(clnas_darts_edge_count(&al, 1, 13), 7);
+    cr_expect_not(clnas_darts_is_single_path(&al));
+    /* all eight at -1000: the edge contributes nothing (not 1/8 each) */
+    for (int o = 0; o < CLNAS_DARTS_NOPS; o++) clnas_darts_remove(&al, 0, 0, o);
+    clnas_darts_edge_weights(&al, 0, 0, w);
+    for (int o = 0; o < CLNAS_DARTS_NOPS; o++) cr_expect_eq(w[o], 0.0);
+    char err[512];
+    cr_expect_eq(clnas_darts_alpha_check(&al, err, sizeof err), CLNAS_OK);
+    for (int o = 0; o < CLNAS_DARTS_NOPS; o++) clnas_darts_remove(&al, 0, 1, o);
+    cr_expect_eq(clnas_darts_alpha_check(&al, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_expect(strstr(err, "normal cell's node 0") != NULL, "%s", err);
+}
+
+Test(darts_alpha, genotype_state_and_back)
+{
+    clnas_darts_genotype g, h;
+    clnas_darts_alpha al;
+    char err[512];
+    cr_assert_eq(clnas_darts_genotype_parse("DARTS_V1", &g, err, sizeof err), CLNAS_OK);
+    cr_assert_eq(clnas_darts_alpha_from_genotype(&g, &al, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect(clnas_darts_is_single_path(&al));
+    clnas_darts_genotype_from_alpha(&al, &h);
+    /* the same edges and ops per node (the order within a node follows the weights) */
+    for (int c = 0; c < 2; c++) {
+        const clnas_darts_cell_gene *a = c ? &g.reduce : &g.normal, *b = c ? &h.reduce : &h.normal;
+        for (int i = 0; i < 4; i++) {
+            int same = (a->from[2 * i] == b->from[2 * i] && a->op[2 * i] == b->op[2 * i] && a->from[2 * i + 1] == b->from[2 * i + 1] &&
+                        a->op[2 * i + 1] == b->op[2 * i + 1]) ||
+                       (a->from[2 * i] == b->from[2 * i + 1] && a->op[2 * i] == b->op[2 * i + 1] &&
+                        a->from[2 * i + 1] == b->from[2 * i] && a->op[2 * i + 1] == b->op[2 * i]);
+            cr_expect(same, "cell %d node %d", c, i);
+        }
+    }
+    /* JSON round trip */
+    char *js = clnas_darts_alpha_to_json(&al);
+    cr_assert_not_null(js);
+    clnas_darts_alpha back;
+    cr_assert_eq(clnas_darts_alpha_parse_json(js, &back, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect(!memcmp(&al, &back, sizeof al));
+    free(js);
+    cr_expect_eq(clnas_darts_alpha_parse_json("{\"normal\": [[0]]}", &back, err, sizeof err), CLNAS_E_PARSE);
+    cr_expect(strstr(err, "14 rows") != NULL, "%s", err);
+    cr_expect_eq(clnas_darts_alpha_parse_json("{\"normal\": [", &back, err, sizeof err), CLNAS_E_PARSE);
+    cr_expect(strstr(err, "line 1") != NULL, "%s", err);
+    /* a genotype with one edge named twice is no supernet state */
+    cr_assert_eq(clnas_darts_genotype_parse("Genotype(normal=[('skip_connect', 0), ('sep_conv_3x3', 0), ('skip_connect', 0), "
+                                            "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 0), "
+                                            "('skip_connect', 1)], normal_concat=[2, 3, 4, 5], reduce=[('skip_connect', 0), "
+                                            "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 0), "
+                                            "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1)], reduce_concat=[2, 3, 4, 5])",
+                                            &g, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect_eq(clnas_darts_alpha_from_genotype(&g, &al, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_expect(strstr(err, "edge 0<-0 twice") != NULL, "%s", err);
+}
