@@ -35,6 +35,8 @@ static int add_tensor(clnas_net *n, int c, int h, int w)
     t->h = h;
     t->w = w;
     t->off = n->act_per_sample;
+    t->parent = -1;
+    t->c0 = 0;
     n->act_per_sample += (size_t)c * h * w;
     return n->ntensors++;
 }
@@ -231,6 +233,154 @@ int graph_linear(clnas_net *n, int x, int cout, int bias, const char *name, ...)
     return out;
 }
 
+int graph_dwconv(clnas_net *n, int x, int k, int stride, int dil, const char *name, ...)
+{
+    if (check_in(n, x, "dwconv")) return -1;
+    if (k < 1 || k % 2 == 0 || stride < 1 || dil < 1)
+        return fail(n, "dwconv: kernel %d, stride %d, dilation %d (need an odd kernel, stride and dilation >= 1)",
+                    k, stride, dil);
+    const tensor_desc t = n->tensors[x];
+    const int pad = (k - 1) * dil / 2, ke = (k - 1) * dil + 1; /* extent of the dilated window */
+    int out = add_tensor(n, t.c, out_size(t.h, ke, stride, pad), out_size(t.w, ke, stride, pad));
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_DWCONV, x, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    l->k = k;
+    l->stride = stride;
+    l->pad = pad;
+    l->dil = dil;
+    l->cout = t.c;
+    l->w_len = (size_t)t.c * k * k;
+    l->w_shape[0] = t.c;
+    l->w_shape[1] = 1;
+    l->w_shape[2] = k;
+    l->w_shape[3] = k;
+    snprintf(l->desc, sizeof l->desc, "dwconv%dx%d %d%s%s", k, k, t.c, stride > 1 ? " /2" : "",
+             dil > 1 ? " dil2" : "");
+    if (stride > 2 || dil > 2) snprintf(l->desc, sizeof l->desc, "dwconv%dx%d %d s%d d%d", k, k, t.c, stride, dil);
+    return out;
+}
+
+int graph_maxpool(clnas_net *n, int x, int k, int stride, int pad, const char *name, ...)
+{
+    if (check_in(n, x, "maxpool")) return -1;
+    if (pad < 0 || 2 * pad > k) return fail(n, "maxpool: padding %d for a %dx%d window (PyTorch needs pad <= k/2)", pad, k, k);
+    const tensor_desc t = n->tensors[x];
+    int out = add_tensor(n, t.c, out_size(t.h, k, stride, pad), out_size(t.w, k, stride, pad));
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_MAXPOOL, x, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    l->k = k;
+    l->stride = stride;
+    l->pad = pad;
+    snprintf(l->desc, sizeof l->desc, "maxpool%dx%d s%d p%d", k, k, stride, pad);
+    return out;
+}
+
+int graph_shift(clnas_net *n, int x, const char *name, ...)
+{
+    if (check_in(n, x, "shift")) return -1;
+    const tensor_desc t = n->tensors[x];
+    int out = add_tensor(n, t.c, t.h, t.w);
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_SHIFT, x, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    snprintf(l->desc, sizeof l->desc, "shift x[:, :, 1:, 1:], zero-padded");
+    return out;
+}
+
+int graph_kind_writes_views(layer_kind k)
+{
+    return k == L_SUM || k == L_CONV || k == L_DWCONV || k == L_AVGPOOL || k == L_MAXPOOL || k == L_SHIFT ||
+           k == L_RELU;
+}
+
+int graph_kind_reads_views(layer_kind k)
+{
+    return k == L_SUM || k == L_RELU || k == L_AVGPOOL || k == L_MAXPOOL || k == L_DWCONV || k == L_SHIFT;
+}
+
+const char *graph_kind_name(layer_kind k)
+{
+    static const char *const names[L_NKINDS] = {"conv", "bn", "relu", "avgpool", "sum", "gap", "linear",
+                                                "dwconv", "maxpool", "shift", "concat"};
+    return (int)k >= 0 && (int)k < L_NKINDS ? names[k] : "?";
+}
+
+int graph_concat(clnas_net *n, int nin, const int *ins, const char *name, ...)
+{
+    if (n->failed) return -1;
+    if (n->finished) return fail(n, "concat: the network is finished");
+    if (nin < 1 || nin > MAX_SUM_IN) return fail(n, "concat: %d inputs (1 to %d)", nin, MAX_SUM_IN);
+    int c = 0;
+    for (int j = 0; j < nin; j++) {
+        const int t = ins[j];
+        if (t <= 0 || t >= n->ntensors)
+            return fail(n, "concat: input %d is tensor %d (need a layer's output, not the network input)", j, t);
+        if (n->tensors[t].parent >= 0)
+            return fail(n, "concat: input %d (tensor %d) is already in concatenation %d", j, t, n->tensors[t].parent);
+        for (int i = 0; i < j; i++)
+            if (ins[i] == t) return fail(n, "concat: tensor %d appears twice (inputs %d and %d)", t, i, j);
+        if (n->tensors[t].h != n->tensors[ins[0]].h || n->tensors[t].w != n->tensors[ins[0]].w)
+            return fail(n, "concat: input %d is %dx%d, input 0 %dx%d", j, n->tensors[t].h, n->tensors[t].w,
+                        n->tensors[ins[0]].h, n->tensors[ins[0]].w);
+        c += n->tensors[t].c;
+    }
+    int out = add_tensor(n, c, n->tensors[ins[0]].h, n->tensors[ins[0]].w);
+    if (out < 0) return -1;
+    va_list ap;
+    va_start(ap, name);
+    layer *l = add_layer(n, L_CONCAT, -1, name, ap);
+    va_end(ap);
+    if (!l) return -1;
+    l->out = out;
+    l->nin = nin;
+    for (int j = 0, c0 = 0; j < nin; j++) {
+        l->ins[j] = ins[j];
+        n->tensors[ins[j]].parent = out;
+        n->tensors[ins[j]].c0 = c0;
+        c0 += n->tensors[ins[j]].c;
+    }
+    snprintf(l->desc, sizeof l->desc, "concat of %d (in place)", nin);
+    return out;
+}
+
+/* Every view is written by exactly one layer of a kind that can write a slice and read only by
+ * kinds that can read one; the output is not a view. */
+static void check_views(clnas_net *n, int output)
+{
+    if (n->tensors[output].parent >= 0)
+        fail(n, "the output tensor %d is a slice of concatenation %d (use the concatenation)", output,
+             n->tensors[output].parent);
+    for (int i = 0; i < n->nlayers && !n->failed; i++) {
+        const layer *l = &n->layers[i];
+        if (n->tensors[l->out].parent >= 0 && !graph_kind_writes_views(l->kind))
+            fail(n, "layer %d (%s, a %s) cannot write its output into a concatenation's channel slice", i, l->name,
+                 graph_kind_name(l->kind));
+        if (l->kind == L_CONCAT) continue;
+        const int nin = l->kind == L_SUM ? l->nin : 1;
+        for (int j = 0; j < nin && !n->failed; j++) {
+            const int t = l->kind == L_SUM ? l->ins[j] : l->in;
+            if (n->tensors[t].parent >= 0 && !graph_kind_reads_views(l->kind))
+                fail(n, "layer %d (%s, a %s) cannot read tensor %d, a channel slice of concatenation %d: give it the "
+                     "whole concatenation or put a relu/sum in between", i, l->name, graph_kind_name(l->kind), t,
+                     n->tensors[t].parent);
+        }
+    }
+}
+
 void graph_describe(clnas_net *n, const char *fmt, ...)
 {
     if (n->failed || n->nlayers == 0) return;
@@ -257,6 +407,7 @@ clnas_status graph_finish(clnas_net *n, int output, char *err, size_t errlen)
 {
     if (!n->failed && (output < 0 || output >= n->ntensors)) fail(n, "no output tensor %d", output);
     if (!n->failed && n->nlayers == 0) fail(n, "a network needs at least one layer");
+    if (!n->failed) check_views(n, output);
     if (n->failed) {
         if (err && errlen) snprintf(err, errlen, "cannot build the network: %s", n->err);
         return strstr(n->err, "out of host memory") ? CLNAS_E_NOMEM : CLNAS_E_INVALID_ARG;

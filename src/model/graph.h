@@ -14,9 +14,13 @@
 /* Layer kinds. A new op is: a kind here, its kernels and reference in src/ops/, one case in
  * the executor (plan.c), the host reference (ref.c) and, if it has parameters, init (net.c). */
 typedef enum layer_kind {
-    L_CONV, L_BN, L_RELU, L_AVGPOOL, L_SUM, L_GAP, L_LINEAR
+    L_CONV, L_BN, L_RELU, L_AVGPOOL, L_SUM, L_GAP, L_LINEAR,
+    L_DWCONV,  /* depthwise k x k conv (graph_dwconv) */
+    L_MAXPOOL, /* k x k max pool (graph_maxpool) */
+    L_SHIFT,   /* FactorizedReduce's shifted input (graph_shift) */
+    L_CONCAT   /* channel concatenation by aliasing (graph_concat); no kernel */
 } layer_kind;
-#define L_NKINDS ((int)L_LINEAR + 1) /* keep it the last kind + 1 (a define, so -Wswitch still checks every switch) */
+#define L_NKINDS ((int)L_CONCAT + 1) /* keep it the last kind + 1 (a define, so -Wswitch still checks every switch) */
 
 /* BatchNorm's epsilon (PyTorch's default, TE-NAS's value): the one place it is written. */
 #define CLNAS_BN_EPS 1e-5
@@ -26,6 +30,8 @@ typedef enum layer_kind {
 typedef struct tensor_desc {
     int c, h, w;       /* per sample */
     size_t off;        /* offset (floats, per sample-batch) in the activation arena: off * batch */
+    int parent;        /* -1, or the concatenation this tensor is a channel slice of (graph_concat) */
+    int c0;            /* first channel of the slice in parent (0 when parent < 0) */
 } tensor_desc;
 
 typedef struct layer {
@@ -35,6 +41,7 @@ typedef struct layer {
     int ins[MAX_SUM_IN];
     float coef[MAX_SUM_IN];
     int k, stride, pad, cout;    /* conv / pool / linear */
+    int dil;                     /* dwconv dilation */
     size_t w_off, w_len;         /* weight: conv W, BN gamma, linear W (offsets into params) */
     size_t b_off, b_len;         /* bias: BN beta, linear bias (0 length if none) */
     int w_shape[4];
@@ -77,6 +84,46 @@ int graph_sum(clnas_net *n, int nin, const int *ins, const float *coef, int c, i
 int graph_gap(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
 /* y = x W^T (+ b); x is c x 1 x 1 (or any c x h x w, read as c*h*w features). */
 int graph_linear(clnas_net *n, int x, int cout, int bias, const char *name, ...) CLNAS_PRINTF(5, 6);
+/* ---- the DARTS kinds ----
+ * Depthwise convolution (PyTorch Conv2d with groups = C, no bias): y[c] = w[c] (*) x[c],
+ * k x k taps `dil` pixels apart, zero padding (k-1)*dil/2 (the "same" padding DARTS uses), so
+ * the output is ceil(H/stride) x ceil(W/stride) for odd k. Weights [C][1][k][k]. */
+int graph_dwconv(clnas_net *n, int x, int k, int stride, int dil, const char *name, ...) CLNAS_PRINTF(6, 7);
+/* Max pooling (PyTorch MaxPool2d, padding never wins: out-of-range taps are -inf); the
+ * backward sends each output's gradient to the first maximum of its window in row-major scan
+ * order, as PyTorch does. DARTS: k 3, pad 1, stride 1 or 2. */
+int graph_maxpool(clnas_net *n, int x, int k, int stride, int pad, const char *name, ...) CLNAS_PRINTF(6, 7);
+/* FactorizedReduce's shifted input: y[c][h][w] = x[c][h+1][w+1], 0 where h+1 = H or w+1 = W
+ * (PyTorch's F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))); same shape as x. */
+int graph_shift(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+/* Channel concatenation without copies: returns a tensor of sum(c_j) channels whose input j
+ * occupies channels [c0_j, c0_j + c_j), c0_j = c_0 + ... + c_{j-1} (torch.cat(ins, dim=1)).
+ * The inputs become views (tensor_desc.parent/c0): on the device their producer writes, and
+ * their consumers read, straight into that slice of the concatenation's storage, so the
+ * L_CONCAT layer itself runs nothing in either direction (the slices' gradients are the
+ * concatenation's gradient). Rules, checked here and by graph_finish:
+ * - every input is the output of a layer (not the network input), is not yet in another
+ *   concatenation, appears once, and has the concatenation's H x W;
+ * - a view may be produced only by a kind that can write a slice (graph_kind_writes_views)
+ *   and consumed only by kinds that can read one (graph_kind_reads_views); today: written by
+ *   sum, conv, dwconv, avgpool, maxpool, shift, relu; read by sum, relu, avgpool, maxpool,
+ *   dwconv, shift (not by conv, batchnorm, global pool, linear: give those the whole
+ *   concatenation, or put a ReLU / sum in between);
+ * - the network output is not a view.
+ * Builder use (a DARTS cell): nodes[i] = graph_sum(...); ... out = graph_concat(n, 4,
+ * nodes + 2, "cells.%d", i); later layers read `out` like any tensor. */
+int graph_concat(clnas_net *n, int nin, const int *ins, const char *name, ...) CLNAS_PRINTF(4, 5);
+/* Can a layer of this kind write its output into / read its input from a concatenation's
+ * channel slice? */
+int graph_kind_writes_views(layer_kind k);
+int graph_kind_reads_views(layer_kind k);
+/* Name of a layer kind ("conv", "dwconv", ...). */
+const char *graph_kind_name(layer_kind k);
+/* Storage of tensor t: the tensor whose arena region holds it (t itself, or its
+ * concatenation), and the channel count of that storage (the stride between samples is
+ * storage_c * h * w floats). */
+static inline int tensor_storage(const clnas_net *n, int t) { return n->tensors[t].parent >= 0 ? n->tensors[t].parent : t; }
+
 /* Replaces the summary description of the last layer added (printf-style). */
 void graph_describe(clnas_net *n, const char *fmt, ...) CLNAS_PRINTF(2, 3);
 /* Appends a line to the summary's header. */
@@ -130,8 +177,21 @@ struct clnas_plan {
 clnas_status clnas_plan_backward(clnas_plan *plan, int S, clnas_dt g, size_t g_ld, int need_input_grad);
 clnas_dt clnas_plan_dlogits(const clnas_plan *plan);
 /* Offset (floats) of tensor t's activation / seed-0 gradient in plan->act / plan->grad. */
-static inline size_t plan_act_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch; }
-static inline size_t plan_grad_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch * (size_t)p->seeds; }
+/* A view (graph_concat) lives in its concatenation's region, c0 channels in; its samples
+ * (and seeds) are then storage_c * h * w floats apart instead of c * h * w (plan_stride_c). */
+static inline size_t plan_act_off(const clnas_plan *p, int t)
+{
+    const tensor_desc *d = &p->net->tensors[t];
+    return p->net->tensors[tensor_storage(p->net, t)].off * (size_t)p->batch + (size_t)d->c0 * d->h * d->w;
+}
+static inline size_t plan_grad_off(const clnas_plan *p, int t)
+{
+    const tensor_desc *d = &p->net->tensors[t];
+    return p->net->tensors[tensor_storage(p->net, t)].off * (size_t)p->batch * (size_t)p->seeds +
+           (size_t)d->c0 * d->h * d->w;
+}
+/* Channels of tensor t's storage (its own c, or its concatenation's). */
+static inline int plan_stride_c(const clnas_net *n, int t) { return n->tensors[tensor_storage(n, t)].c; }
 
 /* Host reference forward that keeps every activation: acts[act_per_sample * batch], tensor t at
  * tensors[t].off * batch (the same layout as the device arena). */

@@ -119,7 +119,8 @@ void clnas_net_print_summary(const clnas_net *net, FILE *f)
     fmt_count(net->njac, b2, sizeof b2);
     fprintf(f, "\ntotal parameters: %s\n", a);
     /* which layer kinds the Jacobian's weights come from */
-    static const char *const wname[L_NKINDS] = {[L_CONV] = "conv weights", [L_BN] = "BN gamma", [L_LINEAR] = "linear weight"};
+    static const char *const wname[L_NKINDS] = {[L_CONV] = "conv weights", [L_BN] = "BN gamma", [L_LINEAR] = "linear weight",
+                                                [L_DWCONV] = "depthwise conv weights"};
     char kinds[256] = "";
     size_t kl = 0;
     for (int k = 0; k < L_NKINDS; k++) {
@@ -138,9 +139,11 @@ void clnas_net_flops(const clnas_net *net, int batch, double *fwd, double *bwd)
     double f = 0, b = 0;
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
+        if (l->kind == L_SUM || l->kind == L_CONCAT) continue; /* no single input (and no MACs) */
         const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
         double macs = 0;
         if (l->kind == L_CONV) macs = (double)batch * to->c * to->h * to->w * ti->c * l->k * l->k;
+        else if (l->kind == L_DWCONV) macs = (double)batch * to->c * to->h * to->w * l->k * l->k;
         else if (l->kind == L_LINEAR) macs = (double)batch * ti->c * l->cout;
         else continue;
         f += 2 * macs;

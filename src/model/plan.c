@@ -48,7 +48,7 @@ static clnas_status plan_schedule(clnas_plan *p)
         producer[l->out] = i;
         if (l->kind == L_SUM)
             for (int j = 0; j < l->nin; j++) uses[l->ins[j]]++;
-        else
+        else if (l->in >= 0)
             uses[l->in]++;
     }
     if (fuse) {
@@ -89,7 +89,7 @@ static clnas_status plan_schedule(clnas_plan *p)
     for (int i = L - 1; i >= 0; i--) {
         const layer *l = &net->layers[i];
         p->zero_at[i] = nz;
-        if (p->skip_bwd[i]) continue;
+        if (p->skip_bwd[i] || l->kind == L_CONCAT) continue;
         const int r = p->alias_root[l->out];
         if (!written[r]) { written[r] = 1; p->zero_list[nz++] = r; }
         if (l->kind == L_SUM) {
@@ -134,7 +134,7 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
     size_t ws = 1;
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
-        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *ti = l->in < 0 ? NULL : &net->tensors[l->in];
         size_t need = 0;
         if (l->kind == L_CONV) {
             clnas_conv_shape cs;
@@ -166,7 +166,6 @@ fail:
     return st;
 }
 
-static const char *const kind_names[L_NKINDS] = {"conv", "bn", "relu", "avgpool", "sum", "gap", "linear"};
 
 void clnas_plan_destroy(clnas_plan *p)
 {
@@ -176,7 +175,7 @@ void clnas_plan_destroy(clnas_plan *p)
         for (int d = 0; d < 2; d++)
             for (int k = 0; k < L_NKINDS; k++)
                 if (p->prof_n[d][k])
-                    fprintf(stderr, "  %s %-8s %9.4f s over %ld calls\n", d ? "backward" : "forward ", kind_names[k],
+                    fprintf(stderr, "  %s %-8s %9.4f s over %ld calls\n", d ? "backward" : "forward ", graph_kind_name((layer_kind)k),
                             p->prof[d][k], p->prof_n[d][k]);
     }
     clnas_buf_free(p->params);
@@ -211,7 +210,7 @@ static clnas_status forward(clnas_plan *p)
     clnas_status st = CLNAS_OK;
     for (int i = 0; i < net->nlayers && st == CLNAS_OK; i++) {
         const layer *l = &net->layers[i];
-        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *ti = l->in < 0 ? NULL : &net->tensors[l->in];
         const tensor_desc *to = &net->tensors[l->out];
         clnas_dt y = dt(p->act, plan_act_off(p, l->out));
         clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : y;
@@ -245,6 +244,9 @@ static clnas_status forward(clnas_plan *p)
         case L_GAP: st = clnas_gap_fwd(ctx, N, ti->c, ti->h * ti->w, x, y); break;
         case L_LINEAR:
             st = clnas_linear_fwd(ctx, N, ti->c, l->cout, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y);
+            break;
+        case L_DWCONV: case L_MAXPOOL: case L_SHIFT: case L_CONCAT:
+            st = clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "layer kind %s not implemented on device", graph_kind_name(l->kind));
             break;
         }
         if (st != CLNAS_OK) clnas_append_error(ctx, " [forward, layer %d %s]", i, l->name);
@@ -287,7 +289,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
     for (int i = net->nlayers - 1; i >= 0 && st == CLNAS_OK; i--) {
         const layer *l = &net->layers[i];
         if (p->skip_bwd[i]) continue; /* a ReLU folded into its convolution's backward */
-        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *ti = l->in < 0 ? NULL : &net->tensors[l->in];
         const tensor_desc *to = &net->tensors[l->out];
         const float dys = p->alias_scale[l->out]; /* 1 unless the output feeds a sum directly */
         clnas_dt dy = dt(p->grad, plan_grad_off(p, p->alias_root[l->out]));
@@ -347,6 +349,9 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             if (st == CLNAS_OK)
                 st = clnas_linear_bwd(ctx, N, ti->c, l->cout, S, x, dt(p->params, l->w_off), dy, dx,
                                       clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
+            break;
+        case L_DWCONV: case L_MAXPOOL: case L_SHIFT: case L_CONCAT:
+            st = clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "layer kind %s not implemented on device", graph_kind_name(l->kind));
             break;
         }
         if (st != CLNAS_OK) clnas_append_error(ctx, " [backward, layer %d %s]", i, l->name);

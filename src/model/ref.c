@@ -10,12 +10,12 @@ typedef struct ref_state {
     double *stats; /* nstats */
 } ref_state;
 
-static void ref_fwd(const clnas_net *net, int N, const double *P, const double *input, ref_state *s)
+static clnas_status ref_fwd(const clnas_net *net, int N, const double *P, const double *input, ref_state *s)
 {
     memcpy(s->act, input, tensor_size(&net->tensors[0]) * (size_t)N * sizeof(double));
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
-        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *ti = l->in < 0 ? NULL : &net->tensors[l->in];
         const tensor_desc *to = &net->tensors[l->out];
         double *y = s->act + to->off * (size_t)N;
         const double *x = ti ? s->act + ti->off * (size_t)N : NULL;
@@ -50,8 +50,10 @@ static void ref_fwd(const clnas_net *net, int N, const double *P, const double *
         }
         case L_GAP: clnas_gap_fwd_ref(N, ti->c, ti->h * ti->w, x, y); break;
         case L_LINEAR: clnas_linear_fwd_ref(N, ti->c, l->cout, x, P + l->w_off, P + l->b_off, y); break;
+        case L_DWCONV: case L_MAXPOOL: case L_SHIFT: case L_CONCAT: return CLNAS_E_INVALID_ARG;
         }
     }
+    return CLNAS_OK;
 }
 
 static clnas_status alloc_state(const clnas_net *net, int N, ref_state *s)
@@ -72,12 +74,13 @@ clnas_status clnas_ref_forward(const clnas_net *net, int batch, const double *pa
     ref_state s;
     if (batch < 1) return CLNAS_E_INVALID_ARG;
     if (alloc_state(net, batch, &s) != CLNAS_OK) return CLNAS_E_NOMEM;
-    ref_fwd(net, batch, params, input, &s);
-    memcpy(logits, s.act + net->tensors[net->output].off * (size_t)batch,
+    clnas_status st = ref_fwd(net, batch, params, input, &s);
+    if (st == CLNAS_OK)
+        memcpy(logits, s.act + net->tensors[net->output].off * (size_t)batch,
            (size_t)batch * (size_t)tensor_size(&net->tensors[net->output]) * sizeof(double));
     free(s.act);
     free(s.stats);
-    return CLNAS_OK;
+    return st;
 }
 
 clnas_status clnas_ref_forward_acts(const clnas_net *net, int batch, const double *params, const double *input,
@@ -88,9 +91,9 @@ clnas_status clnas_ref_forward_acts(const clnas_net *net, int batch, const doubl
     s.act = acts;
     s.stats = calloc(net->nstats + 1, sizeof(double));
     if (!s.stats) return CLNAS_E_NOMEM;
-    ref_fwd(net, batch, params, input, &s);
+    clnas_status st = ref_fwd(net, batch, params, input, &s);
     free(s.stats);
-    return CLNAS_OK;
+    return st;
 }
 
 clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *params,
@@ -107,13 +110,18 @@ clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *p
         free(s.stats);
         return CLNAS_E_NOMEM;
     }
-    ref_fwd(net, N, params, input, &s);
+    if (ref_fwd(net, N, params, input, &s) != CLNAS_OK) {
+        free(g);
+        free(s.act);
+        free(s.stats);
+        return CLNAS_E_INVALID_ARG;
+    }
     memset(pgrad, 0, net->nparams * sizeof(double));
     memcpy(g + net->tensors[net->output].off * (size_t)N, dlogits,
            (size_t)N * (size_t)tensor_size(&net->tensors[net->output]) * sizeof(double));
     for (int i = net->nlayers - 1; i >= 0; i--) {
         const layer *l = &net->layers[i];
-        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *ti = l->in < 0 ? NULL : &net->tensors[l->in];
         const tensor_desc *to = &net->tensors[l->out];
         const double *dy = g + to->off * (size_t)N;
         const double *x = ti ? s.act + ti->off * (size_t)N : NULL;
@@ -151,6 +159,7 @@ clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *p
         case L_LINEAR:
             clnas_linear_bwd_ref(N, ti->c, l->cout, x, params + l->w_off, dy, dx, pgrad + l->w_off, pgrad + l->b_off);
             break;
+        case L_DWCONV: case L_MAXPOOL: case L_SHIFT: case L_CONCAT: break; /* unreachable: ref_fwd refused them */
         }
     }
     if (dinput) memcpy(dinput, g, tensor_size(&net->tensors[0]) * (size_t)N * sizeof(double));

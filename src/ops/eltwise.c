@@ -77,7 +77,15 @@ void clnas_relu_sign_pack_ref(size_t count, int batch, const double *x, uint32_t
 clnas_status clnas_relu_sign_pack(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, clnas_dt out,
                                   size_t out_ld, clnas_dt flag)
 {
+    return clnas_relu_sign_pack_ld(ctx, count, batch, x, count, out, out_ld, flag);
+}
+
+clnas_status clnas_relu_sign_pack_ld(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, size_t x_ld, clnas_dt out,
+                                     size_t out_ld, clnas_dt flag)
+{
     const size_t words = (count + 31) / 32;
+    if (x_ld < count)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_sign_pack: sample stride %zu < %zu values", x_ld, count);
     if (batch < 1 || out_ld < words)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_sign_pack: batch %d, row of %zu words for %zu values",
                                batch, out_ld, count);
@@ -85,13 +93,14 @@ clnas_status clnas_relu_sign_pack(clnas_ctx *ctx, size_t count, int batch, clnas
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "clnas_relu_sign_pack: the flag must start its buffer");
     if (count == 0) return CLNAS_OK;
     if (count > (size_t)INT_MAX / (size_t)batch || out_ld > (size_t)INT_MAX / (size_t)batch ||
-        !clnas_fits_int(x.off, count * (size_t)batch) || !clnas_fits_int(out.off, out_ld * (size_t)batch) ||
+        x_ld > (size_t)INT_MAX / (size_t)batch || !clnas_fits_int(x.off, x_ld * (size_t)batch) || !clnas_fits_int(out.off, out_ld * (size_t)batch) ||
         !clnas_fits_int(flag.off, 1))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_sign_pack: sizes or offsets exceed INT_MAX");
     cl_kernel k;
     clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "relu_sign_pack", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "miimiim", x.m, (int)x.off, (int)count, out.m, (int)out.off, (int)out_ld, flag.m);
+    st = clnas_kernel_args(ctx, k, "miiimiim", x.m, (int)x.off, (int)x_ld, (int)count, out.m, (int)out.off, (int)out_ld,
+                           flag.m);
     if (st != CLNAS_OK) return st;
     size_t gws[2] = {words, (size_t)batch};
     return clnas_launch(ctx, k, 2, gws, NULL);

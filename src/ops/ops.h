@@ -112,6 +112,9 @@ clnas_status clnas_relu_bwd_ex(clnas_ctx *ctx, size_t count, int S, clnas_dt x, 
 void clnas_relu_sign_pack_ref(size_t count, int batch, const double *x, uint32_t *out, size_t out_ld, int *flag);
 clnas_status clnas_relu_sign_pack(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, clnas_dt out,
                                   size_t out_ld, clnas_dt flag);
+/* The same with the samples of x x_ld >= count floats apart (a channel slice of a concatenation). */
+clnas_status clnas_relu_sign_pack_ld(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, size_t x_ld, clnas_dt out,
+                                     size_t out_ld, clnas_dt flag);
 
 /* ---------------- average pooling, count_include_pad = false ---------------- */
 typedef struct clnas_pool_shape {
