@@ -160,3 +160,107 @@ Test(darts_alpha, genotype_state_and_back)
     cr_expect_eq(clnas_darts_alpha_from_genotype(&g, &al, err, sizeof err), CLNAS_E_INVALID_ARG);
     cr_expect(strstr(err, "edge 0<-0 twice") != NULL, "%s", err);
 }
+
+/* ---------------- networks ---------------- */
+
+Test(darts_net, proxy_sizes_of_tenas)
+{
+    /* TENAS.md §10.6 and §2.3: the DARTS NTK supernet (all 7 ops) has 5,431 parameters, P = 5,138
+     * (13,058 with ImageNet's 1000 classes); the thin net's code has 1,987 bits */
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    clnas_net *n = NULL, *l = NULL;
+    char err[512];
+    cr_assert_eq(clnas_darts_proxies(&al, 10, 32, &n, &l, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect_eq(clnas_net_nparams(n), 5431);
+    cr_expect_eq(clnas_net_njacobian(n), 5138);
+    cr_expect_eq(clnas_net_relu_bits(l), 1987);
+    int c, h, w;
+    clnas_net_input_shape(l, &c, &h, &w);
+    cr_expect(c == 1 && h == 3 && w == 3);
+    clnas_net_destroy(n);
+    clnas_net_destroy(l);
+    cr_assert_eq(clnas_darts_proxies(&al, 1000, 32, &n, NULL, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect_eq(clnas_net_njacobian(n), 13058);
+    clnas_net_destroy(n);
+    /* a single-path state (DARTS_V2's cells) is much smaller; a state with a dead node is refused */
+    clnas_darts_genotype g;
+    cr_assert_eq(clnas_darts_genotype_parse("DARTS_V2", &g, err, sizeof err), CLNAS_OK);
+    cr_assert_eq(clnas_darts_alpha_from_genotype(&g, &al, err, sizeof err), CLNAS_OK);
+    cr_assert_eq(clnas_darts_proxies(&al, 10, 32, &n, NULL, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect_lt(clnas_net_njacobian(n), 5138 / 2);
+    /* by hand: stem 27+1; cell 0 (C=1): pre 1+1, 1+1; 5 sep3 x 2 x (9+1+1); dil3 9+1+1;
+       cell 1 (C=2, reduction): pre 2+2, 8+2; skips at stride 1 only (from nodes) and max pools: none;
+       lastact 8; classifier 80 */
+    size_t want = 28 + 4 + 5 * 22 + 11 + 14 + 8 + 80;
+    cr_expect_eq(clnas_net_njacobian(n), want, "P of DARTS_V2's single-path state: %zu, by hand %zu", clnas_net_njacobian(n), want);
+    clnas_net_destroy(n);
+    for (int o = 0; o < CLNAS_DARTS_NOPS; o++) {
+        clnas_darts_remove(&al, 1, 0, o);
+        clnas_darts_remove(&al, 1, 1, o);
+    }
+    cr_expect_eq(clnas_darts_proxies(&al, 10, 32, &n, NULL, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_expect_null(n);
+    cr_expect(strstr(err, "reduction cell's node 0") != NULL, "%s", err);
+}
+
+/* Parameter count of DARTS's own network for genotype text g, from PyTorch. */
+static void torch_count(const char *g, int C, int layers, int classes, const char *kind, size_t *params, size_t *aux)
+{
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/../tools/darts_params_torch.py' \"%s\" %d %d %d %s 2>&1", CLNAS_DATA_DIR, g, C,
+             layers, classes, kind);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s failed (python3-torch is needed: apt-get install python3-torch):\n%s", cmd, out ? out : "");
+    cr_assert_eq(sscanf(out, "params %zu aux %zu", params, aux), 2, "unexpected output: %s", out);
+    free(out);
+}
+
+Test(darts_net, eval_params_equal_pytorch)
+{
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("the PyTorch cross-check runs in the plain build only");
+#else
+    static const struct { const char *g; int imagenet, C, layers; } cases[] = {
+        {"DARTS_V2", 0, 36, 20}, {"DARTS_V1", 0, 36, 20}, {"PC_DARTS", 0, 36, 20}, {"DARTS_V2", 1, 48, 14}, {"PC_DARTS", 0, 16, 8},
+        /* a reduction-heavy, all-sep_conv_5x5 genotype with FactorizedReduce edges */
+        {"Genotype(normal=[('sep_conv_5x5', 0), ('dil_conv_5x5', 1), ('avg_pool_3x3', 2), ('skip_connect', 1), ('sep_conv_5x5', 3), "
+         "('dil_conv_3x3', 0), ('max_pool_3x3', 4), ('sep_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('skip_connect', 0), "
+         "('skip_connect', 1), ('sep_conv_5x5', 0), ('dil_conv_5x5', 1), ('skip_connect', 2), ('sep_conv_5x5', 0), "
+         "('dil_conv_3x3', 1), ('avg_pool_3x3', 4)], reduce_concat=[2, 3, 4, 5])", 0, 20, 6},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        clnas_darts_genotype g;
+        char err[512], text[2048];
+        cr_assert_eq(clnas_darts_genotype_parse(cases[i].g, &g, err, sizeof err), CLNAS_OK, "%s", err);
+        clnas_darts_genotype_format(&g, text, sizeof text);
+        clnas_darts_eval_config cfg;
+        if (cases[i].imagenet) clnas_darts_eval_config_imagenet(&cfg);
+        else clnas_darts_eval_config_cifar(&cfg);
+        cfg.C = cases[i].C;
+        cfg.layers = cases[i].layers;
+        clnas_net *n = NULL;
+        cr_assert_eq(clnas_darts_eval_build(&cfg, &g, &n, err, sizeof err), CLNAS_OK, "%s", err);
+        size_t p, aux;
+        torch_count(text, cfg.C, cfg.layers, cfg.classes, cfg.imagenet ? "imagenet" : "cifar", &p, &aux);
+        cr_expect_eq(clnas_net_nparams(n), p, "case %zu: clnas %zu, PyTorch %zu", i, clnas_net_nparams(n), p);
+        cr_expect_eq(clnas_darts_aux_params(&cfg, &g), aux, "case %zu aux: clnas %zu, PyTorch %zu", i,
+                     clnas_darts_aux_params(&cfg, &g), aux);
+        clnas_net_destroy(n);
+    }
+#endif
+}
+
+Test(darts_net, cli_net_prints_the_count)
+{
+    char *out = NULL;
+    int rc = tu_run("'" CLNAS_BIN "' net --space darts --genotype DARTS_V2 2>&1", &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "total parameters: 3,349,342") != NULL, "DARTS's own count (its paper: 3.3M):\n%.2000s", out);
+    cr_expect(strstr(out, "cells.6.preprocess0") != NULL, "cells are listed");
+    free(out);
+    rc = tu_run("'" CLNAS_BIN "' net --space darts --genotype \"Genotype(normal=[('sep_conv_9x9', 0)\" 2>&1", &out);
+    cr_expect_eq(rc, 2);
+    cr_expect(strstr(out, "position 20") && strstr(out, "not 'sep_conv_9x9'"), "%s", out);
+    free(out);
+}

@@ -120,6 +120,9 @@ clnas_status clnas_darts_alpha_check(const clnas_darts_alpha *al, char *err, siz
  * clnas score --alpha and of the search trace). Parse errors name the position (JSON path or
  * line/column) and what was expected. json_text is the whole text. */
 clnas_status clnas_darts_alpha_parse_json(const char *json_text, clnas_darts_alpha *al, char *err, size_t errlen);
+/* Reads a state from a JSON file (as above), or the word "supernet" (clnas_darts_alpha_supernet).
+ * CLNAS_E_IO when the file cannot be read, CLNAS_E_PARSE with the position otherwise. */
+clnas_status clnas_darts_alpha_load(const char *path, clnas_darts_alpha *al, char *err, size_t errlen);
 /* Returns a malloc'd string (caller frees), or NULL when out of memory. One row per line. */
 char *clnas_darts_alpha_to_json(const clnas_darts_alpha *al);
 /* The genotype TE-NAS derives from a state (NASNetworkDARTS.genotype): per node the 2 incoming

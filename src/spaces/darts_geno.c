@@ -529,3 +529,39 @@ char *clnas_darts_alpha_to_json(const clnas_darts_alpha *al)
     snprintf(b + n, cap - n, "}\n");
     return b;
 }
+
+clnas_status clnas_darts_alpha_load(const char *src, clnas_darts_alpha *al, char *err, size_t errlen)
+{
+    if (src && !strcmp(src, "supernet")) {
+        clnas_darts_alpha_supernet(al);
+        return CLNAS_OK;
+    }
+    FILE *f = src ? fopen(src, "rb") : NULL;
+    if (!f) {
+        if (err && errlen) snprintf(err, errlen, "cannot open the alpha file %s", src ? src : "(none)");
+        return CLNAS_E_IO;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t got = 0;
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *nb = cap < (1u << 24) ? realloc(buf, 2 * cap + 1) : NULL;
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf) {
+        if (err && errlen) snprintf(err, errlen, "the alpha file %s is too large (or out of memory)", src);
+        return CLNAS_E_NOMEM;
+    }
+    buf[n] = 0;
+    char e2[400] = "";
+    clnas_status st = clnas_darts_alpha_parse_json(buf, al, e2, sizeof e2);
+    free(buf);
+    if (st != CLNAS_OK && err && errlen) snprintf(err, errlen, "%s: %s", src, e2);
+    return st;
+}
