@@ -264,3 +264,72 @@ Test(darts_net, cli_net_prints_the_count)
     cr_expect(strstr(out, "position 20") && strstr(out, "not 'sep_conv_9x9'"), "%s", out);
     free(out);
 }
+
+/* ---------------- search trace ---------------- */
+#include "report/trace_darts.h"
+
+Test(darts_trace, round_trip_and_partial_last_line)
+{
+    char dir[256], path[512], err[4800];
+    tu_mkdtemp(dir, sizeof dir, "clnas_dtrace");
+    snprintf(path, sizeof path, "%s/trace.jsonl", dir);
+    darts_trace_writer *w = NULL;
+    cr_assert_eq(darts_trace_open(path, &w, err, sizeof err), CLNAS_OK, "%s", err);
+    const clnas_darts_search_sink *sk = darts_trace_sink(w);
+    clnas_darts_search_opts o;
+    clnas_darts_search_opts_default(&o);
+    o.edge_ntk_refresh = 1;
+    sk->begin(sk->ud, &o);
+    clnas_candidate c[2];
+    memset(c, 0, sizeof c);
+    c[0].edge = 3;                     /* normal 1<-1 */
+    c[0].op = CLNAS_DARTS_SEP5;
+    c[1].edge = CLNAS_DARTS_EDGES + 13; /* reduce 3<-4 */
+    c[1].op = CLNAS_DARTS_MAX3;
+    for (int i = 0; i < 2; i++) {
+        c[i].dk = 0.1 / 3 + i;
+        c[i].dr = -1.0 / 7;
+        for (int r = 0; r < 3; r++) {
+            c[i].kappa_cur[r] = 1234.5678901234567 + r;
+            c[i].kappa_cand[r] = 1e5;
+            c[i].r_cur[r] = 2999 - (size_t)r;
+            c[i].r_cand[r] = 17;
+        }
+        c[i].kappa_undefined = i;
+        sk->candidate(sk->ud, 1 + i, i ? "edges" : "ops", &c[i], 3);
+    }
+    c[1].pruned = 1;
+    clnas_darts_alpha a;
+    clnas_darts_alpha_supernet(&a);
+    sk->round(sk->ud, 2, "edges", &a, &a, c, 2);
+    cr_assert_eq(darts_trace_close(w, err, sizeof err), CLNAS_OK, "%s", err);
+    darts_trace_data td;
+    cr_assert_eq(darts_trace_read(path, &td, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect(td.has_header && td.edge_ntk_refresh && !td.dropped);
+    cr_assert_eq(td.n, 2);
+    for (int i = 0; i < 2; i++) {
+        cr_expect_eq(td.rounds[i], 1 + i);
+        cr_expect_eq(td.cands[i].edge, c[i].edge);
+        cr_expect_eq(td.cands[i].op, c[i].op);
+        cr_expect_eq(td.cands[i].dk, c[i].dk, "bit for bit");
+        cr_expect_eq(td.cands[i].dr, c[i].dr);
+        cr_expect_eq(td.cands[i].kappa_cur[2], c[i].kappa_cur[2]);
+        cr_expect_eq(td.cands[i].r_cur[1], 2998);
+        cr_expect_eq(td.cands[i].kappa_undefined, i);
+    }
+    darts_trace_data_free(&td);
+    /* an interrupted write leaves a partial last line: dropped, not an error */
+    FILE *f = fopen(path, "a");
+    fputs("{\"type\": \"candidate\", \"round\": 3, \"ce", f);
+    fclose(f);
+    cr_assert_eq(darts_trace_read(path, &td, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_expect(td.dropped && td.n == 2);
+    darts_trace_data_free(&td);
+    /* a bad line in the middle is an error naming the line */
+    f = fopen(path, "a");
+    fputs("\n{\"type\": \"candidate\"}\n", f);
+    fclose(f);
+    cr_expect_eq(darts_trace_read(path, &td, err, sizeof err), CLNAS_E_PARSE);
+    cr_expect(strstr(err, "trace.jsonl:5") != NULL, "%s", err);
+    tu_rmrf(dir);
+}
