@@ -333,3 +333,28 @@ Test(darts_trace, round_trip_and_partial_last_line)
     cr_expect(strstr(err, "trace.jsonl:5") != NULL, "%s", err);
     tu_rmrf(dir);
 }
+
+Test(darts_figure, cost_figure_from_a_result_file)
+{
+    char dir[256], res[512], png[512], cmd[2048], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_dfig");
+    snprintf(res, sizeof res, "%s/search.json", dir);
+    snprintf(png, sizeof png, "%s/cost.png", dir);
+    char body[2048];
+    snprintf(body, sizeof body, "{\"space\": \"darts\", \"dataset\": \"cifar10\", \"runs\": [{\"space\": \"darts\", \"genotype\": \"%s\", "
+             "\"params\": 3349342, \"dataset\": \"cifar10\", \"device\": \"Unit CPU\", \"wall_s\": 812.5, \"seed\": 0}]}", V2);
+    tu_write_file(res, body);
+    snprintf(cmd, sizeof cmd, "'%s' figure cost --space darts --trace '%s' --out '%s' 2>&1", CLNAS_BIN, res, png);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "TE-NAS") && strstr(out, "4320") && strstr(out, "3349342 parameters"), "%s", out);
+    cr_expect_eq(access(png, R_OK), 0);
+    free(out);
+    /* an NB201 result is refused with a message naming the file */
+    tu_write_file(res, "{\"arch\": \"x\", \"wall_s\": 3}");
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 1);
+    cr_expect(strstr(out, "not a result of clnas search --space darts") != NULL, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}

@@ -21,6 +21,7 @@ int clnas_cmd_data(int argc, char **argv);
 /* the DARTS space's side of net and search (cmd_net_darts.c, cmd_search_darts.c; score handles it itself) */
 int clnas_cmd_net_darts(int argc, char **argv);
 int clnas_cmd_search_darts(int argc, char **argv);
+int clnas_cmd_figure_darts(int argc, char **argv);
 /* 1 when argv asks for --space darts */
 int cli_wants_darts(int argc, char **argv);
 /* --genotype G or --alpha FILE|supernet into a supernet state; a label for it into label.
