@@ -19,10 +19,13 @@
 /* avgpool_fwd: y[p][oh][ow] = mean of the in-bounds x[p][h][w] of the k x k window,
  * p = n*C + c. NDRange: 3-D (Wout, Hout, N*C), guarded. */
 __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y, int y_off, int NC,
-                          int H, int W, int k, int stride, int pad, int Hout, int Wout)
+                          int H, int W, int k, int stride, int pad, int Hout, int Wout, int C, int xcs,
+                          int ycs)
 {
-    const int ow = (int)get_global_id(0), oh = (int)get_global_id(1), p = (int)get_global_id(2);
-    CLNAS_GUARD(ow < Wout && oh < Hout && p < NC);
+    const int ow = (int)get_global_id(0), oh = (int)get_global_id(1), pl = (int)get_global_id(2);
+    CLNAS_GUARD(ow < Wout && oh < Hout && pl < NC);
+    /* planes of channel slices: sample pl / C sits xcs (ycs) channels after the previous one */
+    const int p = (pl / C) * xcs + pl % C, py = (pl / C) * ycs + pl % C;
     const int h0 = oh * PS - PP, w0 = ow * PS - PP;
     const int nh = min(h0 + PK, H) - max(h0, 0), nw = min(w0 + PK, W) - max(w0, 0);
     __global const float *xp = x + x_off + (size_t)p * H * W;
@@ -37,7 +40,7 @@ __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y,
             acc += (vh && w >= 0 && w < W) ? v : 0.0f;
         }
     }
-    y[y_off + ((size_t)p * Hout + oh) * Wout + ow] = acc / (float)(nh * nw);
+    y[y_off + ((size_t)py * Hout + oh) * Wout + ow] = acc / (float)(nh * nw);
 }
 
 /* The backward kernels below read the output gradient as scale * dy and add into dx
@@ -47,14 +50,16 @@ __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y,
  * dy[q][oh][ow] / taps(oh, ow), q = (s*N + n)*C + c (gather form: no atomics), taps = the
  * in-bounds size of the window (count_include_pad = false).
  * (h, w) is tap (kh, kw) of (oh, ow) when h + pad - kh = oh * stride (same for w).
+ * dy / dx planes of channel slices as in avgpool_fwd (ycs / xcs storage channels).
  * NDRange: 3-D (W, H, S*N*C), guarded. */
 __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *dx, int dx_off,
                           int SNC, int H, int W, int k, int stride, int pad, int Hout, int Wout,
-                          float scale, int accum)
+                          float scale, int accum, int C, int xcs, int ycs)
 {
-    const int w = (int)get_global_id(0), h = (int)get_global_id(1), q = (int)get_global_id(2);
-    CLNAS_GUARD(w < W && h < H && q < SNC);
-    __global const float *dyq = dy + dy_off + (size_t)q * Hout * Wout;
+    const int w = (int)get_global_id(0), h = (int)get_global_id(1), ql = (int)get_global_id(2);
+    CLNAS_GUARD(w < W && h < H && ql < SNC);
+    const int q = (ql / C) * xcs + ql % C, qy = (ql / C) * ycs + ql % C;
+    __global const float *dyq = dy + dy_off + (size_t)qy * Hout * Wout;
     float acc = 0.0f;
     for (int kh = 0; kh < PK; kh++) {
         const int th = h + PP - kh;

@@ -194,7 +194,9 @@ static inline size_t plan_grad_off(const clnas_plan *p, int t)
 static inline int plan_stride_c(const clnas_net *n, int t) { return n->tensors[tensor_storage(n, t)].c; }
 
 /* Host reference forward that keeps every activation: acts[act_per_sample * batch], tensor t at
- * tensors[t].off * batch (the same layout as the device arena). */
+ * tensors[t].off * batch (the same layout as the device arena, except that the reference keeps
+ * a concatenation's slices in their own regions too, where the device writes them into the
+ * concatenation's region only). */
 clnas_status clnas_ref_forward_acts(const clnas_net *net, int batch, const double *params, const double *input,
                                     double *acts);
 #endif

@@ -10,6 +10,29 @@ typedef struct ref_state {
     double *stats; /* nstats */
 } ref_state;
 
+/* The reference keeps every tensor in its own storage, slices of a concatenation too (an
+ * oracle independent of the device's aliasing): forward copies each input into its channel
+ * range of the output (back = 0); backward adds the output gradient's ranges to the inputs'
+ * gradients (back = 1). */
+static void concat_ref(const clnas_net *net, const layer *l, int N, double *buf, int back)
+{
+    const tensor_desc *to = &net->tensors[l->out];
+    const size_t hw = (size_t)to->h * to->w;
+    double *y = buf + to->off * (size_t)N;
+    for (int j = 0; j < l->nin; j++) {
+        const tensor_desc *tj = &net->tensors[l->ins[j]];
+        double *xj = buf + tj->off * (size_t)N;
+        const size_t len = (size_t)tj->c * hw;
+        for (int n = 0; n < N; n++) {
+            double *ys = y + ((size_t)n * to->c + (size_t)tj->c0) * hw, *xs = xj + (size_t)n * len;
+            for (size_t e = 0; e < len; e++) {
+                if (back) xs[e] += ys[e];
+                else ys[e] = xs[e];
+            }
+        }
+    }
+}
+
 static clnas_status ref_fwd(const clnas_net *net, int N, const double *P, const double *input, ref_state *s)
 {
     memcpy(s->act, input, tensor_size(&net->tensors[0]) * (size_t)N * sizeof(double));
@@ -50,7 +73,20 @@ static clnas_status ref_fwd(const clnas_net *net, int N, const double *P, const 
         }
         case L_GAP: clnas_gap_fwd_ref(N, ti->c, ti->h * ti->w, x, y); break;
         case L_LINEAR: clnas_linear_fwd_ref(N, ti->c, l->cout, x, P + l->w_off, P + l->b_off, y); break;
-        case L_DWCONV: case L_MAXPOOL: case L_SHIFT: case L_CONCAT: return CLNAS_E_INVALID_ARG;
+        case L_DWCONV: {
+            clnas_dwconv_shape ds;
+            clnas_dwconv_shape_init(&ds, N, ti->c, ti->h, ti->w, l->k, l->stride, l->dil);
+            clnas_dwconv_fwd_ref(&ds, x, P + l->w_off, y);
+            break;
+        }
+        case L_MAXPOOL: {
+            clnas_pool_shape ps;
+            clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            clnas_maxpool_fwd_ref(&ps, x, y);
+            break;
+        }
+        case L_SHIFT: clnas_shift_fwd_ref(N, ti->c, ti->h, ti->w, x, y); break;
+        case L_CONCAT: concat_ref(net, l, N, s->act, 0); break;
         }
     }
     return CLNAS_OK;
@@ -159,7 +195,21 @@ clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *p
         case L_LINEAR:
             clnas_linear_bwd_ref(N, ti->c, l->cout, x, params + l->w_off, dy, dx, pgrad + l->w_off, pgrad + l->b_off);
             break;
-        case L_DWCONV: case L_MAXPOOL: case L_SHIFT: case L_CONCAT: break; /* unreachable: ref_fwd refused them */
+        case L_DWCONV: {
+            clnas_dwconv_shape ds;
+            clnas_dwconv_shape_init(&ds, N, ti->c, ti->h, ti->w, l->k, l->stride, l->dil);
+            clnas_dwconv_bwd_data_ref(&ds, params + l->w_off, dy, dx);
+            clnas_dwconv_bwd_weight_ref(&ds, x, dy, pgrad + l->w_off);
+            break;
+        }
+        case L_MAXPOOL: {
+            clnas_pool_shape ps;
+            clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            clnas_maxpool_bwd_ref(&ps, x, dy, dx);
+            break;
+        }
+        case L_SHIFT: clnas_shift_bwd_ref(N, ti->c, ti->h, ti->w, dy, dx); break;
+        case L_CONCAT: concat_ref(net, l, N, g, 1); break;
         }
     }
     if (dinput) memcpy(dinput, g, tensor_size(&net->tensors[0]) * (size_t)N * sizeof(double));

@@ -12,7 +12,7 @@
  * generic kernels). Row kernels need W % 8 == 0 (float8 rows). */
 static int row_kind(const clnas_pool_shape *s)
 {
-    if (s->w % 8) return 0;
+    if (s->w % 8 || s->xcs != s->c || s->ycs != s->c) return 0;
     if (s->k == 3 && s->stride == 1 && s->pad == 1 && s->w <= POOL_MAXW) return 3;
     if (s->k == 2 && s->stride == 2 && s->pad == 0) return 2;
     return 0;
@@ -48,6 +48,7 @@ void clnas_pool_shape_init(clnas_pool_shape *s, int n, int c, int h, int w, int 
     s->k = k;
     s->stride = stride;
     s->pad = pad;
+    s->xcs = s->ycs = c;
     if (k >= 1 && stride >= 1) {
         s->hout = (h + 2 * pad - k) / stride + 1;
         s->wout = (w + 2 * pad - k) / stride + 1;
@@ -104,12 +105,14 @@ void clnas_avgpool_bwd_ref(const clnas_pool_shape *s, const double *dy, double *
 static clnas_status check_pool(clnas_ctx *ctx, const clnas_pool_shape *s, int S, const char *fn)
 {
     if (!s || s->n < 1 || s->c < 1 || s->h < 1 || s->w < 1 || s->k < 1 || s->stride < 1 ||
-        s->pad < 0 || 2 * s->pad > s->k || S < 1)
+        s->pad < 0 || 2 * s->pad > s->k || S < 1 || s->xcs < s->c || s->ycs < s->c)
         return clnas_set_error(ctx, CLNAS_E_SHAPE,
                                "%s: bad pool shape n=%d c=%d h=%d w=%d k=%d stride=%d pad=%d S=%d "
-                               "(need positive sizes and 0 <= pad <= k/2)",
+                               "storage channels %d/%d (need positive sizes, 0 <= pad <= k/2, "
+                               "storage channels >= c)",
                                fn, s ? s->n : 0, s ? s->c : 0, s ? s->h : 0, s ? s->w : 0,
-                               s ? s->k : 0, s ? s->stride : 0, s ? s->pad : 0, S);
+                               s ? s->k : 0, s ? s->stride : 0, s ? s->pad : 0, S, s ? s->xcs : 0,
+                               s ? s->ycs : 0);
     clnas_pool_shape d;
     clnas_pool_shape_init(&d, s->n, s->c, s->h, s->w, s->k, s->stride, s->pad);
     if (d.hout < 1 || d.wout < 1 || d.hout != s->hout || d.wout != s->wout)
@@ -117,7 +120,7 @@ static clnas_status check_pool(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
                                "%s: output %dx%d does not match input %dx%d, k=%d stride=%d pad=%d "
                                "(expected %dx%d; call clnas_pool_shape_init)",
                                fn, s->hout, s->wout, s->h, s->w, s->k, s->stride, s->pad, d.hout, d.wout);
-    size_t in = (size_t)s->n * s->c * s->h * s->w;
+    size_t in = (size_t)s->n * s->xcs * s->h * s->w + (size_t)s->n * s->ycs * s->hout * s->wout;
     if (!clnas_fits_int(0, in) || in > (size_t)INT_MAX / (size_t)S)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: tensor exceeds INT_MAX elements", fn);
     return CLNAS_OK;
@@ -128,7 +131,8 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     clnas_status st = check_pool(ctx, s, 1, "clnas_avgpool_fwd");
     if (st != CLNAS_OK) return st;
     const size_t NC = (size_t)s->n * s->c;
-    if (!clnas_fits_int(x.off, NC * s->h * s->w) || !clnas_fits_int(y.off, NC * s->hout * s->wout))
+    if (!clnas_fits_int(x.off, (size_t)s->n * s->xcs * s->h * s->w) ||
+        !clnas_fits_int(y.off, (size_t)s->n * s->ycs * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_fwd: offsets exceed INT_MAX");
     cl_kernel k;
     const int rk = row_kind(s);
@@ -145,8 +149,8 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     }
     st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_fwd", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, s->h,
-                           s->w, s->k, s->stride, s->pad, s->hout, s->wout);
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, s->h,
+                           s->w, s->k, s->stride, s->pad, s->hout, s->wout, s->c, s->xcs, s->ycs);
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, NC}, lws[3];
     plane_lws(gws[0], gws[1], gws[2], lws);
@@ -165,7 +169,8 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
     clnas_status st = check_pool(ctx, s, S, "clnas_avgpool_bwd");
     if (st != CLNAS_OK) return st;
     const size_t SNC = (size_t)S * s->n * s->c;
-    if (!clnas_fits_int(dx.off, SNC * s->h * s->w) || !clnas_fits_int(dy.off, SNC * s->hout * s->wout))
+    const size_t SN = (size_t)S * s->n;
+    if (!clnas_fits_int(dx.off, SN * s->xcs * s->h * s->w) || !clnas_fits_int(dy.off, SN * s->ycs * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_bwd: offsets exceed INT_MAX");
     cl_kernel k;
     const int rk = row_kind(s);
@@ -182,9 +187,9 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
     }
     st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_bwd", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
                            s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout, (double)dy_scale,
-                           accumulate ? 1 : 0);
+                           accumulate ? 1 : 0, s->c, s->xcs, s->ycs);
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {(size_t)s->w, (size_t)s->h, SNC}, lws[3];
     plane_lws(gws[0], gws[1], gws[2], lws);
