@@ -55,6 +55,11 @@ static int parse_args(int argc, char **argv, rank_args *a)
     cli_add_score_opts(&c, &a->o, &a->data_path, &a->device);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (a->space && strcmp(a->space, "nb201") != 0) {
+        fprintf(stderr, "clnas rank: --space %s: rank studies NB201 only (it needs the benchmark's accuracies); score DARTS "
+                        "networks one by one with clnas score --space darts\n", a->space);
+        return 2;
+    }
     if (!a->out) {
         fprintf(stderr, "clnas rank: --out FILE.csv is required\n");
         return 2;

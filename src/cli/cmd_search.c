@@ -451,6 +451,7 @@ static void env_close(search_env *e)
 
 int clnas_cmd_search(int argc, char **argv)
 {
+    if (cli_wants_darts(argc, argv)) return clnas_cmd_search_darts(argc, argv);
     search_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;

@@ -50,14 +50,23 @@ int cli_parse_init(const char *cmd, const char *opt, const char *val, void *ud)
 
 static int parse_space(const char *cmd, const char *opt, const char *val, void *ud)
 {
-    if (!strcmp(val, "nb201")) {
+    if (!strcmp(val, "nb201") || !strcmp(val, "darts")) {
         *(const char **)ud = val;
         return 1;
     }
-    if (!strcmp(val, "darts") || !strcmp(val, "asvit"))
-        fprintf(stderr, "clnas %s: %s %s is not implemented yet; only nb201 is\n", cmd, opt, val);
+    if (!strcmp(val, "asvit"))
+        fprintf(stderr, "clnas %s: %s %s is not implemented yet; nb201 and darts are\n", cmd, opt, val);
     else
-        fprintf(stderr, "clnas %s: %s expects nb201 (got \"%s\")\n", cmd, opt, val);
+        fprintf(stderr, "clnas %s: %s expects nb201 or darts (got \"%s\")\n", cmd, opt, val);
+    return 0;
+}
+
+int cli_wants_darts(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--space=darts")) return 1;
+        if (!strcmp(argv[i], "--space") && i + 1 < argc && !strcmp(argv[i + 1], "darts")) return 1;
+    }
     return 0;
 }
 

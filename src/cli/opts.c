@@ -16,6 +16,7 @@ struct cli_def {
 /* Every long option of every command, once. Keep it sorted by name. */
 static const cli_def REGISTRY[] = {
     {"all", NULL, CLI_FLAG, 0, 0, "every architecture of the space"},
+    {"alpha", "FILE", CLI_STR, 0, 0, "a DARTS supernet state: JSON {\"normal\": 14 rows of 8 alphas, \"reduce\": ...}, or 'supernet'"},
     {"arch", "STR", CLI_STR, 0, 0, "the architecture, in the space's notation (NB201: an arch string, see clnas net --help)"},
     {"archs", "FILE", CLI_STR, 0, 0, "one architecture per line ('#' comments and blank lines skipped)"},
     {"batch", "B", CLI_INT, 2, 100000, "NTK batch (default 72)"},
@@ -29,8 +30,10 @@ static const cli_def REGISTRY[] = {
     {"depths", "LIST", CLI_STR, 0, 0, "blocks per stage of an As-ViT network, e.g. 1,1,1,1"},
     {"device", "D", CLI_STR, 0, 0, "device index or name part (see clnas devices; env CLNAS_DEVICE)"},
     {"dump", "DIR", CLI_STR, 0, 0, "also write everything the score is computed from and its intermediate results to DIR"},
+    {"edge-ntk-refresh", NULL, CLI_FLAG, 0, 0, "DARTS edge pruning: rebuild the current NTK network after each node (TE-NAS keeps it fixed)"},
     {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double on the device (needs cl_khr_fp64)"},
     {"from", "DIR", CLI_STR, 0, 0, "recompute from a dump: exactly its weights, images and patches"},
+    {"genotype", "G", CLI_STR, 0, 0, "a DARTS genotype: Genotype(normal=[...], ...) as DARTS prints it, or DARTS_V1, DARTS_V2, PC_DARTS"},
     {"imagefolder", "DIR", CLI_STR, 0, 0, "an ImageNet-style folder: one sub-folder of JPEG files per class"},
     {"in-channels", "N", CLI_INT, 1, 4096, "input channels"},
     {"init", "NAME", CLI_FN, 0, 0, "pytorch (default, TE-NAS's effective init), kaiming_fan_in, kaiming_fan_out"},
@@ -63,7 +66,7 @@ static const cli_def REGISTRY[] = {
     {"shapes", NULL, CLI_FLAG, 0, 0, "time every convolution shape of the proxies"},
     {"shared-batches", NULL, CLI_FLAG, 0, 0, "share each round's batches across candidates (a departure from TE-NAS)"},
     {"size", "S", CLI_INT, 1, 4096, "side of the stored images in pixels (default 32, what --dataset imagenet reads)"},
-    {"space", "NAME", CLI_FN, 0, 0, "search space: nb201 (the one implemented so far; darts and asvit are planned)"},
+    {"space", "NAME", CLI_FN, 0, 0, "search space: nb201 (default) or darts (asvit is planned)"},
     {"table", "FILE", CLI_STR, 0, 0, "NB201 accuracy table (default: the bundled data/nb201/nb201_accuracies.csv)"},
     {"threads", "N", CLI_INT, 1, 64, "decoder threads (default: the online CPUs)"},
     {"title", "TEXT", CLI_STR, 0, 0, "figure title"},
