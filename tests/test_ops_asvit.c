@@ -337,3 +337,281 @@ Test(asvit_ref, hand_computed_values)
     const double want[8] = {1, 3, 5, 7, 2, 4, 6, 8};
     for (int i = 0; i < 8; i++) cr_expect(u[i] == want[i], "unfold of tokens feature %d: %g", i, u[i]);
 }
+
+/* ======================= 3. device vs reference ======================= */
+
+#define TOL 2e-5       /* device (fp32) vs reference, relative to the output's scale */
+#define SENTINEL 777.0 /* fills buffers around the tensors: writes outside show */
+#define PAD 5          /* floats before each tensor in its buffer (nonzero offsets) */
+
+/* A buffer of PAD + n + 3 floats, SENTINEL around h[0..n) (h NULL: all SENTINEL). */
+static cl_mem put(clnas_ctx *ctx, const double *h, size_t n)
+{
+    size_t tot = PAD + n + 3;
+    double *f = dalloc(tot);
+    for (size_t i = 0; i < tot; i++) f[i] = SENTINEL;
+    if (h) memcpy(f + PAD, h, n * sizeof(double));
+    cl_mem m = tu_upload(ctx, f, tot);
+    free(f);
+    return m;
+}
+
+static clnas_dt at(cl_mem m) { clnas_dt t = {m, PAD}; return t; }
+
+/* Reads the whole buffer of n floats at PAD, checks the sentinels around it, returns the n. */
+static double *get(clnas_ctx *ctx, cl_mem m, size_t n, const char *what)
+{
+    double *f = dalloc(PAD + n + 3), *o = dalloc(n);
+    tu_read(ctx, m, 0, PAD + n + 3, f);
+    for (size_t i = 0; i < PAD; i++) cr_expect_eq(f[i], SENTINEL, "%s: float %zu before the tensor was written", what, i);
+    for (size_t i = 0; i < 3; i++) cr_expect_eq(f[PAD + n + i], SENTINEL, "%s: float %zu after the tensor was written", what, i);
+    memcpy(o, f + PAD, n * sizeof *o);
+    free(f);
+    return o;
+}
+
+static void cmp(const char *what, const double *got, const double *ref, size_t n, double tol)
+{
+    fprintf(stderr, "  %-52s rel err %.3g\n", what, tu_rel_err(got, ref, n));
+    tu_expect_close(what, got, ref, n, tol);
+}
+
+/* Random initial dx (garbage when overwriting, to show it is not read); returns the expected
+ * result base: the initial values when accumulating, 0 otherwise. */
+static double *init_dx(size_t n, int acc, uint64_t seed, double **expect)
+{
+    double *d = dalloc(n);
+    fillr(d, n, seed, -1, 1);
+    *expect = dalloc(n);
+    if (acc) memcpy(*expect, d, n * sizeof(double));
+    if (!acc) for (size_t i = 0; i < n; i += 7) d[i] = NAN;
+    return d;
+}
+
+static void dev_ln(int rows, int d, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    char what[96];
+    const size_t n = (size_t)rows * d, g_ld = 2 * (size_t)d + 3;
+    double *x = dalloc(n), *ga = dalloc(d), *be = dalloc(d), *dy = dalloc(n * S);
+    fillr(x, n, 21, -2, 3);
+    fillr(ga, d, 22, 0.5, 1.5);
+    fillr(be, d, 23, -1, 1);
+    fillr(dy, n * S, 24, -1, 1);
+    double *y = dalloc(n), *stats = dalloc(2 * (size_t)rows), *dxe, *dx0 = init_dx(n * S, acc, 25, &dxe);
+    double *dge = dalloc(S * g_ld);
+    clnas_ln_fwd_ref(rows, d, CLNAS_LN_EPS, x, ga, be, y, stats);
+    for (int s = 0; s < S; s++)
+        clnas_ln_bwd_ref(rows, d, x, ga, stats, dy + s * n, dxe + s * n, dge + s * g_ld, dge + s * g_ld + d);
+    cl_mem mx = put(ctx, x, n), mg = put(ctx, ga, d), mb = put(ctx, be, d), my = put(ctx, NULL, n);
+    cl_mem ms = put(ctx, NULL, 2 * (size_t)rows), mdy = put(ctx, dy, n * S), mdx = put(ctx, dx0, n * S);
+    cl_mem mG = put(ctx, NULL, S * g_ld);
+    OKC(ctx, clnas_ln_fwd(ctx, rows, d, CLNAS_LN_EPS, at(mx), at(mg), at(mb), at(my), at(ms)));
+    OKC(ctx, clnas_ln_bwd(ctx, rows, d, S, at(mx), at(mg), at(ms), at(mdy), at(mdx), acc, at(mG), clnas_dt_at(at(mG), d), g_ld));
+    double *gy = get(ctx, my, n, "ln y"), *gs = get(ctx, ms, 2 * (size_t)rows, "ln stats");
+    double *gdx = get(ctx, mdx, n * S, "ln dx"), *gG = get(ctx, mG, S * g_ld, "ln dgamma/dbeta");
+    snprintf(what, sizeof what, "layernorm %d x %d: y", rows, d);
+    cmp(what, gy, y, n, TOL);
+    cmp("  mean / invstd", gs, stats, 2 * (size_t)rows, TOL);
+    snprintf(what, sizeof what, "  dx (S=%d, %s)", S, acc ? "accumulate" : "overwrite");
+    cmp(what, gdx, dxe, n * S, TOL);
+    for (int s = 0; s < S; s++) {
+        for (int j = 2 * d; j < (int)g_ld; j++) gG[s * g_ld + j] = dge[s * g_ld + j] = 0; /* row padding */
+    }
+    cmp("  dgamma, dbeta (padded rows)", gG, dge, S * g_ld, TOL);
+    cl_mem ms_[] = {mx, mg, mb, my, ms, mdy, mdx, mG};
+    for (size_t i = 0; i < sizeof ms_ / sizeof ms_[0]; i++) clnas_buf_free(ms_[i]);
+    free(x); free(ga); free(be); free(dy); free(y); free(stats); free(dxe); free(dx0); free(dge);
+    free(gy); free(gs); free(gdx); free(gG);
+}
+
+Test(asvit_device, layernorm)
+{
+    dev_ln(3 * 13, 37, 1, 1);
+    dev_ln(1 * 25, 8, 3, 0);
+    dev_ln(2 * 7, 1, 2, 1);
+    dev_ln(3 * 49, 9 * 16, 3, 1); /* a patch-merging norm: 3x3 unfold of 16 features */
+}
+
+static void dev_tlinear(int rows, int in, int out, int bias, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    char what[96];
+    const size_t nx = (size_t)rows * in, ny = (size_t)rows * out, nw = (size_t)out * in, g_ld = nw + out + 2;
+    double *x = dalloc(nx), *W = dalloc(nw), *b = dalloc(out), *dy = dalloc(ny * S);
+    fillr(x, nx, 31, -1, 1);
+    fillr(W, nw, 32, -0.5, 0.5);
+    fillr(b, out, 33, -1, 1);
+    fillr(dy, ny * S, 34, -1, 1);
+    double *y = dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 35, &dxe), *G = dalloc(S * g_ld);
+    clnas_tlinear_fwd_ref(rows, in, out, x, W, bias ? b : NULL, y);
+    for (int s = 0; s < S; s++)
+        clnas_tlinear_bwd_ref(rows, in, out, x, W, dy + s * ny, dxe + s * nx, G + s * g_ld, bias ? G + s * g_ld + nw : NULL);
+    cl_mem mx = put(ctx, x, nx), mW = put(ctx, W, nw), mb = put(ctx, b, out), my = put(ctx, NULL, ny);
+    cl_mem mdy = put(ctx, dy, ny * S), mdx = put(ctx, dx0, nx * S), mG = put(ctx, NULL, S * g_ld);
+    clnas_dt nob = {NULL, 0};
+    OKC(ctx, clnas_tlinear_fwd(ctx, rows, in, out, at(mx), at(mW), bias ? at(mb) : nob, at(my)));
+    OKC(ctx, clnas_tlinear_bwd(ctx, rows, in, out, S, at(mx), at(mW), at(mdy), at(mdx), acc, at(mG),
+                               bias ? clnas_dt_at(at(mG), nw) : nob, g_ld));
+    double *gy = get(ctx, my, ny, "tlinear y"), *gdx = get(ctx, mdx, nx * S, "tlinear dx"), *gG = get(ctx, mG, S * g_ld, "tlinear dW");
+    snprintf(what, sizeof what, "token linear %d x %d -> %d%s: y", rows, in, out, bias ? " +b" : "");
+    cmp(what, gy, y, ny, TOL);
+    snprintf(what, sizeof what, "  dx (S=%d, %s)", S, acc ? "accumulate" : "overwrite");
+    cmp(what, gdx, dxe, nx * S, TOL);
+    for (int s = 0; s < S; s++)
+        for (size_t j = nw + (bias ? (size_t)out : 0); j < g_ld; j++) {
+            cr_expect_eq(gG[s * g_ld + j], SENTINEL, "tlinear: gradient padding %zu of seed %d written", j, s);
+            gG[s * g_ld + j] = G[s * g_ld + j] = 0;
+        }
+    cmp("  dW, db", gG, G, S * g_ld, TOL);
+    cl_mem ms_[] = {mx, mW, mb, my, mdy, mdx, mG};
+    for (size_t i = 0; i < sizeof ms_ / sizeof ms_[0]; i++) clnas_buf_free(ms_[i]);
+    free(x); free(W); free(b); free(dy); free(y); free(dxe); free(dx0); free(G); free(gy); free(gdx); free(gG);
+}
+
+Test(asvit_device, token_linear)
+{
+    dev_tlinear(3 * 13, 37, 19, 1, 3, 1);
+    dev_tlinear(1 * 25, 8, 24, 0, 1, 0);
+    dev_tlinear(2 * 9, 75, 5, 1, 2, 0);
+}
+
+static void dev_act(clnas_act a, size_t count, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    double *x = dalloc(count), *dy = dalloc(count * S), *y = dalloc(count), *dxe, *dx0 = init_dx(count * S, acc, 41, &dxe);
+    fillr(x, count, 42, -5, 5);
+    fillr(dy, count * S, 43, -1, 1);
+    clnas_act_fwd_ref(a, count, x, y);
+    for (int s = 0; s < S; s++) clnas_act_bwd_ref(a, count, x, dy + s * count, dxe + s * count);
+    cl_mem mx = put(ctx, x, count), my = put(ctx, NULL, count), mdy = put(ctx, dy, count * S), mdx = put(ctx, dx0, count * S);
+    OKC(ctx, clnas_act_fwd(ctx, a, count, at(mx), at(my)));
+    OKC(ctx, clnas_act_bwd(ctx, a, count, S, at(mx), at(mdy), at(mdx), acc));
+    double *gy = get(ctx, my, count, "act y"), *gdx = get(ctx, mdx, count * S, "act dx");
+    cmp(a == CLNAS_ACT_GELU ? "gelu y" : "tanh y", gy, y, count, TOL);
+    cmp(acc ? "  dx (accumulate)" : "  dx (overwrite)", gdx, dxe, count * S, TOL);
+    clnas_buf_free(mx); clnas_buf_free(my); clnas_buf_free(mdy); clnas_buf_free(mdx);
+    free(x); free(dy); free(y); free(dxe); free(dx0); free(gy); free(gdx);
+}
+
+Test(asvit_device, gelu_and_tanh)
+{
+    dev_act(CLNAS_ACT_GELU, 1001, 1, 1);
+    dev_act(CLNAS_ACT_GELU, 333, 3, 0);
+    dev_act(CLNAS_ACT_TANH, 1001, 2, 1);
+    dev_act(CLNAS_ACT_TANH, 17, 1, 0);
+}
+
+static void dev_attn(int n, int h, int w, int c, int heads, int wh, int ww, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    char what[128];
+    clnas_attn_shape as;
+    cr_assert(clnas_attn_shape_init(&as, n, h, w, c, heads, wh, ww));
+    const size_t part = (size_t)n * h * w * c, np = clnas_attn_probs_floats(&as), nws = clnas_attn_workspace_floats(&as, S);
+    double *qkv = dalloc(3 * part), *dy = dalloc(part * S), *y = dalloc(part), *P = dalloc(np);
+    fillr(qkv, 3 * part, 51, -2, 2);
+    fillr(dy, part * S, 52, -1, 1);
+    double *dxe, *dx0 = init_dx(3 * part * S, acc, 53, &dxe);
+    clnas_attn_fwd_ref(&as, qkv, y, P);
+    for (int s = 0; s < S; s++) clnas_attn_bwd_ref(&as, qkv, P, dy + s * part, dxe + s * 3 * part);
+    cl_mem mq = put(ctx, qkv, 3 * part), my = put(ctx, NULL, part), mP = put(ctx, NULL, np), mws = put(ctx, NULL, nws);
+    cl_mem mdy = put(ctx, dy, part * S), mdx = put(ctx, dx0, 3 * part * S);
+    OKC(ctx, clnas_attn_fwd(ctx, &as, at(mq), at(my), at(mP), at(mws)));
+    OKC(ctx, clnas_attn_bwd(ctx, &as, S, at(mq), at(mP), at(mdy), at(mdx), acc, at(mws)));
+    double *gy = get(ctx, my, part, "attn y"), *gP = get(ctx, mP, np, "attn probs"), *gdx = get(ctx, mdx, 3 * part * S, "attn dqkv");
+    free(get(ctx, mws, nws, "attn workspace"));
+    snprintf(what, sizeof what, "attention %dx%dx%d c%d %d heads (hd %d) %dx%d win: y", n, h, w, c, heads, as.hd, wh, ww);
+    cmp(what, gy, y, part, TOL);
+    cmp("  probabilities", gP, P, np, TOL);
+    snprintf(what, sizeof what, "  dqkv (S=%d, %s)", S, acc ? "accumulate" : "overwrite");
+    cmp(what, gdx, dxe, 3 * part * S, TOL);
+    cl_mem ms_[] = {mq, my, mP, mws, mdy, mdx};
+    for (size_t i = 0; i < sizeof ms_ / sizeof ms_[0]; i++) clnas_buf_free(ms_[i]);
+    free(qkv); free(dy); free(y); free(P); free(dxe); free(dx0); free(gy); free(gP); free(gdx);
+}
+
+Test(asvit_device, window_attention)
+{
+    dev_attn(3, 6, 4, 10, 2, 3, 2, 1, 1);   /* 24 tokens, 4 windows of 3x2, head dim 5 */
+    dev_attn(1, 5, 5, 9, 3, 5, 5, 3, 0);    /* global over 25 tokens, head dim 3 */
+    dev_attn(3, 7, 7, 7, 1, 7, 7, 2, 1);    /* global, one head of 7 */
+    dev_attn(1, 14, 14, 8, 2, 7, 7, 1, 0);  /* As-ViT-like: 4 windows of 49 */
+}
+
+static void dev_unfold(int n, int c, int h, int w, int k, int st, int pad, int pad_hi, int tok, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    char what[128];
+    clnas_unfold_shape us;
+    cr_assert(clnas_unfold_shape_init(&us, n, c, h, w, k, st, pad, pad_hi, tok));
+    const size_t nx = (size_t)n * c * h * w, ny = (size_t)n * us.hout * us.wout * c * k * k;
+    double *x = dalloc(nx), *dy = dalloc(ny * S), *y = dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 61, &dxe);
+    fillr(x, nx, 62, -1, 1);
+    fillr(dy, ny * S, 63, -1, 1);
+    clnas_unfold_fwd_ref(&us, x, y);
+    for (int s = 0; s < S; s++) clnas_unfold_bwd_ref(&us, dy + s * ny, dxe + s * nx);
+    cl_mem mx = put(ctx, x, nx), my = put(ctx, NULL, ny), mdy = put(ctx, dy, ny * S), mdx = put(ctx, dx0, nx * S);
+    OKC(ctx, clnas_unfold_fwd(ctx, &us, at(mx), at(my)));
+    OKC(ctx, clnas_unfold_bwd(ctx, &us, S, at(mdy), at(mdx), acc));
+    double *gy = get(ctx, my, ny, "unfold y"), *gdx = get(ctx, mdx, nx * S, "unfold dx");
+    snprintf(what, sizeof what, "unfold %s %dx%dx%dx%d k%d s%d pad %d,%d: y", tok ? "tokens" : "NCHW", n, c, h, w, k, st, pad, pad_hi);
+    cmp(what, gy, y, ny, 0);
+    snprintf(what, sizeof what, "  dx (S=%d, %s)", S, acc ? "accumulate" : "overwrite");
+    cmp(what, gdx, dxe, nx * S, TOL);
+    clnas_buf_free(mx); clnas_buf_free(my); clnas_buf_free(mdy); clnas_buf_free(mdx);
+    free(x); free(dy); free(y); free(dxe); free(dx0); free(gy); free(gdx);
+}
+
+Test(asvit_device, unfold)
+{
+    dev_unfold(3, 5, 7, 6, 3, 2, 0, 1, 1, 2, 1);   /* patch merging k3 of an odd grid */
+    dev_unfold(1, 4, 14, 14, 4, 2, 1, 1, 1, 3, 0); /* patch merging k4 */
+    dev_unfold(2, 3, 13, 11, 7, 4, 1, 2, 0, 1, 1); /* patch embedding k7 from NCHW */
+    dev_unfold(1, 3, 16, 16, 8, 4, 2, 2, 0, 1, 0); /* patch embedding k8 */
+}
+
+static void dev_tokpool(int n, int t, int d, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    const size_t nx = (size_t)n * t * d, ny = (size_t)n * d;
+    double *x = dalloc(nx), *dy = dalloc(ny * S), *y = dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 71, &dxe);
+    fillr(x, nx, 72, -1, 2);
+    fillr(dy, ny * S, 73, -1, 1);
+    clnas_tokpool_fwd_ref(n, t, d, x, y);
+    for (int s = 0; s < S; s++) clnas_tokpool_bwd_ref(n, t, d, dy + s * ny, dxe + s * nx);
+    cl_mem mx = put(ctx, x, nx), my = put(ctx, NULL, ny), mdy = put(ctx, dy, ny * S), mdx = put(ctx, dx0, nx * S);
+    OKC(ctx, clnas_tokpool_fwd(ctx, n, t, d, at(mx), at(my)));
+    OKC(ctx, clnas_tokpool_bwd(ctx, n, t, d, S, at(mdy), at(mdx), acc));
+    double *gy = get(ctx, my, ny, "tokpool y"), *gdx = get(ctx, mdx, nx * S, "tokpool dx");
+    cmp("token pool y", gy, y, ny, TOL);
+    cmp(acc ? "  dx (accumulate)" : "  dx (overwrite)", gdx, dxe, nx * S, TOL);
+    clnas_buf_free(mx); clnas_buf_free(my); clnas_buf_free(mdy); clnas_buf_free(mdx);
+    free(x); free(dy); free(y); free(dxe); free(dx0); free(gy); free(gdx);
+}
+
+Test(asvit_device, token_pool)
+{
+    dev_tokpool(3, 13, 11, 3, 1);
+    dev_tokpool(1, 49, 8, 1, 0);
+}
+
+Test(asvit_device, bad_shapes_are_errors)
+{
+    clnas_ctx *ctx = tu_ctx();
+    cl_mem m = put(ctx, NULL, 64);
+    clnas_attn_shape as;
+    memset(&as, 0, sizeof as);
+    as.n = 1; as.h = 4; as.w = 4; as.c = 6; as.heads = 4; as.wh = 2; as.ww = 2; /* 4 heads do not divide 6 */
+    cr_expect_eq(clnas_attn_fwd(ctx, &as, at(m), at(m), at(m), at(m)), CLNAS_E_SHAPE);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "clnas_attn_fwd"), "%s", clnas_ctx_errmsg(ctx));
+    clnas_unfold_shape us;
+    memset(&us, 0, sizeof us);
+    us.n = 1; us.c = 1; us.h = 2; us.w = 2; us.k = 3; us.stride = 1;
+    cr_expect_eq(clnas_unfold_fwd(ctx, &us, at(m), at(m)), CLNAS_E_SHAPE);
+    cr_expect_eq(clnas_ln_fwd(ctx, 0, 4, 1e-5, at(m), at(m), at(m), at(m), at(m)), CLNAS_E_SHAPE);
+    cr_expect_eq(clnas_tlinear_bwd(ctx, 2, 3, 4, 2, at(m), at(m), at(m), at(m), 1, at(m), at(m), 5), CLNAS_E_SHAPE,
+                 "a gradient row stride below the weights of one seed");
+    cr_expect_eq(clnas_tokpool_bwd(ctx, 1, 0, 4, 1, at(m), at(m), 1), CLNAS_E_SHAPE);
+    clnas_buf_free(m);
+}
