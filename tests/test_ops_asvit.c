@@ -6,6 +6,7 @@
  *      accumulate and overwrite, parameter gradients at a padded row stride);
  *   4. a small network (patch embedding, one transformer block, patch merging, token pool)
  *      on the device executor against the host reference, forward and gradients. */
+#define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -614,4 +615,106 @@ Test(asvit_device, bad_shapes_are_errors)
                  "a gradient row stride below the weights of one seed");
     cr_expect_eq(clnas_tokpool_bwd(ctx, 1, 0, 4, 1, at(m), at(m), 1), CLNAS_E_SHAPE);
     clnas_buf_free(m);
+}
+
+/* ======================= 4. a small network: executor vs reference ======================= */
+
+/* Device executor against the host reference: features, every parameter gradient of S seeds
+ * and the input gradient. */
+static void net_device_vs_reference(const vit_cfg *c, int B, int S)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = mini_vit(c);
+    const size_t nx = (size_t)B * 3 * c->hw * c->hw, np = clnas_net_nparams(net), no = (size_t)B * clnas_net_classes(net);
+    float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *out = malloc(no * sizeof *out);
+    float *dl = malloc(S * no * sizeof *dl), *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
+    double *xd = dalloc(nx), *pd = dalloc(np), *outd = dalloc(no), *dld = dalloc(S * no), *pgd = dalloc(np);
+    double *dxd = dalloc(nx), *tmp = dalloc(np + nx + no);
+    fillr(xd, nx, 81, -2, 2);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
+    clnas_net_init_params(net, 7, 0, CLNAS_INIT_PYTORCH, p);
+    /* As-ViT's init makes the biases 0 and LN affine trivial: perturb them so their gradients
+       and the paths they open are exercised */
+    for (size_t i = 0; i < np; i++) p[i] += (float)(0.05 * sin(1.0 + (double)i));
+    for (size_t i = 0; i < np; i++) pd[i] = p[i];
+    fillr(dld, S * no, 82, -1, 1);
+    for (size_t i = 0; i < S * no; i++) dl[i] = (float)dld[i];
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, p));
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_read_logits(plan, out));
+    OKC(ctx, clnas_plan_backward_host(plan, S, dl, pg, dx));
+    cr_assert_eq(clnas_ref_forward(net, B, pd, xd, outd), CLNAS_OK);
+    char what[128];
+    snprintf(what, sizeof what, "mini As-ViT %d^2 D%d k%d win%d e%d k%d%s, B=%d: features", c->hw, c->d, c->k1, c->win, c->e,
+             c->k2, c->ln ? "" : " (no LN)", B);
+    for (size_t i = 0; i < no; i++) tmp[i] = out[i];
+    cmp(what, tmp, outd, no, 1e-5);
+    for (int s = 0; s < S; s++) {
+        cr_assert_eq(clnas_ref_backward(net, B, pd, xd, dld + s * no, pgd, dxd), CLNAS_OK);
+        for (size_t i = 0; i < np; i++) tmp[i] = pg[(size_t)s * np + i];
+        snprintf(what, sizeof what, "  parameter gradients, seed %d", s);
+        cmp(what, tmp, pgd, np, 1e-4);
+        for (size_t i = 0; i < nx; i++) tmp[i] = dx[(size_t)s * nx + i];
+        cmp("  input gradient", tmp, dxd, nx, 1e-4);
+    }
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(net);
+    free(x); free(p); free(out); free(dl); free(pg); free(dx);
+    free(xd); free(pd); free(outd); free(dld); free(pgd); free(dxd); free(tmp);
+}
+
+Test(asvit_net, transformer_block_on_device_matches_host_reference)
+{
+    const vit_cfg a = {28, 8, 8, 2, 7, 3, 3, 1};  /* global attention over 7x7 tokens, merge k3 */
+    net_device_vs_reference(&a, 1, 1);
+    net_device_vs_reference(&a, 3, 3);
+    const vit_cfg b = {32, 6, 5, 3, 4, 2, 4, 1};  /* 8x8 tokens in 4 windows of 4x4, heads of 2, merge k4 */
+    net_device_vs_reference(&b, 2, 2);
+    const vit_cfg c = {32, 6, 6, 2, 4, 4, 2, 0};  /* without LayerNorms (the length-distortion variant) */
+    net_device_vs_reference(&c, 1, 2);
+}
+
+Test(asvit_net, unfused_schedule_matches_host_reference)
+{
+    setenv("CLNAS_FUSE", "0", 1);
+    const vit_cfg a = {32, 6, 5, 3, 4, 2, 4, 1};
+    net_device_vs_reference(&a, 2, 2);
+    unsetenv("CLNAS_FUSE");
+}
+
+/* the host reference of the whole network against central finite differences:
+ * L = sum_k w_k features_k, w.r.t. every parameter (sampled) and the input */
+typedef struct { const clnas_net *net; int B; double *params, *x; int wrt_input; } net_fd;
+
+static void net_fd_fn(void *ud, const double *in, double *out)
+{
+    const net_fd *u = ud;
+    clnas_ref_forward(u->net, u->B, u->wrt_input ? u->params : in, u->wrt_input ? in : u->x, out);
+}
+
+Test(asvit_net, host_reference_backward_matches_finite_differences)
+{
+    const vit_cfg cfgs[2] = {{16, 4, 6, 2, 2, 2, 3, 1}, {16, 4, 7, 1, 4, 3, 2, 0}};
+    for (int t = 0; t < 2; t++) {
+        clnas_net *net = mini_vit(&cfgs[t]);
+        const int B = 2;
+        const size_t nx = (size_t)B * 3 * 16 * 16, np = clnas_net_nparams(net), no = (size_t)B * clnas_net_classes(net);
+        float *pf = malloc(np * sizeof *pf);
+        double *p = dalloc(np), *x = dalloc(nx), *w = dalloc(no), *pg = dalloc(np), *dx = dalloc(nx);
+        clnas_net_init_params(net, 3, 0, CLNAS_INIT_PYTORCH, pf);
+        for (size_t i = 0; i < np; i++) p[i] = pf[i] + 0.1 * sin(2.0 + (double)i);
+        tu_fill(x, nx, 91, -1, 1);
+        tu_fill(w, no, 92, -1, 1);
+        cr_assert_eq(clnas_ref_backward(net, B, p, x, w, pg, dx), CLNAS_OK);
+        net_fd u = {net, B, p, x, 0};
+        double e1 = tu_gradcheck(net_fd_fn, &u, p, np, no, w, pg, 1e-5, 300);
+        u.wrt_input = 1;
+        double e2 = tu_gradcheck(net_fd_fn, &u, x, nx, no, w, dx, 1e-5, 300);
+        fprintf(stderr, "  fd mini As-ViT %d: params %.3g, input %.3g\n", t, e1, e2);
+        cr_expect(e1 < 1e-6 && e2 < 1e-6, "network %d: finite differences disagree (%g, %g)", t, e1, e2);
+        clnas_net_destroy(net);
+        free(pf); free(p); free(x); free(w); free(pg); free(dx);
+    }
 }
