@@ -96,6 +96,27 @@ __kernel void ln_bwd_param(__global const float *x, int x_off, __global const fl
     dbeta[db_off + (size_t)s * g_ld + j] = sb;
 }
 
+/* ln_jvp: the tangent of row r, dy = gamma invstd (dx - mean(dx) - xhat mean(xhat dx)).
+ * NDRange: 1-D over rows. */
+__kernel void ln_jvp(__global const float *x, int x_off, __global const float *gamma, int g_off,
+                     __global const float *stats, int st_off, __global const float *dx, int dx_off,
+                     __global float *dy, int dy_off, int rows, int d)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const float mu = stats[st_off + 2 * r], is = stats[st_off + 2 * r + 1];
+    __global const float *xr = x + x_off + (size_t)r * d, *t = dx + dx_off + (size_t)r * d;
+    float m = 0.0f, mx = 0.0f;
+    for (int j = 0; j < d; j++) {
+        m += t[j];
+        mx += ((xr[j] - mu) * is) * t[j];
+    }
+    m /= (float)d;
+    mx /= (float)d;
+    __global float *yr = dy + dy_off + (size_t)r * d;
+    for (int j = 0; j < d; j++) yr[j] = gamma[g_off + j] * is * (t[j] - m - ((xr[j] - mu) * is) * mx);
+}
+
 /* ---------------- token linear: the parts that are not GEMMs ---------------- */
 
 /* bias_rows: y[r][o] += b[o]. NDRange: 2-D (out, rows). */

@@ -718,3 +718,148 @@ Test(asvit_net, host_reference_backward_matches_finite_differences)
         free(pf); free(p); free(x); free(w); free(pg); free(dx);
     }
 }
+
+/* ======================= 5. forward-mode derivatives (JVP) ======================= */
+
+/* Central difference of f along t at x: (f(x + h t) - f(x - h t)) / 2h. */
+static void fd_dir(tu_fn f, void *ud, const double *x, const double *t, size_t nin, size_t nout, double h, double *out)
+{
+    double *xp = dalloc(nin), *yp = dalloc(nout), *ym = dalloc(nout);
+    for (size_t i = 0; i < nin; i++) xp[i] = x[i] + h * t[i];
+    f(ud, xp, yp);
+    for (size_t i = 0; i < nin; i++) xp[i] = x[i] - h * t[i];
+    f(ud, xp, ym);
+    for (size_t i = 0; i < nout; i++) out[i] = (yp[i] - ym[i]) / (2 * h);
+    free(xp); free(yp); free(ym);
+}
+
+/* LN forward with gamma/beta fixed (the JVP is w.r.t. x only) */
+typedef struct { int rows, d; const double *ga, *be; } ln_ud;
+static void ln_x(void *ud, const double *x, double *y)
+{
+    const ln_ud *u = ud;
+    double *st = dalloc(2 * (size_t)u->rows);
+    clnas_ln_fwd_ref(u->rows, u->d, CLNAS_LN_EPS, x, u->ga, u->be, y, st);
+    free(st);
+}
+
+static void attn_x(void *ud, const double *x, double *y)
+{
+    const clnas_attn_shape *s = ud;
+    double *P = dalloc(clnas_attn_probs_floats(s));
+    clnas_attn_fwd_ref(s, x, y, P);
+    free(P);
+}
+
+Test(asvit_jvp, op_tangents_match_finite_differences_and_device)
+{
+    clnas_ctx *ctx = tu_ctx();
+    /* LayerNorm 13 rows x 11 */
+    const int rows = 13, d = 11;
+    const size_t n = (size_t)rows * d;
+    double *x = dalloc(n), *t = dalloc(n), *ga = dalloc(d), *be = dalloc(d), *y = dalloc(n), *st = dalloc(2 * (size_t)rows);
+    double *ty = dalloc(n), *fd = dalloc(n);
+    fillr(x, n, 101, -2, 2); fillr(t, n, 102, -1, 1); fillr(ga, d, 103, 0.5, 1.5); fillr(be, d, 104, -1, 1);
+    clnas_ln_fwd_ref(rows, d, CLNAS_LN_EPS, x, ga, be, y, st);
+    clnas_ln_jvp_ref(rows, d, x, ga, st, t, ty);
+    ln_ud lu = {rows, d, ga, be};
+    fd_dir(ln_x, &lu, x, t, n, n, 1e-5, fd);
+    cmp("layernorm JVP vs finite differences", ty, fd, n, 1e-8);
+    cl_mem mx = put(ctx, x, n), mg = put(ctx, ga, d), ms = put(ctx, st, 2 * (size_t)rows), mt = put(ctx, t, n), my = put(ctx, NULL, n);
+    OKC(ctx, clnas_ln_jvp(ctx, rows, d, at(mx), at(mg), at(ms), at(mt), at(my)));
+    double *g = get(ctx, my, n, "ln jvp");
+    cmp("  device vs reference", g, ty, n, TOL);
+    free(g);
+    clnas_buf_free(mx); clnas_buf_free(mg); clnas_buf_free(ms); clnas_buf_free(mt); clnas_buf_free(my);
+    free(x); free(t); free(ga); free(be); free(y); free(st); free(ty); free(fd);
+
+    /* attention: 2 samples of 6x4 tokens, 2 heads of 5, 3x2 windows; then global 5x5 */
+    const int shapes[2][7] = {{2, 6, 4, 10, 2, 3, 2}, {1, 5, 5, 9, 3, 5, 5}};
+    for (int k = 0; k < 2; k++) {
+        const int *q = shapes[k];
+        clnas_attn_shape as;
+        cr_assert(clnas_attn_shape_init(&as, q[0], q[1], q[2], q[3], q[4], q[5], q[6]));
+        const size_t part = (size_t)q[0] * q[1] * q[2] * q[3], np = clnas_attn_probs_floats(&as);
+        double *qkv = dalloc(3 * part), *tq = dalloc(3 * part), *ay = dalloc(part), *P = dalloc(np);
+        double *aty = dalloc(part), *afd = dalloc(part);
+        fillr(qkv, 3 * part, 105 + k, -2, 2);
+        fillr(tq, 3 * part, 107 + k, -1, 1);
+        clnas_attn_fwd_ref(&as, qkv, ay, P);
+        clnas_attn_jvp_ref(&as, qkv, P, tq, aty);
+        fd_dir(attn_x, &as, qkv, tq, 3 * part, part, 1e-5, afd);
+        cmp("attention JVP vs finite differences", aty, afd, part, 1e-8);
+        const size_t nws = clnas_attn_workspace_floats(&as, 1);
+        cl_mem mq = put(ctx, qkv, 3 * part), mP = put(ctx, P, np), mtq = put(ctx, tq, 3 * part), mty = put(ctx, NULL, part);
+        cl_mem mws = put(ctx, NULL, nws);
+        OKC(ctx, clnas_attn_jvp(ctx, &as, at(mq), at(mP), at(mtq), at(mty), at(mws)));
+        double *ag = get(ctx, mty, part, "attn jvp");
+        free(get(ctx, mws, nws, "attn jvp workspace"));
+        cmp("  device vs reference", ag, aty, part, TOL);
+        free(ag);
+        clnas_buf_free(mq); clnas_buf_free(mP); clnas_buf_free(mtq); clnas_buf_free(mty); clnas_buf_free(mws);
+        free(qkv); free(tq); free(ay); free(P); free(aty); free(afd);
+    }
+}
+
+typedef struct { const clnas_net *net; int B; const double *p; } fwd_ud;
+static void net_x(void *ud, const double *x, double *y)
+{
+    const fwd_ud *u = ud;
+    clnas_ref_forward(u->net, u->B, u->p, x, y);
+}
+
+/* the whole network: reference JVP vs central differences of the reference forward, and the
+ * device's clnas_plan_jvp vs the reference */
+static void net_jvp(const vit_cfg *c, int B)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = mini_vit(c);
+    const size_t nx = (size_t)B * 3 * c->hw * c->hw, np = clnas_net_nparams(net), no = (size_t)B * clnas_net_classes(net);
+    float *pf = malloc(np * sizeof *pf), *xf = malloc(nx * sizeof *xf), *tf = malloc(nx * sizeof *tf), *of = malloc(no * sizeof *of);
+    double *p = dalloc(np), *x = dalloc(nx), *t = dalloc(nx), *out = dalloc(no), *to = dalloc(no), *fd = dalloc(no), *g = dalloc(no);
+    clnas_net_init_params(net, 5, 0, CLNAS_INIT_PYTORCH, pf);
+    for (size_t i = 0; i < np; i++) { pf[i] += (float)(0.05 * sin(3.0 + (double)i)); p[i] = pf[i]; }
+    fillr(x, nx, 111, -2, 2);
+    fillr(t, nx, 112, -1, 1);
+    for (size_t i = 0; i < nx; i++) { xf[i] = (float)x[i]; tf[i] = (float)t[i]; }
+    cr_assert_eq(clnas_ref_jvp(net, B, p, x, t, out, to), CLNAS_OK);
+    fwd_ud u = {net, B, p};
+    fd_dir(net_x, &u, x, t, nx, no, 1e-5, fd);
+    char what[128];
+    snprintf(what, sizeof what, "network JVP %d^2 D%d win%d%s B=%d vs finite differences", c->hw, c->d, c->win, c->ln ? "" : " no LN", B);
+    cmp(what, to, fd, no, 1e-7);
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, net, B, 1, 0, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, pf));
+    OKC(ctx, clnas_plan_forward(plan, xf));
+    OKC(ctx, clnas_plan_jvp(plan, tf, of));
+    for (size_t i = 0; i < no; i++) g[i] = of[i];
+    cmp("  device clnas_plan_jvp vs reference", g, to, no, 1e-4);
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(net);
+    free(pf); free(xf); free(tf); free(of); free(p); free(x); free(t); free(out); free(to); free(fd); free(g);
+}
+
+Test(asvit_jvp, network_tangent_matches_finite_differences_and_device)
+{
+    const vit_cfg a = {32, 6, 5, 3, 4, 2, 4, 1};
+    net_jvp(&a, 2);
+    const vit_cfg b = {32, 6, 6, 2, 4, 4, 2, 0}; /* As-ViT's length-distortion network has no LayerNorm */
+    net_jvp(&b, 3);
+}
+
+Test(asvit_jvp, batchnorm_is_refused)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *n = graph_new(2, 4, 4);
+    int t = graph_bn(n, graph_conv(n, 0, 3, 3, 1, 1, "c"), "bn");
+    char err[256];
+    cr_assert_eq(graph_finish(n, graph_gap(n, t, "gap"), err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, n, 1, 1, 0, &plan));
+    float x[32] = {0}, o[3];
+    cr_expect_eq(clnas_plan_jvp(plan, x, o), CLNAS_E_UNSUPPORTED);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "batchnorm"), "%s", clnas_ctx_errmsg(ctx));
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(n);
+}

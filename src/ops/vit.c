@@ -326,3 +326,54 @@ clnas_status clnas_tokpool_bwd(clnas_ctx *ctx, int n, int t, int d, int S, clnas
     size_t gws[2] = {total, (size_t)S}, lws[2] = {VIT_LWS, 1};
     return st == CLNAS_OK ? clnas_launch(ctx, k, 2, gws, lws) : st;
 }
+
+/* ---------------- forward-mode derivatives ---------------- */
+
+clnas_status clnas_ln_jvp(clnas_ctx *ctx, int rows, int d, clnas_dt x, clnas_dt gamma, clnas_dt stats,
+                          clnas_dt dx, clnas_dt dy)
+{
+    const size_t n = (size_t)rows * d;
+    if (rows < 1 || d < 1 || !fits(x.off, n) || !fits(dx.off, n) || !fits(dy.off, n) || !fits(gamma.off, (size_t)d) ||
+        !fits(stats.off, 2 * (size_t)rows))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_ln_jvp: bad shape rows=%d d=%d or offsets beyond INT_MAX", rows, d);
+    cl_kernel k;
+    clnas_status st = clnas_kernel_get(ctx, "vit.cl", "", "ln_jvp", &k);
+    if (st == CLNAS_OK)
+        st = clnas_kernel_args(ctx, k, "mimimimimiii", x.m, (int)x.off, gamma.m, (int)gamma.off, stats.m, (int)stats.off,
+                               dx.m, (int)dx.off, dy.m, (int)dy.off, rows, d);
+    size_t gws = (size_t)rows, lws = VIT_LWS;
+    return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &gws, &lws) : st;
+}
+
+clnas_status clnas_attn_jvp(clnas_ctx *ctx, const clnas_attn_shape *s, clnas_dt qkv, clnas_dt probs,
+                            clnas_dt dqkv, clnas_dt dy, clnas_dt ws)
+{
+    clnas_status st = attn_check(ctx, s, 1, "clnas_attn_jvp", qkv, dy, probs, ws);
+    if (st != CLNAS_OK) return st;
+    const size_t part = (size_t)s->n * s->h * s->w * s->c, wn = (size_t)s->wn, hd = (size_t)s->hd;
+    const size_t count = (size_t)s->n * s->nwin * s->heads, mat = wn * hd, pp = wn * wn;
+    if (!fits(dqkv.off, 3 * part))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_attn_jvp: the tangent or its offset exceeds INT_MAX floats");
+    /* scratch: [Qs | K | V] [dQs | dK | dV] [dO] [dS -> dP] */
+    const clnas_dt Q = ws, K = clnas_dt_at(ws, part), V = clnas_dt_at(ws, 2 * part);
+    const clnas_dt dQ = clnas_dt_at(ws, 3 * part), dK = clnas_dt_at(ws, 4 * part), dV = clnas_dt_at(ws, 5 * part);
+    const clnas_dt dO = clnas_dt_at(ws, 6 * part), dP = clnas_dt_at(ws, 7 * part);
+    st = attn_move(ctx, s, 1, qkv, Q, 3, s->scale, 0);
+    if (st == CLNAS_OK) st = attn_move(ctx, s, 1, dqkv, dQ, 3, s->scale, 0);
+    if (st == CLNAS_OK) /* dS = Qs dK^T + dQs K^T */
+        st = clnas_gemm_strided(ctx, 0, 1, wn, wn, hd, 1.0f, Q.m, Q.off, hd, mat, dK.m, dK.off, hd, mat, 0.0f, dP.m, dP.off,
+                                wn, pp, count);
+    if (st == CLNAS_OK)
+        st = clnas_gemm_strided(ctx, 0, 1, wn, wn, hd, 1.0f, dQ.m, dQ.off, hd, mat, K.m, K.off, hd, mat, 1.0f, dP.m, dP.off,
+                                wn, pp, count);
+    /* the softmax's Jacobian is symmetric: its tangent map is its backward map */
+    if (st == CLNAS_OK) st = rows_kernel(ctx, "softmax_bwd_rows", probs, dP, (int)(count * wn), (int)wn);
+    if (st == CLNAS_OK) /* dO = dP V + P dV */
+        st = clnas_gemm_strided(ctx, 0, 0, wn, hd, wn, 1.0f, dP.m, dP.off, wn, pp, V.m, V.off, hd, mat, 0.0f, dO.m, dO.off,
+                                hd, mat, count);
+    if (st == CLNAS_OK)
+        st = clnas_gemm_strided(ctx, 0, 0, wn, hd, wn, 1.0f, probs.m, probs.off, wn, pp, dV.m, dV.off, hd, mat, 1.0f, dO.m,
+                                dO.off, hd, mat, count);
+    if (st == CLNAS_OK) st = attn_move(ctx, s, 0, dO, dy, 1, 1.0, 0);
+    return st;
+}
