@@ -540,6 +540,20 @@ Test(asvit_device, window_attention)
     dev_attn(1, 14, 14, 8, 2, 7, 7, 1, 0);  /* As-ViT-like: 4 windows of 49 */
 }
 
+/* the other softmax kernels: one work-group per row (what GPUs get), and 1-token windows */
+Test(asvit_device, window_attention_group_softmax)
+{
+    setenv("CLNAS_SOFTMAX", "group", 1);
+    dev_attn(3, 6, 4, 10, 2, 3, 2, 2, 1);
+    dev_attn(1, 14, 14, 8, 2, 7, 7, 1, 0);
+    dev_attn(2, 3, 3, 4, 2, 1, 1, 1, 1);
+    unsetenv("CLNAS_SOFTMAX");
+    setenv("CLNAS_SOFTMAX", "item", 1);
+    dev_attn(2, 3, 3, 4, 2, 1, 1, 1, 1);
+    dev_attn(1, 5, 7, 4, 1, 5, 7, 2, 0); /* 35 keys: a float4 body and a tail of 3 */
+    unsetenv("CLNAS_SOFTMAX");
+}
+
 static void dev_unfold(int n, int c, int h, int w, int k, int st, int pad, int pad_hi, int tok, int S, int acc)
 {
     clnas_ctx *ctx = tu_ctx();
