@@ -877,3 +877,161 @@ Test(asvit_jvp, batchnorm_is_refused)
     clnas_plan_destroy(plan);
     clnas_net_destroy(n);
 }
+
+/* ======================= 6. the references against PyTorch ======================= */
+#ifndef CLNAS_SANITIZED /* an end-to-end check: once, in the plain tree */
+#include <unistd.h>
+
+static void put_arr(FILE *f, const char *name, const double *v, size_t n)
+{
+    fprintf(f, "%s %zu", name, n);
+    for (size_t i = 0; i < n; i++) fprintf(f, " %.17g", v[i]);
+    fputc('\n', f);
+}
+
+static FILE *case_file(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.case", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    return f;
+}
+
+/* random inputs and upstream gradient; writes x, gy */
+static double *rnd(size_t n, uint64_t seed, double lo, double hi)
+{
+    double *d = dalloc(n);
+    tu_fill(d, n, seed, lo, hi);
+    return d;
+}
+
+static void case_ln(const char *dir, int rows, int d)
+{
+    const size_t n = (size_t)rows * d;
+    double *x = rnd(n, 1, -2, 2), *g = rnd(d, 2, 0.5, 1.5), *b = rnd(d, 3, -1, 1), *gy = rnd(n, 4, -1, 1), *t = rnd(n, 5, -1, 1);
+    double *y = dalloc(n), *st = dalloc(2 * (size_t)rows), *dx = dalloc(n), *dg = dalloc(d), *db = dalloc(d), *jv = dalloc(n);
+    clnas_ln_fwd_ref(rows, d, CLNAS_LN_EPS, x, g, b, y, st);
+    clnas_ln_bwd_ref(rows, d, x, g, st, gy, dx, dg, db);
+    clnas_ln_jvp_ref(rows, d, x, g, st, t, jv);
+    FILE *f = case_file(dir, "ln");
+    fprintf(f, "ln %d %d\n", rows, d);
+    put_arr(f, "x", x, n); put_arr(f, "gamma", g, d); put_arr(f, "beta", b, d); put_arr(f, "y", y, n); put_arr(f, "gy", gy, n);
+    put_arr(f, "dx", dx, n); put_arr(f, "dp1", dg, d); put_arr(f, "dp2", db, d); put_arr(f, "tangent", t, n); put_arr(f, "jvp", jv, n);
+    fclose(f);
+    free(x); free(g); free(b); free(gy); free(t); free(y); free(st); free(dx); free(dg); free(db); free(jv);
+}
+
+static void case_act(const char *dir, clnas_act a)
+{
+    const size_t n = 101;
+    double *x = rnd(n, 6, -5, 5), *gy = rnd(n, 7, -1, 1), *y = dalloc(n), *dx = dalloc(n);
+    clnas_act_fwd_ref(a, n, x, y);
+    clnas_act_bwd_ref(a, n, x, gy, dx);
+    const char *nm = a == CLNAS_ACT_GELU ? "gelu" : "tanh";
+    FILE *f = case_file(dir, nm);
+    fprintf(f, "%s\n", nm);
+    put_arr(f, "x", x, n); put_arr(f, "y", y, n); put_arr(f, "gy", gy, n); put_arr(f, "dx", dx, n);
+    fclose(f);
+    free(x); free(gy); free(y); free(dx);
+}
+
+static void case_attn(const char *dir, const char *name, int B, int H, int W, int C, int heads, int wh, int ww)
+{
+    clnas_attn_shape as;
+    cr_assert(clnas_attn_shape_init(&as, B, H, W, C, heads, wh, ww));
+    const size_t part = (size_t)B * H * W * C, np = clnas_attn_probs_floats(&as);
+    double *x = rnd(3 * part, 8, -2, 2), *gy = rnd(part, 9, -1, 1), *t = rnd(3 * part, 10, -1, 1);
+    double *y = dalloc(part), *P = dalloc(np), *dx = dalloc(3 * part), *jv = dalloc(part);
+    clnas_attn_fwd_ref(&as, x, y, P);
+    clnas_attn_bwd_ref(&as, x, P, gy, dx);
+    clnas_attn_jvp_ref(&as, x, P, t, jv);
+    FILE *f = case_file(dir, name);
+    fprintf(f, "attn %d %d %d %d %d %d %d\n", B, H, W, C, heads, wh, ww);
+    put_arr(f, "x", x, 3 * part); put_arr(f, "y", y, part); put_arr(f, "probs", P, np); put_arr(f, "gy", gy, part);
+    put_arr(f, "dx", dx, 3 * part); put_arr(f, "tangent", t, 3 * part); put_arr(f, "jvp", jv, part);
+    fclose(f);
+    free(x); free(gy); free(t); free(y); free(P); free(dx); free(jv);
+}
+
+static void case_merge(const char *dir, const char *name, int B, int C, int H, int W, int k)
+{
+    clnas_unfold_shape us;
+    const int pad = (k - 2) / 2, pad_hi = (k - 1) / 2;
+    cr_assert(clnas_unfold_shape_init(&us, B, C, H, W, k, 2, pad, pad_hi, 1));
+    const size_t nx = (size_t)B * C * H * W, ny = (size_t)B * us.hout * us.wout * C * k * k;
+    double *x = rnd(nx, 11, -1, 1), *gy = rnd(ny, 12, -1, 1), *y = dalloc(ny), *dx = dalloc(nx);
+    clnas_unfold_fwd_ref(&us, x, y);
+    clnas_unfold_bwd_ref(&us, gy, dx);
+    FILE *f = case_file(dir, name);
+    fprintf(f, "merge %d %d %d %d %d %d %d\n", B, C, H, W, k, pad, pad_hi);
+    put_arr(f, "x", x, nx); put_arr(f, "y", y, ny); put_arr(f, "gy", gy, ny); put_arr(f, "dx", dx, nx);
+    fclose(f);
+    free(x); free(gy); free(y); free(dx);
+}
+
+/* the patch embedding as clnas builds it (unfold + token linear with bias) against a conv */
+static void case_embed(const char *dir, const char *name, int B, int H, int D, int k)
+{
+    const int C = 3, st = 4, pad = (k - 4) / 2, pad_hi = (k - 3) / 2;
+    clnas_unfold_shape us;
+    cr_assert(clnas_unfold_shape_init(&us, B, C, H, H, k, st, pad, pad_hi, 0));
+    const int rows = B * us.hout * us.wout, in = C * k * k;
+    const size_t nx = (size_t)B * C * H * H, nu = (size_t)rows * in, ny = (size_t)rows * D, nw = (size_t)D * in;
+    double *x = rnd(nx, 13, -1, 1), *w = rnd(nw, 14, -0.3, 0.3), *b = rnd(D, 15, -1, 1), *gy = rnd(ny, 16, -1, 1);
+    double *u = dalloc(nu), *y = dalloc(ny), *du = dalloc(nu), *dx = dalloc(nx), *dw = dalloc(nw), *db = dalloc(D);
+    clnas_unfold_fwd_ref(&us, x, u);
+    clnas_tlinear_fwd_ref(rows, in, D, u, w, b, y);
+    clnas_tlinear_bwd_ref(rows, in, D, u, w, gy, du, dw, db);
+    clnas_unfold_bwd_ref(&us, du, dx);
+    FILE *f = case_file(dir, name);
+    fprintf(f, "embed %d %d %d %d %d %d %d %d %d\n", B, C, H, H, D, k, st, pad, pad_hi);
+    put_arr(f, "x", x, nx); put_arr(f, "w", w, nw); put_arr(f, "b", b, D); put_arr(f, "y", y, ny); put_arr(f, "gy", gy, ny);
+    put_arr(f, "dx", dx, nx); put_arr(f, "dp1", dw, nw); put_arr(f, "dp2", db, D);
+    fclose(f);
+    free(x); free(w); free(b); free(gy); free(u); free(y); free(du); free(dx); free(dw); free(db);
+}
+
+static void case_pool(const char *dir, int B, int T, int D)
+{
+    const size_t nx = (size_t)B * T * D, ny = (size_t)B * D;
+    double *x = rnd(nx, 17, -1, 1), *gy = rnd(ny, 18, -1, 1), *y = dalloc(ny), *dx = dalloc(nx);
+    clnas_tokpool_fwd_ref(B, T, D, x, y);
+    clnas_tokpool_bwd_ref(B, T, D, gy, dx);
+    FILE *f = case_file(dir, "pool");
+    fprintf(f, "pool %d %d %d\n", B, T, D);
+    put_arr(f, "x", x, nx); put_arr(f, "y", y, ny); put_arr(f, "gy", gy, ny); put_arr(f, "dx", dx, nx);
+    fclose(f);
+    free(x); free(gy); free(y); free(dx);
+}
+
+Test(asvit_torch, references_agree_with_pytorch, .timeout = 300)
+{
+    if (access("/usr/bin/python3", X_OK) != 0)
+        cr_assert_fail("/usr/bin/python3 is missing: install python3 and python3-torch to run the PyTorch check of the ViT ops");
+    char dir[256], cmd[1024];
+    tu_mkdtemp(dir, sizeof dir, "clnas_vitops");
+    case_ln(dir, 13, 11);
+    case_act(dir, CLNAS_ACT_GELU);
+    case_act(dir, CLNAS_ACT_TANH);
+    case_attn(dir, "attn_windows", 2, 6, 4, 10, 2, 3, 2);
+    case_attn(dir, "attn_global", 1, 5, 5, 9, 3, 5, 5);
+    case_merge(dir, "merge_k2", 2, 3, 6, 6, 2);
+    case_merge(dir, "merge_k3", 1, 4, 6, 4, 3);
+    case_merge(dir, "merge_k4", 2, 2, 4, 6, 4);
+    for (int k = 4; k <= 8; k++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "embed_k%d", k);
+        case_embed(dir, nm, k == 5 ? 2 : 1, 16, 3, k);
+    }
+    case_pool(dir, 3, 7, 5);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/../tools/verify_vit_ops_torch.py %s 2>&1", CLNAS_DATA_DIR, dir);
+    char *out = NULL;
+    int rc = tu_run(cmd, &out);
+    fprintf(stderr, "%s", out ? out : "");
+    cr_expect_eq(rc, 0, "the ViT op references disagree with PyTorch (or torch is missing: apt-get install python3-torch):\n%s",
+                 out ? out : "");
+    free(out);
+    tu_rmrf(dir);
+}
+#endif
