@@ -50,14 +50,14 @@ int cli_parse_init(const char *cmd, const char *opt, const char *val, void *ud)
 
 static int parse_space(const char *cmd, const char *opt, const char *val, void *ud)
 {
-    if (!strcmp(val, "nb201")) {
+    if (!strcmp(val, "nb201") || !strcmp(val, "asvit")) { /* asvit: the commands hand over to cmd_asvit*.c */
         *(const char **)ud = val;
         return 1;
     }
-    if (!strcmp(val, "darts") || !strcmp(val, "asvit"))
-        fprintf(stderr, "clnas %s: %s %s is not implemented yet; only nb201 is\n", cmd, opt, val);
+    if (!strcmp(val, "darts"))
+        fprintf(stderr, "clnas %s: %s %s is not implemented yet; only nb201 and asvit are\n", cmd, opt, val);
     else
-        fprintf(stderr, "clnas %s: %s expects nb201 (got \"%s\")\n", cmd, opt, val);
+        fprintf(stderr, "clnas %s: %s expects nb201 or asvit (got \"%s\")\n", cmd, opt, val);
     return 0;
 }
 

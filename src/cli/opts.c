@@ -21,6 +21,7 @@ static const cli_def REGISTRY[] = {
     {"batch", "B", CLI_INT, 2, 100000, "NTK batch (default 72)"},
     {"budget", "S", CLI_INT, 0, 86400, "no new measurement starts after S seconds"},
     {"C", "N", CLI_INT, 1, 4096, "channels of the first stage"},
+    {"D", "N", CLI_INT, 1, 4096, "embed dim of an As-ViT network's first stage"},
     {"classes", "K", CLI_INT, 1, 100000, "classifier outputs"},
     {"data", "PATH", CLI_STR, 0, 0, "training data file or folder (default: the bundled CIFAR-10 subset; see README)"},
     {"dataset", "NAME", CLI_FN, 0, 0, "cifar10 (default), cifar100, imagenet16 or imagenet: normalisation, classes, image size"},
@@ -63,10 +64,11 @@ static const cli_def REGISTRY[] = {
     {"shapes", NULL, CLI_FLAG, 0, 0, "time every convolution shape of the proxies"},
     {"shared-batches", NULL, CLI_FLAG, 0, 0, "share each round's batches across candidates (a departure from TE-NAS)"},
     {"size", "S", CLI_INT, 1, 4096, "side of the stored images in pixels (default 32, what --dataset imagenet reads)"},
-    {"space", "NAME", CLI_FN, 0, 0, "search space: nb201 (the one implemented so far; darts and asvit are planned)"},
+    {"space", "NAME", CLI_FN, 0, 0, "search space: nb201 or asvit (darts is planned)"},
     {"table", "FILE", CLI_STR, 0, 0, "NB201 accuracy table (default: the bundled data/nb201/nb201_accuracies.csv)"},
     {"threads", "N", CLI_INT, 1, 64, "decoder threads (default: the online CPUs)"},
     {"title", "TEXT", CLI_STR, 0, 0, "figure title"},
+    {"topology", "T", CLI_STR, 0, 0, "an As-ViT topology (the same as --arch)"},
     {"trace", "FILE", CLI_STR, 0, 0, "a search result file (repeat for several)"},
 };
 #define NREG ((int)(sizeof REGISTRY / sizeof REGISTRY[0]))
