@@ -10,21 +10,35 @@
 #include "clnas/net.h"
 #include "internal.h"
 #include "ops/ops.h"
+#include "ops/vit.h"
 
 /* Layer kinds. A new op is: a kind here, its kernels and reference in src/ops/, one case in
  * the executor (plan.c), the host reference (ref.c) and, if it has parameters, init (net.c). */
 typedef enum layer_kind {
-    L_CONV, L_BN, L_RELU, L_AVGPOOL, L_SUM, L_GAP, L_LINEAR
+    L_CONV, L_BN, L_RELU, L_AVGPOOL, L_SUM, L_GAP, L_LINEAR,
+    /* vision-transformer ops (As-ViT, issue 10): token tensors, see "Token layout" below */
+    L_LN, L_TLINEAR, L_GELU, L_TANH, L_ATTN, L_UNFOLD, L_TOKPOOL
 } layer_kind;
-#define L_NKINDS ((int)L_LINEAR + 1) /* keep it the last kind + 1 (a define, so -Wswitch still checks every switch) */
+#define L_NKINDS ((int)L_TOKPOOL + 1) /* keep it the last kind + 1 (a define, so -Wswitch still checks every switch) */
 
 /* BatchNorm's epsilon (PyTorch's default, TE-NAS's value): the one place it is written. */
 #define CLNAS_BN_EPS 1e-5
+/* LayerNorm's epsilon (nn.LayerNorm's default, As-ViT's value). */
+#define CLNAS_LN_EPS 1e-5
 
+/* Token layout (the vision-transformer kinds L_LN ... L_TOKPOOL).
+ * A token tensor of a batch is [B][N tokens][D] row-major: each token's D features are
+ * contiguous (PyTorch's B, L, C). Its tensor_desc has tok = 1, c = D and h x w = the token
+ * grid (N = h*w, token t = y*w + x, as flatten(2).transpose(1, 2) of a B,C,H,W map orders
+ * them), so tensor_size() and the arena offsets are those of any tensor. A tensor with
+ * tok = 0 is NCHW. Elementwise kinds (relu, gelu, tanh, sum) keep the layout of their input;
+ * conv, bn, avgpool and gap need NCHW, the token kinds need tokens (L_UNFOLD reads either and
+ * writes tokens). At h = w = 1 both layouts are the same [B][D]. */
 #define MAX_SUM_IN 64
 
 typedef struct tensor_desc {
     int c, h, w;       /* per sample */
+    int tok;           /* 1: token layout [N][h*w][c] (see above); 0: NCHW */
     size_t off;        /* offset (floats, per sample-batch) in the activation arena: off * batch */
 } tensor_desc;
 
@@ -39,6 +53,10 @@ typedef struct layer {
     size_t b_off, b_len;         /* bias: BN beta, linear bias (0 length if none) */
     int w_shape[4];
     size_t stats_off;            /* BN: offset of [mean|invstd] in the stats arena */
+    int aux;                     /* LN, ATTN: tensor id of the state the forward saves for the backward (0: none) */
+    int heads, wh, ww;           /* ATTN: heads and the window (wh x ww tokens, dividing the grid) */
+    int pad_hi;                  /* UNFOLD: zero padding after (bottom/right); `pad` is before (top/left) */
+    int init;                    /* a layer_init rule (0: the network's clnas_init) */
     char name[128];              /* module path, e.g. "cells.0.edges.1<-0.nor_conv_3x3.conv" */
     char desc[192];              /* human description for the summary */
 } layer;
@@ -77,6 +95,55 @@ int graph_sum(clnas_net *n, int nin, const int *ins, const float *coef, int c, i
 int graph_gap(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
 /* y = x W^T (+ b); x is c x 1 x 1 (or any c x h x w, read as c*h*w features). */
 int graph_linear(clnas_net *n, int x, int cout, int bias, const char *name, ...) CLNAS_PRINTF(5, 6);
+
+/* ---- vision-transformer layers (tokens in and out unless said otherwise) ----
+ * LayerNorm over each token's c features, eps CLNAS_LN_EPS, affine: weight = gamma (c, in
+ * the Jacobian), bias = beta (c). The forward saves each token's mean and 1/sqrt(var + eps)
+ * (biased variance) in an aux tensor (2 floats per token) for the backward. */
+int graph_layernorm(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+/* nn.Linear applied to every token: y[t] = W x[t] (+ b), W is cout x c (weight [cout][c]),
+ * bias cout when `bias`. c x h x w tokens -> cout x h x w tokens. */
+int graph_tlinear(clnas_net *n, int x, int cout, int bias, const char *name, ...) CLNAS_PRINTF(5, 6);
+/* GELU, exact erf form (nn.GELU's default): y = x/2 (1 + erf(x/sqrt 2)); any layout. */
+int graph_gelu(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+/* tanh (As-ViT's head); any layout. */
+int graph_tanh(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+/* Window multi-head self-attention core, As-ViT/Swin's WindowAttention between its qkv and
+ * proj Linears (no shift, no mask, no position bias):
+ *   in: the qkv Linear's output, 3C x h x w tokens, features of a token ordered
+ *       [3 (q,k,v)][heads][C/heads] (PyTorch's reshape(B_, N, 3, heads, hd));
+ *   the grid is cut into (h/wh) x (w/ww) windows of wh x ww tokens (row-major windows,
+ *   tokens row-major inside: window_partition), and in each window and head
+ *       out = softmax((q * hd^-0.5) k^T) v      (softmax over the keys, hd = C/heads);
+ *   out: C x h x w tokens, features [heads][hd] (transpose(1, 2).reshape, window_reverse).
+ * Global attention is wh = h, ww = w. wh, ww must divide h, w and heads must divide C. The
+ * forward saves the probabilities (heads * wh * ww per token) in an aux tensor. No params. */
+int graph_attention(clnas_net *n, int qkv, int heads, int wh, int ww, const char *name, ...) CLNAS_PRINTF(6, 7);
+/* nn.Unfold after nn.ZeroPad2d: zero-pads `pad` before (top, left) and `pad_hi` after
+ * (bottom, right) on both axes, then takes every k x k patch at stride `stride`; output token
+ * (oy, ox) has the c*k*k features [channel][ki][kj] (Unfold's order, = a conv weight's
+ * [cout][cin][k][k] flattening). x: NCHW or tokens, c x h x w -> c*k*k x ho x wo tokens,
+ * ho = (h + pad + pad_hi - k)/stride + 1. As-ViT's PatchMerging is unfold(k, 2, (k-2)/2,
+ * (k-1)/2) -> layernorm -> tlinear(no bias). */
+int graph_unfold(clnas_net *n, int x, int k, int stride, int pad, int pad_hi, const char *name, ...) CLNAS_PRINTF(7, 8);
+/* As-ViT's patch embedding, nn.Conv2d(c, cout, k, stride, bias) after ZeroPad2d(pad before,
+ * pad_hi after): emitted as graph_unfold (name.unfold) + graph_tlinear with bias, the weight
+ * shaped cout x c x k x k (the conv's, same values and order) and PyTorch's default conv init
+ * (U(+-1/sqrt(c k k)) for weight and bias). x NCHW (the image) -> cout x ho x wo tokens. */
+int graph_patch_embed(clnas_net *n, int x, int cout, int k, int stride, int pad, int pad_hi, const char *name, ...) CLNAS_PRINTF(8, 9);
+/* Mean over the h*w tokens: c x h x w tokens -> c x 1 x 1 (AdaptiveAvgPool1d(1) of x^T). */
+int graph_tokpool(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+
+/* Per-layer initialisation rules (layer.init), overriding the network's clnas_init:
+ * LAYER_INIT_TRUNC02 is timm's trunc_normal_(std=.02) (a, b = -2, 2: absolute bounds, 100
+ * std away, so in effect N(0, 0.02^2); drawn as such, clamped to [-2, 2]) with a zero bias
+ * (As-ViT's _init_weights for every nn.Linear); LAYER_INIT_TORCH is PyTorch's default
+ * U(+-1/sqrt(fan_in)) for weight and bias whatever the network's init. LayerNorm is
+ * always gamma 1, beta 0. */
+typedef enum layer_init { LAYER_INIT_NET = 0, LAYER_INIT_TRUNC02 = 1, LAYER_INIT_TORCH = 2 } layer_init;
+/* Sets the init rule of the last layer added. */
+void graph_init_rule(clnas_net *n, layer_init rule);
+
 /* Replaces the summary description of the last layer added (printf-style). */
 void graph_describe(clnas_net *n, const char *fmt, ...) CLNAS_PRINTF(2, 3);
 /* Appends a line to the summary's header. */

@@ -166,7 +166,10 @@ fail:
     return st;
 }
 
-static const char *const kind_names[L_NKINDS] = {"conv", "bn", "relu", "avgpool", "sum", "gap", "linear"};
+static const char *const kind_names[L_NKINDS] = {"conv", "bn", "relu", "avgpool", "sum", "gap", "linear",
+                                                 [L_LN] = "layernorm", [L_TLINEAR] = "tlinear", [L_GELU] = "gelu",
+                                                 [L_TANH] = "tanh", [L_ATTN] = "attention", [L_UNFOLD] = "unfold",
+                                                 [L_TOKPOOL] = "tokpool"};
 
 void clnas_plan_destroy(clnas_plan *p)
 {
@@ -200,6 +203,24 @@ size_t clnas_plan_device_bytes(const clnas_plan *p) { return p->bytes; }
 clnas_status clnas_plan_set_params(clnas_plan *p, const float *params)
 {
     return clnas_buf_write(p->ctx, p->params, 0, p->net->nparams * sizeof(float), params);
+}
+
+/* Forward of the vision-transformer kinds (ops/vit.h). */
+static clnas_status forward_vit(clnas_plan *p, const layer *l, clnas_dt x, clnas_dt y)
+{
+    (void)x;
+    (void)y;
+    return clnas_set_error(p->ctx, CLNAS_E_UNSUPPORTED, "layer kind %s has no device kernel yet (issue 10, in progress)",
+                           kind_names[l->kind]);
+}
+
+/* Backward of the vision-transformer kinds. */
+static clnas_status backward_vit(clnas_plan *p, const layer *l, int S, clnas_dt x, clnas_dt dy, clnas_dt dx, int want_dx,
+                                 int acc, clnas_dt g, size_t g_ld)
+{
+    (void)S; (void)x; (void)dy; (void)dx; (void)want_dx; (void)acc; (void)g; (void)g_ld;
+    return clnas_set_error(p->ctx, CLNAS_E_UNSUPPORTED, "layer kind %s has no device kernel yet (issue 10, in progress)",
+                           kind_names[l->kind]);
 }
 
 /* Runs the forward pass on whatever is in the input slot (tensor 0). */
@@ -245,6 +266,9 @@ static clnas_status forward(clnas_plan *p)
         case L_GAP: st = clnas_gap_fwd(ctx, N, ti->c, ti->h * ti->w, x, y); break;
         case L_LINEAR:
             st = clnas_linear_fwd(ctx, N, ti->c, l->cout, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y);
+            break;
+        case L_LN: case L_TLINEAR: case L_GELU: case L_TANH: case L_ATTN: case L_UNFOLD: case L_TOKPOOL:
+            st = forward_vit(p, l, x, y);
             break;
         }
         if (st != CLNAS_OK) clnas_append_error(ctx, " [forward, layer %d %s]", i, l->name);
@@ -347,6 +371,9 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             if (st == CLNAS_OK)
                 st = clnas_linear_bwd(ctx, N, ti->c, l->cout, S, x, dt(p->params, l->w_off), dy, dx,
                                       clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
+            break;
+        case L_LN: case L_TLINEAR: case L_GELU: case L_TANH: case L_ATTN: case L_UNFOLD: case L_TOKPOOL:
+            if (st == CLNAS_OK) st = backward_vit(p, l, S, x, dy, dx, want_dx, acc, g, g_ld);
             break;
         }
         if (st != CLNAS_OK) clnas_append_error(ctx, " [backward, layer %d %s]", i, l->name);

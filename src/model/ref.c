@@ -10,6 +10,66 @@ typedef struct ref_state {
     double *stats; /* nstats */
 } ref_state;
 
+/* The vision-transformer kinds (ops/vit.h); act is the whole activation arena (aux tensors). */
+static void ref_fwd_vit(const clnas_net *net, int N, const double *P, const layer *l, const double *x, double *y,
+                        double *act)
+{
+    const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+    const int rows = N * ti->h * ti->w;
+    double *aux = l->aux ? act + net->tensors[l->aux].off * (size_t)N : NULL;
+    switch (l->kind) {
+    case L_LN: clnas_ln_fwd_ref(rows, ti->c, CLNAS_LN_EPS, x, P + l->w_off, P + l->b_off, y, aux); break;
+    case L_TLINEAR: clnas_tlinear_fwd_ref(rows, ti->c, l->cout, x, P + l->w_off, l->b_len ? P + l->b_off : NULL, y); break;
+    case L_GELU: clnas_act_fwd_ref(CLNAS_ACT_GELU, tensor_size(ti) * (size_t)N, x, y); break;
+    case L_TANH: clnas_act_fwd_ref(CLNAS_ACT_TANH, tensor_size(ti) * (size_t)N, x, y); break;
+    case L_ATTN: {
+        clnas_attn_shape as;
+        clnas_attn_shape_init(&as, N, ti->h, ti->w, to->c, l->heads, l->wh, l->ww);
+        clnas_attn_fwd_ref(&as, x, y, aux);
+        break;
+    }
+    case L_UNFOLD: {
+        clnas_unfold_shape us;
+        clnas_unfold_shape_init(&us, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad, l->pad_hi, ti->tok);
+        clnas_unfold_fwd_ref(&us, x, y);
+        break;
+    }
+    case L_TOKPOOL: clnas_tokpool_fwd_ref(N, ti->h * ti->w, ti->c, x, y); break;
+    default: break;
+    }
+}
+
+/* Backward of the vision-transformer kinds; dx NULL when the input gradient is not wanted. */
+static void ref_bwd_vit(const clnas_net *net, int N, const double *P, const layer *l, const double *x, const double *dy,
+                        double *dx, const double *act, double *pgrad)
+{
+    const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+    const int rows = N * ti->h * ti->w;
+    const double *aux = l->aux ? act + net->tensors[l->aux].off * (size_t)N : NULL;
+    switch (l->kind) {
+    case L_LN: clnas_ln_bwd_ref(rows, ti->c, x, P + l->w_off, aux, dy, dx, pgrad + l->w_off, pgrad + l->b_off); break;
+    case L_TLINEAR:
+        clnas_tlinear_bwd_ref(rows, ti->c, l->cout, x, P + l->w_off, dy, dx, pgrad + l->w_off, l->b_len ? pgrad + l->b_off : NULL);
+        break;
+    case L_GELU: clnas_act_bwd_ref(CLNAS_ACT_GELU, tensor_size(ti) * (size_t)N, x, dy, dx); break;
+    case L_TANH: clnas_act_bwd_ref(CLNAS_ACT_TANH, tensor_size(ti) * (size_t)N, x, dy, dx); break;
+    case L_ATTN: {
+        clnas_attn_shape as;
+        clnas_attn_shape_init(&as, N, ti->h, ti->w, to->c, l->heads, l->wh, l->ww);
+        clnas_attn_bwd_ref(&as, x, aux, dy, dx);
+        break;
+    }
+    case L_UNFOLD: {
+        clnas_unfold_shape us;
+        clnas_unfold_shape_init(&us, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad, l->pad_hi, ti->tok);
+        clnas_unfold_bwd_ref(&us, dy, dx);
+        break;
+    }
+    case L_TOKPOOL: clnas_tokpool_bwd_ref(N, ti->h * ti->w, ti->c, dy, dx); break;
+    default: break;
+    }
+}
+
 static void ref_fwd(const clnas_net *net, int N, const double *P, const double *input, ref_state *s)
 {
     memcpy(s->act, input, tensor_size(&net->tensors[0]) * (size_t)N * sizeof(double));
@@ -50,6 +110,9 @@ static void ref_fwd(const clnas_net *net, int N, const double *P, const double *
         }
         case L_GAP: clnas_gap_fwd_ref(N, ti->c, ti->h * ti->w, x, y); break;
         case L_LINEAR: clnas_linear_fwd_ref(N, ti->c, l->cout, x, P + l->w_off, P + l->b_off, y); break;
+        case L_LN: case L_TLINEAR: case L_GELU: case L_TANH: case L_ATTN: case L_UNFOLD: case L_TOKPOOL:
+            ref_fwd_vit(net, N, P, l, x, y, s->act);
+            break;
         }
     }
 }
@@ -150,6 +213,9 @@ clnas_status clnas_ref_backward(const clnas_net *net, int batch, const double *p
         case L_GAP: clnas_gap_bwd_ref(N, ti->c, ti->h * ti->w, dy, dx); break;
         case L_LINEAR:
             clnas_linear_bwd_ref(N, ti->c, l->cout, x, params + l->w_off, dy, dx, pgrad + l->w_off, pgrad + l->b_off);
+            break;
+        case L_LN: case L_TLINEAR: case L_GELU: case L_TANH: case L_ATTN: case L_UNFOLD: case L_TOKPOOL:
+            ref_bwd_vit(net, N, params, l, x, dy, dx, s.act, pgrad);
             break;
         }
     }
