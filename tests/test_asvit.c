@@ -146,3 +146,112 @@ Test(asvit_topo, fit_checks)
     bad = clnas_asvit_check(&t, &c, why, sizeof why);
     cr_assert(bad && strstr(bad, "8 heads for 4 channels"), "%s", bad ? bad : "(null)");
 }
+
+/* ---- the builder ---- */
+#include "clnas/net.h"
+
+/* Parameters of the original's Transformer counted from its module definitions (independently
+ * of the builder): all, and the Jacobian set of the feature network (weights, no final LN/head). */
+static void count_by_formula(const clnas_asvit_topo *t, const clnas_asvit_config *c, size_t *all, size_t *jac)
+{
+    size_t p = 0, j = 0;
+    const int D = c->dim, k1 = t->kernel[0];
+    p += (size_t)3 * D * k1 * k1 + D; /* patch conv + bias */
+    j += (size_t)3 * D * k1 * k1;
+    p += 2 * (size_t)D;               /* patch LN */
+    j += (size_t)D;
+    for (int i = 0; i < 4; i++) {
+        size_t d = (size_t)((D << i) > 1024 ? 1024 : (D << i));
+        size_t h = (size_t)(t->heads >> (3 - i)), inner = h * (d / h), e = (size_t)t->expand[i] * d;
+        size_t blk_w = d + d * 3 * inner + inner * d + d + d * e + e * d;
+        size_t blk_b = d + 3 * inner + d + d + e + d;
+        p += (size_t)c->depth[i] * (blk_w + blk_b);
+        j += (size_t)c->depth[i] * blk_w;
+        if (i < 3) {
+            size_t kk = (size_t)t->kernel[i + 1] * t->kernel[i + 1] * d, out = 2 * d > 1024 ? 1024 : 2 * d;
+            p += 2 * kk + kk * out;
+            j += kk + kk * out;
+        }
+    }
+    size_t nf = (size_t)((D << 3) > 1024 ? 1024 : (D << 3));
+    *jac = j;
+    *all = p + 2 * nf + nf * nf + nf + nf * (size_t)c->classes + (size_t)c->classes;
+}
+
+Test(asvit_net, seed_parameter_counts)
+{
+    clnas_asvit_topo t;
+    clnas_asvit_config c;
+    char err[512];
+    cr_assert_eq(clnas_asvit_parse(SEED, &t, err, sizeof err), CLNAS_OK);
+    clnas_asvit_config_default(&c);
+    clnas_net *n = NULL;
+    cr_assert_eq(clnas_asvit_build(&t, &c, &n, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_net_nparams(n), 2319624); /* the number, head included */
+    cr_assert_eq(clnas_net_classes(n), 1000);
+    clnas_net_destroy(n);
+    c.head = 0;
+    cr_assert_eq(clnas_asvit_build(&t, &c, &n, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_net_njacobian(n), 1987040); /* the NTK Jacobian */
+    cr_assert_eq(clnas_net_classes(n), 256);
+    /* parameter names are the original's module paths */
+    int found = 0;
+    for (int i = 0; i < clnas_net_nparam_tensors(n); i++) {
+        const char *nm;
+        size_t off, cnt;
+        int shape[4];
+        clnas_net_param_tensor(n, i, &nm, &off, &cnt, shape);
+        if (!strcmp(nm, "patch_embed.proj.weight")) found += shape[0] == 32 && shape[1] == 3 && shape[2] == 8 && off < clnas_net_njacobian(n);
+        if (!strcmp(nm, "layers.2.downsample.reduction.weight")) found += shape[0] == 256 && shape[1] == 2048;
+        if (!strcmp(nm, "layers.3.blocks.0.mlps.0.1.fc1.bias")) found += cnt == 1536 && off >= clnas_net_njacobian(n);
+    }
+    cr_assert_eq(found, 3);
+    clnas_net_destroy(n);
+    /* without LayerNorms (the length-distortion network) */
+    c.norm = 0;
+    cr_assert_eq(clnas_asvit_build(&t, &c, &n, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_net_nparams(n), 1996320 - 2 * (32 + 2 * 32 + 16 * 32 + 2 * 64 + 16 * 64 + 2 * 128 + 16 * 128 + 2 * 256));
+    clnas_net_destroy(n);
+}
+
+Test(asvit_net, counts_match_the_module_formula_across_the_space)
+{
+    int a[CLNAS_ASVIT_NCHOICES];
+    for (int trial = 0; trial < 60; trial++) {
+        for (int i = 0; i < CLNAS_ASVIT_NCHOICES; i++) a[i] = (trial * 5 + i * 7 + trial / 3) % clnas_asvit_choice_count(i);
+        clnas_asvit_topo t;
+        clnas_asvit_from_choices(a, &t);
+        clnas_asvit_config c;
+        clnas_asvit_config_default(&c);
+        c.dim = 8 + 4 * (trial % 9);
+        c.input_hw = trial % 2 ? 64 : 224;
+        for (int i = 0; i < 4; i++) c.depth[i] = 1 + (trial + i) % 3;
+        char err[512], why[320];
+        if (clnas_asvit_check(&t, &c, why, sizeof why)) continue;
+        size_t all, jac;
+        count_by_formula(&t, &c, &all, &jac);
+        clnas_net *n = NULL;
+        cr_assert_eq(clnas_asvit_build(&t, &c, &n, err, sizeof err), CLNAS_OK, "%s", err);
+        cr_assert_eq(clnas_net_nparams(n), all, "trial %d", trial);
+        cr_assert_eq(clnas_asvit_count_params(&t, &c), all);
+        clnas_net_destroy(n);
+        c.head = 0;
+        cr_assert_eq(clnas_asvit_build(&t, &c, &n, err, sizeof err), CLNAS_OK, "%s", err);
+        cr_assert_eq(clnas_net_njacobian(n), jac, "trial %d", trial);
+        clnas_net_destroy(n);
+    }
+}
+
+Test(asvit_net, build_rejects_what_does_not_fit)
+{
+    clnas_asvit_topo t;
+    clnas_asvit_config c;
+    char err[512];
+    cr_assert_eq(clnas_asvit_parse(SEED, &t, err, sizeof err), CLNAS_OK);
+    clnas_asvit_config_default(&c);
+    c.input_hw = 16; /* grids 4, 2, 1: stage 3's merging needs an even grid */
+    clnas_net *n = (clnas_net *)1;
+    cr_assert_eq(clnas_asvit_build(&t, &c, &n, err, sizeof err), CLNAS_E_INVALID_ARG);
+    cr_assert_null(n);
+    cr_assert(strstr(err, "stage 3 has a 1x1 token grid"), "%s", err);
+}
