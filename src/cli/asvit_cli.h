@@ -25,4 +25,5 @@ int asvit_resolve(const char *cmd, const char *arch, const char *topo_opt, const
                   clnas_asvit_topo *t, clnas_asvit_config *cfg);
 
 int clnas_cmd_net_asvit(int argc, char **argv);
+int clnas_cmd_score_asvit(int argc, char **argv);
 #endif

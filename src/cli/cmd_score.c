@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "clnas/score.h"
 #include "core/util.h"
@@ -20,7 +21,8 @@ static const char USAGE[] =
 "         images (trainability: lower is better), one value per repeat, same weights, new batch;\n"
 "  R      number of linear regions of the thin C=1 one-cell proxy over 3 x 1000 random 3x3\n"
 "         single-channel patches (expressivity: higher is better); repeats keep the weights and\n"
-"         take the next patches.\n";
+"         take the next patches.\n"
+"As-ViT topologies: clnas score --space asvit --arch TOPOLOGY (see clnas score --space asvit --help).\n";
 
 static const char FOOTER[] =
 "An undefined kappa (NaN in the NTK, or lambda_min <= 0) is reported as such, never as a number.\n"
@@ -178,6 +180,7 @@ static int inputs_from_data(const char *arch_s, const char *data_path, const cln
 
 int clnas_cmd_score(int argc, char **argv)
 {
+    if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_score_asvit(argc, argv);
     clnas_score_opts o;
     clnas_score_opts_default(&o);
     const char *arch_s = NULL, *data_path = NULL, *device = NULL, *dump = NULL, *from = NULL, *space = NULL;
