@@ -137,6 +137,12 @@ clnas_status clnas_dgemm(clnas_ctx *ctx, int transA, int transB, size_t m, size_
 clnas_status clnas_gemm_batched(clnas_ctx *ctx, int dbl, int transA, int transB, size_t m, size_t n, size_t k,
                                 cl_mem A, const size_t *offA, size_t lda, cl_mem B, const size_t *offB, size_t ldb,
                                 cl_mem C, const size_t *offC, size_t ldc, size_t count);
+/* count products C_i = alpha op(A_i) op(B_i) + beta C_i, operand i at off + i*stride (elements),
+ * fp32: one strided-batched call, no limit on count. */
+clnas_status clnas_gemm_strided(clnas_ctx *ctx, int transA, int transB, size_t m, size_t n, size_t k, float alpha,
+                                cl_mem A, size_t offA, size_t lda, size_t strideA, cl_mem B, size_t offB, size_t ldb,
+                                size_t strideB, float beta, cl_mem C, size_t offC, size_t ldc, size_t strideC,
+                                size_t count);
 void clnas_gemm_ref(int transA, int transB, size_t m, size_t n, size_t k, double alpha,
                     const double *A, size_t lda, const double *B, size_t ldb, double beta,
                     double *C, size_t ldc);

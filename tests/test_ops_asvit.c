@@ -6,6 +6,7 @@
  *      accumulate and overwrite, parameter gradients at a padded row stride);
  *   4. a small network (patch embedding, one transformer block, patch merging, token pool)
  *      on the device executor against the host reference, forward and gradients. */
+#define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -336,4 +337,529 @@ Test(asvit_ref, hand_computed_values)
     clnas_unfold_fwd_ref(&us, x, u);
     const double want[8] = {1, 3, 5, 7, 2, 4, 6, 8};
     for (int i = 0; i < 8; i++) cr_expect(u[i] == want[i], "unfold of tokens feature %d: %g", i, u[i]);
+}
+
+/* ======================= 3. device vs reference ======================= */
+
+#define TOL 2e-5       /* device (fp32) vs reference, relative to the output's scale */
+#define SENTINEL 777.0 /* fills buffers around the tensors: writes outside show */
+#define PAD 5          /* floats before each tensor in its buffer (nonzero offsets) */
+
+/* A buffer of PAD + n + 3 floats, SENTINEL around h[0..n) (h NULL: all SENTINEL). */
+static cl_mem put(clnas_ctx *ctx, const double *h, size_t n)
+{
+    size_t tot = PAD + n + 3;
+    double *f = dalloc(tot);
+    for (size_t i = 0; i < tot; i++) f[i] = SENTINEL;
+    if (h) memcpy(f + PAD, h, n * sizeof(double));
+    cl_mem m = tu_upload(ctx, f, tot);
+    free(f);
+    return m;
+}
+
+static clnas_dt at(cl_mem m) { clnas_dt t = {m, PAD}; return t; }
+
+/* Reads the whole buffer of n floats at PAD, checks the sentinels around it, returns the n. */
+static double *get(clnas_ctx *ctx, cl_mem m, size_t n, const char *what)
+{
+    double *f = dalloc(PAD + n + 3), *o = dalloc(n);
+    tu_read(ctx, m, 0, PAD + n + 3, f);
+    for (size_t i = 0; i < PAD; i++) cr_expect_eq(f[i], SENTINEL, "%s: float %zu before the tensor was written", what, i);
+    for (size_t i = 0; i < 3; i++) cr_expect_eq(f[PAD + n + i], SENTINEL, "%s: float %zu after the tensor was written", what, i);
+    memcpy(o, f + PAD, n * sizeof *o);
+    free(f);
+    return o;
+}
+
+static void cmp(const char *what, const double *got, const double *ref, size_t n, double tol)
+{
+    fprintf(stderr, "  %-52s rel err %.3g\n", what, tu_rel_err(got, ref, n));
+    tu_expect_close(what, got, ref, n, tol);
+}
+
+/* Random initial dx (garbage when overwriting, to show it is not read); returns the expected
+ * result base: the initial values when accumulating, 0 otherwise. */
+static double *init_dx(size_t n, int acc, uint64_t seed, double **expect)
+{
+    double *d = dalloc(n);
+    fillr(d, n, seed, -1, 1);
+    *expect = dalloc(n);
+    if (acc) memcpy(*expect, d, n * sizeof(double));
+    if (!acc) for (size_t i = 0; i < n; i += 7) d[i] = NAN;
+    return d;
+}
+
+static void dev_ln(int rows, int d, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    char what[96];
+    const size_t n = (size_t)rows * d, g_ld = 2 * (size_t)d + 3;
+    double *x = dalloc(n), *ga = dalloc(d), *be = dalloc(d), *dy = dalloc(n * S);
+    fillr(x, n, 21, -2, 3);
+    fillr(ga, d, 22, 0.5, 1.5);
+    fillr(be, d, 23, -1, 1);
+    fillr(dy, n * S, 24, -1, 1);
+    double *y = dalloc(n), *stats = dalloc(2 * (size_t)rows), *dxe, *dx0 = init_dx(n * S, acc, 25, &dxe);
+    double *dge = dalloc(S * g_ld);
+    clnas_ln_fwd_ref(rows, d, CLNAS_LN_EPS, x, ga, be, y, stats);
+    for (int s = 0; s < S; s++)
+        clnas_ln_bwd_ref(rows, d, x, ga, stats, dy + s * n, dxe + s * n, dge + s * g_ld, dge + s * g_ld + d);
+    cl_mem mx = put(ctx, x, n), mg = put(ctx, ga, d), mb = put(ctx, be, d), my = put(ctx, NULL, n);
+    cl_mem ms = put(ctx, NULL, 2 * (size_t)rows), mdy = put(ctx, dy, n * S), mdx = put(ctx, dx0, n * S);
+    cl_mem mG = put(ctx, NULL, S * g_ld);
+    OKC(ctx, clnas_ln_fwd(ctx, rows, d, CLNAS_LN_EPS, at(mx), at(mg), at(mb), at(my), at(ms)));
+    OKC(ctx, clnas_ln_bwd(ctx, rows, d, S, at(mx), at(mg), at(ms), at(mdy), at(mdx), acc, at(mG), clnas_dt_at(at(mG), d), g_ld));
+    double *gy = get(ctx, my, n, "ln y"), *gs = get(ctx, ms, 2 * (size_t)rows, "ln stats");
+    double *gdx = get(ctx, mdx, n * S, "ln dx"), *gG = get(ctx, mG, S * g_ld, "ln dgamma/dbeta");
+    snprintf(what, sizeof what, "layernorm %d x %d: y", rows, d);
+    cmp(what, gy, y, n, TOL);
+    cmp("  mean / invstd", gs, stats, 2 * (size_t)rows, TOL);
+    snprintf(what, sizeof what, "  dx (S=%d, %s)", S, acc ? "accumulate" : "overwrite");
+    cmp(what, gdx, dxe, n * S, TOL);
+    for (int s = 0; s < S; s++) {
+        for (int j = 2 * d; j < (int)g_ld; j++) gG[s * g_ld + j] = dge[s * g_ld + j] = 0; /* row padding */
+    }
+    cmp("  dgamma, dbeta (padded rows)", gG, dge, S * g_ld, TOL);
+    cl_mem ms_[] = {mx, mg, mb, my, ms, mdy, mdx, mG};
+    for (size_t i = 0; i < sizeof ms_ / sizeof ms_[0]; i++) clnas_buf_free(ms_[i]);
+    free(x); free(ga); free(be); free(dy); free(y); free(stats); free(dxe); free(dx0); free(dge);
+    free(gy); free(gs); free(gdx); free(gG);
+}
+
+Test(asvit_device, layernorm)
+{
+    dev_ln(3 * 13, 37, 1, 1);
+    dev_ln(1 * 25, 8, 3, 0);
+    dev_ln(2 * 7, 1, 2, 1);
+    dev_ln(3 * 49, 9 * 16, 3, 1); /* a patch-merging norm: 3x3 unfold of 16 features */
+}
+
+static void dev_tlinear(int rows, int in, int out, int bias, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    char what[96];
+    const size_t nx = (size_t)rows * in, ny = (size_t)rows * out, nw = (size_t)out * in, g_ld = nw + out + 2;
+    double *x = dalloc(nx), *W = dalloc(nw), *b = dalloc(out), *dy = dalloc(ny * S);
+    fillr(x, nx, 31, -1, 1);
+    fillr(W, nw, 32, -0.5, 0.5);
+    fillr(b, out, 33, -1, 1);
+    fillr(dy, ny * S, 34, -1, 1);
+    double *y = dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 35, &dxe), *G = dalloc(S * g_ld);
+    clnas_tlinear_fwd_ref(rows, in, out, x, W, bias ? b : NULL, y);
+    for (int s = 0; s < S; s++)
+        clnas_tlinear_bwd_ref(rows, in, out, x, W, dy + s * ny, dxe + s * nx, G + s * g_ld, bias ? G + s * g_ld + nw : NULL);
+    cl_mem mx = put(ctx, x, nx), mW = put(ctx, W, nw), mb = put(ctx, b, out), my = put(ctx, NULL, ny);
+    cl_mem mdy = put(ctx, dy, ny * S), mdx = put(ctx, dx0, nx * S), mG = put(ctx, NULL, S * g_ld);
+    clnas_dt nob = {NULL, 0};
+    OKC(ctx, clnas_tlinear_fwd(ctx, rows, in, out, at(mx), at(mW), bias ? at(mb) : nob, at(my)));
+    OKC(ctx, clnas_tlinear_bwd(ctx, rows, in, out, S, at(mx), at(mW), at(mdy), at(mdx), acc, at(mG),
+                               bias ? clnas_dt_at(at(mG), nw) : nob, g_ld));
+    double *gy = get(ctx, my, ny, "tlinear y"), *gdx = get(ctx, mdx, nx * S, "tlinear dx"), *gG = get(ctx, mG, S * g_ld, "tlinear dW");
+    snprintf(what, sizeof what, "token linear %d x %d -> %d%s: y", rows, in, out, bias ? " +b" : "");
+    cmp(what, gy, y, ny, TOL);
+    snprintf(what, sizeof what, "  dx (S=%d, %s)", S, acc ? "accumulate" : "overwrite");
+    cmp(what, gdx, dxe, nx * S, TOL);
+    for (int s = 0; s < S; s++)
+        for (size_t j = nw + (bias ? (size_t)out : 0); j < g_ld; j++) {
+            cr_expect_eq(gG[s * g_ld + j], SENTINEL, "tlinear: gradient padding %zu of seed %d written", j, s);
+            gG[s * g_ld + j] = G[s * g_ld + j] = 0;
+        }
+    cmp("  dW, db", gG, G, S * g_ld, TOL);
+    cl_mem ms_[] = {mx, mW, mb, my, mdy, mdx, mG};
+    for (size_t i = 0; i < sizeof ms_ / sizeof ms_[0]; i++) clnas_buf_free(ms_[i]);
+    free(x); free(W); free(b); free(dy); free(y); free(dxe); free(dx0); free(G); free(gy); free(gdx); free(gG);
+}
+
+Test(asvit_device, token_linear)
+{
+    dev_tlinear(3 * 13, 37, 19, 1, 3, 1);
+    dev_tlinear(1 * 25, 8, 24, 0, 1, 0);
+    dev_tlinear(2 * 9, 75, 5, 1, 2, 0);
+}
+
+static void dev_act(clnas_act a, size_t count, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    double *x = dalloc(count), *dy = dalloc(count * S), *y = dalloc(count), *dxe, *dx0 = init_dx(count * S, acc, 41, &dxe);
+    fillr(x, count, 42, -5, 5);
+    fillr(dy, count * S, 43, -1, 1);
+    clnas_act_fwd_ref(a, count, x, y);
+    for (int s = 0; s < S; s++) clnas_act_bwd_ref(a, count, x, dy + s * count, dxe + s * count);
+    cl_mem mx = put(ctx, x, count), my = put(ctx, NULL, count), mdy = put(ctx, dy, count * S), mdx = put(ctx, dx0, count * S);
+    OKC(ctx, clnas_act_fwd(ctx, a, count, at(mx), at(my)));
+    OKC(ctx, clnas_act_bwd(ctx, a, count, S, at(mx), at(mdy), at(mdx), acc));
+    double *gy = get(ctx, my, count, "act y"), *gdx = get(ctx, mdx, count * S, "act dx");
+    cmp(a == CLNAS_ACT_GELU ? "gelu y" : "tanh y", gy, y, count, TOL);
+    cmp(acc ? "  dx (accumulate)" : "  dx (overwrite)", gdx, dxe, count * S, TOL);
+    clnas_buf_free(mx); clnas_buf_free(my); clnas_buf_free(mdy); clnas_buf_free(mdx);
+    free(x); free(dy); free(y); free(dxe); free(dx0); free(gy); free(gdx);
+}
+
+Test(asvit_device, gelu_and_tanh)
+{
+    dev_act(CLNAS_ACT_GELU, 1001, 1, 1);
+    dev_act(CLNAS_ACT_GELU, 333, 3, 0);
+    dev_act(CLNAS_ACT_TANH, 1001, 2, 1);
+    dev_act(CLNAS_ACT_TANH, 17, 1, 0);
+}
+
+static void dev_attn(int n, int h, int w, int c, int heads, int wh, int ww, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    char what[128];
+    clnas_attn_shape as;
+    cr_assert(clnas_attn_shape_init(&as, n, h, w, c, heads, wh, ww));
+    const size_t part = (size_t)n * h * w * c, np = clnas_attn_probs_floats(&as), nws = clnas_attn_workspace_floats(&as, S);
+    double *qkv = dalloc(3 * part), *dy = dalloc(part * S), *y = dalloc(part), *P = dalloc(np);
+    fillr(qkv, 3 * part, 51, -2, 2);
+    fillr(dy, part * S, 52, -1, 1);
+    double *dxe, *dx0 = init_dx(3 * part * S, acc, 53, &dxe);
+    clnas_attn_fwd_ref(&as, qkv, y, P);
+    for (int s = 0; s < S; s++) clnas_attn_bwd_ref(&as, qkv, P, dy + s * part, dxe + s * 3 * part);
+    cl_mem mq = put(ctx, qkv, 3 * part), my = put(ctx, NULL, part), mP = put(ctx, NULL, np), mws = put(ctx, NULL, nws);
+    cl_mem mdy = put(ctx, dy, part * S), mdx = put(ctx, dx0, 3 * part * S);
+    OKC(ctx, clnas_attn_fwd(ctx, &as, at(mq), at(my), at(mP), at(mws)));
+    OKC(ctx, clnas_attn_bwd(ctx, &as, S, at(mq), at(mP), at(mdy), at(mdx), acc, at(mws)));
+    double *gy = get(ctx, my, part, "attn y"), *gP = get(ctx, mP, np, "attn probs"), *gdx = get(ctx, mdx, 3 * part * S, "attn dqkv");
+    free(get(ctx, mws, nws, "attn workspace"));
+    snprintf(what, sizeof what, "attention %dx%dx%d c%d %d heads (hd %d) %dx%d win: y", n, h, w, c, heads, as.hd, wh, ww);
+    cmp(what, gy, y, part, TOL);
+    cmp("  probabilities", gP, P, np, TOL);
+    snprintf(what, sizeof what, "  dqkv (S=%d, %s)", S, acc ? "accumulate" : "overwrite");
+    cmp(what, gdx, dxe, 3 * part * S, TOL);
+    cl_mem ms_[] = {mq, my, mP, mws, mdy, mdx};
+    for (size_t i = 0; i < sizeof ms_ / sizeof ms_[0]; i++) clnas_buf_free(ms_[i]);
+    free(qkv); free(dy); free(y); free(P); free(dxe); free(dx0); free(gy); free(gP); free(gdx);
+}
+
+Test(asvit_device, window_attention)
+{
+    dev_attn(3, 6, 4, 10, 2, 3, 2, 1, 1);   /* 24 tokens, 4 windows of 3x2, head dim 5 */
+    dev_attn(1, 5, 5, 9, 3, 5, 5, 3, 0);    /* global over 25 tokens, head dim 3 */
+    dev_attn(3, 7, 7, 7, 1, 7, 7, 2, 1);    /* global, one head of 7 */
+    dev_attn(1, 14, 14, 8, 2, 7, 7, 1, 0);  /* As-ViT-like: 4 windows of 49 */
+}
+
+static void dev_unfold(int n, int c, int h, int w, int k, int st, int pad, int pad_hi, int tok, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    char what[128];
+    clnas_unfold_shape us;
+    cr_assert(clnas_unfold_shape_init(&us, n, c, h, w, k, st, pad, pad_hi, tok));
+    const size_t nx = (size_t)n * c * h * w, ny = (size_t)n * us.hout * us.wout * c * k * k;
+    double *x = dalloc(nx), *dy = dalloc(ny * S), *y = dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 61, &dxe);
+    fillr(x, nx, 62, -1, 1);
+    fillr(dy, ny * S, 63, -1, 1);
+    clnas_unfold_fwd_ref(&us, x, y);
+    for (int s = 0; s < S; s++) clnas_unfold_bwd_ref(&us, dy + s * ny, dxe + s * nx);
+    cl_mem mx = put(ctx, x, nx), my = put(ctx, NULL, ny), mdy = put(ctx, dy, ny * S), mdx = put(ctx, dx0, nx * S);
+    OKC(ctx, clnas_unfold_fwd(ctx, &us, at(mx), at(my)));
+    OKC(ctx, clnas_unfold_bwd(ctx, &us, S, at(mdy), at(mdx), acc));
+    double *gy = get(ctx, my, ny, "unfold y"), *gdx = get(ctx, mdx, nx * S, "unfold dx");
+    snprintf(what, sizeof what, "unfold %s %dx%dx%dx%d k%d s%d pad %d,%d: y", tok ? "tokens" : "NCHW", n, c, h, w, k, st, pad, pad_hi);
+    cmp(what, gy, y, ny, 0);
+    snprintf(what, sizeof what, "  dx (S=%d, %s)", S, acc ? "accumulate" : "overwrite");
+    cmp(what, gdx, dxe, nx * S, TOL);
+    clnas_buf_free(mx); clnas_buf_free(my); clnas_buf_free(mdy); clnas_buf_free(mdx);
+    free(x); free(dy); free(y); free(dxe); free(dx0); free(gy); free(gdx);
+}
+
+Test(asvit_device, unfold)
+{
+    dev_unfold(3, 5, 7, 6, 3, 2, 0, 1, 1, 2, 1);   /* patch merging k3 of an odd grid */
+    dev_unfold(1, 4, 14, 14, 4, 2, 1, 1, 1, 3, 0); /* patch merging k4 */
+    dev_unfold(2, 3, 13, 11, 7, 4, 1, 2, 0, 1, 1); /* patch embedding k7 from NCHW */
+    dev_unfold(1, 3, 16, 16, 8, 4, 2, 2, 0, 1, 0); /* patch embedding k8 */
+}
+
+static void dev_tokpool(int n, int t, int d, int S, int acc)
+{
+    clnas_ctx *ctx = tu_ctx();
+    const size_t nx = (size_t)n * t * d, ny = (size_t)n * d;
+    double *x = dalloc(nx), *dy = dalloc(ny * S), *y = dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 71, &dxe);
+    fillr(x, nx, 72, -1, 2);
+    fillr(dy, ny * S, 73, -1, 1);
+    clnas_tokpool_fwd_ref(n, t, d, x, y);
+    for (int s = 0; s < S; s++) clnas_tokpool_bwd_ref(n, t, d, dy + s * ny, dxe + s * nx);
+    cl_mem mx = put(ctx, x, nx), my = put(ctx, NULL, ny), mdy = put(ctx, dy, ny * S), mdx = put(ctx, dx0, nx * S);
+    OKC(ctx, clnas_tokpool_fwd(ctx, n, t, d, at(mx), at(my)));
+    OKC(ctx, clnas_tokpool_bwd(ctx, n, t, d, S, at(mdy), at(mdx), acc));
+    double *gy = get(ctx, my, ny, "tokpool y"), *gdx = get(ctx, mdx, nx * S, "tokpool dx");
+    cmp("token pool y", gy, y, ny, TOL);
+    cmp(acc ? "  dx (accumulate)" : "  dx (overwrite)", gdx, dxe, nx * S, TOL);
+    clnas_buf_free(mx); clnas_buf_free(my); clnas_buf_free(mdy); clnas_buf_free(mdx);
+    free(x); free(dy); free(y); free(dxe); free(dx0); free(gy); free(gdx);
+}
+
+Test(asvit_device, token_pool)
+{
+    dev_tokpool(3, 13, 11, 3, 1);
+    dev_tokpool(1, 49, 8, 1, 0);
+}
+
+Test(asvit_device, bad_shapes_are_errors)
+{
+    clnas_ctx *ctx = tu_ctx();
+    cl_mem m = put(ctx, NULL, 64);
+    clnas_attn_shape as;
+    memset(&as, 0, sizeof as);
+    as.n = 1; as.h = 4; as.w = 4; as.c = 6; as.heads = 4; as.wh = 2; as.ww = 2; /* 4 heads do not divide 6 */
+    cr_expect_eq(clnas_attn_fwd(ctx, &as, at(m), at(m), at(m), at(m)), CLNAS_E_SHAPE);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "clnas_attn_fwd"), "%s", clnas_ctx_errmsg(ctx));
+    clnas_unfold_shape us;
+    memset(&us, 0, sizeof us);
+    us.n = 1; us.c = 1; us.h = 2; us.w = 2; us.k = 3; us.stride = 1;
+    cr_expect_eq(clnas_unfold_fwd(ctx, &us, at(m), at(m)), CLNAS_E_SHAPE);
+    cr_expect_eq(clnas_ln_fwd(ctx, 0, 4, 1e-5, at(m), at(m), at(m), at(m), at(m)), CLNAS_E_SHAPE);
+    cr_expect_eq(clnas_tlinear_bwd(ctx, 2, 3, 4, 2, at(m), at(m), at(m), at(m), 1, at(m), at(m), 5), CLNAS_E_SHAPE,
+                 "a gradient row stride below the weights of one seed");
+    cr_expect_eq(clnas_tokpool_bwd(ctx, 1, 0, 4, 1, at(m), at(m), 1), CLNAS_E_SHAPE);
+    clnas_buf_free(m);
+}
+
+/* ======================= 4. a small network: executor vs reference ======================= */
+
+/* Device executor against the host reference: features, every parameter gradient of S seeds
+ * and the input gradient. */
+static void net_device_vs_reference(const vit_cfg *c, int B, int S)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = mini_vit(c);
+    const size_t nx = (size_t)B * 3 * c->hw * c->hw, np = clnas_net_nparams(net), no = (size_t)B * clnas_net_classes(net);
+    float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *out = malloc(no * sizeof *out);
+    float *dl = malloc(S * no * sizeof *dl), *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
+    double *xd = dalloc(nx), *pd = dalloc(np), *outd = dalloc(no), *dld = dalloc(S * no), *pgd = dalloc(np);
+    double *dxd = dalloc(nx), *tmp = dalloc(np + nx + no);
+    fillr(xd, nx, 81, -2, 2);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
+    clnas_net_init_params(net, 7, 0, CLNAS_INIT_PYTORCH, p);
+    /* As-ViT's init makes the biases 0 and LN affine trivial: perturb them so their gradients
+       and the paths they open are exercised */
+    for (size_t i = 0; i < np; i++) p[i] += (float)(0.05 * sin(1.0 + (double)i));
+    for (size_t i = 0; i < np; i++) pd[i] = p[i];
+    fillr(dld, S * no, 82, -1, 1);
+    for (size_t i = 0; i < S * no; i++) dl[i] = (float)dld[i];
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, p));
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_read_logits(plan, out));
+    OKC(ctx, clnas_plan_backward_host(plan, S, dl, pg, dx));
+    cr_assert_eq(clnas_ref_forward(net, B, pd, xd, outd), CLNAS_OK);
+    char what[128];
+    snprintf(what, sizeof what, "mini As-ViT %d^2 D%d k%d win%d e%d k%d%s, B=%d: features", c->hw, c->d, c->k1, c->win, c->e,
+             c->k2, c->ln ? "" : " (no LN)", B);
+    for (size_t i = 0; i < no; i++) tmp[i] = out[i];
+    cmp(what, tmp, outd, no, 1e-5);
+    for (int s = 0; s < S; s++) {
+        cr_assert_eq(clnas_ref_backward(net, B, pd, xd, dld + s * no, pgd, dxd), CLNAS_OK);
+        for (size_t i = 0; i < np; i++) tmp[i] = pg[(size_t)s * np + i];
+        snprintf(what, sizeof what, "  parameter gradients, seed %d", s);
+        cmp(what, tmp, pgd, np, 1e-4);
+        for (size_t i = 0; i < nx; i++) tmp[i] = dx[(size_t)s * nx + i];
+        cmp("  input gradient", tmp, dxd, nx, 1e-4);
+    }
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(net);
+    free(x); free(p); free(out); free(dl); free(pg); free(dx);
+    free(xd); free(pd); free(outd); free(dld); free(pgd); free(dxd); free(tmp);
+}
+
+Test(asvit_net, transformer_block_on_device_matches_host_reference)
+{
+    const vit_cfg a = {28, 8, 8, 2, 7, 3, 3, 1};  /* global attention over 7x7 tokens, merge k3 */
+    net_device_vs_reference(&a, 1, 1);
+    net_device_vs_reference(&a, 3, 3);
+    const vit_cfg b = {32, 6, 5, 3, 4, 2, 4, 1};  /* 8x8 tokens in 4 windows of 4x4, heads of 2, merge k4 */
+    net_device_vs_reference(&b, 2, 2);
+    const vit_cfg c = {32, 6, 6, 2, 4, 4, 2, 0};  /* without LayerNorms (the length-distortion variant) */
+    net_device_vs_reference(&c, 1, 2);
+}
+
+Test(asvit_net, unfused_schedule_matches_host_reference)
+{
+    setenv("CLNAS_FUSE", "0", 1);
+    const vit_cfg a = {32, 6, 5, 3, 4, 2, 4, 1};
+    net_device_vs_reference(&a, 2, 2);
+    unsetenv("CLNAS_FUSE");
+}
+
+/* the host reference of the whole network against central finite differences:
+ * L = sum_k w_k features_k, w.r.t. every parameter (sampled) and the input */
+typedef struct { const clnas_net *net; int B; double *params, *x; int wrt_input; } net_fd;
+
+static void net_fd_fn(void *ud, const double *in, double *out)
+{
+    const net_fd *u = ud;
+    clnas_ref_forward(u->net, u->B, u->wrt_input ? u->params : in, u->wrt_input ? in : u->x, out);
+}
+
+Test(asvit_net, host_reference_backward_matches_finite_differences)
+{
+    const vit_cfg cfgs[2] = {{16, 4, 6, 2, 2, 2, 3, 1}, {16, 4, 7, 1, 4, 3, 2, 0}};
+    for (int t = 0; t < 2; t++) {
+        clnas_net *net = mini_vit(&cfgs[t]);
+        const int B = 2;
+        const size_t nx = (size_t)B * 3 * 16 * 16, np = clnas_net_nparams(net), no = (size_t)B * clnas_net_classes(net);
+        float *pf = malloc(np * sizeof *pf);
+        double *p = dalloc(np), *x = dalloc(nx), *w = dalloc(no), *pg = dalloc(np), *dx = dalloc(nx);
+        clnas_net_init_params(net, 3, 0, CLNAS_INIT_PYTORCH, pf);
+        for (size_t i = 0; i < np; i++) p[i] = pf[i] + 0.1 * sin(2.0 + (double)i);
+        tu_fill(x, nx, 91, -1, 1);
+        tu_fill(w, no, 92, -1, 1);
+        cr_assert_eq(clnas_ref_backward(net, B, p, x, w, pg, dx), CLNAS_OK);
+        net_fd u = {net, B, p, x, 0};
+        double e1 = tu_gradcheck(net_fd_fn, &u, p, np, no, w, pg, 1e-5, 300);
+        u.wrt_input = 1;
+        double e2 = tu_gradcheck(net_fd_fn, &u, x, nx, no, w, dx, 1e-5, 300);
+        fprintf(stderr, "  fd mini As-ViT %d: params %.3g, input %.3g\n", t, e1, e2);
+        cr_expect(e1 < 1e-6 && e2 < 1e-6, "network %d: finite differences disagree (%g, %g)", t, e1, e2);
+        clnas_net_destroy(net);
+        free(pf); free(p); free(x); free(w); free(pg); free(dx);
+    }
+}
+
+/* ======================= 5. forward-mode derivatives (JVP) ======================= */
+
+/* Central difference of f along t at x: (f(x + h t) - f(x - h t)) / 2h. */
+static void fd_dir(tu_fn f, void *ud, const double *x, const double *t, size_t nin, size_t nout, double h, double *out)
+{
+    double *xp = dalloc(nin), *yp = dalloc(nout), *ym = dalloc(nout);
+    for (size_t i = 0; i < nin; i++) xp[i] = x[i] + h * t[i];
+    f(ud, xp, yp);
+    for (size_t i = 0; i < nin; i++) xp[i] = x[i] - h * t[i];
+    f(ud, xp, ym);
+    for (size_t i = 0; i < nout; i++) out[i] = (yp[i] - ym[i]) / (2 * h);
+    free(xp); free(yp); free(ym);
+}
+
+/* LN forward with gamma/beta fixed (the JVP is w.r.t. x only) */
+typedef struct { int rows, d; const double *ga, *be; } ln_ud;
+static void ln_x(void *ud, const double *x, double *y)
+{
+    const ln_ud *u = ud;
+    double *st = dalloc(2 * (size_t)u->rows);
+    clnas_ln_fwd_ref(u->rows, u->d, CLNAS_LN_EPS, x, u->ga, u->be, y, st);
+    free(st);
+}
+
+static void attn_x(void *ud, const double *x, double *y)
+{
+    const clnas_attn_shape *s = ud;
+    double *P = dalloc(clnas_attn_probs_floats(s));
+    clnas_attn_fwd_ref(s, x, y, P);
+    free(P);
+}
+
+Test(asvit_jvp, op_tangents_match_finite_differences_and_device)
+{
+    clnas_ctx *ctx = tu_ctx();
+    /* LayerNorm 13 rows x 11 */
+    const int rows = 13, d = 11;
+    const size_t n = (size_t)rows * d;
+    double *x = dalloc(n), *t = dalloc(n), *ga = dalloc(d), *be = dalloc(d), *y = dalloc(n), *st = dalloc(2 * (size_t)rows);
+    double *ty = dalloc(n), *fd = dalloc(n);
+    fillr(x, n, 101, -2, 2); fillr(t, n, 102, -1, 1); fillr(ga, d, 103, 0.5, 1.5); fillr(be, d, 104, -1, 1);
+    clnas_ln_fwd_ref(rows, d, CLNAS_LN_EPS, x, ga, be, y, st);
+    clnas_ln_jvp_ref(rows, d, x, ga, st, t, ty);
+    ln_ud lu = {rows, d, ga, be};
+    fd_dir(ln_x, &lu, x, t, n, n, 1e-5, fd);
+    cmp("layernorm JVP vs finite differences", ty, fd, n, 1e-8);
+    cl_mem mx = put(ctx, x, n), mg = put(ctx, ga, d), ms = put(ctx, st, 2 * (size_t)rows), mt = put(ctx, t, n), my = put(ctx, NULL, n);
+    OKC(ctx, clnas_ln_jvp(ctx, rows, d, at(mx), at(mg), at(ms), at(mt), at(my)));
+    double *g = get(ctx, my, n, "ln jvp");
+    cmp("  device vs reference", g, ty, n, TOL);
+    free(g);
+    clnas_buf_free(mx); clnas_buf_free(mg); clnas_buf_free(ms); clnas_buf_free(mt); clnas_buf_free(my);
+    free(x); free(t); free(ga); free(be); free(y); free(st); free(ty); free(fd);
+
+    /* attention: 2 samples of 6x4 tokens, 2 heads of 5, 3x2 windows; then global 5x5 */
+    const int shapes[2][7] = {{2, 6, 4, 10, 2, 3, 2}, {1, 5, 5, 9, 3, 5, 5}};
+    for (int k = 0; k < 2; k++) {
+        const int *q = shapes[k];
+        clnas_attn_shape as;
+        cr_assert(clnas_attn_shape_init(&as, q[0], q[1], q[2], q[3], q[4], q[5], q[6]));
+        const size_t part = (size_t)q[0] * q[1] * q[2] * q[3], np = clnas_attn_probs_floats(&as);
+        double *qkv = dalloc(3 * part), *tq = dalloc(3 * part), *ay = dalloc(part), *P = dalloc(np);
+        double *aty = dalloc(part), *afd = dalloc(part);
+        fillr(qkv, 3 * part, 105 + k, -2, 2);
+        fillr(tq, 3 * part, 107 + k, -1, 1);
+        clnas_attn_fwd_ref(&as, qkv, ay, P);
+        clnas_attn_jvp_ref(&as, qkv, P, tq, aty);
+        fd_dir(attn_x, &as, qkv, tq, 3 * part, part, 1e-5, afd);
+        cmp("attention JVP vs finite differences", aty, afd, part, 1e-8);
+        const size_t nws = clnas_attn_workspace_floats(&as, 1);
+        cl_mem mq = put(ctx, qkv, 3 * part), mP = put(ctx, P, np), mtq = put(ctx, tq, 3 * part), mty = put(ctx, NULL, part);
+        cl_mem mws = put(ctx, NULL, nws);
+        OKC(ctx, clnas_attn_jvp(ctx, &as, at(mq), at(mP), at(mtq), at(mty), at(mws)));
+        double *ag = get(ctx, mty, part, "attn jvp");
+        free(get(ctx, mws, nws, "attn jvp workspace"));
+        cmp("  device vs reference", ag, aty, part, TOL);
+        free(ag);
+        clnas_buf_free(mq); clnas_buf_free(mP); clnas_buf_free(mtq); clnas_buf_free(mty); clnas_buf_free(mws);
+        free(qkv); free(tq); free(ay); free(P); free(aty); free(afd);
+    }
+}
+
+typedef struct { const clnas_net *net; int B; const double *p; } fwd_ud;
+static void net_x(void *ud, const double *x, double *y)
+{
+    const fwd_ud *u = ud;
+    clnas_ref_forward(u->net, u->B, u->p, x, y);
+}
+
+/* the whole network: reference JVP vs central differences of the reference forward, and the
+ * device's clnas_plan_jvp vs the reference */
+static void net_jvp(const vit_cfg *c, int B)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = mini_vit(c);
+    const size_t nx = (size_t)B * 3 * c->hw * c->hw, np = clnas_net_nparams(net), no = (size_t)B * clnas_net_classes(net);
+    float *pf = malloc(np * sizeof *pf), *xf = malloc(nx * sizeof *xf), *tf = malloc(nx * sizeof *tf), *of = malloc(no * sizeof *of);
+    double *p = dalloc(np), *x = dalloc(nx), *t = dalloc(nx), *out = dalloc(no), *to = dalloc(no), *fd = dalloc(no), *g = dalloc(no);
+    clnas_net_init_params(net, 5, 0, CLNAS_INIT_PYTORCH, pf);
+    for (size_t i = 0; i < np; i++) { pf[i] += (float)(0.05 * sin(3.0 + (double)i)); p[i] = pf[i]; }
+    fillr(x, nx, 111, -2, 2);
+    fillr(t, nx, 112, -1, 1);
+    for (size_t i = 0; i < nx; i++) { xf[i] = (float)x[i]; tf[i] = (float)t[i]; }
+    cr_assert_eq(clnas_ref_jvp(net, B, p, x, t, out, to), CLNAS_OK);
+    fwd_ud u = {net, B, p};
+    fd_dir(net_x, &u, x, t, nx, no, 1e-5, fd);
+    char what[128];
+    snprintf(what, sizeof what, "network JVP %d^2 D%d win%d%s B=%d vs finite differences", c->hw, c->d, c->win, c->ln ? "" : " no LN", B);
+    cmp(what, to, fd, no, 1e-7);
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, net, B, 1, 0, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, pf));
+    OKC(ctx, clnas_plan_forward(plan, xf));
+    OKC(ctx, clnas_plan_jvp(plan, tf, of));
+    for (size_t i = 0; i < no; i++) g[i] = of[i];
+    cmp("  device clnas_plan_jvp vs reference", g, to, no, 1e-4);
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(net);
+    free(pf); free(xf); free(tf); free(of); free(p); free(x); free(t); free(out); free(to); free(fd); free(g);
+}
+
+Test(asvit_jvp, network_tangent_matches_finite_differences_and_device)
+{
+    const vit_cfg a = {32, 6, 5, 3, 4, 2, 4, 1};
+    net_jvp(&a, 2);
+    const vit_cfg b = {32, 6, 6, 2, 4, 4, 2, 0}; /* As-ViT's length-distortion network has no LayerNorm */
+    net_jvp(&b, 3);
+}
+
+Test(asvit_jvp, batchnorm_is_refused)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *n = graph_new(2, 4, 4);
+    int t = graph_bn(n, graph_conv(n, 0, 3, 3, 1, 1, "c"), "bn");
+    char err[256];
+    cr_assert_eq(graph_finish(n, graph_gap(n, t, "gap"), err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, n, 1, 1, 0, &plan));
+    float x[32] = {0}, o[3];
+    cr_expect_eq(clnas_plan_jvp(plan, x, o), CLNAS_E_UNSUPPORTED);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "batchnorm"), "%s", clnas_ctx_errmsg(ctx));
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(n);
 }

@@ -200,6 +200,17 @@ clnas_dt clnas_plan_dlogits(const clnas_plan *plan);
 static inline size_t plan_act_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch; }
 static inline size_t plan_grad_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch * (size_t)p->seeds; }
 
+/* Forward-mode derivative (JVP) of the whole network along one input direction (src/model/jvp.c):
+ * after clnas_plan_forward(p, x), out_tangent [batch][outputs] = J(x) tangent, tangent
+ * [batch][input] (host floats). The tangents live in the gradient arena (seed 0's slots), so a
+ * backward's activation gradients are overwritten. CLNAS_E_UNSUPPORTED for a network with
+ * train-mode BatchNorm. */
+clnas_status clnas_plan_jvp(clnas_plan *p, const float *tangent, float *out_tangent);
+/* The same in double on the host reference, forward included: out (may be NULL) gets the
+ * outputs at input, out_tangent their tangent. */
+clnas_status clnas_ref_jvp(const clnas_net *net, int batch, const double *params, const double *input,
+                           const double *tangent, double *out, double *out_tangent);
+
 /* Host reference forward that keeps every activation: acts[act_per_sample * batch], tensor t at
  * tensors[t].off * batch (the same layout as the device arena). */
 clnas_status clnas_ref_forward_acts(const clnas_net *net, int batch, const double *params, const double *input,

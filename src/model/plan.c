@@ -11,7 +11,8 @@ static clnas_dt dt(cl_mem m, size_t off) { clnas_dt t = {m, off}; return t; }
 /* Can layer kind k's backward write its input gradient instead of adding to it? */
 static int can_overwrite(layer_kind k)
 {
-    return k == L_CONV || k == L_BN || k == L_RELU || k == L_AVGPOOL || k == L_SUM;
+    return k == L_CONV || k == L_BN || k == L_RELU || k == L_AVGPOOL || k == L_SUM || k == L_LN || k == L_TLINEAR ||
+           k == L_GELU || k == L_TANH || k == L_ATTN || k == L_UNFOLD || k == L_TOKPOOL;
 }
 /* Can it read its output gradient scaled (an aliased edge-sum input)? */
 static int can_scale(layer_kind k) { return k == L_BN || k == L_AVGPOOL || k == L_SUM; }
@@ -140,6 +141,10 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, batch, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
             need = clnas_conv_workspace_floats(&cs, seeds);
+        } else if (l->kind == L_ATTN) {
+            clnas_attn_shape as;
+            clnas_attn_shape_init(&as, batch, ti->h, ti->w, net->tensors[l->out].c, l->heads, l->wh, l->ww);
+            need = clnas_attn_workspace_floats(&as, seeds);
         }
         if (need > ws) ws = need;
     }
@@ -208,19 +213,65 @@ clnas_status clnas_plan_set_params(clnas_plan *p, const float *params)
 /* Forward of the vision-transformer kinds (ops/vit.h). */
 static clnas_status forward_vit(clnas_plan *p, const layer *l, clnas_dt x, clnas_dt y)
 {
-    (void)x;
-    (void)y;
-    return clnas_set_error(p->ctx, CLNAS_E_UNSUPPORTED, "layer kind %s has no device kernel yet (issue 10, in progress)",
-                           kind_names[l->kind]);
+    const clnas_net *net = p->net;
+    const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+    const int N = p->batch, rows = N * ti->h * ti->w;
+    const clnas_dt aux = dt(p->act, l->aux ? plan_act_off(p, l->aux) : 0), W = dt(p->params, l->w_off);
+    switch (l->kind) {
+    case L_LN: return clnas_ln_fwd(p->ctx, rows, ti->c, CLNAS_LN_EPS, x, W, dt(p->params, l->b_off), y, aux);
+    case L_TLINEAR: return clnas_tlinear_fwd(p->ctx, rows, ti->c, l->cout, x, W, l->b_len ? dt(p->params, l->b_off) : dt(NULL, 0), y);
+    case L_GELU: return clnas_act_fwd(p->ctx, CLNAS_ACT_GELU, tensor_size(ti) * (size_t)N, x, y);
+    case L_TANH: return clnas_act_fwd(p->ctx, CLNAS_ACT_TANH, tensor_size(ti) * (size_t)N, x, y);
+    case L_ATTN: {
+        clnas_attn_shape as;
+        clnas_attn_shape_init(&as, N, ti->h, ti->w, to->c, l->heads, l->wh, l->ww);
+        return clnas_attn_fwd(p->ctx, &as, x, y, aux, dt(p->ws, 0));
+    }
+    case L_UNFOLD: {
+        clnas_unfold_shape us;
+        clnas_unfold_shape_init(&us, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad, l->pad_hi, ti->tok);
+        return clnas_unfold_fwd(p->ctx, &us, x, y);
+    }
+    case L_TOKPOOL: return clnas_tokpool_fwd(p->ctx, N, ti->h * ti->w, ti->c, x, y);
+    default: return clnas_set_error(p->ctx, CLNAS_E_UNSUPPORTED, "layer kind %s is not a transformer op", kind_names[l->kind]);
+    }
 }
 
-/* Backward of the vision-transformer kinds. */
+/* Backward of the vision-transformer kinds: dx (+)= (acc) the input gradient unless !want_dx,
+ * parameter gradients at g + offset, row stride g_ld. */
 static clnas_status backward_vit(clnas_plan *p, const layer *l, int S, clnas_dt x, clnas_dt dy, clnas_dt dx, int want_dx,
                                  int acc, clnas_dt g, size_t g_ld)
 {
-    (void)S; (void)x; (void)dy; (void)dx; (void)want_dx; (void)acc; (void)g; (void)g_ld;
-    return clnas_set_error(p->ctx, CLNAS_E_UNSUPPORTED, "layer kind %s has no device kernel yet (issue 10, in progress)",
-                           kind_names[l->kind]);
+    const clnas_net *net = p->net;
+    const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+    const int N = p->batch, rows = N * ti->h * ti->w;
+    const clnas_dt aux = dt(p->act, l->aux ? plan_act_off(p, l->aux) : 0), W = dt(p->params, l->w_off);
+    const clnas_dt dxo = want_dx ? dx : dt(NULL, 0);
+    switch (l->kind) {
+    case L_LN:
+        return clnas_ln_bwd(p->ctx, rows, ti->c, S, x, W, aux, dy, dxo, acc, clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
+    case L_TLINEAR:
+        return clnas_tlinear_bwd(p->ctx, rows, ti->c, l->cout, S, x, W, dy, dxo, acc, clnas_dt_at(g, l->w_off),
+                                 l->b_len ? clnas_dt_at(g, l->b_off) : dt(NULL, 0), g_ld);
+    default: break;
+    }
+    if (!want_dx) return CLNAS_OK; /* the rest have no parameters */
+    switch (l->kind) {
+    case L_GELU: return clnas_act_bwd(p->ctx, CLNAS_ACT_GELU, tensor_size(ti) * (size_t)N, S, x, dy, dx, acc);
+    case L_TANH: return clnas_act_bwd(p->ctx, CLNAS_ACT_TANH, tensor_size(ti) * (size_t)N, S, x, dy, dx, acc);
+    case L_ATTN: {
+        clnas_attn_shape as;
+        clnas_attn_shape_init(&as, N, ti->h, ti->w, to->c, l->heads, l->wh, l->ww);
+        return clnas_attn_bwd(p->ctx, &as, S, x, aux, dy, dx, acc, dt(p->ws, 0));
+    }
+    case L_UNFOLD: {
+        clnas_unfold_shape us;
+        clnas_unfold_shape_init(&us, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad, l->pad_hi, ti->tok);
+        return clnas_unfold_bwd(p->ctx, &us, S, dy, dx, acc);
+    }
+    case L_TOKPOOL: return clnas_tokpool_bwd(p->ctx, N, ti->h * ti->w, ti->c, S, dy, dx, acc);
+    default: return clnas_set_error(p->ctx, CLNAS_E_UNSUPPORTED, "layer kind %s is not a transformer op", kind_names[l->kind]);
+    }
 }
 
 /* Runs the forward pass on whatever is in the input slot (tensor 0). */

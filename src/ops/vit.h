@@ -94,4 +94,22 @@ clnas_status clnas_tokpool_fwd(clnas_ctx *ctx, int n, int t, int d, clnas_dt x, 
 clnas_status clnas_tokpool_bwd(clnas_ctx *ctx, int n, int t, int d, int S, clnas_dt dy, clnas_dt dx,
                                int accumulate);
 
+/* ---------------- forward-mode derivatives (JVP: tangent propagation) ----------------
+ * For a forward input x (and the state its forward saved) and a tangent dx of x, the tangent
+ * of the output dy = J(x) dx, J the op's Jacobian w.r.t. its input (parameters fixed). One
+ * tangent (no seeds). The ops that are linear in x need no function of their own (their
+ * forward without bias maps the tangent); GELU/tanh's tangent is their backward with
+ * dy := dx (a diagonal Jacobian). */
+/* LayerNorm: dy = gamma invstd (dx - mean(dx) - xhat mean(xhat dx)) per row. */
+void clnas_ln_jvp_ref(int rows, int d, const double *x, const double *gamma, const double *stats,
+                      const double *dx, double *dy);
+clnas_status clnas_ln_jvp(clnas_ctx *ctx, int rows, int d, clnas_dt x, clnas_dt gamma, clnas_dt stats,
+                          clnas_dt dx, clnas_dt dy);
+/* Attention: with S = scale q k^T and P = softmax(S), dS = scale (dq k^T + q dk^T),
+ * dP = P (dS - rowsum(P dS)), dy = dP v + P dv. ws: clnas_attn_workspace_floats(s, 1). */
+void clnas_attn_jvp_ref(const clnas_attn_shape *s, const double *qkv, const double *probs,
+                        const double *dqkv, double *dy);
+clnas_status clnas_attn_jvp(clnas_ctx *ctx, const clnas_attn_shape *s, clnas_dt qkv, clnas_dt probs,
+                            clnas_dt dqkv, clnas_dt dy, clnas_dt ws);
+
 #endif

@@ -287,3 +287,64 @@ void clnas_tokpool_bwd_ref(int n, int t, int d, const double *dy, double *dx)
         for (size_t i = 0; i < (size_t)t; i++)
             for (int j = 0; j < d; j++) dx[(b * t + i) * d + j] += dy[b * d + j] / t;
 }
+
+/* ---------------- forward-mode derivatives ---------------- */
+
+void clnas_ln_jvp_ref(int rows, int d, const double *x, const double *gamma, const double *stats,
+                      const double *dx, double *dy)
+{
+    for (size_t r = 0; r < (size_t)rows; r++) {
+        const double mu = stats[2 * r], is = stats[2 * r + 1];
+        const double *xr = x + r * d, *t = dx + r * d;
+        double m = 0, mx = 0;
+        for (int j = 0; j < d; j++) {
+            m += t[j];
+            mx += (xr[j] - mu) * is * t[j];
+        }
+        m /= d;
+        mx /= d;
+        for (int j = 0; j < d; j++) dy[r * d + j] = gamma[j] * is * (t[j] - m - (xr[j] - mu) * is * mx);
+    }
+}
+
+void clnas_attn_jvp_ref(const clnas_attn_shape *s, const double *qkv, const double *probs,
+                        const double *dqkv, double *dy)
+{
+    const size_t T = (size_t)s->h * s->w, C = (size_t)s->c, n = (size_t)s->wn;
+    double *dP = malloc(n * sizeof *dP);
+    size_t *tok = malloc(n * sizeof *tok);
+    if (!dP || !tok) {
+        for (size_t e = 0; e < (size_t)s->n * T * C; e++) dy[e] = NAN;
+        free(dP);
+        free(tok);
+        return;
+    }
+    for (int b = 0; b < s->n; b++)
+        for (int win = 0; win < s->nwin; win++) {
+            for (size_t p = 0; p < n; p++) tok[p] = ((size_t)b * T + win_tok(s, win, (int)p));
+            for (int hh = 0; hh < s->heads; hh++) {
+                const double *P = probs + (((size_t)b * s->nwin + win) * s->heads + hh) * n * n;
+                const size_t o = (size_t)hh * s->hd;
+                for (size_t i = 0; i < n; i++) {
+                    const double *qi = qkv + tok[i] * 3 * C + o, *dqi = dqkv + tok[i] * 3 * C + o;
+                    double rs = 0;
+                    for (size_t j = 0; j < n; j++) {
+                        const double *kj = qkv + tok[j] * 3 * C + C + o, *dkj = dqkv + tok[j] * 3 * C + C + o;
+                        double a = 0;
+                        for (int d = 0; d < s->hd; d++) a += dqi[d] * kj[d] + qi[d] * dkj[d];
+                        dP[j] = s->scale * a;
+                        rs += P[i * n + j] * dP[j];
+                    }
+                    for (size_t j = 0; j < n; j++) dP[j] = P[i * n + j] * (dP[j] - rs);
+                    for (int d = 0; d < s->hd; d++) {
+                        double acc = 0;
+                        for (size_t j = 0; j < n; j++)
+                            acc += dP[j] * qkv[tok[j] * 3 * C + 2 * C + o + d] + P[i * n + j] * dqkv[tok[j] * 3 * C + 2 * C + o + d];
+                        dy[tok[i] * C + o + d] = acc;
+                    }
+                }
+            }
+        }
+    free(dP);
+    free(tok);
+}
