@@ -255,3 +255,55 @@ Test(asvit_net, build_rejects_what_does_not_fit)
     cr_assert_null(n);
     cr_assert(strstr(err, "stage 3 has a 1x1 token grid"), "%s", err);
 }
+
+/* ---- the scores: device (kappa through ntk.c, L by JVP or by reverse passes) vs the host
+ * reference in double (per-sample gradients, JVP and reverse) ---- */
+#include "clnas/asvit_score.h"
+#include "util/testutil.h"
+
+Test(asvit_score, device_matches_the_host_reference, .timeout = 300)
+{
+    clnas_asvit_topo t;
+    clnas_asvit_config c;
+    char err[1024] = "";
+    cr_assert_eq(clnas_asvit_parse("6,4,5|3,2,3|2,2,6|3,1,2|16", &t, err, sizeof err), CLNAS_OK);
+    clnas_asvit_config_default(&c);
+    c.input_hw = 64;
+    c.dim = 8;
+    c.depth[1] = 2;
+    clnas_net *fl = NULL, *fi = NULL;
+    cr_assert_eq(clnas_asvit_feature_nets(&t, &c, &fl, &fi, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_dataset *d = NULL;
+    cr_assert_eq(clnas_dataset_load(CLNAS_DS_CIFAR10, NULL, &d, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_asvit_score_opts o;
+    clnas_asvit_score_opts_default(&o);
+    o.batch = 3;
+    o.repeats = 2;
+    o.points = 4;
+    clnas_asvit_inputs in;
+    cr_assert_eq(clnas_asvit_inputs_make(fl, d, &o, &in, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_asvit_score_result rh, rd, rr;
+    o.host = 1;
+    cr_assert_eq(clnas_asvit_score_run(NULL, fl, fi, &o, &in, &rh, err, sizeof err), CLNAS_OK, "%s", err);
+    o.host = 0;
+    clnas_ctx *ctx = tu_ctx();
+    cr_assert_eq(clnas_asvit_score_run(ctx, fl, fi, &o, &in, &rd, err, sizeof err), CLNAS_OK, "%s", err);
+    o.ld_reverse = 1;
+    o.metrics = CLNAS_ASVIT_METRIC_LD;
+    cr_assert_eq(clnas_asvit_score_run(ctx, fl, fi, &o, &in, &rr, err, sizeof err), CLNAS_OK, "%s", err);
+    for (int r = 0; r < 2; r++) {
+        cr_assert_eq(rh.ntk[r].status, CLNAS_KAPPA_OK);
+        cr_expect_float_eq(rd.ntk[r].kappa, rh.ntk[r].kappa, 1e-3 * rh.ntk[r].kappa, "copy %d: kappa %g vs %g", r,
+                           rd.ntk[r].kappa, rh.ntk[r].kappa);
+        cr_expect_float_eq(rd.ld[r], rh.ld[r], 1e-4 * rh.ld[r], "copy %d: L (JVP) %g vs %g", r, rd.ld[r], rh.ld[r]);
+        cr_expect_float_eq(rr.ld[r], rh.ld[r], 1e-4 * rh.ld[r], "copy %d: L (reverse) %g vs %g", r, rr.ld[r], rh.ld[r]);
+        cr_expect(rh.ld[r] > 0);
+    }
+    /* copies differ (fresh Linear weights), the mean is the mean */
+    cr_expect_neq(rh.ntk[0].kappa, rh.ntk[1].kappa);
+    cr_expect_float_eq(rh.kappa_mean, (rh.ntk[0].kappa + rh.ntk[1].kappa) / 2, 1e-12);
+    clnas_asvit_inputs_free(&in);
+    clnas_dataset_destroy(d);
+    clnas_net_destroy(fl);
+    clnas_net_destroy(fi);
+}

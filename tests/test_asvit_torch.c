@@ -64,6 +64,11 @@ Test(asvit_torch, odd_kernels_reference_32)
     check("5,2,2,1|3,1,6,1|3,2,3,1|2,1,4,2|64,16", "--input 32 --batch 3 --repeat 1 --reference");
 }
 
+Test(asvit_torch, device_64)
+{
+    check("7,8,2|2,4,5|4,1,3|2,1,6|32", "--input 64 --D 16 --batch 4 --repeat 1");
+}
+
 /* The checker is not a rubber stamp: the same dump with another topology in its metadata fails. */
 Test(asvit_torch, detects_a_wrong_topology)
 {

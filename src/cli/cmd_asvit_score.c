@@ -30,7 +30,8 @@ static const char FOOTER[] =
 "the bundled CIFAR-10 images (32x32) are upsampled: the values then differ from ImageNet's.\n"
 "The original's cached batch also went through RandAugment, colour jitter, random erasing and\n"
 "mixup/cutmix (its no_aug=True is written where the loader does not read it); clnas leaves\n"
-"those out. L uses one reverse pass per output feature (exact; the original's algorithm).\n";
+"those out. L: one forward-mode JVP per point (--ld-reverse: one reverse pass per output\n"
+"feature, the original's algorithm; the same numbers, far slower).\n";
 
 typedef struct score_args {
     asvit_net_opts net;
@@ -75,6 +76,7 @@ static int parse(int argc, char **argv, score_args *a)
     cli_add(&c, "device", &a->device);
     cli_add(&c, "no-augment", &a->no_augment);
     cli_add(&c, "reference", &a->o.host);
+    cli_add(&c, "ld-reverse", &a->o.ld_reverse);
     cli_add(&c, "json", &a->json);
     cli_add_help(&c, "dump", &a->dump, "also write the weights, images, circles and results to DIR/asvit.safetensors\n"
                                        "(check with /usr/bin/python3 tools/verify_asvit_torch.py DIR)");

@@ -38,6 +38,7 @@ static const cli_def REGISTRY[] = {
     {"input", "S", CLI_INT, 1, 4096, "input height and width"},
     {"json", NULL, CLI_FLAG, 0, 0, "print one JSON object instead of text"},
     {"layers", "N", CLI_INT, 1, 1000, "cells of a DARTS evaluation network"},
+    {"ld-reverse", NULL, CLI_FLAG, 0, 0, "length distortion by reverse passes (one per output feature) instead of JVPs"},
     {"lr-batch", "N", CLI_INT, 1, 1000000, "linear-region batch (default 1000; BN statistics are per batch)"},
     {"lr-batches", "N", CLI_INT, 1, 1000, "linear-region batches per repeat (default 3)"},
     {"metric", "LIST", CLI_FN, 0, 0, "the scores to compute"},

@@ -1,8 +1,8 @@
 /* asvit_score.c - As-ViT's kappa and length distortion (asvit_score.h, TENAS.md §8.3-8.4):
  * inputs (per-copy weights, one image batch, per-copy circles), kappa through the NTK machinery
- * of ntk.c, L through per-coordinate reverse passes that return the input gradient (exact, the
- * original's algorithm; no approximation), and the same two numbers on the double-precision
- * host reference for small networks (tests). */
+ * of ntk.c, L by one forward-mode JVP per point (or, as a cross-check, by per-coordinate reverse
+ * passes that return the input gradient: the original's algorithm), and the same two numbers
+ * on the double-precision host reference for small networks (tests). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,7 +275,7 @@ static void circle_point(const float *u, const float *v, size_t n, int k, int P,
 }
 
 /* L on the host: for every point and output coordinate, the input gradient dotted with dx/dt. */
-static clnas_status ld_host(const clnas_net *net, const float *params, const float *u, const float *v, int P,
+static clnas_status ld_host_reverse(const clnas_net *net, const float *params, const float *u, const float *v, int P,
                             double *L)
 {
     const size_t NP = net->nparams, px = tensor_size(&net->tensors[0]);
@@ -333,7 +333,7 @@ static int ld_seeds(const clnas_net *net, int pb, int F, int given)
 
 /* L on the device: the points in one batch, S output coordinates per reverse pass; the input
  * gradient of coordinate c at point k dotted with dx/dt is (dy/dt)_c at t_k. */
-static clnas_status ld_device(clnas_ctx *ctx, const clnas_net *net, const clnas_asvit_score_opts *o,
+static clnas_status ld_device_reverse(clnas_ctx *ctx, const clnas_net *net, const clnas_asvit_score_opts *o,
                               const float *params, const float *u, const float *v, double *L)
 {
     const int P = o->points, F = clnas_net_classes(net);
@@ -372,6 +372,72 @@ static clnas_status ld_device(clnas_ctx *ctx, const clnas_net *net, const clnas_
     *L = sum;
     clnas_plan_destroy(plan);
     free(x); free(dx); free(dl); free(pg); free(din); free(jv);
+    return st;
+}
+
+/* ---- L by forward mode: one JVP per point along dx/dt ---- */
+
+static clnas_status ld_host_jvp(const clnas_net *net, const float *params, const float *u, const float *v, int P,
+                                double *L)
+{
+    const size_t NP = net->nparams, px = tensor_size(&net->tensors[0]);
+    const int F = clnas_net_classes(net);
+    double *p = to_double(params, NP), *xd = malloc(px * sizeof *xd), *dxd = malloc(px * sizeof *dxd);
+    double *ty = malloc((size_t)F * sizeof *ty);
+    float *x = malloc(px * sizeof *x), *dx = malloc(px * sizeof *dx);
+    clnas_status st = p && xd && dxd && ty && x && dx ? CLNAS_OK : CLNAS_E_NOMEM;
+    double sum = 0;
+    for (int k = 0; st == CLNAS_OK && k < P; k++) {
+        circle_point(u, v, px, k, P, x, dx);
+        for (size_t i = 0; i < px; i++) { xd[i] = x[i]; dxd[i] = dx[i]; }
+        st = clnas_ref_jvp(net, 1, p, xd, dxd, NULL, ty);
+        double n2 = 0;
+        for (int c = 0; c < F; c++) n2 += ty[c] * ty[c];
+        sum += sqrt(n2);
+    }
+    *L = sum;
+    free(p); free(xd); free(dxd); free(ty); free(x); free(dx);
+    return st;
+}
+
+/* Points per device pass: all of them, or fewer when their activations would pass 1 GiB. */
+static int ld_points_per_pass(const clnas_net *net, int P)
+{
+    double per = (double)net->act_per_sample * 2 * sizeof(float); /* activations + tangents */
+    int pb = (int)((1024.0 * 1024 * 1024) / per);
+    if (pb < 1) pb = 1;
+    return pb < P ? pb : P;
+}
+
+static clnas_status ld_device_jvp(clnas_ctx *ctx, const clnas_net *net, const clnas_asvit_score_opts *o,
+                                  const float *params, const float *u, const float *v, double *L)
+{
+    const int P = o->points, F = clnas_net_classes(net), pb = ld_points_per_pass(net, P);
+    const size_t px = tensor_size(&net->tensors[0]);
+    clnas_plan *plan = NULL;
+    float *x = malloc((size_t)pb * px * sizeof *x), *dx = malloc((size_t)pb * px * sizeof *dx);
+    float *ty = malloc((size_t)pb * F * sizeof *ty);
+    clnas_status st = x && dx && ty ? CLNAS_OK : CLNAS_E_NOMEM;
+    if (st == CLNAS_OK) st = clnas_plan_create(ctx, net, pb, 1, 0, &plan);
+    if (st == CLNAS_OK) st = clnas_plan_set_params(plan, params);
+    double sum = 0;
+    for (int k0 = 0; st == CLNAS_OK && k0 < P; k0 += pb) {
+        /* a short last pass repeats its last point in the unused slots (same shapes, ignored) */
+        for (int j = 0; j < pb; j++) {
+            int k = k0 + j < P ? k0 + j : P - 1;
+            circle_point(u, v, px, k, P, x + (size_t)j * px, dx + (size_t)j * px);
+        }
+        st = clnas_plan_forward(plan, x);
+        if (st == CLNAS_OK) st = clnas_plan_jvp(plan, dx, ty);
+        for (int j = 0; st == CLNAS_OK && j < pb && k0 + j < P; j++) {
+            double n2 = 0;
+            for (int c = 0; c < F; c++) n2 += (double)ty[(size_t)j * F + c] * ty[(size_t)j * F + c];
+            sum += sqrt(n2);
+        }
+    }
+    *L = sum;
+    clnas_plan_destroy(plan);
+    free(x); free(dx); free(ty);
     return st;
 }
 
@@ -419,8 +485,10 @@ clnas_status clnas_asvit_score_run(clnas_ctx *ctx, const clnas_net *feat_ln, con
         res->t_ntk += t2 - t1;
         if (st == CLNAS_OK && (o->metrics & CLNAS_ASVIT_METRIC_LD)) {
             map_params(feat_ln, p, feat_id, pid);
-            st = o->host ? ld_host(feat_id, pid, u, v, in->points, &res->ld[r])
-                         : ld_device(ctx, feat_id, o, pid, u, v, &res->ld[r]);
+            st = o->host ? (o->ld_reverse ? ld_host_reverse(feat_id, pid, u, v, in->points, &res->ld[r])
+                                          : ld_host_jvp(feat_id, pid, u, v, in->points, &res->ld[r]))
+                         : (o->ld_reverse ? ld_device_reverse(ctx, feat_id, o, pid, u, v, &res->ld[r])
+                                          : ld_device_jvp(ctx, feat_id, o, pid, u, v, &res->ld[r]));
         }
         res->t_ld += clnas_now() - t2;
     }
