@@ -155,3 +155,60 @@ Test(asvit_search, matches_the_python_reference, .timeout = 300)
     if (rc == 0) unlink(path);
 }
 #endif
+
+#ifndef CLNAS_SANITIZED
+/* End to end at 32x32: a 4-step search with a trace, interrupted after 2 steps and resumed to
+ * the same trace; and a grow run with small limits. */
+static char *slurp_no_seconds(const char *path)
+{
+    char cmd[1024], *out;
+    snprintf(cmd, sizeof cmd, "sed 's/\"seconds\": [0-9.e+-]*//' '%s'", path);
+    cr_assert_eq(tu_run(cmd, &out), 0);
+    return out;
+}
+
+Test(asvit_search, search_trace_and_resume_end_to_end, .timeout = 600)
+{
+    const char *t = getenv("TMPDIR");
+    char a[512], b[512], cmd[2048], *out;
+    snprintf(a, sizeof a, "%s/clnas_asvit_tr_%d_a.jsonl", t && *t ? t : "/tmp", (int)getpid());
+    snprintf(b, sizeof b, "%s/clnas_asvit_tr_%d_b.jsonl", t && *t ? t : "/tmp", (int)getpid());
+    unlink(a);
+    const char *flags = "--steps 4 --input 32 --D 8 --batch 4 --repeat 1 --quiet";
+    snprintf(cmd, sizeof cmd, "'%s' search --space asvit %s --out '%s' --json 2>&1", CLNAS_BIN, flags, a);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s\n%s", cmd, out);
+    cr_assert(strstr(out, "\"final\""), "%s", out);
+    free(out);
+    /* interrupted after two steps: header + 2 lines */
+    snprintf(cmd, sizeof cmd, "head -3 '%s' > '%s'", a, b);
+    cr_assert_eq(tu_run(cmd, &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' search --space asvit %s --out '%s' --json 2>&1", CLNAS_BIN, flags, b);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s\n%s", cmd, out);
+    free(out);
+    char *ta = slurp_no_seconds(a), *tb = slurp_no_seconds(b);
+    cr_expect_str_eq(ta, tb, "the resumed trace differs:\n%s\n---\n%s", ta, tb);
+    free(ta);
+    free(tb);
+    /* other settings on an existing trace are refused */
+    snprintf(cmd, sizeof cmd, "'%s' search --space asvit --steps 4 --input 64 --D 8 --batch 4 --repeat 1 --quiet --out '%s' 2>&1",
+             CLNAS_BIN, b);
+    cr_expect_neq(tu_run(cmd, &out), 0);
+    cr_expect(strstr(out, "other settings"), "%s", out);
+    free(out);
+    unlink(a);
+    unlink(b);
+}
+
+Test(asvit_search, grow_end_to_end, .timeout = 600)
+{
+    char cmd[1024], *out;
+    snprintf(cmd, sizeof cmd, "'%s' grow --space asvit --arch '8,2,3|4,1,2|4,1,4|4,1,6|32' --input 32 --batch 4 "
+             "--repeat 1 --max-params 3 --stop-params 2 --quiet --json 2>&1", CLNAS_BIN);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s\n%s", cmd, out);
+    /* D 8 -> full size 32: 2.32 M; every candidate has more than 2 M, so one step, under 3 M */
+    cr_expect(strstr(out, "\"family\": [{\"step\": 1"), "%s", out);
+    cr_expect(!strstr(out, "\"step\": 2"), "%s", out);
+    free(out);
+}
+#endif
