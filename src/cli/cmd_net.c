@@ -1,6 +1,7 @@
 /* cmd_net.c - `clnas net`: build a NAS-Bench-201 network and print its summary. */
 #include <stdio.h>
 #include <string.h>
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "clnas/nb201.h"
 
@@ -9,7 +10,8 @@ static const char USAGE[] =
 "\n"
 "Builds a NAS-Bench-201 network and prints it layer by layer with output shapes and parameter\n"
 "counts, then the totals: use it to check that a network is the one you mean.\n"
-"DARTS networks: clnas net --space darts --help.\n";
+"DARTS networks: clnas net --space darts --help.\n"
+"As-ViT networks: clnas net --space asvit --arch TOPOLOGY (see clnas net --space asvit --help).\n";
 
 static const char FOOTER[] =
 "--proxy applies where it appears: it sets C, N, the stem, the depth and the input channels (lr also\n"
@@ -39,6 +41,7 @@ static int parse_proxy(const char *cmd, const char *opt, const char *val, void *
 int clnas_cmd_net(int argc, char **argv)
 {
     if (cli_wants_darts(argc, argv)) return clnas_cmd_net_darts(argc, argv);
+    if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_net_asvit(argc, argv);
     net_args a;
     clnas_nb201_config_default(&a.cfg);
     a.no_stem = 0;

@@ -64,6 +64,10 @@ static int parse_args(int argc, char **argv, rank_args *a)
         fprintf(stderr, "clnas rank: --out FILE.csv is required\n");
         return 2;
     }
+    if (a->space && strcmp(a->space, "nb201")) {
+        fprintf(stderr, "clnas rank: --space %s: rank works on nb201 only (As-ViT: clnas score --space asvit)\n", a->space);
+        return 2;
+    }
     if ((a->sample > 0) + (a->archs_file != NULL) + a->all != 1) {
         fprintf(stderr, "clnas rank: give exactly one of --sample N, --archs FILE, --all\n");
         return 2;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "clnas/darts.h"
 #include "clnas/score.h"
@@ -26,7 +27,8 @@ static const char USAGE[] =
 "DARTS (--space darts): the same two scores of TE-NAS's DARTS proxies (C=1, a normal and a reduction\n"
 "cell; NTK batch 14 on CIFAR-10, 24 on ImageNet) of a supernet state (--alpha: JSON with \"normal\" and\n"
 "\"reduce\", 14 rows of 8 alphas each, TE-NAS's edge and op order; 'supernet' = TE-NAS's start) or of\n"
-"the single-path state of a genotype (--genotype).\n";
+"the single-path state of a genotype (--genotype).\n"
+"As-ViT topologies: clnas score --space asvit --arch TOPOLOGY (see clnas score --space asvit --help).\n";
 
 static const char FOOTER[] =
 "An undefined kappa (NaN in the NTK, or lambda_min <= 0) is reported as such, never as a number.\n"
@@ -234,6 +236,7 @@ static int inputs_from_data(target *t, const char *data_path, const clnas_score_
 
 int clnas_cmd_score(int argc, char **argv)
 {
+    if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_score_asvit(argc, argv);
     clnas_score_opts o;
     clnas_score_opts_default(&o);
     const char *arch_s = NULL, *data_path = NULL, *device = NULL, *dump = NULL, *from = NULL, *space = NULL;

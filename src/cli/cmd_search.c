@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "clnas/bench201.h"
 #include "clnas/search.h"
@@ -18,7 +19,7 @@
 #include "report/trace.h"
 
 static const char USAGE[] =
-"usage: clnas search [--space nb201] [options]\n"
+"usage: clnas search [--space nb201] [options]   (As-ViT: clnas search --space asvit --help)\n"
 "\n"
 "Runs TE-NAS's pruning search on NAS-Bench-201: from the supernet (none removed), each round\n"
 "scores every remaining (edge, op) by the relative change of the NTK condition number and of\n"
@@ -452,6 +453,7 @@ static void env_close(search_env *e)
 int clnas_cmd_search(int argc, char **argv)
 {
     if (cli_wants_darts(argc, argv)) return clnas_cmd_search_darts(argc, argv);
+    if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_search_asvit(argc, argv);
     search_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
