@@ -29,7 +29,7 @@ static const cli_def REGISTRY[] = {
     {"depths", "LIST", CLI_STR, 0, 0, "blocks per stage of an As-ViT network, e.g. 1,1,1,1"},
     {"device", "D", CLI_STR, 0, 0, "device index or name part (see clnas devices; env CLNAS_DEVICE)"},
     {"dump", "DIR", CLI_STR, 0, 0, "also write everything the score is computed from and its intermediate results to DIR"},
-    {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double on the device (needs cl_khr_fp64)"},
+    {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double (on the device if it has cl_khr_fp64, else on the host)"},
     {"from", "DIR", CLI_STR, 0, 0, "recompute from a dump: exactly its weights, images and patches"},
     {"imagefolder", "DIR", CLI_STR, 0, 0, "an ImageNet-style folder: one sub-folder of JPEG files per class"},
     {"in-channels", "N", CLI_INT, 1, 4096, "input channels"},
