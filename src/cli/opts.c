@@ -67,6 +67,8 @@ static const cli_def REGISTRY[] = {
     {"table", "FILE", CLI_STR, 0, 0, "NB201 accuracy table (default: the bundled data/nb201/nb201_accuracies.csv)"},
     {"threads", "N", CLI_INT, 1, 64, "decoder threads (default: the online CPUs)"},
     {"title", "TEXT", CLI_STR, 0, 0, "figure title"},
+    {"torch", NULL, CLI_FLAG, 0, 0, "also time the same computations in PyTorch"},
+    {"torch-script", "FILE", CLI_STR, 0, 0, "the tools/bench_torch.py to run"},
     {"trace", "FILE", CLI_STR, 0, 0, "a search result file (repeat for several)"},
 };
 #define NREG ((int)(sizeof REGISTRY / sizeof REGISTRY[0]))
