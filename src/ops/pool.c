@@ -5,7 +5,6 @@
 
 #include "ops/ops.h"
 
-#define POOL_MAXW 64 /* must match cl/pool.cl */
 #define ROW_LWS 16
 
 /* Which row kernel (cl/pool.cl) serves this shape: 3 (3x3 s1 p1), 2 (2x2 s2 p0) or 0 (the
@@ -13,7 +12,7 @@
 static int row_kind(const clnas_pool_shape *s)
 {
     if (s->w % 8) return 0;
-    if (s->k == 3 && s->stride == 1 && s->pad == 1 && s->w <= POOL_MAXW) return 3;
+    if (s->k == 3 && s->stride == 1 && s->pad == 1) return 3;
     if (s->k == 2 && s->stride == 2 && s->pad == 0) return 2;
     return 0;
 }
