@@ -119,6 +119,12 @@ clnas_status clnas_kernel_wg_limit(clnas_ctx *ctx, cl_kernel k, size_t *out);
  * that guard their bounds and need no particular group size. */
 clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *out);
 
+/* 1 when kernels should take their CPU-shaped variant (each work item streams through a
+ * contiguous run; few, small groups), 0 for the GPU-shaped one (neighbouring items read
+ * neighbouring addresses). $CLNAS_KERNEL_VARIANT=cpu|gpu overrides (tests run both); otherwise
+ * CPU devices get the CPU shape. */
+int clnas_cpu_shaped(const clnas_ctx *ctx);
+
 /* Reads the source text of cl/<file> (embedded, or from $CLNAS_CL_DIR). *out is malloc'd. */
 clnas_status clnas_cl_source(clnas_ctx *ctx, const char *file, char **out, size_t *len);
 

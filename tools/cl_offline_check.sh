@@ -40,12 +40,15 @@ log=$work/programs.tsv
 if [ -x "$bin" ]; then
   arch='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
   export CLNAS_CL_LOG=$log CLNAS_CACHE_DIR=$work/cache
-  "$bin" selftest >/dev/null 2>&1 || echo "offline: warning: $bin selftest failed" >&2
-  "$bin" score --arch supernet --batch 8 --repeat 1 --lr-batch 100 --lr-batches 1 >/dev/null 2>&1 ||
-    echo "offline: warning: $bin score (supernet) failed" >&2
-  "$bin" score --arch "$arch" --batch 8 --repeat 1 --lr-batch 100 --lr-batches 1 >/dev/null 2>&1 ||
-    echo "offline: warning: $bin score (single path) failed" >&2
-  unset CLNAS_CL_LOG
+  for variant in cpu gpu; do # both kernel variants (CLNAS_KERNEL_VARIANT), whatever the device is
+    export CLNAS_KERNEL_VARIANT=$variant
+    "$bin" selftest >/dev/null 2>&1 || echo "offline: warning: $bin selftest ($variant) failed" >&2
+    "$bin" score --arch supernet --batch 8 --repeat 1 --lr-batch 100 --lr-batches 1 >/dev/null 2>&1 ||
+      echo "offline: warning: $bin score (supernet, $variant) failed" >&2
+    "$bin" score --arch "$arch" --batch 8 --repeat 1 --lr-batch 100 --lr-batches 1 >/dev/null 2>&1 ||
+      echo "offline: warning: $bin score (single path, $variant) failed" >&2
+  done
+  unset CLNAS_CL_LOG CLNAS_KERNEL_VARIANT
 else
   echo "offline: $bin not found: checking only the kernel files that need no -D options" >&2
 fi

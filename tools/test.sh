@@ -104,7 +104,8 @@ run_rusticl() {
     return
   fi
   rm -f "$dir/Testing/Temporary/LastTest.log"
-  RUSTICL_ENABLE=llvmpipe CLNAS_TEST_DEVICE=llvmpipe \
+  # the GPU-shaped kernel variants there (CLNAS_KERNEL_VARIANT): PoCL runs the CPU-shaped ones
+  RUSTICL_ENABLE=llvmpipe CLNAS_TEST_DEVICE=llvmpipe CLNAS_KERNEL_VARIANT=gpu \
     ctest --test-dir "$dir" --output-on-failure -R "$rusticl_tests" || rc=$?
   [ -f "$dir/Testing/Temporary/LastTest.log" ] && read -r p f < <(count_cases "$dir")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi

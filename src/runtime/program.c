@@ -353,6 +353,14 @@ clnas_status clnas_kernel_wg_limit(clnas_ctx *ctx, cl_kernel k, size_t *out)
     return CLNAS_OK;
 }
 
+int clnas_cpu_shaped(const clnas_ctx *ctx)
+{
+    const char *e = getenv("CLNAS_KERNEL_VARIANT");
+    if (e && strcmp(e, "cpu") == 0) return 1;
+    if (e && strcmp(e, "gpu") == 0) return 0;
+    return strcmp(ctx->info.type, "CPU") == 0;
+}
+
 clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *out)
 {
     size_t lim;
