@@ -112,6 +112,19 @@ clnas_status clnas_kernel_args(clnas_ctx *ctx, cl_kernel k, const char *fmt, ...
 clnas_status clnas_launch(clnas_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *gws,
                           const size_t *lws);
 
+/* The most work-items one group of k may have on this device: min(CL_DEVICE_MAX_WORK_GROUP_SIZE,
+ * CL_KERNEL_WORK_GROUP_SIZE). Launch-geometry pickers cap their local sizes with it. */
+clnas_status clnas_kernel_wg_limit(clnas_ctx *ctx, cl_kernel k, size_t *out);
+/* The largest power of two <= min(want, clnas_kernel_wg_limit): a 1-D local size for kernels
+ * that guard their bounds and need no particular group size. */
+clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *out);
+
+/* 1 when kernels should take their CPU-shaped variant (each work item streams through a
+ * contiguous run; few, small groups), 0 for the GPU-shaped one (neighbouring items read
+ * neighbouring addresses). $CLNAS_KERNEL_VARIANT=cpu|gpu overrides (tests run both); otherwise
+ * CPU devices get the CPU shape. */
+int clnas_cpu_shaped(const clnas_ctx *ctx);
+
 /* Reads the source text of cl/<file> (embedded, or from $CLNAS_CL_DIR). *out is malloc'd. */
 clnas_status clnas_cl_source(clnas_ctx *ctx, const char *file, char **out, size_t *len);
 

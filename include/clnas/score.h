@@ -52,7 +52,7 @@ typedef struct clnas_ntk clnas_ntk;
 typedef struct clnas_ntk_config {
     int batch;           /* B, 72 in TE-NAS NB201 */
     int seeds;           /* backward seeds in flight; 0 = chosen to fit CLNAS_SEEDS or a memory budget */
-    int fp64_gram;       /* 1: Theta = G G^T in double on the device (needs cl_khr_fp64) */
+    int fp64_gram;       /* 1: Theta = G G^T in double (on the device with cl_khr_fp64, else on the host) */
 } clnas_ntk_config;
 
 /* net is borrowed and must outlive the object. */

@@ -32,7 +32,7 @@ static const cli_def REGISTRY[] = {
     {"device", "D", CLI_STR, 0, 0, "device index or name part (see clnas devices; env CLNAS_DEVICE)"},
     {"dump", "DIR", CLI_STR, 0, 0, "also write everything the score is computed from and its intermediate results to DIR"},
     {"edge-ntk-refresh", NULL, CLI_FLAG, 0, 0, "DARTS edge pruning: rebuild the current NTK network after each node (TE-NAS keeps it fixed)"},
-    {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double on the device (needs cl_khr_fp64)"},
+    {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double (on the device if it has cl_khr_fp64, else on the host)"},
     {"from", "DIR", CLI_STR, 0, 0, "recompute from a dump: exactly its weights, images and patches"},
     {"genotype", "G", CLI_STR, 0, 0, "a DARTS genotype: Genotype(normal=[...], ...) as DARTS prints it, or DARTS_V1, DARTS_V2, PC_DARTS"},
     {"imagefolder", "DIR", CLI_STR, 0, 0, "an ImageNet-style folder: one sub-folder of JPEG files per class"},
@@ -78,6 +78,8 @@ static const cli_def REGISTRY[] = {
     {"threads", "N", CLI_INT, 1, 64, "decoder threads (default: the online CPUs)"},
     {"title", "TEXT", CLI_STR, 0, 0, "figure title"},
     {"topology", "T", CLI_STR, 0, 0, "an As-ViT topology (the same as --arch)"},
+    {"torch", NULL, CLI_FLAG, 0, 0, "also time the same computations in PyTorch"},
+    {"torch-script", "FILE", CLI_STR, 0, 0, "the tools/bench_torch.py to run"},
     {"trace", "FILE", CLI_STR, 0, 0, "a search result file (repeat for several)"},
 };
 #define NREG ((int)(sizeof REGISTRY / sizeof REGISTRY[0]))

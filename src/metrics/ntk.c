@@ -15,6 +15,7 @@ struct clnas_ntk {
     const clnas_net *net;
     clnas_plan *plan;
     int B, S, fp64;
+    int host64;    /* fp64 Gram asked for on a device without cl_khr_fp64: Theta in double on the host */
     cl_mem G;      /* B x nparams floats: row i = gradients of seed i (Jacobian = first njac columns) */
     cl_mem theta;  /* B x B, float or double */
     cl_mem G64;    /* B x njac doubles (fp64 Gram only) */
@@ -23,6 +24,7 @@ struct clnas_ntk {
     cl_mem part;   /* nchunk x B x B partial Grams (nchunk > 1 only), float or double */
     void *part_h;  /* their host copy */
     float *theta_f;
+    float *G_h;    /* host copy of G's Jacobian columns (host64 only), B x njac */
     double *theta_d, *work, *w; /* host scratch: Theta in double, its copy for LAPACK, eigenvalues */
 };
 
@@ -74,18 +76,19 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     *out = NULL;
     if (cfg->batch < 1)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "NTK batch must be >= 1 (got %d)", cfg->batch);
-    if (cfg->fp64_gram && !ctx->info.fp64)
-        return clnas_set_error(ctx, CLNAS_E_UNSUPPORTED, "fp64 Gram matrix requested but \"%s\" has no cl_khr_fp64",
-                               ctx->info.name);
     clnas_ntk *n = calloc(1, sizeof *n);
     if (!n) return CLNAS_E_NOMEM;
     n->ctx = ctx;
     n->net = net;
     n->B = cfg->batch;
     n->S = cfg->seeds > 0 ? (cfg->seeds < cfg->batch ? cfg->seeds : cfg->batch) : auto_seeds(ctx, net, cfg->batch);
-    n->fp64 = cfg->fp64_gram;
+    /* Without cl_khr_fp64 (GPU drivers such as Mesa's rusticl) the fp64 Gram is computed on the
+     * host from the device's fp32 Jacobian: same numbers, paid in host time instead. */
+    n->host64 = cfg->fp64_gram && !ctx->info.fp64;
+    n->fp64 = cfg->fp64_gram && !n->host64;
     size_t B = (size_t)n->B;
     clnas_status st;
+    if (n->host64 && !(n->G_h = malloc(B * net->njac * sizeof(float)))) { st = CLNAS_E_NOMEM; goto fail; }
     n->theta_f = malloc(B * B * sizeof(float));
     n->theta_d = malloc(B * B * sizeof(double));
     n->work = malloc(B * B * sizeof(double));
@@ -96,6 +99,7 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     CLNAS_TRY(clnas_buf_alloc(ctx, B * B * (n->fp64 ? sizeof(double) : sizeof(float)), &n->theta));
     if (n->fp64) CLNAS_TRY(clnas_buf_alloc(ctx, B * net->njac * sizeof(double), &n->G64));
     gram_chunks(net->njac, &n->nchunk, &n->kc);
+    if (n->host64) n->nchunk = 1;
     if (n->nchunk > 1) {
         const size_t es = n->fp64 ? sizeof(double) : sizeof(float);
         CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)n->nchunk * B * B * es, &n->part));
@@ -118,6 +122,7 @@ void clnas_ntk_destroy(clnas_ntk *n)
     clnas_buf_free(n->part);
     free(n->part_h);
     free(n->theta_f);
+    free(n->G_h);
     free(n->theta_d);
     free(n->work);
     free(n->w);
@@ -157,10 +162,33 @@ static clnas_status gram_chunked(clnas_ntk *n, cl_mem A, size_t ld)
     return CLNAS_OK;
 }
 
+/* Theta = G G^T in double on the host (host64): reads the Jacobian columns of every row of G,
+ * then sums each entry's products in double, in column order (deterministic), filling the
+ * lower triangle and mirroring it. */
+static clnas_status gram_host(clnas_ntk *n)
+{
+    const size_t B = (size_t)n->B, nj = n->net->njac, np = n->net->nparams;
+    for (size_t i = 0; i < B; i++) {
+        clnas_status st = clnas_buf_read(n->ctx, n->G, i * np * sizeof(float), nj * sizeof(float), n->G_h + i * nj);
+        if (st != CLNAS_OK) return st;
+    }
+    for (size_t i = 0; i < B; i++) {
+        const float *gi = n->G_h + i * nj;
+        for (size_t j = 0; j <= i; j++) {
+            const float *gj = n->G_h + j * nj;
+            double acc = 0;
+            for (size_t q = 0; q < nj; q++) acc += (double)gi[q] * (double)gj[q];
+            n->theta_d[i * B + j] = n->theta_d[j * B + i] = acc;
+        }
+    }
+    return CLNAS_OK;
+}
+
 static clnas_status gram(clnas_ntk *n)
 {
     const clnas_net *net = n->net;
     size_t B = (size_t)n->B;
+    if (n->host64) return gram_host(n);
     if (!n->fp64) {
         if (n->nchunk > 1) return gram_chunked(n, n->G, net->nparams);
         clnas_status st = clnas_gemm(n->ctx, 0, 1, B, B, net->njac, 1.0f, n->G, 0, net->nparams, n->G, 0,
@@ -176,6 +204,7 @@ static clnas_status gram(clnas_ntk *n)
         st = clnas_kernel_args(n->ctx, k, "miimiii", n->G, 0, (int)net->nparams, n->G64, (int)net->njac, (int)B,
                                (int)net->njac);
     size_t gws[2] = {net->njac, B}, lws[2] = {64, 1};
+    if (st == CLNAS_OK) st = clnas_lws_capped(n->ctx, k, 64, &lws[0]);
     if (st == CLNAS_OK) st = clnas_launch(n->ctx, k, 2, gws, lws);
     if (st == CLNAS_OK && n->nchunk > 1) return gram_chunked(n, n->G64, net->njac);
     if (st == CLNAS_OK)

@@ -29,7 +29,8 @@ clnas_status clnas_relu_fwd(clnas_ctx *ctx, size_t count, clnas_dt x, clnas_dt y
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimii", x.m, (int)x.off, y.m, (int)y.off, (int)count);
     if (st != CLNAS_OK) return st;
-    size_t lws = ELT_LWS;
+    size_t lws;
+    if ((st = clnas_lws_capped(ctx, k, ELT_LWS, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &count, &lws);
 }
 
@@ -56,6 +57,7 @@ clnas_status clnas_relu_bwd_ex(clnas_ctx *ctx, size_t count, int S, clnas_dt x, 
                            (int)dx.off, (int)count, accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;
     size_t gws[2] = {count, (size_t)S}, lws[2] = {ELT_LWS, 1};
+    if ((st = clnas_lws_capped(ctx, k, ELT_LWS, &lws[0])) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 2, gws, lws);
 }
 
@@ -117,7 +119,8 @@ clnas_status clnas_axpby(clnas_ctx *ctx, size_t count, float a, clnas_dt x, floa
     st = clnas_kernel_args(ctx, k, "ifmifmi", (int)count, (double)a, x.m, (int)x.off, (double)b,
                            y.m, (int)y.off);
     if (st != CLNAS_OK) return st;
-    size_t lws = ELT_LWS;
+    size_t lws;
+    if ((st = clnas_lws_capped(ctx, k, ELT_LWS, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &count, &lws);
 }
 
@@ -135,6 +138,7 @@ clnas_status clnas_seed_rows(clnas_ctx *ctx, int S, int n, int k, int row0, clna
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, kern, "miiiii", dlogits.m, (int)dlogits.off, n, k, row0, (int)total);
     if (st != CLNAS_OK) return st;
-    size_t lws = ELT_LWS;
+    size_t lws;
+    if ((st = clnas_lws_capped(ctx, kern, ELT_LWS, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, kern, 1, &total, &lws);
 }

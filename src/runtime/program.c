@@ -231,6 +231,18 @@ static clnas_status build_program(clnas_ctx *ctx, const char *file, const char *
     return CLNAS_OK;
 }
 
+/* $CLNAS_CL_LOG: appends "file<TAB>defines" for every program a context loads, so that
+ * tools/cl_offline_check.sh can compile exactly the option sets clnas uses. Best effort. */
+static void log_program(const char *file, const char *defines)
+{
+    const char *path = getenv("CLNAS_CL_LOG");
+    if (!path || !*path) return;
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    fprintf(f, "%s\t%s\n", file, defines);
+    fclose(f);
+}
+
 clnas_status clnas_kernel_get(clnas_ctx *ctx, const char *file, const char *defines,
                               const char *name, cl_kernel *out)
 {
@@ -254,6 +266,7 @@ clnas_status clnas_kernel_get(clnas_ctx *ctx, const char *file, const char *defi
         cl_program prog = NULL;
         clnas_status st = build_program(ctx, file, defines, &prog);
         if (st != CLNAS_OK) return st;
+        log_program(file, defines);
         pe = &ctx->progs[ctx->nprogs];
         memset(pe, 0, sizeof *pe);
         snprintf(pe->file, sizeof pe->file, "%s", file);
@@ -328,6 +341,35 @@ clnas_status clnas_kernel_args(clnas_ctx *ctx, cl_kernel k, const char *fmt, ...
         return clnas_set_error(ctx, e, "setting argument %u of kernel %s failed: %s", i - 1, kname,
                                clnas_status_str(e));
     }
+    return CLNAS_OK;
+}
+
+clnas_status clnas_kernel_wg_limit(clnas_ctx *ctx, cl_kernel k, size_t *out)
+{
+    size_t kwg = 0;
+    CL_CHECK(ctx, clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
+    if (!kwg || (ctx->info.max_work_group && ctx->info.max_work_group < kwg)) kwg = ctx->info.max_work_group;
+    *out = kwg ? kwg : 1;
+    return CLNAS_OK;
+}
+
+int clnas_cpu_shaped(const clnas_ctx *ctx)
+{
+    const char *e = getenv("CLNAS_KERNEL_VARIANT");
+    if (e && strcmp(e, "cpu") == 0) return 1;
+    if (e && strcmp(e, "gpu") == 0) return 0;
+    return strcmp(ctx->info.type, "CPU") == 0;
+}
+
+clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *out)
+{
+    size_t lim;
+    clnas_status st = clnas_kernel_wg_limit(ctx, k, &lim);
+    if (st != CLNAS_OK) return st;
+    if (want < lim) lim = want;
+    size_t l = 1;
+    while (l * 2 <= lim) l *= 2;
+    *out = l;
     return CLNAS_OK;
 }
 
