@@ -55,6 +55,13 @@ typedef struct clnas_candidate {
     int kappa_undefined;  /* repeats where kappa_cur or kappa_cand was undefined (counted as 1e5) */
     double kappa_cur[CLNAS_MAX_REPEATS], kappa_cand[CLNAS_MAX_REPEATS];
     size_t r_cur[CLNAS_MAX_REPEATS], r_cand[CLNAS_MAX_REPEATS];
+    /* What computing it cost: seconds since the previous candidate finished (the first one
+     * includes the search's setup), and the kappa / R evaluations and kappa GFLOP done for it
+     * (in the shared mode the round's current-network scores go to the candidate that needed
+     * them). A candidate taken over from opts.resume keeps the cost recorded with it; NaN
+     * seconds: unknown (a trace of an older clnas). */
+    double cost_s, cost_gflop;
+    long cost_kappa_evals, cost_regions_evals;
 } clnas_candidate;
 
 /* The ranking step alone (on dk/dr already filled): sets rank_k, rank_r, order and pruned
@@ -121,6 +128,11 @@ typedef struct clnas_search_result {
     double kappa_gflop;      /* work of those kappa evaluations, counted from the network shapes:
                                 forward + B backward seeds (convolutions, linear layers) + Gram */
     double wall_s;
+    /* The recorded cost of the candidates taken over from opts.resume (their cost_* summed; 0
+     * without a resume; prior_wall_s NaN when some were not recorded): a resumed search's whole
+     * cost is these plus the fields above. */
+    double prior_wall_s, prior_kappa_gflop;
+    long prior_kappa_evals, prior_regions_evals;
 } clnas_search_result;
 
 /* "shared" or "per-candidate", as the trace and the result files spell the mode. */

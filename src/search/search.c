@@ -151,7 +151,33 @@ typedef struct search_state {
     int done, total;
     double t0;
     int show;
+    /* the totals when the previous candidate finished (its cost is the difference) */
+    double t_last, gflop_last;
+    long kappa_last, regions_last;
 } search_state;
+
+/* Fills c's cost from the totals (a candidate computed now) or adds its recorded cost to the
+ * prior totals (one taken over from the resume), then takes the new totals as the mark. */
+static void account(search_state *s, clnas_candidate *c, int was_resumed)
+{
+    clnas_search_result *r = s->res;
+    double now = clnas_now();
+    if (was_resumed) {
+        r->prior_wall_s += c->cost_s;
+        r->prior_kappa_gflop += c->cost_gflop;
+        r->prior_kappa_evals += c->cost_kappa_evals;
+        r->prior_regions_evals += c->cost_regions_evals;
+    } else {
+        c->cost_s = now - s->t_last;
+        c->cost_gflop = r->kappa_gflop - s->gflop_last;
+        c->cost_kappa_evals = r->kappa_evals - s->kappa_last;
+        c->cost_regions_evals = r->regions_evals - s->regions_last;
+    }
+    s->t_last = now;
+    s->gflop_last = r->kappa_gflop;
+    s->kappa_last = r->kappa_evals;
+    s->regions_last = r->regions_evals;
+}
 
 static void progress(search_state *s, int round, int nrounds, int cand, int ncand)
 {
@@ -455,6 +481,7 @@ static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round
             eval_free(&cur);
             return st;
         }
+        account(s, &cands[i], resumed(o, round, &cands[i]) != NULL);
         s->res->kappa_undefined += cands[i].kappa_undefined;
         s->res->candidates++;
         s->done++;
@@ -481,7 +508,7 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     s.ctx = ctx;
     s.o = o;
     s.res = res;
-    s.t0 = clnas_now();
+    s.t0 = s.t_last = clnas_now();
     s.show = !o->quiet && isatty(2);
     int hw = clnas_dataset_hw(so->dataset);
     /* the shared mode holds a whole round's K batches and K patch sets */
