@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,4 +314,66 @@ Test(reliab, search_write_errors_fail_and_leave_complete_files)
     }
     json_decref(want);
     tu_rmrf(ref);
+}
+
+/* ---- 6. sizes from a file are checked ---- */
+
+/* Rewrites one metadata value of a safetensors file (the header is re-serialised and padded). */
+static void set_meta(const char *path, const char *key, const char *value)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    unsigned char len8[8];
+    cr_assert_eq(fread(len8, 1, 8, f), 8);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | len8[i];
+    char *h = malloc(hl + 1);
+    cr_assert_eq(fread(h, 1, hl, f), hl);
+    h[hl] = 0;
+    fseek(f, 0, SEEK_END);
+    long end = ftell(f);
+    size_t nd = (size_t)end - 8 - hl;
+    char *data = malloc(nd + 1);
+    fseek(f, (long)(8 + hl), SEEK_SET);
+    cr_assert_eq(fread(data, 1, nd, f), nd);
+    fclose(f);
+    json_t *j = json_loads(h, 0, NULL);
+    cr_assert(j, "header of %s", path);
+    json_object_set_new(json_object_get(j, "__metadata__"), key, json_string(value));
+    char *t = json_dumps(j, JSON_COMPACT);
+    size_t n = strlen(t), padded = (n + 7) / 8 * 8;
+    f = fopen(path, "wb");
+    for (int i = 0; i < 8; i++) fputc((int)((padded >> (8 * i)) & 0xff), f);
+    fputs(t, f);
+    for (size_t i = n; i < padded; i++) fputc(' ', f);
+    fwrite(data, 1, nd, f);
+    fclose(f);
+    free(t);
+    free(h);
+    free(data);
+    json_decref(j);
+}
+
+Test(reliab, dump_sizes_out_of_range_are_refused)
+{
+    char dir[256], p[400], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_dumpovf");
+    cr_assert_eq(run(&out, "%s score --arch '|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|' "
+                           "--batch 4 --repeat 1 --lr-batch 4 --lr-batches 14 --dump %s/d 2>&1", CLNAS_BIN, dir), 0, "%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/d/inputs.safetensors", dir);
+    /* 4 x 1073741849 wraps around to 4 x 25 in 32 bits: the file's 100 patches would match */
+    set_meta(p, "lr_batches", "1073741849");
+    cr_expect_eq(run(&out, "%s score --from %s/d 2>&1", CLNAS_BIN, dir), 1, "%s", out);
+    cr_expect(strstr(out, "out of range") && strstr(out, "lr_batches 1073741849"), "%s", out);
+    free(out);
+    set_meta(p, "lr_batches", "14");
+    set_meta(p, "batch", "-9223372036854775807");
+    cr_expect_eq(run(&out, "%s score --from %s/d 2>&1", CLNAS_BIN, dir), 1, "%s", out);
+    cr_expect(strstr(out, "out of range"), "%s", out);
+    free(out);
+    set_meta(p, "batch", "4");
+    cr_expect_eq(run(&out, "%s score --from %s/d 2>&1", CLNAS_BIN, dir), 0, "%s", out);
+    free(out);
+    tu_rmrf(dir);
 }
