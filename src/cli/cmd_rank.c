@@ -273,7 +273,10 @@ static int write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, cons
         if (res->ntk[r].status != CLNAS_KAPPA_OK) status = clnas_kappa_status_str(res->ntk[r].status);
     }
     num(csv, res->regions_mean);
-    for (int r = 0; r < repeats; r++) fprintf(csv, ",%zu", res->regions[r]);
+    for (int r = 0; r < repeats; r++) {
+        if (res->regions_nonfinite[r]) fputs(",", csv); /* undefined: NaN or inf reached the ReLUs */
+        else fprintf(csv, ",%zu", res->regions[r]);
+    }
     num(csv, w ? w->cifar10 : NAN);
     num(csv, w ? w->cifar100 : NAN);
     num(csv, w ? w->imagenet16 : NAN);
@@ -328,6 +331,9 @@ static int score_loop(const rank_study *st, clnas_ctx *ctx, const clnas_dataset 
             break;
         }
         int row = st->table ? clnas_nb201_table_find_arch(st->table, &arch) : -1;
+        if (!isfinite(res.regions_mean))
+            fprintf(stderr, "\nclnas rank: %s: R undefined (NaN or infinity in the linear-region pre-activations); "
+                            "its R cells are empty\n", st->archs[i]);
         long before = ftell(csv);
         if (write_row(csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, st->archs[i], &res, a->o.repeats) != 0) {
             undo_row(csv, a->out, before);

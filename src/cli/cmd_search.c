@@ -75,7 +75,7 @@ typedef struct run_result {
     char arch[512];
     double acc[3];
     double wall_s;
-    int candidates, undefined;
+    int candidates, undefined, regions_undefined;
     long kappa_evals, regions_evals; /* -1: unknown (a result file of an older clnas) */
     double kappa_gflop;              /* -1: unknown */
     int found_in_table;
@@ -139,6 +139,7 @@ static json_t *run_json(const run_result *r, const clnas_search_opts *o, const c
     bad |= json_object_set_new(j, "accuracy", acc);
     bad |= json_object_set_new(j, "candidates", json_integer(r->candidates));
     bad |= json_object_set_new(j, "kappa_undefined", json_integer(r->undefined));
+    bad |= json_object_set_new(j, "regions_undefined", json_integer(r->regions_undefined));
     /* the whole search's evaluations and time, summed over its resumes */
     bad |= json_object_set_new(j, "kappa_evals", r->kappa_evals >= 0 ? json_integer(r->kappa_evals) : json_null());
     bad |= json_object_set_new(j, "regions_evals", r->kappa_evals >= 0 ? json_integer(r->regions_evals) : json_null());
@@ -188,6 +189,7 @@ static clnas_status read_run_json(const char *path, run_result *r, int *shared, 
     r->wall_s = wall;
     r->candidates = (int)cand;
     r->undefined = (int)und;
+    r->regions_undefined = (int)clnas_json_get_int(j, "regions_undefined", 0);
     r->kappa_evals = (long)clnas_json_get_int(j, "kappa_evals", -1);
     r->regions_evals = r->kappa_evals >= 0 ? (long)clnas_json_get_int(j, "regions_evals", -1) : -1;
     r->kappa_gflop = clnas_json_get_num(j, "kappa_gflop", -1);
@@ -293,6 +295,8 @@ static void print_seed(const run_result *r)
     printf("  wall time %.1f s, %d candidates, %ld kappa and %ld R evaluations", r->wall_s, r->candidates, r->kappa_evals,
            r->regions_evals);
     if (r->undefined) printf(", %d undefined kappa counted as 1e5 (as the original does for NaN)", r->undefined);
+    if (r->regions_undefined)
+        printf(", %d undefined R (NaN/inf pre-activations) counted as 0 regions, the worst", r->regions_undefined);
     printf("\n");
     if (r->kappa_evals > 0 && r->wall_s > 0)
         printf("  NTK work %.2f TFLOP (convolutions, linear layers, Gram), %.1f GFLOP/s over the whole wall time\n",
@@ -379,6 +383,7 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     take_cost(r, &sr);
     r->candidates = sr.candidates;
     r->undefined = sr.kappa_undefined;
+    r->regions_undefined = sr.regions_undefined;
     lookup(e->table, r);
     int rc = trace_bad;
     if (a->out) {

@@ -348,7 +348,13 @@ json_t *clnas_score_json(const char *arch, const clnas_score_opts *o, const clna
         bad |= json_object_set_new(l, "batch", json_integer(o->lr_batch));
         bad |= json_object_set_new(l, "params", json_integer((json_int_t)r->lr_params));
         bad |= json_object_set_new(l, "bits", json_integer((json_int_t)r->lr_bits));
-        bad |= json_object_set_new(l, "regions", clnas_json_sizes(r->regions, r->repeats));
+        json_t *rs = json_array(), *rstat = json_array();
+        for (int i = 0; i < r->repeats; i++) {
+            bad |= json_array_append_new(rs, r->regions_nonfinite[i] ? json_null() : json_integer((json_int_t)r->regions[i]));
+            bad |= json_array_append_new(rstat, json_string(r->regions_nonfinite[i] ? "NaN or inf in the pre-activations" : "ok"));
+        }
+        bad |= json_object_set_new(l, "regions", rs);
+        bad |= json_object_set_new(l, "status", rstat);
         bad |= json_object_set_new(l, "regions_mean", clnas_json_num(r->regions_mean));
         bad |= json_object_set_new(j, "lr", l);
     }

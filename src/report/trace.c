@@ -92,6 +92,7 @@ static void on_candidate(void *ud, int round, const clnas_candidate *c, int repe
     bad |= json_object_set_new(j, "R_cur", clnas_json_sizes(c->r_cur, repeats));
     bad |= json_object_set_new(j, "R_cand", clnas_json_sizes(c->r_cand, repeats));
     bad |= json_object_set_new(j, "kappa_undefined", json_integer(c->kappa_undefined));
+    bad |= json_object_set_new(j, "regions_undefined", json_integer(c->regions_undefined));
     if (!isnan(c->cost_s)) {
         json_t *cost = json_object();
         bad |= json_object_set_new(cost, "s", clnas_json_num(c->cost_s));
@@ -287,6 +288,10 @@ static const char *read_candidate(const json_t *j, clnas_candidate *c, int *roun
     if (!json_is_integer(u) || json_integer_value(u) < 0 || json_integer_value(u) > 2 * CLNAS_MAX_REPEATS)
         return "no count \"kappa_undefined\"";
     c->kappa_undefined = (int)json_integer_value(u);
+    const json_t *ru = json_object_get(j, "regions_undefined"); /* not in traces of older clnas */
+    if (ru && (!json_is_integer(ru) || json_integer_value(ru) < 0 || json_integer_value(ru) > 2 * CLNAS_MAX_REPEATS))
+        return "no count \"regions_undefined\"";
+    c->regions_undefined = ru ? (int)json_integer_value(ru) : 0;
     int k1 = get_reals(j, "kappa_cur", c->kappa_cur), k2 = get_reals(j, "kappa_cand", c->kappa_cand);
     int k3 = get_counts(j, "R_cur", c->r_cur), k4 = get_counts(j, "R_cand", c->r_cand);
     if (k1 < 0 || k2 < 0) return "\"kappa_cur\" and \"kappa_cand\" must be lists of numbers (at most 64)";
