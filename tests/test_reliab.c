@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "clnas/search.h"
 #include "util/testutil.h"
 
 static const char SMALL[] = "--batch 8 --repeat 1 --lr-batches 1 --lr-batch 100 --quiet";
@@ -376,4 +377,89 @@ Test(reliab, dump_sizes_out_of_range_are_refused)
     cr_expect_eq(run(&out, "%s score --from %s/d 2>&1", CLNAS_BIN, dir), 0, "%s", out);
     free(out);
     tu_rmrf(dir);
+}
+
+/* ---- 7. NaN in the linear-region inputs makes R undefined ---- */
+
+/* Overwrites element k of tensor `name` (F32) of a safetensors file with v. */
+static void poke_f32(const char *path, const char *name, size_t k, float v)
+{
+    FILE *f = fopen(path, "r+b");
+    cr_assert(f);
+    unsigned char len8[8];
+    cr_assert_eq(fread(len8, 1, 8, f), 8);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | len8[i];
+    char *h = malloc(hl + 1);
+    cr_assert_eq(fread(h, 1, hl, f), hl);
+    h[hl] = 0;
+    json_t *j = json_loads(h, 0, NULL);
+    json_t *off = json_object_get(json_object_get(j, name), "data_offsets");
+    cr_assert(off, "%s has no %s", path, name);
+    long at = (long)(8 + hl + (uint64_t)json_integer_value(json_array_get(off, 0)) + 4 * k);
+    fseek(f, at, SEEK_SET);
+    cr_assert_eq(fwrite(&v, 4, 1, f), 1);
+    fclose(f);
+    json_decref(j);
+    free(h);
+}
+
+Test(reliab, nan_patch_makes_R_undefined)
+{
+    char dir[256], p[400], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_nanr");
+    cr_assert_eq(run(&out, "%s score --arch '|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|' "
+                           "--batch 4 --repeat 2 --lr-batch 4 --lr-batches 14 --dump %s/d 2>&1", CLNAS_BIN, dir), 0, "%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/d/inputs.safetensors", dir);
+    poke_f32(p, "lr_patches", 56 * 9 + 13, NAN); /* one value of one patch of repeat 2 */
+    cr_expect_eq(run(&out, "%s score --from %s/d 2>&1", CLNAS_BIN, dir), 0, "%s", out);
+    cr_expect(strstr(out, "repeat 1: R ") && !strstr(out, "repeat 1: R undefined"), "%s", out);
+    cr_expect(strstr(out, "repeat 2: R undefined: NaN") && strstr(out, "R mean undefined"), "%s", out);
+    free(out);
+    cr_expect_eq(run(&out, "%s score --from %s/d --json 2>/dev/null", CLNAS_BIN, dir), 0);
+    json_t *j = json_loads(out, 0, NULL), *lr = json_object_get(j, "lr");
+    cr_assert(lr, "%s", out);
+    cr_expect(json_is_integer(json_array_get(json_object_get(lr, "regions"), 0)));
+    cr_expect(json_is_null(json_array_get(json_object_get(lr, "regions"), 1)));
+    cr_expect(json_is_null(json_object_get(lr, "regions_mean")));
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(lr, "status"), 1)), "NaN or inf in the pre-activations");
+    json_decref(j);
+    free(out);
+    tu_rmrf(dir);
+}
+
+Test(reliab, undefined_R_is_the_worst_in_a_search)
+{
+    cr_expect_eq(clnas_search_region_change(40, 30), 0.25);
+    cr_expect_eq(clnas_search_region_change(40, 0), 1.0, "an undefined candidate R: the highest dR, the op is kept");
+    cr_expect_eq(clnas_search_region_change(0, 30), -30.0, "an undefined current R: every candidate improves on it");
+    cr_expect_eq(clnas_search_region_change(0, 0), 0.0);
+}
+
+/* ---- 8. every allocation failure is reported, with a message ---- */
+
+Test(reliab, every_allocation_failure_of_a_score_says_what_failed, .timeout = 900)
+{
+    /* CLNAS_FAIL_ALLOC=N fails the N-th host or device allocation of the library; walked until
+       the run goes through ten times in a row (N beyond the last allocation). In the sanitizer
+       tree a leak or a memory error on any of these paths fails the run too. */
+    int failed = 0, ok_run = 0, n;
+    for (n = 1; n < 2000 && ok_run < 10; n++) {
+        char *out = NULL;
+        int rc = run(&out, "CLNAS_FAIL_ALLOC=%d %s score --arch '|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|"
+                           "none~1|nor_conv_1x1~2|' --batch 4 --repeat 1 --lr-batch 4 --lr-batches 1 2>&1 >/dev/null", n, CLNAS_BIN);
+        if (rc == 0) {
+            ok_run++;
+        } else {
+            ok_run = 0;
+            failed++;
+            const char *m = strstr(out, "clnas score: ");
+            cr_expect(rc == 1, "allocation %d: exit %d: %s", n, rc, out);
+            cr_expect(m && m[13] && m[13] != ' ' && m[13] != '[' && m[13] != '\n', "allocation %d: no message: %s", n, out);
+            cr_expect(!strstr(out, "Sanitizer"), "allocation %d: %s", n, out);
+        }
+        free(out);
+    }
+    cr_expect(failed >= 100, "only %d allocations failed the run (walked %d)", failed, n - 1);
 }

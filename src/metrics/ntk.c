@@ -78,7 +78,7 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
         return clnas_set_error(ctx, CLNAS_E_UNSUPPORTED, "fp64 Gram matrix requested but \"%s\" has no cl_khr_fp64",
                                ctx->info.name);
     clnas_ntk *n = calloc(1, sizeof *n);
-    if (!n) return CLNAS_E_NOMEM;
+    if (!n) return clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory");
     n->ctx = ctx;
     n->net = net;
     n->B = cfg->batch;
@@ -90,7 +90,11 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     n->theta_d = malloc(B * B * sizeof(double));
     n->work = malloc(B * B * sizeof(double));
     n->w = malloc(B * sizeof(double));
-    if (!n->theta_f || !n->theta_d || !n->work || !n->w) { st = CLNAS_E_NOMEM; goto fail; }
+    if (!n->theta_f || !n->theta_d || !n->work || !n->w) {
+        st = clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory for the %dx%d Gram matrix (%.1f MiB): use a "
+                                                 "smaller --batch", n->B, n->B, (double)B * B * 20 / 1048576.0);
+        goto fail;
+    }
     CLNAS_TRY(clnas_plan_create(ctx, net, n->B, n->S, 0, &n->plan));
     CLNAS_TRY(clnas_buf_alloc(ctx, B * net->nparams * sizeof(float), &n->G));
     CLNAS_TRY(clnas_buf_alloc(ctx, B * B * (n->fp64 ? sizeof(double) : sizeof(float)), &n->theta));
@@ -99,7 +103,10 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     if (n->nchunk > 1) {
         const size_t es = n->fp64 ? sizeof(double) : sizeof(float);
         CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)n->nchunk * B * B * es, &n->part));
-        if (!(n->part_h = malloc((size_t)n->nchunk * B * B * es))) { st = CLNAS_E_NOMEM; goto fail; }
+        if (!(n->part_h = malloc((size_t)n->nchunk * B * B * es))) {
+            st = clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory for %d partial Gram matrices", n->nchunk);
+            goto fail;
+        }
     }
     *out = n;
     return CLNAS_OK;
@@ -231,7 +238,7 @@ clnas_status clnas_ntk_eval(clnas_ntk *n, const float *images, clnas_kappa *out,
     if (gnorm || G) {
         /* diagnostics for dumps: read the Jacobian back (outside the timed stages) */
         float *row = malloc(net->nparams * sizeof(float));
-        if (!row) return CLNAS_E_NOMEM;
+        if (!row) return clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory reading the Jacobian back");
         for (int i = 0; i < B && st == CLNAS_OK; i++) {
             st = clnas_buf_read(ctx, n->G, (size_t)i * net->nparams * sizeof(float), net->nparams * sizeof(float), row);
             if (st != CLNAS_OK) break;

@@ -1,6 +1,7 @@
 /* buffer.c - device buffer helpers. Allocation failures are reported as CLNAS_E_DEVICE_MEM
  * with the size asked for and the device's limits, so a user knows what to shrink. */
 #include <stdio.h>
+#include "core/fault.h"
 #include "internal.h"
 
 clnas_status clnas_buf_alloc(clnas_ctx *ctx, size_t bytes, cl_mem *out)
@@ -14,6 +15,9 @@ clnas_status clnas_buf_alloc(clnas_ctx *ctx, size_t bytes, cl_mem *out)
                                (double)bytes / 1048576.0, ctx->info.name,
                                (double)ctx->info.max_alloc_bytes / 1048576.0);
     cl_int e = CL_SUCCESS;
+    if (clnas_fault_alloc()) /* the CLNAS_FAIL_ALLOC testing hook: as if the device were full */
+        return clnas_set_error(ctx, CLNAS_E_DEVICE_MEM, "allocating %.1f MiB on \"%s\" failed (CLNAS_FAIL_ALLOC)",
+                               (double)bytes / 1048576.0, ctx->info.name);
     *out = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &e);
     if (e != CL_SUCCESS) {
         *out = NULL;
