@@ -444,8 +444,11 @@ Test(reliab, every_allocation_failure_of_a_score_says_what_failed, .timeout = 90
     /* CLNAS_FAIL_ALLOC=N fails the N-th host or device allocation of the library; walked until
        the run goes through ten times in a row (N beyond the last allocation). In the sanitizer
        tree a leak or a memory error on any of these paths fails the run too. */
+    long stride = 3; /* every third failure point in CI; CLNAS_ALLOC_WALK_STRIDE=1 walks them all */
+    const char *e = getenv("CLNAS_ALLOC_WALK_STRIDE");
+    if (e && atol(e) > 0) stride = atol(e);
     int failed = 0, ok_run = 0, n;
-    for (n = 1; n < 2000 && ok_run < 10; n++) {
+    for (n = 1; n < 2000 && ok_run < 10; n += (int)stride) {
         char *out = NULL;
         int rc = run(&out, "CLNAS_FAIL_ALLOC=%d %s score --arch '|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|"
                            "none~1|nor_conv_1x1~2|' --batch 4 --repeat 1 --lr-batch 4 --lr-batches 1 2>&1 >/dev/null", n, CLNAS_BIN);
@@ -461,5 +464,91 @@ Test(reliab, every_allocation_failure_of_a_score_says_what_failed, .timeout = 90
         }
         free(out);
     }
-    cr_expect(failed >= 100, "only %d allocations failed the run (walked %d)", failed, n - 1);
+    cr_expect(failed >= 150 / stride, "only %d allocations failed the run (walked up to %d)", failed, n - 1);
+}
+
+/* ---- 9. the smaller ones ---- */
+
+static const char ARCH1[] = "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|'";
+static const char TINY[] = "--batch 4 --repeat 1 --lr-batch 4 --lr-batches 1";
+
+Test(reliab, a_fifo_in_the_program_cache_is_skipped)
+{
+    char dir[256], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_fifo");
+    cr_assert_eq(run(&out, "CLNAS_CACHE_DIR=%s %s score --arch %s %s 2>&1", dir, CLNAS_BIN, ARCH1, TINY), 0, "%s", out);
+    free(out);
+    /* every cache entry becomes a FIFO nobody writes to: opening one for reading would block */
+    cr_assert_eq(run(&out, "cd %s/cl && for f in *.bin; do rm \"$f\" && mkfifo \"$f\"; done && ls | wc -l", dir), 0);
+    cr_assert(atoi(out) > 0, "%s", out);
+    free(out);
+    cr_expect_eq(run(&out, "CLNAS_CACHE_DIR=%s timeout 120 %s score --arch %s %s 2>&1", dir, CLNAS_BIN, ARCH1, TINY), 0, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
+
+Test(reliab, an_unusable_cache_is_said_once)
+{
+    char *out = NULL;
+    cr_expect_eq(run(&out, "CLNAS_CACHE_DIR=/dev/null/clnas %s score --arch %s %s 2>&1", CLNAS_BIN, ARCH1, TINY), 0, "%s", out);
+    const char *w = strstr(out, "program cache in /dev/null/clnas/cl is unusable");
+    cr_expect(w && !strstr(w + strlen("program cache in /dev/null/clnas/cl is unusable"), "is unusable"), "%s", out);
+    free(out);
+}
+
+Test(reliab, environment_variables_are_checked_like_flags)
+{
+    const char *bad[] = {"4x", "abc", "0", "-3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = NULL;
+        cr_expect_eq(run(&out, "CLNAS_SEEDS=%s %s score --arch %s %s 2>&1", bad[i], CLNAS_BIN, ARCH1, TINY), 1, "%s", out);
+        cr_expect(strstr(out, "CLNAS_SEEDS=") && strstr(out, "expected an integer"), "%s: %s", bad[i], out);
+        free(out);
+    }
+    char *out = NULL;
+    cr_expect_eq(run(&out, "CLNAS_SEEDS=2 %s score --arch %s %s 2>&1", CLNAS_BIN, ARCH1, TINY), 0, "%s", out);
+    cr_expect(strstr(out, "2 seeds in flight"), "%s", out);
+    free(out);
+}
+
+Test(reliab, a_dangling_data_file_link_is_an_error)
+{
+    char dir[256], p[400], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_dangle");
+    snprintf(p, sizeof p, "%s/data_batch_1.bin", dir);
+    cr_assert_eq(symlink(CLNAS_DATA_DIR "/cifar10/train_10k.bin", p), 0);
+    snprintf(p, sizeof p, "%s/data_batch_2.bin", dir);
+    cr_assert_eq(symlink("/nonexistent/data_batch_2.bin", p), 0);
+    cr_expect_eq(run(&out, "%s score --arch %s %s --data %s 2>&1", CLNAS_BIN, ARCH1, TINY, dir), 1, "%s", out);
+    cr_expect(strstr(out, "data_batch_2.bin is a symbolic link to a missing file"), "%s", out);
+    free(out);
+    cr_assert_eq(unlink(p), 0);
+    cr_expect_eq(run(&out, "%s score --arch %s %s --data %s 2>&1", CLNAS_BIN, ARCH1, TINY, dir), 0, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
+
+Test(reliab, a_long_seed_range_says_the_work_first)
+{
+    char dir[256], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_work");
+    cr_expect_eq(run(&out, "CLNAS_STOP_AFTER=1 %s search --seeds 0-100000 --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 75, "%s", out);
+    const char *w = strstr(out, "100001 searches (seeds 0..100000)"), *s = strstr(out, "stopped after");
+    cr_expect(w && s && w < s && strstr(out, "10800108 kappa"), "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
+
+Test(reliab, control_characters_of_user_input_are_escaped)
+{
+    char *out = NULL;
+    run(&out, "%s score --batch \"$(printf '8\\033[31m')\" 2>&1", CLNAS_BIN);
+    cr_expect(strstr(out, "got \"8\\x1b[31m\"") && !strchr(out, '\033'), "%s", out);
+    free(out);
+    run(&out, "%s score --arch \"$(printf '|nor\\nconv')\" 2>&1", CLNAS_BIN);
+    cr_expect(strstr(out, "found \"nor\\nconv\"") != NULL, "%s", out);
+    free(out);
+    run(&out, "%s score \"$(printf -- '--ba\\tch')\" 3 2>&1", CLNAS_BIN);
+    cr_expect(strstr(out, "unknown option \"--ba\\tch\"") != NULL, "%s", out);
+    free(out);
 }

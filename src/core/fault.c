@@ -1,5 +1,8 @@
 /* fault.c - the testing hooks of fault.h and checked reading of environment variables. */
 #define _POSIX_C_SOURCE 200809L
+#undef malloc /* the hook's own allocations are the real ones (core/alloc_hook.h) */
+#undef calloc
+#undef realloc
 #include "core/fault.h"
 #include <errno.h>
 #include <limits.h>

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clnas/score.h"
+#include "core/fault.h"
 #include "metrics/ntk_seeds.h"
 #include "model/graph.h"
 
@@ -41,8 +42,8 @@ int clnas_ntk_seeds_for_budget(double budget, double per_seed, double max_alloc,
  * allocation can hold. */
 static int auto_seeds(const clnas_ctx *ctx, const clnas_net *net, int B)
 {
-    const char *e = getenv("CLNAS_SEEDS");
-    if (e && atoi(e) > 0) return atoi(e) < B ? atoi(e) : B;
+    long env = 0;
+    if (clnas_env_long("CLNAS_SEEDS", 1, 100000, &env, NULL, 0) > 0) return env < B ? (int)env : B;
     double budget = 0;
     if (!clnas_ctx_device_param(ctx, CLNAS_NTK_SEED_BUDGET_KEY, &budget) || !(budget > 0))
         budget = CLNAS_NTK_SEED_BUDGET_DEFAULT;
@@ -61,8 +62,8 @@ static int auto_seeds(const clnas_ctx *ctx, const clnas_net *net, int B)
 static void gram_chunks(size_t k, int *nchunk, size_t *kc)
 {
     size_t chunk = GRAM_CHUNK;
-    const char *e = getenv("CLNAS_GRAM_CHUNK"); /* for tests: force the chunked path on small nets */
-    if (e && atol(e) > 0) chunk = (size_t)atol(e);
+    long env = 0; /* for tests: force the chunked path on small nets (checked in clnas_ntk_create) */
+    if (clnas_env_long("CLNAS_GRAM_CHUNK", 1, 1L << 40, &env, NULL, 0) > 0) chunk = (size_t)env;
     size_t n = (k + chunk - 1) / chunk;
     if (n < 1) n = 1;
     *nchunk = (int)n;
@@ -77,6 +78,11 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     if (cfg->fp64_gram && !ctx->info.fp64)
         return clnas_set_error(ctx, CLNAS_E_UNSUPPORTED, "fp64 Gram matrix requested but \"%s\" has no cl_khr_fp64",
                                ctx->info.name);
+    char eerr[256];
+    long ev;
+    if (clnas_env_long("CLNAS_SEEDS", 1, 100000, &ev, eerr, sizeof eerr) < 0 ||
+        clnas_env_long("CLNAS_GRAM_CHUNK", 1, 1L << 40, &ev, eerr, sizeof eerr) < 0)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "%s", eerr);
     clnas_ntk *n = calloc(1, sizeof *n);
     if (!n) return clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory");
     n->ctx = ctx;
