@@ -552,3 +552,34 @@ Test(reliab, control_characters_of_user_input_are_escaped)
     cr_expect(strstr(out, "unknown option \"--ba\\tch\"") != NULL, "%s", out);
     free(out);
 }
+
+/* ---- device faults: out of device memory ---- */
+
+Test(reliab, out_of_device_memory_falls_back_to_fewer_seeds_then_says_what_it_needs)
+{
+    char *out = NULL;
+    const char *args = "--batch 16 --repeat 1 --lr-batch 4 --lr-batches 1 --json";
+    cr_assert_eq(run(&out, "%s score --arch %s %s 2>/dev/null", CLNAS_BIN, ARCH1, args), 0);
+    json_t *a = json_loads(out, 0, NULL);
+    free(out);
+    cr_assert(a);
+    /* 40 MB hold the NTK with a few seeds in flight, not with all 16 */
+    cr_expect_eq(run(&out, "CLNAS_DEVICE_MEM_LIMIT=40000000 %s score --arch %s %s 2>/dev/null", CLNAS_BIN, ARCH1, args), 0);
+    json_t *b = json_loads(out, 0, NULL);
+    free(out);
+    cr_assert(b);
+    json_t *na = json_object_get(a, "ntk"), *nb = json_object_get(b, "ntk");
+    long sa = (long)json_integer_value(json_object_get(na, "seeds_in_flight"));
+    long sb = (long)json_integer_value(json_object_get(nb, "seeds_in_flight"));
+    cr_expect(sb >= 1 && sb < sa, "seeds in flight %ld unlimited, %ld under the cap", sa, sb);
+    double ka = json_number_value(json_array_get(json_object_get(na, "kappa"), 0));
+    double kb = json_number_value(json_array_get(json_object_get(nb, "kappa"), 0));
+    cr_expect(fabs(ka - kb) <= 1e-5 * ka, "kappa %.17g unlimited, %.17g with fewer seeds", ka, kb);
+    json_decref(a);
+    json_decref(b);
+    /* 4 MB do not hold it at all: an error that says what it needed and what it had */
+    cr_expect_eq(run(&out, "CLNAS_DEVICE_MEM_LIMIT=4000000 %s score --arch %s %s 2>&1", CLNAS_BIN, ARCH1, args), 1, "%s", out);
+    cr_expect(strstr(out, "CLNAS_DEVICE_MEM_LIMIT allows") && strstr(out, "needs about") && strstr(out, "1 seed in flight"),
+              "%s", out);
+    free(out);
+}

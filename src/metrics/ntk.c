@@ -70,6 +70,55 @@ static void gram_chunks(size_t k, int *nchunk, size_t *kc)
     *kc = (k + n - 1) / n;
 }
 
+static void device_free(clnas_ntk *n)
+{
+    clnas_plan_destroy(n->plan);
+    clnas_buf_free(n->G);
+    clnas_buf_free(n->theta);
+    clnas_buf_free(n->G64);
+    clnas_buf_free(n->part);
+    n->plan = NULL;
+    n->G = n->theta = n->G64 = n->part = NULL;
+}
+
+/* The device side with n->S seeds in flight: the plan, the Jacobian, Theta, the partial Grams. */
+static clnas_status device_alloc(clnas_ntk *n)
+{
+    clnas_ctx *ctx = n->ctx;
+    const clnas_net *net = n->net;
+    size_t B = (size_t)n->B, es = n->fp64 ? sizeof(double) : sizeof(float);
+    clnas_status st;
+    CLNAS_TRY(clnas_plan_create(ctx, net, n->B, n->S, 0, &n->plan));
+    CLNAS_TRY(clnas_buf_alloc(ctx, B * net->nparams * sizeof(float), &n->G));
+    CLNAS_TRY(clnas_buf_alloc(ctx, B * B * es, &n->theta));
+    if (n->fp64) CLNAS_TRY(clnas_buf_alloc(ctx, B * net->njac * sizeof(double), &n->G64));
+    if (n->nchunk > 1) CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)n->nchunk * B * B * es, &n->part));
+    return CLNAS_OK;
+fail:
+    device_free(n);
+    return st;
+}
+
+/* Device memory runs out: fewer seeds in flight (halved down to 1; the numbers change only in
+ * float rounding), then an error that says what one seed needs and what the device had. */
+static clnas_status device_fallback(clnas_ntk *n)
+{
+    clnas_status st;
+    int first = n->S;
+    size_t held = clnas_buf_in_use();
+    while ((st = device_alloc(n)) == CLNAS_E_DEVICE_MEM && n->S > 1) n->S = n->S > 2 ? n->S / 2 : 1;
+    if (st == CLNAS_E_DEVICE_MEM) {
+        const clnas_net *net = n->net;
+        double need = ((double)net->nparams * (2 + n->B) + (double)net->act_per_sample * n->B * 2 + (double)n->B * n->B * 8) *
+                      sizeof(float) / 1048576.0;
+        clnas_append_error(n->ctx, "; the NTK at batch %d needs about %.1f MiB of device memory even with 1 seed in flight "
+                                   "(tried %d first; %.1f MiB were held before it, device \"%s\" has %.1f MiB): use a "
+                                   "smaller --batch", n->B, need, first, (double)held / 1048576.0, n->ctx->info.name,
+                           (double)n->ctx->info.global_mem_bytes / 1048576.0);
+    }
+    return st;
+}
+
 clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_ntk_config *cfg, clnas_ntk **out)
 {
     *out = NULL;
@@ -101,18 +150,11 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
                                                  "smaller --batch", n->B, n->B, (double)B * B * 20 / 1048576.0);
         goto fail;
     }
-    CLNAS_TRY(clnas_plan_create(ctx, net, n->B, n->S, 0, &n->plan));
-    CLNAS_TRY(clnas_buf_alloc(ctx, B * net->nparams * sizeof(float), &n->G));
-    CLNAS_TRY(clnas_buf_alloc(ctx, B * B * (n->fp64 ? sizeof(double) : sizeof(float)), &n->theta));
-    if (n->fp64) CLNAS_TRY(clnas_buf_alloc(ctx, B * net->njac * sizeof(double), &n->G64));
     gram_chunks(net->njac, &n->nchunk, &n->kc);
-    if (n->nchunk > 1) {
-        const size_t es = n->fp64 ? sizeof(double) : sizeof(float);
-        CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)n->nchunk * B * B * es, &n->part));
-        if (!(n->part_h = malloc((size_t)n->nchunk * B * B * es))) {
-            st = clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory for %d partial Gram matrices", n->nchunk);
-            goto fail;
-        }
+    if ((st = device_fallback(n)) != CLNAS_OK) goto fail;
+    if (n->nchunk > 1 && !(n->part_h = malloc((size_t)n->nchunk * B * B * (n->fp64 ? sizeof(double) : sizeof(float))))) {
+        st = clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory for %d partial Gram matrices", n->nchunk);
+        goto fail;
     }
     *out = n;
     return CLNAS_OK;
@@ -124,11 +166,7 @@ fail:
 void clnas_ntk_destroy(clnas_ntk *n)
 {
     if (!n) return;
-    clnas_plan_destroy(n->plan);
-    clnas_buf_free(n->G);
-    clnas_buf_free(n->theta);
-    clnas_buf_free(n->G64);
-    clnas_buf_free(n->part);
+    device_free(n);
     free(n->part_h);
     free(n->theta_f);
     free(n->theta_d);
