@@ -123,7 +123,7 @@ typedef struct clnas_score_result {
     double kappa_geomean;       /* geometric mean (NaN if any repeat is undefined) */
     size_t regions[CLNAS_MAX_REPEATS];
     int regions_nonfinite[CLNAS_MAX_REPEATS]; /* 1: a NaN/inf reached the ReLUs (see clnas_lr_count) */
-    double regions_mean;
+    double regions_mean;        /* NaN (undefined) when a repeat's regions_nonfinite is set */
     size_t ntk_params, ntk_jacobian, lr_params, lr_bits;
     int ntk_seeds;
     double t_setup, t_data, t_forward, t_backward, t_gram, t_eig, t_lr, t_total;

@@ -12,7 +12,9 @@
 #include "cli/cli.h"
 #include "clnas/bench201.h"
 #include "clnas/score.h"
+#include "core/fault.h"
 #include "core/util.h"
+#include "report/settings.h"
 
 static const char USAGE[] =
 "usage: clnas rank --space nb201 (--sample N [--seed S] | --archs FILE | --all) --out scores.csv [options]\n"
@@ -75,6 +77,19 @@ static int parse_args(int argc, char **argv, rank_args *a)
     return -1;
 }
 
+/* Cuts an unterminated last line (what a crash mid-write leaves) off the CSV, saying so, so that
+ * the next row starts on a line of its own. 1, or 0 with the message printed. */
+static int drop_partial(const char *path, long whole, long size)
+{
+    if (truncate(path, whole) != 0) {
+        fprintf(stderr, "clnas rank: %s ends with an unterminated line and cannot be cut back: %s\n", path, strerror(errno));
+        return 0;
+    }
+    fprintf(stderr, "clnas rank: %s: dropped an unterminated last line (%ld bytes, an interrupted write); its architecture "
+                    "is scored again\n", path, size - whole);
+    return 1;
+}
+
 /* canonical arch strings already in an existing CSV (second field, quoted or not) */
 static int load_done(const char *path, int repeats, char ***out, int *n, int *exists)
 {
@@ -86,7 +101,11 @@ static int load_done(const char *path, int repeats, char ***out, int *n, int *ex
     *exists = 1;
     char line[8192];
     int cap = 0, lineno = 0;
+    long whole = 0; /* the file's length up to its last newline */
     while (fgets(line, sizeof line, f)) {
+        if (strchr(line, '\n')) whole = ftell(f);
+        else if (!feof(f)) continue; /* a line longer than the buffer: not an arch row */
+        else break;                  /* the unterminated last line */
         lineno++;
         if (lineno == 1) {
             char want[64];
@@ -105,8 +124,7 @@ static int load_done(const char *path, int repeats, char ***out, int *n, int *ex
         char *end;
         if (*a == '"') { a++; end = strchr(a, '"'); }
         else end = strchr(a, ',');
-        if (!end) continue; /* a partial last line from an interruption: scored again */
-        if (!strchr(end, '\n')) continue;
+        if (!end) continue;
         *end = 0;
         if (*n == cap) {
             cap = cap ? 2 * cap : 256;
@@ -114,10 +132,18 @@ static int load_done(const char *path, int repeats, char ***out, int *n, int *ex
             if (!p) { fclose(f); return 0; }
             *out = p;
         }
-        (*out)[(*n)++] = strdup(a);
+        if (!((*out)[*n] = strdup(a))) { fclose(f); return 0; }
+        (*n)++;
     }
+    int bad = ferror(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
     fclose(f);
-    return 1;
+    if (bad) {
+        fprintf(stderr, "clnas rank: cannot read %s\n", path);
+        return 0;
+    }
+    return size > whole ? drop_partial(path, whole, size) : 1;
 }
 
 static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -186,26 +212,67 @@ static int archs_from_table(const rank_args *a, const clnas_nb201_table *table, 
 }
 
 /* Opens the CSV for appending, with its header when it is new. NULL with the message printed. */
-static FILE *open_csv(const char *out, int exists, int repeats)
+static FILE *open_csv(const char *out, int repeats)
 {
     FILE *csv = fopen(out, "a");
     if (!csv) {
         fprintf(stderr, "clnas rank: cannot write %s: %s\n", out, strerror(errno));
         return NULL;
     }
-    if (!exists || ftell(csv) == 0) {
+    fseek(csv, 0, SEEK_END);
+    if (ftell(csv) == 0) {
         fputs("index,arch,kappa", csv);
         for (int r = 1; r <= repeats; r++) fprintf(csv, ",kappa_r%d", r);
         fputs(",R", csv);
         for (int r = 1; r <= repeats; r++) fprintf(csv, ",R_r%d", r);
         fputs(",cifar10_test,cifar100_test,imagenet16_test,kappa_status\n", csv);
-        fflush(csv);
+        if (clnas_flush_checked(csv) != 0) {
+            fprintf(stderr, "clnas rank: cannot write %s: %s\n", out, strerror(errno));
+            fclose(csv);
+            if (truncate(out, 0) != 0) { /* the message above says what failed */
+            }
+            return NULL;
+        }
     }
     return csv;
 }
 
-/* One row of the CSV, flushed (so that an interruption loses at most the row being written). */
-static void write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, const clnas_score_result *res, int repeats)
+/* The settings of the study, recorded in OUT.json (the sidecar, written atomically before the
+ * first row) and compared on a resume. 0, or 1 with the message printed. */
+static int check_sidecar(const rank_args *a, const char *src, const char *device, int has_rows)
+{
+    char side[4200], err[4400];
+    snprintf(side, sizeof side, "%s.json", a->out);
+    json_t *cur = clnas_settings_new(a->space, &a->o, src, device), *rec = NULL;
+    int rc = 0;
+    if (!cur) {
+        fprintf(stderr, "clnas rank: out of host memory\n");
+        return 1;
+    }
+    if (has_rows && access(side, F_OK) != 0) {
+        fprintf(stderr, "clnas rank: warning: %s has no %s (written by an older clnas): only its repeat count could be "
+                        "checked; the other settings of its rows could not\n", a->out, side);
+    } else if (has_rows) {
+        clnas_status st = clnas_json_read_file(side, &rec, err, sizeof err);
+        if (st != CLNAS_OK || !json_is_object(rec)) {
+            fprintf(stderr, "clnas rank: %s%s (remove it and %s to start afresh)\n", st != CLNAS_OK ? err : side,
+                    st != CLNAS_OK ? "" : ": not a JSON object", a->out);
+            rc = 1;
+        } else {
+            rc = clnas_settings_check("rank", a->out, rec, cur);
+        }
+    } else if (clnas_json_write_file(side, cur, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas rank: %s\n", err);
+        rc = 1;
+    }
+    json_decref(rec);
+    json_decref(cur);
+    return rc;
+}
+
+/* One row of the CSV, flushed (so that an interruption loses at most the row being written).
+ * 0, or -1 (errno set) when it could not be written whole. */
+static int write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, const clnas_score_result *res, int repeats)
 {
     fprintf(csv, "%d,\"%s\"", w ? w->index : -1, arch);
     num(csv, res->kappa_geomean);
@@ -215,12 +282,25 @@ static void write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, con
         if (res->ntk[r].status != CLNAS_KAPPA_OK) status = clnas_kappa_status_str(res->ntk[r].status);
     }
     num(csv, res->regions_mean);
-    for (int r = 0; r < repeats; r++) fprintf(csv, ",%zu", res->regions[r]);
+    for (int r = 0; r < repeats; r++) {
+        if (res->regions_nonfinite[r]) fputs(",", csv); /* undefined: NaN or inf reached the ReLUs */
+        else fprintf(csv, ",%zu", res->regions[r]);
+    }
     num(csv, w ? w->cifar10 : NAN);
     num(csv, w ? w->cifar100 : NAN);
     num(csv, w ? w->imagenet16 : NAN);
     fprintf(csv, ",%s\n", status);
-    fflush(csv);
+    return clnas_flush_checked(csv);
+}
+
+/* After a failed row: closes the CSV and cuts it back to the rows written whole before. */
+static void undo_row(FILE *csv, const char *out, long before)
+{
+    int e = errno;
+    fclose(csv);
+    fprintf(stderr, "\nclnas rank: cannot write %s: %s; the rows written before are kept\n", out, strerror(e));
+    if (truncate(out, before) != 0)
+        fprintf(stderr, "clnas rank: cannot cut %s back to its last whole row: %s\n", out, strerror(errno));
 }
 
 /* What the scoring loop needs. */
@@ -238,22 +318,9 @@ static int is_done(const rank_study *st, char *arch)
 }
 
 /* Scores every architecture not yet in the CSV, appending rows. 0, or 1 on an error (printed). */
-static int score_all(const rank_study *st, FILE *csv)
+static int score_loop(const rank_study *st, clnas_ctx *ctx, const clnas_dataset *data, FILE *csv)
 {
     const rank_args *a = st->a;
-    char err[1024] = "";
-    clnas_dataset *data = NULL;
-    if (clnas_dataset_load(a->o.dataset, a->data_path, &data, err, sizeof err) != CLNAS_OK) {
-        fprintf(stderr, "clnas rank: %s\n", err);
-        return 1;
-    }
-    clnas_ctx *ctx = NULL;
-    if (clnas_ctx_create(a->device, &ctx) != CLNAS_OK) {
-        fprintf(stderr, "clnas rank: %s\n", clnas_ctx_errmsg(ctx));
-        clnas_ctx_destroy(ctx);
-        clnas_dataset_destroy(data);
-        return 1;
-    }
     int todo = 0, rc = 0;
     for (int i = 0; i < st->narch; i++)
         if (!is_done(st, st->archs[i])) todo++;
@@ -267,12 +334,21 @@ static int score_all(const rank_study *st, FILE *csv)
         clnas_nb201_parse(st->archs[i], &arch, NULL, 0);
         clnas_score_result res;
         if (clnas_score_nb201(ctx, &arch, data, &a->o, &res) != CLNAS_OK) {
-            fprintf(stderr, "\nclnas rank: %s: %s\n", st->archs[i], clnas_ctx_errmsg(ctx));
+            fprintf(stderr, "\nclnas rank: %s: %s (the rows before it are kept in %s)\n", st->archs[i], clnas_ctx_errmsg(ctx),
+                    a->out);
             rc = 1;
             break;
         }
         int row = st->table ? clnas_nb201_table_find_arch(st->table, &arch) : -1;
-        write_row(csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, st->archs[i], &res, a->o.repeats);
+        if (!isfinite(res.regions_mean))
+            fprintf(stderr, "\nclnas rank: %s: R undefined (NaN or infinity in the linear-region pre-activations); "
+                            "its R cells are empty\n", st->archs[i]);
+        long before = ftell(csv);
+        if (write_row(csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, st->archs[i], &res, a->o.repeats) != 0) {
+            undo_row(csv, a->out, before);
+            return 1;
+        }
+        clnas_stop_point("row");
         k++;
         if (show) {
             double el = clnas_now() - t0, rate = k / el;
@@ -283,6 +359,30 @@ static int score_all(const rank_study *st, FILE *csv)
     }
     if (show) fputc('\n', stderr);
     fprintf(stderr, "clnas rank: scored %d architectures in %.1f s; rows in %s\n", k, clnas_now() - t0, a->out);
+    if (fclose(csv) != 0 || clnas_fault_write()) {
+        fprintf(stderr, "clnas rank: cannot write %s: %s\n", a->out, strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}
+
+/* Data, device, the settings check and the CSV, then the scoring. 0, or 1 (printed). */
+static int score_all(const rank_study *st)
+{
+    const rank_args *a = st->a;
+    char err[1024] = "";
+    clnas_dataset *data = NULL;
+    if (clnas_dataset_load(a->o.dataset, a->data_path, &data, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas rank: %s\n", err);
+        return 1;
+    }
+    clnas_ctx *ctx = NULL;
+    int rc = 1;
+    FILE *csv = NULL;
+    if (clnas_ctx_create(a->device, &ctx) != CLNAS_OK) fprintf(stderr, "clnas rank: %s\n", clnas_ctx_errmsg(ctx));
+    else if (check_sidecar(a, clnas_dataset_source(data), clnas_ctx_device(ctx)->name, st->ndone > 0) == 0 &&
+             (csv = open_csv(a->out, a->o.repeats)) != NULL)
+        rc = score_loop(st, ctx, data, csv);
     clnas_ctx_destroy(ctx);
     clnas_dataset_destroy(data);
     return rc;
@@ -310,11 +410,7 @@ int clnas_cmd_rank(int argc, char **argv)
     /* resume */
     if (!load_done(a.out, a.o.repeats, &st.done, &st.ndone, &exists)) goto end;
     if (st.ndone > 1) qsort(st.done, (size_t)st.ndone, sizeof *st.done, cmpstr);
-    FILE *csv = open_csv(a.out, exists, a.o.repeats);
-    if (!csv) goto end;
-    rc = score_all(&st, csv);
-    fclose(csv);
-    if (rc == 0) {
+    if ((rc = score_all(&st)) == 0) {
         char *sargv[5] = {"stats", (char *)a.out, NULL, NULL, NULL};
         int sargc = 2;
         if (a.plot) { sargv[2] = "--plot"; sargv[3] = (char *)a.plot; sargc = 4; }

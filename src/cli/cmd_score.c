@@ -76,8 +76,15 @@ static void print_text(int darts, const char *arch, const clnas_score_opts *o, c
     if (o->metrics & CLNAS_METRIC_LR) {
         printf("\nLinear regions (proxy C=1, %s, no stem: %zu parameters, %zu ReLU bits; %d patches per repeat)\n",
                darts ? "normal + reduction cell" : "one cell", r->lr_params, r->lr_bits, o->lr_batch * o->lr_batches);
-        for (int i = 0; i < r->repeats; i++) printf("  repeat %d: R %zu\n", i + 1, r->regions[i]);
-        printf("  R mean %.6g\n", r->regions_mean);
+        for (int i = 0; i < r->repeats; i++) {
+            if (r->regions_nonfinite[i])
+                printf("  repeat %d: R undefined: NaN or infinity in the pre-activations (NaN/inf weights or inputs); "
+                       "the TE-NAS search counts it as the worst R\n", i + 1);
+            else
+                printf("  repeat %d: R %zu\n", i + 1, r->regions[i]);
+        }
+        if (isfinite(r->regions_mean)) printf("  R mean %.6g\n", r->regions_mean);
+        else printf("  R mean undefined (a repeat is undefined)\n");
     }
     printf("\ntime     data %.3f s, setup %.3f s, forward %.3f s, backward %.3f s, gram %.3f s, eigensolve %.4f s, "
            "linear regions %.3f s; scores %.3f s\n", t_data, r->t_setup, r->t_forward, r->t_backward, r->t_gram, r->t_eig,

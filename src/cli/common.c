@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/fault.h"
 #include "cli/cli.h"
 #include "clnas/data.h"
 
@@ -31,7 +32,9 @@ void clnas_cli_command_line(int argc, char **argv, char *out, size_t len)
 int cli_parse_dataset(const char *cmd, const char *opt, const char *val, void *ud)
 {
     if (clnas_dataset_parse_kind(val, (clnas_dataset_kind *)ud) == CLNAS_OK) return 1;
-    fprintf(stderr, "clnas %s: %s expects cifar10, cifar100, imagenet16 or imagenet (got \"%s\")\n", cmd, opt, val);
+    char e[256];
+    fprintf(stderr, "clnas %s: %s expects cifar10, cifar100, imagenet16 or imagenet (got \"%s\")\n", cmd, opt,
+            clnas_escape(val, e, sizeof e));
     return 0;
 }
 
@@ -42,7 +45,9 @@ int cli_parse_init(const char *cmd, const char *opt, const char *val, void *ud)
     else if (!strcmp(val, "kaiming_fan_in")) *i = CLNAS_INIT_KAIMING_FAN_IN;
     else if (!strcmp(val, "kaiming_fan_out")) *i = CLNAS_INIT_KAIMING_FAN_OUT;
     else {
-        fprintf(stderr, "clnas %s: %s expects pytorch, kaiming_fan_in or kaiming_fan_out (got \"%s\")\n", cmd, opt, val);
+        char e[256];
+        fprintf(stderr, "clnas %s: %s expects pytorch, kaiming_fan_in or kaiming_fan_out (got \"%s\")\n", cmd, opt,
+                clnas_escape(val, e, sizeof e));
         return 0;
     }
     return 1;

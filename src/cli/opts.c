@@ -1,6 +1,7 @@
 /* opts.c - the option registry of every `clnas` command and the one parser that reads them
  * (see opts.h). */
 #include "cli/opts.h"
+#include "core/fault.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,9 @@ int cli_int(const char *cmd, const char *opt, const char *val, long lo, long hi,
     errno = 0;
     long v = strtol(val, &end, 10);
     if (!*val || errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "clnas %s: %s expects an integer in [%ld, %ld], got \"%s\"\n", cmd, opt, lo, hi, val);
+        char e[256];
+        fprintf(stderr, "clnas %s: %s expects an integer in [%ld, %ld], got \"%s\"\n", cmd, opt, lo, hi,
+                clnas_escape(val, e, sizeof e));
         return 0;
     }
     *out = v;
@@ -157,7 +160,8 @@ int cli_parse_seed_range(const char *cmd, const char *opt, const char *val, void
         return 1;
     }
     if (dash == val || (size_t)(dash - val) >= sizeof first) {
-        fprintf(stderr, "clnas %s: %s expects A-B, e.g. 0-9 (got \"%s\")\n", cmd, opt, val);
+        char e[256];
+        fprintf(stderr, "clnas %s: %s expects A-B, e.g. 0-9 (got \"%s\")\n", cmd, opt, clnas_escape(val, e, sizeof e));
         return 0;
     }
     memcpy(first, val, (size_t)(dash - val));
@@ -211,6 +215,8 @@ int cli_parse(cli *c, int argc, char **argv, char **pos, int *npos)
     int only_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        char ea[256]; /* the argument as messages show it: control characters escaped */
+        clnas_escape(a, ea, sizeof ea);
         if (!only_pos && (!strcmp(a, "--help") || !strcmp(a, "-h"))) {
             cli_help(c, stdout);
             return CLI_HELP;
@@ -222,11 +228,11 @@ int cli_parse(cli *c, int argc, char **argv, char **pos, int *npos)
         if (only_pos || a[0] != '-' || a[1] == 0) {
             if (!npos || *npos >= c->max_pos) {
                 if (c->max_pos)
-                    fprintf(stderr, "clnas %s: unexpected argument \"%s\" (it takes %d %s; see clnas %s --help)\n", c->cmd, a,
+                    fprintf(stderr, "clnas %s: unexpected argument \"%s\" (it takes %d %s; see clnas %s --help)\n", c->cmd, ea,
                             c->max_pos, c->pos_name ? c->pos_name : "argument(s)", c->cmd);
                 else
                     fprintf(stderr, "clnas %s: unexpected argument \"%s\" (options start with --; see clnas %s --help)\n",
-                            c->cmd, a, c->cmd);
+                            c->cmd, ea, c->cmd);
                 return CLI_USAGE;
             }
             pos[(*npos)++] = argv[i];
@@ -234,14 +240,17 @@ int cli_parse(cli *c, int argc, char **argv, char **pos, int *npos)
         }
         if (a[1] != '-') {
             fprintf(stderr, "clnas %s: unknown option \"%s\" (long options only, e.g. --batch 8; see clnas %s --help)\n",
-                    c->cmd, a, c->cmd);
+                    c->cmd, ea, c->cmd);
             return CLI_USAGE;
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         cli_opt *o = (cli_opt *)find_opt(c, name, len);
         if (!o) {
-            fprintf(stderr, "clnas %s: unknown option \"--%.*s\" (see clnas %s --help)\n", c->cmd, (int)len, name, c->cmd);
+            char raw[128], en[256];
+            snprintf(raw, sizeof raw, "%.*s", (int)(len < sizeof raw ? len : sizeof raw - 1), name);
+            fprintf(stderr, "clnas %s: unknown option \"--%s\" (see clnas %s --help)\n", c->cmd, clnas_escape(raw, en, sizeof en),
+                    c->cmd);
             return CLI_USAGE;
         }
         char opt[64];
@@ -250,7 +259,7 @@ int cli_parse(cli *c, int argc, char **argv, char **pos, int *npos)
         o->seen = 1;
         if (o->def->kind == CLI_FLAG && !o->fn) {
             if (eq) {
-                fprintf(stderr, "clnas %s: %s takes no value (got \"%s\")\n", c->cmd, opt, a);
+                fprintf(stderr, "clnas %s: %s takes no value (got \"%s\")\n", c->cmd, opt, ea);
                 return CLI_USAGE;
             }
             *(int *)o->dest = 1;
