@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/cmd_proxies.h"
 #include "clnas/score.h"
 #include "core/util.h"
 #include "report/dump.h"
@@ -178,6 +179,7 @@ static int inputs_from_data(const char *arch_s, const char *data_path, const cln
 
 int clnas_cmd_score(int argc, char **argv)
 {
+    if (clnas_proxies_wanted(argc, argv)) return clnas_cmd_score_proxies(argc, argv); /* zero-cost proxies */
     clnas_score_opts o;
     clnas_score_opts_default(&o);
     const char *arch_s = NULL, *data_path = NULL, *device = NULL, *dump = NULL, *from = NULL, *space = NULL;

@@ -116,6 +116,9 @@ struct clnas_plan {
     unsigned *over;              /* per layer: contributions that overwrite (see above) */
     int *zero_at;                /* per layer: index into zero_list of the first tensor to zero before its backward */
     int *zero_list;              /* tensors whose gradient must be zeroed at that layer */
+    cl_mem relu_ref;             /* with frozen ReLUs (clnas_plan_freeze_relu): the activations of the reference
+                                    forward; every ReLU then passes x where its reference input was > 0 */
+    int relu_frozen;
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
     double prof[2][L_NKINDS];    /* [fwd/bwd][layer_kind] seconds */
     long prof_n[2][L_NKINDS];
@@ -132,6 +135,12 @@ clnas_dt clnas_plan_dlogits(const clnas_plan *plan);
 /* Offset (floats) of tensor t's activation / seed-0 gradient in plan->act / plan->grad. */
 static inline size_t plan_act_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch; }
 static inline size_t plan_grad_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch * (size_t)p->seeds; }
+
+/* Freezes every ReLU's on/off pattern at that of the last forward (on = 1; the activations are
+ * copied once), or thaws it (on = 0). While frozen, forward and backward treat each ReLU as the
+ * fixed mask of that forward, so the network is smooth in its parameters: a difference of two
+ * gradients then converges to the Hessian-vector product autograd computes (grasp). */
+clnas_status clnas_plan_freeze_relu(clnas_plan *plan, int on);
 
 /* Host reference forward that keeps every activation: acts[act_per_sample * batch], tensor t at
  * tensors[t].off * batch (the same layout as the device arena). */
