@@ -35,7 +35,8 @@ int clnas_proxies_wanted(int argc, char **argv)
         unsigned mask;
         int tenas;
         char err[256];
-        if (px_parse(v, &mask, &tenas, err, sizeof err) == 0 && mask) return 1;
+        /* a list with a proxy, or an unknown word (the proxies' parser names it and lists all) */
+        if (px_parse(v, &mask, &tenas, err, sizeof err) != 0 || mask) return 1;
     }
     return 0;
 }

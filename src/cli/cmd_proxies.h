@@ -2,7 +2,8 @@
 #ifndef CLNAS_CMD_PROXIES_H
 #define CLNAS_CMD_PROXIES_H
 
-/* 1 when a --metric on the command line names a zero-cost proxy (not only ntk / lr). */
+/* 1 when a --metric on the command line names a zero-cost proxy or a word that is no metric
+ * (not only ntk / lr, which the TE-NAS commands handle themselves). */
 int clnas_proxies_wanted(int argc, char **argv);
 int clnas_cmd_score_proxies(int argc, char **argv);
 int clnas_cmd_rank_proxies(int argc, char **argv);
