@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "cli/cmd_proxies.h"
 #include "clnas/bench201.h"
 #include "clnas/score.h"
 #include "core/fault.h"
@@ -390,6 +391,7 @@ static int score_all(const rank_study *st)
 
 int clnas_cmd_rank(int argc, char **argv)
 {
+    if (clnas_proxies_wanted(argc, argv)) return clnas_cmd_rank_proxies(argc, argv); /* zero-cost proxies */
     rank_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;

@@ -7,6 +7,7 @@
 #include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "clnas/darts.h"
+#include "cli/cmd_proxies.h"
 #include "clnas/score.h"
 #include "core/util.h"
 #include "report/dump.h"
@@ -244,6 +245,7 @@ static int inputs_from_data(target *t, const char *data_path, const clnas_score_
 int clnas_cmd_score(int argc, char **argv)
 {
     if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_score_asvit(argc, argv);
+    if (clnas_proxies_wanted(argc, argv)) return clnas_cmd_score_proxies(argc, argv); /* zero-cost proxies */
     clnas_score_opts o;
     clnas_score_opts_default(&o);
     const char *arch_s = NULL, *data_path = NULL, *device = NULL, *dump = NULL, *from = NULL, *space = NULL;

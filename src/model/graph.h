@@ -229,6 +229,9 @@ struct clnas_plan {
     unsigned *over;              /* per layer: contributions that overwrite (see above) */
     int *zero_at;                /* per layer: index into zero_list of the first tensor to zero before its backward */
     int *zero_list;              /* tensors whose gradient must be zeroed at that layer */
+    cl_mem relu_ref;             /* with frozen ReLUs (clnas_plan_freeze_relu): the activations of the reference
+                                    forward; every ReLU then passes x where its reference input was > 0 */
+    int relu_frozen;
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
     double prof[2][L_NKINDS];    /* [fwd/bwd][layer_kind] seconds */
     long prof_n[2][L_NKINDS];
@@ -269,6 +272,12 @@ clnas_status clnas_plan_jvp(clnas_plan *p, const float *tangent, float *out_tang
  * outputs at input, out_tangent their tangent. */
 clnas_status clnas_ref_jvp(const clnas_net *net, int batch, const double *params, const double *input,
                            const double *tangent, double *out, double *out_tangent);
+
+/* Freezes every ReLU's on/off pattern at that of the last forward (on = 1; the activations are
+ * copied once), or thaws it (on = 0). While frozen, forward and backward treat each ReLU as the
+ * fixed mask of that forward, so the network is smooth in its parameters: a difference of two
+ * gradients then converges to the Hessian-vector product autograd computes (grasp). */
+clnas_status clnas_plan_freeze_relu(clnas_plan *plan, int on);
 
 /* Host reference forward that keeps every activation: acts[act_per_sample * batch], tensor t at
  * tensors[t].off * batch (the same layout as the device arena, except that the reference keeps

@@ -216,6 +216,7 @@ void clnas_plan_destroy(clnas_plan *p)
     }
     clnas_buf_free(p->params);
     clnas_buf_free(p->act);
+    clnas_buf_free(p->relu_ref);
     clnas_buf_free(p->grad);
     clnas_buf_free(p->stats);
     clnas_buf_free(p->ws);
@@ -388,7 +389,12 @@ static clnas_status forward(clnas_plan *p)
             st = clnas_bn_fwd(ctx, &bs, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y, dt(p->stats, l->stats_off));
             break;
         }
-        case L_RELU: st = clnas_relu_fwd(ctx, tensor_size(ti) * (size_t)N, x, y); break;
+        case L_RELU:
+            if (p->relu_frozen) /* y = x where the reference input was > 0: relu_bwd's gate, overwriting */
+                st = clnas_relu_bwd_ex(ctx, tensor_size(ti) * (size_t)N, 1, dt(p->relu_ref, x.off), x, y, 0);
+            else
+                st = clnas_relu_fwd(ctx, tensor_size(ti) * (size_t)N, x, y);
+            break;
         case L_AVGPOOL: {
             clnas_pool_shape ps;
             clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
@@ -534,7 +540,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, N, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
             cs.ycs = plan_stride_c(net, p->alias_root[l->out]);
-            clnas_dt mask = relu >= 0 ? dt(p->act, plan_act_off(p, tin)) : dt(NULL, 0);
+            clnas_dt mask = relu >= 0 ? dt(p->relu_frozen ? p->relu_ref : p->act, plan_act_off(p, tin)) : dt(NULL, 0);
             if (want_dx && st == CLNAS_OK) st = clnas_conv_bwd_data_ex(ctx, &cs, S, dt(p->params, l->w_off), dy, dx, acc, mask);
             if (st == CLNAS_OK) st = clnas_conv_bwd_weight(ctx, &cs, S, x, dy, clnas_dt_at(g, l->w_off), g_ld, ws);
             break;
@@ -547,6 +553,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             break;
         }
         case L_RELU:
+            if (p->relu_frozen) x = dt(p->relu_ref, x.off);
             if (st == CLNAS_OK) st = clnas_relu_bwd_ex(ctx, tensor_size(ti) * (size_t)N, S, x, dy, dx, acc);
             break;
         case L_AVGPOOL: {
@@ -611,4 +618,19 @@ clnas_status clnas_plan_backward_host(clnas_plan *p, int S, const float *dlogits
     if (st == CLNAS_OK && dinput)
         st = clnas_buf_read(ctx, p->grad, 0, tensor_size(&net->tensors[0]) * (size_t)p->batch * (size_t)S * sizeof(float), dinput);
     return st;
+}
+
+clnas_status clnas_plan_freeze_relu(clnas_plan *p, int on)
+{
+    clnas_ctx *ctx = p->ctx;
+    p->relu_frozen = 0;
+    if (!on) return CLNAS_OK;
+    size_t bytes = p->net->act_per_sample * (size_t)p->batch * sizeof(float);
+    if (!p->relu_ref) {
+        clnas_status st = clnas_buf_alloc(ctx, bytes, &p->relu_ref);
+        if (st != CLNAS_OK) return st;
+    }
+    CL_CHECK(ctx, clEnqueueCopyBuffer(ctx->queue, p->act, p->relu_ref, 0, 0, bytes, 0, NULL, NULL));
+    p->relu_frozen = 1;
+    return CLNAS_OK;
 }
