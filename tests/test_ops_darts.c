@@ -540,9 +540,13 @@ static clnas_net *tiny_net(void)
     d = graph_bn(n, d, "cell.e1.bn");
     int mp = graph_maxpool(n, n0, 3, 1, 1, "cell.e2.max");
     int ap = graph_avgpool(n, n0, 3, 1, 1, "cell.e3.avg");
-    const int in1[4] = {d, mp, ap, n0};
-    const float c1[4] = {0.5f, 0.7f, -0.3f, 1.1f};
-    int n1 = graph_sum(n, 4, in1, c1, 4, 7, 7, "cell.n1");
+    /* an edge sum feeding the node sum only: its gradient aliases the node's slice */
+    const int ine[2] = {d, mp};
+    const float ce[2] = {0.5f, 0.7f};
+    int e12 = graph_sum(n, 2, ine, ce, 4, 7, 7, "cell.e12");
+    const int in1[3] = {e12, ap, n0};
+    const float c1[3] = {0.9f, -0.3f, 1.1f};
+    int n1 = graph_sum(n, 3, in1, c1, 4, 7, 7, "cell.n1");
     int n2 = graph_dwconv(n, n1, 5, 1, 2, "cell.n2.dil");
     int n3 = graph_maxpool(n, n1, 3, 1, 1, "cell.n3.max");
     const int cat_in[4] = {n0, n1, n2, n3};

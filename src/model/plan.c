@@ -455,7 +455,9 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             st = clnas_buf_zero(ctx, p->grad, plan_grad_off(p, t) * sizeof(float),
                                 tensor_size(&net->tensors[t]) * (size_t)N * (size_t)S * sizeof(float));
         }
-        if (st == CLNAS_OK && (l->kind == L_RELU || l->kind == L_SUM) && touches_slice(net, l))
+        /* the output gradient may sit in a slice too: an edge sum aliased into a node sum */
+        if (st == CLNAS_OK && (l->kind == L_RELU || l->kind == L_SUM) &&
+            (touches_slice(net, l) || net->tensors[p->alias_root[l->out]].parent >= 0))
             st = bwd_ext(p, i, S, g, g_ld, want_dx, need_input_grad);
         else switch (l->kind) {
         case L_CONV: {
