@@ -770,3 +770,130 @@ Test(darts_ops, region_codes_read_sliced_relu_inputs)
     clnas_net_destroy(net);
     free(pf); free(xf); free(p); free(x); free(acts); free(dev); free(ref);
 }
+
+/* ======================= a DARTS-like supernet: two cells, every op on every edge ======================= */
+
+static int relu_conv_bn(clnas_net *n, int x, int cout, const char *pre)
+{
+    x = graph_relu(n, x, "%s.relu", pre);
+    x = graph_conv(n, x, cout, 1, 1, 0, "%s.conv", pre);
+    return graph_bn(n, x, "%s.bn", pre);
+}
+
+/* ReLU -> depthwise k x k (stride, dilation) -> pointwise 1x1 -> BN */
+static int sep_block(clnas_net *n, int x, int C, int k, int stride, int dil, const char *pre, int part)
+{
+    x = graph_relu(n, x, "%s.op.%d", pre, 4 * part);
+    x = graph_dwconv(n, x, k, stride, dil, "%s.op.%d", pre, 4 * part + 1);
+    x = graph_conv(n, x, C, 1, 1, 0, "%s.op.%d", pre, 4 * part + 2);
+    return graph_bn(n, x, "%s.op.%d", pre, 4 * part + 3);
+}
+
+static int factorized_reduce(clnas_net *n, int x, int C, const char *pre)
+{
+    x = graph_relu(n, x, "%s.relu", pre);
+    int a = graph_conv(n, x, C / 2, 1, 2, 0, "%s.conv_1", pre);
+    int sh = graph_shift(n, x, "%s.shift", pre);
+    int b = graph_conv(n, sh, C / 2, 1, 2, 0, "%s.conv_2", pre);
+    const int ab[2] = {a, b};
+    int cat = graph_concat(n, 2, ab, "%s.cat", pre);
+    return graph_bn(n, cat, "%s.bn", pre);
+}
+
+/* One cell of 4 nodes, every one of the 7 non-zero ops on each of its 14 edges, weighted by
+ * fixed pseudo-random coefficients (TE-NAS's MixedOp: an edge sum per edge, a node sum). */
+static int darts_cell(clnas_net *n, int s0, int s1, int C, int reduction, int ci)
+{
+    const tensor_desc *t1 = &n->tensors[s1];
+    const int H = reduction ? (t1->h + 1) / 2 : t1->h, W = reduction ? (t1->w + 1) / 2 : t1->w;
+    int states[6] = {relu_conv_bn(n, s0, C, "pre0"), relu_conv_bn(n, s1, C, "pre1")};
+    int e = 0;
+    for (int i = 0; i < 4; i++) {
+        int edges[5];
+        float ones[5];
+        for (int j = 0; j < i + 2; j++, e++) {
+            const int st = reduction && j < 2 ? 2 : 1, x = states[j];
+            char pre[64];
+            snprintf(pre, sizeof pre, "cells.%d.edges.%d<-%d", ci, i + 2, j);
+            int ops[7];
+            int k = 0;
+            ops[k++] = st == 1 ? x : factorized_reduce(n, x, C, pre);
+            for (int kk = 3; kk <= 5; kk += 2) {
+                int y = sep_block(n, x, C, kk, st, 1, pre, 0);
+                ops[k++] = sep_block(n, y, C, kk, 1, 1, pre, 1);
+                ops[k++] = sep_block(n, x, C, kk, st, 2, pre, 2);
+            }
+            ops[k++] = graph_avgpool(n, x, 3, st, 1, "%s.avg", pre);
+            ops[k++] = graph_maxpool(n, x, 3, st, 1, "%s.max", pre);
+            float w[7];
+            for (int q = 0; q < 7; q++) w[q] = 0.05f + 0.1f * (float)((e * 7 + q) % 11);
+            edges[j] = graph_sum(n, 7, ops, w, C, H, W, "%s.mixed", pre);
+            ones[j] = 1.0f;
+        }
+        states[i + 2] = graph_sum(n, i + 2, edges, ones, C, H, W, "cells.%d.node%d", ci, i);
+    }
+    return graph_concat(n, 4, states + 2, "cells.%d.concat", ci);
+}
+
+static clnas_net *darts_like(int hw)
+{
+    clnas_net *n = graph_new(3, hw, hw);
+    int s = graph_conv(n, 0, 6, 3, 1, 1, "stem.0");
+    s = graph_bn(n, s, "stem.1");
+    int c1 = darts_cell(n, s, s, 2, 0, 0);
+    int c2 = darts_cell(n, s, c1, 4, 1, 1);
+    int t = graph_gap(n, c2, "gap");
+    t = graph_linear(n, t, 5, 1, "classifier");
+    char err[256];
+    cr_assert_eq(graph_finish(n, t, err, sizeof err), CLNAS_OK, "%s", err);
+    return n;
+}
+
+static void darts_like_vs_reference(int hw, int B, int S)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = darts_like(hw);
+    const size_t nx = (size_t)B * 3 * hw * hw, np = clnas_net_nparams(net), nl = (size_t)B * 5;
+    float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *lg = malloc(nl * sizeof *lg);
+    float *dl = malloc(S * nl * sizeof *dl), *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
+    double *xd = dalloc(nx), *pd = dalloc(np), *lgd = dalloc(nl), *dlall = dalloc(S * nl), *pgd = dalloc(np);
+    double *dxd = dalloc(nx), *tmp = dalloc(np + nx + nl);
+    fillr(xd, nx, 141, -2, 2);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
+    clnas_net_init_params(net, 4, 0, CLNAS_INIT_PYTORCH, p);
+    for (size_t i = 0; i < np; i++) pd[i] = p[i];
+    fillr(dlall, S * nl, 142, -1, 1);
+    for (size_t i = 0; i < S * nl; i++) dl[i] = (float)dlall[i];
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, p));
+    double t0 = clnas_now();
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_read_logits(plan, lg));
+    OKC(ctx, clnas_plan_backward_host(plan, S, dl, pg, dx));
+    fprintf(stderr, "  DARTS-like supernet %dx%d: %d layers, %zu parameters, device fwd+bwd %.3f s\n", hw, hw,
+            net->nlayers, np, clnas_now() - t0);
+    cr_assert_eq(clnas_ref_forward(net, B, pd, xd, lgd), CLNAS_OK);
+    for (size_t i = 0; i < nl; i++) tmp[i] = lg[i];
+    check("DARTS-like logits", tmp, lgd, nl, 1e-5);
+    for (int s = 0; s < S; s++) {
+        cr_assert_eq(clnas_ref_backward(net, B, pd, xd, dlall + s * nl, pgd, dxd), CLNAS_OK);
+        for (size_t i = 0; i < np; i++) tmp[i] = pg[s * np + i];
+        check("  parameter gradients", tmp, pgd, np, 1e-4);
+        for (size_t i = 0; i < nx; i++) tmp[i] = dx[s * nx + i];
+        check("  input gradient", tmp, dxd, nx, 1e-4);
+    }
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(net);
+    free(x); free(p); free(lg); free(dl); free(pg); free(dx);
+    free(xd); free(pd); free(lgd); free(dlall); free(pgd); free(dxd); free(tmp);
+}
+
+/* a normal and a reduction cell on an odd 9x9 input (stride 2 to 5x5), batch 2, 2 seeds */
+Test(darts_ops, darts_like_supernet_on_device_matches_host_reference)
+{
+    darts_like_vs_reference(9, 2, 2);
+    setenv("CLNAS_FUSE", "0", 1);
+    darts_like_vs_reference(9, 2, 2);
+    unsetenv("CLNAS_FUSE");
+}
