@@ -245,7 +245,11 @@ static void mp_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int ac
     dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, yc0);
     dslice dDX = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, s.xcs, xc0);
     OKC(ctx, clnas_maxpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), dslice_dt(&dDX), accumulate));
+    double *wsz = dalloc(clnas_maxpool_workspace_floats(&s) + 3);
+    cl_mem WS = tu_upload(ctx, wsz, clnas_maxpool_workspace_floats(&s) + 3);
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), dslice_dt(&dDX), accumulate, dt(WS, 3)));
+    clnas_buf_free(WS);
+    free(wsz);
     char what[160];
     snprintf(what, sizeof what, "maxpool n%d c%d %dx%d k%d s%d p%d S%d L%d acc%d ties%d", t->n, t->c, t->h, t->w,
              t->k, t->stride, t->pad, S, layout, accumulate, ties);
@@ -281,8 +285,8 @@ Test(darts_ops, maxpool_ties_go_to_the_first_maximum)
        first 5 at (0,2); (1,0) rows 1-2 cols 0-1 -> 5 at (1,1); (1,1) rows 1-2 cols 1-2 -> (1,1) */
     const double want[9] = {1, 0, 10, 0, 1100, 0, 0, 0, 0};
     for (int i = 0; i < 9; i++) cr_expect_eq(dx[i], want[i], "reference dx[%d] = %g, want %g", i, dx[i], want[i]);
-    cl_mem X = tu_upload(ctx, x, 9), DY = tu_upload(ctx, dy, 4), DX = tu_upload(ctx, dx, 9);
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0));
+    cl_mem X = tu_upload(ctx, x, 9), DY = tu_upload(ctx, dy, 4), DX = tu_upload(ctx, dx, 9), WS = tu_upload(ctx, dy, 4);
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0, dt(WS, 0)));
     double got[9];
     tu_read(ctx, DX, 0, 9, got);
     for (int i = 0; i < 9; i++) cr_expect_eq(got[i], want[i], "device dx[%d] = %g, want %g", i, got[i], want[i]);
@@ -294,12 +298,13 @@ Test(darts_ops, maxpool_ties_go_to_the_first_maximum)
     cr_expect(isnan(yn[0]), "max of a window with a NaN is NaN");
     cr_expect(dxn[0] == 0 && dxn[4] == 1111, "gradient to the last NaN: dx[0] %g dx[4] %g", dxn[0], dxn[4]);
     tu_write(ctx, X, 0, xn, 9);
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0));
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0, dt(WS, 0)));
     tu_read(ctx, DX, 0, 9, got);
     cr_expect(got[0] == 0 && got[4] == 1111, "device: gradient to the last NaN: dx[0] %g dx[4] %g", got[0], got[4]);
     clnas_buf_free(X);
     clnas_buf_free(DY);
     clnas_buf_free(DX);
+    clnas_buf_free(WS);
 }
 
 typedef struct { clnas_pool_shape s; } mp_ud;
@@ -435,44 +440,52 @@ Test(darts_ops, shift_reference_backward_matches_finite_differences)
     }
 }
 
-/* average pooling (generic kernels) reading and writing slices */
+/* average pooling reading and writing slices: generic kernels, and the 3x3 s1 row kernels
+ * (W a multiple of 8) */
+static void ap_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int acc)
+{
+    clnas_pool_shape s;
+    clnas_pool_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
+    s.xcs = t->c + LAYOUT[layout][0];
+    s.ycs = t->c + LAYOUT[layout][2];
+    const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
+    const size_t nx = N * t->c * hw, ny = N * t->c * ohw;
+    double *x = dalloc(nx), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
+    double *dys = dalloc(ny);
+    fillr(x, nx, 91, -1, 1);
+    fillr(dy, S * ny, 92, -1, 1);
+    fillr(dx0, S * nx, 93, -1, 1);
+    clnas_avgpool_fwd_ref(&s, x, y);
+    for (int sd = 0; sd < S; sd++) {
+        for (size_t j = 0; j < nx; j++) dxr[sd * nx + j] = acc ? dx0[sd * nx + j] : 0.0;
+        for (size_t j = 0; j < ny; j++) dys[j] = 0.5 * dy[sd * ny + j];
+        clnas_avgpool_bwd_ref(&s, dys, dxr + sd * nx);
+    }
+    dslice dX = dslice_put(ctx, x, N, t->c, hw, s.xcs, LAYOUT[layout][1]);
+    dslice dY = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
+    dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
+    dslice dDX = dslice_put(ctx, acc ? dx0 : NULL, S * N, t->c, hw, s.xcs, LAYOUT[layout][1]);
+    OKC(ctx, clnas_avgpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
+    OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, dslice_dt(&dDY), 0.5f, dslice_dt(&dDX), acc));
+    char what[128];
+    snprintf(what, sizeof what, "avgpool n%d c%d %dx%d k%d s%d p%d S%d L%d acc%d", t->n, t->c, t->h, t->w, t->k,
+             t->stride, t->pad, S, layout, acc);
+    double *gy = dslice_take(ctx, &dY, what), *gdx = dslice_take(ctx, &dDX, what);
+    check(what, gy, y, ny, TOL);
+    check("  dx", gdx, dxr, S * nx, TOL);
+    dslice_free(&dX);
+    dslice_free(&dDY);
+    free(x); free(y); free(dy); free(dx0); free(dxr); free(dys); free(gy); free(gdx);
+}
+
 Test(darts_ops, avgpool_over_slices_matches_reference)
 {
     clnas_ctx *ctx = tu_ctx();
-    for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++) {
-        const pool_case *t = &MP_CASES[i];
-        const int S = i % 2 ? 3 : 1, layout = 1 + (int)(i % 2), acc = (int)(i % 2);
-        clnas_pool_shape s;
-        clnas_pool_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
-        s.xcs = t->c + LAYOUT[layout][0];
-        s.ycs = t->c + LAYOUT[layout][2];
-        const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
-        const size_t nx = N * t->c * hw, ny = N * t->c * ohw;
-        double *x = dalloc(nx), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
-        fillr(x, nx, 91, -1, 1);
-        fillr(dy, S * ny, 92, -1, 1);
-        fillr(dx0, S * nx, 93, -1, 1);
-        clnas_avgpool_fwd_ref(&s, x, y);
-        for (int sd = 0; sd < S; sd++) {
-            for (size_t j = 0; j < nx; j++) dxr[sd * nx + j] = acc ? dx0[sd * nx + j] : 0.0;
-            double *dys = dalloc(ny);
-            for (size_t j = 0; j < ny; j++) dys[j] = 0.5 * dy[sd * ny + j];
-            clnas_avgpool_bwd_ref(&s, dys, dxr + sd * nx);
-            free(dys);
-        }
-        dslice dX = dslice_put(ctx, x, N, t->c, hw, s.xcs, LAYOUT[layout][1]);
-        dslice dY = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
-        dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
-        dslice dDX = dslice_put(ctx, acc ? dx0 : NULL, S * N, t->c, hw, s.xcs, LAYOUT[layout][1]);
-        OKC(ctx, clnas_avgpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
-        OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, dslice_dt(&dDY), 0.5f, dslice_dt(&dDX), acc));
-        double *gy = dslice_take(ctx, &dY, "avgpool slices"), *gdx = dslice_take(ctx, &dDX, "avgpool slices dx");
-        check("avgpool over slices", gy, y, ny, TOL);
-        check("  dx", gdx, dxr, S * nx, TOL);
-        dslice_free(&dX);
-        dslice_free(&dDY);
-        free(x); free(y); free(dy); free(dx0); free(dxr); free(gy); free(gdx);
-    }
+    for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++)
+        ap_one(ctx, &MP_CASES[i], i % 2 ? 3 : 1, 1 + (int)(i % 2), (int)(i % 2));
+    static const pool_case ROWS[] = {{3, 5, 6, 8, 3, 1, 1}, {1, 3, 5, 16, 3, 1, 1}};
+    for (int i = 0; i < 2; i++)
+        for (int layout = 0; layout < 3; layout++) ap_one(ctx, &ROWS[i], 1 + 2 * (layout % 2), layout, i);
 }
 
 /* convolution writing an output slice (FactorizedReduce's halves), reading its gradient there */
