@@ -107,3 +107,95 @@ __kernel void dwconv_bwd_weight(__global const float *x, int x_off, __global con
     }
     for (int j = lid; j < KK; j += L) dw[dw_off + s * g_ld + c * KK + j] = red[j * L];
 }
+
+#if DW_S == 1
+/* Row kernels for stride 1 and rows of whole 8-float vectors (W % 8 == 0, W <= DW_MAXW; the
+ * host checks): a work-item takes whole rows as float8 vectors, which PoCL turns into SIMD
+ * where it never vectorises the one-value-per-item kernels above. A row is copied into a
+ * zero-bordered private buffer, so the taps' horizontal shifts are plain unaligned loads and
+ * the padding needs no branches; the sums run in the same tap order as the kernels above. */
+#define DW_MAXW 64
+#define DW_B (2 * DW_P) /* border of the private row buffers */
+
+/* Copies row src[0..W) into u[DW_P .. DW_P + W) with zeros in the DW_P-wide borders. */
+static void dw_pad_row(__global const float *src, int W, float *u)
+{
+    for (int j = 0; j < DW_P; j++) {
+        u[j] = 0.0f;
+        u[DW_P + W + j] = 0.0f;
+    }
+    for (int w0 = 0; w0 < W; w0 += 8) vstore8(vload8(0, src + w0), 0, u + DW_P + w0);
+}
+
+/* dwconv_bwd_data_rows: dwconv_bwd_data for one row r = q*H + h of dx per work-item:
+ * dx[h][w] (+)= sum_{kh, kw} w[kh][kw] * dy[h + P - kh*D][w + P - kw*D] (in range).
+ * NDRange: 1-D over S*N*C*H rows, guarded. */
+__kernel void dwconv_bwd_data_rows(__global const float *wt, int w_off, __global const float *dy, int dy_off,
+                                   __global float *dx, int dx_off, int rows, int C, int xcs, int ycs, int H, int W,
+                                   int accum)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const int ql = r / H, h = r - ql * H, sn = ql / C, c = ql - sn * C;
+    __global const float *dyq = dy + dy_off + (size_t)(sn * ycs + c) * H * W;
+    __global const float *wp = wt + w_off + c * KK;
+    __global float *dxr = dx + dx_off + ((size_t)(sn * xcs + c) * H + h) * W;
+    float u[DW_MAXW + 2 * DW_P];
+    float8 acc[DW_MAXW / 8];
+    for (int b = 0; b < W / 8; b++) acc[b] = 0.0f;
+    for (int kh = 0; kh < DW_K; kh++) {
+        const int oh = h + DW_P - kh * DW_D;
+        if (oh < 0 || oh >= H) continue;
+        dw_pad_row(dyq + oh * W, W, u);
+        for (int kw = 0; kw < DW_K; kw++) {
+            const float wv = wp[kh * DW_K + kw];
+            /* dy[w + P - kw*D] = u[w + 2P - kw*D] */
+            for (int b = 0; b < W / 8; b++) acc[b] += wv * vload8(0, u + 8 * b + DW_B - kw * DW_D);
+        }
+    }
+    for (int b = 0; b < W / 8; b++) vstore8(accum ? vload8(0, dxr + 8 * b) + acc[b] : acc[b], 0, dxr + 8 * b);
+}
+
+/* dwconv_bwd_weight_rows: dwconv_bwd_weight with the sum over output columns as float8
+ * vectors. Work-group (L items) per (c, s): item lid takes the output rows e = lid, lid + L,
+ * ... of the N*H (n = e / H, oh = e % H), then a local tree adds the items (red: L*K*K).
+ * NDRange: 3-D (L, C, S), local (L, 1, 1). */
+__kernel void dwconv_bwd_weight_rows(__global const float *x, int x_off, __global const float *dy, int dy_off,
+                                     __global float *dw, int dw_off, int g_ld, int N, int C, int xcs, int ycs,
+                                     int H, int W, __local float *red)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
+    const int c = (int)get_global_id(1), s = (int)get_global_id(2);
+    float8 acc[KK];
+    for (int j = 0; j < KK; j++) acc[j] = 0.0f;
+    float u[DW_MAXW + 2 * DW_P];
+    for (int e = lid; e < N * H; e += L) {
+        const int n = e / H, oh = e - n * H;
+        __global const float *dyr = dy + dy_off + ((size_t)((s * N + n) * ycs + c) * H + oh) * W;
+        __global const float *xp = x + x_off + (size_t)(n * xcs + c) * H * W;
+        for (int kh = 0; kh < DW_K; kh++) {
+            const int ih = oh - DW_P + kh * DW_D;
+            if (ih < 0 || ih >= H) continue;
+            dw_pad_row(xp + ih * W, W, u);
+            /* x[ih][ow - P + kw*D] = u[ow + kw*D] */
+            for (int b = 0; b < W / 8; b++) {
+                const float8 g = vload8(0, dyr + 8 * b);
+                for (int kw = 0; kw < DW_K; kw++) acc[kh * DW_K + kw] += g * vload8(0, u + 8 * b + kw * DW_D);
+            }
+        }
+    }
+    for (int j = 0; j < KK; j++) {
+        const float8 a = acc[j];
+        const float4 q = a.lo + a.hi;
+        const float2 d = q.lo + q.hi;
+        red[j * L + lid] = d.lo + d.hi;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int hs = L >> 1; hs > 0; hs >>= 1) {
+        if (lid < hs)
+            for (int j = 0; j < KK; j++) red[j * L + lid] += red[j * L + lid + hs];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (int j = lid; j < KK; j += L) dw[dw_off + s * g_ld + c * KK + j] = red[j * L];
+}
+#endif

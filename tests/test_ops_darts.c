@@ -125,6 +125,9 @@ typedef struct { int n, c, h, w, k, stride, dil; } dw_case;
 static const dw_case DW_CASES[] = {
     {1, 3, 7, 9, 3, 1, 1},  {3, 5, 8, 7, 5, 2, 1}, {3, 17, 9, 11, 3, 1, 2}, {1, 6, 7, 7, 5, 1, 2},
     {3, 4, 5, 5, 3, 2, 2},  {2, 1, 1, 1, 3, 1, 1}, {1, 2, 3, 3, 5, 2, 2},   {3, 7, 13, 6, 3, 2, 1},
+    /* stride 1 over rows of whole float8 vectors: the row kernels (H below the window too) */
+    {3, 5, 6, 8, 3, 1, 1},  {2, 3, 4, 16, 5, 1, 2}, {1, 2, 9, 8, 5, 1, 1},  {3, 17, 3, 8, 3, 1, 2},
+    {1, 1, 2, 64, 5, 1, 1}, {3, 2, 5, 24, 3, 1, 1},
 };
 
 static void dw_one(clnas_ctx *ctx, const dw_case *t, int S, int layout, int accumulate)
