@@ -12,9 +12,17 @@
  *    vectors. PoCL does not vectorise the generic kernels' work-item loops, so this is
  *    where the speed comes from. */
 #define POOL_MAXW 64 /* must match src/ops/pool.c */
+/* The generic kernels' window: build options -DPOOL_K/-DPOOL_S/-DPOOL_P when the host gives
+ * them (the tap loops unroll, the stride arithmetic folds), else the int arguments. */
+#ifdef POOL_K
+#define PK POOL_K
+#define PS POOL_S
+#define PP POOL_P
+#else
 #define PK k
 #define PS stride
 #define PP pad
+#endif
 
 /* avgpool_fwd: y[p][oh][ow] = mean of the in-bounds x[p][h][w] of the k x k window,
  * p = n*C + c. NDRange: 3-D (Wout, Hout, N*C), guarded. */

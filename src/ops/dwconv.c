@@ -14,8 +14,12 @@
 #define DW_MAXW 64   /* widest row of the row kernels (must match cl/dwconv.cl) */
 #define DW_ROW_LWS 16
 
-/* Stride 1 over rows of whole float8 vectors: the backward takes the row kernels. */
-static int use_rows(const clnas_dwconv_shape *s) { return s->stride == 1 && s->w % 8 == 0 && s->w <= DW_MAXW; }
+/* Stride 1 over rows of whole float8 vectors, stride 2 over rows of two (so the output rows
+ * are whole vectors): the backward takes the row kernels. */
+static int use_rows(const clnas_dwconv_shape *s)
+{
+    return s->w <= DW_MAXW && ((s->stride == 1 && s->w % 8 == 0) || (s->stride == 2 && s->w % 16 == 0));
+}
 
 /* The program for this shape's kernel size, stride and dilation (build options). */
 static clnas_status dw_kernel(clnas_ctx *ctx, const clnas_dwconv_shape *s, const char *name, cl_kernel *k)
@@ -180,8 +184,8 @@ clnas_status clnas_dwconv_bwd_data(clnas_ctx *ctx, const clnas_dwconv_shape *s, 
     if (st != CLNAS_OK) return st;
     const int SNC = (int)SN * s->c;
     if (rows) {
-        st = clnas_kernel_args(ctx, k, "mimimiiiiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m, (int)dx.off,
-                               SNC * s->h, s->c, s->xcs, s->ycs, s->h, s->w, accumulate ? 1 : 0);
+        st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m, (int)dx.off,
+                               SNC * s->h, s->c, s->xcs, s->ycs, s->h, s->w, s->hout, s->wout, accumulate ? 1 : 0);
         size_t g = (size_t)SNC * s->h, l = DW_ROW_LWS;
         return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &g, &l) : st;
     }
@@ -217,13 +221,9 @@ clnas_status clnas_dwconv_bwd_weight(clnas_ctx *ctx, const clnas_dwconv_shape *s
     while (L * 2 <= DW_WG_LWS && L * 2 <= kwg &&
            (!ctx->info.local_mem_bytes || L * 2 * kk * sizeof(float) <= ctx->info.local_mem_bytes))
         L *= 2;
-    if (rows)
-        st = clnas_kernel_args(ctx, k, "mimimiiiiiiiil", x.m, (int)x.off, dy.m, (int)dy.off, dw.m, (int)dw.off,
-                               (int)g_ld, s->n, s->c, s->xcs, s->ycs, s->h, s->w, L * kk * sizeof(float));
-    else
-        st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiil", x.m, (int)x.off, dy.m, (int)dy.off, dw.m, (int)dw.off,
-                               (int)g_ld, s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->hout, s->wout,
-                               L * kk * sizeof(float));
+    /* the row and generic kernels take the same arguments */
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiil", x.m, (int)x.off, dy.m, (int)dy.off, dw.m, (int)dw.off,
+                           (int)g_ld, s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->hout, s->wout, L * kk * sizeof(float));
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {L, (size_t)s->c, (size_t)S}, lws[3] = {L, 1, 1};
     return clnas_launch(ctx, k, 3, gws, lws);
