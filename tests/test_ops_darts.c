@@ -494,9 +494,11 @@ Test(darts_ops, avgpool_over_slices_matches_reference)
     clnas_ctx *ctx = tu_ctx();
     for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++)
         ap_one(ctx, &MP_CASES[i], i % 2 ? 3 : 1, 1 + (int)(i % 2), (int)(i % 2));
-    static const pool_case ROWS[] = {{3, 5, 6, 8, 3, 1, 1}, {1, 3, 5, 16, 3, 1, 1}};
-    for (int i = 0; i < 2; i++)
-        for (int layout = 0; layout < 3; layout++) ap_one(ctx, &ROWS[i], 1 + 2 * (layout % 2), layout, i);
+    static const pool_case ROWS[] = {{3, 5, 6, 8, 3, 1, 1}, {1, 3, 5, 16, 3, 1, 1}, /* 3x3 s1 rows */
+                                     {3, 5, 6, 8, 3, 2, 1}, {1, 3, 7, 16, 3, 2, 1},  /* 3x3 s2 rows (odd H) */
+                                     {2, 2, 9, 64, 3, 2, 1}};
+    for (int i = 0; i < 5; i++)
+        for (int layout = 0; layout < 3; layout++) ap_one(ctx, &ROWS[i], 1 + 2 * (layout % 2), layout, i % 2);
 }
 
 /* convolution writing an output slice (FactorizedReduce's halves), reading its gradient there */

@@ -189,6 +189,15 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
         if (st != CLNAS_OK) return st;
         return clnas_launch(ctx, k, 1, &rows, &lws);
     }
+    if (s->k == 3 && s->stride == 2 && s->pad == 1 && s->w % 8 == 0 && s->w <= POOL_MAXW) {
+        /* DARTS's reduction-cell window: float8 rows (cl/pool.cl, avgpool3s2_bwd_rows) */
+        size_t rows = SNC * (size_t)s->h, lws = ROW_LWS;
+        st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool3s2_bwd_rows", &k);
+        if (st == CLNAS_OK)
+            st = clnas_kernel_args(ctx, k, "mimiiiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)rows, s->h, s->w,
+                                   s->hout, s->wout, (double)dy_scale, accumulate ? 1 : 0, s->c, s->xcs, s->ycs);
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &rows, &lws) : st;
+    }
     char defs[64];
     snprintf(defs, sizeof defs, "-DPOOL_K=%d -DPOOL_S=%d -DPOOL_P=%d", s->k, s->stride, s->pad);
     st = clnas_kernel_get(ctx, "pool.cl", defs, "avgpool_bwd", &k);
