@@ -358,3 +358,152 @@ Test(darts_figure, cost_figure_from_a_result_file)
     free(out);
     tu_rmrf(dir);
 }
+
+/* ---------------- scores against PyTorch, and the search ---------------- */
+#include "clnas/search_darts.h"
+
+/* clnas score --space darts STATE --dump, then tools/verify_torch.py on the dump. */
+static void verify_state(const char *state_args)
+{
+    char dir[256], cmd[4096], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_dvt");
+    const char *td = getenv("CLNAS_TEST_DEVICE");
+    if (td && *td && !getenv("CLNAS_DEVICE")) setenv("CLNAS_DEVICE", td, 1);
+    snprintf(cmd, sizeof cmd, "'%s' score --space darts %s --batch 6 --repeat 1 --lr-batch 500 --lr-batches 1 --dump '%s/d' 2>&1",
+             CLNAS_BIN, state_args, dir);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s failed:\n%s", cmd, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/../tools/verify_torch.py' '%s/d' 2>&1", CLNAS_DATA_DIR, dir);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 0, "verify_torch.py failed for %s (python3-torch needed):\n%s", state_args, out);
+    /* R exactly equal; single code bits may differ where a ReLU input is 0 up to rounding (fp32 vs fp64) */
+    cr_expect(strstr(out, "verdict: PASS") != NULL, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
+
+Test(darts_torch, kappa_and_regions_match_pytorch, .timeout = 300)
+{
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("the PyTorch cross-check runs in the plain build only");
+#else
+    char dir[256], path[512];
+    tu_mkdtemp(dir, sizeof dir, "clnas_dalpha");
+    snprintf(path, sizeof path, "%s/half.json", dir);
+    /* a half-pruned state: every other op removed, by edge parity, different in the two cells */
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    for (int c = 0; c < 2; c++)
+        for (int e = 0; e < CLNAS_DARTS_EDGES; e++)
+            for (int o = 1; o < CLNAS_DARTS_NOPS; o++)
+                if ((o + e + c) % 2) clnas_darts_remove(&al, c, e, o);
+    char *js = clnas_darts_alpha_to_json(&al);
+    tu_write_file(path, js);
+    free(js);
+    char arg[600];
+    verify_state("--alpha supernet");
+    snprintf(arg, sizeof arg, "--alpha '%s'", path);
+    verify_state(arg);
+    verify_state("--genotype DARTS_V2"); /* a single-path state */
+    /* reduction-heavy: FactorizedReduce edges, 5x5 and dilated convs, pools and a `none` */
+    verify_state("--genotype \"Genotype(normal=[('skip_connect', 0), ('skip_connect', 1), ('avg_pool_3x3', 0), ('max_pool_3x3', 1), "
+                 "('skip_connect', 2), ('dil_conv_5x5', 3), ('sep_conv_5x5', 4), ('none', 0)], normal_concat=[2, 3, 4, 5], "
+                 "reduce=[('skip_connect', 0), ('sep_conv_5x5', 1), ('dil_conv_3x3', 0), ('max_pool_3x3', 1), ('avg_pool_3x3', 0), "
+                 "('skip_connect', 1), ('sep_conv_3x3', 1), ('dil_conv_5x5', 0)], reduce_concat=[2, 3, 4, 5])\"");
+    tu_rmrf(dir);
+#endif
+}
+
+/* A sink that keeps every candidate with its round. */
+typedef struct keep {
+    clnas_candidate c[400];
+    int round[400];
+    int n;
+} keep;
+
+static void keep_candidate(void *ud, int round, const char *phase, const clnas_candidate *c, int repeats)
+{
+    (void)phase;
+    (void)repeats;
+    keep *k = ud;
+    if (k->n < 400) {
+        k->c[k->n] = *c;
+        k->round[k->n++] = round;
+    }
+}
+
+static clnas_status short_search(const clnas_dataset *d, const clnas_darts_alpha *start, const keep *resume, int nresume,
+                                 keep *out, clnas_darts_search_result *res)
+{
+    clnas_darts_search_opts o;
+    clnas_darts_search_opts_default(&o);
+    o.score.batch = 4;
+    o.score.repeats = 1;
+    o.score.lr_batch = 100;
+    o.score.lr_batches = 1;
+    o.quiet = 1;
+    o.start = start;
+    clnas_darts_search_sink sink = {out, NULL, keep_candidate, NULL};
+    o.trace = &sink;
+    if (resume) {
+        o.resume = resume->c;
+        o.resume_round = resume->round;
+        o.nresume = nresume;
+    }
+    out->n = 0;
+    return clnas_search_darts(tu_ctx(), d, &o, res);
+}
+
+Test(darts_search, shortened_search_and_resume, .timeout = 300)
+{
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run in the plain build only");
+#else
+    clnas_dataset *d = NULL;
+    char err[512];
+    cr_assert_eq(clnas_dataset_load(CLNAS_DS_CIFAR10, NULL, &d, err, sizeof err), CLNAS_OK, "%s", err);
+    /* start from two ops per edge (skip_connect, avg_pool_3x3): one op round (56 candidates),
+       then the edge phase (2 x (3 + 4 + 5) = 24) */
+    clnas_darts_alpha start;
+    clnas_darts_alpha_supernet(&start);
+    for (int c = 0; c < 2; c++)
+        for (int e = 0; e < CLNAS_DARTS_EDGES; e++)
+            for (int o = 2; o < CLNAS_DARTS_NOPS; o++)
+                if (o != CLNAS_DARTS_AVG3) clnas_darts_remove(&start, c, e, o);
+    static keep full, part;
+    clnas_darts_search_result a, b;
+    cr_assert_eq(short_search(d, &start, NULL, 0, &full, &a), CLNAS_OK, "%s", clnas_ctx_errmsg(tu_ctx()));
+    cr_expect_eq(a.op_rounds, 1);
+    cr_expect_eq(a.op_candidates, 56);
+    cr_expect_eq(a.edge_candidates, 24);
+    cr_expect_eq(a.candidates, 80);
+    cr_expect_eq(a.kappa_evals, 160);
+    cr_expect_eq(a.rounds, 7);
+    cr_assert_eq(full.n, 80);
+    /* the final state: every node keeps exactly 2 incoming edges of one op each */
+    for (int c = 0; c < 2; c++)
+        for (int node = 0; node < CLNAS_DARTS_STEPS; node++) {
+            int live = 0;
+            for (int j = 0; j < node + 2; j++) {
+                int k = clnas_darts_edge_count(&a.alpha, c, clnas_darts_edge_index(node, j));
+                cr_expect(k <= 1);
+                live += k;
+            }
+            cr_expect_eq(live, 2, "cell %d node %d keeps %d edges", c, node, live);
+        }
+    /* interrupted in the op round and in the edge phase: resuming gives the same search */
+    int cuts[2] = {30, 70};
+    for (int t = 0; t < 2; t++) {
+        cr_assert_eq(short_search(d, &start, &full, cuts[t], &part, &b), CLNAS_OK, "%s", clnas_ctx_errmsg(tu_ctx()));
+        cr_expect(!memcmp(&a.alpha, &b.alpha, sizeof a.alpha), "cut %d: another final state", cuts[t]);
+        cr_expect_eq(b.kappa_evals, 2 * (80 - cuts[t]));
+        cr_assert_eq(part.n, 80);
+        for (int i = cuts[t]; i < 80; i++) {
+            cr_expect_eq(part.c[i].dk, full.c[i].dk, "cut %d candidate %d: dK %g vs %g", cuts[t], i, part.c[i].dk, full.c[i].dk);
+            cr_expect_eq(part.c[i].dr, full.c[i].dr, "cut %d candidate %d", cuts[t], i);
+        }
+    }
+    clnas_dataset_destroy(d);
+#endif
+}

@@ -59,6 +59,10 @@ struct clnas_darts_search_opts {
     int quiet;                  /* no progress on stderr */
     const char *progress_label; /* prefix of the progress line, may be NULL */
     const clnas_darts_search_sink *trace; /* borrowed, may be NULL */
+    /* NULL: TE-NAS's start (the supernet without `none`). Otherwise the state to start from (a
+     * departure from TE-NAS, for shortened searches and tests; it must pass
+     * clnas_darts_alpha_check; borrowed). */
+    const clnas_darts_alpha *start;
     /* Resume: finished candidates of an interrupted run of the same search (same seed and
      * settings) with their rounds; their data draws are replayed, nothing is recomputed. */
     const clnas_candidate *resume;

@@ -41,7 +41,8 @@ static const char HELP_OUT[] =
 
 typedef struct dargs {
     clnas_darts_search_opts o;
-    const char *data_path, *device, *out, *space;
+    clnas_darts_alpha start;
+    const char *data_path, *device, *out, *space, *alpha;
     int seeds[2];
     int json;
 } dargs;
@@ -80,6 +81,8 @@ static int parse_args(int argc, char **argv, dargs *a)
     cli_add_fn(&c, "seeds", cli_parse_seed_range, a->seeds, "one search per seed A..B");
     cli_add_help(&c, "out", &a->out, HELP_OUT);
     cli_add(&c, "edge-ntk-refresh", &a->o.edge_ntk_refresh);
+    cli_add_help(&c, "alpha", &a->alpha, "start from this supernet state (JSON, as clnas score --alpha reads)\n"
+                                         "instead of TE-NAS's full supernet: a departure, for shortened searches");
     cli_add_help(&c, "json", &a->json, "print the summary as JSON");
     cli_add(&c, "quiet", &a->o.quiet);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
@@ -87,6 +90,12 @@ static int parse_args(int argc, char **argv, dargs *a)
     int batch = a->o.score.batch;
     clnas_darts_search_opts_for(&a->o, a->o.score.dataset);
     if (cli_given(&c, "batch")) a->o.score.batch = batch;
+    if (a->alpha) {
+        char label[64];
+        int rc = darts_cli_state("search", NULL, a->alpha, &a->start, label, sizeof label);
+        if (rc) return rc;
+        a->o.start = &a->start;
+    }
     if (a->o.score.dataset != CLNAS_DS_CIFAR10 && a->o.score.dataset != CLNAS_DS_IMAGENET) {
         fprintf(stderr, "clnas search: --space darts searches on cifar10 or imagenet (TE-NAS's DARTS settings), not %s\n",
                 clnas_dataset_name(a->o.score.dataset));
@@ -135,6 +144,7 @@ static json_t *run_json(const drun *r, const dargs *a, const char *device, const
     bad |= json_object_set_new(set, "lr_samples", json_integer(so->lr_batch * so->lr_batches));
     bad |= json_object_set_new(set, "prune_number", json_integer(a->o.prune_number));
     bad |= json_object_set_new(set, "edge_ntk", json_string(a->o.edge_ntk_refresh ? "refresh" : "fixed"));
+    bad |= json_object_set_new(set, "start", a->alpha ? clnas_json_str(a->alpha) : json_string("supernet"));
     bad |= json_object_set_new(j, "settings", set);
     if (bad) {
         json_decref(j);
