@@ -507,3 +507,54 @@ Test(darts_search, shortened_search_and_resume, .timeout = 300)
     clnas_dataset_destroy(d);
 #endif
 }
+
+/* A shortened ImageNet search through the command: a small ImageNet-style JPEG folder made from
+ * the bundled CIFAR images (PIL), a start state of one op per edge (edge phase only). */
+Test(darts_search, imagenet_folder_search_cli, .timeout = 300)
+{
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run in the plain build only");
+#else
+    char dir[256], path[600], cmd[4096], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_dimnet");
+    snprintf(path, sizeof path, "%s/make.py", dir);
+    snprintf(cmd, sizeof cmd,
+             "import numpy as np, os\nfrom PIL import Image\n"
+             "raw = np.fromfile('%s/cifar10/train_10k.bin', np.uint8).reshape(-1, 3073)\n"
+             "for k, c in enumerate(['n01', 'n02', 'n03']):\n"
+             "    os.makedirs('%s/tree/' + c)\n"
+             "    for j, i in enumerate([i for i in range(len(raw)) if raw[i, 0] == k][:10]):\n"
+             "        Image.fromarray(raw[i, 1:].reshape(3, 32, 32).transpose(1, 2, 0)).resize((48, 40)).save("
+             "'%s/tree/%%s/i%%d.JPEG' %% (c, j))\n",
+             CLNAS_DATA_DIR, dir, dir);
+    tu_write_file(path, cmd);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' 2>&1", path);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "building the JPEG folder failed (python3-pil and python3-numpy needed):\n%s", out);
+    free(out);
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    for (int c = 0; c < 2; c++)
+        for (int e = 0; e < CLNAS_DARTS_EDGES; e++)
+            for (int o = 1; o < CLNAS_DARTS_NOPS; o++)
+                if (o != (e % 2 ? CLNAS_DARTS_SKIP : CLNAS_DARTS_MAX3)) clnas_darts_remove(&al, c, e, o);
+    char *js = clnas_darts_alpha_to_json(&al);
+    snprintf(path, sizeof path, "%s/start.json", dir);
+    tu_write_file(path, js);
+    free(js);
+    snprintf(cmd, sizeof cmd, "'%s' search --space darts --dataset imagenet --data '%s/tree' --alpha '%s' --batch 4 --repeat 1 "
+             "--lr-batch 100 --lr-batches 1 --out '%s/runs' 2>&1", CLNAS_BIN, dir, path, dir);
+    rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+    cr_expect(strstr(out, "30 images, 3 classes") && strstr(out, "2 ops pruned per edge") && strstr(out, "24 candidates"), "%s", out);
+    cr_expect(strstr(out, "seed 0: Genotype(normal=[") != NULL, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/runs/search_seed0.json", dir);
+    cr_expect_eq(access(path, R_OK), 0);
+    snprintf(cmd, sizeof cmd, "grep -c '\"phase\": \"edges\"' '%s/runs/trace_seed0.jsonl'", dir);
+    rc = tu_run(cmd, &out);
+    cr_expect(rc == 0 && atoi(out) == 24 + 6, "candidate and round lines of the edge phase: %s", out);
+    free(out);
+    tu_rmrf(dir);
+#endif
+}
