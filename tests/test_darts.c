@@ -4,6 +4,7 @@
  * evaluation networks (tools/darts_params_torch.py). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -557,4 +558,75 @@ Test(darts_search, imagenet_folder_search_cli, .timeout = 300)
     free(out);
     tu_rmrf(dir);
 #endif
+}
+
+Test(darts_search, ranking_survives_non_finite_values)
+{
+    /* the search never feeds a non-finite dK/dR to the ranking (an undefined kappa counts as 1e5),
+       but the ranking itself must not crash or lose candidates on one either */
+    clnas_candidate c[6];
+    memset(c, 0, sizeof c);
+    const double dk[6] = {0.1, NAN, INFINITY, -INFINITY, 0.1, -0.2};
+    for (int i = 0; i < 6; i++) {
+        c[i].edge = i % 2 ? CLNAS_DARTS_EDGES + 3 : 5;
+        c[i].op = i + 1;
+        c[i].dk = dk[i];
+        c[i].dr = -dk[i];
+    }
+    cr_assert_eq(clnas_search_rank(c, 6, 2), CLNAS_OK);
+    int seen[6] = {0}, pruned = 0;
+    for (int i = 0; i < 6; i++) {
+        cr_assert(c[i].order >= 0 && c[i].order < 6);
+        seen[c[i].order]++;
+        pruned += c[i].pruned;
+    }
+    for (int i = 0; i < 6; i++) cr_expect_eq(seen[i], 1, "order %d taken %d times", i, seen[i]);
+    cr_expect_eq(pruned, 4, "2 per edge");
+}
+
+Test(darts_cli, score_errors_and_dump_round_trip, .timeout = 120)
+{
+    char dir[256], cmd[2048], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_dscore");
+    int rc = tu_run("'" CLNAS_BIN "' score --genotype DARTS_V2 2>&1", &out);
+    cr_expect_eq(rc, 2);
+    cr_expect(strstr(out, "add --space darts") != NULL, "%s", out);
+    free(out);
+    rc = tu_run("'" CLNAS_BIN "' score --space darts --alpha /nonexistent/a.json 2>&1", &out);
+    cr_expect_eq(rc, 1);
+    cr_expect(strstr(out, "cannot open the alpha file /nonexistent/a.json") != NULL, "%s", out);
+    free(out);
+    char path[512];
+    snprintf(path, sizeof path, "%s/dead.json", dir);
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    for (int o = 0; o < CLNAS_DARTS_NOPS; o++) {
+        clnas_darts_remove(&al, 0, 9, o);
+        for (int e = 10; e < 14; e++) clnas_darts_remove(&al, 0, e, o);
+    }
+    char *js = clnas_darts_alpha_to_json(&al);
+    tu_write_file(path, js);
+    free(js);
+    snprintf(cmd, sizeof cmd, "'%s' score --space darts --alpha '%s' 2>&1", CLNAS_BIN, path);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 2, "a state with a dead node is refused before any work");
+    cr_expect(strstr(out, "normal cell's node 3 (state 5) has no input left") != NULL, "%s", out);
+    free(out);
+    /* a dump of a DARTS score recomputes to the same kappa and R */
+    snprintf(cmd, sizeof cmd, "'%s' score --space darts --genotype DARTS_V1 --batch 4 --repeat 1 --lr-batch 200 --lr-batches 1 "
+             "--json --dump '%s/d' 2>&1", CLNAS_BIN, dir);
+    rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    char *k1 = strstr(out, "\"kappa\": ["), *r1 = strstr(out, "\"regions\": [");
+    cr_assert(k1 && r1, "%s", out);
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%.40s", k1);
+    snprintf(b, sizeof b, "%.30s", r1);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' score --from '%s/d' --json 2>&1", CLNAS_BIN, dir);
+    rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, a) && strstr(out, b), "--from gives %s / %s:\n%s", a, b, out);
+    free(out);
+    tu_rmrf(dir);
 }

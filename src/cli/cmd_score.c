@@ -101,9 +101,7 @@ static int darts_target(target *t, const char *dump_text)
             fprintf(stderr, "clnas score: the dump's DARTS state: %s\n", err);
             return 1;
         }
-        clnas_darts_genotype g;
-        clnas_darts_genotype_from_alpha(&t->al, &g);
-        snprintf(t->label, sizeof t->label, "DARTS state from a dump");
+        snprintf(t->label, sizeof t->label, "DARTS state from a dump (its alpha: inputs.safetensors, metadata \"arch\")");
         return 0;
     }
     return darts_cli_state("score", t->genotype, t->alpha, &t->al, t->label, sizeof t->label);
