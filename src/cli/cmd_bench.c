@@ -353,6 +353,7 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
 
 int clnas_cmd_bench(int argc, char **argv)
 {
+    if (cli_wants_darts(argc, argv)) return clnas_cmd_bench_darts(argc, argv);
     bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0};
     int reps_given = 0;
     const int pr = parse(argc, argv, &a, &reps_given);
