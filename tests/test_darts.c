@@ -205,6 +205,7 @@ Test(darts_net, proxy_sizes_of_tenas)
     cr_expect(strstr(err, "reduction cell's node 0") != NULL, "%s", err);
 }
 
+#ifndef CLNAS_SANITIZED
 /* Parameter count of DARTS's own network for genotype text g, from PyTorch. */
 static void torch_count(const char *g, int C, int layers, int classes, const char *kind, size_t *params, size_t *aux)
 {
@@ -216,6 +217,7 @@ static void torch_count(const char *g, int C, int layers, int classes, const cha
     cr_assert_eq(sscanf(out, "params %zu aux %zu", params, aux), 2, "unexpected output: %s", out);
     free(out);
 }
+#endif
 
 Test(darts_net, eval_params_equal_pytorch)
 {
@@ -363,6 +365,7 @@ Test(darts_figure, cost_figure_from_a_result_file)
 /* ---------------- scores against PyTorch, and the search ---------------- */
 #include "clnas/search_darts.h"
 
+#ifndef CLNAS_SANITIZED
 /* clnas score --space darts STATE --dump, then tools/verify_torch.py on the dump. */
 static void verify_state(const char *state_args)
 {
@@ -383,6 +386,7 @@ static void verify_state(const char *state_args)
     free(out);
     tu_rmrf(dir);
 }
+#endif
 
 Test(darts_torch, kappa_and_regions_match_pytorch, .timeout = 300)
 {
@@ -416,6 +420,7 @@ Test(darts_torch, kappa_and_regions_match_pytorch, .timeout = 300)
 #endif
 }
 
+#ifndef CLNAS_SANITIZED
 /* A sink that keeps every candidate with its round. */
 typedef struct keep {
     clnas_candidate c[400];
@@ -455,6 +460,7 @@ static clnas_status short_search(const clnas_dataset *d, const clnas_darts_alpha
     out->n = 0;
     return clnas_search_darts(tu_ctx(), d, &o, res);
 }
+#endif
 
 Test(darts_search, shortened_search_and_resume, .timeout = 300)
 {
