@@ -92,13 +92,15 @@ __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *
  * V[w] = sum of the valid x[oh-1..oh+1][w] go to a zero-bordered private row, then
  * y[oh][w] = (V[w-1] + V[w] + V[w+1]) / (nh * nw(w)). NDRange: 1-D over N*C*H (= rows). */
 __kernel void avgpool3_fwd_rows(__global const float *x, int x_off, __global float *y, int y_off,
-                                int rows, int H, int W)
+                                int rows, int H, int W, int C, int xcs, int ycs)
 {
     const int r = (int)get_global_id(0);
     CLNAS_GUARD(r < rows);
-    const int p = r / H, oh = r - p * H;
+    const int pl = r / H, oh = r - pl * H;
+    /* planes of channel slices (as in avgpool_fwd) */
+    const int p = (pl / C) * xcs + pl % C, py = (pl / C) * ycs + pl % C;
     __global const float *xp = x + x_off + (size_t)p * H * W;
-    __global float *yr = y + y_off + (size_t)r * W;
+    __global float *yr = y + y_off + ((size_t)py * H + oh) * W;
     const int h0 = max(oh - 1, 0), h1 = min(oh + 2, H);
     const float nh = (float)(h1 - h0);
     float u[POOL_MAXW + 2];
@@ -123,13 +125,15 @@ __kernel void avgpool3_fwd_rows(__global const float *x, int x_off, __global flo
  * dy[oh][w] / (nh(oh) * nw(w)), then dx[h][w] += U[w-1] + U[w] + U[w+1].
  * NDRange: 1-D over S*N*C*H (= rows). */
 __kernel void avgpool3_bwd_rows(__global const float *dy, int dy_off, __global float *dx,
-                                int dx_off, int rows, int H, int W, float scale, int accum)
+                                int dx_off, int rows, int H, int W, float scale, int accum, int C, int xcs,
+                                int ycs)
 {
     const int r = (int)get_global_id(0);
     CLNAS_GUARD(r < rows);
-    const int q = r / H, h = r - q * H;
+    const int ql = r / H, h = r - ql * H;
+    const int q = (ql / C) * ycs + ql % C, qx = (ql / C) * xcs + ql % C;
     __global const float *dyq = dy + dy_off + (size_t)q * H * W;
-    __global float *dxr = dx + dx_off + (size_t)r * W;
+    __global float *dxr = dx + dx_off + ((size_t)qx * H + h) * W;
     const int o0 = max(h - 1, 0), o1 = min(h + 2, H);
     const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
     float u[POOL_MAXW + 2];

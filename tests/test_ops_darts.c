@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clnas/score.h"
 #include "model/graph.h"
 #include "util/testutil.h"
 
@@ -244,7 +245,11 @@ static void mp_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int ac
     dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, yc0);
     dslice dDX = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, s.xcs, xc0);
     OKC(ctx, clnas_maxpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), dslice_dt(&dDX), accumulate));
+    double *wsz = dalloc(clnas_maxpool_workspace_floats(&s) + 3);
+    cl_mem WS = tu_upload(ctx, wsz, clnas_maxpool_workspace_floats(&s) + 3);
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), dslice_dt(&dDX), accumulate, dt(WS, 3)));
+    clnas_buf_free(WS);
+    free(wsz);
     char what[160];
     snprintf(what, sizeof what, "maxpool n%d c%d %dx%d k%d s%d p%d S%d L%d acc%d ties%d", t->n, t->c, t->h, t->w,
              t->k, t->stride, t->pad, S, layout, accumulate, ties);
@@ -280,8 +285,8 @@ Test(darts_ops, maxpool_ties_go_to_the_first_maximum)
        first 5 at (0,2); (1,0) rows 1-2 cols 0-1 -> 5 at (1,1); (1,1) rows 1-2 cols 1-2 -> (1,1) */
     const double want[9] = {1, 0, 10, 0, 1100, 0, 0, 0, 0};
     for (int i = 0; i < 9; i++) cr_expect_eq(dx[i], want[i], "reference dx[%d] = %g, want %g", i, dx[i], want[i]);
-    cl_mem X = tu_upload(ctx, x, 9), DY = tu_upload(ctx, dy, 4), DX = tu_upload(ctx, dx, 9);
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0));
+    cl_mem X = tu_upload(ctx, x, 9), DY = tu_upload(ctx, dy, 4), DX = tu_upload(ctx, dx, 9), WS = tu_upload(ctx, dy, 4);
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0, dt(WS, 0)));
     double got[9];
     tu_read(ctx, DX, 0, 9, got);
     for (int i = 0; i < 9; i++) cr_expect_eq(got[i], want[i], "device dx[%d] = %g, want %g", i, got[i], want[i]);
@@ -293,12 +298,13 @@ Test(darts_ops, maxpool_ties_go_to_the_first_maximum)
     cr_expect(isnan(yn[0]), "max of a window with a NaN is NaN");
     cr_expect(dxn[0] == 0 && dxn[4] == 1111, "gradient to the last NaN: dx[0] %g dx[4] %g", dxn[0], dxn[4]);
     tu_write(ctx, X, 0, xn, 9);
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0));
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0, dt(WS, 0)));
     tu_read(ctx, DX, 0, 9, got);
     cr_expect(got[0] == 0 && got[4] == 1111, "device: gradient to the last NaN: dx[0] %g dx[4] %g", got[0], got[4]);
     clnas_buf_free(X);
     clnas_buf_free(DY);
     clnas_buf_free(DX);
+    clnas_buf_free(WS);
 }
 
 typedef struct { clnas_pool_shape s; } mp_ud;
@@ -434,44 +440,52 @@ Test(darts_ops, shift_reference_backward_matches_finite_differences)
     }
 }
 
-/* average pooling (generic kernels) reading and writing slices */
+/* average pooling reading and writing slices: generic kernels, and the 3x3 s1 row kernels
+ * (W a multiple of 8) */
+static void ap_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int acc)
+{
+    clnas_pool_shape s;
+    clnas_pool_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
+    s.xcs = t->c + LAYOUT[layout][0];
+    s.ycs = t->c + LAYOUT[layout][2];
+    const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
+    const size_t nx = N * t->c * hw, ny = N * t->c * ohw;
+    double *x = dalloc(nx), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
+    double *dys = dalloc(ny);
+    fillr(x, nx, 91, -1, 1);
+    fillr(dy, S * ny, 92, -1, 1);
+    fillr(dx0, S * nx, 93, -1, 1);
+    clnas_avgpool_fwd_ref(&s, x, y);
+    for (int sd = 0; sd < S; sd++) {
+        for (size_t j = 0; j < nx; j++) dxr[sd * nx + j] = acc ? dx0[sd * nx + j] : 0.0;
+        for (size_t j = 0; j < ny; j++) dys[j] = 0.5 * dy[sd * ny + j];
+        clnas_avgpool_bwd_ref(&s, dys, dxr + sd * nx);
+    }
+    dslice dX = dslice_put(ctx, x, N, t->c, hw, s.xcs, LAYOUT[layout][1]);
+    dslice dY = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
+    dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
+    dslice dDX = dslice_put(ctx, acc ? dx0 : NULL, S * N, t->c, hw, s.xcs, LAYOUT[layout][1]);
+    OKC(ctx, clnas_avgpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
+    OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, dslice_dt(&dDY), 0.5f, dslice_dt(&dDX), acc));
+    char what[128];
+    snprintf(what, sizeof what, "avgpool n%d c%d %dx%d k%d s%d p%d S%d L%d acc%d", t->n, t->c, t->h, t->w, t->k,
+             t->stride, t->pad, S, layout, acc);
+    double *gy = dslice_take(ctx, &dY, what), *gdx = dslice_take(ctx, &dDX, what);
+    check(what, gy, y, ny, TOL);
+    check("  dx", gdx, dxr, S * nx, TOL);
+    dslice_free(&dX);
+    dslice_free(&dDY);
+    free(x); free(y); free(dy); free(dx0); free(dxr); free(dys); free(gy); free(gdx);
+}
+
 Test(darts_ops, avgpool_over_slices_matches_reference)
 {
     clnas_ctx *ctx = tu_ctx();
-    for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++) {
-        const pool_case *t = &MP_CASES[i];
-        const int S = i % 2 ? 3 : 1, layout = 1 + (int)(i % 2), acc = (int)(i % 2);
-        clnas_pool_shape s;
-        clnas_pool_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
-        s.xcs = t->c + LAYOUT[layout][0];
-        s.ycs = t->c + LAYOUT[layout][2];
-        const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
-        const size_t nx = N * t->c * hw, ny = N * t->c * ohw;
-        double *x = dalloc(nx), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
-        fillr(x, nx, 91, -1, 1);
-        fillr(dy, S * ny, 92, -1, 1);
-        fillr(dx0, S * nx, 93, -1, 1);
-        clnas_avgpool_fwd_ref(&s, x, y);
-        for (int sd = 0; sd < S; sd++) {
-            for (size_t j = 0; j < nx; j++) dxr[sd * nx + j] = acc ? dx0[sd * nx + j] : 0.0;
-            double *dys = dalloc(ny);
-            for (size_t j = 0; j < ny; j++) dys[j] = 0.5 * dy[sd * ny + j];
-            clnas_avgpool_bwd_ref(&s, dys, dxr + sd * nx);
-            free(dys);
-        }
-        dslice dX = dslice_put(ctx, x, N, t->c, hw, s.xcs, LAYOUT[layout][1]);
-        dslice dY = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
-        dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
-        dslice dDX = dslice_put(ctx, acc ? dx0 : NULL, S * N, t->c, hw, s.xcs, LAYOUT[layout][1]);
-        OKC(ctx, clnas_avgpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
-        OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, dslice_dt(&dDY), 0.5f, dslice_dt(&dDX), acc));
-        double *gy = dslice_take(ctx, &dY, "avgpool slices"), *gdx = dslice_take(ctx, &dDX, "avgpool slices dx");
-        check("avgpool over slices", gy, y, ny, TOL);
-        check("  dx", gdx, dxr, S * nx, TOL);
-        dslice_free(&dX);
-        dslice_free(&dDY);
-        free(x); free(y); free(dy); free(dx0); free(dxr); free(gy); free(gdx);
-    }
+    for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++)
+        ap_one(ctx, &MP_CASES[i], i % 2 ? 3 : 1, 1 + (int)(i % 2), (int)(i % 2));
+    static const pool_case ROWS[] = {{3, 5, 6, 8, 3, 1, 1}, {1, 3, 5, 16, 3, 1, 1}};
+    for (int i = 0; i < 2; i++)
+        for (int layout = 0; layout < 3; layout++) ap_one(ctx, &ROWS[i], 1 + 2 * (layout % 2), layout, i);
 }
 
 /* convolution writing an output slice (FactorizedReduce's halves), reading its gradient there */
@@ -539,9 +553,13 @@ static clnas_net *tiny_net(void)
     d = graph_bn(n, d, "cell.e1.bn");
     int mp = graph_maxpool(n, n0, 3, 1, 1, "cell.e2.max");
     int ap = graph_avgpool(n, n0, 3, 1, 1, "cell.e3.avg");
-    const int in1[4] = {d, mp, ap, n0};
-    const float c1[4] = {0.5f, 0.7f, -0.3f, 1.1f};
-    int n1 = graph_sum(n, 4, in1, c1, 4, 7, 7, "cell.n1");
+    /* an edge sum feeding the node sum only: its gradient aliases the node's slice */
+    const int ine[2] = {d, mp};
+    const float ce[2] = {0.5f, 0.7f};
+    int e12 = graph_sum(n, 2, ine, ce, 4, 7, 7, "cell.e12");
+    const int in1[3] = {e12, ap, n0};
+    const float c1[3] = {0.9f, -0.3f, 1.1f};
+    int n1 = graph_sum(n, 3, in1, c1, 4, 7, 7, "cell.n1");
     int n2 = graph_dwconv(n, n1, 5, 1, 2, "cell.n2.dil");
     int n3 = graph_maxpool(n, n1, 3, 1, 1, "cell.n3.max");
     const int cat_in[4] = {n0, n1, n2, n3};
@@ -717,4 +735,178 @@ Test(darts_ops, misuse_of_slices_is_rejected)
     cr_expect_eq(clnas_dwconv_fwd(ctx, &ds, dt(m, 0), dt(m, 0), dt(m, 0)), CLNAS_E_SHAPE);
     cr_expect(strstr(clnas_ctx_errmsg(ctx), "storage channels"), "message: %s", clnas_ctx_errmsg(ctx));
     clnas_buf_free(m);
+}
+
+/* linear-region codes read ReLU inputs that are concatenation slices (samples further apart):
+ * the device's sign bits equal the host reference's ReLU outputs > 0 */
+Test(darts_ops, region_codes_read_sliced_relu_inputs)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = tiny_net();
+    const int batch = 3, n = 6;
+    const size_t bits = clnas_net_relu_bits(net), np = clnas_net_nparams(net), nx1 = 3 * 7 * 7;
+    float *pf = malloc(np * sizeof *pf), *xf = malloc(n * nx1 * sizeof *xf);
+    double *p = dalloc(np), *x = dalloc(n * nx1), *acts = dalloc(net->act_per_sample * (size_t)batch);
+    uint8_t *dev = malloc(n * bits), *ref = malloc(n * bits);
+    cr_assert(pf && xf && dev && ref);
+    clnas_net_init_params(net, 5, 1, CLNAS_INIT_PYTORCH, pf);
+    for (size_t i = 0; i < np; i++) p[i] = pf[i];
+    fillr(x, n * nx1, 131, -2, 2);
+    for (size_t i = 0; i < n * nx1; i++) xf[i] = (float)x[i];
+    clnas_lr *lr = NULL;
+    OKC(ctx, clnas_lr_create(ctx, net, batch, &lr));
+    OKC(ctx, clnas_lr_set_params(lr, pf));
+    size_t R = 0;
+    int nonfinite = -1;
+    OKC(ctx, clnas_lr_count(lr, xf, n, &R, &nonfinite, dev));
+    cr_expect_eq(nonfinite, 0);
+    int sliced = 0;
+    for (int b = 0; b < n / batch; b++) {
+        cr_assert_eq(clnas_ref_forward_acts(net, batch, p, x + (size_t)b * batch * nx1, acts), CLNAS_OK);
+        size_t pos = 0;
+        for (int i = 0; i < net->nlayers; i++) {
+            const layer *l = &net->layers[i];
+            if (l->kind != L_RELU) continue;
+            sliced += b == 0 && net->tensors[l->in].parent >= 0;
+            const size_t sz = tensor_size(&net->tensors[l->out]);
+            for (int s = 0; s < batch; s++)
+                for (size_t j = 0; j < sz; j++)
+                    ref[((size_t)b * batch + s) * bits + pos + j] = acts[net->tensors[l->out].off * batch + s * sz + j] > 0;
+            pos += sz;
+        }
+    }
+    cr_expect_gt(sliced, 0, "the test network has no ReLU reading a slice");
+    size_t bad = 0;
+    for (size_t i = 0; i < n * bits; i++) bad += dev[i] != ref[i];
+    cr_expect_eq(bad, 0, "%zu of %zu code bits differ between device and host reference", bad, n * bits);
+    clnas_lr_destroy(lr);
+    clnas_net_destroy(net);
+    free(pf); free(xf); free(p); free(x); free(acts); free(dev); free(ref);
+}
+
+/* ======================= a DARTS-like supernet: two cells, every op on every edge ======================= */
+
+static int relu_conv_bn(clnas_net *n, int x, int cout, const char *pre)
+{
+    x = graph_relu(n, x, "%s.relu", pre);
+    x = graph_conv(n, x, cout, 1, 1, 0, "%s.conv", pre);
+    return graph_bn(n, x, "%s.bn", pre);
+}
+
+/* ReLU -> depthwise k x k (stride, dilation) -> pointwise 1x1 -> BN */
+static int sep_block(clnas_net *n, int x, int C, int k, int stride, int dil, const char *pre, int part)
+{
+    x = graph_relu(n, x, "%s.op.%d", pre, 4 * part);
+    x = graph_dwconv(n, x, k, stride, dil, "%s.op.%d", pre, 4 * part + 1);
+    x = graph_conv(n, x, C, 1, 1, 0, "%s.op.%d", pre, 4 * part + 2);
+    return graph_bn(n, x, "%s.op.%d", pre, 4 * part + 3);
+}
+
+static int factorized_reduce(clnas_net *n, int x, int C, const char *pre)
+{
+    x = graph_relu(n, x, "%s.relu", pre);
+    int a = graph_conv(n, x, C / 2, 1, 2, 0, "%s.conv_1", pre);
+    int sh = graph_shift(n, x, "%s.shift", pre);
+    int b = graph_conv(n, sh, C / 2, 1, 2, 0, "%s.conv_2", pre);
+    const int ab[2] = {a, b};
+    int cat = graph_concat(n, 2, ab, "%s.cat", pre);
+    return graph_bn(n, cat, "%s.bn", pre);
+}
+
+/* One cell of 4 nodes, every one of the 7 non-zero ops on each of its 14 edges, weighted by
+ * fixed pseudo-random coefficients (TE-NAS's MixedOp: an edge sum per edge, a node sum). */
+static int darts_cell(clnas_net *n, int s0, int s1, int C, int reduction, int ci)
+{
+    const tensor_desc *t1 = &n->tensors[s1];
+    const int H = reduction ? (t1->h + 1) / 2 : t1->h, W = reduction ? (t1->w + 1) / 2 : t1->w;
+    int states[6] = {relu_conv_bn(n, s0, C, "pre0"), relu_conv_bn(n, s1, C, "pre1")};
+    int e = 0;
+    for (int i = 0; i < 4; i++) {
+        int edges[5];
+        float ones[5];
+        for (int j = 0; j < i + 2; j++, e++) {
+            const int st = reduction && j < 2 ? 2 : 1, x = states[j];
+            char pre[64];
+            snprintf(pre, sizeof pre, "cells.%d.edges.%d<-%d", ci, i + 2, j);
+            int ops[7];
+            int k = 0;
+            ops[k++] = st == 1 ? x : factorized_reduce(n, x, C, pre);
+            for (int kk = 3; kk <= 5; kk += 2) {
+                int y = sep_block(n, x, C, kk, st, 1, pre, 0);
+                ops[k++] = sep_block(n, y, C, kk, 1, 1, pre, 1);
+                ops[k++] = sep_block(n, x, C, kk, st, 2, pre, 2);
+            }
+            ops[k++] = graph_avgpool(n, x, 3, st, 1, "%s.avg", pre);
+            ops[k++] = graph_maxpool(n, x, 3, st, 1, "%s.max", pre);
+            float w[7];
+            for (int q = 0; q < 7; q++) w[q] = 0.05f + 0.1f * (float)((e * 7 + q) % 11);
+            edges[j] = graph_sum(n, 7, ops, w, C, H, W, "%s.mixed", pre);
+            ones[j] = 1.0f;
+        }
+        states[i + 2] = graph_sum(n, i + 2, edges, ones, C, H, W, "cells.%d.node%d", ci, i);
+    }
+    return graph_concat(n, 4, states + 2, "cells.%d.concat", ci);
+}
+
+static clnas_net *darts_like(int hw)
+{
+    clnas_net *n = graph_new(3, hw, hw);
+    int s = graph_conv(n, 0, 6, 3, 1, 1, "stem.0");
+    s = graph_bn(n, s, "stem.1");
+    int c1 = darts_cell(n, s, s, 2, 0, 0);
+    int c2 = darts_cell(n, s, c1, 4, 1, 1);
+    int t = graph_gap(n, c2, "gap");
+    t = graph_linear(n, t, 5, 1, "classifier");
+    char err[256];
+    cr_assert_eq(graph_finish(n, t, err, sizeof err), CLNAS_OK, "%s", err);
+    return n;
+}
+
+static void darts_like_vs_reference(int hw, int B, int S)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = darts_like(hw);
+    const size_t nx = (size_t)B * 3 * hw * hw, np = clnas_net_nparams(net), nl = (size_t)B * 5;
+    float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *lg = malloc(nl * sizeof *lg);
+    float *dl = malloc(S * nl * sizeof *dl), *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
+    double *xd = dalloc(nx), *pd = dalloc(np), *lgd = dalloc(nl), *dlall = dalloc(S * nl), *pgd = dalloc(np);
+    double *dxd = dalloc(nx), *tmp = dalloc(np + nx + nl);
+    fillr(xd, nx, 141, -2, 2);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
+    clnas_net_init_params(net, 4, 0, CLNAS_INIT_PYTORCH, p);
+    for (size_t i = 0; i < np; i++) pd[i] = p[i];
+    fillr(dlall, S * nl, 142, -1, 1);
+    for (size_t i = 0; i < S * nl; i++) dl[i] = (float)dlall[i];
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, p));
+    double t0 = clnas_now();
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_read_logits(plan, lg));
+    OKC(ctx, clnas_plan_backward_host(plan, S, dl, pg, dx));
+    fprintf(stderr, "  DARTS-like supernet %dx%d: %d layers, %zu parameters, device fwd+bwd %.3f s\n", hw, hw,
+            net->nlayers, np, clnas_now() - t0);
+    cr_assert_eq(clnas_ref_forward(net, B, pd, xd, lgd), CLNAS_OK);
+    for (size_t i = 0; i < nl; i++) tmp[i] = lg[i];
+    check("DARTS-like logits", tmp, lgd, nl, 1e-5);
+    for (int s = 0; s < S; s++) {
+        cr_assert_eq(clnas_ref_backward(net, B, pd, xd, dlall + s * nl, pgd, dxd), CLNAS_OK);
+        for (size_t i = 0; i < np; i++) tmp[i] = pg[s * np + i];
+        check("  parameter gradients", tmp, pgd, np, 1e-4);
+        for (size_t i = 0; i < nx; i++) tmp[i] = dx[s * nx + i];
+        check("  input gradient", tmp, dxd, nx, 1e-4);
+    }
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(net);
+    free(x); free(p); free(lg); free(dl); free(pg); free(dx);
+    free(xd); free(pd); free(lgd); free(dlall); free(pgd); free(dxd); free(tmp);
+}
+
+/* a normal and a reduction cell on an odd 9x9 input (stride 2 to 5x5), batch 2, 2 seeds */
+Test(darts_ops, darts_like_supernet_on_device_matches_host_reference)
+{
+    darts_like_vs_reference(9, 2, 2);
+    setenv("CLNAS_FUSE", "0", 1);
+    darts_like_vs_reference(9, 2, 2);
+    unsetenv("CLNAS_FUSE");
 }

@@ -171,6 +171,10 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, batch, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
             need = clnas_conv_workspace_floats(&cs, seeds);
+        } else if (l->kind == L_MAXPOOL) {
+            clnas_pool_shape ps;
+            clnas_pool_shape_init(&ps, batch, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            need = clnas_maxpool_workspace_floats(&ps);
         }
         if (need > ws) ws = need;
     }
@@ -394,7 +398,7 @@ static clnas_status bwd_ext(clnas_plan *p, int i, int S, clnas_dt g, size_t g_ld
         clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
         ps.xcs = cx;
         ps.ycs = cy;
-        return want_dx ? clnas_maxpool_bwd(p->ctx, &ps, S, x, dy, dx, acc) : CLNAS_OK;
+        return want_dx ? clnas_maxpool_bwd(p->ctx, &ps, S, x, dy, dx, acc, dt(p->ws, 0)) : CLNAS_OK;
     }
     case L_SHIFT: {
         clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
@@ -455,7 +459,9 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             st = clnas_buf_zero(ctx, p->grad, plan_grad_off(p, t) * sizeof(float),
                                 tensor_size(&net->tensors[t]) * (size_t)N * (size_t)S * sizeof(float));
         }
-        if (st == CLNAS_OK && (l->kind == L_RELU || l->kind == L_SUM) && touches_slice(net, l))
+        /* the output gradient may sit in a slice too: an edge sum aliased into a node sum */
+        if (st == CLNAS_OK && (l->kind == L_RELU || l->kind == L_SUM) &&
+            (touches_slice(net, l) || net->tensors[p->alias_root[l->out]].parent >= 0))
             st = bwd_ext(p, i, S, g, g_ld, want_dx, need_input_grad);
         else switch (l->kind) {
         case L_CONV: {

@@ -5,8 +5,19 @@
  * summation order): these layers are tiny (C*k*k weights), so launch count, not arithmetic,
  * is what costs. */
 #include <limits.h>
+#include <stdio.h>
 
 #include "ops/ops.h"
+
+#define DW_WG_LWS 64 /* work-group size of dwconv_bwd_weight (power of two, upper bound) */
+
+/* The program for this shape's kernel size, stride and dilation (build options). */
+static clnas_status dw_kernel(clnas_ctx *ctx, const clnas_dwconv_shape *s, const char *name, cl_kernel *k)
+{
+    char defs[64];
+    snprintf(defs, sizeof defs, "-DDW_K=%d -DDW_S=%d -DDW_D=%d", s->k, s->stride, s->dil);
+    return clnas_kernel_get(ctx, "dwconv.cl", defs, name, k);
+}
 
 static int dw_out(int in, int k, int stride, int dil, int pad)
 {
@@ -138,11 +149,11 @@ clnas_status clnas_dwconv_fwd(clnas_ctx *ctx, const clnas_dwconv_shape *s, clnas
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "w", w, (size_t)s->c * s->k * s->k);
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "y", y, yspan(s, (size_t)s->n));
     cl_kernel k;
-    if (st == CLNAS_OK) st = clnas_kernel_get(ctx, "dwconv.cl", "", "dwconv_fwd", &k);
+    if (st == CLNAS_OK) st = dw_kernel(ctx, s, "dwconv_fwd", &k);
     if (st != CLNAS_OK) return st;
     const int NC = s->n * s->c;
-    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m, (int)y.off, NC, s->c,
-                           s->xcs, s->ycs, s->h, s->w, s->k, s->stride, s->dil, s->pad, s->hout, s->wout);
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m, (int)y.off, NC, s->c,
+                           s->xcs, s->ycs, s->h, s->w, s->hout, s->wout);
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, (size_t)NC};
     return clnas_launch(ctx, k, 3, gws, NULL);
@@ -158,12 +169,11 @@ clnas_status clnas_dwconv_bwd_data(clnas_ctx *ctx, const clnas_dwconv_shape *s, 
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dy", dy, yspan(s, SN));
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dx", dx, xspan(s, SN));
     cl_kernel k;
-    if (st == CLNAS_OK) st = clnas_kernel_get(ctx, "dwconv.cl", "", "dwconv_bwd_data", &k);
+    if (st == CLNAS_OK) st = dw_kernel(ctx, s, "dwconv_bwd_data", &k);
     if (st != CLNAS_OK) return st;
     const int SNC = (int)SN * s->c;
-    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m, (int)dx.off, SNC,
-                           s->c, s->xcs, s->ycs, s->h, s->w, s->k, s->stride, s->dil, s->pad, s->hout, s->wout,
-                           accumulate ? 1 : 0);
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m, (int)dx.off, SNC,
+                           s->c, s->xcs, s->ycs, s->h, s->w, s->hout, s->wout, accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {(size_t)s->w, (size_t)s->h, (size_t)SNC};
     return clnas_launch(ctx, k, 3, gws, NULL);
@@ -183,12 +193,19 @@ clnas_status clnas_dwconv_bwd_weight(clnas_ctx *ctx, const clnas_dwconv_shape *s
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dy", dy, yspan(s, (size_t)S * s->n));
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dw", dw, (size_t)(S - 1) * g_ld + W);
     cl_kernel k;
-    if (st == CLNAS_OK) st = clnas_kernel_get(ctx, "dwconv.cl", "", "dwconv_bwd_weight", &k);
+    if (st == CLNAS_OK) st = dw_kernel(ctx, s, "dwconv_bwd_weight", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiiiiii", x.m, (int)x.off, dy.m, (int)dy.off, dw.m, (int)dw.off,
-                           (int)g_ld, s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->k, s->stride, s->dil, s->pad,
-                           s->hout, s->wout);
+    /* the largest power of two <= DW_WG_LWS the device allows for this kernel and its local memory */
+    size_t kwg = 0, L = 1;
+    CL_CHECK(ctx, clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
+    if (ctx->info.max_work_group && ctx->info.max_work_group < kwg) kwg = ctx->info.max_work_group;
+    const size_t kk = (size_t)s->k * s->k;
+    while (L * 2 <= DW_WG_LWS && L * 2 <= kwg &&
+           (!ctx->info.local_mem_bytes || L * 2 * kk * sizeof(float) <= ctx->info.local_mem_bytes))
+        L *= 2;
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiil", x.m, (int)x.off, dy.m, (int)dy.off, dw.m, (int)dw.off,
+                           (int)g_ld, s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->hout, s->wout, L * kk * sizeof(float));
     if (st != CLNAS_OK) return st;
-    size_t gws[3] = {(size_t)s->k * s->k, (size_t)s->c, (size_t)S};
-    return clnas_launch(ctx, k, 3, gws, NULL);
+    size_t gws[3] = {L, (size_t)s->c, (size_t)S}, lws[3] = {L, 1, 1};
+    return clnas_launch(ctx, k, 3, gws, lws);
 }

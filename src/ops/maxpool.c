@@ -1,7 +1,8 @@
 /* maxpool.c - max pooling (PyTorch MaxPool2d, DARTS's max_pool_3x3): the double host reference
  * and the OpenCL forward / backward over S seeds (cl/maxpool.cl). The backward recomputes
- * each window's winner from the forward input instead of keeping an index tensor: the plan
- * then needs no per-layer scratch, and both passes use one argmax rule (window_argmax). */
+ * each window's winner from the forward input (once, into the caller's scratch, shared by the
+ * S seeds) instead of keeping an index tensor from the forward: the plan then needs no
+ * per-layer memory, and both passes use one argmax rule (window_argmax). */
 #include <limits.h>
 #include <math.h>
 
@@ -91,20 +92,34 @@ clnas_status clnas_maxpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     return clnas_launch(ctx, k, 3, gws, NULL);
 }
 
+size_t clnas_maxpool_workspace_floats(const clnas_pool_shape *s)
+{
+    return (size_t)s->n * s->c * s->hout * s->wout;
+}
+
 clnas_status clnas_maxpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt x, clnas_dt dy,
-                               clnas_dt dx, int accumulate)
+                               clnas_dt dx, int accumulate, clnas_dt ws)
 {
     clnas_status st = check_maxpool(ctx, s, S, "clnas_maxpool_bwd");
     if (st != CLNAS_OK) return st;
-    if (!x.m || !dy.m || !dx.m) return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "clnas_maxpool_bwd: NULL buffer");
+    if (!x.m || !dy.m || !dx.m || !ws.m)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "clnas_maxpool_bwd: NULL buffer");
     const size_t SN = (size_t)S * s->n;
     if (!clnas_fits_int(x.off, (size_t)s->n * s->xcs * s->h * s->w) ||
-        !clnas_fits_int(dx.off, SN * s->xcs * s->h * s->w) || !clnas_fits_int(dy.off, SN * s->ycs * s->hout * s->wout))
+        !clnas_fits_int(dx.off, SN * s->xcs * s->h * s->w) || !clnas_fits_int(dy.off, SN * s->ycs * s->hout * s->wout) ||
+        !clnas_fits_int(ws.off, clnas_maxpool_workspace_floats(s)))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_maxpool_bwd: offsets exceed INT_MAX");
     cl_kernel k;
-    if ((st = clnas_kernel_get(ctx, "maxpool.cl", "", "maxpool_bwd", &k)) != CLNAS_OK) return st;
+    if ((st = clnas_kernel_get(ctx, "maxpool.cl", "", "maxpool_argmax", &k)) != CLNAS_OK) return st;
+    const int NC = s->n * s->c;
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiiii", x.m, (int)x.off, ws.m, (int)ws.off, NC, s->c, s->xcs, s->h, s->w,
+                           s->k, s->stride, s->pad, s->hout, s->wout);
+    size_t ga[3] = {(size_t)s->wout, (size_t)s->hout, (size_t)NC};
+    if (st == CLNAS_OK) st = clnas_launch(ctx, k, 3, ga, NULL);
+    if (st == CLNAS_OK) st = clnas_kernel_get(ctx, "maxpool.cl", "", "maxpool_bwd", &k);
+    if (st != CLNAS_OK) return st;
     const int SNC = (int)SN * s->c;
-    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiiiiii", x.m, (int)x.off, dy.m, (int)dy.off, dx.m, (int)dx.off, SNC,
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiiiiii", ws.m, (int)ws.off, dy.m, (int)dy.off, dx.m, (int)dx.off, SNC,
                            s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout,
                            accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;

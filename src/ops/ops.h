@@ -143,9 +143,11 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
 void clnas_maxpool_fwd_ref(const clnas_pool_shape *s, const double *x, double *y);
 void clnas_maxpool_bwd_ref(const clnas_pool_shape *s, const double *x, const double *dy, double *dx /* acc */);
 clnas_status clnas_maxpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_dt x, clnas_dt y);
-/* accumulate == 0 overwrites dx without reading it. */
+/* accumulate == 0 overwrites dx without reading it. ws: clnas_maxpool_workspace_floats(s)
+ * floats of scratch (the windows' winners, as ints). */
 clnas_status clnas_maxpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt x, clnas_dt dy,
-                               clnas_dt dx, int accumulate);
+                               clnas_dt dx, int accumulate, clnas_dt ws);
+size_t clnas_maxpool_workspace_floats(const clnas_pool_shape *s);
 
 /* ---------------- channel slices ----------------
  * A tensor of c channels may live inside a storage of cs >= c channels (a concatenation's

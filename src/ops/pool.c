@@ -12,9 +12,9 @@
  * generic kernels). Row kernels need W % 8 == 0 (float8 rows). */
 static int row_kind(const clnas_pool_shape *s)
 {
-    if (s->w % 8 || s->xcs != s->c || s->ycs != s->c) return 0;
-    if (s->k == 3 && s->stride == 1 && s->pad == 1 && s->w <= POOL_MAXW) return 3;
-    if (s->k == 2 && s->stride == 2 && s->pad == 0) return 2;
+    if (s->w % 8) return 0;
+    if (s->k == 3 && s->stride == 1 && s->pad == 1 && s->w <= POOL_MAXW) return 3; /* slices too */
+    if (s->k == 2 && s->stride == 2 && s->pad == 0 && s->xcs == s->c && s->ycs == s->c) return 2;
     return 0;
 }
 
@@ -140,8 +140,8 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
         size_t rows = NC * (size_t)s->hout, lws = ROW_LWS;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_fwd_rows" : "avgpool2_fwd_rows", &k);
         if (st != CLNAS_OK) return st;
-        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiii", x.m, (int)x.off, y.m, (int)y.off,
-                                         (int)rows, s->h, s->w)
+        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiiiii", x.m, (int)x.off, y.m, (int)y.off,
+                                         (int)rows, s->h, s->w, s->c, s->xcs, s->ycs)
                      : clnas_kernel_args(ctx, k, "mimiiiii", x.m, (int)x.off, y.m, (int)y.off,
                                          (int)rows, s->h, s->w, s->hout);
         if (st != CLNAS_OK) return st;
@@ -178,8 +178,9 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
         size_t rows = SNC * (size_t)s->h, lws = ROW_LWS;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_bwd_rows" : "avgpool2_bwd_rows", &k);
         if (st != CLNAS_OK) return st;
-        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off,
-                                         (int)rows, s->h, s->w, (double)dy_scale, accumulate ? 1 : 0)
+        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off,
+                                         (int)rows, s->h, s->w, (double)dy_scale, accumulate ? 1 : 0, s->c,
+                                         s->xcs, s->ycs)
                      : clnas_kernel_args(ctx, k, "mimiiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off,
                                          (int)rows, s->h, s->w, s->hout, (double)dy_scale, accumulate ? 1 : 0);
         if (st != CLNAS_OK) return st;
