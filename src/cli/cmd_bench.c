@@ -252,6 +252,7 @@ static const char USAGE[] =
 "usage: clnas bench [--device D] [--repeat N] [--batch B] [--seeds-in-flight S] [--json]\n"
 "       clnas bench --shapes [--device D] [--repeat N] [--batch B] [--seeds-in-flight S] [--json]\n"
 "       clnas bench --scaling [--scaling-max-batch M] [--no-full] [--device D] [--repeat N] [--seeds-in-flight S] [--json]\n"
+"       clnas bench --space darts [...]   (one DARTS search candidate: see clnas bench --space darts --help)\n"
 "\n"
 "Default: times, as medians over N repeats (default 5) after one warm-up run:\n"
 "  the device's CLBlast SGEMM rate (1024^3, and the Gram shape B x B x P),\n"
