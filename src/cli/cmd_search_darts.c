@@ -153,7 +153,21 @@ static json_t *run_json(const drun *r, const dargs *a, const char *device, const
     return j;
 }
 
-static int read_run(const char *path, drun *r)
+/* 1 when a result file's settings are those of this run (a file searched otherwise is refused). */
+static int same_settings(const json_t *j, const dargs *a)
+{
+    const json_t *set = json_object_get(j, "settings");
+    const clnas_score_opts *so = &a->o.score;
+    const char *start = clnas_json_get_str(set, "start", "supernet");
+    return !strcmp(clnas_json_get_str(j, "dataset", ""), clnas_dataset_name(so->dataset)) &&
+           clnas_json_get_int(set, "batch", -1) == so->batch && clnas_json_get_int(set, "repeats", -1) == so->repeats &&
+           clnas_json_get_int(set, "lr_samples", -1) == (long long)so->lr_batch * so->lr_batches &&
+           clnas_json_get_int(set, "prune_number", -1) == a->o.prune_number &&
+           !strcmp(clnas_json_get_str(set, "edge_ntk", ""), a->o.edge_ntk_refresh ? "refresh" : "fixed") &&
+           !strcmp(start, a->alpha ? a->alpha : "supernet");
+}
+
+static int read_run(const char *path, drun *r, const dargs *a)
 {
     json_t *j = NULL;
     char err[4400];
@@ -164,6 +178,12 @@ static int read_run(const char *path, drun *r)
     const char *g = clnas_json_get_str(j, "genotype", NULL);
     if (!g || strlen(g) >= sizeof r->genotype || strcmp(clnas_json_get_str(j, "space", ""), "darts")) {
         fprintf(stderr, "clnas search: %s: not a result of a DARTS search (remove it to search seed %d again)\n", path, r->seed);
+        json_decref(j);
+        return -1;
+    }
+    if (!same_settings(j, a)) {
+        fprintf(stderr, "clnas search: %s was searched with other settings (its \"settings\" and \"dataset\" differ from this "
+                        "run's); rerun with the same settings, or use another --out\n", path);
         json_decref(j);
         return -1;
     }
@@ -212,6 +232,17 @@ static int search_seed(denv *e, drun *r, long k, long nruns)
         snprintf(tpath, sizeof tpath, "%s/trace_seed%d.jsonl", a->out, r->seed);
         if (access(tpath, F_OK) == 0 && darts_trace_read(tpath, &td, err, sizeof err) != CLNAS_OK) {
             fprintf(stderr, "clnas search: cannot resume seed %d: %s (remove the trace to search afresh)\n", r->seed, err);
+            return -1;
+        }
+        char want[256];
+        clnas_darts_search_opts cur = a->o;
+        cur.score.seed = (uint64_t)r->seed;
+        cur.start = a->alpha ? &a->start : NULL;
+        darts_trace_settings(&cur, want, sizeof want);
+        if (td.n > 0 && td.has_header && strcmp(td.settings, want) != 0) {
+            fprintf(stderr, "clnas search: %s was searched with %s; this run asks for %s: rerun with the same settings to resume "
+                            "it, or use another --out\n", tpath, td.settings, want);
+            darts_trace_data_free(&td);
             return -1;
         }
         if (td.n > 0 && td.edge_ntk_refresh != a->o.edge_ntk_refresh) {
@@ -337,7 +368,7 @@ int clnas_cmd_search_darts(int argc, char **argv)
         if (a.out) {
             char path[4096];
             snprintf(path, sizeof path, "%s/search_seed%d.json", a.out, r->seed);
-            if (access(path, F_OK) == 0 && (fin = read_run(path, r)) < 0) { rc = 1; goto end; }
+            if (access(path, F_OK) == 0 && (fin = read_run(path, r, &a)) < 0) { rc = 1; goto end; }
             if (fin && !a.json) print_run(r, clnas_dataset_name(a.o.score.dataset));
         }
         if (!fin) {
