@@ -562,6 +562,13 @@ Test(darts_search, imagenet_folder_search_cli, .timeout = 300)
     rc = tu_run(cmd, &out);
     cr_expect(rc == 0 && atoi(out) == 24 + 6, "candidate and round lines of the edge phase: %s", out);
     free(out);
+    /* the same --out with other settings: the finished seed is not taken for this search */
+    snprintf(cmd, sizeof cmd, "'%s' search --space darts --dataset imagenet --data '%s/tree' --alpha '%s/start.json' --batch 6 "
+             "--repeat 1 --lr-batch 100 --lr-batches 1 --out '%s/runs' 2>&1", CLNAS_BIN, dir, dir, dir);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "was searched with other settings") != NULL, "%s", out);
+    free(out);
     tu_rmrf(dir);
 #endif
 }
