@@ -52,7 +52,7 @@ typedef struct drun {
     char genotype[1400];
     size_t params;
     double wall_s, ops_s, edges_s;
-    int candidates, undefined;
+    int candidates, undefined, r_undefined;
     long kappa_evals, regions_evals;
     double kappa_gflop;
     json_t *alpha; /* the final state */
@@ -135,6 +135,7 @@ static json_t *run_json(const drun *r, const dargs *a, const char *device, const
     bad |= json_object_set_new(j, "edges_s", clnas_json_num(r->edges_s));
     bad |= json_object_set_new(j, "candidates", json_integer(r->candidates));
     bad |= json_object_set_new(j, "kappa_undefined", json_integer(r->undefined));
+    bad |= json_object_set_new(j, "regions_undefined", json_integer(r->r_undefined));
     bad |= json_object_set_new(j, "kappa_evals", json_integer(r->kappa_evals));
     bad |= json_object_set_new(j, "regions_evals", json_integer(r->regions_evals));
     bad |= json_object_set_new(j, "kappa_gflop", clnas_json_num(r->kappa_gflop));
@@ -194,6 +195,7 @@ static int read_run(const char *path, drun *r, const dargs *a)
     r->edges_s = clnas_json_get_num(j, "edges_s", NAN);
     r->candidates = (int)clnas_json_get_int(j, "candidates", 0);
     r->undefined = (int)clnas_json_get_int(j, "kappa_undefined", 0);
+    r->r_undefined = (int)clnas_json_get_int(j, "regions_undefined", 0);
     r->kappa_evals = (long)clnas_json_get_int(j, "kappa_evals", 0);
     r->regions_evals = (long)clnas_json_get_int(j, "regions_evals", 0);
     r->kappa_gflop = clnas_json_get_num(j, "kappa_gflop", 0);
@@ -209,6 +211,7 @@ static void print_run(const drun *r, const char *dataset)
     printf("  wall time %.1f s (op rounds %.1f s, edge pruning %.1f s), %d candidates, %ld kappa and %ld R evaluations",
            r->wall_s, r->ops_s, r->edges_s, r->candidates, r->kappa_evals, r->regions_evals);
     if (r->undefined) printf(", %d undefined kappa counted as 1e5 (as the original does for NaN)", r->undefined);
+    if (r->r_undefined) printf(", %d undefined R counted as 0 regions", r->r_undefined);
     printf("\n");
 }
 
@@ -278,6 +281,7 @@ static int search_seed(denv *e, drun *r, long k, long nruns)
     r->edges_s = sr.edges_s;
     r->candidates = sr.candidates;
     r->undefined = sr.kappa_undefined;
+    r->r_undefined = sr.regions_undefined;
     r->kappa_evals = sr.kappa_evals;
     r->regions_evals = sr.regions_evals;
     r->kappa_gflop = sr.kappa_gflop;

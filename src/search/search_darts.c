@@ -162,11 +162,18 @@ static clnas_status score_candidate(dstate *s, const clnas_darts_alpha *lr_cur, 
     sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
         clnas_sampler_patches(s->sp, n, s->patches);
-        st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], NULL, NULL);
-        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], NULL, NULL);
+        int bad_cur = 0, bad_cand = 0;
+        st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], &bad_cur, NULL);
+        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], &bad_cand, NULL);
         if (st == CLNAS_OK) {
             s->res->regions_evals += 2;
-            sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
+            /* an undefined R (NaN/inf reached the ReLUs) counts as 0 regions, the worst, as the NB201
+               search counts it; an undefined R_cur divides by 1 */
+            if (bad_cur) c->r_cur[r] = 0;
+            if (bad_cand) c->r_cand[r] = 0;
+            s->res->regions_undefined += bad_cur + bad_cand;
+            double den = c->r_cur[r] ? (double)c->r_cur[r] : 1.0;
+            sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / den, 3);
         }
     }
     eval_free(&lc);
