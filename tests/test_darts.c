@@ -439,11 +439,14 @@ static void keep_candidate(void *ud, int round, const char *phase, const clnas_c
     }
 }
 
+static int refresh_edges; /* opts.edge_ntk_refresh of short_search */
+
 static clnas_status short_search(const clnas_dataset *d, const clnas_darts_alpha *start, const keep *resume, int nresume,
                                  keep *out, clnas_darts_search_result *res)
 {
     clnas_darts_search_opts o;
     clnas_darts_search_opts_default(&o);
+    o.edge_ntk_refresh = refresh_edges;
     o.score.batch = 4;
     o.score.repeats = 1;
     o.score.lr_batch = 100;
@@ -511,6 +514,17 @@ Test(darts_search, shortened_search_and_resume, .timeout = 300)
             cr_expect_eq(part.c[i].dr, full.c[i].dr, "cut %d candidate %d", cuts[t], i);
         }
     }
+    /* --edge-ntk-refresh: the same op round and the same first node; later nodes compare their
+       candidates with a rebuilt current network, so their kappa_cur may differ */
+    refresh_edges = 1;
+    cr_assert_eq(short_search(d, &start, &full, 56, &part, &b), CLNAS_OK, "%s", clnas_ctx_errmsg(tu_ctx()));
+    refresh_edges = 0;
+    cr_expect_eq(b.candidates, 80);
+    /* candidates 56-58: the normal cell's node 1 (3 edges), 59-62 its node 2, 63-67 its node 3 */
+    for (int i = 56; i < 59; i++) cr_expect_eq(part.c[i].kappa_cur[0], full.c[i].kappa_cur[0], "node 1's current network");
+    int differ = 0;
+    for (int i = 59; i < 68; i++) differ |= part.c[i].kappa_cur[0] != full.c[i].kappa_cur[0];
+    cr_expect(differ, "a rebuilt current network for nodes 2 and 3 of the normal cell");
     clnas_dataset_destroy(d);
 #endif
 }
