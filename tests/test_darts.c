@@ -4,6 +4,7 @@
  * evaluation networks (tools/darts_params_torch.py). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,7 @@ Test(darts_net, proxy_sizes_of_tenas)
     cr_expect(strstr(err, "reduction cell's node 0") != NULL, "%s", err);
 }
 
+#ifndef CLNAS_SANITIZED
 /* Parameter count of DARTS's own network for genotype text g, from PyTorch. */
 static void torch_count(const char *g, int C, int layers, int classes, const char *kind, size_t *params, size_t *aux)
 {
@@ -215,6 +217,7 @@ static void torch_count(const char *g, int C, int layers, int classes, const cha
     cr_assert_eq(sscanf(out, "params %zu aux %zu", params, aux), 2, "unexpected output: %s", out);
     free(out);
 }
+#endif
 
 Test(darts_net, eval_params_equal_pytorch)
 {
@@ -355,6 +358,302 @@ Test(darts_figure, cost_figure_from_a_result_file)
     rc = tu_run(cmd, &out);
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "not a result of clnas search --space darts") != NULL, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
+
+/* ---------------- scores against PyTorch, and the search ---------------- */
+#include "clnas/search_darts.h"
+
+#ifndef CLNAS_SANITIZED
+/* clnas score --space darts STATE --dump, then tools/verify_torch.py on the dump. */
+static void verify_state(const char *state_args)
+{
+    char dir[256], cmd[4096], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_dvt");
+    const char *td = getenv("CLNAS_TEST_DEVICE");
+    if (td && *td && !getenv("CLNAS_DEVICE")) setenv("CLNAS_DEVICE", td, 1);
+    snprintf(cmd, sizeof cmd, "'%s' score --space darts %s --batch 6 --repeat 1 --lr-batch 500 --lr-batches 1 --dump '%s/d' 2>&1",
+             CLNAS_BIN, state_args, dir);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s failed:\n%s", cmd, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/../tools/verify_torch.py' '%s/d' 2>&1", CLNAS_DATA_DIR, dir);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 0, "verify_torch.py failed for %s (python3-torch needed):\n%s", state_args, out);
+    /* R exactly equal; single code bits may differ where a ReLU input is 0 up to rounding (fp32 vs fp64) */
+    cr_expect(strstr(out, "verdict: PASS") != NULL, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
+#endif
+
+Test(darts_torch, kappa_and_regions_match_pytorch, .timeout = 300)
+{
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("the PyTorch cross-check runs in the plain build only");
+#else
+    char dir[256], path[512];
+    tu_mkdtemp(dir, sizeof dir, "clnas_dalpha");
+    snprintf(path, sizeof path, "%s/half.json", dir);
+    /* a half-pruned state: every other op removed, by edge parity, different in the two cells */
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    for (int c = 0; c < 2; c++)
+        for (int e = 0; e < CLNAS_DARTS_EDGES; e++)
+            for (int o = 1; o < CLNAS_DARTS_NOPS; o++)
+                if ((o + e + c) % 2) clnas_darts_remove(&al, c, e, o);
+    char *js = clnas_darts_alpha_to_json(&al);
+    tu_write_file(path, js);
+    free(js);
+    char arg[600];
+    verify_state("--alpha supernet");
+    snprintf(arg, sizeof arg, "--alpha '%s'", path);
+    verify_state(arg);
+    verify_state("--genotype DARTS_V2"); /* a single-path state */
+    /* reduction-heavy: FactorizedReduce edges, 5x5 and dilated convs, pools and a `none` */
+    verify_state("--genotype \"Genotype(normal=[('skip_connect', 0), ('skip_connect', 1), ('avg_pool_3x3', 0), ('max_pool_3x3', 1), "
+                 "('skip_connect', 2), ('dil_conv_5x5', 3), ('sep_conv_5x5', 4), ('none', 0)], normal_concat=[2, 3, 4, 5], "
+                 "reduce=[('skip_connect', 0), ('sep_conv_5x5', 1), ('dil_conv_3x3', 0), ('max_pool_3x3', 1), ('avg_pool_3x3', 0), "
+                 "('skip_connect', 1), ('sep_conv_3x3', 1), ('dil_conv_5x5', 0)], reduce_concat=[2, 3, 4, 5])\"");
+    tu_rmrf(dir);
+#endif
+}
+
+#ifndef CLNAS_SANITIZED
+/* A sink that keeps every candidate with its round. */
+typedef struct keep {
+    clnas_candidate c[400];
+    int round[400];
+    int n;
+} keep;
+
+static void keep_candidate(void *ud, int round, const char *phase, const clnas_candidate *c, int repeats)
+{
+    (void)phase;
+    (void)repeats;
+    keep *k = ud;
+    if (k->n < 400) {
+        k->c[k->n] = *c;
+        k->round[k->n++] = round;
+    }
+}
+
+static int refresh_edges; /* opts.edge_ntk_refresh of short_search */
+
+static clnas_status short_search(const clnas_dataset *d, const clnas_darts_alpha *start, const keep *resume, int nresume,
+                                 keep *out, clnas_darts_search_result *res)
+{
+    clnas_darts_search_opts o;
+    clnas_darts_search_opts_default(&o);
+    o.edge_ntk_refresh = refresh_edges;
+    o.score.batch = 4;
+    o.score.repeats = 1;
+    o.score.lr_batch = 100;
+    o.score.lr_batches = 1;
+    o.quiet = 1;
+    o.start = start;
+    clnas_darts_search_sink sink = {out, NULL, keep_candidate, NULL};
+    o.trace = &sink;
+    if (resume) {
+        o.resume = resume->c;
+        o.resume_round = resume->round;
+        o.nresume = nresume;
+    }
+    out->n = 0;
+    return clnas_search_darts(tu_ctx(), d, &o, res);
+}
+#endif
+
+Test(darts_search, shortened_search_and_resume, .timeout = 300)
+{
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run in the plain build only");
+#else
+    clnas_dataset *d = NULL;
+    char err[512];
+    cr_assert_eq(clnas_dataset_load(CLNAS_DS_CIFAR10, NULL, &d, err, sizeof err), CLNAS_OK, "%s", err);
+    /* start from two ops per edge (skip_connect, avg_pool_3x3): one op round (56 candidates),
+       then the edge phase (2 x (3 + 4 + 5) = 24) */
+    clnas_darts_alpha start;
+    clnas_darts_alpha_supernet(&start);
+    for (int c = 0; c < 2; c++)
+        for (int e = 0; e < CLNAS_DARTS_EDGES; e++)
+            for (int o = 2; o < CLNAS_DARTS_NOPS; o++)
+                if (o != CLNAS_DARTS_AVG3) clnas_darts_remove(&start, c, e, o);
+    static keep full, part;
+    clnas_darts_search_result a, b;
+    cr_assert_eq(short_search(d, &start, NULL, 0, &full, &a), CLNAS_OK, "%s", clnas_ctx_errmsg(tu_ctx()));
+    cr_expect_eq(a.op_rounds, 1);
+    cr_expect_eq(a.op_candidates, 56);
+    cr_expect_eq(a.edge_candidates, 24);
+    cr_expect_eq(a.candidates, 80);
+    cr_expect_eq(a.kappa_evals, 160);
+    cr_expect_eq(a.rounds, 7);
+    cr_assert_eq(full.n, 80);
+    /* the final state: every node keeps exactly 2 incoming edges of one op each */
+    for (int c = 0; c < 2; c++)
+        for (int node = 0; node < CLNAS_DARTS_STEPS; node++) {
+            int live = 0;
+            for (int j = 0; j < node + 2; j++) {
+                int k = clnas_darts_edge_count(&a.alpha, c, clnas_darts_edge_index(node, j));
+                cr_expect(k <= 1);
+                live += k;
+            }
+            cr_expect_eq(live, 2, "cell %d node %d keeps %d edges", c, node, live);
+        }
+    /* interrupted in the op round and in the edge phase: resuming gives the same search */
+    int cuts[2] = {30, 70};
+    for (int t = 0; t < 2; t++) {
+        cr_assert_eq(short_search(d, &start, &full, cuts[t], &part, &b), CLNAS_OK, "%s", clnas_ctx_errmsg(tu_ctx()));
+        cr_expect(!memcmp(&a.alpha, &b.alpha, sizeof a.alpha), "cut %d: another final state", cuts[t]);
+        cr_expect_eq(b.kappa_evals, 2 * (80 - cuts[t]));
+        cr_assert_eq(part.n, 80);
+        for (int i = cuts[t]; i < 80; i++) {
+            cr_expect_eq(part.c[i].dk, full.c[i].dk, "cut %d candidate %d: dK %g vs %g", cuts[t], i, part.c[i].dk, full.c[i].dk);
+            cr_expect_eq(part.c[i].dr, full.c[i].dr, "cut %d candidate %d", cuts[t], i);
+        }
+    }
+    /* --edge-ntk-refresh: the same op round and the same first node; later nodes compare their
+       candidates with a rebuilt current network, so their kappa_cur may differ */
+    refresh_edges = 1;
+    cr_assert_eq(short_search(d, &start, &full, 56, &part, &b), CLNAS_OK, "%s", clnas_ctx_errmsg(tu_ctx()));
+    refresh_edges = 0;
+    cr_expect_eq(b.candidates, 80);
+    /* candidates 56-58: the normal cell's node 1 (3 edges), 59-62 its node 2, 63-67 its node 3 */
+    for (int i = 56; i < 59; i++) cr_expect_eq(part.c[i].kappa_cur[0], full.c[i].kappa_cur[0], "node 1's current network");
+    int differ = 0;
+    for (int i = 59; i < 68; i++) differ |= part.c[i].kappa_cur[0] != full.c[i].kappa_cur[0];
+    cr_expect(differ, "a rebuilt current network for nodes 2 and 3 of the normal cell");
+    clnas_dataset_destroy(d);
+#endif
+}
+
+/* A shortened ImageNet search through the command: a small ImageNet-style JPEG folder made from
+ * the bundled CIFAR images (PIL), a start state of one op per edge (edge phase only). */
+Test(darts_search, imagenet_folder_search_cli, .timeout = 300)
+{
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run in the plain build only");
+#else
+    char dir[256], path[600], cmd[4096], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_dimnet");
+    snprintf(path, sizeof path, "%s/make.py", dir);
+    snprintf(cmd, sizeof cmd,
+             "import numpy as np, os\nfrom PIL import Image\n"
+             "raw = np.fromfile('%s/cifar10/train_10k.bin', np.uint8).reshape(-1, 3073)\n"
+             "for k, c in enumerate(['n01', 'n02', 'n03']):\n"
+             "    os.makedirs('%s/tree/' + c)\n"
+             "    for j, i in enumerate([i for i in range(len(raw)) if raw[i, 0] == k][:10]):\n"
+             "        Image.fromarray(raw[i, 1:].reshape(3, 32, 32).transpose(1, 2, 0)).resize((48, 40)).save("
+             "'%s/tree/%%s/i%%d.JPEG' %% (c, j))\n",
+             CLNAS_DATA_DIR, dir, dir);
+    tu_write_file(path, cmd);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' 2>&1", path);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "building the JPEG folder failed (python3-pil and python3-numpy needed):\n%s", out);
+    free(out);
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    for (int c = 0; c < 2; c++)
+        for (int e = 0; e < CLNAS_DARTS_EDGES; e++)
+            for (int o = 1; o < CLNAS_DARTS_NOPS; o++)
+                if (o != (e % 2 ? CLNAS_DARTS_SKIP : CLNAS_DARTS_MAX3)) clnas_darts_remove(&al, c, e, o);
+    char *js = clnas_darts_alpha_to_json(&al);
+    snprintf(path, sizeof path, "%s/start.json", dir);
+    tu_write_file(path, js);
+    free(js);
+    snprintf(cmd, sizeof cmd, "'%s' search --space darts --dataset imagenet --data '%s/tree' --alpha '%s' --batch 4 --repeat 1 "
+             "--lr-batch 100 --lr-batches 1 --out '%s/runs' 2>&1", CLNAS_BIN, dir, path, dir);
+    rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+    cr_expect(strstr(out, "30 images, 3 classes") && strstr(out, "2 ops pruned per edge") && strstr(out, "24 candidates"), "%s", out);
+    cr_expect(strstr(out, "seed 0: Genotype(normal=[") != NULL, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/runs/search_seed0.json", dir);
+    cr_expect_eq(access(path, R_OK), 0);
+    snprintf(cmd, sizeof cmd, "grep -c '\"phase\": \"edges\"' '%s/runs/trace_seed0.jsonl'", dir);
+    rc = tu_run(cmd, &out);
+    cr_expect(rc == 0 && atoi(out) == 24 + 6, "candidate and round lines of the edge phase: %s", out);
+    free(out);
+    /* the same --out with other settings: the finished seed is not taken for this search */
+    snprintf(cmd, sizeof cmd, "'%s' search --space darts --dataset imagenet --data '%s/tree' --alpha '%s/start.json' --batch 6 "
+             "--repeat 1 --lr-batch 100 --lr-batches 1 --out '%s/runs' 2>&1", CLNAS_BIN, dir, dir, dir);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "was searched with other settings") != NULL, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+#endif
+}
+
+Test(darts_search, ranking_survives_non_finite_values)
+{
+    /* the search never feeds a non-finite dK/dR to the ranking (an undefined kappa counts as 1e5),
+       but the ranking itself must not crash or lose candidates on one either */
+    clnas_candidate c[6];
+    memset(c, 0, sizeof c);
+    const double dk[6] = {0.1, NAN, INFINITY, -INFINITY, 0.1, -0.2};
+    for (int i = 0; i < 6; i++) {
+        c[i].edge = i % 2 ? CLNAS_DARTS_EDGES + 3 : 5;
+        c[i].op = i + 1;
+        c[i].dk = dk[i];
+        c[i].dr = -dk[i];
+    }
+    cr_assert_eq(clnas_search_rank(c, 6, 2), CLNAS_OK);
+    int seen[6] = {0}, pruned = 0;
+    for (int i = 0; i < 6; i++) {
+        cr_assert(c[i].order >= 0 && c[i].order < 6);
+        seen[c[i].order]++;
+        pruned += c[i].pruned;
+    }
+    for (int i = 0; i < 6; i++) cr_expect_eq(seen[i], 1, "order %d taken %d times", i, seen[i]);
+    cr_expect_eq(pruned, 4, "2 per edge");
+}
+
+Test(darts_cli, score_errors_and_dump_round_trip, .timeout = 120)
+{
+    char dir[256], cmd[2048], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_dscore");
+    int rc = tu_run("'" CLNAS_BIN "' score --genotype DARTS_V2 2>&1", &out);
+    cr_expect_eq(rc, 2);
+    cr_expect(strstr(out, "add --space darts") != NULL, "%s", out);
+    free(out);
+    rc = tu_run("'" CLNAS_BIN "' score --space darts --alpha /nonexistent/a.json 2>&1", &out);
+    cr_expect_eq(rc, 1);
+    cr_expect(strstr(out, "cannot open the alpha file /nonexistent/a.json") != NULL, "%s", out);
+    free(out);
+    char path[512];
+    snprintf(path, sizeof path, "%s/dead.json", dir);
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    for (int o = 0; o < CLNAS_DARTS_NOPS; o++) {
+        clnas_darts_remove(&al, 0, 9, o);
+        for (int e = 10; e < 14; e++) clnas_darts_remove(&al, 0, e, o);
+    }
+    char *js = clnas_darts_alpha_to_json(&al);
+    tu_write_file(path, js);
+    free(js);
+    snprintf(cmd, sizeof cmd, "'%s' score --space darts --alpha '%s' 2>&1", CLNAS_BIN, path);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 2, "a state with a dead node is refused before any work");
+    cr_expect(strstr(out, "normal cell's node 3 (state 5) has no input left") != NULL, "%s", out);
+    free(out);
+    /* a dump of a DARTS score recomputes to the same kappa and R */
+    snprintf(cmd, sizeof cmd, "'%s' score --space darts --genotype DARTS_V1 --batch 4 --repeat 1 --lr-batch 200 --lr-batches 1 "
+             "--json --dump '%s/d' 2>&1", CLNAS_BIN, dir);
+    rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    char *k1 = strstr(out, "\"kappa\": ["), *r1 = strstr(out, "\"regions\": [");
+    cr_assert(k1 && r1, "%s", out);
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%.40s", k1);
+    snprintf(b, sizeof b, "%.30s", r1);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' score --from '%s/d' --json 2>&1", CLNAS_BIN, dir);
+    rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, a) && strstr(out, b), "--from gives %s / %s:\n%s", a, b, out);
     free(out);
     tu_rmrf(dir);
 }

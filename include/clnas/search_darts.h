@@ -23,7 +23,8 @@
  * edge phase (the original builds its current network once there); fresh thin-net weights per
  * candidate; a fresh NTK batch per evaluation pair; the patches continue across the search.
  * An undefined kappa (NaN, inf, lambda_min <= 0) counts as 1e5, as the original counts NaN, and
- * is counted in the result; the ranking never sees a non-finite value.
+ * is counted in the result; an undefined R (NaN/inf pre-activations) counts as 0 regions (an
+ * undefined R_cur divides by 1); the ranking never sees a non-finite value.
  *
  * Candidates (clnas_candidate of clnas/search.h) carry edge = cell * 14 + edge (cell 0 normal,
  * 1 reduction; edge in TE-NAS's row order) and op (clnas_darts_op). Rounds are numbered over the
@@ -59,6 +60,10 @@ struct clnas_darts_search_opts {
     int quiet;                  /* no progress on stderr */
     const char *progress_label; /* prefix of the progress line, may be NULL */
     const clnas_darts_search_sink *trace; /* borrowed, may be NULL */
+    /* NULL: TE-NAS's start (the supernet without `none`). Otherwise the state to start from (a
+     * departure from TE-NAS, for shortened searches and tests; it must pass
+     * clnas_darts_alpha_check; borrowed). */
+    const clnas_darts_alpha *start;
     /* Resume: finished candidates of an interrupted run of the same search (same seed and
      * settings) with their rounds; their data draws are replayed, nothing is recomputed. */
     const clnas_candidate *resume;
@@ -78,6 +83,8 @@ typedef struct clnas_darts_search_result {
     int candidates;                 /* evaluated (or taken over from the resume list) */
     int op_candidates, edge_candidates;
     int kappa_undefined;            /* kappa values counted as 1e5 */
+    int regions_undefined;          /* R values that were undefined (NaN/inf pre-activations),
+                                       counted as 0 regions, the worst */
     long kappa_evals, regions_evals; /* computed by this call */
     double kappa_gflop;
     double wall_s, ops_s, edges_s;  /* the whole search, the op rounds, the edge pruning */

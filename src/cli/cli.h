@@ -22,6 +22,7 @@ int clnas_cmd_data(int argc, char **argv);
 int clnas_cmd_net_darts(int argc, char **argv);
 int clnas_cmd_search_darts(int argc, char **argv);
 int clnas_cmd_figure_darts(int argc, char **argv);
+int clnas_cmd_bench_darts(int argc, char **argv);
 /* 1 when argv asks for --space darts */
 int cli_wants_darts(int argc, char **argv);
 /* --genotype G or --alpha FILE|supernet into a supernet state; a label for it into label.

@@ -297,6 +297,7 @@ static const char USAGE[] =
 "usage: clnas bench [--device D] [--repeat N] [--batch B] [--seeds-in-flight S] [--json]\n"
 "       clnas bench --shapes [--device D] [--repeat N] [--batch B] [--seeds-in-flight S] [--json]\n"
 "       clnas bench --scaling [--scaling-max-batch M] [--no-full] [--device D] [--repeat N] [--seeds-in-flight S] [--json]\n"
+"       clnas bench --space darts [...]   (one DARTS search candidate: see clnas bench --space darts --help)\n"
 "\n"
 "Default: times, as medians over N repeats (default 5) after one warm-up run:\n"
 "  the device's CLBlast SGEMM rate (1024^3, and the Gram shape B x B x P),\n"
@@ -482,6 +483,7 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
 
 int clnas_cmd_bench(int argc, char **argv)
 {
+    if (cli_wants_darts(argc, argv)) return clnas_cmd_bench_darts(argc, argv);
     bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0, 0, NULL};
     int reps_given = 0;
     const int pr = parse(argc, argv, &a, &reps_given);

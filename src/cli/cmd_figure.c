@@ -24,7 +24,8 @@ static const char USAGE[] =
 "per --trace file: a JSON object written by `clnas search`, from which \"wall_s\", \"device\" and\n"
 "\"accuracy\".\"cifar10\" are read (or from each element of its \"runs\" list: the point is then the\n"
 "mean, with error bars of one standard deviation over the runs). Methods without a published cost\n"
-"(ResNet, the NB201 optimum) are listed in a note, not plotted.\n";
+"(ResNet, the NB201 optimum) are listed in a note, not plotted.\n"
+"The DARTS space's figure: clnas figure cost --space darts --help.\n";
 
 #define MAXTRACE 32
 

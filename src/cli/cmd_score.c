@@ -111,9 +111,7 @@ static int darts_target(target *t, const char *dump_text)
             fprintf(stderr, "clnas score: the dump's DARTS state: %s\n", err);
             return 1;
         }
-        clnas_darts_genotype g;
-        clnas_darts_genotype_from_alpha(&t->al, &g);
-        snprintf(t->label, sizeof t->label, "DARTS state from a dump");
+        snprintf(t->label, sizeof t->label, "DARTS state from a dump (its alpha: inputs.safetensors, metadata \"arch\")");
         return 0;
     }
     return darts_cli_state("score", t->genotype, t->alpha, &t->al, t->label, sizeof t->label);
@@ -259,6 +257,7 @@ int clnas_cmd_score(int argc, char **argv)
     cli_add(&c, "genotype", &t.genotype);
     cli_add(&c, "alpha", &t.alpha);
     cli_add_fn(&c, "metric", parse_metrics, &o.metrics, "ntk, lr or ntk,lr (default both)");
+    cli_add_fn(&c, "proxy", parse_metrics, &o.metrics, "ntk or lr: only that proxy's score (the same as --metric)");
     cli_add_score_opts(&c, &o, &data_path, &device);
     cli_add(&c, "seed", &o.seed);
     cli_add_fn(&c, "init", cli_parse_init, &o.init, NULL);
@@ -272,7 +271,7 @@ int clnas_cmd_score(int argc, char **argv)
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
     if (from) {
         /* a dump fixes what the score is computed from: a flag that would change it is refused, not ignored */
-        static const char *const fixed[] = {"dataset", "data", "batch", "repeat", "lr-batch", "lr-batches", "seed", "init", "metric"};
+        static const char *const fixed[] = {"dataset", "data", "batch", "repeat", "lr-batch", "lr-batches", "seed", "init", "metric", "proxy"};
         for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
             if (cli_given(&c, fixed[k])) {
                 fprintf(stderr, "clnas score: --%s cannot be combined with --from: the dump %s fixes it (its value is in "

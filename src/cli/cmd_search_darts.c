@@ -41,7 +41,8 @@ static const char HELP_OUT[] =
 
 typedef struct dargs {
     clnas_darts_search_opts o;
-    const char *data_path, *device, *out, *space;
+    clnas_darts_alpha start;
+    const char *data_path, *device, *out, *space, *alpha;
     int seeds[2];
     int json;
 } dargs;
@@ -51,7 +52,7 @@ typedef struct drun {
     char genotype[1400];
     size_t params;
     double wall_s, ops_s, edges_s;
-    int candidates, undefined;
+    int candidates, undefined, r_undefined;
     long kappa_evals, regions_evals;
     double kappa_gflop;
     json_t *alpha; /* the final state */
@@ -80,6 +81,8 @@ static int parse_args(int argc, char **argv, dargs *a)
     cli_add_fn(&c, "seeds", cli_parse_seed_range, a->seeds, "one search per seed A..B");
     cli_add_help(&c, "out", &a->out, HELP_OUT);
     cli_add(&c, "edge-ntk-refresh", &a->o.edge_ntk_refresh);
+    cli_add_help(&c, "alpha", &a->alpha, "start from this supernet state (JSON, as clnas score --alpha reads)\n"
+                                         "instead of TE-NAS's full supernet: a departure, for shortened searches");
     cli_add_help(&c, "json", &a->json, "print the summary as JSON");
     cli_add(&c, "quiet", &a->o.quiet);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
@@ -87,6 +90,12 @@ static int parse_args(int argc, char **argv, dargs *a)
     int batch = a->o.score.batch;
     clnas_darts_search_opts_for(&a->o, a->o.score.dataset);
     if (cli_given(&c, "batch")) a->o.score.batch = batch;
+    if (a->alpha) {
+        char label[64];
+        int rc = darts_cli_state("search", NULL, a->alpha, &a->start, label, sizeof label);
+        if (rc) return rc;
+        a->o.start = &a->start;
+    }
     if (a->o.score.dataset != CLNAS_DS_CIFAR10 && a->o.score.dataset != CLNAS_DS_IMAGENET) {
         fprintf(stderr, "clnas search: --space darts searches on cifar10 or imagenet (TE-NAS's DARTS settings), not %s\n",
                 clnas_dataset_name(a->o.score.dataset));
@@ -126,6 +135,7 @@ static json_t *run_json(const drun *r, const dargs *a, const char *device, const
     bad |= json_object_set_new(j, "edges_s", clnas_json_num(r->edges_s));
     bad |= json_object_set_new(j, "candidates", json_integer(r->candidates));
     bad |= json_object_set_new(j, "kappa_undefined", json_integer(r->undefined));
+    bad |= json_object_set_new(j, "regions_undefined", json_integer(r->r_undefined));
     bad |= json_object_set_new(j, "kappa_evals", json_integer(r->kappa_evals));
     bad |= json_object_set_new(j, "regions_evals", json_integer(r->regions_evals));
     bad |= json_object_set_new(j, "kappa_gflop", clnas_json_num(r->kappa_gflop));
@@ -135,6 +145,7 @@ static json_t *run_json(const drun *r, const dargs *a, const char *device, const
     bad |= json_object_set_new(set, "lr_samples", json_integer(so->lr_batch * so->lr_batches));
     bad |= json_object_set_new(set, "prune_number", json_integer(a->o.prune_number));
     bad |= json_object_set_new(set, "edge_ntk", json_string(a->o.edge_ntk_refresh ? "refresh" : "fixed"));
+    bad |= json_object_set_new(set, "start", a->alpha ? clnas_json_str(a->alpha) : json_string("supernet"));
     bad |= json_object_set_new(j, "settings", set);
     if (bad) {
         json_decref(j);
@@ -143,7 +154,21 @@ static json_t *run_json(const drun *r, const dargs *a, const char *device, const
     return j;
 }
 
-static int read_run(const char *path, drun *r)
+/* 1 when a result file's settings are those of this run (a file searched otherwise is refused). */
+static int same_settings(const json_t *j, const dargs *a)
+{
+    const json_t *set = json_object_get(j, "settings");
+    const clnas_score_opts *so = &a->o.score;
+    const char *start = clnas_json_get_str(set, "start", "supernet");
+    return !strcmp(clnas_json_get_str(j, "dataset", ""), clnas_dataset_name(so->dataset)) &&
+           clnas_json_get_int(set, "batch", -1) == so->batch && clnas_json_get_int(set, "repeats", -1) == so->repeats &&
+           clnas_json_get_int(set, "lr_samples", -1) == (long long)so->lr_batch * so->lr_batches &&
+           clnas_json_get_int(set, "prune_number", -1) == a->o.prune_number &&
+           !strcmp(clnas_json_get_str(set, "edge_ntk", ""), a->o.edge_ntk_refresh ? "refresh" : "fixed") &&
+           !strcmp(start, a->alpha ? a->alpha : "supernet");
+}
+
+static int read_run(const char *path, drun *r, const dargs *a)
 {
     json_t *j = NULL;
     char err[4400];
@@ -157,6 +182,12 @@ static int read_run(const char *path, drun *r)
         json_decref(j);
         return -1;
     }
+    if (!same_settings(j, a)) {
+        fprintf(stderr, "clnas search: %s was searched with other settings (its \"settings\" and \"dataset\" differ from this "
+                        "run's); rerun with the same settings, or use another --out\n", path);
+        json_decref(j);
+        return -1;
+    }
     snprintf(r->genotype, sizeof r->genotype, "%s", g);
     r->params = (size_t)clnas_json_get_int(j, "params", 0);
     r->wall_s = clnas_json_get_num(j, "wall_s", NAN);
@@ -164,6 +195,7 @@ static int read_run(const char *path, drun *r)
     r->edges_s = clnas_json_get_num(j, "edges_s", NAN);
     r->candidates = (int)clnas_json_get_int(j, "candidates", 0);
     r->undefined = (int)clnas_json_get_int(j, "kappa_undefined", 0);
+    r->r_undefined = (int)clnas_json_get_int(j, "regions_undefined", 0);
     r->kappa_evals = (long)clnas_json_get_int(j, "kappa_evals", 0);
     r->regions_evals = (long)clnas_json_get_int(j, "regions_evals", 0);
     r->kappa_gflop = clnas_json_get_num(j, "kappa_gflop", 0);
@@ -179,6 +211,7 @@ static void print_run(const drun *r, const char *dataset)
     printf("  wall time %.1f s (op rounds %.1f s, edge pruning %.1f s), %d candidates, %ld kappa and %ld R evaluations",
            r->wall_s, r->ops_s, r->edges_s, r->candidates, r->kappa_evals, r->regions_evals);
     if (r->undefined) printf(", %d undefined kappa counted as 1e5 (as the original does for NaN)", r->undefined);
+    if (r->r_undefined) printf(", %d undefined R counted as 0 regions", r->r_undefined);
     printf("\n");
 }
 
@@ -202,6 +235,17 @@ static int search_seed(denv *e, drun *r, long k, long nruns)
         snprintf(tpath, sizeof tpath, "%s/trace_seed%d.jsonl", a->out, r->seed);
         if (access(tpath, F_OK) == 0 && darts_trace_read(tpath, &td, err, sizeof err) != CLNAS_OK) {
             fprintf(stderr, "clnas search: cannot resume seed %d: %s (remove the trace to search afresh)\n", r->seed, err);
+            return -1;
+        }
+        char want[256];
+        clnas_darts_search_opts cur = a->o;
+        cur.score.seed = (uint64_t)r->seed;
+        cur.start = a->alpha ? &a->start : NULL;
+        darts_trace_settings(&cur, want, sizeof want);
+        if (td.n > 0 && td.has_header && strcmp(td.settings, want) != 0) {
+            fprintf(stderr, "clnas search: %s was searched with %s; this run asks for %s: rerun with the same settings to resume "
+                            "it, or use another --out\n", tpath, td.settings, want);
+            darts_trace_data_free(&td);
             return -1;
         }
         if (td.n > 0 && td.edge_ntk_refresh != a->o.edge_ntk_refresh) {
@@ -237,6 +281,7 @@ static int search_seed(denv *e, drun *r, long k, long nruns)
     r->edges_s = sr.edges_s;
     r->candidates = sr.candidates;
     r->undefined = sr.kappa_undefined;
+    r->r_undefined = sr.regions_undefined;
     r->kappa_evals = sr.kappa_evals;
     r->regions_evals = sr.regions_evals;
     r->kappa_gflop = sr.kappa_gflop;
@@ -327,7 +372,7 @@ int clnas_cmd_search_darts(int argc, char **argv)
         if (a.out) {
             char path[4096];
             snprintf(path, sizeof path, "%s/search_seed%d.json", a.out, r->seed);
-            if (access(path, F_OK) == 0 && (fin = read_run(path, r)) < 0) { rc = 1; goto end; }
+            if (access(path, F_OK) == 0 && (fin = read_run(path, r, &a)) < 0) { rc = 1; goto end; }
             if (fin && !a.json) print_run(r, clnas_dataset_name(a.o.score.dataset));
         }
         if (!fin) {

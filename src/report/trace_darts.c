@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/util.h"
 #include "report/json.h"
 #include "report/trace_darts.h"
 
@@ -36,6 +37,26 @@ static json_t *edge_fields(json_t *j, int edge, int op, int *bad)
     return j;
 }
 
+/* "supernet", or a fingerprint of another start state */
+static void start_id(const clnas_darts_search_opts *o, char *buf, size_t len)
+{
+    if (!o->start) {
+        snprintf(buf, len, "supernet");
+        return;
+    }
+    snprintf(buf, len, "alpha-%016llx", (unsigned long long)clnas_fnv1a64(CLNAS_FNV_INIT, o->start, sizeof *o->start));
+}
+
+void darts_trace_settings(const clnas_darts_search_opts *o, char *buf, size_t len)
+{
+    const clnas_score_opts *so = &o->score;
+    char st[40];
+    start_id(o, st, sizeof st);
+    snprintf(buf, len, "dataset=%s seed=%lld batch=%d repeats=%d lr_batch=%d lr_batches=%d prune_number=%d start=%s",
+             clnas_dataset_name(so->dataset), (long long)so->seed, so->batch, so->repeats, so->lr_batch, so->lr_batches,
+             o->prune_number, st);
+}
+
 static void on_begin(void *ud, const clnas_darts_search_opts *o)
 {
     const clnas_score_opts *so = &o->score;
@@ -50,6 +71,9 @@ static void on_begin(void *ud, const clnas_darts_search_opts *o)
     bad |= json_object_set_new(j, "lr_batches", json_integer(so->lr_batches));
     bad |= json_object_set_new(j, "prune_number", json_integer(o->prune_number));
     bad |= json_object_set_new(j, "edge_ntk", json_string(o->edge_ntk_refresh ? "refresh" : "fixed"));
+    char st[40];
+    start_id(o, st, sizeof st);
+    bad |= json_object_set_new(j, "start", json_string(st));
     put_line(ud, j, bad);
 }
 
@@ -123,6 +147,13 @@ clnas_status darts_trace_close(darts_trace_writer *w, char *err, size_t errlen)
 }
 
 /* ---- reading ---- */
+
+static void settings_of(const char *ds, long long seed, long long b, long long rep, long long lb, long long lbs, long long pn,
+                        const char *start, char *buf, size_t len)
+{
+    snprintf(buf, len, "dataset=%s seed=%lld batch=%lld repeats=%lld lr_batch=%lld lr_batches=%lld prune_number=%lld start=%s", ds,
+             seed, b, rep, lb, lbs, pn, start);
+}
 
 void darts_trace_data_free(darts_trace_data *t)
 {
@@ -198,6 +229,10 @@ static int take_line(darts_trace_data *t, int *cap, const char *line, const char
     if (!strcmp(type, "search")) {
         t->has_header = 1;
         t->edge_ntk_refresh = !strcmp(clnas_json_get_str(j, "edge_ntk", "fixed"), "refresh");
+        settings_of(clnas_json_get_str(j, "dataset", "?"), clnas_json_get_int(j, "seed", -1), clnas_json_get_int(j, "batch", -1),
+                    clnas_json_get_int(j, "repeats", -1), clnas_json_get_int(j, "lr_batch", -1),
+                    clnas_json_get_int(j, "lr_batches", -1), clnas_json_get_int(j, "prune_number", -1),
+                    clnas_json_get_str(j, "start", "supernet"), t->settings, sizeof t->settings);
         if (strcmp(clnas_json_get_str(j, "space", ""), "darts") != 0) {
             snprintf(err, errlen, "%s: the trace of a search in another space", where);
             rc = 1;

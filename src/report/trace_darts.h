@@ -3,7 +3,8 @@
  *
  * Lines (one JSON object each):
  *   {"type": "search", "space": "darts", "dataset", "seed", "batch", "repeats", "lr_batch",
- *    "lr_batches", "prune_number", "edge_ntk": "fixed"|"refresh"}                 (first line)
+ *    "lr_batches", "prune_number", "edge_ntk": "fixed"|"refresh", "start": "supernet"|"alpha-HASH"}
+ *                                                                                 (first line)
  *   {"type": "candidate", "round", "phase": "ops"|"edges", "cell": "normal"|"reduce",
  *    "edge": "I<-J", "op", "dK", "dR", "kappa_cur": [K], "kappa_cand": [K], "R_cur": [K],
  *    "R_cand": [K], "kappa_undefined"}
@@ -29,6 +30,8 @@ clnas_status darts_trace_close(darts_trace_writer *w, char *err, size_t errlen);
 typedef struct darts_trace_data {
     int has_header;
     int edge_ntk_refresh;   /* the header's edge_ntk mode */
+    char settings[256];     /* the header's dataset, seed, batch, repeats, lr sizes, prune number
+                               as "k=v ..." (darts_trace_settings), to refuse resuming another search */
     clnas_candidate *cands; /* candidate lines in file order (owned) */
     int *rounds;
     int n;
@@ -39,5 +42,7 @@ typedef struct darts_trace_data {
  * CLNAS_E_PARSE with "PATH:LINE: what". CLNAS_E_IO when it cannot be read. */
 clnas_status darts_trace_read(const char *path, darts_trace_data *out, char *err, size_t errlen);
 void darts_trace_data_free(darts_trace_data *t);
+/* The settings string of a search (what a resume must match). */
+void darts_trace_settings(const clnas_darts_search_opts *o, char *buf, size_t len);
 
 #endif

@@ -162,11 +162,18 @@ static clnas_status score_candidate(dstate *s, const clnas_darts_alpha *lr_cur, 
     sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
         clnas_sampler_patches(s->sp, n, s->patches);
-        st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], NULL, NULL);
-        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], NULL, NULL);
+        int bad_cur = 0, bad_cand = 0;
+        st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], &bad_cur, NULL);
+        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], &bad_cand, NULL);
         if (st == CLNAS_OK) {
             s->res->regions_evals += 2;
-            sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
+            /* an undefined R (NaN/inf reached the ReLUs) counts as 0 regions, the worst, as the NB201
+               search counts it; an undefined R_cur divides by 1 */
+            if (bad_cur) c->r_cur[r] = 0;
+            if (bad_cand) c->r_cand[r] = 0;
+            s->res->regions_undefined += bad_cur + bad_cand;
+            double den = c->r_cur[r] ? (double)c->r_cur[r] : 1.0;
+            sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / den, 3);
         }
     }
     eval_free(&lc);
@@ -244,6 +251,7 @@ static clnas_status edge_round(dstate *s, clnas_darts_alpha *al, int cell, int n
         for (int op = 0; op < CLNAS_DARTS_NOPS; op++)
             if (clnas_darts_active(al, cell, e, op)) add_candidate(c, &n, cell, e, op);
     }
+    if (n <= 2) return CLNAS_OK; /* already at most 2 inputs (only from a --alpha start state) */
     clnas_status st = score_all(s, al, ntk_cur, KEY_NTK_EDGES, c, n, round);
     if (st != CLNAS_OK) return st;
     if (clnas_search_rank(c, n, 0) != CLNAS_OK)
@@ -276,24 +284,40 @@ static clnas_status edge_phase(dstate *s, clnas_darts_alpha *al, int round0, cln
     return st;
 }
 
-/* Candidates of the op rounds and of the edge phase, for the ETA. */
-static int count_work(int prune_number, int *total)
+/* Candidates of the op rounds and of the edge phase, for the ETA (from the start state's op
+ * counts: every edge loses k ops per round). */
+static int count_work(const clnas_darts_alpha *al, int prune_number, int *total)
 {
-    int ops = CLNAS_DARTS_NOPS - 1, nr = 0;
+    int ops = clnas_darts_edge_count(al, 0, 0), nr = 0, cnt[2][CLNAS_DARTS_EDGES];
+    for (int c = 0; c < 2; c++)
+        for (int e = 0; e < CLNAS_DARTS_EDGES; e++) cnt[c][e] = clnas_darts_edge_count(al, c, e);
     *total = 0;
     while (ops > 1) {
-        *total += 2 * CLNAS_DARTS_EDGES * ops;
         int k = prune_number < ops - 1 ? prune_number : ops - 1;
+        for (int c = 0; c < 2; c++)
+            for (int e = 0; e < CLNAS_DARTS_EDGES; e++)
+                if (cnt[c][e] > 1) {
+                    *total += cnt[c][e];
+                    cnt[c][e] -= k < cnt[c][e] - 1 ? k : cnt[c][e] - 1;
+                }
         ops -= k;
         nr++;
     }
-    *total += 2 * (3 + 4 + 5);
+    for (int c = 0; c < 2; c++)
+        for (int node = 1; node < CLNAS_DARTS_STEPS; node++) {
+            int live = 0;
+            for (int j = 0; j < node + 2; j++) live += cnt[c][clnas_darts_edge_index(node, j)] > 0;
+            if (live > 2) *total += live;
+        }
     return nr;
 }
 
 static clnas_status check_opts(clnas_ctx *ctx, const clnas_dataset *data, const clnas_darts_search_opts *o)
 {
     const clnas_score_opts *so = &o->score;
+    char err[512];
+    if (o->start && clnas_darts_alpha_check(o->start, err, sizeof err) != CLNAS_OK)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "DARTS search: the start state: %s", err);
     if (so->batch < 2 || so->repeats < 1 || so->repeats > CLNAS_MAX_REPEATS || so->lr_batch < 1 || so->lr_batches < 1 ||
         o->prune_number < 1)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "DARTS search: batch >= 2, 1 <= repeats <= %d, lr sizes >= 1 and "
@@ -331,7 +355,8 @@ clnas_status clnas_search_darts(clnas_ctx *ctx, const clnas_dataset *data, const
     }
     clnas_darts_alpha al;
     clnas_darts_alpha_supernet(&al);
-    res->op_rounds = count_work(o->prune_number, &s.total);
+    if (o->start) al = *o->start;
+    res->op_rounds = count_work(&al, o->prune_number, &s.total);
     if (o->trace && o->trace->begin) o->trace->begin(o->trace->ud, o);
     s.phase = "ops";
     int round = 0;

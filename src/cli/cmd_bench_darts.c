@@ -1,0 +1,141 @@
+/* cmd_bench_darts.c - `clnas bench --space darts`: what one candidate of TE-NAS's DARTS search
+ * costs on a device (the current supernet and a candidate without one op: kappa pairs and R
+ * pairs, stage by stage) and the default search extrapolated from it. Never run by the tests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cli/cli.h"
+#include "clnas/darts.h"
+#include "clnas/search_darts.h"
+#include "core/util.h"
+
+static const char USAGE[] =
+"usage: clnas bench --space darts [--dataset cifar10|imagenet] [--repeat K] [--batch B] [--seeds-in-flight N]\n"
+"\n"
+"Times one round-1 candidate of TE-NAS's DARTS search on the device: kappa of the NTK supernet\n"
+"(all 7 ops) and of the candidate without sep_conv_5x5 on the normal cell's edge 0<-0, on the same\n"
+"batch (forward, backward, Gram, eigenvalues), and R of both thin nets on 3,000 patches; a candidate\n"
+"does K such pairs of each (K = 3 in TE-NAS). Prints the time per candidate and the default search\n"
+"extrapolated from it (round-1 candidates are the most expensive, so it is an upper bound).\n";
+
+typedef struct pair_times {
+    double fwd, bwd, gram, eig, lr;
+} pair_times;
+
+static clnas_status make(clnas_ctx *ctx, const clnas_darts_alpha *al, const clnas_score_opts *o, int classes, clnas_ntk **ntk,
+                         clnas_lr **lr, clnas_net **nn, clnas_net **ln)
+{
+    char err[512];
+    clnas_status st = clnas_darts_proxies(al, classes, clnas_dataset_hw(o->dataset), nn, ln, err, sizeof err);
+    if (st != CLNAS_OK) return fprintf(stderr, "clnas bench: %s\n", err), st;
+    float *p = malloc(clnas_net_nparams(*nn) * sizeof *p), *q = malloc(clnas_net_nparams(*ln) * sizeof *q);
+    if (!p || !q) st = CLNAS_E_NOMEM;
+    clnas_ntk_config nc = {o->batch, o->seeds, o->fp64_gram};
+    if (st == CLNAS_OK) {
+        clnas_net_init_params(*nn, 0, 1, o->init, p);
+        clnas_net_init_params(*ln, 0, 2, o->init, q);
+        st = clnas_ntk_create(ctx, *nn, &nc, ntk);
+    }
+    if (st == CLNAS_OK) st = clnas_ntk_set_params(*ntk, p);
+    if (st == CLNAS_OK) st = clnas_lr_create(ctx, *ln, o->lr_batch, lr);
+    if (st == CLNAS_OK) st = clnas_lr_set_params(*lr, q);
+    free(p);
+    free(q);
+    return st;
+}
+
+/* One kappa pair and one R pair on the same data; times summed over the two nets. */
+static clnas_status one_pair(clnas_ntk *const nt[2], clnas_lr *const lr[2], const float *images, const float *patches, int n,
+                             pair_times *t)
+{
+    for (int k = 0; k < 2; k++) {
+        clnas_kappa kk;
+        clnas_ntk_times tm;
+        clnas_status st = clnas_ntk_eval(nt[k], images, &kk, NULL, NULL, NULL, NULL, &tm);
+        if (st != CLNAS_OK) return st;
+        t->fwd += tm.forward;
+        t->bwd += tm.backward;
+        t->gram += tm.gram;
+        t->eig += tm.eig;
+        size_t R;
+        double t0 = clnas_now();
+        if ((st = clnas_lr_count(lr[k], patches, n, &R, NULL, NULL)) != CLNAS_OK) return st;
+        t->lr += clnas_now() - t0;
+    }
+    return CLNAS_OK;
+}
+
+int clnas_cmd_bench_darts(int argc, char **argv)
+{
+    clnas_score_opts o;
+    clnas_score_opts_default(&o);
+    const char *space = NULL, *data_path = NULL, *device = NULL;
+    cli c;
+    cli_init(&c, "bench", USAGE, NULL);
+    cli_add_space(&c, &space);
+    cli_add_score_opts(&c, &o, &data_path, &device);
+    int pr = cli_parse(&c, argc, argv, NULL, NULL);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (!cli_given(&c, "batch")) o.batch = o.dataset == CLNAS_DS_IMAGENET ? 24 : 14;
+    char err[1024];
+    clnas_dataset *d = NULL;
+    clnas_ctx *ctx = NULL;
+    if (clnas_dataset_load(o.dataset, data_path, &d, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas bench: %s\n", err);
+        return 1;
+    }
+    int rc = 1, n = o.lr_batch * o.lr_batches, hw = clnas_dataset_hw(o.dataset);
+    clnas_darts_alpha al[2];
+    clnas_darts_alpha_supernet(&al[0]);
+    al[1] = al[0];
+    clnas_darts_remove(&al[1], 0, 0, CLNAS_DARTS_SEP5);
+    clnas_ntk *nt[2] = {NULL, NULL};
+    clnas_lr *lr[2] = {NULL, NULL};
+    clnas_net *nn[2] = {NULL, NULL}, *ln[2] = {NULL, NULL};
+    float *images = malloc((size_t)o.batch * 3 * hw * hw * sizeof *images), *patches = malloc((size_t)n * 9 * sizeof *patches);
+    clnas_sampler *si = NULL, *sp = NULL;
+    pair_times t = {0, 0, 0, 0, 0};
+    clnas_status st = images && patches ? clnas_ctx_create(device, &ctx) : CLNAS_E_NOMEM;
+    if (st == CLNAS_OK) st = clnas_sampler_create(d, 0, 1, &si);
+    if (st == CLNAS_OK) st = clnas_sampler_create(d, 0, 2, &sp);
+    for (int k = 0; k < 2 && st == CLNAS_OK; k++) st = make(ctx, &al[k], &o, clnas_dataset_num_classes(d), &nt[k], &lr[k], &nn[k], &ln[k]);
+    double t0 = clnas_now();
+    clock_t c0 = clock();
+    for (int r = 0; r < o.repeats && st == CLNAS_OK; r++) {
+        clnas_sampler_batch(si, o.batch, 1, images, NULL);
+        clnas_sampler_patches(sp, n, patches);
+        st = one_pair(nt, lr, images, patches, n, &t);
+    }
+    double wall = clnas_now() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    if (st != CLNAS_OK) {
+        fprintf(stderr, "clnas bench: %s\n", ctx ? clnas_ctx_errmsg(ctx) : "out of memory");
+    } else {
+        clnas_darts_search_opts so;
+        clnas_darts_search_opts_for(&so, o.dataset);
+        int cands = o.dataset == CLNAS_DS_IMAGENET ? 196 + 140 + 84 + 24 : 196 + 112 + 24;
+        double per = wall / o.repeats * 3; /* TE-NAS: 3 repeats per candidate */
+        printf("device %s; DARTS NTK supernet P = %zu, batch %d, %d seeds in flight; %d patches per R\n",
+               clnas_ctx_device(ctx)->name, clnas_net_njacobian(nn[0]), o.batch, clnas_ntk_seeds(nt[0]), n);
+        printf("per kappa pair + R pair (mean of %d): forward %.3f s, backward %.3f s, Gram %.3f s, eigen %.4f s, R %.3f s; "
+               "wall %.3f s; CPU time of the process (all threads) %.3f s\n", o.repeats, t.fwd / o.repeats, t.bwd / o.repeats,
+               t.gram / o.repeats, t.eig / o.repeats, t.lr / o.repeats, wall / o.repeats, cpu / o.repeats);
+        printf("round-1 candidate (3 pairs): %.1f s; default %s search (%d candidates, prune %d): at most %.0f s (%.2f h)\n", per,
+               clnas_dataset_name(o.dataset), cands, so.prune_number, per * cands, per * cands / 3600);
+        printf("(on a busy machine the wall time exceeds the CPU time: compare the two; CLNAS_PROFILE=1 clnas score --space darts --alpha supernet --metric ntk --repeat 1 splits the time by layer kind)\n");
+        rc = 0;
+    }
+    for (int k = 0; k < 2; k++) {
+        clnas_ntk_destroy(nt[k]);
+        clnas_lr_destroy(lr[k]);
+        clnas_net_destroy(nn[k]);
+        clnas_net_destroy(ln[k]);
+    }
+    clnas_sampler_destroy(si);
+    clnas_sampler_destroy(sp);
+    free(images);
+    free(patches);
+    clnas_ctx_destroy(ctx);
+    clnas_dataset_destroy(d);
+    return rc;
+}
