@@ -109,6 +109,19 @@ Test(asvit_graph, shapes_and_parameter_counts)
         if (l->kind == L_SUM) cr_expect(to->tok, "a sum of tokens is tokens");
     }
     cr_expect_eq(found, 1);
+    /* the saved states (LN statistics, attention probabilities) have no gradient slot: they
+       come after every tensor with a gradient */
+    size_t aux = 0;
+    for (int t = 0; t < n->ntensors; t++)
+        if (n->tensors[t].aux) {
+            aux += tensor_size(&n->tensors[t]);
+            cr_expect(n->tensors[t].off >= n->grad_per_sample, "aux tensor %d inside the gradient layout", t);
+        } else {
+            cr_expect(n->tensors[t].off + tensor_size(&n->tensors[t]) <= n->grad_per_sample, "tensor %d outside", t);
+        }
+    cr_expect(aux > 0 && n->grad_per_sample + aux == n->act_per_sample, "grad %zu + aux %zu != act %zu", n->grad_per_sample,
+              aux, n->act_per_sample);
+    cr_expect_eq(n->tensors[0].off, 0);
     /* the patch conv keeps a conv's weight shape and PyTorch's default init */
     const char *name;
     size_t off, cnt;
