@@ -30,4 +30,6 @@ int clnas_cmd_search_asvit(int argc, char **argv);
 int clnas_cmd_grow_asvit(int argc, char **argv);
 /* `clnas grow`: only --space asvit has a scaling loop. */
 int clnas_cmd_grow(int argc, char **argv);
+/* `clnas figure asvit` (argv[1] == "asvit"). */
+int clnas_cmd_figure_asvit(int argc, char **argv);
 #endif
