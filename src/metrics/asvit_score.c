@@ -443,6 +443,26 @@ static clnas_status ld_device_jvp(clnas_ctx *ctx, const clnas_net *net, const cl
 
 /* ---- the recipe ---- */
 
+/* The least device memory a run needs (one seed in flight): the kappa network's activations and
+ * one seed of activation gradients for the batch plus the Jacobian, or the L network's
+ * activations and tangents for its points, whichever is larger. */
+static int fits_device(clnas_ctx *ctx, const clnas_net *fl, const clnas_net *fi, const clnas_asvit_score_opts *o,
+                       char *err, size_t errlen)
+{
+    const double GiB = 1024.0 * 1024 * 1024;
+    double need_k = 0, need_l = 0;
+    if (o->metrics & CLNAS_ASVIT_METRIC_NTK)
+        need_k = 4.0 * ((double)fl->act_per_sample * o->batch * 2 + (double)o->batch * fl->nparams);
+    if (o->metrics & CLNAS_ASVIT_METRIC_LD) need_l = 4.0 * (double)fi->act_per_sample * ld_points_per_pass(fi, o->points) * 2;
+    const double need = need_k > need_l ? need_k : need_l, have = (double)clnas_ctx_device(ctx)->global_mem_bytes;
+    if (need <= have) return 1;
+    if (err)
+        snprintf(err, errlen, "this run needs at least %.2f GiB of device memory (kappa: %.2f GiB for a batch of %d, L: "
+                 "%.2f GiB), \"%s\" has %.2f GiB: use a smaller --batch or --input, or another --device", need / GiB,
+                 need_k / GiB, o->batch, need_l / GiB, clnas_ctx_device(ctx)->name, have / GiB);
+    return 0;
+}
+
 static void summarise(clnas_asvit_score_result *res, int R)
 {
     double s = 0, sc = 0, sl = 0;
@@ -468,6 +488,7 @@ clnas_status clnas_asvit_score_run(clnas_ctx *ctx, const clnas_net *feat_ln, con
         if (err) snprintf(err, errlen, "As-ViT score: %s", !ctx && !o->host ? "no device context" : "inputs do not match the network");
         return CLNAS_E_INVALID_ARG;
     }
+    if (!o->host && !fits_device(ctx, feat_ln, feat_id, o, err, errlen)) return CLNAS_E_NOMEM;
     const double t0 = clnas_now();
     const size_t px = (size_t)3 * in->hw * in->hw;
     res->repeats = in->repeats;
