@@ -299,6 +299,12 @@ Test(asvit_score, device_matches_the_host_reference, .timeout = 300)
         cr_expect_float_eq(rr.ld[r], rh.ld[r], 1e-4 * rh.ld[r], "copy %d: L (reverse) %g vs %g", r, rr.ld[r], rh.ld[r]);
         cr_expect(rh.ld[r] > 0);
     }
+    /* a run that cannot fit the device is refused up front, saying how much it needs */
+    clnas_asvit_score_opts big = o;
+    big.batch = 100000000;
+    big.metrics = CLNAS_ASVIT_METRIC_NTK;
+    cr_assert_eq(clnas_asvit_score_run(ctx, fl, fi, &big, &in, &rr, err, sizeof err), CLNAS_E_NOMEM);
+    cr_expect(strstr(err, "needs at least") && strstr(err, "GiB of device memory"), "%s", err);
     /* copies differ (fresh Linear weights), the mean is the mean */
     cr_expect_neq(rh.ntk[0].kappa, rh.ntk[1].kappa);
     cr_expect_float_eq(rh.kappa_mean, (rh.ntk[0].kappa + rh.ntk[1].kappa) / 2, 1e-12);
