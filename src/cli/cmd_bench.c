@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bench/bench.h"
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "report/json.h"
 
@@ -353,6 +354,7 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
 
 int clnas_cmd_bench(int argc, char **argv)
 {
+    if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_bench_asvit(argc, argv);
     bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0};
     int reps_given = 0;
     const int pr = parse(argc, argv, &a, &reps_given);
