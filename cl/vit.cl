@@ -223,36 +223,61 @@ __kernel void attn_scatter(__global const float *src, int src_off, __global floa
     dst[e] = acc ? dst[e] + v : v;
 }
 
-/* softmax_rows: each row of n scores in place, max-subtracted (numerically stable).
- * NDRange: 1-D over rows. */
+#define SM_MAX_WG 256
+
+/* Tree reduction of buf[0..lsz) into buf[0] (max when is_max, else sum); lsz a power of two.
+ * Starts and ends with a barrier. */
+static float sm_reduce(__local float *buf, int lid, int lsz, int is_max)
+{
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = lsz >> 1; h > 0; h >>= 1) {
+        if (lid < h) buf[lid] = is_max ? fmax(buf[lid], buf[lid + h]) : buf[lid] + buf[lid + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* everyone has read buf[0] before it is reused */
+    return r;
+}
+
+/* softmax_rows: each row of n scores in place, max-subtracted (numerically stable). One
+ * work-group per row, its items striding through the row (contiguous loads across items).
+ * NDRange: 1-D, global = nrows * lws, local = lws (a power of two <= SM_MAX_WG). */
 __kernel void softmax_rows(__global float *p, int p_off, int nrows, int n)
 {
-    const int r = (int)get_global_id(0);
-    CLNAS_GUARD(r < nrows);
+    __local float buf[SM_MAX_WG];
+    const int r = (int)get_group_id(0), lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    if (r >= nrows) return; /* whole groups only: the barriers stay uniform */
     __global float *row = p + p_off + (size_t)r * n;
-    float mx = row[0];
-    for (int j = 1; j < n; j++) mx = fmax(mx, row[j]);
+    float mx = -INFINITY;
+    for (int j = lid; j < n; j += lsz) mx = fmax(mx, row[j]);
+    buf[lid] = mx;
+    mx = sm_reduce(buf, lid, lsz, 1);
     float sum = 0.0f;
-    for (int j = 0; j < n; j++) {
+    for (int j = lid; j < n; j += lsz) {
         const float e = exp(row[j] - mx);
         row[j] = e;
         sum += e;
     }
-    const float inv = 1.0f / sum;
-    for (int j = 0; j < n; j++) row[j] *= inv;
+    buf[lid] = sum;
+    const float inv = 1.0f / sm_reduce(buf, lid, lsz, 0);
+    for (int j = lid; j < n; j += lsz) row[j] *= inv;
 }
 
 /* softmax_bwd_rows: dp (in place) becomes p * (dp - sum_j dp_j p_j) row by row; p is the
- * forward's probabilities (same row index). NDRange: 1-D over rows. */
+ * forward's probabilities (same row index). The softmax's Jacobian is symmetric, so this is
+ * also its tangent map. NDRange as softmax_rows. */
 __kernel void softmax_bwd_rows(__global const float *p, int p_off, __global float *dp, int dp_off, int nrows, int n)
 {
-    const int r = (int)get_global_id(0);
-    CLNAS_GUARD(r < nrows);
+    __local float buf[SM_MAX_WG];
+    const int r = (int)get_group_id(0), lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    if (r >= nrows) return;
     __global const float *pr = p + p_off + (size_t)r * n;
     __global float *dr = dp + dp_off + (size_t)r * n;
     float rs = 0.0f;
-    for (int j = 0; j < n; j++) rs += dr[j] * pr[j];
-    for (int j = 0; j < n; j++) dr[j] = pr[j] * (dr[j] - rs);
+    for (int j = lid; j < n; j += lsz) rs += dr[j] * pr[j];
+    buf[lid] = rs;
+    rs = sm_reduce(buf, lid, lsz, 0);
+    for (int j = lid; j < n; j += lsz) dr[j] = pr[j] * (dr[j] - rs);
 }
 
 /* ---------------- unfold (zero padding pad before, Unfold k x k at stride st) ---------------- */
@@ -345,4 +370,49 @@ __kernel void tokpool_bwd(__global const float *dy, int dy_off, __global float *
     const float g = dy[dy_off + ((size_t)s * n + b) * d + j] / (float)t;
     const size_t o = dx_off + (size_t)s * total + e;
     dx[o] = acc ? dx[o] + g : g;
+}
+
+/* The same two maps with one work item per row (what CPUs run best: the row streams through
+ * one core's cache; float4 loads for the body, scalars for the n % 4 tail).
+ * NDRange: 1-D over rows. */
+__kernel void softmax_rows_item(__global float *p, int p_off, int nrows, int n)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < nrows);
+    __global float *row = p + p_off + (size_t)r * n;
+    const int n4 = n / 4;
+    float4 m4 = (float4)(-INFINITY);
+    for (int j = 0; j < n4; j++) m4 = fmax(m4, vload4(j, row));
+    float mx = fmax(fmax(m4.s0, m4.s1), fmax(m4.s2, m4.s3));
+    for (int j = 4 * n4; j < n; j++) mx = fmax(mx, row[j]);
+    float4 s4 = (float4)(0.0f);
+    for (int j = 0; j < n4; j++) {
+        const float4 e = exp(vload4(j, row) - mx);
+        vstore4(e, j, row);
+        s4 += e;
+    }
+    float sum = (s4.s0 + s4.s1) + (s4.s2 + s4.s3);
+    for (int j = 4 * n4; j < n; j++) {
+        const float e = exp(row[j] - mx);
+        row[j] = e;
+        sum += e;
+    }
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < n4; j++) vstore4(vload4(j, row) * inv, j, row);
+    for (int j = 4 * n4; j < n; j++) row[j] *= inv;
+}
+
+__kernel void softmax_bwd_rows_item(__global const float *p, int p_off, __global float *dp, int dp_off, int nrows, int n)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < nrows);
+    __global const float *pr = p + p_off + (size_t)r * n;
+    __global float *dr = dp + dp_off + (size_t)r * n;
+    const int n4 = n / 4;
+    float4 s4 = (float4)(0.0f);
+    for (int j = 0; j < n4; j++) s4 += vload4(j, dr) * vload4(j, pr);
+    float rs = (s4.s0 + s4.s1) + (s4.s2 + s4.s3);
+    for (int j = 4 * n4; j < n; j++) rs += dr[j] * pr[j];
+    for (int j = 0; j < n4; j++) vstore4(vload4(j, pr) * (vload4(j, dr) - rs), j, dr);
+    for (int j = 4 * n4; j < n; j++) dr[j] = pr[j] * (dr[j] - rs);
 }

@@ -35,6 +35,7 @@ static int add_tensor(clnas_net *n, int c, int h, int w)
     t->h = h;
     t->w = w;
     t->tok = 0;
+    t->aux = 0;
     t->off = n->act_per_sample;
     n->act_per_sample += (size_t)c * h * w;
     return n->ntensors++;
@@ -266,6 +267,7 @@ int graph_layernorm(clnas_net *n, int x, const char *name, ...)
     int out = add_tokens(n, t.c, t.h, t.w);
     int aux = out < 0 ? -1 : add_tokens(n, 2, t.h, t.w);
     if (aux < 0) return -1;
+    n->tensors[aux].aux = 1;
     va_list ap;
     va_start(ap, name);
     layer *l = add_layer(n, L_LN, x, name, ap);
@@ -345,6 +347,7 @@ int graph_attention(clnas_net *n, int qkv, int heads, int wh, int ww, const char
     int out = add_tokens(n, c, t.h, t.w);
     int aux = out < 0 ? -1 : add_tokens(n, heads * as.wn, t.h, t.w);
     if (aux < 0) return -1;
+    n->tensors[aux].aux = 1;
     va_list ap;
     va_start(ap, name);
     layer *l = add_layer(n, L_ATTN, qkv, name, ap);
@@ -458,6 +461,14 @@ clnas_status graph_finish(clnas_net *n, int output, char *err, size_t errlen)
         return strstr(n->err, "out of host memory") ? CLNAS_E_NOMEM : CLNAS_E_INVALID_ARG;
     }
     n->output = output;
+    /* activation layout: the tensors with a gradient first (the gradient arena holds only
+       those), then the saved states */
+    size_t aoff = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int t = 0; t < n->ntensors; t++)
+            if (n->tensors[t].aux == pass) { n->tensors[t].off = aoff; aoff += tensor_size(&n->tensors[t]); }
+        if (pass == 0) n->grad_per_sample = aoff;
+    }
     /* parameter layout: all weights (the Jacobian set) first, in layer order, then the biases */
     size_t off = 0;
     n->nptensors = 0;

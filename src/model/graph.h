@@ -39,6 +39,7 @@ typedef enum layer_kind {
 typedef struct tensor_desc {
     int c, h, w;       /* per sample */
     int tok;           /* 1: token layout [N][h*w][c] (see above); 0: NCHW */
+    int aux;           /* 1: state a forward saves for its backward (layer.aux): no gradient slot */
     size_t off;        /* offset (floats, per sample-batch) in the activation arena: off * batch */
 } tensor_desc;
 
@@ -68,6 +69,8 @@ struct clnas_net {
     int nlayers, caplayers;
     layer *layers;
     size_t act_per_sample;       /* sum of c*h*w over tensors */
+    size_t grad_per_sample;      /* the same over the tensors with a gradient (not aux): graph_finish lays
+                                    those out first, the aux tensors after them */
     size_t nparams, njac;        /* all params; Jacobian params (weights) come first */
     size_t nstats;               /* floats of BN statistics */
     size_t relu_bits;            /* ReLU outputs per sample */
@@ -161,7 +164,7 @@ struct clnas_plan {
     int batch, seeds;
     cl_mem params;               /* nparams */
     cl_mem act;                  /* act_per_sample * batch */
-    cl_mem grad;                 /* act_per_sample * batch * seeds */
+    cl_mem grad;                 /* grad_per_sample * batch * seeds */
     cl_mem stats;                /* nstats */
     cl_mem ws;                   /* workspace */
     size_t ws_floats;

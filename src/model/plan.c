@@ -155,13 +155,14 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
     clnas_status st;
     CLNAS_TRY(clnas_buf_alloc(ctx, net->nparams * F, &p->params));
     CLNAS_TRY(clnas_buf_alloc(ctx, act * F, &p->act));
-    CLNAS_TRY(clnas_buf_alloc(ctx, act * (size_t)seeds * F, &p->grad));
+    const size_t grad = net->grad_per_sample * (size_t)batch;
+    CLNAS_TRY(clnas_buf_alloc(ctx, grad * (size_t)seeds * F, &p->grad));
     CLNAS_TRY(clnas_buf_alloc(ctx, (net->nstats + 1) * F, &p->stats));
     CLNAS_TRY(clnas_buf_alloc(ctx, ws * F, &p->ws));
     if (pgrad) CLNAS_TRY(clnas_buf_alloc(ctx, pgrad * F, &p->pgrad));
     if ((st = plan_schedule(p)) != CLNAS_OK) goto fail;
     p->profile = getenv("CLNAS_PROFILE") && atoi(getenv("CLNAS_PROFILE")) > 0;
-    p->bytes = (net->nparams + act + act * (size_t)seeds + net->nstats + 1 + ws + pgrad) * F;
+    p->bytes = (net->nparams + act + grad * (size_t)seeds + net->nstats + 1 + ws + pgrad) * F;
     *out = p;
     return CLNAS_OK;
 fail:
