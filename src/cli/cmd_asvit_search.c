@@ -77,7 +77,7 @@ static void common_opts(cli *c, search_args *a)
     cli_add(c, "data", &a->data);
     cli_add_help(c, "batch", &a->o.batch, "NTK batch (default 16)");
     cli_add_help(c, "repeat", &a->o.repeats, "re-initialised copies per score (default 5)");
-    cli_add(c, "seed", &a->seed);
+    cli_add_help(c, "seed", &a->seed, "seed of the policy, weights, images and circles (search default 8, grow 27, as the original)");
     cli_add(c, "device", &a->device);
     cli_add(c, "reference", &a->o.host);
     cli_add(c, "no-augment", &a->no_augment);
