@@ -215,11 +215,14 @@ static void map_params(const clnas_net *src, const float *s, const clnas_net *ds
     }
 }
 
-/* The original's kappa value entering its mean: lambda_max / lambda_min as computed, -1 for NaN. */
+/* The original's kappa value entering its mean: lambda_max / lambda_min as computed (negative
+ * when lambda_min < 0), -1 for NaN; also -1 for lambda_min = 0 exactly (an infinite ratio, which
+ * the search's buffers could not use either). */
 static double kappa_orig(const clnas_kappa *k)
 {
     if (k->status == CLNAS_KAPPA_NAN) return -1;
-    return k->lambda_max / k->lambda_min;
+    const double r = k->lambda_max / k->lambda_min;
+    return isfinite(r) ? r : -1;
 }
 
 /* ---- host reference (double) ---- */
