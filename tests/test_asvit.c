@@ -288,6 +288,10 @@ Test(asvit_score, device_matches_the_host_reference, .timeout = 300)
     o.host = 0;
     clnas_ctx *ctx = tu_ctx();
     cr_assert_eq(clnas_asvit_score_run(ctx, fl, fi, &o, &in, &rd, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_asvit_score_result rb;
+    o.ntk_batched = 1;
+    o.metrics = CLNAS_ASVIT_METRIC_NTK;
+    cr_assert_eq(clnas_asvit_score_run(ctx, fl, fi, &o, &in, &rb, err, sizeof err), CLNAS_OK, "%s", err);
     o.ld_reverse = 1;
     o.metrics = CLNAS_ASVIT_METRIC_LD;
     cr_assert_eq(clnas_asvit_score_run(ctx, fl, fi, &o, &in, &rr, err, sizeof err), CLNAS_OK, "%s", err);
@@ -295,10 +299,18 @@ Test(asvit_score, device_matches_the_host_reference, .timeout = 300)
         cr_assert_eq(rh.ntk[r].status, CLNAS_KAPPA_OK);
         cr_expect_float_eq(rd.ntk[r].kappa, rh.ntk[r].kappa, 1e-3 * rh.ntk[r].kappa, "copy %d: kappa %g vs %g", r,
                            rd.ntk[r].kappa, rh.ntk[r].kappa);
+        cr_expect_float_eq(rb.ntk[r].kappa, rh.ntk[r].kappa, 1e-3 * rh.ntk[r].kappa, "copy %d: batched kappa %g vs %g",
+                           r, rb.ntk[r].kappa, rh.ntk[r].kappa);
         cr_expect_float_eq(rd.ld[r], rh.ld[r], 1e-4 * rh.ld[r], "copy %d: L (JVP) %g vs %g", r, rd.ld[r], rh.ld[r]);
         cr_expect_float_eq(rr.ld[r], rh.ld[r], 1e-4 * rh.ld[r], "copy %d: L (reverse) %g vs %g", r, rr.ld[r], rh.ld[r]);
         cr_expect(rh.ld[r] > 0);
     }
+    /* a run that cannot fit the device is refused up front, saying how much it needs */
+    clnas_asvit_score_opts big = o;
+    big.batch = 100000000;
+    big.metrics = CLNAS_ASVIT_METRIC_NTK;
+    cr_assert_eq(clnas_asvit_score_run(ctx, fl, fi, &big, &in, &rr, err, sizeof err), CLNAS_E_NOMEM);
+    cr_expect(strstr(err, "needs at least") && strstr(err, "GiB of device memory"), "%s", err);
     /* copies differ (fresh Linear weights), the mean is the mean */
     cr_expect_neq(rh.ntk[0].kappa, rh.ntk[1].kappa);
     cr_expect_float_eq(rh.kappa_mean, (rh.ntk[0].kappa + rh.ntk[1].kappa) / 2, 1e-12);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "clnas/asvit_search.h"
 #include "core/rng.h"
+#include "report/plot.h"
 #include "util/testutil.h"
 
 Test(asvit_search, grow_candidates)
@@ -196,6 +197,20 @@ Test(asvit_search, search_trace_and_resume_end_to_end, .timeout = 600)
     cr_expect_neq(tu_run(cmd, &out), 0);
     cr_expect(strstr(out, "other settings"), "%s", out);
     free(out);
+    /* the trace as a figure, with the command line in the PNG */
+    char png[600];
+    snprintf(png, sizeof png, "%s.png", a);
+    snprintf(cmd, sizeof cmd, "'%s' figure asvit --trace '%s' --out '%s' 2>&1", CLNAS_BIN, a, png);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s\n%s", cmd, out);
+    free(out);
+    clnas_png_image img;
+    char err[512];
+    cr_assert_eq(clnas_png_read(png, &img, err, sizeof err), CLNAS_OK, "%s", err);
+    const char *c = clnas_png_image_text(&img, "Command");
+    cr_expect(c && strstr(c, "figure asvit --trace"), "%s", c ? c : "(no Command chunk)");
+    cr_expect_gt(img.height, 1000);
+    clnas_png_image_free(&img);
+    unlink(png);
     unlink(a);
     unlink(b);
 }

@@ -99,3 +99,26 @@ Test(asvit_torch, detects_a_wrong_topology)
 #else
 Test(asvit_torch, skipped_under_sanitizers) { cr_skip_test("the PyTorch check runs once, in the plain build"); }
 #endif
+
+#ifndef CLNAS_SANITIZED
+/* --from recomputes exactly the dumped score (same weights, images, circles). */
+Test(asvit_torch, from_dump_recomputes_the_same_numbers)
+{
+    char *o1, *o2;
+    const char *t = getenv("TMPDIR");
+    char dir[512], cmd[2048];
+    snprintf(dir, sizeof dir, "%s/clnas_avt_XXXXXX", t && *t ? t : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "'%s' score --space asvit --arch '4,8,4|2,1,3|3,2,6|3,1,5|32' --input 32 --D 8 --batch 3 "
+             "--repeat 2 --seed 5 --reference --json --dump '%s/d' | sed 's/\"seconds.*//'", CLNAS_BIN, dir);
+    cr_assert_eq(run(cmd, &o1), 0, "%s", o1);
+    snprintf(cmd, sizeof cmd, "'%s' score --space asvit --from '%s/d' --reference --json | sed 's/\"seconds.*//; "
+             "s/\"seed\": 0/\"seed\": 5/'", CLNAS_BIN, dir);
+    cr_assert_eq(run(cmd, &o2), 0, "%s", o2);
+    cr_expect_str_eq(o1, o2);
+    free(o1);
+    free(o2);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
+}
+#endif

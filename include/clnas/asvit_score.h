@@ -39,6 +39,8 @@ typedef struct clnas_asvit_score_opts {
     int seeds;        /* backward seeds in flight (0: auto) */
     int fp64_gram;
     int host;         /* 1: compute everything with the double-precision host reference (small nets) */
+    int ntk_batched;  /* kappa through the batched NTK of ntk.c (the batch forward, B seeded backward
+                         passes over the whole batch) instead of independent per-image passes */
     int ld_reverse;   /* L by one reverse pass per output feature (the original's algorithm) instead
                          of one forward-mode JVP per point (default); the same numbers, far slower */
 } clnas_asvit_score_opts;

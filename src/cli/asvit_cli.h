@@ -27,7 +27,10 @@ int asvit_resolve(const char *cmd, const char *arch, const char *topo_opt, const
 int clnas_cmd_net_asvit(int argc, char **argv);
 int clnas_cmd_score_asvit(int argc, char **argv);
 int clnas_cmd_search_asvit(int argc, char **argv);
+int clnas_cmd_bench_asvit(int argc, char **argv);
 int clnas_cmd_grow_asvit(int argc, char **argv);
 /* `clnas grow`: only --space asvit has a scaling loop. */
 int clnas_cmd_grow(int argc, char **argv);
+/* `clnas figure asvit` (argv[1] == "asvit"). */
+int clnas_cmd_figure_asvit(int argc, char **argv);
 #endif

@@ -36,7 +36,7 @@ static const char FOOTER[] =
 typedef struct score_args {
     asvit_net_opts net;
     clnas_asvit_score_opts o;
-    const char *arch, *space, *data, *device, *dump;
+    const char *arch, *space, *data, *device, *dump, *from;
     clnas_dataset_kind kind;
     int json, no_augment, metrics_given;
 } score_args;
@@ -80,9 +80,18 @@ static int parse(int argc, char **argv, score_args *a)
     cli_add(&c, "json", &a->json);
     cli_add_help(&c, "dump", &a->dump, "also write the weights, images, circles and results to DIR/asvit.safetensors\n"
                                        "(check with /usr/bin/python3 tools/verify_asvit_torch.py DIR)");
+    cli_add_help(&c, "from", &a->from, "recompute from a dump (DIR/asvit.safetensors): exactly its weights, images and circles");
     const int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
     a->o.augment = !a->no_augment;
+    static const char *const fixed[] = {"arch", "topology", "D", "depths", "input", "dataset", "data", "batch", "repeat",
+                                        "seed", "no-augment"};
+    for (size_t k = 0; a->from && k < sizeof fixed / sizeof fixed[0]; k++)
+        if (cli_given(&c, fixed[k])) {
+            fprintf(stderr, "clnas score: --%s cannot be combined with --from: the dump %s fixes it; leave --%s out\n",
+                    fixed[k], a->from, fixed[k]);
+            return 2;
+        }
     return -1;
 }
 
@@ -184,8 +193,76 @@ static clnas_status dump(const char *dir, const char *ts, const clnas_asvit_conf
     return st;
 }
 
+/* --from DIR: the topology, configuration and inputs of a dump. Returns 0 or the exit status. */
+static int load_dump(score_args *a, clnas_asvit_topo *t, clnas_asvit_config *cfg, clnas_net **fl, clnas_net **fi,
+                     clnas_asvit_inputs *in)
+{
+    char path[1024], err[2048] = "";
+    snprintf(path, sizeof path, "%.990s/asvit.safetensors", a->from);
+    st_file *f = NULL;
+    int rc = 1;
+    memset(in, 0, sizeof *in);
+    if (st_open(path, &f, err, sizeof err) != CLNAS_OK) goto out;
+    const char *arch = st_meta(f, "arch"), *dd = st_meta(f, "D"), *dp = st_meta(f, "depths"), *pts = st_meta(f, "points");
+    st_dtype dt;
+    int nd, ndc;
+    int64_t ish[ST_MAX_DIMS], csh[ST_MAX_DIMS];
+    const float *img = st_get(f, "images", &dt, &nd, ish), *circ = st_get(f, "circle", &dt, &ndc, csh);
+    if (!arch || !dd || !dp || !pts || !img || nd != 4 || !circ || ndc != 5) {
+        snprintf(err, sizeof err, "%s is not a clnas As-ViT dump (arch, D, depths, points, images, circle)", path);
+        goto out;
+    }
+    asvit_net_opts no;
+    asvit_net_opts_default(&no);
+    no.input = (int)ish[3];
+    no.dim = atoi(dd);
+    if (sscanf(dp, "%d,%d,%d,%d", &no.depths[0], &no.depths[1], &no.depths[2], &no.depths[3]) != 4) goto out;
+    no.depths[4] = 1;
+    if ((rc = asvit_resolve("score", arch, "the dump's arch", &no, t, cfg)) != 0) { *err = 0; goto out; }
+    rc = 1;
+    if (clnas_asvit_feature_nets(t, cfg, fl, fi, err, sizeof err) != CLNAS_OK) goto out;
+    in->repeats = (int)csh[0];
+    in->batch = (int)ish[0];
+    in->hw = (int)ish[3];
+    in->points = atoi(pts);
+    in->nparams = clnas_net_nparams(*fl);
+    const size_t px = (size_t)3 * in->hw * in->hw;
+    in->params = malloc((size_t)in->repeats * in->nparams * sizeof(float));
+    in->images = malloc((size_t)in->batch * px * sizeof(float));
+    in->circle = malloc((size_t)in->repeats * 2 * px * sizeof(float));
+    if (!in->params || !in->images || !in->circle) { snprintf(err, sizeof err, "out of host memory"); goto out; }
+    memcpy(in->images, img, (size_t)in->batch * px * sizeof(float));
+    memcpy(in->circle, circ, (size_t)in->repeats * 2 * px * sizeof(float));
+    for (int r = 0; r < in->repeats; r++)
+        for (int i = 0; i < clnas_net_nparam_tensors(*fl); i++) {
+            const char *name;
+            size_t off, cnt;
+            int shape[4], n2;
+            int64_t sh[ST_MAX_DIMS];
+            clnas_net_param_tensor(*fl, i, &name, &off, &cnt, shape);
+            char nm[300];
+            snprintf(nm, sizeof nm, "r%d.%s", r, name);
+            const float *w = st_get(f, nm, &dt, &n2, sh);
+            size_t c2 = 1;
+            for (int d = 0; w && d < n2; d++) c2 *= (size_t)sh[d];
+            if (!w || dt != ST_F32 || c2 != cnt) {
+                snprintf(err, sizeof err, "%s: tensor %s is missing or has another size", path, nm);
+                goto out;
+            }
+            memcpy(in->params + (size_t)r * in->nparams + off, w, cnt * sizeof(float));
+        }
+    a->o.batch = in->batch;
+    a->o.repeats = in->repeats;
+    a->o.points = in->points;
+    rc = 0;
+out:
+    if (rc && *err) fprintf(stderr, "clnas score: --from %s: %s\n", a->from, err);
+    st_close(f);
+    return rc;
+}
+
 /* Builds the nets, makes the inputs and computes; prints and dumps. */
-static int run(score_args *a, const clnas_asvit_topo *t, const clnas_asvit_config *cfg)
+static int run(score_args *a, clnas_asvit_topo *t, clnas_asvit_config *cfg)
 {
     char err[1024] = "", ts[256];
     clnas_asvit_format(t, ts, sizeof ts);
@@ -195,9 +272,14 @@ static int run(score_args *a, const clnas_asvit_topo *t, const clnas_asvit_confi
     clnas_asvit_inputs in;
     memset(&in, 0, sizeof in);
     int rc = 1;
-    if (clnas_asvit_feature_nets(t, cfg, &fl, &fi, err, sizeof err) != CLNAS_OK) goto out;
-    if (clnas_dataset_load(a->kind, a->data, &data, err, sizeof err) != CLNAS_OK) goto out;
-    if (clnas_asvit_inputs_make(fl, data, &a->o, &in, err, sizeof err) != CLNAS_OK) goto out;
+    if (a->from) {
+        if (load_dump(a, t, cfg, &fl, &fi, &in) != 0) goto out;
+        clnas_asvit_format(t, ts, sizeof ts);
+    } else {
+        if (clnas_asvit_feature_nets(t, cfg, &fl, &fi, err, sizeof err) != CLNAS_OK) goto out;
+        if (clnas_dataset_load(a->kind, a->data, &data, err, sizeof err) != CLNAS_OK) goto out;
+        if (clnas_asvit_inputs_make(fl, data, &a->o, &in, err, sizeof err) != CLNAS_OK) goto out;
+    }
     if (!a->o.host && clnas_ctx_create(a->device, &ctx) != CLNAS_OK) {
         snprintf(err, sizeof err, "%s", clnas_ctx_errmsg(ctx));
         goto out;
@@ -230,7 +312,9 @@ int clnas_cmd_score_asvit(int argc, char **argv)
     if (rc >= 0) return rc;
     clnas_asvit_topo t;
     clnas_asvit_config cfg;
-    rc = asvit_resolve("score", a.arch, "--arch", &a.net, &t, &cfg);
-    if (rc) return rc;
+    if (!a.from) {
+        rc = asvit_resolve("score", a.arch, "--arch", &a.net, &t, &cfg);
+        if (rc) return rc;
+    }
     return run(&a, &t, &cfg);
 }

@@ -77,7 +77,7 @@ static void common_opts(cli *c, search_args *a)
     cli_add(c, "data", &a->data);
     cli_add_help(c, "batch", &a->o.batch, "NTK batch (default 16)");
     cli_add_help(c, "repeat", &a->o.repeats, "re-initialised copies per score (default 5)");
-    cli_add(c, "seed", &a->seed);
+    cli_add_help(c, "seed", &a->seed, "seed of the policy, weights, images and circles (search default 8, grow 27, as the original)");
     cli_add(c, "device", &a->device);
     cli_add(c, "reference", &a->o.host);
     cli_add(c, "no-augment", &a->no_augment);
@@ -167,11 +167,11 @@ static json_t *step_json(int step, const clnas_asvit_topo *t, const int *act, co
     json_t *ja = json_array();
     for (int i = 0; i < CLNAS_ASVIT_NCHOICES; i++) json_array_append_new(ja, json_integer(act[i]));
     json_t *j = json_pack("{s:i,s:s,s:o}", "step", step, "arch", ts, "a", ja);
-    json_object_set_new(j, "kappa", json_real(r->kappa_mean)); /* the original's mean (-1 for NaN copies) */
-    json_object_set_new(j, "L", json_real(r->ld_mean));
+    json_object_set_new(j, "kappa", clnas_json_num(r->kappa_mean)); /* the original's mean (-1 for NaN copies) */
+    json_object_set_new(j, "L", clnas_json_num(r->ld_mean));
     json_object_set_new(j, "kappa_defined", json_integer(r->kappa_defined));
-    json_object_set_new(j, "reward", json_real(reward));
-    json_object_set_new(j, "baseline", json_real(base));
+    json_object_set_new(j, "reward", clnas_json_num(reward));
+    json_object_set_new(j, "baseline", clnas_json_num(base));
     json_object_set_new(j, "entropy", json_real(entropy));
     json_object_set_new(j, "logp", json_real(logp));
     json_object_set_new(j, "seconds", json_real(secs));

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bench/bench.h"
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "report/json.h"
 
@@ -483,6 +484,7 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
 
 int clnas_cmd_bench(int argc, char **argv)
 {
+    if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_bench_asvit(argc, argv);
     if (cli_wants_darts(argc, argv)) return clnas_cmd_bench_darts(argc, argv);
     bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0, 0, NULL};
     int reps_given = 0;

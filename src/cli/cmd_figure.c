@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "clnas/data.h"
 #include "report/json.h"
@@ -69,12 +70,12 @@ static int parse_args(int argc, char **argv, figure_args *a)
     int npos = 0, pr = cli_parse(&c, argc, argv, pos, &npos);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
     if (npos == 0) {
-        fprintf(stderr, "clnas figure: which figure? (known: cost)\n\n");
+        fprintf(stderr, "clnas figure: which figure? (known: cost, asvit)\n\n");
         cli_help(&c, stderr);
         return 2;
     }
     if (strcmp(pos[0], "cost") != 0) {
-        fprintf(stderr, "clnas figure: unknown figure \"%s\" (known: cost)\n", pos[0]);
+        fprintf(stderr, "clnas figure: unknown figure \"%s\" (known: cost, asvit)\n", pos[0]);
         return 2;
     }
     return -1;
@@ -375,6 +376,7 @@ static clnas_status draw(int argc, char **argv, const figure_args *a, const publ
 int clnas_cmd_figure(int argc, char **argv)
 {
     if (cli_wants_darts(argc, argv)) return clnas_cmd_figure_darts(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "asvit")) return clnas_cmd_figure_asvit(argc, argv);
     figure_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;

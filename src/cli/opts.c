@@ -36,6 +36,7 @@ static const cli_def REGISTRY[] = {
     {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double (on the device if it has cl_khr_fp64, else on the host)"},
     {"from", "DIR", CLI_STR, 0, 0, "recompute from a dump: exactly its weights, images and patches"},
     {"genotype", "G", CLI_STR, 0, 0, "a DARTS genotype: Genotype(normal=[...], ...) as DARTS prints it, or DARTS_V1, DARTS_V2, PC_DARTS"},
+    {"grow", "FILE", CLI_STR, 0, 0, "the JSON of clnas grow --space asvit --json"},
     {"imagefolder", "DIR", CLI_STR, 0, 0, "an ImageNet-style folder: one sub-folder of JPEG files per class"},
     {"in-channels", "N", CLI_INT, 1, 4096, "input channels"},
     {"init", "NAME", CLI_FN, 0, 0, "pytorch (default, TE-NAS's effective init), kaiming_fan_in, kaiming_fan_out"},

@@ -215,11 +215,14 @@ static void map_params(const clnas_net *src, const float *s, const clnas_net *ds
     }
 }
 
-/* The original's kappa value entering its mean: lambda_max / lambda_min as computed, -1 for NaN. */
+/* The original's kappa value entering its mean: lambda_max / lambda_min as computed (negative
+ * when lambda_min < 0), -1 for NaN; also -1 for lambda_min = 0 exactly (an infinite ratio, which
+ * the search's buffers could not use either). */
 static double kappa_orig(const clnas_kappa *k)
 {
     if (k->status == CLNAS_KAPPA_NAN) return -1;
-    return k->lambda_max / k->lambda_min;
+    const double r = k->lambda_max / k->lambda_min;
+    return isfinite(r) ? r : -1;
 }
 
 /* ---- host reference (double) ---- */
@@ -316,6 +319,44 @@ static clnas_status kappa_device(clnas_ctx *ctx, const clnas_net *net, const cln
     if (st == CLNAS_OK) st = clnas_ntk_set_params(ntk, params);
     if (st == CLNAS_OK) st = clnas_ntk_eval(ntk, images, out, NULL, NULL, NULL, NULL, NULL);
     clnas_ntk_destroy(ntk);
+    return st;
+}
+
+/* kappa with independent per-image passes (no batch coupling in a ViT: LayerNorm is per token):
+ * a batch-1 plan, one forward and one backward of the output sum per image, each row of G read
+ * back; Theta = G G^T in double on the host. The same kernel as the batched route (tested) with
+ * 1/B of its backward work. */
+static clnas_status kappa_device_persample(clnas_ctx *ctx, const clnas_net *net, const clnas_asvit_score_opts *o,
+                                           const float *params, const float *images, clnas_kappa *out)
+{
+    const int B = o->batch, F = clnas_net_classes(net);
+    const size_t P = net->nparams, J = net->njac, px = tensor_size(&net->tensors[0]);
+    clnas_plan *plan = NULL;
+    float *G = malloc((size_t)B * P * sizeof *G), *ones = malloc((size_t)F * sizeof *ones);
+    double *th = malloc((size_t)B * B * sizeof *th), *w = malloc((size_t)B * sizeof *w);
+    clnas_status st = G && ones && th && w ? CLNAS_OK : CLNAS_E_NOMEM;
+    for (int c = 0; st == CLNAS_OK && c < F; c++) ones[c] = 1;
+    if (st == CLNAS_OK) st = clnas_plan_create(ctx, net, 1, 1, CLNAS_PLAN_PARAM_GRADS, &plan);
+    if (st == CLNAS_OK) st = clnas_plan_set_params(plan, params);
+    for (int i = 0; st == CLNAS_OK && i < B; i++) {
+        st = clnas_plan_forward(plan, images + (size_t)i * px);
+        if (st == CLNAS_OK) st = clnas_plan_backward_host(plan, 1, ones, G + (size_t)i * P, NULL);
+    }
+    for (int i = 0; st == CLNAS_OK && i < B; i++)
+        for (int j = 0; j <= i; j++) {
+            const float *a = G + (size_t)i * P, *b = G + (size_t)j * P;
+            double acc = 0;
+            for (size_t k = 0; k < J; k++) acc += (double)a[k] * b[k];
+            th[(size_t)i * B + j] = th[(size_t)j * B + i] = acc;
+        }
+    if (st == CLNAS_OK) {
+        clnas_status es = clnas_sym_eigvals(B, th, w, NULL, 0);
+        if (es == CLNAS_E_NUMERIC) for (int i = 0; i < B; i++) w[i] = NAN;
+        else if (es != CLNAS_OK) st = es;
+        if (st == CLNAS_OK) *out = clnas_kappa_from_eigs(B, w);
+    }
+    clnas_plan_destroy(plan);
+    free(G); free(ones); free(th); free(w);
     return st;
 }
 
@@ -443,6 +484,27 @@ static clnas_status ld_device_jvp(clnas_ctx *ctx, const clnas_net *net, const cl
 
 /* ---- the recipe ---- */
 
+/* The least device memory a run needs (one seed in flight): the kappa network's activations and
+ * one seed of activation gradients for the batch plus the Jacobian, or the L network's
+ * activations and tangents for its points, whichever is larger. */
+static int fits_device(clnas_ctx *ctx, const clnas_net *fl, const clnas_net *fi, const clnas_asvit_score_opts *o,
+                       char *err, size_t errlen)
+{
+    const double GiB = 1024.0 * 1024 * 1024;
+    double need_k = 0, need_l = 0;
+    if (o->metrics & CLNAS_ASVIT_METRIC_NTK)
+        need_k = 4.0 * ((double)fl->act_per_sample * (o->ntk_batched ? o->batch : 1) * 2 +
+                        (o->ntk_batched ? (double)o->batch * fl->nparams : (double)fl->nparams));
+    if (o->metrics & CLNAS_ASVIT_METRIC_LD) need_l = 4.0 * (double)fi->act_per_sample * ld_points_per_pass(fi, o->points) * 2;
+    const double need = need_k > need_l ? need_k : need_l, have = (double)clnas_ctx_device(ctx)->global_mem_bytes;
+    if (need <= have) return 1;
+    if (err)
+        snprintf(err, errlen, "this run needs at least %.2f GiB of device memory (kappa: %.2f GiB for a batch of %d, L: "
+                 "%.2f GiB), \"%s\" has %.2f GiB: use a smaller --batch or --input, or another --device", need / GiB,
+                 need_k / GiB, o->batch, need_l / GiB, clnas_ctx_device(ctx)->name, have / GiB);
+    return 0;
+}
+
 static void summarise(clnas_asvit_score_result *res, int R)
 {
     double s = 0, sc = 0, sl = 0;
@@ -468,6 +530,7 @@ clnas_status clnas_asvit_score_run(clnas_ctx *ctx, const clnas_net *feat_ln, con
         if (err) snprintf(err, errlen, "As-ViT score: %s", !ctx && !o->host ? "no device context" : "inputs do not match the network");
         return CLNAS_E_INVALID_ARG;
     }
+    if (!o->host && !fits_device(ctx, feat_ln, feat_id, o, err, errlen)) return CLNAS_E_NOMEM;
     const double t0 = clnas_now();
     const size_t px = (size_t)3 * in->hw * in->hw;
     res->repeats = in->repeats;
@@ -480,7 +543,8 @@ clnas_status clnas_asvit_score_run(clnas_ctx *ctx, const clnas_net *feat_ln, con
         double t1 = clnas_now();
         if (o->metrics & CLNAS_ASVIT_METRIC_NTK)
             st = o->host ? kappa_host(feat_ln, p, in->images, in->batch, &res->ntk[r])
-                         : kappa_device(ctx, feat_ln, o, p, in->images, &res->ntk[r]);
+                         : o->ntk_batched ? kappa_device(ctx, feat_ln, o, p, in->images, &res->ntk[r])
+                                          : kappa_device_persample(ctx, feat_ln, o, p, in->images, &res->ntk[r]);
         double t2 = clnas_now();
         res->t_ntk += t2 - t1;
         if (st == CLNAS_OK && (o->metrics & CLNAS_ASVIT_METRIC_LD)) {

@@ -36,6 +36,13 @@ clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *
     return clnas_plot_cost(path, pts, n, note, meta, err, errlen);
 }
 
+clnas_status clnas_plot_series(const char *path, const clnas_plot_series_data *d, const clnas_plot_meta *meta,
+                               char *err, size_t errlen)
+{
+    (void)d; (void)meta;
+    return clnas_plot_stats(path, NULL, NULL, err, errlen);
+}
+
 void clnas_plot_release_caches(void) {}
 
 #else
@@ -661,6 +668,64 @@ clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *
             }
             free(copy);
         }
+    }
+    return finish(surf, cr, path, meta, NULL, err, errlen);
+}
+
+/* ---- stacked line panels (the As-ViT search trace) ---- */
+
+static void draw_series_panel(cairo_t *cr, double x0, double y0, double x1, double y1, const clnas_plot_series_data *d,
+                              int k, int last)
+{
+    double mn = INFINITY, mx = -INFINITY;
+    for (int i = 0; i < d->n; i++)
+        if (isfinite(d->y[k][i])) { mn = fmin(mn, d->y[k][i]); mx = fmax(mx, d->y[k][i]); }
+    if (!(mx >= mn)) { mn = 0; mx = 1; }
+    axis xa = {0, 1, x0, x1, 0}, ya = {0, 1, y1, y0, 0};
+    ax_range(&xa, d->x[0], d->x[d->n - 1], 0.02);
+    ax_range(&ya, mn, mx, 0.06);
+    draw_axis(cr, &xa, 0, y0, y1, y1, 24);
+    draw_axis(cr, &ya, 1, x0, x1, x0, 24);
+    static const rgb cols[4] = {{0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173}, {0.839, 0.153, 0.157}};
+    set_rgb(cr, cols[k % 4], 1);
+    cairo_set_line_width(cr, 2.5);
+    int pen = 0;
+    for (int i = 0; i < d->n; i++) {
+        if (!isfinite(d->y[k][i])) { pen = 0; continue; }
+        double px = ax_map(&xa, d->x[i]), py = ax_map(&ya, d->y[k][i]);
+        if (pen) cairo_line_to(cr, px, py);
+        else cairo_move_to(cr, px, py);
+        pen = 1;
+    }
+    cairo_stroke(cr);
+    for (int i = 0; i < d->n && d->n <= 200; i++)
+        if (isfinite(d->y[k][i])) {
+            cairo_arc(cr, ax_map(&xa, d->x[i]), ax_map(&ya, d->y[k][i]), 4.5, 0, 2 * CLNAS_PI);
+            cairo_fill(cr);
+        }
+    frame(cr, x0, y0, x1, y1);
+    set_rgb(cr, C_BLACK, 1);
+    ylabel(cr, x0 - 150, (y0 + y1) / 2, d->ylabel[k], 27);
+    if (last) text(cr, (x0 + x1) / 2, y1 + 60, d->xlabel, 27, 0, 0.5, 0);
+}
+
+clnas_status clnas_plot_series(const char *path, const clnas_plot_series_data *d, const clnas_plot_meta *meta,
+                               char *err, size_t errlen)
+{
+    if (!d || d->n < 1 || d->npanels < 1 || d->npanels > 4) {
+        snprintf(err, errlen, "%s: nothing to plot (need at least one point and 1 to 4 panels)", path);
+        return CLNAS_E_INVALID_ARG;
+    }
+    const int W = 2000, ph = 420, gap = 80, top = 110, H = top + d->npanels * (ph + gap) + 100;
+    cairo_surface_t *surf;
+    cairo_t *cr;
+    clnas_status st = begin(W, H, path, &surf, &cr, err, errlen);
+    if (st != CLNAS_OK) return st;
+    set_rgb(cr, C_BLACK, 1);
+    if (meta && meta->title) text(cr, W / 2.0, 40, meta->title, 32, 1, 0.5, 0);
+    for (int k = 0; k < d->npanels; k++) {
+        double y0 = top + k * (ph + gap);
+        draw_series_panel(cr, 230, y0, W - 60, y0 + ph, d, k, k == d->npanels - 1);
     }
     return finish(surf, cr, path, meta, NULL, err, errlen);
 }

@@ -102,6 +102,19 @@ clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *
                                       const clnas_plot_meta *meta, const char *ylabel, const char *published,
                                       char *err, size_t errlen);
 
+/* Stacked line panels sharing one x axis (the As-ViT search trace: kappa, L and the policy's
+ * entropy against the step). Non-finite values are gaps. */
+typedef struct clnas_plot_series_data {
+    int n, npanels;          /* points; panels (1..4) */
+    const double *x;         /* [n], ascending */
+    const double *y[4];      /* [npanels][n] */
+    const char *ylabel[4];
+    const char *xlabel;
+} clnas_plot_series_data;
+
+clnas_status clnas_plot_series(const char *path, const clnas_plot_series_data *d, const clnas_plot_meta *meta,
+                               char *err, size_t errlen);
+
 /* Frees cairo's process-wide caches (font faces and the fontconfig patterns they hold), so
  * that a leak checker sees a clean exit. Call it once when done with figures, from code that
  * knows no other cairo object is alive in the process (the clnas commands, the tests); never

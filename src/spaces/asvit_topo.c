@@ -156,7 +156,7 @@ static clnas_status range_field(scanner *sc, const char *name, int lo, int hi, i
 /* Stage i (0-based): K,S,E[,L]. */
 static clnas_status stage(scanner *sc, int i, clnas_asvit_topo *t, int *has_depth)
 {
-    char nm[8];
+    char nm[16];
     clnas_status st = choice_field(sc, i, &t->kernel[i]);
     snprintf(nm, sizeof nm, "K%d", i + 1);
     if (st == CLNAS_OK) st = expect(sc, ',', nm);
