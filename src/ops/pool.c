@@ -5,7 +5,8 @@
 
 #include "ops/ops.h"
 
-#define ROW_LWS 16
+#define ROW_LWS 16     /* row kernels' work-group size, CPU shape */
+#define ROW_GPU_LWS 64 /* the same, GPU shape */
 
 /* Which row kernel (cl/pool.cl) serves this shape: 3 (3x3 s1 p1), 2 (2x2 s2 p0) or 0 (the
  * generic kernels). Row kernels need W % 8 == 0 (float8 rows). */
@@ -138,7 +139,7 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     if (rk) {
         size_t rows = NC * (size_t)s->hout, lws;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_fwd_rows" : "avgpool2_fwd_rows", &k);
-        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, ROW_LWS, &lws);
+        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, clnas_cpu_shaped(ctx) ? ROW_LWS : ROW_GPU_LWS, &lws);
         if (st != CLNAS_OK) return st;
         st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiii", x.m, (int)x.off, y.m, (int)y.off,
                                          (int)rows, s->h, s->w)
@@ -177,7 +178,7 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
     if (rk) {
         size_t rows = SNC * (size_t)s->h, lws;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_bwd_rows" : "avgpool2_bwd_rows", &k);
-        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, ROW_LWS, &lws);
+        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, clnas_cpu_shaped(ctx) ? ROW_LWS : ROW_GPU_LWS, &lws);
         if (st != CLNAS_OK) return st;
         st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off,
                                          (int)rows, s->h, s->w, (double)dy_scale, accumulate ? 1 : 0)
