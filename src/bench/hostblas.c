@@ -60,11 +60,10 @@ int clnas_bench_host_open(clnas_bench_hostblas *h)
     return 1;
 }
 
-void clnas_bench_host_close(clnas_bench_hostblas *h)
-{
-    if (h->lib) dlclose(h->lib);
-    h->lib = NULL;
-}
+/* The library stays loaded: OpenBLAS keeps a thread pool and buffers for the life of the
+ * process, and unloading it under them is not safe (nor is its memory then traceable for
+ * LeakSanitizer's suppressions); a second open returns the same handle. */
+void clnas_bench_host_close(clnas_bench_hostblas *h) { h->lib = NULL; }
 
 /* C[m x n] = A[m x k] op(B) on the host, row-major, op(B) = B^T (k-long rows) when transB; the
  * median over reps timed calls after one warm-up. Operands are filled with small values. */

@@ -62,7 +62,8 @@
 #define CONV_FAST_WTARGET 256      /* split the weight reduction until about this many work-items... */
 #define CONV_FAST_WMIN_ROWS 16     /* ...but never into parts of fewer image rows than this */
 #define CONV_FAST_WPART_BYTES (512u * 1024u) /* x + dy rows of one weight-reduction part, at most */
-#define CONV_FAST_LWS 16           /* work-group size cap of the specialised kernels */
+#define CONV_FAST_LWS 16           /* work-group size cap of the specialised kernels (CPU shape) */
+#define CONV_FAST_GPU_LWS 64       /* the same for the GPU shape: two NVIDIA warps, one AMD wavefront */
 /* ---------------- shape ---------------- */
 
 static int out_extent(int in, int k, int stride, int pad)
@@ -301,6 +302,10 @@ static clnas_status fast_kernel(clnas_ctx *ctx, const clnas_conv_shape *s, const
     return clnas_kernel_get(ctx, CONV_FAST_FILE, defs, name, out);
 }
 
+/* Work-group size cap of the specialised kernels: PoCL runs a group's items as one loop, so small
+ * groups balance best there; GPUs want whole warps / wavefronts. */
+static size_t fast_lws_cap(const clnas_ctx *ctx) { return clnas_cpu_shaped(ctx) ? CONV_FAST_LWS : CONV_FAST_GPU_LWS; }
+
 /* The largest power of two <= cap that divides gws and the device allows for k. */
 static clnas_status pick_div_lws(clnas_ctx *ctx, cl_kernel k, size_t gws, size_t cap, size_t *out)
 {
@@ -332,7 +337,7 @@ static clnas_status fast_rows(clnas_ctx *ctx, const clnas_conv_shape *s, const f
     const int oc = trans ? s->cin : s->cout, ob = trans ? c->obb : c->obf;
     const int rows = trans ? s->h / c->rbb : s->hout / c->rbf, cols = trans ? s->w : s->wout;
     size_t gws = (size_t)nb * (size_t)(oc / ob) * rows * (size_t)(cols / (8 * (trans ? s->stride : 1))), lws;
-    if ((st = pick_div_lws(ctx, k, gws, CONV_FAST_LWS, &lws)) != CLNAS_OK) return st;
+    if ((st = pick_div_lws(ctx, k, gws, fast_lws_cap(ctx), &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &gws, &lws);
 }
 
@@ -481,7 +486,7 @@ static clnas_status fast_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, c
                            (int)out.off, s->n, S, rpp, seed_ld, part_ld);
     if (st != CLNAS_OK) return st;
     size_t gws = (size_t)P * (((size_t)S * s->cout + c->qbw - 1) / c->qbw) * (size_t)(s->cin / c->ibw), lws;
-    if ((st = pick_div_lws(ctx, k, gws, CONV_FAST_LWS, &lws)) != CLNAS_OK) return st;
+    if ((st = pick_div_lws(ctx, k, gws, fast_lws_cap(ctx), &lws)) != CLNAS_OK) return st;
     if ((st = clnas_launch(ctx, k, 1, &gws, &lws)) != CLNAS_OK) return st;
     if (P == 1) return CLNAS_OK;
     cl_kernel kr;

@@ -6,7 +6,8 @@
 
 #include "ops/ops.h"
 
-#define ROW_LWS 16
+#define ROW_LWS 16     /* row kernels' work-group size, CPU shape */
+#define ROW_GPU_LWS 64 /* the same, GPU shape */
 #define POOL_MAXW 64 /* widest row of the private row in avgpool3s2_bwd_rows; must match cl/pool.cl */
 
 /* Which row kernel (cl/pool.cl) serves this shape: 3 (3x3 s1 p1), 2 (2x2 s2 p0) or 0 (the
@@ -144,7 +145,7 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     if (rk) {
         size_t rows = NC * (size_t)s->hout, lws;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_fwd_rows" : "avgpool2_fwd_rows", &k);
-        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, ROW_LWS, &lws);
+        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, clnas_cpu_shaped(ctx) ? ROW_LWS : ROW_GPU_LWS, &lws);
         if (st != CLNAS_OK) return st;
         st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiiiii", x.m, (int)x.off, y.m, (int)y.off,
                                          (int)rows, s->h, s->w, s->c, s->xcs, s->ycs)
@@ -186,7 +187,7 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
     if (rk) {
         size_t rows = SNC * (size_t)s->h, lws;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_bwd_rows" : "avgpool2_bwd_rows", &k);
-        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, ROW_LWS, &lws);
+        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, clnas_cpu_shaped(ctx) ? ROW_LWS : ROW_GPU_LWS, &lws);
         if (st != CLNAS_OK) return st;
         st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off,
                                          (int)rows, s->h, s->w, (double)dy_scale, accumulate ? 1 : 0, s->c,
@@ -198,8 +199,9 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
     }
     if (s->k == 3 && s->stride == 2 && s->pad == 1 && s->w % 8 == 0 && s->w <= POOL_MAXW) {
         /* DARTS's reduction-cell window: float8 rows (cl/pool.cl, avgpool3s2_bwd_rows) */
-        size_t rows = SNC * (size_t)s->h, lws = ROW_LWS;
+        size_t rows = SNC * (size_t)s->h, lws;
         st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool3s2_bwd_rows", &k);
+        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, clnas_cpu_shaped(ctx) ? ROW_LWS : ROW_GPU_LWS, &lws);
         if (st == CLNAS_OK)
             st = clnas_kernel_args(ctx, k, "mimiiiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)rows, s->h, s->w,
                                    s->hout, s->wout, (double)dy_scale, accumulate ? 1 : 0, s->c, s->xcs, s->ycs);
