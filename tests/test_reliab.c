@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "clnas/search.h"
+#include "data/image.h"
 #include "util/testutil.h"
 
 static const char SMALL[] = "--batch 8 --repeat 1 --lr-batches 1 --lr-batch 100 --quiet";
@@ -582,4 +583,59 @@ Test(reliab, out_of_device_memory_falls_back_to_fewer_seeds_then_says_what_it_ne
     cr_expect(strstr(out, "CLNAS_DEVICE_MEM_LIMIT allows") && strstr(out, "needs about") && strstr(out, "1 seed in flight"),
               "%s", out);
     free(out);
+}
+
+/* ---- device faults: a failure mid-run keeps what was finished; a kernel that does not build ---- */
+
+Test(reliab, a_failure_mid_rank_keeps_the_rows_before_it)
+{
+    int kept_some = 0;
+    for (int n = 150; n <= 1500 && !kept_some; n += 150) {
+        char dir[256], archs[400], csv[400], *out = NULL;
+        rank_dir(dir, sizeof dir, "clnas_rmid", archs, csv);
+        int rc = run(&out, "CLNAS_FAIL_ALLOC=%d %s rank --archs %s --out %s %s 2>&1", n, CLNAS_BIN, archs, csv, RSMALL);
+        int lines = 0;
+        cr_expect(whole_lines(csv, &lines), "allocation %d: a partial row", n);
+        if (rc == 1 && lines >= 2) {
+            kept_some = 1;
+            cr_expect(strstr(out, "rows before it are kept"), "allocation %d: %s", n, out);
+            free(out);
+            cr_expect_eq(run(&out, "%s rank --archs %s --out %s %s 2>&1", CLNAS_BIN, archs, csv, RSMALL), 0, "%s", out);
+            cr_expect(whole_lines(csv, &lines) && lines == 4);
+        }
+        free(out);
+        tu_rmrf(dir);
+    }
+    cr_expect(kept_some, "no allocation failure hit the middle of the study");
+}
+
+Test(reliab, a_kernel_that_does_not_build_is_a_clear_error)
+{
+    char dir[256], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_badcl");
+    cr_assert_eq(run(NULL, "cp %s/../cl/* %s/ && printf '\\n__kernel void broken( { }\\n' >> %s/eltwise.cl", CLNAS_DATA_DIR, dir, dir),
+                 0);
+    cr_expect_eq(run(&out, "CLNAS_CACHE_DIR=off CLNAS_CL_DIR=%s %s score --arch %s %s 2>&1", dir, CLNAS_BIN, ARCH1, TINY), 1, "%s",
+                 out);
+    cr_expect(strstr(out, "building cl/") && strstr(out, "Build log"), "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
+
+/* ---- what the fuzzers found ---- */
+
+Test(reliab, a_nul_byte_in_a_record_header_is_refused)
+{
+    /* fuzz_data: a NUL inside the text header ended the line search early (a NULL store) */
+    char dir[256], p[400], err[1024] = "";
+    tu_mkdtemp(dir, sizeof dir, "clnas_recnul");
+    snprintf(p, sizeof p, "%s/r.bin", dir);
+    static const char hdr[] = "CLNAS-IMAGE-RECORDS 1\nimages: 2\nskipped: 0\nc\017\000sses: 2\nsize: 4\n\n";
+    FILE *f = fopen(p, "wb");
+    fwrite(hdr, 1, sizeof hdr - 1, f);
+    fclose(f);
+    clnas_records_header h;
+    cr_expect_eq(clnas_records_read_header(p, &h, err, sizeof err), CLNAS_E_IO);
+    cr_expect(strstr(err, "a NUL byte at byte offset 45"), "%s", err);
+    tu_rmrf(dir);
 }

@@ -223,7 +223,11 @@ static clnas_status parse_header(const char *path, char *buf, long len, clnas_re
                                  size_t errlen)
 {
     char *line = buf, *end = buf + len - 1; /* end: the final empty line's '\n' */
+    const char *nul = memchr(buf, 0, (size_t)len);
+    if (nul) /* a text header: a NUL would also end the line search below early (found by fuzz_data) */
+        return fail(err, errlen, CLNAS_E_IO, "%s: a NUL byte at byte offset %ld of the header", path, (long)(nul - buf));
     char *nl = strchr(line, '\n');
+    if (!nl) return fail(err, errlen, CLNAS_E_IO, "%s: the header's first line has no end", path);
     *nl = 0;
     char magic[64];
     int ver = 0;
@@ -238,6 +242,7 @@ static clnas_status parse_header(const char *path, char *buf, long len, clnas_re
     clnas_status st;
     for (line = nl + 1; line < end; line = nl + 1) {
         nl = strchr(line, '\n');
+        if (!nl) return fail(err, errlen, CLNAS_E_IO, "%s: header line at byte offset %ld has no end", path, (long)(line - buf));
         *nl = 0;
         long off = (long)(line - buf);
         char *colon = strstr(line, ": ");
