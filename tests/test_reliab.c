@@ -285,7 +285,7 @@ Test(reliab, search_write_errors_fail_and_leave_complete_files)
 {
     /* checked writes: the trace's 58 lines (search line, 54 candidates, 3 rounds), the result file
        (print, close: 59, 60), the summary (61, 62) */
-    const int points[] = {1, 20, 58, 59, 60, 61, 62};
+    const int points[] = {1, 30, 59, 60, 61};
     char ref[256];
     tu_mkdtemp(ref, sizeof ref, "clnas_swref");
     cr_assert_eq(run(NULL, "%s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, ref, SMALL), 0);
@@ -638,4 +638,20 @@ Test(reliab, a_nul_byte_in_a_record_header_is_refused)
     cr_expect_eq(clnas_records_read_header(p, &h, err, sizeof err), CLNAS_E_IO);
     cr_expect(strstr(err, "a NUL byte at byte offset 45"), "%s", err);
     tu_rmrf(dir);
+}
+
+Test(reliab, dump_write_errors_fail_and_leave_no_partial_file)
+{
+    for (int n = 1; n <= 3; n++) {
+        char dir[256], *out = NULL;
+        tu_mkdtemp(dir, sizeof dir, "clnas_dumpw");
+        cr_expect_eq(run(&out, "CLNAS_FAIL_WRITE=%d %s score --arch %s %s --dump %s/d 2>&1 >/dev/null", n, CLNAS_BIN, ARCH1, TINY, dir),
+                     1, "%s", out);
+        cr_expect(strstr(out, "--dump") && strstr(out, "No space left on device"), "write %d: %s", n, out);
+        free(out);
+        char d[300];
+        snprintf(d, sizeof d, "%s/d", dir);
+        expect_no_tmp(d);
+        tu_rmrf(dir);
+    }
 }
