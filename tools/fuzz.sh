@@ -21,6 +21,10 @@ else
   targets=()
   for f in tests/fuzz/fuzz_*.c; do t=${f##*/fuzz_}; targets+=("${t%.c}"); done
 fi
+if ! command -v "$cc" >/dev/null 2>&1; then
+  echo "fuzz: $cc not found (tools/deps.sh installs clang-15; FUZZ_CC names another clang with libFuzzer)" >&2
+  exit 1
+fi
 cmake -S . -B "$dir" -DCMAKE_C_COMPILER="$cc" -DCLNAS_FUZZ=ON -DCLNAS_BUILD_TESTS=OFF \
   -DCLNAS_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$dir" -j"${JOBS:-$(nproc 2>/dev/null || echo 2)}" --target "${targets[@]/#/fuzz_}"
