@@ -655,3 +655,17 @@ Test(reliab, dump_write_errors_fail_and_leave_no_partial_file)
         tu_rmrf(dir);
     }
 }
+
+Test(reliab, a_record_header_that_declares_its_classes_twice_is_refused)
+{
+    /* fuzz_data: "classes: 2", a class name, "classes: 4", then more names wrote past the list */
+    char dir[256], p[400], err[1024] = "";
+    tu_mkdtemp(dir, sizeof dir, "clnas_rec2");
+    snprintf(p, sizeof p, "%s/r.bin", dir);
+    tu_write_file(p, "CLNAS-IMAGE-RECORDS 1\nimages: 0\nskipped: 0\nclasses: 2\nsize: 4\nchannels: 3\nlabel_bytes: 2\n"
+                     "record_bytes: 50\nclass: a\nclasses: 4\nclass: b\nclass: c\nclass: d\n\n");
+    clnas_records_header h;
+    cr_expect_eq(clnas_records_read_header(p, &h, err, sizeof err), CLNAS_E_IO);
+    cr_expect(strstr(err, "a second \"classes\" line"), "%s", err);
+    tu_rmrf(dir);
+}

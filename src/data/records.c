@@ -177,6 +177,8 @@ static clnas_status header_line(clnas_records_header *h, const char *path, long 
     static const long num_max[] = {LONG_MAX, LONG_MAX, 65535, 4096, 4, 8, LONG_MAX};
     for (int k = 0; k < 7; k++) {
         if (strcmp(key, num_keys[k])) continue;
+        if (*seen & (1u << k)) /* a second "classes:" would outgrow the class-name list (found by fuzz_data) */
+            return fail(err, errlen, CLNAS_E_IO, "%s: header line at byte offset %ld: a second \"%s\" line", path, off, key);
         long v;
         if (!parse_num(val, num_max[k], &v))
             return fail(err, errlen, CLNAS_E_IO,
