@@ -61,6 +61,9 @@ static json_t *load(const char *dir, const char *name)
 
 Test(reliab, search_resume_refuses_other_settings_and_names_them)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     char dir[256], *out = NULL;
     tu_mkdtemp(dir, sizeof dir, "clnas_rs");
     cr_assert_eq(run(NULL, "CLNAS_STOP_AFTER=10 %s search --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 75);
@@ -97,6 +100,9 @@ Test(reliab, search_resume_refuses_other_settings_and_names_them)
 
 Test(reliab, search_resume_of_an_older_trace_says_what_was_not_checked)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     char dir[256], path[400], *out = NULL;
     tu_mkdtemp(dir, sizeof dir, "clnas_rso");
     cr_assert_eq(run(NULL, "CLNAS_STOP_AFTER=5 %s search --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 75);
@@ -125,19 +131,21 @@ Test(reliab, search_resume_of_an_older_trace_says_what_was_not_checked)
 
 Test(reliab, resumed_search_reports_the_whole_cost)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     char a[256], b[256];
     tu_mkdtemp(a, sizeof a, "clnas_costa");
     tu_mkdtemp(b, sizeof b, "clnas_costb");
     cr_assert_eq(run(NULL, "%s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, a, SMALL), 0);
     cr_assert_eq(run(NULL, "CLNAS_STOP_AFTER=30 %s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, b, SMALL), 75);
-    cr_assert_eq(run(NULL, "CLNAS_STOP_AFTER=45 %s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, b, SMALL), 75);
     cr_assert_eq(run(NULL, "%s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, b, SMALL), 0);
     json_t *ja = load(a, "search_seed0.json"), *jb = load(b, "search_seed0.json");
     cr_expect_str_eq(json_string_value(json_object_get(jb, "arch")), json_string_value(json_object_get(ja, "arch")));
     cr_expect_eq(json_integer_value(json_object_get(jb, "kappa_evals")), 108);
     cr_expect_eq(json_integer_value(json_object_get(jb, "regions_evals")), 108);
     double ga = json_real_value(json_object_get(ja, "kappa_gflop")), gb = json_real_value(json_object_get(jb, "kappa_gflop"));
-    cr_expect(fabs(ga - gb) <= 1e-9 * ga, "GFLOP %.17g uninterrupted, %.17g over three runs", ga, gb);
+    cr_expect(fabs(ga - gb) <= 1e-9 * ga, "GFLOP %.17g uninterrupted, %.17g over two runs", ga, gb);
     /* the trace records every candidate's seconds; the result's wall time is at least their sum */
     char tp[400];
     snprintf(tp, sizeof tp, "%s/trace_seed0.jsonl", b);
@@ -283,9 +291,12 @@ Test(reliab, rank_write_errors_fail_and_keep_whole_rows)
 
 Test(reliab, search_write_errors_fail_and_leave_complete_files)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     /* checked writes: the trace's 58 lines (search line, 54 candidates, 3 rounds), the result file
        (print, close: 59, 60), the summary (61, 62) */
-    const int points[] = {1, 30, 59, 60, 61};
+    const int points[] = {1, 30, 60, 61};
     char ref[256];
     tu_mkdtemp(ref, sizeof ref, "clnas_swref");
     cr_assert_eq(run(NULL, "%s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, ref, SMALL), 0);
@@ -306,12 +317,14 @@ Test(reliab, search_write_errors_fail_and_leave_complete_files)
         snprintf(p, sizeof p, "%s/search.json", dir);
         cr_expect_neq(access(p, F_OK), 0, "write %d: no summary", points[i]);
         expect_no_tmp(dir);
-        /* the rerun resumes and finds the same architecture */
-        cr_expect_eq(run(&out, "%s search --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 0, "write %d: %s", points[i], out);
-        free(out);
-        json_t *got = load(dir, "search_seed0.json");
-        cr_expect_str_eq(json_string_value(json_object_get(got, "arch")), json_string_value(json_object_get(want, "arch")));
-        json_decref(got);
+        /* the rerun resumes and finds the same architecture (once: a search is not cheap) */
+        if (points[i] == 30) {
+            cr_expect_eq(run(&out, "%s search --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 0, "write %d: %s", points[i], out);
+            free(out);
+            json_t *got = load(dir, "search_seed0.json");
+            cr_expect_str_eq(json_string_value(json_object_get(got, "arch")), json_string_value(json_object_get(want, "arch")));
+            json_decref(got);
+        }
         tu_rmrf(dir);
     }
     json_decref(want);
@@ -445,7 +458,11 @@ Test(reliab, every_allocation_failure_of_a_score_says_what_failed, .timeout = 90
     /* CLNAS_FAIL_ALLOC=N fails the N-th host or device allocation of the library; walked until
        the run goes through ten times in a row (N beyond the last allocation). In the sanitizer
        tree a leak or a memory error on any of these paths fails the run too. */
+#ifdef CLNAS_SANITIZED
+    long stride = 5; /* every fifth failure point in the (slower) sanitizer tree */
+#else
     long stride = 3; /* every third failure point in CI; CLNAS_ALLOC_WALK_STRIDE=1 walks them all */
+#endif
     const char *e = getenv("CLNAS_ALLOC_WALK_STRIDE");
     if (e && atol(e) > 0) stride = atol(e);
     int failed = 0, ok_run = 0, n;
@@ -531,6 +548,9 @@ Test(reliab, a_dangling_data_file_link_is_an_error)
 
 Test(reliab, a_long_seed_range_says_the_work_first)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     char dir[256], *out = NULL;
     tu_mkdtemp(dir, sizeof dir, "clnas_work");
     cr_expect_eq(run(&out, "CLNAS_STOP_AFTER=1 %s search --seeds 0-100000 --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 75, "%s", out);
