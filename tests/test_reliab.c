@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "clnas/search.h"
+#include "data/image.h"
 #include "util/testutil.h"
 
 static const char SMALL[] = "--batch 8 --repeat 1 --lr-batches 1 --lr-batch 100 --quiet";
@@ -60,6 +61,9 @@ static json_t *load(const char *dir, const char *name)
 
 Test(reliab, search_resume_refuses_other_settings_and_names_them)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     char dir[256], *out = NULL;
     tu_mkdtemp(dir, sizeof dir, "clnas_rs");
     cr_assert_eq(run(NULL, "CLNAS_STOP_AFTER=10 %s search --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 75);
@@ -96,6 +100,9 @@ Test(reliab, search_resume_refuses_other_settings_and_names_them)
 
 Test(reliab, search_resume_of_an_older_trace_says_what_was_not_checked)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     char dir[256], path[400], *out = NULL;
     tu_mkdtemp(dir, sizeof dir, "clnas_rso");
     cr_assert_eq(run(NULL, "CLNAS_STOP_AFTER=5 %s search --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 75);
@@ -124,19 +131,21 @@ Test(reliab, search_resume_of_an_older_trace_says_what_was_not_checked)
 
 Test(reliab, resumed_search_reports_the_whole_cost)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     char a[256], b[256];
     tu_mkdtemp(a, sizeof a, "clnas_costa");
     tu_mkdtemp(b, sizeof b, "clnas_costb");
     cr_assert_eq(run(NULL, "%s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, a, SMALL), 0);
     cr_assert_eq(run(NULL, "CLNAS_STOP_AFTER=30 %s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, b, SMALL), 75);
-    cr_assert_eq(run(NULL, "CLNAS_STOP_AFTER=45 %s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, b, SMALL), 75);
     cr_assert_eq(run(NULL, "%s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, b, SMALL), 0);
     json_t *ja = load(a, "search_seed0.json"), *jb = load(b, "search_seed0.json");
     cr_expect_str_eq(json_string_value(json_object_get(jb, "arch")), json_string_value(json_object_get(ja, "arch")));
     cr_expect_eq(json_integer_value(json_object_get(jb, "kappa_evals")), 108);
     cr_expect_eq(json_integer_value(json_object_get(jb, "regions_evals")), 108);
     double ga = json_real_value(json_object_get(ja, "kappa_gflop")), gb = json_real_value(json_object_get(jb, "kappa_gflop"));
-    cr_expect(fabs(ga - gb) <= 1e-9 * ga, "GFLOP %.17g uninterrupted, %.17g over three runs", ga, gb);
+    cr_expect(fabs(ga - gb) <= 1e-9 * ga, "GFLOP %.17g uninterrupted, %.17g over two runs", ga, gb);
     /* the trace records every candidate's seconds; the result's wall time is at least their sum */
     char tp[400];
     snprintf(tp, sizeof tp, "%s/trace_seed0.jsonl", b);
@@ -260,7 +269,9 @@ static void expect_no_tmp(const char *dir)
 Test(reliab, rank_write_errors_fail_and_keep_whole_rows)
 {
     /* checked writes: sidecar print + close (1, 2), header (3), rows (4, 5, 6), CSV close (7) */
-    for (int n = 1; n <= 7; n++) {
+    static const int points[] = {1, 3, 4, 6, 7};
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        int n = points[i];
         char dir[256], archs[400], csv[400], *out = NULL;
         rank_dir(dir, sizeof dir, "clnas_rwrite", archs, csv);
         int rc = run(&out, "CLNAS_FAIL_WRITE=%d %s rank --archs %s --out %s %s 2>&1", n, CLNAS_BIN, archs, csv, RSMALL);
@@ -282,9 +293,12 @@ Test(reliab, rank_write_errors_fail_and_keep_whole_rows)
 
 Test(reliab, search_write_errors_fail_and_leave_complete_files)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     /* checked writes: the trace's 58 lines (search line, 54 candidates, 3 rounds), the result file
        (print, close: 59, 60), the summary (61, 62) */
-    const int points[] = {1, 20, 58, 59, 60, 61, 62};
+    const int points[] = {1, 30, 60, 61};
     char ref[256];
     tu_mkdtemp(ref, sizeof ref, "clnas_swref");
     cr_assert_eq(run(NULL, "%s search --out %s %s > /dev/null 2>&1", CLNAS_BIN, ref, SMALL), 0);
@@ -305,12 +319,14 @@ Test(reliab, search_write_errors_fail_and_leave_complete_files)
         snprintf(p, sizeof p, "%s/search.json", dir);
         cr_expect_neq(access(p, F_OK), 0, "write %d: no summary", points[i]);
         expect_no_tmp(dir);
-        /* the rerun resumes and finds the same architecture */
-        cr_expect_eq(run(&out, "%s search --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 0, "write %d: %s", points[i], out);
-        free(out);
-        json_t *got = load(dir, "search_seed0.json");
-        cr_expect_str_eq(json_string_value(json_object_get(got, "arch")), json_string_value(json_object_get(want, "arch")));
-        json_decref(got);
+        /* the rerun resumes and finds the same architecture (once: a search is not cheap) */
+        if (points[i] == 30) {
+            cr_expect_eq(run(&out, "%s search --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 0, "write %d: %s", points[i], out);
+            free(out);
+            json_t *got = load(dir, "search_seed0.json");
+            cr_expect_str_eq(json_string_value(json_object_get(got, "arch")), json_string_value(json_object_get(want, "arch")));
+            json_decref(got);
+        }
         tu_rmrf(dir);
     }
     json_decref(want);
@@ -444,7 +460,11 @@ Test(reliab, every_allocation_failure_of_a_score_says_what_failed, .timeout = 90
     /* CLNAS_FAIL_ALLOC=N fails the N-th host or device allocation of the library; walked until
        the run goes through ten times in a row (N beyond the last allocation). In the sanitizer
        tree a leak or a memory error on any of these paths fails the run too. */
+#ifdef CLNAS_SANITIZED
+    long stride = 7; /* every seventh failure point in the (slower) sanitizer tree */
+#else
     long stride = 3; /* every third failure point in CI; CLNAS_ALLOC_WALK_STRIDE=1 walks them all */
+#endif
     const char *e = getenv("CLNAS_ALLOC_WALK_STRIDE");
     if (e && atol(e) > 0) stride = atol(e);
     int failed = 0, ok_run = 0, n;
@@ -530,6 +550,9 @@ Test(reliab, a_dangling_data_file_link_is_an_error)
 
 Test(reliab, a_long_seed_range_says_the_work_first)
 {
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run once, in the plain tree");
+#endif
     char dir[256], *out = NULL;
     tu_mkdtemp(dir, sizeof dir, "clnas_work");
     cr_expect_eq(run(&out, "CLNAS_STOP_AFTER=1 %s search --seeds 0-100000 --out %s %s 2>&1", CLNAS_BIN, dir, SMALL), 75, "%s", out);
@@ -582,4 +605,89 @@ Test(reliab, out_of_device_memory_falls_back_to_fewer_seeds_then_says_what_it_ne
     cr_expect(strstr(out, "CLNAS_DEVICE_MEM_LIMIT allows") && strstr(out, "needs about") && strstr(out, "1 seed in flight"),
               "%s", out);
     free(out);
+}
+
+/* ---- device faults: a failure mid-run keeps what was finished; a kernel that does not build ---- */
+
+Test(reliab, a_failure_mid_rank_keeps_the_rows_before_it)
+{
+    int kept_some = 0;
+    for (int n = 150; n <= 1500 && !kept_some; n += 150) {
+        char dir[256], archs[400], csv[400], *out = NULL;
+        rank_dir(dir, sizeof dir, "clnas_rmid", archs, csv);
+        int rc = run(&out, "CLNAS_FAIL_ALLOC=%d %s rank --archs %s --out %s %s 2>&1", n, CLNAS_BIN, archs, csv, RSMALL);
+        int lines = 0;
+        cr_expect(whole_lines(csv, &lines), "allocation %d: a partial row", n);
+        if (rc == 1 && lines >= 2) {
+            kept_some = 1;
+            cr_expect(strstr(out, "rows before it are kept"), "allocation %d: %s", n, out);
+            free(out);
+            cr_expect_eq(run(&out, "%s rank --archs %s --out %s %s 2>&1", CLNAS_BIN, archs, csv, RSMALL), 0, "%s", out);
+            cr_expect(whole_lines(csv, &lines) && lines == 4);
+        }
+        free(out);
+        tu_rmrf(dir);
+    }
+    cr_expect(kept_some, "no allocation failure hit the middle of the study");
+}
+
+Test(reliab, a_kernel_that_does_not_build_is_a_clear_error)
+{
+    char dir[256], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_badcl");
+    cr_assert_eq(run(NULL, "cp %s/../cl/* %s/ && printf '\\n__kernel void broken( { }\\n' >> %s/eltwise.cl", CLNAS_DATA_DIR, dir, dir),
+                 0);
+    cr_expect_eq(run(&out, "CLNAS_CACHE_DIR=off CLNAS_CL_DIR=%s %s score --arch %s %s 2>&1", dir, CLNAS_BIN, ARCH1, TINY), 1, "%s",
+                 out);
+    cr_expect(strstr(out, "building cl/") && strstr(out, "Build log"), "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
+
+/* ---- what the fuzzers found ---- */
+
+Test(reliab, a_nul_byte_in_a_record_header_is_refused)
+{
+    /* fuzz_data: a NUL inside the text header ended the line search early (a NULL store) */
+    char dir[256], p[400], err[1024] = "";
+    tu_mkdtemp(dir, sizeof dir, "clnas_recnul");
+    snprintf(p, sizeof p, "%s/r.bin", dir);
+    static const char hdr[] = "CLNAS-IMAGE-RECORDS 1\nimages: 2\nskipped: 0\nc\017\000sses: 2\nsize: 4\n\n";
+    FILE *f = fopen(p, "wb");
+    fwrite(hdr, 1, sizeof hdr - 1, f);
+    fclose(f);
+    clnas_records_header h;
+    cr_expect_eq(clnas_records_read_header(p, &h, err, sizeof err), CLNAS_E_IO);
+    cr_expect(strstr(err, "a NUL byte at byte offset 45"), "%s", err);
+    tu_rmrf(dir);
+}
+
+Test(reliab, dump_write_errors_fail_and_leave_no_partial_file)
+{
+    for (int n = 1; n <= 3; n++) {
+        char dir[256], *out = NULL;
+        tu_mkdtemp(dir, sizeof dir, "clnas_dumpw");
+        cr_expect_eq(run(&out, "CLNAS_FAIL_WRITE=%d %s score --arch %s %s --dump %s/d 2>&1 >/dev/null", n, CLNAS_BIN, ARCH1, TINY, dir),
+                     1, "%s", out);
+        cr_expect(strstr(out, "--dump") && strstr(out, "No space left on device"), "write %d: %s", n, out);
+        free(out);
+        char d[300];
+        snprintf(d, sizeof d, "%s/d", dir);
+        expect_no_tmp(d);
+        tu_rmrf(dir);
+    }
+}
+
+Test(reliab, a_record_header_that_declares_its_classes_twice_is_refused)
+{
+    /* fuzz_data: "classes: 2", a class name, "classes: 4", then more names wrote past the list */
+    char dir[256], p[400], err[1024] = "";
+    tu_mkdtemp(dir, sizeof dir, "clnas_rec2");
+    snprintf(p, sizeof p, "%s/r.bin", dir);
+    tu_write_file(p, "CLNAS-IMAGE-RECORDS 1\nimages: 0\nskipped: 0\nclasses: 2\nsize: 4\nchannels: 3\nlabel_bytes: 2\n"
+                     "record_bytes: 50\nclass: a\nclasses: 4\nclass: b\nclass: c\nclass: d\n\n");
+    clnas_records_header h;
+    cr_expect_eq(clnas_records_read_header(p, &h, err, sizeof err), CLNAS_E_IO);
+    cr_expect(strstr(err, "a second \"classes\" line"), "%s", err);
+    tu_rmrf(dir);
 }

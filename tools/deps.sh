@@ -20,6 +20,7 @@ packages=(
   libcriterion-dev                                           # unit tests
   python3-torch                                              # reference values in tests
   python3-pil                                                # PIL's decode + resize, the JPEG tests' oracle
+  clang-15                                                   # libFuzzer targets (tools/fuzz.sh)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

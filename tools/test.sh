@@ -14,6 +14,8 @@
 #   CLNAS_SKIP_ASAN=1   only the first tree
 #   CLNAS_SKIP_RUSTICL=1   no rusticl run (e.g. where mesa-opencl-icd cannot be installed)
 #   CLNAS_SKIP_OFFLINE=1   no offline compile check (e.g. without clang-15)
+#   CLNAS_SKIP_FUZZ=1   no fuzzing (otherwise tools/fuzz.sh runs each libFuzzer target ~20 s after
+#                       the plain tree; a finding counts as one failed case)
 #   BUILD_DIR, ASAN_BUILD_DIR   the two trees (default build, build-asan)
 #   CLNAS_TEST_DEVICE   device the tests open (index or name part; default device otherwise)
 #   JOBS                parallel build jobs (default: nproc)
@@ -126,6 +128,12 @@ run_offline() {
 run_tree plain "${BUILD_DIR:-$root/build}"
 [ "${CLNAS_SKIP_RUSTICL:-0}" = 1 ] || run_rusticl "${BUILD_DIR:-$root/build}"
 [ "${CLNAS_SKIP_OFFLINE:-0}" = 1 ] || run_offline
+if [ "${CLNAS_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "==== [fuzz] tools/fuzz.sh (each target ${FUZZ_SECONDS:-20} s on its corpus)"
+  t0=$(date +%s)
+  if tools/fuzz.sh; then total_pass=$((total_pass + 1)); f=0; else total_fail=$((total_fail + 1)); f=1; fi
+  summary+=("[fuzz] findings: $f (fuzz targets $(($(date +%s) - t0)) s)")
+fi
 if [ "${CLNAS_SKIP_ASAN:-0}" != 1 ]; then
   run_tree asan "${ASAN_BUILD_DIR:-$root/build-asan}" -DCLNAS_SANITIZE=address,undefined -- \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 \

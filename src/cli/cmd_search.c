@@ -197,7 +197,12 @@ static clnas_status read_run_json(const char *path, run_result *r, int *shared, 
     const char *b = clnas_json_get_str(json_object_get(j, "settings"), "batches", "per-candidate");
     *shared = !strcmp(b, "shared");
     json_t *set = json_object_get(j, "settings");
-    *settings = json_is_object(set) ? json_incref(set) : json_object();
+    *settings = json_is_object(set) ? json_deep_copy(set) : json_object();
+    /* files of older clnas versions keep some settings at the top level only */
+    static const char *const top[] = {"dataset", "data", "device", "seed"};
+    for (int k = 0; k < 4 && *settings; k++)
+        if (!json_object_get(*settings, top[k]) && json_object_get(j, top[k]))
+            json_object_set(*settings, top[k], json_object_get(j, top[k]));
     json_decref(j);
     return CLNAS_OK;
 }

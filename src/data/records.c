@@ -177,6 +177,8 @@ static clnas_status header_line(clnas_records_header *h, const char *path, long 
     static const long num_max[] = {LONG_MAX, LONG_MAX, 65535, 4096, 4, 8, LONG_MAX};
     for (int k = 0; k < 7; k++) {
         if (strcmp(key, num_keys[k])) continue;
+        if (*seen & (1u << k)) /* a second "classes:" would outgrow the class-name list (found by fuzz_data) */
+            return fail(err, errlen, CLNAS_E_IO, "%s: header line at byte offset %ld: a second \"%s\" line", path, off, key);
         long v;
         if (!parse_num(val, num_max[k], &v))
             return fail(err, errlen, CLNAS_E_IO,
@@ -223,7 +225,11 @@ static clnas_status parse_header(const char *path, char *buf, long len, clnas_re
                                  size_t errlen)
 {
     char *line = buf, *end = buf + len - 1; /* end: the final empty line's '\n' */
+    const char *nul = memchr(buf, 0, (size_t)len);
+    if (nul) /* a text header: a NUL would also end the line search below early (found by fuzz_data) */
+        return fail(err, errlen, CLNAS_E_IO, "%s: a NUL byte at byte offset %ld of the header", path, (long)(nul - buf));
     char *nl = strchr(line, '\n');
+    if (!nl) return fail(err, errlen, CLNAS_E_IO, "%s: the header's first line has no end", path);
     *nl = 0;
     char magic[64];
     int ver = 0;
@@ -238,6 +244,7 @@ static clnas_status parse_header(const char *path, char *buf, long len, clnas_re
     clnas_status st;
     for (line = nl + 1; line < end; line = nl + 1) {
         nl = strchr(line, '\n');
+        if (!nl) return fail(err, errlen, CLNAS_E_IO, "%s: header line at byte offset %ld has no end", path, (long)(line - buf));
         *nl = 0;
         long off = (long)(line - buf);
         char *colon = strstr(line, ": ");

@@ -1,12 +1,14 @@
 /* png_out.c - writes ARGB32 pixels to a PNG file with text chunks through libpng's classic
  * API (the simplified png_image API cannot write tEXt). This is the only file that includes
  * png.h; libpng's setjmp error handling stays inside clnas_png_write_argb32. */
+#include <errno.h>
 #include <png.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fault.h"
 #include "report/plot.h"
 
 struct png_err {
@@ -73,9 +75,11 @@ static clnas_status write_file(const char *path, int opaque, int width, int heig
     png_destroy_write_struct(&png, &info);
     int bad = ferror(f);
     bad |= fclose(f) != 0;
+    bad |= clnas_fault_write(); /* the CLNAS_FAIL_WRITE testing hook */
     if (bad) {
+        int e = errno;
         remove(path);
-        snprintf(err, errlen, "%s: write error", path);
+        snprintf(err, errlen, "%s: write error (%s)", path, e ? strerror(e) : "unknown");
         return CLNAS_E_IO;
     }
     return CLNAS_OK;

@@ -12,6 +12,7 @@
  * aligned) buffer. Every failure is CLNAS_E_IO with a message that names the path and what is
  * wrong; hostile input never reads out of bounds. */
 #define _POSIX_C_SOURCE 200809L
+#include "core/fault.h"
 #include "report/safetensors.h"
 
 #include <errno.h>
@@ -186,6 +187,7 @@ clnas_status st_writer_meta(st_writer *w, const char *key, const char *value)
 static int write_all(int fd, const void *p, size_t n)
 {
     const unsigned char *c = p;
+    if (clnas_fault_write()) return -1; /* the CLNAS_FAIL_WRITE testing hook (errno ENOSPC) */
     while (n) {
         ssize_t k = write(fd, c, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
         if (k < 0) {
