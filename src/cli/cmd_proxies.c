@@ -375,6 +375,7 @@ static int parse_rank(int argc, char **argv, px_rank *k)
     cli_add(&c, "quiet", &k->quiet);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (k->p.metric[0] == (1u << PX_N) - 1) k->p.metric[1] = 0; /* "all": every zero-cost proxy */
     if (k->p.metric[1]) {
         fprintf(stderr, "clnas rank: ntk and lr are scored by clnas rank without --metric (its own CSV); list only "
                         "zero-cost proxies here\n");
