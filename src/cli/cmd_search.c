@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "cli/cmd_proxies.h"
 #include "clnas/bench201.h"
 #include "clnas/search.h"
 #include "core/util.h"
@@ -451,6 +452,8 @@ static void env_close(search_env *e)
 
 int clnas_cmd_search(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* the training-free sampling search (cmd_proxies.c) */
+        if (!strcmp(argv[i], "--strategy") || !strncmp(argv[i], "--strategy=", 11)) return clnas_cmd_search_sample(argc, argv);
     search_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;

@@ -64,6 +64,7 @@ static const cli_def REGISTRY[] = {
     {"shared-batches", NULL, CLI_FLAG, 0, 0, "share each round's batches across candidates (a departure from TE-NAS)"},
     {"size", "S", CLI_INT, 1, 4096, "side of the stored images in pixels (default 32, what --dataset imagenet reads)"},
     {"space", "NAME", CLI_FN, 0, 0, "search space: nb201 (the one implemented so far; darts and asvit are planned)"},
+    {"strategy", "NAME", CLI_STR, 0, 0, "search strategy: sample (score random architectures, keep the best)"},
     {"table", "FILE", CLI_STR, 0, 0, "NB201 accuracy table (default: the bundled data/nb201/nb201_accuracies.csv)"},
     {"threads", "N", CLI_INT, 1, 64, "decoder threads (default: the online CPUs)"},
     {"title", "TEXT", CLI_STR, 0, 0, "figure title"},
