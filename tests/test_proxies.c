@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "clnas/bench201.h"
 #include "clnas/score.h"
 #include "metrics/proxies.h"
 #include "model/graph.h"
@@ -262,4 +263,42 @@ Test(proxies, rank_and_stats_end_to_end_with_resume)
     cr_expect(strstr(out, "bogus") != NULL, "%s", out);
     free(out);
     tu_rmrf(dir);
+}
+
+Test(proxies, sampling_search_keeps_the_best)
+{
+    char cmd[1024], *out = NULL;
+    /* by params alone the best of a sample is its largest network: the search must print that one */
+    snprintf(cmd, sizeof cmd, "'%s' search --strategy sample --metric params --sample 4 --seeds 3-4 --batch 4 2>&1", CLNAS_BIN);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+    cr_expect(strstr(out, "seed 3: |") && strstr(out, "seed 4: |") && strstr(out, "mean +- std (n = 2"), "%s", out);
+    clnas_nb201_table *t = NULL;
+    char err[512];
+    cr_assert_eq(clnas_nb201_table_load(NULL, &t, err, sizeof err), CLNAS_OK, "%s", err);
+    int idx[4];
+    cr_assert_eq(clnas_nb201_table_sample(t, 4, 3, idx), CLNAS_OK);
+    size_t most = 0;
+    const char *want = NULL;
+    for (int i = 0; i < 4; i++) {
+        const char *as = clnas_nb201_table_row(t, idx[i])->arch;
+        clnas_nb201_arch a;
+        clnas_nb201_config c;
+        clnas_nb201_config_default(&c);
+        clnas_net *n = NULL;
+        cr_assert_eq(clnas_nb201_parse(as, &a, NULL, 0), CLNAS_OK);
+        cr_assert_eq(clnas_nb201_build(&c, &a, &n, err, sizeof err), CLNAS_OK);
+        if (clnas_net_nparams(n) > most) { most = clnas_net_nparams(n); want = as; }
+        clnas_net_destroy(n);
+    }
+    char line[700];
+    snprintf(line, sizeof line, "seed 3: %s ", want);
+    cr_expect(strstr(out, line) != NULL, "expected the largest of the sample, %s:\n%s", want, out);
+    clnas_nb201_table_destroy(t);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' search --strategy evolution --metric params 2>&1", CLNAS_BIN);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 2, "%s", out);
+    cr_expect(strstr(out, "only \"sample\"") != NULL, "%s", out);
+    free(out);
 }

@@ -9,9 +9,14 @@ NASWOT's hook_logdet, ZiCo's compute_zico), with PyTorch autograd:
   grad_norm, snip, fisher, jacob_cov, grasp (exact Hessian-gradient product by double backward),
   synflow (BatchNorm turned into the identity, |params|, all-ones input), naswot, zico,
   params (parameter count), flops (multiply-adds x 2 of the convolutions and the classifier).
-Exit status 0 iff every value agrees within --tol (relative).
+Exit status 0 iff every value agrees within --tol (relative), zico within --zico-tol.
 
-  verify_proxies.py DIR [--tol 1e-3] [--quiet]
+zico is ill-conditioned: a weight whose two batch gradients nearly coincide has a tiny standard
+deviation and a huge mean/std ratio that can dominate its layer's sum, so float32 rounding moves the
+value by parts per thousand to a few per cent (PyTorch's own float32 zico differs from its float64
+zico by that much; the script prints both). Hence its own, looser tolerance.
+
+  verify_proxies.py DIR [--tol 1e-3] [--zico-tol 2e-2] [--quiet]
 """
 import argparse
 import math
@@ -166,6 +171,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dir")
     ap.add_argument("--tol", type=float, default=1e-3)
+    ap.add_argument("--zico-tol", type=float, default=2e-2)
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     import numpy as np
@@ -199,6 +205,10 @@ def main(argv):
         ref["naswot"] = naswot(torch, np, net, x)
     if want("zico"):
         ref["zico"] = zico(torch, np, net, images, labels)
+        z32 = zico(torch, np, net.float(), images.float(), labels)
+        net.double()
+        if not a.quiet:
+            print("zico       (PyTorch float32: %.10g, relative to float64 %.2e)" % (z32, abs(z32 - ref["zico"]) / abs(ref["zico"])))
     if want("params"):
         ref["params"] = float(sum(p.numel() for p in net.parameters()))
     if want("flops"):
@@ -213,7 +223,7 @@ def main(argv):
             rel = float("nan")
         else:
             rel = abs(c - r) / max(abs(r), 1e-300)
-            good = rel <= a.tol
+            good = rel <= (a.zico_tol if name == "zico" else a.tol)
         ok &= good
         if not a.quiet or not good:
             print("%-10s clnas %.10g  torch %.10g  rel %.2e  %s" % (name, c, r, rel, "ok" if good else "MISMATCH"))

@@ -375,6 +375,7 @@ static int parse_rank(int argc, char **argv, px_rank *k)
     cli_add(&c, "quiet", &k->quiet);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (k->p.metric[0] == (1u << PX_N) - 1) k->p.metric[1] = 0; /* "all": every zero-cost proxy */
     if (k->p.metric[1]) {
         fprintf(stderr, "clnas rank: ntk and lr are scored by clnas rank without --metric (its own CSV); list only "
                         "zero-cost proxies here\n");
@@ -648,4 +649,140 @@ int clnas_proxies_stats(const char *csv)
     free(x);
     free(t.v);
     return 0;
+}
+
+/* ---------------------------------------------------------------- sampling search */
+/* Index of the best of n architectures scored on the proxies in mask (values [n][PX_N]): the
+ * largest value for one proxy, the largest sum of average ranks (ascending) for several, as the
+ * ensemble does; an architecture with an undefined member never wins. */
+static int best_of(const double *v, int n, unsigned mask)
+{
+    double *col = malloc((size_t)n * sizeof *col), *rk = malloc((size_t)n * sizeof *rk), *sum = calloc((size_t)n, sizeof *sum);
+    int best = -1;
+    if (col && rk && sum) {
+        for (int p = 0; p < PX_N; p++) {
+            if (!(mask & (1u << p))) continue;
+            for (int i = 0; i < n; i++) col[i] = isfinite(v[(size_t)i * PX_N + p]) ? v[(size_t)i * PX_N + p] : -HUGE_VAL;
+            clnas_rank_average(col, n, rk);
+            for (int i = 0; i < n; i++) sum[i] += isfinite(v[(size_t)i * PX_N + p]) ? rk[i] : NAN;
+        }
+        for (int i = 0; i < n; i++)
+            if (isfinite(sum[i]) && (best < 0 || sum[i] > sum[best])) best = i;
+    }
+    free(col);
+    free(rk);
+    free(sum);
+    return best;
+}
+
+/* One search: n architectures drawn with seed, scored, the best's table row (or -1). */
+static int search_one(const px_cmd *p, clnas_ctx *ctx, const clnas_dataset *data, const clnas_nb201_table *t, int n,
+                      int seed, char *err, size_t len, int *row)
+{
+    int *idx = malloc((size_t)n * sizeof *idx);
+    double *v = malloc((size_t)n * PX_N * sizeof *v);
+    int rc = (idx && v) ? 0 : 1;
+    if (rc) snprintf(err, len, "out of memory");
+    if (!rc) clnas_nb201_table_sample(t, n, (uint64_t)seed, idx);
+    px_cmd q = *p;
+    q.seed = (uint64_t)seed;
+    for (int i = 0; i < n && !rc; i++) {
+        clnas_nb201_arch a;
+        clnas_nb201_parse(clnas_nb201_table_row(t, idx[i])->arch, &a, NULL, 0);
+        px_result r;
+        rc = score_one(&q, ctx, data, &a, p->metric[0], &r, err, len, NULL);
+        for (int k = 0; k < PX_N; k++) v[(size_t)i * PX_N + k] = r.value[k];
+    }
+    int b = rc ? -1 : best_of(v, n, p->metric[0]);
+    *row = b >= 0 ? idx[b] : -1;
+    free(idx);
+    free(v);
+    return rc;
+}
+
+/* Mean and population std of x[0], x[stride], ... (n values). */
+static void mean_std(const double *x, int n, int stride, double *m, double *s)
+{
+    *m = 0;
+    *s = 0;
+    for (int i = 0; i < n; i++) *m += x[(size_t)i * stride] / n;
+    for (int i = 0; i < n; i++) *s += (x[(size_t)i * stride] - *m) * (x[(size_t)i * stride] - *m) / n;
+    *s = sqrt(*s);
+}
+
+int clnas_cmd_search_sample(int argc, char **argv)
+{
+    px_cmd p;
+    memset(&p, 0, sizeof p);
+    p.batch = PX_DEFAULT_BATCH;
+    const char *strategy = NULL;
+    int n = 100, seeds[2] = {0, 0};
+    cli c;
+    cli_init(&c, "search", "usage: clnas search --strategy sample --metric LIST [--sample N] [--seeds A-B] [options]\n\n"
+                           "The simplest training-free search: N architectures drawn uniformly from NAS-Bench-201 (the seed\n"
+                           "draws them, the weights and the images), each scored by the listed proxies (several: the\n"
+                           "largest sum of their ranks among the N), the best kept; its NB201 accuracies are printed.\n", DEFS);
+    cli_add_space(&c, &p.space);
+    cli_add(&c, "strategy", &strategy);
+    cli_add_fn(&c, "metric", parse_metric, p.metric, "proxies to score with (several: rank sum)");
+    cli_opt *s = cli_add_help(&c, "sample", &n, "architectures per search (default 100)");
+    s->hi = 15625;
+    cli_add_fn(&c, "seeds", cli_parse_seed_range, seeds, "one search per seed A..B (default 0)");
+    cli_add_help(&c, "batch", &p.batch, "proxy batch (default 64)");
+    cli_add_fn(&c, "dataset", cli_parse_dataset, &p.dataset, NULL);
+    cli_add(&c, "data", &p.data_path);
+    cli_add(&c, "device", &p.device);
+    cli_add_fn(&c, "init", cli_parse_init, &p.init, NULL);
+    int pr = cli_parse(&c, argc, argv, NULL, NULL);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (!strategy || strcmp(strategy, "sample") != 0) {
+        fprintf(stderr, "clnas search: --strategy: only \"sample\" is known (got \"%s\"); TE-NAS's pruning search is clnas "
+                        "search without --strategy\n", strategy ? strategy : "");
+        return 2;
+    }
+    if (!p.metric[0] || p.metric[1]) {
+        fprintf(stderr, "clnas search: --strategy sample needs --metric with zero-cost proxies only (e.g. naswot,synflow)\n");
+        return 2;
+    }
+    char err[1024] = "";
+    clnas_nb201_table *t = NULL;
+    clnas_dataset *data = NULL;
+    clnas_ctx *ctx = NULL;
+    int rc = 1, ns = seeds[1] - seeds[0] + 1;
+    double *acc = malloc(3 * (size_t)ns * sizeof *acc);
+    if (!acc || clnas_nb201_table_load(NULL, &t, err, sizeof err) != CLNAS_OK ||
+        clnas_dataset_load(p.dataset, p.data_path, &data, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas search: %s\n", acc ? err : "out of memory");
+        goto end;
+    }
+    if (clnas_ctx_create(p.device, &ctx) != CLNAS_OK) {
+        fprintf(stderr, "clnas search: %s\n", clnas_ctx_errmsg(ctx));
+        goto end;
+    }
+    printf("sampling search: %d architectures per seed, seeds %d-%d, device %s\n", n, seeds[0], seeds[1],
+           clnas_ctx_device(ctx)->name);
+    for (int sd = seeds[0]; sd <= seeds[1]; sd++) {
+        double t0 = clnas_now();
+        int row = -1;
+        if (search_one(&p, ctx, data, t, n, sd, err, sizeof err, &row) != 0) { fprintf(stderr, "clnas search: %s\n", err); goto end; }
+        if (row < 0) { fprintf(stderr, "clnas search: seed %d: every architecture's score is undefined\n", sd); goto end; }
+        const clnas_nb201_row *w = clnas_nb201_table_row(t, row);
+        double *ac = acc + 3 * (size_t)(sd - seeds[0]);
+        ac[0] = w->cifar10;
+        ac[1] = w->cifar100;
+        ac[2] = w->imagenet16;
+        printf("seed %d: %s  %.2f / %.2f / %.2f  (%.1f s)\n", sd, w->arch, ac[0], ac[1], ac[2], clnas_now() - t0);
+        fflush(stdout);
+    }
+    double m[3], sdv[3];
+    for (int k = 0; k < 3; k++) mean_std(acc + k, ns, 3, &m[k], &sdv[k]);
+    printf("mean +- std (n = %d, ddof 0): CIFAR-10 %.2f +- %.2f, CIFAR-100 %.2f +- %.2f, ImageNet16-120 %.2f +- %.2f\n", ns,
+           m[0], sdv[0], m[1], sdv[1], m[2], sdv[2]);
+    rc = 0;
+end:
+    free(acc);
+    clnas_ctx_destroy(ctx);
+    clnas_dataset_destroy(data);
+    clnas_nb201_table_destroy(t);
+    return rc;
 }

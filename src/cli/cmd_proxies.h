@@ -7,6 +7,8 @@
 int clnas_proxies_wanted(int argc, char **argv);
 int clnas_cmd_score_proxies(int argc, char **argv);
 int clnas_cmd_rank_proxies(int argc, char **argv);
+/* `clnas search --strategy sample`: N random architectures scored by proxies, the best kept. */
+int clnas_cmd_search_sample(int argc, char **argv);
 /* 1 when the CSV's header is a proxy study's (index,arch,<proxies>,cifar10_test,...). */
 int clnas_proxies_is_study(const char *csv);
 /* Prints tau-b and rho of every proxy column and of the ensemble against each accuracy column. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "cli/asvit_cli.h"
 #include "cli/cli.h"
+#include "cli/cmd_proxies.h"
 #include "clnas/bench201.h"
 #include "clnas/search.h"
 #include "core/util.h"
@@ -523,6 +524,8 @@ int clnas_cmd_search(int argc, char **argv)
 {
     if (cli_wants_darts(argc, argv)) return clnas_cmd_search_darts(argc, argv);
     if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_search_asvit(argc, argv);
+    for (int i = 1; i < argc; i++) /* the training-free sampling search (cmd_proxies.c) */
+        if (!strcmp(argv[i], "--strategy") || !strncmp(argv[i], "--strategy=", 11)) return clnas_cmd_search_sample(argc, argv);
     search_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;

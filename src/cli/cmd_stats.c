@@ -516,7 +516,13 @@ int clnas_cmd_stats(int argc, char **argv)
     stats_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
-    if (clnas_proxies_is_study(a.file)) return clnas_proxies_stats(a.file); /* a zero-cost proxy study */
+    if (clnas_proxies_is_study(a.file)) { /* a zero-cost proxy study (clnas rank --metric) */
+        if (a.plot || a.json) {
+            fprintf(stderr, "clnas stats: %s is a proxy study: --plot and --json are not implemented for it yet\n", a.file);
+            return 2;
+        }
+        return clnas_proxies_stats(a.file);
+    }
     scores s;
     memset(&s, 0, sizeof s);
     stats_result r;

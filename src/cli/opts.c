@@ -76,6 +76,7 @@ static const cli_def REGISTRY[] = {
     {"space", "NAME", CLI_FN, 0, 0, "search space: nb201 (default), darts or asvit"},
     {"steps", "N", CLI_INT, 1, 1000000, "search steps"},
     {"stop-params", "M", CLI_INT, 1, 100000, "stop at this many million parameters"},
+    {"strategy", "NAME", CLI_STR, 0, 0, "search strategy: sample (score random architectures, keep the best)"},
     {"table", "FILE", CLI_STR, 0, 0, "NB201 accuracy table (default: the bundled data/nb201/nb201_accuracies.csv)"},
     {"threads", "N", CLI_INT, 1, 64, "decoder threads (default: the online CPUs)"},
     {"title", "TEXT", CLI_STR, 0, 0, "figure title"},
