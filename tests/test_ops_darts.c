@@ -453,7 +453,7 @@ Test(darts_ops, shift_reference_backward_matches_finite_differences)
 
 /* average pooling reading and writing slices: generic kernels, and the 3x3 s1 row kernels
  * (W a multiple of 8) */
-static void ap_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int acc, int api)
+static void ap_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int acc)
 {
     clnas_pool_shape s;
     clnas_pool_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
@@ -476,17 +476,11 @@ static void ap_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int ac
     dslice dY = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
     dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
     dslice dDX = dslice_put(ctx, acc ? dx0 : NULL, S * N, t->c, hw, s.xcs, LAYOUT[layout][1]);
-    /* pool.c's kernels, or avgpool_sl.c's (the executor's for slices and 3x3 stride 2) */
-    if (api) {
-        OKC(ctx, clnas_avgpool_sl_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
-        OKC(ctx, clnas_avgpool_sl_bwd(ctx, &s, S, dslice_dt(&dDY), 0.5f, dslice_dt(&dDX), acc));
-    } else {
-        OKC(ctx, clnas_avgpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
-        OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, dslice_dt(&dDY), 0.5f, dslice_dt(&dDX), acc));
-    }
+    OKC(ctx, clnas_avgpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
+    OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, dslice_dt(&dDY), 0.5f, dslice_dt(&dDX), acc));
     char what[128];
-    snprintf(what, sizeof what, "avgpool%s n%d c%d %dx%d k%d s%d p%d S%d L%d acc%d", api ? "_sl" : "", t->n, t->c, t->h,
-             t->w, t->k, t->stride, t->pad, S, layout, acc);
+    snprintf(what, sizeof what, "avgpool n%d c%d %dx%d k%d s%d p%d S%d L%d acc%d", t->n, t->c, t->h, t->w, t->k,
+             t->stride, t->pad, S, layout, acc);
     double *gy = dslice_take(ctx, &dY, what), *gdx = dslice_take(ctx, &dDX, what);
     check(what, gy, y, ny, TOL);
     check("  dx", gdx, dxr, S * nx, TOL);
@@ -499,13 +493,12 @@ Test(darts_ops, avgpool_over_slices_matches_reference)
 {
     clnas_ctx *ctx = tu_ctx();
     for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++)
-        for (int api = 0; api < 2; api++) ap_one(ctx, &MP_CASES[i], i % 2 ? 3 : 1, 1 + (int)(i % 2), (int)(i % 2), api);
+        ap_one(ctx, &MP_CASES[i], i % 2 ? 3 : 1, 1 + (int)(i % 2), (int)(i % 2));
     static const pool_case ROWS[] = {{3, 5, 6, 8, 3, 1, 1}, {1, 3, 5, 16, 3, 1, 1}, /* 3x3 s1 rows */
                                      {3, 5, 6, 8, 3, 2, 1}, {1, 3, 7, 16, 3, 2, 1},  /* 3x3 s2 rows (odd H) */
                                      {2, 2, 9, 64, 3, 2, 1}};
     for (int i = 0; i < 5; i++)
-        for (int layout = 0; layout < 3; layout++)
-            for (int api = 0; api < 2; api++) ap_one(ctx, &ROWS[i], 1 + 2 * (layout % 2), layout, i % 2, api);
+        for (int layout = 0; layout < 3; layout++) ap_one(ctx, &ROWS[i], 1 + 2 * (layout % 2), layout, i % 2);
 }
 
 /* convolution writing an output slice (FactorizedReduce's halves), reading its gradient there */

@@ -167,15 +167,14 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
         const layer *l = &net->layers[i];
         const tensor_desc *ti = l->in < 0 ? NULL : &net->tensors[l->in];
         size_t need = 0;
-        if (l->kind == L_MAXPOOL) { /* the windows' winners, found once for the seeds */
-            clnas_pool_shape ps;
-            clnas_pool_shape_init(&ps, batch, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
-            need = clnas_maxpool_workspace_floats(&ps);
-        }
         if (l->kind == L_CONV) {
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, batch, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
             need = clnas_conv_workspace_floats(&cs, seeds);
+        } else if (l->kind == L_MAXPOOL) {
+            clnas_pool_shape ps;
+            clnas_pool_shape_init(&ps, batch, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            need = clnas_maxpool_workspace_floats(&ps);
         }
         if (need > ws) ws = need;
     }
@@ -275,13 +274,6 @@ static clnas_status fwd_ext(clnas_plan *p, const layer *l)
         clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
         return clnas_shift_fwd(p->ctx, &m, x, y);
     }
-    case L_AVGPOOL: {
-        clnas_pool_shape ps;
-        clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
-        ps.xcs = cx;
-        ps.ycs = cy;
-        return clnas_avgpool_sl_fwd(p->ctx, &ps, x, y);
-    }
     case L_RELU: {
         clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
         return clnas_relu_sl_fwd(p->ctx, &m, x, y);
@@ -317,7 +309,7 @@ static clnas_status forward(clnas_plan *p)
         clnas_dt y = dt(p->act, plan_act_off(p, l->out));
         clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : y;
         double tp = p->profile ? clnas_now() : 0;
-        if ((l->kind == L_RELU || l->kind == L_SUM || l->kind == L_AVGPOOL) && touches_slice(net, l)) st = fwd_ext(p, l);
+        if ((l->kind == L_RELU || l->kind == L_SUM) && touches_slice(net, l)) st = fwd_ext(p, l);
         else switch (l->kind) {
         case L_CONV: {
             clnas_conv_shape cs;
@@ -412,13 +404,6 @@ static clnas_status bwd_ext(clnas_plan *p, int i, int S, clnas_dt g, size_t g_ld
         clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
         return want_dx ? clnas_shift_bwd(p->ctx, &m, S, dy, dx, acc) : CLNAS_OK;
     }
-    case L_AVGPOOL: {
-        clnas_pool_shape ps;
-        clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
-        ps.xcs = cx;
-        ps.ycs = cy;
-        return want_dx ? clnas_avgpool_sl_bwd(p->ctx, &ps, S, dy, p->alias_scale[l->out], dx, acc) : CLNAS_OK;
-    }
     case L_RELU: {
         clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
         return want_dx ? clnas_relu_sl_bwd(p->ctx, &m, S, x, dy, dx, acc) : CLNAS_OK;
@@ -475,10 +460,8 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
                                 tensor_size(&net->tensors[t]) * (size_t)N * (size_t)S * sizeof(float));
         }
         /* the output gradient may sit in a slice too: an edge sum aliased into a node sum */
-        /* (and DARTS's 3x3 stride-2 average pool takes the kernels of ops/avgpool_sl.c) */
-        if (st == CLNAS_OK && (l->kind == L_RELU || l->kind == L_SUM || l->kind == L_AVGPOOL) &&
-            (touches_slice(net, l) || net->tensors[p->alias_root[l->out]].parent >= 0 ||
-             (l->kind == L_AVGPOOL && l->k == 3 && l->stride == 2 && l->pad == 1)))
+        if (st == CLNAS_OK && (l->kind == L_RELU || l->kind == L_SUM) &&
+            (touches_slice(net, l) || net->tensors[p->alias_root[l->out]].parent >= 0))
             st = bwd_ext(p, i, S, g, g_ld, want_dx, need_input_grad);
         else switch (l->kind) {
         case L_CONV: {

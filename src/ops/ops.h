@@ -149,13 +149,6 @@ clnas_status clnas_maxpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
                                clnas_dt dx, int accumulate, clnas_dt ws);
 size_t clnas_maxpool_workspace_floats(const clnas_pool_shape *s);
 
-/* Average pooling for DARTS's cells (cl/avgpool_sl.cl): any shape the ones above take, on
- * channel slices (xcs / ycs), with window-specialised kernels and float8 row kernels for the
- * 3x3 pad-1 backward at strides 1 and 2; same results as clnas_avgpool_fwd / _bwd_ex. */
-clnas_status clnas_avgpool_sl_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_dt x, clnas_dt y);
-clnas_status clnas_avgpool_sl_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy, float dy_scale,
-                                  clnas_dt dx, int accumulate);
-
 /* ---------------- channel slices ----------------
  * A tensor of c channels may live inside a storage of cs >= c channels (a concatenation's
  * slice, graph_concat): element (n, ch, h, w) is at off + ((n*cs + ch)*H + h)*W + w, with off

@@ -2,6 +2,7 @@
  * and the 2x2 s2 p0 of the residual reduction cell), and global average pooling: the double
  * host references and the OpenCL forward/backward over S seeds (cl/pool.cl). */
 #include <limits.h>
+#include <stdio.h>
 
 #include "ops/ops.h"
 
@@ -12,9 +13,9 @@
  * generic kernels). Row kernels need W % 8 == 0 (float8 rows). */
 static int row_kind(const clnas_pool_shape *s)
 {
-    if (s->w % 8 || s->xcs != s->c || s->ycs != s->c) return 0;
-    if (s->k == 3 && s->stride == 1 && s->pad == 1 && s->w <= POOL_MAXW) return 3;
-    if (s->k == 2 && s->stride == 2 && s->pad == 0) return 2;
+    if (s->w % 8) return 0;
+    if (s->k == 3 && s->stride == 1 && s->pad == 1 && s->w <= POOL_MAXW) return 3; /* slices too */
+    if (s->k == 2 && s->stride == 2 && s->pad == 0 && s->xcs == s->c && s->ycs == s->c) return 2;
     return 0;
 }
 
@@ -140,14 +141,16 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
         size_t rows = NC * (size_t)s->hout, lws = ROW_LWS;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_fwd_rows" : "avgpool2_fwd_rows", &k);
         if (st != CLNAS_OK) return st;
-        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiii", x.m, (int)x.off, y.m, (int)y.off,
-                                         (int)rows, s->h, s->w)
+        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiiiii", x.m, (int)x.off, y.m, (int)y.off,
+                                         (int)rows, s->h, s->w, s->c, s->xcs, s->ycs)
                      : clnas_kernel_args(ctx, k, "mimiiiii", x.m, (int)x.off, y.m, (int)y.off,
                                          (int)rows, s->h, s->w, s->hout);
         if (st != CLNAS_OK) return st;
         return clnas_launch(ctx, k, 1, &rows, &lws);
     }
-    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_fwd", &k);
+    char defs[64];
+    snprintf(defs, sizeof defs, "-DPOOL_K=%d -DPOOL_S=%d -DPOOL_P=%d", s->k, s->stride, s->pad);
+    st = clnas_kernel_get(ctx, "pool.cl", defs, "avgpool_fwd", &k);
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, s->h,
                            s->w, s->k, s->stride, s->pad, s->hout, s->wout, s->c, s->xcs, s->ycs);
@@ -178,14 +181,26 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
         size_t rows = SNC * (size_t)s->h, lws = ROW_LWS;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_bwd_rows" : "avgpool2_bwd_rows", &k);
         if (st != CLNAS_OK) return st;
-        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off,
-                                         (int)rows, s->h, s->w, (double)dy_scale, accumulate ? 1 : 0)
+        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off,
+                                         (int)rows, s->h, s->w, (double)dy_scale, accumulate ? 1 : 0, s->c,
+                                         s->xcs, s->ycs)
                      : clnas_kernel_args(ctx, k, "mimiiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off,
                                          (int)rows, s->h, s->w, s->hout, (double)dy_scale, accumulate ? 1 : 0);
         if (st != CLNAS_OK) return st;
         return clnas_launch(ctx, k, 1, &rows, &lws);
     }
-    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_bwd", &k);
+    if (s->k == 3 && s->stride == 2 && s->pad == 1 && s->w % 8 == 0 && s->w <= POOL_MAXW) {
+        /* DARTS's reduction-cell window: float8 rows (cl/pool.cl, avgpool3s2_bwd_rows) */
+        size_t rows = SNC * (size_t)s->h, lws = ROW_LWS;
+        st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool3s2_bwd_rows", &k);
+        if (st == CLNAS_OK)
+            st = clnas_kernel_args(ctx, k, "mimiiiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)rows, s->h, s->w,
+                                   s->hout, s->wout, (double)dy_scale, accumulate ? 1 : 0, s->c, s->xcs, s->ycs);
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &rows, &lws) : st;
+    }
+    char defs[64];
+    snprintf(defs, sizeof defs, "-DPOOL_K=%d -DPOOL_S=%d -DPOOL_P=%d", s->k, s->stride, s->pad);
+    st = clnas_kernel_get(ctx, "pool.cl", defs, "avgpool_bwd", &k);
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
                            s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout, (double)dy_scale,
