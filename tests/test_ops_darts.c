@@ -229,6 +229,8 @@ typedef struct { int n, c, h, w, k, stride, pad; } pool_case;
 static const pool_case MP_CASES[] = {
     {1, 3, 7, 9, 3, 1, 1}, {3, 5, 8, 7, 3, 2, 1}, {3, 17, 9, 11, 3, 2, 1}, {2, 4, 1, 1, 3, 1, 1},
     {3, 2, 6, 5, 2, 2, 0}, {1, 6, 5, 5, 3, 2, 1}, {2, 3, 4, 7, 3, 1, 0},
+    /* rows wider than the backward's row kernel take the per-pixel gather */
+    {1, 2, 3, 70, 3, 2, 1}, {2, 1, 4, 67, 3, 1, 1},
 };
 
 /* ties: values on a coarse grid, so windows often hold several equal maxima */
@@ -922,4 +924,56 @@ Test(darts_ops, darts_like_supernet_on_device_matches_host_reference)
     setenv("CLNAS_FUSE", "0", 1);
     darts_like_vs_reference(9, 2, 2);
     unsetenv("CLNAS_FUSE");
+}
+
+/* A node sum with more than 32 inputs (DARTS's last node: 5 edges x 7 ops = 35) whose inputs'
+ * gradients the sum writes first: every input keeps its own overwrite-or-add decision (a 32-bit
+ * mask would wrap input 34 onto input 2) */
+Test(darts_ops, wide_sums_keep_every_input_gradient)
+{
+    clnas_net *n = graph_new(2, 5, 5);
+    int a = graph_conv(n, 0, 3, 3, 1, 1, "a");
+    int ins[40];
+    float coef[40];
+    for (int j = 0; j < 40; j++) {
+        /* maxpool outputs: their gradients are not aliased into the sum, the sum writes them */
+        ins[j] = j % 3 == 2 ? graph_dwconv(n, a, 3, 1, 1, "d%d", j) : graph_maxpool(n, a, 3, 1, 1, "m%d", j);
+        coef[j] = 0.1f + 0.05f * (float)j;
+    }
+    int s = graph_sum(n, 40, ins, coef, 3, 5, 5, "wide");
+    /* input 34 also feeds a later layer, which writes its gradient first: the wide sum must add
+       to it while it overwrites input 2's */
+    const int late[2] = {s, ins[34]};
+    const float lc[2] = {1.0f, -0.7f};
+    s = graph_sum(n, 2, late, lc, 3, 5, 5, "late");
+    int b = graph_relu(n, s, "r");
+    b = graph_gap(n, b, "gap");
+    b = graph_linear(n, b, 4, 1, "fc");
+    char err[256];
+    cr_assert_eq(graph_finish(n, b, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_ctx *ctx = tu_ctx();
+    const int B = 2, S = 2;
+    const size_t nx = (size_t)B * 50, np = clnas_net_nparams(n), nl = (size_t)B * 4;
+    float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *dl = malloc(S * nl * sizeof *dl);
+    float *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
+    double *xd = dalloc(nx), *pd = dalloc(np), *dld = dalloc(S * nl), *pgd = dalloc(np), *dxd = dalloc(nx), *tmp = dalloc(np);
+    fillr(xd, nx, 151, -2, 2);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
+    clnas_net_init_params(n, 6, 0, CLNAS_INIT_PYTORCH, p);
+    for (size_t i = 0; i < np; i++) pd[i] = p[i];
+    fillr(dld, S * nl, 152, -1, 1);
+    for (size_t i = 0; i < S * nl; i++) dl[i] = (float)dld[i];
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, n, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, p));
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_backward_host(plan, S, dl, pg, dx));
+    for (int sd = 0; sd < S; sd++) {
+        cr_assert_eq(clnas_ref_backward(n, B, pd, xd, dld + sd * nl, pgd, dxd), CLNAS_OK);
+        for (size_t i = 0; i < np; i++) tmp[i] = pg[sd * np + i];
+        check("wide sum: parameter gradients", tmp, pgd, np, 1e-4);
+    }
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(n);
+    free(x); free(p); free(dl); free(pg); free(dx); free(xd); free(pd); free(dld); free(pgd); free(dxd); free(tmp);
 }
