@@ -107,3 +107,137 @@ __kernel void dwconv_bwd_weight(__global const float *x, int x_off, __global con
     }
     for (int j = lid; j < KK; j += L) dw[dw_off + s * g_ld + c * KK + j] = red[j * L];
 }
+
+#if DW_S <= 2
+/* Row kernels for strides 1 and 2 over rows of whole 8-float vectors (stride 1: W % 8 == 0;
+ * stride 2: W % 16 == 0, so the output rows are whole vectors too; W <= DW_MAXW; the host
+ * checks): a work-item takes whole rows as float8 vectors, which PoCL turns into SIMD where
+ * it never vectorises the one-value-per-item kernels above. Rows are copied into
+ * zero-bordered private buffers, so the taps' horizontal shifts are plain unaligned loads and
+ * the padding needs no branches:
+ * - backward data: dy's row is spread onto the input grid (stride 2: zeros between its
+ *   values), after which every stride is a stride-1 correlation;
+ * - backward weight: x's row is split into even and odd columns (stride 2), so the taps read
+ *   consecutive values.
+ * The sums run in the same tap order as the kernels above. */
+#define DW_MAXW 64
+#define DW_B (2 * DW_P) /* border of the private row buffers */
+
+/* u[DW_P + j] = src[j] for j < W, zeros in the DW_P-wide borders (W % 8 == 0). */
+static void dw_pad_row(__global const float *src, int W, float *u)
+{
+    for (int j = 0; j < DW_P; j++) {
+        u[j] = 0.0f;
+        u[DW_P + W + j] = 0.0f;
+    }
+    for (int w0 = 0; w0 < W; w0 += 8) vstore8(vload8(0, src + w0), 0, u + DW_P + w0);
+}
+
+/* u[DW_P + j] = the value of src landing on input column j (stride 1: src[j]; stride 2: src[j/2]
+ * for even j < 2*nsrc, else 0), zeros in the DW_P-wide borders; W input columns. */
+static void dw_spread_row(__global const float *src, int nsrc, int W, float *u)
+{
+#if DW_S == 1
+    (void)nsrc;
+    dw_pad_row(src, W, u);
+#else
+    for (int j = 0; j < DW_P; j++) {
+        u[j] = 0.0f;
+        u[DW_P + W + j] = 0.0f;
+    }
+    for (int j = 0; j < W; j++) u[DW_P + j] = ((j & 1) == 0 && j / 2 < nsrc) ? src[j / 2] : 0.0f;
+#endif
+}
+
+/* dwconv_bwd_data_rows: dwconv_bwd_data for one row r = q*H + h of dx per work-item:
+ * dx[h][w] (+)= sum over the taps whose output (oh, ow) = ((h + P - kh*D)/S, (w + P - kw*D)/S)
+ * is exact and in range of w[kh][kw] * dy[oh][ow].
+ * NDRange: 1-D over S*N*C*H rows, guarded. */
+__kernel void dwconv_bwd_data_rows(__global const float *wt, int w_off, __global const float *dy, int dy_off,
+                                   __global float *dx, int dx_off, int rows, int C, int xcs, int ycs, int H, int W,
+                                   int Hout, int Wout, int accum)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const int ql = r / H, h = r - ql * H, sn = ql / C, c = ql - sn * C;
+    __global const float *dyq = dy + dy_off + (size_t)(sn * ycs + c) * Hout * Wout;
+    __global const float *wp = wt + w_off + c * KK;
+    __global float *dxr = dx + dx_off + ((size_t)(sn * xcs + c) * H + h) * W;
+    float u[DW_MAXW + 2 * DW_P];
+    float8 acc[DW_MAXW / 8];
+    for (int b = 0; b < W / 8; b++) acc[b] = 0.0f;
+    for (int kh = 0; kh < DW_K; kh++) {
+        const int th = h + DW_P - kh * DW_D;
+        if (th < 0 || th % DW_S) continue;
+        const int oh = th / DW_S;
+        if (oh >= Hout) continue;
+        dw_spread_row(dyq + oh * Wout, Wout, W, u);
+        for (int kw = 0; kw < DW_K; kw++) {
+            const float wv = wp[kh * DW_K + kw];
+            /* the dy value landing on column w + P - kw*D is u[w + 2P - kw*D] */
+            for (int b = 0; b < W / 8; b++) acc[b] += wv * vload8(0, u + 8 * b + DW_B - kw * DW_D);
+        }
+    }
+    for (int b = 0; b < W / 8; b++) vstore8(accum ? vload8(0, dxr + 8 * b) + acc[b] : acc[b], 0, dxr + 8 * b);
+}
+
+/* dwconv_bwd_weight_rows: dwconv_bwd_weight with the sum over output columns as float8
+ * vectors. Work-group (L items) per (c, s): item lid takes the output rows e = lid, lid + L,
+ * ... of the N*Hout (n = e / Hout, oh = e % Hout), then a local tree adds the items
+ * (red: L*K*K). x[ih][ow*S - P + kw*D] = u[ow*S + kw*D] with u the zero-bordered row;
+ * stride 2 reads it through its even / odd halves. NDRange: 3-D (L, C, S), local (L, 1, 1). */
+__kernel void dwconv_bwd_weight_rows(__global const float *x, int x_off, __global const float *dy, int dy_off,
+                                     __global float *dw, int dw_off, int g_ld, int N, int C, int xcs, int ycs,
+                                     int H, int W, int Hout, int Wout, __local float *red)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
+    const int c = (int)get_global_id(1), s = (int)get_global_id(2);
+    float8 acc[KK];
+    for (int j = 0; j < KK; j++) acc[j] = 0.0f;
+    float u[DW_MAXW + 2 * DW_P];
+#if DW_S == 2
+    float ev[DW_MAXW / 2 + DW_P + 1], od[DW_MAXW / 2 + DW_P + 1];
+#endif
+    for (int e = lid; e < N * Hout; e += L) {
+        const int n = e / Hout, oh = e - n * Hout;
+        __global const float *dyr = dy + dy_off + ((size_t)((s * N + n) * ycs + c) * Hout + oh) * Wout;
+        __global const float *xp = x + x_off + (size_t)(n * xcs + c) * H * W;
+        for (int kh = 0; kh < DW_K; kh++) {
+            const int ih = oh * DW_S - DW_P + kh * DW_D;
+            if (ih < 0 || ih >= H) continue;
+            dw_pad_row(xp + ih * W, W, u);
+#if DW_S == 2
+            for (int j = 0; 2 * j < W + 2 * DW_P; j++) {
+                ev[j] = u[2 * j];
+                od[j] = 2 * j + 1 < W + 2 * DW_P ? u[2 * j + 1] : 0.0f;
+            }
+#endif
+            for (int b = 0; b < Wout / 8; b++) {
+                const float8 g = vload8(0, dyr + 8 * b);
+                for (int kw = 0; kw < DW_K; kw++) {
+#if DW_S == 1
+                    const float8 xv = vload8(0, u + 8 * b + kw * DW_D);
+#else
+                    const int o = kw * DW_D; /* u[2 ow + o] */
+                    const float8 xv = (o & 1) ? vload8(0, od + 8 * b + o / 2) : vload8(0, ev + 8 * b + o / 2);
+#endif
+                    acc[kh * DW_K + kw] += g * xv;
+                }
+            }
+        }
+    }
+    for (int j = 0; j < KK; j++) {
+        const float8 a = acc[j];
+        const float4 q = a.lo + a.hi;
+        const float2 d = q.lo + q.hi;
+        red[j * L + lid] = d.lo + d.hi;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int hs = L >> 1; hs > 0; hs >>= 1) {
+        if (lid < hs)
+            for (int j = 0; j < KK; j++) red[j * L + lid] += red[j * L + lid + hs];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (int j = lid; j < KK; j += L) dw[dw_off + s * g_ld + c * KK + j] = red[j * L];
+}
+#endif

@@ -8,19 +8,23 @@
  * row-major scan order with ">" (ties keep the earlier tap); a NaN always takes over (so the
  * last NaN of a window wins), as in PyTorch's kernels. The backward finds each window's
  * winner again from x, once for all seeds, into the caller's scratch (no index tensor is kept
- * between the passes). */
+ * between the passes).
+ * Built with -DMP_K=<k> -DMP_S=<stride> -DMP_P=<pad> (one program per window: the tap loops
+ * unroll and the stride arithmetic folds); every size is an int argument. */
+#ifndef MP_K
+#error "maxpool.cl must be built with -DMP_K, -DMP_S and -DMP_P"
+#endif
 
 /* Row-major index (h*W + w) of the winning tap of window (oh, ow) of plane xp. */
-static int window_argmax(__global const float *xp, int H, int W, int k, int stride, int pad, int oh,
-                         int ow, float *best)
+static int window_argmax(__global const float *xp, int H, int W, int oh, int ow, float *best)
 {
-    const int h0 = oh * stride - pad, w0 = ow * stride - pad;
+    const int h0 = oh * MP_S - MP_P, w0 = ow * MP_S - MP_P;
     int am = -1;
     float m = -INFINITY;
-    for (int kh = 0; kh < k; kh++) {
+    for (int kh = 0; kh < MP_K; kh++) {
         const int h = h0 + kh;
         if (h < 0 || h >= H) continue;
-        for (int kw = 0; kw < k; kw++) {
+        for (int kw = 0; kw < MP_K; kw++) {
             const int w = w0 + kw;
             if (w < 0 || w >= W) continue;
             const float v = xp[h * W + w];
@@ -37,13 +41,13 @@ static int window_argmax(__global const float *xp, int H, int W, int k, int stri
 /* maxpool_fwd: y[p][oh][ow] = max of the in-range x[p] taps of the window.
  * NDRange: 3-D (Wout, Hout, N*C), guarded. */
 __kernel void maxpool_fwd(__global const float *x, int x_off, __global float *y, int y_off, int NC, int C,
-                          int xcs, int ycs, int H, int W, int k, int stride, int pad, int Hout, int Wout)
+                          int xcs, int ycs, int H, int W, int Hout, int Wout)
 {
     const int ow = (int)get_global_id(0), oh = (int)get_global_id(1), pl = (int)get_global_id(2);
     CLNAS_GUARD(ow < Wout && oh < Hout && pl < NC);
     const int n = pl / C, c = pl - n * C;
     float m;
-    window_argmax(x + x_off + (size_t)(n * xcs + c) * H * W, H, W, k, stride, pad, oh, ow, &m);
+    window_argmax(x + x_off + (size_t)(n * xcs + c) * H * W, H, W, oh, ow, &m);
     y[y_off + ((size_t)(n * ycs + c) * Hout + oh) * Wout + ow] = m;
 }
 
@@ -51,14 +55,14 @@ __kernel void maxpool_fwd(__global const float *x, int x_off, __global float *y,
  * (contiguous [N][C][Hout][Wout] ints in the caller's scratch): the backward's S seeds share it.
  * NDRange: 3-D (Wout, Hout, N*C), guarded. */
 __kernel void maxpool_argmax(__global const float *x, int x_off, __global int *idx, int idx_off, int NC, int C,
-                             int xcs, int H, int W, int k, int stride, int pad, int Hout, int Wout)
+                             int xcs, int H, int W, int Hout, int Wout)
 {
     const int ow = (int)get_global_id(0), oh = (int)get_global_id(1), pl = (int)get_global_id(2);
     CLNAS_GUARD(ow < Wout && oh < Hout && pl < NC);
     const int n = pl / C, c = pl - n * C;
     float m;
     idx[idx_off + ((size_t)pl * Hout + oh) * Wout + ow] =
-        window_argmax(x + x_off + (size_t)(n * xcs + c) * H * W, H, W, k, stride, pad, oh, ow, &m);
+        window_argmax(x + x_off + (size_t)(n * xcs + c) * H * W, H, W, oh, ow, &m);
 }
 
 /* maxpool_bwd: dx[q][h][w] (+)= sum of dy[q][oh][ow] over the windows containing (h, w) whose
@@ -67,7 +71,7 @@ __kernel void maxpool_argmax(__global const float *x, int x_off, __global int *i
  * for w). accum == 0 stores without reading dx. NDRange: 3-D (W, H, S*N*C), guarded. */
 __kernel void maxpool_bwd(__global const int *idx, int idx_off, __global const float *dy, int dy_off,
                           __global float *dx, int dx_off, int SNC, int N, int C, int xcs, int ycs, int H,
-                          int W, int k, int stride, int pad, int Hout, int Wout, int accum)
+                          int W, int Hout, int Wout, int accum)
 {
     const int w = (int)get_global_id(0), h = (int)get_global_id(1), ql = (int)get_global_id(2);
     CLNAS_GUARD(w < W && h < H && ql < SNC);
@@ -76,15 +80,15 @@ __kernel void maxpool_bwd(__global const int *idx, int idx_off, __global const f
     __global const float *dyq = dy + dy_off + (size_t)(sn * ycs + c) * Hout * Wout;
     const int me = h * W + w;
     float acc = 0.0f;
-    for (int kh = 0; kh < k; kh++) {
-        const int th = h + pad - kh;
-        if (th < 0 || th % stride) continue;
-        const int oh = th / stride;
+    for (int kh = 0; kh < MP_K; kh++) {
+        const int th = h + MP_P - kh;
+        if (th < 0 || th % MP_S) continue;
+        const int oh = th / MP_S;
         if (oh >= Hout) continue;
-        for (int kw = 0; kw < k; kw++) {
-            const int tw = w + pad - kw;
-            if (tw < 0 || tw % stride) continue;
-            const int ow = tw / stride;
+        for (int kw = 0; kw < MP_K; kw++) {
+            const int tw = w + MP_P - kw;
+            if (tw < 0 || tw % MP_S) continue;
+            const int ow = tw / MP_S;
             if (ow >= Wout) continue;
             if (ip[oh * Wout + ow] == me) acc += dyq[oh * Wout + ow];
         }

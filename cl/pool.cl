@@ -12,9 +12,17 @@
  *    vectors. PoCL does not vectorise the generic kernels' work-item loops, so this is
  *    where the speed comes from. */
 #define POOL_MAXW 64 /* must match src/ops/pool.c */
+/* The generic kernels' window: build options -DPOOL_K/-DPOOL_S/-DPOOL_P when the host gives
+ * them (the tap loops unroll, the stride arithmetic folds), else the int arguments. */
+#ifdef POOL_K
+#define PK POOL_K
+#define PS POOL_S
+#define PP POOL_P
+#else
 #define PK k
 #define PS stride
 #define PP pad
+#endif
 
 /* avgpool_fwd: y[p][oh][ow] = mean of the in-bounds x[p][h][w] of the k x k window,
  * p = n*C + c. NDRange: 3-D (Wout, Hout, N*C), guarded. */
@@ -149,6 +157,48 @@ __kernel void avgpool3_bwd_rows(__global const float *dy, int dy_off, __global f
     for (int w0 = 0; w0 < W; w0 += 8) {
         const float8 v = scale * ((vload8(0, u + w0 + 2) + vload8(0, u + w0 + 1)) + vload8(0, u + w0));
         vstore8(accum ? vload8(0, dxr + w0) + v : v, 0, dxr + w0);
+    }
+}
+
+/* avgpool3s2_bwd_rows: the adjoint of 3x3, stride 2, pad 1, count_include_pad = false (DARTS's
+ * reduction-cell avg_pool_3x3), W % 8 == 0, W <= POOL_MAXW, accumulated like avgpool_bwd.
+ * Row r = ql*H + h of dx (ql = (s*N + n)*C + c; planes of channel slices as in avgpool_fwd):
+ * for each output row oh whose window holds h (h + 1 - kh = 2 oh), the values
+ * dy[oh][ow] / taps(oh, ow) are spread onto the input columns 2 ow of a zero-bordered private
+ * row u (u[1 + 2 ow]); then column w gathers u[w] + u[w + 1] + u[w + 2], its three taps.
+ * NDRange: 1-D over S*N*C*H (= rows). */
+__kernel void avgpool3s2_bwd_rows(__global const float *dy, int dy_off, __global float *dx, int dx_off, int rows,
+                                  int H, int W, int Hout, int Wout, float scale, int accum, int C, int xcs, int ycs)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const int ql = r / H, h = r - ql * H;
+    const int q = (ql / C) * ycs + ql % C, qx = (ql / C) * xcs + ql % C;
+    __global const float *dyq = dy + dy_off + (size_t)q * Hout * Wout;
+    __global float *dxr = dx + dx_off + ((size_t)qx * H + h) * W;
+    float u[POOL_MAXW + 2];
+    float8 acc[POOL_MAXW / 8];
+    for (int b = 0; b < W / 8; b++) acc[b] = 0.0f;
+    u[0] = 0.0f;
+    u[W + 1] = 0.0f;
+    for (int kh = 0; kh < 3; kh++) {
+        const int th = h + 1 - kh;
+        if (th < 0 || (th & 1)) continue;
+        const int oh = th >> 1;
+        if (oh >= Hout) continue;
+        const int h0 = 2 * oh - 1;
+        const float nh = (float)(min(h0 + 3, H) - max(h0, 0));
+        for (int j = 0; j < W; j++) {
+            const int ow = j >> 1, w0 = 2 * ow - 1;
+            const float nw = (float)(min(w0 + 3, W) - max(w0, 0));
+            u[1 + j] = ((j & 1) == 0 && ow < Wout) ? dyq[oh * Wout + ow] / (nh * nw) : 0.0f;
+        }
+        for (int b = 0; b < W / 8; b++)
+            acc[b] += (vload8(0, u + 8 * b + 2) + vload8(0, u + 8 * b + 1)) + vload8(0, u + 8 * b);
+    }
+    for (int b = 0; b < W / 8; b++) {
+        const float8 v = scale * acc[b];
+        vstore8(accum ? vload8(0, dxr + 8 * b) + v : v, 0, dxr + 8 * b);
     }
 }
 

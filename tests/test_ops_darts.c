@@ -125,6 +125,12 @@ typedef struct { int n, c, h, w, k, stride, dil; } dw_case;
 static const dw_case DW_CASES[] = {
     {1, 3, 7, 9, 3, 1, 1},  {3, 5, 8, 7, 5, 2, 1}, {3, 17, 9, 11, 3, 1, 2}, {1, 6, 7, 7, 5, 1, 2},
     {3, 4, 5, 5, 3, 2, 2},  {2, 1, 1, 1, 3, 1, 1}, {1, 2, 3, 3, 5, 2, 2},   {3, 7, 13, 6, 3, 2, 1},
+    /* stride 1 over rows of whole float8 vectors: the row kernels (H below the window too) */
+    {3, 5, 6, 8, 3, 1, 1},  {2, 3, 4, 16, 5, 1, 2}, {1, 2, 9, 8, 5, 1, 1},  {3, 17, 3, 8, 3, 1, 2},
+    {1, 1, 2, 64, 5, 1, 1}, {3, 2, 5, 24, 3, 1, 1},
+    /* stride 2 over rows of whole 16-float pairs: the row kernels too (odd H included) */
+    {3, 3, 7, 16, 3, 2, 1}, {2, 2, 8, 32, 5, 2, 2}, {1, 5, 5, 16, 5, 2, 1}, {3, 2, 4, 16, 3, 2, 2},
+    {1, 3, 3, 64, 5, 2, 1},
 };
 
 static void dw_one(clnas_ctx *ctx, const dw_case *t, int S, int layout, int accumulate)
@@ -167,7 +173,12 @@ static void dw_one(clnas_ctx *ctx, const dw_case *t, int S, int layout, int accu
     check(what, gy, y, ny, TOL);
     check("  dx", gdx, dxr, S * nx, TOL);
     tu_read(ctx, dG, 0, S * g_ld, gsent);
-    check("  dw (with untouched row padding)", gsent, dwr, S * g_ld, TOL);
+    size_t bad = 0;
+    for (int sd = 0; sd < S; sd++) { /* the slots, then the row padding untouched */
+        check("  dw", gsent + sd * g_ld + 2, dwr + sd * g_ld + 2, nw, TOL);
+        for (size_t i = 0; i < g_ld; i++) bad += (i < 2 || i >= nw + 2) && gsent[sd * g_ld + i] != SENTINEL;
+    }
+    cr_expect_eq(bad, 0, "%s: %zu floats of the gradient rows' padding written", what, bad);
     dslice_free(&dX);
     dslice_free(&dDY);
     clnas_buf_free(dW);
@@ -483,9 +494,11 @@ Test(darts_ops, avgpool_over_slices_matches_reference)
     clnas_ctx *ctx = tu_ctx();
     for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++)
         ap_one(ctx, &MP_CASES[i], i % 2 ? 3 : 1, 1 + (int)(i % 2), (int)(i % 2));
-    static const pool_case ROWS[] = {{3, 5, 6, 8, 3, 1, 1}, {1, 3, 5, 16, 3, 1, 1}};
-    for (int i = 0; i < 2; i++)
-        for (int layout = 0; layout < 3; layout++) ap_one(ctx, &ROWS[i], 1 + 2 * (layout % 2), layout, i);
+    static const pool_case ROWS[] = {{3, 5, 6, 8, 3, 1, 1}, {1, 3, 5, 16, 3, 1, 1}, /* 3x3 s1 rows */
+                                     {3, 5, 6, 8, 3, 2, 1}, {1, 3, 7, 16, 3, 2, 1},  /* 3x3 s2 rows (odd H) */
+                                     {2, 2, 9, 64, 3, 2, 1}};
+    for (int i = 0; i < 5; i++)
+        for (int layout = 0; layout < 3; layout++) ap_one(ctx, &ROWS[i], 1 + 2 * (layout % 2), layout, i % 2);
 }
 
 /* convolution writing an output slice (FactorizedReduce's halves), reading its gradient there */
@@ -909,4 +922,56 @@ Test(darts_ops, darts_like_supernet_on_device_matches_host_reference)
     setenv("CLNAS_FUSE", "0", 1);
     darts_like_vs_reference(9, 2, 2);
     unsetenv("CLNAS_FUSE");
+}
+
+/* A node sum with more than 32 inputs (DARTS's last node: 5 edges x 7 ops = 35) whose inputs'
+ * gradients the sum writes first: every input keeps its own overwrite-or-add decision (a 32-bit
+ * mask would wrap input 34 onto input 2) */
+Test(darts_ops, wide_sums_keep_every_input_gradient)
+{
+    clnas_net *n = graph_new(2, 5, 5);
+    int a = graph_conv(n, 0, 3, 3, 1, 1, "a");
+    int ins[40];
+    float coef[40];
+    for (int j = 0; j < 40; j++) {
+        /* maxpool outputs: their gradients are not aliased into the sum, the sum writes them */
+        ins[j] = j % 3 == 2 ? graph_dwconv(n, a, 3, 1, 1, "d%d", j) : graph_maxpool(n, a, 3, 1, 1, "m%d", j);
+        coef[j] = 0.1f + 0.05f * (float)j;
+    }
+    int s = graph_sum(n, 40, ins, coef, 3, 5, 5, "wide");
+    /* input 34 also feeds a later layer, which writes its gradient first: the wide sum must add
+       to it while it overwrites input 2's */
+    const int late[2] = {s, ins[34]};
+    const float lc[2] = {1.0f, -0.7f};
+    s = graph_sum(n, 2, late, lc, 3, 5, 5, "late");
+    int b = graph_relu(n, s, "r");
+    b = graph_gap(n, b, "gap");
+    b = graph_linear(n, b, 4, 1, "fc");
+    char err[256];
+    cr_assert_eq(graph_finish(n, b, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_ctx *ctx = tu_ctx();
+    const int B = 2, S = 2;
+    const size_t nx = (size_t)B * 50, np = clnas_net_nparams(n), nl = (size_t)B * 4;
+    float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *dl = malloc(S * nl * sizeof *dl);
+    float *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
+    double *xd = dalloc(nx), *pd = dalloc(np), *dld = dalloc(S * nl), *pgd = dalloc(np), *dxd = dalloc(nx), *tmp = dalloc(np);
+    fillr(xd, nx, 151, -2, 2);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
+    clnas_net_init_params(n, 6, 0, CLNAS_INIT_PYTORCH, p);
+    for (size_t i = 0; i < np; i++) pd[i] = p[i];
+    fillr(dld, S * nl, 152, -1, 1);
+    for (size_t i = 0; i < S * nl; i++) dl[i] = (float)dld[i];
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, n, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, p));
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_backward_host(plan, S, dl, pg, dx));
+    for (int sd = 0; sd < S; sd++) {
+        cr_assert_eq(clnas_ref_backward(n, B, pd, xd, dld + sd * nl, pgd, dxd), CLNAS_OK);
+        for (size_t i = 0; i < np; i++) tmp[i] = pg[sd * np + i];
+        check("wide sum: parameter gradients", tmp, pgd, np, 1e-4);
+    }
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(n);
+    free(x); free(p); free(dl); free(pg); free(dx); free(xd); free(pd); free(dld); free(pgd); free(dxd); free(tmp);
 }

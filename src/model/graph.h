@@ -160,7 +160,7 @@ struct clnas_plan {
     float *alias_scale;          /* per tensor: d tensor = alias_scale * d root */
     int *fuse_relu;              /* per layer: the ReLU folded into this conv's backward, or -1 */
     unsigned char *skip_bwd;     /* per layer: backward done elsewhere (a folded ReLU) */
-    unsigned *over;              /* per layer: contributions that overwrite (see above) */
+    uint64_t *over;              /* per layer: contributions that overwrite (see above; bit j: input j of a sum, < MAX_SUM_IN = 64) */
     int *zero_at;                /* per layer: index into zero_list of the first tensor to zero before its backward */
     int *zero_list;              /* tensors whose gradient must be zeroed at that layer */
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */

@@ -8,6 +8,8 @@
 
 static clnas_dt dt(cl_mem m, size_t off) { clnas_dt t = {m, off}; return t; }
 
+_Static_assert(MAX_SUM_IN <= 64, "clnas_plan.over keeps one bit per sum input in 64 bits");
+
 /* Can layer kind k's backward write its input gradient instead of adding to it? */
 static int can_overwrite(layer_kind k)
 {
@@ -122,7 +124,7 @@ static clnas_status plan_schedule(clnas_plan *p)
                 if (p->alias_root[t] != t) continue; /* aliased: its producer reads our gradient */
                 if (SLICE(t)) {
                     if (!written[STORE(t)]) { written[STORE(t)] = 1; p->zero_list[nz++] = STORE(t); }
-                } else if (!written[t]) { written[t] = 1; p->over[i] |= fuse ? 1u << j : 0u; if (!fuse) p->zero_list[nz++] = t; }
+                } else if (!written[t]) { written[t] = 1; p->over[i] |= fuse ? (uint64_t)1 << j : 0u; /* j < MAX_SUM_IN = 64 */ if (!fuse) p->zero_list[nz++] = t; }
             }
         } else {
             const int t = p->fuse_relu[i] >= 0 ? net->layers[p->fuse_relu[i]].in : l->in;

@@ -5,8 +5,17 @@
  * per-layer memory, and both passes use one argmax rule (window_argmax). */
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 
 #include "ops/ops.h"
+
+/* The program for this window (build options, cl/maxpool.cl). */
+static clnas_status mp_kernel(clnas_ctx *ctx, const clnas_pool_shape *s, const char *name, cl_kernel *k)
+{
+    char defs[64];
+    snprintf(defs, sizeof defs, "-DMP_K=%d -DMP_S=%d -DMP_P=%d", s->k, s->stride, s->pad);
+    return clnas_kernel_get(ctx, "maxpool.cl", defs, name, k);
+}
 
 /* Index (h*W + w) of the winner of window (oh, ow) in plane xp: the first maximum in
  * row-major order, a NaN always taking over (PyTorch's rule); -1 if the window is empty. */
@@ -83,10 +92,10 @@ clnas_status clnas_maxpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
         !clnas_fits_int(y.off, (size_t)s->n * s->ycs * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_maxpool_fwd: offsets exceed INT_MAX");
     cl_kernel k;
-    if ((st = clnas_kernel_get(ctx, "maxpool.cl", "", "maxpool_fwd", &k)) != CLNAS_OK) return st;
+    if ((st = mp_kernel(ctx, s, "maxpool_fwd", &k)) != CLNAS_OK) return st;
     const int NC = s->n * s->c;
-    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, NC, s->c, s->xcs, s->ycs,
-                           s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, NC, s->c, s->xcs, s->ycs,
+                           s->h, s->w, s->hout, s->wout);
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, (size_t)NC};
     return clnas_launch(ctx, k, 3, gws, NULL);
@@ -110,18 +119,17 @@ clnas_status clnas_maxpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
         !clnas_fits_int(ws.off, clnas_maxpool_workspace_floats(s)))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_maxpool_bwd: offsets exceed INT_MAX");
     cl_kernel k;
-    if ((st = clnas_kernel_get(ctx, "maxpool.cl", "", "maxpool_argmax", &k)) != CLNAS_OK) return st;
+    if ((st = mp_kernel(ctx, s, "maxpool_argmax", &k)) != CLNAS_OK) return st;
     const int NC = s->n * s->c;
-    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiiii", x.m, (int)x.off, ws.m, (int)ws.off, NC, s->c, s->xcs, s->h, s->w,
-                           s->k, s->stride, s->pad, s->hout, s->wout);
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiii", x.m, (int)x.off, ws.m, (int)ws.off, NC, s->c, s->xcs, s->h, s->w,
+                           s->hout, s->wout);
     size_t ga[3] = {(size_t)s->wout, (size_t)s->hout, (size_t)NC};
     if (st == CLNAS_OK) st = clnas_launch(ctx, k, 3, ga, NULL);
-    if (st == CLNAS_OK) st = clnas_kernel_get(ctx, "maxpool.cl", "", "maxpool_bwd", &k);
+    if (st == CLNAS_OK) st = mp_kernel(ctx, s, "maxpool_bwd", &k);
     if (st != CLNAS_OK) return st;
     const int SNC = (int)SN * s->c;
-    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiiiiii", ws.m, (int)ws.off, dy.m, (int)dy.off, dx.m, (int)dx.off, SNC,
-                           s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout,
-                           accumulate ? 1 : 0);
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiii", ws.m, (int)ws.off, dy.m, (int)dy.off, dx.m, (int)dx.off, SNC,
+                           s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->hout, s->wout, accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {(size_t)s->w, (size_t)s->h, (size_t)SNC};
     return clnas_launch(ctx, k, 3, gws, NULL);

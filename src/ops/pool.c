@@ -2,6 +2,7 @@
  * and the 2x2 s2 p0 of the residual reduction cell), and global average pooling: the double
  * host references and the OpenCL forward/backward over S seeds (cl/pool.cl). */
 #include <limits.h>
+#include <stdio.h>
 
 #include "ops/ops.h"
 
@@ -147,7 +148,9 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
         if (st != CLNAS_OK) return st;
         return clnas_launch(ctx, k, 1, &rows, &lws);
     }
-    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_fwd", &k);
+    char defs[64];
+    snprintf(defs, sizeof defs, "-DPOOL_K=%d -DPOOL_S=%d -DPOOL_P=%d", s->k, s->stride, s->pad);
+    st = clnas_kernel_get(ctx, "pool.cl", defs, "avgpool_fwd", &k);
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, s->h,
                            s->w, s->k, s->stride, s->pad, s->hout, s->wout, s->c, s->xcs, s->ycs);
@@ -186,7 +189,18 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
         if (st != CLNAS_OK) return st;
         return clnas_launch(ctx, k, 1, &rows, &lws);
     }
-    st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_bwd", &k);
+    if (s->k == 3 && s->stride == 2 && s->pad == 1 && s->w % 8 == 0 && s->w <= POOL_MAXW) {
+        /* DARTS's reduction-cell window: float8 rows (cl/pool.cl, avgpool3s2_bwd_rows) */
+        size_t rows = SNC * (size_t)s->h, lws = ROW_LWS;
+        st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool3s2_bwd_rows", &k);
+        if (st == CLNAS_OK)
+            st = clnas_kernel_args(ctx, k, "mimiiiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)rows, s->h, s->w,
+                                   s->hout, s->wout, (double)dy_scale, accumulate ? 1 : 0, s->c, s->xcs, s->ycs);
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &rows, &lws) : st;
+    }
+    char defs[64];
+    snprintf(defs, sizeof defs, "-DPOOL_K=%d -DPOOL_S=%d -DPOOL_P=%d", s->k, s->stride, s->pad);
+    st = clnas_kernel_get(ctx, "pool.cl", defs, "avgpool_bwd", &k);
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
                            s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout, (double)dy_scale,
