@@ -96,3 +96,36 @@ __kernel void maxpool_bwd(__global const int *idx, int idx_off, __global const f
     __global float *d = dx + dx_off + (size_t)(sn * xcs + c) * H * W + me;
     *d = accum ? *d + acc : acc;
 }
+
+/* maxpool_bwd_rows: maxpool_bwd for one dx row r = q*H + h per work-item (W <= MP_MAXW; the
+ * host checks): for each output row oh whose windows hold row h (h + P - kh = oh*S), every
+ * window (oh, ow) whose winner (idx) lies in row h adds dy[q][oh][ow] at the winner's column
+ * of a private row, which is then stored (accum: added) into dx. Each window is looked at
+ * once per row it covers instead of once per pixel of it (the gather above), and the row
+ * is written with no conditional per pixel. NDRange: 1-D over S*N*C*H rows, guarded. */
+#define MP_MAXW 64
+__kernel void maxpool_bwd_rows(__global const int *idx, int idx_off, __global const float *dy, int dy_off,
+                               __global float *dx, int dx_off, int rows, int N, int C, int xcs, int ycs, int H,
+                               int W, int Hout, int Wout, int accum)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const int ql = r / H, h = r - ql * H, sn = ql / C, c = ql - sn * C, n = sn % N;
+    __global const int *ip = idx + idx_off + (size_t)(n * C + c) * Hout * Wout;
+    __global const float *dyq = dy + dy_off + (size_t)(sn * ycs + c) * Hout * Wout;
+    __global float *dxr = dx + dx_off + ((size_t)(sn * xcs + c) * H + h) * W;
+    float u[MP_MAXW];
+    for (int w = 0; w < W; w++) u[w] = 0.0f;
+    const int row0 = h * W;
+    for (int kh = 0; kh < MP_K; kh++) {
+        const int th = h + MP_P - kh;
+        if (th < 0 || th % MP_S) continue;
+        const int oh = th / MP_S;
+        if (oh >= Hout) continue;
+        for (int ow = 0; ow < Wout; ow++) {
+            const int col = ip[oh * Wout + ow] - row0;
+            if (col >= 0 && col < W) u[col] += dyq[oh * Wout + ow];
+        }
+    }
+    for (int w = 0; w < W; w++) dxr[w] = accum ? dxr[w] + u[w] : u[w];
+}

@@ -229,6 +229,8 @@ typedef struct { int n, c, h, w, k, stride, pad; } pool_case;
 static const pool_case MP_CASES[] = {
     {1, 3, 7, 9, 3, 1, 1}, {3, 5, 8, 7, 3, 2, 1}, {3, 17, 9, 11, 3, 2, 1}, {2, 4, 1, 1, 3, 1, 1},
     {3, 2, 6, 5, 2, 2, 0}, {1, 6, 5, 5, 3, 2, 1}, {2, 3, 4, 7, 3, 1, 0},
+    /* rows wider than the backward's row kernel take the per-pixel gather */
+    {1, 2, 3, 70, 3, 2, 1}, {2, 1, 4, 67, 3, 1, 1},
 };
 
 /* ties: values on a coarse grid, so windows often hold several equal maxima */

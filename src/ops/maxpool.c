@@ -9,6 +9,9 @@
 
 #include "ops/ops.h"
 
+#define MAXPOOL_MAXW 64 /* widest row of maxpool_bwd_rows (must match cl/maxpool.cl) */
+#define MAXPOOL_ROW_LWS 16
+
 /* The program for this window (build options, cl/maxpool.cl). */
 static clnas_status mp_kernel(clnas_ctx *ctx, const clnas_pool_shape *s, const char *name, cl_kernel *k)
 {
@@ -125,9 +128,16 @@ clnas_status clnas_maxpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
                            s->hout, s->wout);
     size_t ga[3] = {(size_t)s->wout, (size_t)s->hout, (size_t)NC};
     if (st == CLNAS_OK) st = clnas_launch(ctx, k, 3, ga, NULL);
-    if (st == CLNAS_OK) st = mp_kernel(ctx, s, "maxpool_bwd", &k);
+    const int rows = s->w <= MAXPOOL_MAXW;
+    if (st == CLNAS_OK) st = mp_kernel(ctx, s, rows ? "maxpool_bwd_rows" : "maxpool_bwd", &k);
     if (st != CLNAS_OK) return st;
     const int SNC = (int)SN * s->c;
+    if (rows) {
+        st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiii", ws.m, (int)ws.off, dy.m, (int)dy.off, dx.m, (int)dx.off,
+                               SNC * s->h, s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->hout, s->wout, accumulate ? 1 : 0);
+        size_t g = (size_t)SNC * s->h, l = MAXPOOL_ROW_LWS;
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &g, &l) : st;
+    }
     st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiii", ws.m, (int)ws.off, dy.m, (int)dy.off, dx.m, (int)dx.off, SNC,
                            s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->hout, s->wout, accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;
