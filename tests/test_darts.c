@@ -657,3 +657,23 @@ Test(darts_cli, score_errors_and_dump_round_trip, .timeout = 120)
     free(out);
     tu_rmrf(dir);
 }
+
+Test(darts_search, start_state_that_would_never_shrink_is_refused)
+{
+    /* edge 0<-0 of the normal cell sets the ops pruned per round (TENAS.md §9.2): with one op
+       there and more elsewhere the original would loop forever; clnas refuses */
+    clnas_dataset *d = NULL;
+    char err[512];
+    cr_assert_eq(clnas_dataset_load(CLNAS_DS_CIFAR10, NULL, &d, err, sizeof err), CLNAS_OK, "%s", err);
+    clnas_darts_alpha start;
+    clnas_darts_alpha_supernet(&start);
+    for (int o = 2; o < CLNAS_DARTS_NOPS; o++) clnas_darts_remove(&start, 0, 0, o);
+    clnas_darts_search_opts o;
+    clnas_darts_search_opts_default(&o);
+    o.quiet = 1;
+    o.start = &start;
+    clnas_darts_search_result r;
+    cr_expect_eq(clnas_search_darts(tu_ctx(), d, &o, &r), CLNAS_E_INVALID_ARG);
+    cr_expect(strstr(clnas_ctx_errmsg(tu_ctx()), "edge 0<-0 has one op left") != NULL, "%s", clnas_ctx_errmsg(tu_ctx()));
+    clnas_dataset_destroy(d);
+}

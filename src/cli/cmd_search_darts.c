@@ -213,6 +213,9 @@ static void print_run(const drun *r, const char *dataset)
     if (r->undefined) printf(", %d undefined kappa counted as 1e5 (as the original does for NaN)", r->undefined);
     if (r->r_undefined) printf(", %d undefined R counted as 0 regions", r->r_undefined);
     printf("\n");
+    if (r->kappa_evals > 0 && r->wall_s > 0)
+        printf("  NTK work %.2f GFLOP (convolutions, linear layers, Gram), %.2f GFLOP/s over the whole wall time\n", r->kappa_gflop,
+               r->kappa_gflop / r->wall_s);
 }
 
 typedef struct denv {

@@ -218,6 +218,11 @@ static clnas_status op_round(dstate *s, clnas_darts_alpha *al, int round, clnas_
 {
     int k_prune = clnas_darts_edge_count(al, 0, 0) - 1;
     if (s->o->prune_number < k_prune) k_prune = s->o->prune_number;
+    if (k_prune < 1) /* only a --alpha start state can get here: TE-NAS's start is uniform */
+        return clnas_set_error(s->ctx, CLNAS_E_INVALID_ARG, "DARTS search round %d: the normal cell's edge 0<-0 has one op "
+                               "left while other edges have more; TE-NAS takes the ops to prune per round from that edge "
+                               "(TENAS.md §9.2) and would prune nothing, forever: start from a state whose edge 0<-0 has at "
+                               "least as many ops as any other edge", round);
     int n = 0;
     for (int cell = 0; cell < 2; cell++)
         for (int e = 0; e < CLNAS_DARTS_EDGES; e++)
