@@ -59,7 +59,7 @@ void clnas_asvit_inputs_free(clnas_asvit_inputs *in);
 typedef struct clnas_asvit_score_result {
     int repeats;
     clnas_kappa ntk[CLNAS_MAX_REPEATS];
-    double kappa_orig[CLNAS_MAX_REPEATS]; /* what enters the original's mean: lambda_max/lambda_min, -1 for NaN */
+    double kappa_orig[CLNAS_MAX_REPEATS]; /* what enters the original's mean: lambda_max/lambda_min, -1 for NaN (and for lambda_min = 0) */
     double kappa_mean;                    /* the original's: mean of kappa_orig (-1 entries included) */
     double kappa_mean_clean;              /* mean over the copies with a defined kappa (NaN if none) */
     int kappa_defined;                    /* copies with a defined kappa */
