@@ -7,7 +7,8 @@
 # then, in the plain tree only, the kernel tests again on Mesa's rusticl (RUSTICL_ENABLE=llvmpipe,
 # a second OpenCL implementation with a GPU's limits: 32 KiB local memory, 1024 work-items, no
 # fp64; test_xdevice compares its scores with PoCL's), then the offline compile check of every
-# kernel for amdgcn, nvptx64 and spir64 (tools/cl_offline_check.sh), and finally prints one line `tests: N passed, M failed` counting Criterion test cases over both
+# kernel for amdgcn, nvptx64 and spir64 (tools/cl_offline_check.sh, counted as one case), and
+# finally prints one line `tests: N passed, M failed` counting Criterion test cases over both
 # trees (a test executable that fails without a failing case, e.g. a leak or a crash outside a
 # test, counts as one failed case). Exit status 0 only when nothing failed.
 #
@@ -120,7 +121,7 @@ run_offline() {
   local t0 rc=0
   t0=$(date +%s)
   echo "==== [offline] OpenCL C compile check for amdgcn, nvptx64, spir64"
-  tools/cl_offline_check.sh || rc=$?
+  tools/cl_offline_check.sh "${BUILD_DIR:-$root/build}/clnas" || rc=$?
   if [ "$rc" -eq 0 ]; then total_pass=$((total_pass + 1)); else total_fail=$((total_fail + 1)); fi
   summary+=("[offline] exit $rc ($(($(date +%s) - t0)) s)")
 }
