@@ -121,13 +121,17 @@ run_offline() {
   local t0 rc=0
   t0=$(date +%s)
   echo "==== [offline] OpenCL C compile check for amdgcn, nvptx64, spir64"
-  tools/cl_offline_check.sh "${BUILD_DIR:-$root/build}/clnas" || rc=$?
+  tools/cl_offline_check.sh "${BUILD_DIR:-$root/build}/clnas" "${BUILD_DIR:-$root/build}/cl_programs.log" || rc=$?
   if [ "$rc" -eq 0 ]; then total_pass=$((total_pass + 1)); else total_fail=$((total_fail + 1)); fi
   summary+=("[offline] exit $rc ($(($(date +%s) - t0)) s)")
 }
 
+# every OpenCL program the plain tree's tests and the rusticl run build, for the offline check
+export CLNAS_CL_LOG="${BUILD_DIR:-$root/build}/cl_programs.log"
+rm -f "$CLNAS_CL_LOG"
 run_tree plain "${BUILD_DIR:-$root/build}"
 [ "${CLNAS_SKIP_RUSTICL:-0}" = 1 ] || run_rusticl "${BUILD_DIR:-$root/build}"
+unset CLNAS_CL_LOG
 [ "${CLNAS_SKIP_OFFLINE:-0}" = 1 ] || run_offline
 if [ "${CLNAS_SKIP_FUZZ:-0}" != 1 ]; then
   echo "==== [fuzz] tools/fuzz.sh (each target ${FUZZ_SECONDS:-20} s on its corpus)"

@@ -468,13 +468,15 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
         return 1;
     }
     char why[2048] = "";
-    json_t *tj = a->torch ? run_torch(a, why, sizeof why) : NULL;
-    if (!js) {
+    if (!js) { /* clnas's own numbers first: the PyTorch side can take minutes */
         print_overview(clnas_ctx_device(ctx), &ov);
-        if (a->torch) print_torch(&ov, tj, why);
-        json_decref(tj);
+        fflush(stdout);
+        json_t *t = a->torch ? run_torch(a, why, sizeof why) : NULL;
+        if (a->torch) print_torch(&ov, t, why);
+        json_decref(t);
         return 0;
     }
+    json_t *tj = a->torch ? run_torch(a, why, sizeof why) : NULL;
     const int ok = json_overview(js, &ov) && (!a->torch || json_torch(js, &ov, tj, why)) &&
                    clnas_json_print(stdout, js) == 0;
     json_decref(tj);
