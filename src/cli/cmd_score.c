@@ -188,7 +188,8 @@ int clnas_cmd_score(int argc, char **argv)
     cli_init(&c, "score", USAGE, FOOTER);
     cli_add_space(&c, &space);
     cli_add(&c, "arch", &arch_s);
-    cli_add_fn(&c, "metric", parse_metrics, &o.metrics, "ntk, lr or ntk,lr (default both)");
+    cli_add_fn(&c, "metric", parse_metrics, &o.metrics, "ntk, lr or ntk,lr (default both); the zero-cost proxies\n"
+                                                       "(snip, synflow, naswot, ...): see clnas score --metric all --help");
     cli_add_score_opts(&c, &o, &data_path, &device);
     cli_add(&c, "seed", &o.seed);
     cli_add_fn(&c, "init", cli_parse_init, &o.init, NULL);
