@@ -256,7 +256,8 @@ int clnas_cmd_score(int argc, char **argv)
     memset(&t, 0, sizeof t);
     cli_add(&c, "genotype", &t.genotype);
     cli_add(&c, "alpha", &t.alpha);
-    cli_add_fn(&c, "metric", parse_metrics, &o.metrics, "ntk, lr or ntk,lr (default both)");
+    cli_add_fn(&c, "metric", parse_metrics, &o.metrics, "ntk, lr or ntk,lr (default both); the zero-cost proxies\n"
+                                                       "(snip, synflow, naswot, ...): see clnas score --metric all --help");
     cli_add_fn(&c, "proxy", parse_metrics, &o.metrics, "ntk or lr: only that proxy's score (the same as --metric)");
     cli_add_score_opts(&c, &o, &data_path, &device);
     cli_add(&c, "seed", &o.seed);

@@ -23,6 +23,7 @@
 
 static const char USAGE[] =
 "usage: clnas search [--space nb201] [options]   (As-ViT: clnas search --space asvit --help)\n"
+"       clnas search --strategy sample --metric LIST [--sample N] [--seeds A-B]  (see its --help)\n"
 "\n"
 "Runs TE-NAS's pruning search on NAS-Bench-201: from the supernet (none removed), each round\n"
 "scores every remaining (edge, op) by the relative change of the NTK condition number and of\n"
