@@ -95,7 +95,7 @@ run_tree() {
 }
 
 # The kernel tests on rusticl's llvmpipe device, in an already built tree.
-rusticl_tests='^(test_ops_conv|test_ops_misc|test_runtime|test_net|test_ntk|test_lr|test_xdevice)$'
+rusticl_tests='^(test_ops_[a-z0-9_]+|test_runtime|test_net|test_ntk|test_lr|test_xdevice)$'
 run_rusticl() {
   local dir=$1 t0 rc=0 p=0 f=0
   t0=$(date +%s)
