@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "cli/multi.h"
 #include "clnas/bench201.h"
 #include "clnas/score.h"
 #include "core/util.h"
@@ -32,7 +33,7 @@ static const char HELP_OUT[] =
 /* The command line. */
 typedef struct rank_args {
     clnas_score_opts o;
-    const char *data_path, *device, *out, *archs_file, *plot, *space;
+    const char *data_path, *device, *devices, *out, *archs_file, *plot, *space;
     int sample, all;
 } rank_args;
 
@@ -53,6 +54,7 @@ static int parse_args(int argc, char **argv, rank_args *a)
     cli_add_help(&c, "out", &a->out, HELP_OUT);
     cli_add_help(&c, "plot", &a->plot, "also draw the score-vs-accuracy figure (as clnas stats --plot)");
     cli_add_score_opts(&c, &a->o, &a->data_path, &a->device);
+    cli_add(&c, "devices", &a->devices);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
     if (!a->out) {
@@ -228,53 +230,85 @@ static int is_done(const rank_study *st, char *arch)
     return st->ndone > 0 && bsearch(&arch, st->done, (size_t)st->ndone, sizeof *st->done, cmpstr) != NULL;
 }
 
-/* Scores every architecture not yet in the CSV, appending rows. 0, or 1 on an error (printed). */
+/* The pool's job: the architectures not yet in the CSV, scored anywhere, written in list order. */
+typedef struct rank_job {
+    const rank_study *st;
+    const clnas_dataset *data;
+    FILE *csv;
+    int *todo;                /* indices into st->archs */
+    clnas_score_result **res; /* per todo item, from its device until its row is written */
+    cli_progress prog;
+} rank_job;
+
+static clnas_status rank_work(void *ud, clnas_ctx *ctx, int d, int k)
+{
+    rank_job *j = ud;
+    clnas_nb201_arch arch;
+    clnas_nb201_parse(j->st->archs[j->todo[k]], &arch, NULL, 0);
+    if (!j->res[k] && !(j->res[k] = malloc(sizeof *j->res[k]))) return CLNAS_E_NOMEM;
+    return clnas_score_nb201(ctx, &arch, j->data, &j->st->a->o, j->res[k]);
+}
+
+static int rank_commit(void *ud, int k, int d)
+{
+    rank_job *j = ud;
+    const rank_study *st = j->st;
+    const char *s = st->archs[j->todo[k]];
+    clnas_nb201_arch arch;
+    clnas_nb201_parse(s, &arch, NULL, 0);
+    int row = st->table ? clnas_nb201_table_find_arch(st->table, &arch) : -1;
+    write_row(j->csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, s, j->res[k], st->a->o.repeats);
+    free(j->res[k]);
+    j->res[k] = NULL;
+    cli_progress_step(&j->prog, d);
+    return 0;
+}
+
+static void rank_note(void *ud, const char *msg) { (void)ud; cli_pool_note("rank", msg); }
+
+/* Scores every architecture not yet in the CSV on the devices of --devices (or --device),
+ * appending rows in list order. 0, 1 on an error (printed), 130 when stopped by Ctrl-C. */
 static int score_all(const rank_study *st, FILE *csv)
 {
     const rank_args *a = st->a;
-    char err[1024] = "";
+    char err[4096] = "";
     clnas_dataset *data = NULL;
     if (clnas_dataset_load(a->o.dataset, a->data_path, &data, err, sizeof err) != CLNAS_OK) {
         fprintf(stderr, "clnas rank: %s\n", err);
         return 1;
     }
-    clnas_ctx *ctx = NULL;
-    if (clnas_ctx_create(a->device, &ctx) != CLNAS_OK) {
-        fprintf(stderr, "clnas rank: %s\n", clnas_ctx_errmsg(ctx));
-        clnas_ctx_destroy(ctx);
-        clnas_dataset_destroy(data);
-        return 1;
-    }
-    int todo = 0, rc = 0;
+    clnas_pool *pool = cli_pool_open("rank", a->devices, a->device);
+    rank_job j = {st, data, csv, calloc((size_t)st->narch + 1, sizeof(int)), calloc((size_t)st->narch + 1, sizeof(void *)),
+                  {0}};
+    int todo = 0, rc = 1, stopped = 0;
+    if (!pool || !j.todo || !j.res) goto end;
     for (int i = 0; i < st->narch; i++)
-        if (!is_done(st, st->archs[i])) todo++;
-    fprintf(stderr, "clnas rank: %d architectures, %d already in %s, %d to score on %s\n", st->narch, st->narch - todo, a->out,
-            todo, clnas_ctx_device(ctx)->name);
-    int show = isatty(2), k = 0;
-    double t0 = clnas_now();
-    for (int i = 0; i < st->narch; i++) {
-        if (is_done(st, st->archs[i])) continue;
-        clnas_nb201_arch arch;
-        clnas_nb201_parse(st->archs[i], &arch, NULL, 0);
-        clnas_score_result res;
-        if (clnas_score_nb201(ctx, &arch, data, &a->o, &res) != CLNAS_OK) {
-            fprintf(stderr, "\nclnas rank: %s: %s\n", st->archs[i], clnas_ctx_errmsg(ctx));
-            rc = 1;
-            break;
-        }
-        int row = st->table ? clnas_nb201_table_find_arch(st->table, &arch) : -1;
-        write_row(csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, st->archs[i], &res, a->o.repeats);
-        k++;
-        if (show) {
-            double el = clnas_now() - t0, rate = k / el;
-            int bar = (int)(30.0 * k / todo);
-            fprintf(stderr, "\r[%.*s%*s] %d/%d  %.2f arch/s  ETA %.0fs ", bar, "##############################", 30 - bar, "", k,
-                    todo, rate, (todo - k) / rate);
-        }
+        if (!is_done(st, st->archs[i])) j.todo[todo++] = i;
+    fprintf(stderr, "clnas rank: %d architectures, %d already in %s, %d to score on %s%s\n", st->narch, st->narch - todo,
+            a->out, todo, clnas_pool_size(pool) > 1 ? "devices " : "", clnas_pool_label(pool, 0));
+    for (int d = 1; d < clnas_pool_size(pool); d++) fprintf(stderr, "  and %s\n", clnas_pool_label(pool, d));
+    cli_progress_init(&j.prog, pool, todo, "arch");
+    clnas_pool_job job = {todo, rank_work, rank_commit, NULL, rank_note, &j, 1, &cli_stop};
+    cli_stop_install();
+    clnas_status ps = clnas_pool_run(pool, &job, &stopped, err, sizeof err);
+    cli_stop_restore();
+    cli_progress_end(&j.prog);
+    if (ps != CLNAS_OK) {
+        int f = clnas_pool_failed_item(pool);
+        fprintf(stderr, "clnas rank: %s%s%s\n", f >= 0 ? st->archs[j.todo[f]] : "", f >= 0 ? ": " : "", err);
+    } else {
+        char shares[2048];
+        cli_pool_shares(pool, shares, sizeof shares);
+        fprintf(stderr, "clnas rank: scored %d architectures in %.1f s (%s); rows in %s\n", j.prog.k,
+                clnas_now() - j.prog.t0, shares, a->out);
+        if (stopped) fprintf(stderr, "clnas rank: stopped before the end: run the same command again to resume\n");
+        rc = stopped ? 130 : 0;
     }
-    if (show) fputc('\n', stderr);
-    fprintf(stderr, "clnas rank: scored %d architectures in %.1f s; rows in %s\n", k, clnas_now() - t0, a->out);
-    clnas_ctx_destroy(ctx);
+end:
+    for (int i = 0; j.res && i < st->narch; i++) free(j.res[i]);
+    free(j.res);
+    free(j.todo);
+    clnas_pool_destroy(pool);
     clnas_dataset_destroy(data);
     return rc;
 }

@@ -28,6 +28,8 @@ static const cli_def REGISTRY[] = {
     {"depth", "D", CLI_INT, -1, 1000, "keep only the first D cells/blocks of the skeleton (TE-NAS's truncation; -1 all)"},
     {"depths", "LIST", CLI_STR, 0, 0, "blocks per stage of an As-ViT network, e.g. 1,1,1,1"},
     {"device", "D", CLI_STR, 0, 0, "device index or name part (see clnas devices; env CLNAS_DEVICE)"},
+    {"devices", "LIST", CLI_STR, 0, 0, "several devices: all, local-rank (MPI: by node-local rank) or a list of indices / "
+                                       "name parts, e.g. 0,2; one worker per device, results as on one device"},
     {"dump", "DIR", CLI_STR, 0, 0, "also write everything the score is computed from and its intermediate results to DIR"},
     {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double on the device (needs cl_khr_fp64)"},
     {"from", "DIR", CLI_STR, 0, 0, "recompute from a dump: exactly its weights, images and patches"},
