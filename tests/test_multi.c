@@ -1,0 +1,201 @@
+/* test_multi.c - several devices in one process (runtime/pool.h, --devices) and MPI ranks
+ * (cli/mpi.c): the pool's ordering, retry and stop on PoCL's CPU device exposed twice
+ * (POCL_DEVICES="pthread pthread"), and `clnas rank` giving the same bytes on one device, on two
+ * devices, with a failing device, and over MPI ranks. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "runtime/pool.h"
+#include "util/testutil.h"
+
+#ifndef CLNAS_BIN
+#error "CMake defines CLNAS_BIN as the path of the clnas executable"
+#endif
+
+#define TWO "POCL_DEVICES='pthread pthread' CLNAS_TUNE=off"
+/* a small study: 8 architectures, small batches, two repeats */
+#define STUDY "rank --space nb201 --sample 8 --seed 3 --batch 8 --repeat 2 --lr-batch 16 --lr-batches 1"
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = calloc((size_t)n + 1, 1);
+    cr_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    return s;
+}
+
+static int run(const char *env, const char *args, char **out)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s '%s' %s 2>&1", env, CLNAS_BIN, args);
+    return tu_run(cmd, out);
+}
+
+/* ---- the pool itself, with a work function that only waits ---- */
+
+typedef struct rec {
+    int order[64], dev[64], n, stop_after;
+    volatile sig_atomic_t stop;
+} rec;
+
+static clnas_status wait_work(void *ud, clnas_ctx *ctx, int d, int item)
+{
+    (void)ud, (void)ctx, (void)d;
+    struct timespec ts = {0, (1 + item % 3) * 2000000L};
+    nanosleep(&ts, NULL);
+    return CLNAS_OK;
+}
+
+static int record(void *ud, int item, int d)
+{
+    rec *r = ud;
+    r->dev[r->n] = d;
+    r->order[r->n++] = item;
+    if (r->stop_after && r->n == r->stop_after) r->stop = 1;
+    return 0;
+}
+
+static clnas_pool *two_devices(void)
+{
+    setenv("POCL_DEVICES", "pthread pthread", 1);
+    setenv("CLNAS_TUNE", "off", 1);
+    clnas_pool *p = NULL;
+    char err[4096] = "";
+    cr_assert_eq(clnas_pool_create("pthread", NULL, &p, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_pool_size(p), 2, "POCL_DEVICES='pthread pthread' should give two devices");
+    return p;
+}
+
+Test(pool, commits_in_item_order_and_uses_every_device)
+{
+    clnas_pool *p = two_devices();
+    rec r = {0};
+    clnas_pool_job job = {40, wait_work, record, NULL, NULL, &r, 1, NULL};
+    char err[512] = "";
+    int stopped = 1;
+    cr_assert_eq(clnas_pool_run(p, &job, &stopped, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(stopped, 0);
+    cr_assert_eq(r.n, 40);
+    for (int i = 0; i < 40; i++) cr_assert_eq(r.order[i], i, "commit %d was item %d", i, r.order[i]);
+    cr_assert_eq(clnas_pool_done(p, 0) + clnas_pool_done(p, 1), 40);
+    cr_assert(clnas_pool_done(p, 0) > 0 && clnas_pool_done(p, 1) > 0, "one device got no item: %d / %d",
+              clnas_pool_done(p, 0), clnas_pool_done(p, 1));
+    clnas_pool_destroy(p);
+}
+
+static void count_note(void *ud, const char *msg)
+{
+    (void)msg;
+    ((rec *)ud)->stop_after--; /* counts the notes (stop_after starts at 0 here) */
+}
+
+Test(pool, failing_device_is_dropped_and_its_items_retried)
+{
+    clnas_pool *p = two_devices();
+    setenv("CLNAS_TEST_FAIL_DEVICES", "1", 1);
+    rec r = {0};
+    clnas_pool_job job = {12, wait_work, record, NULL, count_note, &r, 1, NULL};
+    char err[512] = "";
+    cr_assert_eq(clnas_pool_run(p, &job, NULL, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(r.n, 12);
+    cr_assert_eq(r.stop_after, -1, "one note about the dropped device");
+    for (int i = 0; i < 12; i++) cr_assert(r.order[i] == i && r.dev[i] == 0);
+    cr_assert_eq(clnas_pool_alive(p), 1);
+    clnas_pool_destroy(p);
+}
+
+Test(pool, no_device_left_is_an_error)
+{
+    clnas_pool *p = two_devices();
+    setenv("CLNAS_TEST_FAIL_DEVICES", "0,1", 1);
+    rec r = {0};
+    clnas_pool_job job = {5, wait_work, record, NULL, NULL, &r, 1, NULL};
+    char err[512] = "";
+    cr_assert_eq(clnas_pool_run(p, &job, NULL, err, sizeof err), CLNAS_E_NO_DEVICE);
+    cr_assert(strstr(err, "every device failed"), "%s", err);
+    cr_assert_eq(r.n, 0);
+    cr_assert_eq(clnas_pool_failed_item(p) >= 0, 1);
+    clnas_pool_destroy(p);
+}
+
+Test(pool, stop_flag_commits_a_prefix)
+{
+    clnas_pool *p = two_devices();
+    rec r = {0};
+    r.stop_after = 5;
+    clnas_pool_job job = {40, wait_work, record, NULL, NULL, &r, 1, &r.stop};
+    char err[512] = "";
+    int stopped = 0;
+    cr_assert_eq(clnas_pool_run(p, &job, &stopped, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(stopped, 1);
+    cr_assert(r.n >= 5 && r.n <= 7, "%d items after the stop at 5 with two devices", r.n);
+    for (int i = 0; i < r.n; i++) cr_assert_eq(r.order[i], i);
+    clnas_pool_destroy(p);
+}
+
+Test(pool, device_specs)
+{
+    setenv("POCL_DEVICES", "pthread pthread", 1);
+    setenv("CLNAS_TUNE", "off", 1);
+    clnas_pool *p = NULL;
+    char err[4096] = "";
+    cr_assert_eq(clnas_pool_create("nosuchdevice", NULL, &p, err, sizeof err), CLNAS_E_NO_DEVICE);
+    cr_assert(strstr(err, "\"nosuchdevice\" names no device"), "%s", err);
+    cr_assert_null(p);
+    /* a device given twice is opened once */
+    cr_assert_eq(clnas_pool_create("0,0", NULL, &p, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_pool_size(p), 1);
+    clnas_pool_destroy(p);
+    /* local-rank: the second rank of the node gets the second device (no GPU here) */
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
+    cr_assert_eq(clnas_pool_create("local-rank", NULL, &p, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(clnas_pool_size(p), 1);
+    cr_assert_eq(clnas_ctx_device(clnas_pool_ctx(p, 0))->index, 1);
+    clnas_pool_destroy(p);
+    cr_assert_eq(clnas_local_rank(), 1);
+}
+
+/* ---- clnas rank over several devices ---- */
+
+Test(rank_devices, two_devices_write_the_bytes_of_one, .timeout = 300)
+{
+    char dir[256], args[1024], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_multi");
+    snprintf(args, sizeof args, STUDY " --device 0 --out %s/one.csv", dir);
+    cr_assert_eq(run(TWO, args, &out), 0, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, STUDY " --devices all --out %s/two.csv", dir);
+    cr_assert_eq(run(TWO, args, &out), 0, "%s", out);
+    cr_assert(strstr(out, "on 0 (") && strstr(out, "on 1 ("), "each device's share is reported:\n%s", out);
+    free(out);
+    /* device 1 fails on every item: dropped, its items done on device 0, the same rows */
+    snprintf(args, sizeof args, STUDY " --devices 0,1 --out %s/drop.csv", dir);
+    cr_assert_eq(run(TWO " CLNAS_TEST_FAIL_DEVICES=1", args, &out), 0, "%s", out);
+    cr_assert(strstr(out, "is dropped from the pool"), "%s", out);
+    free(out);
+    char p1[300], p2[300], p3[300];
+    snprintf(p1, sizeof p1, "%s/one.csv", dir);
+    snprintf(p2, sizeof p2, "%s/two.csv", dir);
+    snprintf(p3, sizeof p3, "%s/drop.csv", dir);
+    char *a = slurp(p1), *b = slurp(p2), *c = slurp(p3);
+    int lines = 0;
+    for (char *q = a; *q; q++) lines += *q == '\n';
+    cr_assert_eq(lines, 9, "a header and 8 rows:\n%s", a);
+    cr_assert_str_eq(b, a, "two devices:\n%s\none device:\n%s", b, a);
+    cr_assert_str_eq(c, a, "with a dropped device:\n%s\none device:\n%s", c, a);
+    free(a), free(b), free(c);
+    /* both fail: an error naming the architecture, exit 1 */
+    snprintf(args, sizeof args, STUDY " --devices all --out %s/none.csv", dir);
+    cr_assert_eq(run(TWO " CLNAS_TEST_FAIL_DEVICES=0,1", args, &out), 1, "%s", out);
+    cr_assert(strstr(out, "every device failed"), "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}
