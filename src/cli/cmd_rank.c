@@ -4,13 +4,16 @@
  * interrupted study from that file; then the rank correlations with the benchmark accuracies. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "cli/mpi.h"
 #include "cli/multi.h"
+#include "cli/parts.h"
 #include "clnas/bench201.h"
 #include "clnas/score.h"
 #include "core/util.h"
@@ -249,6 +252,18 @@ static clnas_status rank_work(void *ud, clnas_ctx *ctx, int d, int k)
     return clnas_score_nb201(ctx, &arch, j->data, &j->st->a->o, j->res[k]);
 }
 
+/* Fault injection for the tests of an interrupted job: CLNAS_TEST_DIE_AT="R:N" makes MPI rank R
+ * (0 without MPI) write half a row after its N-th row and kill itself (SIGKILL), as a crash would. */
+static void test_die(FILE *csv, int written)
+{
+    const char *v = getenv("CLNAS_TEST_DIE_AT");
+    int r = -1, n = -1;
+    if (!v || sscanf(v, "%d:%d", &r, &n) != 2 || r != cli_mpi_rank() || n != written) return;
+    fputs("99999,\"|nor_conv", csv);
+    fflush(csv);
+    raise(SIGKILL);
+}
+
 static int rank_commit(void *ud, int k, int d)
 {
     rank_job *j = ud;
@@ -261,14 +276,47 @@ static int rank_commit(void *ud, int k, int d)
     free(j->res[k]);
     j->res[k] = NULL;
     cli_progress_step(&j->prog, d);
+    test_die(j->csv, j->prog.k);
     return 0;
+}
+
+/* Part files (cli/parts.h): used under MPI with several ranks, or when an earlier such run left
+ * some. Cuts partial last lines, adds the parts' rows to the done list, and makes sure every
+ * rank has read them before any writes. 0 on failure (printed). */
+static int parts_begin(const rank_args *a, rank_study *st, int *parts, char *mine, size_t len)
+{
+    char **paths = NULL;
+    int np = 0, ok = cli_parts_list(a->out, &paths, &np), me = cli_mpi_rank();
+    *parts = cli_mpi_size() > 1 || np > 0;
+    cli_part_name(a->out, me, mine, len);
+    if (ok && *parts) ok = cli_part_trim("rank", mine);
+    for (int i = 0; ok && me == 0 && i < np; i++) /* rank 0 also tidies the parts of ranks this run lacks */
+        if (atoi(strrchr(paths[i], 't') + 1) >= cli_mpi_size()) ok = cli_part_trim("rank", paths[i]);
+    ok = !cli_mpi_max_int(!ok);
+    for (int i = 0; ok && i < np; i++) {
+        char **more = NULL;
+        int nmore = 0, ex = 0;
+        ok = load_done(paths[i], a->o.repeats, &more, &nmore, &ex);
+        char **p = ok && nmore ? realloc(st->done, (size_t)(st->ndone + nmore) * sizeof *p) : st->done;
+        if (!p) ok = 0;
+        else st->done = p;
+        for (int k = 0; k < nmore; k++) {
+            if (ok) st->done[st->ndone++] = more[k];
+            else free(more[k]);
+        }
+        free(more);
+    }
+    for (int i = 0; i < np; i++) free(paths[i]);
+    free(paths);
+    return !cli_mpi_max_int(!ok); /* nobody writes before every rank has read */
 }
 
 static void rank_note(void *ud, const char *msg) { (void)ud; cli_pool_note("rank", msg); }
 
 /* Scores every architecture not yet in the CSV on the devices of --devices (or --device),
- * appending rows in list order. 0, 1 on an error (printed), 130 when stopped by Ctrl-C. */
-static int score_all(const rank_study *st, FILE *csv)
+ * appending rows in list order (to this rank's part file, in any order, when parts is set:
+ * items handed out by MPI rank 0). 0, 1 on an error (printed), 130 when stopped by Ctrl-C. */
+static int score_all(const rank_study *st, FILE *csv, int parts)
 {
     const rank_args *a = st->a;
     char err[4096] = "";
@@ -284,23 +332,26 @@ static int score_all(const rank_study *st, FILE *csv)
     if (!pool || !j.todo || !j.res) goto end;
     for (int i = 0; i < st->narch; i++)
         if (!is_done(st, st->archs[i])) j.todo[todo++] = i;
-    fprintf(stderr, "clnas rank: %d architectures, %d already in %s, %d to score on %s%s\n", st->narch, st->narch - todo,
-            a->out, todo, clnas_pool_size(pool) > 1 ? "devices " : "", clnas_pool_label(pool, 0));
-    for (int d = 1; d < clnas_pool_size(pool); d++) fprintf(stderr, "  and %s\n", clnas_pool_label(pool, d));
+    char who[64] = "";
+    if (cli_mpi_size() > 1) snprintf(who, sizeof who, "rank %d of %d: ", cli_mpi_rank(), cli_mpi_size());
+    if (cli_mpi_rank() == 0)
+        fprintf(stderr, "clnas rank: %d architectures, %d already in %s%s, %d to score\n", st->narch, st->narch - todo,
+                a->out, parts ? " and its part files" : "", todo);
+    for (int d = 0; d < clnas_pool_size(pool); d++) fprintf(stderr, "clnas rank: %son device %s\n", who, clnas_pool_label(pool, d));
     cli_progress_init(&j.prog, pool, todo, "arch");
-    clnas_pool_job job = {todo, rank_work, rank_commit, NULL, rank_note, &j, 1, &cli_stop};
+    clnas_pool_job job = {todo, rank_work, rank_commit, NULL, rank_note, &j, !parts, &cli_stop};
     cli_stop_install();
-    clnas_status ps = clnas_pool_run(pool, &job, &stopped, err, sizeof err);
+    clnas_status ps = cli_mpi_run_pool(pool, &job, &stopped, err, sizeof err);
     cli_stop_restore();
     cli_progress_end(&j.prog);
     if (ps != CLNAS_OK) {
         int f = clnas_pool_failed_item(pool);
-        fprintf(stderr, "clnas rank: %s%s%s\n", f >= 0 ? st->archs[j.todo[f]] : "", f >= 0 ? ": " : "", err);
+        fprintf(stderr, "clnas rank: %s%s%s%s\n", who, f >= 0 ? st->archs[j.todo[f]] : "", f >= 0 ? ": " : "", err);
     } else {
         char shares[2048];
         cli_pool_shares(pool, shares, sizeof shares);
-        fprintf(stderr, "clnas rank: scored %d architectures in %.1f s (%s); rows in %s\n", j.prog.k,
-                clnas_now() - j.prog.t0, shares, a->out);
+        fprintf(stderr, "clnas rank: %sscored %d architectures in %.1f s (%s); rows in %s\n", who, j.prog.k,
+                clnas_now() - j.prog.t0, shares, parts ? "the part files" : a->out);
         if (stopped) fprintf(stderr, "clnas rank: stopped before the end: run the same command again to resume\n");
         rc = stopped ? 130 : 0;
     }
@@ -334,12 +385,18 @@ int clnas_cmd_rank(int argc, char **argv)
     }
     /* resume */
     if (!load_done(a.out, a.o.repeats, &st.done, &st.ndone, &exists)) goto end;
+    char part[4200];
+    int parts = 0;
+    if (!parts_begin(&a, &st, &parts, part, sizeof part)) goto end;
     if (st.ndone > 1) qsort(st.done, (size_t)st.ndone, sizeof *st.done, cmpstr);
-    FILE *csv = open_csv(a.out, exists, a.o.repeats);
-    if (!csv) goto end;
-    rc = score_all(&st, csv);
+    FILE *csv = parts ? open_csv(part, 1, a.o.repeats) : open_csv(a.out, exists, a.o.repeats);
+    if (!csv) cli_mpi_abort(1);
+    rc = score_all(&st, csv, parts);
     fclose(csv);
-    if (rc == 0) {
+    if (rc == 1 && cli_mpi_size() > 1) cli_mpi_abort(1); /* one rank's failure ends the job; the parts keep the rows */
+    rc = cli_mpi_max_int(rc);
+    if (rc == 0 && parts && cli_mpi_rank() == 0 && !cli_parts_merge("rank", a.out, st.archs, st.narch)) rc = 1;
+    if (rc == 0 && cli_mpi_rank() == 0) {
         char *sargv[5] = {"stats", (char *)a.out, NULL, NULL, NULL};
         int sargc = 2;
         if (a.plot) { sargv[2] = "--plot"; sargv[3] = (char *)a.plot; sargc = 4; }

@@ -68,6 +68,7 @@ static const cli_def REGISTRY[] = {
     {"space", "NAME", CLI_FN, 0, 0, "search space: nb201 (the one implemented so far; darts and asvit are planned)"},
     {"table", "FILE", CLI_STR, 0, 0, "NB201 accuracy table (default: the bundled data/nb201/nb201_accuracies.csv)"},
     {"threads", "N", CLI_INT, 1, 64, "decoder threads (default: the online CPUs)"},
+    {"throughput", NULL, CLI_FLAG, 0, 0, "architectures scored per second by each device alone and all together"},
     {"title", "TEXT", CLI_STR, 0, 0, "figure title"},
     {"trace", "FILE", CLI_STR, 0, 0, "a search result file (repeat for several)"},
 };

@@ -22,7 +22,7 @@
 struct clnas_pool {
     int n, alive, failed_item;
     clnas_ctx *ctx[POOL_MAX];
-    int dead[POOL_MAX], done[POOL_MAX];
+    int dead[POOL_MAX], done[POOL_MAX], idle[POOL_MAX];
     char label[POOL_MAX][300];
 };
 
@@ -32,7 +32,7 @@ typedef struct pool_run {
     const clnas_pool_job *job;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int next, inflight, cursor, fatal;
+    int next, inflight, cursor, fatal, active;
     int *retry, nretry;
     unsigned char *finished; /* ordered mode: computed, not yet committed */
     clnas_status st;
@@ -183,6 +183,11 @@ int clnas_pool_alive(const clnas_pool *p) { return p->alive; }
 clnas_ctx *clnas_pool_ctx(clnas_pool *p, int d) { return p->ctx[d]; }
 int clnas_pool_done(const clnas_pool *p, int d) { return p->done[d]; }
 int clnas_pool_failed_item(const clnas_pool *p) { return p->failed_item; }
+
+void clnas_pool_only(clnas_pool *p, int d)
+{
+    for (int i = 0; i < p->n; i++) p->idle[i] = d >= 0 && i != d;
+}
 const char *clnas_pool_label(const clnas_pool *p, int d) { return p->label[d]; }
 
 /* Records the first fatal error of the run (under the lock). */
@@ -229,14 +234,15 @@ static void give(pool_run *r, int d, int item, clnas_status st)
     } else if (clnas_pool_device_error(st)) {
         p->dead[d] = 1;
         p->alive--;
+        r->active--;
         r->retry[r->nretry++] = item;
         char msg[POOL_MSG];
         snprintf(msg, sizeof msg, "device %s failed (%s) and is dropped from the pool; %s: %s", p->label[d],
-                 clnas_status_str(st), p->alive ? "its item goes to another device" : "no device is left",
+                 clnas_status_str(st), r->active ? "its item goes to another device" : "no device is left",
                  clnas_ctx_errmsg(p->ctx[d]));
         if (j->note) j->note(j->ud, msg);
-        if (p->alive == 0 && !r->fatal) p->failed_item = item;
-        if (p->alive == 0) run_fail(r, st, "every device failed; the last error: ", clnas_ctx_errmsg(p->ctx[d]));
+        if (r->active == 0 && !r->fatal) p->failed_item = item;
+        if (r->active == 0) run_fail(r, st, "every device failed; the last error: ", clnas_ctx_errmsg(p->ctx[d]));
     } else {
         if (!r->fatal) p->failed_item = item;
         run_fail(r, st, clnas_ctx_errmsg(p->ctx[d]), "");
@@ -295,15 +301,16 @@ static void run_workers(pool_run *r)
     worker w[POOL_MAX];
     int started[POOL_MAX] = {0}, last = -1;
     for (int d = 0; d < p->n; d++)
-        if (!p->dead[d]) last = d;
+        if (!p->dead[d] && !p->idle[d]) last = d;
     for (int d = 0; d < p->n; d++) {
         w[d] = (worker){r, d};
-        if (p->dead[d] || d == last) continue;
+        if (p->dead[d] || p->idle[d] || d == last) continue;
         started[d] = pthread_create(&tid[d], NULL, work_loop, &w[d]) == 0;
         if (!started[d]) { /* no thread: the device sits this run out */
             pthread_mutex_lock(&r->mu);
             p->dead[d] = 1;
             p->alive--;
+            r->active--;
             pthread_mutex_unlock(&r->mu);
         }
     }
@@ -319,11 +326,12 @@ clnas_status clnas_pool_run(clnas_pool *p, const clnas_pool_job *job, int *stopp
         snprintf(err, errlen, "a pool job with its own item source cannot be ordered");
         return CLNAS_E_INVALID_ARG;
     }
-    if (p->alive == 0) {
+    pool_run r = {.p = p, .job = job, .err = err, .errlen = errlen, .st = CLNAS_OK};
+    for (int d = 0; d < p->n; d++) r.active += !p->dead[d] && !p->idle[d];
+    if (r.active == 0) {
         snprintf(err, errlen, "no device is left in the pool");
         return CLNAS_E_NO_DEVICE;
     }
-    pool_run r = {.p = p, .job = job, .err = err, .errlen = errlen, .st = CLNAS_OK};
     r.retry = malloc((size_t)(p->n + 1) * sizeof *r.retry);
     r.finished = calloc((size_t)job->nitems + 1, 1);
     if (!r.retry || !r.finished) {
