@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <jansson.h>
 #include "runtime/pool.h"
 #include "util/testutil.h"
 
@@ -198,6 +199,34 @@ Test(rank_devices, two_devices_write_the_bytes_of_one, .timeout = 300)
     cr_assert(strstr(out, "every device failed"), "%s", out);
     free(out);
     tu_rmrf(dir);
+}
+
+/* ---- clnas score --devices: the repeats over two devices ---- */
+
+static json_t *score_json(const char *extra)
+{
+    char args[1024], *out = NULL;
+    snprintf(args, sizeof args, "score --space nb201 --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|nor_conv_1x1~0|"
+                                "nor_conv_1x1~1|nor_conv_1x1~2|' --batch 12 --repeat 5 --lr-batch 64 --json %s 2>/dev/null", extra);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s '%s' %s", TWO, CLNAS_BIN, args);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    cr_assert_not_null(j, "not JSON: %s\n%s", e.text, out);
+    free(out);
+    json_object_del(j, "time_s"); /* the only thing that may differ */
+    return j;
+}
+
+Test(score_devices, repeats_over_two_devices_give_the_numbers_of_one, .timeout = 120)
+{
+    json_t *one = score_json("--device 0"), *two = score_json("--devices all");
+    char *a = json_dumps(one, JSON_SORT_KEYS), *b = json_dumps(two, JSON_SORT_KEYS);
+    cr_assert(json_object_get(one, "ntk") && json_object_get(one, "lr"), "%s", a);
+    cr_assert_str_eq(b, a);
+    free(a), free(b);
+    json_decref(one), json_decref(two);
 }
 
 /* ---- clnas rank over MPI ranks (only in a build with MPI, and once: not in the sanitizer tree,

@@ -120,8 +120,8 @@ static int tp_measure(clnas_pool *pool, tp_job *j, int n, int reps, json_t *js)
     clnas_pool_only(pool, -1);
     if (!time_runs(pool, j, n, reps, &sec, shares)) return 0;
     char what[128];
-    snprintf(what, sizeof what, "%d device%s together%s", nd, nd > 1 ? "s" : "",
-             ranks > 1 ? " on each rank" : "");
+    if (ranks > 1) snprintf(what, sizeof what, "%d device%s on each of %d ranks", nd, nd > 1 ? "s" : "", ranks);
+    else snprintf(what, sizeof what, "%d device%s together", nd, nd > 1 ? "s" : "");
     if (cli_mpi_rank() == 0 && !js) print_row(what, n * ranks, sec, shares, nd, best * ranks);
     if (js) {
         json_t *sh = json_array();
