@@ -225,36 +225,46 @@ static const clnas_candidate *resumed(const clnas_search_opts *o, int round, con
     return NULL;
 }
 
-/* scores one candidate: NTK pairs on fresh batches, LR pairs on the next patches */
-static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur, clnas_candidate *c,
-                                    int round, int index)
+/* What scoring one candidate adds to the search's counters, replayed in candidate order (so that
+ * the floating-point sum of kappa_gflop is the same whichever device scored what). */
+typedef struct cand_count {
+    long kappa_evals, regions_evals;
+    int ngflop;
+    double gflop[CLNAS_MAX_REPEATS];
+} cand_count;
+
+static void count_add(clnas_search_result *res, const cand_count *k)
 {
-    const clnas_score_opts *so = &s->o->score;
-    const clnas_candidate *old = resumed(s->o, round, c);
-    if (old) {
-        /* replay the data draws so that the following candidates see the same batches and patches */
-        for (int r = 0; r < so->repeats; r++) clnas_sampler_batch(s->si, so->batch, 1, s->images, NULL);
-        for (int r = 0; r < so->repeats; r++) clnas_sampler_patches(s->sp, so->lr_batch * so->lr_batches, s->patches);
-        *c = *old;
-        return CLNAS_OK;
-    }
+    res->kappa_evals += k->kappa_evals;
+    res->regions_evals += k->regions_evals;
+    for (int i = 0; i < k->ngflop; i++) res->kappa_gflop += k->gflop[i];
+}
+
+/* Scores one candidate on ctx: NTK pairs on its `repeats` batches (images, one after the other),
+ * LR pairs on its `repeats` patch sets. */
+static clnas_status score_candidate_on(clnas_ctx *ctx, const clnas_score_opts *so, const clnas_nb201_arch *cur,
+                                       evaluator *ntk_cur, clnas_candidate *c, int round, int index, const float *images,
+                                       const float *patches, cand_count *cnt)
+{
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
     clnas_nb201_arch cand = *cur;
     cand.ops[c->edge] &= (unsigned char)~(1u << c->op);
     evaluator nc, lc, lk;
     clnas_status st;
+    memset(cnt, 0, sizeof *cnt);
     /* NTK: the candidate copies the current network's weights (same round stream) */
     uint64_t ntk_stream = clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round);
-    st = eval_make(s->ctx, &cand, 0, ntk_stream, so, &nc);
+    st = eval_make(ctx, &cand, 0, ntk_stream, so, &nc);
     if (st != CLNAS_OK) return st;
     double sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        clnas_sampler_batch(s->si, so->batch, 1, s->images, NULL);
+        const float *batch = images + (size_t)r * so->batch * img;
         clnas_kappa kc, kd;
-        st = clnas_ntk_eval(ntk_cur->ntk, s->images, &kc, NULL, NULL, NULL, NULL, NULL);
-        if (st == CLNAS_OK) st = clnas_ntk_eval(nc.ntk, s->images, &kd, NULL, NULL, NULL, NULL, NULL);
+        st = clnas_ntk_eval(ntk_cur->ntk, batch, &kc, NULL, NULL, NULL, NULL, NULL);
+        if (st == CLNAS_OK) st = clnas_ntk_eval(nc.ntk, batch, &kd, NULL, NULL, NULL, NULL, NULL);
         if (st != CLNAS_OK) break;
-        s->res->kappa_evals += 2;
-        s->res->kappa_gflop += kappa_gflop(ntk_cur->net, so->batch) + kappa_gflop(nc.net, so->batch);
+        cnt->kappa_evals += 2;
+        cnt->gflop[cnt->ngflop++] = kappa_gflop(ntk_cur->net, so->batch) + kappa_gflop(nc.net, so->batch);
         c->kappa_cur[r] = kappa_value(&kc, &c->kappa_undefined);
         c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
         sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
@@ -264,24 +274,53 @@ static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur
     c->dk = sum / so->repeats;
     /* LR: fresh weights per candidate, shared by its current and candidate thin nets */
     uint64_t lr_stream = clnas_key_combine(clnas_key_combine(KEY_LR_CAND, (uint64_t)round), (uint64_t)index);
-    st = eval_make(s->ctx, cur, 1, lr_stream, so, &lc);
+    st = eval_make(ctx, cur, 1, lr_stream, so, &lc);
     if (st != CLNAS_OK) return st;
-    st = eval_make(s->ctx, &cand, 1, lr_stream, so, &lk);
+    st = eval_make(ctx, &cand, 1, lr_stream, so, &lk);
     if (st != CLNAS_OK) { eval_free(&lc); return st; }
     int n = so->lr_batch * so->lr_batches;
     sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        clnas_sampler_patches(s->sp, n, s->patches);
-        st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], NULL, NULL);
-        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], NULL, NULL);
+        const float *set = patches + (size_t)r * n * 9;
+        st = clnas_lr_count(lc.lr, set, n, &c->r_cur[r], NULL, NULL);
+        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, set, n, &c->r_cand[r], NULL, NULL);
         if (st == CLNAS_OK) {
-            s->res->regions_evals += 2;
+            cnt->regions_evals += 2;
             sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
         }
     }
     eval_free(&lc);
     eval_free(&lk);
     c->dr = sum / so->repeats;
+    return st;
+}
+
+/* A candidate's data in the original mode: its `repeats` NTK batches, then its `repeats` patch
+ * sets, the next draws of the search's two samplers (independent generators, so drawing all
+ * batches before the patches gives the numbers of drawing them repeat by repeat). */
+static void draw_candidate_data(search_state *s, float *images, float *patches)
+{
+    const clnas_score_opts *so = &s->o->score;
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+    int n = so->lr_batch * so->lr_batches;
+    for (int r = 0; r < so->repeats; r++) clnas_sampler_batch(s->si, so->batch, 1, images + (size_t)r * so->batch * img, NULL);
+    for (int r = 0; r < so->repeats; r++) clnas_sampler_patches(s->sp, n, patches + (size_t)r * n * 9);
+}
+
+/* scores one candidate: NTK pairs on fresh batches, LR pairs on the next patches */
+static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur, clnas_candidate *c,
+                                    int round, int index)
+{
+    const clnas_candidate *old = resumed(s->o, round, c);
+    /* a resumed candidate's draws are made too, so that the following candidates see the same data */
+    draw_candidate_data(s, s->images, s->patches);
+    if (old) {
+        *c = *old;
+        return CLNAS_OK;
+    }
+    cand_count cnt;
+    clnas_status st = score_candidate_on(s->ctx, &s->o->score, cur, ntk_cur, c, round, index, s->images, s->patches, &cnt);
+    count_add(s->res, &cnt);
     return st;
 }
 
@@ -314,13 +353,53 @@ static clnas_status shared_round_scores(search_state *s, const clnas_nb201_arch 
     return st;
 }
 
-/* Scores one candidate in the shared-batches mode: repeat r compares the candidate with the
- * round's shared kappa_cur / R_cur on the round's batch r / patch set r. The candidate's nets
+/* Scores one candidate in the shared-batches mode on ctx: repeat r compares the candidate with the
+ * round's shared kappa_cur / R_cur (rs) on the round's batch r / patch set r. The candidate's nets
  * take the round's weights, so the modules it shares with the current network are identical. */
+static clnas_status score_candidate_shared_on(clnas_ctx *ctx, const clnas_score_opts *so, const round_shared *rs,
+                                              const clnas_nb201_arch *cur, clnas_candidate *c, int round,
+                                              const float *images, const float *patches, cand_count *cnt)
+{
+    clnas_nb201_arch cand = *cur;
+    cand.ops[c->edge] &= (unsigned char)~(1u << c->op);
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+    int n = so->lr_batch * so->lr_batches;
+    memset(cnt, 0, sizeof *cnt);
+    evaluator e;
+    clnas_status st = eval_make(ctx, &cand, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &e);
+    if (st != CLNAS_OK) return st;
+    double sum = 0;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        clnas_kappa kd;
+        st = clnas_ntk_eval(e.ntk, images + (size_t)r * so->batch * img, &kd, NULL, NULL, NULL, NULL, NULL);
+        if (st != CLNAS_OK) break;
+        cnt->kappa_evals++;
+        cnt->gflop[cnt->ngflop++] = kappa_gflop(e.net, so->batch);
+        c->kappa_cur[r] = kappa_value(&rs->kappa_cur[r], &c->kappa_undefined);
+        c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
+        sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
+    }
+    eval_free(&e);
+    if (st != CLNAS_OK) return st;
+    c->dk = sum / so->repeats;
+    st = eval_make(ctx, &cand, 1, clnas_key_combine(KEY_LR_ROUND, (uint64_t)round), so, &e);
+    if (st != CLNAS_OK) return st;
+    sum = 0;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        st = clnas_lr_count(e.lr, patches + (size_t)r * n * 9, n, &c->r_cand[r], NULL, NULL);
+        if (st != CLNAS_OK) break;
+        cnt->regions_evals++;
+        c->r_cur[r] = rs->r_cur[r];
+        sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
+    }
+    eval_free(&e);
+    c->dr = sum / so->repeats;
+    return st;
+}
+
 static clnas_status score_candidate_shared(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur,
                                            clnas_candidate *c, int round)
 {
-    const clnas_score_opts *so = &s->o->score;
     const clnas_candidate *old = resumed(s->o, round, c);
     if (old) {
         /* nothing to replay: the data of a round is drawn once, before its first candidate */
@@ -329,40 +408,9 @@ static clnas_status score_candidate_shared(search_state *s, const clnas_nb201_ar
     }
     clnas_status st;
     if (!s->rs.ready && (st = shared_round_scores(s, cur, ntk_cur, round)) != CLNAS_OK) return st;
-    const round_shared *rs = &s->rs;
-    clnas_nb201_arch cand = *cur;
-    cand.ops[c->edge] &= (unsigned char)~(1u << c->op);
-    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
-    int n = so->lr_batch * so->lr_batches;
-    evaluator e;
-    st = eval_make(s->ctx, &cand, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &e);
-    if (st != CLNAS_OK) return st;
-    double sum = 0;
-    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        clnas_kappa kd;
-        st = clnas_ntk_eval(e.ntk, s->images + (size_t)r * so->batch * img, &kd, NULL, NULL, NULL, NULL, NULL);
-        if (st != CLNAS_OK) break;
-        s->res->kappa_evals++;
-        s->res->kappa_gflop += kappa_gflop(e.net, so->batch);
-        c->kappa_cur[r] = kappa_value(&rs->kappa_cur[r], &c->kappa_undefined);
-        c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
-        sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
-    }
-    eval_free(&e);
-    if (st != CLNAS_OK) return st;
-    c->dk = sum / so->repeats;
-    st = eval_make(s->ctx, &cand, 1, clnas_key_combine(KEY_LR_ROUND, (uint64_t)round), so, &e);
-    if (st != CLNAS_OK) return st;
-    sum = 0;
-    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        st = clnas_lr_count(e.lr, s->patches + (size_t)r * n * 9, n, &c->r_cand[r], NULL, NULL);
-        if (st != CLNAS_OK) break;
-        s->res->regions_evals++;
-        c->r_cur[r] = rs->r_cur[r];
-        sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
-    }
-    eval_free(&e);
-    c->dr = sum / so->repeats;
+    cand_count cnt;
+    st = score_candidate_shared_on(s->ctx, &s->o->score, &s->rs, cur, c, round, s->images, s->patches, &cnt);
+    count_add(s->res, &cnt);
     return st;
 }
 
@@ -484,8 +532,8 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     s.t0 = clnas_now();
     s.show = !o->quiet && isatty(2);
     int hw = clnas_dataset_hw(so->dataset);
-    /* the shared mode holds a whole round's K batches and K patch sets */
-    size_t nbuf = o->shared_batches ? (size_t)so->repeats : 1;
+    /* a candidate's (or, in the shared mode, a round's) K batches and K patch sets */
+    size_t nbuf = (size_t)so->repeats;
     s.images = malloc(nbuf * so->batch * 3 * hw * hw * sizeof(float));
     s.patches = malloc(nbuf * so->lr_batch * so->lr_batches * 9 * sizeof(float));
     clnas_candidate *cands = calloc(CLNAS_NB201_EDGES * CLNAS_NB201_NOPS, sizeof *cands);
