@@ -229,6 +229,51 @@ Test(score_devices, repeats_over_two_devices_give_the_numbers_of_one, .timeout =
     json_decref(one), json_decref(two);
 }
 
+/* ---- clnas search --devices: each round's candidates over two devices ---- */
+#ifndef CLNAS_SANITIZED
+#define SEARCH "search --space nb201 --batch 4 --repeat 1 --lr-batch 8 --lr-batches 1 --seed 1 --quiet"
+
+/* The trace and result of a search into dir/name; the result's wall time is left out. */
+static char *search_trace(const char *env, const char *extra, const char *dir, const char *name)
+{
+    char args[1024], path[400], *out = NULL;
+    snprintf(args, sizeof args, SEARCH " %s --out %s/%s", extra, dir, name);
+    cr_assert_eq(run(env, args, &out), 0, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/%s/trace_seed1.jsonl", dir, name);
+    char *t = slurp(path);
+    snprintf(path, sizeof path, "%s/%s/search_seed1.json", dir, name);
+    json_error_t e;
+    json_t *r = json_load_file(path, 0, &e);
+    cr_assert_not_null(r, "%s: %s", path, e.text);
+    json_object_del(r, "wall_s");
+    char *rs = json_dumps(r, JSON_SORT_KEYS);
+    json_decref(r);
+    size_t n = strlen(t) + strlen(rs) + 2;
+    char *both = malloc(n);
+    snprintf(both, n, "%s\n%s", t, rs);
+    free(t), free(rs);
+    return both;
+}
+
+Test(search_devices, two_devices_find_the_same_cell_with_the_same_trace, .timeout = 300)
+{
+    char dir[256];
+    tu_mkdtemp(dir, sizeof dir, "clnas_msearch");
+    char *one = search_trace(TWO, "--device 0", dir, "one");
+    cr_assert(strstr(one, "\"type\": \"round\", \"round\": 3"), "a search of three rounds:\n%s", one);
+    char *two = search_trace(TWO, "--devices all", dir, "two");
+    cr_assert_str_eq(two, one, "two devices:\n%s\none device:\n%s", two, one);
+    char *drop = search_trace(TWO " CLNAS_TEST_FAIL_DEVICES=0", "--devices all", dir, "drop");
+    cr_assert_str_eq(drop, one, "device 0 dropped:\n%s\none device:\n%s", drop, one);
+    char *sh1 = search_trace(TWO, "--shared-batches --device 0", dir, "sh1");
+    char *sh2 = search_trace(TWO, "--shared-batches --devices all", dir, "sh2");
+    cr_assert_str_eq(sh2, sh1, "shared batches, two devices:\n%s\none device:\n%s", sh2, sh1);
+    free(one), free(two), free(drop), free(sh1), free(sh2);
+    tu_rmrf(dir);
+}
+#endif
+
 /* ---- clnas rank over MPI ranks (only in a build with MPI, and once: not in the sanitizer tree,
  * where Open MPI's own allocations would need suppressing) ---- */
 #if defined(CLNAS_MPI) && !defined(CLNAS_SANITIZED)

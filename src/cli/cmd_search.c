@@ -16,6 +16,8 @@
 #include "core/util.h"
 #include "report/json.h"
 #include "report/trace.h"
+#include "cli/multi.h"
+#include "search/search_pool.h"
 
 static const char USAGE[] =
 "usage: clnas search [--space nb201] [options]\n"
@@ -53,7 +55,7 @@ static const char *const ACC_KEYS[3] = {"cifar10", "cifar100", "imagenet16"};
 /* What the command line asked for. */
 typedef struct search_args {
     clnas_search_opts o;
-    const char *data_path, *device, *out, *space;
+    const char *data_path, *device, *out, *space, *devices;
     int seeds[2]; /* first and last seed */
     int json;
 } search_args;
@@ -63,7 +65,8 @@ typedef struct search_env {
     search_args *a;
     clnas_dataset *data;
     clnas_nb201_table *table; /* NULL: accuracies missing */
-    clnas_ctx *ctx;
+    clnas_ctx *ctx;           /* the pool's first device */
+    clnas_pool *pool;         /* --devices (or the one device of --device) */
     const char *devname;
     char src[1100];           /* the data source */
 } search_env;
@@ -117,6 +120,8 @@ static int parse_args(int argc, char **argv, search_args *a)
     cli_add_help(&c, "shared-batches", &a->o.shared_batches, HELP_SHARED);
     cli_add_help(&c, "json", &a->json, "print the summary as JSON");
     cli_add(&c, "quiet", &a->o.quiet);
+    cli_add_help(&c, "devices", &a->devices, "spread each round's candidates over several devices: all, local-rank or a\n"
+                                             "list (0,1); the same trace and cell as one device");
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     return pr == CLI_OK ? -1 : pr == CLI_HELP ? 0 : 2;
 }
@@ -311,7 +316,8 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     if (a->out && clnas_trace_writer_open(tpath, &tw, err, sizeof err) != CLNAS_OK) fprintf(stderr, "clnas search: %s\n", err);
     o.trace = clnas_trace_writer_sink(tw);
     clnas_search_result sr;
-    clnas_status st = clnas_search_nb201(e->ctx, e->data, &o, &sr);
+    clnas_search_notes notes = {cli_pool_note, "search"};
+    clnas_status st = clnas_search_nb201_pool(e->pool, &notes, e->data, &o, &sr);
     if (clnas_trace_writer_close(tw, err, sizeof err) != CLNAS_OK) fprintf(stderr, "clnas search: warning: %s\n", err);
     clnas_trace_data_free(&td);
     if (st != CLNAS_OK) {
@@ -433,10 +439,8 @@ static int env_open(search_env *e, search_args *a)
         fprintf(stderr, "clnas search: cannot create %s: %s\n", a->out, strerror(errno));
         return 1;
     }
-    if (clnas_ctx_create(a->device, &e->ctx) != CLNAS_OK) {
-        fprintf(stderr, "clnas search: %s\n", clnas_ctx_errmsg(e->ctx));
-        return 1;
-    }
+    if (!(e->pool = cli_pool_open("search", a->devices, a->device))) return 1;
+    e->ctx = clnas_pool_ctx(e->pool, 0);
     e->devname = clnas_ctx_device(e->ctx)->name;
     snprintf(e->src, sizeof e->src, "%s", clnas_dataset_source(e->data));
     return 0;
@@ -444,7 +448,7 @@ static int env_open(search_env *e, search_args *a)
 
 static void env_close(search_env *e)
 {
-    clnas_ctx_destroy(e->ctx);
+    clnas_pool_destroy(e->pool);
     clnas_dataset_destroy(e->data);
     clnas_nb201_table_destroy(e->table);
 }

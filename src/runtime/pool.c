@@ -184,6 +184,13 @@ clnas_ctx *clnas_pool_ctx(clnas_pool *p, int d) { return p->ctx[d]; }
 int clnas_pool_done(const clnas_pool *p, int d) { return p->done[d]; }
 int clnas_pool_failed_item(const clnas_pool *p) { return p->failed_item; }
 
+int clnas_pool_first_alive(const clnas_pool *p)
+{
+    for (int d = 0; d < p->n; d++)
+        if (!p->dead[d]) return d;
+    return -1;
+}
+
 void clnas_pool_only(clnas_pool *p, int d)
 {
     for (int i = 0; i < p->n; i++) p->idle[i] = d >= 0 && i != d;

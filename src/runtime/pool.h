@@ -69,6 +69,9 @@ typedef struct clnas_pool_job {
  * Dropped devices are reported through job->note as they happen (the library never prints). */
 clnas_status clnas_pool_run(clnas_pool *p, const clnas_pool_job *job, int *stopped, char *err, size_t errlen);
 
+/* The first device not dropped, -1 when every one was. */
+int clnas_pool_first_alive(const clnas_pool *p);
+
 /* Lets only device d take part in the following runs (the others sit idle); -1: every device. */
 void clnas_pool_only(clnas_pool *p, int d);
 

@@ -12,6 +12,8 @@
 #include "core/rng.h"
 #include "internal.h"
 #include "metrics/streams.h"
+#include "runtime/pool.h"
+#include "search/search_pool.h"
 
 #define KAPPA_UNDEFINED_VALUE 1e5 /* what the original substitutes for a NaN kappa */
 /* weight-stream keys: the round's NTK weights (both modes), a candidate's thin-net weights
@@ -148,6 +150,9 @@ typedef struct search_state {
     clnas_sampler *si, *sp;
     float *images, *patches; /* one batch and one patch set; K of each with shared batches */
     round_shared rs;
+    clnas_pool *pool; /* several devices: each round's candidates spread over them (NULL: s->ctx alone) */
+    void (*note)(void *ud, const char *msg); /* told of a device dropped from the pool */
+    void *note_ud;
     int done, total;
     double t0;
     int show;
@@ -479,6 +484,126 @@ static int list_candidates(const clnas_nb201_arch *arch, clnas_candidate *cands)
     return n;
 }
 
+/* ---- a round over several devices ---- */
+
+/* One round's candidates as a pool job: candidate i is scored entirely on one device, from the
+ * data it would have drawn in the one-device order (drawn up front, in candidate order), and
+ * committed in candidate order (counters, trace, progress), so the result equals one device's. */
+typedef struct round_job {
+    search_state *s;
+    const clnas_nb201_arch *arch;
+    int round, n;
+    clnas_candidate *cands;
+    evaluator *cur;          /* [devices]: the round's current NTK network, made on first use */
+    float *images, *patches; /* original mode: every candidate's batches and patch sets */
+    cand_count *cnt;         /* [n] */
+} round_job;
+
+static clnas_status round_work(void *ud, clnas_ctx *ctx, int d, int i)
+{
+    round_job *j = ud;
+    search_state *s = j->s;
+    const clnas_score_opts *so = &s->o->score;
+    clnas_candidate *c = &j->cands[i];
+    int edge = c->edge, op = c->op;
+    memset(c, 0, sizeof *c); /* a retry on another device starts afresh */
+    c->edge = edge;
+    c->op = op;
+    memset(&j->cnt[i], 0, sizeof j->cnt[i]);
+    const clnas_candidate *old = resumed(s->o, j->round, c);
+    if (old) {
+        *c = *old;
+        return CLNAS_OK;
+    }
+    if (s->o->shared_batches)
+        return score_candidate_shared_on(ctx, so, &s->rs, j->arch, c, j->round, s->images, s->patches, &j->cnt[i]);
+    clnas_status st;
+    if (!j->cur[d].ntk &&
+        (st = eval_make(ctx, j->arch, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)j->round), so, &j->cur[d])) != CLNAS_OK)
+        return st;
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+    size_t np = (size_t)so->lr_batch * so->lr_batches;
+    return score_candidate_on(ctx, so, j->arch, &j->cur[d], c, j->round, i,
+                              j->images + (size_t)i * so->repeats * so->batch * img,
+                              j->patches + (size_t)i * so->repeats * np * 9, &j->cnt[i]);
+}
+
+static void round_note(void *ud, const char *msg)
+{
+    const search_state *s = ((round_job *)ud)->s;
+    if (s->note) s->note(s->note_ud, msg);
+}
+
+static int round_commit(void *ud, int i, int d)
+{
+    (void)d;
+    round_job *j = ud;
+    search_state *s = j->s;
+    count_add(s->res, &j->cnt[i]);
+    s->res->kappa_undefined += j->cands[i].kappa_undefined;
+    s->res->candidates++;
+    s->done++;
+    progress(s, j->round, s->res->rounds, i + 1, j->n);
+    if (s->o->trace && s->o->trace->candidate) s->o->trace->candidate(s->o->trace->ud, j->round, &j->cands[i], s->o->score.repeats);
+    return 0;
+}
+
+/* The round's data before anything is scored: the shared mode's K batches and the current
+ * network's scores on them (on the first device, when some candidate is not resumed), or every
+ * candidate's own draws in the original mode. */
+static clnas_status round_pool_data(search_state *s, round_job *j)
+{
+    const clnas_score_opts *so = &s->o->score;
+    if (!s->o->shared_batches) {
+        size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+        size_t np = (size_t)so->lr_batch * so->lr_batches, per = (size_t)so->repeats;
+        j->images = malloc((size_t)j->n * per * so->batch * img * sizeof(float));
+        j->patches = malloc((size_t)j->n * per * np * 9 * sizeof(float));
+        if (!j->images || !j->patches) return clnas_set_error(s->ctx, CLNAS_E_NOMEM, "search: out of host memory");
+        for (int i = 0; i < j->n; i++)
+            draw_candidate_data(s, j->images + (size_t)i * per * so->batch * img, j->patches + (size_t)i * per * np * 9);
+        return CLNAS_OK;
+    }
+    draw_round_data(s);
+    int fresh = 0;
+    for (int i = 0; i < j->n; i++) fresh |= resumed(s->o, j->round, &j->cands[i]) == NULL;
+    if (!fresh) return CLNAS_OK;
+    evaluator cur;
+    clnas_status st = eval_make(s->ctx, j->arch, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)j->round), so, &cur);
+    if (st == CLNAS_OK) st = shared_round_scores(s, j->arch, &cur, j->round);
+    eval_free(&cur);
+    return st;
+}
+
+/* Scores the candidates of a round over the pool (the counterpart of run_round's loop). */
+static clnas_status round_pool(search_state *s, const clnas_nb201_arch *arch, int round, clnas_candidate *cands, int n)
+{
+    int nd = clnas_pool_size(s->pool), first = clnas_pool_first_alive(s->pool);
+    if (first < 0) return clnas_set_error(s->ctx, CLNAS_E_NO_DEVICE, "search: no device is left in the pool");
+    s->ctx = clnas_pool_ctx(s->pool, first); /* the round's host-side work: on a device that still works */
+    round_job j = {s, arch, round, n, cands, calloc((size_t)nd, sizeof(evaluator)), NULL, NULL,
+                   calloc((size_t)n + 1, sizeof(cand_count))};
+    clnas_status st = j.cur && j.cnt ? round_pool_data(s, &j) : clnas_set_error(s->ctx, CLNAS_E_NOMEM, "search: out of host memory");
+    if (st == CLNAS_OK) {
+        char err[CLNAS_ERRMSG_LEN];
+        clnas_pool_job job = {n, round_work, round_commit, NULL, round_note, &j, 1, NULL};
+        st = clnas_pool_run(s->pool, &job, NULL, err, sizeof err);
+        if (st != CLNAS_OK) {
+            int f = clnas_pool_failed_item(s->pool);
+            char en[16] = "?";
+            if (f >= 0) edge_name(cands[f].edge, en, sizeof en);
+            clnas_set_error(s->ctx, st, "%s [search round %d, candidate %s %s]", err, round, en,
+                            f >= 0 ? clnas_nb201_op_name(cands[f].op) : "?");
+        }
+    }
+    for (int d = 0; j.cur && d < nd; d++) eval_free(&j.cur[d]);
+    free(j.cur);
+    free(j.cnt);
+    free(j.images);
+    free(j.patches);
+    return st;
+}
+
 /* One round: scores every candidate of *arch (reporting each to the sink), ranks them and prunes
  * *arch. cands has room for every (edge, op). */
 static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round, clnas_candidate *cands)
@@ -487,12 +612,14 @@ static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round
     const clnas_score_opts *so = &o->score;
     int k_prune = clnas_nb201_edge_count(arch, 0) - 1;
     if (o->prune_number < k_prune) k_prune = o->prune_number;
-    evaluator cur;
-    clnas_status st = eval_make(s->ctx, arch, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &cur);
-    if (st != CLNAS_OK) return st;
-    if (o->shared_batches) draw_round_data(s);
     int n = list_candidates(arch, cands);
-    for (int i = 0; i < n; i++) {
+    evaluator cur;
+    memset(&cur, 0, sizeof cur);
+    clnas_status st = s->pool ? round_pool(s, arch, round, cands, n)
+                              : eval_make(s->ctx, arch, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &cur);
+    if (st != CLNAS_OK) return st;
+    if (o->shared_batches && !s->pool) draw_round_data(s);
+    for (int i = 0; !s->pool && i < n; i++) {
         progress(s, round, s->res->rounds, i + 1, n);
         st = o->shared_batches ? score_candidate_shared(s, arch, &cur, &cands[i], round)
                                : score_candidate(s, arch, &cur, &cands[i], round, i);
@@ -518,7 +645,8 @@ static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round
     return CLNAS_OK;
 }
 
-clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *o, clnas_search_result *res)
+static clnas_status search_impl(clnas_ctx *ctx, clnas_pool *pool, const clnas_search_notes *notes, const clnas_dataset *data,
+                                const clnas_search_opts *o, clnas_search_result *res)
 {
     memset(res, 0, sizeof *res);
     const clnas_score_opts *so = &o->score;
@@ -527,6 +655,11 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     search_state s;
     memset(&s, 0, sizeof s);
     s.ctx = ctx;
+    s.pool = pool;
+    if (notes) {
+        s.note = notes->note;
+        s.note_ud = notes->ud;
+    }
     s.o = o;
     s.res = res;
     s.t0 = clnas_now();
@@ -552,6 +685,8 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     res->arch = arch;
     res->wall_s = clnas_now() - s.t0;
 done:
+    /* a pool search may have moved its host-side work to another device: the message goes to ctx */
+    if (st != CLNAS_OK && s.ctx != ctx) clnas_set_error(ctx, st, "%s", clnas_ctx_errmsg(s.ctx));
     if (s.show) fputc('\n', stderr);
     clnas_sampler_destroy(s.si);
     clnas_sampler_destroy(s.sp);
@@ -559,4 +694,16 @@ done:
     free(s.patches);
     free(cands);
     return st;
+}
+
+clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *o, clnas_search_result *res)
+{
+    return search_impl(ctx, NULL, NULL, data, o, res);
+}
+
+clnas_status clnas_search_nb201_pool(clnas_pool *pool, const clnas_search_notes *notes, const clnas_dataset *data,
+                                     const clnas_search_opts *o, clnas_search_result *res)
+{
+    /* one device: the one-device search itself */
+    return search_impl(clnas_pool_ctx(pool, 0), clnas_pool_size(pool) > 1 ? pool : NULL, notes, data, o, res);
 }
