@@ -16,6 +16,7 @@
 #include "core/util.h"
 #include "report/json.h"
 #include "report/trace.h"
+#include "cli/mpi.h"
 #include "cli/multi.h"
 #include "search/search_pool.h"
 
@@ -69,6 +70,8 @@ typedef struct search_env {
     clnas_pool *pool;         /* --devices (or the one device of --device) */
     const char *devname;
     char src[1100];           /* the data source */
+    int spread;               /* MPI, one seed: its candidates spread over the ranks (rank 0 writes) */
+    int seeds_mpi;            /* MPI, several seeds: seeds handed out to the ranks (rank 0 prints) */
 } search_env;
 
 typedef struct run_result {
@@ -289,6 +292,19 @@ static int write_json(const char *path, json_t *v)
     return 0;
 }
 
+/* MPI: a round's candidates over the ranks (search/search_pool.h). */
+static clnas_status mpi_run(void *ud, clnas_pool *pool, clnas_pool_job *job, char *err, size_t errlen)
+{
+    (void)ud;
+    return cli_mpi_run_pool(pool, job, NULL, err, errlen);
+}
+
+static int mpi_share(void *ud, void *items, size_t size, int n, const unsigned char *mine)
+{
+    (void)ud;
+    return cli_mpi_share(items, size, n, mine);
+}
+
 /* Searches seed k (resuming its trace) and writes its result file. Returns 0; 1 when only the
  * result file could not be written; -1 when the search failed; -2 when its trace cannot be
  * resumed (then nothing more is written: a summary would replace the folder's with a part of
@@ -304,6 +320,8 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     clnas_trace_data td;
     memset(&td, 0, sizeof td);
     if (a->out && resume_from(e, tpath, r->seed, &td) != 0) return -2;
+    if (e->spread) cli_mpi_barrier(); /* every rank has read the trace before rank 0 appends to it */
+    int writer = !e->spread || cli_mpi_rank() == 0;
     clnas_search_opts o = a->o;
     o.score.seed = (uint64_t)r->seed;
     snprintf(label, sizeof label, "seed %d (%ld/%ld)", r->seed, k + 1, nruns);
@@ -313,10 +331,11 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     o.nresume = td.n;
     o.resume_shared_batches = td.shared_batches;
     clnas_trace_writer *tw = NULL;
-    if (a->out && clnas_trace_writer_open(tpath, &tw, err, sizeof err) != CLNAS_OK) fprintf(stderr, "clnas search: %s\n", err);
+    if (a->out && writer && clnas_trace_writer_open(tpath, &tw, err, sizeof err) != CLNAS_OK)
+        fprintf(stderr, "clnas search: %s\n", err);
     o.trace = clnas_trace_writer_sink(tw);
     clnas_search_result sr;
-    clnas_search_notes notes = {cli_pool_note, "search"};
+    clnas_search_notes notes = {cli_pool_note, "search", e->spread ? mpi_run : NULL, e->spread ? mpi_share : NULL};
     clnas_status st = clnas_search_nb201_pool(e->pool, &notes, e->data, &o, &sr);
     if (clnas_trace_writer_close(tw, err, sizeof err) != CLNAS_OK) fprintf(stderr, "clnas search: warning: %s\n", err);
     clnas_trace_data_free(&td);
@@ -333,12 +352,12 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     r->kappa_gflop = sr.kappa_gflop;
     lookup(e->table, r);
     int rc = 0;
-    if (a->out) {
+    if (a->out && writer) {
         json_t *j = run_json(r, &a->o, e->devname, e->src);
         rc = write_json(path, j) ? 1 : 0;
         json_decref(j);
     }
-    if (!a->json) print_seed(r);
+    if (!a->json && writer && !e->seeds_mpi) print_seed(r);
     return rc;
 }
 
@@ -421,6 +440,57 @@ static int summarise(const search_env *e, const run_result *runs, int n)
     return rc;
 }
 
+/* ---- several seeds over MPI ranks ---- */
+
+typedef struct seeds_job {
+    search_env *e;
+    run_result *runs;
+    long nruns;
+    unsigned char *mine;
+    int rc;
+} seeds_job;
+
+/* One seed on this rank: its result file if it is finished, else its search. */
+static int seed_item(void *ud, int k)
+{
+    seeds_job *j = ud;
+    run_result *r = &j->runs[k];
+    r->seed = (int)(j->e->a->seeds[0] + k);
+    int fin = 0;
+    if (j->e->a->out) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/search_seed%d.json", j->e->a->out, r->seed);
+        if ((fin = finished_seed(j->e, path, r)) < 0) return 1;
+    }
+    if (!fin) {
+        int sr = search_seed(j->e, k, j->nruns, r);
+        if (sr < 0) return 1;
+        j->rc |= sr;
+    }
+    j->mine[k] = 1;
+    return 0;
+}
+
+/* mpirun -n K clnas search --seeds A-B: rank 0 hands out the seeds; each rank writes the files of
+ * its seeds; rank 0 gathers the results and prints them and the summary. A rank's failure ends
+ * the job (the seeds finished so far keep their result files: a rerun skips them). */
+static int seeds_over_ranks(search_env *e, run_result *runs, long nruns)
+{
+    seeds_job j = {e, runs, nruns, calloc((size_t)nruns, 1), 0};
+    if (!j.mine) cli_mpi_abort(1);
+    if (cli_mpi_for_each((int)nruns, seed_item, &j) != 0) cli_mpi_abort(1);
+    cli_mpi_share(runs, sizeof *runs, (int)nruns, j.mine);
+    free(j.mine);
+    int rc = cli_mpi_max_int(j.rc);
+    if (cli_mpi_rank() != 0) return rc;
+    if (!e->a->json) {
+        printf("TE-NAS search on NAS-Bench-201: %ld seeds over %d MPI ranks; batch %d, %d repeats\n", nruns, cli_mpi_size(),
+               e->a->o.score.batch, e->a->o.score.repeats);
+        for (long k = 0; k < nruns; k++) print_seed(&runs[k]);
+    }
+    return rc | summarise(e, runs, (int)nruns);
+}
+
 /* ---- the command ---- */
 
 /* Data, accuracy table, --out folder and context; 0, or 1 with the error printed. */
@@ -468,7 +538,13 @@ int clnas_cmd_search(int argc, char **argv)
         rc = 1;
         goto end;
     }
-    if (!a.json)
+    e.spread = cli_mpi_size() > 1 && nruns == 1;
+    e.seeds_mpi = cli_mpi_size() > 1 && nruns > 1;
+    if (e.seeds_mpi) {
+        rc = seeds_over_ranks(&e, runs, nruns);
+        goto end;
+    }
+    if (!a.json && cli_mpi_rank() == 0)
         printf("TE-NAS search on NAS-Bench-201: %s images (%s), device %s; batch %d, %d repeats, %d patches per R; %s\n",
                clnas_dataset_name(a.o.score.dataset), e.src, e.devname, a.o.score.batch, a.o.score.repeats,
                a.o.score.lr_batch * a.o.score.lr_batches,
@@ -500,7 +576,7 @@ int clnas_cmd_search(int argc, char **argv)
         }
         done++;
     }
-    if (done > 0) rc |= summarise(&e, runs, done);
+    if (done > 0 && cli_mpi_rank() == 0) rc |= summarise(&e, runs, done);
 end:
     free(runs);
     env_close(&e);

@@ -34,7 +34,7 @@ int cli_mpi_rank(void) { return g_rank; }
 int cli_mpi_size(void) { return g_size; }
 
 #ifdef CLNAS_MPI
-enum { TAG_ASK = 7101, TAG_ITEM = 7102, TAG_DONE = 7103 };
+enum { TAG_ASK = 7101, TAG_ITEM = 7102, TAG_DONE = 7103, TAG_SHARE = 7104 };
 
 int cli_mpi_init(int *argc, char ***argv)
 {
@@ -115,34 +115,42 @@ static int next_remote(void *ud)
     return it;
 }
 
-typedef struct pool_thread {
+/* Rank 0's own share of the work, on a helper thread while the main thread serves requests. */
+typedef struct work_thread {
+    clnas_status (*body)(struct work_thread *t);
     clnas_pool *pool;
     clnas_pool_job *job;
-    int *stopped, finished;
+    int *stopped;
     char *err;
     size_t errlen;
+    int (*fn)(void *ud, int item); /* cli_mpi_for_each */
+    void *ud;
+    int finished;
     clnas_status st;
-} pool_thread;
+} work_thread;
 
 static void *run_thread(void *arg)
 {
-    pool_thread *t = arg;
-    t->st = clnas_pool_run(t->pool, t->job, t->stopped, t->err, t->errlen);
+    work_thread *t = arg;
+    clnas_status st = t->body(t);
     pthread_mutex_lock(&g_mu);
+    t->st = st;
     t->finished = 1;
     pthread_mutex_unlock(&g_mu);
     return NULL;
 }
 
-/* Rank 0's main thread: answers requests until every other rank is done (or its own pool failed). */
-static void serve(pool_thread *t)
+/* Rank 0's main thread: answers requests until every other rank is done (or its own work failed). */
+static void serve(work_thread *t)
 {
     int done = 0;
     while (done < g_size - 1) {
-        int flag = 0;
+        int ask = 0, fin = 0;
         MPI_Status s;
-        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &s);
-        if (!flag) {
+        /* only this exchange's tags: other messages (cli_mpi_share's) wait for their own receive */
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_ASK, MPI_COMM_WORLD, &ask, &s);
+        if (!ask) MPI_Iprobe(MPI_ANY_SOURCE, TAG_DONE, MPI_COMM_WORLD, &fin, &s);
+        if (!ask && !fin) {
             pthread_mutex_lock(&g_mu);
             int failed = t->finished && t->st != CLNAS_OK;
             pthread_mutex_unlock(&g_mu);
@@ -152,22 +160,33 @@ static void serve(pool_thread *t)
             continue;
         }
         int dummy;
-        if (s.MPI_TAG == TAG_ASK) {
+        if (ask) {
             MPI_Recv(&dummy, 0, MPI_INT, s.MPI_SOURCE, TAG_ASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             int it = take_local();
             MPI_Send(&it, 1, MPI_INT, s.MPI_SOURCE, TAG_ITEM, MPI_COMM_WORLD);
-        } else if (s.MPI_TAG == TAG_DONE) {
+        } else {
             MPI_Recv(&dummy, 0, MPI_INT, s.MPI_SOURCE, TAG_DONE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             done++;
-        } else { /* not a message of this exchange: take it off the queue */
-            int count = 0;
-            MPI_Get_count(&s, MPI_BYTE, &count);
-            char *buf = malloc(count > 0 ? (size_t)count : 1);
-            MPI_Recv(buf, count, MPI_BYTE, s.MPI_SOURCE, s.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-            free(buf);
         }
     }
 }
+
+/* Rank 0: its share on a helper thread, requests on this one; the status of its share. */
+static clnas_status rank0_run(work_thread *t, int nitems)
+{
+    g_next = 0;
+    g_nitems = nitems;
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, run_thread, t) != 0) {
+        snprintf(t->err, t->errlen, "cannot start a thread");
+        return CLNAS_E_NOMEM;
+    }
+    serve(t);
+    pthread_join(tid, NULL);
+    return t->st;
+}
+
+static clnas_status pool_body(work_thread *t) { return clnas_pool_run(t->pool, t->job, t->stopped, t->err, t->errlen); }
 
 clnas_status cli_mpi_run_pool(clnas_pool *pool, clnas_pool_job *job, int *stopped, char *err, size_t errlen)
 {
@@ -182,18 +201,75 @@ clnas_status cli_mpi_run_pool(clnas_pool *pool, clnas_pool_job *job, int *stoppe
         if (st == CLNAS_OK) MPI_Send(&st, 0, MPI_INT, 0, TAG_DONE, MPI_COMM_WORLD);
         return st;
     }
-    g_next = 0;
-    g_nitems = job->nitems;
     job->next = next_rank0;
-    pool_thread t = {pool, job, stopped, 0, err, errlen, CLNAS_OK};
-    pthread_t tid;
-    if (pthread_create(&tid, NULL, run_thread, &t) != 0) {
-        snprintf(err, errlen, "cannot start a thread");
-        return CLNAS_E_NOMEM;
+    work_thread t = {pool_body, pool, job, stopped, err, errlen, NULL, NULL, 0, CLNAS_OK};
+    return rank0_run(&t, job->nitems);
+}
+
+/* The items of cli_mpi_for_each, one after the other, as long as fn succeeds. */
+static clnas_status each_body(work_thread *t)
+{
+    for (int it; (it = g_rank == 0 ? take_local() : next_remote(NULL)) >= 0;)
+        if (t->fn(t->ud, it) != 0) return CLNAS_E_IO;
+    return CLNAS_OK;
+}
+
+int cli_mpi_for_each(int nitems, int (*fn)(void *ud, int item), void *ud)
+{
+    char err[128] = "";
+    work_thread t = {each_body, NULL, NULL, NULL, err, sizeof err, fn, ud, 0, CLNAS_OK};
+    if (!g_on || g_size == 1) {
+        for (int i = 0; i < nitems; i++)
+            if (fn(ud, i) != 0) return 1;
+        return 0;
     }
-    serve(&t);
-    pthread_join(tid, NULL);
-    return t.st;
+    if (g_rank > 0) {
+        clnas_status st = each_body(&t);
+        if (st == CLNAS_OK) MPI_Send(&st, 0, MPI_INT, 0, TAG_DONE, MPI_COMM_WORLD);
+        return st != CLNAS_OK;
+    }
+    clnas_status st = rank0_run(&t, nitems);
+    if (err[0]) fprintf(stderr, "clnas: %s\n", err);
+    return st != CLNAS_OK;
+}
+
+int cli_mpi_share(void *items, size_t size, int n, const unsigned char *mine)
+{
+    if (!g_on || g_size == 1) return 0;
+    char *base = items;
+    int cnt = 0;
+    for (int i = 0; i < n; i++) cnt += mine[i] != 0;
+    if (g_rank > 0) {
+        int *idx = malloc(((size_t)cnt + 1) * sizeof *idx);
+        char *buf = malloc(((size_t)cnt + 1) * size);
+        if (!idx || !buf) cli_mpi_abort(1);
+        for (int i = 0, k = 0; i < n; i++)
+            if (mine[i]) {
+                idx[k] = i;
+                memcpy(buf + (size_t)k++ * size, base + (size_t)i * size, size);
+            }
+        MPI_Send(&cnt, 1, MPI_INT, 0, TAG_SHARE, MPI_COMM_WORLD);
+        MPI_Send(idx, cnt, MPI_INT, 0, TAG_SHARE, MPI_COMM_WORLD);
+        MPI_Send(buf, (int)((size_t)cnt * size), MPI_BYTE, 0, TAG_SHARE, MPI_COMM_WORLD);
+        free(idx);
+        free(buf);
+    } else {
+        for (int r = 1; r < g_size; r++) { /* in rank order: the same result whatever the timing */
+            int c = 0;
+            MPI_Recv(&c, 1, MPI_INT, r, TAG_SHARE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            int *idx = malloc(((size_t)c + 1) * sizeof *idx);
+            char *buf = malloc(((size_t)c + 1) * size);
+            if (!idx || !buf) cli_mpi_abort(1);
+            MPI_Recv(idx, c, MPI_INT, r, TAG_SHARE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            MPI_Recv(buf, (int)((size_t)c * size), MPI_BYTE, r, TAG_SHARE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            for (int k = 0; k < c; k++)
+                if (idx[k] >= 0 && idx[k] < n) memcpy(base + (size_t)idx[k] * size, buf + (size_t)k * size, size);
+            free(idx);
+            free(buf);
+        }
+    }
+    MPI_Bcast(items, (int)((size_t)n * size), MPI_BYTE, 0, MPI_COMM_WORLD);
+    return 0;
 }
 
 #else /* without MPI: one process */
@@ -220,5 +296,18 @@ clnas_status cli_mpi_run_pool(clnas_pool *pool, clnas_pool_job *job, int *stoppe
 {
     job->next = NULL;
     return clnas_pool_run(pool, job, stopped, err, errlen);
+}
+
+int cli_mpi_for_each(int nitems, int (*fn)(void *ud, int item), void *ud)
+{
+    for (int i = 0; i < nitems; i++)
+        if (fn(ud, i) != 0) return 1;
+    return 0;
+}
+
+int cli_mpi_share(void *items, size_t size, int n, const unsigned char *mine)
+{
+    (void)items, (void)size, (void)n, (void)mine;
+    return 0;
 }
 #endif

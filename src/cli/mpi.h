@@ -34,4 +34,14 @@ void cli_mpi_abort(int rc);
  * Without MPI or with one rank it is clnas_pool_run with items in order. */
 clnas_status cli_mpi_run_pool(clnas_pool *pool, clnas_pool_job *job, int *stopped, char *err, size_t errlen);
 
+/* Runs fn(ud, item) in this thread for the items 0..nitems-1 this rank is handed (dynamically,
+ * by rank 0, as above); without MPI, for every item in order. A non-zero return from fn stops this
+ * rank's share. 0 when every call of this rank succeeded. */
+int cli_mpi_for_each(int nitems, int (*fn)(void *ud, int item), void *ud);
+
+/* Makes items[0..n) (each `size` bytes) whole on every rank: item i comes from the rank where
+ * mine[i] is set (plain bytes: the ranks run the same build on the same kind of host). Collective.
+ * Without MPI, nothing to do. 0 on success. */
+int cli_mpi_share(void *items, size_t size, int n, const unsigned char *mine);
+
 #endif

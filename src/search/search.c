@@ -151,8 +151,7 @@ typedef struct search_state {
     float *images, *patches; /* one batch and one patch set; K of each with shared batches */
     round_shared rs;
     clnas_pool *pool; /* several devices: each round's candidates spread over them (NULL: s->ctx alone) */
-    void (*note)(void *ud, const char *msg); /* told of a device dropped from the pool */
-    void *note_ud;
+    const clnas_search_notes *notes; /* NULL: none (a device dropped is not told; one process) */
     int done, total;
     double t0;
     int show;
@@ -497,7 +496,37 @@ typedef struct round_job {
     evaluator *cur;          /* [devices]: the round's current NTK network, made on first use */
     float *images, *patches; /* original mode: every candidate's batches and patch sets */
     cand_count *cnt;         /* [n] */
+    unsigned char *mine;     /* [n] across processes: scored by this one */
 } round_job;
+
+/* A candidate's result as processes exchange it. */
+typedef struct cand_result {
+    clnas_candidate c;
+    cand_count cnt;
+} cand_result;
+
+static int mark_mine(void *ud, int i, int d)
+{
+    (void)d;
+    ((round_job *)ud)->mine[i] = 1;
+    return 0;
+}
+
+/* Across processes: every candidate's result on every process. */
+static clnas_status share_round(search_state *s, round_job *j)
+{
+    cand_result *all = calloc((size_t)j->n + 1, sizeof *all);
+    if (!all) return clnas_set_error(s->ctx, CLNAS_E_NOMEM, "search: out of host memory");
+    for (int i = 0; i < j->n; i++) all[i] = (cand_result){j->cands[i], j->cnt[i]};
+    int bad = s->notes->share(s->notes->ud, all, sizeof *all, j->n, j->mine);
+    for (int i = 0; !bad && i < j->n; i++) {
+        j->cands[i] = all[i].c;
+        j->cnt[i] = all[i].cnt;
+    }
+    free(all);
+    return bad ? clnas_set_error(s->ctx, CLNAS_E_IO, "search round %d: the processes could not share the results", j->round)
+               : CLNAS_OK;
+}
 
 static clnas_status round_work(void *ud, clnas_ctx *ctx, int d, int i)
 {
@@ -531,7 +560,7 @@ static clnas_status round_work(void *ud, clnas_ctx *ctx, int d, int i)
 static void round_note(void *ud, const char *msg)
 {
     const search_state *s = ((round_job *)ud)->s;
-    if (s->note) s->note(s->note_ud, msg);
+    if (s->notes && s->notes->note) s->notes->note(s->notes->ud, msg);
 }
 
 static int round_commit(void *ud, int i, int d)
@@ -582,12 +611,16 @@ static clnas_status round_pool(search_state *s, const clnas_nb201_arch *arch, in
     if (first < 0) return clnas_set_error(s->ctx, CLNAS_E_NO_DEVICE, "search: no device is left in the pool");
     s->ctx = clnas_pool_ctx(s->pool, first); /* the round's host-side work: on a device that still works */
     round_job j = {s, arch, round, n, cands, calloc((size_t)nd, sizeof(evaluator)), NULL, NULL,
-                   calloc((size_t)n + 1, sizeof(cand_count))};
-    clnas_status st = j.cur && j.cnt ? round_pool_data(s, &j) : clnas_set_error(s->ctx, CLNAS_E_NOMEM, "search: out of host memory");
+                   calloc((size_t)n + 1, sizeof(cand_count)), calloc((size_t)n + 1, 1)};
+    int procs = s->notes && s->notes->run && s->notes->share;
+    clnas_status st = j.cur && j.cnt && j.mine ? round_pool_data(s, &j)
+                                               : clnas_set_error(s->ctx, CLNAS_E_NOMEM, "search: out of host memory");
     if (st == CLNAS_OK) {
         char err[CLNAS_ERRMSG_LEN];
-        clnas_pool_job job = {n, round_work, round_commit, NULL, round_note, &j, 1, NULL};
-        st = clnas_pool_run(s->pool, &job, NULL, err, sizeof err);
+        clnas_pool_job job = {n, round_work, procs ? mark_mine : round_commit, NULL, round_note, &j, 1, NULL};
+        st = procs ? s->notes->run(s->notes->ud, s->pool, &job, err, sizeof err) : clnas_pool_run(s->pool, &job, NULL, err, sizeof err);
+        if (st == CLNAS_OK && procs && (st = share_round(s, &j)) == CLNAS_OK)
+            for (int i = 0; i < n; i++) round_commit(&j, i, 0);
         if (st != CLNAS_OK) {
             int f = clnas_pool_failed_item(s->pool);
             char en[16] = "?";
@@ -599,6 +632,7 @@ static clnas_status round_pool(search_state *s, const clnas_nb201_arch *arch, in
     for (int d = 0; j.cur && d < nd; d++) eval_free(&j.cur[d]);
     free(j.cur);
     free(j.cnt);
+    free(j.mine);
     free(j.images);
     free(j.patches);
     return st;
@@ -656,10 +690,7 @@ static clnas_status search_impl(clnas_ctx *ctx, clnas_pool *pool, const clnas_se
     memset(&s, 0, sizeof s);
     s.ctx = ctx;
     s.pool = pool;
-    if (notes) {
-        s.note = notes->note;
-        s.note_ud = notes->ud;
-    }
+    s.notes = notes;
     s.o = o;
     s.res = res;
     s.t0 = clnas_now();
@@ -705,5 +736,6 @@ clnas_status clnas_search_nb201_pool(clnas_pool *pool, const clnas_search_notes 
                                      const clnas_search_opts *o, clnas_search_result *res)
 {
     /* one device: the one-device search itself */
-    return search_impl(clnas_pool_ctx(pool, 0), clnas_pool_size(pool) > 1 ? pool : NULL, notes, data, o, res);
+    int spread = clnas_pool_size(pool) > 1 || (notes && notes->run && notes->share);
+    return search_impl(clnas_pool_ctx(pool, 0), spread ? pool : NULL, notes, data, o, res);
 }

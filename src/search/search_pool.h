@@ -16,6 +16,14 @@
 typedef struct clnas_search_notes {
     void (*note)(void *ud, const char *msg); /* a device was dropped (msg says which and why) */
     void *ud;
+    /* Optional, to spread the candidates over several processes (MPI; the search itself knows no
+     * MPI): run(ud, ...) runs a round's pool job with items handed out across the processes
+     * (committing, unordered, the items computed here); share(ud, items, size, n, mine) then makes
+     * the round's n results whole on every process (item i from the process where mine[i] is set).
+     * Every process runs the same search: it draws the same data and ranks the same results, so
+     * all of them prune the same ops. Both NULL: one process. */
+    clnas_status (*run)(void *ud, clnas_pool *pool, clnas_pool_job *job, char *err, size_t errlen);
+    int (*share)(void *ud, void *items, size_t size, int n, const unsigned char *mine);
 } clnas_search_notes;
 
 /* clnas_search_nb201 on the pool's devices (one device: exactly clnas_search_nb201 on it). Errors
