@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
+#include <math.h>
 #include "runtime/pool.h"
 #include "util/testutil.h"
 
@@ -198,6 +199,52 @@ Test(rank_devices, two_devices_write_the_bytes_of_one, .timeout = 300)
     cr_assert_eq(run(TWO " CLNAS_TEST_FAIL_DEVICES=0,1", args, &out), 1, "%s", out);
     cr_assert(strstr(out, "every device failed"), "%s", out);
     free(out);
+    tu_rmrf(dir);
+}
+
+/* Two different implementations (PoCL and Mesa's rusticl on llvmpipe) in one pool: every row says
+ * which device computed it, and the numbers agree with PoCL's within float tolerance. */
+Test(rank_devices, a_mixed_pool_records_the_device_of_every_row, .timeout = 300)
+{
+    char *out = NULL;
+    int rc = tu_run("RUSTICL_ENABLE=llvmpipe clinfo -l 2>/dev/null", &out);
+    int have = rc == 0 && out && strstr(out, "llvmpipe");
+    free(out);
+    if (!have) cr_skip_test("no rusticl/llvmpipe device (RUSTICL_ENABLE=llvmpipe clinfo -l lists none)");
+    char dir[256], args[1024];
+    tu_mkdtemp(dir, sizeof dir, "clnas_mixed");
+    snprintf(args, sizeof args, STUDY " --device pthread --out %s/pocl.csv", dir);
+    cr_assert_eq(run("CLNAS_TUNE=off", args, &out), 0, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, STUDY " --devices pthread,llvmpipe --out %s/mixed.csv", dir);
+    cr_assert_eq(run("CLNAS_TUNE=off RUSTICL_ENABLE=llvmpipe", args, &out), 0, "%s", out);
+    free(out);
+    char p1[300], p2[300];
+    snprintf(p1, sizeof p1, "%s/pocl.csv", dir);
+    snprintf(p2, sizeof p2, "%s/mixed.csv", dir);
+    char *a = slurp(p1), *b = slurp(p2);
+    char *sa = NULL, *sb = NULL, *la = strtok_r(a, "\n", &sa), *lb = strtok_r(b, "\n", &sb);
+    cr_assert(strstr(lb, ",kappa_status,device"), "the header names the device column: %s", lb);
+    int rows = 0;
+    while ((la = strtok_r(NULL, "\n", &sa)) && (lb = strtok_r(NULL, "\n", &sb))) {
+        rows++;
+        cr_assert(strstr(lb, "\"pthread") || strstr(lb, "\"llvmpipe"), "row without its device: %s", lb);
+        /* kappa (field 3) within 1e-4 relative; R (field 5) within 2% */
+        char *fa[16], *fb[16], *qa = NULL, *qb = NULL;
+        char ca[4096], cb[4096];
+        snprintf(ca, sizeof ca, "%s", la);
+        snprintf(cb, sizeof cb, "%s", lb);
+        int na = 0, nb = 0;
+        for (char *t = strtok_r(ca, ",", &qa); t && na < 16; t = strtok_r(NULL, ",", &qa)) fa[na++] = t;
+        for (char *t = strtok_r(cb, ",", &qb); t && nb < 16; t = strtok_r(NULL, ",", &qb)) fb[nb++] = t;
+        cr_assert_eq(nb, na + 1, "%s\n%s", la, lb);
+        cr_assert_str_eq(fa[1], fb[1], "the rows are in the same order");
+        double ka = atof(fa[2]), kb = atof(fb[2]), ra = atof(fa[4]), rb = atof(fb[4]);
+        cr_assert(fabs(ka - kb) <= 1e-4 * fabs(ka), "kappa %s: %.10g (PoCL) vs %.10g", fa[1], ka, kb);
+        cr_assert(fabs(ra - rb) <= 0.02 * ra, "R %s: %g (PoCL) vs %g", fa[1], ra, rb);
+    }
+    cr_assert_eq(rows, 8);
+    free(a), free(b);
     tu_rmrf(dir);
 }
 

@@ -182,7 +182,7 @@ static int archs_from_table(const rank_args *a, const clnas_nb201_table *table, 
 }
 
 /* Opens the CSV for appending, with its header when it is new. NULL with the message printed. */
-static FILE *open_csv(const char *out, int exists, int repeats)
+static FILE *open_csv(const char *out, int exists, int repeats, int devcol)
 {
     FILE *csv = fopen(out, "a");
     if (!csv) {
@@ -194,14 +194,15 @@ static FILE *open_csv(const char *out, int exists, int repeats)
         for (int r = 1; r <= repeats; r++) fprintf(csv, ",kappa_r%d", r);
         fputs(",R", csv);
         for (int r = 1; r <= repeats; r++) fprintf(csv, ",R_r%d", r);
-        fputs(",cifar10_test,cifar100_test,imagenet16_test,kappa_status\n", csv);
+        fprintf(csv, ",cifar10_test,cifar100_test,imagenet16_test,kappa_status%s\n", devcol ? ",device" : "");
         fflush(csv);
     }
     return csv;
 }
 
 /* One row of the CSV, flushed (so that an interruption loses at most the row being written). */
-static void write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, const clnas_score_result *res, int repeats)
+static void write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, const clnas_score_result *res, int repeats,
+                      const char *device)
 {
     fprintf(csv, "%d,\"%s\"", w ? w->index : -1, arch);
     num(csv, res->kappa_geomean);
@@ -215,7 +216,9 @@ static void write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, con
     num(csv, w ? w->cifar10 : NAN);
     num(csv, w ? w->cifar100 : NAN);
     num(csv, w ? w->imagenet16 : NAN);
-    fprintf(csv, ",%s\n", status);
+    fprintf(csv, ",%s", status);
+    if (device) fprintf(csv, ",\"%s\"", device);
+    fputc('\n', csv);
     fflush(csv);
 }
 
@@ -225,6 +228,7 @@ typedef struct rank_study {
     const clnas_nb201_table *table;
     char **archs, **done; /* done: sorted, the arch strings already in the CSV */
     int narch, ndone;
+    int devcol;           /* a last column with each row's device (a pool of different devices) */
 } rank_study;
 
 /* Is arch among the rows already in the file? (bsearch's base may not be NULL, even for none.) */
@@ -236,6 +240,7 @@ static int is_done(const rank_study *st, char *arch)
 /* The pool's job: the architectures not yet in the CSV, scored anywhere, written in list order. */
 typedef struct rank_job {
     const rank_study *st;
+    clnas_pool *pool;
     const clnas_dataset *data;
     FILE *csv;
     int *todo;                /* indices into st->archs */
@@ -272,12 +277,57 @@ static int rank_commit(void *ud, int k, int d)
     clnas_nb201_arch arch;
     clnas_nb201_parse(s, &arch, NULL, 0);
     int row = st->table ? clnas_nb201_table_find_arch(st->table, &arch) : -1;
-    write_row(j->csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, s, j->res[k], st->a->o.repeats);
+    char dev[256];
+    snprintf(dev, sizeof dev, "%s", clnas_ctx_device(clnas_pool_ctx(j->pool, d))->name);
+    for (char *q = dev; *q; q++)
+        if (*q == '"' || *q == ',') *q = ' ';
+    write_row(j->csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, s, j->res[k], st->a->o.repeats,
+              st->devcol ? dev : NULL);
     free(j->res[k]);
     j->res[k] = NULL;
     cli_progress_step(&j->prog, d);
     test_die(j->csv, j->prog.k);
     return 0;
+}
+
+/* -1 when the file is missing or empty, else 1 when its header ends with a device column. */
+static int header_devcol(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192] = "";
+    if (!f) return -1;
+    int got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = 0;
+    size_t n = strlen(line);
+    return !got || n == 0 ? -1 : n >= 7 && strcmp(line + n - 7, ",device") == 0;
+}
+
+/* Whether rows get a device column: as the existing file (or part) says, else when the devices of
+ * the pool (over every MPI rank) are not all the same kind (name and driver). */
+static int device_column(const char *out, clnas_pool *pool)
+{
+    int have = header_devcol(out);
+    char **paths = NULL;
+    int np = 0;
+    if (have < 0 && cli_parts_list(out, &paths, &np))
+        for (int i = 0; i < np && have < 0; i++) have = header_devcol(paths[i]);
+    for (int i = 0; i < np; i++) free(paths[i]);
+    free(paths);
+    const clnas_device_info *d0 = clnas_ctx_device(clnas_pool_ctx(pool, 0));
+    int mixed = 0;
+    for (int d = 1; d < clnas_pool_size(pool); d++) {
+        const clnas_device_info *dd = clnas_ctx_device(clnas_pool_ctx(pool, d));
+        mixed |= strcmp(dd->name, d0->name) != 0 || strcmp(dd->driver_version, d0->driver_version) != 0;
+    }
+    uint64_t h = clnas_fnv1a64(clnas_fnv1a64(CLNAS_FNV_INIT, d0->name, strlen(d0->name)), d0->driver_version,
+                               strlen(d0->driver_version));
+    int hi = (int)(h & 0x3fffffff);
+    mixed = cli_mpi_max_int(mixed) || cli_mpi_max_int(hi) != -cli_mpi_max_int(-hi); /* another device on another rank */
+    if (have == 0 && mixed && cli_mpi_rank() == 0)
+        fprintf(stderr, "clnas rank: note: the devices differ, but %s has no device column: rows will not say which "
+                        "device computed them\n", out);
+    return have >= 0 ? have : mixed;
 }
 
 /* Part files (cli/parts.h): used under MPI with several ranks, or when an earlier such run left
@@ -316,7 +366,7 @@ static void rank_note(void *ud, const char *msg) { (void)ud; cli_pool_note("rank
 /* Scores every architecture not yet in the CSV on the devices of --devices (or --device),
  * appending rows in list order (to this rank's part file, in any order, when parts is set:
  * items handed out by MPI rank 0). 0, 1 on an error (printed), 130 when stopped by Ctrl-C. */
-static int score_all(const rank_study *st, FILE *csv, int parts)
+static int score_all(const rank_study *st, clnas_pool *pool, FILE *csv, int parts)
 {
     const rank_args *a = st->a;
     char err[4096] = "";
@@ -325,8 +375,7 @@ static int score_all(const rank_study *st, FILE *csv, int parts)
         fprintf(stderr, "clnas rank: %s\n", err);
         return 1;
     }
-    clnas_pool *pool = cli_pool_open("rank", a->devices, a->device);
-    rank_job j = {st, data, csv, calloc((size_t)st->narch + 1, sizeof(int)), calloc((size_t)st->narch + 1, sizeof(void *)),
+    rank_job j = {st, pool, data, csv, calloc((size_t)st->narch + 1, sizeof(int)), calloc((size_t)st->narch + 1, sizeof(void *)),
                   {0}};
     int todo = 0, rc = 1, stopped = 0;
     if (!pool || !j.todo || !j.res) goto end;
@@ -359,7 +408,6 @@ end:
     for (int i = 0; j.res && i < st->narch; i++) free(j.res[i]);
     free(j.res);
     free(j.todo);
-    clnas_pool_destroy(pool);
     clnas_dataset_destroy(data);
     return rc;
 }
@@ -375,7 +423,7 @@ int clnas_cmd_rank(int argc, char **argv)
         fprintf(stderr, "clnas rank: %s\n", err);
         return 1;
     }
-    rank_study st = {&a, table, NULL, NULL, 0, 0};
+    rank_study st = {&a, table, NULL, NULL, 0, 0, 0};
     int usage = 0, exists = 0;
     rc = 1;
     if (a.archs_file ? !archs_from_file(a.archs_file, &st.archs, &st.narch, &usage)
@@ -389,10 +437,15 @@ int clnas_cmd_rank(int argc, char **argv)
     int parts = 0;
     if (!parts_begin(&a, &st, &parts, part, sizeof part)) goto end;
     if (st.ndone > 1) qsort(st.done, (size_t)st.ndone, sizeof *st.done, cmpstr);
-    FILE *csv = parts ? open_csv(part, 1, a.o.repeats) : open_csv(a.out, exists, a.o.repeats);
-    if (!csv) cli_mpi_abort(1);
-    rc = score_all(&st, csv, parts);
-    fclose(csv);
+    clnas_pool *pool = cli_pool_open("rank", a.devices, a.device);
+    if (!pool && cli_mpi_size() > 1) cli_mpi_abort(1);
+    if (!pool) goto end;
+    st.devcol = device_column(a.out, pool);
+    FILE *csv = parts ? open_csv(part, 1, a.o.repeats, st.devcol) : open_csv(a.out, exists, a.o.repeats, st.devcol);
+    if (!csv && cli_mpi_size() > 1) cli_mpi_abort(1);
+    rc = csv ? score_all(&st, pool, csv, parts) : 1;
+    if (csv) fclose(csv);
+    clnas_pool_destroy(pool);
     if (rc == 1 && cli_mpi_size() > 1) cli_mpi_abort(1); /* one rank's failure ends the job; the parts keep the rows */
     rc = cli_mpi_max_int(rc);
     if (rc == 0 && parts && cli_mpi_rank() == 0 && !cli_parts_merge("rank", a.out, st.archs, st.narch)) rc = 1;
