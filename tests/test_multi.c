@@ -202,6 +202,39 @@ Test(rank_devices, two_devices_write_the_bytes_of_one, .timeout = 300)
     tu_rmrf(dir);
 }
 
+/* Ctrl-C (SIGINT) once two rows are written: the rows in flight are finished and written, the exit
+ * status is 130, and the rerun completes the file to the bytes of an uninterrupted run. */
+Test(rank_devices, ctrl_c_writes_what_is_done_and_a_rerun_resumes, .timeout = 300)
+{
+#define SLOW "rank --space nb201 --sample 7 --seed 5 --batch 24 --repeat 2 --lr-batch 200 --lr-batches 1 --devices all"
+    char dir[256], cmd[4096], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_int");
+    snprintf(cmd, sizeof cmd, "%s '%s' " SLOW " --out %s/full.csv >/dev/null 2>&1", TWO, CLNAS_BIN, dir);
+    cr_assert_eq(tu_run(cmd, &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "f=%s/int.csv; %s '%s' " SLOW " --out $f >/dev/null 2>&1 & pid=$!; "
+             "while [ $(grep -c '' $f 2>/dev/null || echo 0) -lt 3 ]; do sleep 0.02; done; kill -INT $pid; wait $pid; "
+             "echo rc=$?; grep -c '' $f",
+             dir, TWO, CLNAS_BIN);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    int rc = -1, lines = -1;
+    cr_assert_eq(sscanf(out, "rc=%d %d", &rc, &lines), 2, "%s", out);
+    cr_assert_eq(rc, 130, "stopped by Ctrl-C: %s", out);
+    cr_assert(lines >= 3 && lines < 8, "some rows, not all: %d lines", lines);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s '%s' " SLOW " --out %s/int.csv >/dev/null 2>&1", TWO, CLNAS_BIN, dir);
+    cr_assert_eq(tu_run(cmd, &out), 0);
+    free(out);
+    char p1[300], p2[300];
+    snprintf(p1, sizeof p1, "%s/full.csv", dir);
+    snprintf(p2, sizeof p2, "%s/int.csv", dir);
+    char *a = slurp(p1), *b = slurp(p2);
+    cr_assert_str_eq(b, a, "interrupted and resumed:\n%s\nin one go:\n%s", b, a);
+    free(a), free(b);
+    tu_rmrf(dir);
+}
+
 /* Two different implementations (PoCL and Mesa's rusticl on llvmpipe) in one pool: every row says
  * which device computed it, and the numbers agree with PoCL's within float tolerance. */
 Test(rank_devices, a_mixed_pool_records_the_device_of_every_row, .timeout = 300)

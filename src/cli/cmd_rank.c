@@ -26,7 +26,14 @@ static const char USAGE[] =
 "with another (the same op on the same edge, the stem, the reduction blocks, the classifier) has\n"
 "the same weights. Each row is appended to the CSV as soon as it is computed; running the same\n"
 "command again resumes: architectures already in the file are not scored again. At the end the\n"
-"Kendall tau and Spearman rho against the NB201 accuracies are printed (as clnas stats does).\n";
+"Kendall tau and Spearman rho against the NB201 accuracies are printed (as clnas stats does).\n"
+"\n"
+"--devices all|LIST scores on several devices at once (one architecture per device at a time, the\n"
+"next one to the first device free); the rows are written in the same order and with the same\n"
+"numbers as on one device. Ctrl-C finishes the architectures in flight, writes them and stops (run\n"
+"the command again to resume). Under mpirun/srun (a clnas built with MPI) rank 0 hands the\n"
+"architectures out to the ranks; each rank appends its rows to OUT.partR and rank 0 merges them in\n"
+"list order at the end (`--devices local-rank`: each rank on the device of its node-local rank).\n";
 
 static const char HELP_OUT[] =
 "the CSV (required): index,arch,kappa,kappa_r1..,R,R_r1..,cifar10_test,\n"
