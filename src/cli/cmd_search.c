@@ -341,6 +341,7 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     clnas_trace_data_free(&td);
     if (st != CLNAS_OK) {
         fprintf(stderr, "clnas search: seed %d: %s\n", r->seed, clnas_ctx_errmsg(e->ctx));
+        if (e->spread) cli_mpi_abort(1); /* the other ranks wait for this one's candidates */
         return -1;
     }
     clnas_nb201_format(&sr.arch, r->arch, sizeof r->arch);

@@ -86,10 +86,10 @@ static int row_key(const char *line, char *buf, size_t len)
 }
 
 /* Reads the rows of one file (after its header) into rows[], with their positions; marks the keys
- * seen (seen[pos]) and drops rows already seen or not in the study. header: the first line, kept
+ * seen (seen[pos]) and drops rows already seen; rows of keys not in the study go last, in file order. header: the first line, kept
  * when *header is empty. 0 on failure (printed). */
 static int read_rows(const char *cmd, const char *path, const keypos *kp, int nk, unsigned char *seen, prow **rows, int *n,
-                     int *cap, char *header, size_t hlen, int keep)
+                     int *cap, int *extra, char *header, size_t hlen, int keep)
 {
     FILE *f = fopen(path, "r");
     if (!f) return errno == ENOENT;
@@ -103,9 +103,11 @@ static int read_rows(const char *cmd, const char *path, const keypos *kp, int nk
         if (!strchr(line, '\n') || !row_key(line, key, sizeof key)) continue;
         keypos want = {key, 0};
         const keypos *hit = bsearch(&want, kp, (size_t)nk, sizeof *kp, cmp_key);
-        if (!hit || seen[hit->pos]) continue;
-        seen[hit->pos] = 1;
+        if (hit && seen[hit->pos]) continue;
+        if (hit) seen[hit->pos] = 1;
         if (!keep) continue;
+        /* a row of another study (another list in the same file): kept, after this study's rows */
+        int pos = hit ? hit->pos : nk + (*extra)++;
         if (*n == *cap) {
             *cap = *cap ? 2 * *cap : 256;
             prow *p = realloc(*rows, (size_t)*cap * sizeof *p);
@@ -113,7 +115,7 @@ static int read_rows(const char *cmd, const char *path, const keypos *kp, int nk
             *rows = p;
         }
         if (!((*rows)[*n].line = strdup(line))) ok = 0;
-        else (*rows)[(*n)++].pos = hit->pos;
+        else (*rows)[(*n)++].pos = pos;
     }
     fclose(f);
     if (!ok) fprintf(stderr, "clnas %s: out of host memory merging %s\n", cmd, path);
@@ -140,15 +142,15 @@ static int append_rows(const char *cmd, const char *out, const char *header, pro
 int cli_parts_merge(const char *cmd, const char *out, char *const *keys, int nkeys)
 {
     char **parts = NULL, header[16384] = "";
-    int nparts = 0, n = 0, cap = 0, ok = cli_parts_list(out, &parts, &nparts);
+    int nparts = 0, n = 0, cap = 0, extra = 0, ok = cli_parts_list(out, &parts, &nparts);
     keypos *kp = malloc((size_t)(nkeys + 1) * sizeof *kp);
     unsigned char *seen = calloc((size_t)nkeys + 1, 1);
     prow *rows = NULL;
     ok = ok && kp && seen;
     for (int i = 0; ok && i < nkeys; i++) kp[i] = (keypos){keys[i], i};
     if (ok) qsort(kp, (size_t)nkeys, sizeof *kp, cmp_key);
-    ok = ok && read_rows(cmd, out, kp, nkeys, seen, &rows, &n, &cap, header, sizeof header, 0);
-    for (int i = 0; ok && i < nparts; i++) ok = read_rows(cmd, parts[i], kp, nkeys, seen, &rows, &n, &cap, header, sizeof header, 1);
+    ok = ok && read_rows(cmd, out, kp, nkeys, seen, &rows, &n, &cap, &extra, header, sizeof header, 0);
+    for (int i = 0; ok && i < nparts; i++) ok = read_rows(cmd, parts[i], kp, nkeys, seen, &rows, &n, &cap, &extra, header, sizeof header, 1);
     if (ok && n > 1) qsort(rows, (size_t)n, sizeof *rows, cmp_row);
     if (ok && (n > 0 || header[0])) ok = append_rows(cmd, out, header, rows, n);
     for (int i = 0; ok && i < nparts; i++) remove(parts[i]);

@@ -17,7 +17,8 @@ int cli_parts_list(const char *out, char ***paths, int *n);
 /* Cuts a part file back to its last complete line (an interrupted write leaves a partial one).
  * A missing file is fine. 0 with the message printed on failure. */
 int cli_part_trim(const char *cmd, const char *path);
-/* Merges every part into out in the order of keys[0..nkeys) (see above) and removes the parts.
+/* Merges every part into out in the order of keys[0..nkeys) (see above; rows whose key is not in
+ * keys, from another study written to the same file, follow in file order) and removes the parts.
  * 0 with the message printed on failure (the parts are kept then). */
 int cli_parts_merge(const char *cmd, const char *out, char *const *keys, int nkeys);
 
