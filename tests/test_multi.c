@@ -48,9 +48,17 @@ typedef struct rec {
     volatile sig_atomic_t stop;
 } rec;
 
+static _Atomic int entered; /* workers that have started an item */
+static int rendezvous;        /* items 0 and 1 wait (up to 10 s) until two workers are in an item */
+
 static clnas_status wait_work(void *ud, clnas_ctx *ctx, int d, int item)
 {
     (void)ud, (void)ctx, (void)d;
+    entered++;
+    for (int t = 0; rendezvous && item < 2 && entered < 2 && t < 10000; t++) {
+        struct timespec ms = {0, 1000000L};
+        nanosleep(&ms, NULL);
+    }
     struct timespec ts = {0, (1 + item % 3) * 2000000L};
     nanosleep(&ts, NULL);
     return CLNAS_OK;
@@ -80,6 +88,7 @@ Test(pool, commits_in_item_order_and_uses_every_device)
 {
     clnas_pool *p = two_devices();
     rec r = {0};
+    rendezvous = 1; /* item 0 waits for a second worker: both devices surely get items */
     clnas_pool_job job = {40, wait_work, record, NULL, NULL, &r, 1, NULL};
     char err[512] = "";
     int stopped = 1;

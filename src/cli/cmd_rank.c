@@ -394,6 +394,7 @@ static int score_all(const rank_study *st, clnas_pool *pool, FILE *csv, int part
         fprintf(stderr, "clnas rank: %d architectures, %d already in %s%s, %d to score\n", st->narch, st->narch - todo,
                 a->out, parts ? " and its part files" : "", todo);
     for (int d = 0; d < clnas_pool_size(pool); d++) fprintf(stderr, "clnas rank: %son device %s\n", who, clnas_pool_label(pool, d));
+    cli_mpi_barrier(); /* every rank ready (data loaded, devices open) before rank 0 hands out work */
     cli_progress_init(&j.prog, pool, todo, "arch");
     clnas_pool_job job = {todo, rank_work, rank_commit, NULL, rank_note, &j, !parts, &cli_stop};
     cli_stop_install();

@@ -17,7 +17,7 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1, g_on = 0;
+static int g_rank = 0, g_size = 1;
 
 /* Was this process started by an MPI launcher (mpirun/mpiexec, or srun with PMI/PMIx)? Sets the
  * number of ranks it says (0 when it does not say). */
@@ -34,6 +34,7 @@ int cli_mpi_rank(void) { return g_rank; }
 int cli_mpi_size(void) { return g_size; }
 
 #ifdef CLNAS_MPI
+static int g_on = 0; /* MPI was started */
 enum { TAG_ASK = 7101, TAG_ITEM = 7102, TAG_DONE = 7103, TAG_SHARE = 7104 };
 
 int cli_mpi_init(int *argc, char ***argv)
