@@ -20,6 +20,32 @@
 #define BN_VW 1
 #endif
 
+/* Which vectors of the channel a work item visits (v in [0, MV), MV = N*HW/BN_VW):
+ *  BN_CONTIG=0 (GPUs): v = lid, lid + lsz, ... — neighbouring items read neighbouring vectors
+ *    at the same time (coalesced);
+ *  BN_CONTIG=1 (CPUs): a contiguous run of about MV/lsz vectors per item — PoCL runs a group's
+ *    items one after another, so each item streams through its own run (hardware prefetch)
+ *    instead of touching one vector every lsz*BN_VW floats.
+ * BN_SPAN sets up v_lo, v_hi and the step (vs, dn, di) of (v, n, iv), where vector v is sample
+ * n = v / HWV, position iv * BN_VW with iv = v - n*HWV, HWV = HW / BN_VW; the loops step
+ * (n, iv) incrementally with one carry (no integer division per vector). */
+#ifndef BN_CONTIG
+#define BN_CONTIG 0
+#endif
+#if BN_CONTIG
+#define BN_SPAN(lid, lsz, MV, HWV)                                                        \
+    const int per_ = ((MV) + (lsz) - 1) / (lsz);                                          \
+    const int v_lo = min((lid) * per_, (MV)), v_hi = min(v_lo + per_, (MV));             \
+    const int n0 = v_lo / (HWV), i0 = v_lo - n0 * (HWV);                                  \
+    const int vs = 1, dn = 0, di = 1
+#else
+#define BN_SPAN(lid, lsz, MV, HWV)                                                        \
+    const int v_lo = (lid), v_hi = (MV);                                                  \
+    const int n0 = (lid) / (HWV), i0 = (lid) - n0 * (HWV);                                \
+    const int vs = (lsz), dn = (lsz) / (HWV), di = (lsz) - dn * (HWV)
+#endif
+#define BN_FOR(v, n, iv) for (int v = v_lo, n = n0, iv = i0; v < v_hi; v += vs, n += dn, iv += di)
+
 #if BN_VW == 8
 #define VT float8
 #define VLOAD(p) vload8(0, (p))
@@ -87,14 +113,13 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
     const int lsz = (int)get_local_size(0);
     const int HWV = HW / BN_VW;
     const int MV = N * HWV;
-    /* v = lid + k*lsz is (n, iv); a step of lsz moves it by (dn, di) plus a carry */
-    const int n0 = lid / HWV, i0 = lid - n0 * HWV, dn = lsz / HWV, di = lsz - dn * HWV;
+    BN_SPAN(lid, lsz, MV, HWV);
     const int M = N * HW;
     const size_t nstride = (size_t)C * HW;
     __global const float *xc = x + x_off + (size_t)c * HW;
 
     VT s = 0.0f, comp = 0.0f;
-    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+    BN_FOR(v, n, iv) {
         if (iv >= HWV) { iv -= HWV; n++; }
         const int i = iv * BN_VW;
         KAHAN_ADD(s, comp, VLOAD(xc + n * nstride + i));
@@ -106,7 +131,7 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
 
     s = 0.0f;
     comp = 0.0f;
-    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+    BN_FOR(v, n, iv) {
         if (iv >= HWV) { iv -= HWV; n++; }
         const int i = iv * BN_VW;
         const VT d = VLOAD(xc + n * nstride + i) - mean;
@@ -122,7 +147,7 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
 
     const float ga = gamma[g_off + c], be = beta[b_off + c];
     __global float *yc = y + y_off + (size_t)c * HW;
-    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+    BN_FOR(v, n, iv) {
         if (iv >= HWV) { iv -= HWV; n++; }
         const int i = iv * BN_VW;
         const size_t e = n * nstride + i;
@@ -155,8 +180,7 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     const int lsz = (int)get_local_size(0);
     const int HWV = HW / BN_VW;
     const int MV = N * HWV;
-    /* v = lid + k*lsz is (n, iv); a step of lsz moves it by (dn, di) plus a carry */
-    const int n0 = lid / HWV, i0 = lid - n0 * HWV, dn = lsz / HWV, di = lsz - dn * HWV;
+    BN_SPAN(lid, lsz, MV, HWV);
     const size_t nstride = (size_t)C * HW;
     const size_t soff = (size_t)s * N * nstride + (size_t)c * HW;
     __global const float *xc = x + x_off + (size_t)c * HW;
@@ -165,7 +189,7 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     const float mean = stats[st_off + c], invstd = stats[st_off + C + c];
 
     VT s1 = 0.0f, c1 = 0.0f, s2 = 0.0f, c2 = 0.0f;
-    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+    BN_FOR(v, n, iv) {
         if (iv >= HWV) { iv -= HWV; n++; }
         const int i = iv * BN_VW;
         const size_t e = n * nstride + i;
@@ -186,7 +210,7 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     const float invM = 1.0f / (float)(N * HW);
     const float a = sdy * invM, b = sdyx * invM;
     const float k = gamma[g_off + c] * invstd;
-    for (int v = lid, n = n0, iv = i0; v < MV; v += lsz, n += dn, iv += di) {
+    BN_FOR(v, n, iv) {
         if (iv >= HWV) { iv -= HWV; n++; }
         const int i = iv * BN_VW;
         const size_t e = n * nstride + i;

@@ -10,6 +10,8 @@
  *   w  [cout][cin][K][K]
  *   y  [N][cout][hout][wout]
  *   dy [S][N][cout][hout][wout]   one gradient per seed
+ *   (y and dy may be channel slices of a wider storage of ycs >= cout channels: sample b
+ *   then starts b*ycs*hout*wout floats after the slice's first element)
  *   dx [S][N][cin][h][wd]         accumulated (+=)
  *   dw seed s at dwoff + s*g_ld, [cout][cin][K][K] inside, overwritten
  * with hout = (h + 2*pad - K)/stride + 1 (likewise wout). The host checks that every index
@@ -31,7 +33,7 @@
  *   any local size. y is overwritten. */
 __kernel void conv_fwd(__global const float *x, int xoff, __global const float *w, int woff,
                        __global float *y, int yoff, int nb, int cin, int h, int wd, int cout,
-                       int stride, int pad, int hout, int wout)
+                       int stride, int pad, int hout, int wout, int ycs)
 {
     const int gid = (int)get_global_id(0);
     CLNAS_GUARD(gid < nb * cout * hout * wout);
@@ -57,7 +59,7 @@ __kernel void conv_fwd(__global const float *x, int xoff, __global const float *
             for (int ci = 0; ci < cin; ci++) acc += wp[ci * KK] * xp[ci * hw];
         }
     }
-    y[yoff + gid] = acc;
+    y[yoff + ((b * ycs + co) * hout + oh) * wout + ow] = acc;
 }
 
 /* conv_bwd_data: dx[b][ci][ih][iw] (+)= sum over (co, kh, kw) with oh = (ih+pad-kh)/stride and
@@ -70,7 +72,7 @@ __kernel void conv_fwd(__global const float *x, int xoff, __global const float *
 __kernel void conv_bwd_data(__global const float *w, int woff, __global const float *dy, int dyoff,
                             __global float *dx, int dxoff, int nb, int cin, int h, int wd,
                             int cout, int stride, int pad, int hout, int wout,
-                            __global const float *mask, int moff, int mN, int mask_m, int accum)
+                            __global const float *mask, int moff, int mN, int mask_m, int accum, int ycs)
 {
     const int gid = (int)get_global_id(0);
     const int ncb = (cin + CB - 1) / CB;
@@ -83,7 +85,7 @@ __kernel void conv_bwd_data(__global const float *w, int woff, __global const fl
     const int b = t / ncb;
     const int ci0 = cb * CB;
     const int ohw = hout * wout;
-    __global const float *dyb = dy + dyoff + b * cout * ohw;
+    __global const float *dyb = dy + dyoff + b * ycs * ohw;
     int wc[CB]; /* weight offsets of the block's channels (clamped: extra lanes are never stored) */
     for (int c = 0; c < CB; c++) wc[c] = woff + min(ci0 + c, cin - 1) * KK;
     const int wco = cin * KK; /* stride of co in w */
@@ -137,7 +139,7 @@ __kernel void conv_bwd_data(__global const float *w, int woff, __global const fl
 __kernel void conv_bwd_weight(__global const float *x, int xoff, __global const float *dy, int dyoff,
                               __global float *out, int ooff, int n, int cin, int h, int wd,
                               int cout, int stride, int pad, int hout, int wout, int nq,
-                              int bchunk, int seed_ld, int part_ld, __local float *red)
+                              int bchunk, int seed_ld, int part_ld, int ycs, __local float *red)
 {
     const int lid = (int)get_local_id(0);
     const int L = (int)get_local_size(0);
@@ -147,12 +149,12 @@ __kernel void conv_bwd_weight(__global const float *x, int xoff, __global const 
     const int ohw = hout * wout, hw = h * wd;
     const int b0 = p * bchunk;
     const int b1 = (n - b0 < bchunk) ? n : b0 + bchunk;
-    const int dyn = cout * ohw, xn = cin * hw; /* per-sample strides */
+    const int dyn = ycs * ohw, xn = cin * hw; /* per-sample strides */
     int row[QB];
     for (int j = 0; j < QB; j++) {
         const int q = min(q0 + j, nq - 1); /* rows past the end compute garbage, never stored */
         const int s = q / cout, co = q - s * cout;
-        row[j] = dyoff + (s * n * cout + co) * ohw;
+        row[j] = dyoff + (s * n * ycs + co) * ohw;
     }
     __global const float *xc = x + xoff + ci * hw;
 

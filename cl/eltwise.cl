@@ -57,16 +57,17 @@ __kernel void seed_rows(__global float *d, int d_off, int n, int k, int row0, in
 /* relu_sign_pack: the linear-region code bits of one ReLU layer for a batch, packed on the
  * device so that only bits travel to the host. x is the ReLU's INPUT (its sign is the output's
  * sign, and a NaN or infinity still shows there, where ReLU would have turned NaN into 0):
- *   bit b of out[out_off + s*out_ld + w] = x[x_off + s*count + 32w + b] > 0,
+ *   bit b of out[out_off + s*out_ld + w] = x[x_off + s*x_ld + 32w + b] > 0 (x_ld >= count: a
+ *   channel slice of a concatenation has samples further apart than count),
  * for sample s, word w of the layer's ceil(count/32) words; bits past count are 0. Any
  * non-finite x sets flag[0] to 1 (it is never cleared here).
  * NDRange: 2-D (words, batch), any work-group size. */
-__kernel void relu_sign_pack(__global const float *x, int x_off, int count, __global uint *out, int out_off,
+__kernel void relu_sign_pack(__global const float *x, int x_off, int x_ld, int count, __global uint *out, int out_off,
                              int out_ld, __global int *flag)
 {
     const int w = (int)get_global_id(0), s = (int)get_global_id(1);
     CLNAS_GUARD(w < (count + 31) / 32);
-    const int base = x_off + s * count + 32 * w;
+    const int base = x_off + s * x_ld + 32 * w;
     const int n = min(32, count - 32 * w);
     uint bits = 0;
     int bad = 0;

@@ -8,10 +8,9 @@
  *    tap loads from a clamped, always in-bounds address and a select drops the out-of-range
  *    ones; adding +0.0f changes nothing, so the sums equal plain loops over the valid taps);
  *  - row kernels for NB201's two windows (3x3 s1 p1 and 2x2 s2 p0) when W is a multiple of
- *    8 (and, for 3x3, at most POOL_MAXW): one work item per output row, working on float8
+ *    8: one work item per output row, working on float8
  *    vectors. PoCL does not vectorise the generic kernels' work-item loops, so this is
  *    where the speed comes from. */
-#define POOL_MAXW 64 /* must match src/ops/pool.c */
 #define PK k
 #define PS stride
 #define PP pad
@@ -19,10 +18,13 @@
 /* avgpool_fwd: y[p][oh][ow] = mean of the in-bounds x[p][h][w] of the k x k window,
  * p = n*C + c. NDRange: 3-D (Wout, Hout, N*C), guarded. */
 __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y, int y_off, int NC,
-                          int H, int W, int k, int stride, int pad, int Hout, int Wout)
+                          int H, int W, int k, int stride, int pad, int Hout, int Wout, int C, int xcs,
+                          int ycs)
 {
-    const int ow = (int)get_global_id(0), oh = (int)get_global_id(1), p = (int)get_global_id(2);
-    CLNAS_GUARD(ow < Wout && oh < Hout && p < NC);
+    const int ow = (int)get_global_id(0), oh = (int)get_global_id(1), pl = (int)get_global_id(2);
+    CLNAS_GUARD(ow < Wout && oh < Hout && pl < NC);
+    /* planes of channel slices: sample pl / C sits xcs (ycs) channels after the previous one */
+    const int p = (pl / C) * xcs + pl % C, py = (pl / C) * ycs + pl % C;
     const int h0 = oh * PS - PP, w0 = ow * PS - PP;
     const int nh = min(h0 + PK, H) - max(h0, 0), nw = min(w0 + PK, W) - max(w0, 0);
     __global const float *xp = x + x_off + (size_t)p * H * W;
@@ -37,7 +39,7 @@ __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y,
             acc += (vh && w >= 0 && w < W) ? v : 0.0f;
         }
     }
-    y[y_off + ((size_t)p * Hout + oh) * Wout + ow] = acc / (float)(nh * nw);
+    y[y_off + ((size_t)py * Hout + oh) * Wout + ow] = acc / (float)(nh * nw);
 }
 
 /* The backward kernels below read the output gradient as scale * dy and add into dx
@@ -47,14 +49,16 @@ __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y,
  * dy[q][oh][ow] / taps(oh, ow), q = (s*N + n)*C + c (gather form: no atomics), taps = the
  * in-bounds size of the window (count_include_pad = false).
  * (h, w) is tap (kh, kw) of (oh, ow) when h + pad - kh = oh * stride (same for w).
+ * dy / dx planes of channel slices as in avgpool_fwd (ycs / xcs storage channels).
  * NDRange: 3-D (W, H, S*N*C), guarded. */
 __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *dx, int dx_off,
                           int SNC, int H, int W, int k, int stride, int pad, int Hout, int Wout,
-                          float scale, int accum)
+                          float scale, int accum, int C, int xcs, int ycs)
 {
-    const int w = (int)get_global_id(0), h = (int)get_global_id(1), q = (int)get_global_id(2);
-    CLNAS_GUARD(w < W && h < H && q < SNC);
-    __global const float *dyq = dy + dy_off + (size_t)q * Hout * Wout;
+    const int w = (int)get_global_id(0), h = (int)get_global_id(1), ql = (int)get_global_id(2);
+    CLNAS_GUARD(w < W && h < H && ql < SNC);
+    const int q = (ql / C) * xcs + ql % C, qy = (ql / C) * ycs + ql % C;
+    __global const float *dyq = dy + dy_off + (size_t)qy * Hout * Wout;
     float acc = 0.0f;
     for (int kh = 0; kh < PK; kh++) {
         const int th = h + PP - kh;
@@ -83,9 +87,18 @@ __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *
 #define TAPS3(o, n) (min((o) + 2, (n)) - max((o) - 1, 0))
 
 /* avgpool3_fwd_rows: 3x3, stride 1, pad 1, count_include_pad = false; Hout = H, Wout = W,
- * W % 8 == 0, W <= POOL_MAXW. One work item per output row r = p*H + oh: the column sums
- * V[w] = sum of the valid x[oh-1..oh+1][w] go to a zero-bordered private row, then
- * y[oh][w] = (V[w-1] + V[w] + V[w+1]) / (nh * nw(w)). NDRange: 1-D over N*C*H (= rows). */
+ * W % 8 == 0. One work item per output row r = p*H + oh: the column sums
+ * V[w] = sum of the valid x[oh-1..oh+1][w] (zero outside the row), then
+ * y[oh][w] = (V[w-1] + V[w] + V[w+1]) / (nh * nw(w)). V rolls along the row in three float8
+ * registers (previous, current, next block); the neighbours are shuffles (no private array).
+ * NDRange: 1-D over N*C*H (= rows). */
+static float8 pool3_vsum(__global const float *xp, int h0, int h1, int W, int w0)
+{
+    float8 v = vload8(0, xp + h0 * W + w0);
+    for (int h = h0 + 1; h < h1; h++) v += vload8(0, xp + h * W + w0);
+    return v;
+}
+
 __kernel void avgpool3_fwd_rows(__global const float *x, int x_off, __global float *y, int y_off,
                                 int rows, int H, int W)
 {
@@ -96,27 +109,49 @@ __kernel void avgpool3_fwd_rows(__global const float *x, int x_off, __global flo
     __global float *yr = y + y_off + (size_t)r * W;
     const int h0 = max(oh - 1, 0), h1 = min(oh + 2, H);
     const float nh = (float)(h1 - h0);
-    float u[POOL_MAXW + 2];
-    u[0] = 0.0f;
-    u[W + 1] = 0.0f;
-    for (int w0 = 0; w0 < W; w0 += 8) {
-        float8 v = vload8(0, xp + h0 * W + w0);
-        for (int h = h0 + 1; h < h1; h++) v += vload8(0, xp + h * W + w0);
-        vstore8(v, 0, u + 1 + w0);
-    }
     const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    float8 prev = 0.0f, cur = pool3_vsum(xp, h0, h1, W, 0);
     for (int w0 = 0; w0 < W; w0 += 8) {
-        const int8 ow = lane + w0;
-        const float8 nw = convert_float8(TAPS3(ow, W));
-        const float8 v = (vload8(0, u + w0) + vload8(0, u + w0 + 1)) + vload8(0, u + w0 + 2);
-        vstore8(v / (nh * nw), 0, yr + w0);
+        const float8 next = w0 + 8 < W ? pool3_vsum(xp, h0, h1, W, w0 + 8) : (float8)(0.0f);
+        const float8 left = (float8)(prev.s7, cur.s0, cur.s1, cur.s2, cur.s3, cur.s4, cur.s5, cur.s6);
+        const float8 right = (float8)(cur.s1, cur.s2, cur.s3, cur.s4, cur.s5, cur.s6, cur.s7, next.s0);
+        const float8 nw = convert_float8(TAPS3(lane + w0, W));
+        vstore8(((left + cur) + right) / (nh * nw), 0, yr + w0);
+        prev = cur;
+        cur = next;
     }
+}
+
+/* 1/k for the window sizes a 3x3 window can have (k = nh * nw in {1, 2, 3, 4, 6, 9}),
+ * correctly rounded at compile time: the backward multiplies instead of dividing (a vector
+ * division costs as much as the rest of the kernel on a CPU); the result is within one
+ * rounding of dy / k. */
+__constant float RCP3[10] = {0.0f, 1.0f / 1.0f, 1.0f / 2.0f, 1.0f / 3.0f, 1.0f / 4.0f, 1.0f / 5.0f,
+                             1.0f / 6.0f, 1.0f / 7.0f, 1.0f / 8.0f, 1.0f / 9.0f};
+
+/* U of the 8 columns w0..w0+7 of row h: sum over the valid oh in (h+1, h, h-1), in that
+ * order, of dy[oh][w] / (nh(oh) * nw(w)). nw(w) is 3 except at w = 0 and w = W - 1 (2, the
+ * lanes edge2 marks); r3[i] and r2[i] are 1/(3 nh) and 1/(2 nh) of row i of the three, and
+ * rows[i] its start (only read when valid[i]). */
+static float8 pool3_colsum(__global const float *const rows[3], const int valid[3], const float r3[3],
+                           const float r2[3], int w0, int W)
+{
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    const int8 edge2 = TAPS3(lane + w0, W) == 2;
+    float8 acc = 0.0f;
+    for (int i = 0; i < 3; i++)
+        if (valid[i]) acc += vload8(0, rows[i] + w0) * select((float8)(r3[i]), (float8)(r2[i]), edge2);
+    return acc;
 }
 
 /* avgpool3_bwd_rows: the adjoint of avgpool3_fwd_rows, accumulated into dx. Row r = q*H + h
  * (q = (s*N + n)*C + c): U[w] = sum over the valid oh in {h+1, h, h-1} of
- * dy[oh][w] / (nh(oh) * nw(w)), then dx[h][w] += U[w-1] + U[w] + U[w+1].
- * NDRange: 1-D over S*N*C*H (= rows). */
+ * dy[oh][w] / (nh(oh) * nw(w)) (U[-1] = U[W] = 0), then dx[h][w] += U[w-1] + U[w] + U[w+1]
+ * (W >= 8, so nw is 3 or 2, and nh * nw <= 9). The column sums stay in registers: three
+ * float8 blocks of U (previous, current, next) roll along the row and the shifted neighbours
+ * are built with shuffles (a private array indexed at run time goes through memory:
+ * store-forwarding stalls on CPUs, scratch memory on GPUs); the divisions are multiplications
+ * by reciprocals looked up once per row. NDRange: 1-D over S*N*C*H (= rows). */
 __kernel void avgpool3_bwd_rows(__global const float *dy, int dy_off, __global float *dx,
                                 int dx_off, int rows, int H, int W, float scale, int accum)
 {
@@ -125,21 +160,27 @@ __kernel void avgpool3_bwd_rows(__global const float *dy, int dy_off, __global f
     const int q = r / H, h = r - q * H;
     __global const float *dyq = dy + dy_off + (size_t)q * H * W;
     __global float *dxr = dx + dx_off + (size_t)r * W;
-    const int o0 = max(h - 1, 0), o1 = min(h + 2, H);
-    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
-    float u[POOL_MAXW + 2];
-    u[0] = 0.0f;
-    u[W + 1] = 0.0f;
-    for (int w0 = 0; w0 < W; w0 += 8) {
-        const float8 nw = convert_float8(TAPS3(lane + w0, W));
-        float8 acc = 0.0f;
-        for (int oh = o1 - 1; oh >= o0; oh--)
-            acc += vload8(0, dyq + oh * W + w0) / ((float)TAPS3(oh, H) * nw);
-        vstore8(acc, 0, u + 1 + w0);
+    __global const float *rws[3];
+    int valid[3];
+    float r3[3], r2[3];
+    for (int i = 0; i < 3; i++) {
+        const int oh = h + 1 - i;
+        valid[i] = oh >= 0 && oh < H;
+        const int nh = TAPS3(clamp(oh, 0, H - 1), H);
+        rws[i] = dyq + clamp(oh, 0, H - 1) * W;
+        r3[i] = RCP3[3 * nh];
+        r2[i] = RCP3[2 * nh];
     }
+    float8 prev = 0.0f, cur = pool3_colsum(rws, valid, r3, r2, 0, W);
     for (int w0 = 0; w0 < W; w0 += 8) {
-        const float8 v = scale * ((vload8(0, u + w0 + 2) + vload8(0, u + w0 + 1)) + vload8(0, u + w0));
+        const float8 next = w0 + 8 < W ? pool3_colsum(rws, valid, r3, r2, w0 + 8, W) : (float8)(0.0f);
+        /* U[w-1] and U[w+1] for the 8 columns of this block */
+        const float8 left = (float8)(prev.s7, cur.s0, cur.s1, cur.s2, cur.s3, cur.s4, cur.s5, cur.s6);
+        const float8 right = (float8)(cur.s1, cur.s2, cur.s3, cur.s4, cur.s5, cur.s6, cur.s7, next.s0);
+        const float8 v = scale * ((right + cur) + left);
         vstore8(accum ? vload8(0, dxr + w0) + v : v, 0, dxr + w0);
+        prev = cur;
+        cur = next;
     }
 }
 
@@ -209,3 +250,4 @@ __kernel void gap_bwd(__global const float *dy, int dy_off, __global float *dx, 
     CLNAS_GUARD(e < total);
     dx[dx_off + e] += dy[dy_off + e / HW] / (float)HW;
 }
+

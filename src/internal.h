@@ -112,12 +112,27 @@ clnas_status clnas_kernel_args(clnas_ctx *ctx, cl_kernel k, const char *fmt, ...
 clnas_status clnas_launch(clnas_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *gws,
                           const size_t *lws);
 
+/* The most work-items one group of k may have on this device: min(CL_DEVICE_MAX_WORK_GROUP_SIZE,
+ * CL_KERNEL_WORK_GROUP_SIZE). Launch-geometry pickers cap their local sizes with it. */
+clnas_status clnas_kernel_wg_limit(clnas_ctx *ctx, cl_kernel k, size_t *out);
+/* The largest power of two <= min(want, clnas_kernel_wg_limit): a 1-D local size for kernels
+ * that guard their bounds and need no particular group size. */
+clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *out);
+
+/* 1 when kernels should take their CPU-shaped variant (each work item streams through a
+ * contiguous run; few, small groups), 0 for the GPU-shaped one (neighbouring items read
+ * neighbouring addresses). $CLNAS_KERNEL_VARIANT=cpu|gpu overrides (tests run both); otherwise
+ * CPU devices get the CPU shape. */
+int clnas_cpu_shaped(const clnas_ctx *ctx);
+
 /* Reads the source text of cl/<file> (embedded, or from $CLNAS_CL_DIR). *out is malloc'd. */
 clnas_status clnas_cl_source(clnas_ctx *ctx, const char *file, char **out, size_t *len);
 
 /* ---- device buffers (src/runtime/buffer.c) ---- */
 clnas_status clnas_buf_alloc(clnas_ctx *ctx, size_t bytes, cl_mem *out);
 void clnas_buf_free(cl_mem m); /* NULL is a no-op */
+/* Device bytes the buffers of clnas_buf_alloc hold now (what CLNAS_DEVICE_MEM_LIMIT counts). */
+size_t clnas_buf_in_use(void);
 clnas_status clnas_buf_write(clnas_ctx *ctx, cl_mem m, size_t off_bytes, size_t bytes, const void *src);
 clnas_status clnas_buf_read(clnas_ctx *ctx, cl_mem m, size_t off_bytes, size_t bytes, void *dst);
 clnas_status clnas_buf_zero(clnas_ctx *ctx, cl_mem m, size_t off_bytes, size_t bytes);
@@ -137,6 +152,12 @@ clnas_status clnas_dgemm(clnas_ctx *ctx, int transA, int transB, size_t m, size_
 clnas_status clnas_gemm_batched(clnas_ctx *ctx, int dbl, int transA, int transB, size_t m, size_t n, size_t k,
                                 cl_mem A, const size_t *offA, size_t lda, cl_mem B, const size_t *offB, size_t ldb,
                                 cl_mem C, const size_t *offC, size_t ldc, size_t count);
+/* count products C_i = alpha op(A_i) op(B_i) + beta C_i, operand i at off + i*stride (elements),
+ * fp32: one strided-batched call, no limit on count. */
+clnas_status clnas_gemm_strided(clnas_ctx *ctx, int transA, int transB, size_t m, size_t n, size_t k, float alpha,
+                                cl_mem A, size_t offA, size_t lda, size_t strideA, cl_mem B, size_t offB, size_t ldb,
+                                size_t strideB, float beta, cl_mem C, size_t offC, size_t ldc, size_t strideC,
+                                size_t count);
 void clnas_gemm_ref(int transA, int transB, size_t m, size_t n, size_t k, double alpha,
                     const double *A, size_t lda, const double *B, size_t ldb, double beta,
                     double *C, size_t ldc);

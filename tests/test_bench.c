@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bench/bench.h"
 #include "clnas/score.h"
 #include "model/graph.h"
 #include "util/testutil.h"
@@ -314,4 +315,50 @@ Test(bench, ntk_device_bytes_counts_the_jacobian)
         clnas_ntk_destroy(ntk);
     }
     clnas_net_destroy(net);
+}
+
+/* The default mode names the device and puts OpenBLAS's host SGEMM rate next to CLBlast's: the
+ * same shapes, both rates positive, the ratios computed from them. A PyTorch side that cannot run
+ * (--torch with a script that does not exist) is reported with its reason, not a number. */
+Test(bench, default_json_has_openblas_ratio_and_torch_reason, .timeout = 300)
+{
+    char *out = NULL;
+    int rc = run_env(NULL, "bench --batch 8 --repeat 1 --json --torch --torch-script /nonexistent/bench_torch.py", 0,
+                     &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_t *j = parse_object(out);
+    expect_device_fields(j, 1);
+    const json_t *h = json_object_get(j, "host_blas");
+    cr_assert(json_is_object(h), "no host_blas:\n%s", out);
+    clnas_bench_hostblas hb;
+    const int have = clnas_bench_host_open(&hb);
+    clnas_bench_host_close(&hb);
+    if (have) {
+        cr_expect(positive(h, "sgemm_gflops_1024") && positive(h, "sgemm_gflops_gram"), "%s", out);
+        cr_expect(json_is_string(json_object_get(h, "core")), "%s", out);
+        const double r = num(j, "clblast_over_openblas_1024");
+        cr_expect(fabs(r - num(j, "sgemm_gflops_1024") / num(h, "sgemm_gflops_1024")) <= 1e-12 * r, "%s", out);
+        const json_t *k0 = json_array_get(json_object_get(j, "kappa"), 0);
+        cr_expect(positive(k0, "of_openblas_sgemm_1024"), "%s", out);
+    } else {
+        cr_expect(json_is_null(json_object_get(h, "library")) && json_is_string(json_object_get(h, "reason")), "%s", out);
+        cr_expect(json_is_null(json_object_get(j, "clblast_over_openblas_1024")), "%s", out);
+    }
+    const json_t *t = json_object_get(j, "torch");
+    cr_expect(json_is_null(json_object_get(t, "result")) && strstr(json_string_value(json_object_get(t, "reason")),
+                                                                   "/nonexistent/bench_torch.py"), "%s", out);
+    json_decref(j);
+    free(out);
+}
+
+/* The host SGEMM measurement itself: a product whose FLOP count is known runs and gives a rate. */
+Test(bench, host_sgemm_rate)
+{
+    clnas_bench_hostblas hb;
+    if (!clnas_bench_host_open(&hb)) cr_skip_test("no OpenBLAS: %s", hb.why);
+    double g = -1;
+    cr_expect_eq(clnas_bench_host_sgemm(tu_ctx(), &hb, 64, 48, 300, 1, 3, &g), CLNAS_OK);
+    cr_expect(g > 0 && isfinite(g), "rate %g", g);
+    cr_expect(hb.core[0] && hb.threads >= 1, "core \"%s\", %d threads", hb.core, hb.threads);
+    clnas_bench_host_close(&hb);
 }

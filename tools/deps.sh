@@ -11,6 +11,9 @@ if [ "${CLNAS_SKIP_DEPS:-0}" = 1 ]; then exit 0; fi
 packages=(
   build-essential cmake pkg-config
   ocl-icd-opencl-dev opencl-headers clinfo pocl-opencl-icd   # OpenCL loader, headers, CPU device
+  mesa-opencl-icd                                            # rusticl: the second implementation in the tests
+  clang-15                                                   # offline kernel compile check (tools/cl_offline_check.sh)
+  libopenblas0-pthread                                       # clnas bench: the host's SGEMM rate (dlopen'd)
   libclblast-dev liblapacke-dev libpng-dev libcairo2-dev fonts-dejavu-core
   libjansson-dev                                             # JSON reading and writing
   libturbojpeg0-dev                                          # ImageNet JPEGs (src/data/jpeg.c)

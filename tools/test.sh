@@ -4,11 +4,16 @@
 # executable through CTest:
 #   build/       warnings as errors (-DCLNAS_WERROR=ON)
 #   build-asan/  the same plus AddressSanitizer + UndefinedBehaviorSanitizer, leak checking on
-# and finally prints one line `tests: N passed, M failed` counting Criterion test cases over both
+# then, in the plain tree only, the kernel tests again on Mesa's rusticl (RUSTICL_ENABLE=llvmpipe,
+# a second OpenCL implementation with a GPU's limits: 32 KiB local memory, 1024 work-items, no
+# fp64; test_xdevice compares its scores with PoCL's), then the offline compile check of every
+# kernel for amdgcn, nvptx64 and spir64 (tools/cl_offline_check.sh), and finally prints one line `tests: N passed, M failed` counting Criterion test cases over both
 # trees (a test executable that fails without a failing case, e.g. a leak or a crash outside a
 # test, counts as one failed case). Exit status 0 only when nothing failed.
 #
 #   CLNAS_SKIP_ASAN=1   only the first tree
+#   CLNAS_SKIP_RUSTICL=1   no rusticl run (e.g. where mesa-opencl-icd cannot be installed)
+#   CLNAS_SKIP_OFFLINE=1   no offline compile check (e.g. without clang-15)
 #   BUILD_DIR, ASAN_BUILD_DIR   the two trees (default build, build-asan)
 #   CLNAS_TEST_DEVICE   device the tests open (index or name part; default device otherwise)
 #   JOBS                parallel build jobs (default: nproc)
@@ -86,7 +91,41 @@ run_tree() {
   summary+=("[$label] cases passed=$p failed=$f (ctest exit $rc; build $((t1 - t0)) s, tests $((t2 - t1)) s)")
 }
 
+# The kernel tests on rusticl's llvmpipe device, in an already built tree.
+rusticl_tests='^(test_ops_conv|test_ops_misc|test_runtime|test_net|test_ntk|test_lr|test_xdevice)$'
+run_rusticl() {
+  local dir=$1 t0 rc=0 p=0 f=0
+  t0=$(date +%s)
+  echo "==== [rusticl] kernel tests on Mesa rusticl / llvmpipe ($dir)"
+  if ! RUSTICL_ENABLE=llvmpipe "$dir/clnas" devices 2>/dev/null | grep -q llvmpipe; then
+    echo "rusticl: no llvmpipe device (install mesa-opencl-icd, or set CLNAS_SKIP_RUSTICL=1)" >&2
+    summary+=("[rusticl] no llvmpipe device: counted as 1 failed case")
+    total_fail=$((total_fail + 1))
+    return
+  fi
+  rm -f "$dir/Testing/Temporary/LastTest.log"
+  # the GPU-shaped kernel variants there (CLNAS_KERNEL_VARIANT): PoCL runs the CPU-shaped ones
+  RUSTICL_ENABLE=llvmpipe CLNAS_TEST_DEVICE=llvmpipe CLNAS_KERNEL_VARIANT=gpu \
+    ctest --test-dir "$dir" --output-on-failure -R "$rusticl_tests" || rc=$?
+  [ -f "$dir/Testing/Temporary/LastTest.log" ] && read -r p f < <(count_cases "$dir")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + f))
+  summary+=("[rusticl] cases passed=$p failed=$f (ctest exit $rc; $(($(date +%s) - t0)) s)")
+}
+
+run_offline() {
+  local t0 rc=0
+  t0=$(date +%s)
+  echo "==== [offline] OpenCL C compile check for amdgcn, nvptx64, spir64"
+  tools/cl_offline_check.sh || rc=$?
+  if [ "$rc" -eq 0 ]; then total_pass=$((total_pass + 1)); else total_fail=$((total_fail + 1)); fi
+  summary+=("[offline] exit $rc ($(($(date +%s) - t0)) s)")
+}
+
 run_tree plain "${BUILD_DIR:-$root/build}"
+[ "${CLNAS_SKIP_RUSTICL:-0}" = 1 ] || run_rusticl "${BUILD_DIR:-$root/build}"
+[ "${CLNAS_SKIP_OFFLINE:-0}" = 1 ] || run_offline
 if [ "${CLNAS_SKIP_ASAN:-0}" != 1 ]; then
   run_tree asan "${ASAN_BUILD_DIR:-$root/build-asan}" -DCLNAS_SANITIZE=address,undefined -- \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 \

@@ -2,7 +2,8 @@
 """verify_torch.py - independent PyTorch check of `clnas score --dump DIR`.
 
 Rebuilds TE-NAS's two NAS-Bench-201 proxies in PyTorch (float64) from the arch string and
-the definitions in shared/docs/TENAS.md (sections 1-3), loads the dumped float32 weights and
+the definitions in shared/docs/TENAS.md (sections 1-3) - or, for a dump of the DARTS space
+(metadata space = darts, arch = the supernet state's alpha JSON), TE-NAS's DARTS proxies (§4), loads the dumped float32 weights and
 inputs, recomputes per repeat
   - the NTK: train-mode forward of the B images, B per-sample gradients of the logit sums
     w.r.t. every parameter named *.weight through the whole-batch graph, Theta = G G^T,
@@ -255,6 +256,179 @@ def build_modules(torch):
     return TinyNetwork
 
 
+# ----------------------------------------------------------------------------- DARTS space
+DARTS_OPS = ("none", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+             "avg_pool_3x3", "max_pool_3x3")
+DARTS_EDGES = [(i, j) for i in range(4) for j in range(i + 2)]  # sorted "i<-j" keys = TE-NAS's rows
+
+
+def darts_weights(torch, alpha_rows):
+    """TE-NAS's MixedOp weights of one cell type: float32 softmax per edge, ops with weight <= 0.01
+    dropped; an edge whose alphas are all <= -1000 contributes nothing (an empty list)."""
+    out = []
+    for row in alpha_rows:
+        if len(row) != 8:
+            raise FormatError("a DARTS alpha row must have 8 values, got %d" % len(row))
+        if sum(row) <= -1000 * 8:
+            out.append([])
+            continue
+        w = torch.softmax(torch.tensor(row, dtype=torch.float32), 0)
+        out.append([(o, float(w[o])) for o in range(8) if float(w[o]) > 0.01])
+    return out
+
+
+def build_darts(torch):
+    nn = torch.nn
+    F = torch.nn.functional
+
+    class Net(nn.Module):
+        """NASNetworkDARTS(C=1, N=1, depth=2, stem multiplier 1, steps 4, multiplier 4) of TE-NAS,
+        at a given alpha; every module registered under clnas's dump names."""
+
+        def __init__(self, alpha, classes, use_stem, in_channels):
+            super().__init__()
+            self.tensors = {}
+            self.mods = nn.ModuleDict()
+            self.use_stem = use_stem
+            self.alpha = {"normal": darts_weights(torch, alpha["normal"]), "reduce": darts_weights(torch, alpha["reduce"])}
+            if len(self.alpha["normal"]) != 14 or len(self.alpha["reduce"]) != 14:
+                raise FormatError("a DARTS alpha needs 14 rows per cell type")
+            if use_stem:
+                self.conv("stem.conv", in_channels, 1, 3, 1, 1)
+                self.bn("stem.bn", 1)
+            self.cellspec = [(0, 1, 1, 1, False, False), (1, 1, 4, 2, True, False)]  # ci, Cpp, Cp, C, red, red_prev
+            for ci, cpp, cp, c, red, rprev in self.cellspec:
+                p = "cells.%d" % ci
+                if rprev:
+                    self.fr(p + ".preprocess0", cpp, c)
+                else:
+                    self.rcb(p + ".preprocess0", cpp, c)
+                self.rcb(p + ".preprocess1", cp, c)
+                for e, (i, j) in enumerate(DARTS_EDGES):
+                    stride = 2 if red and j < 2 else 1
+                    for o, _ in self.alpha["reduce" if red else "normal"][e]:
+                        self.op("%s.edges.%d<-%d.%s" % (p, i, j, DARTS_OPS[o]), o, c, stride)
+            self.bn("lastact.bn", 8)
+            self.classifier = nn.Linear(8, classes)
+            self.tensors["classifier.weight"] = self.classifier.weight
+            self.tensors["classifier.bias"] = self.classifier.bias
+
+        def conv(self, name, cin, cout, k, stride, pad, groups=1, dil=1):
+            m = nn.Conv2d(cin, cout, k, stride, pad, dilation=dil, groups=groups, bias=False)
+            self.mods[name.replace(".", "/")] = m
+            self.tensors[name + ".weight"] = m.weight
+
+        def bn(self, name, c):
+            m = nn.BatchNorm2d(c)
+            self.mods[name.replace(".", "/")] = m
+            self.tensors[name + ".weight"] = m.weight
+            self.tensors[name + ".bias"] = m.bias
+
+        def rcb(self, p, cin, cout):
+            self.conv(p + ".conv", cin, cout, 1, 1, 0)
+            self.bn(p + ".bn", cout)
+
+        def fr(self, p, cin, cout):
+            self.conv(p + ".convs.0", cin, cout // 2, 1, 2, 0)
+            self.conv(p + ".convs.1", cin, cout - cout // 2, 1, 2, 0)
+            self.bn(p + ".bn", cout)
+
+        def sep(self, p, c, k, stride, dil):
+            self.conv(p + ".dw", c, c, k, stride, (k - 1) * dil // 2, groups=c, dil=dil)
+            self.conv(p + ".pw", c, c, 1, 1, 0)
+            self.bn(p + ".bn", c)
+
+        def op(self, p, o, c, stride):
+            name = DARTS_OPS[o]
+            if name == "skip_connect" and stride == 2:
+                self.fr(p, c, c)
+            elif name.startswith("sep_conv"):
+                k = int(name[-1])
+                self.sep(p + ".op_a", c, k, stride, 1)
+                self.sep(p + ".op_b", c, k, 1, 1)
+            elif name.startswith("dil_conv"):
+                self.sep(p, c, int(name[-1]), stride, 2)
+
+        def m(self, name):
+            return self.mods[name.replace(".", "/")]
+
+        def f_rcb(self, p, x):
+            return self.m(p + ".bn")(self.m(p + ".conv")(self.relu(x)))
+
+        def f_fr(self, p, x):
+            x = self.relu(x)
+            y = F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
+            return self.m(p + ".bn")(torch.cat([self.m(p + ".convs.0")(x), self.m(p + ".convs.1")(y)], dim=1))
+
+        def f_sep(self, p, x):
+            return self.m(p + ".bn")(self.m(p + ".pw")(self.m(p + ".dw")(self.relu(x))))
+
+        def f_op(self, p, o, x, stride):
+            name = DARTS_OPS[o]
+            if name == "skip_connect":
+                return x if stride == 1 else self.f_fr(p, x)
+            if name.startswith("sep_conv"):
+                return self.f_sep(p + ".op_b", self.f_sep(p + ".op_a", x))
+            if name.startswith("dil_conv"):
+                return self.f_sep(p, x)
+            if name == "avg_pool_3x3":
+                return F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)
+            if name == "max_pool_3x3":
+                return F.max_pool2d(x, 3, stride, 1)
+            return None  # none: adds nothing (its weight still counts in the softmax)
+
+        def forward(self, x):
+            s0 = s1 = (self.m("stem.bn")(self.m("stem.conv")(x)) if self.use_stem else x)
+            for ci, cpp, cp, c, red, rprev in self.cellspec:
+                p = "cells.%d" % ci
+                a = self.f_fr(p + ".preprocess0", s0) if rprev else self.f_rcb(p + ".preprocess0", s0)
+                b = self.f_rcb(p + ".preprocess1", s1)
+                states = [a, b]
+                for i in range(4):
+                    terms = []
+                    for j in range(i + 2):
+                        e = DARTS_EDGES.index((i, j))
+                        for o, w in self.alpha["reduce" if red else "normal"][e]:
+                            y = self.f_op("%s.edges.%d<-%d.%s" % (p, i, j, DARTS_OPS[o]), o, states[j],
+                                          2 if red and j < 2 else 1)
+                            if y is not None:
+                                terms.append(w * y)
+                    if not terms:
+                        raise FormatError("cell %d node %d has no input (the state is not one TE-NAS can build)" % (ci, i))
+                    states.append(sum(terms))
+                s0, s1 = s1, torch.cat(states[2:], dim=1)
+            out = self.relu(self.m("lastact.bn")(s1))
+            return self.classifier(out.mean(dim=(2, 3)))
+
+        def relu(self, x):
+            y = F.relu(x)
+            if self.hook is not None:
+                self.hook(x, y)
+            return y
+
+        hook = None
+
+    return Net
+
+
+def darts_regions(torch, net, patches, batch):
+    """regions() for the DARTS network: its ReLUs are functional, so it records them itself."""
+    net.train()
+    acts = []
+    net.hook = lambda x, y: acts.append((y > 0).reshape(y.shape[0], -1)) if x.dim() == 4 else None
+    codes = []
+    try:
+        with torch.no_grad():
+            for b0 in range(0, patches.shape[0], batch):
+                acts.clear()
+                net(patches[b0:b0 + batch])
+                codes.append(torch.cat(acts, dim=1))
+    finally:
+        net.hook = None
+    codes = torch.cat(codes).to(torch.uint8)
+    return codes, torch.unique(codes, dim=0).shape[0]
+
+
 def load_weights(torch, net, tensors, what):
     """Copies the dumped float32 tensors into net (float64). Names and shapes must match
     the independently built network exactly."""
@@ -381,7 +555,8 @@ def verify(torch, a):
     for k in ("arch", "classes"):
         if k not in meta:
             raise FormatError("inputs.safetensors: metadata %r missing" % k)
-    arch = parse_arch(meta["arch"])
+    darts = meta.get("space", "nb201") == "darts"
+    arch = json.loads(meta["arch"]) if darts else parse_arch(meta["arch"])
     classes = int(meta["classes"])
     T = lambda d, n: to_torch(torch, *d[n]) if n in d else None
 
@@ -396,16 +571,18 @@ def verify(torch, a):
     K = images.shape[0] if images is not None else patches.shape[0]
     if images is not None and patches is not None and patches.shape[0] != K:
         raise FormatError("ntk_images has %d repeats, lr_patches %d" % (K, patches.shape[0]))
-    say("arch     %s" % meta["arch"])
+    say("arch     %s" % ("DARTS supernet state (alpha in the dump's metadata)" if darts else meta["arch"]))
     say("dataset  %s (%d classes), seed %s, %d repeats" % (meta.get("dataset", "?"), classes, meta.get("seed", "?"), K))
 
     TinyNetwork = build_modules(torch)
+    DartsNet = build_darts(torch) if darts else None
     torch.manual_seed(0)  # construction only; every parameter is overwritten from the dump
     kappa_c = theta_c = eig_c = gn_c = lmin_c = lmax_c = regions_c = codes_c = None
     if images is not None:
         B, ch, hw = images.shape[1], images.shape[2], images.shape[3]
         say("NTK      %d images %dx%dx%d per repeat" % (B, ch, hw, hw))
-        ntk_net = TinyNetwork(3, 1, classes, arch, use_stem=True, depth=-1, in_channels=ch).double()
+        ntk_net = (DartsNet(arch, classes, True, ch) if darts else
+                   TinyNetwork(3, 1, classes, arch, use_stem=True, depth=-1, in_channels=ch)).double()
         load_weights(torch, ntk_net, ntk_w, "ntk_weights.safetensors")
         kappa_c = T(outputs, "kappa")
         if kappa_c is None:
@@ -423,7 +600,8 @@ def verify(torch, a):
         if lr_batch < 1 or n % lr_batch:
             raise FormatError("%d patches per repeat is not a multiple of lr_batch %d" % (n, lr_batch))
         say("LR       %d patches per repeat, BN statistics per batch of %d" % (n, lr_batch))
-        lr_net = TinyNetwork(1, 1, classes, arch, use_stem=False, depth=1, in_channels=1).double()
+        lr_net = (DartsNet(arch, classes, False, 1) if darts else
+                  TinyNetwork(1, 1, classes, arch, use_stem=False, depth=1, in_channels=1)).double()
         load_weights(torch, lr_net, lr_w, "lr_weights.safetensors")
         regions_c, codes_c = T(outputs, "regions"), T(outputs, "codes")
         if regions_c is None:
@@ -448,7 +626,8 @@ def verify(torch, a):
         parts.append("max kappa rel diff %.3e (tol %.1e), max Theta rel diff %.3e" % (worst[0], a.tol, worst[1]))
     if patches is not None:
         parts.append("R %s" % ("equal" if r_equal else "DIFFERENT"))
-    print("verdict: %s  arch %s: %s over %d repeats" % ("PASS" if ok else "FAIL", meta["arch"], ", ".join(parts), K))
+    print("verdict: %s  arch %s: %s over %d repeats" % ("PASS" if ok else "FAIL", "(DARTS state)" if darts else meta["arch"],
+                                                         ", ".join(parts), K))
     return 0 if ok else 1
 
 
@@ -495,7 +674,7 @@ def check_ntk(torch, a, say, k, net, images, kappa_c, lmin_c, lmax_c, theta_c, e
 
 
 def check_lr(torch, say, k, net, patches, lr_batch, regions_c, codes_c):
-    codes, R = regions(torch, net, patches, lr_batch)
+    codes, R = (darts_regions if hasattr(net, "cellspec") else regions)(torch, net, patches, lr_batch)
     Rc = int(regions_c[k].item())
     same = R == Rc
     line = "repeat %d  regions   clnas %d  torch %d  %s" % (k, Rc, R, "equal" if same else "MISMATCH")

@@ -52,7 +52,7 @@ typedef struct clnas_ntk clnas_ntk;
 typedef struct clnas_ntk_config {
     int batch;           /* B, 72 in TE-NAS NB201 */
     int seeds;           /* backward seeds in flight; 0 = chosen to fit CLNAS_SEEDS or a memory budget */
-    int fp64_gram;       /* 1: Theta = G G^T in double on the device (needs cl_khr_fp64) */
+    int fp64_gram;       /* 1: Theta = G G^T in double (on the device with cl_khr_fp64, else on the host) */
 } clnas_ntk_config;
 
 /* net is borrowed and must outlive the object. */
@@ -123,7 +123,7 @@ typedef struct clnas_score_result {
     double kappa_geomean;       /* geometric mean (NaN if any repeat is undefined) */
     size_t regions[CLNAS_MAX_REPEATS];
     int regions_nonfinite[CLNAS_MAX_REPEATS]; /* 1: a NaN/inf reached the ReLUs (see clnas_lr_count) */
-    double regions_mean;
+    double regions_mean;        /* NaN (undefined) when a repeat's regions_nonfinite is set */
     size_t ntk_params, ntk_jacobian, lr_params, lr_bits;
     int ntk_seeds;
     double t_setup, t_data, t_forward, t_backward, t_gram, t_eig, t_lr, t_total;

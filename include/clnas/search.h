@@ -53,8 +53,17 @@ typedef struct clnas_candidate {
     int order;            /* position after the final stable sort by rank sum */
     int pruned;           /* 1 if removed this round */
     int kappa_undefined;  /* repeats where kappa_cur or kappa_cand was undefined (counted as 1e5) */
+    int regions_undefined; /* R values that were undefined (NaN/inf pre-activations), counted as
+                              0 regions, the worst R (r_cur / r_cand hold 0 for them) */
     double kappa_cur[CLNAS_MAX_REPEATS], kappa_cand[CLNAS_MAX_REPEATS];
     size_t r_cur[CLNAS_MAX_REPEATS], r_cand[CLNAS_MAX_REPEATS];
+    /* What computing it cost: seconds since the previous candidate finished (the first one
+     * includes the search's setup), and the kappa / R evaluations and kappa GFLOP done for it
+     * (in the shared mode the round's current-network scores go to the candidate that needed
+     * them). A candidate taken over from opts.resume keeps the cost recorded with it; NaN
+     * seconds: unknown (a trace of an older clnas). */
+    double cost_s, cost_gflop;
+    long cost_kappa_evals, cost_regions_evals;
 } clnas_candidate;
 
 /* The ranking step alone (on dk/dr already filled): sets rank_k, rank_r, order and pruned
@@ -111,6 +120,7 @@ typedef struct clnas_search_result {
     clnas_nb201_arch arch;   /* the found single-path architecture */
     int rounds;
     int candidates;          /* evaluated */
+    int regions_undefined;   /* R values that were undefined (counted as 0 regions) */
     int kappa_undefined;     /* kappa values used that were undefined (counted as 1e5); with
                                 shared batches an undefined shared kappa_cur counts once per
                                 candidate that uses it */
@@ -121,7 +131,18 @@ typedef struct clnas_search_result {
     double kappa_gflop;      /* work of those kappa evaluations, counted from the network shapes:
                                 forward + B backward seeds (convolutions, linear layers) + Gram */
     double wall_s;
+    /* The recorded cost of the candidates taken over from opts.resume (their cost_* summed; 0
+     * without a resume; prior_wall_s NaN when some were not recorded): a resumed search's whole
+     * cost is these plus the fields above. */
+    double prior_wall_s, prior_kappa_gflop;
+    long prior_kappa_evals, prior_regions_evals;
 } clnas_search_result;
+
+/* One repeat's term of dR: round((R_cur - R_cand) / R_cur, 3), where an undefined R is 0 (the
+ * worst); an undefined R_cur (0) divides by 1, so every candidate that has regions improves on it
+ * (dR < 0, pruned first) and a candidate whose R is undefined too gets 0. An undefined R_cand
+ * gives 1, the highest: the op whose removal leaves a degenerate network is kept. */
+double clnas_search_region_change(size_t r_cur, size_t r_cand);
 
 /* "shared" or "per-candidate", as the trace and the result files spell the mode. */
 const char *clnas_search_batches_name(int shared_batches);

@@ -40,11 +40,36 @@ typedef struct clnas_bench_kappa {
     double rss;                   /* peak resident memory of the process during the timed runs; < 0 unknown */
 } clnas_bench_kappa;
 
+/* ------------------------------------------------------------------ the host's BLAS (hostblas.c) */
+
+/* OpenBLAS loaded at run time, for the host CPU's own SGEMM rate. */
+typedef struct clnas_bench_hostblas {
+    void *lib;                 /* dlopen handle; NULL when OpenBLAS is not available (why says why) */
+    void (*sgemm)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+    char name[64];             /* the library file that was loaded */
+    char core[64];             /* openblas_get_corename(): the kernel that runs (e.g. SkylakeX) */
+    char config[160];          /* openblas_get_config() */
+    char coretype_env[64];     /* $OPENBLAS_CORETYPE ("" when unset) */
+    int threads;               /* openblas_get_num_threads() */
+    char why[256];
+} clnas_bench_hostblas;
+
+/* Loads OpenBLAS; 1 on success, else 0 with h->why set. Close with clnas_bench_host_close. */
+int clnas_bench_host_open(clnas_bench_hostblas *h);
+void clnas_bench_host_close(clnas_bench_hostblas *h);
+/* Host SGEMM GFLOP/s (median of reps after a warm-up) of C[m x n] = A[m x k] op(B), op(B) = B^T when
+ * transB (the Gram's layout); -1 when h has no library. */
+clnas_status clnas_bench_host_sgemm(clnas_ctx *ctx, const clnas_bench_hostblas *h, size_t m, size_t n, size_t k,
+                                    int transB, int reps, double *gflops);
+
 /* ------------------------------------------------------------------ `clnas bench` (default) */
 
 typedef struct clnas_bench_overview {
     int batch, reps;
     double sgemm_1024, sgemm_gram;    /* CLBlast SGEMM GFLOP/s: 1024^3, and batch x batch x P (supernet) */
+    clnas_bench_hostblas host;        /* OpenBLAS on the host (host.lib is closed again: only the strings stay) */
+    int have_host;
+    double host_1024, host_gram;      /* OpenBLAS SGEMM GFLOP/s on the same shapes; -1 without OpenBLAS */
     const char *what[2], *arch[2];    /* proxy supernet, single path (static strings) */
     clnas_bench_kappa kappa[2];
     double lr_s;                      /* one R of the linear-region proxy supernet */

@@ -284,9 +284,14 @@ clnas_status clnas_bench_overview_run(clnas_ctx *ctx, const clnas_dataset *data,
     o->what[1] = "kappa, single path";
     o->arch[0] = "supernet";
     o->arch[1] = CLNAS_BENCH_SINGLE_PATH;
+    o->have_host = clnas_bench_host_open(&o->host);
     clnas_status st = bench_sgemm_rate(ctx, 1024, 1024, 1024, reps, &o->sgemm_1024);
+    if (st == CLNAS_OK) st = clnas_bench_host_sgemm(ctx, &o->host, 1024, 1024, 1024, 0, reps, &o->host_1024);
     if (st == CLNAS_OK) st = bench_kappa(ctx, data, o->arch[0], batch, reps, seeds, &o->kappa[0]);
     if (st == CLNAS_OK) st = bench_sgemm_rate(ctx, (size_t)batch, (size_t)batch, o->kappa[0].P, reps, &o->sgemm_gram);
+    if (st == CLNAS_OK)
+        st = clnas_bench_host_sgemm(ctx, &o->host, (size_t)batch, (size_t)batch, o->kappa[0].P, 1, reps, &o->host_gram);
+    clnas_bench_host_close(&o->host);
     if (st == CLNAS_OK) st = bench_kappa(ctx, data, o->arch[1], batch, reps, seeds, &o->kappa[1]);
     if (st == CLNAS_OK) st = bench_lr(ctx, data, reps, &o->lr_s, &o->regions);
     return st;

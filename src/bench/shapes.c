@@ -70,6 +70,7 @@ static int collect_rows(const clnas_net *net, int conv_only, clnas_bench_row *ro
                 if (l->ins[j] != 0 && !add_row(rows, n, &key, 0)) return 0;
             continue;
         }
+        if (l->kind == L_CONCAT) continue; /* no input tensor of its own, no kernel */
         const tensor_desc *ti = &net->tensors[l->in];
         key.c = ti->c; key.h = ti->h; key.w = ti->w;
         if (l->kind == L_CONV) {

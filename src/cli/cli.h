@@ -18,6 +18,17 @@ int clnas_cmd_search(int argc, char **argv);
 int clnas_cmd_rank(int argc, char **argv);
 int clnas_cmd_tune(int argc, char **argv);
 int clnas_cmd_data(int argc, char **argv);
+/* the DARTS space's side of net and search (cmd_net_darts.c, cmd_search_darts.c; score handles it itself) */
+int clnas_cmd_net_darts(int argc, char **argv);
+int clnas_cmd_search_darts(int argc, char **argv);
+int clnas_cmd_figure_darts(int argc, char **argv);
+/* 1 when argv asks for --space darts */
+int cli_wants_darts(int argc, char **argv);
+/* --genotype G or --alpha FILE|supernet into a supernet state; a label for it into label.
+ * Returns 0, or the exit status after printing the error. */
+struct clnas_darts_alpha;
+int darts_cli_state(const char *cmd, const char *genotype, const char *alpha, struct clnas_darts_alpha *al, char *label,
+                    size_t len);
 
 /* ---- shared helpers (src/cli/common.c) ---- */
 /* The options of every command that computes kappa and R, bound once (one spelling, range and

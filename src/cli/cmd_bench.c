@@ -11,6 +11,7 @@
  * - --scaling: one kappa of the proxy supernet at growing batches and of the full NB201
  *   evaluation network, with time, FLOP rate, seeds in flight and device memory, and how
  *   they grow from one batch to the next. */
+#define _POSIX_C_SOURCE 200809L /* popen */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +29,50 @@ static int put(json_t *obj, const char *key, json_t *v) { return v && json_objec
 
 /* ---------------- the default mode ---------------- */
 
+/* x / y as a percentage, or "-" when either was not measured. */
+static const char *pct(char *buf, size_t len, double x, double y)
+{
+    if (x > 0 && y > 0) snprintf(buf, len, "%.1f %%", 100 * x / y);
+    else snprintf(buf, len, "-");
+    return buf;
+}
+
+static void print_sgemm(const clnas_bench_overview *o)
+{
+    const clnas_bench_hostblas *h = &o->host;
+    if (o->have_host)
+        printf("host BLAS: OpenBLAS (%s), kernel %s, %d threads%s%s\n", h->name, h->core, h->threads,
+               h->coretype_env[0] ? ", OPENBLAS_CORETYPE=" : "", h->coretype_env);
+    else
+        printf("host BLAS: none (%s): no OpenBLAS ratios\n", h->why);
+    char b1[32], b2[32];
+    printf("%-28s %18s %18s %18s\n", "SGEMM, GFLOP/s (median)", "OpenBLAS (host)", "CLBlast (device)", "CLBlast/OpenBLAS");
+    printf("%-28s %18.1f %18.1f %18s\n", "1024x1024x1024", o->host_1024, o->sgemm_1024,
+           pct(b1, sizeof b1, o->sgemm_1024, o->host_1024));
+    char lab[64];
+    snprintf(lab, sizeof lab, "Gram %dx%dx%zu", o->batch, o->batch, o->kappa[0].P);
+    printf("%-28s %18.1f %18.1f %18s\n\n", lab, o->host_gram, o->sgemm_gram, pct(b2, sizeof b2, o->sgemm_gram, o->host_gram));
+}
+
 static void print_overview(const clnas_device_info *d, const clnas_bench_overview *o)
 {
     const clnas_bench_kappa *kb = o->kappa;
-    printf("device %d: %s (%s, %u compute units), medians of %d repeats\n\n", d->index, d->name, d->type,
-           d->compute_units, o->reps);
-    printf("CLBlast SGEMM 1024x1024x1024: %.1f GFLOP/s;  Gram shape %dx%dx%zu: %.1f GFLOP/s\n\n", o->sgemm_1024, o->batch,
-           o->batch, kb[0].P, o->sgemm_gram);
-    printf("%-24s %8s %6s %9s %9s %9s %9s %9s %10s %8s %14s\n", "stage", "P", "seeds", "forward", "backward", "gram",
-           "eigen", "total", "GFLOP", "GFLOP/s", "of SGEMM rate");
-    for (int i = 0; i < 2; i++)
-        printf("%-24s %8zu %6d %8.3fs %8.3fs %8.3fs %8.4fs %8.3fs %10.2f %8.2f %13.1f%%\n", o->what[i], kb[i].P, kb[i].seeds,
-               kb[i].fwd, kb[i].bwd, kb[i].gram, kb[i].eig, kb[i].total, kb[i].gflop, kb[i].rate,
-               100 * kb[i].rate / o->sgemm_1024);
+    printf("device %d: %s (%s, %u compute units; platform %s, driver %s), medians of %d repeats\n\n", d->index, d->name,
+           d->type, d->compute_units, d->platform_name, d->driver_version, o->reps);
+    print_sgemm(o);
+    printf("%-24s %8s %6s %9s %9s %9s %9s %9s %10s %8s %9s %9s\n", "stage", "P", "seeds", "forward", "backward", "gram",
+           "eigen", "total", "GFLOP", "GFLOP/s", "/CLBlast", "/OpenBLAS");
+    for (int i = 0; i < 2; i++) {
+        char b1[32], b2[32];
+        printf("%-24s %8zu %6d %8.3fs %8.3fs %8.3fs %8.4fs %8.3fs %10.2f %8.2f %9s %9s\n", o->what[i], kb[i].P,
+               kb[i].seeds, kb[i].fwd, kb[i].bwd, kb[i].gram, kb[i].eig, kb[i].total, kb[i].gflop, kb[i].rate,
+               pct(b1, sizeof b1, kb[i].rate, o->sgemm_1024), pct(b2, sizeof b2, kb[i].rate, o->host_1024));
+    }
     printf("%-24s %8s %6s %9s %9s %9s %9s %8.3fs  (%d patches, R = %zu)\n", "R, LR proxy supernet", "-", "-", "-", "-",
            "-", "-", o->lr_s, CLNAS_BENCH_LR_SAMPLES, o->regions);
-    printf("\nFLOP floor at the SGEMM rate: supernet kappa %.3f s, single-path kappa %.3f s (aim: within 2x)\n",
+    printf("\n/CLBlast, /OpenBLAS: a kappa's achieved rate as a fraction of the 1024^3 SGEMM rate of CLBlast on the device\n"
+           "and of OpenBLAS on the host, both measured above in this run.\n");
+    printf("FLOP floor at the CLBlast SGEMM rate: supernet kappa %.3f s, single-path kappa %.3f s\n",
            kb[0].gflop / o->sgemm_1024, kb[1].gflop / o->sgemm_1024);
 }
 
@@ -62,8 +91,24 @@ static int json_overview(json_t *top, const clnas_bench_overview *o)
     }
     json_t *lr = json_pack("{s:i, s:o, s:I}", "samples", CLNAS_BENCH_LR_SAMPLES, "seconds", clnas_json_num(o->lr_s),
                            "regions", (json_int_t)o->regions);
+    const clnas_bench_hostblas *h = &o->host;
+    json_t *hb = o->have_host ? json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o}", "library", h->name, "core", h->core,
+                                          "config", h->config, "openblas_coretype_env", h->coretype_env, "threads",
+                                          h->threads, "sgemm_gflops_1024", num_or_null(o->host_1024),
+                                          "sgemm_gflops_gram", num_or_null(o->host_gram))
+                              : json_pack("{s:n, s:s}", "library", "reason", h->why);
+    for (int i = 0; ks && i < 2; i++) {
+        const double r = o->kappa[i].rate;
+        json_t *e = json_array_get(ks, (size_t)i);
+        if (!put(e, "of_clblast_sgemm_1024", num_or_null(r / o->sgemm_1024)) ||
+            !put(e, "of_openblas_sgemm_1024", num_or_null(o->host_1024 > 0 ? r / o->host_1024 : -1)))
+            ks = (json_decref(ks), NULL);
+    }
     return put(top, "batch", json_integer(o->batch)) && put(top, "sgemm_gflops_1024", clnas_json_num(o->sgemm_1024)) &&
-           put(top, "sgemm_gflops_gram", clnas_json_num(o->sgemm_gram)) && put(top, "kappa", ks) && put(top, "lr", lr);
+           put(top, "sgemm_gflops_gram", clnas_json_num(o->sgemm_gram)) && put(top, "host_blas", hb) &&
+           put(top, "clblast_over_openblas_1024", num_or_null(o->host_1024 > 0 ? o->sgemm_1024 / o->host_1024 : -1)) &&
+           put(top, "clblast_over_openblas_gram", num_or_null(o->host_gram > 0 ? o->sgemm_gram / o->host_gram : -1)) &&
+           put(top, "kappa", ks) && put(top, "lr", lr);
 }
 
 /* ---------------- --shapes ---------------- */
@@ -260,7 +305,10 @@ static const char USAGE[] =
 "  one kappa of the single path " CLNAS_BENCH_SINGLE_PATH ",\n"
 "  one R of the linear-region proxy supernet (3000 patches),\n"
 "stage by stage, with the FLOPs of each kappa (convolutions, linear layers and the Gram matrix;\n"
-"multiply-add = 2) and the achieved rate as a fraction of the SGEMM rate.\n"
+"multiply-add = 2) and the achieved rate as a fraction of the SGEMM rate of CLBlast on the device and\n"
+"of OpenBLAS on the host (loaded at run time: libopenblas0-pthread; the kernel it runs is named), with\n"
+"both SGEMM rates side by side. --torch also runs tools/bench_torch.py's PyTorch side (same batch and\n"
+"repeats; /usr/bin/python3 or $CLNAS_PYTHON) and prints PyTorch/clnas time ratios.\n"
 "\n"
 "--shapes: every distinct convolution shape of the NTK proxy supernet (batch B, the NTK's seeds in\n"
 "  flight) and of the linear-region proxy (batch 1000, forward only), read off the networks: GFLOP/s of\n"
@@ -284,7 +332,8 @@ static const char FOOTER[] = "--seeds N, the old spelling of --seeds-in-flight N
 
 typedef struct bench_args {
     const char *device;
-    int reps, batch, seeds, max_batch, json, shapes, scaling, no_full;
+    int reps, batch, seeds, max_batch, json, shapes, scaling, no_full, torch;
+    const char *torch_script;
     const char *devices;
     int throughput, sample;
 } bench_args;
@@ -311,6 +360,9 @@ static int parse(int argc, char **argv, bench_args *a, int *reps_given)
                                                    "devices (--devices) or MPI ranks together");
     cli_add_help(&c, "devices", &a->devices, "--throughput: the devices (all, local-rank, or a list such as 0,1)");
     cli_add_help(&c, "sample", &a->sample, "--throughput: architectures per timed run (default 6)")->hi = 1000;
+    cli_add_help(&c, "torch", &a->torch, "default mode: also time the same kappas and R in PyTorch (tools/bench_torch.py,\n"
+                                         "/usr/bin/python3 with python3-torch) and print the ratios");
+    cli_add_help(&c, "torch-script", &a->torch_script, "--torch: the bench_torch.py to run (default: the source tree's)");
     cli_add_fn(&c, "seeds", cli_parse_deprecated_seeds, &a->seeds, NULL)->hidden = 1;
     const int pr = cli_parse(&c, argc, argv, NULL, NULL);
     return pr == CLI_OK ? 0 : 100 + (pr == CLI_HELP ? 0 : 2);
@@ -347,6 +399,77 @@ static int run_detail(clnas_ctx *ctx, const clnas_dataset *data, const bench_arg
     return rc;
 }
 
+/* --torch: the PyTorch side of tools/bench_torch.py (--no-clnas --json), same batch and repeats.
+ * Returns the parsed JSON, or NULL with the reason in why. */
+static json_t *run_torch(const bench_args *a, char *why, size_t len)
+{
+    const char *script = a->torch_script ? a->torch_script : CLNAS_TOOLS_DIR "/bench_torch.py";
+    const char *py = getenv("CLNAS_PYTHON");
+    if (!py || !*py) py = "/usr/bin/python3";
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --no-clnas --json --repeat %d --batch %d", py, script, a->reps, a->batch);
+    fprintf(stderr, "clnas bench: running the PyTorch side: %s\n", cmd);
+    fflush(NULL);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        snprintf(why, len, "cannot run %.900s", cmd);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *js = json_loadf(p, 0, &je);
+    const int rc = pclose(p);
+    if (rc != 0 || !js) {
+        snprintf(why, len, "%.900s exited with status %d%s%.100s", cmd, rc, js ? "" : "; no JSON: ", js ? "" : je.text);
+        json_decref(js);
+        return NULL;
+    }
+    return js;
+}
+
+/* Seconds of comparison row i of bench_torch.py's JSON (-1 if absent). */
+static double torch_row_s(json_t *tj, size_t i)
+{
+    json_t *v = json_object_get(json_array_get(json_object_get(tj, "comparison"), i), "torch_s");
+    return json_is_number(v) ? json_number_value(v) : -1;
+}
+
+static void print_torch(const clnas_bench_overview *o, json_t *tj, const char *why)
+{
+    printf("\nPyTorch, same computations (tools/bench_torch.py, float32, medians of %d after a warm-up):\n", o->reps);
+    if (!tj) {
+        printf("  not measured: %s\n", why);
+        return;
+    }
+    json_t *t = json_object_get(tj, "torch");
+    printf("  %s on %s, %d threads\n", json_string_value(json_object_get(t, "version")),
+           json_string_value(json_object_get(t, "device_name")), (int)json_integer_value(json_object_get(t, "threads")));
+    printf("%-24s %10s %10s %12s\n", "measurement", "PyTorch", "clnas", "PyTorch/clnas");
+    const double c[3] = {o->kappa[0].total, o->kappa[1].total, o->lr_s};
+    const char *w[3] = {o->what[0], o->what[1], "R, LR proxy supernet"};
+    for (size_t i = 0; i < 3; i++) {
+        const double ts = torch_row_s(tj, i);
+        printf("%-24s %9.4fs %9.4fs %11.2fx\n", w[i], ts, c[i], ts > 0 && c[i] > 0 ? ts / c[i] : 0.0);
+    }
+}
+
+/* Adds "torch" (the PyTorch times and ratios, or the reason there are none) to top. */
+static int json_torch(json_t *top, const clnas_bench_overview *o, json_t *tj, const char *why)
+{
+    if (!tj) return put(top, "torch", json_pack("{s:n, s:s}", "result", "reason", why));
+    const double c[3] = {o->kappa[0].total, o->kappa[1].total, o->lr_s};
+    json_t *rows = json_array();
+    for (size_t i = 0; rows && i < 3; i++) {
+        const double ts = torch_row_s(tj, i);
+        json_t *e = json_pack("{s:o, s:o, s:o}", "torch_s", num_or_null(ts), "clnas_s", clnas_json_num(c[i]),
+                              "torch_over_clnas", num_or_null(ts > 0 ? ts / c[i] : -1));
+        if (!e || json_array_append_new(rows, e) != 0) rows = (json_decref(rows), NULL);
+    }
+    json_t *t = json_object_get(tj, "torch");
+    return put(top, "torch", json_pack("{s:O, s:O, s:O, s:o}", "version", json_object_get(t, "version"), "device_name",
+                                       json_object_get(t, "device_name"), "threads", json_object_get(t, "threads"),
+                                       "rows", rows));
+}
+
 static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_args *a, json_t *js)
 {
     clnas_bench_overview ov;
@@ -354,18 +477,24 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
         fprintf(stderr, "clnas bench: %s\n", clnas_ctx_errmsg(ctx));
         return 1;
     }
+    char why[2048] = "";
+    json_t *tj = a->torch ? run_torch(a, why, sizeof why) : NULL;
     if (!js) {
         print_overview(clnas_ctx_device(ctx), &ov);
+        if (a->torch) print_torch(&ov, tj, why);
+        json_decref(tj);
         return 0;
     }
-    const int ok = json_overview(js, &ov) && clnas_json_print(stdout, js) == 0;
+    const int ok = json_overview(js, &ov) && (!a->torch || json_torch(js, &ov, tj, why)) &&
+                   clnas_json_print(stdout, js) == 0;
+    json_decref(tj);
     if (!ok) fprintf(stderr, "clnas bench: cannot write the result (out of memory, or standard output failed)\n");
     return ok ? 0 : 1;
 }
 
 int clnas_cmd_bench(int argc, char **argv)
 {
-    bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0, NULL, 0, 6};
+    bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0, 0, NULL, NULL, 0, 6};
     int reps_given = 0;
     const int pr = parse(argc, argv, &a, &reps_given);
     if (pr) return pr - 100;

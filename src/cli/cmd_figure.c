@@ -373,6 +373,7 @@ static clnas_status draw(int argc, char **argv, const figure_args *a, const publ
 
 int clnas_cmd_figure(int argc, char **argv)
 {
+    if (cli_wants_darts(argc, argv)) return clnas_cmd_figure_darts(argc, argv);
     figure_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;

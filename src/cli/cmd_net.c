@@ -1,14 +1,17 @@
 /* cmd_net.c - `clnas net`: build a NAS-Bench-201 network and print its summary. */
 #include <stdio.h>
 #include <string.h>
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "clnas/nb201.h"
 
 static const char USAGE[] =
-"usage: clnas net --arch STR [--C 16] [--N 5] [--classes 10] [--input 32] [--no-stem] [--depth D]\n"
+"usage: clnas net [--space nb201] --arch STR [--C 16] [--N 5] [--classes 10] [--input 32] [--no-stem] [--depth D]\n"
 "\n"
 "Builds a NAS-Bench-201 network and prints it layer by layer with output shapes and parameter\n"
-"counts, then the totals: use it to check that a network is the one you mean.\n";
+"counts, then the totals: use it to check that a network is the one you mean.\n"
+"DARTS networks: clnas net --space darts --help.\n"
+"As-ViT networks: clnas net --space asvit --arch TOPOLOGY (see clnas net --space asvit --help).\n";
 
 static const char FOOTER[] =
 "--proxy applies where it appears: it sets C, N, the stem, the depth and the input channels (lr also\n"
@@ -37,12 +40,15 @@ static int parse_proxy(const char *cmd, const char *opt, const char *val, void *
 
 int clnas_cmd_net(int argc, char **argv)
 {
+    if (cli_wants_darts(argc, argv)) return clnas_cmd_net_darts(argc, argv);
+    if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_net_asvit(argc, argv);
     net_args a;
     clnas_nb201_config_default(&a.cfg);
     a.no_stem = 0;
-    const char *arch_s = NULL;
+    const char *arch_s = NULL, *space = NULL;
     cli c;
     cli_init(&c, "net", USAGE, FOOTER);
+    cli_add_space(&c, &space);
     cli_add_help(&c, "arch", &arch_s, "NB201 arch string, e.g.\n"
                  "'|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'\n"
                  "An edge may list several ops joined by ',' (supernet form: the edge output is\n"

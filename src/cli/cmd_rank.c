@@ -14,9 +14,12 @@
 #include "cli/mpi.h"
 #include "cli/multi.h"
 #include "cli/parts.h"
+#include "cli/cmd_proxies.h"
 #include "clnas/bench201.h"
 #include "clnas/score.h"
+#include "core/fault.h"
 #include "core/util.h"
+#include "report/settings.h"
 
 static const char USAGE[] =
 "usage: clnas rank --space nb201 (--sample N [--seed S] | --archs FILE | --all) --out scores.csv [options]\n"
@@ -67,8 +70,17 @@ static int parse_args(int argc, char **argv, rank_args *a)
     cli_add(&c, "devices", &a->devices);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (a->space && strcmp(a->space, "nb201") != 0) {
+        fprintf(stderr, "clnas rank: --space %s: rank studies NB201 only (it needs the benchmark's accuracies); score DARTS "
+                        "networks one by one with clnas score --space darts\n", a->space);
+        return 2;
+    }
     if (!a->out) {
         fprintf(stderr, "clnas rank: --out FILE.csv is required\n");
+        return 2;
+    }
+    if (a->space && strcmp(a->space, "nb201")) {
+        fprintf(stderr, "clnas rank: --space %s: rank works on nb201 only (As-ViT: clnas score --space asvit)\n", a->space);
         return 2;
     }
     if ((a->sample > 0) + (a->archs_file != NULL) + a->all != 1) {
@@ -76,6 +88,19 @@ static int parse_args(int argc, char **argv, rank_args *a)
         return 2;
     }
     return -1;
+}
+
+/* Cuts an unterminated last line (what a crash mid-write leaves) off the CSV, saying so, so that
+ * the next row starts on a line of its own. 1, or 0 with the message printed. */
+static int drop_partial(const char *path, long whole, long size)
+{
+    if (truncate(path, whole) != 0) {
+        fprintf(stderr, "clnas rank: %s ends with an unterminated line and cannot be cut back: %s\n", path, strerror(errno));
+        return 0;
+    }
+    fprintf(stderr, "clnas rank: %s: dropped an unterminated last line (%ld bytes, an interrupted write); its architecture "
+                    "is scored again\n", path, size - whole);
+    return 1;
 }
 
 /* canonical arch strings already in an existing CSV (second field, quoted or not) */
@@ -89,7 +114,11 @@ static int load_done(const char *path, int repeats, char ***out, int *n, int *ex
     *exists = 1;
     char line[8192];
     int cap = 0, lineno = 0;
+    long whole = 0; /* the file's length up to its last newline */
     while (fgets(line, sizeof line, f)) {
+        if (strchr(line, '\n')) whole = ftell(f);
+        else if (!feof(f)) continue; /* a line longer than the buffer: not an arch row */
+        else break;                  /* the unterminated last line */
         lineno++;
         if (lineno == 1) {
             char want[64];
@@ -108,8 +137,7 @@ static int load_done(const char *path, int repeats, char ***out, int *n, int *ex
         char *end;
         if (*a == '"') { a++; end = strchr(a, '"'); }
         else end = strchr(a, ',');
-        if (!end) continue; /* a partial last line from an interruption: scored again */
-        if (!strchr(end, '\n')) continue;
+        if (!end) continue;
         *end = 0;
         if (*n == cap) {
             cap = cap ? 2 * cap : 256;
@@ -117,10 +145,18 @@ static int load_done(const char *path, int repeats, char ***out, int *n, int *ex
             if (!p) { fclose(f); return 0; }
             *out = p;
         }
-        (*out)[(*n)++] = strdup(a);
+        if (!((*out)[*n] = strdup(a))) { fclose(f); return 0; }
+        (*n)++;
     }
+    int bad = ferror(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
     fclose(f);
-    return 1;
+    if (bad) {
+        fprintf(stderr, "clnas rank: cannot read %s\n", path);
+        return 0;
+    }
+    return size > whole ? drop_partial(path, whole, size) : 1;
 }
 
 static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -189,27 +225,68 @@ static int archs_from_table(const rank_args *a, const clnas_nb201_table *table, 
 }
 
 /* Opens the CSV for appending, with its header when it is new. NULL with the message printed. */
-static FILE *open_csv(const char *out, int exists, int repeats, int devcol)
+static FILE *open_csv(const char *out, int repeats, int devcol)
 {
     FILE *csv = fopen(out, "a");
     if (!csv) {
         fprintf(stderr, "clnas rank: cannot write %s: %s\n", out, strerror(errno));
         return NULL;
     }
-    if (!exists || ftell(csv) == 0) {
+    fseek(csv, 0, SEEK_END);
+    if (ftell(csv) == 0) {
         fputs("index,arch,kappa", csv);
         for (int r = 1; r <= repeats; r++) fprintf(csv, ",kappa_r%d", r);
         fputs(",R", csv);
         for (int r = 1; r <= repeats; r++) fprintf(csv, ",R_r%d", r);
         fprintf(csv, ",cifar10_test,cifar100_test,imagenet16_test,kappa_status%s\n", devcol ? ",device" : "");
-        fflush(csv);
+        if (clnas_flush_checked(csv) != 0) {
+            fprintf(stderr, "clnas rank: cannot write %s: %s\n", out, strerror(errno));
+            fclose(csv);
+            if (truncate(out, 0) != 0) { /* the message above says what failed */
+            }
+            return NULL;
+        }
     }
     return csv;
 }
 
-/* One row of the CSV, flushed (so that an interruption loses at most the row being written). */
-static void write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, const clnas_score_result *res, int repeats,
-                      const char *device)
+/* The settings of the study, recorded in OUT.json (the sidecar, written atomically before the
+ * first row) and compared on a resume. 0, or 1 with the message printed. */
+static int check_sidecar(const rank_args *a, const char *src, const char *device, int has_rows)
+{
+    char side[4200], err[4400];
+    snprintf(side, sizeof side, "%s.json", a->out);
+    json_t *cur = clnas_settings_new(a->space, &a->o, src, device), *rec = NULL;
+    int rc = 0;
+    if (!cur) {
+        fprintf(stderr, "clnas rank: out of host memory\n");
+        return 1;
+    }
+    if (has_rows && access(side, F_OK) != 0) {
+        fprintf(stderr, "clnas rank: warning: %s has no %s (written by an older clnas): only its repeat count could be "
+                        "checked; the other settings of its rows could not\n", a->out, side);
+    } else if (has_rows) {
+        clnas_status st = clnas_json_read_file(side, &rec, err, sizeof err);
+        if (st != CLNAS_OK || !json_is_object(rec)) {
+            fprintf(stderr, "clnas rank: %s%s (remove it and %s to start afresh)\n", st != CLNAS_OK ? err : side,
+                    st != CLNAS_OK ? "" : ": not a JSON object", a->out);
+            rc = 1;
+        } else {
+            rc = clnas_settings_check("rank", a->out, rec, cur);
+        }
+    } else if (clnas_json_write_file(side, cur, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas rank: %s\n", err);
+        rc = 1;
+    }
+    json_decref(rec);
+    json_decref(cur);
+    return rc;
+}
+
+/* One row of the CSV, flushed (so that an interruption loses at most the row being written).
+ * 0, or -1 (errno set) when it could not be written whole. */
+static int write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, const clnas_score_result *res, int repeats,
+                     const char *device)
 {
     fprintf(csv, "%d,\"%s\"", w ? w->index : -1, arch);
     num(csv, res->kappa_geomean);
@@ -219,14 +296,27 @@ static void write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, con
         if (res->ntk[r].status != CLNAS_KAPPA_OK) status = clnas_kappa_status_str(res->ntk[r].status);
     }
     num(csv, res->regions_mean);
-    for (int r = 0; r < repeats; r++) fprintf(csv, ",%zu", res->regions[r]);
+    for (int r = 0; r < repeats; r++) {
+        if (res->regions_nonfinite[r]) fputs(",", csv); /* undefined: NaN or inf reached the ReLUs */
+        else fprintf(csv, ",%zu", res->regions[r]);
+    }
     num(csv, w ? w->cifar10 : NAN);
     num(csv, w ? w->cifar100 : NAN);
     num(csv, w ? w->imagenet16 : NAN);
     fprintf(csv, ",%s", status);
     if (device) fprintf(csv, ",\"%s\"", device);
     fputc('\n', csv);
-    fflush(csv);
+    return clnas_flush_checked(csv);
+}
+
+/* After a failed row: closes the CSV (or part file) and cuts it back to the rows written whole before. */
+static void undo_row(FILE *csv, const char *out, long before)
+{
+    int e = errno;
+    fclose(csv);
+    fprintf(stderr, "\nclnas rank: cannot write %s: %s; the rows written before are kept\n", out, strerror(e));
+    if (truncate(out, before) != 0)
+        fprintf(stderr, "clnas rank: cannot cut %s back to its last whole row: %s\n", out, strerror(errno));
 }
 
 /* What the scoring loop needs. */
@@ -236,6 +326,7 @@ typedef struct rank_study {
     char **archs, **done; /* done: sorted, the arch strings already in the CSV */
     int narch, ndone;
     int devcol;           /* a last column with each row's device (a pool of different devices) */
+    int mixed;            /* the devices (over every MPI rank) are not all of one kind */
 } rank_study;
 
 /* Is arch among the rows already in the file? (bsearch's base may not be NULL, even for none.) */
@@ -249,7 +340,8 @@ typedef struct rank_job {
     const rank_study *st;
     clnas_pool *pool;
     const clnas_dataset *data;
-    FILE *csv;
+    FILE *csv;                /* NULL once a row that could not be written closed it */
+    const char *path;         /* the file csv appends to: OUT, or this rank's part file */
     int *todo;                /* indices into st->archs */
     clnas_score_result **res; /* per todo item, from its device until its row is written */
     cli_progress prog;
@@ -258,6 +350,7 @@ typedef struct rank_job {
 static clnas_status rank_work(void *ud, clnas_ctx *ctx, int d, int k)
 {
     rank_job *j = ud;
+    (void)d;
     clnas_nb201_arch arch;
     clnas_nb201_parse(j->st->archs[j->todo[k]], &arch, NULL, 0);
     if (!j->res[k] && !(j->res[k] = malloc(sizeof *j->res[k]))) return CLNAS_E_NOMEM;
@@ -276,6 +369,8 @@ static void test_die(FILE *csv, int written)
     raise(SIGKILL);
 }
 
+/* Writes item k's row (checked: a row that cannot be written whole is cut back off the file, which
+ * is closed, and the run stops). */
 static int rank_commit(void *ud, int k, int d)
 {
     rank_job *j = ud;
@@ -288,10 +383,20 @@ static int rank_commit(void *ud, int k, int d)
     snprintf(dev, sizeof dev, "%s", clnas_ctx_device(clnas_pool_ctx(j->pool, d))->name);
     for (char *q = dev; *q; q++)
         if (*q == '"' || *q == ',') *q = ' ';
-    write_row(j->csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, s, j->res[k], st->a->o.repeats,
-              st->devcol ? dev : NULL);
+    if (!isfinite(j->res[k]->regions_mean))
+        fprintf(stderr, "\nclnas rank: %s: R undefined (NaN or infinity in the linear-region pre-activations); "
+                        "its R cells are empty\n", s);
+    long before = ftell(j->csv);
+    int bad = write_row(j->csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, s, j->res[k], st->a->o.repeats,
+                        st->devcol ? dev : NULL) != 0;
     free(j->res[k]);
     j->res[k] = NULL;
+    if (bad) {
+        undo_row(j->csv, j->path, before);
+        j->csv = NULL;
+        return 1;
+    }
+    clnas_stop_point("row");
     cli_progress_step(&j->prog, d);
     test_die(j->csv, j->prog.k);
     return 0;
@@ -311,8 +416,8 @@ static int header_devcol(const char *path)
 }
 
 /* Whether rows get a device column: as the existing file (or part) says, else when the devices of
- * the pool (over every MPI rank) are not all the same kind (name and driver). */
-static int device_column(const char *out, clnas_pool *pool)
+ * the pool (over every MPI rank) are not all the same kind (name and driver): *mixed. */
+static int device_column(const char *out, clnas_pool *pool, int *mixed)
 {
     int have = header_devcol(out);
     char **paths = NULL;
@@ -322,19 +427,20 @@ static int device_column(const char *out, clnas_pool *pool)
     for (int i = 0; i < np; i++) free(paths[i]);
     free(paths);
     const clnas_device_info *d0 = clnas_ctx_device(clnas_pool_ctx(pool, 0));
-    int mixed = 0;
+    int mix = 0;
     for (int d = 1; d < clnas_pool_size(pool); d++) {
         const clnas_device_info *dd = clnas_ctx_device(clnas_pool_ctx(pool, d));
-        mixed |= strcmp(dd->name, d0->name) != 0 || strcmp(dd->driver_version, d0->driver_version) != 0;
+        mix |= strcmp(dd->name, d0->name) != 0 || strcmp(dd->driver_version, d0->driver_version) != 0;
     }
     uint64_t h = clnas_fnv1a64(clnas_fnv1a64(CLNAS_FNV_INIT, d0->name, strlen(d0->name)), d0->driver_version,
                                strlen(d0->driver_version));
     int hi = (int)(h & 0x3fffffff);
-    mixed = cli_mpi_max_int(mixed) || cli_mpi_max_int(hi) != -cli_mpi_max_int(-hi); /* another device on another rank */
-    if (have == 0 && mixed && cli_mpi_rank() == 0)
+    mix = cli_mpi_max_int(mix) || cli_mpi_max_int(hi) != -cli_mpi_max_int(-hi); /* another device on another rank */
+    if (have == 0 && mix && cli_mpi_rank() == 0)
         fprintf(stderr, "clnas rank: note: the devices differ, but %s has no device column: rows will not say which "
                         "device computed them\n", out);
-    return have >= 0 ? have : mixed;
+    *mixed = mix;
+    return have >= 0 ? have : mix;
 }
 
 /* Part files (cli/parts.h): used under MPI with several ranks, or when an earlier such run left
@@ -370,10 +476,22 @@ static int parts_begin(const rank_args *a, rank_study *st, int *parts, char *min
 
 static void rank_note(void *ud, const char *msg) { (void)ud; cli_pool_note("rank", msg); }
 
+/* The study's settings against OUT.json before anything is written: checked (and, for a new
+ * study, written) by MPI rank 0 alone, for the whole study (OUT and its part files); every rank
+ * learns the outcome. The device is the pool's, or "several devices" for a pool of different
+ * kinds (whose rows say their device). 0, or 1 (printed). */
+static int settings_agree(const rank_study *st, clnas_pool *pool, const clnas_dataset *data)
+{
+    const char *device = st->mixed ? "several devices (each row's device column)"
+                                    : clnas_ctx_device(clnas_pool_ctx(pool, 0))->name;
+    int bad = cli_mpi_rank() == 0 ? check_sidecar(st->a, clnas_dataset_source(data), device, st->ndone > 0) : 0;
+    return cli_mpi_max_int(bad);
+}
+
 /* Scores every architecture not yet in the CSV on the devices of --devices (or --device),
- * appending rows in list order (to this rank's part file, in any order, when parts is set:
- * items handed out by MPI rank 0). 0, 1 on an error (printed), 130 when stopped by Ctrl-C. */
-static int score_all(const rank_study *st, clnas_pool *pool, FILE *csv, int parts)
+ * appending rows to `path` in list order (to this rank's part file, in any order, when parts is
+ * set: items handed out by MPI rank 0). 0, 1 on an error (printed), 130 when stopped by Ctrl-C. */
+static int score_all(const rank_study *st, clnas_pool *pool, const char *path, int parts)
 {
     const rank_args *a = st->a;
     char err[4096] = "";
@@ -382,10 +500,14 @@ static int score_all(const rank_study *st, clnas_pool *pool, FILE *csv, int part
         fprintf(stderr, "clnas rank: %s\n", err);
         return 1;
     }
-    rank_job j = {st, pool, data, csv, calloc((size_t)st->narch + 1, sizeof(int)), calloc((size_t)st->narch + 1, sizeof(void *)),
-                  {0}};
+    rank_job j = {st, pool, data, NULL, path, calloc((size_t)st->narch + 1, sizeof(int)),
+                  calloc((size_t)st->narch + 1, sizeof(void *)), {0}};
     int todo = 0, rc = 1, stopped = 0;
-    if (!pool || !j.todo || !j.res) goto end;
+    if (!j.todo || !j.res || settings_agree(st, pool, data) != 0) goto end;
+    if (!(j.csv = open_csv(path, a->o.repeats, st->devcol))) {
+        if (cli_mpi_size() > 1) cli_mpi_abort(1); /* the other ranks would wait for this one */
+        goto end;
+    }
     for (int i = 0; i < st->narch; i++)
         if (!is_done(st, st->archs[i])) j.todo[todo++] = i;
     char who[64] = "";
@@ -401,10 +523,11 @@ static int score_all(const rank_study *st, clnas_pool *pool, FILE *csv, int part
     clnas_status ps = cli_mpi_run_pool(pool, &job, &stopped, err, sizeof err);
     cli_stop_restore();
     cli_progress_end(&j.prog);
-    if (ps != CLNAS_OK) {
+    if (ps != CLNAS_OK && j.csv) { /* (a row that could not be written has said so) */
         int f = clnas_pool_failed_item(pool);
-        fprintf(stderr, "clnas rank: %s%s%s%s\n", who, f >= 0 ? st->archs[j.todo[f]] : "", f >= 0 ? ": " : "", err);
-    } else {
+        fprintf(stderr, "clnas rank: %s%s%s%s (the rows before it are kept in %s)\n", who, f >= 0 ? st->archs[j.todo[f]] : "",
+                f >= 0 ? ": " : "", err, path);
+    } else if (ps == CLNAS_OK) {
         char shares[2048];
         cli_pool_shares(pool, shares, sizeof shares);
         fprintf(stderr, "clnas rank: %sscored %d architectures in %.1f s (%s); rows in %s\n", who, j.prog.k,
@@ -413,6 +536,10 @@ static int score_all(const rank_study *st, clnas_pool *pool, FILE *csv, int part
         rc = stopped ? 130 : 0;
     }
 end:
+    if (j.csv && (fclose(j.csv) != 0 || clnas_fault_write())) {
+        fprintf(stderr, "clnas rank: cannot write %s: %s\n", path, strerror(errno));
+        rc = 1;
+    }
     for (int i = 0; j.res && i < st->narch; i++) free(j.res[i]);
     free(j.res);
     free(j.todo);
@@ -422,6 +549,7 @@ end:
 
 int clnas_cmd_rank(int argc, char **argv)
 {
+    if (clnas_proxies_wanted(argc, argv)) return clnas_cmd_rank_proxies(argc, argv); /* zero-cost proxies */
     rank_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
@@ -431,7 +559,7 @@ int clnas_cmd_rank(int argc, char **argv)
         fprintf(stderr, "clnas rank: %s\n", err);
         return 1;
     }
-    rank_study st = {&a, table, NULL, NULL, 0, 0, 0};
+    rank_study st = {&a, table, NULL, NULL, 0, 0, 0, 0};
     int usage = 0, exists = 0;
     rc = 1;
     if (a.archs_file ? !archs_from_file(a.archs_file, &st.archs, &st.narch, &usage)
@@ -448,11 +576,8 @@ int clnas_cmd_rank(int argc, char **argv)
     clnas_pool *pool = cli_pool_open("rank", a.devices, a.device);
     if (!pool && cli_mpi_size() > 1) cli_mpi_abort(1);
     if (!pool) goto end;
-    st.devcol = device_column(a.out, pool);
-    FILE *csv = parts ? open_csv(part, 1, a.o.repeats, st.devcol) : open_csv(a.out, exists, a.o.repeats, st.devcol);
-    if (!csv && cli_mpi_size() > 1) cli_mpi_abort(1);
-    rc = csv ? score_all(&st, pool, csv, parts) : 1;
-    if (csv) fclose(csv);
+    st.devcol = device_column(a.out, pool, &st.mixed);
+    rc = score_all(&st, pool, parts ? part : a.out, parts);
     clnas_pool_destroy(pool);
     if (rc == 1 && cli_mpi_size() > 1) cli_mpi_abort(1); /* one rank's failure ends the job; the parts keep the rows */
     rc = cli_mpi_max_int(rc);

@@ -10,18 +10,21 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "clnas/bench201.h"
 #include "clnas/search.h"
 #include "core/util.h"
+#include "core/fault.h"
 #include "report/json.h"
+#include "report/settings.h"
 #include "report/trace.h"
 #include "cli/mpi.h"
 #include "cli/multi.h"
 #include "search/search_pool.h"
 
 static const char USAGE[] =
-"usage: clnas search [--space nb201] [options]\n"
+"usage: clnas search [--space nb201] [options]   (As-ViT: clnas search --space asvit --help)\n"
 "\n"
 "Runs TE-NAS's pruning search on NAS-Bench-201: from the supernet (none removed), each round\n"
 "scores every remaining (edge, op) by the relative change of the NTK condition number and of\n"
@@ -79,7 +82,7 @@ typedef struct run_result {
     char arch[512];
     double acc[3];
     double wall_s;
-    int candidates, undefined;
+    int candidates, undefined, regions_undefined;
     long kappa_evals, regions_evals; /* -1: unknown (a result file of an older clnas) */
     double kappa_gflop;              /* -1: unknown */
     int found_in_table;
@@ -131,9 +134,10 @@ static int parse_args(int argc, char **argv, search_args *a)
 
 /* ---- result files ---- */
 
-static json_t *run_json(const run_result *r, const clnas_search_opts *o, const char *device, const char *src)
+static json_t *run_json(const run_result *r, const clnas_search_opts *o, const char *device, const char *src,
+                        const json_t *settings)
 {
-    json_t *j = json_object(), *acc = json_object(), *set = json_object();
+    json_t *j = json_object(), *acc = json_object(), *set = json_deep_copy(settings);
     int bad = json_object_set_new(j, "arch", clnas_json_str(r->arch));
     bad |= json_object_set_new(j, "seed", json_integer(r->seed));
     bad |= json_object_set_new(j, "dataset", json_string(clnas_dataset_name(o->score.dataset)));
@@ -144,15 +148,12 @@ static json_t *run_json(const run_result *r, const clnas_search_opts *o, const c
     bad |= json_object_set_new(j, "accuracy", acc);
     bad |= json_object_set_new(j, "candidates", json_integer(r->candidates));
     bad |= json_object_set_new(j, "kappa_undefined", json_integer(r->undefined));
-    /* evaluations done by the run that wrote the result (a resumed seed: those after the resume) */
+    bad |= json_object_set_new(j, "regions_undefined", json_integer(r->regions_undefined));
+    /* the whole search's evaluations and time, summed over its resumes */
     bad |= json_object_set_new(j, "kappa_evals", r->kappa_evals >= 0 ? json_integer(r->kappa_evals) : json_null());
     bad |= json_object_set_new(j, "regions_evals", r->kappa_evals >= 0 ? json_integer(r->regions_evals) : json_null());
     if (r->kappa_gflop >= 0) bad |= json_object_set_new(j, "kappa_gflop", clnas_json_num(r->kappa_gflop));
-    bad |= json_object_set_new(set, "batches", json_string(clnas_search_batches_name(o->shared_batches)));
-    bad |= json_object_set_new(set, "batch", json_integer(o->score.batch));
-    bad |= json_object_set_new(set, "repeats", json_integer(o->score.repeats));
-    bad |= json_object_set_new(set, "lr_samples", json_integer(o->score.lr_batch * o->score.lr_batches));
-    bad |= json_object_set_new(set, "prune_number", json_integer(o->prune_number));
+    bad |= json_object_set_new(set, "lr_samples", json_integer((json_int_t)o->score.lr_batch * o->score.lr_batches));
     bad |= json_object_set_new(j, "settings", set);
     if (bad) {
         json_decref(j);
@@ -161,10 +162,25 @@ static json_t *run_json(const run_result *r, const clnas_search_opts *o, const c
     return j;
 }
 
+/* Every setting that changes a number of seed `seed`'s search (settings.h), for the trace's
+ * search line, the result file and the resume checks. NULL when out of memory. */
+static json_t *settings_for(const search_env *e, int seed)
+{
+    clnas_score_opts so = e->a->o.score;
+    so.seed = (uint64_t)seed;
+    json_t *j = clnas_settings_new("nb201", &so, e->src, e->devname);
+    if (j && (json_object_set_new(j, "batches", json_string(clnas_search_batches_name(e->a->o.shared_batches))) ||
+              json_object_set_new(j, "prune_number", json_integer(e->a->o.prune_number)))) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
 /* Reads back a result file this command wrote (resume of --seeds runs); *shared gets the mode
  * it was searched in (a file without the field predates the mode: the original procedure).
  * CLNAS_E_PARSE / CLNAS_E_IO with the reason in err. */
-static clnas_status read_run_json(const char *path, run_result *r, int *shared, char *err, size_t errlen)
+static clnas_status read_run_json(const char *path, run_result *r, int *shared, json_t **settings, char *err, size_t errlen)
 {
     json_t *j = NULL;
     clnas_status st = clnas_json_read_file(path, &j, err, errlen);
@@ -182,11 +198,14 @@ static clnas_status read_run_json(const char *path, run_result *r, int *shared, 
     r->wall_s = wall;
     r->candidates = (int)cand;
     r->undefined = (int)und;
+    r->regions_undefined = (int)clnas_json_get_int(j, "regions_undefined", 0);
     r->kappa_evals = (long)clnas_json_get_int(j, "kappa_evals", -1);
     r->regions_evals = r->kappa_evals >= 0 ? (long)clnas_json_get_int(j, "regions_evals", -1) : -1;
     r->kappa_gflop = clnas_json_get_num(j, "kappa_gflop", -1);
     const char *b = clnas_json_get_str(json_object_get(j, "settings"), "batches", "per-candidate");
     *shared = !strcmp(b, "shared");
+    json_t *set = json_object_get(j, "settings");
+    *settings = json_is_object(set) ? json_incref(set) : json_object();
     json_decref(j);
     return CLNAS_OK;
 }
@@ -227,14 +246,20 @@ static int finished_seed(const search_env *e, const char *path, run_result *r)
     if (access(path, F_OK) != 0) return 0;
     char err[4400];
     int was_shared = 0;
-    if (read_run_json(path, r, &was_shared, err, sizeof err) != CLNAS_OK) {
+    json_t *rec = NULL, *cur = NULL;
+    if (read_run_json(path, r, &was_shared, &rec, err, sizeof err) != CLNAS_OK) {
         fprintf(stderr, "clnas search: %s (remove the file to search seed %d again)\n", err, r->seed);
         return -1;
     }
     if (was_shared != e->a->o.shared_batches) {
         mode_mismatch(path, "was searched with", was_shared, e->a->o.shared_batches, 0);
+        json_decref(rec);
         return -1; /* no summary either: it would overwrite the folder's with a part of it */
     }
+    int bad = !(cur = settings_for(e, r->seed)) || clnas_settings_check("search", path, rec, cur);
+    json_decref(rec);
+    json_decref(cur);
+    if (bad) return -1;
     lookup(e->table, r);
     if (!e->a->json) printf("seed %d: %s (from %s)\n", r->seed, r->arch, path);
     return 1;
@@ -259,6 +284,14 @@ static int resume_from(const search_env *e, const char *tpath, int seed, clnas_t
         clnas_trace_data_free(td);
         return -1;
     }
+    json_t *cur = settings_for(e, seed), *none = json_object();
+    int bad = !cur || !none || clnas_settings_check("search", tpath, td->header ? td->header : none, cur);
+    json_decref(cur);
+    json_decref(none);
+    if (bad) {
+        clnas_trace_data_free(td);
+        return -1;
+    }
     if (!e->a->json) printf("seed %d: resuming from %s (%d candidates already scored)\n", seed, tpath, td->n);
     return 0;
 }
@@ -271,6 +304,8 @@ static void print_seed(const run_result *r)
     printf("  wall time %.1f s, %d candidates, %ld kappa and %ld R evaluations", r->wall_s, r->candidates, r->kappa_evals,
            r->regions_evals);
     if (r->undefined) printf(", %d undefined kappa counted as 1e5 (as the original does for NaN)", r->undefined);
+    if (r->regions_undefined)
+        printf(", %d undefined R (NaN/inf pre-activations) counted as 0 regions, the worst", r->regions_undefined);
     printf("\n");
     if (r->kappa_evals > 0 && r->wall_s > 0)
         printf("  NTK work %.2f TFLOP (convolutions, linear layers, Gram), %.1f GFLOP/s over the whole wall time\n",
@@ -305,6 +340,24 @@ static int mpi_share(void *ud, void *items, size_t size, int n, const unsigned c
     return cli_mpi_share(items, size, n, mine);
 }
 
+/* The whole search's cost: this process's and what the resumed candidates recorded. */
+static void take_cost(run_result *r, const clnas_search_result *sr)
+{
+    if (isnan(sr->prior_wall_s)) {
+        fprintf(stderr, "clnas search: warning: seed %d: the trace (of an older clnas) does not record what its candidates "
+                        "cost; wall_s and the evaluation counts cover only this run\n", r->seed);
+        r->wall_s = sr->wall_s;
+        r->kappa_evals = sr->kappa_evals;
+        r->regions_evals = sr->regions_evals;
+        r->kappa_gflop = sr->kappa_gflop;
+        return;
+    }
+    r->wall_s = sr->wall_s + sr->prior_wall_s;
+    r->kappa_evals = sr->kappa_evals + sr->prior_kappa_evals;
+    r->regions_evals = sr->regions_evals + sr->prior_regions_evals;
+    r->kappa_gflop = sr->kappa_gflop + sr->prior_kappa_gflop;
+}
+
 /* Searches seed k (resuming its trace) and writes its result file. Returns 0; 1 when only the
  * result file could not be written; -1 when the search failed; -2 when its trace cannot be
  * resumed (then nothing more is written: a summary would replace the folder's with a part of
@@ -331,33 +384,41 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     o.nresume = td.n;
     o.resume_shared_batches = td.shared_batches;
     clnas_trace_writer *tw = NULL;
-    if (a->out && writer && clnas_trace_writer_open(tpath, &tw, err, sizeof err) != CLNAS_OK)
+    json_t *set = settings_for(e, r->seed);
+    if (a->out && writer && clnas_trace_writer_open(tpath, &tw, err, sizeof err) != CLNAS_OK) {
         fprintf(stderr, "clnas search: %s\n", err);
+        clnas_trace_data_free(&td);
+        json_decref(set);
+        if (e->spread) cli_mpi_abort(1); /* the other ranks would wait for this one's candidates */
+        return -1;
+    }
+    clnas_trace_writer_set_settings(tw, set);
     o.trace = clnas_trace_writer_sink(tw);
     clnas_search_result sr;
     clnas_search_notes notes = {cli_pool_note, "search", e->spread ? mpi_run : NULL, e->spread ? mpi_share : NULL};
     clnas_status st = clnas_search_nb201_pool(e->pool, &notes, e->data, &o, &sr);
-    if (clnas_trace_writer_close(tw, err, sizeof err) != CLNAS_OK) fprintf(stderr, "clnas search: warning: %s\n", err);
+    int trace_bad = clnas_trace_writer_close(tw, err, sizeof err) != CLNAS_OK;
+    if (trace_bad) fprintf(stderr, "clnas search: %s (the trace keeps every line written whole)\n", err);
     clnas_trace_data_free(&td);
     if (st != CLNAS_OK) {
         fprintf(stderr, "clnas search: seed %d: %s\n", r->seed, clnas_ctx_errmsg(e->ctx));
+        json_decref(set);
         if (e->spread) cli_mpi_abort(1); /* the other ranks wait for this one's candidates */
         return -1;
     }
     clnas_nb201_format(&sr.arch, r->arch, sizeof r->arch);
-    r->wall_s = sr.wall_s;
+    take_cost(r, &sr);
     r->candidates = sr.candidates;
     r->undefined = sr.kappa_undefined;
-    r->kappa_evals = sr.kappa_evals;
-    r->regions_evals = sr.regions_evals;
-    r->kappa_gflop = sr.kappa_gflop;
+    r->regions_undefined = sr.regions_undefined;
     lookup(e->table, r);
-    int rc = 0;
+    int rc = trace_bad;
     if (a->out && writer) {
-        json_t *j = run_json(r, &a->o, e->devname, e->src);
-        rc = write_json(path, j) ? 1 : 0;
+        json_t *j = set ? run_json(r, &a->o, e->devname, e->src, set) : NULL;
+        rc |= write_json(path, j) ? 1 : 0;
         json_decref(j);
     }
+    json_decref(set);
     if (!a->json && writer && !e->seeds_mpi) print_seed(r);
     return rc;
 }
@@ -405,7 +466,11 @@ static json_t *summary_json(const search_env *e, const run_result *runs, int n, 
     bad |= json_object_set_new(j, "device", clnas_json_str(e->devname));
     bad |= json_object_set_new(j, "n", json_integer(n));
     bad |= json_object_set_new(j, "wall_s", clnas_json_num(wall / n));
-    for (int k = 0; k < n; k++) bad |= json_array_append_new(list, run_json(&runs[k], o, e->devname, e->src));
+    for (int k = 0; k < n; k++) {
+        json_t *set = settings_for(e, runs[k].seed);
+        bad |= !set || json_array_append_new(list, run_json(&runs[k], o, e->devname, e->src, set));
+        json_decref(set);
+    }
     bad |= json_object_set_new(j, "runs", list);
     bad |= json_object_set_new(j, "mean", acc_json(mean));
     bad |= json_object_set_new(j, "std", acc_json(sd));
@@ -526,6 +591,8 @@ static void env_close(search_env *e)
 
 int clnas_cmd_search(int argc, char **argv)
 {
+    if (cli_wants_darts(argc, argv)) return clnas_cmd_search_darts(argc, argv);
+    if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_search_asvit(argc, argv);
     search_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
@@ -551,6 +618,12 @@ int clnas_cmd_search(int argc, char **argv)
                a.o.score.lr_batch * a.o.score.lr_batches,
                a.o.shared_batches ? "shared batches per round (--shared-batches: departs from TE-NAS)"
                                   : "fresh batches per candidate (TE-NAS's procedure)");
+    if (nruns > 1) { /* NB201: 54 candidates in 3 rounds per search */
+        long per = a.o.shared_batches ? (long)a.o.score.repeats * (54 + 3) : 2L * a.o.score.repeats * 54;
+        fprintf(stderr, "clnas search: %ld searches (seeds %d..%d): about %ld kappa and %ld R evaluations in all, "
+                        "%ld per search (finished seeds in --out are not searched again)\n",
+                nruns, a.seeds[0], a.seeds[1], per * nruns, per * nruns, per);
+    }
     for (long k = 0; k < nruns; k++) {
         run_result *r = &runs[done];
         r->seed = (int)(a.seeds[0] + k);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_proxies.h"
 #include "clnas/bench201.h"
 #include "clnas/stats.h"
 #include "report/json.h"
@@ -515,6 +516,7 @@ int clnas_cmd_stats(int argc, char **argv)
     stats_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
+    if (clnas_proxies_is_study(a.file)) return clnas_proxies_stats(a.file); /* a zero-cost proxy study */
     scores s;
     memset(&s, 0, sizeof s);
     stats_result r;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/fault.h"
 #include "cli/cli.h"
 #include "clnas/data.h"
 
@@ -31,7 +32,9 @@ void clnas_cli_command_line(int argc, char **argv, char *out, size_t len)
 int cli_parse_dataset(const char *cmd, const char *opt, const char *val, void *ud)
 {
     if (clnas_dataset_parse_kind(val, (clnas_dataset_kind *)ud) == CLNAS_OK) return 1;
-    fprintf(stderr, "clnas %s: %s expects cifar10, cifar100, imagenet16 or imagenet (got \"%s\")\n", cmd, opt, val);
+    char e[256];
+    fprintf(stderr, "clnas %s: %s expects cifar10, cifar100, imagenet16 or imagenet (got \"%s\")\n", cmd, opt,
+            clnas_escape(val, e, sizeof e));
     return 0;
 }
 
@@ -42,7 +45,9 @@ int cli_parse_init(const char *cmd, const char *opt, const char *val, void *ud)
     else if (!strcmp(val, "kaiming_fan_in")) *i = CLNAS_INIT_KAIMING_FAN_IN;
     else if (!strcmp(val, "kaiming_fan_out")) *i = CLNAS_INIT_KAIMING_FAN_OUT;
     else {
-        fprintf(stderr, "clnas %s: %s expects pytorch, kaiming_fan_in or kaiming_fan_out (got \"%s\")\n", cmd, opt, val);
+        char e[256];
+        fprintf(stderr, "clnas %s: %s expects pytorch, kaiming_fan_in or kaiming_fan_out (got \"%s\")\n", cmd, opt,
+                clnas_escape(val, e, sizeof e));
         return 0;
     }
     return 1;
@@ -50,14 +55,20 @@ int cli_parse_init(const char *cmd, const char *opt, const char *val, void *ud)
 
 static int parse_space(const char *cmd, const char *opt, const char *val, void *ud)
 {
-    if (!strcmp(val, "nb201")) {
-        *(const char **)ud = val;
+    if (!strcmp(val, "nb201") || !strcmp(val, "darts") || !strcmp(val, "asvit")) {
+        *(const char **)ud = val; /* darts, asvit: the commands hand over to their cmd_darts* / cmd_asvit* files */
         return 1;
     }
-    if (!strcmp(val, "darts") || !strcmp(val, "asvit"))
-        fprintf(stderr, "clnas %s: %s %s is not implemented yet; only nb201 is\n", cmd, opt, val);
-    else
-        fprintf(stderr, "clnas %s: %s expects nb201 (got \"%s\")\n", cmd, opt, val);
+    fprintf(stderr, "clnas %s: %s expects nb201, darts or asvit (got \"%s\")\n", cmd, opt, val);
+    return 0;
+}
+
+int cli_wants_darts(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--space=darts")) return 1;
+        if (!strcmp(argv[i], "--space") && i + 1 < argc && !strcmp(argv[i + 1], "darts")) return 1;
+    }
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* main.c - the `clnas` command: dispatch to subcommands. */
 #include <stdio.h>
 #include <string.h>
+#include "cli/asvit_cli.h"
 #include "cli/cli.h"
 #include "cli/mpi.h"
 #include "clnas/context.h"
@@ -20,6 +21,7 @@ static const struct {
     {"stats", clnas_cmd_stats, "Kendall tau / Spearman rho of kappa, R and the TE-NAS combined rank against NB201 accuracy; --plot"},
     {"figure", clnas_cmd_figure, "figures: `figure cost` = NB201 accuracy vs. search cost, published methods and clnas traces"},
     {"data", clnas_cmd_data, "ImageNet: convert an ImageNet-style JPEG folder once into 32x32 records (`data convert`), `data info`"},
+    {"grow", clnas_cmd_grow, "As-ViT scaling: grow a topology's depth and width by kappa and length distortion (--space asvit)"},
     {"tune", clnas_cmd_tune, "tune CLBlast's GEMM and the NTK seeds in flight for one device; stored per device, applied on every run"},
 };
 

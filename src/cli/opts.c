@@ -1,6 +1,7 @@
 /* opts.c - the option registry of every `clnas` command and the one parser that reads them
  * (see opts.h). */
 #include "cli/opts.h"
+#include "core/fault.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,13 @@ struct cli_def {
 /* Every long option of every command, once. Keep it sorted by name. */
 static const cli_def REGISTRY[] = {
     {"all", NULL, CLI_FLAG, 0, 0, "every architecture of the space"},
+    {"alpha", "FILE", CLI_STR, 0, 0, "a DARTS supernet state: JSON {\"normal\": 14 rows of 8 alphas, \"reduce\": ...}, or 'supernet'"},
     {"arch", "STR", CLI_STR, 0, 0, "the architecture, in the space's notation (NB201: an arch string, see clnas net --help)"},
     {"archs", "FILE", CLI_STR, 0, 0, "one architecture per line ('#' comments and blank lines skipped)"},
     {"batch", "B", CLI_INT, 2, 100000, "NTK batch (default 72)"},
     {"budget", "S", CLI_INT, 0, 86400, "no new measurement starts after S seconds"},
     {"C", "N", CLI_INT, 1, 4096, "channels of the first stage"},
+    {"D", "N", CLI_INT, 1, 4096, "embed dim of an As-ViT network's first stage"},
     {"classes", "K", CLI_INT, 1, 100000, "classifier outputs"},
     {"data", "PATH", CLI_STR, 0, 0, "training data file or folder (default: the bundled CIFAR-10 subset; see README)"},
     {"dataset", "NAME", CLI_FN, 0, 0, "cifar10 (default), cifar100, imagenet16 or imagenet: normalisation, classes, image size"},
@@ -31,18 +34,23 @@ static const cli_def REGISTRY[] = {
     {"devices", "LIST", CLI_STR, 0, 0, "several devices: all, local-rank (MPI: by node-local rank) or a list of indices / "
                                        "name parts, e.g. 0,2; one worker per device, results as on one device"},
     {"dump", "DIR", CLI_STR, 0, 0, "also write everything the score is computed from and its intermediate results to DIR"},
-    {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double on the device (needs cl_khr_fp64)"},
+    {"edge-ntk-refresh", NULL, CLI_FLAG, 0, 0, "DARTS edge pruning: rebuild the current NTK network after each node (TE-NAS keeps it fixed)"},
+    {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double (on the device if it has cl_khr_fp64, else on the host)"},
     {"from", "DIR", CLI_STR, 0, 0, "recompute from a dump: exactly its weights, images and patches"},
+    {"genotype", "G", CLI_STR, 0, 0, "a DARTS genotype: Genotype(normal=[...], ...) as DARTS prints it, or DARTS_V1, DARTS_V2, PC_DARTS"},
     {"imagefolder", "DIR", CLI_STR, 0, 0, "an ImageNet-style folder: one sub-folder of JPEG files per class"},
     {"in-channels", "N", CLI_INT, 1, 4096, "input channels"},
     {"init", "NAME", CLI_FN, 0, 0, "pytorch (default, TE-NAS's effective init), kaiming_fan_in, kaiming_fan_out"},
     {"input", "S", CLI_INT, 1, 4096, "input height and width"},
     {"json", NULL, CLI_FLAG, 0, 0, "print one JSON object instead of text"},
     {"layers", "N", CLI_INT, 1, 1000, "cells of a DARTS evaluation network"},
+    {"ld-reverse", NULL, CLI_FLAG, 0, 0, "length distortion by reverse passes (one per output feature) instead of JVPs"},
     {"lr-batch", "N", CLI_INT, 1, 1000000, "linear-region batch (default 1000; BN statistics are per batch)"},
     {"lr-batches", "N", CLI_INT, 1, 1000, "linear-region batches per repeat (default 3)"},
+    {"max-params", "M", CLI_INT, 1, 100000, "parameter limit in millions"},
     {"metric", "LIST", CLI_FN, 0, 0, "the scores to compute"},
     {"N", "N", CLI_INT, 1, 64, "cells per stage"},
+    {"no-augment", NULL, CLI_FLAG, 0, 0, "resize whole images: no random-resized crop, no flip"},
     {"no-full", NULL, CLI_FLAG, 0, 0, "skip the full-size network"},
     {"no-seeds", NULL, CLI_FLAG, 0, 0, "do not measure the seeds in flight"},
     {"no-stem", NULL, CLI_FLAG, 0, 0, "feed the input straight into the first cell"},
@@ -53,6 +61,7 @@ static const cli_def REGISTRY[] = {
     {"published", "FILE", CLI_STR, 0, 0, "the published-results CSV (default: the bundled one)"},
     {"quick", NULL, CLI_FLAG, 0, 0, "a shorter run"},
     {"quiet", NULL, CLI_FLAG, 0, 0, "no progress on stderr (progress is shown only on a terminal anyway)"},
+    {"reference", NULL, CLI_FLAG, 0, 0, "compute on the double-precision host reference, not the device (small networks)"},
     {"repeat", "K", CLI_INT, 1, 64, "repeats (default 3)"},
     {"reset", NULL, CLI_FLAG, 0, 0, "delete the stored result"},
     {"sample", "N", CLI_INT, 1, 1000000, "N architectures drawn uniformly without replacement (--seed)"},
@@ -65,11 +74,16 @@ static const cli_def REGISTRY[] = {
     {"shapes", NULL, CLI_FLAG, 0, 0, "time every convolution shape of the proxies"},
     {"shared-batches", NULL, CLI_FLAG, 0, 0, "share each round's batches across candidates (a departure from TE-NAS)"},
     {"size", "S", CLI_INT, 1, 4096, "side of the stored images in pixels (default 32, what --dataset imagenet reads)"},
-    {"space", "NAME", CLI_FN, 0, 0, "search space: nb201 (the one implemented so far; darts and asvit are planned)"},
+    {"space", "NAME", CLI_FN, 0, 0, "search space: nb201 (default), darts or asvit"},
+    {"steps", "N", CLI_INT, 1, 1000000, "search steps"},
+    {"stop-params", "M", CLI_INT, 1, 100000, "stop at this many million parameters"},
     {"table", "FILE", CLI_STR, 0, 0, "NB201 accuracy table (default: the bundled data/nb201/nb201_accuracies.csv)"},
     {"threads", "N", CLI_INT, 1, 64, "decoder threads (default: the online CPUs)"},
     {"throughput", NULL, CLI_FLAG, 0, 0, "architectures scored per second by each device alone and all together"},
     {"title", "TEXT", CLI_STR, 0, 0, "figure title"},
+    {"topology", "T", CLI_STR, 0, 0, "an As-ViT topology (the same as --arch)"},
+    {"torch", NULL, CLI_FLAG, 0, 0, "also time the same computations in PyTorch"},
+    {"torch-script", "FILE", CLI_STR, 0, 0, "the tools/bench_torch.py to run"},
     {"trace", "FILE", CLI_STR, 0, 0, "a search result file (repeat for several)"},
 };
 #define NREG ((int)(sizeof REGISTRY / sizeof REGISTRY[0]))
@@ -128,7 +142,9 @@ int cli_int(const char *cmd, const char *opt, const char *val, long lo, long hi,
     errno = 0;
     long v = strtol(val, &end, 10);
     if (!*val || errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "clnas %s: %s expects an integer in [%ld, %ld], got \"%s\"\n", cmd, opt, lo, hi, val);
+        char e[256];
+        fprintf(stderr, "clnas %s: %s expects an integer in [%ld, %ld], got \"%s\"\n", cmd, opt, lo, hi,
+                clnas_escape(val, e, sizeof e));
         return 0;
     }
     *out = v;
@@ -147,7 +163,8 @@ int cli_parse_seed_range(const char *cmd, const char *opt, const char *val, void
         return 1;
     }
     if (dash == val || (size_t)(dash - val) >= sizeof first) {
-        fprintf(stderr, "clnas %s: %s expects A-B, e.g. 0-9 (got \"%s\")\n", cmd, opt, val);
+        char e[256];
+        fprintf(stderr, "clnas %s: %s expects A-B, e.g. 0-9 (got \"%s\")\n", cmd, opt, clnas_escape(val, e, sizeof e));
         return 0;
     }
     memcpy(first, val, (size_t)(dash - val));
@@ -201,6 +218,8 @@ int cli_parse(cli *c, int argc, char **argv, char **pos, int *npos)
     int only_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        char ea[256]; /* the argument as messages show it: control characters escaped */
+        clnas_escape(a, ea, sizeof ea);
         if (!only_pos && (!strcmp(a, "--help") || !strcmp(a, "-h"))) {
             cli_help(c, stdout);
             return CLI_HELP;
@@ -212,11 +231,11 @@ int cli_parse(cli *c, int argc, char **argv, char **pos, int *npos)
         if (only_pos || a[0] != '-' || a[1] == 0) {
             if (!npos || *npos >= c->max_pos) {
                 if (c->max_pos)
-                    fprintf(stderr, "clnas %s: unexpected argument \"%s\" (it takes %d %s; see clnas %s --help)\n", c->cmd, a,
+                    fprintf(stderr, "clnas %s: unexpected argument \"%s\" (it takes %d %s; see clnas %s --help)\n", c->cmd, ea,
                             c->max_pos, c->pos_name ? c->pos_name : "argument(s)", c->cmd);
                 else
                     fprintf(stderr, "clnas %s: unexpected argument \"%s\" (options start with --; see clnas %s --help)\n",
-                            c->cmd, a, c->cmd);
+                            c->cmd, ea, c->cmd);
                 return CLI_USAGE;
             }
             pos[(*npos)++] = argv[i];
@@ -224,14 +243,17 @@ int cli_parse(cli *c, int argc, char **argv, char **pos, int *npos)
         }
         if (a[1] != '-') {
             fprintf(stderr, "clnas %s: unknown option \"%s\" (long options only, e.g. --batch 8; see clnas %s --help)\n",
-                    c->cmd, a, c->cmd);
+                    c->cmd, ea, c->cmd);
             return CLI_USAGE;
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         cli_opt *o = (cli_opt *)find_opt(c, name, len);
         if (!o) {
-            fprintf(stderr, "clnas %s: unknown option \"--%.*s\" (see clnas %s --help)\n", c->cmd, (int)len, name, c->cmd);
+            char raw[128], en[256];
+            snprintf(raw, sizeof raw, "%.*s", (int)(len < sizeof raw ? len : sizeof raw - 1), name);
+            fprintf(stderr, "clnas %s: unknown option \"--%s\" (see clnas %s --help)\n", c->cmd, clnas_escape(raw, en, sizeof en),
+                    c->cmd);
             return CLI_USAGE;
         }
         char opt[64];
@@ -240,7 +262,7 @@ int cli_parse(cli *c, int argc, char **argv, char **pos, int *npos)
         o->seen = 1;
         if (o->def->kind == CLI_FLAG && !o->fn) {
             if (eq) {
-                fprintf(stderr, "clnas %s: %s takes no value (got \"%s\")\n", c->cmd, opt, a);
+                fprintf(stderr, "clnas %s: %s takes no value (got \"%s\")\n", c->cmd, opt, ea);
                 return CLI_USAGE;
             }
             *(int *)o->dest = 1;

@@ -1,6 +1,7 @@
 /* parts.c - per-rank part files and their merge in list order (cli/parts.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/parts.h"
+#include "core/fault.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -122,7 +123,8 @@ static int read_rows(const char *cmd, const char *path, const keypos *kp, int nk
     return ok;
 }
 
-/* Appends rows (sorted) to out, with the header when out is new or empty. */
+/* Appends rows (sorted) to out, with the header when out is new or empty; checked writes
+ * (core/fault.h): on failure out is cut back to what it held before. */
 static int append_rows(const char *cmd, const char *out, const char *header, prow *rows, int n)
 {
     FILE *f = fopen(out, "a");
@@ -130,13 +132,20 @@ static int append_rows(const char *cmd, const char *out, const char *header, pro
         fprintf(stderr, "clnas %s: cannot write %s: %s\n", cmd, out, strerror(errno));
         return 0;
     }
-    int ok = 1;
-    if (ftell(f) == 0) ok = fputs(header, f) >= 0;
+    fseek(f, 0, SEEK_END);
+    long before = ftell(f);
+    int ok = before >= 0;
+    if (ok && before == 0) ok = fputs(header, f) >= 0;
     for (int i = 0; ok && i < n; i++) ok = fputs(rows[i].line, f) >= 0;
-    ok = fflush(f) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) fprintf(stderr, "clnas %s: writing %s failed: %s (the part files are kept)\n", cmd, out, strerror(errno));
-    return ok;
+    if (ok && clnas_flush_checked(f) != 0) ok = 0;
+    int e = ok ? 0 : errno;
+    if (fclose(f) != 0 && ok) ok = 0, e = errno;
+    if (ok && clnas_fault_write()) ok = 0, e = errno;
+    if (ok) return 1;
+    fprintf(stderr, "clnas %s: writing %s failed: %s (the part files are kept)\n", cmd, out, strerror(e));
+    if (before >= 0 && truncate(out, (off_t)before) != 0)
+        fprintf(stderr, "clnas %s: cannot cut %s back to its rows before the merge: %s\n", cmd, out, strerror(errno));
+    return 0;
 }
 
 int cli_parts_merge(const char *cmd, const char *out, char *const *keys, int nkeys)

@@ -337,6 +337,20 @@ static void free_names(char **v, int n)
     free(v);
 }
 
+/* A folder entry that is there but cannot be read as a file (a symbolic link whose target is
+ * missing, a folder, a FIFO): 1 with the reason in err. Skipping it would silently train on less. */
+static int entry_unusable(const char *p, char *err, size_t errlen)
+{
+    struct stat ls, st;
+    if (lstat(p, &ls) != 0 || file_readable(p)) return 0;
+    if (S_ISLNK(ls.st_mode) && stat(p, &st) != 0)
+        fail(err, errlen, "%s is a symbolic link to a missing file (%s): restore its target or remove the link", p,
+             strerror(errno));
+    else
+        fail(err, errlen, "%s is not a regular file: replace or remove it", p);
+    return 1;
+}
+
 /* Sets *names (malloc'd list of malloc'd paths) to the files of the folder to read, in order. */
 static clnas_status folder_files(const struct kind_info *ki, const char *dir, char ***names,
                                  int *count, char *err, size_t errlen)
@@ -349,6 +363,10 @@ static clnas_status folder_files(const struct kind_info *ki, const char *dir, ch
     if (ki == &KINDS[CLNAS_DS_CIFAR10]) {
         for (int b = 1; b <= 5; b++) {
             snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, b);
+            if (entry_unusable(path, err, errlen)) {
+                free_names(v, n);
+                return CLNAS_E_IO;
+            }
             if (file_readable(path) && push_name(&v, &n, &cap, path)) goto oom;
         }
         if (n == 0)
@@ -368,6 +386,11 @@ static clnas_status folder_files(const struct kind_info *ki, const char *dir, ch
             while (!oom && (e = readdir(dd)) != NULL) {
                 if (!has_prefix_suffix(e->d_name, "train_", ".bin")) continue;
                 snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                if (entry_unusable(path, err, errlen)) {
+                    closedir(dd);
+                    free_names(v, n);
+                    return CLNAS_E_IO;
+                }
                 if (file_readable(path)) oom = push_name(&v, &n, &cap, path) != 0;
             }
             closedir(dd);

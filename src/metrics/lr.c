@@ -122,7 +122,9 @@ static clnas_status batch_codes(clnas_lr *l, const float *inputs, uint32_t *rows
         if (ly->kind != L_RELU) continue;
         size_t sz = tensor_size(&net->tensors[ly->in]);
         clnas_dt x = {l->plan->act, plan_act_off(l->plan, ly->in)}, out = {l->codes, w0}, flag = {l->flag, 0};
-        st = clnas_relu_sign_pack(l->ctx, sz, l->batch, x, out, l->words, flag);
+        /* a ReLU may read a channel slice of a concatenation: its samples are further apart */
+        const size_t ld = (size_t)plan_stride_c(net, ly->in) * net->tensors[ly->in].h * net->tensors[ly->in].w;
+        st = clnas_relu_sign_pack_ld(l->ctx, sz, l->batch, x, ld, out, l->words, flag);
         w0 += (sz + 31) / 32;
     }
     if (st == CLNAS_OK && l->words)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clnas/score.h"
+#include "core/fault.h"
 #include "metrics/ntk_seeds.h"
 #include "model/graph.h"
 
@@ -15,6 +16,7 @@ struct clnas_ntk {
     const clnas_net *net;
     clnas_plan *plan;
     int B, S, fp64;
+    int host64;    /* fp64 Gram asked for on a device without cl_khr_fp64: Theta in double on the host */
     cl_mem G;      /* B x nparams floats: row i = gradients of seed i (Jacobian = first njac columns) */
     cl_mem theta;  /* B x B, float or double */
     cl_mem G64;    /* B x njac doubles (fp64 Gram only) */
@@ -23,6 +25,7 @@ struct clnas_ntk {
     cl_mem part;   /* nchunk x B x B partial Grams (nchunk > 1 only), float or double */
     void *part_h;  /* their host copy */
     float *theta_f;
+    float *G_h;    /* host copy of G's Jacobian columns (host64 only), B x njac */
     double *theta_d, *work, *w; /* host scratch: Theta in double, its copy for LAPACK, eigenvalues */
 };
 
@@ -41,8 +44,8 @@ int clnas_ntk_seeds_for_budget(double budget, double per_seed, double max_alloc,
  * allocation can hold. */
 static int auto_seeds(const clnas_ctx *ctx, const clnas_net *net, int B)
 {
-    const char *e = getenv("CLNAS_SEEDS");
-    if (e && atoi(e) > 0) return atoi(e) < B ? atoi(e) : B;
+    long env = 0;
+    if (clnas_env_long("CLNAS_SEEDS", 1, 100000, &env, NULL, 0) > 0) return env < B ? (int)env : B;
     double budget = 0;
     if (!clnas_ctx_device_param(ctx, CLNAS_NTK_SEED_BUDGET_KEY, &budget) || !(budget > 0))
         budget = CLNAS_NTK_SEED_BUDGET_DEFAULT;
@@ -61,12 +64,61 @@ static int auto_seeds(const clnas_ctx *ctx, const clnas_net *net, int B)
 static void gram_chunks(size_t k, int *nchunk, size_t *kc)
 {
     size_t chunk = GRAM_CHUNK;
-    const char *e = getenv("CLNAS_GRAM_CHUNK"); /* for tests: force the chunked path on small nets */
-    if (e && atol(e) > 0) chunk = (size_t)atol(e);
+    long env = 0; /* for tests: force the chunked path on small nets (checked in clnas_ntk_create) */
+    if (clnas_env_long("CLNAS_GRAM_CHUNK", 1, 1L << 40, &env, NULL, 0) > 0) chunk = (size_t)env;
     size_t n = (k + chunk - 1) / chunk;
     if (n < 1) n = 1;
     *nchunk = (int)n;
     *kc = (k + n - 1) / n;
+}
+
+static void device_free(clnas_ntk *n)
+{
+    clnas_plan_destroy(n->plan);
+    clnas_buf_free(n->G);
+    clnas_buf_free(n->theta);
+    clnas_buf_free(n->G64);
+    clnas_buf_free(n->part);
+    n->plan = NULL;
+    n->G = n->theta = n->G64 = n->part = NULL;
+}
+
+/* The device side with n->S seeds in flight: the plan, the Jacobian, Theta, the partial Grams. */
+static clnas_status device_alloc(clnas_ntk *n)
+{
+    clnas_ctx *ctx = n->ctx;
+    const clnas_net *net = n->net;
+    size_t B = (size_t)n->B, es = n->fp64 ? sizeof(double) : sizeof(float);
+    clnas_status st;
+    CLNAS_TRY(clnas_plan_create(ctx, net, n->B, n->S, 0, &n->plan));
+    CLNAS_TRY(clnas_buf_alloc(ctx, B * net->nparams * sizeof(float), &n->G));
+    CLNAS_TRY(clnas_buf_alloc(ctx, B * B * es, &n->theta));
+    if (n->fp64) CLNAS_TRY(clnas_buf_alloc(ctx, B * net->njac * sizeof(double), &n->G64));
+    if (n->nchunk > 1) CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)n->nchunk * B * B * es, &n->part));
+    return CLNAS_OK;
+fail:
+    device_free(n);
+    return st;
+}
+
+/* Device memory runs out: fewer seeds in flight (halved down to 1; the numbers change only in
+ * float rounding), then an error that says what one seed needs and what the device had. */
+static clnas_status device_fallback(clnas_ntk *n)
+{
+    clnas_status st;
+    int first = n->S;
+    size_t held = clnas_buf_in_use();
+    while ((st = device_alloc(n)) == CLNAS_E_DEVICE_MEM && n->S > 1) n->S = n->S > 2 ? n->S / 2 : 1;
+    if (st == CLNAS_E_DEVICE_MEM) {
+        const clnas_net *net = n->net;
+        double need = ((double)net->nparams * (2 + n->B) + (double)net->act_per_sample * n->B * 2 + (double)n->B * n->B * 8) *
+                      sizeof(float) / 1048576.0;
+        clnas_append_error(n->ctx, "; the NTK at batch %d needs about %.1f MiB of device memory even with 1 seed in flight "
+                                   "(tried %d first; %.1f MiB were held before it, device \"%s\" has %.1f MiB): use a "
+                                   "smaller --batch", n->B, need, first, (double)held / 1048576.0, n->ctx->info.name,
+                           (double)n->ctx->info.global_mem_bytes / 1048576.0);
+    }
+    return st;
 }
 
 clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_ntk_config *cfg, clnas_ntk **out)
@@ -74,32 +126,43 @@ clnas_status clnas_ntk_create(clnas_ctx *ctx, const clnas_net *net, const clnas_
     *out = NULL;
     if (cfg->batch < 1)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "NTK batch must be >= 1 (got %d)", cfg->batch);
-    if (cfg->fp64_gram && !ctx->info.fp64)
-        return clnas_set_error(ctx, CLNAS_E_UNSUPPORTED, "fp64 Gram matrix requested but \"%s\" has no cl_khr_fp64",
-                               ctx->info.name);
+    char eerr[256];
+    long ev;
+    if (clnas_env_long("CLNAS_SEEDS", 1, 100000, &ev, eerr, sizeof eerr) < 0 ||
+        clnas_env_long("CLNAS_GRAM_CHUNK", 1, 1L << 40, &ev, eerr, sizeof eerr) < 0)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "%s", eerr);
     clnas_ntk *n = calloc(1, sizeof *n);
-    if (!n) return CLNAS_E_NOMEM;
+    if (!n) return clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory");
     n->ctx = ctx;
     n->net = net;
     n->B = cfg->batch;
     n->S = cfg->seeds > 0 ? (cfg->seeds < cfg->batch ? cfg->seeds : cfg->batch) : auto_seeds(ctx, net, cfg->batch);
-    n->fp64 = cfg->fp64_gram;
+    /* Without cl_khr_fp64 (GPU drivers such as Mesa's rusticl) the fp64 Gram is computed on the
+     * host from the device's fp32 Jacobian: same numbers, paid in host time instead. */
+    n->host64 = cfg->fp64_gram && !ctx->info.fp64;
+    n->fp64 = cfg->fp64_gram && !n->host64;
     size_t B = (size_t)n->B;
     clnas_status st;
+    if (n->host64 && !(n->G_h = malloc(B * net->njac * sizeof(float)))) {
+        st = clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory for the %dx%zu Jacobian of the host fp64 Gram",
+                             n->B, net->njac);
+        goto fail;
+    }
     n->theta_f = malloc(B * B * sizeof(float));
     n->theta_d = malloc(B * B * sizeof(double));
     n->work = malloc(B * B * sizeof(double));
     n->w = malloc(B * sizeof(double));
-    if (!n->theta_f || !n->theta_d || !n->work || !n->w) { st = CLNAS_E_NOMEM; goto fail; }
-    CLNAS_TRY(clnas_plan_create(ctx, net, n->B, n->S, 0, &n->plan));
-    CLNAS_TRY(clnas_buf_alloc(ctx, B * net->nparams * sizeof(float), &n->G));
-    CLNAS_TRY(clnas_buf_alloc(ctx, B * B * (n->fp64 ? sizeof(double) : sizeof(float)), &n->theta));
-    if (n->fp64) CLNAS_TRY(clnas_buf_alloc(ctx, B * net->njac * sizeof(double), &n->G64));
+    if (!n->theta_f || !n->theta_d || !n->work || !n->w) {
+        st = clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory for the %dx%d Gram matrix (%.1f MiB): use a "
+                                                 "smaller --batch", n->B, n->B, (double)B * B * 20 / 1048576.0);
+        goto fail;
+    }
     gram_chunks(net->njac, &n->nchunk, &n->kc);
-    if (n->nchunk > 1) {
-        const size_t es = n->fp64 ? sizeof(double) : sizeof(float);
-        CLNAS_TRY(clnas_buf_alloc(ctx, (size_t)n->nchunk * B * B * es, &n->part));
-        if (!(n->part_h = malloc((size_t)n->nchunk * B * B * es))) { st = CLNAS_E_NOMEM; goto fail; }
+    if (n->host64) n->nchunk = 1;
+    if ((st = device_fallback(n)) != CLNAS_OK) goto fail;
+    if (n->nchunk > 1 && !(n->part_h = malloc((size_t)n->nchunk * B * B * (n->fp64 ? sizeof(double) : sizeof(float))))) {
+        st = clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory for %d partial Gram matrices", n->nchunk);
+        goto fail;
     }
     *out = n;
     return CLNAS_OK;
@@ -111,13 +174,10 @@ fail:
 void clnas_ntk_destroy(clnas_ntk *n)
 {
     if (!n) return;
-    clnas_plan_destroy(n->plan);
-    clnas_buf_free(n->G);
-    clnas_buf_free(n->theta);
-    clnas_buf_free(n->G64);
-    clnas_buf_free(n->part);
+    device_free(n);
     free(n->part_h);
     free(n->theta_f);
+    free(n->G_h);
     free(n->theta_d);
     free(n->work);
     free(n->w);
@@ -157,10 +217,33 @@ static clnas_status gram_chunked(clnas_ntk *n, cl_mem A, size_t ld)
     return CLNAS_OK;
 }
 
+/* Theta = G G^T in double on the host (host64): reads the Jacobian columns of every row of G,
+ * then sums each entry's products in double, in column order (deterministic), filling the
+ * lower triangle and mirroring it. */
+static clnas_status gram_host(clnas_ntk *n)
+{
+    const size_t B = (size_t)n->B, nj = n->net->njac, np = n->net->nparams;
+    for (size_t i = 0; i < B; i++) {
+        clnas_status st = clnas_buf_read(n->ctx, n->G, i * np * sizeof(float), nj * sizeof(float), n->G_h + i * nj);
+        if (st != CLNAS_OK) return st;
+    }
+    for (size_t i = 0; i < B; i++) {
+        const float *gi = n->G_h + i * nj;
+        for (size_t j = 0; j <= i; j++) {
+            const float *gj = n->G_h + j * nj;
+            double acc = 0;
+            for (size_t q = 0; q < nj; q++) acc += (double)gi[q] * (double)gj[q];
+            n->theta_d[i * B + j] = n->theta_d[j * B + i] = acc;
+        }
+    }
+    return CLNAS_OK;
+}
+
 static clnas_status gram(clnas_ntk *n)
 {
     const clnas_net *net = n->net;
     size_t B = (size_t)n->B;
+    if (n->host64) return gram_host(n);
     if (!n->fp64) {
         if (n->nchunk > 1) return gram_chunked(n, n->G, net->nparams);
         clnas_status st = clnas_gemm(n->ctx, 0, 1, B, B, net->njac, 1.0f, n->G, 0, net->nparams, n->G, 0,
@@ -176,6 +259,7 @@ static clnas_status gram(clnas_ntk *n)
         st = clnas_kernel_args(n->ctx, k, "miimiii", n->G, 0, (int)net->nparams, n->G64, (int)net->njac, (int)B,
                                (int)net->njac);
     size_t gws[2] = {net->njac, B}, lws[2] = {64, 1};
+    if (st == CLNAS_OK) st = clnas_lws_capped(n->ctx, k, 64, &lws[0]);
     if (st == CLNAS_OK) st = clnas_launch(n->ctx, k, 2, gws, lws);
     if (st == CLNAS_OK && n->nchunk > 1) return gram_chunked(n, n->G64, net->njac);
     if (st == CLNAS_OK)
@@ -231,7 +315,7 @@ clnas_status clnas_ntk_eval(clnas_ntk *n, const float *images, clnas_kappa *out,
     if (gnorm || G) {
         /* diagnostics for dumps: read the Jacobian back (outside the timed stages) */
         float *row = malloc(net->nparams * sizeof(float));
-        if (!row) return CLNAS_E_NOMEM;
+        if (!row) return clnas_set_error(ctx, CLNAS_E_NOMEM, "NTK: out of host memory reading the Jacobian back");
         for (int i = 0; i < B && st == CLNAS_OK; i++) {
             st = clnas_buf_read(ctx, n->G, (size_t)i * net->nparams * sizeof(float), net->nparams * sizeof(float), row);
             if (st != CLNAS_OK) break;

@@ -98,13 +98,18 @@ clnas_status clnas_score_inputs_make(const clnas_net *nn, const clnas_net *ln, c
     if (o->metrics & CLNAS_METRIC_LR) in->patches = malloc((size_t)o->repeats * in->lr_n * 9 * sizeof(float));
     if (!in->ntk_params || !in->lr_params || ((o->metrics & CLNAS_METRIC_NTK) && !in->images) ||
         ((o->metrics & CLNAS_METRIC_LR) && !in->patches)) {
+        if (err) snprintf(err, errlen, "out of host memory for the inputs (%.1f MiB of images, %.1f MiB of patches, weights)",
+                          (double)o->repeats * o->batch * img * 4 / 1048576.0, (double)o->repeats * in->lr_n * 36 / 1048576.0);
         st = CLNAS_E_NOMEM;
         goto done;
     }
     clnas_net_init_params(nn, o->seed, 2 * o->stream, o->init, in->ntk_params);
     clnas_net_init_params(ln, o->seed, 2 * o->stream + 1, o->init, in->lr_params);
-    if ((st = clnas_sampler_create(data, o->seed, CLNAS_STREAM_NTK_DATA, &si)) != CLNAS_OK) goto done;
-    if ((st = clnas_sampler_create(data, o->seed, CLNAS_STREAM_LR_DATA, &sp)) != CLNAS_OK) goto done;
+    if ((st = clnas_sampler_create(data, o->seed, CLNAS_STREAM_NTK_DATA, &si)) != CLNAS_OK ||
+        (st = clnas_sampler_create(data, o->seed, CLNAS_STREAM_LR_DATA, &sp)) != CLNAS_OK) {
+        if (err) snprintf(err, errlen, "cannot create the data samplers (%s)", clnas_status_str(st));
+        goto done;
+    }
     for (int r = 0; r < o->repeats; r++) {
         if (in->images) clnas_sampler_batch(si, o->batch, 1, in->images + (size_t)r * o->batch * img, NULL);
         if (in->patches) clnas_sampler_patches(sp, in->lr_n, in->patches + (size_t)r * in->lr_n * 9);
@@ -155,7 +160,7 @@ clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_net *nn, const clnas_ne
     res->t_setup = clnas_now() - t_start;
     size_t img = (size_t)in->channels * in->hw * in->hw, B = (size_t)o->batch;
     double ksum = 0, klog = 0, rsum = 0;
-    int kbad = 0;
+    int kbad = 0, rbad = 0;
     for (int r = 0; r < o->repeats; r++) {
         if (ntk) {
             clnas_ntk_times t;
@@ -178,11 +183,12 @@ clnas_status clnas_score_run(clnas_ctx *ctx, const clnas_net *nn, const clnas_ne
                                      out && out->codes ? out->codes + (size_t)r * in->lr_n * res->lr_bits : NULL));
             res->t_lr += clnas_now() - t0;
             rsum += (double)res->regions[r];
+            if (res->regions_nonfinite[r]) rbad = 1;
         }
     }
     res->kappa_mean = ntk && !kbad ? ksum / o->repeats : NAN;
     res->kappa_geomean = ntk && !kbad ? exp(klog / o->repeats) : NAN;
-    res->regions_mean = lr ? rsum / o->repeats : NAN;
+    res->regions_mean = lr && !rbad ? rsum / o->repeats : NAN; /* undefined like kappa: NaN has no sign */
     res->t_total = clnas_now() - t_start;
 done:
     clnas_ntk_destroy(ntk);

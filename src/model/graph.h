@@ -10,22 +10,42 @@
 #include "clnas/net.h"
 #include "internal.h"
 #include "ops/ops.h"
+#include "ops/vit.h"
 
 /* Layer kinds. A new op is: a kind here, its kernels and reference in src/ops/, one case in
  * the executor (plan.c), the host reference (ref.c) and, if it has parameters, init (net.c). */
 typedef enum layer_kind {
-    L_CONV, L_BN, L_RELU, L_AVGPOOL, L_SUM, L_GAP, L_LINEAR
+    L_CONV, L_BN, L_RELU, L_AVGPOOL, L_SUM, L_GAP, L_LINEAR,
+    L_DWCONV,  /* depthwise k x k conv (graph_dwconv) */
+    L_MAXPOOL, /* k x k max pool (graph_maxpool) */
+    L_SHIFT,   /* FactorizedReduce's shifted input (graph_shift) */
+    L_CONCAT,  /* channel concatenation by aliasing (graph_concat); no kernel */
+    /* vision-transformer ops (As-ViT, issue 10): token tensors, see "Token layout" below */
+    L_LN, L_TLINEAR, L_GELU, L_TANH, L_ATTN, L_UNFOLD, L_TOKPOOL
 } layer_kind;
-#define L_NKINDS ((int)L_LINEAR + 1) /* keep it the last kind + 1 (a define, so -Wswitch still checks every switch) */
+#define L_NKINDS ((int)L_TOKPOOL + 1) /* keep it the last kind + 1 (a define, so -Wswitch still checks every switch) */
 
 /* BatchNorm's epsilon (PyTorch's default, TE-NAS's value): the one place it is written. */
 #define CLNAS_BN_EPS 1e-5
+/* LayerNorm's epsilon (nn.LayerNorm's default, As-ViT's value). */
+#define CLNAS_LN_EPS 1e-5
 
+/* Token layout (the vision-transformer kinds L_LN ... L_TOKPOOL).
+ * A token tensor of a batch is [B][N tokens][D] row-major: each token's D features are
+ * contiguous (PyTorch's B, L, C). Its tensor_desc has tok = 1, c = D and h x w = the token
+ * grid (N = h*w, token t = y*w + x, as flatten(2).transpose(1, 2) of a B,C,H,W map orders
+ * them), so tensor_size() and the arena offsets are those of any tensor. A tensor with
+ * tok = 0 is NCHW. Elementwise kinds (relu, gelu, tanh, sum) keep the layout of their input;
+ * conv, bn, avgpool and gap need NCHW, the token kinds need tokens (L_UNFOLD reads either and
+ * writes tokens). At h = w = 1 both layouts are the same [B][D]. */
 #define MAX_SUM_IN 64
 
 typedef struct tensor_desc {
     int c, h, w;       /* per sample */
+    int tok;           /* 1: token layout [N][h*w][c] (see above); 0: NCHW */
     size_t off;        /* offset (floats, per sample-batch) in the activation arena: off * batch */
+    int parent;        /* -1, or the concatenation this tensor is a channel slice of (graph_concat) */
+    int c0;            /* first channel of the slice in parent (0 when parent < 0) */
 } tensor_desc;
 
 typedef struct layer {
@@ -35,10 +55,15 @@ typedef struct layer {
     int ins[MAX_SUM_IN];
     float coef[MAX_SUM_IN];
     int k, stride, pad, cout;    /* conv / pool / linear */
+    int dil;                     /* dwconv dilation */
     size_t w_off, w_len;         /* weight: conv W, BN gamma, linear W (offsets into params) */
     size_t b_off, b_len;         /* bias: BN beta, linear bias (0 length if none) */
     int w_shape[4];
     size_t stats_off;            /* BN: offset of [mean|invstd] in the stats arena */
+    int aux;                     /* LN, ATTN: tensor id of the state the forward saves for the backward (0: none) */
+    int heads, wh, ww;           /* ATTN: heads and the window (wh x ww tokens, dividing the grid) */
+    int pad_hi;                  /* UNFOLD: zero padding after (bottom/right); `pad` is before (top/left) */
+    int init;                    /* a layer_init rule (0: the network's clnas_init) */
     char name[128];              /* module path, e.g. "cells.0.edges.1<-0.nor_conv_3x3.conv" */
     char desc[192];              /* human description for the summary */
 } layer;
@@ -77,6 +102,94 @@ int graph_sum(clnas_net *n, int nin, const int *ins, const float *coef, int c, i
 int graph_gap(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
 /* y = x W^T (+ b); x is c x 1 x 1 (or any c x h x w, read as c*h*w features). */
 int graph_linear(clnas_net *n, int x, int cout, int bias, const char *name, ...) CLNAS_PRINTF(5, 6);
+/* ---- the DARTS kinds ----
+ * Depthwise convolution (PyTorch Conv2d with groups = C, no bias): y[c] = w[c] (*) x[c],
+ * k x k taps `dil` pixels apart, zero padding (k-1)*dil/2 (the "same" padding DARTS uses), so
+ * the output is ceil(H/stride) x ceil(W/stride) for odd k. Weights [C][1][k][k]. */
+int graph_dwconv(clnas_net *n, int x, int k, int stride, int dil, const char *name, ...) CLNAS_PRINTF(6, 7);
+/* Max pooling (PyTorch MaxPool2d, padding never wins: out-of-range taps are -inf); the
+ * backward sends each output's gradient to the first maximum of its window in row-major scan
+ * order, as PyTorch does. DARTS: k 3, pad 1, stride 1 or 2. */
+int graph_maxpool(clnas_net *n, int x, int k, int stride, int pad, const char *name, ...) CLNAS_PRINTF(6, 7);
+/* FactorizedReduce's shifted input: y[c][h][w] = x[c][h+1][w+1], 0 where h+1 = H or w+1 = W
+ * (PyTorch's F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))); same shape as x. */
+int graph_shift(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+/* Channel concatenation without copies: returns a tensor of sum(c_j) channels whose input j
+ * occupies channels [c0_j, c0_j + c_j), c0_j = c_0 + ... + c_{j-1} (torch.cat(ins, dim=1)).
+ * The inputs become views (tensor_desc.parent/c0): on the device their producer writes, and
+ * their consumers read, straight into that slice of the concatenation's storage, so the
+ * L_CONCAT layer itself runs nothing in either direction (the slices' gradients are the
+ * concatenation's gradient). Rules, checked here and by graph_finish:
+ * - every input is the output of a layer (not the network input), is not yet in another
+ *   concatenation, appears once, and has the concatenation's H x W;
+ * - a view may be produced only by a kind that can write a slice (graph_kind_writes_views)
+ *   and consumed only by kinds that can read one (graph_kind_reads_views); today: written by
+ *   sum, conv, dwconv, avgpool, maxpool, shift, relu; read by sum, relu, avgpool, maxpool,
+ *   dwconv, shift (not by conv, batchnorm, global pool, linear: give those the whole
+ *   concatenation, or put a ReLU / sum in between);
+ * - the network output is not a view.
+ * Builder use (a DARTS cell): nodes[i] = graph_sum(...); ... out = graph_concat(n, 4,
+ * nodes + 2, "cells.%d", i); later layers read `out` like any tensor. */
+int graph_concat(clnas_net *n, int nin, const int *ins, const char *name, ...) CLNAS_PRINTF(4, 5);
+/* Can a layer of this kind write its output into / read its input from a concatenation's
+ * channel slice? */
+int graph_kind_writes_views(layer_kind k);
+int graph_kind_reads_views(layer_kind k);
+/* Name of a layer kind ("conv", "dwconv", ...). */
+const char *graph_kind_name(layer_kind k);
+/* Storage of tensor t: the tensor whose arena region holds it (t itself, or its
+ * concatenation), and the channel count of that storage (the stride between samples is
+ * storage_c * h * w floats). */
+static inline int tensor_storage(const clnas_net *n, int t) { return n->tensors[t].parent >= 0 ? n->tensors[t].parent : t; }
+
+/* ---- vision-transformer layers (tokens in and out unless said otherwise) ----
+ * LayerNorm over each token's c features, eps CLNAS_LN_EPS, affine: weight = gamma (c, in
+ * the Jacobian), bias = beta (c). The forward saves each token's mean and 1/sqrt(var + eps)
+ * (biased variance) in an aux tensor (2 floats per token) for the backward. */
+int graph_layernorm(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+/* nn.Linear applied to every token: y[t] = W x[t] (+ b), W is cout x c (weight [cout][c]),
+ * bias cout when `bias`. c x h x w tokens -> cout x h x w tokens. */
+int graph_tlinear(clnas_net *n, int x, int cout, int bias, const char *name, ...) CLNAS_PRINTF(5, 6);
+/* GELU, exact erf form (nn.GELU's default): y = x/2 (1 + erf(x/sqrt 2)); any layout. */
+int graph_gelu(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+/* tanh (As-ViT's head); any layout. */
+int graph_tanh(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+/* Window multi-head self-attention core, As-ViT/Swin's WindowAttention between its qkv and
+ * proj Linears (no shift, no mask, no position bias):
+ *   in: the qkv Linear's output, 3C x h x w tokens, features of a token ordered
+ *       [3 (q,k,v)][heads][C/heads] (PyTorch's reshape(B_, N, 3, heads, hd));
+ *   the grid is cut into (h/wh) x (w/ww) windows of wh x ww tokens (row-major windows,
+ *   tokens row-major inside: window_partition), and in each window and head
+ *       out = softmax((q * hd^-0.5) k^T) v      (softmax over the keys, hd = C/heads);
+ *   out: C x h x w tokens, features [heads][hd] (transpose(1, 2).reshape, window_reverse).
+ * Global attention is wh = h, ww = w. wh, ww must divide h, w and heads must divide C. The
+ * forward saves the probabilities (heads * wh * ww per token) in an aux tensor. No params. */
+int graph_attention(clnas_net *n, int qkv, int heads, int wh, int ww, const char *name, ...) CLNAS_PRINTF(6, 7);
+/* nn.Unfold after nn.ZeroPad2d: zero-pads `pad` before (top, left) and `pad_hi` after
+ * (bottom, right) on both axes, then takes every k x k patch at stride `stride`; output token
+ * (oy, ox) has the c*k*k features [channel][ki][kj] (Unfold's order, = a conv weight's
+ * [cout][cin][k][k] flattening). x: NCHW or tokens, c x h x w -> c*k*k x ho x wo tokens,
+ * ho = (h + pad + pad_hi - k)/stride + 1. As-ViT's PatchMerging is unfold(k, 2, (k-2)/2,
+ * (k-1)/2) -> layernorm -> tlinear(no bias). */
+int graph_unfold(clnas_net *n, int x, int k, int stride, int pad, int pad_hi, const char *name, ...) CLNAS_PRINTF(7, 8);
+/* As-ViT's patch embedding, nn.Conv2d(c, cout, k, stride, bias) after ZeroPad2d(pad before,
+ * pad_hi after): emitted as graph_unfold (name.unfold) + graph_tlinear with bias, the weight
+ * shaped cout x c x k x k (the conv's, same values and order) and PyTorch's default conv init
+ * (U(+-1/sqrt(c k k)) for weight and bias). x NCHW (the image) -> cout x ho x wo tokens. */
+int graph_patch_embed(clnas_net *n, int x, int cout, int k, int stride, int pad, int pad_hi, const char *name, ...) CLNAS_PRINTF(8, 9);
+/* Mean over the h*w tokens: c x h x w tokens -> c x 1 x 1 (AdaptiveAvgPool1d(1) of x^T). */
+int graph_tokpool(clnas_net *n, int x, const char *name, ...) CLNAS_PRINTF(3, 4);
+
+/* Per-layer initialisation rules (layer.init), overriding the network's clnas_init:
+ * LAYER_INIT_TRUNC02 is timm's trunc_normal_(std=.02) (a, b = -2, 2: absolute bounds, 100
+ * std away, so in effect N(0, 0.02^2); drawn as such, clamped to [-2, 2]) with a zero bias
+ * (As-ViT's _init_weights for every nn.Linear); LAYER_INIT_TORCH is PyTorch's default
+ * U(+-1/sqrt(fan_in)) for weight and bias whatever the network's init. LayerNorm is
+ * always gamma 1, beta 0. */
+typedef enum layer_init { LAYER_INIT_NET = 0, LAYER_INIT_TRUNC02 = 1, LAYER_INIT_TORCH = 2 } layer_init;
+/* Sets the init rule of the last layer added. */
+void graph_init_rule(clnas_net *n, layer_init rule);
+
 /* Replaces the summary description of the last layer added (printf-style). */
 void graph_describe(clnas_net *n, const char *fmt, ...) CLNAS_PRINTF(2, 3);
 /* Appends a line to the summary's header. */
@@ -116,6 +229,9 @@ struct clnas_plan {
     unsigned *over;              /* per layer: contributions that overwrite (see above) */
     int *zero_at;                /* per layer: index into zero_list of the first tensor to zero before its backward */
     int *zero_list;              /* tensors whose gradient must be zeroed at that layer */
+    cl_mem relu_ref;             /* with frozen ReLUs (clnas_plan_freeze_relu): the activations of the reference
+                                    forward; every ReLU then passes x where its reference input was > 0 */
+    int relu_frozen;
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
     double prof[2][L_NKINDS];    /* [fwd/bwd][layer_kind] seconds */
     long prof_n[2][L_NKINDS];
@@ -130,11 +246,43 @@ struct clnas_plan {
 clnas_status clnas_plan_backward(clnas_plan *plan, int S, clnas_dt g, size_t g_ld, int need_input_grad);
 clnas_dt clnas_plan_dlogits(const clnas_plan *plan);
 /* Offset (floats) of tensor t's activation / seed-0 gradient in plan->act / plan->grad. */
-static inline size_t plan_act_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch; }
-static inline size_t plan_grad_off(const clnas_plan *p, int t) { return p->net->tensors[t].off * (size_t)p->batch * (size_t)p->seeds; }
+/* A view (graph_concat) lives in its concatenation's region, c0 channels in; its samples
+ * (and seeds) are then storage_c * h * w floats apart instead of c * h * w (plan_stride_c). */
+static inline size_t plan_act_off(const clnas_plan *p, int t)
+{
+    const tensor_desc *d = &p->net->tensors[t];
+    return p->net->tensors[tensor_storage(p->net, t)].off * (size_t)p->batch + (size_t)d->c0 * d->h * d->w;
+}
+static inline size_t plan_grad_off(const clnas_plan *p, int t)
+{
+    const tensor_desc *d = &p->net->tensors[t];
+    return p->net->tensors[tensor_storage(p->net, t)].off * (size_t)p->batch * (size_t)p->seeds +
+           (size_t)d->c0 * d->h * d->w;
+}
+/* Channels of tensor t's storage (its own c, or its concatenation's). */
+static inline int plan_stride_c(const clnas_net *n, int t) { return n->tensors[tensor_storage(n, t)].c; }
+
+/* Forward-mode derivative (JVP) of the whole network along one input direction (src/model/jvp.c):
+ * after clnas_plan_forward(p, x), out_tangent [batch][outputs] = J(x) tangent, tangent
+ * [batch][input] (host floats). The tangents live in the gradient arena (seed 0's slots), so a
+ * backward's activation gradients are overwritten. CLNAS_E_UNSUPPORTED for a network with
+ * train-mode BatchNorm. */
+clnas_status clnas_plan_jvp(clnas_plan *p, const float *tangent, float *out_tangent);
+/* The same in double on the host reference, forward included: out (may be NULL) gets the
+ * outputs at input, out_tangent their tangent. */
+clnas_status clnas_ref_jvp(const clnas_net *net, int batch, const double *params, const double *input,
+                           const double *tangent, double *out, double *out_tangent);
+
+/* Freezes every ReLU's on/off pattern at that of the last forward (on = 1; the activations are
+ * copied once), or thaws it (on = 0). While frozen, forward and backward treat each ReLU as the
+ * fixed mask of that forward, so the network is smooth in its parameters: a difference of two
+ * gradients then converges to the Hessian-vector product autograd computes (grasp). */
+clnas_status clnas_plan_freeze_relu(clnas_plan *plan, int on);
 
 /* Host reference forward that keeps every activation: acts[act_per_sample * batch], tensor t at
- * tensors[t].off * batch (the same layout as the device arena). */
+ * tensors[t].off * batch (the same layout as the device arena, except that the reference keeps
+ * a concatenation's slices in their own regions too, where the device writes them into the
+ * concatenation's region only). */
 clnas_status clnas_ref_forward_acts(const clnas_net *net, int batch, const double *params, const double *input,
                                     double *acts);
 #endif

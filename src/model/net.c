@@ -70,7 +70,7 @@ void clnas_net_init_params(const clnas_net *net, uint64_t seed, uint64_t stream,
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
         if (!l->w_len) continue;
-        if (l->kind == L_BN) {
+        if (l->kind == L_BN || l->kind == L_LN) {
             for (size_t j = 0; j < l->w_len; j++) params[l->w_off + j] = 1.0f;
             for (size_t j = 0; j < l->b_len; j++) params[l->b_off + j] = 0.0f;
             continue;
@@ -79,11 +79,18 @@ void clnas_net_init_params(const clnas_net *net, uint64_t seed, uint64_t stream,
         size_t fan_out = (size_t)l->w_shape[0] * (l->w_shape[2] ? (size_t)l->w_shape[2] * l->w_shape[3] : 1);
         snprintf(nm, sizeof nm, "%s.weight", l->name);
         uint64_t kw = clnas_key_module(seed, stream, nm);
-        if (init == CLNAS_INIT_PYTORCH) fill(params + l->w_off, l->w_len, kw, 0, 1.0 / sqrt((double)fan_in));
+        if (l->init == LAYER_INIT_TRUNC02) { /* timm trunc_normal_(std=.02, a=-2, b=2), bias 0 */
+            fill(params + l->w_off, l->w_len, kw, 1, 0.02);
+            for (size_t j = 0; j < l->w_len; j++)
+                params[l->w_off + j] = params[l->w_off + j] > 2.0f ? 2.0f : params[l->w_off + j] < -2.0f ? -2.0f : params[l->w_off + j];
+            for (size_t j = 0; j < l->b_len; j++) params[l->b_off + j] = 0.0f;
+            continue;
+        }
+        if (init == CLNAS_INIT_PYTORCH || l->init == LAYER_INIT_TORCH) fill(params + l->w_off, l->w_len, kw, 0, 1.0 / sqrt((double)fan_in));
         else fill(params + l->w_off, l->w_len, kw, 1, sqrt(2.0 / (double)(init == CLNAS_INIT_KAIMING_FAN_IN ? fan_in : fan_out)));
         if (l->b_len) {
             snprintf(nm, sizeof nm, "%s.bias", l->name);
-            if (init == CLNAS_INIT_PYTORCH) fill(params + l->b_off, l->b_len, clnas_key_module(seed, stream, nm), 0, 1.0 / sqrt((double)fan_in));
+            if (init == CLNAS_INIT_PYTORCH || l->init == LAYER_INIT_TORCH) fill(params + l->b_off, l->b_len, clnas_key_module(seed, stream, nm), 0, 1.0 / sqrt((double)fan_in));
             else for (size_t j = 0; j < l->b_len; j++) params[l->b_off + j] = 0.0f;
         }
     }
@@ -119,7 +126,9 @@ void clnas_net_print_summary(const clnas_net *net, FILE *f)
     fmt_count(net->njac, b2, sizeof b2);
     fprintf(f, "\ntotal parameters: %s\n", a);
     /* which layer kinds the Jacobian's weights come from */
-    static const char *const wname[L_NKINDS] = {[L_CONV] = "conv weights", [L_BN] = "BN gamma", [L_LINEAR] = "linear weight"};
+    static const char *const wname[L_NKINDS] = {[L_CONV] = "conv weights", [L_BN] = "BN gamma", [L_LINEAR] = "linear weight",
+                                                [L_DWCONV] = "depthwise conv weights",
+                                                [L_LN] = "LN gamma", [L_TLINEAR] = "token-linear weight"};
     char kinds[256] = "";
     size_t kl = 0;
     for (int k = 0; k < L_NKINDS; k++) {
@@ -138,11 +147,19 @@ void clnas_net_flops(const clnas_net *net, int batch, double *fwd, double *bwd)
     double f = 0, b = 0;
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
+        if (l->kind == L_SUM || l->kind == L_CONCAT) continue; /* no single input (and no MACs) */
         const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
         double macs = 0;
         if (l->kind == L_CONV) macs = (double)batch * to->c * to->h * to->w * ti->c * l->k * l->k;
+        else if (l->kind == L_DWCONV) macs = (double)batch * to->c * to->h * to->w * l->k * l->k;
         else if (l->kind == L_LINEAR) macs = (double)batch * ti->c * l->cout;
-        else continue;
+        else if (l->kind == L_TLINEAR) macs = (double)batch * ti->h * ti->w * ti->c * l->cout;
+        else if (l->kind == L_ATTN) { /* q k^T and p v: 2 * tokens * window tokens * C; backward twice that */
+            macs = 2.0 * batch * to->h * to->w * (double)l->wh * l->ww * to->c;
+            f += 2 * macs;
+            b += 4 * macs;
+            continue;
+        } else continue;
         f += 2 * macs;
         /* weight gradient always; input gradient except into the network input */
         b += 2 * macs * (l->in == 0 ? 1 : 2);

@@ -11,10 +11,27 @@ static clnas_dt dt(cl_mem m, size_t off) { clnas_dt t = {m, off}; return t; }
 /* Can layer kind k's backward write its input gradient instead of adding to it? */
 static int can_overwrite(layer_kind k)
 {
-    return k == L_CONV || k == L_BN || k == L_RELU || k == L_AVGPOOL || k == L_SUM;
+    return k == L_CONV || k == L_BN || k == L_RELU || k == L_AVGPOOL || k == L_SUM || k == L_DWCONV ||
+           k == L_MAXPOOL || k == L_SHIFT || k == L_LN || k == L_TLINEAR || k == L_GELU || k == L_TANH || k == L_ATTN ||
+           k == L_UNFOLD || k == L_TOKPOOL;
 }
 /* Can it read its output gradient scaled (an aliased edge-sum input)? */
 static int can_scale(layer_kind k) { return k == L_BN || k == L_AVGPOOL || k == L_SUM; }
+/* ... and scaled from a concatenation's channel slice? */
+static int can_scale_slice(layer_kind k) { return k == L_AVGPOOL || k == L_SUM; }
+
+/* Resolves the alias chains (parent links, link scales coef) into alias_root / alias_scale. */
+static void resolve_roots(clnas_plan *p, const int *parent, const float *coef)
+{
+    const int T = p->net->ntensors;
+    for (int t = 0; t < T; t++) {
+        int r = t;
+        float sc = 1.0f;
+        for (int guard = 0; parent[r] >= 0 && guard <= T; guard++) { sc *= coef[r]; r = parent[r]; }
+        p->alias_root[t] = r;
+        p->alias_scale[t] = sc;
+    }
+}
 
 /* The backward schedule (graph.h): aliases, folded ReLUs, overwrites and the tensors to zero.
  * $CLNAS_FUSE=0 turns the first three off (every gradient materialised and zeroed, every op
@@ -34,21 +51,24 @@ static clnas_status plan_schedule(clnas_plan *p)
     p->zero_list = malloc(((size_t)T + 1) * sizeof *p->zero_list);
     int *uses = calloc((size_t)T, sizeof *uses), *producer = malloc((size_t)T * sizeof *producer);
     int *parent = malloc((size_t)T * sizeof *parent);
+    float *coef = malloc((size_t)T * sizeof *coef);
     char *written = calloc((size_t)T + 1, 1);
     clnas_status st = CLNAS_OK;
     if (!p->alias_root || !p->alias_scale || !p->fuse_relu || !p->skip_bwd || !p->over || !p->zero_at ||
-        !p->zero_list || !uses || !producer || !parent || !written) {
+        !p->zero_list || !uses || !producer || !parent || !coef || !written) {
         st = clnas_set_error(p->ctx, CLNAS_E_NOMEM, "plan: out of host memory");
         goto done;
     }
-    for (int t = 0; t < T; t++) { producer[t] = -1; parent[t] = -1; p->alias_root[t] = t; p->alias_scale[t] = 1.0f; }
+    for (int t = 0; t < T; t++) {
+        producer[t] = -1; parent[t] = -1; coef[t] = 1.0f; p->alias_root[t] = t; p->alias_scale[t] = 1.0f;
+    }
     for (int i = 0; i < L; i++) {
         const layer *l = &net->layers[i];
         p->fuse_relu[i] = -1;
         producer[l->out] = i;
         if (l->kind == L_SUM)
             for (int j = 0; j < l->nin; j++) uses[l->ins[j]]++;
-        else
+        else if (l->kind != L_CONCAT)
             uses[l->in]++;
     }
     if (fuse) {
@@ -57,61 +77,73 @@ static clnas_status plan_schedule(clnas_plan *p)
             if (l->kind == L_SUM) {
                 for (int j = 0; j < l->nin; j++) {
                     const int t = l->ins[j], pr = producer[t];
-                    /* uses == 1 also rules out the same tensor twice in this sum */
-                    if (t == 0 || t == net->output || uses[t] != 1 || pr < 0 || !can_scale(net->layers[pr].kind))
+                    /* uses == 1 also rules out the same tensor twice in this sum; a slice of a
+                       concatenation has the concatenation as a second (implicit) consumer */
+                    if (t == 0 || t == net->output || uses[t] != 1 || pr < 0 || !can_scale(net->layers[pr].kind) ||
+                        net->tensors[t].parent >= 0)
                         continue;
                     parent[t] = l->out;
-                    p->alias_scale[t] = l->coef[j];
+                    coef[t] = l->coef[j];
                 }
             } else if (l->kind == L_CONV) {
                 const int t = l->in, pr = producer[t];
-                if (t != 0 && t != net->output && uses[t] == 1 && pr >= 0 && net->layers[pr].kind == L_RELU) {
+                if (t != 0 && t != net->output && uses[t] == 1 && pr >= 0 && net->layers[pr].kind == L_RELU &&
+                    net->tensors[net->layers[pr].in].parent < 0) { /* the fused backward writes contiguous dx */
                     p->fuse_relu[i] = pr;
                     p->skip_bwd[pr] = 1;
                 }
             }
         }
-        /* roots: layers run in topological order, so a sum's output is resolved before its
-           inputs' producers ... but not necessarily before the inputs themselves: resolve
-           each chain explicitly (chains are short) */
-        for (int t = 0; t < T; t++) {
-            int r = t;
-            float sc = 1.0f;
-            for (int guard = 0; parent[r] >= 0 && guard <= T; guard++) { sc *= p->alias_scale[r]; r = parent[r]; }
-            p->alias_root[t] = r;
-            p->alias_scale[t] = sc;
-        }
+        /* an alias chain may end at a slice of a concatenation: only producers that read
+           their output gradient from a slice may stay on it; cut the others' links */
+        resolve_roots(p, parent, coef);
+        for (int t = 0; t < T; t++)
+            if (p->alias_root[t] != t && net->tensors[p->alias_root[t]].parent >= 0 &&
+                !can_scale_slice(net->layers[producer[t]].kind))
+                parent[t] = -1;
+        resolve_roots(p, parent, coef);
     }
     /* walk the backward: zero a gradient that is read before anything wrote it, or whose
        first contribution comes from an op that can only accumulate */
     written[net->output] = 1; /* written whole by the caller */
     int nz = 0;
+    /* a slice's gradient is part of its concatenation's: written[] is kept per storage, and a
+       slice is never overwritten (its first contribution zeroes the whole storage) */
+#define SLICE(t) (net->tensors[t].parent >= 0)
+#define STORE(t) tensor_storage(net, t)
     for (int i = L - 1; i >= 0; i--) {
         const layer *l = &net->layers[i];
         p->zero_at[i] = nz;
-        if (p->skip_bwd[i]) continue;
-        const int r = p->alias_root[l->out];
+        if (p->skip_bwd[i] || l->kind == L_CONCAT) continue;
+        const int r = STORE(p->alias_root[l->out]);
         if (!written[r]) { written[r] = 1; p->zero_list[nz++] = r; }
         if (l->kind == L_SUM) {
             for (int j = 0; j < l->nin; j++) {
                 const int t = l->ins[j];
                 if (p->alias_root[t] != t) continue; /* aliased: its producer reads our gradient */
-                if (!written[t]) { written[t] = 1; p->over[i] |= fuse ? 1u << j : 0u; if (!fuse) p->zero_list[nz++] = t; }
+                if (SLICE(t)) {
+                    if (!written[STORE(t)]) { written[STORE(t)] = 1; p->zero_list[nz++] = STORE(t); }
+                } else if (!written[t]) { written[t] = 1; p->over[i] |= fuse ? 1u << j : 0u; if (!fuse) p->zero_list[nz++] = t; }
             }
         } else {
             const int t = p->fuse_relu[i] >= 0 ? net->layers[p->fuse_relu[i]].in : l->in;
-            if (!written[t]) {
+            if (SLICE(t)) {
+                if (!written[STORE(t)]) { written[STORE(t)] = 1; p->zero_list[nz++] = STORE(t); }
+            } else if (!written[t]) {
                 written[t] = 1;
                 if (fuse && can_overwrite(l->kind)) p->over[i] = 1u;
                 else p->zero_list[nz++] = t;
             }
         }
     }
+#undef SLICE
+#undef STORE
     p->zero_at[L] = nz;
 done:
     free(uses);
     free(producer);
     free(parent);
+    free(coef);
     free(written);
     return st;
 }
@@ -134,12 +166,16 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
     size_t ws = 1;
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
-        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *ti = l->in < 0 ? NULL : &net->tensors[l->in];
         size_t need = 0;
         if (l->kind == L_CONV) {
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, batch, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
             need = clnas_conv_workspace_floats(&cs, seeds);
+        } else if (l->kind == L_ATTN) {
+            clnas_attn_shape as;
+            clnas_attn_shape_init(&as, batch, ti->h, ti->w, net->tensors[l->out].c, l->heads, l->wh, l->ww);
+            need = clnas_attn_workspace_floats(&as, seeds);
         }
         if (need > ws) ws = need;
     }
@@ -166,7 +202,6 @@ fail:
     return st;
 }
 
-static const char *const kind_names[L_NKINDS] = {"conv", "bn", "relu", "avgpool", "sum", "gap", "linear"};
 
 void clnas_plan_destroy(clnas_plan *p)
 {
@@ -176,11 +211,12 @@ void clnas_plan_destroy(clnas_plan *p)
         for (int d = 0; d < 2; d++)
             for (int k = 0; k < L_NKINDS; k++)
                 if (p->prof_n[d][k])
-                    fprintf(stderr, "  %s %-8s %9.4f s over %ld calls\n", d ? "backward" : "forward ", kind_names[k],
+                    fprintf(stderr, "  %s %-8s %9.4f s over %ld calls\n", d ? "backward" : "forward ", graph_kind_name((layer_kind)k),
                             p->prof[d][k], p->prof_n[d][k]);
     }
     clnas_buf_free(p->params);
     clnas_buf_free(p->act);
+    clnas_buf_free(p->relu_ref);
     clnas_buf_free(p->grad);
     clnas_buf_free(p->stats);
     clnas_buf_free(p->ws);
@@ -202,6 +238,129 @@ clnas_status clnas_plan_set_params(clnas_plan *p, const float *params)
     return clnas_buf_write(p->ctx, p->params, 0, p->net->nparams * sizeof(float), params);
 }
 
+/* Does layer l read or write a concatenation's channel slice? */
+static int touches_slice(const clnas_net *net, const layer *l)
+{
+    if (net->tensors[l->out].parent >= 0) return 1;
+    if (l->kind == L_SUM) {
+        for (int j = 0; j < l->nin; j++)
+            if (net->tensors[l->ins[j]].parent >= 0) return 1;
+        return 0;
+    }
+    return l->in >= 0 && net->tensors[l->in].parent >= 0;
+}
+
+/* Forward of the DARTS kinds and of ReLU / sum over slices (the other kinds: forward()). */
+static clnas_status fwd_ext(clnas_plan *p, const layer *l)
+{
+    const clnas_net *net = p->net;
+    const int N = p->batch, cx = l->in >= 0 ? plan_stride_c(net, l->in) : 0, cy = plan_stride_c(net, l->out);
+    const tensor_desc *ti = l->in >= 0 ? &net->tensors[l->in] : NULL, *to = &net->tensors[l->out];
+    clnas_dt y = dt(p->act, plan_act_off(p, l->out)), x = ti ? dt(p->act, plan_act_off(p, l->in)) : y;
+    switch (l->kind) {
+    case L_DWCONV: {
+        clnas_dwconv_shape ds;
+        clnas_dwconv_shape_init(&ds, N, ti->c, ti->h, ti->w, l->k, l->stride, l->dil);
+        ds.xcs = cx;
+        ds.ycs = cy;
+        return clnas_dwconv_fwd(p->ctx, &ds, x, dt(p->params, l->w_off), y);
+    }
+    case L_MAXPOOL: {
+        clnas_pool_shape ps;
+        clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+        ps.xcs = cx;
+        ps.ycs = cy;
+        return clnas_maxpool_fwd(p->ctx, &ps, x, y);
+    }
+    case L_SHIFT: {
+        clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
+        return clnas_shift_fwd(p->ctx, &m, x, y);
+    }
+    case L_RELU: {
+        clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
+        return clnas_relu_sl_fwd(p->ctx, &m, x, y);
+    }
+    case L_SUM: {
+        clnas_status st = CLNAS_OK;
+        clnas_map_shape m = clnas_map_shape_make(N, to->c, to->h, to->w, cy, cy);
+        if (l->nin == 0) st = clnas_axpby_sl(p->ctx, &m, N, 0.0f, y, 0.0f, y);
+        for (int j = 0; j < l->nin && st == CLNAS_OK; j++) {
+            m.xcs = plan_stride_c(net, l->ins[j]);
+            st = clnas_axpby_sl(p->ctx, &m, N, l->coef[j], dt(p->act, plan_act_off(p, l->ins[j])), j ? 1.0f : 0.0f, y);
+        }
+        return st;
+    }
+    case L_CONCAT: return CLNAS_OK; /* its inputs wrote their slices */
+    default:
+        return clnas_set_error(p->ctx, CLNAS_E_INVALID_ARG, "layer kind %s cannot run on a channel slice",
+                               graph_kind_name(l->kind));
+    }
+}
+
+/* Forward of the vision-transformer kinds (ops/vit.h). */
+static clnas_status forward_vit(clnas_plan *p, const layer *l, clnas_dt x, clnas_dt y)
+{
+    const clnas_net *net = p->net;
+    const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+    const int N = p->batch, rows = N * ti->h * ti->w;
+    const clnas_dt aux = dt(p->act, l->aux ? plan_act_off(p, l->aux) : 0), W = dt(p->params, l->w_off);
+    switch (l->kind) {
+    case L_LN: return clnas_ln_fwd(p->ctx, rows, ti->c, CLNAS_LN_EPS, x, W, dt(p->params, l->b_off), y, aux);
+    case L_TLINEAR: return clnas_tlinear_fwd(p->ctx, rows, ti->c, l->cout, x, W, l->b_len ? dt(p->params, l->b_off) : dt(NULL, 0), y);
+    case L_GELU: return clnas_act_fwd(p->ctx, CLNAS_ACT_GELU, tensor_size(ti) * (size_t)N, x, y);
+    case L_TANH: return clnas_act_fwd(p->ctx, CLNAS_ACT_TANH, tensor_size(ti) * (size_t)N, x, y);
+    case L_ATTN: {
+        clnas_attn_shape as;
+        clnas_attn_shape_init(&as, N, ti->h, ti->w, to->c, l->heads, l->wh, l->ww);
+        return clnas_attn_fwd(p->ctx, &as, x, y, aux, dt(p->ws, 0));
+    }
+    case L_UNFOLD: {
+        clnas_unfold_shape us;
+        clnas_unfold_shape_init(&us, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad, l->pad_hi, ti->tok);
+        return clnas_unfold_fwd(p->ctx, &us, x, y);
+    }
+    case L_TOKPOOL: return clnas_tokpool_fwd(p->ctx, N, ti->h * ti->w, ti->c, x, y);
+    default: return clnas_set_error(p->ctx, CLNAS_E_UNSUPPORTED, "layer kind %s is not a transformer op", graph_kind_name(l->kind));
+    }
+}
+
+/* Backward of the vision-transformer kinds: dx (+)= (acc) the input gradient unless !want_dx,
+ * parameter gradients at g + offset, row stride g_ld. */
+static clnas_status backward_vit(clnas_plan *p, const layer *l, int S, clnas_dt x, clnas_dt dy, clnas_dt dx, int want_dx,
+                                 int acc, clnas_dt g, size_t g_ld)
+{
+    const clnas_net *net = p->net;
+    const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+    const int N = p->batch, rows = N * ti->h * ti->w;
+    const clnas_dt aux = dt(p->act, l->aux ? plan_act_off(p, l->aux) : 0), W = dt(p->params, l->w_off);
+    const clnas_dt dxo = want_dx ? dx : dt(NULL, 0);
+    switch (l->kind) {
+    case L_LN:
+        return clnas_ln_bwd(p->ctx, rows, ti->c, S, x, W, aux, dy, dxo, acc, clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
+    case L_TLINEAR:
+        return clnas_tlinear_bwd(p->ctx, rows, ti->c, l->cout, S, x, W, dy, dxo, acc, clnas_dt_at(g, l->w_off),
+                                 l->b_len ? clnas_dt_at(g, l->b_off) : dt(NULL, 0), g_ld);
+    default: break;
+    }
+    if (!want_dx) return CLNAS_OK; /* the rest have no parameters */
+    switch (l->kind) {
+    case L_GELU: return clnas_act_bwd(p->ctx, CLNAS_ACT_GELU, tensor_size(ti) * (size_t)N, S, x, dy, dx, acc);
+    case L_TANH: return clnas_act_bwd(p->ctx, CLNAS_ACT_TANH, tensor_size(ti) * (size_t)N, S, x, dy, dx, acc);
+    case L_ATTN: {
+        clnas_attn_shape as;
+        clnas_attn_shape_init(&as, N, ti->h, ti->w, to->c, l->heads, l->wh, l->ww);
+        return clnas_attn_bwd(p->ctx, &as, S, x, aux, dy, dx, acc, dt(p->ws, 0));
+    }
+    case L_UNFOLD: {
+        clnas_unfold_shape us;
+        clnas_unfold_shape_init(&us, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad, l->pad_hi, ti->tok);
+        return clnas_unfold_bwd(p->ctx, &us, S, dy, dx, acc);
+    }
+    case L_TOKPOOL: return clnas_tokpool_bwd(p->ctx, N, ti->h * ti->w, ti->c, S, dy, dx, acc);
+    default: return clnas_set_error(p->ctx, CLNAS_E_UNSUPPORTED, "layer kind %s is not a transformer op", graph_kind_name(l->kind));
+    }
+}
+
 /* Runs the forward pass on whatever is in the input slot (tensor 0). */
 static clnas_status forward(clnas_plan *p)
 {
@@ -211,15 +370,17 @@ static clnas_status forward(clnas_plan *p)
     clnas_status st = CLNAS_OK;
     for (int i = 0; i < net->nlayers && st == CLNAS_OK; i++) {
         const layer *l = &net->layers[i];
-        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *ti = l->in < 0 ? NULL : &net->tensors[l->in];
         const tensor_desc *to = &net->tensors[l->out];
         clnas_dt y = dt(p->act, plan_act_off(p, l->out));
         clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : y;
         double tp = p->profile ? clnas_now() : 0;
-        switch (l->kind) {
+        if ((l->kind == L_RELU || l->kind == L_SUM) && touches_slice(net, l)) st = fwd_ext(p, l);
+        else switch (l->kind) {
         case L_CONV: {
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, N, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
+            cs.ycs = plan_stride_c(net, l->out);
             st = clnas_conv_fwd(ctx, &cs, x, dt(p->params, l->w_off), y);
             break;
         }
@@ -228,10 +389,17 @@ static clnas_status forward(clnas_plan *p)
             st = clnas_bn_fwd(ctx, &bs, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y, dt(p->stats, l->stats_off));
             break;
         }
-        case L_RELU: st = clnas_relu_fwd(ctx, tensor_size(ti) * (size_t)N, x, y); break;
+        case L_RELU:
+            if (p->relu_frozen) /* y = x where the reference input was > 0: relu_bwd's gate, overwriting */
+                st = clnas_relu_bwd_ex(ctx, tensor_size(ti) * (size_t)N, 1, dt(p->relu_ref, x.off), x, y, 0);
+            else
+                st = clnas_relu_fwd(ctx, tensor_size(ti) * (size_t)N, x, y);
+            break;
         case L_AVGPOOL: {
             clnas_pool_shape ps;
             clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            ps.xcs = plan_stride_c(net, l->in);
+            ps.ycs = plan_stride_c(net, l->out);
             st = clnas_avgpool_fwd(ctx, &ps, x, y);
             break;
         }
@@ -245,6 +413,10 @@ static clnas_status forward(clnas_plan *p)
         case L_GAP: st = clnas_gap_fwd(ctx, N, ti->c, ti->h * ti->w, x, y); break;
         case L_LINEAR:
             st = clnas_linear_fwd(ctx, N, ti->c, l->cout, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y);
+            break;
+        case L_DWCONV: case L_MAXPOOL: case L_SHIFT: case L_CONCAT: st = fwd_ext(p, l); break;
+        case L_LN: case L_TLINEAR: case L_GELU: case L_TANH: case L_ATTN: case L_UNFOLD: case L_TOKPOOL:
+            st = forward_vit(p, l, x, y);
             break;
         }
         if (st != CLNAS_OK) clnas_append_error(ctx, " [forward, layer %d %s]", i, l->name);
@@ -273,6 +445,62 @@ clnas_status clnas_plan_read_logits(clnas_plan *p, float *logits)
 
 clnas_dt clnas_plan_dlogits(const clnas_plan *p) { return dt(p->grad, plan_grad_off(p, p->net->output)); }
 
+/* Backward of the DARTS kinds and of ReLU / sum over slices: layer i, dy scaled by dys, dx
+ * accumulated when acc (the other kinds: clnas_plan_backward). */
+static clnas_status bwd_ext(clnas_plan *p, int i, int S, clnas_dt g, size_t g_ld, int want_dx, int need_input_grad)
+{
+    const clnas_net *net = p->net;
+    const layer *l = &net->layers[i];
+    const int N = p->batch, acc = !(p->over[i] & 1u), root = p->alias_root[l->out];
+    const int cx = l->in >= 0 ? plan_stride_c(net, l->in) : 0, cy = plan_stride_c(net, root);
+    const tensor_desc *ti = l->in >= 0 ? &net->tensors[l->in] : NULL, *to = &net->tensors[l->out];
+    clnas_dt dy = dt(p->grad, plan_grad_off(p, root));
+    clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : dy, dx = ti ? dt(p->grad, plan_grad_off(p, l->in)) : dy;
+    clnas_status st = CLNAS_OK;
+    switch (l->kind) {
+    case L_DWCONV: {
+        clnas_dwconv_shape ds;
+        clnas_dwconv_shape_init(&ds, N, ti->c, ti->h, ti->w, l->k, l->stride, l->dil);
+        ds.xcs = cx;
+        ds.ycs = cy;
+        if (want_dx) st = clnas_dwconv_bwd_data(p->ctx, &ds, S, dt(p->params, l->w_off), dy, dx, acc);
+        if (st == CLNAS_OK) st = clnas_dwconv_bwd_weight(p->ctx, &ds, S, x, dy, clnas_dt_at(g, l->w_off), g_ld);
+        return st;
+    }
+    case L_MAXPOOL: {
+        clnas_pool_shape ps;
+        clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+        ps.xcs = cx;
+        ps.ycs = cy;
+        return want_dx ? clnas_maxpool_bwd(p->ctx, &ps, S, x, dy, dx, acc) : CLNAS_OK;
+    }
+    case L_SHIFT: {
+        clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
+        return want_dx ? clnas_shift_bwd(p->ctx, &m, S, dy, dx, acc) : CLNAS_OK;
+    }
+    case L_RELU: {
+        clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
+        return want_dx ? clnas_relu_sl_bwd(p->ctx, &m, S, x, dy, dx, acc) : CLNAS_OK;
+    }
+    case L_SUM: {
+        const float dys = p->alias_scale[l->out];
+        clnas_map_shape m = clnas_map_shape_make(N, to->c, to->h, to->w, cy, cy);
+        for (int j = 0; j < l->nin && st == CLNAS_OK; j++) {
+            const int t = l->ins[j];
+            if ((t == 0 && !need_input_grad) || p->alias_root[t] != t) continue;
+            m.ycs = plan_stride_c(net, t);
+            st = clnas_axpby_sl(p->ctx, &m, S * N, l->coef[j] * dys, dy, (p->over[i] >> j) & 1u ? 0.0f : 1.0f,
+                                dt(p->grad, plan_grad_off(p, t)));
+        }
+        return st;
+    }
+    case L_CONCAT: return CLNAS_OK; /* the slices' gradients are the concatenation's */
+    default:
+        return clnas_set_error(p->ctx, CLNAS_E_INVALID_ARG, "layer kind %s cannot run on a channel slice",
+                               graph_kind_name(l->kind));
+    }
+}
+
 clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, int need_input_grad)
 {
     const clnas_net *net = p->net;
@@ -287,7 +515,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
     for (int i = net->nlayers - 1; i >= 0 && st == CLNAS_OK; i--) {
         const layer *l = &net->layers[i];
         if (p->skip_bwd[i]) continue; /* a ReLU folded into its convolution's backward */
-        const tensor_desc *ti = l->kind == L_SUM ? NULL : &net->tensors[l->in];
+        const tensor_desc *ti = l->in < 0 ? NULL : &net->tensors[l->in];
         const tensor_desc *to = &net->tensors[l->out];
         const float dys = p->alias_scale[l->out]; /* 1 unless the output feeds a sum directly */
         clnas_dt dy = dt(p->grad, plan_grad_off(p, p->alias_root[l->out]));
@@ -305,11 +533,14 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             st = clnas_buf_zero(ctx, p->grad, plan_grad_off(p, t) * sizeof(float),
                                 tensor_size(&net->tensors[t]) * (size_t)N * (size_t)S * sizeof(float));
         }
-        switch (l->kind) {
+        if (st == CLNAS_OK && (l->kind == L_RELU || l->kind == L_SUM) && touches_slice(net, l))
+            st = bwd_ext(p, i, S, g, g_ld, want_dx, need_input_grad);
+        else switch (l->kind) {
         case L_CONV: {
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, N, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
-            clnas_dt mask = relu >= 0 ? dt(p->act, plan_act_off(p, tin)) : dt(NULL, 0);
+            cs.ycs = plan_stride_c(net, p->alias_root[l->out]);
+            clnas_dt mask = relu >= 0 ? dt(p->relu_frozen ? p->relu_ref : p->act, plan_act_off(p, tin)) : dt(NULL, 0);
             if (want_dx && st == CLNAS_OK) st = clnas_conv_bwd_data_ex(ctx, &cs, S, dt(p->params, l->w_off), dy, dx, acc, mask);
             if (st == CLNAS_OK) st = clnas_conv_bwd_weight(ctx, &cs, S, x, dy, clnas_dt_at(g, l->w_off), g_ld, ws);
             break;
@@ -322,11 +553,14 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             break;
         }
         case L_RELU:
+            if (p->relu_frozen) x = dt(p->relu_ref, x.off);
             if (st == CLNAS_OK) st = clnas_relu_bwd_ex(ctx, tensor_size(ti) * (size_t)N, S, x, dy, dx, acc);
             break;
         case L_AVGPOOL: {
             clnas_pool_shape ps;
             clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            ps.xcs = plan_stride_c(net, l->in);
+            ps.ycs = plan_stride_c(net, p->alias_root[l->out]);
             if (want_dx && st == CLNAS_OK) st = clnas_avgpool_bwd_ex(ctx, &ps, S, dy, dys, dx, acc);
             break;
         }
@@ -347,6 +581,12 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             if (st == CLNAS_OK)
                 st = clnas_linear_bwd(ctx, N, ti->c, l->cout, S, x, dt(p->params, l->w_off), dy, dx,
                                       clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
+            break;
+        case L_DWCONV: case L_MAXPOOL: case L_SHIFT: case L_CONCAT:
+            if (st == CLNAS_OK) st = bwd_ext(p, i, S, g, g_ld, want_dx, need_input_grad);
+            break;
+        case L_LN: case L_TLINEAR: case L_GELU: case L_TANH: case L_ATTN: case L_UNFOLD: case L_TOKPOOL:
+            if (st == CLNAS_OK) st = backward_vit(p, l, S, x, dy, dx, want_dx, acc, g, g_ld);
             break;
         }
         if (st != CLNAS_OK) clnas_append_error(ctx, " [backward, layer %d %s]", i, l->name);
@@ -378,4 +618,19 @@ clnas_status clnas_plan_backward_host(clnas_plan *p, int S, const float *dlogits
     if (st == CLNAS_OK && dinput)
         st = clnas_buf_read(ctx, p->grad, 0, tensor_size(&net->tensors[0]) * (size_t)p->batch * (size_t)S * sizeof(float), dinput);
     return st;
+}
+
+clnas_status clnas_plan_freeze_relu(clnas_plan *p, int on)
+{
+    clnas_ctx *ctx = p->ctx;
+    p->relu_frozen = 0;
+    if (!on) return CLNAS_OK;
+    size_t bytes = p->net->act_per_sample * (size_t)p->batch * sizeof(float);
+    if (!p->relu_ref) {
+        clnas_status st = clnas_buf_alloc(ctx, bytes, &p->relu_ref);
+        if (st != CLNAS_OK) return st;
+    }
+    CL_CHECK(ctx, clEnqueueCopyBuffer(ctx->queue, p->act, p->relu_ref, 0, 0, bytes, 0, NULL, NULL));
+    p->relu_frozen = 1;
+    return CLNAS_OK;
 }

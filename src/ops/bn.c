@@ -87,6 +87,8 @@ static clnas_status check_shape(clnas_ctx *ctx, const clnas_bn_shape *s, int S, 
     return CLNAS_OK;
 }
 
+#define BN_CPU_WG 16 /* work-group size on CPU devices (power of two) */
+
 /* Largest power of two <= min(BN_MAX_WG, device and kernel limits). */
 static clnas_status reduce_lws(clnas_ctx *ctx, cl_kernel k, size_t *lws)
 {
@@ -102,11 +104,19 @@ static clnas_status reduce_lws(clnas_ctx *ctx, cl_kernel k, size_t *lws)
     return CLNAS_OK;
 }
 
-/* Vector width of the kernels' loads: the largest of 8, 4, 1 dividing HW (one sample's
- * channel is then whole vectors). Each width is its own program (-DBN_VW). */
-static const char *vw_defines(size_t HW)
+/* CPU-shaped kernels walk a channel in contiguous runs per work item (cl/bn.cl, BN_CONTIG). */
+static int bn_contig(const clnas_ctx *ctx) { return clnas_cpu_shaped(ctx); }
+
+/* The program's options: the vector width of the loads, the largest of 8, 4, 1 dividing HW
+ * (one sample's channel is then whole vectors; -DBN_VW), and how work items walk a channel
+ * (-DBN_CONTIG, cl/bn.cl): contiguous runs per item on CPU devices, interleaved (coalesced) on
+ * the others. Each combination is its own program. */
+static const char *bn_defines(const clnas_ctx *ctx, size_t HW)
 {
-    return HW % 8 == 0 ? "-DBN_VW=8" : HW % 4 == 0 ? "-DBN_VW=4" : "-DBN_VW=1";
+    const int contig = bn_contig(ctx);
+    if (HW % 8 == 0) return contig ? "-DBN_VW=8 -DBN_CONTIG=1" : "-DBN_VW=8";
+    if (HW % 4 == 0) return contig ? "-DBN_VW=4 -DBN_CONTIG=1" : "-DBN_VW=4";
+    return contig ? "-DBN_VW=1 -DBN_CONTIG=1" : "-DBN_VW=1";
 }
 
 /* Work-group size: enough items for every one to sum several vectors, at most BN_MAX_WG. */
@@ -117,6 +127,10 @@ static clnas_status group_size(clnas_ctx *ctx, cl_kernel k, size_t M, size_t HW,
     size_t vw = HW % 8 == 0 ? 8 : HW % 4 == 0 ? 4 : 1;
     size_t vecs = M / vw; /* vectors per channel */
     while (*lws > 16 && *lws * 4 > vecs) *lws /= 2;
+    /* CPU (contiguous runs): PoCL runs a group's items one after another on one core, so a few
+     * long runs beat many short ones (measured at N=72, S=4: 16 items 0.63 ms, 256 items 1.2 ms
+     * for 3x32x32); the tree and the barriers also get cheaper. */
+    if (bn_contig(ctx) && *lws > BN_CPU_WG) *lws = BN_CPU_WG;
     return CLNAS_OK;
 }
 
@@ -132,7 +146,7 @@ clnas_status clnas_bn_fwd(clnas_ctx *ctx, const clnas_bn_shape *s, clnas_dt x, c
 
     cl_kernel k;
     size_t lws;
-    st = clnas_kernel_get(ctx, "bn.cl", vw_defines(HW), "bn_fwd", &k);
+    st = clnas_kernel_get(ctx, "bn.cl", bn_defines(ctx, HW), "bn_fwd", &k);
     if (st != CLNAS_OK) return st;
     st = group_size(ctx, k, (size_t)s->n * HW, HW, &lws);
     if (st != CLNAS_OK) return st;
@@ -173,7 +187,7 @@ clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, cln
 
     cl_kernel k;
     size_t lws;
-    st = clnas_kernel_get(ctx, "bn.cl", vw_defines(HW), "bn_bwd", &k);
+    st = clnas_kernel_get(ctx, "bn.cl", bn_defines(ctx, HW), "bn_bwd", &k);
     if (st != CLNAS_OK) return st;
     st = group_size(ctx, k, (size_t)s->n * HW, HW, &lws);
     if (st != CLNAS_OK) return st;

@@ -87,6 +87,7 @@ void clnas_conv_shape_init(clnas_conv_shape *s, int n, int cin, int h, int w, in
     s->pad = pad;
     s->hout = out_extent(h, k, stride, pad);
     s->wout = out_extent(w, k, stride, pad);
+    s->ycs = cout;
 }
 
 /* ---------------- host reference (one seed, double accumulation) ---------------- */
@@ -168,7 +169,7 @@ static int shape_ok(const clnas_conv_shape *s)
     return s && s->n >= 1 && s->cin >= 1 && s->h >= 1 && s->w >= 1 && s->cout >= 1 &&
            s->k >= 1 && s->k <= CONV_MAX_K && s->stride >= 1 && s->pad >= 0 &&
            s->hout >= 1 && s->wout >= 1 && s->hout == out_extent(s->h, s->k, s->stride, s->pad) &&
-           s->wout == out_extent(s->w, s->k, s->stride, s->pad);
+           s->wout == out_extent(s->w, s->k, s->stride, s->pad) && s->ycs >= s->cout;
 }
 
 static clnas_status check_shape(clnas_ctx *ctx, const clnas_conv_shape *s, const char *fn)
@@ -192,6 +193,11 @@ static size_t x_count(const clnas_conv_shape *s)
 static size_t y_count(const clnas_conv_shape *s)
 {
     return (size_t)s->n * s->cout * s->hout * s->wout;
+}
+/* Floats spanned by nb samples of y / dy (more than nb samples' worth for a channel slice). */
+static size_t y_span(const clnas_conv_shape *s, size_t nb)
+{
+    return ((nb - 1) * (size_t)s->ycs + (size_t)s->cout) * s->hout * s->wout;
 }
 static size_t w_count(const clnas_conv_shape *s)
 {
@@ -262,6 +268,7 @@ static int rows_per_item(int h, int ob)
 static fast_cfg fast_config(const clnas_conv_shape *s)
 {
     fast_cfg c = {0, 1, 1, 1, 1, 1, 1};
+    if (s->ycs != s->cout) return c; /* an output slice: the generic kernels take its stride */
     if (s->stride == 1) {
         if (!((s->k == 1 && s->pad == 0) || (s->k == 3 && s->pad == 1))) return c;
         if (s->w % 8 != 0 || s->hout != s->h || s->wout != s->w) return c;
@@ -364,14 +371,14 @@ clnas_status clnas_conv_fwd(clnas_ctx *ctx, const clnas_conv_shape *s, clnas_dt 
     if (st != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "x", x, x_count(s))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "w", w, w_count(s))) != CLNAS_OK) return st;
-    if ((st = check_mem(ctx, fn, "y", y, y_count(s))) != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "y", y, y_span(s, (size_t)s->n))) != CLNAS_OK) return st;
     const fast_cfg fc = fast_config(s);
     if (fc.ok) return fast_rows(ctx, s, &fc, 0, s->n, x, w, y, (clnas_dt){NULL, 0}, 0);
     cl_kernel k;
     if ((st = get_kernel(ctx, s->k, "conv_fwd", &k)) != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m,
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m,
                            (int)y.off, s->n, s->cin, s->h, s->w, s->cout, s->stride, s->pad,
-                           s->hout, s->wout);
+                           s->hout, s->wout, s->ycs);
     if (st != CLNAS_OK) return st;
     size_t lws;
     if ((st = pick_lws(ctx, k, CONV_LWS, &lws)) != CLNAS_OK) return st;
@@ -395,17 +402,17 @@ clnas_status clnas_conv_bwd_data_ex(clnas_ctx *ctx, const clnas_conv_shape *s, i
     if ((size_t)S * s->n > (size_t)INT_MAX)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: S*N too large", fn);
     if ((st = check_mem(ctx, fn, "w", w, w_count(s))) != CLNAS_OK) return st;
-    if ((st = check_mem(ctx, fn, "dy", dy, (size_t)S * y_count(s))) != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "dy", dy, y_span(s, (size_t)S * s->n))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "dx", dx, (size_t)S * x_count(s))) != CLNAS_OK) return st;
     if (relu_in.m && (st = check_mem(ctx, fn, "relu_in", relu_in, x_count(s))) != CLNAS_OK) return st;
     const fast_cfg fc = fast_config(s);
     if (fc.ok) return fast_rows(ctx, s, &fc, 1, S * s->n, dy, w, dx, relu_in, accumulate);
     cl_kernel k;
     if ((st = get_kernel(ctx, s->k, "conv_bwd_data", &k)) != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiimiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m,
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiimiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m,
                            (int)dx.off, S * s->n, s->cin, s->h, s->w, s->cout, s->stride, s->pad,
                            s->hout, s->wout, relu_in.m ? relu_in.m : dx.m, (int)relu_in.off, s->n,
-                           relu_in.m != NULL, accumulate ? 1 : 0);
+                           relu_in.m != NULL, accumulate ? 1 : 0, s->ycs);
     if (st != CLNAS_OK) return st;
     size_t lws;
     if ((st = pick_lws(ctx, k, CONV_LWS, &lws)) != CLNAS_OK) return st;
@@ -501,7 +508,7 @@ clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, in
     if (g_ld > (size_t)INT_MAX || (size_t)(S - 1) > (size_t)INT_MAX / g_ld)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: S*g_ld exceeds the int index range", fn);
     if ((st = check_mem(ctx, fn, "x", x, x_count(s))) != CLNAS_OK) return st;
-    if ((st = check_mem(ctx, fn, "dy", dy, (size_t)S * y_count(s))) != CLNAS_OK) return st;
+    if ((st = check_mem(ctx, fn, "dy", dy, y_span(s, (size_t)S * s->n))) != CLNAS_OK) return st;
     if ((st = check_mem(ctx, fn, "dw", dw, (size_t)(S - 1) * g_ld + W)) != CLNAS_OK) return st;
     if ((size_t)S * s->cout > (size_t)INT_MAX / 2)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: S*cout too large", fn);
@@ -524,9 +531,9 @@ clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, in
     const int seed_ld = P > 1 ? (int)W : (int)g_ld;
     const int part_ld = P > 1 ? (int)((size_t)S * W) : 0;
     const int nq = S * s->cout;
-    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiiiiiil", x.m, (int)x.off, dy.m, (int)dy.off,
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiiiiiiil", x.m, (int)x.off, dy.m, (int)dy.off,
                            out.m, (int)out.off, s->n, s->cin, s->h, s->w, s->cout, s->stride,
-                           s->pad, s->hout, s->wout, nq, chunk, seed_ld, part_ld,
+                           s->pad, s->hout, s->wout, nq, chunk, seed_ld, part_ld, s->ycs,
                            L * kk * sizeof(float));
     if (st != CLNAS_OK) return st;
     const size_t gws[3] = {(size_t)P * L, (size_t)s->cin, ((size_t)nq + CONV_QB - 1) / CONV_QB};

@@ -29,7 +29,8 @@ clnas_status clnas_relu_fwd(clnas_ctx *ctx, size_t count, clnas_dt x, clnas_dt y
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimii", x.m, (int)x.off, y.m, (int)y.off, (int)count);
     if (st != CLNAS_OK) return st;
-    size_t lws = ELT_LWS;
+    size_t lws;
+    if ((st = clnas_lws_capped(ctx, k, ELT_LWS, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &count, &lws);
 }
 
@@ -56,6 +57,7 @@ clnas_status clnas_relu_bwd_ex(clnas_ctx *ctx, size_t count, int S, clnas_dt x, 
                            (int)dx.off, (int)count, accumulate ? 1 : 0);
     if (st != CLNAS_OK) return st;
     size_t gws[2] = {count, (size_t)S}, lws[2] = {ELT_LWS, 1};
+    if ((st = clnas_lws_capped(ctx, k, ELT_LWS, &lws[0])) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 2, gws, lws);
 }
 
@@ -77,7 +79,15 @@ void clnas_relu_sign_pack_ref(size_t count, int batch, const double *x, uint32_t
 clnas_status clnas_relu_sign_pack(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, clnas_dt out,
                                   size_t out_ld, clnas_dt flag)
 {
+    return clnas_relu_sign_pack_ld(ctx, count, batch, x, count, out, out_ld, flag);
+}
+
+clnas_status clnas_relu_sign_pack_ld(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, size_t x_ld, clnas_dt out,
+                                     size_t out_ld, clnas_dt flag)
+{
     const size_t words = (count + 31) / 32;
+    if (x_ld < count)
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_sign_pack: sample stride %zu < %zu values", x_ld, count);
     if (batch < 1 || out_ld < words)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_sign_pack: batch %d, row of %zu words for %zu values",
                                batch, out_ld, count);
@@ -85,13 +95,14 @@ clnas_status clnas_relu_sign_pack(clnas_ctx *ctx, size_t count, int batch, clnas
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "clnas_relu_sign_pack: the flag must start its buffer");
     if (count == 0) return CLNAS_OK;
     if (count > (size_t)INT_MAX / (size_t)batch || out_ld > (size_t)INT_MAX / (size_t)batch ||
-        !clnas_fits_int(x.off, count * (size_t)batch) || !clnas_fits_int(out.off, out_ld * (size_t)batch) ||
+        x_ld > (size_t)INT_MAX / (size_t)batch || !clnas_fits_int(x.off, x_ld * (size_t)batch) || !clnas_fits_int(out.off, out_ld * (size_t)batch) ||
         !clnas_fits_int(flag.off, 1))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_relu_sign_pack: sizes or offsets exceed INT_MAX");
     cl_kernel k;
     clnas_status st = clnas_kernel_get(ctx, "eltwise.cl", "", "relu_sign_pack", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "miimiim", x.m, (int)x.off, (int)count, out.m, (int)out.off, (int)out_ld, flag.m);
+    st = clnas_kernel_args(ctx, k, "miiimiim", x.m, (int)x.off, (int)x_ld, (int)count, out.m, (int)out.off, (int)out_ld,
+                           flag.m);
     if (st != CLNAS_OK) return st;
     size_t gws[2] = {words, (size_t)batch};
     return clnas_launch(ctx, k, 2, gws, NULL);
@@ -108,7 +119,8 @@ clnas_status clnas_axpby(clnas_ctx *ctx, size_t count, float a, clnas_dt x, floa
     st = clnas_kernel_args(ctx, k, "ifmifmi", (int)count, (double)a, x.m, (int)x.off, (double)b,
                            y.m, (int)y.off);
     if (st != CLNAS_OK) return st;
-    size_t lws = ELT_LWS;
+    size_t lws;
+    if ((st = clnas_lws_capped(ctx, k, ELT_LWS, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &count, &lws);
 }
 
@@ -126,6 +138,7 @@ clnas_status clnas_seed_rows(clnas_ctx *ctx, int S, int n, int k, int row0, clna
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, kern, "miiiii", dlogits.m, (int)dlogits.off, n, k, row0, (int)total);
     if (st != CLNAS_OK) return st;
-    size_t lws = ELT_LWS;
+    size_t lws;
+    if ((st = clnas_lws_capped(ctx, kern, ELT_LWS, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, kern, 1, &total, &lws);
 }

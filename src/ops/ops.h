@@ -40,6 +40,8 @@ typedef struct clnas_conv_shape {
     int n, cin, h, w;      /* input */
     int cout, k, stride, pad;
     int hout, wout;        /* derived by clnas_conv_shape_init */
+    int ycs;               /* storage channels of y / dy: cout (init), more for a channel slice
+                              (see "channel slices" below; then the generic kernels run) */
 } clnas_conv_shape;
 void clnas_conv_shape_init(clnas_conv_shape *s, int n, int cin, int h, int w, int cout, int k,
                            int stride, int pad);
@@ -112,11 +114,16 @@ clnas_status clnas_relu_bwd_ex(clnas_ctx *ctx, size_t count, int S, clnas_dt x, 
 void clnas_relu_sign_pack_ref(size_t count, int batch, const double *x, uint32_t *out, size_t out_ld, int *flag);
 clnas_status clnas_relu_sign_pack(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, clnas_dt out,
                                   size_t out_ld, clnas_dt flag);
+/* The same with the samples of x x_ld >= count floats apart (a channel slice of a concatenation). */
+clnas_status clnas_relu_sign_pack_ld(clnas_ctx *ctx, size_t count, int batch, clnas_dt x, size_t x_ld, clnas_dt out,
+                                     size_t out_ld, clnas_dt flag);
 
 /* ---------------- average pooling, count_include_pad = false ---------------- */
 typedef struct clnas_pool_shape {
     int n, c, h, w, k, stride, pad;
     int hout, wout; /* derived */
+    int xcs, ycs;   /* channels of the storage x / y (and dx / dy) live in: c, set by
+                       clnas_pool_shape_init, unless the tensor is a channel slice (below) */
 } clnas_pool_shape;
 void clnas_pool_shape_init(clnas_pool_shape *s, int n, int c, int h, int w, int k, int stride,
                            int pad);
@@ -128,6 +135,69 @@ clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
 /* dx (+)= the adjoint applied to dy_scale * dy; accumulate == 0 overwrites dx without reading it. */
 clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
                                   float dy_scale, clnas_dt dx, int accumulate);
+
+/* Max pooling (PyTorch MaxPool2d; out-of-range taps never win). The backward gives each
+ * output's gradient to the first maximum of its window in row-major scan order (PyTorch's
+ * argmax; a NaN counts as a maximum, and a later NaN replaces an earlier one, as in PyTorch),
+ * found again from x (no index tensor is stored). dx is [S][N][C][H][W] like dy. */
+void clnas_maxpool_fwd_ref(const clnas_pool_shape *s, const double *x, double *y);
+void clnas_maxpool_bwd_ref(const clnas_pool_shape *s, const double *x, const double *dy, double *dx /* acc */);
+clnas_status clnas_maxpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_dt x, clnas_dt y);
+/* accumulate == 0 overwrites dx without reading it. */
+clnas_status clnas_maxpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt x, clnas_dt dy,
+                               clnas_dt dx, int accumulate);
+
+/* ---------------- channel slices ----------------
+ * A tensor of c channels may live inside a storage of cs >= c channels (a concatenation's
+ * slice, graph_concat): element (n, ch, h, w) is at off + ((n*cs + ch)*H + h)*W + w, with off
+ * the slice's first element; gradients likewise with n running over S*N (seed-major). The
+ * shapes below carry xcs / ycs for that (their init sets them to c); the host references
+ * always take contiguous tensors (cs = c). The pooling kernels (avg and max) and the ops
+ * below accept slices; convolution accepts an output slice (clnas_conv_shape.ycs). */
+
+/* ---------------- depthwise convolution (groups = C, no bias, dilation, zero padding) ---------------- */
+typedef struct clnas_dwconv_shape {
+    int n, c, h, w, k, stride, dil, pad;
+    int hout, wout; /* derived: (h + 2 pad - dil (k-1) - 1) / stride + 1 */
+    int xcs, ycs;   /* storage channels of x / y (c unless a slice) */
+} clnas_dwconv_shape;
+/* pad = (k-1)*dil/2, DARTS's "same" padding. */
+void clnas_dwconv_shape_init(clnas_dwconv_shape *s, int n, int c, int h, int w, int k, int stride, int dil);
+void clnas_dwconv_fwd_ref(const clnas_dwconv_shape *s, const double *x, const double *w, double *y);
+void clnas_dwconv_bwd_data_ref(const clnas_dwconv_shape *s, const double *w, const double *dy, double *dx /* acc */);
+void clnas_dwconv_bwd_weight_ref(const clnas_dwconv_shape *s, const double *x, const double *dy,
+                                 double *dw /* overwritten, [c][k][k] */);
+clnas_status clnas_dwconv_fwd(clnas_ctx *ctx, const clnas_dwconv_shape *s, clnas_dt x, clnas_dt w, clnas_dt y);
+/* dx (+)= over S seeds; accumulate == 0 overwrites dx without reading it. */
+clnas_status clnas_dwconv_bwd_data(clnas_ctx *ctx, const clnas_dwconv_shape *s, int S, clnas_dt w, clnas_dt dy,
+                                   clnas_dt dx, int accumulate);
+/* dw of seed s at dw.off + s*g_ld (g_ld >= c*k*k), overwritten. */
+clnas_status clnas_dwconv_bwd_weight(clnas_ctx *ctx, const clnas_dwconv_shape *s, int S, clnas_dt x, clnas_dt dy,
+                                     clnas_dt dw, size_t g_ld);
+
+/* ---------------- elementwise maps over (possibly sliced) tensors ---------------- */
+typedef struct clnas_map_shape {
+    int n, c, h, w; /* one seed's samples */
+    int xcs, ycs;   /* storage channels of x / y */
+} clnas_map_shape;
+static inline clnas_map_shape clnas_map_shape_make(int n, int c, int h, int w, int xcs, int ycs)
+{
+    clnas_map_shape m = {n, c, h, w, xcs, ycs};
+    return m;
+}
+/* FactorizedReduce's shifted input: y[n][ch][i][j] = x[n][ch][i+1][j+1], 0 in the last row and
+ * column (F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))). Backward: dx[i][j] (+)= dy[i-1][j-1]. */
+void clnas_shift_fwd_ref(int n, int c, int h, int w, const double *x, double *y);
+void clnas_shift_bwd_ref(int n, int c, int h, int w, const double *dy, double *dx /* acc */);
+clnas_status clnas_shift_fwd(clnas_ctx *ctx, const clnas_map_shape *m, clnas_dt x, clnas_dt y);
+clnas_status clnas_shift_bwd(clnas_ctx *ctx, const clnas_map_shape *m, int S, clnas_dt dy, clnas_dt dx, int accumulate);
+/* ReLU over slices: y = max(x, 0); backward dx (+)= x > 0 ? dy : 0 (x shared by the S seeds). */
+clnas_status clnas_relu_sl_fwd(clnas_ctx *ctx, const clnas_map_shape *m, clnas_dt x, clnas_dt y);
+clnas_status clnas_relu_sl_bwd(clnas_ctx *ctx, const clnas_map_shape *m, int S, clnas_dt x, clnas_dt dy,
+                               clnas_dt dx, int accumulate);
+/* y = a*x + b*y over `nb` samples (S*N for gradients) of a slice; b == 0: y not read; a == 0:
+ * x not read (so a == b == 0 zeroes y). */
+clnas_status clnas_axpby_sl(clnas_ctx *ctx, const clnas_map_shape *m, int nb, float a, clnas_dt x, float b, clnas_dt y);
 
 /* ---------------- global average pool: [N][C][H][W] -> [N][C] ---------------- */
 void clnas_gap_fwd_ref(int n, int c, int hw, const double *x, double *y);

@@ -5,27 +5,30 @@
 
 #include "ops/ops.h"
 
-#define POOL_MAXW 64 /* must match cl/pool.cl */
 #define ROW_LWS 16
 
 /* Which row kernel (cl/pool.cl) serves this shape: 3 (3x3 s1 p1), 2 (2x2 s2 p0) or 0 (the
  * generic kernels). Row kernels need W % 8 == 0 (float8 rows). */
 static int row_kind(const clnas_pool_shape *s)
 {
-    if (s->w % 8) return 0;
-    if (s->k == 3 && s->stride == 1 && s->pad == 1 && s->w <= POOL_MAXW) return 3;
+    if (s->w % 8 || s->xcs != s->c || s->ycs != s->c) return 0; /* whole tensors only, no channel slices */
+    if (s->k == 3 && s->stride == 1 && s->pad == 1) return 3;
     if (s->k == 2 && s->stride == 2 && s->pad == 0) return 2;
     return 0;
 }
 
 /* Work-group shape for a 3-D (w, h, plane) range: whole rows (w), as many rows of one plane
- * as fit in ~1024 items (a divisor of h, so no group straddles planes or idles), and then
- * several planes when a plane is small. PoCL runs a group as one vectorised loop, so few,
- * large groups amortise its per-group cost. */
-static void plane_lws(size_t w, size_t h, size_t planes, size_t lws[3])
+ * as fit in ~1024 items or the kernel's limit on this device (a divisor of h, so no group
+ * straddles planes or idles), and then several planes when a plane is small. PoCL runs a
+ * group as one vectorised loop, so few, large groups amortise its per-group cost. A row
+ * longer than the limit takes the largest power of two that fits (gws is rounded up to it and
+ * the kernels guard their bounds). */
+static void plane_lws(size_t w, size_t h, size_t planes, size_t limit, size_t lws[3])
 {
-    const size_t cap = 1024;
-    lws[0] = w <= cap ? w : 256;
+    const size_t cap = limit < 1024 ? limit : 1024;
+    size_t p2 = 1;
+    while (p2 * 2 <= cap && p2 * 2 <= 256) p2 *= 2;
+    lws[0] = w <= cap ? w : p2;
     size_t lh = 1;
     for (size_t d = 1; d <= h; d++)
         if (h % d == 0 && lws[0] * d <= cap) lh = d;
@@ -33,7 +36,7 @@ static void plane_lws(size_t w, size_t h, size_t planes, size_t lws[3])
     size_t lp = 1;
     if (lh == h)
         for (size_t d = 1; d <= planes && d <= 64; d++)
-            if (planes % d == 0 && lws[0] * lh * d <= 256) lp = d;
+            if (planes % d == 0 && lws[0] * lh * d <= 256 && lws[0] * lh * d <= cap) lp = d;
     lws[2] = lp;
 }
 
@@ -48,6 +51,7 @@ void clnas_pool_shape_init(clnas_pool_shape *s, int n, int c, int h, int w, int 
     s->k = k;
     s->stride = stride;
     s->pad = pad;
+    s->xcs = s->ycs = c;
     if (k >= 1 && stride >= 1) {
         s->hout = (h + 2 * pad - k) / stride + 1;
         s->wout = (w + 2 * pad - k) / stride + 1;
@@ -104,12 +108,14 @@ void clnas_avgpool_bwd_ref(const clnas_pool_shape *s, const double *dy, double *
 static clnas_status check_pool(clnas_ctx *ctx, const clnas_pool_shape *s, int S, const char *fn)
 {
     if (!s || s->n < 1 || s->c < 1 || s->h < 1 || s->w < 1 || s->k < 1 || s->stride < 1 ||
-        s->pad < 0 || 2 * s->pad > s->k || S < 1)
+        s->pad < 0 || 2 * s->pad > s->k || S < 1 || s->xcs < s->c || s->ycs < s->c)
         return clnas_set_error(ctx, CLNAS_E_SHAPE,
                                "%s: bad pool shape n=%d c=%d h=%d w=%d k=%d stride=%d pad=%d S=%d "
-                               "(need positive sizes and 0 <= pad <= k/2)",
+                               "storage channels %d/%d (need positive sizes, 0 <= pad <= k/2, "
+                               "storage channels >= c)",
                                fn, s ? s->n : 0, s ? s->c : 0, s ? s->h : 0, s ? s->w : 0,
-                               s ? s->k : 0, s ? s->stride : 0, s ? s->pad : 0, S);
+                               s ? s->k : 0, s ? s->stride : 0, s ? s->pad : 0, S, s ? s->xcs : 0,
+                               s ? s->ycs : 0);
     clnas_pool_shape d;
     clnas_pool_shape_init(&d, s->n, s->c, s->h, s->w, s->k, s->stride, s->pad);
     if (d.hout < 1 || d.wout < 1 || d.hout != s->hout || d.wout != s->wout)
@@ -117,7 +123,7 @@ static clnas_status check_pool(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
                                "%s: output %dx%d does not match input %dx%d, k=%d stride=%d pad=%d "
                                "(expected %dx%d; call clnas_pool_shape_init)",
                                fn, s->hout, s->wout, s->h, s->w, s->k, s->stride, s->pad, d.hout, d.wout);
-    size_t in = (size_t)s->n * s->c * s->h * s->w;
+    size_t in = (size_t)s->n * s->xcs * s->h * s->w + (size_t)s->n * s->ycs * s->hout * s->wout;
     if (!clnas_fits_int(0, in) || in > (size_t)INT_MAX / (size_t)S)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: tensor exceeds INT_MAX elements", fn);
     return CLNAS_OK;
@@ -128,13 +134,15 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     clnas_status st = check_pool(ctx, s, 1, "clnas_avgpool_fwd");
     if (st != CLNAS_OK) return st;
     const size_t NC = (size_t)s->n * s->c;
-    if (!clnas_fits_int(x.off, NC * s->h * s->w) || !clnas_fits_int(y.off, NC * s->hout * s->wout))
+    if (!clnas_fits_int(x.off, (size_t)s->n * s->xcs * s->h * s->w) ||
+        !clnas_fits_int(y.off, (size_t)s->n * s->ycs * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_fwd: offsets exceed INT_MAX");
     cl_kernel k;
     const int rk = row_kind(s);
     if (rk) {
-        size_t rows = NC * (size_t)s->hout, lws = ROW_LWS;
+        size_t rows = NC * (size_t)s->hout, lws;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_fwd_rows" : "avgpool2_fwd_rows", &k);
+        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, ROW_LWS, &lws);
         if (st != CLNAS_OK) return st;
         st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiii", x.m, (int)x.off, y.m, (int)y.off,
                                          (int)rows, s->h, s->w)
@@ -145,11 +153,12 @@ clnas_status clnas_avgpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     }
     st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_fwd", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, s->h,
-                           s->w, s->k, s->stride, s->pad, s->hout, s->wout);
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, s->h,
+                           s->w, s->k, s->stride, s->pad, s->hout, s->wout, s->c, s->xcs, s->ycs);
     if (st != CLNAS_OK) return st;
-    size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, NC}, lws[3];
-    plane_lws(gws[0], gws[1], gws[2], lws);
+    size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, NC}, lws[3], limit;
+    if ((st = clnas_kernel_wg_limit(ctx, k, &limit)) != CLNAS_OK) return st;
+    plane_lws(gws[0], gws[1], gws[2], limit, lws);
     return clnas_launch(ctx, k, 3, gws, lws);
 }
 
@@ -165,13 +174,15 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
     clnas_status st = check_pool(ctx, s, S, "clnas_avgpool_bwd");
     if (st != CLNAS_OK) return st;
     const size_t SNC = (size_t)S * s->n * s->c;
-    if (!clnas_fits_int(dx.off, SNC * s->h * s->w) || !clnas_fits_int(dy.off, SNC * s->hout * s->wout))
+    const size_t SN = (size_t)S * s->n;
+    if (!clnas_fits_int(dx.off, SN * s->xcs * s->h * s->w) || !clnas_fits_int(dy.off, SN * s->ycs * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_bwd: offsets exceed INT_MAX");
     cl_kernel k;
     const int rk = row_kind(s);
     if (rk) {
-        size_t rows = SNC * (size_t)s->h, lws = ROW_LWS;
+        size_t rows = SNC * (size_t)s->h, lws;
         st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_bwd_rows" : "avgpool2_bwd_rows", &k);
+        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, ROW_LWS, &lws);
         if (st != CLNAS_OK) return st;
         st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off,
                                          (int)rows, s->h, s->w, (double)dy_scale, accumulate ? 1 : 0)
@@ -182,12 +193,13 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
     }
     st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool_bwd", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
                            s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout, (double)dy_scale,
-                           accumulate ? 1 : 0);
+                           accumulate ? 1 : 0, s->c, s->xcs, s->ycs);
     if (st != CLNAS_OK) return st;
-    size_t gws[3] = {(size_t)s->w, (size_t)s->h, SNC}, lws[3];
-    plane_lws(gws[0], gws[1], gws[2], lws);
+    size_t gws[3] = {(size_t)s->w, (size_t)s->h, SNC}, lws[3], limit;
+    if ((st = clnas_kernel_wg_limit(ctx, k, &limit)) != CLNAS_OK) return st;
+    plane_lws(gws[0], gws[1], gws[2], limit, lws);
     return clnas_launch(ctx, k, 3, gws, lws);
 }
 
@@ -231,7 +243,8 @@ clnas_status clnas_gap_fwd(clnas_ctx *ctx, int n, int c, int hw, clnas_dt x, cln
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiii", x.m, (int)x.off, y.m, (int)y.off, (int)NC, hw);
     if (st != CLNAS_OK) return st;
-    size_t lws = 64;
+    size_t lws;
+    if ((st = clnas_lws_capped(ctx, k, 64, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &NC, &lws);
 }
 
@@ -247,6 +260,7 @@ clnas_status clnas_gap_bwd(clnas_ctx *ctx, int n, int c, int hw, int S, clnas_dt
     if (st != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimiii", dy.m, (int)dy.off, dx.m, (int)dx.off, hw, (int)total);
     if (st != CLNAS_OK) return st;
-    size_t lws = 64;
+    size_t lws;
+    if ((st = clnas_lws_capped(ctx, k, 64, &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &total, &lws);
 }

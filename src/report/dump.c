@@ -2,10 +2,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "report/dump.h"
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "core/fault.h"
 #include "report/json.h"
 #include "report/safetensors.h"
 
@@ -57,6 +60,16 @@ static clnas_status save_weights(const char *path, const clnas_net *net, const f
     return st;
 }
 
+/* The element count of a shape read from a file; SIZE_MAX when it overflows or a dimension is
+ * negative (matches no wanted count). */
+static size_t shape_count(const int64_t *sh, int nd)
+{
+    size_t n = 1;
+    for (int d = 0; d < nd; d++)
+        if (sh[d] < 0 || !clnas_mul_size(n, (size_t)sh[d], &n)) return SIZE_MAX;
+    return n;
+}
+
 static clnas_status load_weights(const char *path, const clnas_net *net, float *params, char *err, size_t errlen)
 {
     st_file *f = NULL;
@@ -71,8 +84,7 @@ static clnas_status load_weights(const char *path, const clnas_net *net, float *
         int nd;
         int64_t sh[ST_MAX_DIMS];
         const void *data = st_get(f, name, &dt, &nd, sh);
-        size_t n = 1;
-        for (int d = 0; d < nd; d++) n *= (size_t)sh[d];
+        size_t n = data ? shape_count(sh, nd) : 0;
         if (!data || dt != ST_F32 || n != count) {
             snprintf(err, errlen, "%s: tensor \"%s\" is %s (want F32 with %zu values for this architecture)", path, name,
                      !data ? "missing" : "of the wrong type or size", count);
@@ -208,6 +220,15 @@ clnas_status clnas_dump_read_header(const char *dir, char *space, size_t space_l
         st_close(f);
         return CLNAS_E_IO;
     }
+    /* the ranges of the flags that set them (a crafted file must not overflow a size) */
+    if (batch < 2 || batch > 100000 || repeats < 1 || repeats > CLNAS_MAX_REPEATS || lrb < 1 || lrb > 1000000 || lrbs < 1 ||
+        lrbs > 1000 || seed < 0 || stream < 0 || metrics < 1 || metrics > 3) {
+        snprintf(err, errlen, "%s: metadata out of range: batch %lld (2..100000), repeats %lld (1..%d), lr_batch %lld "
+                              "(1..1000000), lr_batches %lld (1..1000), seed %lld, stream %lld, metrics %lld (1..3)",
+                 path, batch, repeats, CLNAS_MAX_REPEATS, lrb, lrbs, seed, stream, metrics);
+        st_close(f);
+        return CLNAS_E_IO;
+    }
     /* a dump written before the space was recorded is a NAS-Bench-201 one */
     snprintf(space, space_len, "%s", sp ? sp : "nb201");
     snprintf(arch, arch_len, "%s", a);
@@ -237,14 +258,21 @@ clnas_status clnas_dump_load(const char *dir, const clnas_net *nn, const clnas_n
     in->batch = o->batch;
     in->channels = 3;
     in->hw = clnas_dataset_hw(o->dataset);
-    in->lr_n = o->lr_batch * o->lr_batches;
+    size_t lr_n = 0;
+    if (o->lr_batch < 1 || o->lr_batches < 1 || !clnas_mul_size((size_t)o->lr_batch, (size_t)o->lr_batches, &lr_n) ||
+        lr_n > INT_MAX) {
+        snprintf(err, errlen, "%s: lr_batch %d x lr_batches %d patches is out of range", path, o->lr_batch, o->lr_batches);
+        st_close(f);
+        return CLNAS_E_INVALID_ARG;
+    }
+    in->lr_n = (int)lr_n;
     st_dtype dt;
     int nd;
     int64_t sh[ST_MAX_DIMS];
     if (o->metrics & CLNAS_METRIC_NTK) {
         const void *d = st_get(f, "ntk_images", &dt, &nd, sh);
         size_t want = (size_t)in->repeats * in->batch * 3 * in->hw * in->hw;
-        if (!d || dt != ST_F32 || nd != 5 || (size_t)(sh[0] * sh[1] * sh[2] * sh[3] * sh[4]) != want) {
+        if (!d || dt != ST_F32 || nd != 5 || shape_count(sh, nd) != want) {
             snprintf(err, errlen, "%s: ntk_images missing or not F32 [%d,%d,3,%d,%d]", path, in->repeats, in->batch, in->hw, in->hw);
             st = CLNAS_E_IO;
         } else if (!(in->images = malloc(want * sizeof(float)))) st = CLNAS_E_NOMEM;
@@ -253,7 +281,7 @@ clnas_status clnas_dump_load(const char *dir, const clnas_net *nn, const clnas_n
     if (st == CLNAS_OK && (o->metrics & CLNAS_METRIC_LR)) {
         const void *d = st_get(f, "lr_patches", &dt, &nd, sh);
         size_t want = (size_t)in->repeats * in->lr_n * 9;
-        if (!d || dt != ST_F32 || nd != 5 || (size_t)(sh[0] * sh[1] * sh[2] * sh[3] * sh[4]) != want) {
+        if (!d || dt != ST_F32 || nd != 5 || shape_count(sh, nd) != want) {
             snprintf(err, errlen, "%s: lr_patches missing or not F32 [%d,%d,1,3,3]", path, in->repeats, in->lr_n);
             st = CLNAS_E_IO;
         } else if (!(in->patches = malloc(want * sizeof(float)))) st = CLNAS_E_NOMEM;
@@ -320,7 +348,13 @@ json_t *clnas_score_json(const char *arch, const clnas_score_opts *o, const clna
         bad |= json_object_set_new(l, "batch", json_integer(o->lr_batch));
         bad |= json_object_set_new(l, "params", json_integer((json_int_t)r->lr_params));
         bad |= json_object_set_new(l, "bits", json_integer((json_int_t)r->lr_bits));
-        bad |= json_object_set_new(l, "regions", clnas_json_sizes(r->regions, r->repeats));
+        json_t *rs = json_array(), *rstat = json_array();
+        for (int i = 0; i < r->repeats; i++) {
+            bad |= json_array_append_new(rs, r->regions_nonfinite[i] ? json_null() : json_integer((json_int_t)r->regions[i]));
+            bad |= json_array_append_new(rstat, json_string(r->regions_nonfinite[i] ? "NaN or inf in the pre-activations" : "ok"));
+        }
+        bad |= json_object_set_new(l, "regions", rs);
+        bad |= json_object_set_new(l, "status", rstat);
         bad |= json_object_set_new(l, "regions_mean", clnas_json_num(r->regions_mean));
         bad |= json_object_set_new(j, "lr", l);
     }

@@ -1,6 +1,7 @@
 /* json.c - shared JSON helpers on top of jansson (json.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "report/json.h"
+#include "core/fault.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -47,8 +48,8 @@ json_t *clnas_json_str(const char *s)
 
 int clnas_json_print(FILE *f, const json_t *v)
 {
-    if (!v || json_dumpf(v, f, CLNAS_JSON_FLAGS) != 0 || fputc('\n', f) == EOF || fflush(f) != 0) return -1;
-    return ferror(f) ? -1 : 0;
+    if (!v || json_dumpf(v, f, CLNAS_JSON_FLAGS) != 0 || fputc('\n', f) == EOF) return -1;
+    return clnas_flush_checked(f);
 }
 
 clnas_status clnas_json_write_file(const char *path, const json_t *v, char *err, size_t errlen)
@@ -60,9 +61,10 @@ clnas_status clnas_json_write_file(const char *path, const json_t *v, char *err,
         if (err) snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         return CLNAS_E_IO;
     }
+    errno = 0;
     int bad = clnas_json_print(f, v);
     int e = errno;
-    if (fclose(f) != 0 && !bad) {
+    if ((fclose(f) != 0 || clnas_fault_write()) && !bad) {
         bad = 1;
         e = errno;
     }

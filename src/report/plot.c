@@ -28,6 +28,14 @@ clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int 
     return clnas_plot_stats(path, NULL, NULL, err, errlen);
 }
 
+clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *pts, int n, const char *note,
+                                      const clnas_plot_meta *meta, const char *ylab, const char *publab,
+                                      char *err, size_t errlen)
+{
+    (void)ylab; (void)publab;
+    return clnas_plot_cost(path, pts, n, note, meta, err, errlen);
+}
+
 void clnas_plot_release_caches(void) {}
 
 #else
@@ -449,6 +457,13 @@ static void marker(cairo_t *cr, int kind, double x, double y)
 clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int n, const char *note,
                              const clnas_plot_meta *meta, char *err, size_t errlen)
 {
+    return clnas_plot_cost_labelled(path, pts, n, note, meta, NULL, NULL, err, errlen);
+}
+
+clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *pts, int n, const char *note,
+                                      const clnas_plot_meta *meta, const char *ylab, const char *publab,
+                                      char *err, size_t errlen)
+{
     char dummy[8];
     if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
     err[0] = 0;
@@ -468,6 +483,10 @@ clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int 
     double x0 = 190, x1 = W - 60, y0 = 120, y1 = H - 170 - 36.0 * nnote;
     double xmn = INFINITY, xmx = -INFINITY, ymn = INFINITY, ymx = -INFINITY;
     for (int i = 0; i < n; i++) {
+        if (pts[i].cost_s > 0 && !isfinite(pts[i].acc) && pts[i].kind == 2) { /* a cost line */
+            if (log10(pts[i].cost_s) < xmn) xmn = log10(pts[i].cost_s);
+            if (log10(pts[i].cost_s) > xmx) xmx = log10(pts[i].cost_s);
+        }
         if (!(pts[i].cost_s > 0) || !isfinite(pts[i].acc)) continue;
         double c = pts[i].cost_s, s = isfinite(pts[i].cost_std) && pts[i].cost_std > 0 ? pts[i].cost_std : 0;
         double lo = log10(c - s > c / 10 ? c - s : c / 10), hi = log10(c + s);
@@ -490,9 +509,25 @@ clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int 
     frame(cr, x0, y0, x1, y1);
     set_rgb(cr, C_BLACK, 1);
     text(cr, (x0 + x1) / 2, y1 + 64, "search cost in seconds, log scale (published: GPU-seconds; clnas: wall seconds on the device named)", 30, 0, 0.5, 0);
-    ylabel(cr, x0 - 118, (y0 + y1) / 2, "NAS-Bench-201 CIFAR-10 test accuracy (%)", 30);
+    ylabel(cr, x0 - 118, (y0 + y1) / 2, ylab ? ylab : "NAS-Bench-201 CIFAR-10 test accuracy (%)", 30);
     const char *title = meta && meta->title && *meta->title ? meta->title : "Search cost vs. accuracy on NAS-Bench-201";
     text(cr, W / 2.0, 30, title, 36, 1, 0.5, 0);
+
+    /* measured costs without an accuracy: dashed vertical lines, labelled at the top */
+    for (int i = 0, row = 0; i < n; i++) {
+        if (!(pts[i].cost_s > 0) || isfinite(pts[i].acc) || pts[i].kind != 2) continue;
+        double px = ax_map(&xa, log10(pts[i].cost_s)), dash = 14;
+        set_rgb(cr, C_RED, 0.9);
+        cairo_set_line_width(cr, 3);
+        cairo_set_dash(cr, &dash, 1, 0);
+        cairo_move_to(cr, px, y0);
+        cairo_line_to(cr, px, y1);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+        const char *lab = pts[i].label ? pts[i].label : "";
+        double w = text_width(cr, lab, 26, 1);
+        text(cr, px + 12 + w > x1 - 6 ? px - 12 - w : px + 12, y0 + 30 + 34 * row++, lab, 26, 1, 0, 0.5);
+    }
 
     /* error bars, then markers */
     set_rgb(cr, C_BLACK, 0.8);
@@ -574,8 +609,8 @@ clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int 
     /* legend (lower right: high cost, low accuracy is where nothing good lives) */
     int have[3] = {0, 0, 0};
     for (int i = 0; i < n; i++)
-        if (pts[i].kind >= 0 && pts[i].kind <= 2) have[pts[i].kind] = 1;
-    const char *names[3] = {"published (TE-NAS paper, NB201 table)", "TE-NAS, published", "clnas, measured here (mean \xc2\xb1 std)"};
+        if (pts[i].kind >= 0 && pts[i].kind <= 2 && (isfinite(pts[i].acc) || pts[i].kind != 2)) have[pts[i].kind] = 1;
+    const char *names[3] = {publab ? publab : "published (TE-NAS paper, NB201 table)", "TE-NAS, published", "clnas, measured here (mean \xc2\xb1 std)"};
     double lw = 0;
     int nl = 0;
     for (int k = 0; k < 3; k++)

@@ -91,9 +91,16 @@ typedef struct clnas_cost_point {
 #define CLNAS_PLOT_COST_H 1400
 
 /* The TE-NAS comparison figure: accuracy against search cost (log x). note: one or more
- * lines ('\n'-separated) printed under the axes, e.g. the methods without a cost. */
+ * lines ('\n'-separated) printed under the axes, e.g. the methods without a cost. A clnas point
+ * (kind 2) without an accuracy (NaN: a search whose architecture was not trained) is drawn as a
+ * dashed vertical line at its cost, labelled at the top. */
 clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int n, const char *note,
                              const clnas_plot_meta *meta, char *err, size_t errlen);
+/* The same with another y-axis label and legend entry for the published points (NULL: the
+ * NAS-Bench-201 wording of clnas_plot_cost), e.g. for the DARTS space. */
+clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *pts, int n, const char *note,
+                                      const clnas_plot_meta *meta, const char *ylabel, const char *published,
+                                      char *err, size_t errlen);
 
 /* Frees cairo's process-wide caches (font faces and the fontconfig patterns they hold), so
  * that a leak checker sees a clean exit. Call it once when done with figures, from code that

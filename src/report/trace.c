@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "report/json.h"
+#include "core/fault.h"
+#include <unistd.h>
 
 /* ---- writing ---- */
 
@@ -16,6 +18,8 @@ struct clnas_trace_writer {
     int owns;               /* the writer opened f and closes it */
     char *path;             /* for messages; NULL for a borrowed stream */
     int err;                /* errno of the first failure (ENOMEM when a line could not be built) */
+    long good;              /* the file's length after the last line written whole */
+    json_t *extra;          /* more settings for the search line (clnas_trace_writer_set_settings) */
 };
 
 static void edge_name(int e, char *buf, size_t n)
@@ -25,6 +29,17 @@ static void edge_name(int e, char *buf, size_t n)
     snprintf(buf, n, "%d<-%d", to, from);
 }
 
+/* After the first write error of a file the writer owns: closes it and cuts it back to its last
+ * whole line, so a resume finds no partial line (what stdio still held is dropped with it). */
+static void cut_back(clnas_trace_writer *w)
+{
+    if (!w->owns || !w->f) return;
+    fclose(w->f);
+    w->f = NULL;
+    if (truncate(w->path, w->good) != 0) { /* the error already kept says what went wrong */
+    }
+}
+
 /* Writes v as one line and releases it. After the first failure nothing more is written, so a
  * trace never has a broken line followed by good ones. */
 static void put_line(clnas_trace_writer *w, json_t *v, int bad)
@@ -32,7 +47,12 @@ static void put_line(clnas_trace_writer *w, json_t *v, int bad)
     if (!w->err && (bad || !v)) w->err = ENOMEM;
     if (!w->err) {
         errno = 0;
-        if (clnas_json_print(w->f, v) != 0) w->err = errno ? errno : EIO;
+        if (clnas_json_print(w->f, v) != 0) {
+            w->err = errno ? errno : EIO;
+            cut_back(w);
+        } else if (w->owns) {
+            w->good = ftell(w->f);
+        }
     }
     json_decref(v);
 }
@@ -51,6 +71,8 @@ static void on_begin(void *ud, const clnas_search_opts *o)
     bad |= json_object_set_new(j, "lr_batch", json_integer(so->lr_batch));
     bad |= json_object_set_new(j, "lr_batches", json_integer(so->lr_batches));
     bad |= json_object_set_new(j, "prune_number", json_integer(o->prune_number));
+    clnas_trace_writer *w = ud;
+    if (w->extra) bad |= json_object_update_missing(j, w->extra);
     put_line(ud, j, bad);
 }
 
@@ -70,7 +92,17 @@ static void on_candidate(void *ud, int round, const clnas_candidate *c, int repe
     bad |= json_object_set_new(j, "R_cur", clnas_json_sizes(c->r_cur, repeats));
     bad |= json_object_set_new(j, "R_cand", clnas_json_sizes(c->r_cand, repeats));
     bad |= json_object_set_new(j, "kappa_undefined", json_integer(c->kappa_undefined));
+    bad |= json_object_set_new(j, "regions_undefined", json_integer(c->regions_undefined));
+    if (!isnan(c->cost_s)) {
+        json_t *cost = json_object();
+        bad |= json_object_set_new(cost, "s", clnas_json_num(c->cost_s));
+        bad |= json_object_set_new(cost, "kappa_evals", json_integer(c->cost_kappa_evals));
+        bad |= json_object_set_new(cost, "regions_evals", json_integer(c->cost_regions_evals));
+        bad |= json_object_set_new(cost, "kappa_gflop", clnas_json_num(c->cost_gflop));
+        bad |= json_object_set_new(j, "cost", cost);
+    }
     put_line(ud, j, bad);
+    clnas_stop_point("candidate");
 }
 
 static void on_round(void *ud, int round, const clnas_nb201_arch *before, const clnas_nb201_arch *after,
@@ -137,15 +169,23 @@ clnas_status clnas_trace_writer_open(const char *path, clnas_trace_writer **out,
 
 clnas_trace_writer *clnas_trace_writer_stream(FILE *f) { return writer_new(f); }
 
+void clnas_trace_writer_set_settings(clnas_trace_writer *w, json_t *settings)
+{
+    if (!w) return;
+    json_decref(w->extra);
+    w->extra = json_incref(settings);
+}
+
 const clnas_search_sink *clnas_trace_writer_sink(clnas_trace_writer *w) { return w ? &w->sink : NULL; }
 
 clnas_status clnas_trace_writer_close(clnas_trace_writer *w, char *err, size_t errlen)
 {
     if (!w) return CLNAS_OK;
     int e = w->err;
-    if (w->owns && fclose(w->f) != 0 && !e) e = errno ? errno : EIO;
+    if (w->owns && w->f && fclose(w->f) != 0 && !e) e = errno ? errno : EIO;
     if (e && err) snprintf(err, errlen, "cannot write %s: %s", w->path ? w->path : "the trace", strerror(e));
     free(w->path);
+    json_decref(w->extra);
     free(w);
     return e ? CLNAS_E_IO : CLNAS_OK;
 }
@@ -157,6 +197,7 @@ void clnas_trace_data_free(clnas_trace_data *t)
     if (!t) return;
     free(t->cands);
     free(t->rounds);
+    json_decref(t->header);
     memset(t, 0, sizeof *t);
 }
 
@@ -217,6 +258,23 @@ static int parse_op(const char *s)
     return -1;
 }
 
+/* A candidate's optional "cost" (traces of older clnas have none: NaN seconds). NULL, or what is
+ * wrong with it. */
+static const char *read_cost(const json_t *cost, clnas_candidate *c)
+{
+    c->cost_s = NAN;
+    if (!cost) return NULL;
+    double s = clnas_json_get_num(cost, "s", -1), g = clnas_json_get_num(cost, "kappa_gflop", -1);
+    long long k = clnas_json_get_int(cost, "kappa_evals", -1), r = clnas_json_get_int(cost, "regions_evals", -1);
+    if (!json_is_object(cost) || !(s >= 0) || !(g >= 0) || k < 0 || r < 0 || k > 1000000 || r > 1000000 || s > 1e9 || g > 1e12)
+        return "\"cost\" must hold \"s\", \"kappa_evals\", \"regions_evals\" and \"kappa_gflop\" (non-negative)";
+    c->cost_s = s;
+    c->cost_gflop = g;
+    c->cost_kappa_evals = (long)k;
+    c->cost_regions_evals = (long)r;
+    return NULL;
+}
+
 /* One candidate line; NULL, or what is wrong with it. */
 static const char *read_candidate(const json_t *j, clnas_candidate *c, int *round)
 {
@@ -230,12 +288,16 @@ static const char *read_candidate(const json_t *j, clnas_candidate *c, int *roun
     if (!json_is_integer(u) || json_integer_value(u) < 0 || json_integer_value(u) > 2 * CLNAS_MAX_REPEATS)
         return "no count \"kappa_undefined\"";
     c->kappa_undefined = (int)json_integer_value(u);
+    const json_t *ru = json_object_get(j, "regions_undefined"); /* not in traces of older clnas */
+    if (ru && (!json_is_integer(ru) || json_integer_value(ru) < 0 || json_integer_value(ru) > 2 * CLNAS_MAX_REPEATS))
+        return "no count \"regions_undefined\"";
+    c->regions_undefined = ru ? (int)json_integer_value(ru) : 0;
     int k1 = get_reals(j, "kappa_cur", c->kappa_cur), k2 = get_reals(j, "kappa_cand", c->kappa_cand);
     int k3 = get_counts(j, "R_cur", c->r_cur), k4 = get_counts(j, "R_cand", c->r_cand);
     if (k1 < 0 || k2 < 0) return "\"kappa_cur\" and \"kappa_cand\" must be lists of numbers (at most 64)";
     if (k3 < 0 || k4 < 0) return "\"R_cur\" and \"R_cand\" must be lists of counts (at most 64)";
     if (k2 != k1 || k3 != k1 || k4 != k1) return "the lists of kappa and R values differ in length";
-    return NULL;
+    return read_cost(json_object_get(j, "cost"), c);
 }
 
 /* The mode named by a search line; NULL, or what is wrong with it. */
@@ -315,6 +377,7 @@ static const char *take_line(clnas_trace_data *t, int *cap, const json_t *j, int
     } else if (!strcmp(type, "search") && first) {
         why = read_header(j, &t->shared_batches);
         t->has_header = !why;
+        if (!why) t->header = json_incref((json_t *)j);
     }
     return why; /* round lines and other types: skipped */
 }

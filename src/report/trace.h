@@ -20,6 +20,7 @@
 
 #include <stdio.h>
 #include "clnas/search.h"
+#include "report/json.h"
 
 /* ---- writing ---- */
 
@@ -36,6 +37,10 @@ clnas_trace_writer *clnas_trace_writer_stream(FILE *f);
  * write error does not stop the search (a trace is a record of it): the writer keeps the first
  * one, and clnas_trace_writer_close reports it. */
 const clnas_search_sink *clnas_trace_writer_sink(clnas_trace_writer *w);
+/* More settings for the search line (the data source, the device, the clnas version: what the
+ * search options do not hold); keys the writer sets itself win. settings is referenced, not
+ * copied. A write error closes the file and cuts it back to its last whole line. */
+void clnas_trace_writer_set_settings(clnas_trace_writer *w, json_t *settings);
 /* Closes the file (when the writer opened it) and frees the writer. CLNAS_E_IO with the path and
  * the reason in err when a line could not be written or the file not closed. NULL: no-op. */
 clnas_status clnas_trace_writer_close(clnas_trace_writer *w, char *err, size_t errlen);
@@ -50,6 +55,8 @@ typedef struct clnas_trace_data {
     clnas_candidate *cands;  /* the n candidate lines, in file order (owned; clnas_trace_data_free) */
     int *rounds;             /* the round of each (owned) */
     int n;
+    json_t *header;          /* the search line as read (owned; NULL without one): the settings
+                                the candidates were computed with */
     int dropped;             /* 1 when the last line was left out because it is partial (no newline)
                                 or not JSON: what an interrupted write leaves */
 } clnas_trace_data;

@@ -146,3 +146,26 @@ clnas_status clnas_gemm_batched(clnas_ctx *ctx, int dbl, int transA, int transB,
                                                     ldb, bf, C, offC, ldc, count, &ctx->queue, NULL);
     return map_status(ctx, s, dbl ? "DGEMM (batched)" : "SGEMM (batched)", m, n, k);
 }
+
+/* `count` products C_i = alpha op(A_i) op(B_i) + beta C_i of one shape, the i-th at offA +
+ * i*strideA (B, C likewise; offsets in elements): one CLBlast strided-batched GEMM in fp32
+ * (the window attention's per-(sample, window, head) products). */
+clnas_status clnas_gemm_strided(clnas_ctx *ctx, int transA, int transB, size_t m, size_t n, size_t k, float alpha,
+                                cl_mem A, size_t offA, size_t lda, size_t strideA, cl_mem B, size_t offB, size_t ldb,
+                                size_t strideB, float beta, cl_mem C, size_t offC, size_t ldc, size_t strideC,
+                                size_t count)
+{
+    if (count == 0 || m == 0 || n == 0) return CLNAS_OK;
+    if (k == 0) {
+        for (size_t i = 0; i < count; i++) {
+            clnas_status st = scale_c(ctx, 0, m, n, beta, C, offC + i * strideC, ldc);
+            if (st != CLNAS_OK) return st;
+        }
+        return CLNAS_OK;
+    }
+    CLBlastStatusCode s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, transA ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                                     transB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, A,
+                                                     offA, lda, strideA, B, offB, ldb, strideB, beta, C, offC, ldc, strideC,
+                                                     count, &ctx->queue, NULL);
+    return map_status(ctx, s, "SGEMM (strided batched)", m, n, k);
+}

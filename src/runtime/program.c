@@ -9,7 +9,9 @@
  * readers never see a partial file; any problem loading it falls back to compiling. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,10 +25,22 @@ extern const int clnas_cl_sources_embedded;
 #define CACHE_FORMAT 1u
 #define BUILD_BASE_OPTS "-cl-std=CL1.2 "
 
+/* A whole regular file (NULL for anything else: a FIFO or a device in the cache folder must not
+ * block or feed clnas; the open does not wait for a FIFO's writer). */
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    struct stat sb;
+    if (fd < 0) return NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > ((off_t)1 << 30)) {
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return NULL;
+    }
     char *buf = NULL;
     if (fseek(f, 0, SEEK_END) == 0) {
         long n = ftell(f);
@@ -61,7 +75,7 @@ static clnas_status raw_source(clnas_ctx *ctx, const char *file, char **out, siz
     for (const struct clnas_cl_source *s = clnas_cl_sources; s->name; s++) {
         if (strcmp(s->name, file) == 0) {
             *out = malloc(s->len + 1);
-            if (!*out) return CLNAS_E_NOMEM;
+            if (!*out) return clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory reading OpenCL source %s", file);
             memcpy(*out, s->text, s->len + 1);
             *len = s->len;
             return CLNAS_OK;
@@ -80,7 +94,11 @@ clnas_status clnas_cl_source(clnas_ctx *ctx, const char *file, char **out, size_
     st = raw_source(ctx, file, &body, &lb);
     if (st != CLNAS_OK) { free(common); return st; }
     char *all = malloc(lc + lb + 2);
-    if (!all) { free(common); free(body); return CLNAS_E_NOMEM; }
+    if (!all) {
+        free(common);
+        free(body);
+        return clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory reading OpenCL source %s", file);
+    }
     memcpy(all, common, lc);
     all[lc] = '\n';
     memcpy(all + lc + 1, body, lb + 1);
@@ -148,6 +166,17 @@ static cl_program load_cached(clnas_ctx *ctx, uint64_t key, const char *opts)
     return prog;
 }
 
+/* The kernel cache cannot be written: said once per process (every later run would compile its
+ * kernels again, seconds to minutes instead of milliseconds). */
+static void cache_warning(const clnas_ctx *ctx, const char *why)
+{
+    static int said;
+    if (said++) return;
+    fprintf(stderr, "clnas: warning: the OpenCL program cache in %s is unusable (%s): every run compiles its kernels "
+                    "again, which makes starting up about 100x slower; point CLNAS_CACHE_DIR at a writable folder "
+                    "(CLNAS_CACHE_DIR=off silences this)\n", ctx->cache_dir, why);
+}
+
 static void store_cached(clnas_ctx *ctx, uint64_t key, cl_program prog)
 {
     if (ctx->cache_off) return;
@@ -161,7 +190,9 @@ static void store_cached(clnas_ctx *ctx, uint64_t key, cl_program prog)
         free(bin);
         return;
     }
-    if (clnas_mkdir_p(ctx->cache_dir, NULL, 0) != CLNAS_OK) { /* any problem: just no cache entry */
+    char why[1400] = "";
+    if (clnas_mkdir_p(ctx->cache_dir, why, sizeof why) != CLNAS_OK) { /* no cache entry, said once */
+        cache_warning(ctx, why);
         free(bin);
         return;
     }
@@ -178,8 +209,16 @@ static void store_cached(clnas_ctx *ctx, uint64_t key, cl_program prog)
                  fwrite(&n, 8, 1, f) == 1 && fwrite(&sum, 8, 1, f) == 1 &&
                  fwrite(bin, 1, blen, f) == blen;
         ok = (fclose(f) == 0) && ok;
-        if (!ok || rename(tmp, path) != 0) remove(tmp);
-        else if (ctx->cache_debug) fprintf(stderr, "clnas cache STORE %s\n", path);
+        if (!ok || rename(tmp, path) != 0) {
+            snprintf(why, sizeof why, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
+            remove(tmp);
+            cache_warning(ctx, why);
+        } else if (ctx->cache_debug) {
+            fprintf(stderr, "clnas cache STORE %s\n", path);
+        }
+    } else {
+        snprintf(why, sizeof why, "cannot write %s: %s", tmp, strerror(errno));
+        cache_warning(ctx, why);
     }
     free(bin);
 }
@@ -193,7 +232,10 @@ static clnas_status build_program(clnas_ctx *ctx, const char *file, const char *
     if (st != CLNAS_OK) return st;
     size_t olen = strlen(BUILD_BASE_OPTS) + strlen(defines) + 1;
     char *opts = malloc(olen);
-    if (!opts) { free(src); return CLNAS_E_NOMEM; }
+    if (!opts) {
+        free(src);
+        return clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory building cl/%s", file);
+    }
     snprintf(opts, olen, "%s%s", BUILD_BASE_OPTS, defines);
     uint64_t key = cache_key(ctx, src, len, opts);
     cl_program prog = load_cached(ctx, key, opts);
@@ -234,6 +276,18 @@ static clnas_status build_program(clnas_ctx *ctx, const char *file, const char *
     return CLNAS_OK;
 }
 
+/* $CLNAS_CL_LOG: appends "file<TAB>defines" for every program a context loads, so that
+ * tools/cl_offline_check.sh can compile exactly the option sets clnas uses. Best effort. */
+static void log_program(const char *file, const char *defines)
+{
+    const char *path = getenv("CLNAS_CL_LOG");
+    if (!path || !*path) return;
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    fprintf(f, "%s\t%s\n", file, defines);
+    fclose(f);
+}
+
 clnas_status clnas_kernel_get(clnas_ctx *ctx, const char *file, const char *defines,
                               const char *name, cl_kernel *out)
 {
@@ -250,18 +304,22 @@ clnas_status clnas_kernel_get(clnas_ctx *ctx, const char *file, const char *defi
         if (ctx->nprogs == ctx->capprogs) {
             int cap = ctx->capprogs ? 2 * ctx->capprogs : 16;
             void *p = realloc(ctx->progs, (size_t)cap * sizeof *ctx->progs);
-            if (!p) return CLNAS_E_NOMEM;
+            if (!p) return clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory loading kernels of cl/%s", file);
             ctx->progs = p;
             ctx->capprogs = cap;
         }
         cl_program prog = NULL;
         clnas_status st = build_program(ctx, file, defines, &prog);
         if (st != CLNAS_OK) return st;
+        log_program(file, defines);
         pe = &ctx->progs[ctx->nprogs];
         memset(pe, 0, sizeof *pe);
         snprintf(pe->file, sizeof pe->file, "%s", file);
         pe->options = malloc(strlen(defines) + 1);
-        if (!pe->options) { clReleaseProgram(prog); return CLNAS_E_NOMEM; }
+        if (!pe->options) {
+            clReleaseProgram(prog);
+            return clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory loading cl/%s", file);
+        }
         strcpy(pe->options, defines);
         pe->program = prog;
         ctx->nprogs++;
@@ -276,7 +334,7 @@ clnas_status clnas_kernel_get(clnas_ctx *ctx, const char *file, const char *defi
     if (pe->nkernels == pe->capkernels) {
         int cap = pe->capkernels ? 2 * pe->capkernels : 8;
         void *p = realloc(pe->kernels, (size_t)cap * sizeof *pe->kernels);
-        if (!p) return CLNAS_E_NOMEM;
+        if (!p) return clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory loading kernels of cl/%s", file);
         pe->kernels = p;
         pe->capkernels = cap;
     }
@@ -331,6 +389,35 @@ clnas_status clnas_kernel_args(clnas_ctx *ctx, cl_kernel k, const char *fmt, ...
         return clnas_set_error(ctx, e, "setting argument %u of kernel %s failed: %s", i - 1, kname,
                                clnas_status_str(e));
     }
+    return CLNAS_OK;
+}
+
+clnas_status clnas_kernel_wg_limit(clnas_ctx *ctx, cl_kernel k, size_t *out)
+{
+    size_t kwg = 0;
+    CL_CHECK(ctx, clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
+    if (!kwg || (ctx->info.max_work_group && ctx->info.max_work_group < kwg)) kwg = ctx->info.max_work_group;
+    *out = kwg ? kwg : 1;
+    return CLNAS_OK;
+}
+
+int clnas_cpu_shaped(const clnas_ctx *ctx)
+{
+    const char *e = getenv("CLNAS_KERNEL_VARIANT");
+    if (e && strcmp(e, "cpu") == 0) return 1;
+    if (e && strcmp(e, "gpu") == 0) return 0;
+    return strcmp(ctx->info.type, "CPU") == 0;
+}
+
+clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *out)
+{
+    size_t lim;
+    clnas_status st = clnas_kernel_wg_limit(ctx, k, &lim);
+    if (st != CLNAS_OK) return st;
+    if (want < lim) lim = want;
+    size_t l = 1;
+    while (l * 2 <= lim) l *= 2;
+    *out = l;
     return CLNAS_OK;
 }
 

@@ -133,6 +133,20 @@ typedef struct evaluator {
     clnas_lr *lr;
 } evaluator;
 
+/* An R as the search uses it: 0 (the worst: no regions) when it is undefined, counted. */
+static size_t region_value(size_t r, int nonfinite, int *undefined)
+{
+    if (!nonfinite) return r;
+    (*undefined)++;
+    return 0;
+}
+
+double clnas_search_region_change(size_t r_cur, size_t r_cand)
+{
+    double cur = r_cur ? (double)r_cur : 1.0; /* an undefined current R (0): every candidate improves on it */
+    return clnas_py_round(((double)r_cur - (double)r_cand) / cur, 3);
+}
+
 /* What the shared-batches mode keeps for one round: its K batches and K patch sets (in
  * search_state's buffers), and the current network's scores on them, computed when the first
  * candidate that is not taken over from a resumed trace needs them (a round that is resumed
@@ -141,6 +155,7 @@ typedef struct round_shared {
     int ready;                              /* kappa_cur and r_cur hold this round's values */
     clnas_kappa kappa_cur[CLNAS_MAX_REPEATS];
     size_t r_cur[CLNAS_MAX_REPEATS];
+    int r_cur_bad[CLNAS_MAX_REPEATS];       /* R undefined (NaN/inf reached the ReLUs) */
 } round_shared;
 
 typedef struct search_state {
@@ -155,7 +170,36 @@ typedef struct search_state {
     int done, total;
     double t0;
     int show;
+    /* the totals when the previous candidate finished (its cost is the difference) */
+    double t_last, gflop_last;
+    long kappa_last, regions_last;
 } search_state;
+
+/* Fills c's cost from the totals (a candidate computed now) and takes the new totals as the mark,
+ * or adds its recorded cost to the prior totals (one taken over from the resume). */
+static void account(search_state *s, clnas_candidate *c, int was_resumed)
+{
+    clnas_search_result *r = s->res;
+    double now = clnas_now();
+    if (was_resumed) {
+        r->prior_wall_s += c->cost_s;
+        r->prior_kappa_gflop += c->cost_gflop;
+        r->prior_kappa_evals += c->cost_kappa_evals;
+        r->prior_regions_evals += c->cost_regions_evals;
+        /* the counters keep their mark: what a device pool computed for the round before its first
+         * candidate (the shared mode's current scores) goes to the first candidate computed now */
+        s->t_last = now;
+        return;
+    }
+    c->cost_s = now - s->t_last;
+    c->cost_gflop = r->kappa_gflop - s->gflop_last;
+    c->cost_kappa_evals = r->kappa_evals - s->kappa_last;
+    c->cost_regions_evals = r->regions_evals - s->regions_last;
+    s->t_last = now;
+    s->gflop_last = r->kappa_gflop;
+    s->kappa_last = r->kappa_evals;
+    s->regions_last = r->regions_evals;
+}
 
 static void progress(search_state *s, int round, int nrounds, int cand, int ncand)
 {
@@ -285,12 +329,15 @@ static clnas_status score_candidate_on(clnas_ctx *ctx, const clnas_score_opts *s
     int n = so->lr_batch * so->lr_batches;
     sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        int bad_cur = 0, bad_cand = 0;
         const float *set = patches + (size_t)r * n * 9;
-        st = clnas_lr_count(lc.lr, set, n, &c->r_cur[r], NULL, NULL);
-        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, set, n, &c->r_cand[r], NULL, NULL);
+        st = clnas_lr_count(lc.lr, set, n, &c->r_cur[r], &bad_cur, NULL);
+        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, set, n, &c->r_cand[r], &bad_cand, NULL);
         if (st == CLNAS_OK) {
             cnt->regions_evals += 2;
-            sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
+            c->r_cur[r] = region_value(c->r_cur[r], bad_cur, &c->regions_undefined);
+            c->r_cand[r] = region_value(c->r_cand[r], bad_cand, &c->regions_undefined);
+            sum += clnas_search_region_change(c->r_cur[r], c->r_cand[r]);
         }
     }
     eval_free(&lc);
@@ -349,7 +396,7 @@ static clnas_status shared_round_scores(search_state *s, const clnas_nb201_arch 
     st = eval_make(s->ctx, cur, 1, clnas_key_combine(KEY_LR_ROUND, (uint64_t)round), so, &lc);
     if (st != CLNAS_OK) return st;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        st = clnas_lr_count(lc.lr, s->patches + (size_t)r * n * 9, n, &rs->r_cur[r], NULL, NULL);
+        st = clnas_lr_count(lc.lr, s->patches + (size_t)r * n * 9, n, &rs->r_cur[r], &rs->r_cur_bad[r], NULL);
         if (st == CLNAS_OK) s->res->regions_evals++;
     }
     eval_free(&lc);
@@ -390,11 +437,13 @@ static clnas_status score_candidate_shared_on(clnas_ctx *ctx, const clnas_score_
     if (st != CLNAS_OK) return st;
     sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        st = clnas_lr_count(e.lr, patches + (size_t)r * n * 9, n, &c->r_cand[r], NULL, NULL);
+        int bad = 0;
+        st = clnas_lr_count(e.lr, patches + (size_t)r * n * 9, n, &c->r_cand[r], &bad, NULL);
         if (st != CLNAS_OK) break;
         cnt->regions_evals++;
-        c->r_cur[r] = rs->r_cur[r];
-        sum += clnas_py_round(((double)c->r_cur[r] - (double)c->r_cand[r]) / (double)c->r_cur[r], 3);
+        c->r_cur[r] = region_value(rs->r_cur[r], rs->r_cur_bad[r], &c->regions_undefined);
+        c->r_cand[r] = region_value(c->r_cand[r], bad, &c->regions_undefined);
+        sum += clnas_search_region_change(c->r_cur[r], c->r_cand[r]);
     }
     eval_free(&e);
     c->dr = sum / so->repeats;
@@ -569,7 +618,9 @@ static int round_commit(void *ud, int i, int d)
     round_job *j = ud;
     search_state *s = j->s;
     count_add(s->res, &j->cnt[i]);
+    account(s, &j->cands[i], resumed(s->o, j->round, &j->cands[i]) != NULL);
     s->res->kappa_undefined += j->cands[i].kappa_undefined;
+    s->res->regions_undefined += j->cands[i].regions_undefined;
     s->res->candidates++;
     s->done++;
     progress(s, j->round, s->res->rounds, i + 1, j->n);
@@ -664,7 +715,9 @@ static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round
             eval_free(&cur);
             return st;
         }
+        account(s, &cands[i], resumed(o, round, &cands[i]) != NULL);
         s->res->kappa_undefined += cands[i].kappa_undefined;
+        s->res->regions_undefined += cands[i].regions_undefined;
         s->res->candidates++;
         s->done++;
         if (o->trace && o->trace->candidate) o->trace->candidate(o->trace->ud, round, &cands[i], so->repeats);
@@ -693,7 +746,7 @@ static clnas_status search_impl(clnas_ctx *ctx, clnas_pool *pool, const clnas_se
     s.notes = notes;
     s.o = o;
     s.res = res;
-    s.t0 = clnas_now();
+    s.t0 = s.t_last = clnas_now();
     s.show = !o->quiet && isatty(2);
     int hw = clnas_dataset_hw(so->dataset);
     /* a candidate's (or, in the shared mode, a round's) K batches and K patch sets */

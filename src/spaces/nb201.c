@@ -6,6 +6,15 @@
 #include <string.h>
 #include "clnas/nb201.h"
 #include "model/graph.h"
+#include "spaces/nb201_internal.h"
+
+/* Set only while nb201_build_nobn runs: every BatchNorm is left out (synflow's bn=False copy). */
+static _Thread_local int g_no_bn;
+
+static int maybe_bn(clnas_net *n, int x, const char *name)
+{
+    return g_no_bn ? x : graph_bn(n, x, "%s", name);
+}
 
 void clnas_nb201_config_default(clnas_nb201_config *c)
 {
@@ -27,7 +36,9 @@ static int relu_conv_bn(clnas_net *n, int in, int cout, int k, int stride, int p
 {
     int r = graph_relu(n, in, "%s.relu", prefix);
     int c = graph_conv(n, r, cout, k, stride, pad, "%s.conv", prefix);
-    return graph_bn(n, c, "%s.bn", prefix);
+    char bn[160];
+    snprintf(bn, sizeof bn, "%s.bn", prefix);
+    return maybe_bn(n, c, bn);
 }
 
 /* One search cell: node i = sum over j < i of edge(i<-j)(node j), each edge the mean of its
@@ -147,7 +158,7 @@ clnas_status clnas_nb201_build(const clnas_nb201_config *cfg, const clnas_nb201_
     int x = 0;
     if (cfg->use_stem) {
         x = graph_conv(net, x, cfg->C, 3, 1, 1, "stem.conv");
-        x = graph_bn(net, x, "stem.bn");
+        x = maybe_bn(net, x, "stem.bn");
     }
     int nblocks = 3 * cfg->N + 2, keep = cfg->depth < 0 ? nblocks : (cfg->depth < nblocks ? cfg->depth : nblocks);
     int c = cfg->C;
@@ -159,7 +170,7 @@ clnas_status clnas_nb201_build(const clnas_nb201_config *cfg, const clnas_nb201_
             x = cell(net, x, i, arch);
         }
     }
-    x = graph_bn(net, x, "lastact.bn");
+    x = maybe_bn(net, x, "lastact.bn");
     x = graph_relu(net, x, "lastact.relu");
     x = graph_gap(net, x, "global_pooling");
     x = graph_linear(net, x, cfg->classes, 1, "classifier");
@@ -170,6 +181,15 @@ clnas_status clnas_nb201_build(const clnas_nb201_config *cfg, const clnas_nb201_
     }
     *out = net;
     return CLNAS_OK;
+}
+
+clnas_status nb201_build_nobn(const clnas_nb201_config *cfg, const clnas_nb201_arch *arch, clnas_net **out,
+                              char *err, size_t errlen)
+{
+    g_no_bn = 1;
+    clnas_status st = clnas_nb201_build(cfg, arch, out, err, errlen);
+    g_no_bn = 0;
+    return st;
 }
 
 clnas_status clnas_nb201_proxies(const clnas_nb201_arch *arch, clnas_dataset_kind dataset, clnas_net **ntk_net,

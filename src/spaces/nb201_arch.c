@@ -1,6 +1,7 @@
 /* arch.c - NAS-Bench-201 arch-string parser and printer (standard and supernet forms). */
 #include <stdio.h>
 #include <string.h>
+#include "core/fault.h"
 #include "clnas/nb201.h"
 
 static const char *const op_names[CLNAS_NB201_NOPS] = {"none", "skip_connect", "nor_conv_1x1",
@@ -22,8 +23,9 @@ void clnas_nb201_edge_nodes(int e, int *to, int *from)
 static clnas_status fail(char *err, size_t errlen, const char *s, size_t pos, const char *what)
 {
     if (err && errlen) {
-        char near[24];
-        snprintf(near, sizeof near, "%.16s", s + pos);
+        char cut[24], near[100];
+        snprintf(cut, sizeof cut, "%.16s", s + pos);
+        clnas_escape(cut, near, sizeof near); /* control characters of user input are shown escaped */
         snprintf(err, errlen, "malformed NAS-Bench-201 arch string at position %zu: expected %s, found %s%s%s "
                  "(format: |op~0|+|op~0|op~1|+|op~0|op~1|op~2| with op one of none, skip_connect, "
                  "nor_conv_1x1, nor_conv_3x3, avg_pool_3x3)",

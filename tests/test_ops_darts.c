@@ -1,0 +1,768 @@
+/* test_ops_darts.c - the DARTS kinds (depthwise convolution, max pooling, FactorizedReduce's
+ * shift, channel concatenation by aliasing) and the ops that read / write concatenation
+ * slices (ReLU, a*x + b*y, average pooling, convolution output):
+ *   1. OpenCL forward / backward against the double host reference on awkward shapes (odd
+ *      H/W, C not a multiple of 4, batch 1 and 3, stride 2 on odd sizes, dilation 2), with S
+ *      = 1 and 3 seeds, accumulate on and off, and operands that are channel slices of a
+ *      wider storage whose other channels must stay untouched;
+ *   2. central finite differences of every backward reference, in double;
+ *   3. PyTorch's max-pool tie rule on hand-made windows;
+ *   4. a tiny network using every new kind (slices written by sum, conv, dwconv, maxpool and
+ *      read by relu, sum, avgpool, maxpool, dwconv, shift): executor vs host reference,
+ *      forward and all gradients, fused and unfused schedules; its reference backward vs
+ *      finite differences; graph misuse rejected. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clnas/score.h"
+#include "model/graph.h"
+#include "util/testutil.h"
+
+#define TOL 1e-5       /* device vs reference, relative to the output's scale */
+#define FD_TOL 1e-6    /* finite differences vs analytic reference backward */
+#define SENTINEL 777.0 /* fills storage channels and gradient rows nothing may write */
+
+#define OKC(ctx, call) cr_assert_eq((call), CLNAS_OK, "%s: %s", #call, clnas_ctx_errmsg(ctx))
+
+static double *dalloc(size_t n)
+{
+    double *p = calloc(n ? n : 1, sizeof(double));
+    cr_assert(p, "out of host memory");
+    return p;
+}
+
+static void fillr(double *d, size_t n, uint64_t seed, double lo, double hi)
+{
+    tu_fill(d, n, seed, lo, hi);
+    tu_round_to_float(d, n);
+}
+
+static clnas_dt dt(cl_mem m, size_t off)
+{
+    clnas_dt t = {m, off};
+    return t;
+}
+
+/* A storage of nb samples x cs channels x hw, SENTINEL everywhere except channels
+ * [c0, c0 + c) of every sample, which hold src ([nb][c][hw]; NULL: SENTINEL too). */
+static double *embed(const double *src, size_t nb, int c, size_t hw, int cs, int c0)
+{
+    double *st = dalloc(nb * cs * hw);
+    for (size_t i = 0; i < nb * cs * hw; i++) st[i] = SENTINEL;
+    if (src)
+        for (size_t b = 0; b < nb; b++)
+            memcpy(st + (b * cs + (size_t)c0) * hw, src + b * c * hw, (size_t)c * hw * sizeof(double));
+    return st;
+}
+
+/* The slice back out of a storage; fails when anything outside it is not SENTINEL. */
+static double *extract(const double *st, size_t nb, int c, size_t hw, int cs, int c0, const char *what)
+{
+    double *out = dalloc(nb * c * hw);
+    size_t bad = 0;
+    for (size_t b = 0; b < nb; b++)
+        for (int ch = 0; ch < cs; ch++) {
+            const double *p = st + (b * cs + ch) * hw;
+            if (ch >= c0 && ch < c0 + c) memcpy(out + (b * c + (size_t)(ch - c0)) * hw, p, hw * sizeof(double));
+            else
+                for (size_t e = 0; e < hw; e++) bad += p[e] != SENTINEL;
+        }
+    cr_expect_eq(bad, 0, "%s: %zu values outside the channel slice were written", what, bad);
+    return out;
+}
+
+/* A device copy of a slice storage; the tensor starts at float offset c0*hw of the buffer. */
+typedef struct dslice {
+    cl_mem m;
+    size_t nb, hw;
+    int c, cs, c0;
+} dslice;
+
+static dslice dslice_put(clnas_ctx *ctx, const double *src, size_t nb, int c, size_t hw, int cs, int c0)
+{
+    dslice d = {NULL, nb, hw, c, cs, c0};
+    double *st = embed(src, nb, c, hw, cs, c0);
+    d.m = tu_upload(ctx, st, nb * cs * hw);
+    free(st);
+    return d;
+}
+static clnas_dt dslice_dt(const dslice *d) { return dt(d->m, (size_t)d->c0 * d->hw); }
+/* Reads the slice back (checking the rest of the storage) and frees the buffer. */
+static double *dslice_take(clnas_ctx *ctx, dslice *d, const char *what)
+{
+    const size_t n = d->nb * d->cs * d->hw;
+    double *st = dalloc(n);
+    tu_read(ctx, d->m, 0, n, st);
+    clnas_buf_free(d->m);
+    d->m = NULL;
+    double *out = extract(st, d->nb, d->c, d->hw, d->cs, d->c0, what);
+    free(st);
+    return out;
+}
+static void dslice_free(dslice *d)
+{
+    clnas_buf_free(d->m);
+    d->m = NULL;
+}
+
+static void check(const char *what, const double *got, const double *ref, size_t n, double tol)
+{
+    double e = tu_rel_err(got, ref, n);
+    fprintf(stderr, "  %-52s rel err %.3g\n", what, e);
+    tu_expect_close(what, got, ref, n, tol);
+}
+
+/* Storage layouts the kernel tests cycle through: (extra channels, first channel) of x and y. */
+static const int LAYOUT[3][4] = {{0, 0, 0, 0}, {2, 1, 3, 2}, {1, 0, 0, 0}};
+
+/* ======================= depthwise convolution ======================= */
+
+typedef struct { int n, c, h, w, k, stride, dil; } dw_case;
+static const dw_case DW_CASES[] = {
+    {1, 3, 7, 9, 3, 1, 1},  {3, 5, 8, 7, 5, 2, 1}, {3, 17, 9, 11, 3, 1, 2}, {1, 6, 7, 7, 5, 1, 2},
+    {3, 4, 5, 5, 3, 2, 2},  {2, 1, 1, 1, 3, 1, 1}, {1, 2, 3, 3, 5, 2, 2},   {3, 7, 13, 6, 3, 2, 1},
+};
+
+static void dw_one(clnas_ctx *ctx, const dw_case *t, int S, int layout, int accumulate)
+{
+    clnas_dwconv_shape s;
+    clnas_dwconv_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->stride, t->dil);
+    cr_assert(s.hout >= 1 && s.wout >= 1);
+    s.xcs = t->c + LAYOUT[layout][0];
+    s.ycs = t->c + LAYOUT[layout][2];
+    const int xc0 = LAYOUT[layout][1], yc0 = LAYOUT[layout][3];
+    const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
+    const size_t nx = N * t->c * hw, ny = N * t->c * ohw, nw = (size_t)t->c * t->k * t->k, g_ld = nw + 5;
+    double *x = dalloc(nx), *w = dalloc(nw), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx);
+    double *dxr = dalloc(S * nx), *dwr = dalloc(S * g_ld), *tmp = dalloc(nx);
+    fillr(x, nx, 1, -1, 1);
+    fillr(w, nw, 2, -1, 1);
+    fillr(dy, S * ny, 3, -1, 1);
+    fillr(dx0, S * nx, 4, -1, 1);
+    clnas_dwconv_fwd_ref(&s, x, w, y);
+    for (int sd = 0; sd < S; sd++) {
+        for (size_t i = 0; i < nx; i++) dxr[sd * nx + i] = accumulate ? dx0[sd * nx + i] : 0.0;
+        clnas_dwconv_bwd_data_ref(&s, w, dy + sd * ny, dxr + sd * nx);
+        for (size_t i = 0; i < g_ld; i++) dwr[sd * g_ld + i] = SENTINEL;
+        clnas_dwconv_bwd_weight_ref(&s, x, dy + sd * ny, dwr + sd * g_ld + 2);
+    }
+    dslice dX = dslice_put(ctx, x, N, t->c, hw, s.xcs, xc0), dY = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, yc0);
+    dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, yc0);
+    dslice dDX = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, s.xcs, xc0);
+    cl_mem dW = tu_upload(ctx, w, nw), dG = NULL;
+    double *gsent = dalloc(S * g_ld);
+    for (size_t i = 0; i < S * g_ld; i++) gsent[i] = SENTINEL;
+    dG = tu_upload(ctx, gsent, S * g_ld);
+    OKC(ctx, clnas_dwconv_fwd(ctx, &s, dslice_dt(&dX), dt(dW, 0), dslice_dt(&dY)));
+    OKC(ctx, clnas_dwconv_bwd_data(ctx, &s, S, dt(dW, 0), dslice_dt(&dDY), dslice_dt(&dDX), accumulate));
+    OKC(ctx, clnas_dwconv_bwd_weight(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), dt(dG, 2), g_ld));
+    char what[160];
+    snprintf(what, sizeof what, "dwconv n%d c%d %dx%d k%d s%d d%d S%d L%d acc%d", t->n, t->c, t->h, t->w, t->k,
+             t->stride, t->dil, S, layout, accumulate);
+    double *gy = dslice_take(ctx, &dY, what), *gdx = dslice_take(ctx, &dDX, what);
+    check(what, gy, y, ny, TOL);
+    check("  dx", gdx, dxr, S * nx, TOL);
+    tu_read(ctx, dG, 0, S * g_ld, gsent);
+    check("  dw (with untouched row padding)", gsent, dwr, S * g_ld, TOL);
+    dslice_free(&dX);
+    dslice_free(&dDY);
+    clnas_buf_free(dW);
+    clnas_buf_free(dG);
+    free(x); free(w); free(y); free(dy); free(dx0); free(dxr); free(dwr); free(tmp); free(gy); free(gdx); free(gsent);
+}
+
+Test(darts_ops, dwconv_device_matches_reference)
+{
+    clnas_ctx *ctx = tu_ctx();
+    for (size_t i = 0; i < sizeof DW_CASES / sizeof DW_CASES[0]; i++)
+        dw_one(ctx, &DW_CASES[i], i % 2 ? 3 : 1, (int)(i % 3), (int)(i % 2));
+    dw_one(ctx, &DW_CASES[2], 3, 1, 0);
+    dw_one(ctx, &DW_CASES[1], 1, 0, 1);
+}
+
+/* f(in) for finite differences: in = [x | w] of a dwconv, out = y */
+typedef struct { clnas_dwconv_shape s; size_t nx; } dw_ud;
+static void dw_fn(void *ud, const double *in, double *out)
+{
+    dw_ud *u = ud;
+    clnas_dwconv_fwd_ref(&u->s, in, in + u->nx, out);
+}
+
+Test(darts_ops, dwconv_reference_backward_matches_finite_differences)
+{
+    for (size_t i = 0; i < sizeof DW_CASES / sizeof DW_CASES[0]; i++) {
+        const dw_case *t = &DW_CASES[i];
+        dw_ud u;
+        clnas_dwconv_shape_init(&u.s, t->n, t->c, t->h, t->w, t->k, t->stride, t->dil);
+        const size_t nx = (size_t)t->n * t->c * t->h * t->w, nw = (size_t)t->c * t->k * t->k;
+        const size_t ny = (size_t)t->n * t->c * u.s.hout * u.s.wout;
+        u.nx = nx;
+        double *in = dalloc(nx + nw), *wt = dalloc(ny), *g = dalloc(nx + nw);
+        tu_fill(in, nx + nw, 10 + i, -1, 1);
+        tu_fill(wt, ny, 20 + i, -1, 1);
+        clnas_dwconv_bwd_data_ref(&u.s, in + nx, wt, g);
+        clnas_dwconv_bwd_weight_ref(&u.s, in, wt, g + nx);
+        double e = tu_gradcheck(dw_fn, &u, in, nx + nw, ny, wt, g, 1e-6, 300);
+        cr_expect(e < FD_TOL, "dwconv case %zu: reference backward vs finite differences %g", i, e);
+        free(in); free(wt); free(g);
+    }
+}
+
+/* ======================= max pooling ======================= */
+
+typedef struct { int n, c, h, w, k, stride, pad; } pool_case;
+static const pool_case MP_CASES[] = {
+    {1, 3, 7, 9, 3, 1, 1}, {3, 5, 8, 7, 3, 2, 1}, {3, 17, 9, 11, 3, 2, 1}, {2, 4, 1, 1, 3, 1, 1},
+    {3, 2, 6, 5, 2, 2, 0}, {1, 6, 5, 5, 3, 2, 1}, {2, 3, 4, 7, 3, 1, 0},
+};
+
+/* ties: values on a coarse grid, so windows often hold several equal maxima */
+static void mp_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int accumulate, int ties)
+{
+    clnas_pool_shape s;
+    clnas_pool_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
+    s.xcs = t->c + LAYOUT[layout][0];
+    s.ycs = t->c + LAYOUT[layout][2];
+    const int xc0 = LAYOUT[layout][1], yc0 = LAYOUT[layout][3];
+    const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
+    const size_t nx = N * t->c * hw, ny = N * t->c * ohw;
+    double *x = dalloc(nx), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
+    fillr(x, nx, 31, -1, 1);
+    if (ties)
+        for (size_t i = 0; i < nx; i++) x[i] = floor(x[i] * 2.0); /* -2 .. 1 */
+    fillr(dy, S * ny, 32, -1, 1);
+    fillr(dx0, S * nx, 33, -1, 1);
+    clnas_maxpool_fwd_ref(&s, x, y);
+    for (int sd = 0; sd < S; sd++) {
+        for (size_t i = 0; i < nx; i++) dxr[sd * nx + i] = accumulate ? dx0[sd * nx + i] : 0.0;
+        clnas_maxpool_bwd_ref(&s, x, dy + sd * ny, dxr + sd * nx);
+    }
+    dslice dX = dslice_put(ctx, x, N, t->c, hw, s.xcs, xc0), dY = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, yc0);
+    dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, yc0);
+    dslice dDX = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, s.xcs, xc0);
+    OKC(ctx, clnas_maxpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), dslice_dt(&dDX), accumulate));
+    char what[160];
+    snprintf(what, sizeof what, "maxpool n%d c%d %dx%d k%d s%d p%d S%d L%d acc%d ties%d", t->n, t->c, t->h, t->w,
+             t->k, t->stride, t->pad, S, layout, accumulate, ties);
+    double *gy = dslice_take(ctx, &dY, what), *gdx = dslice_take(ctx, &dDX, what);
+    check(what, gy, y, ny, 0.0); /* a max is exact */
+    check("  dx", gdx, dxr, S * nx, TOL);
+    dslice_free(&dX);
+    dslice_free(&dDY);
+    free(x); free(y); free(dy); free(dx0); free(dxr); free(gy); free(gdx);
+}
+
+Test(darts_ops, maxpool_device_matches_reference)
+{
+    clnas_ctx *ctx = tu_ctx();
+    for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++) {
+        mp_one(ctx, &MP_CASES[i], i % 2 ? 3 : 1, (int)(i % 3), (int)(i % 2), 0);
+        mp_one(ctx, &MP_CASES[i], i % 2 ? 1 : 3, (int)((i + 1) % 3), (int)((i + 1) % 2), 1);
+    }
+}
+
+/* PyTorch's rule on hand-made windows: the first maximum in row-major order takes the
+ * gradient; a NaN takes over (the last NaN of the window wins); padding never wins */
+Test(darts_ops, maxpool_ties_go_to_the_first_maximum)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_pool_shape s;
+    clnas_pool_shape_init(&s, 1, 1, 3, 3, 3, 2, 1); /* 2x2 outputs of overlapping 3x3 windows */
+    const double x[9] = {5, 1, 5, /**/ 0, 5, 2, /**/ -1, -1, -7};
+    double y[4], dy[4] = {1, 10, 100, 1000}, dx[9] = {0};
+    clnas_maxpool_fwd_ref(&s, x, y);
+    clnas_maxpool_bwd_ref(&s, x, dy, dx);
+    /* windows: (0,0) covers rows 0-1 cols 0-1 -> first 5 at (0,0); (0,1) rows 0-1 cols 1-2 ->
+       first 5 at (0,2); (1,0) rows 1-2 cols 0-1 -> 5 at (1,1); (1,1) rows 1-2 cols 1-2 -> (1,1) */
+    const double want[9] = {1, 0, 10, 0, 1100, 0, 0, 0, 0};
+    for (int i = 0; i < 9; i++) cr_expect_eq(dx[i], want[i], "reference dx[%d] = %g, want %g", i, dx[i], want[i]);
+    cl_mem X = tu_upload(ctx, x, 9), DY = tu_upload(ctx, dy, 4), DX = tu_upload(ctx, dx, 9);
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0));
+    double got[9];
+    tu_read(ctx, DX, 0, 9, got);
+    for (int i = 0; i < 9; i++) cr_expect_eq(got[i], want[i], "device dx[%d] = %g, want %g", i, got[i], want[i]);
+    /* NaN: the later NaN of window (0,0) wins there, and y is NaN */
+    const double xn[9] = {NAN, 1, 0, 0, NAN, 0, 0, 0, 0};
+    double yn[4], dxn[9] = {0};
+    clnas_maxpool_fwd_ref(&s, xn, yn);
+    clnas_maxpool_bwd_ref(&s, xn, dy, dxn);
+    cr_expect(isnan(yn[0]), "max of a window with a NaN is NaN");
+    cr_expect(dxn[0] == 0 && dxn[4] == 1111, "gradient to the last NaN: dx[0] %g dx[4] %g", dxn[0], dxn[4]);
+    tu_write(ctx, X, 0, xn, 9);
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0));
+    tu_read(ctx, DX, 0, 9, got);
+    cr_expect(got[0] == 0 && got[4] == 1111, "device: gradient to the last NaN: dx[0] %g dx[4] %g", got[0], got[4]);
+    clnas_buf_free(X);
+    clnas_buf_free(DY);
+    clnas_buf_free(DX);
+}
+
+typedef struct { clnas_pool_shape s; } mp_ud;
+static void mp_fn(void *ud, const double *in, double *out) { clnas_maxpool_fwd_ref(&((mp_ud *)ud)->s, in, out); }
+
+Test(darts_ops, maxpool_reference_backward_matches_finite_differences)
+{
+    for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++) {
+        const pool_case *t = &MP_CASES[i];
+        mp_ud u;
+        clnas_pool_shape_init(&u.s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
+        const size_t nx = (size_t)t->n * t->c * t->h * t->w, ny = (size_t)t->n * t->c * u.s.hout * u.s.wout;
+        double *x = dalloc(nx), *wt = dalloc(ny), *g = dalloc(nx);
+        /* distinct values at least 1e-3 apart (a random permutation of a grid): no window has
+           two maxima within the step, so the max is differentiable everywhere we probe */
+        for (size_t j = 0; j < nx; j++) x[j] = (double)((j * 7919) % nx) * 1e-3 - 0.3;
+        tu_fill(wt, ny, 40 + i, -1, 1);
+        clnas_maxpool_bwd_ref(&u.s, x, wt, g);
+        double e = tu_gradcheck(mp_fn, &u, x, nx, ny, wt, g, 1e-6, 300);
+        cr_expect(e < FD_TOL, "maxpool case %zu: reference backward vs finite differences %g", i, e);
+        free(x); free(wt); free(g);
+    }
+}
+
+/* ======================= shift, ReLU / axpby / avgpool / conv over slices ======================= */
+
+typedef struct { int n, c, h, w; } map_case;
+static const map_case MAP_CASES[] = {{1, 3, 7, 9}, {3, 5, 8, 7}, {3, 17, 9, 11}, {2, 1, 1, 1}, {1, 6, 1, 5}};
+
+static void shift_one(clnas_ctx *ctx, const map_case *t, int S, int layout, int accumulate)
+{
+    clnas_map_shape m = clnas_map_shape_make(t->n, t->c, t->h, t->w, t->c + LAYOUT[layout][0], t->c + LAYOUT[layout][2]);
+    const int xc0 = LAYOUT[layout][1], yc0 = LAYOUT[layout][3];
+    const size_t hw = (size_t)t->h * t->w, N = (size_t)t->n, nx = N * t->c * hw;
+    double *x = dalloc(nx), *y = dalloc(nx), *dy = dalloc(S * nx), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
+    fillr(x, nx, 51, -1, 1);
+    fillr(dy, S * nx, 52, -1, 1);
+    fillr(dx0, S * nx, 53, -1, 1);
+    clnas_shift_fwd_ref(t->n, t->c, t->h, t->w, x, y);
+    for (int sd = 0; sd < S; sd++) {
+        for (size_t i = 0; i < nx; i++) dxr[sd * nx + i] = accumulate ? dx0[sd * nx + i] : 0.0;
+        clnas_shift_bwd_ref(t->n, t->c, t->h, t->w, dy + sd * nx, dxr + sd * nx);
+    }
+    dslice dX = dslice_put(ctx, x, N, t->c, hw, m.xcs, xc0), dY = dslice_put(ctx, NULL, N, t->c, hw, m.ycs, yc0);
+    dslice dDY = dslice_put(ctx, dy, S * N, t->c, hw, m.ycs, yc0);
+    dslice dDX = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, m.xcs, xc0);
+    OKC(ctx, clnas_shift_fwd(ctx, &m, dslice_dt(&dX), dslice_dt(&dY)));
+    OKC(ctx, clnas_shift_bwd(ctx, &m, S, dslice_dt(&dDY), dslice_dt(&dDX), accumulate));
+    char what[128];
+    snprintf(what, sizeof what, "shift n%d c%d %dx%d S%d L%d acc%d", t->n, t->c, t->h, t->w, S, layout, accumulate);
+    double *gy = dslice_take(ctx, &dY, what), *gdx = dslice_take(ctx, &dDX, what);
+    check(what, gy, y, nx, 0.0);
+    check("  dx", gdx, dxr, S * nx, TOL);
+    dslice_free(&dX);
+    dslice_free(&dDY);
+    free(x); free(y); free(dy); free(dx0); free(dxr); free(gy); free(gdx);
+}
+
+/* relu and y = a x + b y over slices, against plain loops */
+static void relu_axpby_one(clnas_ctx *ctx, const map_case *t, int S, int layout, int accumulate)
+{
+    clnas_map_shape m = clnas_map_shape_make(t->n, t->c, t->h, t->w, t->c + LAYOUT[layout][0], t->c + LAYOUT[layout][2]);
+    const int xc0 = LAYOUT[layout][1], yc0 = LAYOUT[layout][3];
+    const size_t hw = (size_t)t->h * t->w, N = (size_t)t->n, nx = N * t->c * hw;
+    double *x = dalloc(nx), *y = dalloc(nx), *dy = dalloc(S * nx), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
+    double *z = dalloc(S * nx), *zr = dalloc(S * nx);
+    fillr(x, nx, 61, -1, 1);
+    fillr(dy, S * nx, 62, -1, 1);
+    fillr(dx0, S * nx, 63, -1, 1);
+    clnas_relu_fwd_ref(nx, x, y);
+    for (int sd = 0; sd < S; sd++) {
+        for (size_t i = 0; i < nx; i++) dxr[sd * nx + i] = accumulate ? dx0[sd * nx + i] : 0.0;
+        clnas_relu_bwd_ref(nx, x, dy + sd * nx, dxr + sd * nx);
+    }
+    for (size_t i = 0; i < S * nx; i++) zr[i] = 0.75 * dy[i] + (accumulate ? -1.5 * dx0[i] : 0.0);
+    dslice dX = dslice_put(ctx, x, N, t->c, hw, m.xcs, xc0), dY = dslice_put(ctx, NULL, N, t->c, hw, m.ycs, yc0);
+    dslice dDY = dslice_put(ctx, dy, S * N, t->c, hw, m.ycs, yc0);
+    dslice dDX = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, m.xcs, xc0);
+    dslice dZ = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, m.xcs, xc0);
+    OKC(ctx, clnas_relu_sl_fwd(ctx, &m, dslice_dt(&dX), dslice_dt(&dY)));
+    OKC(ctx, clnas_relu_sl_bwd(ctx, &m, S, dslice_dt(&dX), dslice_dt(&dDY), dslice_dt(&dDX), accumulate));
+    /* z (x's layout) = 0.75 dy (y's layout) + b z: y -> x direction, as a sum's backward */
+    clnas_map_shape mz = clnas_map_shape_make(t->n, t->c, t->h, t->w, m.ycs, m.xcs);
+    OKC(ctx, clnas_axpby_sl(ctx, &mz, S * t->n, 0.75f, dslice_dt(&dDY), accumulate ? -1.5f : 0.0f, dslice_dt(&dZ)));
+    char what[128];
+    snprintf(what, sizeof what, "relu/axpby slices n%d c%d %dx%d S%d L%d acc%d", t->n, t->c, t->h, t->w, S, layout,
+             accumulate);
+    double *gy = dslice_take(ctx, &dY, what), *gdx = dslice_take(ctx, &dDX, what), *gz = dslice_take(ctx, &dZ, what);
+    check(what, gy, y, nx, 0.0);
+    check("  relu dx", gdx, dxr, S * nx, TOL);
+    check("  axpby", gz, zr, S * nx, TOL);
+    /* a = b = 0 zeroes the slice without reading anything */
+    dslice d0 = dslice_put(ctx, dy, S * N, t->c, hw, mz.ycs, xc0);
+    OKC(ctx, clnas_axpby_sl(ctx, &mz, S * t->n, 0.0f, dslice_dt(&d0), 0.0f, dslice_dt(&d0)));
+    double *g0 = dslice_take(ctx, &d0, "axpby zero");
+    for (size_t i = 0; i < S * nx; i++) z[i] = 0.0;
+    check("  axpby a = b = 0", g0, z, S * nx, 0.0);
+    dslice_free(&dX);
+    dslice_free(&dDY);
+    free(x); free(y); free(dy); free(dx0); free(dxr); free(z); free(zr); free(gy); free(gdx); free(gz); free(g0);
+}
+
+Test(darts_ops, shift_relu_axpby_device_match_reference)
+{
+    clnas_ctx *ctx = tu_ctx();
+    for (size_t i = 0; i < sizeof MAP_CASES / sizeof MAP_CASES[0]; i++)
+        for (int v = 0; v < 2; v++) {
+            shift_one(ctx, &MAP_CASES[i], v ? 3 : 1, (int)((i + v) % 3), v);
+            relu_axpby_one(ctx, &MAP_CASES[i], v ? 1 : 3, (int)((i + 2 * v) % 3), 1 - v);
+        }
+}
+
+typedef struct { int n, c, h, w; } shift_ud;
+static void shift_fn(void *ud, const double *in, double *out)
+{
+    shift_ud *u = ud;
+    clnas_shift_fwd_ref(u->n, u->c, u->h, u->w, in, out);
+}
+
+Test(darts_ops, shift_reference_backward_matches_finite_differences)
+{
+    for (size_t i = 0; i < sizeof MAP_CASES / sizeof MAP_CASES[0]; i++) {
+        const map_case *t = &MAP_CASES[i];
+        shift_ud u = {t->n, t->c, t->h, t->w};
+        const size_t nx = (size_t)t->n * t->c * t->h * t->w;
+        double *x = dalloc(nx), *wt = dalloc(nx), *g = dalloc(nx);
+        tu_fill(x, nx, 70 + i, -1, 1);
+        tu_fill(wt, nx, 80 + i, -1, 1);
+        clnas_shift_bwd_ref(t->n, t->c, t->h, t->w, wt, g);
+        double e = tu_gradcheck(shift_fn, &u, x, nx, nx, wt, g, 1e-6, 300);
+        cr_expect(e < FD_TOL, "shift case %zu: reference backward vs finite differences %g", i, e);
+        free(x); free(wt); free(g);
+    }
+}
+
+/* average pooling (generic kernels) reading and writing slices */
+Test(darts_ops, avgpool_over_slices_matches_reference)
+{
+    clnas_ctx *ctx = tu_ctx();
+    for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++) {
+        const pool_case *t = &MP_CASES[i];
+        const int S = i % 2 ? 3 : 1, layout = 1 + (int)(i % 2), acc = (int)(i % 2);
+        clnas_pool_shape s;
+        clnas_pool_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
+        s.xcs = t->c + LAYOUT[layout][0];
+        s.ycs = t->c + LAYOUT[layout][2];
+        const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
+        const size_t nx = N * t->c * hw, ny = N * t->c * ohw;
+        double *x = dalloc(nx), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
+        fillr(x, nx, 91, -1, 1);
+        fillr(dy, S * ny, 92, -1, 1);
+        fillr(dx0, S * nx, 93, -1, 1);
+        clnas_avgpool_fwd_ref(&s, x, y);
+        for (int sd = 0; sd < S; sd++) {
+            for (size_t j = 0; j < nx; j++) dxr[sd * nx + j] = acc ? dx0[sd * nx + j] : 0.0;
+            double *dys = dalloc(ny);
+            for (size_t j = 0; j < ny; j++) dys[j] = 0.5 * dy[sd * ny + j];
+            clnas_avgpool_bwd_ref(&s, dys, dxr + sd * nx);
+            free(dys);
+        }
+        dslice dX = dslice_put(ctx, x, N, t->c, hw, s.xcs, LAYOUT[layout][1]);
+        dslice dY = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
+        dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, LAYOUT[layout][3]);
+        dslice dDX = dslice_put(ctx, acc ? dx0 : NULL, S * N, t->c, hw, s.xcs, LAYOUT[layout][1]);
+        OKC(ctx, clnas_avgpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
+        OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, dslice_dt(&dDY), 0.5f, dslice_dt(&dDX), acc));
+        double *gy = dslice_take(ctx, &dY, "avgpool slices"), *gdx = dslice_take(ctx, &dDX, "avgpool slices dx");
+        check("avgpool over slices", gy, y, ny, TOL);
+        check("  dx", gdx, dxr, S * nx, TOL);
+        dslice_free(&dX);
+        dslice_free(&dDY);
+        free(x); free(y); free(dy); free(dx0); free(dxr); free(gy); free(gdx);
+    }
+}
+
+/* convolution writing an output slice (FactorizedReduce's halves), reading its gradient there */
+Test(darts_ops, conv_output_slice_matches_reference)
+{
+    clnas_ctx *ctx = tu_ctx();
+    static const int CASES[][8] = {/* n cin h w cout k stride pad */
+                                   {3, 5, 7, 9, 3, 1, 2, 0}, {1, 4, 8, 8, 5, 1, 2, 0}, {3, 3, 5, 6, 2, 3, 1, 1}};
+    for (int i = 0; i < 3; i++) {
+        const int *c = CASES[i], S = i == 1 ? 1 : 3;
+        clnas_conv_shape s;
+        clnas_conv_shape_init(&s, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
+        s.ycs = c[4] + 3;
+        const int yc0 = 2;
+        const size_t hw = (size_t)c[2] * c[3], ohw = (size_t)s.hout * s.wout, N = (size_t)c[0];
+        const size_t nx = N * c[1] * hw, ny = N * c[4] * ohw, nw = (size_t)c[4] * c[1] * c[5] * c[5];
+        double *x = dalloc(nx), *w = dalloc(nw), *y = dalloc(ny), *dy = dalloc(S * ny), *dxr = dalloc(S * nx);
+        double *dwr = dalloc(S * nw), *gdx = dalloc(S * nx), *gdw = dalloc(S * nw);
+        fillr(x, nx, 101, -1, 1);
+        fillr(w, nw, 102, -1, 1);
+        fillr(dy, S * ny, 103, -1, 1);
+        clnas_conv_fwd_ref(&s, x, w, y);
+        for (int sd = 0; sd < S; sd++) {
+            clnas_conv_bwd_data_ref(&s, w, dy + sd * ny, dxr + sd * nx);
+            clnas_conv_bwd_weight_ref(&s, x, dy + sd * ny, dwr + sd * nw);
+        }
+        cl_mem X = tu_upload(ctx, x, nx), W = tu_upload(ctx, w, nw), DX = tu_upload(ctx, gdx, S * nx);
+        cl_mem DW = tu_upload(ctx, gdw, S * nw);
+        const size_t wsn = clnas_conv_workspace_floats(&s, S);
+        double *wz = dalloc(wsn + 1);
+        cl_mem WS = tu_upload(ctx, wz, wsn + 1);
+        dslice dY = dslice_put(ctx, NULL, N, c[4], ohw, s.ycs, yc0), dDY = dslice_put(ctx, dy, S * N, c[4], ohw, s.ycs, yc0);
+        OKC(ctx, clnas_conv_fwd(ctx, &s, dt(X, 0), dt(W, 0), dslice_dt(&dY)));
+        OKC(ctx, clnas_conv_bwd_data(ctx, &s, S, dt(W, 0), dslice_dt(&dDY), dt(DX, 0)));
+        OKC(ctx, clnas_conv_bwd_weight(ctx, &s, S, dt(X, 0), dslice_dt(&dDY), dt(DW, 0), nw, dt(WS, 0)));
+        double *gy = dslice_take(ctx, &dY, "conv output slice");
+        tu_read(ctx, DX, 0, S * nx, gdx);
+        tu_read(ctx, DW, 0, S * nw, gdw);
+        check("conv into an output slice", gy, y, ny, TOL);
+        check("  dx from a sliced dy", gdx, dxr, S * nx, TOL);
+        check("  dw from a sliced dy", gdw, dwr, S * nw, TOL);
+        dslice_free(&dDY);
+        clnas_buf_free(X); clnas_buf_free(W); clnas_buf_free(DX); clnas_buf_free(DW); clnas_buf_free(WS);
+        free(x); free(w); free(y); free(dy); free(dxr); free(dwr); free(gdx); free(gdw); free(gy); free(wz);
+    }
+}
+
+/* ======================= a tiny network with every new kind ======================= */
+
+/* 3x7x7 input; a cell whose four nodes are slices of one concatenation (written by sum,
+ * sum, dwconv, maxpool; read by relu, maxpool, avgpool, sum, dwconv, shift); a
+ * FactorizedReduce (ReLU, 1x1 stride-2 convs writing the two halves of a concatenation, one
+ * on the shifted input, BN); a side path through a shifted slice; pooling and a classifier. */
+static clnas_net *tiny_net(void)
+{
+    clnas_net *n = graph_new(3, 7, 7);
+    cr_assert_not_null(n);
+    int s = graph_conv(n, 0, 4, 3, 1, 1, "stem.conv");
+    s = graph_bn(n, s, "stem.bn");
+    const float one = 1.0f;
+    int n0 = graph_sum(n, 1, &s, &one, 4, 7, 7, "cell.n0");
+    int r = graph_relu(n, n0, "cell.e1.relu");
+    int d = graph_dwconv(n, r, 3, 1, 1, "cell.e1.dw");
+    d = graph_conv(n, d, 4, 1, 1, 0, "cell.e1.pw");
+    d = graph_bn(n, d, "cell.e1.bn");
+    int mp = graph_maxpool(n, n0, 3, 1, 1, "cell.e2.max");
+    int ap = graph_avgpool(n, n0, 3, 1, 1, "cell.e3.avg");
+    const int in1[4] = {d, mp, ap, n0};
+    const float c1[4] = {0.5f, 0.7f, -0.3f, 1.1f};
+    int n1 = graph_sum(n, 4, in1, c1, 4, 7, 7, "cell.n1");
+    int n2 = graph_dwconv(n, n1, 5, 1, 2, "cell.n2.dil");
+    int n3 = graph_maxpool(n, n1, 3, 1, 1, "cell.n3.max");
+    const int cat_in[4] = {n0, n1, n2, n3};
+    int cat = graph_concat(n, 4, cat_in, "cell.concat");
+    int q = graph_relu(n, cat, "fr.relu");
+    int a = graph_conv(n, q, 4, 1, 2, 0, "fr.conv_1");
+    int sh = graph_shift(n, q, "fr.shift");
+    int b = graph_conv(n, sh, 4, 1, 2, 0, "fr.conv_2");
+    const int fr_in[2] = {a, b};
+    int fr = graph_concat(n, 2, fr_in, "fr.concat");
+    fr = graph_bn(n, fr, "fr.bn");
+    int e = graph_shift(n, n3, "side.shift");
+    e = graph_relu(n, e, "side.relu");
+    e = graph_conv(n, e, 8, 1, 2, 0, "side.conv");
+    int m2 = graph_maxpool(n, fr, 3, 2, 1, "tail.max"); /* stride 2 on 4x4 */
+    e = graph_maxpool(n, e, 3, 2, 1, "side.max");
+    const int sum_in[2] = {m2, e};
+    const float sc[2] = {1.0f, 0.5f};
+    int t = graph_sum(n, 2, sum_in, sc, 8, 2, 2, "tail.sum");
+    t = graph_gap(n, t, "tail.gap");
+    t = graph_linear(n, t, 5, 1, "classifier");
+    char err[256];
+    cr_assert_eq(graph_finish(n, t, err, sizeof err), CLNAS_OK, "%s", err);
+    return n;
+}
+
+static void tiny_device_vs_reference(int B, int S)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = tiny_net();
+    int c, h, w;
+    clnas_net_input_shape(net, &c, &h, &w);
+    const size_t nx = (size_t)B * c * h * w, np = clnas_net_nparams(net), nl = (size_t)B * 5;
+    float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *lg = malloc(nl * sizeof *lg);
+    float *dl = malloc(S * nl * sizeof *dl), *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
+    double *xd = dalloc(nx), *pd = dalloc(np), *lgd = dalloc(nl), *dlall = dalloc(S * nl), *pgd = dalloc(np);
+    double *dxd = dalloc(nx), *tmp = dalloc(np + nx + nl);
+    fillr(xd, nx, 111, -2, 2);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
+    clnas_net_init_params(net, 3, 0, CLNAS_INIT_PYTORCH, p);
+    for (size_t i = 0; i < np; i++) pd[i] = p[i];
+    fillr(dlall, S * nl, 112, -1, 1);
+    for (size_t i = 0; i < S * nl; i++) dl[i] = (float)dlall[i];
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, p));
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_read_logits(plan, lg));
+    OKC(ctx, clnas_plan_backward_host(plan, S, dl, pg, dx));
+    cr_assert_eq(clnas_ref_forward(net, B, pd, xd, lgd), CLNAS_OK);
+    for (size_t i = 0; i < nl; i++) tmp[i] = lg[i];
+    check("tiny net logits", tmp, lgd, nl, 1e-5);
+    for (int s = 0; s < S; s++) {
+        cr_assert_eq(clnas_ref_backward(net, B, pd, xd, dlall + s * nl, pgd, dxd), CLNAS_OK);
+        for (size_t i = 0; i < np; i++) tmp[i] = pg[s * np + i];
+        check("  parameter gradients", tmp, pgd, np, 1e-4);
+        for (size_t i = 0; i < nx; i++) tmp[i] = dx[s * nx + i];
+        check("  input gradient", tmp, dxd, nx, 1e-4);
+    }
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(net);
+    free(x); free(p); free(lg); free(dl); free(pg); free(dx);
+    free(xd); free(pd); free(lgd); free(dlall); free(pgd); free(dxd); free(tmp);
+}
+
+Test(darts_ops, tiny_network_on_device_matches_host_reference)
+{
+    tiny_device_vs_reference(1, 1);
+    tiny_device_vs_reference(3, 3);
+    setenv("CLNAS_FUSE", "0", 1);
+    tiny_device_vs_reference(3, 2);
+    unsetenv("CLNAS_FUSE");
+}
+
+typedef struct { const clnas_net *net; int B; double *params; double *x; int wrt_input; } net_ud;
+static void net_fn(void *ud, const double *in, double *out)
+{
+    net_ud *u = ud;
+    if (u->wrt_input) clnas_ref_forward(u->net, u->B, u->params, in, out);
+    else clnas_ref_forward(u->net, u->B, in, u->x, out);
+}
+
+Test(darts_ops, tiny_network_reference_backward_matches_finite_differences)
+{
+    clnas_net *net = tiny_net();
+    const int B = 2;
+    int c, h, w;
+    clnas_net_input_shape(net, &c, &h, &w);
+    const size_t nx = (size_t)B * c * h * w, np = clnas_net_nparams(net), nl = (size_t)B * 5;
+    double *x = dalloc(nx), *p = dalloc(np), *wt = dalloc(nl), *pg = dalloc(np), *dx = dalloc(nx);
+    float *pf = malloc(np * sizeof *pf);
+    clnas_net_init_params(net, 9, 0, CLNAS_INIT_PYTORCH, pf);
+    for (size_t i = 0; i < np; i++) p[i] = pf[i];
+    tu_fill(x, nx, 121, -1, 1);
+    tu_fill(wt, nl, 122, -1, 1);
+    cr_assert_eq(clnas_ref_backward(net, B, p, x, wt, pg, dx), CLNAS_OK);
+    net_ud u = {net, B, p, x, 0};
+    /* ReLU kinks and max-pool switches are measure-zero: a few probes may straddle one, so
+       the bound is looser than for the single ops, and h is small */
+    double e = tu_gradcheck(net_fn, &u, p, np, nl, wt, pg, 1e-7, 300);
+    cr_expect(e < 1e-4, "tiny net: parameter gradient vs finite differences %g", e);
+    u.wrt_input = 1;
+    e = tu_gradcheck(net_fn, &u, x, nx, nl, wt, dx, 1e-7, 150);
+    cr_expect(e < 1e-4, "tiny net: input gradient vs finite differences %g", e);
+    fprintf(stderr, "  tiny net finite differences ok (%zu parameters)\n", np);
+    free(x); free(p); free(wt); free(pg); free(dx); free(pf);
+    clnas_net_destroy(net);
+}
+
+Test(darts_ops, parameter_and_flop_counts)
+{
+    clnas_net *net = tiny_net();
+    /* stem 4*3*9 + BN 8; e1 dw 4*9 + pw 16 + BN 8; n2 dw 4*25; FR 2 x 4*16 + BN 16; side 8*4;
+       classifier 8*5 + 5 */
+    const size_t want = 108 + 8 + 36 + 16 + 8 + 100 + 128 + 16 + 32 + 45;
+    cr_expect_eq(clnas_net_nparams(net), want, "parameters %zu, want %zu", clnas_net_nparams(net), want);
+    double f, b;
+    clnas_net_flops(net, 1, &f, &b);
+    /* MACs: stem 4*49*27, dw 4*49*9, pw 4*49*4, dil 4*49*25, FR 2*(4*16*16), side 8*16*4, linear 40 */
+    const double macs = 4 * 49 * 27 + 4 * 49 * 9 + 4 * 49 * 4 + 4 * 49 * 25 + 2 * (4 * 16 * 16) + 8 * 16 * 4 + 40;
+    cr_expect_eq(f, 2 * macs, "forward FLOPs %g, want %g", f, 2 * macs);
+    clnas_net_destroy(net);
+}
+
+Test(darts_ops, misuse_of_slices_is_rejected)
+{
+    char err[256];
+    /* batchnorm cannot read a slice */
+    clnas_net *n = graph_new(2, 5, 5);
+    const float one = 1.0f;
+    int a = graph_conv(n, 0, 2, 1, 1, 0, "a");
+    int s = graph_sum(n, 1, &a, &one, 2, 5, 5, "s");
+    int t = graph_relu(n, a, "t");
+    const int in[2] = {s, t};
+    int cat = graph_concat(n, 2, in, "cat");
+    graph_bn(n, s, "bn_on_slice");
+    cr_assert_neq(graph_finish(n, cat, err, sizeof err), CLNAS_OK);
+    cr_expect(strstr(err, "bn_on_slice") && strstr(err, "slice"), "message: %s", err);
+    clnas_net_destroy(n);
+    /* a tensor in two concatenations, the network input, mismatched sizes */
+    n = graph_new(2, 5, 5);
+    a = graph_conv(n, 0, 2, 1, 1, 0, "a");
+    int b = graph_conv(n, 0, 2, 3, 2, 1, "b"); /* 3x3 */
+    const int one_in[1] = {a};
+    graph_concat(n, 1, one_in, "c1");
+    cr_expect_eq(graph_concat(n, 1, one_in, "c2"), -1);
+    cr_assert_neq(graph_finish(n, a, err, sizeof err), CLNAS_OK);
+    cr_expect(strstr(err, "already in concatenation"), "message: %s", err);
+    clnas_net_destroy(n);
+    n = graph_new(2, 5, 5);
+    a = graph_conv(n, 0, 2, 1, 1, 0, "a");
+    b = graph_conv(n, 0, 2, 3, 2, 1, "b");
+    const int ab[2] = {a, b};
+    cr_expect_eq(graph_concat(n, 2, ab, "c"), -1);
+    cr_expect_neq(graph_finish(n, a, err, sizeof err), CLNAS_OK);
+    cr_expect(strstr(err, "input 1 is 3x3"), "message: %s", err);
+    clnas_net_destroy(n);
+    n = graph_new(2, 5, 5);
+    const int zero[1] = {0};
+    cr_expect_eq(graph_concat(n, 1, zero, "c"), -1);
+    clnas_net_destroy(n);
+    /* even kernels and bad dilations are refused by the builder */
+    n = graph_new(2, 5, 5);
+    cr_expect_eq(graph_dwconv(n, 0, 4, 1, 1, "dw"), -1);
+    clnas_net_destroy(n);
+    /* the device refuses a sliced shape it cannot hold */
+    clnas_ctx *ctx = tu_ctx();
+    clnas_dwconv_shape ds;
+    clnas_dwconv_shape_init(&ds, 1, 4, 5, 5, 3, 1, 1);
+    ds.xcs = 3;
+    double z[100] = {0};
+    cl_mem m = tu_upload(ctx, z, 100);
+    cr_expect_eq(clnas_dwconv_fwd(ctx, &ds, dt(m, 0), dt(m, 0), dt(m, 0)), CLNAS_E_SHAPE);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "storage channels"), "message: %s", clnas_ctx_errmsg(ctx));
+    clnas_buf_free(m);
+}
+
+/* linear-region codes read ReLU inputs that are concatenation slices (samples further apart):
+ * the device's sign bits equal the host reference's ReLU outputs > 0 */
+Test(darts_ops, region_codes_read_sliced_relu_inputs)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = tiny_net();
+    const int batch = 3, n = 6;
+    const size_t bits = clnas_net_relu_bits(net), np = clnas_net_nparams(net), nx1 = 3 * 7 * 7;
+    float *pf = malloc(np * sizeof *pf), *xf = malloc(n * nx1 * sizeof *xf);
+    double *p = dalloc(np), *x = dalloc(n * nx1), *acts = dalloc(net->act_per_sample * (size_t)batch);
+    uint8_t *dev = malloc(n * bits), *ref = malloc(n * bits);
+    cr_assert(pf && xf && dev && ref);
+    clnas_net_init_params(net, 5, 1, CLNAS_INIT_PYTORCH, pf);
+    for (size_t i = 0; i < np; i++) p[i] = pf[i];
+    fillr(x, n * nx1, 131, -2, 2);
+    for (size_t i = 0; i < n * nx1; i++) xf[i] = (float)x[i];
+    clnas_lr *lr = NULL;
+    OKC(ctx, clnas_lr_create(ctx, net, batch, &lr));
+    OKC(ctx, clnas_lr_set_params(lr, pf));
+    size_t R = 0;
+    int nonfinite = -1;
+    OKC(ctx, clnas_lr_count(lr, xf, n, &R, &nonfinite, dev));
+    cr_expect_eq(nonfinite, 0);
+    int sliced = 0;
+    for (int b = 0; b < n / batch; b++) {
+        cr_assert_eq(clnas_ref_forward_acts(net, batch, p, x + (size_t)b * batch * nx1, acts), CLNAS_OK);
+        size_t pos = 0;
+        for (int i = 0; i < net->nlayers; i++) {
+            const layer *l = &net->layers[i];
+            if (l->kind != L_RELU) continue;
+            sliced += b == 0 && net->tensors[l->in].parent >= 0;
+            const size_t sz = tensor_size(&net->tensors[l->out]);
+            for (int s = 0; s < batch; s++)
+                for (size_t j = 0; j < sz; j++)
+                    ref[((size_t)b * batch + s) * bits + pos + j] = acts[net->tensors[l->out].off * batch + s * sz + j] > 0;
+            pos += sz;
+        }
+    }
+    cr_expect_gt(sliced, 0, "the test network has no ReLU reading a slice");
+    size_t bad = 0;
+    for (size_t i = 0; i < n * bits; i++) bad += dev[i] != ref[i];
+    cr_expect_eq(bad, 0, "%zu of %zu code bits differ between device and host reference", bad, n * bits);
+    clnas_lr_destroy(lr);
+    clnas_net_destroy(net);
+    free(pf); free(xf); free(p); free(x); free(acts); free(dev); free(ref);
+}

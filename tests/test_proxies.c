@@ -1,0 +1,265 @@
+/* test_proxies.c - the zero-cost proxies (metrics/proxies.c): the metric list parser; the device
+ * values of grad_norm, snip, jacob_cov, zico and naswot against the same definitions computed from
+ * the double host reference on a small NB201 network; the frozen-ReLU plan mode (grasp's
+ * Hessian-vector difference) against finite differences; and clnas rank / stats --metric end to
+ * end (resume included). The PyTorch check of every proxy is test_verify_proxies.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "clnas/score.h"
+#include "metrics/proxies.h"
+#include "model/graph.h"
+#include "util/testutil.h"
+
+#define ARCH "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+
+Test(proxies, parse_metric_lists)
+{
+    unsigned m;
+    int t;
+    char err[256];
+    cr_assert_eq(px_parse("snip,synflow", &m, &t, err, sizeof err), 0);
+    cr_expect_eq(m, (1u << PX_SNIP) | (1u << PX_SYNFLOW));
+    cr_expect_eq(t, 0);
+    cr_assert_eq(px_parse("ntk,lr,naswot", &m, &t, err, sizeof err), 0);
+    cr_expect_eq(m, 1u << PX_NASWOT);
+    cr_expect_eq(t, CLNAS_METRIC_NTK | CLNAS_METRIC_LR);
+    cr_assert_eq(px_parse("all", &m, &t, err, sizeof err), 0);
+    cr_expect_eq(m, (1u << PX_N) - 1);
+    cr_expect_eq(px_parse("snip,bogus", &m, &t, err, sizeof err), -1);
+    cr_expect(strstr(err, "\"bogus\"") != NULL, "message names the word: %s", err);
+    cr_expect_eq(px_parse(",", &m, &t, err, sizeof err), -1);
+    for (int i = 0; i < PX_N; i++) cr_expect(px_name(i) && px_help(i));
+    cr_expect_null(px_name(PX_N));
+}
+
+/* A small NB201 network (C=4, N=1, 8x8 inputs) and B random images with labels. */
+static clnas_net *small_net(void)
+{
+    clnas_nb201_config c;
+    clnas_nb201_config_default(&c);
+    c.C = 4;
+    c.N = 1;
+    c.input_hw = 8;
+    clnas_nb201_arch a;
+    char err[256];
+    cr_assert_eq(clnas_nb201_parse(ARCH, &a, err, sizeof err), CLNAS_OK);
+    clnas_net *n = NULL;
+    cr_assert_eq(clnas_nb201_build(&c, &a, &n, err, sizeof err), CLNAS_OK, "%s", err);
+    return n;
+}
+
+static void small_inputs(const clnas_net *n, int B, px_inputs *in)
+{
+    memset(in, 0, sizeof *in);
+    in->batch = B;
+    in->c = 3;
+    in->hw = 8;
+    in->classes = 10;
+    in->nparams = clnas_net_nparams(n);
+    in->params = malloc(in->nparams * sizeof(float));
+    in->images = malloc(2 * (size_t)B * 3 * 64 * sizeof(float));
+    in->labels = malloc(2 * (size_t)B * sizeof(int));
+    clnas_net_init_params(n, 7, 0, CLNAS_INIT_PYTORCH, in->params);
+    double *d = malloc(2 * (size_t)B * 192 * sizeof(double));
+    tu_fill(d, 2 * (size_t)B * 192, 11, -2, 2);
+    for (size_t i = 0; i < 2 * (size_t)B * 192; i++) in->images[i] = (float)d[i];
+    for (int i = 0; i < 2 * B; i++) in->labels[i] = (i * 7) % 10;
+    free(d);
+}
+
+/* Host-reference parameter gradient of the mean cross-entropy of batch b. */
+static void ref_ce_grad(const clnas_net *n, const px_inputs *in, int b, double *g)
+{
+    int B = in->batch, K = in->classes;
+    size_t np = in->nparams, nx = (size_t)B * 192;
+    double *p = malloc(np * sizeof(double)), *x = malloc(nx * sizeof(double));
+    double *z = malloc((size_t)B * K * sizeof(double)), *dz = malloc((size_t)B * K * sizeof(double));
+    for (size_t i = 0; i < np; i++) p[i] = in->params[i];
+    for (size_t i = 0; i < nx; i++) x[i] = in->images[(size_t)b * nx + i];
+    cr_assert_eq(clnas_ref_forward(n, B, p, x, z), CLNAS_OK);
+    for (int i = 0; i < B; i++) {
+        double m = z[i * K], s = 0;
+        for (int k = 1; k < K; k++) m = fmax(m, z[i * K + k]);
+        for (int k = 0; k < K; k++) s += exp(z[i * K + k] - m);
+        for (int k = 0; k < K; k++) dz[i * K + k] = (exp(z[i * K + k] - m) / s - (k == in->labels[b * B + i])) / B;
+    }
+    cr_assert_eq(clnas_ref_backward(n, B, p, x, dz, g, NULL), CLNAS_OK);
+    free(p); free(x); free(z); free(dz);
+}
+
+static void expect_rel(const char *what, double got, double want, double tol)
+{
+    double rel = fabs(got - want) / fmax(fabs(want), 1e-30);
+    cr_expect(rel <= tol, "%s: device %.10g, host reference %.10g (relative %.2e > %.0e)", what, got, want, rel, tol);
+}
+
+static int is_w(const layer *l) { return (l->kind == L_CONV || l->kind == L_LINEAR) && l->w_len; }
+
+Test(proxies, device_values_match_the_host_reference)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *n = small_net();
+    const int B = 8;
+    px_inputs in;
+    small_inputs(n, B, &in);
+    px_result r;
+    unsigned mask = (1u << PX_GRAD_NORM) | (1u << PX_SNIP) | (1u << PX_JACOB_COV) | (1u << PX_ZICO) | (1u << PX_NASWOT) |
+                    (1u << PX_PARAMS) | (1u << PX_GRASP) | (1u << PX_FISHER);
+    cr_assert_eq(px_eval(ctx, n, NULL, &in, mask, NULL, &r), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    size_t np = in.nparams;
+    double *g0 = malloc(np * sizeof(double)), *g1 = malloc(np * sizeof(double));
+    ref_ce_grad(n, &in, 0, g0);
+    ref_ce_grad(n, &in, 1, g1);
+    double gn = 0, sn = 0, zc = 0;
+    for (int i = 0; i < n->nlayers; i++) {
+        const layer *l = &n->layers[i];
+        if (!is_w(l)) continue;
+        double s2 = 0, zs = 0;
+        for (size_t j = l->w_off; j < l->w_off + l->w_len; j++) {
+            s2 += g0[j] * g0[j];
+            sn += fabs(in.params[j] * g0[j]);
+            if (g1[j] != 0) zs += 0.5 * (fabs(g0[j]) + fabs(g0[j] + g1[j])) / (0.5 * fabs(g1[j]));
+        }
+        gn += sqrt(s2);
+        if (zs != 0) zc += log(zs);
+    }
+    expect_rel("grad_norm", r.value[PX_GRAD_NORM], gn, 1e-4);
+    expect_rel("snip", r.value[PX_SNIP], sn, 1e-4);
+    expect_rel("zico", r.value[PX_ZICO], zc, 1e-3);
+    cr_expect_eq(r.value[PX_PARAMS], (double)np);
+    cr_expect(isfinite(r.value[PX_GRASP]) && isfinite(r.value[PX_FISHER]) && r.value[PX_FISHER] > 0);
+    /* jacob_cov: rows of d(sum logits)/dx from the reference, their correlations, the spectrum */
+    size_t D = 192;
+    double *p = malloc(np * sizeof(double)), *x = malloc((size_t)B * D * sizeof(double)), *dl = malloc((size_t)B * 10 * sizeof(double));
+    double *dx = malloc((size_t)B * D * sizeof(double)), *C = malloc((size_t)B * B * sizeof(double)), v[8];
+    for (size_t i = 0; i < np; i++) p[i] = in.params[i];
+    for (size_t i = 0; i < (size_t)B * D; i++) x[i] = in.images[i];
+    for (int i = 0; i < B * 10; i++) dl[i] = 1;
+    cr_assert_eq(clnas_ref_backward(n, B, p, x, dl, g1, dx), CLNAS_OK);
+    for (int i = 0; i < B; i++) {
+        double m = 0, ss = 0;
+        for (size_t q = 0; q < D; q++) m += dx[i * D + q] / D;
+        for (size_t q = 0; q < D; q++) { dx[i * D + q] -= m; ss += dx[i * D + q] * dx[i * D + q]; }
+        for (size_t q = 0; q < D; q++) dx[i * D + q] /= sqrt(ss);
+    }
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < B; j++) {
+            double s = 0;
+            for (size_t q = 0; q < D; q++) s += dx[i * D + q] * dx[j * D + q];
+            C[i * B + j] = s;
+        }
+    cr_assert_eq(clnas_sym_eigvals(B, C, v, NULL, 0), CLNAS_OK);
+    double jc = 0;
+    for (int i = 0; i < B; i++) jc -= log(v[i] + 1e-5) + 1 / (v[i] + 1e-5);
+    expect_rel("jacob_cov", r.value[PX_JACOB_COV], jc, 1e-3);
+    /* naswot: codes (ReLU input > 0) from the reference's activations */
+    double *acts = malloc(n->act_per_sample * B * sizeof(double));
+    cr_assert_eq(clnas_ref_forward_acts(n, B, p, x, acts), CLNAS_OK);
+    double K[64] = {0};
+    for (int li = 0; li < n->nlayers; li++) {
+        const layer *l = &n->layers[li];
+        if (l->kind != L_RELU) continue;
+        size_t sz = tensor_size(&n->tensors[l->in]);
+        const double *a = acts + n->tensors[l->in].off * B;
+        for (int i = 0; i < B; i++)
+            for (int j = 0; j < B; j++)
+                for (size_t q = 0; q < sz; q++) K[i * B + j] += (a[i * sz + q] > 0) == (a[j * sz + q] > 0);
+    }
+    cr_assert_eq(clnas_sym_eigvals(B, K, v, NULL, 0), CLNAS_OK);
+    double ld = 0;
+    for (int i = 0; i < B; i++) ld += log(fabs(v[i]));
+    expect_rel("naswot", r.value[PX_NASWOT], ld, 1e-6);
+    free(acts); free(p); free(x); free(dl); free(dx); free(C); free(g0); free(g1);
+    px_inputs_free(&in);
+    clnas_net_destroy(n);
+}
+
+/* With the ReLUs frozen, the forward is smooth in the parameters and the backward is its exact
+ * gradient: a central difference of f = sum_k c_k logits along v matches g . v; at the freezing
+ * point the frozen forward equals the plain one. */
+Test(proxies, frozen_relu_gradient_matches_finite_differences)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *n = small_net();
+    const int B = 4, K = 10;
+    px_inputs in;
+    small_inputs(n, B, &in);
+    size_t np = in.nparams;
+    clnas_plan *p = NULL;
+    cr_assert_eq(clnas_plan_create(ctx, n, B, 1, CLNAS_PLAN_PARAM_GRADS, &p), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    float *w = malloc(np * sizeof(float)), *g = malloc(np * sizeof(float)), c[40], z0[40], z1[40];
+    double *v = malloc(np * sizeof(double));
+    tu_fill(v, np, 3, -1, 1);
+    for (int i = 0; i < B * K; i++) c[i] = (float)(0.1 * ((i * 37) % 11) - 0.5);
+    cr_assert_eq(clnas_plan_set_params(p, in.params), CLNAS_OK);
+    cr_assert_eq(clnas_plan_forward(p, in.images), CLNAS_OK);
+    cr_assert_eq(clnas_plan_read_logits(p, z0), CLNAS_OK);
+    cr_assert_eq(clnas_plan_freeze_relu(p, 1), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_assert_eq(clnas_plan_forward(p, in.images), CLNAS_OK);
+    cr_assert_eq(clnas_plan_read_logits(p, z1), CLNAS_OK);
+    for (int i = 0; i < B * K; i++) cr_expect_eq(z0[i], z1[i], "frozen forward at the freezing point differs at %d", i);
+    cr_assert_eq(clnas_plan_backward_host(p, 1, c, g, NULL), CLNAS_OK);
+    double gv = 0;
+    for (size_t j = 0; j < np; j++) gv += g[j] * v[j];
+    const double h = 2e-4; /* O(h^2) error: 2.4% at 3e-3, 0.3% at 1e-3 */
+    double f[2];
+    for (int s = 0; s < 2; s++) {
+        for (size_t j = 0; j < np; j++) w[j] = (float)(in.params[j] + (s ? -h : h) * v[j]);
+        cr_assert_eq(clnas_plan_set_params(p, w), CLNAS_OK);
+        cr_assert_eq(clnas_plan_forward(p, in.images), CLNAS_OK);
+        cr_assert_eq(clnas_plan_read_logits(p, z1), CLNAS_OK);
+        f[s] = 0;
+        for (int i = 0; i < B * K; i++) f[s] += (double)c[i] * z1[i];
+    }
+    double fd = (f[0] - f[1]) / (2 * h);
+    cr_expect(fabs(fd - gv) <= 2e-3 * fmax(fabs(gv), 1e-3), "frozen: finite difference %.8g, gradient . v %.8g", fd, gv);
+    cr_assert_eq(clnas_plan_freeze_relu(p, 0), CLNAS_OK);
+    free(w); free(g); free(v);
+    clnas_plan_destroy(p);
+    px_inputs_free(&in);
+    clnas_net_destroy(n);
+}
+
+Test(proxies, rank_and_stats_end_to_end_with_resume)
+{
+    char dir[512], path[600], csv[600], cmd[2048], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_px");
+    snprintf(path, sizeof path, "%s/archs.txt", dir);
+    snprintf(csv, sizeof csv, "%s/px.csv", dir);
+    tu_write_file(path, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|\n"
+                        "# a comment\n|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|\n"
+                        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n");
+    snprintf(cmd, sizeof cmd, "'%s' rank --metric params,flops,snip,naswot,jacob_cov --archs '%s' --batch 4 --out '%s' 2>&1",
+             CLNAS_BIN, path, csv);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+    cr_expect(strstr(out, "snip") && strstr(out, "naswot") && strstr(out, "ensemble"), "%s", out);
+    cr_expect(strstr(out, "3 architectures; Kendall") != NULL, "%s", out);
+    free(out);
+    rc = tu_run(cmd, &out); /* resume: nothing left to score */
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "3 already in") && strstr(out, "0 to score"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' stats '%s' 2>&1", CLNAS_BIN, csv);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "jacob_cov") != NULL, "%s", out);
+    free(out);
+    /* the all-none cell: its output does not depend on the input, so snip is 0 but defined, and
+       the row records why jacob_cov is undefined */
+    FILE *f = fopen(csv, "r");
+    char buf[8192] = "";
+    size_t nr = fread(buf, 1, sizeof buf - 1, f);
+    buf[nr] = 0;
+    fclose(f);
+    cr_expect(strstr(buf, "jacob_cov: ") != NULL, "the status column names the undefined proxy:\n%s", buf);
+    snprintf(cmd, sizeof cmd, "'%s' rank --metric snip,bogus --archs '%s' --out '%s' 2>&1", CLNAS_BIN, path, csv);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 2, "%s", out);
+    cr_expect(strstr(out, "bogus") != NULL, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+}

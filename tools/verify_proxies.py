@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""verify_proxies.py - independent PyTorch check of `clnas score --metric ... --dump DIR`.
+
+Rebuilds the NAS-Bench-201 network (C=16, N=5) in PyTorch float64 from the arch string (the
+builder of verify_torch.py), loads the dumped float32 weights, images and labels from
+DIR/proxies.safetensors and recomputes every proxy whose clnas value the dump's metadata holds,
+following the reference implementations (SamsungLabs/zero-cost-nas foresight/pruners/measures,
+NASWOT's hook_logdet, ZiCo's compute_zico), with PyTorch autograd:
+  grad_norm, snip, fisher, jacob_cov, grasp (exact Hessian-gradient product by double backward),
+  synflow (BatchNorm turned into the identity, |params|, all-ones input), naswot, zico,
+  params (parameter count), flops (multiply-adds x 2 of the convolutions and the classifier).
+Exit status 0 iff every value agrees within --tol (relative).
+
+  verify_proxies.py DIR [--tol 1e-3] [--quiet]
+"""
+import argparse
+import math
+import os
+import sys
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import verify_torch as vt  # noqa: E402  (the safetensors reader and the NB201 builder)
+
+
+def weight_layers(torch, net):
+    return [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+
+
+def ce_grads(torch, net, x, y):
+    F = torch.nn.functional
+    net.zero_grad()
+    loss = F.cross_entropy(net(x), y)
+    loss.backward()
+
+
+def grad_norm_snip(torch, net, x, y):
+    ce_grads(torch, net, x, y)
+    ws = weight_layers(torch, net)
+    gn = sum(m.weight.grad.norm().item() for m in ws)
+    sn = sum((m.weight * m.weight.grad).abs().sum().item() for m in ws)
+    return gn, sn
+
+
+def fisher(torch, net, x, y):
+    saved = []
+
+    def fwd(mod, inp, out):
+        def keep(g):
+            saved.append((mod, out.detach(), g.detach()))
+        out.register_hook(keep)
+
+    hs = [m.register_forward_hook(fwd) for m in weight_layers(torch, net)]
+    ce_grads(torch, net, x, y)
+    for h in hs:
+        h.remove()
+    total = 0.0
+    for mod, a, g in saved:
+        gnk = (a * g).sum(dim=tuple(range(2, a.dim()))) if a.dim() > 2 else a * g
+        delk = 0.5 * gnk.pow(2).mean(0)
+        fan_in = mod.weight[0].numel()
+        total += (delk.abs() * fan_in).sum().item()
+    return total
+
+
+def grasp(torch, net, x, y):
+    F = torch.nn.functional
+    ws = [m.weight for m in weight_layers(torch, net)]
+    net.zero_grad()
+    gw = torch.autograd.grad(F.cross_entropy(net(x), y), ws)
+    gf = torch.autograd.grad(F.cross_entropy(net(x), y), ws, create_graph=True)
+    z = sum((a.detach() * b).sum() for a, b in zip(gw, gf))
+    z.backward()
+    return sum((-w.detach() * w.grad).sum().item() for w in ws)
+
+
+def jacob_cov(torch, np, net, x):
+    x = x.clone().requires_grad_(True)
+    net.zero_grad()
+    out = net(x)
+    out.backward(torch.ones_like(out))
+    j = x.grad.reshape(x.shape[0], -1).numpy()
+    v, _ = np.linalg.eig(np.corrcoef(j))
+    k = 1e-5
+    return float(-np.sum(np.log(v + k) + 1.0 / (v + k)).real)
+
+
+def synflow(torch, net, classes):
+    import copy
+    n2 = copy.deepcopy(net)
+
+    def identity(self, x):
+        return x
+    for m in n2.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.forward = types.MethodType(identity, m)
+    with torch.no_grad():
+        for p in n2.state_dict().values():
+            p.abs_()
+    n2.zero_grad()
+    c = n2.stem[0].in_channels
+    hw = vt_hw[0]
+    out = n2(torch.ones(1, c, hw, hw, dtype=torch.float64))
+    out.sum().backward()
+    return sum((m.weight * m.weight.grad).abs().sum().item() for m in weight_layers(torch, n2))
+
+
+def naswot(torch, np, net, x):
+    B = x.shape[0]
+    K = np.zeros((B, B))
+
+    def hook(mod, inp, out):
+        nonlocal K
+        c = (inp[0].reshape(B, -1) > 0).double()
+        K = K + (c @ c.t()).numpy() + ((1 - c) @ (1 - c).t()).numpy()
+
+    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        net(x)
+    for h in hs:
+        h.remove()
+    return float(np.linalg.slogdet(K)[1])
+
+
+def zico(torch, np, net, x2, y2):
+    F = torch.nn.functional
+    ws = weight_layers(torch, net)
+    net.zero_grad()
+    grads = {id(m): [] for m in ws}
+    for b in range(2):  # no zero_grad between the batches: ZiCo's code accumulates
+        F.cross_entropy(net(x2[b]), y2[b]).backward()
+        for m in ws:
+            grads[id(m)].append(m.weight.grad.detach().reshape(-1).numpy().copy())
+    total = 0.0
+    for m in ws:
+        g = np.array(grads[id(m)])
+        sd = np.std(g, axis=0)
+        nz = np.nonzero(sd)[0]
+        s = np.sum(np.mean(np.abs(g), axis=0)[nz] / sd[nz])
+        if s != 0:
+            total += math.log(s)
+    return total
+
+
+def flops(torch, net, x):
+    total = [0]
+
+    def hook(mod, inp, out):
+        if isinstance(mod, torch.nn.Conv2d):
+            total[0] += 2 * out[0].numel() * mod.weight[0].numel()
+        else:
+            total[0] += 2 * mod.weight.numel()
+
+    hs = [m.register_forward_hook(hook) for m in weight_layers(torch, net)]
+    with torch.no_grad():
+        net(x[:1])
+    for h in hs:
+        h.remove()
+    return total[0] / 1e6
+
+
+vt_hw = [32]
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dir")
+    ap.add_argument("--tol", type=float, default=1e-3)
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    import numpy as np
+    import torch
+    torch.set_grad_enabled(True)
+    tensors, meta, _ = vt.read_safetensors(os.path.join(a.dir, "proxies.safetensors"))
+    arch = vt.parse_arch(meta["arch"])
+    classes = int(meta["classes"])
+    T = lambda n: vt.to_torch(torch, *tensors[n])
+    images = T("px_images").double()
+    labels = T("px_labels").long()
+    vt_hw[0] = images.shape[-1]
+    net = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2]).double()
+    params = {k: v for k, v in tensors.items() if not k.startswith("px_")}
+    vt.load_weights(torch, net, params, "proxies.safetensors")
+    net.train()
+    x, y = images[0], labels[0]
+    ref = {}
+    want = lambda n: n in meta
+    if want("grad_norm") or want("snip"):
+        ref["grad_norm"], ref["snip"] = grad_norm_snip(torch, net, x, y)
+    if want("fisher"):
+        ref["fisher"] = fisher(torch, net, x, y)
+    if want("grasp"):
+        ref["grasp"] = grasp(torch, net, x, y)
+    if want("jacob_cov"):
+        ref["jacob_cov"] = jacob_cov(torch, np, net, x)
+    if want("synflow"):
+        ref["synflow"] = synflow(torch, net, classes)
+    if want("naswot"):
+        ref["naswot"] = naswot(torch, np, net, x)
+    if want("zico"):
+        ref["zico"] = zico(torch, np, net, images, labels)
+    if want("params"):
+        ref["params"] = float(sum(p.numel() for p in net.parameters()))
+    if want("flops"):
+        ref["flops"] = flops(torch, net, x)
+    ok = True
+    for name, r in ref.items():
+        if name not in meta:
+            continue
+        c = float(meta[name])
+        if math.isnan(c) or math.isnan(r):
+            good = math.isnan(c) and math.isnan(r)
+            rel = float("nan")
+        else:
+            rel = abs(c - r) / max(abs(r), 1e-300)
+            good = rel <= a.tol
+        ok &= good
+        if not a.quiet or not good:
+            print("%-10s clnas %.10g  torch %.10g  rel %.2e  %s" % (name, c, r, rel, "ok" if good else "MISMATCH"))
+    print("verify_proxies: %s (%d proxies, tol %g)" % ("PASS" if ok else "FAIL", len(ref), a.tol))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
