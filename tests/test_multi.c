@@ -363,6 +363,28 @@ Test(search_devices, two_devices_find_the_same_cell_with_the_same_trace, .timeou
 }
 #endif
 
+/* ---- clnas bench --throughput ---- */
+
+Test(bench_throughput, reports_each_device_alone_and_together, .timeout = 120)
+{
+    char *out = NULL;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s '%s' bench --throughput --devices all --sample 3 --repeat 1 --batch 4 --json 2>/dev/null", TWO,
+             CLNAS_BIN);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    cr_assert_not_null(j, "not JSON: %s\n%s", e.text, out);
+    json_t *alone = json_object_get(j, "alone"), *tog = json_object_get(j, "together");
+    cr_assert_eq(json_array_size(alone), 2, "%s", out);
+    for (size_t i = 0; i < 2; i++) cr_assert(json_real_value(json_object_get(json_array_get(alone, i), "arch_per_s")) > 0, "%s", out);
+    cr_assert(json_real_value(json_object_get(tog, "arch_per_s")) > 0, "%s", out);
+    json_t *items = json_object_get(tog, "items_per_device");
+    cr_assert_eq(json_integer_value(json_array_get(items, 0)) + json_integer_value(json_array_get(items, 1)), 3, "%s", out);
+    json_decref(j);
+    free(out);
+}
+
 /* ---- clnas rank over MPI ranks (only in a build with MPI, and once: not in the sanitizer tree,
  * where Open MPI's own allocations would need suppressing) ---- */
 #if defined(CLNAS_MPI) && !defined(CLNAS_SANITIZED)
