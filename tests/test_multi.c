@@ -336,6 +336,7 @@ static char *search_trace(const char *env, const char *extra, const char *dir, c
     json_t *r = json_load_file(path, 0, &e);
     cr_assert_not_null(r, "%s: %s", path, e.text);
     json_object_del(r, "wall_s");
+    json_object_del(r, "device"); /* names the pool's devices */
     char *rs = json_dumps(r, JSON_SORT_KEYS);
     json_decref(r);
     size_t n = strlen(t) + strlen(rs) + 2;
@@ -480,6 +481,7 @@ static char *mpi_search(int ranks, const char *extra, const char *dir, const cha
     json_t *r = json_load_file(path, 0, &e);
     cr_assert_not_null(r, "%s: %s", path, e.text);
     json_object_del(r, "wall_s");
+    json_object_del(r, "device"); /* names the pool's devices */
     char *rs = json_dumps(r, JSON_SORT_KEYS);
     json_decref(r);
     size_t n = strlen(t) + strlen(rs) + 2;
