@@ -71,7 +71,8 @@ typedef struct search_env {
     clnas_nb201_table *table; /* NULL: accuracies missing */
     clnas_ctx *ctx;           /* the pool's first device */
     clnas_pool *pool;         /* --devices (or the one device of --device) */
-    const char *devname;
+    const char *devname;      /* the device, or "A + B" for a pool of several */
+    char devnames[1024];
     char src[1100];           /* the data source */
     int spread;               /* MPI, one seed: its candidates spread over the ranks (rank 0 writes) */
     int seeds_mpi;            /* MPI, several seeds: seeds handed out to the ranks (rank 0 prints) */
@@ -578,6 +579,13 @@ static int env_open(search_env *e, search_args *a)
     if (!(e->pool = cli_pool_open("search", a->devices, a->device))) return 1;
     e->ctx = clnas_pool_ctx(e->pool, 0);
     e->devname = clnas_ctx_device(e->ctx)->name;
+    if (clnas_pool_size(e->pool) > 1) { /* the devices that share the candidates */
+        size_t n = 0;
+        for (int d = 0; d < clnas_pool_size(e->pool) && n < sizeof e->devnames; d++)
+            n += (size_t)snprintf(e->devnames + n, sizeof e->devnames - n, "%s%s", d ? " + " : "",
+                                  clnas_ctx_device(clnas_pool_ctx(e->pool, d))->name);
+        e->devname = e->devnames;
+    }
     snprintf(e->src, sizeof e->src, "%s", clnas_dataset_source(e->data));
     return 0;
 }
