@@ -480,6 +480,67 @@ Test(rank_mpi, ranks_write_the_bytes_of_one_process, .timeout = 300)
     tu_rmrf(dir);
 }
 
+/* The whole text of `mpirun -n ranks clnas ARGS` (its output in *out); the exit status. */
+static int mpi_cmd(const char *env, int ranks, const char *args, char **out)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s -n %d '%s' %s 2>&1", env, MPIRUN, ranks, CLNAS_BIN, args);
+    return tu_run(cmd, out);
+}
+
+/* Whether a file is missing, or ends with a newline (no partial row). */
+static int ends_whole(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1;
+    int last = '\n';
+    for (int c; (c = fgetc(f)) != EOF;) last = c;
+    fclose(f);
+    return last == '\n';
+}
+
+/* Reliability under MPI: rows to the part files are checked writes (a failing one is cut back and
+ * ends the job), the study's one sidecar OUT.json is written by rank 0 before any row and checked
+ * by it on a resume (a refusal ends every rank, nothing written). */
+Test(rank_mpi, write_errors_and_the_sidecar_under_mpi, .timeout = 300)
+{
+    char dir[256], args[1024], path[300], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_mpirel");
+    char *one = one_process(dir);
+    /* each rank's 4th checked write fails (rank 0: sidecar print and close, part header, row 1;
+       rank 1: header, rows 1-3) */
+    snprintf(args, sizeof args, STUDY " --out %s/w.csv", dir);
+    cr_assert_neq(mpi_cmd(TWO " CLNAS_FAIL_WRITE=4", 2, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "cannot write") && strstr(out, "No space left on device"), "%s", out);
+    free(out);
+    for (int r = 0; r < 2; r++) {
+        snprintf(path, sizeof path, "%s/w.csv.part%d", dir, r);
+        cr_expect(ends_whole(path), "%s keeps whole rows only", path);
+    }
+    snprintf(path, sizeof path, "%s/w.csv.json", dir);
+    json_error_t e;
+    json_t *side = json_load_file(path, 0, &e);
+    cr_assert_not_null(side, "the sidecar, written before any row: %s", e.text);
+    cr_expect_eq(json_integer_value(json_object_get(side, "batch")), 8);
+    json_decref(side);
+    /* the rerun completes the study to the bytes of one process */
+    char *again = under_mpi(TWO, 2, "", dir, "w.csv", 0);
+    cr_assert_str_eq(again, one, "after the write error:\n%s\none process:\n%s", again, one);
+    /* other settings: refused by rank 0 for every rank; the file stays as it was, no part appears */
+    snprintf(args, sizeof args, "rank --space nb201 --sample 8 --seed 3 --batch 8 --repeat 2 --lr-batch 16 --lr-batches 2 "
+                                "--out %s/w.csv", dir);
+    cr_assert_neq(mpi_cmd(TWO, 2, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "lr_batches 1 (this run: 2)"), "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/w.csv", dir);
+    char *after = slurp(path);
+    cr_expect_str_eq(after, one, "a refused resume leaves the CSV alone");
+    snprintf(path, sizeof path, "%s/w.csv.part0", dir);
+    cr_expect_null(fopen(path, "r"), "no part file after a refused resume");
+    free(after), free(again), free(one);
+    tu_rmrf(dir);
+}
+
 Test(rank_mpi, killed_job_resumes_without_loss_or_duplicates, .timeout = 300)
 {
     char dir[256];
