@@ -257,6 +257,42 @@ Test(rank_devices, two_devices_write_the_bytes_of_one, .timeout = 300)
 
 /* Ctrl-C (SIGINT) once two rows are written: the rows in flight are finished and written, the exit
  * status is 130, and the rerun completes the file to the bytes of an uninterrupted run. */
+/* Reliability with a pool of two devices: a failing checked write (CLNAS_FAIL_WRITE: sidecar print
+ * and close 1-2, header 3, rows 4-11, close 12) cuts the row back and fails; CLNAS_STOP_AFTER ends
+ * the process after a row; each time the rerun completes the file to the bytes of one device. */
+Test(rank_devices, write_errors_and_stops_keep_whole_rows, .timeout = 300)
+{
+    char dir[256], args[1024], path[300], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_multirel");
+    snprintf(args, sizeof args, STUDY " --device 0 --out %s/one.csv", dir);
+    cr_assert_eq(run(TWO, args, &out), 0, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/one.csv", dir);
+    char *one = slurp(path);
+    static const char *const env[] = {TWO " CLNAS_FAIL_WRITE=5", TWO " CLNAS_FAIL_WRITE=12", TWO " CLNAS_STOP_AFTER=3"};
+    static const int want[] = {1, 1, 75};
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, STUDY " --devices all --out %s/f%d.csv", dir, i);
+        cr_assert_eq(run(env[i], args, &out), want[i], "%s: %s", env[i], out);
+        if (want[i] == 1) cr_expect(strstr(out, "cannot write") && strstr(out, "No space left on device"), "%s", out);
+        free(out);
+        snprintf(path, sizeof path, "%s/f%d.csv", dir, i);
+        char *part = slurp(path);
+        int lines = 0;
+        for (char *q = part; *q; q++) lines += *q == '\n';
+        cr_expect(!*part || part[strlen(part) - 1] == '\n', "%s: a partial row:\n%s", env[i], part);
+        cr_expect_eq(lines, i == 0 ? 2 : i == 1 ? 9 : 4, "%s:\n%s", env[i], part);
+        free(part);
+        cr_assert_eq(run(TWO, args, &out), 0, "%s", out);
+        free(out);
+        char *full = slurp(path);
+        cr_expect_str_eq(full, one, "%s, then a rerun:\n%s\none device:\n%s", env[i], full, one);
+        free(full);
+    }
+    free(one);
+    tu_rmrf(dir);
+}
+
 Test(rank_devices, ctrl_c_writes_what_is_done_and_a_rerun_resumes, .timeout = 300)
 {
 #define SLOW "rank --space nb201 --sample 7 --seed 5 --batch 24 --repeat 2 --lr-batch 200 --lr-batches 1 --devices all"
