@@ -354,9 +354,12 @@ static int parts_begin(const rank_args *a, rank_study *st, int *parts, char *min
         char **more = NULL;
         int nmore = 0, ex = 0;
         ok = load_done(paths[i], a->o.repeats, &more, &nmore, &ex);
-        char **p = ok && nmore ? realloc(st->done, (size_t)(st->ndone + nmore) * sizeof *p) : st->done;
-        if (!p) ok = 0;
-        else st->done = p;
+        if (ok && nmore) { /* (a part of no rows adds nothing: st->done may still be NULL) */
+            char **p = realloc(st->done, (size_t)(st->ndone + nmore) * sizeof *p);
+            if (!p) fprintf(stderr, "clnas rank: out of host memory\n");
+            ok = p != NULL;
+            if (p) st->done = p;
+        }
         for (int k = 0; k < nmore; k++) {
             if (ok) st->done[st->ndone++] = more[k];
             else free(more[k]);
