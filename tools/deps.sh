@@ -18,6 +18,7 @@ packages=(
   libjansson-dev                                             # JSON reading and writing
   libturbojpeg0-dev                                          # ImageNet JPEGs (src/data/jpeg.c)
   libcriterion-dev                                           # unit tests
+  libopenmpi-dev openmpi-bin                                 # MPI across processes (optional: -DCLNAS_MPI)
   python3-torch                                              # reference values in tests
   python3-pil                                                # PIL's decode + resize, the JPEG tests' oracle
   clang-15                                                   # libFuzzer targets (tools/fuzz.sh)

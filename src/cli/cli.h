@@ -44,6 +44,9 @@ int cli_parse_init(const char *cmd, const char *opt, const char *val, void *ud);
 /* `--seeds N` (a plain count) as the old spelling of --seeds-in-flight N: warns once, sets the int. */
 int cli_parse_deprecated_seeds(const char *cmd, const char *opt, const char *val, void *ud);
 
+/* `clnas bench --throughput` (src/cli/bench_throughput.c): the exit status. */
+int cli_bench_throughput(const char *devices, const char *device, int n, int reps, int batch, int seeds, int json);
+
 /* Joins "clnas" and argv into one shell-like line (for figure metadata), quoting what needs it. */
 void clnas_cli_command_line(int argc, char **argv, char *out, size_t len);
 #endif

@@ -299,6 +299,7 @@ static const char USAGE[] =
 "       clnas bench --shapes [--device D] [--repeat N] [--batch B] [--seeds-in-flight S] [--json]\n"
 "       clnas bench --scaling [--scaling-max-batch M] [--no-full] [--device D] [--repeat N] [--seeds-in-flight S] [--json]\n"
 "       clnas bench --space darts [...]   (one DARTS search candidate: see clnas bench --space darts --help)\n"
+"       clnas bench --throughput [--devices all|LIST] [--sample N] [--repeat N] [--batch B] [--json]   (also under mpirun)\n"
 "\n"
 "Default: times, as medians over N repeats (default 5) after one warm-up run:\n"
 "  the device's CLBlast SGEMM rate (1024^3, and the Gram shape B x B x P),\n"
@@ -320,7 +321,12 @@ static const char USAGE[] =
 "  the full NB201 network (C=16, N=5, all nor_conv_3x3, 1.53 M parameters) at batch 16 and 64 (one\n"
 "  run each; batch 64 takes minutes on a CPU): time, GFLOP/s, seeds in flight, device memory and how\n"
 "  they grow. --scaling-max-batch M skips batches above M; --no-full skips the full network.\n"
-"--batch B applies to the default mode and --shapes. --seeds-in-flight S fixes the seeds in flight\n"
+"--throughput: NB201 architectures scored per second (TE-NAS's settings at --batch B, 3 repeats of the\n"
+"  score) by each device of --devices alone and by all of them together with dynamic scheduling (as\n"
+"  clnas rank --devices runs them), medians of N timed runs (default 3) of --sample N architectures\n"
+"  (default 6) after one untimed architecture per device. Under mpirun every rank runs its devices and\n"
+"  the rates are summed over the ranks (time of the slowest rank).\n"
+"--batch B applies to the default mode, --shapes and --throughput. --seeds-in-flight S fixes the seeds in flight\n"
 "  everywhere; by default the NTK chooses, lowered where the activation gradients would not fit the\n"
 "  device's memory.\n";
 
@@ -330,6 +336,8 @@ typedef struct bench_args {
     const char *device;
     int reps, batch, seeds, max_batch, json, shapes, scaling, no_full, torch;
     const char *torch_script;
+    const char *devices;
+    int throughput, sample;
 } bench_args;
 
 /* 0: parsed; otherwise the exit status (0 after --help, 2 for a usage error) + 100. */
@@ -350,6 +358,10 @@ static int parse(int argc, char **argv, bench_args *a, int *reps_given)
     cli_add_help(&c, "scaling", &a->scaling, "time kappa over batch sizes and network sizes");
     cli_add_help(&c, "scaling-max-batch", &a->max_batch, "--scaling: skip batches above M");
     cli_add_help(&c, "no-full", &a->no_full, "--scaling: skip the full NB201 network");
+    cli_add_help(&c, "throughput", &a->throughput, "NB201 architectures scored per second by each device alone and by all\n"
+                                                   "devices (--devices) or MPI ranks together");
+    cli_add_help(&c, "devices", &a->devices, "--throughput: the devices (all, local-rank, or a list such as 0,1)");
+    cli_add_help(&c, "sample", &a->sample, "--throughput: architectures per timed run (default 6)")->hi = 1000;
     cli_add_help(&c, "torch", &a->torch, "default mode: also time the same kappas and R in PyTorch (tools/bench_torch.py,\n"
                                          "/usr/bin/python3 with python3-torch) and print the ratios");
     cli_add_help(&c, "torch-script", &a->torch_script, "--torch: the bench_torch.py to run (default: the source tree's)");
@@ -488,10 +500,16 @@ int clnas_cmd_bench(int argc, char **argv)
 {
     if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_bench_asvit(argc, argv);
     if (cli_wants_darts(argc, argv)) return clnas_cmd_bench_darts(argc, argv);
-    bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0, 0, NULL};
+    bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0, 0, NULL, NULL, 0, 6};
     int reps_given = 0;
     const int pr = parse(argc, argv, &a, &reps_given);
     if (pr) return pr - 100;
+    if (a.throughput)
+        return cli_bench_throughput(a.devices, a.device, a.sample, reps_given ? a.reps : 3, a.batch, a.seeds, a.json);
+    if (a.devices) {
+        fprintf(stderr, "clnas bench: --devices goes with --throughput (the other modes time one device: --device)\n");
+        return 2;
+    }
     char err[1024];
     clnas_dataset *data = NULL;
     if (clnas_dataset_load(CLNAS_DS_CIFAR10, NULL, &data, err, sizeof err) != CLNAS_OK) {

@@ -4,12 +4,16 @@
  * interrupted study from that file; then the rank correlations with the benchmark accuracies. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "cli/mpi.h"
+#include "cli/multi.h"
+#include "cli/parts.h"
 #include "cli/cmd_proxies.h"
 #include "clnas/bench201.h"
 #include "clnas/score.h"
@@ -25,7 +29,14 @@ static const char USAGE[] =
 "with another (the same op on the same edge, the stem, the reduction blocks, the classifier) has\n"
 "the same weights. Each row is appended to the CSV as soon as it is computed; running the same\n"
 "command again resumes: architectures already in the file are not scored again. At the end the\n"
-"Kendall tau and Spearman rho against the NB201 accuracies are printed (as clnas stats does).\n";
+"Kendall tau and Spearman rho against the NB201 accuracies are printed (as clnas stats does).\n"
+"\n"
+"--devices all|LIST scores on several devices at once (one architecture per device at a time, the\n"
+"next one to the first device free); the rows are written in the same order and with the same\n"
+"numbers as on one device. Ctrl-C finishes the architectures in flight, writes them and stops (run\n"
+"the command again to resume). Under mpirun/srun (a clnas built with MPI) rank 0 hands the\n"
+"architectures out to the ranks; each rank appends its rows to OUT.partR and rank 0 merges them in\n"
+"list order at the end (`--devices local-rank`: each rank on the device of its node-local rank).\n";
 
 static const char HELP_OUT[] =
 "the CSV (required): index,arch,kappa,kappa_r1..,R,R_r1..,cifar10_test,\n"
@@ -35,7 +46,7 @@ static const char HELP_OUT[] =
 /* The command line. */
 typedef struct rank_args {
     clnas_score_opts o;
-    const char *data_path, *device, *out, *archs_file, *plot, *space;
+    const char *data_path, *device, *devices, *out, *archs_file, *plot, *space;
     int sample, all;
 } rank_args;
 
@@ -56,6 +67,7 @@ static int parse_args(int argc, char **argv, rank_args *a)
     cli_add_help(&c, "out", &a->out, HELP_OUT);
     cli_add_help(&c, "plot", &a->plot, "also draw the score-vs-accuracy figure (as clnas stats --plot)");
     cli_add_score_opts(&c, &a->o, &a->data_path, &a->device);
+    cli_add(&c, "devices", &a->devices);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
     if (a->space && strcmp(a->space, "nb201") != 0) {
@@ -213,7 +225,7 @@ static int archs_from_table(const rank_args *a, const clnas_nb201_table *table, 
 }
 
 /* Opens the CSV for appending, with its header when it is new. NULL with the message printed. */
-static FILE *open_csv(const char *out, int repeats)
+static FILE *open_csv(const char *out, int repeats, int devcol)
 {
     FILE *csv = fopen(out, "a");
     if (!csv) {
@@ -226,7 +238,7 @@ static FILE *open_csv(const char *out, int repeats)
         for (int r = 1; r <= repeats; r++) fprintf(csv, ",kappa_r%d", r);
         fputs(",R", csv);
         for (int r = 1; r <= repeats; r++) fprintf(csv, ",R_r%d", r);
-        fputs(",cifar10_test,cifar100_test,imagenet16_test,kappa_status\n", csv);
+        fprintf(csv, ",cifar10_test,cifar100_test,imagenet16_test,kappa_status%s\n", devcol ? ",device" : "");
         if (clnas_flush_checked(csv) != 0) {
             fprintf(stderr, "clnas rank: cannot write %s: %s\n", out, strerror(errno));
             fclose(csv);
@@ -273,7 +285,8 @@ static int check_sidecar(const rank_args *a, const char *src, const char *device
 
 /* One row of the CSV, flushed (so that an interruption loses at most the row being written).
  * 0, or -1 (errno set) when it could not be written whole. */
-static int write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, const clnas_score_result *res, int repeats)
+static int write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, const clnas_score_result *res, int repeats,
+                     const char *device)
 {
     fprintf(csv, "%d,\"%s\"", w ? w->index : -1, arch);
     num(csv, res->kappa_geomean);
@@ -290,11 +303,13 @@ static int write_row(FILE *csv, const clnas_nb201_row *w, const char *arch, cons
     num(csv, w ? w->cifar10 : NAN);
     num(csv, w ? w->cifar100 : NAN);
     num(csv, w ? w->imagenet16 : NAN);
-    fprintf(csv, ",%s\n", status);
+    fprintf(csv, ",%s", status);
+    if (device) fprintf(csv, ",\"%s\"", device);
+    fputc('\n', csv);
     return clnas_flush_checked(csv);
 }
 
-/* After a failed row: closes the CSV and cuts it back to the rows written whole before. */
+/* After a failed row: closes the CSV (or part file) and cuts it back to the rows written whole before. */
 static void undo_row(FILE *csv, const char *out, long before)
 {
     int e = errno;
@@ -310,6 +325,8 @@ typedef struct rank_study {
     const clnas_nb201_table *table;
     char **archs, **done; /* done: sorted, the arch strings already in the CSV */
     int narch, ndone;
+    int devcol;           /* a last column with each row's device (a pool of different devices) */
+    int mixed;            /* the devices (over every MPI rank) are not all of one kind */
 } rank_study;
 
 /* Is arch among the rows already in the file? (bsearch's base may not be NULL, even for none.) */
@@ -318,73 +335,217 @@ static int is_done(const rank_study *st, char *arch)
     return st->ndone > 0 && bsearch(&arch, st->done, (size_t)st->ndone, sizeof *st->done, cmpstr) != NULL;
 }
 
-/* Scores every architecture not yet in the CSV, appending rows. 0, or 1 on an error (printed). */
-static int score_loop(const rank_study *st, clnas_ctx *ctx, const clnas_dataset *data, FILE *csv)
+/* The pool's job: the architectures not yet in the CSV, scored anywhere, written in list order. */
+typedef struct rank_job {
+    const rank_study *st;
+    clnas_pool *pool;
+    const clnas_dataset *data;
+    FILE *csv;                /* NULL once a row that could not be written closed it */
+    const char *path;         /* the file csv appends to: OUT, or this rank's part file */
+    int *todo;                /* indices into st->archs */
+    clnas_score_result **res; /* per todo item, from its device until its row is written */
+    cli_progress prog;
+} rank_job;
+
+static clnas_status rank_work(void *ud, clnas_ctx *ctx, int d, int k)
 {
-    const rank_args *a = st->a;
-    int todo = 0, rc = 0;
-    for (int i = 0; i < st->narch; i++)
-        if (!is_done(st, st->archs[i])) todo++;
-    fprintf(stderr, "clnas rank: %d architectures, %d already in %s, %d to score on %s\n", st->narch, st->narch - todo, a->out,
-            todo, clnas_ctx_device(ctx)->name);
-    int show = isatty(2), k = 0;
-    double t0 = clnas_now();
-    for (int i = 0; i < st->narch; i++) {
-        if (is_done(st, st->archs[i])) continue;
-        clnas_nb201_arch arch;
-        clnas_nb201_parse(st->archs[i], &arch, NULL, 0);
-        clnas_score_result res;
-        if (clnas_score_nb201(ctx, &arch, data, &a->o, &res) != CLNAS_OK) {
-            fprintf(stderr, "\nclnas rank: %s: %s (the rows before it are kept in %s)\n", st->archs[i], clnas_ctx_errmsg(ctx),
-                    a->out);
-            rc = 1;
-            break;
-        }
-        int row = st->table ? clnas_nb201_table_find_arch(st->table, &arch) : -1;
-        if (!isfinite(res.regions_mean))
-            fprintf(stderr, "\nclnas rank: %s: R undefined (NaN or infinity in the linear-region pre-activations); "
-                            "its R cells are empty\n", st->archs[i]);
-        long before = ftell(csv);
-        if (write_row(csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, st->archs[i], &res, a->o.repeats) != 0) {
-            undo_row(csv, a->out, before);
-            return 1;
-        }
-        clnas_stop_point("row");
-        k++;
-        if (show) {
-            double el = clnas_now() - t0, rate = k / el;
-            int bar = (int)(30.0 * k / todo);
-            fprintf(stderr, "\r[%.*s%*s] %d/%d  %.2f arch/s  ETA %.0fs ", bar, "##############################", 30 - bar, "", k,
-                    todo, rate, (todo - k) / rate);
-        }
-    }
-    if (show) fputc('\n', stderr);
-    fprintf(stderr, "clnas rank: scored %d architectures in %.1f s; rows in %s\n", k, clnas_now() - t0, a->out);
-    if (fclose(csv) != 0 || clnas_fault_write()) {
-        fprintf(stderr, "clnas rank: cannot write %s: %s\n", a->out, strerror(errno));
-        rc = 1;
-    }
-    return rc;
+    rank_job *j = ud;
+    (void)d;
+    clnas_nb201_arch arch;
+    clnas_nb201_parse(j->st->archs[j->todo[k]], &arch, NULL, 0);
+    if (!j->res[k] && !(j->res[k] = malloc(sizeof *j->res[k]))) return CLNAS_E_NOMEM;
+    return clnas_score_nb201(ctx, &arch, j->data, &j->st->a->o, j->res[k]);
 }
 
-/* Data, device, the settings check and the CSV, then the scoring. 0, or 1 (printed). */
-static int score_all(const rank_study *st)
+/* Fault injection for the tests of an interrupted job: CLNAS_TEST_DIE_AT="R:N" makes MPI rank R
+ * (0 without MPI) write half a row after its N-th row and kill itself (SIGKILL), as a crash would. */
+static void test_die(FILE *csv, int written)
+{
+    const char *v = getenv("CLNAS_TEST_DIE_AT");
+    int r = -1, n = -1;
+    if (!v || sscanf(v, "%d:%d", &r, &n) != 2 || r != cli_mpi_rank() || n != written) return;
+    fputs("99999,\"|nor_conv", csv);
+    fflush(csv);
+    raise(SIGKILL);
+}
+
+/* Writes item k's row (checked: a row that cannot be written whole is cut back off the file, which
+ * is closed, and the run stops). */
+static int rank_commit(void *ud, int k, int d)
+{
+    rank_job *j = ud;
+    const rank_study *st = j->st;
+    const char *s = st->archs[j->todo[k]];
+    clnas_nb201_arch arch;
+    clnas_nb201_parse(s, &arch, NULL, 0);
+    int row = st->table ? clnas_nb201_table_find_arch(st->table, &arch) : -1;
+    char dev[256];
+    snprintf(dev, sizeof dev, "%s", clnas_ctx_device(clnas_pool_ctx(j->pool, d))->name);
+    for (char *q = dev; *q; q++)
+        if (*q == '"' || *q == ',') *q = ' ';
+    if (!isfinite(j->res[k]->regions_mean))
+        fprintf(stderr, "\nclnas rank: %s: R undefined (NaN or infinity in the linear-region pre-activations); "
+                        "its R cells are empty\n", s);
+    long before = ftell(j->csv);
+    int bad = write_row(j->csv, row >= 0 ? clnas_nb201_table_row(st->table, row) : NULL, s, j->res[k], st->a->o.repeats,
+                        st->devcol ? dev : NULL) != 0;
+    free(j->res[k]);
+    j->res[k] = NULL;
+    if (bad) {
+        undo_row(j->csv, j->path, before);
+        j->csv = NULL;
+        return 1;
+    }
+    clnas_stop_point("row");
+    cli_progress_step(&j->prog, d);
+    test_die(j->csv, j->prog.k);
+    return 0;
+}
+
+/* -1 when the file is missing or empty, else 1 when its header ends with a device column. */
+static int header_devcol(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192] = "";
+    if (!f) return -1;
+    int got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = 0;
+    size_t n = strlen(line);
+    return !got || n == 0 ? -1 : n >= 7 && strcmp(line + n - 7, ",device") == 0;
+}
+
+/* Whether rows get a device column: as the existing file (or part) says, else when the devices of
+ * the pool (over every MPI rank) are not all the same kind (name and driver): *mixed. */
+static int device_column(const char *out, clnas_pool *pool, int *mixed)
+{
+    int have = header_devcol(out);
+    char **paths = NULL;
+    int np = 0;
+    if (have < 0 && cli_parts_list(out, &paths, &np))
+        for (int i = 0; i < np && have < 0; i++) have = header_devcol(paths[i]);
+    for (int i = 0; i < np; i++) free(paths[i]);
+    free(paths);
+    const clnas_device_info *d0 = clnas_ctx_device(clnas_pool_ctx(pool, 0));
+    int mix = 0;
+    for (int d = 1; d < clnas_pool_size(pool); d++) {
+        const clnas_device_info *dd = clnas_ctx_device(clnas_pool_ctx(pool, d));
+        mix |= strcmp(dd->name, d0->name) != 0 || strcmp(dd->driver_version, d0->driver_version) != 0;
+    }
+    uint64_t h = clnas_fnv1a64(clnas_fnv1a64(CLNAS_FNV_INIT, d0->name, strlen(d0->name)), d0->driver_version,
+                               strlen(d0->driver_version));
+    int hi = (int)(h & 0x3fffffff);
+    mix = cli_mpi_max_int(mix) || cli_mpi_max_int(hi) != -cli_mpi_max_int(-hi); /* another device on another rank */
+    if (have == 0 && mix && cli_mpi_rank() == 0)
+        fprintf(stderr, "clnas rank: note: the devices differ, but %s has no device column: rows will not say which "
+                        "device computed them\n", out);
+    *mixed = mix;
+    return have >= 0 ? have : mix;
+}
+
+/* Part files (cli/parts.h): used under MPI with several ranks, or when an earlier such run left
+ * some. Cuts partial last lines, adds the parts' rows to the done list, and makes sure every
+ * rank has read them before any writes. 0 on failure (printed). */
+static int parts_begin(const rank_args *a, rank_study *st, int *parts, char *mine, size_t len)
+{
+    char **paths = NULL;
+    int np = 0, ok = cli_parts_list(a->out, &paths, &np), me = cli_mpi_rank();
+    *parts = cli_mpi_size() > 1 || np > 0;
+    cli_part_name(a->out, me, mine, len);
+    if (ok && *parts) ok = cli_part_trim("rank", mine);
+    for (int i = 0; ok && me == 0 && i < np; i++) /* rank 0 also tidies the parts of ranks this run lacks */
+        if (atoi(strrchr(paths[i], 't') + 1) >= cli_mpi_size()) ok = cli_part_trim("rank", paths[i]);
+    ok = !cli_mpi_max_int(!ok);
+    for (int i = 0; ok && i < np; i++) {
+        char **more = NULL;
+        int nmore = 0, ex = 0;
+        ok = load_done(paths[i], a->o.repeats, &more, &nmore, &ex);
+        if (ok && nmore) { /* (a part of no rows adds nothing: st->done may still be NULL) */
+            char **p = realloc(st->done, (size_t)(st->ndone + nmore) * sizeof *p);
+            if (!p) fprintf(stderr, "clnas rank: out of host memory\n");
+            ok = p != NULL;
+            if (p) st->done = p;
+        }
+        for (int k = 0; k < nmore; k++) {
+            if (ok) st->done[st->ndone++] = more[k];
+            else free(more[k]);
+        }
+        free(more);
+    }
+    for (int i = 0; i < np; i++) free(paths[i]);
+    free(paths);
+    return !cli_mpi_max_int(!ok); /* nobody writes before every rank has read */
+}
+
+static void rank_note(void *ud, const char *msg) { (void)ud; cli_pool_note("rank", msg); }
+
+/* The study's settings against OUT.json before anything is written: checked (and, for a new
+ * study, written) by MPI rank 0 alone, for the whole study (OUT and its part files); every rank
+ * learns the outcome. The device is the pool's, or "several devices" for a pool of different
+ * kinds (whose rows say their device). 0, or 1 (printed). */
+static int settings_agree(const rank_study *st, clnas_pool *pool, const clnas_dataset *data)
+{
+    const char *device = st->mixed ? "several devices (each row's device column)"
+                                    : clnas_ctx_device(clnas_pool_ctx(pool, 0))->name;
+    int bad = cli_mpi_rank() == 0 ? check_sidecar(st->a, clnas_dataset_source(data), device, st->ndone > 0) : 0;
+    return cli_mpi_max_int(bad);
+}
+
+/* Scores every architecture not yet in the CSV on the devices of --devices (or --device),
+ * appending rows to `path` in list order (to this rank's part file, in any order, when parts is
+ * set: items handed out by MPI rank 0). 0, 1 on an error (printed), 130 when stopped by Ctrl-C. */
+static int score_all(const rank_study *st, clnas_pool *pool, const char *path, int parts)
 {
     const rank_args *a = st->a;
-    char err[1024] = "";
+    char err[4096] = "";
     clnas_dataset *data = NULL;
     if (clnas_dataset_load(a->o.dataset, a->data_path, &data, err, sizeof err) != CLNAS_OK) {
         fprintf(stderr, "clnas rank: %s\n", err);
         return 1;
     }
-    clnas_ctx *ctx = NULL;
-    int rc = 1;
-    FILE *csv = NULL;
-    if (clnas_ctx_create(a->device, &ctx) != CLNAS_OK) fprintf(stderr, "clnas rank: %s\n", clnas_ctx_errmsg(ctx));
-    else if (check_sidecar(a, clnas_dataset_source(data), clnas_ctx_device(ctx)->name, st->ndone > 0) == 0 &&
-             (csv = open_csv(a->out, a->o.repeats)) != NULL)
-        rc = score_loop(st, ctx, data, csv);
-    clnas_ctx_destroy(ctx);
+    rank_job j = {st, pool, data, NULL, path, calloc((size_t)st->narch + 1, sizeof(int)),
+                  calloc((size_t)st->narch + 1, sizeof(void *)), {0}};
+    int todo = 0, rc = 1, stopped = 0;
+    if (!j.todo || !j.res || settings_agree(st, pool, data) != 0) goto end;
+    if (!(j.csv = open_csv(path, a->o.repeats, st->devcol))) {
+        if (cli_mpi_size() > 1) cli_mpi_abort(1); /* the other ranks would wait for this one */
+        goto end;
+    }
+    for (int i = 0; i < st->narch; i++)
+        if (!is_done(st, st->archs[i])) j.todo[todo++] = i;
+    char who[64] = "";
+    if (cli_mpi_size() > 1) snprintf(who, sizeof who, "rank %d of %d: ", cli_mpi_rank(), cli_mpi_size());
+    if (cli_mpi_rank() == 0)
+        fprintf(stderr, "clnas rank: %d architectures, %d already in %s%s, %d to score\n", st->narch, st->narch - todo,
+                a->out, parts ? " and its part files" : "", todo);
+    for (int d = 0; d < clnas_pool_size(pool); d++) fprintf(stderr, "clnas rank: %son device %s\n", who, clnas_pool_label(pool, d));
+    cli_mpi_barrier(); /* every rank ready (data loaded, devices open) before rank 0 hands out work */
+    cli_progress_init(&j.prog, pool, todo, "arch");
+    clnas_pool_job job = {todo, rank_work, rank_commit, NULL, rank_note, &j, !parts, &cli_stop};
+    cli_stop_install();
+    clnas_status ps = cli_mpi_run_pool(pool, &job, &stopped, err, sizeof err);
+    cli_stop_restore();
+    cli_progress_end(&j.prog);
+    if (ps != CLNAS_OK && j.csv) { /* (a row that could not be written has said so) */
+        int f = clnas_pool_failed_item(pool);
+        fprintf(stderr, "clnas rank: %s%s%s%s (the rows before it are kept in %s)\n", who, f >= 0 ? st->archs[j.todo[f]] : "",
+                f >= 0 ? ": " : "", err, path);
+    } else if (ps == CLNAS_OK) {
+        char shares[2048];
+        cli_pool_shares(pool, shares, sizeof shares);
+        fprintf(stderr, "clnas rank: %sscored %d architectures in %.1f s (%s); rows in %s\n", who, j.prog.k,
+                clnas_now() - j.prog.t0, shares, parts ? "the part files" : a->out);
+        if (stopped) fprintf(stderr, "clnas rank: stopped before the end: run the same command again to resume\n");
+        rc = stopped ? 130 : 0;
+    }
+end:
+    if (j.csv && (fclose(j.csv) != 0 || clnas_fault_write())) {
+        fprintf(stderr, "clnas rank: cannot write %s: %s\n", path, strerror(errno));
+        rc = 1;
+    }
+    for (int i = 0; j.res && i < st->narch; i++) free(j.res[i]);
+    free(j.res);
+    free(j.todo);
     clnas_dataset_destroy(data);
     return rc;
 }
@@ -401,7 +562,7 @@ int clnas_cmd_rank(int argc, char **argv)
         fprintf(stderr, "clnas rank: %s\n", err);
         return 1;
     }
-    rank_study st = {&a, table, NULL, NULL, 0, 0};
+    rank_study st = {&a, table, NULL, NULL, 0, 0, 0, 0};
     int usage = 0, exists = 0;
     rc = 1;
     if (a.archs_file ? !archs_from_file(a.archs_file, &st.archs, &st.narch, &usage)
@@ -411,8 +572,20 @@ int clnas_cmd_rank(int argc, char **argv)
     }
     /* resume */
     if (!load_done(a.out, a.o.repeats, &st.done, &st.ndone, &exists)) goto end;
+    char part[4200];
+    int parts = 0;
+    if (!parts_begin(&a, &st, &parts, part, sizeof part)) goto end;
     if (st.ndone > 1) qsort(st.done, (size_t)st.ndone, sizeof *st.done, cmpstr);
-    if ((rc = score_all(&st)) == 0) {
+    clnas_pool *pool = cli_pool_open("rank", a.devices, a.device);
+    if (!pool && cli_mpi_size() > 1) cli_mpi_abort(1);
+    if (!pool) goto end;
+    st.devcol = device_column(a.out, pool, &st.mixed);
+    rc = score_all(&st, pool, parts ? part : a.out, parts);
+    clnas_pool_destroy(pool);
+    if (rc == 1 && cli_mpi_size() > 1) cli_mpi_abort(1); /* one rank's failure ends the job; the parts keep the rows */
+    rc = cli_mpi_max_int(rc);
+    if (rc == 0 && parts && cli_mpi_rank() == 0 && !cli_parts_merge("rank", a.out, st.archs, st.narch)) rc = 1;
+    if (rc == 0 && cli_mpi_rank() == 0) {
         char *sargv[5] = {"stats", (char *)a.out, NULL, NULL, NULL};
         int sargc = 2;
         if (a.plot) { sargv[2] = "--plot"; sargv[3] = (char *)a.plot; sargc = 4; }

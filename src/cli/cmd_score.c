@@ -6,6 +6,8 @@
 #include <string.h>
 #include "cli/asvit_cli.h"
 #include "cli/cli.h"
+#include "cli/multi.h"
+#include "cli/score_multi.h"
 #include "clnas/darts.h"
 #include "cli/cmd_proxies.h"
 #include "clnas/score.h"
@@ -246,7 +248,7 @@ int clnas_cmd_score(int argc, char **argv)
     if (clnas_proxies_wanted(argc, argv)) return clnas_cmd_score_proxies(argc, argv); /* zero-cost proxies */
     clnas_score_opts o;
     clnas_score_opts_default(&o);
-    const char *arch_s = NULL, *data_path = NULL, *device = NULL, *dump = NULL, *from = NULL, *space = NULL;
+    const char *arch_s = NULL, *data_path = NULL, *device = NULL, *dump = NULL, *from = NULL, *space = NULL, *devices = NULL;
     int json = 0;
     cli c;
     cli_init(&c, "score", USAGE, FOOTER);
@@ -267,6 +269,8 @@ int clnas_cmd_score(int argc, char **argv)
     cli_add_help(&c, "dump", &dump, "also write weights, inputs, Theta, eigenvalues, G row norms and codes to DIR\n"
                                     "(safetensors; check with tools/verify_torch.py DIR)");
     cli_add(&c, "from", &from);
+    cli_add_help(&c, "devices", &devices, "spread the repeats over several devices: all, local-rank or a list (0,1); "
+                                          "the same numbers as one device");
     cli_add_fn(&c, "seeds", cli_parse_deprecated_seeds, &o.seeds, NULL)->hidden = 1;
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
@@ -293,10 +297,9 @@ int clnas_cmd_score(int argc, char **argv)
                    : inputs_from_data(&t, data_path, &o, &nn, &ln, &in, src, sizeof src);
     if (lrc != 0) return lrc;
     double t_data = clnas_now() - t0;
-    clnas_ctx *ctx = NULL;
-    if (clnas_ctx_create(device, &ctx) != CLNAS_OK) {
-        fprintf(stderr, "clnas score: %s\n", clnas_ctx_errmsg(ctx));
-        clnas_ctx_destroy(ctx);
+    clnas_pool *pool = cli_pool_open("score", devices, device);
+    clnas_ctx *ctx = pool ? clnas_pool_ctx(pool, 0) : NULL;
+    if (!pool) {
         clnas_score_inputs_free(&in);
         clnas_net_destroy(nn);
         clnas_net_destroy(ln);
@@ -318,8 +321,8 @@ int clnas_cmd_score(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    if (clnas_score_run(ctx, nn, ln, &o, &in, &res, dump ? &out : NULL) != CLNAS_OK) {
-        fprintf(stderr, "clnas score: %s\n", clnas_ctx_errmsg(ctx));
+    if (cli_score_run_pool(pool, nn, ln, &o, &in, &res, dump ? &out : NULL, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas score: %s\n", err);
         rc = 1;
         goto done;
     }
@@ -352,6 +355,6 @@ done:
     clnas_net_destroy(ln);
     clnas_dump_outputs_free(&out);
     clnas_score_inputs_free(&in);
-    clnas_ctx_destroy(ctx);
+    clnas_pool_destroy(pool);
     return rc;
 }

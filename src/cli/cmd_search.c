@@ -20,6 +20,9 @@
 #include "report/json.h"
 #include "report/settings.h"
 #include "report/trace.h"
+#include "cli/mpi.h"
+#include "cli/multi.h"
+#include "search/search_pool.h"
 
 static const char USAGE[] =
 "usage: clnas search [--space nb201] [options]   (As-ViT: clnas search --space asvit --help)\n"
@@ -58,7 +61,7 @@ static const char *const ACC_KEYS[3] = {"cifar10", "cifar100", "imagenet16"};
 /* What the command line asked for. */
 typedef struct search_args {
     clnas_search_opts o;
-    const char *data_path, *device, *out, *space;
+    const char *data_path, *device, *out, *space, *devices;
     int seeds[2]; /* first and last seed */
     int json;
 } search_args;
@@ -68,9 +71,13 @@ typedef struct search_env {
     search_args *a;
     clnas_dataset *data;
     clnas_nb201_table *table; /* NULL: accuracies missing */
-    clnas_ctx *ctx;
-    const char *devname;
+    clnas_ctx *ctx;           /* the pool's first device */
+    clnas_pool *pool;         /* --devices (or the one device of --device) */
+    const char *devname;      /* the device, or "A + B" for a pool of several */
+    char devnames[1024];
     char src[1100];           /* the data source */
+    int spread;               /* MPI, one seed: its candidates spread over the ranks (rank 0 writes) */
+    int seeds_mpi;            /* MPI, several seeds: seeds handed out to the ranks (rank 0 prints) */
 } search_env;
 
 typedef struct run_result {
@@ -122,6 +129,8 @@ static int parse_args(int argc, char **argv, search_args *a)
     cli_add_help(&c, "shared-batches", &a->o.shared_batches, HELP_SHARED);
     cli_add_help(&c, "json", &a->json, "print the summary as JSON");
     cli_add(&c, "quiet", &a->o.quiet);
+    cli_add_help(&c, "devices", &a->devices, "spread each round's candidates over several devices: all, local-rank or a\n"
+                                             "list (0,1); the same trace and cell as one device");
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     return pr == CLI_OK ? -1 : pr == CLI_HELP ? 0 : 2;
 }
@@ -326,6 +335,19 @@ static int write_json(const char *path, json_t *v)
     return 0;
 }
 
+/* MPI: a round's candidates over the ranks (search/search_pool.h). */
+static clnas_status mpi_run(void *ud, clnas_pool *pool, clnas_pool_job *job, char *err, size_t errlen)
+{
+    (void)ud;
+    return cli_mpi_run_pool(pool, job, NULL, err, errlen);
+}
+
+static int mpi_share(void *ud, void *items, size_t size, int n, const unsigned char *mine)
+{
+    (void)ud;
+    return cli_mpi_share(items, size, n, mine);
+}
+
 /* The whole search's cost: this process's and what the resumed candidates recorded. */
 static void take_cost(run_result *r, const clnas_search_result *sr)
 {
@@ -359,6 +381,8 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     clnas_trace_data td;
     memset(&td, 0, sizeof td);
     if (a->out && resume_from(e, tpath, r->seed, &td) != 0) return -2;
+    if (e->spread) cli_mpi_barrier(); /* every rank has read the trace before rank 0 appends to it */
+    int writer = !e->spread || cli_mpi_rank() == 0;
     clnas_search_opts o = a->o;
     o.score.seed = (uint64_t)r->seed;
     snprintf(label, sizeof label, "seed %d (%ld/%ld)", r->seed, k + 1, nruns);
@@ -369,22 +393,25 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     o.resume_shared_batches = td.shared_batches;
     clnas_trace_writer *tw = NULL;
     json_t *set = settings_for(e, r->seed);
-    if (a->out && clnas_trace_writer_open(tpath, &tw, err, sizeof err) != CLNAS_OK) {
+    if (a->out && writer && clnas_trace_writer_open(tpath, &tw, err, sizeof err) != CLNAS_OK) {
         fprintf(stderr, "clnas search: %s\n", err);
         clnas_trace_data_free(&td);
         json_decref(set);
+        if (e->spread) cli_mpi_abort(1); /* the other ranks would wait for this one's candidates */
         return -1;
     }
     clnas_trace_writer_set_settings(tw, set);
     o.trace = clnas_trace_writer_sink(tw);
     clnas_search_result sr;
-    clnas_status st = clnas_search_nb201(e->ctx, e->data, &o, &sr);
+    clnas_search_notes notes = {cli_pool_note, "search", e->spread ? mpi_run : NULL, e->spread ? mpi_share : NULL};
+    clnas_status st = clnas_search_nb201_pool(e->pool, &notes, e->data, &o, &sr);
     int trace_bad = clnas_trace_writer_close(tw, err, sizeof err) != CLNAS_OK;
     if (trace_bad) fprintf(stderr, "clnas search: %s (the trace keeps every line written whole)\n", err);
     clnas_trace_data_free(&td);
     if (st != CLNAS_OK) {
         fprintf(stderr, "clnas search: seed %d: %s\n", r->seed, clnas_ctx_errmsg(e->ctx));
         json_decref(set);
+        if (e->spread) cli_mpi_abort(1); /* the other ranks wait for this one's candidates */
         return -1;
     }
     clnas_nb201_format(&sr.arch, r->arch, sizeof r->arch);
@@ -394,13 +421,13 @@ static int search_seed(search_env *e, long k, long nruns, run_result *r)
     r->regions_undefined = sr.regions_undefined;
     lookup(e->table, r);
     int rc = trace_bad;
-    if (a->out) {
+    if (a->out && writer) {
         json_t *j = set ? run_json(r, &a->o, e->devname, e->src, set) : NULL;
         rc |= write_json(path, j) ? 1 : 0;
         json_decref(j);
     }
     json_decref(set);
-    if (!a->json) print_seed(r);
+    if (!a->json && writer && !e->seeds_mpi) print_seed(r);
     return rc;
 }
 
@@ -487,6 +514,57 @@ static int summarise(const search_env *e, const run_result *runs, int n)
     return rc;
 }
 
+/* ---- several seeds over MPI ranks ---- */
+
+typedef struct seeds_job {
+    search_env *e;
+    run_result *runs;
+    long nruns;
+    unsigned char *mine;
+    int rc;
+} seeds_job;
+
+/* One seed on this rank: its result file if it is finished, else its search. */
+static int seed_item(void *ud, int k)
+{
+    seeds_job *j = ud;
+    run_result *r = &j->runs[k];
+    r->seed = (int)(j->e->a->seeds[0] + k);
+    int fin = 0;
+    if (j->e->a->out) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/search_seed%d.json", j->e->a->out, r->seed);
+        if ((fin = finished_seed(j->e, path, r)) < 0) return 1;
+    }
+    if (!fin) {
+        int sr = search_seed(j->e, k, j->nruns, r);
+        if (sr < 0) return 1;
+        j->rc |= sr;
+    }
+    j->mine[k] = 1;
+    return 0;
+}
+
+/* mpirun -n K clnas search --seeds A-B: rank 0 hands out the seeds; each rank writes the files of
+ * its seeds; rank 0 gathers the results and prints them and the summary. A rank's failure ends
+ * the job (the seeds finished so far keep their result files: a rerun skips them). */
+static int seeds_over_ranks(search_env *e, run_result *runs, long nruns)
+{
+    seeds_job j = {e, runs, nruns, calloc((size_t)nruns, 1), 0};
+    if (!j.mine) cli_mpi_abort(1);
+    if (cli_mpi_for_each((int)nruns, seed_item, &j) != 0) cli_mpi_abort(1);
+    cli_mpi_share(runs, sizeof *runs, (int)nruns, j.mine);
+    free(j.mine);
+    int rc = cli_mpi_max_int(j.rc);
+    if (cli_mpi_rank() != 0) return rc;
+    if (!e->a->json) {
+        printf("TE-NAS search on NAS-Bench-201: %ld seeds over %d MPI ranks; batch %d, %d repeats\n", nruns, cli_mpi_size(),
+               e->a->o.score.batch, e->a->o.score.repeats);
+        for (long k = 0; k < nruns; k++) print_seed(&runs[k]);
+    }
+    return rc | summarise(e, runs, (int)nruns);
+}
+
 /* ---- the command ---- */
 
 /* Data, accuracy table, --out folder and context; 0, or 1 with the error printed. */
@@ -505,18 +583,23 @@ static int env_open(search_env *e, search_args *a)
         fprintf(stderr, "clnas search: cannot create %s: %s\n", a->out, strerror(errno));
         return 1;
     }
-    if (clnas_ctx_create(a->device, &e->ctx) != CLNAS_OK) {
-        fprintf(stderr, "clnas search: %s\n", clnas_ctx_errmsg(e->ctx));
-        return 1;
-    }
+    if (!(e->pool = cli_pool_open("search", a->devices, a->device))) return 1;
+    e->ctx = clnas_pool_ctx(e->pool, 0);
     e->devname = clnas_ctx_device(e->ctx)->name;
+    if (clnas_pool_size(e->pool) > 1) { /* the devices that share the candidates */
+        size_t n = 0;
+        for (int d = 0; d < clnas_pool_size(e->pool) && n < sizeof e->devnames; d++)
+            n += (size_t)snprintf(e->devnames + n, sizeof e->devnames - n, "%s%s", d ? " + " : "",
+                                  clnas_ctx_device(clnas_pool_ctx(e->pool, d))->name);
+        e->devname = e->devnames;
+    }
     snprintf(e->src, sizeof e->src, "%s", clnas_dataset_source(e->data));
     return 0;
 }
 
 static void env_close(search_env *e)
 {
-    clnas_ctx_destroy(e->ctx);
+    clnas_pool_destroy(e->pool);
     clnas_dataset_destroy(e->data);
     clnas_nb201_table_destroy(e->table);
 }
@@ -540,7 +623,13 @@ int clnas_cmd_search(int argc, char **argv)
         rc = 1;
         goto end;
     }
-    if (!a.json)
+    e.spread = cli_mpi_size() > 1 && nruns == 1;
+    e.seeds_mpi = cli_mpi_size() > 1 && nruns > 1;
+    if (e.seeds_mpi) {
+        rc = seeds_over_ranks(&e, runs, nruns);
+        goto end;
+    }
+    if (!a.json && cli_mpi_rank() == 0)
         printf("TE-NAS search on NAS-Bench-201: %s images (%s), device %s; batch %d, %d repeats, %d patches per R; %s\n",
                clnas_dataset_name(a.o.score.dataset), e.src, e.devname, a.o.score.batch, a.o.score.repeats,
                a.o.score.lr_batch * a.o.score.lr_batches,
@@ -578,7 +667,7 @@ int clnas_cmd_search(int argc, char **argv)
         }
         done++;
     }
-    if (done > 0) rc |= summarise(&e, runs, done);
+    if (done > 0 && cli_mpi_rank() == 0) rc |= summarise(&e, runs, done);
 end:
     free(runs);
     env_close(&e);

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "cli/asvit_cli.h"
 #include "cli/cli.h"
+#include "cli/mpi.h"
 #include "clnas/context.h"
 
 static const struct {
@@ -69,7 +70,11 @@ int main(int argc, char **argv)
     /* `devices` shows every device's tuning itself; `tune` opens its device untuned on purpose */
     if (strcmp(argv[1], "devices") != 0 && strcmp(argv[1], "tune") != 0) clnas_set_ctx_created_hook(tuning_hint);
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
+        if (strcmp(argv[1], cmds[i].name) == 0) {
+            /* MPI starts only under mpirun/srun (cli/mpi.h); a plain call stays a plain process */
+            int rc = cli_mpi_init(&argc, &argv);
+            return rc ? rc : cli_mpi_finalize(cmds[i].fn(argc - 1, argv + 1));
+        }
     fprintf(stderr, "clnas: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -31,6 +31,8 @@ static const cli_def REGISTRY[] = {
     {"depth", "D", CLI_INT, -1, 1000, "keep only the first D cells/blocks of the skeleton (TE-NAS's truncation; -1 all)"},
     {"depths", "LIST", CLI_STR, 0, 0, "blocks per stage of an As-ViT network, e.g. 1,1,1,1"},
     {"device", "D", CLI_STR, 0, 0, "device index or name part (see clnas devices; env CLNAS_DEVICE)"},
+    {"devices", "LIST", CLI_STR, 0, 0, "several devices: all, local-rank (MPI: by node-local rank) or a list of indices / "
+                                       "name parts, e.g. 0,2; one worker per device, results as on one device"},
     {"dump", "DIR", CLI_STR, 0, 0, "also write everything the score is computed from and its intermediate results to DIR"},
     {"edge-ntk-refresh", NULL, CLI_FLAG, 0, 0, "DARTS edge pruning: rebuild the current NTK network after each node (TE-NAS keeps it fixed)"},
     {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double (on the device if it has cl_khr_fp64, else on the host)"},
@@ -79,6 +81,7 @@ static const cli_def REGISTRY[] = {
     {"strategy", "NAME", CLI_STR, 0, 0, "search strategy: sample (score random architectures, keep the best)"},
     {"table", "FILE", CLI_STR, 0, 0, "NB201 accuracy table (default: the bundled data/nb201/nb201_accuracies.csv)"},
     {"threads", "N", CLI_INT, 1, 64, "decoder threads (default: the online CPUs)"},
+    {"throughput", NULL, CLI_FLAG, 0, 0, "architectures scored per second by each device alone and all together"},
     {"title", "TEXT", CLI_STR, 0, 0, "figure title"},
     {"topology", "T", CLI_STR, 0, 0, "an As-ViT topology (the same as --arch)"},
     {"torch", NULL, CLI_FLAG, 0, 0, "also time the same computations in PyTorch"},

@@ -198,7 +198,10 @@ static void store_cached(clnas_ctx *ctx, uint64_t key, cl_program prog)
     }
     char path[1100], tmp[1200];
     cache_path(ctx, key, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    /* a name of its own for every writer: contexts on several threads (runtime/pool.h) may store
+     * the same program at once */
+    static _Atomic unsigned writers;
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), ++writers);
     FILE *f = fopen(tmp, "wb");
     if (f) {
         uint64_t n = blen, sum = clnas_fnv1a64(CLNAS_FNV_INIT, bin, blen);

@@ -12,6 +12,8 @@
 #include "core/rng.h"
 #include "internal.h"
 #include "metrics/streams.h"
+#include "runtime/pool.h"
+#include "search/search_pool.h"
 
 #define KAPPA_UNDEFINED_VALUE 1e5 /* what the original substitutes for a NaN kappa */
 /* weight-stream keys: the round's NTK weights (both modes), a candidate's thin-net weights
@@ -163,6 +165,8 @@ typedef struct search_state {
     clnas_sampler *si, *sp;
     float *images, *patches; /* one batch and one patch set; K of each with shared batches */
     round_shared rs;
+    clnas_pool *pool; /* several devices: each round's candidates spread over them (NULL: s->ctx alone) */
+    const clnas_search_notes *notes; /* NULL: none (a device dropped is not told; one process) */
     int done, total;
     double t0;
     int show;
@@ -171,8 +175,8 @@ typedef struct search_state {
     long kappa_last, regions_last;
 } search_state;
 
-/* Fills c's cost from the totals (a candidate computed now) or adds its recorded cost to the
- * prior totals (one taken over from the resume), then takes the new totals as the mark. */
+/* Fills c's cost from the totals (a candidate computed now) and takes the new totals as the mark,
+ * or adds its recorded cost to the prior totals (one taken over from the resume). */
 static void account(search_state *s, clnas_candidate *c, int was_resumed)
 {
     clnas_search_result *r = s->res;
@@ -182,12 +186,15 @@ static void account(search_state *s, clnas_candidate *c, int was_resumed)
         r->prior_kappa_gflop += c->cost_gflop;
         r->prior_kappa_evals += c->cost_kappa_evals;
         r->prior_regions_evals += c->cost_regions_evals;
-    } else {
-        c->cost_s = now - s->t_last;
-        c->cost_gflop = r->kappa_gflop - s->gflop_last;
-        c->cost_kappa_evals = r->kappa_evals - s->kappa_last;
-        c->cost_regions_evals = r->regions_evals - s->regions_last;
+        /* the counters keep their mark: what a device pool computed for the round before its first
+         * candidate (the shared mode's current scores) goes to the first candidate computed now */
+        s->t_last = now;
+        return;
     }
+    c->cost_s = now - s->t_last;
+    c->cost_gflop = r->kappa_gflop - s->gflop_last;
+    c->cost_kappa_evals = r->kappa_evals - s->kappa_last;
+    c->cost_regions_evals = r->regions_evals - s->regions_last;
     s->t_last = now;
     s->gflop_last = r->kappa_gflop;
     s->kappa_last = r->kappa_evals;
@@ -266,36 +273,46 @@ static const clnas_candidate *resumed(const clnas_search_opts *o, int round, con
     return NULL;
 }
 
-/* scores one candidate: NTK pairs on fresh batches, LR pairs on the next patches */
-static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur, clnas_candidate *c,
-                                    int round, int index)
+/* What scoring one candidate adds to the search's counters, replayed in candidate order (so that
+ * the floating-point sum of kappa_gflop is the same whichever device scored what). */
+typedef struct cand_count {
+    long kappa_evals, regions_evals;
+    int ngflop;
+    double gflop[CLNAS_MAX_REPEATS];
+} cand_count;
+
+static void count_add(clnas_search_result *res, const cand_count *k)
 {
-    const clnas_score_opts *so = &s->o->score;
-    const clnas_candidate *old = resumed(s->o, round, c);
-    if (old) {
-        /* replay the data draws so that the following candidates see the same batches and patches */
-        for (int r = 0; r < so->repeats; r++) clnas_sampler_batch(s->si, so->batch, 1, s->images, NULL);
-        for (int r = 0; r < so->repeats; r++) clnas_sampler_patches(s->sp, so->lr_batch * so->lr_batches, s->patches);
-        *c = *old;
-        return CLNAS_OK;
-    }
+    res->kappa_evals += k->kappa_evals;
+    res->regions_evals += k->regions_evals;
+    for (int i = 0; i < k->ngflop; i++) res->kappa_gflop += k->gflop[i];
+}
+
+/* Scores one candidate on ctx: NTK pairs on its `repeats` batches (images, one after the other),
+ * LR pairs on its `repeats` patch sets. */
+static clnas_status score_candidate_on(clnas_ctx *ctx, const clnas_score_opts *so, const clnas_nb201_arch *cur,
+                                       evaluator *ntk_cur, clnas_candidate *c, int round, int index, const float *images,
+                                       const float *patches, cand_count *cnt)
+{
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
     clnas_nb201_arch cand = *cur;
     cand.ops[c->edge] &= (unsigned char)~(1u << c->op);
     evaluator nc, lc, lk;
     clnas_status st;
+    memset(cnt, 0, sizeof *cnt);
     /* NTK: the candidate copies the current network's weights (same round stream) */
     uint64_t ntk_stream = clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round);
-    st = eval_make(s->ctx, &cand, 0, ntk_stream, so, &nc);
+    st = eval_make(ctx, &cand, 0, ntk_stream, so, &nc);
     if (st != CLNAS_OK) return st;
     double sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        clnas_sampler_batch(s->si, so->batch, 1, s->images, NULL);
+        const float *batch = images + (size_t)r * so->batch * img;
         clnas_kappa kc, kd;
-        st = clnas_ntk_eval(ntk_cur->ntk, s->images, &kc, NULL, NULL, NULL, NULL, NULL);
-        if (st == CLNAS_OK) st = clnas_ntk_eval(nc.ntk, s->images, &kd, NULL, NULL, NULL, NULL, NULL);
+        st = clnas_ntk_eval(ntk_cur->ntk, batch, &kc, NULL, NULL, NULL, NULL, NULL);
+        if (st == CLNAS_OK) st = clnas_ntk_eval(nc.ntk, batch, &kd, NULL, NULL, NULL, NULL, NULL);
         if (st != CLNAS_OK) break;
-        s->res->kappa_evals += 2;
-        s->res->kappa_gflop += kappa_gflop(ntk_cur->net, so->batch) + kappa_gflop(nc.net, so->batch);
+        cnt->kappa_evals += 2;
+        cnt->gflop[cnt->ngflop++] = kappa_gflop(ntk_cur->net, so->batch) + kappa_gflop(nc.net, so->batch);
         c->kappa_cur[r] = kappa_value(&kc, &c->kappa_undefined);
         c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
         sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
@@ -305,19 +322,19 @@ static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur
     c->dk = sum / so->repeats;
     /* LR: fresh weights per candidate, shared by its current and candidate thin nets */
     uint64_t lr_stream = clnas_key_combine(clnas_key_combine(KEY_LR_CAND, (uint64_t)round), (uint64_t)index);
-    st = eval_make(s->ctx, cur, 1, lr_stream, so, &lc);
+    st = eval_make(ctx, cur, 1, lr_stream, so, &lc);
     if (st != CLNAS_OK) return st;
-    st = eval_make(s->ctx, &cand, 1, lr_stream, so, &lk);
+    st = eval_make(ctx, &cand, 1, lr_stream, so, &lk);
     if (st != CLNAS_OK) { eval_free(&lc); return st; }
     int n = so->lr_batch * so->lr_batches;
     sum = 0;
     for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
         int bad_cur = 0, bad_cand = 0;
-        clnas_sampler_patches(s->sp, n, s->patches);
-        st = clnas_lr_count(lc.lr, s->patches, n, &c->r_cur[r], &bad_cur, NULL);
-        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, s->patches, n, &c->r_cand[r], &bad_cand, NULL);
+        const float *set = patches + (size_t)r * n * 9;
+        st = clnas_lr_count(lc.lr, set, n, &c->r_cur[r], &bad_cur, NULL);
+        if (st == CLNAS_OK) st = clnas_lr_count(lk.lr, set, n, &c->r_cand[r], &bad_cand, NULL);
         if (st == CLNAS_OK) {
-            s->res->regions_evals += 2;
+            cnt->regions_evals += 2;
             c->r_cur[r] = region_value(c->r_cur[r], bad_cur, &c->regions_undefined);
             c->r_cand[r] = region_value(c->r_cand[r], bad_cand, &c->regions_undefined);
             sum += clnas_search_region_change(c->r_cur[r], c->r_cand[r]);
@@ -326,6 +343,35 @@ static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur
     eval_free(&lc);
     eval_free(&lk);
     c->dr = sum / so->repeats;
+    return st;
+}
+
+/* A candidate's data in the original mode: its `repeats` NTK batches, then its `repeats` patch
+ * sets, the next draws of the search's two samplers (independent generators, so drawing all
+ * batches before the patches gives the numbers of drawing them repeat by repeat). */
+static void draw_candidate_data(search_state *s, float *images, float *patches)
+{
+    const clnas_score_opts *so = &s->o->score;
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+    int n = so->lr_batch * so->lr_batches;
+    for (int r = 0; r < so->repeats; r++) clnas_sampler_batch(s->si, so->batch, 1, images + (size_t)r * so->batch * img, NULL);
+    for (int r = 0; r < so->repeats; r++) clnas_sampler_patches(s->sp, n, patches + (size_t)r * n * 9);
+}
+
+/* scores one candidate: NTK pairs on fresh batches, LR pairs on the next patches */
+static clnas_status score_candidate(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur, clnas_candidate *c,
+                                    int round, int index)
+{
+    const clnas_candidate *old = resumed(s->o, round, c);
+    /* a resumed candidate's draws are made too, so that the following candidates see the same data */
+    draw_candidate_data(s, s->images, s->patches);
+    if (old) {
+        *c = *old;
+        return CLNAS_OK;
+    }
+    cand_count cnt;
+    clnas_status st = score_candidate_on(s->ctx, &s->o->score, cur, ntk_cur, c, round, index, s->images, s->patches, &cnt);
+    count_add(s->res, &cnt);
     return st;
 }
 
@@ -358,13 +404,55 @@ static clnas_status shared_round_scores(search_state *s, const clnas_nb201_arch 
     return st;
 }
 
-/* Scores one candidate in the shared-batches mode: repeat r compares the candidate with the
- * round's shared kappa_cur / R_cur on the round's batch r / patch set r. The candidate's nets
+/* Scores one candidate in the shared-batches mode on ctx: repeat r compares the candidate with the
+ * round's shared kappa_cur / R_cur (rs) on the round's batch r / patch set r. The candidate's nets
  * take the round's weights, so the modules it shares with the current network are identical. */
+static clnas_status score_candidate_shared_on(clnas_ctx *ctx, const clnas_score_opts *so, const round_shared *rs,
+                                              const clnas_nb201_arch *cur, clnas_candidate *c, int round,
+                                              const float *images, const float *patches, cand_count *cnt)
+{
+    clnas_nb201_arch cand = *cur;
+    cand.ops[c->edge] &= (unsigned char)~(1u << c->op);
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+    int n = so->lr_batch * so->lr_batches;
+    memset(cnt, 0, sizeof *cnt);
+    evaluator e;
+    clnas_status st = eval_make(ctx, &cand, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &e);
+    if (st != CLNAS_OK) return st;
+    double sum = 0;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        clnas_kappa kd;
+        st = clnas_ntk_eval(e.ntk, images + (size_t)r * so->batch * img, &kd, NULL, NULL, NULL, NULL, NULL);
+        if (st != CLNAS_OK) break;
+        cnt->kappa_evals++;
+        cnt->gflop[cnt->ngflop++] = kappa_gflop(e.net, so->batch);
+        c->kappa_cur[r] = kappa_value(&rs->kappa_cur[r], &c->kappa_undefined);
+        c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
+        sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
+    }
+    eval_free(&e);
+    if (st != CLNAS_OK) return st;
+    c->dk = sum / so->repeats;
+    st = eval_make(ctx, &cand, 1, clnas_key_combine(KEY_LR_ROUND, (uint64_t)round), so, &e);
+    if (st != CLNAS_OK) return st;
+    sum = 0;
+    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
+        int bad = 0;
+        st = clnas_lr_count(e.lr, patches + (size_t)r * n * 9, n, &c->r_cand[r], &bad, NULL);
+        if (st != CLNAS_OK) break;
+        cnt->regions_evals++;
+        c->r_cur[r] = region_value(rs->r_cur[r], rs->r_cur_bad[r], &c->regions_undefined);
+        c->r_cand[r] = region_value(c->r_cand[r], bad, &c->regions_undefined);
+        sum += clnas_search_region_change(c->r_cur[r], c->r_cand[r]);
+    }
+    eval_free(&e);
+    c->dr = sum / so->repeats;
+    return st;
+}
+
 static clnas_status score_candidate_shared(search_state *s, const clnas_nb201_arch *cur, evaluator *ntk_cur,
                                            clnas_candidate *c, int round)
 {
-    const clnas_score_opts *so = &s->o->score;
     const clnas_candidate *old = resumed(s->o, round, c);
     if (old) {
         /* nothing to replay: the data of a round is drawn once, before its first candidate */
@@ -373,42 +461,9 @@ static clnas_status score_candidate_shared(search_state *s, const clnas_nb201_ar
     }
     clnas_status st;
     if (!s->rs.ready && (st = shared_round_scores(s, cur, ntk_cur, round)) != CLNAS_OK) return st;
-    const round_shared *rs = &s->rs;
-    clnas_nb201_arch cand = *cur;
-    cand.ops[c->edge] &= (unsigned char)~(1u << c->op);
-    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
-    int n = so->lr_batch * so->lr_batches;
-    evaluator e;
-    st = eval_make(s->ctx, &cand, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &e);
-    if (st != CLNAS_OK) return st;
-    double sum = 0;
-    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        clnas_kappa kd;
-        st = clnas_ntk_eval(e.ntk, s->images + (size_t)r * so->batch * img, &kd, NULL, NULL, NULL, NULL, NULL);
-        if (st != CLNAS_OK) break;
-        s->res->kappa_evals++;
-        s->res->kappa_gflop += kappa_gflop(e.net, so->batch);
-        c->kappa_cur[r] = kappa_value(&rs->kappa_cur[r], &c->kappa_undefined);
-        c->kappa_cand[r] = kappa_value(&kd, &c->kappa_undefined);
-        sum += clnas_py_round((c->kappa_cur[r] - c->kappa_cand[r]) / c->kappa_cur[r], 3);
-    }
-    eval_free(&e);
-    if (st != CLNAS_OK) return st;
-    c->dk = sum / so->repeats;
-    st = eval_make(s->ctx, &cand, 1, clnas_key_combine(KEY_LR_ROUND, (uint64_t)round), so, &e);
-    if (st != CLNAS_OK) return st;
-    sum = 0;
-    for (int r = 0; r < so->repeats && st == CLNAS_OK; r++) {
-        int bad = 0;
-        st = clnas_lr_count(e.lr, s->patches + (size_t)r * n * 9, n, &c->r_cand[r], &bad, NULL);
-        if (st != CLNAS_OK) break;
-        s->res->regions_evals++;
-        c->r_cur[r] = region_value(rs->r_cur[r], rs->r_cur_bad[r], &c->regions_undefined);
-        c->r_cand[r] = region_value(c->r_cand[r], bad, &c->regions_undefined);
-        sum += clnas_search_region_change(c->r_cur[r], c->r_cand[r]);
-    }
-    eval_free(&e);
-    c->dr = sum / so->repeats;
+    cand_count cnt;
+    st = score_candidate_shared_on(s->ctx, &s->o->score, &s->rs, cur, c, round, s->images, s->patches, &cnt);
+    count_add(s->res, &cnt);
     return st;
 }
 
@@ -477,6 +532,163 @@ static int list_candidates(const clnas_nb201_arch *arch, clnas_candidate *cands)
     return n;
 }
 
+/* ---- a round over several devices ---- */
+
+/* One round's candidates as a pool job: candidate i is scored entirely on one device, from the
+ * data it would have drawn in the one-device order (drawn up front, in candidate order), and
+ * committed in candidate order (counters, trace, progress), so the result equals one device's. */
+typedef struct round_job {
+    search_state *s;
+    const clnas_nb201_arch *arch;
+    int round, n;
+    clnas_candidate *cands;
+    evaluator *cur;          /* [devices]: the round's current NTK network, made on first use */
+    float *images, *patches; /* original mode: every candidate's batches and patch sets */
+    cand_count *cnt;         /* [n] */
+    unsigned char *mine;     /* [n] across processes: scored by this one */
+} round_job;
+
+/* A candidate's result as processes exchange it. */
+typedef struct cand_result {
+    clnas_candidate c;
+    cand_count cnt;
+} cand_result;
+
+static int mark_mine(void *ud, int i, int d)
+{
+    (void)d;
+    ((round_job *)ud)->mine[i] = 1;
+    return 0;
+}
+
+/* Across processes: every candidate's result on every process. */
+static clnas_status share_round(search_state *s, round_job *j)
+{
+    cand_result *all = calloc((size_t)j->n + 1, sizeof *all);
+    if (!all) return clnas_set_error(s->ctx, CLNAS_E_NOMEM, "search: out of host memory");
+    for (int i = 0; i < j->n; i++) all[i] = (cand_result){j->cands[i], j->cnt[i]};
+    int bad = s->notes->share(s->notes->ud, all, sizeof *all, j->n, j->mine);
+    for (int i = 0; !bad && i < j->n; i++) {
+        j->cands[i] = all[i].c;
+        j->cnt[i] = all[i].cnt;
+    }
+    free(all);
+    return bad ? clnas_set_error(s->ctx, CLNAS_E_IO, "search round %d: the processes could not share the results", j->round)
+               : CLNAS_OK;
+}
+
+static clnas_status round_work(void *ud, clnas_ctx *ctx, int d, int i)
+{
+    round_job *j = ud;
+    search_state *s = j->s;
+    const clnas_score_opts *so = &s->o->score;
+    clnas_candidate *c = &j->cands[i];
+    int edge = c->edge, op = c->op;
+    memset(c, 0, sizeof *c); /* a retry on another device starts afresh */
+    c->edge = edge;
+    c->op = op;
+    memset(&j->cnt[i], 0, sizeof j->cnt[i]);
+    const clnas_candidate *old = resumed(s->o, j->round, c);
+    if (old) {
+        *c = *old;
+        return CLNAS_OK;
+    }
+    if (s->o->shared_batches)
+        return score_candidate_shared_on(ctx, so, &s->rs, j->arch, c, j->round, s->images, s->patches, &j->cnt[i]);
+    clnas_status st;
+    if (!j->cur[d].ntk &&
+        (st = eval_make(ctx, j->arch, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)j->round), so, &j->cur[d])) != CLNAS_OK)
+        return st;
+    size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+    size_t np = (size_t)so->lr_batch * so->lr_batches;
+    return score_candidate_on(ctx, so, j->arch, &j->cur[d], c, j->round, i,
+                              j->images + (size_t)i * so->repeats * so->batch * img,
+                              j->patches + (size_t)i * so->repeats * np * 9, &j->cnt[i]);
+}
+
+static void round_note(void *ud, const char *msg)
+{
+    const search_state *s = ((round_job *)ud)->s;
+    if (s->notes && s->notes->note) s->notes->note(s->notes->ud, msg);
+}
+
+static int round_commit(void *ud, int i, int d)
+{
+    (void)d;
+    round_job *j = ud;
+    search_state *s = j->s;
+    count_add(s->res, &j->cnt[i]);
+    account(s, &j->cands[i], resumed(s->o, j->round, &j->cands[i]) != NULL);
+    s->res->kappa_undefined += j->cands[i].kappa_undefined;
+    s->res->regions_undefined += j->cands[i].regions_undefined;
+    s->res->candidates++;
+    s->done++;
+    progress(s, j->round, s->res->rounds, i + 1, j->n);
+    if (s->o->trace && s->o->trace->candidate) s->o->trace->candidate(s->o->trace->ud, j->round, &j->cands[i], s->o->score.repeats);
+    return 0;
+}
+
+/* The round's data before anything is scored: the shared mode's K batches and the current
+ * network's scores on them (on the first device, when some candidate is not resumed), or every
+ * candidate's own draws in the original mode. */
+static clnas_status round_pool_data(search_state *s, round_job *j)
+{
+    const clnas_score_opts *so = &s->o->score;
+    if (!s->o->shared_batches) {
+        size_t img = (size_t)3 * clnas_dataset_hw(so->dataset) * clnas_dataset_hw(so->dataset);
+        size_t np = (size_t)so->lr_batch * so->lr_batches, per = (size_t)so->repeats;
+        j->images = malloc((size_t)j->n * per * so->batch * img * sizeof(float));
+        j->patches = malloc((size_t)j->n * per * np * 9 * sizeof(float));
+        if (!j->images || !j->patches) return clnas_set_error(s->ctx, CLNAS_E_NOMEM, "search: out of host memory");
+        for (int i = 0; i < j->n; i++)
+            draw_candidate_data(s, j->images + (size_t)i * per * so->batch * img, j->patches + (size_t)i * per * np * 9);
+        return CLNAS_OK;
+    }
+    draw_round_data(s);
+    int fresh = 0;
+    for (int i = 0; i < j->n; i++) fresh |= resumed(s->o, j->round, &j->cands[i]) == NULL;
+    if (!fresh) return CLNAS_OK;
+    evaluator cur;
+    clnas_status st = eval_make(s->ctx, j->arch, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)j->round), so, &cur);
+    if (st == CLNAS_OK) st = shared_round_scores(s, j->arch, &cur, j->round);
+    eval_free(&cur);
+    return st;
+}
+
+/* Scores the candidates of a round over the pool (the counterpart of run_round's loop). */
+static clnas_status round_pool(search_state *s, const clnas_nb201_arch *arch, int round, clnas_candidate *cands, int n)
+{
+    int nd = clnas_pool_size(s->pool), first = clnas_pool_first_alive(s->pool);
+    if (first < 0) return clnas_set_error(s->ctx, CLNAS_E_NO_DEVICE, "search: no device is left in the pool");
+    s->ctx = clnas_pool_ctx(s->pool, first); /* the round's host-side work: on a device that still works */
+    round_job j = {s, arch, round, n, cands, calloc((size_t)nd, sizeof(evaluator)), NULL, NULL,
+                   calloc((size_t)n + 1, sizeof(cand_count)), calloc((size_t)n + 1, 1)};
+    int procs = s->notes && s->notes->run && s->notes->share;
+    clnas_status st = j.cur && j.cnt && j.mine ? round_pool_data(s, &j)
+                                               : clnas_set_error(s->ctx, CLNAS_E_NOMEM, "search: out of host memory");
+    if (st == CLNAS_OK) {
+        char err[CLNAS_ERRMSG_LEN];
+        clnas_pool_job job = {n, round_work, procs ? mark_mine : round_commit, NULL, round_note, &j, 1, NULL};
+        st = procs ? s->notes->run(s->notes->ud, s->pool, &job, err, sizeof err) : clnas_pool_run(s->pool, &job, NULL, err, sizeof err);
+        if (st == CLNAS_OK && procs && (st = share_round(s, &j)) == CLNAS_OK)
+            for (int i = 0; i < n; i++) round_commit(&j, i, 0);
+        if (st != CLNAS_OK) {
+            int f = clnas_pool_failed_item(s->pool);
+            char en[16] = "?";
+            if (f >= 0) edge_name(cands[f].edge, en, sizeof en);
+            clnas_set_error(s->ctx, st, "%s [search round %d, candidate %s %s]", err, round, en,
+                            f >= 0 ? clnas_nb201_op_name(cands[f].op) : "?");
+        }
+    }
+    for (int d = 0; j.cur && d < nd; d++) eval_free(&j.cur[d]);
+    free(j.cur);
+    free(j.cnt);
+    free(j.mine);
+    free(j.images);
+    free(j.patches);
+    return st;
+}
+
 /* One round: scores every candidate of *arch (reporting each to the sink), ranks them and prunes
  * *arch. cands has room for every (edge, op). */
 static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round, clnas_candidate *cands)
@@ -485,12 +697,14 @@ static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round
     const clnas_score_opts *so = &o->score;
     int k_prune = clnas_nb201_edge_count(arch, 0) - 1;
     if (o->prune_number < k_prune) k_prune = o->prune_number;
-    evaluator cur;
-    clnas_status st = eval_make(s->ctx, arch, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &cur);
-    if (st != CLNAS_OK) return st;
-    if (o->shared_batches) draw_round_data(s);
     int n = list_candidates(arch, cands);
-    for (int i = 0; i < n; i++) {
+    evaluator cur;
+    memset(&cur, 0, sizeof cur);
+    clnas_status st = s->pool ? round_pool(s, arch, round, cands, n)
+                              : eval_make(s->ctx, arch, 0, clnas_key_combine(KEY_NTK_ROUND, (uint64_t)round), so, &cur);
+    if (st != CLNAS_OK) return st;
+    if (o->shared_batches && !s->pool) draw_round_data(s);
+    for (int i = 0; !s->pool && i < n; i++) {
         progress(s, round, s->res->rounds, i + 1, n);
         st = o->shared_batches ? score_candidate_shared(s, arch, &cur, &cands[i], round)
                                : score_candidate(s, arch, &cur, &cands[i], round, i);
@@ -518,7 +732,8 @@ static clnas_status run_round(search_state *s, clnas_nb201_arch *arch, int round
     return CLNAS_OK;
 }
 
-clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *o, clnas_search_result *res)
+static clnas_status search_impl(clnas_ctx *ctx, clnas_pool *pool, const clnas_search_notes *notes, const clnas_dataset *data,
+                                const clnas_search_opts *o, clnas_search_result *res)
 {
     memset(res, 0, sizeof *res);
     const clnas_score_opts *so = &o->score;
@@ -527,13 +742,15 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     search_state s;
     memset(&s, 0, sizeof s);
     s.ctx = ctx;
+    s.pool = pool;
+    s.notes = notes;
     s.o = o;
     s.res = res;
     s.t0 = s.t_last = clnas_now();
     s.show = !o->quiet && isatty(2);
     int hw = clnas_dataset_hw(so->dataset);
-    /* the shared mode holds a whole round's K batches and K patch sets */
-    size_t nbuf = o->shared_batches ? (size_t)so->repeats : 1;
+    /* a candidate's (or, in the shared mode, a round's) K batches and K patch sets */
+    size_t nbuf = (size_t)so->repeats;
     s.images = malloc(nbuf * so->batch * 3 * hw * hw * sizeof(float));
     s.patches = malloc(nbuf * so->lr_batch * so->lr_batches * 9 * sizeof(float));
     clnas_candidate *cands = calloc(CLNAS_NB201_EDGES * CLNAS_NB201_NOPS, sizeof *cands);
@@ -552,6 +769,8 @@ clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const
     res->arch = arch;
     res->wall_s = clnas_now() - s.t0;
 done:
+    /* a pool search may have moved its host-side work to another device: the message goes to ctx */
+    if (st != CLNAS_OK && s.ctx != ctx) clnas_set_error(ctx, st, "%s", clnas_ctx_errmsg(s.ctx));
     if (s.show) fputc('\n', stderr);
     clnas_sampler_destroy(s.si);
     clnas_sampler_destroy(s.sp);
@@ -559,4 +778,17 @@ done:
     free(s.patches);
     free(cands);
     return st;
+}
+
+clnas_status clnas_search_nb201(clnas_ctx *ctx, const clnas_dataset *data, const clnas_search_opts *o, clnas_search_result *res)
+{
+    return search_impl(ctx, NULL, NULL, data, o, res);
+}
+
+clnas_status clnas_search_nb201_pool(clnas_pool *pool, const clnas_search_notes *notes, const clnas_dataset *data,
+                                     const clnas_search_opts *o, clnas_search_result *res)
+{
+    /* one device: the one-device search itself */
+    int spread = clnas_pool_size(pool) > 1 || (notes && notes->run && notes->share);
+    return search_impl(clnas_pool_ctx(pool, 0), spread ? pool : NULL, notes, data, o, res);
 }
