@@ -100,7 +100,7 @@ run_rusticl() {
   local dir=$1 t0 rc=0 p=0 f=0
   t0=$(date +%s)
   echo "==== [rusticl] kernel tests on Mesa rusticl / llvmpipe ($dir)"
-  if ! RUSTICL_ENABLE=llvmpipe "$dir/clnas" devices 2>/dev/null | grep -q llvmpipe; then
+  if ! RUSTICL_ENABLE=llvmpipe "$dir/clnas" devices 2>/dev/null | grep llvmpipe >/dev/null; then
     echo "rusticl: no llvmpipe device (install mesa-opencl-icd, or set CLNAS_SKIP_RUSTICL=1)" >&2
     summary+=("[rusticl] no llvmpipe device: counted as 1 failed case")
     total_fail=$((total_fail + 1))

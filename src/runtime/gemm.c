@@ -2,9 +2,19 @@
  * CLBlast's status codes that are OpenCL codes pass through, its own become CLNAS_E_CLBLAST
  * with the number in the message. A naive double reference lives here too. */
 #include <clblast_c.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "internal.h"
+
+/* CLBlast's first call for a device builds its database entries and program cache, and that
+ * initialisation is not safe to run in two threads at once (measured: a SEGV in
+ * clblast::Database's copy under ASan when two device-pool workers, src/runtime/pool.c, made
+ * their first GEMM together). Every CLBlast call therefore goes through this process-wide lock;
+ * the calls only enqueue work, so holding it costs little. */
+static pthread_mutex_t clblast_lock = PTHREAD_MUTEX_INITIALIZER;
+#define CLBLAST_LOCKED(call) (pthread_mutex_lock(&clblast_lock), locked_result = (call), \
+                              pthread_mutex_unlock(&clblast_lock), locked_result)
 
 static clnas_status map_status(clnas_ctx *ctx, CLBlastStatusCode s, const char *what, size_t m,
                                size_t n, size_t k)
@@ -33,8 +43,9 @@ static clnas_status scale_c(clnas_ctx *ctx, int dbl, size_t m, size_t n, double 
             CL_CHECK(ctx, clEnqueueFillBuffer(ctx->queue, C, dbl ? (const void *)&zd : (const void *)&zf, es,
                                               off * es, n * es, 0, NULL, NULL));
         } else {
-            CLBlastStatusCode s = dbl ? CLBlastDscal(n, beta, C, off, 1, &ctx->queue, NULL)
-                                      : CLBlastSscal(n, (float)beta, C, off, 1, &ctx->queue, NULL);
+            CLBlastStatusCode locked_result;
+            CLBlastStatusCode s = dbl ? CLBLAST_LOCKED(CLBlastDscal(n, beta, C, off, 1, &ctx->queue, NULL))
+                                      : CLBLAST_LOCKED(CLBlastSscal(n, (float)beta, C, off, 1, &ctx->queue, NULL));
             if (s != CLBlastSuccess) return map_status(ctx, s, dbl ? "DSCAL (k = 0)" : "SSCAL (k = 0)", m, n, 0);
         }
     }
@@ -47,9 +58,10 @@ clnas_status clnas_gemm(clnas_ctx *ctx, int transA, int transB, size_t m, size_t
 {
     if (m == 0 || n == 0) return CLNAS_OK;
     if (k == 0) return scale_c(ctx, 0, m, n, beta, C, offC, ldc);
-    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, transA ? CLBlastTransposeYes : CLBlastTransposeNo,
+    CLBlastStatusCode locked_result;
+    CLBlastStatusCode s = CLBLAST_LOCKED(CLBlastSgemm(CLBlastLayoutRowMajor, transA ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        transB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
-                                       A, offA, lda, B, offB, ldb, beta, C, offC, ldc, &ctx->queue, NULL);
+                                       A, offA, lda, B, offB, ldb, beta, C, offC, ldc, &ctx->queue, NULL));
     return map_status(ctx, s, "SGEMM", m, n, k);
 }
 
@@ -62,9 +74,10 @@ clnas_status clnas_dgemm(clnas_ctx *ctx, int transA, int transB, size_t m, size_
                                ctx->info.name);
     if (m == 0 || n == 0) return CLNAS_OK;
     if (k == 0) return scale_c(ctx, 1, m, n, beta, C, offC, ldc);
-    CLBlastStatusCode s = CLBlastDgemm(CLBlastLayoutRowMajor, transA ? CLBlastTransposeYes : CLBlastTransposeNo,
+    CLBlastStatusCode locked_result;
+    CLBlastStatusCode s = CLBLAST_LOCKED(CLBlastDgemm(CLBlastLayoutRowMajor, transA ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        transB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
-                                       A, offA, lda, B, offB, ldb, beta, C, offC, ldc, &ctx->queue, NULL);
+                                       A, offA, lda, B, offB, ldb, beta, C, offC, ldc, &ctx->queue, NULL));
     return map_status(ctx, s, "DGEMM", m, n, k);
 }
 
@@ -92,8 +105,9 @@ clnas_status clnas_gemm_override(clnas_ctx *ctx, const char *kernel, size_t n, c
                                  const size_t *values)
 {
     /* CLBlast's prototype takes `const char **`; it only reads the strings. */
-    CLBlastStatusCode s = CLBlastOverrideParameters(ctx->device, kernel, CLBlastPrecisionSingle, n,
-                                                    (const char **)(uintptr_t)names, values);
+    CLBlastStatusCode locked_result;
+    CLBlastStatusCode s = CLBLAST_LOCKED(CLBlastOverrideParameters(ctx->device, kernel, CLBlastPrecisionSingle, n,
+                                                    (const char **)(uintptr_t)names, values));
     if (s == CLBlastSuccess) return CLNAS_OK;
     int code = (int)s;
     if (code < 0 && code > -1000)
@@ -140,10 +154,11 @@ clnas_status clnas_gemm_batched(clnas_ctx *ctx, int dbl, int transA, int transB,
     for (size_t i = 0; i < count; i++) { af[i] = 1.0f; bf[i] = 0.0f; ad[i] = 1.0; bd[i] = 0.0; }
     const CLBlastTranspose ta = transA ? CLBlastTransposeYes : CLBlastTransposeNo;
     const CLBlastTranspose tb = transB ? CLBlastTransposeYes : CLBlastTransposeNo;
-    CLBlastStatusCode s = dbl ? CLBlastDgemmBatched(CLBlastLayoutRowMajor, ta, tb, m, n, k, ad, A, offA, lda, B, offB,
+    CLBlastStatusCode locked_result;
+    CLBlastStatusCode s = CLBLAST_LOCKED(dbl ? CLBlastDgemmBatched(CLBlastLayoutRowMajor, ta, tb, m, n, k, ad, A, offA, lda, B, offB,
                                                     ldb, bd, C, offC, ldc, count, &ctx->queue, NULL)
                               : CLBlastSgemmBatched(CLBlastLayoutRowMajor, ta, tb, m, n, k, af, A, offA, lda, B, offB,
-                                                    ldb, bf, C, offC, ldc, count, &ctx->queue, NULL);
+                                                    ldb, bf, C, offC, ldc, count, &ctx->queue, NULL));
     return map_status(ctx, s, dbl ? "DGEMM (batched)" : "SGEMM (batched)", m, n, k);
 }
 
@@ -163,9 +178,10 @@ clnas_status clnas_gemm_strided(clnas_ctx *ctx, int transA, int transB, size_t m
         }
         return CLNAS_OK;
     }
-    CLBlastStatusCode s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, transA ? CLBlastTransposeYes : CLBlastTransposeNo,
+    CLBlastStatusCode locked_result;
+    CLBlastStatusCode s = CLBLAST_LOCKED(CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, transA ? CLBlastTransposeYes : CLBlastTransposeNo,
                                                      transB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, A,
                                                      offA, lda, strideA, B, offB, ldb, strideB, beta, C, offC, ldc, strideC,
-                                                     count, &ctx->queue, NULL);
+                                                     count, &ctx->queue, NULL));
     return map_status(ctx, s, "SGEMM (strided batched)", m, n, k);
 }
