@@ -12,7 +12,7 @@ packages=(
   build-essential cmake pkg-config
   ocl-icd-opencl-dev opencl-headers clinfo pocl-opencl-icd   # OpenCL loader, headers, CPU device
   mesa-opencl-icd                                            # rusticl: the second implementation in the tests
-  clang-15                                                   # offline kernel compile check (tools/cl_offline_check.sh)
+  clang-15                                                   # offline kernel compile check (tools/cl_offline_check.sh), libFuzzer (tools/fuzz.sh)
   libopenblas0-pthread                                       # clnas bench: the host's SGEMM rate (dlopen'd)
   libclblast-dev liblapacke-dev libpng-dev libcairo2-dev fonts-dejavu-core
   libjansson-dev                                             # JSON reading and writing
@@ -21,7 +21,6 @@ packages=(
   libopenmpi-dev openmpi-bin                                 # MPI across processes (optional: -DCLNAS_MPI)
   python3-torch                                              # reference values in tests
   python3-pil                                                # PIL's decode + resize, the JPEG tests' oracle
-  clang-15                                                   # libFuzzer targets (tools/fuzz.sh)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
