@@ -467,115 +467,96 @@ clnas_status clnas_plot_cost(const char *path, const clnas_cost_point *pts, int 
     return clnas_plot_cost_labelled(path, pts, n, note, meta, NULL, NULL, err, errlen);
 }
 
-clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *pts, int n, const char *note,
-                                      const clnas_plot_meta *meta, const char *ylab, const char *publab,
-                                      char *err, size_t errlen)
-{
-    char dummy[8];
-    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
-    err[0] = 0;
-    if (!path || n < 0 || (n > 0 && !pts)) {
-        snprintf(err, errlen, "plot: invalid arguments");
-        return CLNAS_E_INVALID_ARG;
-    }
-    const int W = CLNAS_PLOT_COST_W, H = CLNAS_PLOT_COST_H;
-    int nnote = 0;
-    for (const char *q = note; q && *q; q++) nnote += *q == '\n';
-    if (note && *note) nnote++;
-    cairo_surface_t *surf;
-    cairo_t *cr;
-    clnas_status st = begin(W, H, path, &surf, &cr, err, errlen);
-    if (st != CLNAS_OK) return st;
+/* The cost figure's plot area and its two axes (x: log10 seconds, y: accuracy). */
+typedef struct cost_frame {
+    double x0, x1, y0, y1;
+    axis xa, ya;
+} cost_frame;
 
-    double x0 = 190, x1 = W - 60, y0 = 120, y1 = H - 170 - 36.0 * nnote;
-    double xmn = INFINITY, xmx = -INFINITY, ymn = INFINITY, ymx = -INFINITY;
+/* Data ranges of the points with a cost and an accuracy (error bars included) and of the
+ * measured cost lines (kind 2 without accuracy); defaults when there is nothing to show. */
+static void cost_ranges(const clnas_cost_point *pts, int n, double *xmn, double *xmx, double *ymn, double *ymx)
+{
+    *xmn = *ymn = INFINITY;
+    *xmx = *ymx = -INFINITY;
     for (int i = 0; i < n; i++) {
         if (pts[i].cost_s > 0 && !isfinite(pts[i].acc) && pts[i].kind == 2) { /* a cost line */
-            if (log10(pts[i].cost_s) < xmn) xmn = log10(pts[i].cost_s);
-            if (log10(pts[i].cost_s) > xmx) xmx = log10(pts[i].cost_s);
+            if (log10(pts[i].cost_s) < *xmn) *xmn = log10(pts[i].cost_s);
+            if (log10(pts[i].cost_s) > *xmx) *xmx = log10(pts[i].cost_s);
         }
         if (!(pts[i].cost_s > 0) || !isfinite(pts[i].acc)) continue;
         double c = pts[i].cost_s, s = isfinite(pts[i].cost_std) && pts[i].cost_std > 0 ? pts[i].cost_std : 0;
         double lo = log10(c - s > c / 10 ? c - s : c / 10), hi = log10(c + s);
         double e = isfinite(pts[i].acc_std) && pts[i].acc_std > 0 ? pts[i].acc_std : 0;
-        if (lo < xmn) xmn = lo;
-        if (hi > xmx) xmx = hi;
-        if (pts[i].acc - e < ymn) ymn = pts[i].acc - e;
-        if (pts[i].acc + e > ymx) ymx = pts[i].acc + e;
+        if (lo < *xmn) *xmn = lo;
+        if (hi > *xmx) *xmx = hi;
+        if (pts[i].acc - e < *ymn) *ymn = pts[i].acc - e;
+        if (pts[i].acc + e > *ymx) *ymx = pts[i].acc + e;
     }
-    if (!(xmx >= xmn)) { xmn = 0; xmx = 5; }
-    if (!(ymx >= ymn)) { ymn = 50; ymx = 100; }
-    /* whole decades plus room for the labels at the right */
-    axis xa = {floor(xmn - 0.15), ceil(xmx + 0.35), x0, x1, 1};
-    axis ya = {0, 1, y1, y0, 0};
-    ax_range(&ya, ymn, ymx, 0.07);
-    if (ya.hi > 100) ya.hi = 100;
+    if (!(*xmx >= *xmn)) { *xmn = 0; *xmx = 5; }
+    if (!(*ymx >= *ymn)) { *ymn = 50; *ymx = 100; }
+}
 
-    draw_axis(cr, &ya, 1, x0, x1, x0, 28);
-    draw_axis(cr, &xa, 0, y0, y1, y1, 28);
-    frame(cr, x0, y0, x1, y1);
-    set_rgb(cr, C_BLACK, 1);
-    text(cr, (x0 + x1) / 2, y1 + 64, "search cost in seconds, log scale (published: GPU-seconds; clnas: wall seconds on the device named)", 30, 0, 0.5, 0);
-    ylabel(cr, x0 - 118, (y0 + y1) / 2, ylab ? ylab : "NAS-Bench-201 CIFAR-10 test accuracy (%)", 30);
-    const char *title = meta && meta->title && *meta->title ? meta->title : "Search cost vs. accuracy on NAS-Bench-201";
-    text(cr, W / 2.0, 30, title, 36, 1, 0.5, 0);
-
-    /* measured costs without an accuracy: dashed vertical lines, labelled at the top */
+/* Measured costs without an accuracy: dashed vertical lines, labelled at the top. */
+static void cost_lines(cairo_t *cr, const clnas_cost_point *pts, int n, const cost_frame *f)
+{
     for (int i = 0, row = 0; i < n; i++) {
         if (!(pts[i].cost_s > 0) || isfinite(pts[i].acc) || pts[i].kind != 2) continue;
-        double px = ax_map(&xa, log10(pts[i].cost_s)), dash = 14;
+        double px = ax_map(&f->xa, log10(pts[i].cost_s)), dash = 14;
         set_rgb(cr, C_RED, 0.9);
         cairo_set_line_width(cr, 3);
         cairo_set_dash(cr, &dash, 1, 0);
-        cairo_move_to(cr, px, y0);
-        cairo_line_to(cr, px, y1);
+        cairo_move_to(cr, px, f->y0);
+        cairo_line_to(cr, px, f->y1);
         cairo_stroke(cr);
         cairo_set_dash(cr, NULL, 0, 0);
         const char *lab = pts[i].label ? pts[i].label : "";
         double w = text_width(cr, lab, 26, 1);
-        text(cr, px + 12 + w > x1 - 6 ? px - 12 - w : px + 12, y0 + 30 + 34 * row++, lab, 26, 1, 0, 0.5);
+        text(cr, px + 12 + w > f->x1 - 6 ? px - 12 - w : px + 12, f->y0 + 30 + 34 * row++, lab, 26, 1, 0, 0.5);
     }
+}
 
-    /* error bars, then markers */
+/* Error bars (accuracy std vertically, cost std horizontally). */
+static void cost_error_bars(cairo_t *cr, const clnas_cost_point *pts, int n, const cost_frame *f)
+{
     set_rgb(cr, C_BLACK, 0.8);
     cairo_set_line_width(cr, 2.2);
     for (int i = 0; i < n; i++) {
         if (!(pts[i].cost_s > 0) || !isfinite(pts[i].acc)) continue;
-        double px = ax_map(&xa, log10(pts[i].cost_s)), py = ax_map(&ya, pts[i].acc);
+        double px = ax_map(&f->xa, log10(pts[i].cost_s)), py = ax_map(&f->ya, pts[i].acc);
         if (isfinite(pts[i].acc_std) && pts[i].acc_std > 0) {
-            double a = ax_map(&ya, pts[i].acc - pts[i].acc_std), b = ax_map(&ya, pts[i].acc + pts[i].acc_std);
+            double a = ax_map(&f->ya, pts[i].acc - pts[i].acc_std), b = ax_map(&f->ya, pts[i].acc + pts[i].acc_std);
             cairo_move_to(cr, px, a); cairo_line_to(cr, px, b);
             cairo_move_to(cr, px - 9, a); cairo_line_to(cr, px + 9, a);
             cairo_move_to(cr, px - 9, b); cairo_line_to(cr, px + 9, b);
         }
         if (isfinite(pts[i].cost_std) && pts[i].cost_std > 0) {
             double c = pts[i].cost_s, s = pts[i].cost_std;
-            double a = ax_map(&xa, log10(c - s > c / 10 ? c - s : c / 10)), b = ax_map(&xa, log10(c + s));
+            double a = ax_map(&f->xa, log10(c - s > c / 10 ? c - s : c / 10)), b = ax_map(&f->xa, log10(c + s));
             cairo_move_to(cr, a, py); cairo_line_to(cr, b, py);
             cairo_move_to(cr, a, py - 9); cairo_line_to(cr, a, py + 9);
             cairo_move_to(cr, b, py - 9); cairo_line_to(cr, b, py + 9);
         }
     }
     cairo_stroke(cr);
+}
 
-    /* labels: greedy placement around each point, avoiding markers, other labels and the frame */
+/* Labels: greedy placement around each point, avoiding markers, other labels and the frame.
+ * 0 when out of memory. */
+static int cost_labels(cairo_t *cr, const clnas_cost_point *pts, int n, const cost_frame *f)
+{
     box *taken = malloc((size_t)(2 * n + 8) * sizeof *taken);
     int ntaken = 0;
-    if (!taken) {
-        cairo_destroy(cr);
-        cairo_surface_destroy(surf);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return CLNAS_E_NOMEM;
-    }
+    if (!taken) return 0;
     for (int i = 0; i < n; i++) {
         if (!(pts[i].cost_s > 0) || !isfinite(pts[i].acc)) continue;
-        double px = ax_map(&xa, log10(pts[i].cost_s)), py = ax_map(&ya, pts[i].acc);
+        double px = ax_map(&f->xa, log10(pts[i].cost_s)), py = ax_map(&f->ya, pts[i].acc);
         taken[ntaken++] = (box){px - 16, py - 16, px + 16, py + 16};
     }
     const double fs = 26;
     for (int i = 0; i < n; i++) {
         if (!(pts[i].cost_s > 0) || !isfinite(pts[i].acc)) continue;
-        double px = ax_map(&xa, log10(pts[i].cost_s)), py = ax_map(&ya, pts[i].acc);
+        double px = ax_map(&f->xa, log10(pts[i].cost_s)), py = ax_map(&f->ya, pts[i].acc);
         const char *lab = pts[i].label ? pts[i].label : "";
         int bold = pts[i].kind != 0;
         double w = text_width(cr, lab, fs, bold), h = fs * 1.2;
@@ -587,7 +568,7 @@ clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *
         int nc = (int)(sizeof cand / sizeof cand[0]), pick = -1;
         for (int c = 0; c < nc && pick < 0; c++) {
             box b = {px + cand[c][0], py + cand[c][1], px + cand[c][0] + w, py + cand[c][1] + h};
-            if (b.x0 < x0 + 6 || b.x1 > x1 - 6 || b.y0 < y0 + 6 || b.y1 > y1 - 6) continue;
+            if (b.x0 < f->x0 + 6 || b.x1 > f->x1 - 6 || b.y0 < f->y0 + 6 || b.y1 > f->y1 - 6) continue;
             int ok = 1;
             for (int t = 0; t < ntaken && ok; t++) ok = !overlap(b, taken[t]);
             if (ok) pick = c;
@@ -608,12 +589,13 @@ clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *
         text(cr, b.x0, b.y0 + h / 2, lab, fs, bold, 0, 0.5);
     }
     free(taken);
-    for (int i = 0; i < n; i++) {
-        if (!(pts[i].cost_s > 0) || !isfinite(pts[i].acc)) continue;
-        marker(cr, pts[i].kind, ax_map(&xa, log10(pts[i].cost_s)), ax_map(&ya, pts[i].acc));
-    }
+    return 1;
+}
 
-    /* legend (lower right: high cost, low accuracy is where nothing good lives) */
+/* Legend (lower right: high cost, low accuracy is where nothing good lives), moved up while it
+ * would cover a point. */
+static void cost_legend(cairo_t *cr, const clnas_cost_point *pts, int n, const cost_frame *f, const char *publab)
+{
     int have[3] = {0, 0, 0};
     for (int i = 0; i < n; i++)
         if (pts[i].kind >= 0 && pts[i].kind <= 2 && (isfinite(pts[i].acc) || pts[i].kind != 2)) have[pts[i].kind] = 1;
@@ -622,53 +604,106 @@ clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *
     int nl = 0;
     for (int k = 0; k < 3; k++)
         if (have[k]) { nl++; lw = fmax(lw, text_width(cr, names[k], 25, 0)); }
-    if (nl) {
-        double bw = lw + 80, lh = 42, bh = nl * lh + 20, bx = x1 - 16 - bw, by = y1 - 16 - bh;
-        /* move it up if it would cover a point */
-        for (int tries = 0; tries < 12; tries++) {
-            box lb = {bx, by, bx + bw, by + bh};
-            int hit = 0;
-            for (int i = 0; i < n && !hit; i++) {
-                if (!(pts[i].cost_s > 0) || !isfinite(pts[i].acc)) continue;
-                double px = ax_map(&xa, log10(pts[i].cost_s)), py = ax_map(&ya, pts[i].acc);
-                hit = overlap(lb, (box){px - 40, py - 40, px + 40, py + 40});
-            }
-            if (!hit) break;
-            by -= 60;
+    if (!nl) return;
+    double bw = lw + 80, lh = 42, bh = nl * lh + 20, bx = f->x1 - 16 - bw, by = f->y1 - 16 - bh;
+    for (int tries = 0; tries < 12; tries++) {
+        box lb = {bx, by, bx + bw, by + bh};
+        int hit = 0;
+        for (int i = 0; i < n && !hit; i++) {
+            if (!(pts[i].cost_s > 0) || !isfinite(pts[i].acc)) continue;
+            double px = ax_map(&f->xa, log10(pts[i].cost_s)), py = ax_map(&f->ya, pts[i].acc);
+            hit = overlap(lb, (box){px - 40, py - 40, px + 40, py + 40});
         }
-        cairo_rectangle(cr, bx, by, bw, bh);
-        cairo_set_source_rgba(cr, 1, 1, 1, 0.92);
-        cairo_fill_preserve(cr);
-        cairo_set_source_rgb(cr, 0.55, 0.55, 0.55);
-        cairo_set_line_width(cr, 1.5);
-        cairo_stroke(cr);
-        int row = 0;
-        for (int k = 0; k < 3; k++) {
-            if (!have[k]) continue;
-            double cy = by + 10 + lh * (row + 0.5);
-            marker(cr, k, bx + 32, cy);
-            set_rgb(cr, C_BLACK, 1);
-            text(cr, bx + 62, cy, names[k], 25, 0, 0, 0.5);
-            row++;
-        }
+        if (!hit) break;
+        by -= 60;
     }
+    cairo_rectangle(cr, bx, by, bw, bh);
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.92);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 0.55, 0.55, 0.55);
+    cairo_set_line_width(cr, 1.5);
+    cairo_stroke(cr);
+    int row = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!have[k]) continue;
+        double cy = by + 10 + lh * (row + 0.5);
+        marker(cr, k, bx + 32, cy);
+        set_rgb(cr, C_BLACK, 1);
+        text(cr, bx + 62, cy, names[k], 25, 0, 0, 0.5);
+        row++;
+    }
+}
 
-    /* note lines under the axis label */
-    if (note && *note) {
-        char *copy = malloc(strlen(note) + 1);
-        if (copy) {
-            strcpy(copy, note);
-            double ty = y1 + 118;
-            set_rgb(cr, C_GREY, 1);
-            for (char *line = copy, *nx; line; line = nx) {
-                nx = strchr(line, '\n');
-                if (nx) *nx++ = 0;
-                text(cr, x0 - 150, ty, line, 23, 0, 0, 0);
-                ty += 36;
-            }
-            free(copy);
-        }
+/* Note lines under the axis label. */
+static void cost_note(cairo_t *cr, const char *note, const cost_frame *f)
+{
+    if (!note || !*note) return;
+    char *copy = malloc(strlen(note) + 1);
+    if (!copy) return;
+    strcpy(copy, note);
+    double ty = f->y1 + 118;
+    set_rgb(cr, C_GREY, 1);
+    for (char *line = copy, *nx; line; line = nx) {
+        nx = strchr(line, '\n');
+        if (nx) *nx++ = 0;
+        text(cr, f->x0 - 150, ty, line, 23, 0, 0, 0);
+        ty += 36;
     }
+    free(copy);
+}
+
+clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *pts, int n, const char *note,
+                                      const clnas_plot_meta *meta, const char *ylab, const char *publab,
+                                      char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+    err[0] = 0;
+    if (!path || n < 0 || (n > 0 && !pts)) {
+        snprintf(err, errlen, "plot: invalid arguments");
+        return CLNAS_E_INVALID_ARG;
+    }
+    const int W = CLNAS_PLOT_COST_W, H = CLNAS_PLOT_COST_H;
+    int nnote = 0;
+    for (const char *q = note; q && *q; q++) nnote += *q == '\n';
+    if (note && *note) nnote++;
+    cairo_surface_t *surf;
+    cairo_t *cr;
+    clnas_status st = begin(W, H, path, &surf, &cr, err, errlen);
+    if (st != CLNAS_OK) return st;
+
+    cost_frame f = {190, W - 60, 120, H - 170 - 36.0 * nnote, {0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}};
+    double xmn, xmx, ymn, ymx;
+    cost_ranges(pts, n, &xmn, &xmx, &ymn, &ymx);
+    /* whole decades plus room for the labels at the right */
+    f.xa = (axis){floor(xmn - 0.15), ceil(xmx + 0.35), f.x0, f.x1, 1};
+    f.ya = (axis){0, 1, f.y1, f.y0, 0};
+    ax_range(&f.ya, ymn, ymx, 0.07);
+    if (f.ya.hi > 100) f.ya.hi = 100;
+
+    draw_axis(cr, &f.ya, 1, f.x0, f.x1, f.x0, 28);
+    draw_axis(cr, &f.xa, 0, f.y0, f.y1, f.y1, 28);
+    frame(cr, f.x0, f.y0, f.x1, f.y1);
+    set_rgb(cr, C_BLACK, 1);
+    text(cr, (f.x0 + f.x1) / 2, f.y1 + 64, "search cost in seconds, log scale (published: GPU-seconds; clnas: wall seconds on the device named)", 30, 0, 0.5, 0);
+    ylabel(cr, f.x0 - 118, (f.y0 + f.y1) / 2, ylab ? ylab : "NAS-Bench-201 CIFAR-10 test accuracy (%)", 30);
+    const char *title = meta && meta->title && *meta->title ? meta->title : "Search cost vs. accuracy on NAS-Bench-201";
+    text(cr, W / 2.0, 30, title, 36, 1, 0.5, 0);
+
+    cost_lines(cr, pts, n, &f);
+    cost_error_bars(cr, pts, n, &f);
+    if (!cost_labels(cr, pts, n, &f)) {
+        cairo_destroy(cr);
+        cairo_surface_destroy(surf);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return CLNAS_E_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!(pts[i].cost_s > 0) || !isfinite(pts[i].acc)) continue;
+        marker(cr, pts[i].kind, ax_map(&f.xa, log10(pts[i].cost_s)), ax_map(&f.ya, pts[i].acc));
+    }
+    cost_legend(cr, pts, n, &f, publab);
+    cost_note(cr, note, &f);
     return finish(surf, cr, path, meta, NULL, err, errlen);
 }
 
