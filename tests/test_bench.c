@@ -355,7 +355,7 @@ Test(bench, default_json_has_openblas_ratio_and_torch_reason, .timeout = 300)
 Test(bench, host_sgemm_rate)
 {
     clnas_bench_hostblas hb;
-    if (!clnas_bench_host_open(&hb)) cr_skip_test("no OpenBLAS: %s", hb.why);
+    if (!clnas_bench_host_open(&hb)) cr_assert_fail("no OpenBLAS: %s (install libopenblas0-pthread: tools/deps.sh does)", hb.why);
     double g = -1;
     cr_expect_eq(clnas_bench_host_sgemm(tu_ctx(), &hb, 64, 48, 300, 1, 3, &g), CLNAS_OK);
     cr_expect(g > 0 && isfinite(g), "rate %g", g);
