@@ -55,6 +55,10 @@ struct clnas_ctx {
     clnas_tuning tune;          /* what was applied: GEMM parameters and per-device values (all zero when nothing was) */
     const char *tune_source;    /* "file", "shipped", "none" or "off" (static string) */
     char tune_note[512];        /* why a tuning file was passed over, "" if it was not */
+    /* ---- commands enqueued on queue, counted for `clnas bench --space darts`'s launch share ----
+     * kernels launched through clnas_launch; calls into CLBlast's GEMM (each 1 to 4 kernels of its
+     * own, not counted one by one); fills and copies; blocking reads and writes */
+    unsigned long n_kernels, n_gemms, n_fills, n_transfers;
 };
 
 /* Records a formatted message in ctx->err (if ctx is not NULL) and returns status. */

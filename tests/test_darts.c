@@ -277,7 +277,7 @@ Test(darts_trace, round_trip_and_partial_last_line)
     tu_mkdtemp(dir, sizeof dir, "clnas_dtrace");
     snprintf(path, sizeof path, "%s/trace.jsonl", dir);
     darts_trace_writer *w = NULL;
-    cr_assert_eq(darts_trace_open(path, &w, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(darts_trace_open(path, NULL, &w, err, sizeof err), CLNAS_OK, "%s", err);
     const clnas_darts_search_sink *sk = darts_trace_sink(w);
     clnas_darts_search_opts o;
     clnas_darts_search_opts_default(&o);
@@ -299,6 +299,10 @@ Test(darts_trace, round_trip_and_partial_last_line)
             c[i].r_cand[r] = 17;
         }
         c[i].kappa_undefined = i;
+        c[i].cost_s = i ? NAN : 2.5; /* the second: unknown (not written) */
+        c[i].cost_gflop = 0.125;
+        c[i].cost_kappa_evals = 6;
+        c[i].cost_regions_evals = 6;
         sk->candidate(sk->ud, 1 + i, i ? "edges" : "ops", &c[i], 3);
     }
     c[1].pruned = 1;
@@ -306,9 +310,10 @@ Test(darts_trace, round_trip_and_partial_last_line)
     clnas_darts_alpha_supernet(&a);
     sk->round(sk->ud, 2, "edges", &a, &a, c, 2);
     cr_assert_eq(darts_trace_close(w, err, sizeof err), CLNAS_OK, "%s", err);
-    darts_trace_data td;
+    clnas_trace_data td;
     cr_assert_eq(darts_trace_read(path, &td, err, sizeof err), CLNAS_OK, "%s", err);
-    cr_expect(td.has_header && td.edge_ntk_refresh && !td.dropped);
+    cr_expect(td.has_header && !td.dropped);
+    cr_expect_str_eq(clnas_json_get_str(td.header, "edge_ntk", ""), "refresh");
     cr_assert_eq(td.n, 2);
     for (int i = 0; i < 2; i++) {
         cr_expect_eq(td.rounds[i], 1 + i);
@@ -320,14 +325,18 @@ Test(darts_trace, round_trip_and_partial_last_line)
         cr_expect_eq(td.cands[i].r_cur[1], 2998);
         cr_expect_eq(td.cands[i].kappa_undefined, i);
     }
-    darts_trace_data_free(&td);
+    cr_expect_eq(td.cands[0].cost_s, 2.5);
+    cr_expect_eq(td.cands[0].cost_gflop, 0.125);
+    cr_expect_eq(td.cands[0].cost_kappa_evals, 6);
+    cr_expect(isnan(td.cands[1].cost_s), "no cost written for an unknown one");
+    clnas_trace_data_free(&td);
     /* an interrupted write leaves a partial last line: dropped, not an error */
     FILE *f = fopen(path, "a");
     fputs("{\"type\": \"candidate\", \"round\": 3, \"ce", f);
     fclose(f);
     cr_assert_eq(darts_trace_read(path, &td, err, sizeof err), CLNAS_OK, "%s", err);
     cr_expect(td.dropped && td.n == 2);
-    darts_trace_data_free(&td);
+    clnas_trace_data_free(&td);
     /* a bad line in the middle is an error naming the line */
     f = fopen(path, "a");
     fputs("\n{\"type\": \"candidate\"}\n", f);
@@ -581,7 +590,7 @@ Test(darts_search, imagenet_folder_search_cli, .timeout = 300)
              "--repeat 1 --lr-batch 100 --lr-batches 1 --out '%s/runs' 2>&1", CLNAS_BIN, dir, dir, dir);
     rc = tu_run(cmd, &out);
     cr_expect_eq(rc, 1, "%s", out);
-    cr_expect(strstr(out, "was searched with other settings") != NULL, "%s", out);
+    cr_expect(strstr(out, "was computed with other settings: batch 4 (this run: 6)") != NULL, "%s", out);
     free(out);
     tu_rmrf(dir);
 #endif

@@ -87,6 +87,12 @@ typedef struct clnas_darts_search_result {
                                        counted as 0 regions, the worst */
     long kappa_evals, regions_evals; /* computed by this call */
     double kappa_gflop;
+    /* The candidates taken over from opts.resume and their recorded cost (cost_* summed;
+     * prior_wall_s NaN when some were not recorded: traces of older clnas). Every candidate's
+     * own cost is in its clnas_candidate (reported to the sink), as the NB201 search does. */
+    int prior_candidates;
+    double prior_wall_s, prior_kappa_gflop;
+    long prior_kappa_evals, prior_regions_evals;
     double wall_s, ops_s, edges_s;  /* the whole search, the op rounds, the edge pruning */
 } clnas_darts_search_result;
 

@@ -62,6 +62,31 @@ void clnas_bench_host_close(clnas_bench_hostblas *h);
 clnas_status clnas_bench_host_sgemm(clnas_ctx *ctx, const clnas_bench_hostblas *h, size_t m, size_t n, size_t k,
                                     int transB, int reps, double *gflops);
 
+/* ------------------------------------------------------------------ launches (launch.c) */
+
+/* Commands a context has enqueued since it was created: kernels launched by clnas (every op's
+ * kernels), GEMM calls into CLBlast (each runs 1 to 4 kernels of its own: only the calls are
+ * counted), buffer fills and copies, blocking reads and writes. */
+typedef struct clnas_bench_launches {
+    unsigned long kernels, gemms, fills, transfers;
+} clnas_bench_launches;
+void clnas_bench_launch_counts(const clnas_ctx *ctx, clnas_bench_launches *out);
+/* out = b - a (the commands of the work between two counts). */
+void clnas_bench_launches_diff(const clnas_bench_launches *a, const clnas_bench_launches *b, clnas_bench_launches *out);
+/* The cost of one launch apart from its work, on ctx's queue (seconds per launch, medians of reps
+ * streams after a warm-up stream):
+ *   stream_s: a kernel with one work-item that writes one float, launched n times in a row and
+ *             then waited for once (the executor's pattern: it enqueues a network's kernels and
+ *             waits at the end), the stream's time / n;
+ *   sync_s:   the same kernel launched and waited for alone (median of n);
+ *   gemm_s:   a CLBlast SGEMM call of 8 x 8 x 8, n in a row then one wait, the time / n (the
+ *             fixed cost of a GEMM call: its host side and its kernels).
+ * The measurement's own commands are not counted (clnas_bench_launch_counts). */
+typedef struct clnas_bench_launch_cost {
+    double stream_s, sync_s, gemm_s;
+} clnas_bench_launch_cost;
+clnas_status clnas_bench_launch_cost_run(clnas_ctx *ctx, int n, int reps, clnas_bench_launch_cost *out);
+
 /* ------------------------------------------------------------------ `clnas bench` (default) */
 
 typedef struct clnas_bench_overview {

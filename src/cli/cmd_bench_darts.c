@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench/bench.h"
 #include "cli/cli.h"
 #include "clnas/darts.h"
 #include "clnas/search_darts.h"
@@ -17,7 +18,17 @@ static const char USAGE[] =
 "(all 7 ops) and of the candidate without sep_conv_5x5 on the normal cell's edge 0<-0, on the same\n"
 "batch (forward, backward, Gram, eigenvalues), and R of both thin nets on 3,000 patches; a candidate\n"
 "does K such pairs of each (K = 3 in TE-NAS). Prints the time per candidate and the default search\n"
-"extrapolated from it (round-1 candidates are the most expensive, so it is an upper bound).\n";
+"extrapolated from it (round-1 candidates are the most expensive, so it is an upper bound).\n"
+"\n"
+"Launching versus computing: the runtime counts the commands the timed pairs enqueue (kernels of\n"
+"clnas's ops, GEMM calls into CLBlast, buffer fills and copies, blocking reads and writes). Then the\n"
+"fixed cost of one launch is measured on the same queue: a kernel of one work-item that writes one\n"
+"float, 1000 launches in a row and one wait (the executor's pattern), median of 5 such streams; and\n"
+"an 8 x 8 x 8 SGEMM call the same way. The launch overhead is estimated as kernels and fills times\n"
+"the per-launch cost plus GEMM calls times the tiny GEMM's cost; its share of the wall time is\n"
+"printed, the rest being the kernels' work, the transfers and the host's own (eigenvalues, R's\n"
+"counting). An estimate: a real kernel's launch may cost more than the trivial one's (more\n"
+"arguments, larger work-groups to schedule), and on a busy machine both are inflated alike.\n";
 
 typedef struct pair_times {
     double fwd, bwd, gram, eig, lr;
@@ -43,6 +54,29 @@ static clnas_status make(clnas_ctx *ctx, const clnas_darts_alpha *al, const clna
     free(p);
     free(q);
     return st;
+}
+
+/* The launch overhead of the timed pairs: commands counted, fixed cost per launch measured. */
+static int launch_split(clnas_ctx *ctx, const clnas_bench_launches *b0, const clnas_bench_launches *b1, int repeats,
+                        double wall)
+{
+    clnas_bench_launches d;
+    clnas_bench_launches_diff(b0, b1, &d);
+    clnas_bench_launch_cost lc;
+    if (clnas_bench_launch_cost_run(ctx, 1000, 5, &lc) != CLNAS_OK) {
+        fprintf(stderr, "clnas bench: measuring the launch cost: %s\n", clnas_ctx_errmsg(ctx));
+        return 1;
+    }
+    double k = (double)d.kernels / repeats, g = (double)d.gemms / repeats, f = (double)d.fills / repeats;
+    double over = (k + f) * lc.stream_s + g * lc.gemm_s, per = wall / repeats;
+    printf("commands per kappa pair + R pair: %.0f kernel launches, %.0f CLBlast GEMM calls, %.0f fills/copies, %.0f blocking "
+           "reads/writes\n", k, g, f, (double)d.transfers / repeats);
+    printf("fixed cost of one launch on this queue: %.1f us in a stream of launches (%.1f us launched and waited for alone); "
+           "one 8x8x8 GEMM call %.1f us\n", lc.stream_s * 1e6, lc.sync_s * 1e6, lc.gemm_s * 1e6);
+    printf("launching versus computing (estimate, per pair): launch overhead %.3f s = %.0f %% of the wall time %.3f s; the "
+           "other %.0f %% computing, transferring and host work; per round-1 candidate (3 pairs) %.0f launches, %.2f s\n",
+           over, 100 * over / per, per, 100 * (1 - over / per), 3 * (k + g + f), 3 * over);
+    return 0;
 }
 
 /* One kappa pair and one R pair on the same data; times summed over the two nets. */
@@ -100,6 +134,8 @@ int clnas_cmd_bench_darts(int argc, char **argv)
     if (st == CLNAS_OK) st = clnas_sampler_create(d, 0, 1, &si);
     if (st == CLNAS_OK) st = clnas_sampler_create(d, 0, 2, &sp);
     for (int k = 0; k < 2 && st == CLNAS_OK; k++) st = make(ctx, &al[k], &o, clnas_dataset_num_classes(d), &nt[k], &lr[k], &nn[k], &ln[k]);
+    clnas_bench_launches b0 = {0, 0, 0, 0}, b1 = b0;
+    if (ctx) clnas_bench_launch_counts(ctx, &b0);
     double t0 = clnas_now();
     clock_t c0 = clock();
     for (int r = 0; r < o.repeats && st == CLNAS_OK; r++) {
@@ -108,6 +144,7 @@ int clnas_cmd_bench_darts(int argc, char **argv)
         st = one_pair(nt, lr, images, patches, n, &t);
     }
     double wall = clnas_now() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    if (ctx) clnas_bench_launch_counts(ctx, &b1);
     if (st != CLNAS_OK) {
         fprintf(stderr, "clnas bench: %s\n", ctx ? clnas_ctx_errmsg(ctx) : "out of memory");
     } else {
@@ -123,7 +160,7 @@ int clnas_cmd_bench_darts(int argc, char **argv)
         printf("round-1 candidate (3 pairs): %.1f s; default %s search (%d candidates, prune %d): at most %.0f s (%.2f h)\n", per,
                clnas_dataset_name(o.dataset), cands, so.prune_number, per * cands, per * cands / 3600);
         printf("(on a busy machine the wall time exceeds the CPU time: compare the two; CLNAS_PROFILE=1 clnas score --space darts --alpha supernet --metric ntk --repeat 1 splits the time by layer kind)\n");
-        rc = 0;
+        rc = launch_split(ctx, &b0, &b1, o.repeats, wall);
     }
     for (int k = 0; k < 2; k++) {
         clnas_ntk_destroy(nt[k]);

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "clnas/search_darts.h"
 #include "report/json.h"
+#include "report/settings.h"
 #include "report/trace_darts.h"
 
 static const char USAGE[] =
@@ -55,7 +56,10 @@ typedef struct drun {
     int candidates, undefined, r_undefined;
     long kappa_evals, regions_evals;
     double kappa_gflop;
-    json_t *alpha; /* the final state */
+    int prior_candidates;  /* taken over from an interrupted run's trace */
+    double prior_wall_s;   /* their recorded cost (NaN: some not recorded) */
+    json_t *alpha;         /* the final state */
+    json_t *settings;      /* what the search was computed with (darts_trace_settings) */
 } drun;
 
 static int parse_one_seed(const char *cmd, const char *opt, const char *val, void *ud)
@@ -139,13 +143,14 @@ static json_t *run_json(const drun *r, const dargs *a, const char *device, const
     bad |= json_object_set_new(j, "kappa_evals", json_integer(r->kappa_evals));
     bad |= json_object_set_new(j, "regions_evals", json_integer(r->regions_evals));
     bad |= json_object_set_new(j, "kappa_gflop", clnas_json_num(r->kappa_gflop));
+    if (r->prior_candidates) {
+        bad |= json_object_set_new(j, "resumed_candidates", json_integer(r->prior_candidates));
+        bad |= json_object_set_new(j, "resumed_cost_s", isnan(r->prior_wall_s) ? json_null() : clnas_json_num(r->prior_wall_s));
+    }
     if (r->alpha) bad |= json_object_set(j, "alpha", r->alpha);
-    bad |= json_object_set_new(set, "batch", json_integer(so->batch));
-    bad |= json_object_set_new(set, "repeats", json_integer(so->repeats));
+    if (r->settings) bad |= json_object_update(set, r->settings);
     bad |= json_object_set_new(set, "lr_samples", json_integer(so->lr_batch * so->lr_batches));
-    bad |= json_object_set_new(set, "prune_number", json_integer(a->o.prune_number));
-    bad |= json_object_set_new(set, "edge_ntk", json_string(a->o.edge_ntk_refresh ? "refresh" : "fixed"));
-    bad |= json_object_set_new(set, "start", a->alpha ? clnas_json_str(a->alpha) : json_string("supernet"));
+    if (a->alpha) bad |= json_object_set_new(set, "start_file", clnas_json_str(a->alpha));
     bad |= json_object_set_new(j, "settings", set);
     if (bad) {
         json_decref(j);
@@ -154,21 +159,24 @@ static json_t *run_json(const drun *r, const dargs *a, const char *device, const
     return j;
 }
 
-/* 1 when a result file's settings are those of this run (a file searched otherwise is refused). */
-static int same_settings(const json_t *j, const dargs *a)
+/* The settings a result file records, as settings.h compares them: files of older clnas keep
+ * dataset, data, device and seed at the top level only, and the start state as the --alpha
+ * file's name (not comparable: left unchecked). NULL when out of memory. */
+static json_t *recorded_settings(const json_t *j)
 {
     const json_t *set = json_object_get(j, "settings");
-    const clnas_score_opts *so = &a->o.score;
-    const char *start = clnas_json_get_str(set, "start", "supernet");
-    return !strcmp(clnas_json_get_str(j, "dataset", ""), clnas_dataset_name(so->dataset)) &&
-           clnas_json_get_int(set, "batch", -1) == so->batch && clnas_json_get_int(set, "repeats", -1) == so->repeats &&
-           clnas_json_get_int(set, "lr_samples", -1) == (long long)so->lr_batch * so->lr_batches &&
-           clnas_json_get_int(set, "prune_number", -1) == a->o.prune_number &&
-           !strcmp(clnas_json_get_str(set, "edge_ntk", ""), a->o.edge_ntk_refresh ? "refresh" : "fixed") &&
-           !strcmp(start, a->alpha ? a->alpha : "supernet");
+    json_t *rec = json_is_object(set) ? json_deep_copy(set) : json_object();
+    static const char *const top[] = {"dataset", "data", "device", "seed"};
+    for (int k = 0; k < 4 && rec; k++)
+        if (!json_object_get(rec, top[k]) && json_object_get(j, top[k])) json_object_set(rec, top[k], json_object_get(j, top[k]));
+    const char *st = clnas_json_get_str(rec, "start", "supernet");
+    if (rec && strcmp(st, "supernet") != 0 && strncmp(st, "alpha-", 6) != 0) json_object_del(rec, "start");
+    if (rec) json_object_del(rec, "lr_samples");
+    if (rec) json_object_del(rec, "start_file");
+    return rec;
 }
 
-static int read_run(const char *path, drun *r, const dargs *a)
+static int read_run(const char *path, drun *r, const json_t *cur)
 {
     json_t *j = NULL;
     char err[4400];
@@ -182,12 +190,14 @@ static int read_run(const char *path, drun *r, const dargs *a)
         json_decref(j);
         return -1;
     }
-    if (!same_settings(j, a)) {
-        fprintf(stderr, "clnas search: %s was searched with other settings (its \"settings\" and \"dataset\" differ from this "
-                        "run's); rerun with the same settings, or use another --out\n", path);
+    json_t *rec = recorded_settings(j);
+    if (!rec || clnas_settings_check("search", path, rec, cur)) {
+        if (!rec) fprintf(stderr, "clnas search: out of memory\n");
+        json_decref(rec);
         json_decref(j);
         return -1;
     }
+    json_decref(rec);
     snprintf(r->genotype, sizeof r->genotype, "%s", g);
     r->params = (size_t)clnas_json_get_int(j, "params", 0);
     r->wall_s = clnas_json_get_num(j, "wall_s", NAN);
@@ -200,6 +210,9 @@ static int read_run(const char *path, drun *r, const dargs *a)
     r->regions_evals = (long)clnas_json_get_int(j, "regions_evals", 0);
     r->kappa_gflop = clnas_json_get_num(j, "kappa_gflop", 0);
     r->alpha = json_incref(json_object_get(j, "alpha"));
+    r->settings = json_deep_copy(json_object_get(j, "settings"));
+    r->prior_candidates = (int)clnas_json_get_int(j, "resumed_candidates", 0);
+    r->prior_wall_s = clnas_json_get_num(j, "resumed_cost_s", NAN);
     json_decref(j);
     return 1;
 }
@@ -213,6 +226,12 @@ static void print_run(const drun *r, const char *dataset)
     if (r->undefined) printf(", %d undefined kappa counted as 1e5 (as the original does for NaN)", r->undefined);
     if (r->r_undefined) printf(", %d undefined R counted as 0 regions", r->r_undefined);
     printf("\n");
+    if (r->prior_candidates && isnan(r->prior_wall_s))
+        printf("  %d candidates taken over from an interrupted run's trace (their cost is not recorded: an older trace)\n",
+               r->prior_candidates);
+    else if (r->prior_candidates)
+        printf("  %d candidates taken over from an interrupted run's trace, recorded cost %.1f s (not in the times above)\n",
+               r->prior_candidates, r->prior_wall_s);
     if (r->kappa_evals > 0 && r->wall_s > 0)
         printf("  NTK work %.2f GFLOP (convolutions, linear layers, Gram), %.2f GFLOP/s over the whole wall time\n", r->kappa_gflop,
                r->kappa_gflop / r->wall_s);
@@ -226,35 +245,42 @@ typedef struct denv {
     char src[1100];
 } denv;
 
+/* Every setting that changes a number of seed `seed`'s search (settings.h), for the trace's
+ * search line, the result file and the resume checks. NULL when out of memory. */
+static json_t *settings_for(const denv *e, int seed)
+{
+    clnas_darts_search_opts cur = e->a->o;
+    cur.score.seed = (uint64_t)seed;
+    cur.start = e->a->alpha ? &e->a->start : NULL;
+    return darts_trace_settings(&cur, e->src, e->devname);
+}
+
 /* Searches one seed, resuming its trace; 0, 1 (result file not written), -1 failed. */
 static int search_seed(denv *e, drun *r, long k, long nruns)
 {
     dargs *a = e->a;
     char path[4096] = "", tpath[4096] = "", label[64], err[4400];
-    darts_trace_data td;
+    clnas_trace_data td;
     memset(&td, 0, sizeof td);
+    json_t *cur = settings_for(e, r->seed);
+    if (!cur) {
+        fprintf(stderr, "clnas search: out of memory\n");
+        return -1;
+    }
     if (a->out) {
         snprintf(path, sizeof path, "%s/search_seed%d.json", a->out, r->seed);
         snprintf(tpath, sizeof tpath, "%s/trace_seed%d.jsonl", a->out, r->seed);
         if (access(tpath, F_OK) == 0 && darts_trace_read(tpath, &td, err, sizeof err) != CLNAS_OK) {
             fprintf(stderr, "clnas search: cannot resume seed %d: %s (remove the trace to search afresh)\n", r->seed, err);
+            json_decref(cur);
             return -1;
         }
-        char want[256];
-        clnas_darts_search_opts cur = a->o;
-        cur.score.seed = (uint64_t)r->seed;
-        cur.start = a->alpha ? &a->start : NULL;
-        darts_trace_settings(&cur, want, sizeof want);
-        if (td.n > 0 && td.has_header && strcmp(td.settings, want) != 0) {
-            fprintf(stderr, "clnas search: %s was searched with %s; this run asks for %s: rerun with the same settings to resume "
-                            "it, or use another --out\n", tpath, td.settings, want);
-            darts_trace_data_free(&td);
-            return -1;
-        }
-        if (td.n > 0 && td.edge_ntk_refresh != a->o.edge_ntk_refresh) {
-            fprintf(stderr, "clnas search: %s was searched %s --edge-ntk-refresh; rerun the same way to resume it, or use "
-                            "another --out\n", tpath, td.edge_ntk_refresh ? "with" : "without");
-            darts_trace_data_free(&td);
+        json_t *none = json_object();
+        int bad = td.n > 0 && (!none || clnas_settings_check("search", tpath, td.header ? td.header : none, cur));
+        json_decref(none);
+        if (bad) {
+            clnas_trace_data_free(&td);
+            json_decref(cur);
             return -1;
         }
         if (td.n > 0 && !a->json) printf("seed %d: resuming from %s (%d candidates already scored)\n", r->seed, tpath, td.n);
@@ -267,13 +293,14 @@ static int search_seed(denv *e, drun *r, long k, long nruns)
     o.resume_round = td.rounds;
     o.nresume = td.n;
     darts_trace_writer *tw = NULL;
-    if (a->out && darts_trace_open(tpath, &tw, err, sizeof err) != CLNAS_OK) fprintf(stderr, "clnas search: %s\n", err);
+    if (a->out && darts_trace_open(tpath, cur, &tw, err, sizeof err) != CLNAS_OK) fprintf(stderr, "clnas search: %s\n", err);
     o.trace = darts_trace_sink(tw);
     clnas_darts_search_result sr;
     clnas_status st = clnas_search_darts(e->ctx, e->data, &o, &sr);
     if (darts_trace_close(tw, err, sizeof err) != CLNAS_OK) fprintf(stderr, "clnas search: warning: %s\n", err);
-    darts_trace_data_free(&td);
+    clnas_trace_data_free(&td);
     if (st != CLNAS_OK) {
+        json_decref(cur);
         fprintf(stderr, "clnas search: seed %d: %s\n", r->seed, clnas_ctx_errmsg(e->ctx));
         return -1;
     }
@@ -288,6 +315,9 @@ static int search_seed(denv *e, drun *r, long k, long nruns)
     r->kappa_evals = sr.kappa_evals;
     r->regions_evals = sr.regions_evals;
     r->kappa_gflop = sr.kappa_gflop;
+    r->prior_candidates = sr.prior_candidates;
+    r->prior_wall_s = sr.prior_wall_s;
+    r->settings = cur;
     char *s = clnas_darts_alpha_to_json(&sr.alpha);
     r->alpha = s ? json_loads(s, 0, NULL) : NULL;
     free(s);
@@ -375,7 +405,10 @@ int clnas_cmd_search_darts(int argc, char **argv)
         if (a.out) {
             char path[4096];
             snprintf(path, sizeof path, "%s/search_seed%d.json", a.out, r->seed);
-            if (access(path, F_OK) == 0 && (fin = read_run(path, r, &a)) < 0) { rc = 1; goto end; }
+            json_t *cur = access(path, F_OK) == 0 ? settings_for(&e, r->seed) : NULL;
+            if (cur) fin = read_run(path, r, cur);
+            json_decref(cur);
+            if (fin < 0) { rc = 1; goto end; }
             if (fin && !a.json) print_run(r, clnas_dataset_name(a.o.score.dataset));
         }
         if (!fin) {
@@ -387,7 +420,10 @@ int clnas_cmd_search_darts(int argc, char **argv)
     }
     if (done > 0) rc |= summarise(&e, runs, done);
 end:
-    for (int k = 0; k < done; k++) json_decref(runs[k].alpha);
+    for (int k = 0; k <= done && k < nruns; k++) {
+        json_decref(runs[k].alpha);
+        json_decref(runs[k].settings);
+    }
     free(runs);
     clnas_ctx_destroy(e.ctx);
     clnas_dataset_destroy(e.data);

@@ -640,6 +640,7 @@ clnas_status clnas_plan_freeze_relu(clnas_plan *p, int on)
         if (st != CLNAS_OK) return st;
     }
     CL_CHECK(ctx, clEnqueueCopyBuffer(ctx->queue, p->act, p->relu_ref, 0, 0, bytes, 0, NULL, NULL));
+    ctx->n_fills++;
     p->relu_frozen = 1;
     return CLNAS_OK;
 }

@@ -42,7 +42,7 @@ static void cut_back(clnas_trace_writer *w)
 
 /* Writes v as one line and releases it. After the first failure nothing more is written, so a
  * trace never has a broken line followed by good ones. */
-static void put_line(clnas_trace_writer *w, json_t *v, int bad)
+void clnas_trace_writer_put(clnas_trace_writer *w, json_t *v, int bad)
 {
     if (!w->err && (bad || !v)) w->err = ENOMEM;
     if (!w->err) {
@@ -73,19 +73,14 @@ static void on_begin(void *ud, const clnas_search_opts *o)
     bad |= json_object_set_new(j, "prune_number", json_integer(o->prune_number));
     clnas_trace_writer *w = ud;
     if (w->extra) bad |= json_object_update_missing(j, w->extra);
-    put_line(ud, j, bad);
+    clnas_trace_writer_put(ud, j, bad);
 }
 
-static void on_candidate(void *ud, int round, const clnas_candidate *c, int repeats)
+json_t *clnas_trace_writer_settings(const clnas_trace_writer *w) { return w ? w->extra : NULL; }
+
+int clnas_trace_put_candidate(json_t *j, const clnas_candidate *c, int repeats)
 {
-    char en[16];
-    edge_name(c->edge, en, sizeof en);
-    json_t *j = json_object();
-    int bad = json_object_set_new(j, "type", json_string("candidate"));
-    bad |= json_object_set_new(j, "round", json_integer(round));
-    bad |= json_object_set_new(j, "edge", json_string(en));
-    bad |= json_object_set_new(j, "op", json_string(clnas_nb201_op_name(c->op)));
-    bad |= json_object_set_new(j, "dK", clnas_json_num(c->dk));
+    int bad = json_object_set_new(j, "dK", clnas_json_num(c->dk));
     bad |= json_object_set_new(j, "dR", clnas_json_num(c->dr));
     bad |= json_object_set_new(j, "kappa_cur", clnas_json_nums(c->kappa_cur, repeats));
     bad |= json_object_set_new(j, "kappa_cand", clnas_json_nums(c->kappa_cand, repeats));
@@ -101,7 +96,20 @@ static void on_candidate(void *ud, int round, const clnas_candidate *c, int repe
         bad |= json_object_set_new(cost, "kappa_gflop", clnas_json_num(c->cost_gflop));
         bad |= json_object_set_new(j, "cost", cost);
     }
-    put_line(ud, j, bad);
+    return bad;
+}
+
+static void on_candidate(void *ud, int round, const clnas_candidate *c, int repeats)
+{
+    char en[16];
+    edge_name(c->edge, en, sizeof en);
+    json_t *j = json_object();
+    int bad = json_object_set_new(j, "type", json_string("candidate"));
+    bad |= json_object_set_new(j, "round", json_integer(round));
+    bad |= json_object_set_new(j, "edge", json_string(en));
+    bad |= json_object_set_new(j, "op", json_string(clnas_nb201_op_name(c->op)));
+    bad |= clnas_trace_put_candidate(j, c, repeats);
+    clnas_trace_writer_put(ud, j, bad);
     clnas_stop_point("candidate");
 }
 
@@ -131,7 +139,7 @@ static void on_round(void *ud, int round, const clnas_nb201_arch *before, const 
         bad |= json_array_append_new(list, x);
     }
     bad |= json_object_set_new(j, "candidates", list);
-    put_line(ud, j, bad);
+    clnas_trace_writer_put(ud, j, bad);
 }
 
 static clnas_trace_writer *writer_new(FILE *f)
@@ -279,11 +287,17 @@ static const char *read_cost(const json_t *cost, clnas_candidate *c)
 static const char *read_candidate(const json_t *j, clnas_candidate *c, int *round)
 {
     memset(c, 0, sizeof *c);
-    const json_t *r = json_object_get(j, "round"), *u = json_object_get(j, "kappa_undefined");
+    const json_t *r = json_object_get(j, "round");
     if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 1000) return "no round number \"round\"";
     *round = (int)json_integer_value(r);
     if ((c->edge = parse_edge(clnas_json_get_str(j, "edge", NULL))) < 0) return "no NB201 edge \"edge\" (\"T<-F\")";
     if ((c->op = parse_op(clnas_json_get_str(j, "op", NULL))) < 0) return "no NB201 op \"op\"";
+    return clnas_trace_get_candidate(j, c);
+}
+
+const char *clnas_trace_get_candidate(const json_t *j, clnas_candidate *c)
+{
+    const json_t *u = json_object_get(j, "kappa_undefined");
     if (!get_real(j, "dK", &c->dk) || !get_real(j, "dR", &c->dr)) return "no number \"dK\" and \"dR\"";
     if (!json_is_integer(u) || json_integer_value(u) < 0 || json_integer_value(u) > 2 * CLNAS_MAX_REPEATS)
         return "no count \"kappa_undefined\"";
@@ -310,7 +324,7 @@ static const char *read_header(const json_t *j, int *shared)
     return NULL;
 }
 
-static int push(clnas_trace_data *t, int *cap, const clnas_candidate *c, int round)
+int clnas_trace_push(clnas_trace_data *t, int *cap, const clnas_candidate *c, int round)
 {
     if (t->n == *cap) {
         int nc = *cap ? 2 * *cap : 64;
@@ -365,15 +379,22 @@ static int blank(const char *s, const char *end)
 }
 
 /* One parsed line into t; NULL, or what is wrong with it (*nomem set when out of memory). */
-static const char *take_line(clnas_trace_data *t, int *cap, const json_t *j, int first, int *nomem)
+typedef struct nb201_reading {
+    clnas_trace_data *t;
+    int cap;
+} nb201_reading;
+
+static const char *take_line(void *ud, const json_t *j, int first, int *nomem)
 {
+    clnas_trace_data *t = ((nb201_reading *)ud)->t;
+    int *cap = &((nb201_reading *)ud)->cap;
     const char *type = clnas_json_get_str(j, "type", "");
     clnas_candidate c;
     int round = 0;
     const char *why = NULL;
     if (!strcmp(type, "candidate")) {
         why = read_candidate(j, &c, &round);
-        if (!why && !push(t, cap, &c, round)) *nomem = 1;
+        if (!why && !clnas_trace_push(t, cap, &c, round)) *nomem = 1;
     } else if (!strcmp(type, "search") && first) {
         why = read_header(j, &t->shared_batches);
         t->has_header = !why;
@@ -382,14 +403,15 @@ static const char *take_line(clnas_trace_data *t, int *cap, const json_t *j, int
     return why; /* round lines and other types: skipped */
 }
 
-clnas_status clnas_trace_read(const char *path, clnas_trace_data *out, char *err, size_t errlen)
+clnas_status clnas_trace_read_lines(const char *path, clnas_trace_line_fn take, void *ud, int *dropped, char *err,
+                                    size_t errlen)
 {
-    memset(out, 0, sizeof *out);
+    *dropped = 0;
     size_t len = 0;
     char *text = slurp(path, &len, err, errlen);
     if (!text) return CLNAS_E_IO;
     clnas_status st = CLNAS_OK;
-    int cap = 0, line_no = 0, seen = 0;
+    int line_no = 0, seen = 0;
     char *p = text, *end = text + len;
     while (p < end && st == CLNAS_OK) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -405,7 +427,7 @@ clnas_status clnas_trace_read(const char *path, clnas_trace_data *out, char *err
         json_t *j = whole ? json_loads(p, JSON_REJECT_DUPLICATES, &je) : NULL;
         if (!json_is_object(j)) {
             if (blank(next, end)) { /* the last line: what an interrupted write leaves */
-                out->dropped = 1;
+                *dropped = 1;
             } else {
                 if (err && j) snprintf(err, errlen, "%s:%d: not a JSON object", path, line_no);
                 else if (err && whole) snprintf(err, errlen, "%s:%d:%d: malformed JSON: %s", path, line_no, je.column, je.text);
@@ -416,7 +438,7 @@ clnas_status clnas_trace_read(const char *path, clnas_trace_data *out, char *err
             break;
         }
         int nomem = 0;
-        const char *why = take_line(out, &cap, j, seen++ == 0, &nomem);
+        const char *why = take(ud, j, seen++ == 0, &nomem);
         if (why) {
             if (err) snprintf(err, errlen, "%s:%d: %s line: %s", path, line_no, clnas_json_get_str(j, "type", ""), why);
             st = CLNAS_E_PARSE;
@@ -428,6 +450,14 @@ clnas_status clnas_trace_read(const char *path, clnas_trace_data *out, char *err
         p = next;
     }
     free(text);
+    return st;
+}
+
+clnas_status clnas_trace_read(const char *path, clnas_trace_data *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    nb201_reading rd = {out, 0};
+    clnas_status st = clnas_trace_read_lines(path, take_line, &rd, &out->dropped, err, errlen);
     if (st != CLNAS_OK) clnas_trace_data_free(out);
     return st;
 }

@@ -73,4 +73,28 @@ clnas_status clnas_trace_read(const char *path, clnas_trace_data *out, char *err
 /* Frees what clnas_trace_read allocated and empties *t. NULL-safe. */
 void clnas_trace_data_free(clnas_trace_data *t);
 
+/* ---- what the DARTS trace (trace_darts.c) shares with this one ---- */
+
+/* Writes one line built by the caller as the search sink does (whole, flushed; after the first
+ * failure nothing more) and releases it; bad: building the line failed (out of memory). */
+void clnas_trace_writer_put(clnas_trace_writer *w, json_t *line, int bad);
+/* The settings given with clnas_trace_writer_set_settings (borrowed), NULL when none. */
+json_t *clnas_trace_writer_settings(const clnas_trace_writer *w);
+/* Sets the members every candidate line has after its edge and op: "dK", "dR", "kappa_cur",
+ * "kappa_cand", "R_cur", "R_cand" (repeats values each), "kappa_undefined", "regions_undefined"
+ * and, when c->cost_s is not NaN, "cost". Nonzero when out of memory. */
+int clnas_trace_put_candidate(json_t *line, const clnas_candidate *c, int repeats);
+/* Reads those members back into c (edge and op are the caller's); "regions_undefined" and
+ * "cost" are optional (traces of older clnas: 0 and NaN seconds). NULL, or what is wrong. */
+const char *clnas_trace_get_candidate(const json_t *line, clnas_candidate *c);
+/* Appends a candidate and its round to t (cap: the arrays' capacity); 0 when out of memory. */
+int clnas_trace_push(clnas_trace_data *t, int *cap, const clnas_candidate *c, int round);
+/* Reads a JSON-lines file line by line: take(ud, line, first, &nomem) for every whole line
+ * (first: the first non-blank line) returns NULL or what is wrong with it (then CLNAS_E_PARSE
+ * with "PATH:LINE: TYPE line: what"), and sets *nomem when out of memory. A partial or malformed
+ * last line sets *dropped; errors as clnas_trace_read. */
+typedef const char *(*clnas_trace_line_fn)(void *ud, const json_t *line, int first, int *nomem);
+clnas_status clnas_trace_read_lines(const char *path, clnas_trace_line_fn take, void *ud, int *dropped, char *err,
+                                    size_t errlen);
+
 #endif

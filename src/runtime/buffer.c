@@ -69,6 +69,7 @@ clnas_status clnas_buf_write(clnas_ctx *ctx, cl_mem m, size_t off, size_t bytes,
 {
     if (!bytes) return CLNAS_OK;
     CL_CHECK(ctx, clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, off, bytes, src, 0, NULL, NULL));
+    ctx->n_transfers++;
     return CLNAS_OK;
 }
 
@@ -76,6 +77,7 @@ clnas_status clnas_buf_read(clnas_ctx *ctx, cl_mem m, size_t off, size_t bytes, 
 {
     if (!bytes) return CLNAS_OK;
     CL_CHECK(ctx, clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, off, bytes, dst, 0, NULL, NULL));
+    ctx->n_transfers++;
     return CLNAS_OK;
 }
 
@@ -86,5 +88,6 @@ clnas_status clnas_buf_zero(clnas_ctx *ctx, cl_mem m, size_t off, size_t bytes)
     if (off % sizeof(float) || bytes % sizeof(float))
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "clnas_buf_zero: offset/size not float-aligned");
     CL_CHECK(ctx, clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof zero, off, bytes, 0, NULL, NULL));
+    ctx->n_fills++;
     return CLNAS_OK;
 }

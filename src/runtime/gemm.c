@@ -58,6 +58,7 @@ clnas_status clnas_gemm(clnas_ctx *ctx, int transA, int transB, size_t m, size_t
 {
     if (m == 0 || n == 0) return CLNAS_OK;
     if (k == 0) return scale_c(ctx, 0, m, n, beta, C, offC, ldc);
+    ctx->n_gemms++;
     CLBlastStatusCode locked_result;
     CLBlastStatusCode s = CLBLAST_LOCKED(CLBlastSgemm(CLBlastLayoutRowMajor, transA ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        transB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
@@ -74,6 +75,7 @@ clnas_status clnas_dgemm(clnas_ctx *ctx, int transA, int transB, size_t m, size_
                                ctx->info.name);
     if (m == 0 || n == 0) return CLNAS_OK;
     if (k == 0) return scale_c(ctx, 1, m, n, beta, C, offC, ldc);
+    ctx->n_gemms++;
     CLBlastStatusCode locked_result;
     CLBlastStatusCode s = CLBLAST_LOCKED(CLBlastDgemm(CLBlastLayoutRowMajor, transA ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        transB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,

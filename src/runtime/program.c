@@ -436,5 +436,6 @@ clnas_status clnas_launch(clnas_ctx *ctx, cl_kernel k, cl_uint dims, const size_
         return clnas_set_error(ctx, e, "launching kernel %s (global %zu x %zu x %zu) on \"%s\" failed: %s",
                                kname, g[0], g[1], g[2], ctx->info.name, clnas_status_str(e));
     }
+    ctx->n_kernels++;
     return CLNAS_OK;
 }

@@ -50,6 +50,9 @@ typedef struct dstate {
     double t0;
     int show;
     const char *phase;
+    /* the totals when the previous candidate finished (a candidate's cost is the difference) */
+    double t_last, gflop_last;
+    long kappa_last, regions_last;
 } dstate;
 
 static void eval_free(evaluator *e)
@@ -182,6 +185,31 @@ static clnas_status score_candidate(dstate *s, const clnas_darts_alpha *lr_cur, 
     return st;
 }
 
+/* Fills c's cost from the totals (a candidate computed now), or adds its recorded cost to the
+ * prior totals (one taken over from the resume), as the NB201 search does. */
+static void account(dstate *s, clnas_candidate *c, int was_resumed)
+{
+    clnas_darts_search_result *r = s->res;
+    double now = clnas_now();
+    if (was_resumed) {
+        r->prior_candidates++;
+        r->prior_wall_s += c->cost_s; /* NaN: a trace of an older clnas */
+        r->prior_kappa_gflop += c->cost_gflop;
+        r->prior_kappa_evals += c->cost_kappa_evals;
+        r->prior_regions_evals += c->cost_regions_evals;
+        s->t_last = now;
+        return;
+    }
+    c->cost_s = now - s->t_last;
+    c->cost_gflop = r->kappa_gflop - s->gflop_last;
+    c->cost_kappa_evals = r->kappa_evals - s->kappa_last;
+    c->cost_regions_evals = r->regions_evals - s->regions_last;
+    s->t_last = now;
+    s->gflop_last = r->kappa_gflop;
+    s->kappa_last = r->kappa_evals;
+    s->regions_last = r->regions_evals;
+}
+
 /* Scores the n candidates of a round (reporting each); on failure the error names it. */
 static clnas_status score_all(dstate *s, const clnas_darts_alpha *lr_cur, evaluator *ntk_cur, uint64_t ntk_stream,
                               clnas_candidate *c, int n, int round)
@@ -189,6 +217,7 @@ static clnas_status score_all(dstate *s, const clnas_darts_alpha *lr_cur, evalua
     const clnas_darts_search_opts *o = s->o;
     for (int i = 0; i < n; i++) {
         progress(s, round, i + 1, n);
+        int was_resumed = resumed(o, round, &c[i]) != NULL;
         clnas_status st = score_candidate(s, lr_cur, ntk_cur, ntk_stream, &c[i], round, i);
         if (st != CLNAS_OK) {
             int node, from;
@@ -197,6 +226,7 @@ static clnas_status score_all(dstate *s, const clnas_darts_alpha *lr_cur, evalua
                                c[i].edge < CLNAS_DARTS_EDGES ? "normal" : "reduce", node, from, clnas_darts_op_name(c[i].op));
             return st;
         }
+        account(s, &c[i], was_resumed);
         s->res->kappa_undefined += c[i].kappa_undefined;
         s->res->candidates++;
         s->done++;
@@ -345,7 +375,7 @@ clnas_status clnas_search_darts(clnas_ctx *ctx, const clnas_dataset *data, const
     s.ctx = ctx;
     s.o = o;
     s.res = res;
-    s.t0 = clnas_now();
+    s.t0 = s.t_last = clnas_now();
     s.show = !o->quiet && isatty(2);
     s.classes = clnas_dataset_num_classes(data);
     s.hw = clnas_dataset_hw(so->dataset);
