@@ -596,6 +596,97 @@ Test(darts_search, imagenet_folder_search_cli, .timeout = 300)
 #endif
 }
 
+#ifndef CLNAS_SANITIZED
+/* Rewrites a trace as clnas before per-candidate costs wrote it: no "cost" and no
+ * "regions_undefined" in candidate lines, no "data", "device" and "version" in the search line. */
+static void make_old_format(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert(f != NULL, "%s", path);
+    char *line = NULL, *text = calloc(1, 1);
+    size_t cap = 0, len = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *j = json_loads(line, 0, NULL);
+        cr_assert(j != NULL, "%s", line);
+        static const char *const drop[] = {"cost", "regions_undefined", "data", "device", "version"};
+        for (int k = 0; k < 5; k++) json_object_del(j, drop[k]);
+        char *d = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        text = realloc(text, len + strlen(d) + 2);
+        len += (size_t)sprintf(text + len, "%s\n", d);
+        free(d);
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+    tu_write_file(path, text);
+    free(text);
+}
+#endif
+
+/* Through the command: the trace records each candidate's cost; a search interrupted after 10
+ * candidates resumes from a trace in the older format (no costs, no data/device/version) with
+ * warnings and ends at the genotype of an uninterrupted run. Edge phase only (24 candidates). */
+Test(darts_search, cli_cost_in_trace_and_resume_from_old_trace, .timeout = 300)
+{
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("searches run in the plain build only");
+#else
+    char dir[256], path[600], cmd[4096], *out = NULL, geno[1400] = "";
+    tu_mkdtemp(dir, sizeof dir, "clnas_doldtrace");
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    for (int c = 0; c < 2; c++)
+        for (int e = 0; e < CLNAS_DARTS_EDGES; e++)
+            for (int o = 1; o < CLNAS_DARTS_NOPS; o++)
+                if (o != (e % 3 ? CLNAS_DARTS_SEP3 : CLNAS_DARTS_AVG3)) clnas_darts_remove(&al, c, e, o);
+    char *js = clnas_darts_alpha_to_json(&al);
+    snprintf(path, sizeof path, "%s/start.json", dir);
+    tu_write_file(path, js);
+    free(js);
+    const char *runs[3] = {"full", "part", "part"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, "%s '%s' search --space darts --alpha '%s' --batch 4 --repeat 1 --lr-batch 100 "
+                 "--lr-batches 1 --out '%s/%s' 2>&1", k == 1 ? "CLNAS_STOP_AFTER=10" : "", CLNAS_BIN, path, dir, runs[k]);
+        int rc = tu_run(cmd, &out);
+        cr_assert_eq(rc, k == 1 ? 75 : 0, "%s\n%s", cmd, out);
+        char *g = strstr(out, "seed 0: Genotype(");
+        if (k == 0) {
+            cr_assert(g != NULL, "%s", out);
+            snprintf(geno, sizeof geno, "%.*s", (int)strcspn(g, "\n"), g);
+        } else if (k == 1) { /* the interrupted trace: every candidate line has its cost */
+            char tp[700];
+            snprintf(tp, sizeof tp, "%s/part/trace_seed0.jsonl", dir);
+            clnas_trace_data td;
+            char err[4800];
+            cr_assert_eq(darts_trace_read(tp, &td, err, sizeof err), CLNAS_OK, "%s", err);
+            cr_expect_eq(td.n, 10);
+            for (int i = 0; i < td.n; i++)
+                cr_expect(td.cands[i].cost_s > 0 && td.cands[i].cost_kappa_evals == 2 && td.cands[i].cost_regions_evals == 2 &&
+                          td.cands[i].cost_gflop > 0, "candidate %d: cost %g s, %ld kappa, %ld R, %g GFLOP", i,
+                          td.cands[i].cost_s, td.cands[i].cost_kappa_evals, td.cands[i].cost_regions_evals,
+                          td.cands[i].cost_gflop);
+            cr_expect_str_eq(clnas_json_get_str(td.header, "space", ""), "darts");
+            cr_expect(json_object_get(td.header, "version") != NULL);
+            clnas_trace_data_free(&td);
+            make_old_format(tp);
+        } else {
+            cr_expect(strstr(out, "resuming from") && strstr(out, "(10 candidates already scored)"), "%s", out);
+            cr_expect(strstr(out, "does not record data, device, version") != NULL, "%s", out);
+            cr_expect(strstr(out, "10 candidates taken over from an interrupted run's trace (their cost is not recorded")
+                      != NULL, "%s", out);
+            cr_expect(g && !strncmp(g, geno, strlen(geno)), "resumed: %s\nuninterrupted: %s", out, geno);
+        }
+        free(out);
+    }
+    /* the resumed trace is whole again: 24 candidates, the 14 computed now with their cost */
+    snprintf(cmd, sizeof cmd, "grep -c '\"cost\"' '%s/part/trace_seed0.jsonl'", dir);
+    tu_run(cmd, &out);
+    cr_expect_eq(atoi(out), 14, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+#endif
+}
+
 Test(darts_search, ranking_survives_non_finite_values)
 {
     /* the search never feeds a non-finite dK/dR to the ranking (an undefined kappa counts as 1e5),
