@@ -26,7 +26,8 @@ static const char USAGE[] =
 "float, 1000 launches in a row and one wait (the executor's pattern), median of 5 such streams; and\n"
 "an 8 x 8 x 8 SGEMM call the same way. The launch overhead is estimated as kernels and fills times\n"
 "the per-launch cost plus GEMM calls times the tiny GEMM's cost; its share of the wall time is\n"
-"printed, the rest being the kernels' work, the transfers and the host's own (eigenvalues, R's\n"
+"printed (and a bound with the cost of a launch waited for alone, the slowest pattern); the rest is\n"
+"the kernels' work, the transfers and the host's own (eigenvalues, R's\n"
 "counting). An estimate: a real kernel's launch may cost more than the trivial one's (more\n"
 "arguments, larger work-groups to schedule), and on a busy machine both are inflated alike.\n";
 
@@ -73,9 +74,12 @@ static int launch_split(clnas_ctx *ctx, const clnas_bench_launches *b0, const cl
            "reads/writes\n", k, g, f, (double)d.transfers / repeats);
     printf("fixed cost of one launch on this queue: %.1f us in a stream of launches (%.1f us launched and waited for alone); "
            "one 8x8x8 GEMM call %.1f us\n", lc.stream_s * 1e6, lc.sync_s * 1e6, lc.gemm_s * 1e6);
-    printf("launching versus computing (estimate, per pair): launch overhead %.3f s = %.0f %% of the wall time %.3f s; the "
-           "other %.0f %% computing, transferring and host work; per round-1 candidate (3 pairs) %.0f launches, %.2f s\n",
+    double worst = (k + f) * lc.sync_s + g * lc.gemm_s; /* every launch as costly as one waited for alone */
+    printf("launching versus computing (estimate, per pair): launch overhead %.3f s = %.1f %% of the wall time %.3f s; the "
+           "other %.1f %% computing, transferring and host work; per round-1 candidate (3 pairs) %.0f launches, %.2f s\n",
            over, 100 * over / per, per, 100 * (1 - over / per), 3 * (k + g + f), 3 * over);
+    printf("(bound: were every launch as costly as one launched and waited for alone, %.3f s = %.1f %%)\n", worst,
+           100 * worst / per);
     return 0;
 }
 
