@@ -687,6 +687,31 @@ Test(darts_search, cli_cost_in_trace_and_resume_from_old_trace, .timeout = 300)
 #endif
 }
 
+/* `clnas bench --space darts --shapes`: the DARTS kinds have rows of their own with times. */
+Test(darts_bench, shapes_lists_the_darts_kinds, .timeout = 120)
+{
+#ifdef CLNAS_SANITIZED
+    cr_skip_test("benchmarks run in the plain build only");
+#else
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' bench --space darts --shapes --repeat 1 --batch 4 2>&1", CLNAS_BIN);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+    static const char *const rows[] = {"\ndwconv 1 32x32 k5 s1 d2 ", "\nmaxpool 2 32x32 k3 s2 ", "\nshift 2 32x32 ",
+                                       "\nconv 2->1 32x32 k1 s2 ", "\navgpool 1 32x32 k3 s1 "};
+    for (int i = 0; i < 5; i++) {
+        const char *r = strstr(out, rows[i]);
+        cr_expect(r != NULL, "no row %s:\n%s", rows[i] + 1, out);
+        if (!r) continue;
+        double v[5] = {0};
+        int n = sscanf(r + strlen(rows[i]), "%lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4]);
+        cr_expect(n == 5 && v[0] >= 1 && v[2] > 0 && v[4] > 0, "row %s: calls, times and s/kappa:\n%s", rows[i] + 1, out);
+    }
+    cr_expect(strstr(out, "concat") == NULL, "concatenations have no kernel: not listed");
+    free(out);
+#endif
+}
+
 Test(darts_search, ranking_survives_non_finite_values)
 {
     /* the search never feeds a non-finite dK/dR to the ranking (an undefined kappa counts as 1e5),

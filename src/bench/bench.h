@@ -115,7 +115,10 @@ typedef enum clnas_bench_op {
     CLNAS_BENCH_BN,
     CLNAS_BENCH_RELU,
     CLNAS_BENCH_AVGPOOL,
-    CLNAS_BENCH_SUM
+    CLNAS_BENCH_SUM,
+    CLNAS_BENCH_DWCONV,  /* DARTS: depthwise convolution (its backward: data + weight) */
+    CLNAS_BENCH_MAXPOOL, /* DARTS: max pooling */
+    CLNAS_BENCH_SHIFT    /* DARTS: FactorizedReduce's shifted input */
 } clnas_bench_op;
 
 #define CLNAS_BENCH_MAX_ROWS 256
@@ -135,6 +138,7 @@ typedef struct clnas_bench_row {
     double bytes;                       /* non-conv: the least bytes one backward call with S seeds moves */
     double per_s;                       /* seconds the row accounts for in one kappa (LR rows: one R) */
     double share;                       /* conv rows: per_s over the convolutions' total of a kappa (of an R) */
+    int dil;                            /* dwconv: dilation */
 } clnas_bench_row;
 
 typedef struct clnas_bench_shapes {
@@ -154,6 +158,13 @@ typedef struct clnas_bench_shapes {
  * non-convolution backward ops. *out is malloc'd; the caller frees it with free(). */
 clnas_status clnas_bench_shapes_run(clnas_ctx *ctx, const clnas_dataset *data, int batch, int seeds, int reps,
                                     clnas_bench_shapes **out);
+/* The same for TE-NAS's DARTS proxies (the supernet of 7 ops, C=1, the data set's classes,
+ * 32x32): its 1x1 convolutions as conv rows, and among the backward ops also the depthwise
+ * convolutions (backward-data + backward-weight as one call), max pooling and FactorizedReduce's
+ * shift. Concatenations have no kernel (their producers write into slices): not listed. The
+ * linear-region rows are the thin net's convolutions only. */
+clnas_status clnas_bench_shapes_darts_run(clnas_ctx *ctx, const clnas_dataset *data, int batch, int seeds, int reps,
+                                          clnas_bench_shapes **out);
 
 /* ------------------------------------------------------------------ --scaling */
 

@@ -14,6 +14,10 @@ clnas_status bench_build_net(clnas_ctx *ctx, const clnas_nb201_config *cfg, cons
  * one warm-up evaluation, then the medians of reps (seeds: as clnas_bench_overview_run). */
 clnas_status bench_kappa(clnas_ctx *ctx, const clnas_dataset *data, const char *archstr, int B, int reps, int seeds,
                          clnas_bench_kappa *kr);
+/* bench_kappa and bench_lr on a given network (weights: TE-NAS's init, seed 0, streams 0 / 1). */
+clnas_status bench_kappa_of(clnas_ctx *ctx, const clnas_dataset *data, const clnas_net *net, int B, int reps, int seeds,
+                            clnas_bench_kappa *kr);
+clnas_status bench_lr_of(clnas_ctx *ctx, const clnas_dataset *data, const clnas_net *net, int reps, double *t_med, size_t *R);
 /* Times one R of the linear-region proxy supernet (median of reps after a warm-up). */
 clnas_status bench_lr(clnas_ctx *ctx, const clnas_dataset *data, int reps, double *t_med, size_t *R);
 /* The SGEMM rate of an m x n x k product: median of reps after a warm-up that compiles. */

@@ -228,6 +228,16 @@ static clnas_status init_weights(clnas_ctx *ctx, const clnas_net *net, uint64_t 
     return CLNAS_OK;
 }
 
+clnas_status bench_kappa_of(clnas_ctx *ctx, const clnas_dataset *data, const clnas_net *net, int B, int reps, int seeds,
+                            clnas_bench_kappa *kr)
+{
+    float *p = NULL;
+    clnas_status st = init_weights(ctx, net, 0, &p);
+    if (st == CLNAS_OK) st = run_kappa(ctx, data, net, p, B, seeds, reps, 1, kr);
+    free(p);
+    return st;
+}
+
 clnas_status bench_kappa(clnas_ctx *ctx, const clnas_dataset *data, const char *archstr, int B, int reps, int seeds,
                          clnas_bench_kappa *kr)
 {
@@ -248,12 +258,19 @@ clnas_status bench_lr(clnas_ctx *ctx, const clnas_dataset *data, int reps, doubl
     clnas_nb201_config cfg;
     clnas_nb201_config_lr(&cfg, 10);
     clnas_net *net = NULL;
+    clnas_status st = bench_build_net(ctx, &cfg, "supernet", &net);
+    if (st == CLNAS_OK) st = bench_lr_of(ctx, data, net, reps, t_med, R);
+    clnas_net_destroy(net);
+    return st;
+}
+
+clnas_status bench_lr_of(clnas_ctx *ctx, const clnas_dataset *data, const clnas_net *net, int reps, double *t_med, size_t *R)
+{
     float *p = NULL, *x = malloc(CLNAS_BENCH_LR_SAMPLES * 9 * sizeof *x);
     double *t = calloc((size_t)reps, sizeof *t);
     clnas_sampler *s = NULL;
     clnas_lr *lr = NULL;
     clnas_status st = x && t ? CLNAS_OK : clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory");
-    if (st == CLNAS_OK) st = bench_build_net(ctx, &cfg, "supernet", &net);
     if (st == CLNAS_OK) st = init_weights(ctx, net, 1, &p);
     if (st == CLNAS_OK) st = clnas_sampler_create(data, 0, 2, &s);
     if (st == CLNAS_OK) st = clnas_lr_create(ctx, net, CLNAS_BENCH_LR_BATCH, &lr);
@@ -268,7 +285,6 @@ clnas_status bench_lr(clnas_ctx *ctx, const clnas_dataset *data, int reps, doubl
     free(t);
     clnas_lr_destroy(lr);
     clnas_sampler_destroy(s);
-    clnas_net_destroy(net);
     free(p);
     free(x);
     return st;

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bench/bench_impl.h"
+#include "clnas/darts.h"
 #include "model/graph.h"
+#include "ops/ops.h"
 
 #define MIN_REPEAT_S 0.005 /* a timed repeat runs the op this long at least (batched calls) */
 
@@ -21,6 +23,9 @@ static const char *op_name(clnas_bench_op k)
     case CLNAS_BENCH_RELU: return "relu";
     case CLNAS_BENCH_AVGPOOL: return "avgpool";
     case CLNAS_BENCH_SUM: return "sum";
+    case CLNAS_BENCH_DWCONV: return "dwconv";
+    case CLNAS_BENCH_MAXPOOL: return "maxpool";
+    case CLNAS_BENCH_SHIFT: return "shift";
     }
     return "?";
 }
@@ -32,7 +37,7 @@ static int add_row(clnas_bench_row *rows, int *n, const clnas_bench_row *key, in
     for (int i = 0; i < *n; i++) {
         clnas_bench_row *r = &rows[i];
         if (r->kind == key->kind && r->c == key->c && r->cout == key->cout && r->h == key->h && r->w == key->w &&
-            r->k == key->k && r->stride == key->stride && r->pad == key->pad) {
+            r->k == key->k && r->stride == key->stride && r->pad == key->pad && r->dil == key->dil) {
             r->calls++;
             r->dx_calls += dx;
             return 1;
@@ -81,9 +86,16 @@ static int collect_rows(const clnas_net *net, int conv_only, clnas_bench_row *ro
         } else if (!conv_only && (l->kind == L_BN || l->kind == L_RELU)) {
             key.kind = l->kind == L_BN ? CLNAS_BENCH_BN : CLNAS_BENCH_RELU;
             if (!add_row(rows, n, &key, 0)) return 0;
-        } else if (!conv_only && l->kind == L_AVGPOOL && l->in != 0) {
-            key.kind = CLNAS_BENCH_AVGPOOL;
+        } else if (!conv_only && (l->kind == L_AVGPOOL || l->kind == L_MAXPOOL) && l->in != 0) {
+            key.kind = l->kind == L_AVGPOOL ? CLNAS_BENCH_AVGPOOL : CLNAS_BENCH_MAXPOOL;
             key.k = l->k; key.stride = l->stride; key.pad = l->pad;
+            if (!add_row(rows, n, &key, 0)) return 0;
+        } else if (!conv_only && l->kind == L_DWCONV) {
+            key.kind = CLNAS_BENCH_DWCONV;
+            key.k = l->k; key.stride = l->stride; key.dil = l->dil; key.pad = (l->k - 1) * l->dil / 2;
+            if (!add_row(rows, n, &key, 0)) return 0;
+        } else if (!conv_only && l->kind == L_SHIFT && l->in != 0) {
+            key.kind = CLNAS_BENCH_SHIFT;
             if (!add_row(rows, n, &key, 0)) return 0;
         }
     }
@@ -97,6 +109,8 @@ typedef struct op_bench {
     clnas_conv_shape cs;
     clnas_bn_shape bs;
     clnas_pool_shape ps;
+    clnas_dwconv_shape ds;
+    clnas_map_shape ms;
     size_t n_in, n_out;      /* floats of one seed's input / output over the batch */
     cl_mem x, w, y, dy, dx, dw, ws, stats;
     size_t g_ld;             /* row stride of the parameter gradients (= their count) */
@@ -122,6 +136,17 @@ static clnas_status op_once(clnas_ctx *ctx, const op_bench *b, int which, int S)
     case CLNAS_BENCH_RELU: return clnas_relu_bwd(ctx, b->n_in, S, x, dy, dx);
     case CLNAS_BENCH_AVGPOOL: return clnas_avgpool_bwd(ctx, &b->ps, S, dy, dx);
     case CLNAS_BENCH_SUM: return clnas_axpby(ctx, b->n_out * (size_t)S, 0.5f, dy, 1.0f, dx);
+    case CLNAS_BENCH_DWCONV: {
+        if (which == 0) return clnas_dwconv_fwd(ctx, &b->ds, x, w, y);
+        clnas_status st = clnas_dwconv_bwd_data(ctx, &b->ds, S, w, dy, dx, 1);
+        return st == CLNAS_OK ? clnas_dwconv_bwd_weight(ctx, &b->ds, S, x, dy, dw, b->g_ld) : st;
+    }
+    case CLNAS_BENCH_MAXPOOL:
+        if (which == 0) return clnas_maxpool_fwd(ctx, &b->ps, x, y);
+        return clnas_maxpool_bwd(ctx, &b->ps, S, x, dy, dx, 1, ws);
+    case CLNAS_BENCH_SHIFT:
+        if (which == 0) return clnas_shift_fwd(ctx, &b->ms, x, y);
+        return clnas_shift_bwd(ctx, &b->ms, S, dy, dx, 1);
     }
     return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "unknown op kind %d", (int)b->row->kind);
 }
@@ -208,6 +233,22 @@ static void row_shapes(const clnas_bench_row *r, int N, int S, op_bench *b, size
         b->n_out = (size_t)N * r->c * b->ps.hout * b->ps.wout;
         break;
     case CLNAS_BENCH_SUM: b->n_out = b->n_in; break;
+    case CLNAS_BENCH_DWCONV:
+        clnas_dwconv_shape_init(&b->ds, N, r->c, r->h, r->w, r->k, r->stride, r->dil);
+        nx = b->n_in;
+        nw = b->g_ld = (size_t)r->c * r->k * r->k;
+        ny = b->n_out = (size_t)N * r->c * b->ds.hout * b->ds.wout;
+        break;
+    case CLNAS_BENCH_MAXPOOL:
+        clnas_pool_shape_init(&b->ps, N, r->c, r->h, r->w, r->k, r->stride, r->pad);
+        nx = b->n_in;
+        ny = b->n_out = (size_t)N * r->c * b->ps.hout * b->ps.wout;
+        nws = clnas_maxpool_workspace_floats(&b->ps);
+        break;
+    case CLNAS_BENCH_SHIFT:
+        b->ms = clnas_map_shape_make(N, r->c, r->h, r->w, r->c, r->c);
+        nx = ny = b->n_out = b->n_in;
+        break;
     }
     n[0] = nx; n[1] = nw; n[2] = ny; n[3] = nws; n[4] = nstats;
 }
@@ -270,9 +311,16 @@ static double op_bytes(const clnas_bench_row *r, int N, int S)
     case CLNAS_BENCH_BN:
     case CLNAS_BENCH_RELU: return 4.0 * (n + 3.0 * S * n);
     case CLNAS_BENCH_SUM: return 4.0 * 3.0 * S * n;
-    case CLNAS_BENCH_AVGPOOL: {
+    case CLNAS_BENCH_AVGPOOL:
+    case CLNAS_BENCH_MAXPOOL: { /* max pooling also reads the shared forward input */
         const int ho = (r->h + 2 * r->pad - r->k) / r->stride + 1, wo = (r->w + 2 * r->pad - r->k) / r->stride + 1;
-        return 4.0 * S * ((double)N * r->c * ho * wo + 2.0 * n);
+        return 4.0 * S * ((double)N * r->c * ho * wo + 2.0 * n) + (r->kind == CLNAS_BENCH_MAXPOOL ? 4.0 * n : 0);
+    }
+    case CLNAS_BENCH_SHIFT: return 4.0 * 3.0 * S * n;
+    case CLNAS_BENCH_DWCONV: { /* x once; per seed dy read, dx read and written, dw written */
+        const int e = r->dil * (r->k - 1) + 1;
+        const int ho = (r->h + 2 * r->pad - e) / r->stride + 1, wo = (r->w + 2 * r->pad - e) / r->stride + 1;
+        return 4.0 * (n + S * ((double)N * r->c * ho * wo + 2.0 * n + (double)r->c * r->k * r->k));
     }
     case CLNAS_BENCH_CONV: break;
     }
@@ -292,21 +340,13 @@ static double row_kappa_s(const clnas_bench_row *r, int full, int rem)
 }
 
 /* The shape lists of the two proxies. */
-static clnas_status collect(clnas_ctx *ctx, clnas_bench_shapes *sr)
+static clnas_status collect(clnas_ctx *ctx, const clnas_net *ntk_net, const clnas_net *lr_net, clnas_bench_shapes *sr)
 {
-    clnas_nb201_config cfg;
-    clnas_net *ntk_net = NULL, *lr_net = NULL;
-    clnas_nb201_config_ntk(&cfg, 10, 32);
-    clnas_status st = bench_build_net(ctx, &cfg, "supernet", &ntk_net);
-    clnas_nb201_config_lr(&cfg, 10);
-    if (st == CLNAS_OK) st = bench_build_net(ctx, &cfg, "supernet", &lr_net);
     sr->nconv = sr->nother = sr->nlr = 0;
-    if (st == CLNAS_OK && (!collect_rows(ntk_net, 1, sr->conv, &sr->nconv) || !collect_rows(ntk_net, 0, sr->other, &sr->nother) ||
-                           !collect_rows(lr_net, 1, sr->lr, &sr->nlr)))
-        st = clnas_set_error(ctx, CLNAS_E_UNSUPPORTED, "more than %d distinct op shapes", CLNAS_BENCH_MAX_ROWS);
-    clnas_net_destroy(ntk_net);
-    clnas_net_destroy(lr_net);
-    return st;
+    if (!collect_rows(ntk_net, 1, sr->conv, &sr->nconv) || !collect_rows(ntk_net, 0, sr->other, &sr->nother) ||
+        !collect_rows(lr_net, 1, sr->lr, &sr->nlr))
+        return clnas_set_error(ctx, CLNAS_E_UNSUPPORTED, "more than %d distinct op shapes", CLNAS_BENCH_MAX_ROWS);
+    return CLNAS_OK;
 }
 
 /* Times every row and fills the derived columns (flop, bytes, per_s, share) and the sums. */
@@ -341,22 +381,22 @@ static clnas_status time_rows(clnas_ctx *ctx, clnas_bench_shapes *sr, int reps)
     return st;
 }
 
-clnas_status clnas_bench_shapes_run(clnas_ctx *ctx, const clnas_dataset *data, int batch, int seeds, int reps,
-                                    clnas_bench_shapes **out)
+/* A kappa and an R of the two proxies first (the seeds in flight the NTK picks, reference times,
+ * and every kernel the rows run compiled), then every row. */
+static clnas_status shapes_run(clnas_ctx *ctx, const clnas_dataset *data, const clnas_net *ntk_net, const clnas_net *lr_net,
+                               int batch, int seeds, int reps, clnas_bench_shapes **out)
 {
     clnas_bench_shapes *sr = calloc(1, sizeof *sr);
     *out = NULL;
     if (!sr) return clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory");
     sr->batch = batch;
-    /* a whole kappa first: it gives the seeds in flight the NTK picks, a reference time, and
-       compiles every kernel the rows below run */
-    clnas_status st = bench_kappa(ctx, data, "supernet", batch, reps, seeds, &sr->kappa);
-    if (st == CLNAS_OK) st = bench_lr(ctx, data, reps, &sr->lr_s, &sr->regions);
+    clnas_status st = bench_kappa_of(ctx, data, ntk_net, batch, reps, seeds, &sr->kappa);
+    if (st == CLNAS_OK) st = bench_lr_of(ctx, data, lr_net, reps, &sr->lr_s, &sr->regions);
     if (st == CLNAS_OK) {
         sr->seeds = sr->kappa.seeds;
         sr->full = batch / sr->seeds;
         sr->rem = batch % sr->seeds;
-        st = collect(ctx, sr);
+        st = collect(ctx, ntk_net, lr_net, sr);
     }
     if (st == CLNAS_OK) st = time_rows(ctx, sr, reps);
     if (st != CLNAS_OK) {
@@ -365,4 +405,35 @@ clnas_status clnas_bench_shapes_run(clnas_ctx *ctx, const clnas_dataset *data, i
     }
     *out = sr;
     return CLNAS_OK;
+}
+
+clnas_status clnas_bench_shapes_run(clnas_ctx *ctx, const clnas_dataset *data, int batch, int seeds, int reps,
+                                    clnas_bench_shapes **out)
+{
+    clnas_nb201_config cfg;
+    clnas_net *ntk_net = NULL, *lr_net = NULL;
+    clnas_nb201_config_ntk(&cfg, 10, 32);
+    clnas_status st = bench_build_net(ctx, &cfg, "supernet", &ntk_net);
+    clnas_nb201_config_lr(&cfg, 10);
+    if (st == CLNAS_OK) st = bench_build_net(ctx, &cfg, "supernet", &lr_net);
+    if (st == CLNAS_OK) st = shapes_run(ctx, data, ntk_net, lr_net, batch, seeds, reps, out);
+    clnas_net_destroy(ntk_net);
+    clnas_net_destroy(lr_net);
+    return st;
+}
+
+clnas_status clnas_bench_shapes_darts_run(clnas_ctx *ctx, const clnas_dataset *data, int batch, int seeds, int reps,
+                                          clnas_bench_shapes **out)
+{
+    clnas_darts_alpha al;
+    clnas_darts_alpha_supernet(&al);
+    clnas_net *ntk_net = NULL, *lr_net = NULL;
+    char err[512];
+    clnas_status st = clnas_darts_proxies(&al, clnas_dataset_num_classes(data), clnas_dataset_hw(clnas_dataset_kind_of(data)),
+                                          &ntk_net, &lr_net, err, sizeof err);
+    if (st != CLNAS_OK) st = clnas_set_error(ctx, st, "%s", err);
+    if (st == CLNAS_OK) st = shapes_run(ctx, data, ntk_net, lr_net, batch, seeds, reps, out);
+    clnas_net_destroy(ntk_net);
+    clnas_net_destroy(lr_net);
+    return st;
 }

@@ -13,6 +13,7 @@
 
 static const char USAGE[] =
 "usage: clnas bench --space darts [--dataset cifar10|imagenet] [--repeat K] [--batch B] [--seeds-in-flight N]\n"
+"       clnas bench --space darts --shapes [--repeat K] [--batch B] [--seeds-in-flight N]\n"
 "\n"
 "Times one round-1 candidate of TE-NAS's DARTS search on the device: kappa of the NTK supernet\n"
 "(all 7 ops) and of the candidate without sep_conv_5x5 on the normal cell's edge 0<-0, on the same\n"
@@ -29,7 +30,14 @@ static const char USAGE[] =
 "printed (and a bound with the cost of a launch waited for alone, the slowest pattern); the rest is\n"
 "the kernels' work, the transfers and the host's own (eigenvalues, R's\n"
 "counting). An estimate: a real kernel's launch may cost more than the trivial one's (more\n"
-"arguments, larger work-groups to schedule), and on a busy machine both are inflated alike.\n";
+"arguments, larger work-groups to schedule), and on a busy machine both are inflated alike.\n"
+"\n"
+"--shapes: every distinct op shape of TE-NAS's DARTS NTK supernet, timed on its own through the op\n"
+"functions the executor calls (as clnas bench --shapes does for NB201): the 1x1 convolutions with\n"
+"GFLOP/s; the backward of BN, ReLU, pooling (average and max), depthwise convolution (data + weight\n"
+"in one call), FactorizedReduce's shift and edge sums with effective GB/s (the least traffic a call\n"
+"needs over its time); each row's seconds per kappa from how often one kappa runs it. Concatenations\n"
+"have no kernel (producers write into their slices) and are not listed.\n";
 
 typedef struct pair_times {
     double fwd, bwd, gram, eig, lr;
@@ -55,6 +63,55 @@ static clnas_status make(clnas_ctx *ctx, const clnas_darts_alpha *al, const clna
     free(p);
     free(q);
     return st;
+}
+
+static void shape_label(const clnas_bench_row *r, char *buf, size_t len)
+{
+    if (r->kind == CLNAS_BENCH_CONV)
+        snprintf(buf, len, "conv %d->%d %dx%d k%d s%d", r->c, r->cout, r->h, r->w, r->k, r->stride);
+    else if (r->kind == CLNAS_BENCH_DWCONV)
+        snprintf(buf, len, "dwconv %d %dx%d k%d s%d d%d", r->c, r->h, r->w, r->k, r->stride, r->dil);
+    else if (r->kind == CLNAS_BENCH_AVGPOOL || r->kind == CLNAS_BENCH_MAXPOOL)
+        snprintf(buf, len, "%s %d %dx%d k%d s%d", r->op, r->c, r->h, r->w, r->k, r->stride);
+    else
+        snprintf(buf, len, "%s %d %dx%d", r->op, r->c, r->h, r->w);
+}
+
+/* --shapes: the per-shape table of the DARTS NTK supernet. */
+static int run_shapes(clnas_ctx *ctx, const clnas_dataset *d, const clnas_score_opts *o)
+{
+    clnas_bench_shapes *sr = NULL;
+    if (clnas_bench_shapes_darts_run(ctx, d, o->batch, o->seeds, o->repeats, &sr) != CLNAS_OK) {
+        fprintf(stderr, "clnas bench: %s\n", clnas_ctx_errmsg(ctx));
+        return 1;
+    }
+    const int S = sr->seeds;
+    printf("device %s; DARTS NTK supernet at batch %d, S = %d seeds in flight (%d backward pass(es) of S%s); medians of %d\n\n",
+           clnas_ctx_device(ctx)->name, sr->batch, S, sr->full, sr->rem ? " + 1 of the rest" : "", o->repeats);
+    printf("%-28s %4s %5s %9s %8s %8s %8s %9s\n", "convolution", "n", "dx", "MFLOP", "fwd ms", "GFLOP/s", "bwd ms",
+           "s/kappa");
+    for (int i = 0; i < sr->nconv; i++) {
+        const clnas_bench_row *r = &sr->conv[i];
+        char lab[80];
+        shape_label(r, lab, sizeof lab);
+        double bwd = r->t[0][1] + r->t[0][2];
+        printf("%-28s %4d %5d %9.3f %8.3f %8.2f %8.3f %9.4f\n", lab, r->calls, r->dx_calls, r->flop / 1e6, r->t[0][0] * 1e3,
+               r->flop / r->t[0][0] / 1e9, bwd * 1e3, r->per_s);
+    }
+    printf("\n%-28s %5s %9s %8s %7s %9s\n", "backward op C HxW", "calls", "MB/call", "ms/call", "GB/s", "s/kappa");
+    for (int i = 0; i < sr->nother; i++) {
+        const clnas_bench_row *r = &sr->other[i];
+        char lab[80];
+        shape_label(r, lab, sizeof lab);
+        printf("%-28s %5d %9.3f %8.3f %7.2f %9.4f\n", lab, r->calls, r->bytes / 1e6, r->t[0][0] * 1e3,
+               r->bytes / r->t[0][0] / 1e9, r->per_s);
+    }
+    const clnas_bench_kappa *k = &sr->kappa;
+    printf("\nOne measured supernet kappa: %.3f s (forward %.3f s, backward %.3f s, Gram %.3f s, eigen %.4f s); summed from\n"
+           "the rows: convolutions %.3f s, backward ops %.3f s (one call per layer and pass: an upper bound where the\n"
+           "executor fuses). One R: %.3f s.\n", k->total, k->fwd, k->bwd, k->gram, k->eig, sr->conv_s, sr->other_s, sr->lr_s);
+    free(sr);
+    return 0;
 }
 
 /* The launch overhead of the timed pairs: commands counted, fixed cost per launch measured. */
@@ -109,10 +166,12 @@ int clnas_cmd_bench_darts(int argc, char **argv)
     clnas_score_opts o;
     clnas_score_opts_default(&o);
     const char *space = NULL, *data_path = NULL, *device = NULL;
+    int shapes = 0;
     cli c;
     cli_init(&c, "bench", USAGE, NULL);
     cli_add_space(&c, &space);
     cli_add_score_opts(&c, &o, &data_path, &device);
+    cli_add_help(&c, "shapes", &shapes, "time every op shape of the DARTS NTK supernet (see above)");
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
     if (!cli_given(&c, "batch")) o.batch = o.dataset == CLNAS_DS_IMAGENET ? 24 : 14;
@@ -135,6 +194,11 @@ int clnas_cmd_bench_darts(int argc, char **argv)
     clnas_sampler *si = NULL, *sp = NULL;
     pair_times t = {0, 0, 0, 0, 0};
     clnas_status st = images && patches ? clnas_ctx_create(device, &ctx) : CLNAS_E_NOMEM;
+    int shapes_ran = st == CLNAS_OK && shapes;
+    if (shapes_ran) {
+        rc = run_shapes(ctx, d, &o);
+        st = CLNAS_E_UNSUPPORTED; /* nothing more runs; rc says how it went */
+    }
     if (st == CLNAS_OK) st = clnas_sampler_create(d, 0, 1, &si);
     if (st == CLNAS_OK) st = clnas_sampler_create(d, 0, 2, &sp);
     for (int k = 0; k < 2 && st == CLNAS_OK; k++) st = make(ctx, &al[k], &o, clnas_dataset_num_classes(d), &nt[k], &lr[k], &nn[k], &ln[k]);
@@ -149,7 +213,8 @@ int clnas_cmd_bench_darts(int argc, char **argv)
     }
     double wall = clnas_now() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
     if (ctx) clnas_bench_launch_counts(ctx, &b1);
-    if (st != CLNAS_OK) {
+    if (shapes_ran) {
+    } else if (st != CLNAS_OK) {
         fprintf(stderr, "clnas bench: %s\n", ctx ? clnas_ctx_errmsg(ctx) : "out of memory");
     } else {
         clnas_darts_search_opts so;
