@@ -678,6 +678,13 @@ Test(darts_search, cli_cost_in_trace_and_resume_from_old_trace, .timeout = 300)
         }
         free(out);
     }
+    /* a finished seed searched otherwise is refused, naming the setting and the flag */
+    snprintf(cmd, sizeof cmd, "'%s' search --space darts --alpha '%s' --batch 4 --repeat 1 --lr-batch 100 --lr-batches 1 "
+             "--edge-ntk-refresh --out '%s/full' 2>&1", CLNAS_BIN, path, dir);
+    cr_expect_eq(tu_run(cmd, &out), 1, "%s", out);
+    cr_expect(strstr(out, "edge_ntk \"fixed\" (this run: \"refresh\")") && strstr(out, "(without --edge-ntk-refresh)"), "%s",
+              out);
+    free(out);
     /* the resumed trace is whole again: 24 candidates, the 14 computed now with their cost */
     snprintf(cmd, sizeof cmd, "grep -c '\"cost\"' '%s/part/trace_seed0.jsonl'", dir);
     tu_run(cmd, &out);

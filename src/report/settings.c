@@ -59,6 +59,9 @@ static void add_flag(clnas_settings_diff *d, const char *key, const json_t *v)
     if (!strcmp(key, "batches")) {
         snprintf(text, sizeof text, "%s", !strcmp(json_string_value(v) ? json_string_value(v) : "", "shared")
                                               ? "--shared-batches" : "(without --shared-batches)");
+    } else if (!strcmp(key, "edge_ntk")) { /* the DARTS search's edge phase */
+        snprintf(text, sizeof text, "%s", !strcmp(json_string_value(v) ? json_string_value(v) : "", "refresh")
+                                              ? "--edge-ntk-refresh" : "(without --edge-ntk-refresh)");
     } else if (flag_of(key)) {
         show(v, val, sizeof val);
         snprintf(text, sizeof text, "%s %s", flag_of(key), val);
