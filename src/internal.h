@@ -55,6 +55,7 @@ struct clnas_ctx {
     clnas_tuning tune;          /* what was applied: GEMM parameters and per-device values (all zero when nothing was) */
     const char *tune_source;    /* "file", "shipped", "none" or "off" (static string) */
     char tune_note[512];        /* why a tuning file was passed over, "" if it was not */
+    int kernels_forced;         /* CLNAS_KERNELS_CPU/_GPU while `clnas tune` times that variant; else 0 */
 };
 
 /* Records a formatted message in ctx->err (if ctx is not NULL) and returns status. */
@@ -121,8 +122,8 @@ clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *
 
 /* 1 when kernels should take their CPU-shaped variant (each work item streams through a
  * contiguous run; few, small groups), 0 for the GPU-shaped one (neighbouring items read
- * neighbouring addresses). $CLNAS_KERNEL_VARIANT=cpu|gpu overrides (tests run both); otherwise
- * CPU devices get the CPU shape. */
+ * neighbouring addresses). The choice: clnas_kernel_variant (runtime/tune.h): $CLNAS_KERNEL_VARIANT,
+ * else the device's tuning (`clnas tune` measures both), else CPU devices get the CPU shape. */
 int clnas_cpu_shaped(const clnas_ctx *ctx);
 
 /* Reads the source text of cl/<file> (embedded, or from $CLNAS_CL_DIR). *out is malloc'd. */
