@@ -124,7 +124,7 @@ static int parse(int argc, char **argv, tune_args *a)
     o->hi = 100;
     cli_add_fn(&c, "seed-counts", parse_counts, &a->o, "seed counts to time, e.g. 2,4,8 (default 1,2,3,4,6,8,12, on GPUs\n"
                                                        "also 24,36,72; --quick 2,4,8)");
-    cli_add_help(&c, "no-seeds", &a->no_seeds, "GEMM only; the seed budget of the current tuning (if any) is kept");
+    cli_add_help(&c, "no-seeds", &a->no_seeds, "no seed sweep; the seed budget of the current tuning (if any) is kept");
     cli_add_help(&c, "kernels-only", &a->kernels_only, "time the kernel variants only; GEMM and seed budget are kept");
     cli_add_help(&c, "no-kernels", &a->no_kernels, "no kernel-variant timing; the current tuning's choice is kept");
     cli_add_help(&c, "json", &a->json, "print the result as one JSON object");
