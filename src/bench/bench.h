@@ -186,6 +186,7 @@ typedef struct clnas_tune_opts {
     int no_seeds;                             /* no seed sweep: the per-device values of the current tuning are kept */
     int no_kernels;                           /* no kernel-variant timing: the current tuning's choice is kept */
     int kernels_only;                         /* only the kernel variants: GEMM and per-device values are kept */
+    int kernel_batch;                         /* batch of the kappas the variants are timed on; 0: CLNAS_TUNE_BATCH */
     int seed_counts[CLNAS_TUNE_MAX_COUNTS];   /* seed counts to time, ascending, in [1, CLNAS_TUNE_BATCH] */
     int nseed_counts;                         /* 0: 1,2,3,4,6,8,12 (GPUs also 24,36,72; quick 2,4,8) */
     clnas_bench_log_fn log;                   /* progress (NULL: none) */
@@ -240,8 +241,9 @@ typedef struct clnas_tune_result {
     int gemm_done;                        /* 0: --kernels-only (the GEMM part of the current tuning is kept) */
     int kernels_done;                     /* the kernel variants were timed (0: --no-kernels) */
     int kernel_rounds, kernel_seeds;      /* timed kappas per variant; the NTK's seeds in flight */
+    int kernel_batch;                     /* the kappas' batch */
     double kernel_s[2], kernel_cpu_s[2];  /* [cpu-shaped, gpu-shaped]: median seconds of one supernet kappa at
-                                             batch CLNAS_TUNE_BATCH, wall and this process's CPU time */
+                                             kernel_batch, wall and this process's CPU time */
     double kernel_kappa[2];               /* the kappa each variant gave (the same images) */
     int kernel_rule;                      /* the default rule's variant for this device (CLNAS_KERNELS_*) */
     double seed_worst;                    /* the budget's largest time over a net's best */

@@ -2,7 +2,7 @@
  * backward, the specialised convolutions, the pooling row kernels; see clnas_kernel_variant in
  * runtime/tune.h), which runs a kappa faster on this device. Both variants compute the same
  * thing, so the measure is the whole thing they serve: one kappa of the TE-NAS proxy supernet at
- * batch CLNAS_TUNE_BATCH on the same images, timed under each variant in turn. */
+ * batch CLNAS_TUNE_BATCH (or the caller's) on the same images, timed under each variant in turn. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -10,7 +10,6 @@
 #include <time.h>
 #include "bench/bench_impl.h"
 
-#define BATCH CLNAS_TUNE_BATCH
 /* The variants' kappas may differ only by float rounding in a different summation order (the
  * README measured 6e-4 relative for the supernet at batch 72 after such a change); far more is a
  * bug in one of them. */
@@ -18,6 +17,9 @@
 /* Closer than this and the difference is within what load drift does to a median of a few runs:
  * the default rule's variant is kept. */
 #define MARGIN 0.02
+/* One variant this many times slower than the other after the first round: no load drift turns
+ * that around, and further rounds would only spend the slow variant's time again. */
+#define CLEAR_CUT 3.0
 
 static double cpu_now(void)
 {
@@ -41,7 +43,7 @@ static void kb_free(kernel_bench *b)
     free(b->x);
 }
 
-static clnas_status kb_init(clnas_ctx *ctx, kernel_bench *b)
+static clnas_status kb_init(clnas_ctx *ctx, kernel_bench *b, int B)
 {
     char err[512];
     clnas_dataset *data = NULL;
@@ -53,14 +55,14 @@ static clnas_status kb_init(clnas_ctx *ctx, kernel_bench *b)
     clnas_status st = bench_build_net(ctx, &cfg, "supernet", &b->net);
     if (st == CLNAS_OK) {
         b->p = malloc(clnas_net_nparams(b->net) * sizeof *b->p);
-        b->x = malloc((size_t)BATCH * 3 * 32 * 32 * sizeof *b->x);
+        b->x = malloc((size_t)B * 3 * 32 * 32 * sizeof *b->x);
         if (!b->p || !b->x || clnas_sampler_create(data, 0, 1, &smp) != CLNAS_OK)
             st = clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory");
     }
     if (st == CLNAS_OK) {
         clnas_net_init_params(b->net, 0, 0, CLNAS_INIT_PYTORCH, b->p);
-        clnas_sampler_batch(smp, BATCH, 1, b->x, NULL);
-        clnas_ntk_config nc = {BATCH, 0, 0};
+        clnas_sampler_batch(smp, B, 1, b->x, NULL);
+        clnas_ntk_config nc = {B, 0, 0};
         st = clnas_ntk_create(ctx, b->net, &nc, &b->ntk);
     }
     if (st == CLNAS_OK) st = clnas_ntk_set_params(b->ntk, b->p);
@@ -86,11 +88,13 @@ static clnas_status one_kappa(clnas_ctx *ctx, kernel_bench *b, int v, double *wa
     return st;
 }
 
-/* Warm-up (builds) and `rounds` timed kappas per variant, the order alternating by round so that
- * a drifting load favours neither; t[v][round], c[v][round]. */
-static clnas_status time_variants(clnas_ctx *ctx, const clnas_tune_opts *o, kernel_bench *b, int rounds, double *t,
-                                  double *c, clnas_tune_result *r)
+/* Warm-up (builds) and up to r->kernel_rounds timed kappas per variant, the order alternating by
+ * round so that a drifting load favours neither; t[v*rounds + round], c likewise. Sets
+ * r->kernel_rounds to the rounds run (fewer after a clear cut). */
+static clnas_status time_variants(clnas_ctx *ctx, const clnas_tune_opts *o, kernel_bench *b, double *t, double *c,
+                                  clnas_tune_result *r)
 {
+    const int rounds = r->kernel_rounds;
     static const int V[2] = {CLNAS_KERNELS_CPU, CLNAS_KERNELS_GPU};
     double w, u;
     clnas_status st = CLNAS_OK;
@@ -100,9 +104,17 @@ static clnas_status time_variants(clnas_ctx *ctx, const clnas_tune_opts *o, kern
             const int i = k % 2 ? 1 - ii : ii;
             st = one_kappa(ctx, b, V[i], &t[i * rounds + k], &c[i * rounds + k], &w);
         }
-        if (st == CLNAS_OK)
-            bench_log(o, "  round %d/%d: cpu-shaped %.3f s (CPU %.3f s), gpu-shaped %.3f s (CPU %.3f s)", k + 1, rounds,
-                      t[k], c[k], t[rounds + k], c[rounds + k]);
+        if (st != CLNAS_OK) break;
+        bench_log(o, "  round %d/%d: cpu-shaped %.3f s (CPU %.3f s), gpu-shaped %.3f s (CPU %.3f s)", k + 1, rounds,
+                  t[k], c[k], t[rounds + k], c[rounds + k]);
+        if (k == 0 && rounds > 1 && (t[0] > CLEAR_CUT * t[rounds] || t[rounds] > CLEAR_CUT * t[0])) {
+            bench_log(o, "  one variant takes more than %.0fx the other's time: no more rounds", CLEAR_CUT);
+            /* the medians below read t[v*rounds + 0 .. kept): move the gpu row next to the cpu one */
+            t[1] = t[rounds];
+            c[1] = c[rounds];
+            r->kernel_rounds = 1;
+            break;
+        }
     }
     return st;
 }
@@ -112,15 +124,17 @@ clnas_status tune_kernel_search(clnas_ctx *ctx, const clnas_tune_opts *o, clnas_
     const clnas_device_info *d = clnas_ctx_device(ctx);
     r->kernel_rule = strcmp(d->type, "CPU") == 0 ? CLNAS_KERNELS_CPU : CLNAS_KERNELS_GPU;
     r->kernel_rounds = o->reps > 0 ? o->reps : o->quick ? 2 : 4;
+    r->kernel_batch = o->kernel_batch > 0 ? o->kernel_batch : CLNAS_TUNE_BATCH;
     kernel_bench b;
     memset(&b, 0, sizeof b);
-    double *t = calloc((size_t)r->kernel_rounds * 4, sizeof *t);
-    clnas_status st = t ? kb_init(ctx, &b) : clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory");
+    const int cap = r->kernel_rounds;
+    double *t = calloc((size_t)cap * 4, sizeof *t);
+    clnas_status st = t ? kb_init(ctx, &b, r->kernel_batch) : clnas_set_error(ctx, CLNAS_E_NOMEM, "out of host memory");
     if (st == CLNAS_OK) {
         r->kernel_seeds = clnas_ntk_seeds(b.ntk);
         bench_log(o, "  kernel variants: one supernet kappa at batch %d (S = %d) under each, a warm-up and %d round%s",
-                  BATCH, r->kernel_seeds, r->kernel_rounds, r->kernel_rounds > 1 ? "s" : "");
-        st = time_variants(ctx, o, &b, r->kernel_rounds, t, t + 2 * r->kernel_rounds, r);
+                  r->kernel_batch, r->kernel_seeds, cap, cap > 1 ? "s" : "");
+        st = time_variants(ctx, o, &b, t, t + 2 * cap, r);
     }
     kb_free(&b);
     if (st != CLNAS_OK) {
@@ -131,7 +145,7 @@ clnas_status tune_kernel_search(clnas_ctx *ctx, const clnas_tune_opts *o, clnas_
     }
     for (int i = 0; i < 2; i++) {
         r->kernel_s[i] = clnas_median(t + i * r->kernel_rounds, r->kernel_rounds);
-        r->kernel_cpu_s[i] = clnas_median(t + (2 + i) * r->kernel_rounds, r->kernel_rounds);
+        r->kernel_cpu_s[i] = clnas_median(t + 2 * cap + i * r->kernel_rounds, r->kernel_rounds);
     }
     free(t);
     const double k0 = r->kernel_kappa[0], k1 = r->kernel_kappa[1];

@@ -63,7 +63,7 @@ static int parse_old_counts(const char *cmd, const char *opt, const char *val, v
 
 static const char USAGE[] =
 "usage: clnas tune [--device D] [--quick] [--json] [--reset] [--repeat N] [--budget SECONDS]\n"
-"                  [--seed-counts LIST | --no-seeds] [--kernels-only | --no-kernels]\n"
+"                  [--seed-counts LIST | --no-seeds] [--kernels-only | --no-kernels] [--kernel-batch B]\n"
 "\n"
 "Tunes one OpenCL device for clnas and stores the result in its tuning file\n"
 "(<cache>/tune/, next to the program cache: $CLNAS_CACHE_DIR, else $XDG_CACHE_HOME/clnas,\n"
@@ -80,9 +80,10 @@ static const char USAGE[] =
 "        specialised convolutions, the pooling row kernels): CPU-shaped (each work-item\n"
 "        streams a contiguous run, small groups) or GPU-shaped (neighbouring work-items read\n"
 "        neighbouring addresses, groups of 64-256). One kappa of the proxy supernet at\n"
-"        batch 72 is timed under each (a warm-up each, then 4 rounds, --quick 2, --repeat N\n"
-"        sets them, alternating the order; medians of wall time; the process's CPU time\n"
-"        is shown too) and the faster is stored as kernels=cpu|gpu; when the two are within\n"
+"        batch 72 (--kernel-batch B) is timed under each (a warm-up each, then 4 rounds,\n"
+"        --quick 2, --repeat N sets them, alternating the order, and only one when a variant\n"
+"        takes over 3x the other's time; medians of wall time; the process's CPU time is\n"
+"        shown too) and the faster is stored as kernels=cpu|gpu; when the two are within\n"
 "        2% the default rule's variant is stored. Both kappas must agree (else: an error).\n"
 "  seeds: how many NTK backward passes run at once (the activation-gradient budget that\n"
 "        sets the seeds in flight), from one kappa of the proxy supernet and of a single\n"
@@ -107,7 +108,7 @@ static const char FOOTER[] =
 
 typedef struct tune_args {
     const char *device;
-    int quick, json, reset, no_seeds, no_kernels, kernels_only, reps, budget;
+    int quick, json, reset, no_seeds, no_kernels, kernels_only, kernel_batch, reps, budget;
     clnas_tune_opts o;
 } tune_args;
 
@@ -127,6 +128,10 @@ static int parse(int argc, char **argv, tune_args *a)
     cli_add_help(&c, "no-seeds", &a->no_seeds, "no seed sweep; the seed budget of the current tuning (if any) is kept");
     cli_add_help(&c, "kernels-only", &a->kernels_only, "time the kernel variants only; GEMM and seed budget are kept");
     cli_add_help(&c, "no-kernels", &a->no_kernels, "no kernel-variant timing; the current tuning's choice is kept");
+    o = cli_add_help(&c, "kernel-batch", &a->kernel_batch, "batch of the kappas the kernel variants are timed on (default 72;\n"
+                                                           "smaller: a shorter tune on slow devices)");
+    o->lo = 2;
+    o->hi = 1024;
     cli_add_help(&c, "json", &a->json, "print the result as one JSON object");
     cli_add_help(&c, "reset", &a->reset, "delete the device's tuning file (shipped defaults apply again)");
     cli_add_fn(&c, "seeds", parse_old_counts, &a->o, NULL)->hidden = 1;
@@ -134,6 +139,10 @@ static int parse(int argc, char **argv, tune_args *a)
     if (pr != CLI_OK) return 100 + (pr == CLI_HELP ? 0 : 2);
     if (a->no_seeds && a->o.nseed_counts) {
         fprintf(stderr, "clnas tune: --seed-counts and --no-seeds contradict each other\n");
+        return 102;
+    }
+    if (a->no_kernels && a->kernel_batch) {
+        fprintf(stderr, "clnas tune: --kernel-batch and --no-kernels contradict each other\n");
         return 102;
     }
     if (a->kernels_only && (a->no_kernels || a->o.nseed_counts || a->no_seeds || a->budget >= 0)) {
@@ -232,7 +241,7 @@ static json_t *json_kernels(const clnas_tune_result *r)
                          "measured", 0);
     return json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}}", "chosen",
                      r->best.kernels == CLNAS_KERNELS_CPU ? "cpu" : "gpu", "default_rule",
-                     r->kernel_rule == CLNAS_KERNELS_CPU ? "cpu" : "gpu", "measured", 1, "batch", CLNAS_TUNE_BATCH,
+                     r->kernel_rule == CLNAS_KERNELS_CPU ? "cpu" : "gpu", "measured", 1, "batch", r->kernel_batch,
                      "seeds", r->kernel_seeds, "rounds", r->kernel_rounds, "cpu", "seconds", clnas_json_num(r->kernel_s[0]),
                      "cpu_seconds", clnas_json_num(r->kernel_cpu_s[0]), "kappa", clnas_json_num(r->kernel_kappa[0]), "gpu",
                      "seconds", clnas_json_num(r->kernel_s[1]), "cpu_seconds", clnas_json_num(r->kernel_cpu_s[1]), "kappa",
@@ -293,7 +302,7 @@ static void print_kernels(const clnas_tune_result *r)
         printf("\nkernel variant: not timed (--no-kernels): %s kept\n", clnas_kernels_name(r->best.kernels));
         return;
     }
-    printf("\nkernel variant, one supernet kappa at batch %d, S = %d (median of %d round%s):\n", CLNAS_TUNE_BATCH,
+    printf("\nkernel variant, one supernet kappa at batch %d, S = %d (median of %d round%s):\n", r->kernel_batch,
            r->kernel_seeds, r->kernel_rounds, r->kernel_rounds > 1 ? "s" : "");
     for (int i = 0; i < 2; i++)
         printf("  %-11s %8.3f s wall %8.3f s CPU   kappa %.6g%s\n", clnas_kernels_name(i ? CLNAS_KERNELS_GPU : CLNAS_KERNELS_CPU),
@@ -363,6 +372,7 @@ int clnas_cmd_tune(int argc, char **argv)
     a.o.no_seeds = a.no_seeds;
     a.o.no_kernels = a.no_kernels;
     a.o.kernels_only = a.kernels_only;
+    a.o.kernel_batch = a.kernel_batch;
     a.o.log = log_stderr;
     clnas_tune_result *r = malloc(sizeof *r);
     int rc = 0;

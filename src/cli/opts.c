@@ -44,6 +44,7 @@ static const cli_def REGISTRY[] = {
     {"init", "NAME", CLI_FN, 0, 0, "pytorch (default, TE-NAS's effective init), kaiming_fan_in, kaiming_fan_out"},
     {"input", "S", CLI_INT, 1, 4096, "input height and width"},
     {"json", NULL, CLI_FLAG, 0, 0, "print one JSON object instead of text"},
+    {"kernel-batch", "B", CLI_INT, 2, 1024, "batch of the kappas the kernel variants are timed on"},
     {"kernels-only", NULL, CLI_FLAG, 0, 0, "time only the kernel variants"},
     {"layers", "N", CLI_INT, 1, 1000, "cells of a DARTS evaluation network"},
     {"ld-reverse", NULL, CLI_FLAG, 0, 0, "length distortion by reverse passes (one per output feature) instead of JVPs"},
