@@ -75,6 +75,7 @@ static clnas_status kb_init(clnas_ctx *ctx, kernel_bench *b, int B)
 static clnas_status one_kappa(clnas_ctx *ctx, kernel_bench *b, int v, double *wall, double *cpu, double *kappa)
 {
     clnas_kappa k;
+    memset(&k, 0, sizeof k);
     ctx->kernels_forced = v;
     const double t0 = clnas_now(), c0 = cpu_now();
     clnas_status st = clnas_ntk_eval(b->ntk, b->x, &k, NULL, NULL, NULL, NULL, NULL);
