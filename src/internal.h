@@ -59,6 +59,7 @@ struct clnas_ctx {
      * kernels launched through clnas_launch; calls into CLBlast's GEMM (each 1 to 4 kernels of its
      * own, not counted one by one); fills and copies; blocking reads and writes */
     unsigned long n_kernels, n_gemms, n_fills, n_transfers;
+    int kernels_forced;         /* CLNAS_KERNELS_CPU/_GPU while `clnas tune` times that variant; else 0 */
 };
 
 /* Records a formatted message in ctx->err (if ctx is not NULL) and returns status. */
@@ -125,8 +126,8 @@ clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *
 
 /* 1 when kernels should take their CPU-shaped variant (each work item streams through a
  * contiguous run; few, small groups), 0 for the GPU-shaped one (neighbouring items read
- * neighbouring addresses). $CLNAS_KERNEL_VARIANT=cpu|gpu overrides (tests run both); otherwise
- * CPU devices get the CPU shape. */
+ * neighbouring addresses). The choice: clnas_kernel_variant (runtime/tune.h): $CLNAS_KERNEL_VARIANT,
+ * else the device's tuning (`clnas tune` measures both), else CPU devices get the CPU shape. */
 int clnas_cpu_shaped(const clnas_ctx *ctx);
 
 /* Reads the source text of cl/<file> (embedded, or from $CLNAS_CL_DIR). *out is malloc'd. */

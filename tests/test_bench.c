@@ -55,6 +55,12 @@ static void expect_device_fields(const json_t *j, int reps)
     cr_expect_str_eq(json_string_value(json_object_get(j, "device_type")), d->type);
     cr_expect_eq(json_integer_value(json_object_get(j, "device_index")), d->index);
     cr_expect_eq(json_integer_value(json_object_get(j, "repeats")), reps);
+    /* which kernel variant ran and why: what the runtime says for this device and environment */
+    const char *src = NULL;
+    const int v = clnas_kernel_variant(ctx, &src);
+    const json_t *k = json_object_get(j, "kernels");
+    cr_expect_str_eq(json_string_value(json_object_get(k, "variant")), clnas_kernels_name(v));
+    cr_expect_str_eq(json_string_value(json_object_get(k, "source")), src);
 }
 
 /* A network's activations per sample and parameters. */

@@ -4,6 +4,7 @@
  *
  * Few Test()s with many shapes each: Criterion forks a process per Test and each process
  * builds (or loads) the conv programs once per kernel size. */
+#define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -201,6 +202,9 @@ Test(conv, bwd_data_ex_matches_reference)
     printf("conv_bwd_data_ex: max relative error %.3g\n", worst);
 }
 
+/* Both kernel variants (CLNAS_KERNEL_VARIANT): on the specialised shapes the CPU-shaped one runs
+ * conv_fast_bwd_weight, the GPU-shaped one the generic local-memory-tree kernel; the workspace
+ * size covers either. The caller's own CLNAS_KERNEL_VARIANT is restored afterwards. */
 Test(conv, bwd_weight_matches_reference)
 {
     clnas_ctx *ctx = tu_ctx();
@@ -208,8 +212,13 @@ Test(conv, bwd_weight_matches_reference)
     const int SEEDS[] = {1, 3};
     int split_seen = 0, direct_seen = 0;
     const double SENT = 12345.0; /* fills the gaps between Jacobian rows; must survive */
+    const char *env = getenv("CLNAS_KERNEL_VARIANT");
+    char saved[32];
+    snprintf(saved, sizeof saved, "%s", env ? env : "");
+    for (int v = 0; v < 2; v++)
     for (size_t i = 0; i < NSHAPES; i++)
         for (size_t si = 0; si < 2; si++) {
+            setenv("CLNAS_KERNEL_VARIANT", v ? "gpu" : "cpu", 1);
             const int S = SEEDS[si];
             clnas_conv_shape s = mk(&SHAPES[i]);
             const size_t nx = xc(&s), ny = yc(&s), nw = wc(&s);
@@ -240,7 +249,7 @@ Test(conv, bwd_weight_matches_reference)
                 memcpy(got, all + (size_t)sd * g_ld, nw * sizeof(double));
                 name(what, sizeof what, "conv_bwd_weight", &s, S);
                 size_t l = strlen(what);
-                snprintf(what + l, sizeof what - l, " seed %d%s", sd, nws ? " (split)" : "");
+                snprintf(what + l, sizeof what - l, " seed %d%s, %s-shaped", sd, nws ? " (split)" : "", v ? "gpu" : "cpu");
                 double e = tu_rel_err(got, ref + (size_t)sd * nw, nw);
                 if (e > worst) worst = e;
                 tu_expect_close(what, got, ref + (size_t)sd * nw, nw, TOL);
@@ -251,6 +260,8 @@ Test(conv, bwd_weight_matches_reference)
             clnas_buf_free(buf);
             free(x); free(dy); free(ref); free(got); free(fill); free(all);
         }
+    if (env) setenv("CLNAS_KERNEL_VARIANT", saved, 1);
+    else unsetenv("CLNAS_KERNEL_VARIANT");
     cr_expect(split_seen > 0 && direct_seen > 0, "both reduction paths exercised (split %d, direct %d)",
               split_seen, direct_seen);
     cr_log_info("conv_bwd_weight: max relative error %.3g (split %d, direct %d)", worst, split_seen,

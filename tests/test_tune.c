@@ -58,7 +58,8 @@ static clnas_tuning sample_tuning(void)
                       {2, 8, 8, 8, 8, 1, 1, 2, 2, 32},
                       448,
                       2,
-                      {{CLNAS_NTK_SEED_BUDGET_KEY, 123456789.0}, {"other.value", 0.125}}};
+                      {{CLNAS_NTK_SEED_BUDGET_KEY, 123456789.0}, {"other.value", 0.125}},
+                      CLNAS_KERNELS_GPU};
     return t;
 }
 
@@ -169,13 +170,24 @@ Test(file, round_trip)
     double v = 0;
     cr_expect(clnas_tuning_param(&r, "other.value", &v) && v == 0.125);
     cr_expect_not(clnas_tuning_param(&r, "no.such.key", &v));
+    /* the kernel variant: both choices come back; "the default rule" writes no line */
+    cr_expect_eq(r.kernels, CLNAS_KERNELS_GPU);
+    cr_expect(strstr(slurp(path), "\nkernels=gpu\n"), "%s", slurp(path));
+    t.kernels = CLNAS_KERNELS_CPU;
+    cr_assert_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_OK);
+    cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(r.kernels, CLNAS_KERNELS_CPU);
+    t.kernels = 7;
+    cr_expect_eq(clnas_tune_write(NULL, path, &d, &t, NULL), CLNAS_E_INVALID_ARG, "an unknown variant is not written");
     /* "keep CLBlast's" round-trips too, with only the seed budget */
-    clnas_tuning keep = {0, {0}, {0}, 0, 1, {{CLNAS_NTK_SEED_BUDGET_KEY, 1048576.0}}};
+    clnas_tuning keep = {0, {0}, {0}, 0, 1, {{CLNAS_NTK_SEED_BUDGET_KEY, 1048576.0}}, CLNAS_KERNELS_RULE};
     cr_assert_eq(clnas_tune_write(NULL, path, &d, &keep, NULL), CLNAS_OK);
     cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
     cr_expect_eq(r.gemm, 0);
     cr_expect_eq(r.nparams, 1);
     cr_expect_eq(budget_of(&r), 1048576.0);
+    cr_expect_eq(r.kernels, CLNAS_KERNELS_RULE);
+    cr_expect_null(strstr(slurp(path), "kernels="), "%s", slurp(path));
     /* no file at all is not an error */
     clnas_device_info other = fake_dev("Another Device", "1.0");
     char p2[1200];
@@ -278,6 +290,8 @@ Test(file, corrupt_is_ignored_with_a_reason)
     expect_corrupt("bad value", "param.other.value=0.125\n", "param.other.value=1/8\n");
     expect_corrupt("infinite value", "param.other.value=0.125\n", "param.other.value=inf\n");
     expect_corrupt("bad key", "param.other.value=0.125\n", "param.other value=0.125\n");
+    expect_corrupt("bad kernel variant", "kernels=gpu\n", "kernels=fast\n");
+    expect_corrupt("empty kernel variant", "kernels=gpu\n", "kernels=\n");
 }
 
 Test(file, unknown_keys_and_comments_are_fine)
@@ -361,9 +375,11 @@ Test(file, older_format_is_read_and_written)
     tu_write_file(path, old);
     clnas_tuning r;
     int found;
+    memset(&r, 0x5a, sizeof r);
     cr_assert_eq(read_file(path, &d, &r, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
     cr_expect_eq(r.nparams, 1);
     cr_expect_eq(budget_of(&r), 316318464.0);
+    cr_expect_eq(r.kernels, CLNAS_KERNELS_RULE, "no kernels line: the default rule");
     /* 0 meant "no budget" */
     char *z = strstr(old, "316318464");
     memcpy(z, "0\n", 3);
@@ -555,6 +571,137 @@ Test(context, corrupt_file_is_reported_and_passed_over)
     clnas_ctx_destroy(ctx);
 }
 
+/* ------------------------------------------------------------------ the kernel variant */
+
+/* A device's own variant name for $CLNAS_KERNEL_VARIANT. */
+static const char *env_name(int v) { return v == CLNAS_KERNELS_CPU ? "cpu" : "gpu"; }
+
+/* $CLNAS_KERNEL_VARIANT as the test found it, restored by restore_variant_env. */
+static char g_variant_env[32];
+static int g_had_variant_env;
+static void save_variant_env(void)
+{
+    const char *e = getenv("CLNAS_KERNEL_VARIANT");
+    g_had_variant_env = e != NULL;
+    snprintf(g_variant_env, sizeof g_variant_env, "%s", e ? e : "");
+    unsetenv("CLNAS_KERNEL_VARIANT");
+}
+static void restore_variant_env(void)
+{
+    if (g_had_variant_env) setenv("CLNAS_KERNEL_VARIANT", g_variant_env, 1);
+    else unsetenv("CLNAS_KERNEL_VARIANT");
+}
+
+/* Precedence: $CLNAS_KERNEL_VARIANT, then the tuning file's kernels= choice, then the default
+ * rule; a corrupt choice passes the file over with a note naming it. */
+Test(context, kernel_variant_env_beats_tuned_beats_rule)
+{
+    save_variant_env();
+    clnas_ctx *ctx = open_ctx();
+    const clnas_device_info *d = clnas_ctx_device(ctx);
+    const int rule = strcmp(d->type, "CPU") == 0 ? CLNAS_KERNELS_CPU : CLNAS_KERNELS_GPU;
+    const int other = rule == CLNAS_KERNELS_CPU ? CLNAS_KERNELS_GPU : CLNAS_KERNELS_CPU;
+    const char *src = NULL;
+    cr_expect_eq(clnas_kernel_variant(ctx, &src), rule);
+    cr_expect_str_eq(src, "default rule");
+    /* a tuning that chose the other variant (GEMM and values as the device has them now) */
+    clnas_tuning t;
+    memset(&t, 0, sizeof t);
+    clnas_tune_shipped(d, &t);
+    t.kernels = other;
+    char path[1200];
+    path_of(d, path, sizeof path);
+    cr_assert_eq(clnas_tune_write(ctx, path, d, &t, NULL), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    clnas_ctx_destroy(ctx);
+    ctx = open_ctx();
+    cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "file", "note: %s", clnas_ctx_tuning_note(ctx));
+    cr_expect_eq(clnas_kernel_variant(ctx, &src), other);
+    cr_expect_str_eq(src, "tuned");
+    /* the environment wins, whatever the file says; a value it does not know is ignored */
+    setenv("CLNAS_KERNEL_VARIANT", env_name(rule), 1);
+    cr_expect_eq(clnas_kernel_variant(ctx, &src), rule);
+    cr_expect_str_eq(src, "env");
+    setenv("CLNAS_KERNEL_VARIANT", env_name(other), 1);
+    cr_expect_eq(clnas_kernel_variant(ctx, &src), other);
+    cr_expect_str_eq(src, "env");
+    setenv("CLNAS_KERNEL_VARIANT", "fastest", 1);
+    cr_expect_eq(clnas_kernel_variant(ctx, &src), other);
+    cr_expect_str_eq(src, "tuned");
+    unsetenv("CLNAS_KERNEL_VARIANT");
+    clnas_ctx_destroy(ctx);
+    /* CLNAS_TUNE=off applies no tuning: the default rule */
+    setenv("CLNAS_TUNE", "off", 1);
+    ctx = open_ctx();
+    cr_expect_eq(clnas_kernel_variant(ctx, &src), rule);
+    cr_expect_str_eq(src, "default rule");
+    clnas_ctx_destroy(ctx);
+    unsetenv("CLNAS_TUNE");
+    /* a corrupt choice: the whole file is passed over, and the note names the file and the line */
+    char *text = strdup(slurp(path));
+    char *at = strstr(text, "kernels=");
+    cr_assert_not_null(at, "%s", text);
+    char edited[4096];
+    snprintf(edited, sizeof edited, "%.*skernels=maybe\n%s", (int)(at - text), text, strchr(at, '\n') + 1);
+    tu_write_file(path, edited);
+    free(text);
+    ctx = open_ctx();
+    const char *note = clnas_ctx_tuning_note(ctx);
+    cr_expect(strstr(note, path) && strstr(note, "corrupt") && strstr(note, "kernels") && strstr(note, "maybe"),
+              "note: \"%s\"", note);
+    cr_expect_str_neq(clnas_ctx_tuning_source(ctx), "file");
+    cr_expect_eq(clnas_kernel_variant(ctx, &src), rule);
+    cr_expect_str_eq(src, "default rule");
+    clnas_ctx_destroy(ctx);
+    restore_variant_env();
+}
+
+/* The two variants compute the same kappa (and Theta) up to float rounding: the same proxy
+ * supernet, weights and images, one NTK, switched between evaluations. */
+Test(context, both_kernel_variants_give_the_same_kappa, .timeout = 120)
+{
+    save_variant_env();
+    clnas_ctx *ctx = open_ctx();
+    clnas_nb201_arch arch;
+    clnas_nb201_config cfg;
+    clnas_net *net = NULL;
+    cr_assert_eq(clnas_nb201_parse("supernet", &arch, NULL, 0), CLNAS_OK);
+    clnas_nb201_config_ntk(&cfg, 10, 32);
+    cr_assert_eq(clnas_nb201_build(&cfg, &arch, &net, NULL, 0), CLNAS_OK);
+    const int B = 16;
+    float *p = malloc(clnas_net_nparams(net) * sizeof *p), *x = malloc((size_t)B * 3 * 32 * 32 * sizeof *x);
+    double *theta[2] = {malloc((size_t)B * B * sizeof(double)), malloc((size_t)B * B * sizeof(double))};
+    cr_assert(p && x && theta[0] && theta[1]);
+    clnas_net_init_params(net, 7, 0, CLNAS_INIT_PYTORCH, p);
+    for (size_t i = 0; i < (size_t)B * 3 * 32 * 32; i++) x[i] = (float)(((i * 2654435761u) >> 8) % 2001) / 1000.0f - 1.0f;
+    clnas_ntk_config nc = {B, 3, 0}; /* 3 seeds in flight: a last pass of one seed too */
+    clnas_ntk *ntk = NULL;
+    cr_assert_eq(clnas_ntk_create(ctx, net, &nc, &ntk), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_assert_eq(clnas_ntk_set_params(ntk, p), CLNAS_OK);
+    clnas_kappa k[2];
+    for (int v = 0; v < 2; v++) {
+        setenv("CLNAS_KERNEL_VARIANT", v ? "gpu" : "cpu", 1);
+        cr_assert_eq(clnas_ntk_eval(ntk, x, &k[v], theta[v], NULL, NULL, NULL, NULL), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+        cr_assert_eq(k[v].status, CLNAS_KAPPA_OK);
+    }
+    double tmax = 0, dmax = 0;
+    for (int i = 0; i < B * B; i++) {
+        tmax = fmax(tmax, fabs(theta[0][i]));
+        dmax = fmax(dmax, fabs(theta[0][i] - theta[1][i]));
+    }
+    cr_expect(dmax <= 1e-5 * tmax, "Theta: largest difference %g of a largest entry %g", dmax, tmax);
+    cr_expect(fabs(k[0].kappa - k[1].kappa) <= 1e-4 * k[0].kappa, "kappa: cpu-shaped %.9g, gpu-shaped %.9g", k[0].kappa,
+              k[1].kappa);
+    cr_log_info("kappa cpu %.9g gpu %.9g; Theta max diff %g of %g", k[0].kappa, k[1].kappa, dmax, tmax);
+    clnas_ntk_destroy(ntk);
+    clnas_net_destroy(net);
+    free(p);
+    free(x);
+    free(theta[0]);
+    free(theta[1]);
+    clnas_ctx_destroy(ctx);
+    restore_variant_env();
+}
+
 /* ------------------------------------------------------------------ GEMM with tuned parameters */
 
 
@@ -578,7 +725,8 @@ static clnas_tuning gemmk1_tuning(void)
                       {2, 4, 4, 4, 4, 0, 0, 4, 4, 32},
                       288,
                       0,
-                      {{"", 0}}};
+                      {{"", 0}},
+                      CLNAS_KERNELS_RULE};
     return t;
 }
 
@@ -676,7 +824,8 @@ Test(cli, bad_options_are_clear_errors)
     free(out);
     cr_expect_eq(run("tune --help", &out), 0);
     cr_expect(strstr(out, "usage: clnas tune") && strstr(out, "--seed-counts") && strstr(out, "--no-seeds") &&
-              strstr(out, "--budget") && strstr(out, "--reset") && strstr(out, "--repeat") && strstr(out, "CLNAS_TUNE=off"),
+              strstr(out, "--budget") && strstr(out, "--reset") && strstr(out, "--repeat") && strstr(out, "CLNAS_TUNE=off") &&
+              strstr(out, "--kernels-only") && strstr(out, "--no-kernels") && strstr(out, "CLNAS_KERNEL_VARIANT"),
               "%s", out);
     cr_expect_null(strstr(out, "\n  --seeds "), "the old spelling is not listed among the options:\n%s", out);
     free(out);
@@ -686,7 +835,7 @@ Test(cli, quick_tune_writes_a_file_that_later_runs_use, .timeout = 600)
 {
     char *out = NULL, errfile[1300];
     /* one seed count keeps this test short; the seed sweep itself is the same code for any list */
-    int rc = run_stdout("tune --quick --seed-counts 4 --json", &out, errfile, sizeof errfile);
+    int rc = run_stdout("tune --quick --seed-counts 4 --kernel-batch 16 --json", &out, errfile, sizeof errfile);
     cr_assert_eq(rc, 0, "clnas tune --quick failed:\n%s\n%s", out, slurp(errfile));
     json_error_t e;
     json_t *j = json_loads(out, JSON_REJECT_DUPLICATES, &e);
@@ -711,6 +860,19 @@ Test(cli, quick_tune_writes_a_file_that_later_runs_use, .timeout = 600)
     cr_expect_gt(budget, 0, "%s", out);
     cr_expect_eq(json_array_size(json_object_get(seeds, "nets")), 2, "%s", out);
     cr_expect(json_is_array(json_object_get(j, "candidates")) && json_array_size(json_object_get(j, "candidates")) > 0);
+    /* the kernel variants were timed and the faster stored with the GEMM parameters */
+    const json_t *kj = json_object_get(j, "kernels");
+    cr_assert(json_is_true(json_object_get(kj, "measured")), "%s", out);
+    const char *chosen = json_string_value(json_object_get(kj, "chosen"));
+    cr_assert(chosen && (!strcmp(chosen, "cpu") || !strcmp(chosen, "gpu")), "%s", out);
+    const json_int_t rounds = json_integer_value(json_object_get(kj, "rounds"));
+    cr_expect(rounds == 2 || rounds == 1, "--quick: 2 rounds (1 after a clear cut)\n%s", out);
+    cr_expect_eq(json_integer_value(json_object_get(kj, "batch")), 16, "%s", out);
+    for (int v = 0; v < 2; v++) {
+        const json_t *ve = json_object_get(kj, v ? "gpu" : "cpu");
+        cr_expect(json_number_value(json_object_get(ve, "seconds")) > 0 && json_number_value(json_object_get(ve, "kappa")) > 1,
+                  "%s", out);
+    }
     /* the file is there, readable, and what the device now reports */
     cr_expect_str_eq(clnas_ctx_tuning_source(ctx), "file");
     clnas_tuning t;
@@ -720,6 +882,7 @@ Test(cli, quick_tune_writes_a_file_that_later_runs_use, .timeout = 600)
     double b = 0;
     cr_expect(clnas_ctx_device_param(ctx, CLNAS_NTK_SEED_BUDGET_KEY, &b) && b == (double)budget);
     cr_expect(strstr(slurp(path), "measured.gflops.gram_supernet.clblast="), "%s", slurp(path));
+    cr_expect_eq(t.kernels, strcmp(chosen, "cpu") == 0 ? CLNAS_KERNELS_CPU : CLNAS_KERNELS_GPU);
     clnas_ctx_destroy(ctx);
     json_decref(j);
     free(out);
@@ -736,4 +899,54 @@ Test(cli, quick_tune_writes_a_file_that_later_runs_use, .timeout = 600)
     free(out);
     struct stat sb;
     cr_expect_neq(stat(path, &sb), 0, "%s still exists after --reset", path);
+}
+
+/* --kernels-only: the variants alone; the GEMM part and the values of what the device had (here the
+ * shipped default, or nothing) are written back unchanged next to the choice. */
+Test(cli, kernels_only_keeps_gemm_and_values, .timeout = 300)
+{
+    char *out = NULL, errfile[1300], path[1200], msg[512];
+    int rc = run_stdout("tune --kernels-only --repeat 1 --kernel-batch 16 --json", &out, errfile, sizeof errfile);
+    cr_assert_eq(rc, 0, "clnas tune --kernels-only failed:\n%s\n%s", out, slurp(errfile));
+    json_error_t e;
+    json_t *j = json_loads(out, JSON_REJECT_DUPLICATES, &e);
+    cr_assert_not_null(j, "%s", out);
+    cr_expect(json_is_false(json_object_get(j, "gemm_searched")) && json_is_null(json_object_get(j, "shapes")) &&
+              json_is_null(json_object_get(j, "seeds")), "%s", out);
+    const json_t *kj = json_object_get(j, "kernels");
+    cr_expect_eq(json_integer_value(json_object_get(kj, "rounds")), 1, "%s", out);
+    const double k0 = json_number_value(json_object_get(json_object_get(kj, "cpu"), "kappa"));
+    const double k1 = json_number_value(json_object_get(json_object_get(kj, "gpu"), "kappa"));
+    cr_expect(k0 > 1 && fabs(k0 - k1) <= 1e-3 * k0, "the variants' kappas: %g and %g", k0, k1);
+    clnas_ctx *ctx = open_ctx();
+    const clnas_device_info *d = clnas_ctx_device(ctx);
+    clnas_tuning t, sh;
+    memset(&sh, 0, sizeof sh);
+    clnas_tune_shipped(d, &sh);
+    path_of(d, path, sizeof path);
+    int found;
+    cr_assert_eq(read_file(path, d, &t, &found, msg, sizeof msg), CLNAS_OK, "%s", msg);
+    cr_expect_eq(t.gemm, sh.gemm);
+    cr_expect(memcmp(t.xgemm, sh.xgemm, sizeof t.xgemm) == 0 && memcmp(t.direct, sh.direct, sizeof t.direct) == 0);
+    cr_expect_eq(budget_of(&t), budget_of(&sh));
+    cr_expect(t.kernels == CLNAS_KERNELS_CPU || t.kernels == CLNAS_KERNELS_GPU);
+    const char *src = NULL;
+    if (!getenv("CLNAS_KERNEL_VARIANT")) {
+        cr_expect_eq(clnas_kernel_variant(ctx, &src), t.kernels);
+        cr_expect_str_eq(src, "tuned");
+    }
+    clnas_ctx_destroy(ctx);
+    json_decref(j);
+    free(out);
+    /* the text report names the choice; contradicting options are usage errors */
+    cr_expect_eq(run("tune --kernels-only --no-kernels", &out), 2);
+    cr_expect(strstr(out, "--kernels-only"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --kernels-only --seed-counts 2", &out), 2);
+    free(out);
+    cr_expect_eq(run("tune --no-kernels --kernel-batch 8", &out), 2);
+    cr_expect(strstr(out, "contradict"), "%s", out);
+    free(out);
+    cr_expect_eq(run("tune --kernel-batch 1", &out), 2);
+    free(out);
 }

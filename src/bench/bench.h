@@ -219,7 +219,10 @@ typedef struct clnas_tune_opts {
     int quick;                                /* fewer candidates, seed counts and repeats */
     int reps;                                 /* timed runs per GEMM measurement; 0: 5 (quick: 3) */
     double budget_s;                          /* no new GEMM build starts after it; < 0: the default */
-    int no_seeds;                             /* GEMM only: the per-device values of the current tuning are kept */
+    int no_seeds;                             /* no seed sweep: the per-device values of the current tuning are kept */
+    int no_kernels;                           /* no kernel-variant timing: the current tuning's choice is kept */
+    int kernels_only;                         /* only the kernel variants: GEMM and per-device values are kept */
+    int kernel_batch;                         /* batch of the kappas the variants are timed on; 0: CLNAS_TUNE_BATCH */
     int seed_counts[CLNAS_TUNE_MAX_COUNTS];   /* seed counts to time, ascending, in [1, CLNAS_TUNE_BATCH] */
     int nseed_counts;                         /* 0: 1,2,3,4,6,8,12 (GPUs also 24,36,72; quick 2,4,8) */
     clnas_bench_log_fn log;                   /* progress (NULL: none) */
@@ -271,6 +274,14 @@ typedef struct clnas_tune_result {
     int counts[CLNAS_TUNE_MAX_COUNTS], ncounts, seed_rounds;
     clnas_tune_seed_net nets[2];          /* proxy supernet, single path */
     double budget_bytes;                  /* the NTK activation-gradient budget stored */
+    int gemm_done;                        /* 0: --kernels-only (the GEMM part of the current tuning is kept) */
+    int kernels_done;                     /* the kernel variants were timed (0: --no-kernels) */
+    int kernel_rounds, kernel_seeds;      /* timed kappas per variant; the NTK's seeds in flight */
+    int kernel_batch;                     /* the kappas' batch */
+    double kernel_s[2], kernel_cpu_s[2];  /* [cpu-shaped, gpu-shaped]: median seconds of one supernet kappa at
+                                             kernel_batch, wall and this process's CPU time */
+    double kernel_kappa[2];               /* the kappa each variant gave (the same images) */
+    int kernel_rule;                      /* the default rule's variant for this device (CLNAS_KERNELS_*) */
     double seed_worst;                    /* the budget's largest time over a net's best */
     int stored;                           /* clnas_tune_store wrote path */
     char path[1200];                      /* the device's tuning file ("" when there is no cache directory) */
@@ -281,7 +292,8 @@ typedef struct clnas_tune_result {
 /* Opens a context on `device` (as clnas_ctx_create) with no tuning applied, so that the search's
  * baseline is CLBlast's own parameters. *out is set even on failure, as clnas_ctx_create does. */
 clnas_status clnas_tune_ctx_create(const char *device, clnas_ctx **out);
-/* Searches the GEMM parameters and (unless opts->no_seeds) the seeds in flight for ctx's device;
+/* Searches the GEMM parameters, the kernel variant (cpu- or gpu-shaped, whichever runs a proxy
+ * supernet kappa faster) and the seeds in flight for ctx's device (opts leave parts out);
  * the GEMM parameters of the best candidate stay applied to CLBlast afterwards (the caller's
  * process only). r is filled (its path too); nothing is written. */
 clnas_status clnas_tune_run(clnas_ctx *ctx, const clnas_tune_opts *opts, clnas_tune_result *r);

@@ -37,4 +37,11 @@ clnas_status tune_gemm_search(clnas_ctx *ctx, const clnas_tune_opts *o, const tu
  * those of `keep` (the current tuning's, NULL: none); with o->no_seeds, keep's values alone. */
 clnas_status tune_seed_search(clnas_ctx *ctx, const clnas_tune_opts *o, const clnas_tuning *keep, clnas_tune_result *r);
 
+/* Times one proxy-supernet kappa at batch o->kernel_batch (0: CLNAS_TUNE_BATCH) under each kernel
+ * variant (a warm-up each, then rounds alternating the order, stopping after the first when one
+ * variant takes more than 3x the other's time; medians) and sets r->best.kernels to the faster one
+ * (the default rule's when they are within 2 %), and r->kernel_*. Fails when the two variants'
+ * kappas differ by more than float rounding can explain. */
+clnas_status tune_kernel_search(clnas_ctx *ctx, const clnas_tune_opts *o, clnas_tune_result *r);
+
 #endif

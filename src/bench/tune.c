@@ -1,6 +1,6 @@
 /* tune.c - `clnas tune` in the library: opens the device untuned, derives the GEMM shapes from
- * the networks, runs the GEMM search (tune_gemm.c) and the seeds-in-flight search
- * (tune_seeds.c), and stores the result in the device's tuning file through the runtime
+ * the networks, runs the GEMM search (tune_gemm.c), the kernel-variant timing (tune_kernels.c)
+ * and the seeds-in-flight search (tune_seeds.c), and stores the result in the device's tuning file through the runtime
  * (runtime/tune.h), which applies it whenever a later context opens the device. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -83,6 +83,16 @@ static clnas_status tune_shapes(clnas_ctx *ctx, clnas_tune_result *r, tune_sizes
     return CLNAS_OK;
 }
 
+/* --kernels-only: the GEMM part (and per-device values) of what the device has now, applied so
+ * that the kernels are timed with the GEMM they will run with. */
+static clnas_status keep_gemm(clnas_ctx *ctx, const clnas_tuning *base, clnas_tune_result *r)
+{
+    memset(&r->best, 0, sizeof r->best);
+    if (base) r->best = *base;
+    r->tuned = r->best.gemm;
+    return clnas_tune_apply(ctx, &r->best);
+}
+
 clnas_status clnas_tune_run(clnas_ctx *ctx, const clnas_tune_opts *o, clnas_tune_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -99,10 +109,21 @@ clnas_status clnas_tune_run(clnas_ctx *ctx, const clnas_tune_opts *o, clnas_tune
     const int have_path = clnas_tune_path(d, r->path, sizeof r->path, NULL, 0) == CLNAS_OK;
     if (have_path && clnas_tune_read(r->path, d, &current, &have_file, NULL, 0) != CLNAS_OK) have_file = 0;
     const int have_shipped = clnas_tune_shipped(d, &shipped);
+    const clnas_tuning *base = have_file ? &current : have_shipped ? &shipped : NULL;
     tune_sizes z = {have_file && current.gemm ? &current : NULL, have_shipped && shipped.gemm ? &shipped : NULL, 0, 0};
-    clnas_status st = tune_shapes(ctx, r, &z);
-    if (st == CLNAS_OK) st = tune_gemm_search(ctx, o, &z, r);
-    if (st == CLNAS_OK) st = tune_seed_search(ctx, o, have_file ? &current : have_shipped ? &shipped : NULL, r);
+    clnas_status st = CLNAS_OK;
+    if (o->kernels_only) {
+        st = keep_gemm(ctx, base, r);
+    } else {
+        st = tune_shapes(ctx, r, &z);
+        if (st == CLNAS_OK) st = tune_gemm_search(ctx, o, &z, r);
+        r->gemm_done = st == CLNAS_OK;
+    }
+    /* the kernel variant, then the seeds in flight timed with it */
+    if (st == CLNAS_OK && !o->no_kernels) st = tune_kernel_search(ctx, o, r);
+    else r->best.kernels = base ? base->kernels : CLNAS_KERNELS_RULE;
+    ctx->tune.kernels = r->best.kernels;
+    if (st == CLNAS_OK && !o->kernels_only) st = tune_seed_search(ctx, o, base, r);
     return st;
 }
 
@@ -116,7 +137,12 @@ static void measured_lines(const clnas_tune_result *r, char *extra, size_t len)
     if (gmtime_r(&now, &tmv)) strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     o += (size_t)snprintf(extra + o, len - o, "measured.date=%s\nmeasured.mode=%s\nmeasured.repeats=%d\n", date,
                           r->quick ? "quick" : "full", r->reps);
-    for (int s = 0; s < 3 && o < len; s++)
+    for (int i = 0; r->kernels_done && i < 2 && o < len; i++) {
+        const char *k = i ? "gpu" : "cpu";
+        o += (size_t)snprintf(extra + o, len - o, "measured.kernels.%s.seconds=%.4f\nmeasured.kernels.%s.cpu_seconds=%.4f\n",
+                              k, r->kernel_s[i], k, r->kernel_cpu_s[i]);
+    }
+    for (int s = 0; r->gemm_done && s < 3 && o < len; s++)
         o += (size_t)snprintf(extra + o, len - o, "measured.gflops.%s.clblast=%.2f\nmeasured.gflops.%s.tuned=%.2f\n",
                               r->shapes[s].key, r->shapes[s].before, r->shapes[s].key, r->shapes[s].after);
     for (int i = 0; r->seeds_done && i < 2 && o < len; i++) {

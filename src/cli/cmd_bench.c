@@ -55,11 +55,21 @@ static void print_sgemm(const clnas_bench_overview *o)
     printf("%-28s %18.1f %18.1f %18s\n\n", lab, o->host_gram, o->sgemm_gram, pct(b2, sizeof b2, o->sgemm_gram, o->host_gram));
 }
 
-static void print_overview(const clnas_device_info *d, const clnas_bench_overview *o)
+/* Which kernel variant ran and why (runtime/tune.h: env, the device's tuning, the default rule). */
+static void print_kernels(const clnas_ctx *ctx)
 {
+    const char *src = NULL;
+    const int v = clnas_kernel_variant(ctx, &src);
+    printf("kernels: %s (%s)\n\n", clnas_kernels_name(v), src);
+}
+
+static void print_overview(const clnas_ctx *ctx, const clnas_bench_overview *o)
+{
+    const clnas_device_info *d = clnas_ctx_device(ctx);
     const clnas_bench_kappa *kb = o->kappa;
-    printf("device %d: %s (%s, %u compute units; platform %s, driver %s), medians of %d repeats\n\n", d->index, d->name,
+    printf("device %d: %s (%s, %u compute units; platform %s, driver %s), medians of %d repeats\n", d->index, d->name,
            d->type, d->compute_units, d->platform_name, d->driver_version, o->reps);
+    print_kernels(ctx);
     print_sgemm(o);
     printf("%-24s %8s %6s %9s %9s %9s %9s %9s %10s %8s %9s %9s\n", "stage", "P", "seeds", "forward", "backward", "gram",
            "eigen", "total", "GFLOP", "GFLOP/s", "/CLBlast", "/OpenBLAS");
@@ -151,11 +161,13 @@ static void print_conv_rows(const clnas_bench_shapes *sr)
     }
 }
 
-static void print_shapes(const clnas_device_info *d, int reps, const clnas_bench_shapes *sr)
+static void print_shapes(const clnas_ctx *ctx, int reps, const clnas_bench_shapes *sr)
 {
+    const clnas_device_info *d = clnas_ctx_device(ctx);
     const clnas_bench_kappa *k = &sr->kappa;
-    printf("device %d: %s (%s, %u compute units), medians of %d repeats\n\n", d->index, d->name, d->type,
+    printf("device %d: %s (%s, %u compute units), medians of %d repeats\n", d->index, d->name, d->type,
            d->compute_units, reps);
+    print_kernels(ctx);
     printf("Convolutions of the NTK proxy supernet (C=3, N=1, 32x32; %d distinct shapes) at batch %d with S = %d seeds\n"
            "in flight (one kappa = 1 forward + %d backward pass(es) of %d seeds%s), and of the linear-region proxy\n"
            "(C=1, one cell, 3x3 input; forward only, %d batches of %d per R). FLOP per call: multiply-add = 2; the\n"
@@ -244,10 +256,12 @@ static json_t *json_shapes(const clnas_bench_shapes *sr)
 
 /* ---------------- --scaling ---------------- */
 
-static void print_scaling(const clnas_device_info *d, const clnas_bench_scale_row *rows, int n)
+static void print_scaling(const clnas_ctx *ctx, const clnas_bench_scale_row *rows, int n)
 {
-    printf("device %d: %s (%s, %u compute units; %.0f MiB global memory, %.0f MiB largest allocation)\n\n", d->index,
+    const clnas_device_info *d = clnas_ctx_device(ctx);
+    printf("device %d: %s (%s, %u compute units; %.0f MiB global memory, %.0f MiB largest allocation)\n", d->index,
            d->name, d->type, d->compute_units, mib((double)d->global_mem_bytes), mib((double)d->max_alloc_bytes));
+    print_kernels(ctx);
     printf("One kappa per row: median of `reps`, after one untimed kappa of the network at its smallest batch.\n"
            "GFLOP: forward, B backward seeds and the Gram matrix (multiply-add = 2). dev MiB: what the NTK holds\n"
            "(plan MiB: activations, S seeds of activation gradients, workspace; G MiB: the Jacobian, B x nparams\n"
@@ -393,9 +407,9 @@ static int run_detail(clnas_ctx *ctx, const clnas_dataset *data, const bench_arg
             rc = 1;
         }
     } else {
-        if (a->shapes) print_shapes(clnas_ctx_device(ctx), a->reps, sr);
+        if (a->shapes) print_shapes(ctx, a->reps, sr);
         if (a->shapes && a->scaling) printf("\n");
-        if (a->scaling) print_scaling(clnas_ctx_device(ctx), rows, nrows);
+        if (a->scaling) print_scaling(ctx, rows, nrows);
     }
     free(sr);
     return rc;
@@ -481,7 +495,7 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
     }
     char why[2048] = "";
     if (!js) { /* clnas's own numbers first: the PyTorch side can take minutes */
-        print_overview(clnas_ctx_device(ctx), &ov);
+        print_overview(ctx, &ov);
         fflush(stdout);
         json_t *t = a->torch ? run_torch(a, why, sizeof why) : NULL;
         if (a->torch) print_torch(&ov, t, why);
@@ -524,8 +538,11 @@ int clnas_cmd_bench(int argc, char **argv)
         return 1;
     }
     const clnas_device_info *d = clnas_ctx_device(ctx);
-    json_t *js = a.json ? json_pack("{s:o, s:s, s:i, s:i}", "device", clnas_json_str(d->name), "device_type", d->type,
-                                    "device_index", d->index, "repeats", a.reps)
+    const char *ksrc = NULL;
+    const int kv = clnas_kernel_variant(ctx, &ksrc);
+    json_t *js = a.json ? json_pack("{s:o, s:s, s:i, s:i, s:{s:s, s:s}}", "device", clnas_json_str(d->name), "device_type",
+                                    d->type, "device_index", d->index, "repeats", a.reps, "kernels", "variant",
+                                    clnas_kernels_name(kv), "source", ksrc)
                         : NULL;
     int rc;
     if (a.json && !js) {

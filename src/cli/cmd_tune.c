@@ -63,7 +63,7 @@ static int parse_old_counts(const char *cmd, const char *opt, const char *val, v
 
 static const char USAGE[] =
 "usage: clnas tune [--device D] [--quick] [--json] [--reset] [--repeat N] [--budget SECONDS]\n"
-"                  [--seed-counts LIST | --no-seeds]\n"
+"                  [--seed-counts LIST | --no-seeds] [--kernels-only | --no-kernels] [--kernel-batch B]\n"
 "\n"
 "Tunes one OpenCL device for clnas and stores the result in its tuning file\n"
 "(<cache>/tune/, next to the program cache: $CLNAS_CACHE_DIR, else $XDG_CACHE_HOME/clnas,\n"
@@ -76,6 +76,15 @@ static const char USAGE[] =
 "        single path) and a 1024^3 square for reference. Before/after GFLOP/s per shape\n"
 "        are reported; when the best is not at least 5% faster than CLBlast's own\n"
 "        parameters, the file says so and CLBlast's are kept.\n"
+"  kernels: which variant of the kernels that come in two shapes runs (BN backward, the\n"
+"        specialised convolutions, the pooling row kernels): CPU-shaped (each work-item\n"
+"        streams a contiguous run, small groups) or GPU-shaped (neighbouring work-items read\n"
+"        neighbouring addresses, groups of 64-256). One kappa of the proxy supernet at\n"
+"        batch 72 (--kernel-batch B) is timed under each (a warm-up each, then 4 rounds,\n"
+"        --quick 2, --repeat N sets them, alternating the order, and only one when a variant\n"
+"        takes over 3x the other's time; medians of wall time; the process's CPU time is\n"
+"        shown too) and the faster is stored as kernels=cpu|gpu; when the two are within\n"
+"        2% the default rule's variant is stored. Both kappas must agree (else: an error).\n"
 "  seeds: how many NTK backward passes run at once (the activation-gradient budget that\n"
 "        sets the seeds in flight), from one kappa of the proxy supernet and of a single\n"
 "        path timed for S = 1, 2, 3, 4, 6, 8, 12 (and more on GPUs).\n"
@@ -88,13 +97,18 @@ static const char USAGE[] =
 static const char FOOTER[] =
 "Precedence when a context opens a device: its tuning file, else clnas's shipped default\n"
 "for that kind of device (`clnas devices` shows which), else CLBlast's own database.\n"
+"Kernel variant: CLNAS_KERNEL_VARIANT=cpu|gpu, else the tuning's kernels= choice, else the\n"
+"default rule (CPU devices: cpu-shaped, all others: gpu-shaped); `clnas bench` says which ran.\n"
+"A tuning file without a kernels= line (written by an older clnas) keeps the default rule.\n"
+"--kernels-only is the short tune for slow devices: the GEMM parameters and seed budget of\n"
+"the current tuning (file, else shipped default) are kept and written back with the choice.\n"
 "CLNAS_TUNE=off applies none of them (for A/B comparisons); CLNAS_SEEDS=S and an explicit\n"
 "seed count (--seeds-in-flight) still override the seed budget.\n"
 "--seeds LIST, the old spelling of --seed-counts LIST, still works (with a warning).\n";
 
 typedef struct tune_args {
     const char *device;
-    int quick, json, reset, no_seeds, reps, budget;
+    int quick, json, reset, no_seeds, no_kernels, kernels_only, kernel_batch, reps, budget;
     clnas_tune_opts o;
 } tune_args;
 
@@ -111,7 +125,13 @@ static int parse(int argc, char **argv, tune_args *a)
     o->hi = 100;
     cli_add_fn(&c, "seed-counts", parse_counts, &a->o, "seed counts to time, e.g. 2,4,8 (default 1,2,3,4,6,8,12, on GPUs\n"
                                                        "also 24,36,72; --quick 2,4,8)");
-    cli_add_help(&c, "no-seeds", &a->no_seeds, "GEMM only; the seed budget of the current tuning (if any) is kept");
+    cli_add_help(&c, "no-seeds", &a->no_seeds, "no seed sweep; the seed budget of the current tuning (if any) is kept");
+    cli_add_help(&c, "kernels-only", &a->kernels_only, "time the kernel variants only; GEMM and seed budget are kept");
+    cli_add_help(&c, "no-kernels", &a->no_kernels, "no kernel-variant timing; the current tuning's choice is kept");
+    o = cli_add_help(&c, "kernel-batch", &a->kernel_batch, "batch of the kappas the kernel variants are timed on (default 72;\n"
+                                                           "smaller: a shorter tune on slow devices)");
+    o->lo = 2;
+    o->hi = 1024;
     cli_add_help(&c, "json", &a->json, "print the result as one JSON object");
     cli_add_help(&c, "reset", &a->reset, "delete the device's tuning file (shipped defaults apply again)");
     cli_add_fn(&c, "seeds", parse_old_counts, &a->o, NULL)->hidden = 1;
@@ -119,6 +139,15 @@ static int parse(int argc, char **argv, tune_args *a)
     if (pr != CLI_OK) return 100 + (pr == CLI_HELP ? 0 : 2);
     if (a->no_seeds && a->o.nseed_counts) {
         fprintf(stderr, "clnas tune: --seed-counts and --no-seeds contradict each other\n");
+        return 102;
+    }
+    if (a->no_kernels && a->kernel_batch) {
+        fprintf(stderr, "clnas tune: --kernel-batch and --no-kernels contradict each other\n");
+        return 102;
+    }
+    if (a->kernels_only && (a->no_kernels || a->o.nseed_counts || a->no_seeds || a->budget >= 0)) {
+        fprintf(stderr, "clnas tune: --kernels-only times the kernel variants alone; it does not go with %s\n",
+                a->no_kernels ? "--no-kernels" : a->budget >= 0 ? "--budget" : "--seed-counts or --no-seeds");
         return 102;
     }
     return 0;
@@ -204,10 +233,25 @@ static json_t *json_seeds(const clnas_tune_result *r)
                      clnas_json_num(r->seed_worst));
 }
 
+static json_t *json_kernels(const clnas_tune_result *r)
+{
+    if (!r->kernels_done)
+        return json_pack("{s:s, s:b}", "chosen", r->best.kernels == CLNAS_KERNELS_CPU ? "cpu"
+                                                 : r->best.kernels == CLNAS_KERNELS_GPU ? "gpu" : "default rule",
+                         "measured", 0);
+    return json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}}", "chosen",
+                     r->best.kernels == CLNAS_KERNELS_CPU ? "cpu" : "gpu", "default_rule",
+                     r->kernel_rule == CLNAS_KERNELS_CPU ? "cpu" : "gpu", "measured", 1, "batch", r->kernel_batch,
+                     "seeds", r->kernel_seeds, "rounds", r->kernel_rounds, "cpu", "seconds", clnas_json_num(r->kernel_s[0]),
+                     "cpu_seconds", clnas_json_num(r->kernel_cpu_s[0]), "kappa", clnas_json_num(r->kernel_kappa[0]), "gpu",
+                     "seconds", clnas_json_num(r->kernel_s[1]), "cpu_seconds", clnas_json_num(r->kernel_cpu_s[1]), "kappa",
+                     clnas_json_num(r->kernel_kappa[1]));
+}
+
 static int print_json(const clnas_device_info *d, const clnas_tune_result *r)
 {
-    json_t *shapes = json_array();
-    for (int s = 0; shapes && s < 3; s++) {
+    json_t *shapes = r->gemm_done ? json_array() : json_null();
+    for (int s = 0; r->gemm_done && shapes && s < 3; s++) {
         const clnas_tune_shape *h = &r->shapes[s];
         json_t *e = json_pack("{s:s, s:I, s:I, s:I, s:i, s:o, s:o}", "name", h->key, "m", (json_int_t)h->m, "n",
                               (json_int_t)h->n, "k", (json_int_t)h->k, "trans_b", h->trans_b, "clblast_gflops",
@@ -222,6 +266,9 @@ static int print_json(const clnas_device_info *d, const clnas_tune_result *r)
                            r->tuned ? "tuned" : "default", "gram_gain", clnas_json_num(r->gram_gain), "shapes", shapes,
                            "chosen", json_chosen(r), "candidates", json_cands(r), "seeds", json_seeds(r), "seconds",
                            clnas_json_num(r->seconds));
+    if (js && (json_object_set_new(js, "kernels", json_kernels(r)) != 0 ||
+               json_object_set_new(js, "gemm_searched", json_boolean(r->gemm_done)) != 0))
+        js = (json_decref(js), NULL);
     const int ok = clnas_json_print(stdout, js) == 0;
     json_decref(js);
     if (!ok) fprintf(stderr, "clnas tune: cannot write the result (out of memory, or standard output failed)\n");
@@ -249,14 +296,37 @@ static void print_seeds(const clnas_tune_result *r)
            100 * (r->seed_worst - 1));
 }
 
+static void print_kernels(const clnas_tune_result *r)
+{
+    if (!r->kernels_done) {
+        printf("\nkernel variant: not timed (--no-kernels): %s kept\n", clnas_kernels_name(r->best.kernels));
+        return;
+    }
+    printf("\nkernel variant, one supernet kappa at batch %d, S = %d (median of %d round%s):\n", r->kernel_batch,
+           r->kernel_seeds, r->kernel_rounds, r->kernel_rounds > 1 ? "s" : "");
+    for (int i = 0; i < 2; i++)
+        printf("  %-11s %8.3f s wall %8.3f s CPU   kappa %.6g%s\n", clnas_kernels_name(i ? CLNAS_KERNELS_GPU : CLNAS_KERNELS_CPU),
+               r->kernel_s[i], r->kernel_cpu_s[i], r->kernel_kappa[i],
+               r->kernel_rule == (i ? CLNAS_KERNELS_GPU : CLNAS_KERNELS_CPU) ? "   (the default rule's)" : "");
+    const double lo = r->kernel_s[0] < r->kernel_s[1] ? r->kernel_s[0] : r->kernel_s[1];
+    const double hi = r->kernel_s[0] < r->kernel_s[1] ? r->kernel_s[1] : r->kernel_s[0];
+    printf("-> kernels=%s: %s\n", r->best.kernels == CLNAS_KERNELS_CPU ? "cpu" : "gpu",
+           hi < lo * 1.02 ? "within 2%, the default rule's variant" : "the faster");
+}
+
 static void print_text(const clnas_device_info *d, const clnas_tune_result *r)
 {
-    printf("device %d: %s (%s), CLBlast %s\nGEMM: medians of %d runs after a warm-up; Gram shapes: median of %d such "
-           "turns\n\n", d->index, d->name, d->type, clnas_clblast_version(), r->reps, r->rounds);
-    printf("%-34s %14s %14s %8s\n", "SGEMM (GFLOP/s)", "CLBlast's own", "tuned", "gain");
-    for (int s = 0; s < 3; s++)
-        printf("%-34s %14.1f %14.1f %7.2fx\n", r->shapes[s].name, r->shapes[s].before, r->shapes[s].after,
-               r->shapes[s].after / r->shapes[s].before);
+    printf("device %d: %s (%s), CLBlast %s\n", d->index, d->name, d->type, clnas_clblast_version());
+    if (r->gemm_done) {
+        printf("GEMM: medians of %d runs after a warm-up; Gram shapes: median of %d such turns\n\n", r->reps, r->rounds);
+        printf("%-34s %14s %14s %8s\n", "SGEMM (GFLOP/s)", "CLBlast's own", "tuned", "gain");
+        for (int s = 0; s < 3; s++)
+            printf("%-34s %14.1f %14.1f %7.2fx\n", r->shapes[s].name, r->shapes[s].before, r->shapes[s].after,
+                   r->shapes[s].after / r->shapes[s].before);
+    } else {
+        printf("GEMM: not searched (--kernels-only): the current parameters are kept (gemm=%s)\n",
+               r->best.gemm ? "tuned" : "default");
+    }
     if (r->win >= 0) {
         printf("\nXgemm        ");
         print_params(clnas_tune_xgemm_names, r->best.xgemm, CLNAS_TUNE_NX);
@@ -264,8 +334,10 @@ static void print_text(const clnas_device_info *d, const clnas_tune_result *r)
         print_params(clnas_tune_direct_names, r->best.direct, CLNAS_TUNE_ND);
         printf("\nXGEMM_MIN_INDIRECT_SIZE=%zu: the Gram GEMMs run through %s\n", r->best.min_indirect, r->gram_kernel);
     }
-    printf("%s\n", r->tuned ? "-> stored as the device's GEMM tuning"
-                            : "-> the Gram GEMMs are not at least 5% faster: CLBlast's own parameters are kept (gemm=default)");
+    if (r->gemm_done)
+        printf("%s\n", r->tuned ? "-> stored as the device's GEMM tuning"
+                                : "-> the Gram GEMMs are not at least 5% faster: CLBlast's own parameters are kept (gemm=default)");
+    print_kernels(r);
     if (r->seeds_done) print_seeds(r);
     printf("\n%s %s (%.0f s)\n", r->stored ? "stored in" : "NOT stored:", r->stored ? r->path : "no cache directory", r->seconds);
 }
@@ -298,6 +370,9 @@ int clnas_cmd_tune(int argc, char **argv)
     a.o.reps = a.reps;
     a.o.budget_s = a.budget;
     a.o.no_seeds = a.no_seeds;
+    a.o.no_kernels = a.no_kernels;
+    a.o.kernels_only = a.kernels_only;
+    a.o.kernel_batch = a.kernel_batch;
     a.o.log = log_stderr;
     clnas_tune_result *r = malloc(sizeof *r);
     int rc = 0;

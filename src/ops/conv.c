@@ -16,6 +16,9 @@
  *   work-item over a part of the N*hout output rows; parts go to the workspace and
  *   conv_fast_wreduce adds them in a fixed order (deterministic; no atomics).
  * Zero padding comes from guarded loads of the row neighbours: no padded copies.
+ * bwd_weight takes this path with the CPU-shaped kernel variant only (clnas_cpu_shaped): its
+ * float8 sums per work-item would spill registers on a GPU, where the generic kernel's small
+ * per-item footprint and local-memory tree fit (`clnas tune` measures which variant wins).
  *
  * Generic path (cl/conv.cl), every other shape:
  * - conv_fwd: one work-item per output element, loops over (kh, kw, ci).
@@ -444,11 +447,15 @@ static int wgrad_parts(const clnas_conv_shape *s, int S, int *bchunk)
     return (int)P;
 }
 
-/* Scratch floats one conv_bwd_weight call with exactly S seeds uses. */
+/* Scratch floats one conv_bwd_weight call with exactly S seeds uses: on a specialised shape the
+ * larger of the two paths, since the kernel variant (clnas_cpu_shaped) picks the path at launch
+ * and may change between sizing and launch (`clnas tune` times both on one plan). */
 static size_t ws_need(const clnas_conv_shape *s, const fast_cfg *fc, int S)
 {
     int chunk;
-    const int P = fc->ok ? fast_wparts(s, fc, S, &chunk) : wgrad_parts(s, S, &chunk);
+    const int Pg = wgrad_parts(s, S, &chunk);
+    const int Pf = fc->ok ? fast_wparts(s, fc, S, &chunk) : 1;
+    const int P = Pf > Pg ? Pf : Pg;
     return P > 1 ? (size_t)P * S * w_count(s) : 0;
 }
 
@@ -518,8 +525,12 @@ clnas_status clnas_conv_bwd_weight(clnas_ctx *ctx, const clnas_conv_shape *s, in
     if ((size_t)S * s->cout > (size_t)INT_MAX / 2)
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "%s: S*cout too large", fn);
 
+    /* The specialised kernel keeps QB*IB*K*K float8 sums per work-item (216 floats for K = 3):
+     * PoCL's SIMD lanes take them, a GPU would spill them. The GPU-shaped variant takes the
+     * generic kernel on every shape: 64 work-items per output block of CONV_QB*K*K weights,
+     * 18 floats each, combined in a local-memory tree. */
     const fast_cfg fc = fast_config(s);
-    if (fc.ok) return fast_bwd_weight(ctx, s, &fc, S, x, dy, dw, g_ld, ws);
+    if (fc.ok && clnas_cpu_shaped(ctx)) return fast_bwd_weight(ctx, s, &fc, S, x, dy, dw, g_ld, ws);
 
     int chunk;
     const int P = wgrad_parts(s, S, &chunk);

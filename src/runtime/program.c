@@ -401,13 +401,33 @@ clnas_status clnas_kernel_wg_limit(clnas_ctx *ctx, cl_kernel k, size_t *out)
     return CLNAS_OK;
 }
 
-int clnas_cpu_shaped(const clnas_ctx *ctx)
+const char *clnas_kernels_name(int kernels)
 {
-    const char *e = getenv("CLNAS_KERNEL_VARIANT");
-    if (e && strcmp(e, "cpu") == 0) return 1;
-    if (e && strcmp(e, "gpu") == 0) return 0;
-    return strcmp(ctx->info.type, "CPU") == 0;
+    return kernels == CLNAS_KERNELS_CPU ? "cpu-shaped" : kernels == CLNAS_KERNELS_GPU ? "gpu-shaped" : "default rule";
 }
+
+int clnas_kernel_variant(const clnas_ctx *ctx, const char **source)
+{
+    const char *src = "measuring";
+    int v = ctx->kernels_forced;
+    const char *e = getenv("CLNAS_KERNEL_VARIANT");
+    if (v == CLNAS_KERNELS_CPU || v == CLNAS_KERNELS_GPU) {
+        /* `clnas tune` timing one variant */
+    } else if (e && (strcmp(e, "cpu") == 0 || strcmp(e, "gpu") == 0)) {
+        v = e[0] == 'c' ? CLNAS_KERNELS_CPU : CLNAS_KERNELS_GPU;
+        src = "env";
+    } else if (ctx->tune.kernels == CLNAS_KERNELS_CPU || ctx->tune.kernels == CLNAS_KERNELS_GPU) {
+        v = ctx->tune.kernels;
+        src = "tuned";
+    } else {
+        v = strcmp(ctx->info.type, "CPU") == 0 ? CLNAS_KERNELS_CPU : CLNAS_KERNELS_GPU;
+        src = e && *e ? "default rule (CLNAS_KERNEL_VARIANT ignored)" : "default rule";
+    }
+    if (source) *source = src;
+    return v;
+}
+
+int clnas_cpu_shaped(const clnas_ctx *ctx) { return clnas_kernel_variant(ctx, NULL) == CLNAS_KERNELS_CPU; }
 
 clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *out)
 {

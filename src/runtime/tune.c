@@ -10,6 +10,8 @@
  *   gemm=tuned | default                      default: CLBlast's own parameters were as fast
  *   xgemm.<NAME>=, direct.<NAME>=             every parameter of CLBlast's Xgemm / XgemmDirect
  *   routine.XGEMM_MIN_INDIRECT_SIZE=          below this size cubed (m*n*k), CLBlast runs direct
+ *   kernels=cpu | gpu                         the kernel variant `clnas tune` measured faster
+ *                                             (no line: the default rule, clnas_kernel_variant)
  *   param.<KEY>=                              a per-device value (a number), returned by key
  *   seed_budget_bytes=                        the older spelling of param.ntk.seed_budget_bytes
  *   measured.*=                               what `clnas tune` measured (ignored when reading)
@@ -321,6 +323,11 @@ static void read_kv(file_reader *fr, const char *k, const char *v, int lineno)
         if (!parse_u64(v, 1u << 20, &u)) snprintf(fr->why, sizeof fr->why, "line %d: %.40s \"%.60s\" is not a number <= 2^20", lineno, k, v);
         fr->r.min_indirect = (size_t)u;
         fr->have_r = 1;
+    } else if (strcmp(k, "kernels") == 0) {
+        if (strcmp(v, "cpu") == 0) fr->r.kernels = CLNAS_KERNELS_CPU;
+        else if (strcmp(v, "gpu") == 0) fr->r.kernels = CLNAS_KERNELS_GPU;
+        else snprintf(fr->why, sizeof fr->why, "line %d: kernels must be \"cpu\" or \"gpu\" (the kernel variant), not \"%.60s\"",
+                      lineno, v);
     } else if (strncmp(k, "param.", 6) == 0) {
         read_param(fr, k + 6, v, lineno);
     } else {
@@ -451,6 +458,8 @@ clnas_status clnas_tune_write(clnas_ctx *ctx, const char *path, const clnas_devi
     if (t->gemm && (!clnas_tune_xgemm_ok(t->xgemm, d->local_mem_bytes, d->max_work_group) ||
                     !clnas_tune_direct_ok(t->direct, d->local_mem_bytes, d->max_work_group)))
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "refusing to write a tuning that breaks CLBlast's constraints");
+    if (t->kernels != CLNAS_KERNELS_RULE && t->kernels != CLNAS_KERNELS_CPU && t->kernels != CLNAS_KERNELS_GPU)
+        return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "refusing to write kernel variant %d (not cpu or gpu)", t->kernels);
     for (int i = 0; i < t->nparams; i++)
         if (!key_ok(t->params[i].key) || !isfinite(t->params[i].value))
             return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "refusing to write device parameter \"%.80s\"", t->params[i].key);
@@ -480,6 +489,8 @@ clnas_status clnas_tune_write(clnas_ctx *ctx, const char *path, const clnas_devi
         for (int i = 0; i < CLNAS_TUNE_ND; i++) fprintf(f, "direct.%s=%zu\n", clnas_tune_direct_names[i], t->direct[i]);
         fprintf(f, "routine.%s=%zu\n", routine_names[0], t->min_indirect);
     }
+    if (t->kernels == CLNAS_KERNELS_CPU || t->kernels == CLNAS_KERNELS_GPU)
+        fprintf(f, "kernels=%s\n", t->kernels == CLNAS_KERNELS_CPU ? "cpu" : "gpu");
     write_params(f, t);
     if (extra && *extra) fputs(extra, f);
     int ok = !ferror(f);

@@ -41,7 +41,15 @@ typedef struct clnas_tuning {
     size_t min_indirect;          /* "GemmRoutine" XGEMM_MIN_INDIRECT_SIZE: m*n*k below its cube runs direct */
     int nparams;                  /* per-device values, in the order they were set */
     clnas_device_param params[CLNAS_TUNE_MAX_PARAMS];
+    int kernels;                  /* kernel variant: CLNAS_KERNELS_RULE (none stored), _CPU or _GPU */
 } clnas_tuning;
+
+/* The kernel variant a tuning stores (file line kernels=cpu|gpu; no line: the default rule).
+ * Where two variants of a kernel exist (BN backward, the specialised convolutions, the pooling row
+ * kernels), the CPU-shaped one lets each work-item stream through a contiguous run in small groups,
+ * the GPU-shaped one has neighbouring work-items read neighbouring addresses in groups of 64-256.
+ * Which one runs: clnas_kernel_variant below. */
+enum { CLNAS_KERNELS_RULE = 0, CLNAS_KERNELS_CPU = 1, CLNAS_KERNELS_GPU = 2 };
 
 /* ---- per-device values ---- */
 /* 1 with *value set when t holds key; 0 otherwise (value untouched). */
@@ -100,6 +108,16 @@ clnas_status clnas_tune_apply(clnas_ctx *ctx, const clnas_tuning *t);
 /* Picks and applies the tuning at context creation (device.c); never fails: a tuning that cannot
  * be used is described in the context's tuning note (clnas_ctx_tuning_note) and passed over. */
 void clnas_tune_ctx_init(clnas_ctx *ctx);
+/* Which kernel variant ctx runs (CLNAS_KERNELS_CPU or _GPU) and, in *source (may be NULL), why:
+ * "env" ($CLNAS_KERNEL_VARIANT=cpu|gpu), "tuned" (the device's applied tuning stores a choice,
+ * measured by `clnas tune`), "default rule" (CPU devices take the CPU shape, others the GPU
+ * shape); in that order. While `clnas tune` times the variants it forces each in turn
+ * ("measuring"). A $CLNAS_KERNEL_VARIANT that is neither cpu nor gpu is ignored (the source then
+ * says "default rule (CLNAS_KERNEL_VARIANT ignored)"). */
+int clnas_kernel_variant(const clnas_ctx *ctx, const char **source);
+/* "cpu-shaped" / "gpu-shaped" for CLNAS_KERNELS_CPU / _GPU, "default rule" for CLNAS_KERNELS_RULE. */
+const char *clnas_kernels_name(int kernels);
+
 /* "1.5.3": the CLBlast version clnas was built against (part of a tuning file's key). */
 const char *clnas_clblast_version(void);
 

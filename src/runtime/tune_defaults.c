@@ -41,7 +41,8 @@ static const shipped_tuning shipped[] = {
       {2, 4, 4, 4, 4, 0, 0, 4, 4, 32},
       288,
       1,
-      {{"ntk.seed_budget_bytes", 316318464.0}}}},
+      {{"ntk.seed_budget_bytes", 316318464.0}},
+      CLNAS_KERNELS_RULE}},
 };
 
 static int blank(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
