@@ -188,6 +188,11 @@ Test(ops_misc, bn_vs_reference, .timeout = 600)
     bn_case(7, 5, 8, 8, 3, -1, 2, 17, &worst);
     bn_case(9, 4, 3, 4, 2, -1, 2, 18, &worst);
     bn_case(5, 2, 3, 3, 3, -1, 2, 19, &worst);
+    /* segments that are not whole blocks of four vectors (the CPU-shaped runs sum four vectors
+     * per compensated step): HW = 72 is 9 float8 vectors per sample, HW = 20 five float4
+     * vectors, and the runs of 16 items start and end inside samples */
+    bn_case(37, 2, 8, 9, 2, -1, 2, 20, &worst);
+    bn_case(50, 3, 5, 4, 2, -1, 2, 21, &worst);
     fprintf(stderr, "bn_vs_reference: worst %.3g\n", worst);
 }
 
