@@ -10,8 +10,8 @@
  * One work-group handles one channel (forward) or one (seed, channel) (backward) from start
  * to end: it reduces, combines the per-item partial sums with a tree in local memory, and
  * then applies the elementwise pass over the same channel while it is still in cache, so a
- * call is one launch. Every work item sums a strided slice of vectors serially with Kahan
- * compensation per lane; the lanes are then added in a fixed order. No long plain float
+ * call is one launch. Every work item sums its vectors (see SEG_FOR) serially with Kahan
+ * compensation per lane (blocks of four on CPUs); the lanes are then added in a fixed order. No long plain float
  * sums occur even for M ~ 1e5, and the result does not depend on scheduling. */
 
 #define BN_MAX_WG 256
@@ -26,9 +26,12 @@
  *  BN_CONTIG=1 (CPUs): a contiguous run of about MV/lsz vectors per item — PoCL runs a group's
  *    items one after another, so each item streams through its own run (hardware prefetch)
  *    instead of touching one vector every lsz*BN_VW floats.
- * BN_SPAN sets up v_lo, v_hi and the step (vs, dn, di) of (v, n, iv), where vector v is sample
- * n = v / HWV, position iv * BN_VW with iv = v - n*HWV, HWV = HW / BN_VW; the loops step
- * (n, iv) incrementally with one carry (no integer division per vector). */
+ * Vector v is sample n = v / HWV, position iv * BN_VW with iv = v - n*HWV, HWV = HW / BN_VW.
+ * BN_SPAN sets up v_lo, v_hi and the start (n0, i0). SEG_FOR(e, len) then walks the item's
+ * vectors as segments: e = the segment's first float (from the channel's start of sample 0),
+ * len = its length in vectors, contiguous in memory. CPU-shaped: one segment per sample the
+ * run touches (up to HWV vectors each); GPU-shaped: one vector per segment (len = 1, stepping
+ * (n, iv) by (dn, di) with one carry: no integer division per vector). nsi = C * HW. */
 #ifndef BN_CONTIG
 #define BN_CONTIG 0
 #endif
@@ -36,15 +39,19 @@
 #define BN_SPAN(lid, lsz, MV, HWV)                                                        \
     const int per_ = ((MV) + (lsz) - 1) / (lsz);                                          \
     const int v_lo = min((lid) * per_, (MV)), v_hi = min(v_lo + per_, (MV));             \
-    const int n0 = v_lo / (HWV), i0 = v_lo - n0 * (HWV);                                  \
-    const int vs = 1, dn = 0, di = 1
+    const int n0 = v_lo / (HWV), i0 = v_lo - n0 * (HWV)
+#define SEG_FOR(e, len)                                                                              \
+    for (int v_ = v_lo, n_ = n0, len = min(HWV - i0, v_hi - v_lo), e = n0 * nsi + i0 * BN_VW; v_ < v_hi; \
+         v_ += len, n_++, len = min(HWV, v_hi - v_), e = n_ * nsi)
 #else
 #define BN_SPAN(lid, lsz, MV, HWV)                                                        \
     const int v_lo = (lid), v_hi = (MV);                                                  \
     const int n0 = (lid) / (HWV), i0 = (lid) - n0 * (HWV);                                \
     const int vs = (lsz), dn = (lsz) / (HWV), di = (lsz) - dn * (HWV)
+#define SEG_FOR(e, len)                                                                        \
+    for (int v_ = v_lo, n_ = n0, iv_ = i0, len = 1, e = n0 * nsi + i0 * BN_VW; v_ < v_hi;      \
+         v_ += vs, n_ += dn, iv_ += di, (iv_ >= HWV ? (iv_ -= HWV, n_++) : 0), e = n_ * nsi + iv_ * BN_VW)
 #endif
-#define BN_FOR(v, n, iv) for (int v = v_lo, n = n0, iv = i0; v < v_hi; v += vs, n += dn, iv += di)
 
 #if BN_VW == 8
 #define VT float8
@@ -74,6 +81,56 @@
         (sum) = t_;                      \
     } while (0)
 
+/* The segment sums add four vectors per compensated step: the four are summed plainly,
+ * ((a + b) + (c + d)), and the block goes through KAHAN_ADD; the rest one by one. The four loads
+ * are independent, so a long segment is not bound by the latency of one Kahan chain (four
+ * dependent adds per vector), and no plain sum has more than four terms. A one-vector segment
+ * (GPU-shaped) is one KAHAN_ADD, as before. */
+
+/* (s, comp) += sum of a[j] over a segment of len vectors; with sq, of (a[j] - mean)^2 instead. */
+static void seg_sum(__global const float *a, int len, float mean, int sq, VT *s, VT *comp)
+{
+    int j = 0;
+    for (; j + 4 <= len; j += 4) {
+        VT a0 = VLOAD(a + j * BN_VW), a1 = VLOAD(a + (j + 1) * BN_VW);
+        VT a2 = VLOAD(a + (j + 2) * BN_VW), a3 = VLOAD(a + (j + 3) * BN_VW);
+        if (sq) {
+            a0 = (a0 - mean) * (a0 - mean);
+            a1 = (a1 - mean) * (a1 - mean);
+            a2 = (a2 - mean) * (a2 - mean);
+            a3 = (a3 - mean) * (a3 - mean);
+        }
+        KAHAN_ADD(*s, *comp, (a0 + a1) + (a2 + a3));
+    }
+    for (; j < len; j++) {
+        VT a0 = VLOAD(a + j * BN_VW);
+        if (sq) a0 = (a0 - mean) * (a0 - mean);
+        KAHAN_ADD(*s, *comp, a0);
+    }
+}
+
+/* The backward's two sums over a segment: (s1, c1) += sum g, (s2, c2) += sum g * xhat, with
+ * g = dy[j] and xhat = (x[j] - mean) * invstd. */
+static void seg_sum_bwd(__global const float *dy, __global const float *x, int len, float mean, float invstd,
+                        VT *s1, VT *c1, VT *s2, VT *c2)
+{
+    int j = 0;
+    for (; j + 4 <= len; j += 4) {
+        const VT g0 = VLOAD(dy + j * BN_VW), g1 = VLOAD(dy + (j + 1) * BN_VW);
+        const VT g2 = VLOAD(dy + (j + 2) * BN_VW), g3 = VLOAD(dy + (j + 3) * BN_VW);
+        const VT h0 = (VLOAD(x + j * BN_VW) - mean) * invstd, h1 = (VLOAD(x + (j + 1) * BN_VW) - mean) * invstd;
+        const VT h2 = (VLOAD(x + (j + 2) * BN_VW) - mean) * invstd, h3 = (VLOAD(x + (j + 3) * BN_VW) - mean) * invstd;
+        KAHAN_ADD(*s1, *c1, (g0 + g1) + (g2 + g3));
+        KAHAN_ADD(*s2, *c2, (g0 * h0 + g1 * h1) + (g2 * h2 + g3 * h3));
+    }
+    for (; j < len; j++) {
+        const VT g = VLOAD(dy + j * BN_VW);
+        const VT h = (VLOAD(x + j * BN_VW) - mean) * invstd;
+        KAHAN_ADD(*s1, *c1, g);
+        KAHAN_ADD(*s2, *c2, g * h);
+    }
+}
+
 /* Tree sum of buf[0..lsz) into buf[0]; lsz is a power of two. Ends with a barrier. */
 static void bn_tree(__local float *buf, int lid, int lsz)
 {
@@ -100,9 +157,7 @@ static void bn_tree2(__local float *b1, __local float *b2, int lid, int lsz)
 /* bn_fwd: per-channel mean and invstd = 1/sqrt(var_biased + eps) (two passes), written to
  * stats, then y = gamma[c] * (x - mean[c]) * invstd[c] + beta[c] over the channel.
  * NDRange: 1-D, global = C * lws, local = lws (power of two <= BN_MAX_WG); group = channel.
- * Vector v of the channel (v in [0, N*HW/BN_VW)) is sample n = v / HWV, position
- * iv * BN_VW with iv = v - n*HWV, HWV = HW / BN_VW; the loops step (n, iv) incrementally
- * (no integer division per vector). */
+ * The work items walk the channel's vectors as SEG_FOR says (above). */
 __kernel void bn_fwd(__global const float *x, int x_off, __global const float *gamma, int g_off,
                      __global const float *beta, int b_off, __global float *stats, int st_off,
                      __global float *y, int y_off, int N, int C, int HW, float eps)
@@ -114,16 +169,11 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
     const int HWV = HW / BN_VW;
     const int MV = N * HWV;
     BN_SPAN(lid, lsz, MV, HWV);
-    const int M = N * HW;
-    const size_t nstride = (size_t)C * HW;
+    const int M = N * HW, nsi = C * HW;
     __global const float *xc = x + x_off + (size_t)c * HW;
 
     VT s = 0.0f, comp = 0.0f;
-    BN_FOR(v, n, iv) {
-        if (iv >= HWV) { iv -= HWV; n++; }
-        const int i = iv * BN_VW;
-        KAHAN_ADD(s, comp, VLOAD(xc + n * nstride + i));
-    }
+    SEG_FOR(e, len) seg_sum(xc + e, len, 0.0f, 0, &s, &comp);
     buf[lid] = HSUM(s);
     bn_tree(buf, lid, lsz);
     const float mean = buf[0] / (float)M;
@@ -131,12 +181,7 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
 
     s = 0.0f;
     comp = 0.0f;
-    BN_FOR(v, n, iv) {
-        if (iv >= HWV) { iv -= HWV; n++; }
-        const int i = iv * BN_VW;
-        const VT d = VLOAD(xc + n * nstride + i) - mean;
-        KAHAN_ADD(s, comp, d * d);
-    }
+    SEG_FOR(e, len) seg_sum(xc + e, len, mean, 1, &s, &comp);
     buf[lid] = HSUM(s);
     bn_tree(buf, lid, lsz);
     const float invstd = 1.0f / sqrt(buf[0] / (float)M + eps);
@@ -147,12 +192,12 @@ __kernel void bn_fwd(__global const float *x, int x_off, __global const float *g
 
     const float ga = gamma[g_off + c], be = beta[b_off + c];
     __global float *yc = y + y_off + (size_t)c * HW;
-    BN_FOR(v, n, iv) {
-        if (iv >= HWV) { iv -= HWV; n++; }
-        const int i = iv * BN_VW;
-        const size_t e = n * nstride + i;
-        const VT xhat = (VLOAD(xc + e) - mean) * invstd;
-        VSTORE(ga * xhat + be, yc + e);
+    SEG_FOR(e, len) {
+        for (int j = 0; j < len; j++) {
+            const int f = e + j * BN_VW;
+            const VT xhat = (VLOAD(xc + f) - mean) * invstd;
+            VSTORE(ga * xhat + be, yc + f);
+        }
     }
 }
 
@@ -181,23 +226,15 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     const int HWV = HW / BN_VW;
     const int MV = N * HWV;
     BN_SPAN(lid, lsz, MV, HWV);
-    const size_t nstride = (size_t)C * HW;
-    const size_t soff = (size_t)s * N * nstride + (size_t)c * HW;
+    const int nsi = C * HW;
+    const size_t soff = (size_t)s * N * nsi + (size_t)c * HW;
     __global const float *xc = x + x_off + (size_t)c * HW;
     __global const float *dyc = dy + dy_off + soff;
     __global float *dxc = dx + dx_off + soff;
     const float mean = stats[st_off + c], invstd = stats[st_off + C + c];
 
     VT s1 = 0.0f, c1 = 0.0f, s2 = 0.0f, c2 = 0.0f;
-    BN_FOR(v, n, iv) {
-        if (iv >= HWV) { iv -= HWV; n++; }
-        const int i = iv * BN_VW;
-        const size_t e = n * nstride + i;
-        const VT g = VLOAD(dyc + e);
-        const VT xh = (VLOAD(xc + e) - mean) * invstd;
-        KAHAN_ADD(s1, c1, g);
-        KAHAN_ADD(s2, c2, g * xh);
-    }
+    SEG_FOR(e, len) seg_sum_bwd(dyc + e, xc + e, len, mean, invstd, &s1, &c1, &s2, &c2);
     b1[lid] = HSUM(s1);
     b2[lid] = HSUM(s2);
     bn_tree2(b1, b2, lid, lsz);
@@ -210,15 +247,15 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     const float invM = 1.0f / (float)(N * HW);
     const float a = sdy * invM, b = sdyx * invM;
     const float k = gamma[g_off + c] * invstd;
-    BN_FOR(v, n, iv) {
-        if (iv >= HWV) { iv -= HWV; n++; }
-        const int i = iv * BN_VW;
-        const size_t e = n * nstride + i;
-        const VT xh = (VLOAD(xc + e) - mean) * invstd;
-        const VT g = VLOAD(dyc + e) * dy_scale - a - xh * b;
-        if (acc)
-            VSTORE(VLOAD(dxc + e) + k * g, dxc + e);
-        else
-            VSTORE(k * g, dxc + e);
+    SEG_FOR(e, len) {
+        for (int j = 0; j < len; j++) {
+            const int f = e + j * BN_VW;
+            const VT xh = (VLOAD(xc + f) - mean) * invstd;
+            const VT g = VLOAD(dyc + f) * dy_scale - a - xh * b;
+            if (acc)
+                VSTORE(VLOAD(dxc + f) + k * g, dxc + f);
+            else
+                VSTORE(k * g, dxc + f);
+        }
     }
 }

@@ -53,6 +53,8 @@ __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y,
 
 /* The backward kernels below read the output gradient as scale * dy and add into dx
  * (accum != 0) or store over it without reading it (accum == 0); see clnas_avgpool_bwd_ex.
+ * Those for same-size windows (stride 1) also add skip * dy when skip != 0: the gradient of an
+ * identity edge from the pool's input into the same sum, fused (clnas_avgpool_bwd_skip).
  *
  * avgpool_bwd: dx[q][h][w] += sum over the windows (oh, ow) containing (h, w) of
  * dy[q][oh][ow] / taps(oh, ow), q = (s*N + n)*C + c (gather form: no atomics), taps = the
@@ -62,7 +64,7 @@ __kernel void avgpool_fwd(__global const float *x, int x_off, __global float *y,
  * NDRange: 3-D (W, H, S*N*C), guarded. */
 __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *dx, int dx_off,
                           int SNC, int H, int W, int k, int stride, int pad, int Hout, int Wout,
-                          float scale, int accum, int C, int xcs, int ycs)
+                          float scale, float skip, int accum, int C, int xcs, int ycs)
 {
     const int w = (int)get_global_id(0), h = (int)get_global_id(1), ql = (int)get_global_id(2);
     CLNAS_GUARD(w < W && h < H && ql < SNC);
@@ -88,7 +90,9 @@ __kernel void avgpool_bwd(__global const float *dy, int dy_off, __global float *
         }
     }
     __global float *d = dx + dx_off + ((size_t)q * H + h) * W + w;
-    *d = accum ? *d + scale * acc : scale * acc;
+    float v = scale * acc;
+    if (skip != 0.0f) v += skip * dyq[h * Wout + w]; /* the host checks Hout == H, Wout == W */
+    *d = accum ? *d + v : v;
 }
 
 /* Number of in-bounds taps along one axis of the 3x3 s1 p1 window centred at o, for a
@@ -164,8 +168,8 @@ static float8 pool3_colsum(__global const float *const rows[3], const int valid[
  * store-forwarding stalls on CPUs, scratch memory on GPUs); the divisions are multiplications
  * by reciprocals looked up once per row. NDRange: 1-D over S*N*C*H (= rows). */
 __kernel void avgpool3_bwd_rows(__global const float *dy, int dy_off, __global float *dx,
-                                int dx_off, int rows, int H, int W, float scale, int accum, int C, int xcs,
-                                int ycs)
+                                int dx_off, int rows, int H, int W, float scale, float skip, int accum, int C,
+                                int xcs, int ycs)
 {
     const int r = (int)get_global_id(0);
     CLNAS_GUARD(r < rows);
@@ -190,10 +194,70 @@ __kernel void avgpool3_bwd_rows(__global const float *dy, int dy_off, __global f
         /* U[w-1] and U[w+1] for the 8 columns of this block */
         const float8 left = (float8)(prev.s7, cur.s0, cur.s1, cur.s2, cur.s3, cur.s4, cur.s5, cur.s6);
         const float8 right = (float8)(cur.s1, cur.s2, cur.s3, cur.s4, cur.s5, cur.s6, cur.s7, next.s0);
-        const float8 v = scale * ((right + cur) + left);
+        float8 v = scale * ((right + cur) + left);
+        if (skip != 0.0f) v += skip * vload8(0, rws[1] + w0); /* row h of dy */
         vstore8(accum ? vload8(0, dxr + w0) + v : v, 0, dxr + w0);
         prev = cur;
         cur = next;
+    }
+}
+
+/* One row oh of dy for avgpool3_bwd_cols' block at w0: the 8 columns and the two neighbour
+ * columns w0 - 1 and w0 + 8, each times 1 / (nh(oh) * nw(w)) (0 outside the row, or for oh
+ * outside [0, H)); raw = the 8 columns unweighted (the fused identity's term). (A branch-free
+ * form with the weights precomputed per block measured no faster on PoCL.) */
+static void pool3_row(__global const float *dyq, int oh, int H, int W, int w0, int8 edge2, float8 *v, float *l,
+                      float *r, float8 *raw)
+{
+    *v = 0.0f;
+    *l = 0.0f;
+    *r = 0.0f;
+    *raw = 0.0f;
+    if (oh < 0 || oh >= H) return;
+    __global const float *row = dyq + oh * W;
+    const int nh = TAPS3(oh, H);
+    *raw = vload8(0, row + w0);
+    *v = *raw * select((float8)(RCP3[3 * nh]), (float8)(RCP3[2 * nh]), edge2);
+    if (w0 > 0) *l = row[w0 - 1] * RCP3[nh * TAPS3(w0 - 1, W)];
+    if (w0 + 8 < W) *r = row[w0 + 8] * RCP3[nh * TAPS3(w0 + 8, W)];
+}
+
+/* avgpool3_bwd_cols: the same adjoint as avgpool3_bwd_rows (the same products and sums in the
+ * same order, so the same floats), plus skip * dy (a fused identity edge from the same input
+ * to the same sum; needs Hout = H, Wout = W, which 3x3 s1 p1 has; skip == 0: none). One work
+ * item per (8-column block b, plane ql): it walks the H rows of its block top to bottom with
+ * the weighted dy rows h - 1, h and h + 1 in registers, so every dy row is loaded once (not
+ * three times) and the per-row setup of the row kernel is paid once per plane; PoCL's
+ * per-work-item cost is spread over H outputs. gid = ql * (W / 8) + b.
+ * NDRange: 1-D over S*N*C*(W/8) (= items). */
+__kernel void avgpool3_bwd_cols(__global const float *dy, int dy_off, __global float *dx, int dx_off, int items,
+                                int H, int W, float scale, float skip, int accum, int C, int xcs, int ycs)
+{
+    const int gid = (int)get_global_id(0);
+    CLNAS_GUARD(gid < items);
+    const int WB = W / 8, ql = gid / WB, w0 = 8 * (gid - ql * WB);
+    const int q = (ql / C) * ycs + ql % C, qx = (ql / C) * xcs + ql % C;
+    __global const float *dyq = dy + dy_off + (size_t)q * H * W;
+    __global float *dxq = dx + dx_off + (size_t)qx * H * W + w0;
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    const int8 edge2 = TAPS3(lane + w0, W) == 2;
+    float8 vm = 0.0f, vc, vn, dc, dn;
+    float lm = 0.0f, lc, ln, rm = 0.0f, rc, rn;
+    pool3_row(dyq, 0, H, W, w0, edge2, &vc, &lc, &rc, &dc);
+    for (int h = 0; h < H; h++) {
+        pool3_row(dyq, h + 1, H, W, w0, edge2, &vn, &ln, &rn, &dn);
+        /* U (the column sums) of this block and of its two neighbour columns: rows h+1, h, h-1 */
+        const float8 u = (vn + vc) + vm;
+        const float ul = (ln + lc) + lm, ur = (rn + rc) + rm;
+        const float8 left = (float8)(ul, u.s0, u.s1, u.s2, u.s3, u.s4, u.s5, u.s6);
+        const float8 right = (float8)(u.s1, u.s2, u.s3, u.s4, u.s5, u.s6, u.s7, ur);
+        float8 v = scale * ((right + u) + left);
+        if (skip != 0.0f) v += skip * dc;
+        __global float *d = dxq + h * W;
+        vstore8(accum ? vload8(0, d) + v : v, 0, d);
+        vm = vc; lm = lc; rm = rc;
+        vc = vn; lc = ln; rc = rn;
+        dc = dn;
     }
 }
 

@@ -220,6 +220,35 @@ Test(net, unfused_schedule_matches_host_reference)
     unsetenv("CLNAS_FUSE");
 }
 
+/* The schedule folds every skip_connect beside an avg_pool_3x3 into the pool's backward (18
+ * edges of the NTK supernet: 3 cells x 6 edges), each with the identity's scale 1/4 (four ops
+ * per edge), and the sums leave those inputs out; CLNAS_FUSE=0 folds none. The numbers of the
+ * fused schedule are checked against the host reference above. */
+Test(net, skip_beside_pool_is_fused_into_the_pool_backward)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = build("supernet", 3, 1, 10, 32, 1, -1, 0);
+    for (int fuse = 1; fuse >= 0; fuse--) {
+        if (!fuse) setenv("CLNAS_FUSE", "0", 1);
+        clnas_plan *plan = NULL;
+        cr_assert_eq(clnas_plan_create(ctx, net, 2, 2, 0, &plan), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+        int pools = 0, bits = 0;
+        for (int i = 0; i < net->nlayers; i++) {
+            if (plan->pool_skip[i] != 0.0f) {
+                cr_expect_eq(net->layers[i].kind, L_AVGPOOL);
+                cr_expect_float_eq(plan->pool_skip[i], 0.25f, 1e-7f, "layer %s", net->layers[i].name);
+                pools++;
+            }
+            for (int j = 0; j < 64; j++) bits += (int)((plan->skip_fused[i] >> j) & 1u);
+        }
+        cr_expect_eq(pools, fuse ? 18 : 0, "fuse=%d: %d pools carry an identity", fuse, pools);
+        cr_expect_eq(bits, pools, "fuse=%d: %d sum inputs left out for %d pools", fuse, bits, pools);
+        clnas_plan_destroy(plan);
+    }
+    unsetenv("CLNAS_FUSE");
+    clnas_net_destroy(net);
+}
+
 /* host reference vs central finite differences: L = sum_k w_k logits_k */
 typedef struct { const clnas_net *net; int B; double *params; double *x; int wrt_input; } fd_ud;
 static void fd_fn(void *ud, const double *in, double *out)

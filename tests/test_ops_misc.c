@@ -188,6 +188,11 @@ Test(ops_misc, bn_vs_reference, .timeout = 600)
     bn_case(7, 5, 8, 8, 3, -1, 2, 17, &worst);
     bn_case(9, 4, 3, 4, 2, -1, 2, 18, &worst);
     bn_case(5, 2, 3, 3, 3, -1, 2, 19, &worst);
+    /* segments that are not whole blocks of four vectors (the CPU-shaped runs sum four vectors
+     * per compensated step): HW = 72 is 9 float8 vectors per sample, HW = 20 five float4
+     * vectors, and the runs of 16 items start and end inside samples */
+    bn_case(37, 2, 8, 9, 2, -1, 2, 20, &worst);
+    bn_case(50, 3, 5, 4, 2, -1, 2, 21, &worst);
     fprintf(stderr, "bn_vs_reference: worst %.3g\n", worst);
 }
 
@@ -313,6 +318,28 @@ static void pool_case(int N, int C, int H, int W, int k, int stride, int pad, in
     tu_read(ctx, dx2b, 3, in * S, got);
     check("avgpool bwd_ex dx (scaled dy, overwritten)", got, dx, in * S, TOL, worst);
     clnas_buf_free(dx2b);
+    if (s.hout == H && s.wout == W) {
+        /* clnas_avgpool_bwd_skip: + 0.625 dy (a fused identity edge), accumulated into random
+           dx, then overwriting (dx starts as NaN) */
+        for (int acc = 1; acc >= 0; acc--) {
+            fillr(dx, in * S, seed + 3, -1, 1);
+            for (size_t i = 0; i < in * S; i++) got[i] = acc ? dx[i] : NAN;
+            if (!acc) memset(dx, 0, in * S * sizeof *dx);
+            double *t = dalloc(in);
+            for (int q = 0; q < S; q++) {
+                memset(t, 0, in * sizeof *t);
+                clnas_avgpool_bwd_ref(&s, dy + q * out, t);
+                for (size_t i = 0; i < in; i++) dx[q * in + i] += 0.375 * t[i] + 0.625 * dy[q * out + i];
+            }
+            free(t);
+            cl_mem d3 = put(ctx, got, in * S, 3);
+            OKC(ctx, clnas_avgpool_bwd_skip(ctx, &s, S, dt(dyb, 2), 0.375f, 0.625f, dt(d3, 3), acc));
+            tu_read(ctx, d3, 3, in * S, got);
+            check(acc ? "avgpool bwd_skip dx (+ identity, accumulated)" : "avgpool bwd_skip dx (+ identity, overwritten)",
+                  got, dx, in * S, TOL, worst);
+            clnas_buf_free(d3);
+        }
+    }
     clnas_buf_free(xb); clnas_buf_free(yb); clnas_buf_free(dyb); clnas_buf_free(dxb);
     free(x); free(y); free(got); free(dy); free(dx);
 }
@@ -402,7 +429,9 @@ Test(ops_misc, pool_vs_reference, .timeout = 600)
         pool_case(1, 2, 7, 24, 3, 1, 1, S, 120 + S, &worst);
         pool_case(2, 3, 32, 32, 2, 2, 0, S, 130 + S, &worst);
         pool_case(1, 2, 7, 16, 2, 2, 0, S, 140 + S, &worst); /* odd H: last row gets nothing */
-        pool_case(1, 2, 8, 72, 3, 1, 1, S, 150 + S, &worst); /* W > 64: generic kernel */
+        pool_case(1, 2, 8, 72, 3, 1, 1, S, 150 + S, &worst); /* W > 64: 9 float8 blocks */
+        pool_case(2, 2, 1, 16, 3, 1, 1, S, 160 + S, &worst); /* one row: nh = 1 */
+        pool_case(1, 3, 2, 8, 3, 1, 1, S, 170 + S, &worst);  /* one block, two rows */
         gap_case(2, 3, 35, S, 70 + S, &worst);
         gap_case(1, 13, 64, S, 80 + S, &worst);
         gap_case(4, 1, 1, S, 90 + S, &worst);
@@ -514,24 +543,35 @@ static double fd_bn(int N, int C, int H, int W, uint64_t seed)
     return worst;
 }
 
-struct pool_fd { clnas_pool_shape s; };
+/* avgpool, and with skip != 0 the fused form scale * avgpool(x) + skip * x (same-size output) */
+struct pool_fd { clnas_pool_shape s; double scale, skip; };
 static void pool_fd_fn(void *ud, const double *in, double *out)
 {
-    clnas_avgpool_fwd_ref(&((struct pool_fd *)ud)->s, in, out);
+    const struct pool_fd *u = ud;
+    clnas_avgpool_fwd_ref(&u->s, in, out);
+    const size_t n = (size_t)u->s.n * u->s.c * u->s.hout * u->s.wout;
+    if (u->skip != 0)
+        for (size_t i = 0; i < n; i++) out[i] = u->scale * out[i] + u->skip * in[i];
 }
-static double fd_pool(int N, int C, int H, int W, int k, int stride, int pad, uint64_t seed)
+static double fd_pool_ex(int N, int C, int H, int W, int k, int stride, int pad, double skip, uint64_t seed)
 {
-    struct pool_fd u;
+    struct pool_fd u = {.scale = 0.375, .skip = skip};
     clnas_pool_shape_init(&u.s, N, C, H, W, k, stride, pad);
     size_t in = (size_t)N * C * H * W, out = (size_t)N * C * u.s.hout * u.s.wout;
     double *x = dalloc(in), *dy = dalloc(out), *dx = dalloc(in);
     tu_fill(x, in, seed, -1, 1);
     tu_fill(dy, out, seed + 1, -1, 1);
     clnas_avgpool_bwd_ref(&u.s, dy, dx);
+    if (skip != 0) /* the adjoint the fused kernels compute (clnas_avgpool_bwd_skip) */
+        for (size_t i = 0; i < in; i++) dx[i] = u.scale * dx[i] + skip * dy[i];
     double e = tu_gradcheck(pool_fd_fn, &u, x, in, out, dy, dx, 1e-5, 0);
-    fprintf(stderr, "  fd avgpool %dx%d k%d s%d p%d       %.3g\n", H, W, k, stride, pad, e);
+    fprintf(stderr, "  fd avgpool %dx%d k%d s%d p%d%s %.3g\n", H, W, k, stride, pad, skip != 0 ? " + skip" : "      ", e);
     free(x); free(dy); free(dx);
     return e;
+}
+static double fd_pool(int N, int C, int H, int W, int k, int stride, int pad, uint64_t seed)
+{
+    return fd_pool_ex(N, C, H, W, k, stride, pad, 0.0, seed);
 }
 
 struct gap_fd { int n, c, hw; };
@@ -567,6 +607,7 @@ Test(ops_misc, finite_differences)
     worst = fmax(worst, fd_pool(1, 2, 4, 7, 3, 1, 1, 640));
     worst = fmax(worst, fd_pool(2, 2, 5, 7, 2, 2, 0, 650));
     worst = fmax(worst, fd_pool(1, 1, 4, 4, 2, 2, 0, 660));
+    worst = fmax(worst, fd_pool_ex(2, 2, 5, 8, 3, 1, 1, 0.625, 670));
     { /* gap */
         struct gap_fd u = {2, 3, 6};
         size_t in = 36, out = 6;
@@ -716,6 +757,9 @@ Test(ops_misc, bad_shapes)
     cr_expect_eq(clnas_avgpool_fwd(ctx, &ps, z, z), CLNAS_E_SHAPE);
     clnas_pool_shape_init(&ps, 1, 2, 4, 4, 3, 1, 1);
     cr_expect_eq(clnas_avgpool_bwd(ctx, &ps, 0, z, z), CLNAS_E_SHAPE);
+    clnas_pool_shape_init(&ps, 1, 2, 4, 4, 2, 2, 0); /* a fused identity needs same-size output */
+    cr_expect_eq(clnas_avgpool_bwd_skip(ctx, &ps, 1, z, 1.0f, 0.5f, z, 1), CLNAS_E_SHAPE);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "identity") != NULL, "message: %s", clnas_ctx_errmsg(ctx));
 
     cr_expect_eq(clnas_gap_fwd(ctx, 0, 3, 4, z, z), CLNAS_E_SHAPE);
     cr_expect_eq(clnas_gap_bwd(ctx, 2, 3, 0, 1, z, z), CLNAS_E_SHAPE);

@@ -232,6 +232,9 @@ struct clnas_plan {
     uint64_t *over;              /* per layer: contributions that overwrite (see above; bit j: input j of a sum, < MAX_SUM_IN = 64) */
     int *zero_at;                /* per layer: index into zero_list of the first tensor to zero before its backward */
     int *zero_list;              /* tensors whose gradient must be zeroed at that layer */
+    float *pool_skip;            /* per layer: for a stride-1 avgpool, the scale of an identity edge from its input
+                                    into the same sum, fused into its backward (0: none) */
+    uint64_t *skip_fused;        /* per layer: for a sum, the inputs (bit j) whose identity edge a pool adds */
     cl_mem relu_ref;             /* with frozen ReLUs (clnas_plan_freeze_relu): the activations of the reference
                                     forward; every ReLU then passes x where its reference input was > 0 */
     int relu_frozen;

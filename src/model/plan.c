@@ -35,6 +35,38 @@ static void resolve_roots(clnas_plan *p, const int *parent, const float *coef)
     }
 }
 
+static int touches_slice(const clnas_net *net, const layer *l);
+
+/* An identity edge t -> sum next to a same-size avgpool of t aliased into the same sum (NB201's
+ * skip_connect beside avg_pool_3x3): the pool's backward adds the identity's gradient in its own
+ * pass (pool_skip), and the sum leaves that input out (skip_fused). Slices are left alone. */
+static void fuse_pool_skips(clnas_plan *p, const int *producer)
+{
+    const clnas_net *net = p->net;
+    for (int i = 0; i < net->nlayers; i++) {
+        const layer *l = &net->layers[i];
+        if (l->kind != L_SUM || touches_slice(net, l) || net->tensors[p->alias_root[l->out]].parent >= 0) continue;
+        for (int k = 0; k < l->nin; k++) {
+            const int pk = producer[l->ins[k]];
+            if (pk < 0 || p->alias_root[l->ins[k]] != p->alias_root[l->out]) continue;
+            const layer *pl = &net->layers[pk];
+            const tensor_desc *ti = &net->tensors[pl->in], *to = &net->tensors[pl->out];
+            if (pl->kind != L_AVGPOOL || pl->stride != 1 || ti->h != to->h || ti->w != to->w || p->pool_skip[pk] != 0.0f ||
+                touches_slice(net, pl))
+                continue;
+            for (int j = 0; j < l->nin; j++) {
+                const float sc = l->coef[j] * p->alias_scale[l->out];
+                if (j == k || l->ins[j] != pl->in || p->alias_root[pl->in] != pl->in || sc == 0.0f ||
+                    ((p->skip_fused[i] >> j) & 1u))
+                    continue;
+                p->pool_skip[pk] = sc;
+                p->skip_fused[i] |= (uint64_t)1 << j; /* j < MAX_SUM_IN = 64 */
+                break;
+            }
+        }
+    }
+}
+
 /* The backward schedule (graph.h): aliases, folded ReLUs, overwrites and the tensors to zero.
  * $CLNAS_FUSE=0 turns the first three off (every gradient materialised and zeroed, every op
  * accumulating: the straightforward schedule, kept as a cross-check). */
@@ -51,13 +83,15 @@ static clnas_status plan_schedule(clnas_plan *p)
     p->over = calloc((size_t)L, sizeof *p->over);
     p->zero_at = malloc(((size_t)L + 1) * sizeof *p->zero_at);
     p->zero_list = malloc(((size_t)T + 1) * sizeof *p->zero_list);
+    p->pool_skip = calloc((size_t)L, sizeof *p->pool_skip);
+    p->skip_fused = calloc((size_t)L, sizeof *p->skip_fused);
     int *uses = calloc((size_t)T, sizeof *uses), *producer = malloc((size_t)T * sizeof *producer);
     int *parent = malloc((size_t)T * sizeof *parent);
     float *coef = malloc((size_t)T * sizeof *coef);
     char *written = calloc((size_t)T + 1, 1);
     clnas_status st = CLNAS_OK;
     if (!p->alias_root || !p->alias_scale || !p->fuse_relu || !p->skip_bwd || !p->over || !p->zero_at ||
-        !p->zero_list || !uses || !producer || !parent || !coef || !written) {
+        !p->zero_list || !p->pool_skip || !p->skip_fused || !uses || !producer || !parent || !coef || !written) {
         st = clnas_set_error(p->ctx, CLNAS_E_NOMEM, "plan: out of host memory");
         goto done;
     }
@@ -104,6 +138,7 @@ static clnas_status plan_schedule(clnas_plan *p)
                 !can_scale_slice(net->layers[producer[t]].kind))
                 parent[t] = -1;
         resolve_roots(p, parent, coef);
+        fuse_pool_skips(p, producer);
     }
     /* walk the backward: zero a gradient that is read before anything wrote it, or whose
        first contribution comes from an op that can only accumulate */
@@ -123,6 +158,7 @@ static clnas_status plan_schedule(clnas_plan *p)
             for (int j = 0; j < l->nin; j++) {
                 const int t = l->ins[j];
                 if (p->alias_root[t] != t) continue; /* aliased: its producer reads our gradient */
+                if ((p->skip_fused[i] >> j) & 1u) continue; /* a pool's backward adds it (pool_skip) */
                 if (SLICE(t)) {
                     if (!written[STORE(t)]) { written[STORE(t)] = 1; p->zero_list[nz++] = STORE(t); }
                 } else if (!written[t]) { written[t] = 1; p->over[i] |= fuse ? (uint64_t)1 << j : 0u; /* j < MAX_SUM_IN = 64 */ if (!fuse) p->zero_list[nz++] = t; }
@@ -235,6 +271,8 @@ void clnas_plan_destroy(clnas_plan *p)
     free(p->over);
     free(p->zero_at);
     free(p->zero_list);
+    free(p->pool_skip);
+    free(p->skip_fused);
     free(p);
 }
 
@@ -570,7 +608,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
             ps.xcs = plan_stride_c(net, l->in);
             ps.ycs = plan_stride_c(net, p->alias_root[l->out]);
-            if (want_dx && st == CLNAS_OK) st = clnas_avgpool_bwd_ex(ctx, &ps, S, dy, dys, dx, acc);
+            if (want_dx && st == CLNAS_OK) st = clnas_avgpool_bwd_skip(ctx, &ps, S, dy, dys, p->pool_skip[i], dx, acc);
             break;
         }
         case L_SUM: {
@@ -579,6 +617,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
                 const int t = l->ins[j];
                 if (t == 0 && !need_input_grad) continue;
                 if (p->alias_root[t] != t) continue; /* its producer reads our gradient directly */
+                if ((p->skip_fused[i] >> j) & 1u) continue; /* added by a pool's backward (pool_skip) */
                 /* seed blocks of every tensor are contiguous with stride n, so one axpby covers all S */
                 st = clnas_axpby(ctx, n * (size_t)S, l->coef[j] * dys, dy, (p->over[i] >> j) & 1u ? 0.0f : 1.0f,
                                  dt(p->grad, plan_grad_off(p, t)));

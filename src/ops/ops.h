@@ -135,6 +135,11 @@ clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
 /* dx (+)= the adjoint applied to dy_scale * dy; accumulate == 0 overwrites dx without reading it. */
 clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
                                   float dy_scale, clnas_dt dx, int accumulate);
+/* The same, plus skip_scale * dy added to dx in the same pass: the gradient of an identity edge
+ * from the pool's input into the sum the pool feeds (NB201's skip_connect next to avg_pool_3x3).
+ * Needs hout == h and wout == w when skip_scale != 0 (CLNAS_E_SHAPE otherwise). */
+clnas_status clnas_avgpool_bwd_skip(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
+                                    float dy_scale, float skip_scale, clnas_dt dx, int accumulate);
 
 /* Max pooling (PyTorch MaxPool2d; out-of-range taps never win). The backward gives each
  * output's gradient to the first maximum of its window in row-major scan order (PyTorch's

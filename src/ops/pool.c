@@ -176,26 +176,50 @@ clnas_status clnas_avgpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
 clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
                                   float dy_scale, clnas_dt dx, int accumulate)
 {
+    return clnas_avgpool_bwd_skip(ctx, s, S, dy, dy_scale, 0.0f, dx, accumulate);
+}
+
+/* The 3x3 s1 p1 backward on float8 rows: on CPUs one work item per (8-column block, plane)
+ * walking the rows (avgpool3_bwd_cols), elsewhere one per row (avgpool3_bwd_rows). */
+static clnas_status avgpool3_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, size_t SNC, clnas_dt dy,
+                                 float dy_scale, float skip, clnas_dt dx, int accumulate)
+{
+    const int cols = clnas_cpu_shaped(ctx);
+    size_t items = SNC * (size_t)(cols ? s->w / 8 : s->h), lws;
+    cl_kernel k;
+    clnas_status st = clnas_kernel_get(ctx, "pool.cl", "", cols ? "avgpool3_bwd_cols" : "avgpool3_bwd_rows", &k);
+    if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, cols ? ROW_LWS : ROW_GPU_LWS, &lws);
+    if (st == CLNAS_OK)
+        st = clnas_kernel_args(ctx, k, "mimiiiiffiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)items, s->h, s->w,
+                               (double)dy_scale, (double)skip, accumulate ? 1 : 0, s->c, s->xcs, s->ycs);
+    return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &items, &lws) : st;
+}
+
+clnas_status clnas_avgpool_bwd_skip(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt dy,
+                                    float dy_scale, float skip_scale, clnas_dt dx, int accumulate)
+{
     clnas_status st = check_pool(ctx, s, S, "clnas_avgpool_bwd");
     if (st != CLNAS_OK) return st;
     const size_t SNC = (size_t)S * s->n * s->c;
     const size_t SN = (size_t)S * s->n;
     if (!clnas_fits_int(dx.off, SN * s->xcs * s->h * s->w) || !clnas_fits_int(dy.off, SN * s->ycs * s->hout * s->wout))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_avgpool_bwd: offsets exceed INT_MAX");
+    if (skip_scale != 0.0f && (s->hout != s->h || s->wout != s->w))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE,
+                               "clnas_avgpool_bwd_skip: a fused identity needs the output size of the input "
+                               "(%dx%d), not %dx%d (k=%d stride=%d pad=%d)",
+                               s->h, s->w, s->hout, s->wout, s->k, s->stride, s->pad);
     cl_kernel k;
     const int rk = row_kind(s);
-    if (rk) {
+    if (rk == 3) return avgpool3_bwd(ctx, s, SNC, dy, dy_scale, skip_scale, dx, accumulate);
+    if (rk == 2) {
         size_t rows = SNC * (size_t)s->h, lws;
-        st = clnas_kernel_get(ctx, "pool.cl", "", rk == 3 ? "avgpool3_bwd_rows" : "avgpool2_bwd_rows", &k);
+        st = clnas_kernel_get(ctx, "pool.cl", "", "avgpool2_bwd_rows", &k);
         if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, clnas_cpu_shaped(ctx) ? ROW_LWS : ROW_GPU_LWS, &lws);
-        if (st != CLNAS_OK) return st;
-        st = rk == 3 ? clnas_kernel_args(ctx, k, "mimiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off,
-                                         (int)rows, s->h, s->w, (double)dy_scale, accumulate ? 1 : 0, s->c,
-                                         s->xcs, s->ycs)
-                     : clnas_kernel_args(ctx, k, "mimiiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off,
-                                         (int)rows, s->h, s->w, s->hout, (double)dy_scale, accumulate ? 1 : 0);
-        if (st != CLNAS_OK) return st;
-        return clnas_launch(ctx, k, 1, &rows, &lws);
+        if (st == CLNAS_OK)
+            st = clnas_kernel_args(ctx, k, "mimiiiiifi", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)rows, s->h, s->w,
+                                   s->hout, (double)dy_scale, accumulate ? 1 : 0);
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &rows, &lws) : st;
     }
     if (s->k == 3 && s->stride == 2 && s->pad == 1 && s->w % 8 == 0 && s->w <= POOL_MAXW) {
         /* DARTS's reduction-cell window: float8 rows (cl/pool.cl, avgpool3s2_bwd_rows) */
@@ -211,9 +235,9 @@ clnas_status clnas_avgpool_bwd_ex(clnas_ctx *ctx, const clnas_pool_shape *s, int
     snprintf(defs, sizeof defs, "-DPOOL_K=%d -DPOOL_S=%d -DPOOL_P=%d", s->k, s->stride, s->pad);
     st = clnas_kernel_get(ctx, "pool.cl", defs, "avgpool_bwd", &k);
     if (st != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiifiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
+    st = clnas_kernel_args(ctx, k, "mimiiiiiiiiiffiiii", dy.m, (int)dy.off, dx.m, (int)dx.off, (int)SNC,
                            s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout, (double)dy_scale,
-                           accumulate ? 1 : 0, s->c, s->xcs, s->ycs);
+                           (double)skip_scale, accumulate ? 1 : 0, s->c, s->xcs, s->ycs);
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {(size_t)s->w, (size_t)s->h, SNC}, lws[3], limit;
     if ((st = clnas_kernel_wg_limit(ctx, k, &limit)) != CLNAS_OK) return st;
