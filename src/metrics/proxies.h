@@ -53,7 +53,7 @@ typedef struct px_result {
 
 /* Options of px_eval. */
 typedef struct px_opts {
-    double grasp_eps;   /* relative step of grasp's central difference (see proxies.c); 0 = default 1e-5 */
+    double grasp_eps;   /* relative step e of grasp's central difference, W (1 +- e) (see proxies.c); 0 = default 1e-3 */
 } px_opts;
 
 /* Computes the proxies in mask on `net` (an NB201-style classifier with BatchNorm; nobn: the same
