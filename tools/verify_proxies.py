@@ -25,10 +25,12 @@ float32 itself: a handful of ReLU units (6 of 12 million on the NB201 conv3x3 ne
 have inputs so near zero that float32 and float64 put them on different sides, and through
 BatchNorm's batch coupling each flip moves every weight gradient slightly (PyTorch's own float32
 gradient is 0.4-0.7 % off per layer there, 2e-6 with float64's ReLU pattern; its float32 grasp
-1e-3; clnas's CPU-shaped kernels 2.7e-3, its GPU-shaped ones 9.3e-4). So grasp is checked within
-max(--grasp-tol, 3 s), s = how far grasp moves when every unit within 1e-5 of its ReLU's input rms
-is flipped (one draw of what float32 rounding can do; a float32 run flips another subset, hence the
-factor 3), printed with the result.
+1e-3; clnas's CPU-shaped kernels 2.7e-3, its GPU-shaped ones 9.3e-4). So the dump carries
+clnas's ReLU codes of the batch (px_relu_codes, `score --metric grasp --dump`), and the reference
+takes clnas's side for exactly the units within 1e-5 of their ReLU's input rms of zero (float64's side
+everywhere else; a clnas code that differs from float64 outside that band fails the check), then
+checks grasp within --grasp-tol. Without the codes: within max(--grasp-tol, 3 s), s = how far grasp
+moves when all those units are flipped.
 
   verify_proxies.py DIR [--tol 1e-3] [--zico-tol 2e-2] [--grasp-tol 1e-3] [--quiet]
 """
@@ -93,27 +95,59 @@ def grasp(torch, net, x, y):
     return sum((-w.detach() * w.grad).sum().item() for w in ws)
 
 
-def grasp_flipped(torch, net, x, y, rel=1e-5):
-    """grasp (double backward) with every ReLU unit whose input is within rel x (that ReLU's input
-    rms) of zero switched to the other side: such units are on or off at the whim of float32
-    rounding (float32 and float64 disagree on a few of them), and each flip moves every gradient
-    of a BatchNorm network a little (batch coupling)."""
+def relu_sides(torch, net, codes, rel=1e-5):
+    """Forward hooks giving every ReLU the on/off side of float64, except the units whose input is
+    within rel x (that ReLU's input rms) of zero: those float32 rounding places at random, and they
+    take clnas's side from codes ([B][bits] 0/1, layer order). Returns (hooks, stats) with stats =
+    [units taken from clnas, of them differing from float64, units outside the band where clnas
+    differs from float64] (counted over the forwards run)."""
     relus = [m for m in net.modules() if isinstance(m, torch.nn.ReLU)]
-    count = [0]
+    B, bits = codes.shape
+    pos = [0]
+    stats = [0, 0, 0]
 
     def hook(mod, inp, out):
         a = inp[0]
-        near = a.detach().abs() < rel * a.detach().pow(2).mean().sqrt()
-        count[0] += int(near.sum())
-        return a * ((a.detach() > 0) ^ near).to(a.dtype)
+        n = a[0].numel()
+        c = codes[:, pos[0]:pos[0] + n].reshape(a.shape).bool()
+        pos[0] = (pos[0] + n) % bits
+        ad = a.detach()
+        near = ad.abs() < rel * ad.pow(2).mean().sqrt()
+        side = torch.where(near, c, ad > 0)
+        stats[0] += int(near.sum())
+        stats[1] += int((near & (c != (ad > 0))).sum())
+        stats[2] += int((~near & (c != (ad > 0))).sum())
+        return a * side.to(a.dtype)
 
-    hs = [m.register_forward_hook(hook) for m in relus]
+    return [m.register_forward_hook(hook) for m in relus], stats
+
+
+def grasp_with_sides(torch, net, x, y, codes):
+    hs, stats = relu_sides(torch, net, codes)
     try:
         r = grasp(torch, net, x, y)
     finally:
         for h in hs:
             h.remove()
-    return r, count[0] // 2  # grasp runs two forwards
+    return r, [v // 2 for v in stats]  # grasp runs two forwards
+
+
+def grasp_flipped(torch, net, x, y, rel=1e-5):
+    """grasp with every unit within rel x (its ReLU's input rms) of zero switched to the other side
+    (used without clnas's codes: a bound on what float32 rounding can do to grasp)."""
+    relus = [m for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+
+    def hook(mod, inp, out):
+        a = inp[0]
+        near = a.detach().abs() < rel * a.detach().pow(2).mean().sqrt()
+        return a * ((a.detach() > 0) ^ near).to(a.dtype)
+
+    hs = [m.register_forward_hook(hook) for m in relus]
+    try:
+        return grasp(torch, net, x, y)
+    finally:
+        for h in hs:
+            h.remove()
 
 
 def jacob_cov(torch, np, net, x):
@@ -236,12 +270,23 @@ def main(argv):
     grasp_tol = a.grasp_tol
     if want("grasp"):
         ref["grasp"] = grasp(torch, net, x, y)
-        gf, nflip = grasp_flipped(torch, net, x, y)
-        sens = abs(gf - ref["grasp"]) / abs(ref["grasp"])
-        grasp_tol = max(a.grasp_tol, 3 * sens)
-        if not a.quiet:
-            print("grasp      (%d ReLU units within 1e-5 rms of zero; flipping them moves grasp by %.2e; tolerance %.2e)"
-                  % (nflip, sens, grasp_tol))
+        if "px_relu_codes" in tensors:
+            exact = ref["grasp"]
+            ref["grasp"], (near, differ, outside) = grasp_with_sides(torch, net, x, y, T("px_relu_codes"))
+            if not a.quiet:
+                print("grasp      (float64 with clnas's side for the %d ReLU units within 1e-5 rms of zero, %d of them "
+                      "not float64's: %.10g; with float64's own sides %.10g, relative %.2e)"
+                      % (near, differ, ref["grasp"], exact, abs(exact - ref["grasp"]) / abs(ref["grasp"])))
+            if outside:
+                print("grasp      clnas's ReLU codes differ from float64 on %d units away from zero: MISMATCH" % outside)
+                grasp_tol = -1.0
+        else:
+            gf = grasp_flipped(torch, net, x, y)
+            sens = abs(gf - ref["grasp"]) / abs(ref["grasp"])
+            grasp_tol = max(a.grasp_tol, 3 * sens)
+            if not a.quiet:
+                print("grasp      (no px_relu_codes in the dump: flipping the ReLU units within 1e-5 rms of zero moves "
+                      "grasp by %.2e; tolerance %.2e)" % (sens, grasp_tol))
     if want("jacob_cov"):
         ref["jacob_cov"] = jacob_cov(torch, np, net, x)
     if want("synflow"):
