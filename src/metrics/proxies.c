@@ -45,7 +45,7 @@ static const char *const HELP[PX_N] = {
     "-sum W (H dL/dW) = -g (H W), H W by a central difference of gradients at (1 +- 1e-3) W, ReLUs frozen (zero-cost-nas)",
     "sum over conv/linear output channels of 0.5 mean_n (sum_hw a dL/da)^2, times fan-in (zero-cost-nas)",
     "-sum(log(v+1e-5) + 1/(v+1e-5)), v eigenvalues of corrcoef of input Jacobian rows (zero-cost-nas)",
-    "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, float64 (zero-cost-nas)",
+    "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, float64 or scaled float32 (zero-cost-nas)",
     "log|det K|, K = agreements of ReLU codes between images (NASWOT)",
     "sum over weights tensors of log sum mean|g|/std(g) over two batches (ZiCo)",
 };
