@@ -345,3 +345,26 @@ Test(proxies, synflow_float32_scaled_matches_float64)
         if (i == 0) cr_expect(d > 1e39, "the all-3x3 network's synflow (%g) should exceed float32's range", d);
     }
 }
+
+/* grasp's central difference along the weights is insensitive to its step: the loss is nearly
+ * quadratic along W (the difference along g moved by tens of per cent between 1e-5 and 1e-3). */
+Test(proxies, grasp_step_insensitive)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *n = small_net();
+    px_inputs in;
+    small_inputs(n, 8, &in);
+    const double eps[3] = {3e-4, 1e-3, 3e-3};
+    double v[3];
+    for (int i = 0; i < 3; i++) {
+        px_opts o = {.grasp_eps = eps[i]};
+        px_result r;
+        cr_assert_eq(px_eval(ctx, n, NULL, &in, 1u << PX_GRASP, &o, &r), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+        v[i] = r.value[PX_GRASP];
+        cr_log_info("grasp at eps %g: %.10g", eps[i], v[i]);
+    }
+    for (int i = 0; i < 3; i += 2)
+        cr_expect(fabs(v[i] - v[1]) <= 1e-3 * fabs(v[1]), "grasp at eps %g: %.10g, at 1e-3: %.10g", eps[i], v[i], v[1]);
+    px_inputs_free(&in);
+    clnas_net_destroy(n);
+}
