@@ -2,7 +2,8 @@
  * values of grad_norm, snip, jacob_cov, zico and naswot against the same definitions computed from
  * the double host reference on a small NB201 network; the frozen-ReLU plan mode (grasp's
  * Hessian-vector difference) against finite differences; and clnas rank / stats --metric end to
- * end (resume included). The PyTorch check of every proxy is test_verify_proxies.c. */
+ * end (resume included); synflow's float32 device path against its float64 host path on full-size
+ * networks. The PyTorch check of every proxy is test_verify_proxies.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include "clnas/score.h"
 #include "metrics/proxies.h"
 #include "model/graph.h"
+#include "spaces/nb201_internal.h"
 #include "util/testutil.h"
 
 #define ARCH "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
@@ -301,4 +303,68 @@ Test(proxies, sampling_search_keeps_the_best)
     cr_expect_eq(rc, 2, "%s", out);
     cr_expect(strstr(out, "only \"sample\"") != NULL, "%s", out);
     free(out);
+}
+
+/* synflow in float32 on the device (per-tensor power-of-two scales) against the float64 host
+ * reference on full-size NB201 networks (C=16, N=5), whose synflow overflows float32 unscaled. */
+static double synflow_of(clnas_ctx *ctx, const char *arch, int mode)
+{
+    clnas_nb201_config c;
+    clnas_nb201_config_default(&c);
+    clnas_nb201_arch a;
+    char err[256];
+    cr_assert_eq(clnas_nb201_parse(arch, &a, err, sizeof err), CLNAS_OK);
+    clnas_net *n = NULL, *nobn = NULL;
+    cr_assert_eq(clnas_nb201_build(&c, &a, &n, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(nb201_build_nobn(&c, &a, &nobn, err, sizeof err), CLNAS_OK, "%s", err);
+    px_inputs in = {.batch = 2, .c = 3, .hw = 32, .classes = 10, .nparams = clnas_net_nparams(n)};
+    in.params = malloc(in.nparams * sizeof(float));
+    in.images = calloc(4 * 3 * 32 * 32, sizeof(float));
+    in.labels = calloc(4, sizeof(int));
+    clnas_net_init_params(n, 3, 0, CLNAS_INIT_PYTORCH, in.params);
+    px_opts o = {.synflow_mode = mode};
+    px_result r;
+    cr_assert_eq(px_eval(ctx, n, nobn, &in, 1u << PX_SYNFLOW, &o, &r), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    px_inputs_free(&in);
+    clnas_net_destroy(n);
+    clnas_net_destroy(nobn);
+    return r.value[PX_SYNFLOW];
+}
+
+Test(proxies, synflow_float32_scaled_matches_float64)
+{
+    clnas_ctx *ctx = tu_ctx();
+    const char *archs[] = {"|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+                           "|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|",
+                           "|skip_connect~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"};
+    for (int i = 0; i < 3; i++) {
+        double d = synflow_of(ctx, archs[i], PX_SYNFLOW_F64), f = synflow_of(ctx, archs[i], PX_SYNFLOW_F32);
+        cr_expect(d > 0 && isfinite(d), "%s: float64 synflow %g", archs[i], d);
+        /* measured 2e-8..5e-8: float32 rounding only, the scales are exact powers of two */
+        cr_expect(fabs(f - d) <= 1e-5 * d, "%s: float32 %.10g, float64 %.10g (relative %.2e)", archs[i], f, d, fabs(f - d) / d);
+        if (i == 0) cr_expect(d > 1e39, "the all-3x3 network's synflow (%g) should exceed float32's range", d);
+    }
+}
+
+/* grasp's central difference along the weights is insensitive to its step: the loss is nearly
+ * quadratic along W (the difference along g moved by tens of per cent between 1e-5 and 1e-3). */
+Test(proxies, grasp_step_insensitive)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *n = small_net();
+    px_inputs in;
+    small_inputs(n, 8, &in);
+    const double eps[3] = {3e-4, 1e-3, 3e-3};
+    double v[3];
+    for (int i = 0; i < 3; i++) {
+        px_opts o = {.grasp_eps = eps[i]};
+        px_result r;
+        cr_assert_eq(px_eval(ctx, n, NULL, &in, 1u << PX_GRASP, &o, &r), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+        v[i] = r.value[PX_GRASP];
+        cr_log_info("grasp at eps %g: %.10g", eps[i], v[i]);
+    }
+    for (int i = 0; i < 3; i += 2)
+        cr_expect(fabs(v[i] - v[1]) <= 1e-3 * fabs(v[1]), "grasp at eps %g: %.10g, at 1e-3: %.10g", eps[i], v[i], v[1]);
+    px_inputs_free(&in);
+    clnas_net_destroy(n);
 }

@@ -3,7 +3,9 @@
  * `/usr/bin/python3 tools/verify_proxies.py DIR`, which rebuilds the NB201 network in PyTorch
  * (float64), recomputes every proxy from the dumped weights, images and labels with autograd
  * (grasp by exact double backward) and exits 0 only when each agrees within 1e-3 (relative;
- * zico, ill-conditioned in float32 (see the script), within 2e-2).
+ * zico, ill-conditioned in float32 (see the script), within 2e-2; grasp within 1e-3 or, where
+ * float32 rounding can flip ReLU units near zero, 3x how far flipping them moves it - the script
+ * prints that bound); grasp also at batch 32, and synflow also by its float32 device path.
  * Expensive (minutes): run once, in the plain build, not under the sanitizers. Needs Debian's
  * python3-torch. */
 #define _POSIX_C_SOURCE 200809L
@@ -30,15 +32,15 @@ static void require_torch(void)
 }
 
 /* Dumps the proxies of arch and runs the PyTorch check with extra arguments; returns its exit status. */
-static int check(const char *arch, const char *metric, int batch, const char *extra, char **out)
+static int check_env(const char *env, const char *arch, const char *metric, int batch, const char *extra, char **out)
 {
     require_torch();
     const char *td = getenv("CLNAS_TEST_DEVICE");
     if (td && *td && !getenv("CLNAS_DEVICE")) setenv("CLNAS_DEVICE", td, 1);
     char dir[512], cmd[4096];
     tu_mkdtemp(dir, sizeof dir, "clnas_vp");
-    snprintf(cmd, sizeof cmd, "'%s' score --arch '%s' --metric %s --batch %d --dump '%s' 2>&1", CLNAS_BIN, arch, metric,
-             batch, dir);
+    snprintf(cmd, sizeof cmd, "%s '%s' score --arch '%s' --metric %s --batch %d --dump '%s' 2>&1", env, CLNAS_BIN, arch,
+             metric, batch, dir);
     int rc = tu_run(cmd, out);
     cr_assert_eq(rc, 0, "%s failed (exit %d):\n%s", cmd, rc, *out);
     free(*out);
@@ -47,6 +49,11 @@ static int check(const char *arch, const char *metric, int batch, const char *ex
     cr_log_info("%s\n%s", cmd, *out);
     tu_rmrf(dir);
     return rc;
+}
+
+static int check(const char *arch, const char *metric, int batch, const char *extra, char **out)
+{
+    return check_env("", arch, metric, batch, extra, out);
 }
 
 TestSuite(verify_proxies, .timeout = 1200);
@@ -68,6 +75,18 @@ Test(verify_proxies, conv3x3_cell)
 Test(verify_proxies, every_op_kind_and_none)
 {
     check_all("|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|");
+}
+
+/* A second batch size for grasp (whose H W is a central difference), and synflow by its float32
+ * device path (per-tensor power-of-two scales) instead of the float64 host reference. */
+Test(verify_proxies, grasp_batch_32_and_synflow_float32)
+{
+    char *out = NULL;
+    int rc = check_env("CLNAS_SYNFLOW=f32", "|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+                       "grasp,synflow", 32, "", &out);
+    cr_expect_eq(rc, 0, "PyTorch disagrees with clnas:\n%s", out);
+    cr_expect(strstr(out, "PASS (2 proxies") != NULL, "%s", out);
+    free(out);
 }
 
 /* Not a rubber stamp: float32 clnas against float64 PyTorch cannot agree to 1e-12. */

@@ -62,14 +62,15 @@ static const char DEFS[] =
 "  flops      forward MFLOPs of one image (convolutions + classifier, multiply-add = 2)\n"
 "  grad_norm  sum over weight tensors of ||dL/dW||\n"
 "  snip       sum |W dL/dW|\n"
-"  grasp      -sum W (H g), g = dL/dW; H g by a central difference of two gradients (W +- e g,\n"
-"             e = 1e-5 ||W|| / ||g||) with every ReLU frozen at the unperturbed pattern (what\n"
+"  grasp      -sum W (H g), g = dL/dW, computed as -g (H W) with H W by a central difference of\n"
+"             two gradients at (1 +- 1e-3) W with every ReLU frozen at the unperturbed pattern (what\n"
 "             autograd's double backward differentiates), not double backward itself\n"
 "  fisher     sum over conv/linear output channels of 0.5 mean_n (sum_hw a dL/da)^2 x fan-in\n"
 "  jacob_cov  -sum(log(v + 1e-5) + 1/(v + 1e-5)), v = eigenvalues of corrcoef of the rows of\n"
 "             d(sum of logits)/d(input)\n"
 "  synflow    network without BatchNorm, |parameters|, one all-ones input: sum |W dR/dW|,\n"
-"             R = sum of logits; float64 on the host reference\n"
+"             R = sum of logits; float64 on the host reference, or (device without cl_khr_fp64,\n"
+"             or CLNAS_SYNFLOW=f32) float32 on the device with power-of-two scales per tensor\n"
 "  naswot     log|det K|, K_ij = ReLU-code positions where images i and j agree (all ReLUs)\n"
 "  zico       two batches, gradients accumulated as ZiCo's code does: sum over weight tensors of\n"
 "             log sum mean|g| / std(g)\n"
@@ -100,8 +101,24 @@ static clnas_status build_nets(const clnas_nb201_arch *a, clnas_dataset_kind k, 
     return st;
 }
 
-static clnas_status save_dump(const char *dir, const char *arch, const clnas_net *net, const px_inputs *in, unsigned mask,
-                              const px_result *r, char *err, size_t len)
+/* The ReLU codes (input > 0, in layer order) of batch 0 as the device computes them, [B][bits] 0/1
+ * bytes (malloc'd into *codes), for the dump's px_relu_codes: tools/verify_proxies.py takes the side
+ * of the few units float32 cannot place (inputs within rounding of 0) from them when it checks grasp. */
+static clnas_status relu_codes(clnas_ctx *ctx, const clnas_net *net, const px_inputs *in, uint8_t **codes)
+{
+    size_t bits = clnas_net_relu_bits(net), regions;
+    int nonfinite;
+    *codes = malloc((size_t)in->batch * (bits ? bits : 1));
+    clnas_lr *lr = NULL;
+    clnas_status st = *codes ? clnas_lr_create(ctx, net, in->batch, &lr) : CLNAS_E_NOMEM;
+    if (st == CLNAS_OK) st = clnas_lr_set_params(lr, in->params);
+    if (st == CLNAS_OK) st = clnas_lr_count(lr, in->images, in->batch, &regions, &nonfinite, *codes);
+    clnas_lr_destroy(lr);
+    return st;
+}
+
+static clnas_status save_dump(clnas_ctx *ctx, const char *dir, const char *arch, const clnas_net *net, const px_inputs *in,
+                              unsigned mask, const px_result *r, char *err, size_t len)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         snprintf(err, len, "cannot create %s: %s", dir, strerror(errno));
@@ -128,6 +145,18 @@ static clnas_status save_dump(const char *dir, const char *arch, const clnas_net
     int64_t ish[5] = {2, in->batch, in->c, in->hw, in->hw}, lsh[2] = {2, in->batch};
     if (st == CLNAS_OK) st = st_writer_add(w, "px_images", ST_F32, 5, ish, in->images);
     if (st == CLNAS_OK) st = st_writer_add(w, "px_labels", ST_I64, 2, lsh, lab);
+    uint8_t *codes = NULL;
+    if (st == CLNAS_OK && (mask & (1u << PX_GRASP))) {
+        int64_t csh[2] = {in->batch, (int64_t)clnas_net_relu_bits(net)};
+        if ((st = relu_codes(ctx, net, in, &codes)) != CLNAS_OK) {
+            snprintf(err, len, "ReLU codes for the dump: %s", clnas_ctx_errmsg(ctx));
+            st_writer_free(w);
+            free(lab);
+            free(codes);
+            return st;
+        }
+        st = st_writer_add(w, "px_relu_codes", ST_U8, 2, csh, codes);
+    }
     char v[64];
     if (st == CLNAS_OK) st = st_writer_meta(w, "arch", arch);
     snprintf(v, sizeof v, "%d", in->classes);
@@ -143,6 +172,7 @@ static clnas_status save_dump(const char *dir, const char *arch, const clnas_net
     else snprintf(err, len, "cannot collect the dump's tensors (out of memory)");
     st_writer_free(w);
     free(lab);
+    free(codes);
     return st;
 }
 
@@ -192,7 +222,7 @@ static int score_one(const px_cmd *p, clnas_ctx *ctx, const clnas_dataset *data,
         char archs[512];
         clnas_nb201_format(a, archs, sizeof archs);
         char e2[512];
-        if (save_dump(p->dump, archs, net, &in, mask, r, e2, sizeof e2) != CLNAS_OK) {
+        if (save_dump(ctx, p->dump, archs, net, &in, mask, r, e2, sizeof e2) != CLNAS_OK) {
             snprintf(err, len, "--dump %.400s: %s", p->dump, e2);
             rc = 1;
         }

@@ -5,11 +5,12 @@
  * weight (zero-cost-nas's get_layer_metric_array: nn.Conv2d and nn.Linear), never BN or biases.
  * - grad_norm  sum over weight tensors of ||dL/dW||_2
  * - snip       sum |W * dL/dW| (the gradient w.r.t. a multiplicative mask of ones)
- * - grasp      -sum W * (H g), g = dL/dW, H the Hessian of L in the weights; H g by a central
- *              difference of two gradients, (grad L(W + e g) - grad L(W - e g)) / 2e, with
- *              e = grasp_eps * ||W|| / ||g|| (default 1e-5; only the weights move; BN stays in train
- *              mode) with every ReLU frozen at the unperturbed pattern (clnas_plan_freeze_relu), which
- *              is what autograd's double backward differentiates (ReLU'' = 0)
+ * - grasp      -sum W * (H g), g = dL/dW, H the Hessian of L in the weights; computed as -g . (H W)
+ *              (H symmetric) with H W by a central difference of two gradients along the weights
+ *              themselves, (grad L((1 + e) W) - grad L((1 - e) W)) / 2e (e = grasp_eps, default 1e-3;
+ *              only the weights move; BN stays in train mode), every ReLU frozen at the unperturbed
+ *              pattern (clnas_plan_freeze_relu), which is what autograd's double backward
+ *              differentiates (ReLU'' = 0)
  * - fisher     per conv/linear output channel k: 0.5 * mean_n (sum_hw a * dL/da)^2 with a the
  *              layer's output, summed over channels after the reference's broadcast to every
  *              weight of the channel (so each channel counts fan_in times)
@@ -17,7 +18,9 @@
  *              eigenvalues v of C and k = 1e-5: -sum(log(v + k) + 1/(v + k))
  * - synflow    the network without BatchNorm, every parameter replaced by its absolute value,
  *              one all-ones input, R = sum of logits: sum |W * dR/dW|, in double on the host
- *              reference (the product over layers overflows float32)
+ *              reference (the product over layers overflows float32), or, where the device has no
+ *              cl_khr_fp64 (or CLNAS_SYNFLOW=f32), in float32 on the device with every tensor scaled
+ *              by a power of two (synflow_f32)
  * - naswot     binary codes c (ReLU input > 0) of every ReLU of the network on the batch,
  *              K_ij = number of positions where c_i and c_j agree; log|det K|
  * - zico       gradients of batch 0 and (accumulated, as the reference never zeroes them) of
@@ -39,10 +42,10 @@ static const char *const HELP[PX_N] = {
     "forward FLOPs of one image (convolutions and classifier, a multiply-add = 2), in millions",
     "sum over conv/linear weights of ||dL/dW|| (zero-cost-nas)",
     "sum |W dL/dW| (zero-cost-nas)",
-    "-sum W (H dL/dW), H g by a central difference of gradients, ReLUs frozen (zero-cost-nas)",
+    "-sum W (H dL/dW) = -g (H W), H W by a central difference of gradients at (1 +- 1e-3) W, ReLUs frozen (zero-cost-nas)",
     "sum over conv/linear output channels of 0.5 mean_n (sum_hw a dL/da)^2, times fan-in (zero-cost-nas)",
     "-sum(log(v+1e-5) + 1/(v+1e-5)), v eigenvalues of corrcoef of input Jacobian rows (zero-cost-nas)",
-    "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, float64 (zero-cost-nas)",
+    "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, float64 or scaled float32 (zero-cost-nas)",
     "log|det K|, K = agreements of ReLU codes between images (NASWOT)",
     "sum over weights tensors of log sum mean|g|/std(g) over two batches (ZiCo)",
 };
@@ -219,24 +222,28 @@ static clnas_status fisher(px_run *r, double *out)
     return CLNAS_OK;
 }
 
-/* grasp: -sum W (H g) with H g = (grad(W + e g) - grad(W - e g)) / 2e over the weights. */
-static clnas_status grasp(px_run *r, double eps_rel, double *out, const char **why)
+/* grasp: -sum W (H g) = -g . (H W) (H is symmetric) with H W = (grad((1+e) W) - grad((1-e) W)) / 2e over
+   the weights, every ReLU frozen at the unperturbed pattern. Differencing along W, not along g: the
+   loss is nearly quadratic along W (each conv feeding a BatchNorm is scale-invariant, so its gradient
+   just scales by 1/(1+e), the classifier's logits scale linearly), so e = 1e-3 has a truncation error
+   ~ 2e-5 relative and every weight moves by e relative (float32 rounding ~ 6e-5 of the step); along g
+   the loss bends within a step of a few 1e-3 ||W|| (README, "grasp's step"). */
+static clnas_status grasp(px_run *r, double e, double *out, const char **why)
 {
     const clnas_net *net = r->net;
     const float *w = r->in->params;
     size_t np = net->nparams;
-    double wn = 0, gn = 0;
+    double gn = 0;
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
         if (!is_weight_layer(l)) continue;
-        for (size_t j = l->w_off; j < l->w_off + l->w_len; j++) { wn += (double)w[j] * w[j]; gn += (double)r->g0[j] * r->g0[j]; }
+        for (size_t j = l->w_off; j < l->w_off + l->w_len; j++) gn += (double)r->g0[j] * r->g0[j];
     }
     if (!(gn > 0) || !isfinite(gn)) {
         *why = "zero or non-finite gradient";
         *out = NAN;
         return CLNAS_OK;
     }
-    double e = eps_rel * sqrt(wn) / sqrt(gn);
     float *gp = malloc(2 * np * sizeof(float));
     if (!gp) return clnas_set_error(r->ctx, CLNAS_E_NOMEM, "grasp: out of host memory");
     float *gm = gp + np;
@@ -250,8 +257,7 @@ static clnas_status grasp(px_run *r, double eps_rel, double *out, const char **w
         for (int i = 0; i < net->nlayers; i++) {
             const layer *l = &net->layers[i];
             if (!is_weight_layer(l)) continue;
-            for (size_t j = l->w_off; j < l->w_off + l->w_len; j++)
-                r->work[j] = (float)((double)w[j] + (sgn ? -e : e) * r->g0[j]);
+            for (size_t j = l->w_off; j < l->w_off + l->w_len; j++) r->work[j] = (float)((double)w[j] * (sgn ? 1 - e : 1 + e));
         }
         st = loss_grad(r, r->work, 0, sgn ? gm : gp);
     }
@@ -261,7 +267,7 @@ static clnas_status grasp(px_run *r, double eps_rel, double *out, const char **w
     for (int i = 0; i < net->nlayers && st == CLNAS_OK; i++) {
         const layer *l = &net->layers[i];
         if (!is_weight_layer(l)) continue;
-        for (size_t j = l->w_off; j < l->w_off + l->w_len; j++) s -= (double)w[j] * (((double)gp[j] - gm[j]) / (2 * e));
+        for (size_t j = l->w_off; j < l->w_off + l->w_len; j++) s -= (double)r->g0[j] * (((double)gp[j] - gm[j]) / (2 * e));
     }
     free(gp);
     *out = s;
@@ -335,18 +341,10 @@ static clnas_status jacob_cov(px_run *r, double *out, const char **why)
     return CLNAS_OK;
 }
 
-/* synflow on the network without BatchNorm, in double on the host reference. */
-static clnas_status synflow(px_run *r, const clnas_net *nobn, double *out)
+/* |parameters| of the network without BatchNorm into p, matched by name with the network's. */
+static clnas_status synflow_abs_params(px_run *r, const clnas_net *nobn, double *p)
 {
     const clnas_net *net = r->net;
-    size_t np = nobn->nparams;
-    int c, h, w;
-    clnas_net_input_shape(nobn, &c, &h, &w);
-    size_t nx = (size_t)c * h * w, nl = (size_t)clnas_net_classes(nobn);
-    double *p = calloc(2 * np + nx + nl, sizeof(double));
-    if (!p) return clnas_set_error(r->ctx, CLNAS_E_NOMEM, "synflow: out of host memory");
-    double *g = p + np, *x = g + np, *dl = x + nx;
-    /* |parameters|, matched by name with the network that has BatchNorm */
     for (int i = 0; i < clnas_net_nparam_tensors(nobn); i++) {
         const char *nm;
         size_t off, cnt, off2 = (size_t)-1, cnt2 = 0;
@@ -358,15 +356,28 @@ static clnas_status synflow(px_run *r, const clnas_net *nobn, double *out)
             clnas_net_param_tensor(net, j, &nm, &off2, &cnt2, sh);
             if (strcmp(nm, name) != 0) off2 = (size_t)-1;
         }
-        if (off2 == (size_t)-1 || cnt2 != cnt) {
-            free(p);
+        if (off2 == (size_t)-1 || cnt2 != cnt)
             return clnas_set_error(r->ctx, CLNAS_E_INVALID_ARG, "synflow: parameter %s has no match in the network", name);
-        }
         for (size_t q = 0; q < cnt; q++) p[off + q] = fabs((double)r->in->params[off2 + q]);
     }
+    return CLNAS_OK;
+}
+
+/* synflow on the network without BatchNorm, in double on the host reference. */
+static clnas_status synflow(px_run *r, const clnas_net *nobn, double *out)
+{
+    size_t np = nobn->nparams;
+    int c, h, w;
+    clnas_net_input_shape(nobn, &c, &h, &w);
+    size_t nx = (size_t)c * h * w, nl = (size_t)clnas_net_classes(nobn);
+    double *p = calloc(2 * np + nx + nl, sizeof(double));
+    if (!p) return clnas_set_error(r->ctx, CLNAS_E_NOMEM, "synflow: out of host memory");
+    double *g = p + np, *x = g + np, *dl = x + nx;
+    clnas_status st = synflow_abs_params(r, nobn, p);
+    if (st != CLNAS_OK) { free(p); return st; }
     for (size_t q = 0; q < nx; q++) x[q] = 1;
     for (size_t q = 0; q < nl; q++) dl[q] = 1;
-    clnas_status st = clnas_ref_backward(nobn, 1, p, x, dl, g, NULL);
+    st = clnas_ref_backward(nobn, 1, p, x, dl, g, NULL);
     double s = 0;
     for (int i = 0; i < nobn->nlayers && st == CLNAS_OK; i++) {
         const layer *l = &nobn->layers[i];
@@ -377,6 +388,154 @@ static clnas_status synflow(px_run *r, const clnas_net *nobn, double *out)
     if (st != CLNAS_OK) return clnas_set_error(r->ctx, st, "synflow: the host reference failed");
     *out = s;
     return CLNAS_OK;
+}
+
+/* ---------------------------------------------------------------- synflow in float32 on the device
+ * Every value of the synflow network is >= 0 (all-ones input, |weights|, no BatchNorm: the ReLUs
+ * pass everything), and its activations grow by about a layer's row sum of |W| per layer (to 1e49
+ * and beyond), out of float32's range. So each tensor t is stored scaled, a_t = true_t * 2^-s_t:
+ * a convolution or linear layer from t to u gets the weights |W| 2^(s_t - s_u), a sum's
+ * coefficients c_j 2^(s_j - s_u), the shape-only layers (ReLU, pooling, shift) keep the scale. The
+ * stored network then computes logits * 2^-s_out, and with its weights W' and their gradient G' of
+ * the stored logit sum, |W| dR/d|W| = 2^s_out W' G' exactly (powers of two), so synflow =
+ * 2^s_out sum W' G', accumulated in double. The scales come from a per-channel "mean field" of the
+ * all-ones input (each layer applied to spatially constant channels, in double): the stored values
+ * stay within a few powers of two of 1 and the gradients of their sum of order 1 / size. */
+typedef struct sf_scale {
+    int *s;      /* per tensor */
+    double *m;   /* per tensor channel: mean-field magnitude (true scale) */
+    size_t *mo;  /* offset of tensor t's channels in m */
+} sf_scale;
+
+static int exp2_of(double v, int dflt)
+{
+    if (!(v > 0) || !isfinite(v)) return dflt;
+    int e;
+    frexp(v, &e);
+    return e - 1; /* v in [2^(e-1), 2^e) */
+}
+
+/* Fills sc for net with the |parameters| p; fails with a message on a kind it cannot scale. */
+static clnas_status sf_scales(clnas_ctx *ctx, const clnas_net *net, const double *p, sf_scale *sc)
+{
+    for (int i = 0; i < net->nlayers; i++) {
+        const layer *l = &net->layers[i];
+        const tensor_desc *ti = &net->tensors[l->kind == L_SUM ? 0 : l->in], *to = &net->tensors[l->out];
+        const double *mi = sc->m + sc->mo[l->kind == L_SUM ? 0 : l->in];
+        double *mo = sc->m + sc->mo[l->out], mx = 0;
+        int si = sc->s[l->kind == L_SUM ? 0 : l->in];
+        switch (l->kind) {
+        case L_CONV: case L_DWCONV: case L_LINEAR: {
+            size_t hw = l->kind == L_LINEAR ? (size_t)ti->h * ti->w : 1, fan = l->w_len / (size_t)to->c;
+            for (int o = 0; o < to->c; o++) {
+                double acc = 0;
+                for (size_t f = 0; f < fan; f++) {
+                    size_t ci = l->kind == L_CONV ? f / ((size_t)l->k * l->k) : l->kind == L_LINEAR ? f / hw : (size_t)o;
+                    acc += p[l->w_off + (size_t)o * fan + f] * mi[ci];
+                }
+                mo[o] = acc;
+                mx = acc > mx ? acc : mx;
+            }
+            sc->s[l->out] = exp2_of(mx, si);
+            break;
+        }
+        case L_RELU: case L_AVGPOOL: case L_MAXPOOL: case L_SHIFT: case L_GAP:
+            memcpy(mo, mi, (size_t)to->c * sizeof(double));
+            sc->s[l->out] = si;
+            break;
+        case L_SUM:
+            for (int c = 0; c < to->c; c++) {
+                double acc = 0;
+                for (int j = 0; j < l->nin; j++) acc += fabs((double)l->coef[j]) * sc->m[sc->mo[l->ins[j]] + c];
+                mo[c] = acc;
+                mx = acc > mx ? acc : mx;
+            }
+            sc->s[l->out] = exp2_of(mx, l->nin ? sc->s[l->ins[0]] : 0);
+            break;
+        default:
+            return clnas_set_error(ctx, CLNAS_E_UNSUPPORTED,
+                                   "synflow float32: layer %s (kind %d) has no scaling rule; use the float64 host path "
+                                   "(CLNAS_SYNFLOW=f64)", l->name, (int)l->kind);
+        }
+    }
+    return CLNAS_OK;
+}
+
+/* The scaled copy of net (sum coefficients) and its float32 weights from the |parameters| p. */
+static void sf_apply(const clnas_net *net, const double *p, const sf_scale *sc, layer *lay, float *w)
+{
+    memcpy(lay, net->layers, (size_t)net->nlayers * sizeof(layer));
+    for (size_t q = 0; q < net->nparams; q++) w[q] = (float)p[q];
+    for (int i = 0; i < net->nlayers; i++) {
+        layer *l = &lay[i];
+        int so = sc->s[l->out];
+        if (l->kind == L_SUM) {
+            for (int j = 0; j < l->nin; j++) l->coef[j] = (float)ldexp((double)l->coef[j], sc->s[l->ins[j]] - so);
+        } else if (l->w_len) {
+            for (size_t q = l->w_off; q < l->w_off + l->w_len; q++) w[q] = (float)ldexp(p[q], sc->s[l->in] - so);
+            for (size_t q = l->b_off; q < l->b_off + l->b_len; q++) w[q] = (float)ldexp(p[q], -so);
+        }
+    }
+}
+
+/* Forward and backward of the scaled copy on the device; synflow = 2^s_out sum W' G'. */
+static clnas_status sf_device(px_run *r, const clnas_net *scaled, const float *w, int s_out, double *out)
+{
+    clnas_ctx *ctx = r->ctx;
+    int c, h, wd;
+    clnas_net_input_shape(scaled, &c, &h, &wd);
+    size_t nx = (size_t)c * h * wd, nl = (size_t)clnas_net_classes(scaled), np = scaled->nparams;
+    float *x = malloc((nx + nl + np) * sizeof(float));
+    if (!x) return clnas_set_error(ctx, CLNAS_E_NOMEM, "synflow: out of host memory");
+    float *dl = x + nx, *g = dl + nl;
+    for (size_t q = 0; q < nx; q++) x[q] = 1;
+    for (size_t q = 0; q < nl; q++) dl[q] = 1;
+    clnas_plan *plan = NULL;
+    clnas_status st = clnas_plan_create(ctx, scaled, 1, 1, CLNAS_PLAN_PARAM_GRADS, &plan);
+    if (st == CLNAS_OK) st = clnas_plan_set_params(plan, w);
+    if (st == CLNAS_OK) st = clnas_plan_forward(plan, x);
+    if (st == CLNAS_OK) st = clnas_plan_backward_host(plan, 1, dl, g, NULL);
+    clnas_plan_destroy(plan);
+    double s = 0;
+    for (int i = 0; i < scaled->nlayers && st == CLNAS_OK; i++) {
+        const layer *l = &scaled->layers[i];
+        if (!is_weight_layer(l)) continue;
+        for (size_t j = l->w_off; j < l->w_off + l->w_len; j++) s += fabs((double)w[j] * g[j]);
+    }
+    free(x);
+    if (st == CLNAS_OK && !isfinite(s))
+        st = clnas_set_error(ctx, CLNAS_E_NUMERIC, "synflow float32: a non-finite value despite the scaling");
+    if (st == CLNAS_OK) *out = ldexp(s, s_out);
+    return st;
+}
+
+/* synflow in float32 on the device with per-tensor power-of-two scales (see above). */
+static clnas_status synflow_f32(px_run *r, const clnas_net *nobn, double *out)
+{
+    const clnas_net *net = nobn;
+    size_t np = net->nparams, nch = 0;
+    for (int t = 0; t < net->ntensors; t++) nch += (size_t)net->tensors[t].c;
+    sf_scale sc = {malloc((size_t)net->ntensors * sizeof(int)), calloc(nch, sizeof(double)),
+                   malloc((size_t)net->ntensors * sizeof(size_t))};
+    double *p = calloc(np, sizeof(double));
+    float *w = malloc(np * sizeof(float));
+    layer *lay = malloc((size_t)net->nlayers * sizeof(layer));
+    clnas_status st = (sc.s && sc.m && sc.mo && p && w && lay) ? CLNAS_OK
+                                                               : clnas_set_error(r->ctx, CLNAS_E_NOMEM, "synflow: out of host memory");
+    if (st == CLNAS_OK) {
+        for (int t = 0, o = 0; t < net->ntensors; o += net->tensors[t].c, t++) { sc.mo[t] = (size_t)o; sc.s[t] = 0; }
+        for (int ch = 0; ch < net->tensors[0].c; ch++) sc.m[ch] = 1; /* the all-ones input */
+        st = synflow_abs_params(r, nobn, p);
+    }
+    if (st == CLNAS_OK) st = sf_scales(r->ctx, net, p, &sc);
+    if (st == CLNAS_OK) {
+        sf_apply(net, p, &sc, lay, w);
+        clnas_net scaled = *net;
+        scaled.layers = lay;
+        st = sf_device(r, &scaled, w, sc.s[net->output], out);
+    }
+    free(sc.s); free(sc.m); free(sc.mo); free(p); free(w); free(lay);
+    return st;
 }
 
 /* naswot: log|det| of the agreement kernel of the ReLU codes of batch 0. */
@@ -452,6 +611,17 @@ static clnas_status run_init(px_run *r, clnas_ctx *ctx, const clnas_net *net, co
 
 #define HAS(m, id) ((m) & (1u << (id)))
 
+/* synflow's path: the option, else CLNAS_SYNFLOW=f32|f64, else float32 on the device exactly
+   where the device has no cl_khr_fp64 (the float64 host reference otherwise). */
+static int synflow_uses_f32(clnas_ctx *ctx, const px_opts *o)
+{
+    if (o && o->synflow_mode) return o->synflow_mode == PX_SYNFLOW_F32;
+    const char *e = getenv("CLNAS_SYNFLOW");
+    if (e && !strcmp(e, "f32")) return 1;
+    if (e && !strcmp(e, "f64")) return 0;
+    return !ctx->info.fp64;
+}
+
 /* The proxies that need the batch-0 gradient (and fisher its activations, read right after it). */
 static clnas_status eval_gradient_proxies(px_run *r, unsigned mask, const px_opts *o, px_result *res)
 {
@@ -472,7 +642,7 @@ static clnas_status eval_gradient_proxies(px_run *r, unsigned mask, const px_opt
     }
     if (st == CLNAS_OK && HAS(mask, PX_GRASP)) {
         t = clnas_now();
-        st = grasp(r, o && o->grasp_eps > 0 ? o->grasp_eps : 1e-5, &res->value[PX_GRASP], &res->why[PX_GRASP]);
+        st = grasp(r, o && o->grasp_eps > 0 ? o->grasp_eps : 1e-3, &res->value[PX_GRASP], &res->why[PX_GRASP]);
         res->seconds[PX_GRASP] = clnas_now() - t + res->seconds[PX_GRAD_NORM];
     }
     if (st == CLNAS_OK && HAS(mask, PX_ZICO)) {
@@ -503,7 +673,8 @@ clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn
     }
     t = clnas_now();
     if (st == CLNAS_OK && HAS(mask, PX_SYNFLOW)) {
-        st = synflow(&r, nobn, &res->value[PX_SYNFLOW]);
+        st = synflow_uses_f32(ctx, opts) ? synflow_f32(&r, nobn, &res->value[PX_SYNFLOW])
+                                         : synflow(&r, nobn, &res->value[PX_SYNFLOW]);
         res->seconds[PX_SYNFLOW] = clnas_now() - t;
     }
     run_free(&r);

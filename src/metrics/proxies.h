@@ -51,9 +51,15 @@ typedef struct px_result {
     double seconds[PX_N];      /* time of each proxy's own work (the shared first gradient counts for grad_norm) */
 } px_result;
 
+/* synflow's arithmetic: float64 on the host reference, or float32 on the device with every tensor
+ * scaled by a power of two (same value; see proxies.c). */
+enum { PX_SYNFLOW_F64 = 1, PX_SYNFLOW_F32 = 2 };
+
 /* Options of px_eval. */
 typedef struct px_opts {
-    double grasp_eps;   /* relative step of grasp's central difference (see proxies.c); 0 = default 1e-5 */
+    int synflow_mode;   /* 0: CLNAS_SYNFLOW=f32|f64 if set, else PX_SYNFLOW_F32 where the device lacks
+                           cl_khr_fp64 and PX_SYNFLOW_F64 elsewhere */
+    double grasp_eps;   /* relative step e of grasp's central difference, W (1 +- e) (see proxies.c); 0 = default 1e-3 */
 } px_opts;
 
 /* Computes the proxies in mask on `net` (an NB201-style classifier with BatchNorm; nobn: the same
