@@ -129,6 +129,8 @@ static clnas_status save_dump(const char *dir, const char *arch, const clnas_net
     if (st == CLNAS_OK) st = st_writer_add(w, "px_images", ST_F32, 5, ish, in->images);
     if (st == CLNAS_OK) st = st_writer_add(w, "px_labels", ST_I64, 2, lsh, lab);
     char v[64];
+    if (st == CLNAS_OK && (mask & (1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY)))
+        st = az_dump(w, net, in->batch, &in->az);
     if (st == CLNAS_OK) st = st_writer_meta(w, "arch", arch);
     snprintf(v, sizeof v, "%d", in->classes);
     if (st == CLNAS_OK) st = st_writer_meta(w, "classes", v);

@@ -46,6 +46,30 @@ void az_inputs_free(az_inputs *az)
     memset(az, 0, sizeof *az);
 }
 
+clnas_status az_dump(st_writer *w, const clnas_net *net, int batch, const az_inputs *az)
+{
+    int c, h, wd;
+    clnas_net_input_shape(net, &c, &h, &wd);
+    int64_t ish[4] = {batch, c, h, wd};
+    clnas_status st = st_writer_add(w, "az_input", ST_F32, 4, ish, az->input);
+    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
+        const char *nm;
+        size_t off, cnt;
+        int sh[4];
+        clnas_net_param_tensor(net, i, &nm, &off, &cnt, sh);
+        int64_t shape[4];
+        int nd = 0;
+        while (nd < 4 && sh[nd] > 0) { shape[nd] = sh[nd]; nd++; }
+        char name[220];
+        snprintf(name, sizeof name, "az_w.%s", nm);
+        st = st_writer_add(w, name, ST_F32, nd, shape, az->params + off);
+    }
+    char v[32];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)az->probe_key);
+    if (st == CLNAS_OK) st = st_writer_meta(w, "az_probe_key", v);
+    return st;
+}
+
 float az_probe(uint64_t probe_key, int feature, uint64_t j)
 {
     return (clnas_mix64(clnas_key_combine(probe_key, (uint64_t)feature) + j) >> 63) ? -1.0f : 1.0f;
@@ -251,23 +275,26 @@ static clnas_status seg_run(clnas_ctx *ctx, const clnas_net *sub, int B, const f
         return st;
     }
     clnas_plan *plan = NULL;
-    float *f = malloc(2 * big * sizeof *f), *pg = malloc((np + 1) * sizeof *pg);
-    if (!f || !pg) { free(f); free(pg); snprintf(err, len, "az_nas: out of host memory"); return CLNAS_E_NOMEM; }
+    float *f = malloc(2 * big * sizeof *f);
+    if (!f) { snprintf(err, len, "az_nas: out of host memory"); return CLNAS_E_NOMEM; }
     float *f2 = f + big;
     for (size_t i = 0; i < nx; i++) f[i] = (float)x[i];
-    st = clnas_plan_create(ctx, sub, B, 1, CLNAS_PLAN_PARAM_GRADS, &plan);
+    st = clnas_plan_create(ctx, sub, B, 1, np ? CLNAS_PLAN_PARAM_GRADS : 0u, &plan);
     if (st == CLNAS_OK) st = clnas_plan_set_params(plan, p);
     if (st == CLNAS_OK) st = clnas_plan_forward(plan, f);
     if (st == CLNAS_OK) st = clnas_plan_read_logits(plan, f2);
     for (size_t i = 0; i < ny && st == CLNAS_OK; i++) y[i] = f2[i];
     if (st == CLNAS_OK && want_in) {
         for (size_t i = 0; i < ny; i++) f2[i] = (float)gout[i];
-        st = clnas_plan_backward_host(plan, 1, f2, pg, f);
+        /* clnas_plan_backward_host without its parameter gradients (a cell may have none) */
+        st = clnas_buf_write(ctx, plan->grad, plan_grad_off(plan, sub->output) * sizeof(float), ny * sizeof(float), f2);
+        clnas_dt g = {plan->pgrad, 0};
+        if (st == CLNAS_OK) st = clnas_plan_backward(plan, 1, g, np, 1);
+        if (st == CLNAS_OK) st = clnas_buf_read(ctx, plan->grad, plan_grad_off(plan, 0) * sizeof(float), nx * sizeof(float), f);
         for (size_t i = 0; i < nx && st == CLNAS_OK; i++) gin[i] = f[i];
     }
     clnas_plan_destroy(plan);
     free(f);
-    free(pg);
     if (st != CLNAS_OK) snprintf(err, len, "az_nas: %s", clnas_ctx_errmsg(ctx));
     return st;
 }

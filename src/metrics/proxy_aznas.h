@@ -31,6 +31,7 @@
 #include "clnas/context.h"
 #include "clnas/net.h"
 #include "clnas/status.h"
+#include "report/safetensors.h"
 
 /* AZ-NAS's own inputs (part of px_inputs). */
 typedef struct az_inputs {
@@ -42,6 +43,9 @@ typedef struct az_inputs {
 /* Draws them for `net` (seed and stream as the other proxies' weights). CLNAS_E_NOMEM. */
 clnas_status az_inputs_make(const clnas_net *net, int batch, uint64_t seed, uint64_t stream, az_inputs *az);
 void az_inputs_free(az_inputs *az);
+/* Adds them to a dump: "az_input" [B][c][hw][hw], every parameter tensor as "az_w.<name>", and
+ * the probe key as metadata "az_probe_key" (decimal). */
+clnas_status az_dump(st_writer *w, const clnas_net *net, int batch, const az_inputs *az);
 
 enum { AZ_EXPRESSIVITY, AZ_PROGRESSIVITY, AZ_TRAINABILITY, AZ_NCOMP };
 
