@@ -25,6 +25,8 @@
 static const int ENSEMBLE[] = {PX_FLOPS, PX_JACOB_COV, PX_SYNFLOW, PX_NASWOT, PX_ZICO};
 #define NENSEMBLE ((int)(sizeof ENSEMBLE / sizeof ENSEMBLE[0]))
 
+static int aznas_sidecar(const char *csv);
+
 int clnas_proxies_wanted(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -499,6 +501,8 @@ int clnas_cmd_rank_proxies(int argc, char **argv)
     rc = rank_loop(&k, t, archs, narch, done, ndone, csv);
     if (fclose(csv) != 0 && rc == 0) { fprintf(stderr, "clnas rank: error writing %s\n", k.out); rc = 1; }
     if (rc == 0) rc = clnas_proxies_stats(k.out);
+    if (rc == 0 && (k.p.metric[0] >> PX_AZ_EXPRESSIVITY & 7u) == 7u && (k.p.metric[0] & 1u << PX_FLOPS))
+        rc = aznas_sidecar(k.out);
 end:
     for (int i = 0; i < ndone; i++) free(done[i]);
     free(done);
@@ -620,6 +624,57 @@ static void corr_line(const char *name, const double *x, const px_table *t, doub
     free(y);
 }
 
+/* AZ-NAS's aggregation over the rows of the table (proxy_aznas.h: sum of log(rank / n) of flops
+ * and its three components; an empty cell is one of AZ-NAS's -inf and ranks lowest). Returns 0
+ * when the table lacks one of the four columns. */
+static int aznas_column(const px_table *t, double *out)
+{
+    static const int need[4] = {PX_FLOPS, PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY};
+    int w = t->ncol + 3, col[4] = {-1, -1, -1, -1};
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < t->ncol; j++) if (t->id[j] == need[k]) col[k] = j;
+    if (col[0] < 0 || col[1] < 0 || col[2] < 0 || col[3] < 0 || t->n < 1) return 0;
+    double *c = malloc(4 * (size_t)t->n * sizeof *c);
+    if (!c) return 0;
+    const double *cols[4] = {c, c + t->n, c + 2 * (size_t)t->n, c + 3 * (size_t)t->n};
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < t->n; i++) c[(size_t)k * t->n + i] = t->v[(size_t)i * w + col[k]];
+    int ok = az_aggregate(t->n, cols, out) == CLNAS_OK;
+    free(c);
+    return ok;
+}
+
+/* Writes CSV.az_nas.csv: arch, the aggregated az_nas of every row present, the accuracies;
+ * recomputed whole at the end of every rank run (the aggregate depends on all rows). */
+static int aznas_sidecar(const char *csv)
+{
+    px_table t;
+    if (!read_table(csv, &t)) { free(t.v); return 1; }
+    double *a = malloc((size_t)(t.n ? t.n : 1) * sizeof *a);
+    int rc = 0;
+    if (a && aznas_column(&t, a)) {
+        char path[4096], line[8192], *fl[64];
+        snprintf(path, sizeof path, "%s.az_nas.csv", csv);
+        FILE *in = fopen(csv, "r"), *o = fopen(path, "w");
+        if (!in || !o) { fprintf(stderr, "clnas rank: cannot write %s\n", path); rc = 1; }
+        else fprintf(o, "arch,az_nas,cifar10_test,cifar100_test,imagenet16_test\n");
+        int r = 0, w = t.ncol + 3;
+        if (!rc && !fgets(line, sizeof line, in)) rc = 1; /* the header */
+        while (!rc && r < t.n && fgets(line, sizeof line, in)) { /* the rows read_table kept, in its order */
+            if (!strchr(line, '\n') || split(line, fl, 64) < 2 + w) continue;
+            const double *v = t.v + (size_t)r * w + t.ncol;
+            fprintf(o, "\"%s\",%.10g,%.4f,%.4f,%.4f\n", fl[1], a[r], v[0], v[1], v[2]);
+            r++;
+        }
+        if (in) fclose(in);
+        if (o && fclose(o) != 0) rc = 1;
+        if (!rc) fprintf(stderr, "clnas rank: AZ-NAS aggregate over %d rows in %s\n", t.n, path);
+    }
+    free(a);
+    free(t.v);
+    return rc;
+}
+
 int clnas_proxies_is_study(const char *csv)
 {
     FILE *f = fopen(csv, "r");
@@ -647,6 +702,10 @@ int clnas_proxies_stats(const char *csv)
     if (m >= 2) {
         corr_line("ensemble", x, &t, -1);
         printf("  (ensemble: sum of the ranks of its %d members among flops, jacob_cov, synflow, naswot, zico)\n", m);
+    }
+    if (aznas_column(&t, x)) {
+        corr_line("az_nas", x, &t, t.tsum[PX_AZ_EXPRESSIVITY]);
+        printf("  (az_nas: AZ-NAS's sum of log(rank / %d) of flops and its three components over these rows)\n", t.n);
     }
     free(x);
     free(t.v);

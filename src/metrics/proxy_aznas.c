@@ -334,13 +334,13 @@ static void finish(const az_bufs *b, int nseg, double out[AZ_NCOMP], const char 
     out[AZ_PROGRESSIVITY] = prog;
     out[AZ_TRAINABILITY] = tr;
     static const char *const nan_why[AZ_NCOMP] = {
-        "-inf: a feature map with no variance (NaN entropy, AZ-NAS maps NaN to -inf)",
-        "-inf: a feature map with no variance (NaN entropy, AZ-NAS maps NaN to -inf)",
-        "-inf: NaN singular value (AZ-NAS maps NaN to -inf)"};
+        "-inf: a feature map without variance (NaN entropy mapped to -inf as AZ-NAS does)",
+        "-inf: a feature map without variance (NaN entropy mapped to -inf as AZ-NAS does)",
+        "-inf: NaN singular value (mapped to -inf as AZ-NAS does)"};
     for (int k = 0; k < AZ_NCOMP; k++) {
         why[k] = NULL;
         if (isnan(out[k])) { out[k] = -INFINITY; why[k] = nan_why[k]; }
-        else if (out[k] == -INFINITY) why[k] = "-inf: an identity cell (g_in == g_out, AZ-NAS scores it -inf)";
+        else if (out[k] == -INFINITY) why[k] = "-inf: an identity cell (g_in == g_out) as AZ-NAS scores it";
     }
 }
 
