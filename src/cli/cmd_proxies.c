@@ -76,7 +76,22 @@ static const char DEFS[] =
 "  zico       two batches, gradients accumulated as ZiCo's code does: sum over weight tensors of\n"
 "             log sum mean|g| / std(g)\n"
 "  ensemble   (rank and stats) sum of the ranks of flops, jacob_cov, synflow, naswot and zico\n"
-"az_nas and vkdnw are not implemented (see the README).\n";
+"  az_nas     AZ-NAS (cvlab-yonsei/AZ-NAS): flops and three columns, on its own network copy:\n"
+"             Kaiming-normal fan-in weights (whatever --init), B N(0,1) random images (not data),\n"
+"             BN in train mode;\n"
+"             features = the stem's and every cell's output (3N+3 maps)\n"
+"    az_expressivity   sum over features of -sum p log(p + 1e-8), p = eigenvalues of the channel\n"
+"                      covariance over batch and positions, normalised to sum 1\n"
+"    az_progressivity  min over successive features of the increase of that entropy\n"
+"    az_trainability   mean over cells of 2 - s - 1/(s + 1e-6), s = top singular value of\n"
+"                      E[g_in g_out^T], g_in = the cell's vector-Jacobian product of a +-1 probe\n"
+"                      g_out (pixel-unshuffled at reductions); -inf for an identity cell\n"
+"             probes and input are clnas's counter-based draws of the seed (not torch's); a NaN\n"
+"             component is -inf as in the reference (an empty cell + status in a CSV). The\n"
+"             aggregate az_nas = sum of log(rank / n) of the four columns needs a set: rank and\n"
+"             stats compute it over the rows present (rank writes OUT.az_nas.csv, recomputed\n"
+"             on every resumed run); score prints the four columns.\n"
+"vkdnw is not implemented (see the README).\n";
 
 /* ---------------------------------------------------------------- one architecture */
 typedef struct px_cmd {
@@ -219,7 +234,7 @@ int clnas_cmd_score_proxies(int argc, char **argv)
     cli_add_space(&c, &p.space);
     cli_add(&c, "arch", &p.arch_s);
     cli_add_fn(&c, "metric", parse_metric, p.metric, "comma list of ntk, lr, params, flops, grad_norm, snip, grasp, fisher, "
-                                                       "jacob_cov, synflow, naswot, zico, or all");
+                                                       "jacob_cov, synflow, naswot, zico, az_nas, or all");
     cli_add_help(&c, "batch", &p.batch, "proxy batch (default 64, zero-cost-nas's; NASWOT used 128)");
     cli_add_fn(&c, "dataset", cli_parse_dataset, &p.dataset, NULL);
     cli_add(&c, "data", &p.data_path);
@@ -720,7 +735,19 @@ static int best_of(const double *v, int n, unsigned mask)
 {
     double *col = malloc((size_t)n * sizeof *col), *rk = malloc((size_t)n * sizeof *rk), *sum = calloc((size_t)n, sizeof *sum);
     int best = -1;
-    if (col && rk && sum) {
+    const unsigned az = 1u << PX_FLOPS | 1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY;
+    if (col && rk && sum && mask == az) { /* --metric az_nas: AZ-NAS's own aggregation (-inf members rank lowest) */
+        double *c4 = malloc(4 * (size_t)n * sizeof *c4);
+        const int ids[4] = {PX_FLOPS, PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY};
+        const double *cols[4];
+        for (int k = 0; c4 && k < 4; k++) {
+            for (int i = 0; i < n; i++) c4[(size_t)k * n + i] = v[(size_t)i * PX_N + ids[k]];
+            cols[k] = c4 + (size_t)k * n;
+        }
+        if (c4 && az_aggregate(n, cols, sum) == CLNAS_OK)
+            for (int i = 0; i < n; i++) if (best < 0 || sum[i] > sum[best]) best = i;
+        free(c4);
+    } else if (col && rk && sum) {
         for (int p = 0; p < PX_N; p++) {
             if (!(mask & (1u << p))) continue;
             for (int i = 0; i < n; i++) col[i] = isfinite(v[(size_t)i * PX_N + p]) ? v[(size_t)i * PX_N + p] : -HUGE_VAL;
