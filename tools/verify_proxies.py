@@ -211,9 +211,10 @@ def az_cell_forward(torch, cell, x):
     return nodes[3]
 
 
-def az_nas(torch, np, net, x, key):
+def az_nas(torch, np, net, x, key, probe=None):
     """AZ-NAS's compute_az_nas_score (cvlab-yonsei/AZ-NAS, NB201/ZeroShotProxy), line by line,
-    with clnas's input and probes instead of torch's random draws."""
+    with clnas's input and probes instead of torch's random draws (probe(f_out) overrides them:
+    bench_proxies.py draws torch.bernoulli ones, as the reference does)."""
     feats = [net.stem(x)]
     for c in net.cells:
         feats.append(az_cell_forward(torch, c, feats[-1]))
@@ -233,7 +234,10 @@ def az_nas(torch, np, net, x, key):
     scores = []
     for i in reversed(range(1, len(feats))):
         f_out, f_in = feats[i], feats[i - 1]
-        g_out = torch.from_numpy(az_probe(np, key, i, f_out.numel()).reshape(tuple(f_out.shape)))
+        if probe is None:
+            g_out = torch.from_numpy(az_probe(np, key, i, f_out.numel()).reshape(tuple(f_out.shape))).to(f_out.dtype)
+        else:
+            g_out = probe(f_out)
         g_in = torch.autograd.grad(outputs=f_out, inputs=f_in, grad_outputs=g_out, retain_graph=True)[0]
         if g_out.size() == g_in.size() and torch.all(g_in == g_out):
             scores.append(-np.inf)
