@@ -75,6 +75,13 @@ float az_probe(uint64_t probe_key, int feature, uint64_t j)
     return (clnas_mix64(clnas_key_combine(probe_key, (uint64_t)feature) + j) >> 63) ? -1.0f : 1.0f;
 }
 
+/* The probe of a whole feature (n elements): az_probe with the feature's key formed once. */
+static void probes(uint64_t probe_key, int feature, size_t n, double *g)
+{
+    uint64_t k = clnas_key_combine(probe_key, (uint64_t)feature);
+    for (size_t j = 0; j < n; j++) g[j] = (clnas_mix64(k + j) >> 63) ? -1.0 : 1.0;
+}
+
 /* ---------------------------------------------------------------- host math */
 double az_entropy(const double *f, int B, int c, int hw)
 {
@@ -257,7 +264,7 @@ static int reads_input(const clnas_net *n)
 /* Forward of the piece on x (B inputs) into y and, when gout is not NULL, the input gradient gin
  * of the output gradient gout; on the device ctx, or on the double host reference (ctx NULL). */
 static clnas_status seg_run(clnas_ctx *ctx, const clnas_net *sub, int B, const float *p, const double *x, double *y,
-                            const double *gout, double *gin, char *err, size_t len)
+                            const double *gout, double *gin, float *f, char *err, size_t len)
 {
     size_t np = sub->nparams, nx = tensor_size(&sub->tensors[0]) * (size_t)B,
            ny = tensor_size(&sub->tensors[sub->output]) * (size_t)B, big = nx > ny ? nx : ny;
@@ -275,9 +282,7 @@ static clnas_status seg_run(clnas_ctx *ctx, const clnas_net *sub, int B, const f
         return st;
     }
     clnas_plan *plan = NULL;
-    float *f = malloc(2 * big * sizeof *f);
-    if (!f) { snprintf(err, len, "az_nas: out of host memory"); return CLNAS_E_NOMEM; }
-    float *f2 = f + big;
+    float *f2 = f + big; /* f: 2 * big floats of the caller's (kept across cells: no fresh pages each time) */
     for (size_t i = 0; i < nx; i++) f[i] = (float)x[i];
     st = clnas_plan_create(ctx, sub, B, 1, np ? CLNAS_PLAN_PARAM_GRADS : 0u, &plan);
     if (st == CLNAS_OK) st = clnas_plan_set_params(plan, p);
@@ -294,7 +299,6 @@ static clnas_status seg_run(clnas_ctx *ctx, const clnas_net *sub, int B, const f
         for (size_t i = 0; i < nx && st == CLNAS_OK; i++) gin[i] = f[i];
     }
     clnas_plan_destroy(plan);
-    free(f);
     if (st != CLNAS_OK) snprintf(err, len, "az_nas: %s", clnas_ctx_errmsg(ctx));
     return st;
 }
@@ -312,12 +316,12 @@ static double cell_score(const tensor_desc *ti, const tensor_desc *to, int B, co
 /* ---------------------------------------------------------------- the components */
 typedef struct az_bufs {
     double *x, *y, *gout, *gin, *e, *tr;
-    float *p;
+    float *p, *f; /* the piece's parameters; 2 x the largest feature of staging floats */
 } az_bufs;
 
 static void bufs_free(az_bufs *b)
 {
-    free(b->x); free(b->y); free(b->gout); free(b->gin); free(b->e); free(b->tr); free(b->p);
+    free(b->x); free(b->y); free(b->gout); free(b->gin); free(b->e); free(b->tr); free(b->p); free(b->f);
 }
 
 static void finish(const az_bufs *b, int nseg, double out[AZ_NCOMP], const char *why[AZ_NCOMP])
@@ -361,9 +365,9 @@ clnas_status az_eval(clnas_ctx *ctx, const clnas_net *net, int batch, const az_i
     big *= (size_t)batch;
     az_bufs b = {malloc(big * sizeof(double)), malloc(big * sizeof(double)), malloc(big * sizeof(double)),
                  malloc(big * sizeof(double)), calloc((size_t)nseg, sizeof(double)), calloc((size_t)nseg, sizeof(double)),
-                 malloc((net->nparams + 1) * sizeof(float))};
+                 malloc((net->nparams + 1) * sizeof(float)), malloc(2 * big * sizeof(float))};
     clnas_status st = CLNAS_OK;
-    if (!b.x || !b.y || !b.gout || !b.gin || !b.e || !b.tr || !b.p) {
+    if (!b.x || !b.y || !b.gout || !b.gin || !b.e || !b.tr || !b.p || !b.f) {
         snprintf(err, errlen, "az_nas: out of host memory");
         st = CLNAS_E_NOMEM;
     }
@@ -375,8 +379,8 @@ clnas_status az_eval(clnas_ctx *ctx, const clnas_net *net, int batch, const az_i
         st = make_sub(net, &seg[s], &sub, err, errlen);
         if (st == CLNAS_OK) st = sub_params(net, az->params, sub, b.p, err, errlen);
         size_t ny = tensor_size(to) * (size_t)batch;
-        for (size_t j = 0; j < ny && s > 0; j++) b.gout[j] = az_probe(az->probe_key, s, j);
-        if (st == CLNAS_OK) st = seg_run(ctx, sub, batch, b.p, b.x, b.y, s > 0 ? b.gout : NULL, b.gin, err, errlen);
+        if (s > 0) probes(az->probe_key, s, ny, b.gout);
+        if (st == CLNAS_OK) st = seg_run(ctx, sub, batch, b.p, b.x, b.y, s > 0 ? b.gout : NULL, b.gin, b.f, err, errlen);
         clnas_net_destroy(sub);
         if (st != CLNAS_OK) break;
         b.e[s] = az_entropy(b.y, batch, to->c, to->h * to->w);
