@@ -294,6 +294,7 @@ static clnas_status seg_run(clnas_ctx *ctx, const clnas_net *sub, int B, const f
         /* clnas_plan_backward_host without its parameter gradients (a cell may have none) */
         st = clnas_buf_write(ctx, plan->grad, plan_grad_off(plan, sub->output) * sizeof(float), ny * sizeof(float), f2);
         clnas_dt g = {plan->pgrad, 0};
+        plan->skip_conv_wgrad = 1; /* only g_in is wanted (torch.autograd.grad(..., inputs=f_in) computes no weight gradient) */
         if (st == CLNAS_OK) st = clnas_plan_backward(plan, 1, g, np, 1);
         if (st == CLNAS_OK) st = clnas_buf_read(ctx, plan->grad, plan_grad_off(plan, 0) * sizeof(float), nx * sizeof(float), f);
         for (size_t i = 0; i < nx && st == CLNAS_OK; i++) gin[i] = f[i];
