@@ -3,7 +3,9 @@
  * the double host reference on a small NB201 network; the frozen-ReLU plan mode (grasp's
  * Hessian-vector difference) against finite differences; and clnas rank / stats --metric end to
  * end (resume included); synflow's float32 device path against its float64 host path on full-size
- * networks. The PyTorch check of every proxy is test_verify_proxies.c. */
+ * networks; AZ-NAS's host math (entropy, top singular value, rank aggregation), its components on
+ * the device against the host reference, and its rank aggregate with resume. The PyTorch check of
+ * every proxy is test_verify_proxies.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
@@ -264,6 +266,195 @@ Test(proxies, rank_and_stats_end_to_end_with_resume)
     cr_expect_eq(rc, 2, "%s", out);
     cr_expect(strstr(out, "bogus") != NULL, "%s", out);
     free(out);
+    tu_rmrf(dir);
+}
+
+/* ---------------------------------------------------------------- AZ-NAS */
+Test(proxies, az_nas_expands_to_flops_and_its_components)
+{
+    unsigned m;
+    int t;
+    char err[256];
+    cr_assert_eq(px_parse("az_nas", &m, &t, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(m, (1u << PX_FLOPS) | (1u << PX_AZ_EXPRESSIVITY) | (1u << PX_AZ_PROGRESSIVITY) | (1u << PX_AZ_TRAINABILITY));
+    cr_expect_str_eq(px_name(PX_AZ_TRAINABILITY), "az_trainability");
+}
+
+/* Two channels of orthogonal +-1 patterns: covariance I, p = (1/2, 1/2), entropy log 2; unequal
+ * variances 1 and 4: p = (1/5, 4/5); a constant map has no spectrum to normalise: NaN. */
+Test(proxies, az_entropy_of_known_covariances)
+{
+    const int B = 2, c = 2, hw = 4;
+    double f[16], g[16], z[16];
+    for (int b = 0; b < B; b++)
+        for (int p = 0; p < hw; p++) {
+            int i = b * hw + p; /* position i of 8: channel 0 = (-1)^i, channel 1 = (-1)^(i/2) */
+            f[(b * c + 0) * hw + p] = (i % 2) ? -1 : 1;
+            f[(b * c + 1) * hw + p] = ((i / 2) % 2) ? -1 : 1;
+            g[(b * c + 0) * hw + p] = f[(b * c + 0) * hw + p] + 3;
+            g[(b * c + 1) * hw + p] = 2 * f[(b * c + 1) * hw + p];
+            z[(b * c + 0) * hw + p] = z[(b * c + 1) * hw + p] = 0.5;
+        }
+    cr_expect(fabs(az_entropy(f, B, c, hw) - (-2 * 0.5 * log(0.5 + 1e-8))) < 1e-12, "%.15g", az_entropy(f, B, c, hw));
+    double want = -0.2 * log(0.2 + 1e-8) - 0.8 * log(0.8 + 1e-8);
+    cr_expect(fabs(az_entropy(g, B, c, hw) - want) < 1e-12, "%.15g vs %.15g", az_entropy(g, B, c, hw), want);
+    cr_expect(isnan(az_entropy(z, B, c, hw)));
+}
+
+/* The largest singular value of M = g_in'^T g_out / n against power iteration on a matrix built
+ * independently, its rows in another order (channel-minor instead of PixelUnshuffle's
+ * channel-major; singular values do not depend on row order), for r = 2 and r = 1. */
+static double naive_smax(const double *gin, int ci, int hi, int wi, const double *gout, int B, int co, int ho, int wo)
+{
+    int r = hi / ho, R = ci * r * r;
+    double *M = calloc((size_t)R * co, sizeof *M), v[64], u[64];
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < ci; c++)
+            for (int y = 0; y < hi; y++)
+                for (int x = 0; x < wi; x++) {
+                    int row = ((y % r) * r + x % r) * ci + c;
+                    for (int o = 0; o < co; o++)
+                        M[row * co + o] += gin[((b * ci + c) * hi + y) * wi + x] * gout[((b * co + o) * ho + y / r) * wo + x / r];
+                }
+    for (int q = 0; q < R * co; q++) M[q] /= (double)B * ho * wo;
+    for (int o = 0; o < co; o++) v[o] = 1 + 0.1 * o;
+    double s = 0;
+    for (int it = 0; it < 2000; it++) {
+        for (int a = 0; a < R; a++) { u[a] = 0; for (int o = 0; o < co; o++) u[a] += M[a * co + o] * v[o]; }
+        double n2 = 0;
+        for (int o = 0; o < co; o++) { v[o] = 0; for (int a = 0; a < R; a++) v[o] += M[a * co + o] * u[a]; n2 += v[o] * v[o]; }
+        s = sqrt(sqrt(n2)); /* ||M^T M v|| for unit v -> s_max^2 */
+        for (int o = 0; o < co; o++) v[o] /= sqrt(n2);
+    }
+    free(M);
+    return s;
+}
+
+Test(proxies, az_smax_matches_power_iteration)
+{
+    const int B = 3, ci = 3, co = 5;
+    double gin[3 * 3 * 6 * 6], gout[3 * 5 * 6 * 6];
+    tu_fill(gin, sizeof gin / sizeof *gin, 5, -1, 1);
+    tu_fill(gout, sizeof gout / sizeof *gout, 6, -1, 1);
+    double a = az_smax(gin, ci, 6, 6, gout, B, co, 3, 3), b = naive_smax(gin, ci, 6, 6, gout, B, co, 3, 3);
+    cr_expect(fabs(a - b) < 1e-9 * b, "r = 2: %.15g vs %.15g", a, b);
+    a = az_smax(gin, ci, 6, 6, gout, B, ci, 6, 6); /* same grid, co = ci = 3 (gout's first 3 channels per sample) */
+    b = naive_smax(gin, ci, 6, 6, gout, B, ci, 6, 6);
+    cr_expect(fabs(a - b) < 1e-9 * b, "r = 1: %.15g vs %.15g", a, b);
+}
+
+/* scipy.stats.rankdata's average ranks, log(rank / n) summed; NaN (an empty cell) ranks lowest. */
+Test(proxies, az_aggregate_sums_log_ranks)
+{
+    const double fl[3] = {1, 2, 3}, ex[3] = {5, 5, 1}, pr[3] = {NAN, 0, 1}, tr[3] = {-INFINITY, 2, 1};
+    const double *cols[4] = {fl, ex, pr, tr};
+    double out[3];
+    cr_assert_eq(az_aggregate(3, cols, out), CLNAS_OK);
+    double want[3] = {log(1 / 3.) + log(2.5 / 3) + log(1 / 3.) + log(1 / 3.), log(2 / 3.) + log(2.5 / 3) + log(2 / 3.) + 0,
+                      0 + log(1 / 3.) + 0 + log(2 / 3.)};
+    for (int i = 0; i < 3; i++) cr_expect(fabs(out[i] - want[i]) < 1e-12, "row %d: %.15g vs %.15g", i, out[i], want[i]);
+}
+
+/* The three components on the device against the same computation on the double host
+ * reference (every cell's forward and vector-Jacobian product through clnas_ref_*). */
+static void az_device_vs_host(const char *arch, int expect_identity)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_nb201_config c;
+    clnas_nb201_config_default(&c);
+    c.C = 4;
+    c.N = 2;
+    c.input_hw = 8;
+    clnas_nb201_arch a;
+    char err[512];
+    cr_assert_eq(clnas_nb201_parse(arch, &a, err, sizeof err), CLNAS_OK);
+    clnas_net *n = NULL;
+    cr_assert_eq(clnas_nb201_build(&c, &a, &n, err, sizeof err), CLNAS_OK, "%s", err);
+    const int B = 8;
+    az_inputs az;
+    cr_assert_eq(az_inputs_make(n, B, 5, 0, &az), CLNAS_OK);
+    double dv[AZ_NCOMP], hv[AZ_NCOMP];
+    const char *dw[AZ_NCOMP], *hw[AZ_NCOMP];
+    cr_assert_eq(az_eval(ctx, n, B, &az, dv, dw, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(az_eval(NULL, n, B, &az, hv, hw, err, sizeof err), CLNAS_OK, "%s", err);
+    static const char *const names[AZ_NCOMP] = {"expressivity", "progressivity", "trainability"};
+    for (int k = 0; k < AZ_NCOMP; k++) {
+        if (isinf(hv[k])) { cr_expect(dv[k] == hv[k] && dw[k] && hw[k], "%s: device %g, host %g", names[k], dv[k], hv[k]); continue; }
+        expect_rel(names[k], dv[k], hv[k], 1e-4);
+    }
+    cr_expect_eq(isinf(hv[AZ_TRAINABILITY]) != 0, expect_identity, "trainability %g", hv[AZ_TRAINABILITY]);
+    az_inputs_free(&az);
+    clnas_net_destroy(n);
+}
+
+Test(proxies, az_nas_device_matches_the_host_reference)
+{
+    az_device_vs_host(ARCH, 0);
+    az_device_vs_host("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|none~2|", 1);
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *b = calloc(1, 1 << 16);
+    size_t n = fread(b, 1, (1 << 16) - 1, f);
+    b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+/* The az_nas value of the row of arch in a sidecar (NAN when absent). */
+static double side_value(const char *text, const char *arch)
+{
+    const char *q = strstr(text, arch);
+    return q ? strtod(q + strlen(arch) + 2, NULL) : NAN; /* past the closing quote and the comma */
+}
+
+/* rank --metric az_nas: the four columns, the aggregate over the rows present in
+ * OUT.az_nas.csv, recomputed over all rows when a resumed run adds one. */
+Test(proxies, az_nas_rank_aggregates_over_the_rows_present)
+{
+    char dir[512], path[600], csv[600], side[700], cmd[2048], *out = NULL;
+    tu_mkdtemp(dir, sizeof dir, "clnas_az");
+    snprintf(path, sizeof path, "%s/archs.txt", dir);
+    snprintf(csv, sizeof csv, "%s/az.csv", dir);
+    snprintf(side, sizeof side, "%s.az_nas.csv", csv);
+    const char *a1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|\n",
+               *a2 = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|\n",
+               *a3 = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|\n";
+    char both[1024];
+    snprintf(both, sizeof both, "%s%s", a1, a2);
+    tu_write_file(path, both);
+    snprintf(cmd, sizeof cmd, "'%s' rank --metric az_nas --archs '%s' --batch 4 --out '%s' 2>&1", CLNAS_BIN, path, csv);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+    cr_expect(strstr(out, "az_trainability") && strstr(out, "  az_nas ") && strstr(out, "over 2 rows"), "%s", out);
+    free(out);
+    char *s = read_all(side);
+    cr_assert(s, "no %s", side);
+    int lines = 0;
+    for (char *q = s; *q; q++) lines += *q == '\n';
+    cr_expect_eq(lines, 3, "%s", s);
+    free(s);
+    char all[2048];
+    snprintf(all, sizeof all, "%s%s", both, a3);
+    tu_write_file(path, all);
+    rc = tu_run(cmd, &out); /* resume: one more row, the aggregate over all three */
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "2 already in") && strstr(out, "1 to score") && strstr(out, "over 3 rows"), "%s", out);
+    free(out);
+    s = read_all(side);
+    cr_assert(s);
+    lines = 0;
+    for (char *q = s; *q; q++) lines += *q == '\n';
+    cr_expect_eq(lines, 4, "%s", s);
+    /* the identity-cell architecture has trainability -inf and the fewest flops: rank 1 of 3 in both */
+    double v1 = side_value(s, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"),
+           v2 = side_value(s, "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|"),
+           v3 = side_value(s, "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|");
+    cr_expect(v3 <= 2 * log(1 / 3.) + 1e-9 && v1 <= 0 && v2 <= 0 && isfinite(v1) && isfinite(v2), "%g %g %g\n%s", v1, v2, v3, s);
+    free(s);
     tu_rmrf(dir);
 }
 

@@ -6,6 +6,8 @@
  * zico, ill-conditioned in float32 (see the script), within 2e-2; grasp within 1e-3 or, where
  * float32 rounding can flip ReLU units near zero, 3x how far flipping them moves it - the script
  * prints that bound); grasp also at batch 32, and synflow also by its float32 device path.
+ * AZ-NAS's components are recomputed by its reference code on the dumped Kaiming weights, random
+ * input and probe key, within 1e-3.
  * Expensive (minutes): run once, in the plain build, not under the sanitizers. Needs Debian's
  * python3-torch. */
 #define _POSIX_C_SOURCE 200809L
@@ -63,7 +65,7 @@ static void check_all(const char *arch)
     char *out = NULL;
     int rc = check(arch, "all", 16, "", &out);
     cr_expect_eq(rc, 0, "PyTorch disagrees with clnas on %s:\n%s", arch, out);
-    cr_expect(strstr(out, "PASS (10 proxies") != NULL, "%s", out);
+    cr_expect(strstr(out, "PASS (13 proxies") != NULL, "%s", out);
     free(out);
 }
 
@@ -87,6 +89,29 @@ Test(verify_proxies, grasp_batch_32_and_synflow_float32)
     cr_expect_eq(rc, 0, "PyTorch disagrees with clnas:\n%s", out);
     cr_expect(strstr(out, "PASS (2 proxies") != NULL, "%s", out);
     free(out);
+}
+
+/* AZ-NAS's components on architectures with the special cases of its reference: an identity
+ * cell (trainability -inf), a cell with no active op (zero features: expressivity and
+ * progressivity -inf, zero input gradients), and batch 64 (the reference's). */
+static void check_az(const char *arch, int batch)
+{
+    char *out = NULL;
+    int rc = check(arch, "az_nas", batch, "", &out);
+    cr_expect_eq(rc, 0, "PyTorch disagrees with clnas on %s:\n%s", arch, out);
+    cr_expect(strstr(out, "PASS (4 proxies") != NULL, "%s", out);
+    free(out);
+}
+
+Test(verify_proxies, az_nas_identity_and_zero_cells)
+{
+    check_az("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|", 16);
+    check_az("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|none~2|", 16);
+}
+
+Test(verify_proxies, az_nas_batch64)
+{
+    check_az("|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|", 64);
 }
 
 /* Not a rubber stamp: float32 clnas against float64 PyTorch cannot agree to 1e-12. */

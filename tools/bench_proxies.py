@@ -2,7 +2,8 @@
 """bench_proxies.py - times the zero-cost proxies in PyTorch (float32, as the reference
 implementations run, on this machine's CPU) on the network, weights, images and labels of a
 `clnas score --metric ... --dump DIR`, for a speed ratio against clnas on the same inputs.
-grasp uses autograd's double backward; synflow float64 (as the reference does).
+grasp uses autograd's double backward; synflow float64 (as the reference does); az_nas (when the dump
+has its inputs: `--metric az_nas` or `all`) the reference's three components with torch's own probes.
 
   bench_proxies.py DIR [--repeat 1]
 """
@@ -30,7 +31,7 @@ def main(argv):
     labels = vt.to_torch(torch, *tensors["px_labels"]).long()
     vp.vt_hw[0] = images.shape[-1]
     net = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2])
-    vt.load_weights(torch, net, {k: v for k, v in tensors.items() if not k.startswith("px_")}, "dump")
+    vt.load_weights(torch, net, {k: v for k, v in tensors.items() if not k.startswith(("px_", "az_"))}, "dump")
     net.train()
     x, y = images[0], labels[0]
     jobs = [
@@ -42,6 +43,13 @@ def main(argv):
         ("naswot", lambda: vp.naswot(torch, np, net.float(), x)),
         ("zico", lambda: vp.zico(torch, np, net.float(), images, labels)),
     ]
+    if "az_input" in tensors:  # AZ-NAS: its own Kaiming weights and random input; torch's own +-1 probes
+        net_az = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2])
+        vt.load_weights(torch, net_az, {k[5:]: v for k, v in tensors.items() if k.startswith("az_w.")}, "dump (az_w.*)")
+        net_az.train()
+        x_az = vt.to_torch(torch, *tensors["az_input"]).float()
+        rademacher = lambda f: (torch.bernoulli(torch.ones_like(f) * 0.5) - 0.5) * 2
+        jobs.append(("az_nas", lambda: vp.az_nas(torch, np, net_az, x_az, 0, probe=rademacher)))
     print("PyTorch %s, %d threads, batch %d, arch %s" % (torch.__version__, torch.get_num_threads(), x.shape[0], meta["arch"]))
     for name, fn in jobs:
         best = None

@@ -235,6 +235,94 @@ def flops(torch, net, x):
     return total[0] / 1e6
 
 
+MASK64 = (1 << 64) - 1
+
+
+def mix64(x):
+    """clnas_mix64 (splitmix64's finaliser) on a Python int."""
+    x = (x + 0x9e3779b97f4a7c15) & MASK64
+    x = ((x ^ (x >> 30)) * 0xbf58476d1ce4e5b9) & MASK64
+    x = ((x ^ (x >> 27)) * 0x94d049bb133111eb) & MASK64
+    return x ^ (x >> 31)
+
+
+def az_probe(np, key, feature, n):
+    """clnas's Rademacher probe of feature i (proxy_aznas.h): the sign bit of
+    mix64(key_combine(key, i) + j) for element j in [B][c][h][w] order, 1 -> -1."""
+    base = mix64(key ^ mix64((feature + 0x632be59bd9b4e019) & MASK64))
+    with np.errstate(over="ignore"):
+        z = np.uint64(base) + np.arange(n, dtype=np.uint64) + np.uint64(0x9e3779b97f4a7c15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xbf58476d1ce4e5b9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94d049bb133111eb)
+        z = z ^ (z >> np.uint64(31))
+    return np.where((z >> np.uint64(63)) == 1, -1.0, 1.0)
+
+
+def az_cell_forward(torch, cell, x):
+    """verify_torch's Cell with a node without active ops computed as x * 0 (NB201's Zero op,
+    which AZ-NAS's network has), so its input stays in the autograd graph."""
+    if not hasattr(cell, "plan"):
+        return cell(x)
+    nodes = [x]
+    for i in (1, 2, 3):
+        terms = []
+        for (ti, j, k, idx) in cell.plan:
+            if ti != i:
+                continue
+            outs = [cell.mods[m](nodes[j]) * (1.0 / k) for m in idx if m is not None]
+            if outs:
+                terms.append(sum(outs))
+        nodes.append(sum(terms) if terms else x.mul(0.0))
+    return nodes[3]
+
+
+def az_nas(torch, np, net, x, key, probe=None):
+    """AZ-NAS's compute_az_nas_score (cvlab-yonsei/AZ-NAS, NB201/ZeroShotProxy), line by line,
+    with clnas's input and probes instead of torch's random draws (probe(f_out) overrides them:
+    bench_proxies.py draws torch.bernoulli ones, as the reference does)."""
+    feats = [net.stem(x)]
+    for c in net.cells:
+        feats.append(az_cell_forward(torch, c, feats[-1]))
+    es = []
+    for f in feats:
+        feat = f.detach().clone()
+        b, c, h, w = feat.size()
+        feat = feat.permute(0, 2, 3, 1).contiguous().view(b * h * w, c)
+        feat = feat - feat.mean(dim=0, keepdim=True)
+        sigma = torch.mm(feat.transpose(1, 0), feat) / feat.size(0)
+        s = torch.linalg.eigvalsh(sigma)
+        p = s / s.sum()
+        es.append(((-p) * torch.log(p + 1e-8)).sum().item())
+    es = np.array(es)
+    progressivity = np.min(es[1:] - es[:-1])
+    expressivity = np.sum(es)
+    scores = []
+    for i in reversed(range(1, len(feats))):
+        f_out, f_in = feats[i], feats[i - 1]
+        if probe is None:
+            g_out = torch.from_numpy(az_probe(np, key, i, f_out.numel()).reshape(tuple(f_out.shape))).to(f_out.dtype)
+        else:
+            g_out = probe(f_out)
+        g_in = torch.autograd.grad(outputs=f_out, inputs=f_in, grad_outputs=g_out, retain_graph=True)[0]
+        if g_out.size() == g_in.size() and torch.all(g_in == g_out):
+            scores.append(-np.inf)
+            continue
+        if g_out.size(2) != g_in.size(2) or g_out.size(3) != g_in.size(3):
+            g_in = torch.nn.PixelUnshuffle(int(g_in.size(2) / g_out.size(2)))(g_in)
+        bo, co, ho, wo = g_out.size()
+        bi, ci, hi, wi = g_in.size()
+        go = g_out.permute(0, 2, 3, 1).contiguous().view(bo * ho * wo, co)
+        gi = g_in.permute(0, 2, 3, 1).contiguous().view(bi * hi * wi, ci)
+        mat = torch.mm(gi.transpose(1, 0), go) / (bo * ho * wo)
+        if mat.size(0) < mat.size(1):
+            mat = mat.transpose(0, 1)
+        s = torch.linalg.svdvals(mat)
+        scores.append(-s.max().item() - 1 / (s.max().item() + 1e-6) + 2)
+    trainability = np.mean(scores)
+    fix = lambda v: float(v) if not np.isnan(v) else -np.inf
+    return fix(expressivity), fix(progressivity), fix(trainability)
+
+
 vt_hw = [32]
 
 
@@ -257,7 +345,7 @@ def main(argv):
     labels = T("px_labels").long()
     vt_hw[0] = images.shape[-1]
     net = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2]).double()
-    params = {k: v for k, v in tensors.items() if not k.startswith("px_")}
+    params = {k: v for k, v in tensors.items() if not k.startswith("px_") and not k.startswith("az_")}
     vt.load_weights(torch, net, params, "proxies.safetensors")
     net.train()
     x, y = images[0], labels[0]
@@ -299,6 +387,13 @@ def main(argv):
         net.double()
         if not a.quiet:
             print("zico       (PyTorch float32: %.10g, relative to float64 %.2e)" % (z32, abs(z32 - ref["zico"]) / abs(ref["zico"])))
+    if want("az_expressivity") or want("az_progressivity") or want("az_trainability"):
+        net_az = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2]).double()
+        vt.load_weights(torch, net_az, {k[5:]: v for k, v in tensors.items() if k.startswith("az_w.")},
+                        "proxies.safetensors (az_w.*)")
+        net_az.train()
+        ref["az_expressivity"], ref["az_progressivity"], ref["az_trainability"] = az_nas(
+            torch, np, net_az, T("az_input").double(), int(meta["az_probe_key"]))
     if want("params"):
         ref["params"] = float(sum(p.numel() for p in net.parameters()))
     if want("flops"):
@@ -308,7 +403,9 @@ def main(argv):
         if name not in meta:
             continue
         c = float(meta[name])
-        if math.isnan(c) or math.isnan(r):
+        if c == r:  # equal, -inf included (AZ-NAS's undefined components)
+            good, rel = True, 0.0
+        elif math.isnan(c) or math.isnan(r) or math.isinf(c) or math.isinf(r):
             good = math.isnan(c) and math.isnan(r)
             rel = float("nan")
         else:

@@ -25,6 +25,8 @@
 static const int ENSEMBLE[] = {PX_FLOPS, PX_JACOB_COV, PX_SYNFLOW, PX_NASWOT, PX_ZICO};
 #define NENSEMBLE ((int)(sizeof ENSEMBLE / sizeof ENSEMBLE[0]))
 
+static int aznas_sidecar(const char *csv);
+
 int clnas_proxies_wanted(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -75,7 +77,22 @@ static const char DEFS[] =
 "  zico       two batches, gradients accumulated as ZiCo's code does: sum over weight tensors of\n"
 "             log sum mean|g| / std(g)\n"
 "  ensemble   (rank and stats) sum of the ranks of flops, jacob_cov, synflow, naswot and zico\n"
-"az_nas and vkdnw are not implemented (see the README).\n";
+"  az_nas     AZ-NAS (cvlab-yonsei/AZ-NAS): flops and three columns, on its own network copy:\n"
+"             Kaiming-normal fan-in weights (whatever --init), B N(0,1) random images (not data),\n"
+"             BN in train mode;\n"
+"             features = the stem's and every cell's output (3N+3 maps)\n"
+"    az_expressivity   sum over features of -sum p log(p + 1e-8), p = eigenvalues of the channel\n"
+"                      covariance over batch and positions, normalised to sum 1\n"
+"    az_progressivity  min over successive features of the increase of that entropy\n"
+"    az_trainability   mean over cells of 2 - s - 1/(s + 1e-6), s = top singular value of\n"
+"                      E[g_in g_out^T], g_in = the cell's vector-Jacobian product of a +-1 probe\n"
+"                      g_out (pixel-unshuffled at reductions); -inf for an identity cell\n"
+"             probes and input are clnas's counter-based draws of the seed (not torch's); a NaN\n"
+"             component is -inf as in the reference (an empty cell + status in a CSV). The\n"
+"             aggregate az_nas = sum of log(rank / n) of the four columns needs a set: rank and\n"
+"             stats compute it over the rows present (rank writes OUT.az_nas.csv, recomputed\n"
+"             on every resumed run); score prints the four columns.\n"
+"vkdnw is not implemented (see the README).\n";
 
 /* ---------------------------------------------------------------- one architecture */
 typedef struct px_cmd {
@@ -158,6 +175,8 @@ static clnas_status save_dump(clnas_ctx *ctx, const char *dir, const char *arch,
         st = st_writer_add(w, "px_relu_codes", ST_U8, 2, csh, codes);
     }
     char v[64];
+    if (st == CLNAS_OK && (mask & (1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY)))
+        st = az_dump(w, net, in->batch, &in->az);
     if (st == CLNAS_OK) st = st_writer_meta(w, "arch", arch);
     snprintf(v, sizeof v, "%d", in->classes);
     if (st == CLNAS_OK) st = st_writer_meta(w, "classes", v);
@@ -245,7 +264,7 @@ int clnas_cmd_score_proxies(int argc, char **argv)
     cli_add_space(&c, &p.space);
     cli_add(&c, "arch", &p.arch_s);
     cli_add_fn(&c, "metric", parse_metric, p.metric, "comma list of ntk, lr, params, flops, grad_norm, snip, grasp, fisher, "
-                                                       "jacob_cov, synflow, naswot, zico, or all");
+                                                       "jacob_cov, synflow, naswot, zico, az_nas, or all");
     cli_add_help(&c, "batch", &p.batch, "proxy batch (default 64, zero-cost-nas's; NASWOT used 128)");
     cli_add_fn(&c, "dataset", cli_parse_dataset, &p.dataset, NULL);
     cli_add(&c, "data", &p.data_path);
@@ -527,6 +546,8 @@ int clnas_cmd_rank_proxies(int argc, char **argv)
     rc = rank_loop(&k, t, archs, narch, done, ndone, csv);
     if (fclose(csv) != 0 && rc == 0) { fprintf(stderr, "clnas rank: error writing %s\n", k.out); rc = 1; }
     if (rc == 0) rc = clnas_proxies_stats(k.out);
+    if (rc == 0 && (k.p.metric[0] >> PX_AZ_EXPRESSIVITY & 7u) == 7u && (k.p.metric[0] & 1u << PX_FLOPS))
+        rc = aznas_sidecar(k.out);
 end:
     for (int i = 0; i < ndone; i++) free(done[i]);
     free(done);
@@ -648,6 +669,57 @@ static void corr_line(const char *name, const double *x, const px_table *t, doub
     free(y);
 }
 
+/* AZ-NAS's aggregation over the rows of the table (proxy_aznas.h: sum of log(rank / n) of flops
+ * and its three components; an empty cell is one of AZ-NAS's -inf and ranks lowest). Returns 0
+ * when the table lacks one of the four columns. */
+static int aznas_column(const px_table *t, double *out)
+{
+    static const int need[4] = {PX_FLOPS, PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY};
+    int w = t->ncol + 3, col[4] = {-1, -1, -1, -1};
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < t->ncol; j++) if (t->id[j] == need[k]) col[k] = j;
+    if (col[0] < 0 || col[1] < 0 || col[2] < 0 || col[3] < 0 || t->n < 1) return 0;
+    double *c = malloc(4 * (size_t)t->n * sizeof *c);
+    if (!c) return 0;
+    const double *cols[4] = {c, c + t->n, c + 2 * (size_t)t->n, c + 3 * (size_t)t->n};
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < t->n; i++) c[(size_t)k * t->n + i] = t->v[(size_t)i * w + col[k]];
+    int ok = az_aggregate(t->n, cols, out) == CLNAS_OK;
+    free(c);
+    return ok;
+}
+
+/* Writes CSV.az_nas.csv: arch, the aggregated az_nas of every row present, the accuracies;
+ * recomputed whole at the end of every rank run (the aggregate depends on all rows). */
+static int aznas_sidecar(const char *csv)
+{
+    px_table t;
+    if (!read_table(csv, &t)) { free(t.v); return 1; }
+    double *a = malloc((size_t)(t.n ? t.n : 1) * sizeof *a);
+    int rc = 0;
+    if (a && aznas_column(&t, a)) {
+        char path[4096], line[8192], *fl[64];
+        snprintf(path, sizeof path, "%s.az_nas.csv", csv);
+        FILE *in = fopen(csv, "r"), *o = fopen(path, "w");
+        if (!in || !o) { fprintf(stderr, "clnas rank: cannot write %s\n", path); rc = 1; }
+        else fprintf(o, "arch,az_nas,cifar10_test,cifar100_test,imagenet16_test\n");
+        int r = 0, w = t.ncol + 3;
+        if (!rc && !fgets(line, sizeof line, in)) rc = 1; /* the header */
+        while (!rc && r < t.n && fgets(line, sizeof line, in)) { /* the rows read_table kept, in its order */
+            if (!strchr(line, '\n') || split(line, fl, 64) < 2 + w) continue;
+            const double *v = t.v + (size_t)r * w + t.ncol;
+            fprintf(o, "\"%s\",%.10g,%.4f,%.4f,%.4f\n", fl[1], a[r], v[0], v[1], v[2]);
+            r++;
+        }
+        if (in) fclose(in);
+        if (o && fclose(o) != 0) rc = 1;
+        if (!rc) fprintf(stderr, "clnas rank: AZ-NAS aggregate over %d rows in %s\n", t.n, path);
+    }
+    free(a);
+    free(t.v);
+    return rc;
+}
+
 int clnas_proxies_is_study(const char *csv)
 {
     FILE *f = fopen(csv, "r");
@@ -676,6 +748,10 @@ int clnas_proxies_stats(const char *csv)
         corr_line("ensemble", x, &t, -1);
         printf("  (ensemble: sum of the ranks of its %d members among flops, jacob_cov, synflow, naswot, zico)\n", m);
     }
+    if (aznas_column(&t, x)) {
+        corr_line("az_nas", x, &t, t.tsum[PX_AZ_EXPRESSIVITY]);
+        printf("  (az_nas: AZ-NAS's sum of log(rank / %d) of flops and its three components over these rows)\n", t.n);
+    }
     free(x);
     free(t.v);
     return 0;
@@ -689,7 +765,19 @@ static int best_of(const double *v, int n, unsigned mask)
 {
     double *col = malloc((size_t)n * sizeof *col), *rk = malloc((size_t)n * sizeof *rk), *sum = calloc((size_t)n, sizeof *sum);
     int best = -1;
-    if (col && rk && sum) {
+    const unsigned az = 1u << PX_FLOPS | 1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY;
+    if (col && rk && sum && mask == az) { /* --metric az_nas: AZ-NAS's own aggregation (-inf members rank lowest) */
+        double *c4 = malloc(4 * (size_t)n * sizeof *c4);
+        const int ids[4] = {PX_FLOPS, PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY};
+        const double *cols[4];
+        for (int k = 0; c4 && k < 4; k++) {
+            for (int i = 0; i < n; i++) c4[(size_t)k * n + i] = v[(size_t)i * PX_N + ids[k]];
+            cols[k] = c4 + (size_t)k * n;
+        }
+        if (c4 && az_aggregate(n, cols, sum) == CLNAS_OK)
+            for (int i = 0; i < n; i++) if (best < 0 || sum[i] > sum[best]) best = i;
+        free(c4);
+    } else if (col && rk && sum) {
         for (int p = 0; p < PX_N; p++) {
             if (!(mask & (1u << p))) continue;
             for (int i = 0; i < n; i++) col[i] = isfinite(v[(size_t)i * PX_N + p]) ? v[(size_t)i * PX_N + p] : -HUGE_VAL;

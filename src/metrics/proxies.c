@@ -36,7 +36,8 @@
 #include "model/graph.h"
 
 static const char *const NAMES[PX_N] = {"params", "flops", "grad_norm", "snip", "grasp", "fisher",
-                                        "jacob_cov", "synflow", "naswot", "zico"};
+                                        "jacob_cov", "synflow", "naswot", "zico", "az_expressivity",
+                                        "az_progressivity", "az_trainability"};
 static const char *const HELP[PX_N] = {
     "number of parameters",
     "forward FLOPs of one image (convolutions and classifier, a multiply-add = 2), in millions",
@@ -48,6 +49,9 @@ static const char *const HELP[PX_N] = {
     "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, float64 or scaled float32 (zero-cost-nas)",
     "log|det K|, K = agreements of ReLU codes between images (NASWOT)",
     "sum over weights tensors of log sum mean|g|/std(g) over two batches (ZiCo)",
+    "AZ-NAS: sum over stem and cell outputs of the entropy of their channel covariance's spectrum",
+    "AZ-NAS: min over successive stem/cell outputs of the increase of that entropy",
+    "AZ-NAS: mean over cells of 2 - s - 1/s, s the top singular value of E[g_in g_out^T]",
 };
 
 const char *px_name(int id) { return id >= 0 && id < PX_N ? NAMES[id] : NULL; }
@@ -65,11 +69,16 @@ int px_parse(const char *list, unsigned *mask, int *tenas, char *err, size_t err
         if (!strcmp(t, "all")) { *mask = (1u << PX_N) - 1; *tenas = CLNAS_METRIC_NTK | CLNAS_METRIC_LR; found = 1; }
         else if (!strcmp(t, "ntk")) { *tenas |= CLNAS_METRIC_NTK; found = 1; }
         else if (!strcmp(t, "lr")) { *tenas |= CLNAS_METRIC_LR; found = 1; }
+        else if (!strcmp(t, "az_nas")) {
+            *mask |= (1u << PX_FLOPS) | (1u << PX_AZ_EXPRESSIVITY) | (1u << PX_AZ_PROGRESSIVITY) | (1u << PX_AZ_TRAINABILITY);
+            found = 1;
+        }
         for (int i = 0; i < PX_N && !found; i++)
             if (!strcmp(t, NAMES[i])) { *mask |= 1u << i; found = 1; }
         if (!found) {
             snprintf(err, errlen, "unknown metric \"%s\" (known: ntk, lr, params, flops, grad_norm, snip, grasp, fisher, "
-                                  "jacob_cov, synflow, naswot, zico, all)", t);
+                                  "jacob_cov, synflow, naswot, zico, az_nas (= flops, az_expressivity, az_progressivity, "
+                                  "az_trainability), all)", t);
             return -1;
         }
     }
@@ -85,6 +94,7 @@ void px_inputs_free(px_inputs *in)
     free(in->params);
     free(in->images);
     free(in->labels);
+    az_inputs_free(&in->az);
     memset(in, 0, sizeof *in);
 }
 
@@ -109,6 +119,7 @@ clnas_status px_inputs_make(const clnas_net *net, const clnas_dataset *data, int
     clnas_sampler *s = NULL;
     clnas_status st = (!in->params || !in->images || !in->labels) ? CLNAS_E_NOMEM : CLNAS_OK;
     if (st == CLNAS_OK) st = clnas_sampler_create(data, seed, 0, &s);
+    if (st == CLNAS_OK) st = az_inputs_make(net, batch, seed, stream, &in->az);
     if (st != CLNAS_OK) {
         snprintf(err, errlen, "proxy inputs: out of host memory");
         px_inputs_free(in);
@@ -653,6 +664,25 @@ static clnas_status eval_gradient_proxies(px_run *r, unsigned mask, const px_opt
     return st;
 }
 
+/* AZ-NAS's three components (one pass gives all three; each is billed the whole time). */
+static clnas_status eval_aznas(clnas_ctx *ctx, const clnas_net *net, const px_inputs *in, unsigned mask, px_result *res)
+{
+    if (!HAS(mask, PX_AZ_EXPRESSIVITY) && !HAS(mask, PX_AZ_PROGRESSIVITY) && !HAS(mask, PX_AZ_TRAINABILITY)) return CLNAS_OK;
+    if (!in->az.params) return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "az_nas: the inputs have no AZ-NAS weights");
+    double t = clnas_now(), v[AZ_NCOMP];
+    const char *why[AZ_NCOMP];
+    char err[512];
+    clnas_status st = az_eval(ctx, net, in->batch, &in->az, v, why, err, sizeof err);
+    if (st != CLNAS_OK) return clnas_set_error(ctx, st, "%s", err);
+    for (int k = 0; k < AZ_NCOMP; k++) {
+        if (!HAS(mask, PX_AZ_EXPRESSIVITY + k)) continue;
+        res->value[PX_AZ_EXPRESSIVITY + k] = v[k];
+        res->why[PX_AZ_EXPRESSIVITY + k] = why[k];
+        res->seconds[PX_AZ_EXPRESSIVITY + k] = clnas_now() - t;
+    }
+    return CLNAS_OK;
+}
+
 clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in, unsigned mask,
                      const px_opts *opts, px_result *res)
 {
@@ -678,6 +708,7 @@ clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn
         res->seconds[PX_SYNFLOW] = clnas_now() - t;
     }
     run_free(&r);
+    if (st == CLNAS_OK) st = eval_aznas(ctx, net, in, mask, res);
     t = clnas_now();
     if (st == CLNAS_OK && HAS(mask, PX_NASWOT)) {
         r.ctx = ctx; r.net = net; r.in = in;

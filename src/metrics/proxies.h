@@ -14,9 +14,11 @@
 #include "clnas/data.h"
 #include "clnas/net.h"
 #include "clnas/status.h"
+#include "metrics/proxy_aznas.h"
 
 typedef enum px_id {
     PX_PARAMS, PX_FLOPS, PX_GRAD_NORM, PX_SNIP, PX_GRASP, PX_FISHER, PX_JACOB_COV, PX_SYNFLOW, PX_NASWOT, PX_ZICO,
+    PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY, /* AZ-NAS's components (proxy_aznas.h) */
     PX_N
 } px_id;
 
@@ -24,7 +26,8 @@ typedef enum px_id {
 const char *px_name(int id);
 /* A one-line definition (for --help). */
 const char *px_help(int id);
-/* Parses a comma list of proxy names ("all" = every proxy). Names of the TE-NAS scores ("ntk",
+/* Parses a comma list of proxy names ("all" = every proxy; "az_nas" = flops and the three AZ-NAS
+ * components, whose rank aggregation a study computes over its rows). Names of the TE-NAS scores ("ntk",
  * "lr") are accepted and reported in *tenas (CLNAS_METRIC_NTK | CLNAS_METRIC_LR bits); the
  * proxies go to *mask (bit i = px_id i). Returns 0, or -1 with a message naming the unknown word. */
 int px_parse(const char *list, unsigned *mask, int *tenas, char *err, size_t errlen);
@@ -37,6 +40,7 @@ typedef struct px_inputs {
     size_t nparams;
     float *images;      /* [2][B][c][hw][hw]: batch 0 for every proxy, batch 1 also for zico */
     int *labels;        /* [2][B] */
+    az_inputs az;       /* AZ-NAS's own weights, random input and probe key (proxy_aznas.h) */
 } px_inputs;
 
 void px_inputs_free(px_inputs *in);

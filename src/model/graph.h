@@ -238,6 +238,8 @@ struct clnas_plan {
     cl_mem relu_ref;             /* with frozen ReLUs (clnas_plan_freeze_relu): the activations of the reference
                                     forward; every ReLU then passes x where its reference input was > 0 */
     int relu_frozen;
+    int skip_conv_wgrad;         /* set by a caller that wants only activation gradients (AZ-NAS's cell
+                                    vector-Jacobian products): the backward leaves conv weight gradients unwritten */
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
     double prof[2][L_NKINDS];    /* [fwd/bwd][layer_kind] seconds */
     long prof_n[2][L_NKINDS];

@@ -589,7 +589,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             cs.ycs = plan_stride_c(net, p->alias_root[l->out]);
             clnas_dt mask = relu >= 0 ? dt(p->relu_frozen ? p->relu_ref : p->act, plan_act_off(p, tin)) : dt(NULL, 0);
             if (want_dx && st == CLNAS_OK) st = clnas_conv_bwd_data_ex(ctx, &cs, S, dt(p->params, l->w_off), dy, dx, acc, mask);
-            if (st == CLNAS_OK) st = clnas_conv_bwd_weight(ctx, &cs, S, x, dy, clnas_dt_at(g, l->w_off), g_ld, ws);
+            if (st == CLNAS_OK && !p->skip_conv_wgrad) st = clnas_conv_bwd_weight(ctx, &cs, S, x, dy, clnas_dt_at(g, l->w_off), g_ld, ws);
             break;
         }
         case L_BN: {
