@@ -73,8 +73,15 @@ static const char DEFS[] =
 "  naswot     log|det K|, K_ij = ReLU-code positions where images i and j agree (all ReLUs)\n"
 "  zico       two batches, gradients accumulated as ZiCo's code does: sum over weight tensors of\n"
 "             log sum mean|g| / std(g)\n"
+"  vkdnw      VKDNW (CVPR 2025) as its NB201 code: its own weights (Kaiming normal fan_in, zero\n"
+"             biases) and B N(0,1) noise images, BatchNorm in eval mode (fresh running stats);\n"
+"             J = d logits / d theta per image, theta = the first element of each of the first 128\n"
+"             parameter tensors; F = mean (L J)^T (L J), L the code's factor of the covariance of\n"
+"             the label-smoothed softmax (alpha 0.05, float16 constants); H = entropy of the\n"
+"             deciles of |eig F| normalised to sum 1; value = aleph + H / ln 10 (aleph = number\n"
+"             of parameter tensors: the order of the reference's rank by (aleph, H))\n"
 "  ensemble   (rank and stats) sum of the ranks of flops, jacob_cov, synflow, naswot and zico\n"
-"az_nas and vkdnw are not implemented (see the README).\n";
+"az_nas is not implemented (see the README).\n";
 
 /* ---------------------------------------------------------------- one architecture */
 typedef struct px_cmd {
@@ -97,6 +104,32 @@ static clnas_status build_nets(const clnas_nb201_arch *a, clnas_dataset_kind k, 
     *net = *nobn = NULL;
     clnas_status st = clnas_nb201_build(&c, a, net, err, len);
     if (st == CLNAS_OK && (mask & (1u << PX_SYNFLOW))) st = nb201_build_nobn(&c, a, nobn, err, len);
+    return st;
+}
+
+/* vkdnw's own weights (px_vkdnw/NAME) and noise images, and its two parts in the metadata. */
+static clnas_status dump_vkdnw(st_writer *w, const clnas_net *net, const px_inputs *in, const px_result *r)
+{
+    clnas_status st = CLNAS_OK;
+    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
+        const char *nm;
+        size_t off, cnt;
+        int sh[4];
+        clnas_net_param_tensor(net, i, &nm, &off, &cnt, sh);
+        int64_t shape[4];
+        int nd = 0;
+        while (nd < 4 && sh[nd] > 0) { shape[nd] = sh[nd]; nd++; }
+        char name[220];
+        snprintf(name, sizeof name, "px_vkdnw/%s", nm);
+        st = st_writer_add(w, name, ST_F32, nd, shape, in->vk_params + off);
+    }
+    int64_t ish[4] = {in->batch, in->c, in->hw, in->hw};
+    if (st == CLNAS_OK) st = st_writer_add(w, "px_vkdnw_images", ST_F32, 4, ish, in->vk_images);
+    char v[64];
+    snprintf(v, sizeof v, "%.17g", r->vkdnw_entropy);
+    if (st == CLNAS_OK) st = st_writer_meta(w, "vkdnw_entropy", v);
+    snprintf(v, sizeof v, "%.17g", r->vkdnw_dim);
+    if (st == CLNAS_OK) st = st_writer_meta(w, "vkdnw_dim", v);
     return st;
 }
 
@@ -128,6 +161,7 @@ static clnas_status save_dump(const char *dir, const char *arch, const clnas_net
     int64_t ish[5] = {2, in->batch, in->c, in->hw, in->hw}, lsh[2] = {2, in->batch};
     if (st == CLNAS_OK) st = st_writer_add(w, "px_images", ST_F32, 5, ish, in->images);
     if (st == CLNAS_OK) st = st_writer_add(w, "px_labels", ST_I64, 2, lsh, lab);
+    if (st == CLNAS_OK && (mask & (1u << PX_VKDNW))) st = dump_vkdnw(w, net, in, r);
     char v[64];
     if (st == CLNAS_OK) st = st_writer_meta(w, "arch", arch);
     snprintf(v, sizeof v, "%d", in->classes);
