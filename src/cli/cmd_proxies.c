@@ -192,6 +192,8 @@ static void print_result(const px_cmd *p, const char *arch, const char *dev, uns
             else printf(", \"%s\": null, \"%s_status\": \"%s\"", px_name(i), px_name(i), r->why[i] ? r->why[i] : "undefined");
             printf(", \"%s_seconds\": %.4f", px_name(i), r->seconds[i]);
         }
+        if ((mask & (1u << PX_VKDNW)) && isfinite(r->vkdnw_entropy))
+            printf(", \"vkdnw_entropy\": %.10g, \"vkdnw_dim\": %.0f", r->vkdnw_entropy, r->vkdnw_dim);
         if (tenas & CLNAS_METRIC_NTK) printf(", \"kappa\": %.10g", te->kappa_geomean);
         if (tenas & CLNAS_METRIC_LR) printf(", \"R\": %.10g", te->regions_mean);
         printf("}\n");
@@ -203,6 +205,7 @@ static void print_result(const px_cmd *p, const char *arch, const char *dev, uns
         if (!(mask & (1u << i))) continue;
         if (isfinite(r->value[i])) printf("  %-10s %.10g   (%.3f s)\n", px_name(i), r->value[i], r->seconds[i]);
         else printf("  %-10s undefined: %s\n", px_name(i), r->why[i] ? r->why[i] : "undefined");
+        if (i == PX_VKDNW) printf("             aleph %.0f, H %.10g (own weights and noise images, BN eval mode)\n", r->vkdnw_dim, r->vkdnw_entropy);
     }
     if (tenas & CLNAS_METRIC_NTK) printf("  %-10s %.10g (TE-NAS NTK kappa, geometric mean)\n", "ntk", te->kappa_geomean);
     if (tenas & CLNAS_METRIC_LR) printf("  %-10s %.10g (TE-NAS linear regions, mean)\n", "lr", te->regions_mean);
