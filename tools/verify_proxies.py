@@ -8,6 +8,8 @@ following the reference implementations (SamsungLabs/zero-cost-nas foresight/pru
 NASWOT's hook_logdet, ZiCo's compute_zico), with PyTorch autograd:
   grad_norm, snip, fisher, jacob_cov, grasp (exact Hessian-gradient product by double backward),
   synflow (BatchNorm turned into the identity, |params|, all-ones input), naswot, zico,
+  vkdnw (ondratybl/VKDNW's NB201 compute_vkdnw_score.py: its entropy and aleph are checked on their own,
+  since aleph dominates the composite value),
   params (parameter count), flops (multiply-adds x 2 of the convolutions and the classifier).
 Exit status 0 iff every value agrees within --tol (relative), zico within --zico-tol, grasp within
 --grasp-tol.
@@ -321,6 +323,53 @@ def az_nas(torch, np, net, x, key, probe=None):
     trainability = np.mean(scores)
     fix = lambda v: float(v) if not np.isnan(v) else -np.inf
     return fix(expressivity), fix(progressivity), fix(trainability)
+def vkdnw_factor(torch, out):
+    """cholesky_covariance of compute_vkdnw_score.py, step by step, in float64: the label-smoothed
+    softmax with the reference's float16 constants (alpha = 0.05 in float16; 1 - alpha and
+    alpha / C are float16 operations), q = 1 - cumsum, d, the strictly lower -p_i/q_j, nan_to_num,
+    unit diagonal, zero upper part, columns times d."""
+    K = out.shape[1]
+    alpha = torch.tensor(0.05, dtype=torch.float16)
+    prob = torch.softmax(out, dim=1) * float(1 - alpha) + float(alpha / K)
+    q = torch.ones_like(prob) - torch.cumsum(prob, dim=1)
+    q[:, -1] = 0
+    q_shift = torch.roll(q, shifts=1, dims=1)
+    q_shift[:, 0] = 1
+    d = torch.sqrt(prob * q / q_shift)
+    L = -torch.matmul(prob.unsqueeze(2), 1 / q.unsqueeze(2).transpose(1, 2))
+    L = torch.nan_to_num(L, neginf=0.)
+    eye = torch.eye(K, dtype=out.dtype).repeat(L.shape[0], 1, 1)
+    L = L * (1 - eye) + eye
+    L = L * (1 - torch.triu(torch.ones(K, K, dtype=out.dtype), diagonal=1).repeat(L.shape[0], 1, 1))
+    return torch.matmul(L, torch.diag_embed(d))
+
+
+def vkdnw(torch, net, x):
+    """compute_vkdnw_score.py (ondratybl/VKDNW, NB201) on a fresh network (running statistics
+    untouched) holding vkdnw's dumped weights: model.eval(); theta = element 0 of each of the first
+    128 parameter tensors (registration order); per image the Jacobian of the logits in theta
+    (batch-1 autograd, one backward per class); F = mean (L J)^T (L J); singular values; deciles
+    (torch.quantile); entropy of the deciles normalised by their L1 norm. Returns (entropy, dim)."""
+    net.eval()
+    params = list(net.parameters())
+    sel = params[:128]
+    B = x.shape[0]
+    jac, logits = [], []
+    for n in range(B):
+        out = net(x[n:n + 1])
+        rows = []
+        for c in range(out.shape[1]):
+            gs = torch.autograd.grad(out[0, c], sel, retain_graph=True, allow_unused=True)
+            rows.append(torch.stack([g.flatten()[0] if g is not None else torch.zeros((), dtype=x.dtype) for g in gs]))
+        jac.append(torch.stack(rows))
+        logits.append(out.detach()[0])
+    J = torch.stack(jac)
+    M = torch.matmul(vkdnw_factor(torch, torch.stack(logits)), J)
+    F = torch.mean(torch.matmul(M.transpose(1, 2), M), dim=0)
+    lam = torch.svd(F).S
+    qs = torch.quantile(lam, torch.arange(0.1, 1., 0.1, dtype=lam.dtype))
+    t = qs / (torch.linalg.norm(qs, ord=1).item() + 1e-10)
+    return -(t * torch.log(t + 1e-10)).sum().item(), float(len(params))
 
 
 vt_hw = [32]
@@ -346,6 +395,7 @@ def main(argv):
     vt_hw[0] = images.shape[-1]
     net = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2]).double()
     params = {k: v for k, v in tensors.items() if not k.startswith("px_") and not k.startswith("az_")}
+    vk_params = {k[len("px_vkdnw/"):]: v for k, v in tensors.items() if k.startswith("px_vkdnw/")}
     vt.load_weights(torch, net, params, "proxies.safetensors")
     net.train()
     x, y = images[0], labels[0]
@@ -394,6 +444,13 @@ def main(argv):
         net_az.train()
         ref["az_expressivity"], ref["az_progressivity"], ref["az_trainability"] = az_nas(
             torch, np, net_az, T("az_input").double(), int(meta["az_probe_key"]))
+    if want("vkdnw"):
+        vnet = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2]).double()
+        vt.load_weights(torch, vnet, vk_params, "proxies.safetensors (px_vkdnw/)")
+        with torch.enable_grad():
+            h, dim = vkdnw(torch, vnet, T("px_vkdnw_images").double())
+        ref["vkdnw_entropy"], ref["vkdnw_dim"] = h, dim
+        ref["vkdnw"] = dim + h / math.log(10.0)
     if want("params"):
         ref["params"] = float(sum(p.numel() for p in net.parameters()))
     if want("flops"):

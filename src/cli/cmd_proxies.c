@@ -76,6 +76,13 @@ static const char DEFS[] =
 "  naswot     log|det K|, K_ij = ReLU-code positions where images i and j agree (all ReLUs)\n"
 "  zico       two batches, gradients accumulated as ZiCo's code does: sum over weight tensors of\n"
 "             log sum mean|g| / std(g)\n"
+"  vkdnw      VKDNW (CVPR 2025) as its NB201 code: its own weights (Kaiming normal fan_in, zero\n"
+"             biases) and B N(0,1) noise images, BatchNorm in eval mode (fresh running stats);\n"
+"             J = d logits / d theta per image, theta = the first element of each of the first 128\n"
+"             parameter tensors; F = mean (L J)^T (L J), L the code's factor of the covariance of\n"
+"             the label-smoothed softmax (alpha 0.05, float16 constants); H = entropy of the\n"
+"             deciles of |eig F| normalised to sum 1; value = aleph + H / ln 10 (aleph = number\n"
+"             of parameter tensors: the order of the reference's rank by (aleph, H))\n"
 "  ensemble   (rank and stats) sum of the ranks of flops, jacob_cov, synflow, naswot and zico\n"
 "  az_nas     AZ-NAS (cvlab-yonsei/AZ-NAS): flops and three columns, on its own network copy:\n"
 "             Kaiming-normal fan-in weights (whatever --init), B N(0,1) random images (not data),\n"
@@ -92,7 +99,7 @@ static const char DEFS[] =
 "             aggregate az_nas = sum of log(rank / n) of the four columns needs a set: rank and\n"
 "             stats compute it over the rows present (rank writes OUT.az_nas.csv, recomputed\n"
 "             on every resumed run); score prints the four columns.\n"
-"vkdnw is not implemented (see the README).\n";
+;
 
 /* ---------------------------------------------------------------- one architecture */
 typedef struct px_cmd {
@@ -131,6 +138,32 @@ static clnas_status relu_codes(clnas_ctx *ctx, const clnas_net *net, const px_in
     if (st == CLNAS_OK) st = clnas_lr_set_params(lr, in->params);
     if (st == CLNAS_OK) st = clnas_lr_count(lr, in->images, in->batch, &regions, &nonfinite, *codes);
     clnas_lr_destroy(lr);
+    return st;
+}
+
+/* vkdnw's own weights (px_vkdnw/NAME) and noise images, and its two parts in the metadata. */
+static clnas_status dump_vkdnw(st_writer *w, const clnas_net *net, const px_inputs *in, const px_result *r)
+{
+    clnas_status st = CLNAS_OK;
+    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
+        const char *nm;
+        size_t off, cnt;
+        int sh[4];
+        clnas_net_param_tensor(net, i, &nm, &off, &cnt, sh);
+        int64_t shape[4];
+        int nd = 0;
+        while (nd < 4 && sh[nd] > 0) { shape[nd] = sh[nd]; nd++; }
+        char name[220];
+        snprintf(name, sizeof name, "px_vkdnw/%s", nm);
+        st = st_writer_add(w, name, ST_F32, nd, shape, in->vk_params + off);
+    }
+    int64_t ish[4] = {in->batch, in->c, in->hw, in->hw};
+    if (st == CLNAS_OK) st = st_writer_add(w, "px_vkdnw_images", ST_F32, 4, ish, in->vk_images);
+    char v[64];
+    snprintf(v, sizeof v, "%.17g", r->vkdnw_entropy);
+    if (st == CLNAS_OK) st = st_writer_meta(w, "vkdnw_entropy", v);
+    snprintf(v, sizeof v, "%.17g", r->vkdnw_dim);
+    if (st == CLNAS_OK) st = st_writer_meta(w, "vkdnw_dim", v);
     return st;
 }
 
@@ -174,6 +207,7 @@ static clnas_status save_dump(clnas_ctx *ctx, const char *dir, const char *arch,
         }
         st = st_writer_add(w, "px_relu_codes", ST_U8, 2, csh, codes);
     }
+    if (st == CLNAS_OK && (mask & (1u << PX_VKDNW))) st = dump_vkdnw(w, net, in, r);
     char v[64];
     if (st == CLNAS_OK && (mask & (1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY)))
         st = az_dump(w, net, in->batch, &in->az);
@@ -207,6 +241,8 @@ static void print_result(const px_cmd *p, const char *arch, const char *dev, uns
             else printf(", \"%s\": null, \"%s_status\": \"%s\"", px_name(i), px_name(i), r->why[i] ? r->why[i] : "undefined");
             printf(", \"%s_seconds\": %.4f", px_name(i), r->seconds[i]);
         }
+        if ((mask & (1u << PX_VKDNW)) && isfinite(r->vkdnw_entropy))
+            printf(", \"vkdnw_entropy\": %.10g, \"vkdnw_dim\": %.0f", r->vkdnw_entropy, r->vkdnw_dim);
         if (tenas & CLNAS_METRIC_NTK) printf(", \"kappa\": %.10g", te->kappa_geomean);
         if (tenas & CLNAS_METRIC_LR) printf(", \"R\": %.10g", te->regions_mean);
         printf("}\n");
@@ -218,6 +254,7 @@ static void print_result(const px_cmd *p, const char *arch, const char *dev, uns
         if (!(mask & (1u << i))) continue;
         if (isfinite(r->value[i])) printf("  %-10s %.10g   (%.3f s)\n", px_name(i), r->value[i], r->seconds[i]);
         else printf("  %-10s undefined: %s\n", px_name(i), r->why[i] ? r->why[i] : "undefined");
+        if (i == PX_VKDNW) printf("             aleph %.0f, H %.10g (own weights and noise images, BN eval mode)\n", r->vkdnw_dim, r->vkdnw_entropy);
     }
     if (tenas & CLNAS_METRIC_NTK) printf("  %-10s %.10g (TE-NAS NTK kappa, geometric mean)\n", "ntk", te->kappa_geomean);
     if (tenas & CLNAS_METRIC_LR) printf("  %-10s %.10g (TE-NAS linear regions, mean)\n", "lr", te->regions_mean);

@@ -34,10 +34,11 @@
 #include "clnas/score.h"
 #include "core/util.h"
 #include "model/graph.h"
+#include "metrics/proxy_vkdnw.h"
 
 static const char *const NAMES[PX_N] = {"params", "flops", "grad_norm", "snip", "grasp", "fisher",
                                         "jacob_cov", "synflow", "naswot", "zico", "az_expressivity",
-                                        "az_progressivity", "az_trainability"};
+                                        "az_progressivity", "az_trainability", "vkdnw"};
 static const char *const HELP[PX_N] = {
     "number of parameters",
     "forward FLOPs of one image (convolutions and classifier, a multiply-add = 2), in millions",
@@ -52,6 +53,7 @@ static const char *const HELP[PX_N] = {
     "AZ-NAS: sum over stem and cell outputs of the entropy of their channel covariance's spectrum",
     "AZ-NAS: min over successive stem/cell outputs of the increase of that entropy",
     "AZ-NAS: mean over cells of 2 - s - 1/s, s the top singular value of E[g_in g_out^T]",
+    "aleph + H/ln 10: H entropy of the deciles of the Fisher spectrum of 128 weights, aleph = parameter tensors (VKDNW)",
 };
 
 const char *px_name(int id) { return id >= 0 && id < PX_N ? NAMES[id] : NULL; }
@@ -78,7 +80,7 @@ int px_parse(const char *list, unsigned *mask, int *tenas, char *err, size_t err
         if (!found) {
             snprintf(err, errlen, "unknown metric \"%s\" (known: ntk, lr, params, flops, grad_norm, snip, grasp, fisher, "
                                   "jacob_cov, synflow, naswot, zico, az_nas (= flops, az_expressivity, az_progressivity, "
-                                  "az_trainability), all)", t);
+                                  "az_trainability), vkdnw, all)", t);
             return -1;
         }
     }
@@ -95,6 +97,8 @@ void px_inputs_free(px_inputs *in)
     free(in->images);
     free(in->labels);
     az_inputs_free(&in->az);
+    free(in->vk_params);
+    free(in->vk_images);
     memset(in, 0, sizeof *in);
 }
 
@@ -134,6 +138,11 @@ clnas_status px_inputs_make(const clnas_net *net, const clnas_dataset *data, int
         }
     }
     clnas_sampler_destroy(s);
+    if (px_vkdnw_inputs(net, batch, seed, stream, &in->vk_params, &in->vk_images) != CLNAS_OK) {
+        snprintf(err, errlen, "proxy inputs: out of host memory");
+        px_inputs_free(in);
+        return CLNAS_E_NOMEM;
+    }
     return CLNAS_OK;
 }
 
@@ -687,6 +696,7 @@ clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn
                      const px_opts *opts, px_result *res)
 {
     for (int i = 0; i < PX_N; i++) { res->value[i] = NAN; res->why[i] = NULL; res->seconds[i] = 0; }
+    res->vkdnw_entropy = res->vkdnw_dim = NAN;
     if (HAS(mask, PX_SYNFLOW) && !nobn)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "synflow needs the network without BatchNorm");
     double fwd, bwd;
@@ -714,6 +724,16 @@ clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn
         r.ctx = ctx; r.net = net; r.in = in;
         st = naswot(&r, &res->value[PX_NASWOT], &res->why[PX_NASWOT]);
         res->seconds[PX_NASWOT] = clnas_now() - t;
+    }
+    t = clnas_now();
+    if (st == CLNAS_OK && HAS(mask, PX_VKDNW)) {
+        px_vkdnw_out vk;
+        st = px_vkdnw(ctx, net, in->vk_params, in->vk_images, in->batch, &vk);
+        res->value[PX_VKDNW] = vk.value;
+        res->why[PX_VKDNW] = vk.why;
+        res->vkdnw_entropy = vk.entropy;
+        res->vkdnw_dim = vk.dim;
+        res->seconds[PX_VKDNW] = clnas_now() - t;
     }
     return st;
 }

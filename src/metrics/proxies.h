@@ -19,6 +19,7 @@
 typedef enum px_id {
     PX_PARAMS, PX_FLOPS, PX_GRAD_NORM, PX_SNIP, PX_GRASP, PX_FISHER, PX_JACOB_COV, PX_SYNFLOW, PX_NASWOT, PX_ZICO,
     PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY, /* AZ-NAS's components (proxy_aznas.h) */
+    PX_VKDNW, /* proxy_vkdnw.h */
     PX_N
 } px_id;
 
@@ -41,6 +42,8 @@ typedef struct px_inputs {
     float *images;      /* [2][B][c][hw][hw]: batch 0 for every proxy, batch 1 also for zico */
     int *labels;        /* [2][B] */
     az_inputs az;       /* AZ-NAS's own weights, random input and probe key (proxy_aznas.h) */
+    float *vk_params;   /* vkdnw's own weights (Kaiming fan_in) and N(0,1) images [B][c][hw][hw] (proxy_vkdnw.h) */
+    float *vk_images;
 } px_inputs;
 
 void px_inputs_free(px_inputs *in);
@@ -53,6 +56,7 @@ typedef struct px_result {
     double value[PX_N];        /* NaN when undefined or not computed */
     const char *why[PX_N];     /* NULL, or why the value is undefined (static string) */
     double seconds[PX_N];      /* time of each proxy's own work (the shared first gradient counts for grad_norm) */
+    double vkdnw_entropy, vkdnw_dim; /* vkdnw's two parts (its value is dim + entropy / ln 10) */
 } px_result;
 
 /* synflow's arithmetic: float64 on the host reference, or float32 on the device with every tensor

@@ -240,6 +240,7 @@ struct clnas_plan {
     int relu_frozen;
     int skip_conv_wgrad;         /* set by a caller that wants only activation gradients (AZ-NAS's cell
                                     vector-Jacobian products): the backward leaves conv weight gradients unwritten */
+    int bn_eval;                 /* clnas_plan_bn_eval: BatchNorm with the fixed statistics in `stats` (eval mode) */
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
     double prof[2][L_NKINDS];    /* [fwd/bwd][layer_kind] seconds */
     long prof_n[2][L_NKINDS];
@@ -286,6 +287,12 @@ clnas_status clnas_ref_jvp(const clnas_net *net, int batch, const double *params
  * fixed mask of that forward, so the network is smooth in its parameters: a difference of two
  * gradients then converges to the Hessian-vector product autograd computes (grasp). */
 clnas_status clnas_plan_freeze_relu(clnas_plan *plan, int on);
+
+/* Switches every BatchNorm to eval mode with a fresh layer's running statistics (on = 1: mean 0,
+ * variance 1, so y = gamma * x / sqrt(1 + eps) + beta and every sample is normalised on its
+ * own; PyTorch's model.eval() on an untrained network), or back to train mode (on = 0). While on,
+ * forward and backward use ops/bn_eval.h; the batch statistics are not computed. */
+clnas_status clnas_plan_bn_eval(clnas_plan *plan, int on);
 
 /* Host reference forward that keeps every activation: acts[act_per_sample * batch], tensor t at
  * tensors[t].off * batch (the same layout as the device arena, except that the reference keeps

@@ -1,10 +1,12 @@
 /* plan.c - the device executor: memory planned once per (network, batch, seeds), then
  * forward and S-seed backward passes that only enqueue kernels (no allocation, no host
  * round-trips inside a pass). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "model/graph.h"
+#include "ops/bn_eval.h"
 
 static clnas_dt dt(cl_mem m, size_t off) { clnas_dt t = {m, off}; return t; }
 
@@ -431,7 +433,10 @@ static clnas_status forward(clnas_plan *p)
         }
         case L_BN: {
             clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, CLNAS_BN_EPS};
-            st = clnas_bn_fwd(ctx, &bs, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y, dt(p->stats, l->stats_off));
+            if (p->bn_eval)
+                st = clnas_bn_eval_fwd(ctx, &bs, x, dt(p->params, l->w_off), dt(p->params, l->b_off), dt(p->stats, l->stats_off), y);
+            else
+                st = clnas_bn_fwd(ctx, &bs, x, dt(p->params, l->w_off), dt(p->params, l->b_off), y, dt(p->stats, l->stats_off));
             break;
         }
         case L_RELU:
@@ -594,7 +599,10 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
         }
         case L_BN: {
             clnas_bn_shape bs = {N, ti->c, ti->h, ti->w, CLNAS_BN_EPS};
-            if (st == CLNAS_OK)
+            if (st == CLNAS_OK && p->bn_eval)
+                st = clnas_bn_eval_bwd(ctx, &bs, S, x, dt(p->params, l->w_off), dt(p->stats, l->stats_off), dy, dys, dx,
+                                       acc, clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
+            else if (st == CLNAS_OK)
                 st = clnas_bn_bwd_ex(ctx, &bs, S, x, dt(p->params, l->w_off), dt(p->stats, l->stats_off), dy, dys, dx,
                                      acc, clnas_dt_at(g, l->w_off), clnas_dt_at(g, l->b_off), g_ld);
             break;
@@ -682,4 +690,26 @@ clnas_status clnas_plan_freeze_relu(clnas_plan *p, int on)
     ctx->n_fills++;
     p->relu_frozen = 1;
     return CLNAS_OK;
+}
+
+clnas_status clnas_plan_bn_eval(clnas_plan *p, int on)
+{
+    p->bn_eval = 0;
+    if (!on || !p->net->nstats) return CLNAS_OK;
+    const clnas_net *net = p->net;
+    float *st = malloc(net->nstats * sizeof(float));
+    if (!st) return clnas_set_error(p->ctx, CLNAS_E_NOMEM, "clnas_plan_bn_eval: out of host memory");
+    for (int i = 0; i < net->nlayers; i++) {
+        const layer *l = &net->layers[i];
+        if (l->kind != L_BN) continue;
+        const size_t C = (size_t)net->tensors[l->in].c;
+        for (size_t c = 0; c < C; c++) {
+            st[l->stats_off + c] = 0.0f;                                        /* running mean */
+            st[l->stats_off + C + c] = (float)(1.0 / sqrt(1.0 + CLNAS_BN_EPS)); /* 1/sqrt(running var + eps) */
+        }
+    }
+    clnas_status s = clnas_buf_write(p->ctx, p->stats, 0, net->nstats * sizeof(float), st);
+    free(st);
+    if (s == CLNAS_OK) p->bn_eval = 1;
+    return s;
 }
