@@ -29,9 +29,10 @@ BatchNorm's batch coupling each flip moves every weight gradient slightly (PyTor
 gradient is 0.4-0.7 % off per layer there, 2e-6 with float64's ReLU pattern; its float32 grasp
 1e-3; clnas's CPU-shaped kernels 2.7e-3, its GPU-shaped ones 9.3e-4). So the dump carries
 clnas's ReLU codes of the batch (px_relu_codes, `score --metric grasp --dump`), and the reference
-takes clnas's side for exactly the units within 1e-5 of their ReLU's input rms of zero (float64's side
+takes clnas's side for exactly the units within 1e-4 of their ReLU's input rms of zero (float64's side
 everywhere else; a clnas code that differs from float64 outside that band fails the check), then
-checks grasp within --grasp-tol. Without the codes: within max(--grasp-tol, 3 s), s = how far grasp
+checks grasp within --grasp-tol. (The band was 1e-5 at first; after a change of BN's float32 summation
+order one unit at 1-2e-5 of its rms flipped, so the band is 1e-4: still a few hundred units of millions.) Without the codes: within max(--grasp-tol, 3 s), s = how far grasp
 moves when all those units are flipped.
 
   verify_proxies.py DIR [--tol 1e-3] [--zico-tol 2e-2] [--grasp-tol 1e-3] [--quiet]
@@ -97,7 +98,7 @@ def grasp(torch, net, x, y):
     return sum((-w.detach() * w.grad).sum().item() for w in ws)
 
 
-def relu_sides(torch, net, codes, rel=1e-5):
+def relu_sides(torch, net, codes, rel=1e-4):
     """Forward hooks giving every ReLU the on/off side of float64, except the units whose input is
     within rel x (that ReLU's input rms) of zero: those float32 rounding places at random, and they
     take clnas's side from codes ([B][bits] 0/1, layer order). Returns (hooks, stats) with stats =
@@ -134,7 +135,7 @@ def grasp_with_sides(torch, net, x, y, codes):
     return r, [v // 2 for v in stats]  # grasp runs two forwards
 
 
-def grasp_flipped(torch, net, x, y, rel=1e-5):
+def grasp_flipped(torch, net, x, y, rel=1e-4):
     """grasp with every unit within rel x (its ReLU's input rms) of zero switched to the other side
     (used without clnas's codes: a bound on what float32 rounding can do to grasp)."""
     relus = [m for m in net.modules() if isinstance(m, torch.nn.ReLU)]
@@ -412,7 +413,7 @@ def main(argv):
             exact = ref["grasp"]
             ref["grasp"], (near, differ, outside) = grasp_with_sides(torch, net, x, y, T("px_relu_codes"))
             if not a.quiet:
-                print("grasp      (float64 with clnas's side for the %d ReLU units within 1e-5 rms of zero, %d of them "
+                print("grasp      (float64 with clnas's side for the %d ReLU units within 1e-4 rms of zero, %d of them "
                       "not float64's: %.10g; with float64's own sides %.10g, relative %.2e)"
                       % (near, differ, ref["grasp"], exact, abs(exact - ref["grasp"]) / abs(ref["grasp"])))
             if outside:
@@ -423,7 +424,7 @@ def main(argv):
             sens = abs(gf - ref["grasp"]) / abs(ref["grasp"])
             grasp_tol = max(a.grasp_tol, 3 * sens)
             if not a.quiet:
-                print("grasp      (no px_relu_codes in the dump: flipping the ReLU units within 1e-5 rms of zero moves "
+                print("grasp      (no px_relu_codes in the dump: flipping the ReLU units within 1e-4 rms of zero moves "
                       "grasp by %.2e; tolerance %.2e)" % (sens, grasp_tol))
     if want("jacob_cov"):
         ref["jacob_cov"] = jacob_cov(torch, np, net, x)
