@@ -49,7 +49,7 @@ static void bn_eval_case(int N, int C, int H, int W, int S, float sc, int acc, u
     clnas_bn_shape s = {N, C, H, W, 1e-5};
     const size_t per = (size_t)N * C * H * W, tot = per * (size_t)S, g_ld = (size_t)2 * C + 3;
     fprintf(stderr, " bn_eval N=%d C=%d H=%d W=%d S=%d scale %g acc %d\n", N, C, H, W, S, sc, acc);
-    double *x = dalloc(per), *gam = dalloc(C), *bet = dalloc(C), *st = dalloc(2 * (size_t)C), *y = dalloc(per);
+    double *x = dalloc(per), *gam = dalloc(C), *bet = dalloc(C), *st = dalloc(2 * (size_t)C), *y = dalloc(per + 2); /* + 2: uploaded as the padded output buffer */
     fillr(x, per, seed, -2, 2);
     fillr(gam, C, seed + 1, 0.5, 1.5);
     fillr(bet, C, seed + 2, -0.5, 0.5);
