@@ -3,13 +3,15 @@
  *     inputs) against CLNAS_BIN, as JSON: both sides ran, the three measurements are there with
  *     positive times and ratios, the Jacobian sizes agree, and each side names its device;
  *   tools/gpu_check.sh: parses (bash -n), --help works, an unknown option is refused;
- *     shellcheck-clean where shellcheck is installed.
+ *     shellcheck-clean where shellcheck is installed;
+ *   tools/imagenet_sample.sh: lays a flat folder of <wnid>_*.JPEG out as one folder per class.
  * bench_torch needs Debian's python3-torch (as test_verify_torch does); without it the test FAILs. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "util/testutil.h"
@@ -97,4 +99,47 @@ Test(tools, gpu_check_parses_and_has_help)
         cr_expect_eq(rc, 0, "shellcheck gpu_check.sh:\n%s", out);
         free(out);
     }
+}
+
+/* tools/imagenet_sample.sh: a flat folder of <wnid>_*.JPEG files becomes one sub-folder per class;
+ * a name without a WordNet id is reported and left out; a missing source folder and an empty one
+ * are errors. (The files need not be JPEGs: the script only moves names around.) */
+Test(tools, imagenet_sample_lays_out_classes)
+{
+    char dir[512], path[1024], cmd[2600], *out;
+    tu_mkdtemp(dir, sizeof dir, "imgsample");
+    snprintf(path, sizeof path, "%s/src", dir);
+    cr_assert_eq(mkdir(path, 0755), 0, "mkdir %s", path);
+    const char *names[] = {"n01440764_tench.JPEG", "n01443537_goldfish.JPEG", "n01440764_2.jpg", "readme_tench.JPEG"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/src/%s", dir, names[i]);
+        tu_write_file(path, "not really a jpeg");
+    }
+    snprintf(cmd, sizeof cmd, "'" TOOLS "imagenet_sample.sh' '%s/src' '%s/train'", dir, dir);
+    int rc = run(cmd, 1, &out);
+    cr_expect_eq(rc, 0, "%s exit %d:\n%s", cmd, rc, out);
+    cr_expect(strstr(out, "3 images in 2 class folders") != NULL, "summary line:\n%s", out);
+    cr_expect(strstr(out, "skipped 'readme_tench.JPEG'") != NULL, "the name without a WordNet id is reported:\n%s", out);
+    free(out);
+    const char *want[] = {"n01440764/n01440764_tench.JPEG", "n01440764/n01440764_2.jpg", "n01443537/n01443537_goldfish.JPEG"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/train/%s", dir, want[i]);
+        cr_expect(access(path, R_OK) == 0, "%s is missing", path);
+    }
+    snprintf(path, sizeof path, "%s/train/readme", dir);
+    cr_expect(access(path, F_OK) != 0, "%s should not exist", path);
+
+    snprintf(cmd, sizeof cmd, "'" TOOLS "imagenet_sample.sh' '%s/no-such-folder' '%s/x'", dir, dir);
+    rc = run(cmd, 1, &out);
+    cr_expect_eq(rc, 1, "a missing source folder: exit %d:\n%s", rc, out);
+    cr_expect(strstr(out, "is not a folder") != NULL, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/empty", dir);
+    cr_assert_eq(mkdir(path, 0755), 0, "mkdir %s", path);
+    snprintf(cmd, sizeof cmd, "'" TOOLS "imagenet_sample.sh' '%s/empty' '%s/y'", dir, dir);
+    rc = run(cmd, 1, &out);
+    cr_expect_eq(rc, 1, "an empty source folder: exit %d:\n%s", rc, out);
+    cr_expect(strstr(out, "no <wnid>_*.JPEG files") != NULL, "%s", out);
+    free(out);
+    tu_rmrf(dir);
 }
