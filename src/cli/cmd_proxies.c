@@ -144,19 +144,7 @@ static clnas_status relu_codes(clnas_ctx *ctx, const clnas_net *net, const px_in
 /* vkdnw's own weights (px_vkdnw/NAME) and noise images, and its two parts in the metadata. */
 static clnas_status dump_vkdnw(st_writer *w, const clnas_net *net, const px_inputs *in, const px_result *r)
 {
-    clnas_status st = CLNAS_OK;
-    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
-        const char *nm;
-        size_t off, cnt;
-        int sh[4];
-        clnas_net_param_tensor(net, i, &nm, &off, &cnt, sh);
-        int64_t shape[4];
-        int nd = 0;
-        while (nd < 4 && sh[nd] > 0) { shape[nd] = sh[nd]; nd++; }
-        char name[220];
-        snprintf(name, sizeof name, "px_vkdnw/%s", nm);
-        st = st_writer_add(w, name, ST_F32, nd, shape, in->vk_params + off);
-    }
+    clnas_status st = st_writer_add_params(w, net, in->vk_params, "px_vkdnw/");
     int64_t ish[4] = {in->batch, in->c, in->hw, in->hw};
     if (st == CLNAS_OK) st = st_writer_add(w, "px_vkdnw_images", ST_F32, 4, ish, in->vk_images);
     char v[64];
@@ -180,18 +168,7 @@ static clnas_status save_dump(clnas_ctx *ctx, const char *dir, const char *arch,
     int64_t *lab = malloc(2 * (size_t)in->batch * sizeof *lab);
     if (!lab) st = CLNAS_E_NOMEM;
     for (int i = 0; lab && i < 2 * in->batch; i++) lab[i] = in->labels[i];
-    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
-        const char *nm;
-        size_t off, cnt;
-        int sh[4];
-        clnas_net_param_tensor(net, i, &nm, &off, &cnt, sh);
-        int64_t shape[4];
-        int nd = 0;
-        while (nd < 4 && sh[nd] > 0) { shape[nd] = sh[nd]; nd++; }
-        char name[200];
-        snprintf(name, sizeof name, "%s", nm);
-        st = st_writer_add(w, name, ST_F32, nd, shape, in->params + off);
-    }
+    if (st == CLNAS_OK) st = st_writer_add_params(w, net, in->params, NULL);
     int64_t ish[5] = {2, in->batch, in->c, in->hw, in->hw}, lsh[2] = {2, in->batch};
     if (st == CLNAS_OK) st = st_writer_add(w, "px_images", ST_F32, 5, ish, in->images);
     if (st == CLNAS_OK) st = st_writer_add(w, "px_labels", ST_I64, 2, lsh, lab);
