@@ -568,6 +568,11 @@ Test(plot, proxy_study_grid_and_json, .init = make_tmpdir, .fini = remove_tmpdir
     cr_expect(strstr(out, "60 architectures") && strstr(out, "ensemble") && strstr(out, "az_nas") &&
               strstr(out, "az_trainability"), "%s", out);
     free(out);
+    snprintf(args, sizeof args, "stats '%s' --plot /nonexistent-dir/f.png", csv);
+    rc = run(args, &out);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "/nonexistent-dir/f.png") != NULL, "%s", out);
+    free(out);
     snprintf(args, sizeof args, "stats '%s' --table /nonexistent.csv", csv);
     rc = run(args, &out);
     cr_expect_eq(rc, 2, "%s", out);

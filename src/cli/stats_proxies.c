@@ -22,7 +22,7 @@ static void print_table(const char *csv, int n, const px_study_col *cols, int nc
     printf("%s: %d architectures; Kendall tau-b / Spearman rho against CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracy\n",
            csv, n);
     for (int j = 0; j < ncols; j++) {
-        printf("  %-10s", cols[j].name);
+        printf("  %-16s", cols[j].name);
         int used = 0, excl = 0;
         for (int k = 0; k < 3; k++) {
             if (!ok[3 * j + k]) { printf("  %s: -", ds_keys[k]); continue; }
