@@ -18,19 +18,6 @@
 
 #define OKC(ctx, call) cr_assert_eq((call), CLNAS_OK, "%s: %s", #call, clnas_ctx_errmsg(ctx))
 
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof(double));
-    cr_assert(p, "out of host memory");
-    return p;
-}
-
-static inline void fillr(double *d, size_t n, uint64_t seed, double lo, double hi)
-{
-    tu_fill(d, n, seed, lo, hi);
-    tu_round_to_float(d, n);
-}
-
 /* A mini As-ViT: image 3 x hw x hw -> patch embedding (k1, stride 4, As-ViT's padding) -> LN
  * -> one pre-LN block (window attention, GELU MLP of ratio e) -> patch merging (k2) -> token
  * pool. Returns the network (finished) or fails the test. With ln == 0 the LayerNorms are left
@@ -216,7 +203,7 @@ static void fd_fwd(void *ud, const double *in, double *out)
     switch (o->kind) {
     case L_LN: {
         const size_t nx = (size_t)o->rows * o->d;
-        aux = dalloc(2 * (size_t)o->rows);
+        aux = tu_dalloc(2 * (size_t)o->rows);
         clnas_ln_fwd_ref(o->rows, o->d, CLNAS_LN_EPS, in, in + nx, in + nx + o->d, out, aux);
         break;
     }
@@ -228,7 +215,7 @@ static void fd_fwd(void *ud, const double *in, double *out)
     case L_GELU: clnas_act_fwd_ref(CLNAS_ACT_GELU, o->count, in, out); break;
     case L_TANH: clnas_act_fwd_ref(CLNAS_ACT_TANH, o->count, in, out); break;
     case L_ATTN:
-        aux = dalloc(clnas_attn_probs_floats(&o->as));
+        aux = tu_dalloc(clnas_attn_probs_floats(&o->as));
         clnas_attn_fwd_ref(&o->as, in, out, aux);
         break;
     case L_UNFOLD: clnas_unfold_fwd_ref(&o->us, in, out); break;
@@ -242,11 +229,11 @@ static void fd_fwd(void *ud, const double *in, double *out)
 static void fd_bwd(const fd_op *o, const double *in, const double *w, double *grad)
 {
     memset(grad, 0, fd_nin(o) * sizeof *grad);
-    double *aux = NULL, *y = dalloc(fd_nout(o));
+    double *aux = NULL, *y = tu_dalloc(fd_nout(o));
     switch (o->kind) {
     case L_LN: {
         const size_t nx = (size_t)o->rows * o->d;
-        aux = dalloc(2 * (size_t)o->rows);
+        aux = tu_dalloc(2 * (size_t)o->rows);
         clnas_ln_fwd_ref(o->rows, o->d, CLNAS_LN_EPS, in, in + nx, in + nx + o->d, y, aux);
         clnas_ln_bwd_ref(o->rows, o->d, in, in + nx, aux, w, grad, grad + nx, grad + nx + o->d);
         break;
@@ -259,7 +246,7 @@ static void fd_bwd(const fd_op *o, const double *in, const double *w, double *gr
     case L_GELU: clnas_act_bwd_ref(CLNAS_ACT_GELU, o->count, in, w, grad); break;
     case L_TANH: clnas_act_bwd_ref(CLNAS_ACT_TANH, o->count, in, w, grad); break;
     case L_ATTN:
-        aux = dalloc(clnas_attn_probs_floats(&o->as));
+        aux = tu_dalloc(clnas_attn_probs_floats(&o->as));
         clnas_attn_fwd_ref(&o->as, in, y, aux);
         clnas_attn_bwd_ref(&o->as, in, aux, w, grad);
         break;
@@ -274,7 +261,7 @@ static void fd_bwd(const fd_op *o, const double *in, const double *w, double *gr
 static void fd_check(fd_op *o, const char *what, uint64_t seed)
 {
     const size_t nin = fd_nin(o), nout = fd_nout(o);
-    double *in = dalloc(nin), *w = dalloc(nout), *g = dalloc(nin);
+    double *in = tu_dalloc(nin), *w = tu_dalloc(nout), *g = tu_dalloc(nin);
     tu_fill(in, nin, seed, -1.5, 1.5);
     tu_fill(w, nout, seed + 1, -1, 1);
     if (o->kind == L_LN) /* gamma away from 0, beta anything */
@@ -359,23 +346,14 @@ Test(asvit_ref, hand_computed_values)
 #define PAD 5          /* floats before each tensor in its buffer (nonzero offsets) */
 
 /* A buffer of PAD + n + 3 floats, SENTINEL around h[0..n) (h NULL: all SENTINEL). */
-static cl_mem put(clnas_ctx *ctx, const double *h, size_t n)
-{
-    size_t tot = PAD + n + 3;
-    double *f = dalloc(tot);
-    for (size_t i = 0; i < tot; i++) f[i] = SENTINEL;
-    if (h) memcpy(f + PAD, h, n * sizeof(double));
-    cl_mem m = tu_upload(ctx, f, tot);
-    free(f);
-    return m;
-}
+static cl_mem put(clnas_ctx *ctx, const double *h, size_t n) { return tu_put(ctx, h, n, PAD, SENTINEL); }
 
 static clnas_dt at(cl_mem m) { clnas_dt t = {m, PAD}; return t; }
 
 /* Reads the whole buffer of n floats at PAD, checks the sentinels around it, returns the n. */
 static double *get(clnas_ctx *ctx, cl_mem m, size_t n, const char *what)
 {
-    double *f = dalloc(PAD + n + 3), *o = dalloc(n);
+    double *f = tu_dalloc(PAD + n + 3), *o = tu_dalloc(n);
     tu_read(ctx, m, 0, PAD + n + 3, f);
     for (size_t i = 0; i < PAD; i++) cr_expect_eq(f[i], SENTINEL, "%s: float %zu before the tensor was written", what, i);
     for (size_t i = 0; i < 3; i++) cr_expect_eq(f[PAD + n + i], SENTINEL, "%s: float %zu after the tensor was written", what, i);
@@ -394,9 +372,9 @@ static void cmp(const char *what, const double *got, const double *ref, size_t n
  * result base: the initial values when accumulating, 0 otherwise. */
 static double *init_dx(size_t n, int acc, uint64_t seed, double **expect)
 {
-    double *d = dalloc(n);
-    fillr(d, n, seed, -1, 1);
-    *expect = dalloc(n);
+    double *d = tu_dalloc(n);
+    tu_fill_rounded(d, n, seed, -1, 1);
+    *expect = tu_dalloc(n);
     if (acc) memcpy(*expect, d, n * sizeof(double));
     if (!acc) for (size_t i = 0; i < n; i += 7) d[i] = NAN;
     return d;
@@ -407,13 +385,13 @@ static void dev_ln(int rows, int d, int S, int acc)
     clnas_ctx *ctx = tu_ctx();
     char what[96];
     const size_t n = (size_t)rows * d, g_ld = 2 * (size_t)d + 3;
-    double *x = dalloc(n), *ga = dalloc(d), *be = dalloc(d), *dy = dalloc(n * S);
-    fillr(x, n, 21, -2, 3);
-    fillr(ga, d, 22, 0.5, 1.5);
-    fillr(be, d, 23, -1, 1);
-    fillr(dy, n * S, 24, -1, 1);
-    double *y = dalloc(n), *stats = dalloc(2 * (size_t)rows), *dxe, *dx0 = init_dx(n * S, acc, 25, &dxe);
-    double *dge = dalloc(S * g_ld);
+    double *x = tu_dalloc(n), *ga = tu_dalloc(d), *be = tu_dalloc(d), *dy = tu_dalloc(n * S);
+    tu_fill_rounded(x, n, 21, -2, 3);
+    tu_fill_rounded(ga, d, 22, 0.5, 1.5);
+    tu_fill_rounded(be, d, 23, -1, 1);
+    tu_fill_rounded(dy, n * S, 24, -1, 1);
+    double *y = tu_dalloc(n), *stats = tu_dalloc(2 * (size_t)rows), *dxe, *dx0 = init_dx(n * S, acc, 25, &dxe);
+    double *dge = tu_dalloc(S * g_ld);
     clnas_ln_fwd_ref(rows, d, CLNAS_LN_EPS, x, ga, be, y, stats);
     for (int s = 0; s < S; s++)
         clnas_ln_bwd_ref(rows, d, x, ga, stats, dy + s * n, dxe + s * n, dge + s * g_ld, dge + s * g_ld + d);
@@ -452,12 +430,12 @@ static void dev_tlinear(int rows, int in, int out, int bias, int S, int acc)
     clnas_ctx *ctx = tu_ctx();
     char what[96];
     const size_t nx = (size_t)rows * in, ny = (size_t)rows * out, nw = (size_t)out * in, g_ld = nw + out + 2;
-    double *x = dalloc(nx), *W = dalloc(nw), *b = dalloc(out), *dy = dalloc(ny * S);
-    fillr(x, nx, 31, -1, 1);
-    fillr(W, nw, 32, -0.5, 0.5);
-    fillr(b, out, 33, -1, 1);
-    fillr(dy, ny * S, 34, -1, 1);
-    double *y = dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 35, &dxe), *G = dalloc(S * g_ld);
+    double *x = tu_dalloc(nx), *W = tu_dalloc(nw), *b = tu_dalloc(out), *dy = tu_dalloc(ny * S);
+    tu_fill_rounded(x, nx, 31, -1, 1);
+    tu_fill_rounded(W, nw, 32, -0.5, 0.5);
+    tu_fill_rounded(b, out, 33, -1, 1);
+    tu_fill_rounded(dy, ny * S, 34, -1, 1);
+    double *y = tu_dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 35, &dxe), *G = tu_dalloc(S * g_ld);
     clnas_tlinear_fwd_ref(rows, in, out, x, W, bias ? b : NULL, y);
     for (int s = 0; s < S; s++)
         clnas_tlinear_bwd_ref(rows, in, out, x, W, dy + s * ny, dxe + s * nx, G + s * g_ld, bias ? G + s * g_ld + nw : NULL);
@@ -493,9 +471,9 @@ Test(asvit_device, token_linear)
 static void dev_act(clnas_act a, size_t count, int S, int acc)
 {
     clnas_ctx *ctx = tu_ctx();
-    double *x = dalloc(count), *dy = dalloc(count * S), *y = dalloc(count), *dxe, *dx0 = init_dx(count * S, acc, 41, &dxe);
-    fillr(x, count, 42, -5, 5);
-    fillr(dy, count * S, 43, -1, 1);
+    double *x = tu_dalloc(count), *dy = tu_dalloc(count * S), *y = tu_dalloc(count), *dxe, *dx0 = init_dx(count * S, acc, 41, &dxe);
+    tu_fill_rounded(x, count, 42, -5, 5);
+    tu_fill_rounded(dy, count * S, 43, -1, 1);
     clnas_act_fwd_ref(a, count, x, y);
     for (int s = 0; s < S; s++) clnas_act_bwd_ref(a, count, x, dy + s * count, dxe + s * count);
     cl_mem mx = put(ctx, x, count), my = put(ctx, NULL, count), mdy = put(ctx, dy, count * S), mdx = put(ctx, dx0, count * S);
@@ -525,9 +503,9 @@ static void dev_attn(int n, int h, int w, int c, int heads, int wh, int ww, int 
     clnas_attn_shape as;
     cr_assert(clnas_attn_shape_init(&as, n, h, w, c, heads, wh, ww));
     const size_t part = (size_t)n * h * w * c, np = clnas_attn_probs_floats(&as), nws = clnas_attn_workspace_floats(&as, S);
-    double *qkv = dalloc(3 * part), *dy = dalloc(part * S), *y = dalloc(part), *P = dalloc(np);
-    fillr(qkv, 3 * part, 51, -attn_range, attn_range);
-    fillr(dy, part * S, 52, -1, 1);
+    double *qkv = tu_dalloc(3 * part), *dy = tu_dalloc(part * S), *y = tu_dalloc(part), *P = tu_dalloc(np);
+    tu_fill_rounded(qkv, 3 * part, 51, -attn_range, attn_range);
+    tu_fill_rounded(dy, part * S, 52, -1, 1);
     double *dxe, *dx0 = init_dx(3 * part * S, acc, 53, &dxe);
     clnas_attn_fwd_ref(&as, qkv, y, P);
     for (int s = 0; s < S; s++) clnas_attn_bwd_ref(&as, qkv, P, dy + s * part, dxe + s * 3 * part);
@@ -590,9 +568,9 @@ static void dev_unfold(int n, int c, int h, int w, int k, int st, int pad, int p
     clnas_unfold_shape us;
     cr_assert(clnas_unfold_shape_init(&us, n, c, h, w, k, st, pad, pad_hi, tok));
     const size_t nx = (size_t)n * c * h * w, ny = (size_t)n * us.hout * us.wout * c * k * k;
-    double *x = dalloc(nx), *dy = dalloc(ny * S), *y = dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 61, &dxe);
-    fillr(x, nx, 62, -1, 1);
-    fillr(dy, ny * S, 63, -1, 1);
+    double *x = tu_dalloc(nx), *dy = tu_dalloc(ny * S), *y = tu_dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 61, &dxe);
+    tu_fill_rounded(x, nx, 62, -1, 1);
+    tu_fill_rounded(dy, ny * S, 63, -1, 1);
     clnas_unfold_fwd_ref(&us, x, y);
     for (int s = 0; s < S; s++) clnas_unfold_bwd_ref(&us, dy + s * ny, dxe + s * nx);
     cl_mem mx = put(ctx, x, nx), my = put(ctx, NULL, ny), mdy = put(ctx, dy, ny * S), mdx = put(ctx, dx0, nx * S);
@@ -619,9 +597,9 @@ static void dev_tokpool(int n, int t, int d, int S, int acc)
 {
     clnas_ctx *ctx = tu_ctx();
     const size_t nx = (size_t)n * t * d, ny = (size_t)n * d;
-    double *x = dalloc(nx), *dy = dalloc(ny * S), *y = dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 71, &dxe);
-    fillr(x, nx, 72, -1, 2);
-    fillr(dy, ny * S, 73, -1, 1);
+    double *x = tu_dalloc(nx), *dy = tu_dalloc(ny * S), *y = tu_dalloc(ny), *dxe, *dx0 = init_dx(nx * S, acc, 71, &dxe);
+    tu_fill_rounded(x, nx, 72, -1, 2);
+    tu_fill_rounded(dy, ny * S, 73, -1, 1);
     clnas_tokpool_fwd_ref(n, t, d, x, y);
     for (int s = 0; s < S; s++) clnas_tokpool_bwd_ref(n, t, d, dy + s * ny, dxe + s * nx);
     cl_mem mx = put(ctx, x, nx), my = put(ctx, NULL, ny), mdy = put(ctx, dy, ny * S), mdx = put(ctx, dx0, nx * S);
@@ -671,16 +649,16 @@ static void net_device_vs_reference(const vit_cfg *c, int B, int S)
     const size_t nx = (size_t)B * 3 * c->hw * c->hw, np = clnas_net_nparams(net), no = (size_t)B * clnas_net_classes(net);
     float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *out = malloc(no * sizeof *out);
     float *dl = malloc(S * no * sizeof *dl), *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
-    double *xd = dalloc(nx), *pd = dalloc(np), *outd = dalloc(no), *dld = dalloc(S * no), *pgd = dalloc(np);
-    double *dxd = dalloc(nx), *tmp = dalloc(np + nx + no);
-    fillr(xd, nx, 81, -2, 2);
+    double *xd = tu_dalloc(nx), *pd = tu_dalloc(np), *outd = tu_dalloc(no), *dld = tu_dalloc(S * no), *pgd = tu_dalloc(np);
+    double *dxd = tu_dalloc(nx), *tmp = tu_dalloc(np + nx + no);
+    tu_fill_rounded(xd, nx, 81, -2, 2);
     for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
     clnas_net_init_params(net, 7, 0, CLNAS_INIT_PYTORCH, p);
     /* As-ViT's init makes the biases 0 and LN affine trivial: perturb them so their gradients
        and the paths they open are exercised */
     for (size_t i = 0; i < np; i++) p[i] += (float)(0.05 * sin(1.0 + (double)i));
     for (size_t i = 0; i < np; i++) pd[i] = p[i];
-    fillr(dld, S * no, 82, -1, 1);
+    tu_fill_rounded(dld, S * no, 82, -1, 1);
     for (size_t i = 0; i < S * no; i++) dl[i] = (float)dld[i];
     clnas_plan *plan = NULL;
     OKC(ctx, clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
@@ -745,7 +723,7 @@ Test(asvit_net, host_reference_backward_matches_finite_differences)
         const int B = 2;
         const size_t nx = (size_t)B * 3 * 16 * 16, np = clnas_net_nparams(net), no = (size_t)B * clnas_net_classes(net);
         float *pf = malloc(np * sizeof *pf);
-        double *p = dalloc(np), *x = dalloc(nx), *w = dalloc(no), *pg = dalloc(np), *dx = dalloc(nx);
+        double *p = tu_dalloc(np), *x = tu_dalloc(nx), *w = tu_dalloc(no), *pg = tu_dalloc(np), *dx = tu_dalloc(nx);
         clnas_net_init_params(net, 3, 0, CLNAS_INIT_PYTORCH, pf);
         for (size_t i = 0; i < np; i++) p[i] = pf[i] + 0.1 * sin(2.0 + (double)i);
         tu_fill(x, nx, 91, -1, 1);
@@ -767,7 +745,7 @@ Test(asvit_net, host_reference_backward_matches_finite_differences)
 /* Central difference of f along t at x: (f(x + h t) - f(x - h t)) / 2h. */
 static void fd_dir(tu_fn f, void *ud, const double *x, const double *t, size_t nin, size_t nout, double h, double *out)
 {
-    double *xp = dalloc(nin), *yp = dalloc(nout), *ym = dalloc(nout);
+    double *xp = tu_dalloc(nin), *yp = tu_dalloc(nout), *ym = tu_dalloc(nout);
     for (size_t i = 0; i < nin; i++) xp[i] = x[i] + h * t[i];
     f(ud, xp, yp);
     for (size_t i = 0; i < nin; i++) xp[i] = x[i] - h * t[i];
@@ -781,7 +759,7 @@ typedef struct { int rows, d; const double *ga, *be; } ln_ud;
 static void ln_x(void *ud, const double *x, double *y)
 {
     const ln_ud *u = ud;
-    double *st = dalloc(2 * (size_t)u->rows);
+    double *st = tu_dalloc(2 * (size_t)u->rows);
     clnas_ln_fwd_ref(u->rows, u->d, CLNAS_LN_EPS, x, u->ga, u->be, y, st);
     free(st);
 }
@@ -789,7 +767,7 @@ static void ln_x(void *ud, const double *x, double *y)
 static void attn_x(void *ud, const double *x, double *y)
 {
     const clnas_attn_shape *s = ud;
-    double *P = dalloc(clnas_attn_probs_floats(s));
+    double *P = tu_dalloc(clnas_attn_probs_floats(s));
     clnas_attn_fwd_ref(s, x, y, P);
     free(P);
 }
@@ -800,9 +778,9 @@ Test(asvit_jvp, op_tangents_match_finite_differences_and_device)
     /* LayerNorm 13 rows x 11 */
     const int rows = 13, d = 11;
     const size_t n = (size_t)rows * d;
-    double *x = dalloc(n), *t = dalloc(n), *ga = dalloc(d), *be = dalloc(d), *y = dalloc(n), *st = dalloc(2 * (size_t)rows);
-    double *ty = dalloc(n), *fd = dalloc(n);
-    fillr(x, n, 101, -2, 2); fillr(t, n, 102, -1, 1); fillr(ga, d, 103, 0.5, 1.5); fillr(be, d, 104, -1, 1);
+    double *x = tu_dalloc(n), *t = tu_dalloc(n), *ga = tu_dalloc(d), *be = tu_dalloc(d), *y = tu_dalloc(n), *st = tu_dalloc(2 * (size_t)rows);
+    double *ty = tu_dalloc(n), *fd = tu_dalloc(n);
+    tu_fill_rounded(x, n, 101, -2, 2); tu_fill_rounded(t, n, 102, -1, 1); tu_fill_rounded(ga, d, 103, 0.5, 1.5); tu_fill_rounded(be, d, 104, -1, 1);
     clnas_ln_fwd_ref(rows, d, CLNAS_LN_EPS, x, ga, be, y, st);
     clnas_ln_jvp_ref(rows, d, x, ga, st, t, ty);
     ln_ud lu = {rows, d, ga, be};
@@ -823,10 +801,10 @@ Test(asvit_jvp, op_tangents_match_finite_differences_and_device)
         clnas_attn_shape as;
         cr_assert(clnas_attn_shape_init(&as, q[0], q[1], q[2], q[3], q[4], q[5], q[6]));
         const size_t part = (size_t)q[0] * q[1] * q[2] * q[3], np = clnas_attn_probs_floats(&as);
-        double *qkv = dalloc(3 * part), *tq = dalloc(3 * part), *ay = dalloc(part), *P = dalloc(np);
-        double *aty = dalloc(part), *afd = dalloc(part);
-        fillr(qkv, 3 * part, 105 + k, -2, 2);
-        fillr(tq, 3 * part, 107 + k, -1, 1);
+        double *qkv = tu_dalloc(3 * part), *tq = tu_dalloc(3 * part), *ay = tu_dalloc(part), *P = tu_dalloc(np);
+        double *aty = tu_dalloc(part), *afd = tu_dalloc(part);
+        tu_fill_rounded(qkv, 3 * part, 105 + k, -2, 2);
+        tu_fill_rounded(tq, 3 * part, 107 + k, -1, 1);
         clnas_attn_fwd_ref(&as, qkv, ay, P);
         clnas_attn_jvp_ref(&as, qkv, P, tq, aty);
         fd_dir(attn_x, &as, qkv, tq, 3 * part, part, 1e-5, afd);
@@ -859,11 +837,11 @@ static void net_jvp(const vit_cfg *c, int B)
     clnas_net *net = mini_vit(c);
     const size_t nx = (size_t)B * 3 * c->hw * c->hw, np = clnas_net_nparams(net), no = (size_t)B * clnas_net_classes(net);
     float *pf = malloc(np * sizeof *pf), *xf = malloc(nx * sizeof *xf), *tf = malloc(nx * sizeof *tf), *of = malloc(no * sizeof *of);
-    double *p = dalloc(np), *x = dalloc(nx), *t = dalloc(nx), *out = dalloc(no), *to = dalloc(no), *fd = dalloc(no), *g = dalloc(no);
+    double *p = tu_dalloc(np), *x = tu_dalloc(nx), *t = tu_dalloc(nx), *out = tu_dalloc(no), *to = tu_dalloc(no), *fd = tu_dalloc(no), *g = tu_dalloc(no);
     clnas_net_init_params(net, 5, 0, CLNAS_INIT_PYTORCH, pf);
     for (size_t i = 0; i < np; i++) { pf[i] += (float)(0.05 * sin(3.0 + (double)i)); p[i] = pf[i]; }
-    fillr(x, nx, 111, -2, 2);
-    fillr(t, nx, 112, -1, 1);
+    tu_fill_rounded(x, nx, 111, -2, 2);
+    tu_fill_rounded(t, nx, 112, -1, 1);
     for (size_t i = 0; i < nx; i++) { xf[i] = (float)x[i]; tf[i] = (float)t[i]; }
     cr_assert_eq(clnas_ref_jvp(net, B, p, x, t, out, to), CLNAS_OK);
     fwd_ud u = {net, B, p};
@@ -930,7 +908,7 @@ static FILE *case_file(const char *dir, const char *name)
 /* random inputs and upstream gradient; writes x, gy */
 static double *rnd(size_t n, uint64_t seed, double lo, double hi)
 {
-    double *d = dalloc(n);
+    double *d = tu_dalloc(n);
     tu_fill(d, n, seed, lo, hi);
     return d;
 }
@@ -939,7 +917,7 @@ static void case_ln(const char *dir, int rows, int d)
 {
     const size_t n = (size_t)rows * d;
     double *x = rnd(n, 1, -2, 2), *g = rnd(d, 2, 0.5, 1.5), *b = rnd(d, 3, -1, 1), *gy = rnd(n, 4, -1, 1), *t = rnd(n, 5, -1, 1);
-    double *y = dalloc(n), *st = dalloc(2 * (size_t)rows), *dx = dalloc(n), *dg = dalloc(d), *db = dalloc(d), *jv = dalloc(n);
+    double *y = tu_dalloc(n), *st = tu_dalloc(2 * (size_t)rows), *dx = tu_dalloc(n), *dg = tu_dalloc(d), *db = tu_dalloc(d), *jv = tu_dalloc(n);
     clnas_ln_fwd_ref(rows, d, CLNAS_LN_EPS, x, g, b, y, st);
     clnas_ln_bwd_ref(rows, d, x, g, st, gy, dx, dg, db);
     clnas_ln_jvp_ref(rows, d, x, g, st, t, jv);
@@ -954,7 +932,7 @@ static void case_ln(const char *dir, int rows, int d)
 static void case_act(const char *dir, clnas_act a)
 {
     const size_t n = 101;
-    double *x = rnd(n, 6, -5, 5), *gy = rnd(n, 7, -1, 1), *y = dalloc(n), *dx = dalloc(n);
+    double *x = rnd(n, 6, -5, 5), *gy = rnd(n, 7, -1, 1), *y = tu_dalloc(n), *dx = tu_dalloc(n);
     clnas_act_fwd_ref(a, n, x, y);
     clnas_act_bwd_ref(a, n, x, gy, dx);
     const char *nm = a == CLNAS_ACT_GELU ? "gelu" : "tanh";
@@ -971,7 +949,7 @@ static void case_attn(const char *dir, const char *name, int B, int H, int W, in
     cr_assert(clnas_attn_shape_init(&as, B, H, W, C, heads, wh, ww));
     const size_t part = (size_t)B * H * W * C, np = clnas_attn_probs_floats(&as);
     double *x = rnd(3 * part, 8, -2, 2), *gy = rnd(part, 9, -1, 1), *t = rnd(3 * part, 10, -1, 1);
-    double *y = dalloc(part), *P = dalloc(np), *dx = dalloc(3 * part), *jv = dalloc(part);
+    double *y = tu_dalloc(part), *P = tu_dalloc(np), *dx = tu_dalloc(3 * part), *jv = tu_dalloc(part);
     clnas_attn_fwd_ref(&as, x, y, P);
     clnas_attn_bwd_ref(&as, x, P, gy, dx);
     clnas_attn_jvp_ref(&as, x, P, t, jv);
@@ -989,7 +967,7 @@ static void case_merge(const char *dir, const char *name, int B, int C, int H, i
     const int pad = (k - 2) / 2, pad_hi = (k - 1) / 2;
     cr_assert(clnas_unfold_shape_init(&us, B, C, H, W, k, 2, pad, pad_hi, 1));
     const size_t nx = (size_t)B * C * H * W, ny = (size_t)B * us.hout * us.wout * C * k * k;
-    double *x = rnd(nx, 11, -1, 1), *gy = rnd(ny, 12, -1, 1), *y = dalloc(ny), *dx = dalloc(nx);
+    double *x = rnd(nx, 11, -1, 1), *gy = rnd(ny, 12, -1, 1), *y = tu_dalloc(ny), *dx = tu_dalloc(nx);
     clnas_unfold_fwd_ref(&us, x, y);
     clnas_unfold_bwd_ref(&us, gy, dx);
     FILE *f = case_file(dir, name);
@@ -1008,7 +986,7 @@ static void case_embed(const char *dir, const char *name, int B, int H, int D, i
     const int rows = B * us.hout * us.wout, in = C * k * k;
     const size_t nx = (size_t)B * C * H * H, nu = (size_t)rows * in, ny = (size_t)rows * D, nw = (size_t)D * in;
     double *x = rnd(nx, 13, -1, 1), *w = rnd(nw, 14, -0.3, 0.3), *b = rnd(D, 15, -1, 1), *gy = rnd(ny, 16, -1, 1);
-    double *u = dalloc(nu), *y = dalloc(ny), *du = dalloc(nu), *dx = dalloc(nx), *dw = dalloc(nw), *db = dalloc(D);
+    double *u = tu_dalloc(nu), *y = tu_dalloc(ny), *du = tu_dalloc(nu), *dx = tu_dalloc(nx), *dw = tu_dalloc(nw), *db = tu_dalloc(D);
     clnas_unfold_fwd_ref(&us, x, u);
     clnas_tlinear_fwd_ref(rows, in, D, u, w, b, y);
     clnas_tlinear_bwd_ref(rows, in, D, u, w, gy, du, dw, db);
@@ -1024,7 +1002,7 @@ static void case_embed(const char *dir, const char *name, int B, int H, int D, i
 static void case_pool(const char *dir, int B, int T, int D)
 {
     const size_t nx = (size_t)B * T * D, ny = (size_t)B * D;
-    double *x = rnd(nx, 17, -1, 1), *gy = rnd(ny, 18, -1, 1), *y = dalloc(ny), *dx = dalloc(nx);
+    double *x = rnd(nx, 17, -1, 1), *gy = rnd(ny, 18, -1, 1), *y = tu_dalloc(ny), *dx = tu_dalloc(nx);
     clnas_tokpool_fwd_ref(B, T, D, x, y);
     clnas_tokpool_bwd_ref(B, T, D, gy, dx);
     FILE *f = case_file(dir, "pool");

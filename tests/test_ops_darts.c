@@ -28,30 +28,11 @@
 
 #define OKC(ctx, call) cr_assert_eq((call), CLNAS_OK, "%s: %s", #call, clnas_ctx_errmsg(ctx))
 
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof(double));
-    cr_assert(p, "out of host memory");
-    return p;
-}
-
-static void fillr(double *d, size_t n, uint64_t seed, double lo, double hi)
-{
-    tu_fill(d, n, seed, lo, hi);
-    tu_round_to_float(d, n);
-}
-
-static clnas_dt dt(cl_mem m, size_t off)
-{
-    clnas_dt t = {m, off};
-    return t;
-}
-
 /* A storage of nb samples x cs channels x hw, SENTINEL everywhere except channels
  * [c0, c0 + c) of every sample, which hold src ([nb][c][hw]; NULL: SENTINEL too). */
 static double *embed(const double *src, size_t nb, int c, size_t hw, int cs, int c0)
 {
-    double *st = dalloc(nb * cs * hw);
+    double *st = tu_dalloc(nb * cs * hw);
     for (size_t i = 0; i < nb * cs * hw; i++) st[i] = SENTINEL;
     if (src)
         for (size_t b = 0; b < nb; b++)
@@ -62,7 +43,7 @@ static double *embed(const double *src, size_t nb, int c, size_t hw, int cs, int
 /* The slice back out of a storage; fails when anything outside it is not SENTINEL. */
 static double *extract(const double *st, size_t nb, int c, size_t hw, int cs, int c0, const char *what)
 {
-    double *out = dalloc(nb * c * hw);
+    double *out = tu_dalloc(nb * c * hw);
     size_t bad = 0;
     for (size_t b = 0; b < nb; b++)
         for (int ch = 0; ch < cs; ch++) {
@@ -90,12 +71,12 @@ static dslice dslice_put(clnas_ctx *ctx, const double *src, size_t nb, int c, si
     free(st);
     return d;
 }
-static clnas_dt dslice_dt(const dslice *d) { return dt(d->m, (size_t)d->c0 * d->hw); }
+static clnas_dt dslice_dt(const dslice *d) { return tu_dt(d->m, (size_t)d->c0 * d->hw); }
 /* Reads the slice back (checking the rest of the storage) and frees the buffer. */
 static double *dslice_take(clnas_ctx *ctx, dslice *d, const char *what)
 {
     const size_t n = d->nb * d->cs * d->hw;
-    double *st = dalloc(n);
+    double *st = tu_dalloc(n);
     tu_read(ctx, d->m, 0, n, st);
     clnas_buf_free(d->m);
     d->m = NULL;
@@ -143,12 +124,12 @@ static void dw_one(clnas_ctx *ctx, const dw_case *t, int S, int layout, int accu
     const int xc0 = LAYOUT[layout][1], yc0 = LAYOUT[layout][3];
     const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
     const size_t nx = N * t->c * hw, ny = N * t->c * ohw, nw = (size_t)t->c * t->k * t->k, g_ld = nw + 5;
-    double *x = dalloc(nx), *w = dalloc(nw), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx);
-    double *dxr = dalloc(S * nx), *dwr = dalloc(S * g_ld), *tmp = dalloc(nx);
-    fillr(x, nx, 1, -1, 1);
-    fillr(w, nw, 2, -1, 1);
-    fillr(dy, S * ny, 3, -1, 1);
-    fillr(dx0, S * nx, 4, -1, 1);
+    double *x = tu_dalloc(nx), *w = tu_dalloc(nw), *y = tu_dalloc(ny), *dy = tu_dalloc(S * ny), *dx0 = tu_dalloc(S * nx);
+    double *dxr = tu_dalloc(S * nx), *dwr = tu_dalloc(S * g_ld), *tmp = tu_dalloc(nx);
+    tu_fill_rounded(x, nx, 1, -1, 1);
+    tu_fill_rounded(w, nw, 2, -1, 1);
+    tu_fill_rounded(dy, S * ny, 3, -1, 1);
+    tu_fill_rounded(dx0, S * nx, 4, -1, 1);
     clnas_dwconv_fwd_ref(&s, x, w, y);
     for (int sd = 0; sd < S; sd++) {
         for (size_t i = 0; i < nx; i++) dxr[sd * nx + i] = accumulate ? dx0[sd * nx + i] : 0.0;
@@ -160,12 +141,12 @@ static void dw_one(clnas_ctx *ctx, const dw_case *t, int S, int layout, int accu
     dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, yc0);
     dslice dDX = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, s.xcs, xc0);
     cl_mem dW = tu_upload(ctx, w, nw), dG = NULL;
-    double *gsent = dalloc(S * g_ld);
+    double *gsent = tu_dalloc(S * g_ld);
     for (size_t i = 0; i < S * g_ld; i++) gsent[i] = SENTINEL;
     dG = tu_upload(ctx, gsent, S * g_ld);
-    OKC(ctx, clnas_dwconv_fwd(ctx, &s, dslice_dt(&dX), dt(dW, 0), dslice_dt(&dY)));
-    OKC(ctx, clnas_dwconv_bwd_data(ctx, &s, S, dt(dW, 0), dslice_dt(&dDY), dslice_dt(&dDX), accumulate));
-    OKC(ctx, clnas_dwconv_bwd_weight(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), dt(dG, 2), g_ld));
+    OKC(ctx, clnas_dwconv_fwd(ctx, &s, dslice_dt(&dX), tu_dt(dW, 0), dslice_dt(&dY)));
+    OKC(ctx, clnas_dwconv_bwd_data(ctx, &s, S, tu_dt(dW, 0), dslice_dt(&dDY), dslice_dt(&dDX), accumulate));
+    OKC(ctx, clnas_dwconv_bwd_weight(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), tu_dt(dG, 2), g_ld));
     char what[160];
     snprintf(what, sizeof what, "dwconv n%d c%d %dx%d k%d s%d d%d S%d L%d acc%d", t->n, t->c, t->h, t->w, t->k,
              t->stride, t->dil, S, layout, accumulate);
@@ -212,7 +193,7 @@ Test(darts_ops, dwconv_reference_backward_matches_finite_differences)
         const size_t nx = (size_t)t->n * t->c * t->h * t->w, nw = (size_t)t->c * t->k * t->k;
         const size_t ny = (size_t)t->n * t->c * u.s.hout * u.s.wout;
         u.nx = nx;
-        double *in = dalloc(nx + nw), *wt = dalloc(ny), *g = dalloc(nx + nw);
+        double *in = tu_dalloc(nx + nw), *wt = tu_dalloc(ny), *g = tu_dalloc(nx + nw);
         tu_fill(in, nx + nw, 10 + i, -1, 1);
         tu_fill(wt, ny, 20 + i, -1, 1);
         clnas_dwconv_bwd_data_ref(&u.s, in + nx, wt, g);
@@ -243,12 +224,12 @@ static void mp_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int ac
     const int xc0 = LAYOUT[layout][1], yc0 = LAYOUT[layout][3];
     const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
     const size_t nx = N * t->c * hw, ny = N * t->c * ohw;
-    double *x = dalloc(nx), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
-    fillr(x, nx, 31, -1, 1);
+    double *x = tu_dalloc(nx), *y = tu_dalloc(ny), *dy = tu_dalloc(S * ny), *dx0 = tu_dalloc(S * nx), *dxr = tu_dalloc(S * nx);
+    tu_fill_rounded(x, nx, 31, -1, 1);
     if (ties)
         for (size_t i = 0; i < nx; i++) x[i] = floor(x[i] * 2.0); /* -2 .. 1 */
-    fillr(dy, S * ny, 32, -1, 1);
-    fillr(dx0, S * nx, 33, -1, 1);
+    tu_fill_rounded(dy, S * ny, 32, -1, 1);
+    tu_fill_rounded(dx0, S * nx, 33, -1, 1);
     clnas_maxpool_fwd_ref(&s, x, y);
     for (int sd = 0; sd < S; sd++) {
         for (size_t i = 0; i < nx; i++) dxr[sd * nx + i] = accumulate ? dx0[sd * nx + i] : 0.0;
@@ -258,9 +239,9 @@ static void mp_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int ac
     dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, yc0);
     dslice dDX = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, s.xcs, xc0);
     OKC(ctx, clnas_maxpool_fwd(ctx, &s, dslice_dt(&dX), dslice_dt(&dY)));
-    double *wsz = dalloc(clnas_maxpool_workspace_floats(&s) + 3);
+    double *wsz = tu_dalloc(clnas_maxpool_workspace_floats(&s) + 3);
     cl_mem WS = tu_upload(ctx, wsz, clnas_maxpool_workspace_floats(&s) + 3);
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), dslice_dt(&dDX), accumulate, dt(WS, 3)));
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, S, dslice_dt(&dX), dslice_dt(&dDY), dslice_dt(&dDX), accumulate, tu_dt(WS, 3)));
     clnas_buf_free(WS);
     free(wsz);
     char what[160];
@@ -299,7 +280,7 @@ Test(darts_ops, maxpool_ties_go_to_the_first_maximum)
     const double want[9] = {1, 0, 10, 0, 1100, 0, 0, 0, 0};
     for (int i = 0; i < 9; i++) cr_expect_eq(dx[i], want[i], "reference dx[%d] = %g, want %g", i, dx[i], want[i]);
     cl_mem X = tu_upload(ctx, x, 9), DY = tu_upload(ctx, dy, 4), DX = tu_upload(ctx, dx, 9), WS = tu_upload(ctx, dy, 4);
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0, dt(WS, 0)));
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, tu_dt(X, 0), tu_dt(DY, 0), tu_dt(DX, 0), 0, tu_dt(WS, 0)));
     double got[9];
     tu_read(ctx, DX, 0, 9, got);
     for (int i = 0; i < 9; i++) cr_expect_eq(got[i], want[i], "device dx[%d] = %g, want %g", i, got[i], want[i]);
@@ -311,7 +292,7 @@ Test(darts_ops, maxpool_ties_go_to_the_first_maximum)
     cr_expect(isnan(yn[0]), "max of a window with a NaN is NaN");
     cr_expect(dxn[0] == 0 && dxn[4] == 1111, "gradient to the last NaN: dx[0] %g dx[4] %g", dxn[0], dxn[4]);
     tu_write(ctx, X, 0, xn, 9);
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0, dt(WS, 0)));
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, tu_dt(X, 0), tu_dt(DY, 0), tu_dt(DX, 0), 0, tu_dt(WS, 0)));
     tu_read(ctx, DX, 0, 9, got);
     cr_expect(got[0] == 0 && got[4] == 1111, "device: gradient to the last NaN: dx[0] %g dx[4] %g", got[0], got[4]);
     clnas_buf_free(X);
@@ -330,7 +311,7 @@ Test(darts_ops, maxpool_reference_backward_matches_finite_differences)
         mp_ud u;
         clnas_pool_shape_init(&u.s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
         const size_t nx = (size_t)t->n * t->c * t->h * t->w, ny = (size_t)t->n * t->c * u.s.hout * u.s.wout;
-        double *x = dalloc(nx), *wt = dalloc(ny), *g = dalloc(nx);
+        double *x = tu_dalloc(nx), *wt = tu_dalloc(ny), *g = tu_dalloc(nx);
         /* distinct values at least 1e-3 apart (a random permutation of a grid): no window has
            two maxima within the step, so the max is differentiable everywhere we probe */
         for (size_t j = 0; j < nx; j++) x[j] = (double)((j * 7919) % nx) * 1e-3 - 0.3;
@@ -352,10 +333,10 @@ static void shift_one(clnas_ctx *ctx, const map_case *t, int S, int layout, int 
     clnas_map_shape m = clnas_map_shape_make(t->n, t->c, t->h, t->w, t->c + LAYOUT[layout][0], t->c + LAYOUT[layout][2]);
     const int xc0 = LAYOUT[layout][1], yc0 = LAYOUT[layout][3];
     const size_t hw = (size_t)t->h * t->w, N = (size_t)t->n, nx = N * t->c * hw;
-    double *x = dalloc(nx), *y = dalloc(nx), *dy = dalloc(S * nx), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
-    fillr(x, nx, 51, -1, 1);
-    fillr(dy, S * nx, 52, -1, 1);
-    fillr(dx0, S * nx, 53, -1, 1);
+    double *x = tu_dalloc(nx), *y = tu_dalloc(nx), *dy = tu_dalloc(S * nx), *dx0 = tu_dalloc(S * nx), *dxr = tu_dalloc(S * nx);
+    tu_fill_rounded(x, nx, 51, -1, 1);
+    tu_fill_rounded(dy, S * nx, 52, -1, 1);
+    tu_fill_rounded(dx0, S * nx, 53, -1, 1);
     clnas_shift_fwd_ref(t->n, t->c, t->h, t->w, x, y);
     for (int sd = 0; sd < S; sd++) {
         for (size_t i = 0; i < nx; i++) dxr[sd * nx + i] = accumulate ? dx0[sd * nx + i] : 0.0;
@@ -382,11 +363,11 @@ static void relu_axpby_one(clnas_ctx *ctx, const map_case *t, int S, int layout,
     clnas_map_shape m = clnas_map_shape_make(t->n, t->c, t->h, t->w, t->c + LAYOUT[layout][0], t->c + LAYOUT[layout][2]);
     const int xc0 = LAYOUT[layout][1], yc0 = LAYOUT[layout][3];
     const size_t hw = (size_t)t->h * t->w, N = (size_t)t->n, nx = N * t->c * hw;
-    double *x = dalloc(nx), *y = dalloc(nx), *dy = dalloc(S * nx), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
-    double *z = dalloc(S * nx), *zr = dalloc(S * nx);
-    fillr(x, nx, 61, -1, 1);
-    fillr(dy, S * nx, 62, -1, 1);
-    fillr(dx0, S * nx, 63, -1, 1);
+    double *x = tu_dalloc(nx), *y = tu_dalloc(nx), *dy = tu_dalloc(S * nx), *dx0 = tu_dalloc(S * nx), *dxr = tu_dalloc(S * nx);
+    double *z = tu_dalloc(S * nx), *zr = tu_dalloc(S * nx);
+    tu_fill_rounded(x, nx, 61, -1, 1);
+    tu_fill_rounded(dy, S * nx, 62, -1, 1);
+    tu_fill_rounded(dx0, S * nx, 63, -1, 1);
     clnas_relu_fwd_ref(nx, x, y);
     for (int sd = 0; sd < S; sd++) {
         for (size_t i = 0; i < nx; i++) dxr[sd * nx + i] = accumulate ? dx0[sd * nx + i] : 0.0;
@@ -443,7 +424,7 @@ Test(darts_ops, shift_reference_backward_matches_finite_differences)
         const map_case *t = &MAP_CASES[i];
         shift_ud u = {t->n, t->c, t->h, t->w};
         const size_t nx = (size_t)t->n * t->c * t->h * t->w;
-        double *x = dalloc(nx), *wt = dalloc(nx), *g = dalloc(nx);
+        double *x = tu_dalloc(nx), *wt = tu_dalloc(nx), *g = tu_dalloc(nx);
         tu_fill(x, nx, 70 + i, -1, 1);
         tu_fill(wt, nx, 80 + i, -1, 1);
         clnas_shift_bwd_ref(t->n, t->c, t->h, t->w, wt, g);
@@ -463,11 +444,11 @@ static void ap_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int ac
     s.ycs = t->c + LAYOUT[layout][2];
     const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
     const size_t nx = N * t->c * hw, ny = N * t->c * ohw;
-    double *x = dalloc(nx), *y = dalloc(ny), *dy = dalloc(S * ny), *dx0 = dalloc(S * nx), *dxr = dalloc(S * nx);
-    double *dys = dalloc(ny);
-    fillr(x, nx, 91, -1, 1);
-    fillr(dy, S * ny, 92, -1, 1);
-    fillr(dx0, S * nx, 93, -1, 1);
+    double *x = tu_dalloc(nx), *y = tu_dalloc(ny), *dy = tu_dalloc(S * ny), *dx0 = tu_dalloc(S * nx), *dxr = tu_dalloc(S * nx);
+    double *dys = tu_dalloc(ny);
+    tu_fill_rounded(x, nx, 91, -1, 1);
+    tu_fill_rounded(dy, S * ny, 92, -1, 1);
+    tu_fill_rounded(dx0, S * nx, 93, -1, 1);
     clnas_avgpool_fwd_ref(&s, x, y);
     for (int sd = 0; sd < S; sd++) {
         for (size_t j = 0; j < nx; j++) dxr[sd * nx + j] = acc ? dx0[sd * nx + j] : 0.0;
@@ -517,11 +498,11 @@ Test(darts_ops, conv_output_slice_matches_reference)
         const int yc0 = 2;
         const size_t hw = (size_t)c[2] * c[3], ohw = (size_t)s.hout * s.wout, N = (size_t)c[0];
         const size_t nx = N * c[1] * hw, ny = N * c[4] * ohw, nw = (size_t)c[4] * c[1] * c[5] * c[5];
-        double *x = dalloc(nx), *w = dalloc(nw), *y = dalloc(ny), *dy = dalloc(S * ny), *dxr = dalloc(S * nx);
-        double *dwr = dalloc(S * nw), *gdx = dalloc(S * nx), *gdw = dalloc(S * nw);
-        fillr(x, nx, 101, -1, 1);
-        fillr(w, nw, 102, -1, 1);
-        fillr(dy, S * ny, 103, -1, 1);
+        double *x = tu_dalloc(nx), *w = tu_dalloc(nw), *y = tu_dalloc(ny), *dy = tu_dalloc(S * ny), *dxr = tu_dalloc(S * nx);
+        double *dwr = tu_dalloc(S * nw), *gdx = tu_dalloc(S * nx), *gdw = tu_dalloc(S * nw);
+        tu_fill_rounded(x, nx, 101, -1, 1);
+        tu_fill_rounded(w, nw, 102, -1, 1);
+        tu_fill_rounded(dy, S * ny, 103, -1, 1);
         clnas_conv_fwd_ref(&s, x, w, y);
         for (int sd = 0; sd < S; sd++) {
             clnas_conv_bwd_data_ref(&s, w, dy + sd * ny, dxr + sd * nx);
@@ -530,12 +511,12 @@ Test(darts_ops, conv_output_slice_matches_reference)
         cl_mem X = tu_upload(ctx, x, nx), W = tu_upload(ctx, w, nw), DX = tu_upload(ctx, gdx, S * nx);
         cl_mem DW = tu_upload(ctx, gdw, S * nw);
         const size_t wsn = clnas_conv_workspace_floats(&s, S);
-        double *wz = dalloc(wsn + 1);
+        double *wz = tu_dalloc(wsn + 1);
         cl_mem WS = tu_upload(ctx, wz, wsn + 1);
         dslice dY = dslice_put(ctx, NULL, N, c[4], ohw, s.ycs, yc0), dDY = dslice_put(ctx, dy, S * N, c[4], ohw, s.ycs, yc0);
-        OKC(ctx, clnas_conv_fwd(ctx, &s, dt(X, 0), dt(W, 0), dslice_dt(&dY)));
-        OKC(ctx, clnas_conv_bwd_data(ctx, &s, S, dt(W, 0), dslice_dt(&dDY), dt(DX, 0)));
-        OKC(ctx, clnas_conv_bwd_weight(ctx, &s, S, dt(X, 0), dslice_dt(&dDY), dt(DW, 0), nw, dt(WS, 0)));
+        OKC(ctx, clnas_conv_fwd(ctx, &s, tu_dt(X, 0), tu_dt(W, 0), dslice_dt(&dY)));
+        OKC(ctx, clnas_conv_bwd_data(ctx, &s, S, tu_dt(W, 0), dslice_dt(&dDY), tu_dt(DX, 0)));
+        OKC(ctx, clnas_conv_bwd_weight(ctx, &s, S, tu_dt(X, 0), dslice_dt(&dDY), tu_dt(DW, 0), nw, tu_dt(WS, 0)));
         double *gy = dslice_take(ctx, &dY, "conv output slice");
         tu_read(ctx, DX, 0, S * nx, gdx);
         tu_read(ctx, DW, 0, S * nw, gdw);
@@ -610,13 +591,13 @@ static void tiny_device_vs_reference(int B, int S)
     const size_t nx = (size_t)B * c * h * w, np = clnas_net_nparams(net), nl = (size_t)B * 5;
     float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *lg = malloc(nl * sizeof *lg);
     float *dl = malloc(S * nl * sizeof *dl), *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
-    double *xd = dalloc(nx), *pd = dalloc(np), *lgd = dalloc(nl), *dlall = dalloc(S * nl), *pgd = dalloc(np);
-    double *dxd = dalloc(nx), *tmp = dalloc(np + nx + nl);
-    fillr(xd, nx, 111, -2, 2);
+    double *xd = tu_dalloc(nx), *pd = tu_dalloc(np), *lgd = tu_dalloc(nl), *dlall = tu_dalloc(S * nl), *pgd = tu_dalloc(np);
+    double *dxd = tu_dalloc(nx), *tmp = tu_dalloc(np + nx + nl);
+    tu_fill_rounded(xd, nx, 111, -2, 2);
     for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
     clnas_net_init_params(net, 3, 0, CLNAS_INIT_PYTORCH, p);
     for (size_t i = 0; i < np; i++) pd[i] = p[i];
-    fillr(dlall, S * nl, 112, -1, 1);
+    tu_fill_rounded(dlall, S * nl, 112, -1, 1);
     for (size_t i = 0; i < S * nl; i++) dl[i] = (float)dlall[i];
     clnas_plan *plan = NULL;
     OKC(ctx, clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
@@ -664,7 +645,7 @@ Test(darts_ops, tiny_network_reference_backward_matches_finite_differences)
     int c, h, w;
     clnas_net_input_shape(net, &c, &h, &w);
     const size_t nx = (size_t)B * c * h * w, np = clnas_net_nparams(net), nl = (size_t)B * 5;
-    double *x = dalloc(nx), *p = dalloc(np), *wt = dalloc(nl), *pg = dalloc(np), *dx = dalloc(nx);
+    double *x = tu_dalloc(nx), *p = tu_dalloc(np), *wt = tu_dalloc(nl), *pg = tu_dalloc(np), *dx = tu_dalloc(nx);
     float *pf = malloc(np * sizeof *pf);
     clnas_net_init_params(net, 9, 0, CLNAS_INIT_PYTORCH, pf);
     for (size_t i = 0; i < np; i++) p[i] = pf[i];
@@ -747,7 +728,7 @@ Test(darts_ops, misuse_of_slices_is_rejected)
     ds.xcs = 3;
     double z[100] = {0};
     cl_mem m = tu_upload(ctx, z, 100);
-    cr_expect_eq(clnas_dwconv_fwd(ctx, &ds, dt(m, 0), dt(m, 0), dt(m, 0)), CLNAS_E_SHAPE);
+    cr_expect_eq(clnas_dwconv_fwd(ctx, &ds, tu_dt(m, 0), tu_dt(m, 0), tu_dt(m, 0)), CLNAS_E_SHAPE);
     cr_expect(strstr(clnas_ctx_errmsg(ctx), "storage channels"), "message: %s", clnas_ctx_errmsg(ctx));
     clnas_buf_free(m);
 }
@@ -761,12 +742,12 @@ Test(darts_ops, region_codes_read_sliced_relu_inputs)
     const int batch = 3, n = 6;
     const size_t bits = clnas_net_relu_bits(net), np = clnas_net_nparams(net), nx1 = 3 * 7 * 7;
     float *pf = malloc(np * sizeof *pf), *xf = malloc(n * nx1 * sizeof *xf);
-    double *p = dalloc(np), *x = dalloc(n * nx1), *acts = dalloc(net->act_per_sample * (size_t)batch);
+    double *p = tu_dalloc(np), *x = tu_dalloc(n * nx1), *acts = tu_dalloc(net->act_per_sample * (size_t)batch);
     uint8_t *dev = malloc(n * bits), *ref = malloc(n * bits);
     cr_assert(pf && xf && dev && ref);
     clnas_net_init_params(net, 5, 1, CLNAS_INIT_PYTORCH, pf);
     for (size_t i = 0; i < np; i++) p[i] = pf[i];
-    fillr(x, n * nx1, 131, -2, 2);
+    tu_fill_rounded(x, n * nx1, 131, -2, 2);
     for (size_t i = 0; i < n * nx1; i++) xf[i] = (float)x[i];
     clnas_lr *lr = NULL;
     OKC(ctx, clnas_lr_create(ctx, net, batch, &lr));
@@ -884,13 +865,13 @@ static void darts_like_vs_reference(int hw, int B, int S)
     const size_t nx = (size_t)B * 3 * hw * hw, np = clnas_net_nparams(net), nl = (size_t)B * 5;
     float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *lg = malloc(nl * sizeof *lg);
     float *dl = malloc(S * nl * sizeof *dl), *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
-    double *xd = dalloc(nx), *pd = dalloc(np), *lgd = dalloc(nl), *dlall = dalloc(S * nl), *pgd = dalloc(np);
-    double *dxd = dalloc(nx), *tmp = dalloc(np + nx + nl);
-    fillr(xd, nx, 141, -2, 2);
+    double *xd = tu_dalloc(nx), *pd = tu_dalloc(np), *lgd = tu_dalloc(nl), *dlall = tu_dalloc(S * nl), *pgd = tu_dalloc(np);
+    double *dxd = tu_dalloc(nx), *tmp = tu_dalloc(np + nx + nl);
+    tu_fill_rounded(xd, nx, 141, -2, 2);
     for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
     clnas_net_init_params(net, 4, 0, CLNAS_INIT_PYTORCH, p);
     for (size_t i = 0; i < np; i++) pd[i] = p[i];
-    fillr(dlall, S * nl, 142, -1, 1);
+    tu_fill_rounded(dlall, S * nl, 142, -1, 1);
     for (size_t i = 0; i < S * nl; i++) dl[i] = (float)dlall[i];
     clnas_plan *plan = NULL;
     OKC(ctx, clnas_plan_create(ctx, net, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));
@@ -956,12 +937,12 @@ Test(darts_ops, wide_sums_keep_every_input_gradient)
     const size_t nx = (size_t)B * 50, np = clnas_net_nparams(n), nl = (size_t)B * 4;
     float *x = malloc(nx * sizeof *x), *p = malloc(np * sizeof *p), *dl = malloc(S * nl * sizeof *dl);
     float *pg = malloc(S * np * sizeof *pg), *dx = malloc(S * nx * sizeof *dx);
-    double *xd = dalloc(nx), *pd = dalloc(np), *dld = dalloc(S * nl), *pgd = dalloc(np), *dxd = dalloc(nx), *tmp = dalloc(np);
-    fillr(xd, nx, 151, -2, 2);
+    double *xd = tu_dalloc(nx), *pd = tu_dalloc(np), *dld = tu_dalloc(S * nl), *pgd = tu_dalloc(np), *dxd = tu_dalloc(nx), *tmp = tu_dalloc(np);
+    tu_fill_rounded(xd, nx, 151, -2, 2);
     for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
     clnas_net_init_params(n, 6, 0, CLNAS_INIT_PYTORCH, p);
     for (size_t i = 0; i < np; i++) pd[i] = p[i];
-    fillr(dld, S * nl, 152, -1, 1);
+    tu_fill_rounded(dld, S * nl, 152, -1, 1);
     for (size_t i = 0; i < S * nl; i++) dl[i] = (float)dld[i];
     clnas_plan *plan = NULL;
     OKC(ctx, clnas_plan_create(ctx, n, B, S, CLNAS_PLAN_PARAM_GRADS, &plan));

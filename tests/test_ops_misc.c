@@ -17,36 +17,8 @@
 #define FD_TOL 1e-6    /* finite differences vs analytic reference backward */
 #define SENTINEL 777.0 /* fills gradient rows around the written parameter gradients */
 
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof(double));
-    cr_assert(p, "out of host memory");
-    return p;
-}
-
-static void fillr(double *d, size_t n, uint64_t seed, double lo, double hi)
-{
-    tu_fill(d, n, seed, lo, hi);
-    tu_round_to_float(d, n);
-}
-
 /* A fresh buffer of off + n + 3 floats, all SENTINEL, with h[0..n) at float offset off. */
-static cl_mem put(clnas_ctx *ctx, const double *h, size_t n, size_t off)
-{
-    size_t tot = off + n + 3;
-    double *fill = dalloc(tot);
-    for (size_t i = 0; i < tot; i++) fill[i] = SENTINEL;
-    if (h) memcpy(fill + off, h, n * sizeof(double));
-    cl_mem m = tu_upload(ctx, fill, tot);
-    free(fill);
-    return m;
-}
-
-static clnas_dt dt(cl_mem m, size_t off)
-{
-    clnas_dt t = {m, off};
-    return t;
-}
+static cl_mem put(clnas_ctx *ctx, const double *h, size_t n, size_t off) { return tu_put(ctx, h, n, off, SENTINEL); }
 
 /* Compares, logs the measured error and keeps the worst per test in *worst. */
 static void check(const char *what, const double *got, const double *ref, size_t n, double tol,
@@ -86,16 +58,16 @@ static void bn_case(int N, int C, int H, int W, int S, double lo, double hi, uin
     clnas_bn_shape s = {N, C, H, W, 1e-5};
     size_t per = (size_t)N * C * H * W, tot = per * (size_t)S;
     fprintf(stderr, " bn N=%d C=%d H=%d W=%d S=%d x in [%g,%g)\n", N, C, H, W, S, lo, hi);
-    double *x = dalloc(per), *gam = dalloc(C), *bet = dalloc(C), *y = dalloc(per);
-    double *mean = dalloc(C), *inv = dalloc(C), *got = dalloc(tot), *st = dalloc(2 * (size_t)C);
-    fillr(x, per, seed, lo, hi);
-    fillr(gam, C, seed + 1, 0.5, 1.5);
-    fillr(bet, C, seed + 2, -0.5, 0.5);
+    double *x = tu_dalloc(per), *gam = tu_dalloc(C), *bet = tu_dalloc(C), *y = tu_dalloc(per);
+    double *mean = tu_dalloc(C), *inv = tu_dalloc(C), *got = tu_dalloc(tot), *st = tu_dalloc(2 * (size_t)C);
+    tu_fill_rounded(x, per, seed, lo, hi);
+    tu_fill_rounded(gam, C, seed + 1, 0.5, 1.5);
+    tu_fill_rounded(bet, C, seed + 2, -0.5, 0.5);
     clnas_bn_fwd_ref(&s, x, gam, bet, y, mean, inv);
 
     cl_mem xb = put(ctx, x, per, 3), gb = put(ctx, gam, C, 1), bb = put(ctx, bet, C, 0);
     cl_mem yb = put(ctx, NULL, per, 5), sb = put(ctx, NULL, 2 * (size_t)C, 2);
-    OKC(ctx, clnas_bn_fwd(ctx, &s, dt(xb, 3), dt(gb, 1), dt(bb, 0), dt(yb, 5), dt(sb, 2)));
+    OKC(ctx, clnas_bn_fwd(ctx, &s, tu_dt(xb, 3), tu_dt(gb, 1), tu_dt(bb, 0), tu_dt(yb, 5), tu_dt(sb, 2)));
     tu_read(ctx, yb, 5, per, got);
     check("bn fwd y", got, y, per, TOL, worst);
     tu_read(ctx, sb, 2, 2 * (size_t)C, st);
@@ -103,9 +75,9 @@ static void bn_case(int N, int C, int H, int W, int S, double lo, double hi, uin
     check("bn fwd invstd", st + C, inv, C, TOL, worst);
 
     /* backward: S seeds, accumulate into a nonzero dx */
-    double *dy = dalloc(tot), *dx = dalloc(tot), *dgr = dalloc((size_t)S * C), *dbr = dalloc((size_t)S * C);
-    fillr(dy, tot, seed + 3, -1, 1);
-    fillr(dx, tot, seed + 4, -1, 1);
+    double *dy = tu_dalloc(tot), *dx = tu_dalloc(tot), *dgr = tu_dalloc((size_t)S * C), *dbr = tu_dalloc((size_t)S * C);
+    tu_fill_rounded(dy, tot, seed + 3, -1, 1);
+    tu_fill_rounded(dx, tot, seed + 4, -1, 1);
     cl_mem dyb = put(ctx, dy, tot, 7), dxb = put(ctx, dx, tot, 1);
     for (int k = 0; k < S; k++)
         clnas_bn_bwd_ref(&s, x, gam, mean, inv, dy + k * per, dx + k * per, dgr + (size_t)k * C,
@@ -113,8 +85,8 @@ static void bn_case(int N, int C, int H, int W, int S, double lo, double hi, uin
     const size_t g_ld = 2 * (size_t)C + 5, goff = 4, a = 0, b = (size_t)C + 1;
     const size_t gtot = goff + (size_t)S * g_ld + 3;
     cl_mem G = put(ctx, NULL, gtot - 3, 0);
-    OKC(ctx, clnas_bn_bwd(ctx, &s, S, dt(xb, 3), dt(gb, 1), dt(sb, 2), dt(dyb, 7), dt(dxb, 1),
-                          dt(G, goff + a), dt(G, goff + b), g_ld));
+    OKC(ctx, clnas_bn_bwd(ctx, &s, S, tu_dt(xb, 3), tu_dt(gb, 1), tu_dt(sb, 2), tu_dt(dyb, 7), tu_dt(dxb, 1),
+                          tu_dt(G, goff + a), tu_dt(G, goff + b), g_ld));
     tu_read(ctx, dxb, 1, tot, got);
     /* dx = gamma*invstd*(dy - mean(dy) - xhat*mean(dy*xhat)) is a difference of terms of size
      * gamma*invstd*|dy| that can cancel almost completely (with M = 2, xhat = +-1 up to eps and
@@ -130,7 +102,7 @@ static void bn_case(int N, int C, int H, int W, int S, double lo, double hi, uin
     fprintf(stderr, "  (bn dx bound %.3g: amplification gamma*invstd*|dy| / scale = %.3g)\n", dxtol,
             amp / outscale);
     check("bn bwd dx (accumulated)", got, dx, tot, dxtol, worst);
-    double *Gh = dalloc(gtot), *pg = dalloc((size_t)S * C), *pb = dalloc((size_t)S * C);
+    double *Gh = tu_dalloc(gtot), *pg = tu_dalloc((size_t)S * C), *pb = tu_dalloc((size_t)S * C);
     tu_read(ctx, G, 0, gtot, Gh);
     for (int k = 0; k < S; k++)
         for (int c = 0; c < C; c++) {
@@ -144,14 +116,14 @@ static void bn_case(int N, int C, int H, int W, int S, double lo, double hi, uin
     /* clnas_bn_bwd_ex: dy read as 0.375 * dy, dx overwritten. dx starts as NaN, so any read
        of it shows; the reference is the plain backward of the scaled dy into zeros. */
     const float sc = 0.375f;
-    double *dys = dalloc(tot), *dx2 = dalloc(tot), *nan_ = dalloc(tot);
+    double *dys = tu_dalloc(tot), *dx2 = tu_dalloc(tot), *nan_ = tu_dalloc(tot);
     for (size_t i = 0; i < tot; i++) { dys[i] = sc * dy[i]; dx2[i] = 0; nan_[i] = NAN; }
     for (int k = 0; k < S; k++)
         clnas_bn_bwd_ref(&s, x, gam, mean, inv, dys + k * per, dx2 + k * per, dgr + (size_t)k * C,
                          dbr + (size_t)k * C);
     cl_mem dx2b = put(ctx, nan_, tot, 1);
-    OKC(ctx, clnas_bn_bwd_ex(ctx, &s, S, dt(xb, 3), dt(gb, 1), dt(sb, 2), dt(dyb, 7), sc, dt(dx2b, 1), 0,
-                             dt(G, goff + a), dt(G, goff + b), g_ld));
+    OKC(ctx, clnas_bn_bwd_ex(ctx, &s, S, tu_dt(xb, 3), tu_dt(gb, 1), tu_dt(sb, 2), tu_dt(dyb, 7), sc, tu_dt(dx2b, 1), 0,
+                             tu_dt(G, goff + a), tu_dt(G, goff + b), g_ld));
     tu_read(ctx, dx2b, 1, tot, got);
     check("bn bwd_ex dx (scaled dy, overwritten)", got, dx2, tot, dxtol, worst);
     tu_read(ctx, G, 0, gtot, Gh);
@@ -207,28 +179,28 @@ Test(ops_misc, eltwise_vs_reference, .timeout = 600)
         for (int S = 1; S <= 3; S += 2) {
             size_t n = counts[ci], tot = n * (size_t)S;
             fprintf(stderr, " relu count=%zu S=%d\n", n, S);
-            double *x = dalloc(n), *y = dalloc(n), *got = dalloc(tot), *dy = dalloc(tot), *dx = dalloc(tot);
-            fillr(x, n, 100 + ci, -1, 1);
+            double *x = tu_dalloc(n), *y = tu_dalloc(n), *got = tu_dalloc(tot), *dy = tu_dalloc(tot), *dx = tu_dalloc(tot);
+            tu_fill_rounded(x, n, 100 + ci, -1, 1);
             if (n > 3) x[1] = 0.0; /* exactly at the kink: PyTorch passes no gradient */
-            fillr(dy, tot, 200 + ci, -1, 1);
-            fillr(dx, tot, 300 + ci, -1, 1);
+            tu_fill_rounded(dy, tot, 200 + ci, -1, 1);
+            tu_fill_rounded(dx, tot, 300 + ci, -1, 1);
             for (size_t i = 0; i < n; i++)
                 if (x[i] <= 0) dy[i] = NAN; /* must not leak through the mask */
             clnas_relu_fwd_ref(n, x, y);
             cl_mem xb = put(ctx, x, n, 2), yb = put(ctx, NULL, n, 1);
-            OKC(ctx, clnas_relu_fwd(ctx, n, dt(xb, 2), dt(yb, 1)));
+            OKC(ctx, clnas_relu_fwd(ctx, n, tu_dt(xb, 2), tu_dt(yb, 1)));
             tu_read(ctx, yb, 1, n, got);
             check("relu fwd", got, y, n, TOL, &worst);
             cl_mem dyb = put(ctx, dy, tot, 3), dxb = put(ctx, dx, tot, 0);
             for (int k = 0; k < S; k++) clnas_relu_bwd_ref(n, x, dy + k * n, dx + k * n);
-            OKC(ctx, clnas_relu_bwd(ctx, n, S, dt(xb, 2), dt(dyb, 3), dt(dxb, 0)));
+            OKC(ctx, clnas_relu_bwd(ctx, n, S, tu_dt(xb, 2), tu_dt(dyb, 3), tu_dt(dxb, 0)));
             tu_read(ctx, dxb, 0, tot, got);
             check("relu bwd dx (accumulated)", got, dx, tot, TOL, &worst);
             /* clnas_relu_bwd_ex overwriting: dx starts as NaN (a read would show) */
             for (size_t i = 0; i < tot; i++) { dx[i] = 0; got[i] = NAN; }
             for (int k = 0; k < S; k++) clnas_relu_bwd_ref(n, x, dy + k * n, dx + k * n);
             cl_mem dx2b = put(ctx, got, tot, 0);
-            OKC(ctx, clnas_relu_bwd_ex(ctx, n, S, dt(xb, 2), dt(dyb, 3), dt(dx2b, 0), 0));
+            OKC(ctx, clnas_relu_bwd_ex(ctx, n, S, tu_dt(xb, 2), tu_dt(dyb, 3), tu_dt(dx2b, 0), 0));
             tu_read(ctx, dx2b, 0, tot, got);
             check("relu bwd_ex dx (overwritten)", got, dx, tot, TOL, &worst);
             clnas_buf_free(dx2b);
@@ -239,17 +211,17 @@ Test(ops_misc, eltwise_vs_reference, .timeout = 600)
     /* axpby: general, b = 0 over a NaN-filled y (must overwrite), a = b = 1 */
     {
         const size_t n = 1000;
-        double *x = dalloc(n), *y = dalloc(n), *ref = dalloc(n), *got = dalloc(n);
-        fillr(x, n, 400, -2, 2);
-        fillr(y, n, 401, -2, 2);
+        double *x = tu_dalloc(n), *y = tu_dalloc(n), *ref = tu_dalloc(n), *got = tu_dalloc(n);
+        tu_fill_rounded(x, n, 400, -2, 2);
+        tu_fill_rounded(y, n, 401, -2, 2);
         const float ab[3][2] = {{0.75f, -1.25f}, {-0.5f, 0.0f}, {1.0f, 1.0f}};
         for (int t = 0; t < 3; t++) {
             double a = ab[t][0], b = ab[t][1];
-            double *y0 = dalloc(n);
+            double *y0 = tu_dalloc(n);
             for (size_t i = 0; i < n; i++) y0[i] = (b == 0 && i % 3 == 0) ? NAN : y[i];
             for (size_t i = 0; i < n; i++) ref[i] = a * x[i] + (b == 0 ? 0.0 : b * y0[i]);
             cl_mem xb = put(ctx, x, n, 1), yb = put(ctx, y0, n, 6);
-            OKC(ctx, clnas_axpby(ctx, n, ab[t][0], dt(xb, 1), ab[t][1], dt(yb, 6)));
+            OKC(ctx, clnas_axpby(ctx, n, ab[t][0], tu_dt(xb, 1), ab[t][1], tu_dt(yb, 6)));
             tu_read(ctx, yb, 6, n, got);
             char what[64];
             snprintf(what, sizeof what, "axpby a=%g b=%g", a, b);
@@ -266,13 +238,13 @@ Test(ops_misc, eltwise_vs_reference, .timeout = 600)
         for (int t = 0; t < 3; t++) {
             int S = cfg[t][0], n = cfg[t][1], k = cfg[t][2], row0 = cfg[t][3];
             size_t tot = (size_t)S * n * k;
-            double *ref = dalloc(tot), *got = dalloc(tot);
+            double *ref = tu_dalloc(tot), *got = tu_dalloc(tot);
             for (size_t i = 0; i < tot; i++) ref[i] = NAN;
             cl_mem b = put(ctx, ref, tot, 5);
             for (int s = 0; s < S; s++)
                 for (int r = 0; r < n; r++)
                     for (int j = 0; j < k; j++) ref[((size_t)s * n + r) * k + j] = (r == row0 + s);
-            OKC(ctx, clnas_seed_rows(ctx, S, n, k, row0, dt(b, 5)));
+            OKC(ctx, clnas_seed_rows(ctx, S, n, k, row0, tu_dt(b, 5)));
             tu_read(ctx, b, 5, tot, got);
             check("seed_rows", got, ref, tot, 0.0, &worst);
             clnas_buf_free(b);
@@ -293,20 +265,20 @@ static void pool_case(int N, int C, int H, int W, int k, int stride, int pad, in
     fprintf(stderr, " avgpool N=%d C=%d %dx%d k=%d s=%d p=%d -> %dx%d S=%d\n", N, C, H, W, k,
             stride, pad, s.hout, s.wout, S);
     size_t in = (size_t)N * C * H * W, out = (size_t)N * C * s.hout * s.wout;
-    double *x = dalloc(in), *y = dalloc(out), *got = dalloc(in * S);
-    fillr(x, in, seed, -1, 1);
+    double *x = tu_dalloc(in), *y = tu_dalloc(out), *got = tu_dalloc(in * S);
+    tu_fill_rounded(x, in, seed, -1, 1);
     clnas_avgpool_fwd_ref(&s, x, y);
     cl_mem xb = put(ctx, x, in, 1), yb = put(ctx, NULL, out, 4);
-    OKC(ctx, clnas_avgpool_fwd(ctx, &s, dt(xb, 1), dt(yb, 4)));
+    OKC(ctx, clnas_avgpool_fwd(ctx, &s, tu_dt(xb, 1), tu_dt(yb, 4)));
     tu_read(ctx, yb, 4, out, got);
     check("avgpool fwd", got, y, out, TOL, worst);
 
-    double *dy = dalloc(out * S), *dx = dalloc(in * S);
-    fillr(dy, out * S, seed + 1, -1, 1);
-    fillr(dx, in * S, seed + 2, -1, 1);
+    double *dy = tu_dalloc(out * S), *dx = tu_dalloc(in * S);
+    tu_fill_rounded(dy, out * S, seed + 1, -1, 1);
+    tu_fill_rounded(dx, in * S, seed + 2, -1, 1);
     cl_mem dyb = put(ctx, dy, out * S, 2), dxb = put(ctx, dx, in * S, 3);
     for (int q = 0; q < S; q++) clnas_avgpool_bwd_ref(&s, dy + q * out, dx + q * in);
-    OKC(ctx, clnas_avgpool_bwd(ctx, &s, S, dt(dyb, 2), dt(dxb, 3)));
+    OKC(ctx, clnas_avgpool_bwd(ctx, &s, S, tu_dt(dyb, 2), tu_dt(dxb, 3)));
     tu_read(ctx, dxb, 3, in * S, got);
     check("avgpool bwd dx (accumulated)", got, dx, in * S, TOL, worst);
     /* clnas_avgpool_bwd_ex: dy read scaled, dx overwritten (it starts as NaN: a read shows) */
@@ -314,7 +286,7 @@ static void pool_case(int N, int C, int H, int W, int k, int stride, int pad, in
     for (int q = 0; q < S; q++) clnas_avgpool_bwd_ref(&s, dy + q * out, dx + q * in);
     for (size_t i = 0; i < in * S; i++) dx[i] *= 0.375;
     cl_mem dx2b = put(ctx, got, in * S, 3);
-    OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, dt(dyb, 2), 0.375f, dt(dx2b, 3), 0));
+    OKC(ctx, clnas_avgpool_bwd_ex(ctx, &s, S, tu_dt(dyb, 2), 0.375f, tu_dt(dx2b, 3), 0));
     tu_read(ctx, dx2b, 3, in * S, got);
     check("avgpool bwd_ex dx (scaled dy, overwritten)", got, dx, in * S, TOL, worst);
     clnas_buf_free(dx2b);
@@ -322,10 +294,10 @@ static void pool_case(int N, int C, int H, int W, int k, int stride, int pad, in
         /* clnas_avgpool_bwd_skip: + 0.625 dy (a fused identity edge), accumulated into random
            dx, then overwriting (dx starts as NaN) */
         for (int acc = 1; acc >= 0; acc--) {
-            fillr(dx, in * S, seed + 3, -1, 1);
+            tu_fill_rounded(dx, in * S, seed + 3, -1, 1);
             for (size_t i = 0; i < in * S; i++) got[i] = acc ? dx[i] : NAN;
             if (!acc) memset(dx, 0, in * S * sizeof *dx);
-            double *t = dalloc(in);
+            double *t = tu_dalloc(in);
             for (int q = 0; q < S; q++) {
                 memset(t, 0, in * sizeof *t);
                 clnas_avgpool_bwd_ref(&s, dy + q * out, t);
@@ -333,7 +305,7 @@ static void pool_case(int N, int C, int H, int W, int k, int stride, int pad, in
             }
             free(t);
             cl_mem d3 = put(ctx, got, in * S, 3);
-            OKC(ctx, clnas_avgpool_bwd_skip(ctx, &s, S, dt(dyb, 2), 0.375f, 0.625f, dt(d3, 3), acc));
+            OKC(ctx, clnas_avgpool_bwd_skip(ctx, &s, S, tu_dt(dyb, 2), 0.375f, 0.625f, tu_dt(d3, 3), acc));
             tu_read(ctx, d3, 3, in * S, got);
             check(acc ? "avgpool bwd_skip dx (+ identity, accumulated)" : "avgpool bwd_skip dx (+ identity, overwritten)",
                   got, dx, in * S, TOL, worst);
@@ -349,19 +321,19 @@ static void gap_case(int N, int C, int hw, int S, uint64_t seed, double *worst)
     clnas_ctx *ctx = tu_ctx();
     fprintf(stderr, " gap N=%d C=%d hw=%d S=%d\n", N, C, hw, S);
     size_t in = (size_t)N * C * hw, out = (size_t)N * C;
-    double *x = dalloc(in), *y = dalloc(out), *got = dalloc(in * S);
-    fillr(x, in, seed, -1, 1);
+    double *x = tu_dalloc(in), *y = tu_dalloc(out), *got = tu_dalloc(in * S);
+    tu_fill_rounded(x, in, seed, -1, 1);
     clnas_gap_fwd_ref(N, C, hw, x, y);
     cl_mem xb = put(ctx, x, in, 2), yb = put(ctx, NULL, out, 1);
-    OKC(ctx, clnas_gap_fwd(ctx, N, C, hw, dt(xb, 2), dt(yb, 1)));
+    OKC(ctx, clnas_gap_fwd(ctx, N, C, hw, tu_dt(xb, 2), tu_dt(yb, 1)));
     tu_read(ctx, yb, 1, out, got);
     check("gap fwd", got, y, out, TOL, worst);
-    double *dy = dalloc(out * S), *dx = dalloc(in * S);
-    fillr(dy, out * S, seed + 1, -1, 1);
-    fillr(dx, in * S, seed + 2, -0.1, 0.1);
+    double *dy = tu_dalloc(out * S), *dx = tu_dalloc(in * S);
+    tu_fill_rounded(dy, out * S, seed + 1, -1, 1);
+    tu_fill_rounded(dx, in * S, seed + 2, -0.1, 0.1);
     cl_mem dyb = put(ctx, dy, out * S, 3), dxb = put(ctx, dx, in * S, 1);
     for (int q = 0; q < S; q++) clnas_gap_bwd_ref(N, C, hw, dy + q * out, dx + q * in);
-    OKC(ctx, clnas_gap_bwd(ctx, N, C, hw, S, dt(dyb, 3), dt(dxb, 1)));
+    OKC(ctx, clnas_gap_bwd(ctx, N, C, hw, S, tu_dt(dyb, 3), tu_dt(dxb, 1)));
     tu_read(ctx, dxb, 1, in * S, got);
     check("gap bwd dx (accumulated)", got, dx, in * S, TOL, worst);
     clnas_buf_free(xb); clnas_buf_free(yb); clnas_buf_free(dyb); clnas_buf_free(dxb);
@@ -381,8 +353,8 @@ Test(ops_misc, relu_sign_pack_vs_reference, .timeout = 600)
             for (int with_nan = 0; with_nan < 2; with_nan++) {
                 const size_t n = counts[ci], words = (n + 31) / 32, ld = words + 2, off = 5;
                 const int B = batches[bi];
-                double *x = dalloc(n * (size_t)B);
-                fillr(x, n * (size_t)B, 40 + ci, -1, 1);
+                double *x = tu_dalloc(n * (size_t)B);
+                tu_fill_rounded(x, n * (size_t)B, 40 + ci, -1, 1);
                 x[0] = 0.0;
                 if (with_nan) x[n * (size_t)B - 1] = (ci % 2) ? NAN : INFINITY;
                 uint32_t *ref = calloc(ld * (size_t)B, sizeof *ref), *got = calloc(ld * (size_t)B + off, sizeof *got);
@@ -394,7 +366,7 @@ Test(ops_misc, relu_sign_pack_vs_reference, .timeout = 600)
                 cl_int flag = -1;
                 OKC(ctx, clnas_buf_alloc(ctx, sizeof zero, &fb));
                 OKC(ctx, clnas_buf_write(ctx, fb, 0, sizeof zero, &zero));
-                OKC(ctx, clnas_relu_sign_pack(ctx, n, B, dt(xb, 3), dt(ob, off), ld, dt(fb, 0)));
+                OKC(ctx, clnas_relu_sign_pack(ctx, n, B, tu_dt(xb, 3), tu_dt(ob, off), ld, tu_dt(fb, 0)));
                 OKC(ctx, clnas_buf_read(ctx, ob, 0, (ld * (size_t)B + off) * sizeof *got, got));
                 OKC(ctx, clnas_buf_read(ctx, fb, 0, sizeof flag, &flag));
                 for (int s = 0; s < B; s++)
@@ -446,32 +418,32 @@ static void linear_case(int n, int in, int out, int S, uint64_t seed, double *wo
     clnas_ctx *ctx = tu_ctx();
     fprintf(stderr, " linear n=%d in=%d out=%d S=%d\n", n, in, out, S);
     size_t nx = (size_t)n * in, nw = (size_t)out * in, ny = (size_t)n * out;
-    double *x = dalloc(nx), *W = dalloc(nw), *b = dalloc(out), *y = dalloc(ny);
-    double *got = dalloc((nx > ny ? nx : ny) * S);
-    fillr(x, nx, seed, -1, 1);
-    fillr(W, nw, seed + 1, -0.5, 0.5);
-    fillr(b, out, seed + 2, -0.5, 0.5);
+    double *x = tu_dalloc(nx), *W = tu_dalloc(nw), *b = tu_dalloc(out), *y = tu_dalloc(ny);
+    double *got = tu_dalloc((nx > ny ? nx : ny) * S);
+    tu_fill_rounded(x, nx, seed, -1, 1);
+    tu_fill_rounded(W, nw, seed + 1, -0.5, 0.5);
+    tu_fill_rounded(b, out, seed + 2, -0.5, 0.5);
     clnas_linear_fwd_ref(n, in, out, x, W, b, y);
     cl_mem xb = put(ctx, x, nx, 1), Wb = put(ctx, W, nw, 2), bb = put(ctx, b, out, 3);
     cl_mem yb = put(ctx, NULL, ny, 4);
-    OKC(ctx, clnas_linear_fwd(ctx, n, in, out, dt(xb, 1), dt(Wb, 2), dt(bb, 3), dt(yb, 4)));
+    OKC(ctx, clnas_linear_fwd(ctx, n, in, out, tu_dt(xb, 1), tu_dt(Wb, 2), tu_dt(bb, 3), tu_dt(yb, 4)));
     tu_read(ctx, yb, 4, ny, got);
     check("linear fwd", got, y, ny, TOL, worst);
 
-    double *dy = dalloc(ny * S), *dx = dalloc(nx * S), *dWr = dalloc(nw * S), *dbr = dalloc((size_t)out * S);
-    fillr(dy, ny * S, seed + 3, -1, 1);
-    fillr(dx, nx * S, seed + 4, -1, 1);
+    double *dy = tu_dalloc(ny * S), *dx = tu_dalloc(nx * S), *dWr = tu_dalloc(nw * S), *dbr = tu_dalloc((size_t)out * S);
+    tu_fill_rounded(dy, ny * S, seed + 3, -1, 1);
+    tu_fill_rounded(dx, nx * S, seed + 4, -1, 1);
     cl_mem dyb = put(ctx, dy, ny * S, 5), dxb = put(ctx, dx, nx * S, 6);
     for (int q = 0; q < S; q++)
         clnas_linear_bwd_ref(n, in, out, x, W, dy + q * ny, dx + q * nx, dWr + q * nw, dbr + (size_t)q * out);
     const size_t g_ld = nw + out + 9, goff = 3, a = 2, bo = nw + 5;
     const size_t gtot = goff + (size_t)S * g_ld + 3;
     cl_mem G = put(ctx, NULL, gtot - 3, 0);
-    OKC(ctx, clnas_linear_bwd(ctx, n, in, out, S, dt(xb, 1), dt(Wb, 2), dt(dyb, 5), dt(dxb, 6),
-                              dt(G, goff + a), dt(G, goff + bo), g_ld));
+    OKC(ctx, clnas_linear_bwd(ctx, n, in, out, S, tu_dt(xb, 1), tu_dt(Wb, 2), tu_dt(dyb, 5), tu_dt(dxb, 6),
+                              tu_dt(G, goff + a), tu_dt(G, goff + bo), g_ld));
     tu_read(ctx, dxb, 6, nx * S, got);
     check("linear bwd dx (accumulated)", got, dx, nx * S, TOL, worst);
-    double *Gh = dalloc(gtot), *pw = dalloc(nw * S), *pb = dalloc((size_t)out * S);
+    double *Gh = tu_dalloc(gtot), *pw = tu_dalloc(nw * S), *pb = tu_dalloc((size_t)out * S);
     tu_read(ctx, G, 0, gtot, Gh);
     for (int q = 0; q < S; q++) {
         memcpy(pw + q * nw, Gh + goff + q * g_ld + a, nw * sizeof(double));
@@ -517,8 +489,8 @@ static double fd_bn(int N, int C, int H, int W, uint64_t seed)
 {
     struct bn_fd u = {{N, C, H, W, 1e-5}, NULL, NULL, NULL, NULL, NULL, 0};
     size_t per = (size_t)N * C * H * W;
-    u.x = dalloc(per); u.gamma = dalloc(C); u.beta = dalloc(C); u.mean = dalloc(C); u.inv = dalloc(C);
-    double *y = dalloc(per), *dy = dalloc(per), *dx = dalloc(per), *dg = dalloc(C), *db = dalloc(C);
+    u.x = tu_dalloc(per); u.gamma = tu_dalloc(C); u.beta = tu_dalloc(C); u.mean = tu_dalloc(C); u.inv = tu_dalloc(C);
+    double *y = tu_dalloc(per), *dy = tu_dalloc(per), *dx = tu_dalloc(per), *dg = tu_dalloc(C), *db = tu_dalloc(C);
     tu_fill(u.x, per, seed, -1, 2);
     tu_fill(u.gamma, C, seed + 1, 0.5, 1.5);
     tu_fill(u.beta, C, seed + 2, -0.5, 0.5);
@@ -558,7 +530,7 @@ static double fd_pool_ex(int N, int C, int H, int W, int k, int stride, int pad,
     struct pool_fd u = {.scale = 0.375, .skip = skip};
     clnas_pool_shape_init(&u.s, N, C, H, W, k, stride, pad);
     size_t in = (size_t)N * C * H * W, out = (size_t)N * C * u.s.hout * u.s.wout;
-    double *x = dalloc(in), *dy = dalloc(out), *dx = dalloc(in);
+    double *x = tu_dalloc(in), *dy = tu_dalloc(out), *dx = tu_dalloc(in);
     tu_fill(x, in, seed, -1, 1);
     tu_fill(dy, out, seed + 1, -1, 1);
     clnas_avgpool_bwd_ref(&u.s, dy, dx);
@@ -666,7 +638,7 @@ Test(ops_misc, known_values, .timeout = 600)
         cr_assert_eq(s.hout, 3);
         cr_assert_eq(s.wout, 3);
         cl_mem xb = put(ctx, x, 9, 0), yb = put(ctx, NULL, 9, 0);
-        OKC(ctx, clnas_avgpool_fwd(ctx, &s, dt(xb, 0), dt(yb, 0)));
+        OKC(ctx, clnas_avgpool_fwd(ctx, &s, tu_dt(xb, 0), tu_dt(yb, 0)));
         tu_read(ctx, yb, 0, 9, got);
         /* corner: taps 1,2,4,5 -> 12/4 = 3 (count_include_pad=true would give 12/9) */
         cr_expect_float_eq(got[0], 3.0, 1e-6, "corner = %.9g, expected 3", got[0]);
@@ -679,7 +651,7 @@ Test(ops_misc, known_values, .timeout = 600)
         clnas_pool_shape_init(&s, 1, 1, 3, 3, 2, 2, 0);
         cr_assert_eq(s.hout, 1);
         cr_assert_eq(s.wout, 1);
-        OKC(ctx, clnas_avgpool_fwd(ctx, &s, dt(xb, 0), dt(yb, 0)));
+        OKC(ctx, clnas_avgpool_fwd(ctx, &s, tu_dt(xb, 0), tu_dt(yb, 0)));
         tu_read(ctx, yb, 0, 1, got);
         cr_expect_float_eq(got[0], 3.0, 1e-6, "2x2 s2 window = %.9g, expected 3", got[0]);
         clnas_buf_free(xb); clnas_buf_free(yb);
@@ -688,11 +660,11 @@ Test(ops_misc, known_values, .timeout = 600)
         const int N = 6, C = 3, HW = 50;
         clnas_bn_shape s = {N, C, 5, 10, 1e-5};
         size_t per = (size_t)N * C * HW;
-        double *x = dalloc(per), *y = dalloc(per), g[3] = {1, 1, 1}, b[3] = {0, 0, 0};
-        fillr(x, per, 700, 10, 12); /* var ~ 1/3, mean 11 */
+        double *x = tu_dalloc(per), *y = tu_dalloc(per), g[3] = {1, 1, 1}, b[3] = {0, 0, 0};
+        tu_fill_rounded(x, per, 700, 10, 12); /* var ~ 1/3, mean 11 */
         cl_mem xb = put(ctx, x, per, 0), gb = put(ctx, g, 3, 0), bb = put(ctx, b, 3, 0);
         cl_mem yb = put(ctx, NULL, per, 0), sb = put(ctx, NULL, 6, 0);
-        OKC(ctx, clnas_bn_fwd(ctx, &s, dt(xb, 0), dt(gb, 0), dt(bb, 0), dt(yb, 0), dt(sb, 0)));
+        OKC(ctx, clnas_bn_fwd(ctx, &s, tu_dt(xb, 0), tu_dt(gb, 0), tu_dt(bb, 0), tu_dt(yb, 0), tu_dt(sb, 0)));
         tu_read(ctx, yb, 0, per, y);
         for (int c = 0; c < C; c++) {
             double m = 0, v = 0, mx = 0, vx = 0;

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "clnas/bench201.h"
 #include "clnas/stats.h"
 #include "core/rng.h"
@@ -399,5 +401,181 @@ Test(plot, cost_figure_rejects_bad_traces, .init = make_tmpdir, .fini = remove_t
     rc = run(args, &out);
     cr_assert_eq(rc, 1, "%s", out);
     cr_assert(strstr(out, ":2:") != NULL, "%s", out);
+    free(out);
+}
+
+/* ---- the proxy-study grid (clnas stats --plot on a `clnas rank --metric` CSV) ---- */
+
+static const char *const PX_COLS[9] = {"params", "flops", "jacob_cov", "synflow", "naswot", "zico",
+                                       "az_expressivity", "az_progressivity", "az_trainability"};
+
+/* Brute-force average rank (1-based, ascending) of x[i] among the non-NaN entries of x. */
+static double naive_rank(const double *x, int n, int i)
+{
+    int lt = 0, eq = 0;
+    for (int j = 0; j < n; j++) {
+        if (isnan(x[j])) continue;
+        lt += x[j] < x[i];
+        eq += x[j] == x[i];
+    }
+    return 1 + lt + 0.5 * (eq - 1);
+}
+
+/* Kendall tau-b over the pairs with neither side NaN, O(n^2) from its definition. */
+static double naive_tau_b(const double *x, const double *y, int n, int *used)
+{
+    long c = 0, d = 0, tx = 0, ty = 0, n0 = 0;
+    *used = 0;
+    for (int i = 0; i < n; i++) {
+        if (isnan(x[i]) || isnan(y[i])) continue;
+        (*used)++;
+        for (int j = i + 1; j < n; j++) {
+            if (isnan(x[j]) || isnan(y[j])) continue;
+            n0++;
+            double a = x[i] - x[j], b = y[i] - y[j];
+            if (a == 0) tx++;
+            if (b == 0) ty++;
+            if (a != 0 && b != 0) { if ((a > 0) == (b > 0)) c++; else d++; }
+        }
+    }
+    return (c - d) / sqrt((double)(n0 - tx) * (double)(n0 - ty));
+}
+
+/* The JSON object of the column named name (NULL when absent). */
+static json_t *column(json_t *root, const char *name)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(root, "columns"), i, o)
+        if (!strcmp(json_string_value(json_object_get(o, "name")), name)) return o;
+    return NULL;
+}
+
+Test(plot, proxy_study_grid_and_json, .init = make_tmpdir, .fini = remove_tmpdir)
+{
+    enum { N = 60, NP = 9 };
+    double v[NP][N], acc[3][N];
+    uint64_t ctr = 0;
+    for (int i = 0; i < N; i++) {
+        double q = (double)i / N; /* the architecture's quality */
+        for (int k = 0; k < 3; k++) acc[k][i] = 40 + 50 * q + 6 * clnas_ctr_uniform(7, ctr++) - k * 10;
+        for (int p = 0; p < NP; p++) {
+            /* noisy and of several scales; integer ties in params; some undefined */
+            double x = q + (0.2 + 0.1 * p) * clnas_ctr_uniform(7, ctr++);
+            v[p][i] = p == 0 ? floor(x * 8) : p == 3 ? pow(10, 30 * x) : x - 3;
+        }
+        if (i % 11 == 3) v[2][i] = NAN;  /* jacob_cov undefined */
+        if (i % 13 == 5) v[8][i] = NAN;  /* az_trainability -inf: an empty cell */
+    }
+    acc[1][17] = NAN;                    /* an accuracy missing */
+    char csv[512], png[512], args[2048], *out;
+    snprintf(csv, sizeof csv, "%s/px.csv", tmpdir);
+    snprintf(png, sizeof png, "%s/px.png", tmpdir);
+    FILE *f = fopen(csv, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "index,arch");
+    for (int p = 0; p < NP; p++) fprintf(f, ",%s", PX_COLS[p]);
+    fprintf(f, ",cifar10_test,cifar100_test,imagenet16_test,status");
+    for (int p = 0; p < NP; p++) fprintf(f, ",t_%s", PX_COLS[p]);
+    fprintf(f, "\n");
+    for (int i = 0; i < N; i++) {
+        fprintf(f, "%d,\"a%d\"", i, i);
+        for (int p = 0; p < NP; p++) isnan(v[p][i]) ? fprintf(f, ",") : fprintf(f, ",%.17g", v[p][i]);
+        for (int k = 0; k < 3; k++) isnan(acc[k][i]) ? fprintf(f, ",") : fprintf(f, ",%.17g", acc[k][i]);
+        fprintf(f, ",%s", i % 11 == 3 ? "jacob_cov: constant row" : "");
+        for (int p = 0; p < NP; p++) fprintf(f, ",0.5");
+        fprintf(f, "\n");
+    }
+    fclose(f);
+
+    /* --json: every tau equals the brute-force tau-b of the same values */
+    snprintf(args, sizeof args, "stats '%s' --json --plot '%s' --dataset cifar100", csv, png);
+    int rc = run(args, &out);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    json_error_t je;
+    json_t *root = json_loads(out, 0, &je);
+    cr_assert_not_null(root, "%s: %s", je.text, out);
+    free(out);
+    cr_assert_eq(json_integer_value(json_object_get(root, "n")), N);
+    cr_assert_str_eq(json_string_value(json_object_get(root, "plot")), png);
+    cr_assert_eq(json_array_size(json_object_get(root, "columns")), NP + 2, "9 proxies, ensemble, az_nas");
+    static const char *const dsk[3] = {"cifar10", "cifar100", "imagenet16"};
+    double ens[N], az[N], col[N];
+    for (int i = 0; i < N; i++) ens[i] = az[i] = 0;
+    static const int members[5] = {1, 2, 3, 4, 5}, azm[4] = {1, 6, 7, 8};
+    for (int m = 0; m < 5; m++)
+        for (int i = 0; i < N; i++) ens[i] += isnan(v[members[m]][i]) ? NAN : naive_rank(v[members[m]], N, i);
+    for (int m = 0; m < 4; m++) {
+        for (int i = 0; i < N; i++) col[i] = isnan(v[azm[m]][i]) ? -INFINITY : v[azm[m]][i];
+        for (int i = 0; i < N; i++) az[i] += log(naive_rank(col, N, i) / N);
+    }
+    for (int p = 0; p < NP + 2; p++) {
+        const char *name = p < NP ? PX_COLS[p] : p == NP ? "ensemble" : "az_nas";
+        const double *x = p < NP ? v[p] : p == NP ? ens : az;
+        json_t *o = column(root, name);
+        cr_assert_not_null(o, "column %s missing", name);
+        for (int k = 0; k < 3; k++) {
+            int used;
+            double want = naive_tau_b(x, acc[k], N, &used);
+            json_t *c = json_object_get(o, dsk[k]);
+            double got = json_real_value(json_object_get(c, "tau"));
+            cr_expect(fabs(got - want) < 1e-12, "%s %s: tau %.15g, brute force %.15g", name, dsk[k], got, want);
+            cr_expect_eq(json_integer_value(json_object_get(c, "n")), used, "%s %s", name, dsk[k]);
+            cr_expect_eq(json_integer_value(json_object_get(c, "excluded")), N - used, "%s %s", name, dsk[k]);
+        }
+    }
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(column(root, "jacob_cov"), "cifar10"), "n")), N - 6);
+    json_decref(root);
+
+    /* the figure: 11 panels in 4 columns, each with markers of its colour; the 12th cell empty */
+    int W, H, cols, rows;
+    clnas_plot_grid_layout(NP + 2, &cols, &rows, &W, &H);
+    cr_assert_eq(cols, 4);
+    cr_assert_eq(rows, 3);
+    clnas_png_image im;
+    char err[1024];
+    cr_assert_eq(clnas_png_read(png, &im, err, sizeof err), CLNAS_OK, "%s", err);
+    cr_assert_eq(im.width, W);
+    cr_assert_eq(im.height, H);
+    for (int p = 0; p < NP + 2; p++) {
+        double b[4];
+        clnas_plot_grid_panel_box(NP + 2, p, b);
+        int blue = count_hue(&im, (int)b[0] + 3, (int)b[1] + 3, (int)b[2] - 3, (int)b[3] - 3, 31, 119, 180);
+        int green = count_hue(&im, (int)b[0] + 3, (int)b[1] + 3, (int)b[2] - 3, (int)b[3] - 3, 44, 160, 44);
+        if (p < NP) cr_expect_gt(blue, 500, "panel %d (%s): %d blue pixels", p, PX_COLS[p], blue);
+        else cr_expect_gt(green, 500, "panel %d: %d green pixels", p, green);
+        int nonwhite, match;
+        count_region(&im, (int)b[0] - 140, (int)b[1] - 60, (int)b[0] - 10, (int)b[3], 0, 0, 0, 80, &nonwhite, &match);
+        cr_expect_gt(match, 100, "panel %d has tick labels", p);
+    }
+    double last[4];
+    clnas_plot_grid_panel_box(NP + 2, NP + 2, last); /* the unused 12th cell */
+    int nonwhite, match;
+    count_region(&im, (int)last[0] - 140, (int)last[1] - 60, (int)last[2] + 20, (int)last[3] + 100, 0, 0, 0, 0, &nonwhite, &match);
+    cr_expect_eq(nonwhite, 0, "the cell after the last panel is empty");
+    expect_software(&im);
+    expect_text(&im, "Command", "--dataset cifar100");
+    expect_text(&im, "Correlations", "cifar100: tau(params)=");
+    expect_text(&im, "Correlations", "tau(az_nas)=");
+    expect_text(&im, "Title", "CIFAR-100");
+    cr_assert_gt(distinct_colours(&im), 200);
+    clnas_png_image_free(&im);
+
+    /* the table names every score; --table is refused for a proxy study */
+    snprintf(args, sizeof args, "stats '%s'", csv);
+    rc = run(args, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "60 architectures") && strstr(out, "ensemble") && strstr(out, "az_nas") &&
+              strstr(out, "az_trainability"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "stats '%s' --plot /nonexistent-dir/f.png", csv);
+    rc = run(args, &out);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "/nonexistent-dir/f.png") != NULL, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "stats '%s' --table /nonexistent.csv", csv);
+    rc = run(args, &out);
+    cr_expect_eq(rc, 2, "%s", out);
+    cr_expect(strstr(out, "--table") != NULL, "%s", out);
     free(out);
 }

@@ -24,48 +24,29 @@
 #define OKC(ctx, call) cr_assert_eq((call), CLNAS_OK, "%s: %s", #call, clnas_ctx_errmsg(ctx))
 #define ARCH "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof(double));
-    cr_assert(p, "out of host memory");
-    return p;
-}
-
-static void fillr(double *d, size_t n, uint64_t seed, double lo, double hi)
-{
-    tu_fill(d, n, seed, lo, hi);
-    tu_round_to_float(d, n);
-}
-
-static clnas_dt dt(cl_mem m, size_t off)
-{
-    clnas_dt t = {m, off};
-    return t;
-}
-
 static void bn_eval_case(int N, int C, int H, int W, int S, float sc, int acc, uint64_t seed)
 {
     clnas_ctx *ctx = tu_ctx();
     clnas_bn_shape s = {N, C, H, W, 1e-5};
     const size_t per = (size_t)N * C * H * W, tot = per * (size_t)S, g_ld = (size_t)2 * C + 3;
     fprintf(stderr, " bn_eval N=%d C=%d H=%d W=%d S=%d scale %g acc %d\n", N, C, H, W, S, sc, acc);
-    double *x = dalloc(per), *gam = dalloc(C), *bet = dalloc(C), *st = dalloc(2 * (size_t)C), *y = dalloc(per + 2); /* + 2: uploaded as the padded output buffer */
-    fillr(x, per, seed, -2, 2);
-    fillr(gam, C, seed + 1, 0.5, 1.5);
-    fillr(bet, C, seed + 2, -0.5, 0.5);
-    fillr(st, C, seed + 3, -0.3, 0.3);
-    fillr(st + C, C, seed + 4, 0.5, 2);
+    double *x = tu_dalloc(per), *gam = tu_dalloc(C), *bet = tu_dalloc(C), *st = tu_dalloc(2 * (size_t)C), *y = tu_dalloc(per + 2); /* + 2: uploaded as the padded output buffer */
+    tu_fill_rounded(x, per, seed, -2, 2);
+    tu_fill_rounded(gam, C, seed + 1, 0.5, 1.5);
+    tu_fill_rounded(bet, C, seed + 2, -0.5, 0.5);
+    tu_fill_rounded(st, C, seed + 3, -0.3, 0.3);
+    tu_fill_rounded(st + C, C, seed + 4, 0.5, 2);
     clnas_bn_eval_fwd_ref(&s, x, gam, bet, st, y);
     cl_mem xb = tu_upload(ctx, x, per), gb = tu_upload(ctx, gam, C), bb = tu_upload(ctx, bet, C);
     cl_mem sb = tu_upload(ctx, st, 2 * (size_t)C), yb = tu_upload(ctx, y, per + 2);
-    OKC(ctx, clnas_bn_eval_fwd(ctx, &s, dt(xb, 0), dt(gb, 0), dt(bb, 0), dt(sb, 0), dt(yb, 2)));
-    double *got = dalloc(tot);
+    OKC(ctx, clnas_bn_eval_fwd(ctx, &s, tu_dt(xb, 0), tu_dt(gb, 0), tu_dt(bb, 0), tu_dt(sb, 0), tu_dt(yb, 2)));
+    double *got = tu_dalloc(tot);
     tu_read(ctx, yb, 2, per, got);
     tu_expect_close("bn_eval fwd", got, y, per, 1e-6);
 
-    double *dy = dalloc(tot), *dx = dalloc(tot), *dys = dalloc(per), *dg = dalloc((size_t)S * C), *db = dalloc((size_t)S * C);
-    fillr(dy, tot, seed + 5, -1, 1);
-    if (acc) fillr(dx, tot, seed + 6, -1, 1);
+    double *dy = tu_dalloc(tot), *dx = tu_dalloc(tot), *dys = tu_dalloc(per), *dg = tu_dalloc((size_t)S * C), *db = tu_dalloc((size_t)S * C);
+    tu_fill_rounded(dy, tot, seed + 5, -1, 1);
+    if (acc) tu_fill_rounded(dx, tot, seed + 6, -1, 1);
     cl_mem dyb = tu_upload(ctx, dy, tot), dxb = tu_upload(ctx, dx, tot);
     if (!acc) { /* overwrite: dx must not be read, so start it as NaN */
         for (size_t i = 0; i < tot; i++) got[i] = NAN;
@@ -75,13 +56,13 @@ static void bn_eval_case(int N, int C, int H, int W, int S, float sc, int acc, u
         for (size_t i = 0; i < per; i++) dys[i] = sc * dy[k * per + i];
         clnas_bn_eval_bwd_ref(&s, x, gam, st, dys, dx + k * per, dg + (size_t)k * C, db + (size_t)k * C);
     }
-    double *g0 = dalloc((size_t)S * g_ld + 1);
+    double *g0 = tu_dalloc((size_t)S * g_ld + 1);
     cl_mem G = tu_upload(ctx, g0, (size_t)S * g_ld + 1);
-    OKC(ctx, clnas_bn_eval_bwd(ctx, &s, S, dt(xb, 0), dt(gb, 0), dt(sb, 0), dt(dyb, 0), sc, dt(dxb, 0), acc,
-                               dt(G, 1), dt(G, 1 + (size_t)C), g_ld));
+    OKC(ctx, clnas_bn_eval_bwd(ctx, &s, S, tu_dt(xb, 0), tu_dt(gb, 0), tu_dt(sb, 0), tu_dt(dyb, 0), sc, tu_dt(dxb, 0), acc,
+                               tu_dt(G, 1), tu_dt(G, 1 + (size_t)C), g_ld));
     tu_read(ctx, dxb, 0, tot, got);
     tu_expect_close("bn_eval bwd dx", got, dx, tot, 1e-5);
-    double *gh = dalloc((size_t)S * g_ld + 1), *pg = dalloc((size_t)S * C), *pb = dalloc((size_t)S * C);
+    double *gh = tu_dalloc((size_t)S * g_ld + 1), *pg = tu_dalloc((size_t)S * C), *pb = tu_dalloc((size_t)S * C);
     tu_read(ctx, G, 0, (size_t)S * g_ld + 1, gh);
     for (int k = 0; k < S; k++)
         for (int c = 0; c < C; c++) {
@@ -117,7 +98,7 @@ static void fd_fwd(void *ud, const double *in, double *out)
     fd_ud *u = ud;
     size_t n = u->which ? (size_t)u->s.c : (size_t)u->s.n * u->s.c * u->s.h * u->s.w;
     double *keep = u->which == 0 ? u->x : u->which == 1 ? u->gam : u->bet;
-    double *tmp = dalloc(n);
+    double *tmp = tu_dalloc(n);
     memcpy(tmp, keep, n * sizeof(double));
     memcpy(keep, in, n * sizeof(double));
     clnas_bn_eval_fwd_ref(&u->s, u->x, u->gam, u->bet, u->st, out);
@@ -129,16 +110,16 @@ Test(vkdnw, bn_eval_reference_backward_matches_finite_differences)
 {
     fd_ud u = {{2, 3, 4, 5, 1e-5}, NULL, NULL, NULL, NULL, 0};
     const size_t per = 2 * 3 * 4 * 5;
-    u.x = dalloc(per); u.gam = dalloc(3); u.bet = dalloc(3); u.st = dalloc(6);
+    u.x = tu_dalloc(per); u.gam = tu_dalloc(3); u.bet = tu_dalloc(3); u.st = tu_dalloc(6);
     tu_fill(u.x, per, 1, -2, 2);
     tu_fill(u.gam, 3, 2, 0.5, 1.5);
     tu_fill(u.bet, 3, 3, -1, 1);
     tu_fill(u.st, 3, 4, -0.5, 0.5);
     tu_fill(u.st + 3, 3, 5, 0.5, 2);
-    double *w = dalloc(per), *dx = dalloc(per), dg[3], db[3];
+    double *w = tu_dalloc(per), *dx = tu_dalloc(per), dg[3], db[3];
     tu_fill(w, per, 6, -1, 1);
     clnas_bn_eval_bwd_ref(&u.s, u.x, u.gam, u.st, w, dx, dg, db);
-    double *in = dalloc(per);
+    double *in = tu_dalloc(per);
     memcpy(in, u.x, per * sizeof(double));
     cr_expect_lt(tu_gradcheck(fd_fwd, &u, in, per, per, w, dx, 1e-6, 0), 1e-6, "dx");
     u.which = 1;
@@ -210,7 +191,7 @@ Test(vkdnw, eval_bn_plan_gives_per_sample_gradients, .timeout = 600)
     float *g3 = malloc(P * sizeof(float)), *g1 = malloc(P * sizeof(float));
     eval_grad(ctx, net, params, images, 3, 1, 4, g3);
     eval_grad(ctx, net, params, images + img, 1, 0, 4, g1);
-    double *a = dalloc(P), *b = dalloc(P);
+    double *a = tu_dalloc(P), *b = tu_dalloc(P);
     for (size_t i = 0; i < P; i++) { a[i] = g3[i]; b[i] = g1[i]; }
     tu_expect_close("sample 1's gradient in a batch of 3 vs alone", a, b, P, 1e-5);
     /* finite differences of the device forward with the ReLUs frozen at the unperturbed pattern

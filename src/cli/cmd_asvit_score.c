@@ -162,18 +162,10 @@ static clnas_status dump(const char *dir, const char *ts, const clnas_asvit_conf
     if (!w) return CLNAS_E_NOMEM;
     clnas_status st = CLNAS_OK;
     char nm[256], buf[64];
-    for (int r = 0; r < in->repeats && st == CLNAS_OK; r++)
-        for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
-            const char *name;
-            size_t off, cnt;
-            int shape[4];
-            clnas_net_param_tensor(net, i, &name, &off, &cnt, shape);
-            snprintf(nm, sizeof nm, "r%d.%s", r, name);
-            int64_t sh[4];
-            int nd = 0;
-            while (nd < 4 && shape[nd]) { sh[nd] = shape[nd]; nd++; }
-            st = st_writer_add(w, nm, ST_F32, nd, sh, in->params + (size_t)r * in->nparams + off);
-        }
+    for (int r = 0; r < in->repeats && st == CLNAS_OK; r++) {
+        snprintf(nm, sizeof nm, "r%d.", r);
+        st = st_writer_add_params(w, net, in->params + (size_t)r * in->nparams, nm);
+    }
     const int64_t ish[4] = {in->batch, 3, in->hw, in->hw}, csh[5] = {in->repeats, 2, 3, in->hw, in->hw};
     if (st == CLNAS_OK) st = st_writer_add(w, "images", ST_F32, 4, ish, in->images);
     if (st == CLNAS_OK) st = st_writer_add(w, "circle", ST_F32, 5, csh, in->circle);

@@ -144,19 +144,7 @@ static clnas_status relu_codes(clnas_ctx *ctx, const clnas_net *net, const px_in
 /* vkdnw's own weights (px_vkdnw/NAME) and noise images, and its two parts in the metadata. */
 static clnas_status dump_vkdnw(st_writer *w, const clnas_net *net, const px_inputs *in, const px_result *r)
 {
-    clnas_status st = CLNAS_OK;
-    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
-        const char *nm;
-        size_t off, cnt;
-        int sh[4];
-        clnas_net_param_tensor(net, i, &nm, &off, &cnt, sh);
-        int64_t shape[4];
-        int nd = 0;
-        while (nd < 4 && sh[nd] > 0) { shape[nd] = sh[nd]; nd++; }
-        char name[220];
-        snprintf(name, sizeof name, "px_vkdnw/%s", nm);
-        st = st_writer_add(w, name, ST_F32, nd, shape, in->vk_params + off);
-    }
+    clnas_status st = st_writer_add_params(w, net, in->vk_params, "px_vkdnw/");
     int64_t ish[4] = {in->batch, in->c, in->hw, in->hw};
     if (st == CLNAS_OK) st = st_writer_add(w, "px_vkdnw_images", ST_F32, 4, ish, in->vk_images);
     char v[64];
@@ -180,18 +168,7 @@ static clnas_status save_dump(clnas_ctx *ctx, const char *dir, const char *arch,
     int64_t *lab = malloc(2 * (size_t)in->batch * sizeof *lab);
     if (!lab) st = CLNAS_E_NOMEM;
     for (int i = 0; lab && i < 2 * in->batch; i++) lab[i] = in->labels[i];
-    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
-        const char *nm;
-        size_t off, cnt;
-        int sh[4];
-        clnas_net_param_tensor(net, i, &nm, &off, &cnt, sh);
-        int64_t shape[4];
-        int nd = 0;
-        while (nd < 4 && sh[nd] > 0) { shape[nd] = sh[nd]; nd++; }
-        char name[200];
-        snprintf(name, sizeof name, "%s", nm);
-        st = st_writer_add(w, name, ST_F32, nd, shape, in->params + off);
-    }
+    if (st == CLNAS_OK) st = st_writer_add_params(w, net, in->params, NULL);
     int64_t ish[5] = {2, in->batch, in->c, in->hw, in->hw}, lsh[2] = {2, in->batch};
     if (st == CLNAS_OK) st = st_writer_add(w, "px_images", ST_F32, 5, ish, in->images);
     if (st == CLNAS_OK) st = st_writer_add(w, "px_labels", ST_I64, 2, lsh, lab);
@@ -684,28 +661,6 @@ static int ensemble(const px_table *t, double *out)
     return m;
 }
 
-static void corr_line(const char *name, const double *x, const px_table *t, double secs)
-{
-    static const char *const acc[3] = {"cifar10", "cifar100", "imagenet16"};
-    int w = t->ncol + 3;
-    double *y = malloc((size_t)t->n * sizeof *y);
-    if (!y) return;
-    printf("  %-10s", name);
-    int used = 0, excl = 0;
-    for (int k = 0; k < 3; k++) {
-        for (int i = 0; i < t->n; i++) y[i] = t->v[(size_t)i * w + t->ncol + k];
-        clnas_corr c;
-        if (clnas_correlate(x, y, t->n, &c) != CLNAS_OK) { printf("  %s: -", acc[k]); continue; }
-        printf("  %+.3f / %+.3f", c.tau, c.rho);
-        used = c.n_used;
-        excl = c.n_excluded;
-    }
-    printf("   n = %d (%d excluded)", used, excl);
-    if (secs >= 0) printf("  %.3f s/arch", secs / (t->n ? t->n : 1));
-    printf("\n");
-    free(y);
-}
-
 /* AZ-NAS's aggregation over the rows of the table (proxy_aznas.h: sum of log(rank / n) of flops
  * and its three components; an empty cell is one of AZ-NAS's -inf and ranks lowest). Returns 0
  * when the table lacks one of the four columns. */
@@ -767,31 +722,39 @@ int clnas_proxies_is_study(const char *csv)
     return yes;
 }
 
-int clnas_proxies_stats(const char *csv)
+int clnas_proxies_stats(const char *csv) { return clnas_proxies_stats_opts(csv, NULL); }
+
+int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o)
 {
     px_table t;
     if (!read_table(csv, &t)) { free(t.v); return 1; }
-    double *x = malloc((size_t)(t.n ? t.n : 1) * sizeof *x);
-    if (!x) { free(t.v); return 1; }
-    int w = t.ncol + 3;
-    printf("%s: %d architectures; Kendall tau-b / Spearman rho against CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracy\n",
-           csv, t.n);
-    for (int j = 0; j < t.ncol; j++) {
-        for (int i = 0; i < t.n; i++) x[i] = t.v[(size_t)i * w + j];
-        corr_line(px_name(t.id[j]), x, &t, t.tsum[t.id[j]]);
+    int w = t.ncol + 3, n = t.n ? t.n : 1, nc = 0;
+    double *x = malloc((size_t)(t.ncol + 5) * n * sizeof *x);
+    px_study_col cols[PX_N + 2];
+    if (!x) { free(t.v); fprintf(stderr, "clnas stats: out of memory\n"); return 1; }
+    double *acc[3] = {x, x + n, x + 2 * (size_t)n};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < t.n; i++) acc[k][i] = t.v[(size_t)i * w + t.ncol + k];
+    double *c = x + 3 * (size_t)n;
+    for (int j = 0; j < t.ncol; j++, c += n) {
+        for (int i = 0; i < t.n; i++) c[i] = t.v[(size_t)i * w + j];
+        cols[nc++] = (px_study_col){px_name(t.id[j]), "proxy", NULL, c, t.tsum[t.id[j]]};
     }
-    int m = ensemble(&t, x);
+    char enote[160], anote[160];
+    int m = ensemble(&t, c);
     if (m >= 2) {
-        corr_line("ensemble", x, &t, -1);
-        printf("  (ensemble: sum of the ranks of its %d members among flops, jacob_cov, synflow, naswot, zico)\n", m);
+        snprintf(enote, sizeof enote, "ensemble: sum of the ranks of its %d members among flops, jacob_cov, synflow, naswot, zico", m);
+        cols[nc++] = (px_study_col){"ensemble", "ensemble", enote, c, -1};
+        c += n;
     }
-    if (aznas_column(&t, x)) {
-        corr_line("az_nas", x, &t, t.tsum[PX_AZ_EXPRESSIVITY]);
-        printf("  (az_nas: AZ-NAS's sum of log(rank / %d) of flops and its three components over these rows)\n", t.n);
+    if (aznas_column(&t, c)) {
+        snprintf(anote, sizeof anote, "az_nas: AZ-NAS's sum of log(rank / %d) of flops and its three components over these rows", t.n);
+        cols[nc++] = (px_study_col){"az_nas", "aggregate", anote, c, t.tsum[PX_AZ_EXPRESSIVITY]};
     }
+    int rc = clnas_proxies_report(csv, t.n, cols, nc, (const double *const *)acc, o);
     free(x);
     free(t.v);
-    return 0;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- sampling search */

@@ -37,7 +37,12 @@ static const char USAGE[] =
 "  -kappa     (same ranks as -log kappa),\n"
 "  R,\n"
 "  -combined  (TE-NAS: rank(kappa ascending) + rank(R descending), average ranks, over this file)\n"
-"against each accuracy: for all three, higher score = predicted better, so positive is good.\n";
+"against each accuracy: for all three, higher score = predicted better, so positive is good.\n"
+"\n"
+"A zero-cost proxy study (the CSV of `clnas rank --metric LIST`: index,arch,<proxies>,cifar10_test,...)\n"
+"gives tau-b and rho of every proxy column, of the fixed ensemble and of AZ-NAS's aggregate (when\n"
+"its four columns are there); --plot draws one panel per score: accuracy (--dataset) against the\n"
+"score's rank among the rows where it is defined, tau-b and n in each title; --json prints them.\n";
 
 /* The command line. */
 typedef struct stats_args {
@@ -66,7 +71,7 @@ static int parse_args(int argc, char **argv, stats_args *a)
     cli_init(&c, "stats", USAGE, NULL);
     c.max_pos = 1;
     c.pos_name = "scores file";
-    cli_add_help(&c, "plot", &a->plot, "also draw accuracy against log kappa, R and the combined rank (3 panels)");
+    cli_add_help(&c, "plot", &a->plot, "also draw accuracy against log kappa, R and the combined rank (3 panels; a proxy study: one panel per score)");
     cli_add_fn(&c, "dataset", parse_ds, &a->ds, "accuracy in the figure: cifar10 (default), cifar100, imagenet16");
     cli_add(&c, "title", &a->title);
     cli_add_help(&c, "json", &a->json, "print one JSON object instead of the table");
@@ -517,11 +522,13 @@ int clnas_cmd_stats(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
     if (clnas_proxies_is_study(a.file)) { /* a zero-cost proxy study (clnas rank --metric) */
-        if (a.plot || a.json) {
-            fprintf(stderr, "clnas stats: %s is a proxy study: --plot and --json are not implemented for it yet\n", a.file);
+        if (a.table) {
+            fprintf(stderr, "clnas stats: %s is a proxy study, whose accuracies are in the file: --table does not apply\n",
+                    a.file);
             return 2;
         }
-        return clnas_proxies_stats(a.file);
+        px_stats_opts o = {a.plot, a.title, a.json, a.ds, argc, argv};
+        return clnas_proxies_stats_opts(a.file, &o);
     }
     scores s;
     memset(&s, 0, sizeof s);

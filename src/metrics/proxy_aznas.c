@@ -52,18 +52,7 @@ clnas_status az_dump(st_writer *w, const clnas_net *net, int batch, const az_inp
     clnas_net_input_shape(net, &c, &h, &wd);
     int64_t ish[4] = {batch, c, h, wd};
     clnas_status st = st_writer_add(w, "az_input", ST_F32, 4, ish, az->input);
-    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
-        const char *nm;
-        size_t off, cnt;
-        int sh[4];
-        clnas_net_param_tensor(net, i, &nm, &off, &cnt, sh);
-        int64_t shape[4];
-        int nd = 0;
-        while (nd < 4 && sh[nd] > 0) { shape[nd] = sh[nd]; nd++; }
-        char name[220];
-        snprintf(name, sizeof name, "az_w.%s", nm);
-        st = st_writer_add(w, name, ST_F32, nd, shape, az->params + off);
-    }
+    if (st == CLNAS_OK) st = st_writer_add_params(w, net, az->params, "az_w.");
     char v[32];
     snprintf(v, sizeof v, "%llu", (unsigned long long)az->probe_key);
     if (st == CLNAS_OK) st = st_writer_meta(w, "az_probe_key", v);

@@ -44,17 +44,7 @@ static clnas_status save_weights(const char *path, const clnas_net *net, const f
 {
     st_writer *w = st_writer_new();
     if (!w) return CLNAS_E_NOMEM;
-    clnas_status st = CLNAS_OK;
-    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
-        const char *name;
-        size_t off, count;
-        int shape[4];
-        clnas_net_param_tensor(net, i, &name, &off, &count, shape);
-        int64_t sh[4];
-        int nd = 0;
-        while (nd < 4 && shape[nd] > 0) { sh[nd] = shape[nd]; nd++; }
-        st = st_writer_add(w, name, ST_F32, nd, sh, params + off);
-    }
+    clnas_status st = st_writer_add_params(w, net, params, NULL);
     if (st == CLNAS_OK) st = st_writer_save(w, path, err, errlen);
     st_writer_free(w);
     return st;

@@ -10,6 +10,28 @@
 
 #include "report/plot.h"
 
+/* ---- the grid figure's layout (no cairo needed) ---- */
+
+void clnas_plot_grid_layout(int npanels, int *cols, int *rows, int *width, int *height)
+{
+    int np = npanels < 1 ? 1 : npanels, c = np <= 4 ? np : np <= 9 ? 3 : 4, r = (np + c - 1) / c;
+    if (cols) *cols = c;
+    if (rows) *rows = r;
+    if (width) *width = 2 * CLNAS_PLOT_GRID_SIDE + c * CLNAS_PLOT_GRID_CELL_W;
+    if (height) *height = CLNAS_PLOT_GRID_TOP + r * CLNAS_PLOT_GRID_CELL_H + CLNAS_PLOT_GRID_SIDE;
+}
+
+void clnas_plot_grid_panel_box(int npanels, int k, double box[4])
+{
+    int c;
+    clnas_plot_grid_layout(npanels, &c, NULL, NULL, NULL);
+    double cx = CLNAS_PLOT_GRID_SIDE + (k % c) * CLNAS_PLOT_GRID_CELL_W, cy = CLNAS_PLOT_GRID_TOP + (k / c) * CLNAS_PLOT_GRID_CELL_H;
+    box[0] = cx + 150;
+    box[1] = cy + 70;
+    box[2] = cx + CLNAS_PLOT_GRID_CELL_W - 30;
+    box[3] = cy + CLNAS_PLOT_GRID_CELL_H - 110;
+}
+
 #ifndef CLNAS_HAVE_CAIRO
 
 clnas_status clnas_plot_stats(const char *path, const clnas_plot_stats_data *d,
@@ -38,6 +60,13 @@ clnas_status clnas_plot_cost_labelled(const char *path, const clnas_cost_point *
 
 clnas_status clnas_plot_series(const char *path, const clnas_plot_series_data *d, const clnas_plot_meta *meta,
                                char *err, size_t errlen)
+{
+    (void)d; (void)meta;
+    return clnas_plot_stats(path, NULL, NULL, err, errlen);
+}
+
+clnas_status clnas_plot_grid(const char *path, const clnas_plot_grid_data *d, const clnas_plot_meta *meta,
+                             char *err, size_t errlen)
 {
     (void)d; (void)meta;
     return clnas_plot_stats(path, NULL, NULL, err, errlen);
@@ -286,6 +315,8 @@ typedef struct {
     int n, xlog10;
     rgb colour;
     clnas_corr corr;
+    int compact;     /* tau and n are in the title: the box gives rho and the undefined only */
+    double title_fs; /* 0: the default size */
 } scatter;
 
 /* "+0.123", "\u2212" 0.123 (a real minus sign), or "undefined". */
@@ -341,7 +372,7 @@ static void draw_scatter(cairo_t *cr, double x0, double y0, double x1, double y1
 
     text(cr, (x0 + x1) / 2, y1 + 58, s->xlabel, fs_lab, 0, 0.5, 0);
     if (ylab) ylabel(cr, x0 - 100, (y0 + y1) / 2, ylab, fs_lab);
-    text(cr, (x0 + x1) / 2, y0 - 16, s->title, fs_title, 1, 0.5, 1);
+    text(cr, (x0 + x1) / 2, y0 - 16, s->title, s->title_fs > 0 ? s->title_fs : fs_title, 1, 0.5, 1);
 
     /* legend box in the emptiest corner */
     char l1[96], l2[96], l3[96], l4[96];
@@ -352,11 +383,14 @@ static void draw_scatter(cairo_t *cr, double x0, double y0, double x1, double y1
     snprintf(l2, sizeof l2, "Spearman \xcf\x81 = %s", v2);
     snprintf(l3, sizeof l3, "n = %d", s->corr.n_used);
     snprintf(l4, sizeof l4, "%d undefined, excluded", s->corr.n_excluded);
-    const char *lines[4] = {l1, l2, l3, l4};
-    int nl = s->corr.n_excluded > 0 ? 4 : 3;
+    const char *all[4] = {l1, l2, l3, l4}, *lines[4];
+    int nl = 0, nbold = s->compact ? 1 : 2;
+    for (int i = s->compact ? 1 : 0; i < 4; i++)
+        if (i != 2 || !s->compact) lines[nl++] = all[i];
+    if (s->corr.n_excluded <= 0) nl--;
     double lw = 0;
     for (int i = 0; i < nl; i++) {
-        double w = text_width(cr, lines[i], fs_leg, i < 2);
+        double w = text_width(cr, lines[i], fs_leg, i < nbold);
         if (w > lw) lw = w;
     }
     double pad = 14, lh = fs_leg * 1.35, bw = lw + 2 * pad, bh = nl * lh + 2 * pad - (lh - fs_leg * 1.1);
@@ -379,7 +413,7 @@ static void draw_scatter(cairo_t *cr, double x0, double y0, double x1, double y1
     cairo_stroke(cr);
     set_rgb(cr, C_BLACK, 1);
     for (int i = 0; i < nl; i++)
-        text(cr, cx[best] + pad, cy[best] + pad + i * lh, lines[i], fs_leg, i < 2, 0, 0);
+        text(cr, cx[best] + pad, cy[best] + pad + i * lh, lines[i], fs_leg, i < nbold, 0, 0);
 }
 
 clnas_status clnas_plot_stats(const char *path, const clnas_plot_stats_data *d,
@@ -410,9 +444,9 @@ clnas_status clnas_plot_stats(const char *path, const clnas_plot_stats_data *d,
     ax_range(&ya, mn, mx, 0.04);
 
     scatter p[3] = {
-        {"Trainability: NTK condition number", "\xce\xba (log scale; lower is better)", d->log10_kappa, d->acc, d->n, 1, C_BLUE, d->corr[0]},
-        {"Expressivity: linear regions", "R (higher is better)", d->R, d->acc, d->n, 0, C_ORANGE, d->corr[1]},
-        {"TE-NAS combined rank", "rank(\xce\xba) + rank(\xe2\x88\x92R)  (lower is better)", d->combined, d->acc, d->n, 0, C_GREEN, d->corr[2]},
+        {"Trainability: NTK condition number", "\xce\xba (log scale; lower is better)", d->log10_kappa, d->acc, d->n, 1, C_BLUE, d->corr[0], 0, 0},
+        {"Expressivity: linear regions", "R (higher is better)", d->R, d->acc, d->n, 0, C_ORANGE, d->corr[1], 0, 0},
+        {"TE-NAS combined rank", "rank(\xce\xba) + rank(\xe2\x88\x92R)  (lower is better)", d->combined, d->acc, d->n, 0, C_GREEN, d->corr[2], 0, 0},
     };
     const char *ylab = d->acc_label ? d->acc_label : "test accuracy (%)";
     double top = 130, bottom = H - 120, left0 = 170, gap = 95, right = W - 40;
@@ -430,6 +464,62 @@ clnas_status clnas_plot_stats(const char *path, const clnas_plot_stats_data *d,
              d->corr[0].tau, d->corr[0].rho, d->corr[1].tau, d->corr[1].rho, d->corr[2].tau, d->corr[2].rho,
              d->corr[2].n_used);
     return finish(surf, cr, path, meta, corr, err, errlen);
+}
+
+/* ---- the proxy-study grid ---- */
+
+clnas_status clnas_plot_grid(const char *path, const clnas_plot_grid_data *d, const clnas_plot_meta *meta,
+                             char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+    err[0] = 0;
+    if (!path || !d || d->n < 0 || d->npanels < 1 || d->npanels > CLNAS_PLOT_GRID_MAX || !d->panels ||
+        (d->n > 0 && !d->acc)) {
+        snprintf(err, errlen, "plot: invalid arguments");
+        return CLNAS_E_INVALID_ARG;
+    }
+    for (int k = 0; k < d->npanels; k++)
+        if (!d->panels[k].name || (d->n > 0 && !d->panels[k].x)) {
+            snprintf(err, errlen, "plot: invalid arguments (panel %d)", k);
+            return CLNAS_E_INVALID_ARG;
+        }
+    int W, H;
+    clnas_plot_grid_layout(d->npanels, NULL, NULL, &W, &H);
+    cairo_surface_t *surf;
+    cairo_t *cr;
+    clnas_status st = begin(W, H, path, &surf, &cr, err, errlen);
+    if (st != CLNAS_OK) return st;
+
+    double mn = INFINITY, mx = -INFINITY; /* one accuracy axis for every panel */
+    for (int i = 0; i < d->n; i++)
+        if (isfinite(d->acc[i])) {
+            if (d->acc[i] < mn) mn = d->acc[i];
+            if (d->acc[i] > mx) mx = d->acc[i];
+        }
+    if (!(mx >= mn)) { mn = 0; mx = 100; }
+    axis ya = {0, 1, 0, 0, 0};
+    ax_range(&ya, mn, mx, 0.04);
+    const char *ylab = d->acc_label ? d->acc_label : "test accuracy (%)";
+    int cols;
+    clnas_plot_grid_layout(d->npanels, &cols, NULL, NULL, NULL);
+    for (int k = 0; k < d->npanels; k++) {
+        const clnas_plot_panel *p = &d->panels[k];
+        char title[160], tau[24];
+        signed_num(tau, sizeof tau, p->corr.tau);
+        snprintf(title, sizeof title, "%.80s:  \xcf\x84 = %s,  n = %d", p->name, tau, p->corr.n_used);
+        double b[4];
+        clnas_plot_grid_panel_box(d->npanels, k, b);
+        /* the title may use the whole cell's width, no more */
+        double fs = 28, room = CLNAS_PLOT_GRID_CELL_W - 40;
+        while (fs > 16 && text_width(cr, title, fs, 1) > room) fs -= 1;
+        scatter sc = {title, p->xlabel ? p->xlabel : "rank (1 = lowest score)", p->x, d->acc, d->n, 0,
+                      p->combined ? C_GREEN : C_BLUE, p->corr, 1, fs};
+        draw_scatter(cr, b[0], b[1], b[2], b[3], &sc, k % cols == 0 ? ylab : NULL, &ya);
+    }
+    set_rgb(cr, C_BLACK, 1);
+    if (meta && meta->title && *meta->title) text(cr, W / 2.0, 22, meta->title, 34, 1, 0.5, 0);
+    return finish(surf, cr, path, meta, "n/a", err, errlen);
 }
 
 /* ---- the search-cost figure ---- */

@@ -77,6 +77,43 @@ typedef struct clnas_plot_stats_data {
 clnas_status clnas_plot_stats(const char *path, const clnas_plot_stats_data *d,
                               const clnas_plot_meta *meta, char *err, size_t errlen);
 
+/* The grid figure of `clnas stats --plot` on a zero-cost proxy study: one scatter panel per
+ * score (each proxy column, the ensemble, aggregates), test accuracy (y, shared by all panels)
+ * against the score's rank among the architectures where it is defined (x; rank 1 = the lowest
+ * score, so a good score rises to the right). Panels are laid out row by row (see
+ * clnas_plot_grid_layout); each title names the score with its Kendall tau-b and n, a box in the
+ * emptiest corner gives Spearman rho and the undefined entries left out. */
+typedef struct clnas_plot_panel {
+    const char *name;      /* "synflow", "ensemble", ... (drawn in the title) */
+    const char *xlabel;    /* x axis label */
+    const double *x;       /* [n] the rank (or any monotone value) of the score; NaN = undefined, not drawn */
+    clnas_corr corr;       /* of x against acc, as printed by stats */
+    int combined;          /* 1: a combination of proxies (drawn in a second colour) */
+} clnas_plot_panel;
+
+typedef struct clnas_plot_grid_data {
+    int n, npanels;                 /* architectures; panels (1..CLNAS_PLOT_GRID_MAX) */
+    const clnas_plot_panel *panels; /* [npanels] */
+    const double *acc;              /* [n], test accuracy in %; NaN = not drawn */
+    const char *acc_label;          /* y axis label */
+} clnas_plot_grid_data;
+
+#define CLNAS_PLOT_GRID_MAX 32
+/* One panel's cell in pixels, and the figure's margins around the grid. */
+#define CLNAS_PLOT_GRID_CELL_W 720
+#define CLNAS_PLOT_GRID_CELL_H 640
+#define CLNAS_PLOT_GRID_TOP 90
+#define CLNAS_PLOT_GRID_SIDE 20
+
+/* The layout of npanels panels: columns (npanels <= 4: all in one row; <= 9: 3; else 4), rows,
+ * and the figure's width and height in pixels. Any pointer may be NULL. */
+void clnas_plot_grid_layout(int npanels, int *cols, int *rows, int *width, int *height);
+/* The plot area of panel k (0-based, row by row) in pixels: x0, y0 (top left), x1, y1. */
+void clnas_plot_grid_panel_box(int npanels, int k, double box[4]);
+
+clnas_status clnas_plot_grid(const char *path, const clnas_plot_grid_data *d, const clnas_plot_meta *meta,
+                             char *err, size_t errlen);
+
 /* One method in the search-cost figure. */
 typedef struct clnas_cost_point {
     const char *label;  /* drawn next to the point */

@@ -151,6 +151,24 @@ clnas_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int n
     return CLNAS_OK;
 }
 
+clnas_status st_writer_add_params(st_writer *w, const clnas_net *net, const float *params, const char *prefix)
+{
+    clnas_status st = CLNAS_OK;
+    for (int i = 0; i < clnas_net_nparam_tensors(net) && st == CLNAS_OK; i++) {
+        const char *nm;
+        size_t off, cnt;
+        int sh[4];
+        clnas_net_param_tensor(net, i, &nm, &off, &cnt, sh);
+        int64_t shape[4];
+        int nd = 0;
+        while (nd < 4 && sh[nd] > 0) { shape[nd] = sh[nd]; nd++; }
+        char name[256];
+        if (snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", nm) >= (int)sizeof name) return CLNAS_E_INVALID_ARG;
+        st = st_writer_add(w, name, ST_F32, nd, shape, params + off);
+    }
+    return st;
+}
+
 clnas_status st_writer_meta(st_writer *w, const char *key, const char *value)
 {
     if (!w || !key || !value) return CLNAS_E_INVALID_ARG;

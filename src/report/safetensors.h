@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "clnas/net.h"
 #include "clnas/status.h"
 
 typedef enum st_dtype { ST_F32, ST_F64, ST_U8, ST_I64 } st_dtype;
@@ -21,6 +22,11 @@ void st_writer_free(st_writer *w);                /* NULL is a no-op */
  * a duplicate or invalid name, CLNAS_E_NOMEM when out of memory. */
 clnas_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndims, const int64_t *shape,
                            const void *data);
+/* Adds every parameter tensor of net as an F32 tensor named prefix + its module name
+ * ("stem.conv.weight", ...; prefix "" or NULL for none), data params + its offset (borrowed;
+ * params holds the net's nparams floats), shape as the net gives it. Errors as st_writer_add;
+ * CLNAS_E_INVALID_ARG when prefix + name exceeds 255 bytes. */
+clnas_status st_writer_add_params(st_writer *w, const clnas_net *net, const float *params, const char *prefix);
 /* Adds a metadata string (copied). */
 clnas_status st_writer_meta(st_writer *w, const char *key, const char *value);
 /* Writes the file atomically (temporary file + rename). On failure CLNAS_E_IO and a message

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include "core/rng.h"
 
@@ -42,12 +43,42 @@ void tu_round_to_float(double *d, size_t n)
     for (size_t i = 0; i < n; i++) d[i] = (double)(float)d[i];
 }
 
+double *tu_dalloc(size_t n)
+{
+    double *p = calloc(n ? n : 1, sizeof(double));
+    cr_assert(p, "out of host memory");
+    return p;
+}
+
+void tu_fill_rounded(double *d, size_t n, uint64_t seed, double lo, double hi)
+{
+    tu_fill(d, n, seed, lo, hi);
+    tu_round_to_float(d, n);
+}
+
+clnas_dt tu_dt(cl_mem m, size_t off)
+{
+    clnas_dt t = {m, off};
+    return t;
+}
+
 cl_mem tu_upload(clnas_ctx *ctx, const double *h, size_t n)
 {
     cl_mem m = NULL;
     size_t bytes = (n ? n : 1) * sizeof(float);
     cr_assert_eq(clnas_buf_alloc(ctx, bytes, &m), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
     if (n) tu_write(ctx, m, 0, h, n);
+    return m;
+}
+
+cl_mem tu_put(clnas_ctx *ctx, const double *h, size_t n, size_t off, double sentinel)
+{
+    size_t tot = off + n + 3;
+    double *f = tu_dalloc(tot);
+    for (size_t i = 0; i < tot; i++) f[i] = sentinel;
+    if (h) memcpy(f + off, h, n * sizeof(double));
+    cl_mem m = tu_upload(ctx, f, tot);
+    free(f);
     return m;
 }
 

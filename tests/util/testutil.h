@@ -17,8 +17,18 @@ void tu_fill(double *d, size_t n, uint64_t seed, double lo, double hi);
 /* Rounds doubles to float precision in place, so host reference and device see the same inputs. */
 void tu_round_to_float(double *d, size_t n);
 
+/* n zeroed doubles (at least one), failing the test when out of host memory; free() them. */
+double *tu_dalloc(size_t n);
+/* tu_fill, then tu_round_to_float: random inputs the device sees exactly. */
+void tu_fill_rounded(double *d, size_t n, uint64_t seed, double lo, double hi);
+/* The device tensor at float offset off of buffer m. */
+clnas_dt tu_dt(cl_mem m, size_t off);
+
 /* Uploads n doubles (as floats) into a new buffer; the test releases it with clnas_buf_free. */
 cl_mem tu_upload(clnas_ctx *ctx, const double *h, size_t n);
+/* A new buffer of off + n + 3 floats, all `sentinel` except h[0..n) at float offset off (h NULL:
+ * sentinel there too): writes outside a tensor, or reads of what was never written, show. */
+cl_mem tu_put(clnas_ctx *ctx, const double *h, size_t n, size_t off, double sentinel);
 /* Uploads into an existing buffer at float offset off. */
 void tu_write(clnas_ctx *ctx, cl_mem m, size_t off, const double *h, size_t n);
 /* Downloads n floats from float offset off into doubles. */
