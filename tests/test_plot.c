@@ -579,3 +579,106 @@ Test(plot, proxy_study_grid_and_json, .init = make_tmpdir, .fini = remove_tmpdir
     cr_expect(strstr(out, "--table") != NULL, "%s", out);
     free(out);
 }
+
+/* ---- choosing an ensemble on some rows of a study, testing it on others ---- */
+
+/* The rank-sum ensemble of the members in set (bit p = column p) over rows [lo, hi) of v, brute force;
+ * NaN where a member is undefined. Ranks are taken among those rows only. */
+static void naive_ensemble(int np, int n, double v[][40], unsigned set, int lo, int hi, double *out)
+{
+    double col[40];
+    for (int i = lo; i < hi; i++) out[i - lo] = 0;
+    for (int p = 0; p < np; p++) {
+        if (!(set & (1u << p))) continue;
+        for (int i = lo; i < hi; i++) col[i - lo] = isnan(v[p][i]) ? -INFINITY : v[p][i];
+        for (int i = lo; i < hi; i++) out[i - lo] += isnan(v[p][i]) ? NAN : naive_rank(col, hi - lo, i - lo);
+    }
+}
+
+Test(plot, proxy_study_rows_ensemble_and_choice, .init = make_tmpdir, .fini = remove_tmpdir)
+{
+    enum { N = 40, NP = 4 };
+    static const char *const names[NP] = {"flops", "synflow", "naswot", "zico"};
+    double v[NP][40], acc[3][40];
+    uint64_t ctr = 0;
+    for (int i = 0; i < N; i++) {
+        double q = (double)i / N;
+        for (int k = 0; k < 3; k++) acc[k][i] = 50 + 40 * q + 8 * clnas_ctr_uniform(11, ctr++);
+        for (int p = 0; p < NP; p++) v[p][i] = q + (0.15 + 0.25 * p) * clnas_ctr_uniform(11, ctr++);
+        if (i % 9 == 4) v[2][i] = NAN; /* naswot undefined on some rows */
+    }
+    char csv[512], args[2048], *out;
+    snprintf(csv, sizeof csv, "%s/px.csv", tmpdir);
+    FILE *f = fopen(csv, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "index,arch,flops,synflow,naswot,zico,cifar10_test,cifar100_test,imagenet16_test,status,t_flops,t_synflow,t_naswot,t_zico\n");
+    for (int i = 0; i < N; i++) {
+        fprintf(f, "%d,\"a%d\"", i, i);
+        for (int p = 0; p < NP; p++) isnan(v[p][i]) ? fprintf(f, ",") : fprintf(f, ",%.17g", v[p][i]);
+        fprintf(f, ",%.17g,%.17g,%.17g,,0,0,0,0\n", acc[0][i], acc[1][i], acc[2][i]);
+    }
+    fclose(f);
+
+    /* --rows 11-40 --ensemble synflow,zico: the ensemble ranked among those 30 rows only */
+    snprintf(args, sizeof args, "stats '%s' --rows 11-40 --ensemble synflow,zico --json", csv);
+    int rc = run(args, &out);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    json_error_t je;
+    json_t *root = json_loads(out, 0, &je);
+    cr_assert_not_null(root, "%s: %s", je.text, out);
+    free(out);
+    cr_assert_eq(json_integer_value(json_object_get(root, "n")), 30);
+    double e[40];
+    naive_ensemble(NP, N, v, 1u << 1 | 1u << 3, 10, N, e);
+    json_t *o = column(root, "ensemble");
+    cr_assert_not_null(o);
+    cr_expect(strstr(json_string_value(json_object_get(o, "note")), "synflow, zico") != NULL, "%s",
+              json_string_value(json_object_get(o, "note")));
+    int used;
+    double want = naive_tau_b(e, acc[0] + 10, 30, &used);
+    double got = json_real_value(json_object_get(json_object_get(o, "cifar10"), "tau"));
+    cr_expect(fabs(got - want) < 1e-12, "ensemble on rows 11-40: tau %.15g, brute force %.15g", got, want);
+    json_decref(root);
+
+    /* --choose-ensemble on rows 1-25: its choice is the subset with the best mean tau-b, by brute force */
+    snprintf(args, sizeof args, "stats '%s' --rows 1-25 --choose-ensemble", csv);
+    rc = run(args, &out);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    unsigned best = 0;
+    double best_mean = -2;
+    for (unsigned set = 1; set < (1u << NP); set++) {
+        if (__builtin_popcount(set) < 2) continue;
+        naive_ensemble(NP, N, v, set, 0, 25, e);
+        double mean = 0;
+        for (int k = 0; k < 3; k++) mean += naive_tau_b(e, acc[k], 25, &used) / 3;
+        if (mean > best_mean + 1e-12) { best_mean = mean; best = set; }
+    }
+    char line[256] = "chosen  --ensemble ";
+    for (int p = 0, first = 1; p < NP; p++)
+        if (best & (1u << p)) { strcat(line, first ? "" : ","); strcat(line, names[p]); first = 0; }
+    strcat(line, "\n");
+    cr_expect(strstr(out, line) != NULL, "expected '%s' (mean tau %.4f) in:\n%s", line, best_mean, out);
+    char mean_s[32];
+    snprintf(mean_s, sizeof mean_s, "  %+.4f  ", best_mean);
+    cr_expect(strstr(out, mean_s) != NULL, "the best mean %s in:\n%s", mean_s, out);
+    cr_expect(strstr(out, "rows 1..25 (25 architectures)") != NULL, "%s", out);
+    free(out);
+
+    /* bad input: each refused with exit 2 and a message naming what is wrong */
+    static const struct { const char *opts, *msg; } bad[] = {
+        {"--ensemble synflow,nosuch", "'nosuch' is no proxy name"},
+        {"--ensemble grasp", "'grasp' is not a column"},
+        {"--ensemble synflow,synflow", "listed twice"},
+        {"--rows 50-60", "has only 40 data rows"},
+        {"--rows 0-5", "counts data rows from 1"},
+        {"--rows 9-3", "--rows"},
+        {"--choose-ensemble --json", "do not apply"},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        snprintf(args, sizeof args, "stats '%s' %s", csv, bad[b].opts);
+        rc = run(args, &out);
+        cr_expect_eq(rc, 2, "%s: exit %d: %s", bad[b].opts, rc, out);
+        cr_expect(strstr(out, bad[b].msg) != NULL, "%s: expected '%s' in: %s", bad[b].opts, bad[b].msg, out);
+        free(out);
+    }
+}

@@ -601,7 +601,9 @@ static int split(char *line, char **f, int max)
     return n;
 }
 
-static int read_table(const char *path, px_table *t)
+/* Reads a study; with lo > 0 only its data rows lo..hi (1-based, in file order; hi 0: to the end).
+ * *total (may be NULL) gets the number of data rows in the file. */
+static int read_rows(const char *path, px_table *t, int lo, int hi, int *total)
 {
     memset(t, 0, sizeof *t);
     FILE *f = fopen(path, "r");
@@ -617,11 +619,13 @@ static int read_table(const char *path, px_table *t)
         fclose(f);
         return 0;
     }
-    int w = t->ncol + 3;
+    int w = t->ncol + 3, row = 0;
     while (fgets(line, sizeof line, f)) {
         if (!strchr(line, '\n')) continue;
         int n = split(line, fl, 64);
         if (n < acc0 + 3) continue;
+        row++;
+        if ((lo > 0 && row < lo) || (hi > 0 && row > hi)) continue;
         if (t->n == t->cap) {
             t->cap = t->cap ? 2 * t->cap : 1024;
             double *q = realloc(t->v, (size_t)t->cap * w * sizeof *q);
@@ -636,29 +640,173 @@ static int read_table(const char *path, px_table *t)
         t->n++;
     }
     fclose(f);
+    if (total) *total = row;
     return 1;
 }
 
-/* The ensemble: sum of average ranks (ascending) of its members present in the table; NaN where
- * a member is undefined. Returns how many members it has. */
-static int ensemble(const px_table *t, double *out)
+static int read_table(const char *path, px_table *t) { return read_rows(path, t, 0, 0, NULL); }
+
+/* An ensemble member: a proxy column (its px_id) or AZ-NAS's aggregate over the rows (PX_N). */
+#define PX_AZ_AGG PX_N
+
+static int aznas_column(const px_table *t, double *out);
+
+static const char *member_name(int id) { return id == PX_AZ_AGG ? "az_nas" : px_name(id); }
+
+/* The values of member id over the table's rows (NaN = undefined); 0 when the table lacks it. */
+static int member_values(const px_table *t, int id, double *out)
 {
-    int w = t->ncol + 3, m = 0;
-    double *col = malloc((size_t)t->n * sizeof *col), *rk = malloc((size_t)t->n * sizeof *rk);
-    for (int i = 0; i < t->n; i++) out[i] = 0;
-    for (int e = 0; e < NENSEMBLE && col && rk; e++)
-        for (int j = 0; j < t->ncol; j++) {
-            if (t->id[j] != ENSEMBLE[e]) continue;
-            for (int i = 0; i < t->n; i++) col[i] = t->v[(size_t)i * w + j];
-            /* undefined values rank lowest here and are masked below */
-            for (int i = 0; i < t->n; i++) if (!isfinite(col[i])) col[i] = -HUGE_VAL;
-            clnas_rank_average(col, t->n, rk);
-            for (int i = 0; i < t->n; i++) out[i] += isfinite(t->v[(size_t)i * w + j]) ? rk[i] : NAN;
-            m++;
-        }
+    if (id == PX_AZ_AGG) return aznas_column(t, out);
+    int w = t->ncol + 3;
+    for (int j = 0; j < t->ncol; j++) {
+        if (t->id[j] != id) continue;
+        for (int i = 0; i < t->n; i++) out[i] = t->v[(size_t)i * w + j];
+        return 1;
+    }
+    return 0;
+}
+
+/* The rank sum of m members given their values (vals[k][n]): the sum of their average ranks
+ * (ascending: higher = predicted better); NaN where a member is undefined (each member is ranked
+ * with such rows at the bottom, then the row is masked). Returns 0 when out of memory. */
+static int rank_sum(int n, int m, const double *const *vals, double *out)
+{
+    double *col = malloc((size_t)(n ? n : 1) * sizeof *col), *rk = malloc((size_t)(n ? n : 1) * sizeof *rk);
+    if (!col || !rk) { free(col); free(rk); return 0; }
+    for (int i = 0; i < n; i++) out[i] = 0;
+    for (int k = 0; k < m; k++) {
+        for (int i = 0; i < n; i++) col[i] = isfinite(vals[k][i]) ? vals[k][i] : -HUGE_VAL;
+        clnas_rank_average(col, n, rk);
+        for (int i = 0; i < n; i++) out[i] += isfinite(vals[k][i]) ? rk[i] : NAN;
+    }
     free(col);
     free(rk);
-    return m;
+    return 1;
+}
+
+/* Parses --ensemble LIST (proxy names, or az_nas for AZ-NAS's aggregate) into ids[PX_N + 1]; every
+ * member must be in the table. Returns the count, or -1 after a message. */
+static int parse_members(const char *list, const px_table *t, int *ids, const char *csv)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", list) >= (int)sizeof buf) {
+        fprintf(stderr, "clnas stats: --ensemble: the list is too long\n");
+        return -1;
+    }
+    int m = 0;
+    double *probe = malloc((size_t)(t->n ? t->n : 1) * sizeof *probe);
+    if (!probe) return -1;
+    for (char *save = NULL, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        int id = -1;
+        if (!strcmp(w, "az_nas")) id = PX_AZ_AGG;
+        for (int j = 0; j < PX_N && id < 0; j++) if (!strcmp(w, px_name(j))) id = j;
+        if (id < 0 || !member_values(t, id, probe)) {
+            fprintf(stderr, "clnas stats: --ensemble: '%s' is %s of %s (members: its proxy columns, and az_nas "
+                            "when flops and the three az_ columns are there)\n", w, id < 0 ? "no proxy name" : "not a column", csv);
+            free(probe);
+            return -1;
+        }
+        for (int k = 0; k < m; k++)
+            if (ids[k] == id) {
+                fprintf(stderr, "clnas stats: --ensemble: '%s' is listed twice\n", w);
+                free(probe);
+                return -1;
+            }
+        ids[m++] = id; /* at most PX_N + 1 distinct ids exist */
+    }
+    free(probe);
+    if (m == 0) fprintf(stderr, "clnas stats: --ensemble: no members given\n");
+    return m ? m : -1;
+}
+
+/* The ensemble over the table: members ids[m] (NULL: the fixed ENSEMBLE), those present. Returns
+ * how many members it has and names them in note. */
+static int ensemble(const px_table *t, const int *ids, int m, double *out, char *note, size_t len)
+{
+    int n = t->n ? t->n : 1, nm = 0;
+    double *v = malloc((size_t)(PX_N + 1) * n * sizeof *v);
+    const double *vals[PX_N + 1] = {NULL};
+    if (!v) return 0;
+    if (!ids) {
+        ids = ENSEMBLE;
+        m = NENSEMBLE;
+    }
+    int off = snprintf(note, len, "ensemble: sum of the ranks of");
+    for (int k = 0; k < m; k++) {
+        double *c = v + (size_t)nm * n;
+        if (!member_values(t, ids[k], c)) continue;
+        vals[nm++] = c;
+        if (off > 0 && (size_t)off < len) off += snprintf(note + off, len - (size_t)off, "%s %s", nm > 1 ? "," : "", member_name(ids[k]));
+    }
+    if (!rank_sum(t->n, nm, vals, out)) nm = 0;
+    free(v);
+    return nm;
+}
+
+static void print_members(const int *cand, int nc, unsigned set)
+{
+    for (int k = 0, first = 1; k < nc; k++)
+        if (set & (1u << k)) {
+            printf("%s%s", first ? "" : ",", member_name(cand[k]));
+            first = 0;
+        }
+}
+
+/* --choose-ensemble: every subset of at least two of the candidates, scored by the mean tau-b of
+ * its rank sum against the three accuracy columns over the table's rows; prints the best ten and
+ * the --ensemble list of the first. */
+static int choose_ensemble(const char *csv, const px_table *t, const int *cand, int nc, int first_row)
+{
+    if (nc < 2 || nc > 16) {
+        fprintf(stderr, "clnas stats: --choose-ensemble: %d candidates; give 2 to 16 (--ensemble LIST)\n", nc);
+        return 2;
+    }
+    int n = t->n ? t->n : 1, w = t->ncol + 3;
+    double *v = malloc((size_t)(nc + 4) * n * sizeof *v);
+    if (!v) { fprintf(stderr, "clnas stats: out of memory\n"); return 1; }
+    const double *vals[16];
+    double *acc = v + (size_t)nc * n, *x = acc + 3 * (size_t)n;
+    for (int k = 0; k < nc; k++) member_values(t, cand[k], v + (size_t)k * n);
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < t->n; i++) acc[(size_t)k * n + i] = t->v[(size_t)i * w + t->ncol + k];
+    enum { TOP = 10 };
+    struct pick { unsigned set; double mean, tau[3]; int used; } top[TOP];
+    int ntop = 0;
+    for (unsigned set = 1; set < (1u << nc); set++) {
+        int m = 0;
+        for (int k = 0; k < nc; k++) if (set & (1u << k)) vals[m++] = v + (size_t)k * n;
+        if (m < 2 || !rank_sum(t->n, m, vals, x)) continue;
+        struct pick p = {set, 0, {0, 0, 0}, 0};
+        for (int k = 0; k < 3; k++) {
+            clnas_kendall_tau_b(x, acc + (size_t)k * n, t->n, &p.tau[k], &p.used, NULL);
+            p.mean += p.tau[k] / 3;
+        }
+        if (!isfinite(p.mean) || (ntop == TOP && p.mean <= top[TOP - 1].mean)) continue;
+        int at = ntop < TOP ? ntop++ : TOP - 1;
+        while (at > 0 && top[at - 1].mean < p.mean) {
+            top[at] = top[at - 1];
+            at--;
+        }
+        top[at] = p;
+    }
+    printf("%s: rows %d..%d (%d architectures): the rank sum of every subset of these %d candidates,\n"
+           "best first by the mean Kendall tau-b against CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracy\n"
+           "(n: the rows where every member is defined)\n\n", csv, first_row, first_row + t->n - 1, t->n, nc);
+    printf("  candidates  ");
+    print_members(cand, nc, (1u << nc) - 1);
+    printf("\n\n    mean   cifar10  cifar100  imagenet16     n  members\n");
+    for (int r = 0; r < ntop; r++) {
+        printf("  %+.4f  %+.4f  %+.4f     %+.4f  %4d  ", top[r].mean, top[r].tau[0], top[r].tau[1], top[r].tau[2], top[r].used);
+        print_members(cand, nc, top[r].set);
+        printf("\n");
+    }
+    if (ntop) {
+        printf("\nchosen  --ensemble ");
+        print_members(cand, nc, top[0].set);
+        printf("\n(to test it on other rows: clnas stats %s --rows A-B --ensemble LIST)\n", csv);
+    }
+    free(v);
+    return ntop ? 0 : 1;
 }
 
 /* AZ-NAS's aggregation over the rows of the table (proxy_aznas.h: sum of log(rank / n) of flops
@@ -727,7 +875,27 @@ int clnas_proxies_stats(const char *csv) { return clnas_proxies_stats_opts(csv, 
 int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o)
 {
     px_table t;
-    if (!read_table(csv, &t)) { free(t.v); return 1; }
+    int lo = o ? o->row_lo : 0, hi = o ? o->row_hi : 0, total = 0;
+    if (!read_rows(csv, &t, lo, hi, &total)) { free(t.v); return 1; }
+    if (lo > 0 && t.n == 0) {
+        fprintf(stderr, "clnas stats: --rows %d-%d: %s has only %d data rows\n", lo, hi, csv, total);
+        free(t.v);
+        return 2;
+    }
+    int ids[PX_N + 1], m = -1;
+    if (o && o->ensemble && (m = parse_members(o->ensemble, &t, ids, csv)) < 0) { free(t.v); return 2; }
+    if (o && o->choose) {
+        if (m < 0) { /* every proxy column, and AZ-NAS's aggregate when it can be formed */
+            double *probe = malloc((size_t)(t.n ? t.n : 1) * sizeof *probe);
+            m = 0;
+            for (int j = 0; j < t.ncol; j++) ids[m++] = t.id[j];
+            if (probe && aznas_column(&t, probe)) ids[m++] = PX_AZ_AGG;
+            free(probe);
+        }
+        int rc = choose_ensemble(csv, &t, ids, m, lo > 0 ? lo : 1);
+        free(t.v);
+        return rc;
+    }
     int w = t.ncol + 3, n = t.n ? t.n : 1, nc = 0;
     double *x = malloc((size_t)(t.ncol + 5) * n * sizeof *x);
     px_study_col cols[PX_N + 2];
@@ -740,10 +908,9 @@ int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o)
         for (int i = 0; i < t.n; i++) c[i] = t.v[(size_t)i * w + j];
         cols[nc++] = (px_study_col){px_name(t.id[j]), "proxy", NULL, c, t.tsum[t.id[j]]};
     }
-    char enote[160], anote[160];
-    int m = ensemble(&t, c);
-    if (m >= 2) {
-        snprintf(enote, sizeof enote, "ensemble: sum of the ranks of its %d members among flops, jacob_cov, synflow, naswot, zico", m);
+    char enote[512], anote[160];
+    int em = ensemble(&t, m > 0 ? ids : NULL, m, c, enote, sizeof enote);
+    if (em >= 2 || (m > 0 && em >= 1)) { /* the default needs two of its five; a given list is shown as given */
         cols[nc++] = (px_study_col){"ensemble", "ensemble", enote, c, -1};
         c += n;
     }

@@ -22,6 +22,9 @@ typedef struct px_stats_opts {
     int ds;                /* the figure's accuracy column: 0 cifar10, 1 cifar100, 2 imagenet16 */
     int argc;              /* the command line, recorded in the figure */
     char **argv;
+    int row_lo, row_hi;    /* --rows A-B: only the data rows A..B (1-based, file order); 0 0: all */
+    const char *ensemble;  /* --ensemble LIST: the ensemble's members (NULL: the fixed five) */
+    int choose;            /* --choose-ensemble: rank every subset of the columns (or of --ensemble) */
 } px_stats_opts;
 /* clnas_proxies_stats with options (NULL: the table only); returns the exit status. */
 int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o);

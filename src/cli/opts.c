@@ -24,6 +24,7 @@ static const cli_def REGISTRY[] = {
     {"budget", "S", CLI_INT, 0, 86400, "no new measurement starts after S seconds"},
     {"C", "N", CLI_INT, 1, 4096, "channels of the first stage"},
     {"D", "N", CLI_INT, 1, 4096, "embed dim of an As-ViT network's first stage"},
+    {"choose-ensemble", NULL, CLI_FLAG, 0, 0, "rank the rank-sum ensemble of every subset of the proxy columns (or of --ensemble) by mean tau-b"},
     {"classes", "K", CLI_INT, 1, 100000, "classifier outputs"},
     {"data", "PATH", CLI_STR, 0, 0, "training data file or folder (default: the bundled CIFAR-10 subset; see README)"},
     {"dataset", "NAME", CLI_FN, 0, 0, "cifar10 (default), cifar100, imagenet16 or imagenet: normalisation, classes, image size"},
@@ -34,6 +35,7 @@ static const cli_def REGISTRY[] = {
     {"devices", "LIST", CLI_STR, 0, 0, "several devices: all, local-rank (MPI: by node-local rank) or a list of indices / "
                                        "name parts, e.g. 0,2; one worker per device, results as on one device"},
     {"dump", "DIR", CLI_STR, 0, 0, "also write everything the score is computed from and its intermediate results to DIR"},
+    {"ensemble", "LIST", CLI_STR, 0, 0, "the ensemble's members: proxy columns of the study, or az_nas (AZ-NAS's aggregate)"},
     {"edge-ntk-refresh", NULL, CLI_FLAG, 0, 0, "DARTS edge pruning: rebuild the current NTK network after each node (TE-NAS keeps it fixed)"},
     {"fp64", NULL, CLI_FLAG, 0, 0, "compute the Gram matrix in double (on the device if it has cl_khr_fp64, else on the host)"},
     {"from", "DIR", CLI_STR, 0, 0, "recompute from a dump: exactly its weights, images and patches"},
@@ -72,6 +74,7 @@ static const cli_def REGISTRY[] = {
     {"scaling", NULL, CLI_FLAG, 0, 0, "time kappa over batch sizes and network sizes"},
     {"scaling-max-batch", "M", CLI_INT, 2, 1000000, "skip batches above M"},
     {"seed", "S", CLI_U64, 0, 2147483647L, "seed of weights and data (default 0); same seed and device -> same numbers"},
+    {"rows", "A-B", CLI_FN, 0, 0, "only the data rows A..B of the file (1-based, in file order)"},
     {"seed-counts", "LIST", CLI_FN, 0, 0, "seeds-in-flight counts to time, e.g. 2,4,8"},
     {"seeds", "A-B", CLI_FN, 0, 0, "a range of random seeds: one run per seed A..B"},
     {"seeds-in-flight", "N", CLI_INT, 1, 100000, "NTK backward seeds run together (default: fit the device's budget; env CLNAS_SEEDS)"},
