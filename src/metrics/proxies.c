@@ -155,7 +155,11 @@ typedef struct px_run {
     float *logits, *dlogits, *g0, *work; /* g0: gradient of batch 0; work: nparams scratch */
 } px_run;
 
-static int is_weight_layer(const layer *l) { return (l->kind == L_CONV || l->kind == L_LINEAR) && l->w_len; }
+/* The reference's nn.Conv2d / nn.Linear layers: depthwise convolutions (DARTS's ops) are Conv2d too. */
+static int is_weight_layer(const layer *l)
+{
+    return (l->kind == L_CONV || l->kind == L_DWCONV || l->kind == L_LINEAR) && l->w_len;
+}
 
 static size_t img_floats(const px_inputs *in) { return (size_t)in->c * in->hw * in->hw; }
 
@@ -216,20 +220,24 @@ static clnas_status fisher(px_run *r, double *out)
         const layer *l = &net->layers[i];
         if (!is_weight_layer(l)) continue;
         const tensor_desc *t = &net->tensors[l->out];
-        size_t hw = (size_t)t->h * t->w, n = tensor_size(t) * (size_t)B;
         int root = p->alias_root[l->out];
         float scale = p->alias_scale[l->out];
-        float *a = malloc(2 * n * sizeof(float));
+        /* a view (a FactorizedReduce conv writing into its concatenation) has its samples its
+           storage's channels apart: read the span of the B samples and step over the rest */
+        size_t hw = (size_t)t->h * t->w, cs = (size_t)t->c * hw;
+        size_t sa = (size_t)plan_stride_c(net, l->out) * hw, sg = (size_t)plan_stride_c(net, root) * hw;
+        size_t na = (size_t)(B - 1) * sa + cs, ng = (size_t)(B - 1) * sg + cs;
+        float *a = malloc((na + ng) * sizeof(float));
         if (!a) return clnas_set_error(r->ctx, CLNAS_E_NOMEM, "fisher: out of host memory");
-        float *d = a + n;
-        clnas_status st = clnas_buf_read(r->ctx, p->act, plan_act_off(p, l->out) * sizeof(float), n * sizeof(float), a);
-        if (st == CLNAS_OK) st = clnas_buf_read(r->ctx, p->grad, plan_grad_off(p, root) * sizeof(float), n * sizeof(float), d);
+        float *d = a + na;
+        clnas_status st = clnas_buf_read(r->ctx, p->act, plan_act_off(p, l->out) * sizeof(float), na * sizeof(float), a);
+        if (st == CLNAS_OK) st = clnas_buf_read(r->ctx, p->grad, plan_grad_off(p, root) * sizeof(float), ng * sizeof(float), d);
         if (st != CLNAS_OK) { free(a); return st; }
         double fan_in = (double)l->w_len / t->c, layer_sum = 0;
         for (int k = 0; k < t->c; k++) {
             double acc = 0;
             for (int s = 0; s < B; s++) {
-                const float *as = a + ((size_t)s * t->c + k) * hw, *ds = d + ((size_t)s * t->c + k) * hw;
+                const float *as = a + (size_t)s * sa + (size_t)k * hw, *ds = d + (size_t)s * sg + (size_t)k * hw;
                 double gnk = 0;
                 for (size_t q = 0; q < hw; q++) gnk += (double)as[q] * ((double)ds[q] * scale);
                 acc += gnk * gnk;
@@ -692,10 +700,26 @@ static clnas_status eval_aznas(clnas_ctx *ctx, const clnas_net *net, const px_in
     return CLNAS_OK;
 }
 
+/* grasp's central difference freezes every ReLU at the unperturbed pattern, not a max pool's choice:
+ * on a network with max pools (DARTS's max_pool_3x3) an argmax that flips within the step W (1 +- e)
+ * adds its jump / 2e to H W (DARTS_V2, C=8, 5 cells, batch 32: -0.498, autograd -0.144; float64 with
+ * the max pools frozen too: within 1e-7), so grasp is left undefined there. */
+static int has_maxpool(const clnas_net *net)
+{
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->layers[i].kind == L_MAXPOOL) return 1;
+    return 0;
+}
+
 clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in, unsigned mask,
                      const px_opts *opts, px_result *res)
 {
     for (int i = 0; i < PX_N; i++) { res->value[i] = NAN; res->why[i] = NULL; res->seconds[i] = 0; }
+    if (HAS(mask, PX_GRASP) && has_maxpool(net)) {
+        mask &= ~(1u << PX_GRASP);
+        res->why[PX_GRASP] = "not computed on a network with max pools: its difference of gradients at W (1 +- 1e-3) "
+                             "freezes the ReLUs but not the max pools' choices, which flip within that step";
+    }
     res->vkdnw_entropy = res->vkdnw_dim = NAN;
     if (HAS(mask, PX_SYNFLOW) && !nobn)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "synflow needs the network without BatchNorm");
