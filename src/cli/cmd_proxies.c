@@ -71,16 +71,18 @@ static int parse_metric(const char *cmd, const char *opt, const char *v, void *u
 }
 
 static const char DEFS[] =
-"Zero-cost proxies (all on the NB201 network C=16 N=5 - or with --space darts the genotype's NetworkCIFAR,\n"
-"C=32, 8 cells - of the data set's classes, PyTorch's default initialisation, BatchNorm in train mode, B = --batch augmented training images (default 64, as\n"
-"zero-cost-nas) with their labels, mean cross-entropy; 'weights' = every conv and linear weight):\n"
+"Zero-cost proxies (all on the NB201 network C=16 N=5 - with --space darts the genotype's NetworkCIFAR,\n"
+"C=32, 8 cells - of the data set's classes, PyTorch's default initialisation, BatchNorm in train mode,\n"
+"B = --batch augmented training images (default 64, as zero-cost-nas) with their labels, mean\n"
+"cross-entropy; 'weights' = every conv (depthwise included) and linear weight):\n"
 "  params     number of parameters\n"
 "  flops      forward MFLOPs of one image (convolutions + classifier, multiply-add = 2)\n"
 "  grad_norm  sum over weight tensors of ||dL/dW||\n"
 "  snip       sum |W dL/dW|\n"
 "  grasp      -sum W (H g), g = dL/dW, computed as -g (H W) with H W by a central difference of\n"
 "             two gradients at (1 +- 1e-3) W with every ReLU frozen at the unperturbed pattern (what\n"
-"             autograd's double backward differentiates), not double backward itself\n"
+"             autograd's double backward differentiates), not double backward itself; undefined on a\n"
+"             network with max pools (DARTS's max_pool_3x3: their choices are not frozen)\n"
 "  fisher     sum over conv/linear output channels of 0.5 mean_n (sum_hw a dL/da)^2 x fan-in\n"
 "  jacob_cov  -sum(log(v + 1e-5) + 1/(v + 1e-5)), v = eigenvalues of corrcoef of the rows of\n"
 "             d(sum of logits)/d(input)\n"
