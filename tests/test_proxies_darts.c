@@ -3,10 +3,12 @@
  * a small NetworkCIFAR (C=8, 5 cells, batch 8) dumped and recomputed by tools/verify_proxies.py in
  * PyTorch float64 (DARTS's NetworkCIFAR rebuilt from the genotype, every proxy by its reference
  * definition, within 1e-3; grasp undefined where the network has max pools, and checked on a
- * genotype without them); the refusals (az_nas, ntk / lr, rank, options of the other space).
+ * genotype without them); synflow's float32 path against its float64 path at full size; the
+ * refusals (az_nas, ntk / lr, rank, options of the other space).
  * About 30 s; the PyTorch part needs Debian's python3-torch and runs in the plain build only. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +114,26 @@ Test(proxies_darts, refusals)
         cr_expect(strstr(out, cases[i].says) != NULL, "%s: expected \"%s\" in:\n%s", cases[i].args, cases[i].says, out);
         free(out);
     }
+}
+
+/* synflow's float32 device path (per-tensor power-of-two scales, a cell's concatenation sharing one)
+ * against its float64 host path where the value is beyond float32's range (PC_DARTS, C=8, 26 cells:
+ * about 1.4e45). */
+Test(proxies_darts, synflow_float32_beyond_float32_range)
+{
+    double v[2];
+    for (int k = 0; k < 2; k++) {
+        char *out = NULL;
+        int rc = clnas_env(k ? "CLNAS_SYNFLOW=f64" : "CLNAS_SYNFLOW=f32",
+                           "score --space darts --genotype PC_DARTS --C 8 --layers 26 --batch 2 --metric synflow --json", &out);
+        cr_assert_eq(rc, 0, "%s", out);
+        const char *q = strstr(out, "\"synflow\": ");
+        cr_assert_not_null(q, "%s", out);
+        v[k] = strtod(q + 11, NULL);
+        free(out);
+    }
+    cr_expect_gt(v[1], 1e39, "float64 synflow %g", v[1]);
+    cr_expect_lt(fabs(v[0] - v[1]) / v[1], 1e-5, "float32 %.10g, float64 %.10g", v[0], v[1]);
 }
 
 #ifndef CLNAS_SANITIZED
