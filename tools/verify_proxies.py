@@ -2,7 +2,9 @@
 """verify_proxies.py - independent PyTorch check of `clnas score --metric ... --dump DIR`.
 
 Rebuilds the NAS-Bench-201 network (C=16, N=5) in PyTorch float64 from the arch string (the
-builder of verify_torch.py), loads the dumped float32 weights, images and labels from
+builder of verify_torch.py) - or, for a dump of `score --space darts` (metadata space = darts), DARTS's
+NetworkCIFAR of the genotype in "arch" with darts_C channels and darts_layers cells (DARTS's cnn/model.py,
+no auxiliary head; the op modules of verify_torch.py's DARTS builder) -, loads the dumped float32 weights, images and labels from
 DIR/proxies.safetensors and recomputes every proxy whose clnas value the dump's metadata holds,
 following the reference implementations (SamsungLabs/zero-cost-nas foresight/pruners/measures,
 NASWOT's hook_logdet, ZiCo's compute_zico), with PyTorch autograd:
@@ -12,7 +14,7 @@ NASWOT's hook_logdet, ZiCo's compute_zico), with PyTorch autograd:
   since aleph dominates the composite value),
   params (parameter count), flops (multiply-adds x 2 of the convolutions and the classifier).
 Exit status 0 iff every value agrees within --tol (relative), zico within --zico-tol, grasp within
---grasp-tol.
+--grasp-tol (on a DARTS network with max pools: iff clnas left grasp undefined, see proxies.c).
 
 zico is ill-conditioned: a weight whose two batch gradients nearly coincide has a tiny standard
 deviation and a huge mean/std ratio that can dominate its layer's sum, so float32 rounding moves the
@@ -38,6 +40,7 @@ moves when all those units are flipped.
   verify_proxies.py DIR [--tol 1e-3] [--zico-tol 2e-2] [--grasp-tol 1e-3] [--quiet]
 """
 import argparse
+import ast
 import math
 import os
 import sys
@@ -45,6 +48,99 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import verify_torch as vt  # noqa: E402  (the safetensors reader and the NB201 builder)
+
+
+def on_relus(torch, net, fn):
+    """Calls fn(input, output) at every ReLU, in forward order; a result that is not None replaces
+    the output. NB201: forward hooks on its nn.ReLU modules; DARTS networks (functional ReLUs): the
+    network's own hook. Returns a function that removes them."""
+    if hasattr(net, "cellspec"):
+        net.hook = fn
+        return lambda: setattr(net, "hook", None)
+    hs = [m.register_forward_hook(lambda mod, inp, out: fn(inp[0], out))
+          for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    return lambda: [h.remove() for h in hs]
+
+
+def parse_genotype(text):
+    """DARTS's printed Genotype(normal=[(op, input), ...], normal_concat=[...], reduce=[...],
+    reduce_concat=[...]) (clnas writes it so) into a dict of lists, without eval."""
+    import re
+    g = {k: ast.literal_eval(v) for k, v in re.findall(r"(\w+)=(\[[^\]]*\])", text)}
+    for k in ("normal", "normal_concat", "reduce", "reduce_concat"):
+        if k not in g:
+            raise vt.FormatError("the dump's genotype lacks %s: %s" % (k, text[:200]))
+    return g
+
+
+def build_darts_eval(torch):
+    """DARTS's NetworkCIFAR (cnn/model.py) of a genotype as clnas_darts_eval_build builds it: stem
+    conv3x3 3 -> 3C + BN; `layers` cells, reductions (channels x2) at layers/3 and 2 layers/3; a cell
+    preprocesses its inputs (ReLU-conv1x1-BN, FactorizedReduce after a reduction), node i = op(2i) +
+    op(2i+1) of the genotype, output = concat of the concat states; global average pool; Linear. No
+    auxiliary head, no drop path. Modules are registered in DARTS's order (stem, cells in order:
+    preprocess0, preprocess1, ops in genotype order; classifier), so parameters() has DARTS's order."""
+    F = torch.nn.functional
+    Base = vt.build_darts(torch)
+
+    class EvalNet(Base):
+        def __init__(self, geno, C, layers, classes, in_channels):
+            torch.nn.Module.__init__(self)
+            self.tensors = {}
+            self.mods = torch.nn.ModuleDict()
+            self.in_channels = in_channels
+            self.conv("stem.conv", in_channels, 3 * C, 3, 1, 1)
+            self.bn("stem.bn", 3 * C)
+            cpp, cp, c, rprev = 3 * C, 3 * C, C, False
+            self.cellspec = []
+            for i in range(layers):
+                red = i in (layers // 3, 2 * layers // 3)
+                if red:
+                    c *= 2
+                pairs, concat = (geno["reduce"], geno["reduce_concat"]) if red else (geno["normal"], geno["normal_concat"])
+                p = "cells.%d" % i
+                if rprev:
+                    self.fr(p + ".preprocess0", cpp, c)
+                else:
+                    self.rcb(p + ".preprocess0", cpp, c)
+                self.rcb(p + ".preprocess1", cp, c)
+                for k, (name, j) in enumerate(pairs):
+                    self.op("%s.ops.%d.%s" % (p, k, name), vt.DARTS_OPS.index(name), c, 2 if red and j < 2 else 1)
+                self.cellspec.append((p, c, red, rprev, pairs, concat))
+                cpp, cp, rprev = cp, len(concat) * c, red
+            self.classifier = torch.nn.Linear(cp, classes)
+            self.tensors["classifier.weight"] = self.classifier.weight
+            self.tensors["classifier.bias"] = self.classifier.bias
+
+        def relu(self, x):
+            y = F.relu(x)
+            if self.hook is not None:
+                r = self.hook(x, y)
+                if r is not None:
+                    y = r
+            return y
+
+        def forward(self, x):
+            s0 = s1 = self.m("stem.bn")(self.m("stem.conv")(x))
+            for p, c, red, rprev, pairs, concat in self.cellspec:
+                a = self.f_fr(p + ".preprocess0", s0) if rprev else self.f_rcb(p + ".preprocess0", s0)
+                states = [a, self.f_rcb(p + ".preprocess1", s1)]
+                for i in range(len(pairs) // 2):
+                    terms = []
+                    for k in (2 * i, 2 * i + 1):
+                        name, j = pairs[k]
+                        y = self.f_op("%s.ops.%d.%s" % (p, k, name), vt.DARTS_OPS.index(name), states[j],
+                                      2 if red and j < 2 else 1)
+                        if y is not None:
+                            terms.append(y)
+                    if not terms:
+                        hw = states[1].shape[-1] // (2 if red else 1)
+                        terms.append(torch.zeros(x.shape[0], c, hw, hw, dtype=x.dtype))
+                    states.append(sum(terms))
+                s0, s1 = s1, torch.cat([states[k] for k in concat], dim=1)
+            return self.classifier(s1.mean(dim=(2, 3)))
+
+    return EvalNet
 
 
 def weight_layers(torch, net):
@@ -104,13 +200,11 @@ def relu_sides(torch, net, codes, rel=1e-4):
     take clnas's side from codes ([B][bits] 0/1, layer order). Returns (hooks, stats) with stats =
     [units taken from clnas, of them differing from float64, units outside the band where clnas
     differs from float64] (counted over the forwards run)."""
-    relus = [m for m in net.modules() if isinstance(m, torch.nn.ReLU)]
     B, bits = codes.shape
     pos = [0]
     stats = [0, 0, 0]
 
-    def hook(mod, inp, out):
-        a = inp[0]
+    def hook(a, out):
         n = a[0].numel()
         c = codes[:, pos[0]:pos[0] + n].reshape(a.shape).bool()
         pos[0] = (pos[0] + n) % bits
@@ -122,35 +216,30 @@ def relu_sides(torch, net, codes, rel=1e-4):
         stats[2] += int((~near & (c != (ad > 0))).sum())
         return a * side.to(a.dtype)
 
-    return [m.register_forward_hook(hook) for m in relus], stats
+    return on_relus(torch, net, hook), stats
 
 
 def grasp_with_sides(torch, net, x, y, codes):
-    hs, stats = relu_sides(torch, net, codes)
+    remove, stats = relu_sides(torch, net, codes)
     try:
         r = grasp(torch, net, x, y)
     finally:
-        for h in hs:
-            h.remove()
+        remove()
     return r, [v // 2 for v in stats]  # grasp runs two forwards
 
 
 def grasp_flipped(torch, net, x, y, rel=1e-4):
     """grasp with every unit within rel x (its ReLU's input rms) of zero switched to the other side
     (used without clnas's codes: a bound on what float32 rounding can do to grasp)."""
-    relus = [m for m in net.modules() if isinstance(m, torch.nn.ReLU)]
-
-    def hook(mod, inp, out):
-        a = inp[0]
+    def hook(a, out):
         near = a.detach().abs() < rel * a.detach().pow(2).mean().sqrt()
         return a * ((a.detach() > 0) ^ near).to(a.dtype)
 
-    hs = [m.register_forward_hook(hook) for m in relus]
+    remove = on_relus(torch, net, hook)
     try:
         return grasp(torch, net, x, y)
     finally:
-        for h in hs:
-            h.remove()
+        remove()
 
 
 def jacob_cov(torch, np, net, x):
@@ -177,7 +266,7 @@ def synflow(torch, net, classes):
         for p in n2.state_dict().values():
             p.abs_()
     n2.zero_grad()
-    c = n2.stem[0].in_channels
+    c = n2.in_channels if hasattr(n2, "in_channels") else n2.stem[0].in_channels
     hw = vt_hw[0]
     out = n2(torch.ones(1, c, hw, hw, dtype=torch.float64))
     out.sum().backward()
@@ -188,16 +277,15 @@ def naswot(torch, np, net, x):
     B = x.shape[0]
     K = np.zeros((B, B))
 
-    def hook(mod, inp, out):
+    def hook(a, out):
         nonlocal K
-        c = (inp[0].reshape(B, -1) > 0).double()
+        c = (a.reshape(B, -1) > 0).double()
         K = K + (c @ c.t()).numpy() + ((1 - c) @ (1 - c).t()).numpy()
 
-    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    remove = on_relus(torch, net, hook)
     with torch.no_grad():
         net(x)
-    for h in hs:
-        h.remove()
+    remove()
     return float(np.linalg.slogdet(K)[1])
 
 
@@ -388,13 +476,19 @@ def main(argv):
     import torch
     torch.set_grad_enabled(True)
     tensors, meta, _ = vt.read_safetensors(os.path.join(a.dir, "proxies.safetensors"))
-    arch = vt.parse_arch(meta["arch"])
+    darts = meta.get("space") == "darts"
+    arch = parse_genotype(meta["arch"]) if darts else vt.parse_arch(meta["arch"])
     classes = int(meta["classes"])
     T = lambda n: vt.to_torch(torch, *tensors[n])
     images = T("px_images").double()
     labels = T("px_labels").long()
     vt_hw[0] = images.shape[-1]
-    net = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2]).double()
+    if darts:
+        EvalNet = build_darts_eval(torch)
+        make = lambda: EvalNet(arch, int(meta["darts_C"]), int(meta["darts_layers"]), classes, images.shape[2]).double()
+    else:
+        make = lambda: vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2]).double()
+    net = make()
     params = {k: v for k, v in tensors.items() if not k.startswith("px_") and not k.startswith("az_")}
     vk_params = {k[len("px_vkdnw/"):]: v for k, v in tensors.items() if k.startswith("px_vkdnw/")}
     vt.load_weights(torch, net, params, "proxies.safetensors")
@@ -407,7 +501,16 @@ def main(argv):
     if want("fisher"):
         ref["fisher"] = fisher(torch, net, x, y)
     grasp_tol = a.grasp_tol
-    if want("grasp"):
+    # clnas leaves grasp undefined on a network with max pools (its difference of gradients does not
+    # freeze their choices; proxies.c has_maxpool): checked to be undefined, not compared
+    maxpool = darts and any(op == "max_pool_3x3" for op, _ in arch["normal"] + arch["reduce"])
+    ok = True
+    if want("grasp") and maxpool:
+        undef = math.isnan(float(meta["grasp"]))
+        ok &= undef
+        print("grasp      %s (the network has max pools)" % ("undefined in clnas, as it must be" if undef else
+                                                              "clnas gives a value: MISMATCH"))
+    elif want("grasp"):
         ref["grasp"] = grasp(torch, net, x, y)
         if "px_relu_codes" in tensors:
             exact = ref["grasp"]
@@ -439,14 +542,14 @@ def main(argv):
         if not a.quiet:
             print("zico       (PyTorch float32: %.10g, relative to float64 %.2e)" % (z32, abs(z32 - ref["zico"]) / abs(ref["zico"])))
     if want("az_expressivity") or want("az_progressivity") or want("az_trainability"):
-        net_az = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2]).double()
+        net_az = make()
         vt.load_weights(torch, net_az, {k[5:]: v for k, v in tensors.items() if k.startswith("az_w.")},
                         "proxies.safetensors (az_w.*)")
         net_az.train()
         ref["az_expressivity"], ref["az_progressivity"], ref["az_trainability"] = az_nas(
             torch, np, net_az, T("az_input").double(), int(meta["az_probe_key"]))
     if want("vkdnw"):
-        vnet = vt.build_modules(torch)(16, 5, classes, arch, in_channels=images.shape[2]).double()
+        vnet = make()
         vt.load_weights(torch, vnet, vk_params, "proxies.safetensors (px_vkdnw/)")
         with torch.enable_grad():
             h, dim = vkdnw(torch, vnet, T("px_vkdnw_images").double())
@@ -456,7 +559,6 @@ def main(argv):
         ref["params"] = float(sum(p.numel() for p in net.parameters()))
     if want("flops"):
         ref["flops"] = flops(torch, net, x)
-    ok = True
     for name, r in ref.items():
         if name not in meta:
             continue

@@ -145,6 +145,7 @@ typedef struct clnas_darts_eval_config {
     int classes;    /* 10 / 1000 */
     int imagenet;   /* 1: NetworkImageNet (input 224) */
     int input_hw;   /* 32 CIFAR, 224 ImageNet */
+    int no_bn;      /* 1: every BatchNorm left out (the identity): synflow's BatchNorm-free copy; default 0 */
 } clnas_darts_eval_config;
 
 void clnas_darts_eval_config_cifar(clnas_darts_eval_config *c);    /* C 36, 20 layers, 10 classes, 32 */

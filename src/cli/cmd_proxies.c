@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/cmd_proxies.h"
 #include "clnas/bench201.h"
+#include "clnas/darts.h"
 #include "clnas/stats.h"
 #include "core/util.h"
 #include "metrics/proxies.h"
@@ -20,6 +21,10 @@
 #include "spaces/nb201_internal.h"
 
 #define PX_DEFAULT_BATCH 64
+/* --space darts: DARTS's NetworkCIFAR of the genotype at NAS-Bench-301's size (README, "On DARTS networks") */
+#define PX_DARTS_C 32
+#define PX_DARTS_LAYERS 8
+#define PX_AZ_BITS (1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY)
 
 /* The proxies of the fixed ensemble (rank sum, no accuracy used to choose or weight them). */
 static const int ENSEMBLE[] = {PX_FLOPS, PX_JACOB_COV, PX_SYNFLOW, PX_NASWOT, PX_ZICO};
@@ -43,6 +48,15 @@ int clnas_proxies_wanted(int argc, char **argv)
     return 0;
 }
 
+/* rank and search score NB201 architectures only; 0 or exit status 2 with a message. */
+static int nb201_only(const char *cmd, const char *space)
+{
+    if (!space || !strcmp(space, "nb201")) return 0;
+    fprintf(stderr, "clnas %s: the zero-cost proxies of a study or a sampling search are on NB201 only; score one DARTS "
+                    "genotype with clnas score --space darts --genotype G --metric LIST\n", cmd);
+    return 2;
+}
+
 static int parse_metric(const char *cmd, const char *opt, const char *v, void *ud)
 {
     unsigned *m = ud; /* m[0] proxies, m[1] TE-NAS bits */
@@ -57,16 +71,18 @@ static int parse_metric(const char *cmd, const char *opt, const char *v, void *u
 }
 
 static const char DEFS[] =
-"Zero-cost proxies (all on the NB201 network C=16 N=5 of the data set's classes, PyTorch's default\n"
-"initialisation, BatchNorm in train mode, B = --batch augmented training images (default 64, as\n"
-"zero-cost-nas) with their labels, mean cross-entropy; 'weights' = every conv and linear weight):\n"
+"Zero-cost proxies (all on the NB201 network C=16 N=5 - with --space darts the genotype's NetworkCIFAR,\n"
+"C=32, 8 cells - of the data set's classes, PyTorch's default initialisation, BatchNorm in train mode,\n"
+"B = --batch augmented training images (default 64, as zero-cost-nas) with their labels, mean\n"
+"cross-entropy; 'weights' = every conv (depthwise included) and linear weight):\n"
 "  params     number of parameters\n"
 "  flops      forward MFLOPs of one image (convolutions + classifier, multiply-add = 2)\n"
 "  grad_norm  sum over weight tensors of ||dL/dW||\n"
 "  snip       sum |W dL/dW|\n"
 "  grasp      -sum W (H g), g = dL/dW, computed as -g (H W) with H W by a central difference of\n"
 "             two gradients at (1 +- 1e-3) W with every ReLU frozen at the unperturbed pattern (what\n"
-"             autograd's double backward differentiates), not double backward itself\n"
+"             autograd's double backward differentiates), not double backward itself; undefined on a\n"
+"             network with max pools (DARTS's max_pool_3x3: their choices are not frozen)\n"
 "  fisher     sum over conv/linear output channels of 0.5 mean_n (sum_hw a dL/da)^2 x fan-in\n"
 "  jacob_cov  -sum(log(v + 1e-5) + 1/(v + 1e-5)), v = eigenvalues of corrcoef of the rows of\n"
 "             d(sum of logits)/d(input)\n"
@@ -84,7 +100,8 @@ static const char DEFS[] =
 "             deciles of |eig F| normalised to sum 1; value = aleph + H / ln 10 (aleph = number\n"
 "             of parameter tensors: the order of the reference's rank by (aleph, H))\n"
 "  ensemble   (rank and stats) sum of the ranks of flops, jacob_cov, synflow, naswot and zico\n"
-"  az_nas     AZ-NAS (cvlab-yonsei/AZ-NAS): flops and three columns, on its own network copy:\n"
+"  az_nas     AZ-NAS (cvlab-yonsei/AZ-NAS): flops and three columns, on its own network copy (NB201\n"
+"             only: its trainability needs one-input cells, a DARTS cell has two):\n"
 "             Kaiming-normal fan-in weights (whatever --init), B N(0,1) random images (not data),\n"
 "             BN in train mode;\n"
 "             features = the stem's and every cell's output (3N+3 maps)\n"
@@ -103,23 +120,45 @@ static const char DEFS[] =
 
 /* ---------------------------------------------------------------- one architecture */
 typedef struct px_cmd {
-    const char *arch_s, *data_path, *device, *dump, *space;
+    const char *arch_s, *data_path, *device, *dump, *space, *genotype;
     unsigned metric[2];
     int batch, json;
     uint64_t seed;
     clnas_init init;
     clnas_dataset_kind dataset;
+    int darts, C, layers;       /* --space darts: the genotype's NetworkCIFAR, C and layers */
+    clnas_darts_genotype geno;
 } px_cmd;
 
+/* The network of a DARTS genotype (p->darts) with and (for synflow) without BatchNorm: DARTS's
+ * NetworkCIFAR (every data set here is 32x32 or smaller, ImageNet included) of `classes` outputs,
+ * no auxiliary head, no drop path. */
+static clnas_status darts_nets(const px_cmd *p, int classes, unsigned mask, clnas_net **net, clnas_net **nobn, char *err,
+                               size_t len)
+{
+    clnas_darts_eval_config c;
+    clnas_darts_eval_config_cifar(&c);
+    c.C = p->C;
+    c.layers = p->layers;
+    c.classes = classes;
+    c.input_hw = clnas_dataset_hw(p->dataset);
+    clnas_status st = clnas_darts_eval_build(&c, &p->geno, net, err, len);
+    c.no_bn = 1;
+    if (st == CLNAS_OK && (mask & (1u << PX_SYNFLOW))) st = clnas_darts_eval_build(&c, &p->geno, nobn, err, len);
+    return st;
+}
+
 /* The network with and (for synflow) without BatchNorm for a data set of `classes`. */
-static clnas_status build_nets(const clnas_nb201_arch *a, clnas_dataset_kind k, int classes, unsigned mask,
+static clnas_status build_nets(const px_cmd *p, const clnas_nb201_arch *a, int classes, unsigned mask,
                                clnas_net **net, clnas_net **nobn, char *err, size_t len)
 {
+    clnas_dataset_kind k = p->dataset;
+    *net = *nobn = NULL;
+    if (p->darts) return darts_nets(p, classes, mask, net, nobn, err, len);
     clnas_nb201_config c;
     clnas_nb201_config_default(&c);
     c.classes = classes;
     c.input_hw = clnas_dataset_hw(k);
-    *net = *nobn = NULL;
     clnas_status st = clnas_nb201_build(&c, a, net, err, len);
     if (st == CLNAS_OK && (mask & (1u << PX_SYNFLOW))) st = nb201_build_nobn(&c, a, nobn, err, len);
     return st;
@@ -155,8 +194,8 @@ static clnas_status dump_vkdnw(st_writer *w, const clnas_net *net, const px_inpu
     return st;
 }
 
-static clnas_status save_dump(clnas_ctx *ctx, const char *dir, const char *arch, const clnas_net *net, const px_inputs *in,
-                              unsigned mask, const px_result *r, char *err, size_t len)
+static clnas_status save_dump(const px_cmd *p, clnas_ctx *ctx, const char *dir, const char *arch, const clnas_net *net,
+                              const px_inputs *in, unsigned mask, const px_result *r, char *err, size_t len)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         snprintf(err, len, "cannot create %s: %s", dir, strerror(errno));
@@ -191,6 +230,13 @@ static clnas_status save_dump(clnas_ctx *ctx, const char *dir, const char *arch,
     if (st == CLNAS_OK) st = st_writer_meta(w, "arch", arch);
     snprintf(v, sizeof v, "%d", in->classes);
     if (st == CLNAS_OK) st = st_writer_meta(w, "classes", v);
+    if (st == CLNAS_OK && p->darts) { /* the genotype's NetworkCIFAR (arch: the genotype as DARTS prints it) */
+        st = st_writer_meta(w, "space", "darts");
+        snprintf(v, sizeof v, "%d", p->C);
+        if (st == CLNAS_OK) st = st_writer_meta(w, "darts_C", v);
+        snprintf(v, sizeof v, "%d", p->layers);
+        if (st == CLNAS_OK) st = st_writer_meta(w, "darts_layers", v);
+    }
     for (int i = 0; i < PX_N && st == CLNAS_OK; i++) {
         if (!(mask & (1u << i))) continue;
         snprintf(v, sizeof v, "%.17g", r->value[i]);
@@ -212,6 +258,7 @@ static void print_result(const px_cmd *p, const char *arch, const char *dev, uns
     if (p->json) {
         printf("{\"arch\": \"%s\", \"device\": \"%s\", \"batch\": %d, \"seed\": %llu", arch, dev, p->batch,
                (unsigned long long)p->seed);
+        if (p->darts) printf(", \"space\": \"darts\", \"C\": %d, \"layers\": %d", p->C, p->layers);
         for (int i = 0; i < PX_N; i++) {
             if (!(mask & (1u << i))) continue;
             if (isfinite(r->value[i])) printf(", \"%s\": %.10g", px_name(i), r->value[i]);
@@ -225,7 +272,10 @@ static void print_result(const px_cmd *p, const char *arch, const char *dev, uns
         printf("}\n");
         return;
     }
-    printf("arch     %s\ndevice   %s\nproxies  NB201 C=16 N=5, batch %d, seed %llu, BN train mode\n", arch, dev, p->batch,
+    char netd[96];
+    if (p->darts) snprintf(netd, sizeof netd, "DARTS NetworkCIFAR C=%d layers=%d (no auxiliary head)", p->C, p->layers);
+    else snprintf(netd, sizeof netd, "NB201 C=16 N=5");
+    printf("arch     %s\ndevice   %s\nproxies  %s, batch %d, seed %llu, BN train mode\n", arch, dev, netd, p->batch,
            (unsigned long long)p->seed);
     for (int i = 0; i < PX_N; i++) {
         if (!(mask & (1u << i))) continue;
@@ -245,17 +295,18 @@ static int score_one(const px_cmd *p, clnas_ctx *ctx, const clnas_dataset *data,
     px_inputs in;
     memset(&in, 0, sizeof in);
     int rc = 0;
-    if (build_nets(a, p->dataset, clnas_dataset_num_classes(data), mask, &net, &nobn, err, len) != CLNAS_OK ||
+    if (build_nets(p, a, clnas_dataset_num_classes(data), mask, &net, &nobn, err, len) != CLNAS_OK ||
         px_inputs_make(net, data, p->batch, p->seed, 0, p->init, &in, err, len) != CLNAS_OK) {
         rc = 1;
     } else if (px_eval(ctx, net, nobn, &in, mask, NULL, r) != CLNAS_OK) {
         snprintf(err, len, "%s", clnas_ctx_errmsg(ctx));
         rc = 1;
     } else if (p->dump) {
-        char archs[512];
-        clnas_nb201_format(a, archs, sizeof archs);
+        char archs[1200];
+        if (p->darts) clnas_darts_genotype_format(&p->geno, archs, sizeof archs);
+        else clnas_nb201_format(a, archs, sizeof archs);
         char e2[512];
-        if (save_dump(ctx, p->dump, archs, net, &in, mask, r, e2, sizeof e2) != CLNAS_OK) {
+        if (save_dump(p, ctx, p->dump, archs, net, &in, mask, r, e2, sizeof e2) != CLNAS_OK) {
             snprintf(err, len, "--dump %.400s: %s", p->dump, e2);
             rc = 1;
         }
@@ -267,16 +318,70 @@ static int score_one(const px_cmd *p, clnas_ctx *ctx, const clnas_dataset *data,
     return rc;
 }
 
+/* --space darts: the genotype, and the proxies it has (exit status 2 with a message, or 0). */
+static int darts_args(px_cmd *p)
+{
+    char err[1024];
+    if (p->arch_s) {
+        fprintf(stderr, "clnas score: --space darts takes --genotype G, not --arch\n");
+        return 2;
+    }
+    if (!p->genotype) {
+        fprintf(stderr, "clnas score: --space darts needs --genotype G (DARTS's Genotype(...) text, or DARTS_V1, DARTS_V2, "
+                        "PC_DARTS)\n");
+        return 2;
+    }
+    if (clnas_darts_genotype_parse(p->genotype, &p->geno, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas score: --genotype: %s\n", err);
+        return 2;
+    }
+    clnas_net *n = NULL, *nb = NULL; /* C and layers checked now (usage), not after loading the data */
+    if (darts_nets(p, 10, 0, &n, &nb, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas score: --space darts: %s\n", err);
+        return 2;
+    }
+    clnas_net_destroy(n);
+    int all = p->metric[0] == (1u << PX_N) - 1;
+    if (all) { /* every proxy defined on a DARTS network */
+        p->metric[0] &= ~PX_AZ_BITS;
+        p->metric[1] = 0;
+        fprintf(stderr, "clnas score: --space darts: \"all\" leaves out az_nas (not defined on DARTS cells, see --help) and "
+                        "ntk, lr (clnas score --space darts --genotype G without --metric)\n");
+    }
+    if (p->metric[0] & PX_AZ_BITS) {
+        fprintf(stderr, "clnas score: --space darts: az_nas is not defined on DARTS networks: its trainability is the "
+                        "vector-Jacobian product of a cell from its output to its one input feature, and a DARTS cell "
+                        "has two inputs (the two previous cells' outputs); AZ-NAS's reference has NB201 and MobileNetV2 "
+                        "code only. Leave az_nas out\n");
+        return 2;
+    }
+    if (p->metric[1]) {
+        fprintf(stderr, "clnas score: --space darts: ntk and lr are TE-NAS's scores of its own DARTS proxy networks: use "
+                        "clnas score --space darts --genotype G without --metric (or --metric ntk,lr alone)\n");
+        return 2;
+    }
+    return 0;
+}
+
 int clnas_cmd_score_proxies(int argc, char **argv)
 {
     px_cmd p;
     memset(&p, 0, sizeof p);
     p.batch = PX_DEFAULT_BATCH;
     cli c;
-    cli_init(&c, "score", "usage: clnas score --arch STR --metric LIST [options]\n\n"
-                          "Computes the listed training-free proxies of one NAS-Bench-201 architecture.\n", DEFS);
+    p.C = PX_DARTS_C;
+    p.layers = PX_DARTS_LAYERS;
+    cli_init(&c, "score", "usage: clnas score --arch STR --metric LIST [options]\n"
+                          "       clnas score --space darts --genotype G --metric LIST [--C 32 --layers 8] [options]\n\n"
+                          "Computes the listed training-free proxies of one NAS-Bench-201 architecture, or of the network\n"
+                          "a DARTS genotype describes (--space darts: DARTS's NetworkCIFAR at NAS-Bench-301's size, C=32,\n"
+                          "8 cells, as NASLib's nasbench301 space computes proxies; no auxiliary head, no drop path; the\n"
+                          "classifier has the data set's classes; az_nas is not defined there, see below).\n", DEFS);
     cli_add_space(&c, &p.space);
     cli_add(&c, "arch", &p.arch_s);
+    cli_add(&c, "genotype", &p.genotype);
+    cli_add_help(&c, "C", &p.C, "--space darts: initial channels (default 32, NAS-Bench-301's)");
+    cli_add_help(&c, "layers", &p.layers, "--space darts: cells (default 8, NAS-Bench-301's)");
     cli_add_fn(&c, "metric", parse_metric, p.metric, "comma list of ntk, lr, params, flops, grad_norm, snip, grasp, fisher, "
                                                        "jacob_cov, synflow, naswot, zico, az_nas, or all");
     cli_add_help(&c, "batch", &p.batch, "proxy batch (default 64, zero-cost-nas's; NASWOT used 128)");
@@ -292,8 +397,20 @@ int clnas_cmd_score_proxies(int argc, char **argv)
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
     char err[1024] = "";
     clnas_nb201_arch a;
-    if (!p.arch_s) { fprintf(stderr, "clnas score: --arch is required\n"); return 2; }
-    if (clnas_nb201_parse(p.arch_s, &a, err, sizeof err) != CLNAS_OK) { fprintf(stderr, "clnas score: --arch: %s\n", err); return 2; }
+    p.darts = p.space && !strcmp(p.space, "darts");
+    if (p.darts) {
+        int rc = darts_args(&p);
+        if (rc) return rc;
+    } else if (p.genotype || cli_given(&c, "C") || cli_given(&c, "layers")) {
+        fprintf(stderr, "clnas score: --genotype, --C and --layers describe a DARTS network: add --space darts\n");
+        return 2;
+    } else if (!p.arch_s) {
+        fprintf(stderr, "clnas score: --arch is required\n");
+        return 2;
+    } else if (clnas_nb201_parse(p.arch_s, &a, err, sizeof err) != CLNAS_OK) {
+        fprintf(stderr, "clnas score: --arch: %s\n", err);
+        return 2;
+    }
     clnas_dataset *data = NULL;
     if (clnas_dataset_load(p.dataset, p.data_path, &data, err, sizeof err) != CLNAS_OK) {
         fprintf(stderr, "clnas score: %s\n", err);
@@ -309,7 +426,7 @@ int clnas_cmd_score_proxies(int argc, char **argv)
     px_result r;
     clnas_score_result te;
     memset(&te, 0, sizeof te);
-    if ((rc = score_one(&p, ctx, data, &a, p.metric[0], &r, err, sizeof err, NULL)) != 0) {
+    if ((rc = score_one(&p, ctx, data, p.darts ? NULL : &a, p.metric[0], &r, err, sizeof err, NULL)) != 0) {
         fprintf(stderr, "clnas score: %s\n", err);
         goto done;
     }
@@ -326,8 +443,9 @@ int clnas_cmd_score_proxies(int argc, char **argv)
             goto done;
         }
     }
-    char archs[512];
-    clnas_nb201_format(&a, archs, sizeof archs);
+    char archs[1200];
+    if (p.darts) clnas_darts_genotype_format(&p.geno, archs, sizeof archs);
+    else clnas_nb201_format(&a, archs, sizeof archs);
     print_result(&p, archs, clnas_ctx_device(ctx)->name, p.metric[0], &r, &te, (int)p.metric[1]);
 done:
     clnas_ctx_destroy(ctx);
@@ -438,6 +556,7 @@ static int parse_rank(int argc, char **argv, px_rank *k)
     cli_add(&c, "quiet", &k->quiet);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (nb201_only("rank", k->p.space)) return 2;
     if (k->p.metric[0] == (1u << PX_N) - 1) k->p.metric[1] = 0; /* "all": every zero-cost proxy */
     if (k->p.metric[1]) {
         fprintf(stderr, "clnas rank: ntk and lr are scored by clnas rank without --metric (its own CSV); list only "
@@ -1020,6 +1139,7 @@ int clnas_cmd_search_sample(int argc, char **argv)
     cli_add_fn(&c, "init", cli_parse_init, &p.init, NULL);
     int pr = cli_parse(&c, argc, argv, NULL, NULL);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
+    if (nb201_only("search", p.space)) return 2;
     if (!strategy || strcmp(strategy, "sample") != 0) {
         fprintf(stderr, "clnas search: --strategy: only \"sample\" is known (got \"%s\"); TE-NAS's pruning search is clnas "
                         "search without --strategy\n", strategy ? strategy : "");

@@ -155,7 +155,11 @@ typedef struct px_run {
     float *logits, *dlogits, *g0, *work; /* g0: gradient of batch 0; work: nparams scratch */
 } px_run;
 
-static int is_weight_layer(const layer *l) { return (l->kind == L_CONV || l->kind == L_LINEAR) && l->w_len; }
+/* The reference's nn.Conv2d / nn.Linear layers: depthwise convolutions (DARTS's ops) are Conv2d too. */
+static int is_weight_layer(const layer *l)
+{
+    return (l->kind == L_CONV || l->kind == L_DWCONV || l->kind == L_LINEAR) && l->w_len;
+}
 
 static size_t img_floats(const px_inputs *in) { return (size_t)in->c * in->hw * in->hw; }
 
@@ -216,20 +220,24 @@ static clnas_status fisher(px_run *r, double *out)
         const layer *l = &net->layers[i];
         if (!is_weight_layer(l)) continue;
         const tensor_desc *t = &net->tensors[l->out];
-        size_t hw = (size_t)t->h * t->w, n = tensor_size(t) * (size_t)B;
         int root = p->alias_root[l->out];
         float scale = p->alias_scale[l->out];
-        float *a = malloc(2 * n * sizeof(float));
+        /* a view (a FactorizedReduce conv writing into its concatenation) has its samples its
+           storage's channels apart: read the span of the B samples and step over the rest */
+        size_t hw = (size_t)t->h * t->w, cs = (size_t)t->c * hw;
+        size_t sa = (size_t)plan_stride_c(net, l->out) * hw, sg = (size_t)plan_stride_c(net, root) * hw;
+        size_t na = (size_t)(B - 1) * sa + cs, ng = (size_t)(B - 1) * sg + cs;
+        float *a = malloc((na + ng) * sizeof(float));
         if (!a) return clnas_set_error(r->ctx, CLNAS_E_NOMEM, "fisher: out of host memory");
-        float *d = a + n;
-        clnas_status st = clnas_buf_read(r->ctx, p->act, plan_act_off(p, l->out) * sizeof(float), n * sizeof(float), a);
-        if (st == CLNAS_OK) st = clnas_buf_read(r->ctx, p->grad, plan_grad_off(p, root) * sizeof(float), n * sizeof(float), d);
+        float *d = a + na;
+        clnas_status st = clnas_buf_read(r->ctx, p->act, plan_act_off(p, l->out) * sizeof(float), na * sizeof(float), a);
+        if (st == CLNAS_OK) st = clnas_buf_read(r->ctx, p->grad, plan_grad_off(p, root) * sizeof(float), ng * sizeof(float), d);
         if (st != CLNAS_OK) { free(a); return st; }
         double fan_in = (double)l->w_len / t->c, layer_sum = 0;
         for (int k = 0; k < t->c; k++) {
             double acc = 0;
             for (int s = 0; s < B; s++) {
-                const float *as = a + ((size_t)s * t->c + k) * hw, *ds = d + ((size_t)s * t->c + k) * hw;
+                const float *as = a + (size_t)s * sa + (size_t)k * hw, *ds = d + (size_t)s * sg + (size_t)k * hw;
                 double gnk = 0;
                 for (size_t q = 0; q < hw; q++) gnk += (double)as[q] * ((double)ds[q] * scale);
                 acc += gnk * gnk;
@@ -420,12 +428,16 @@ static clnas_status synflow(px_run *r, const clnas_net *nobn, double *out)
  * the stored logit sum, |W| dR/d|W| = 2^s_out W' G' exactly (powers of two), so synflow =
  * 2^s_out sum W' G', accumulated in double. The scales come from a per-channel "mean field" of the
  * all-ones input (each layer applied to spatially constant channels, in double): the stored values
- * stay within a few powers of two of 1 and the gradients of their sum of order 1 / size. */
+ * stay within a few powers of two of 1 and the gradients of their sum of order 1 / size. The
+ * parts of a concatenation (DARTS's cell outputs) share its storage and so one scale: the largest
+ * of theirs, imposed on each part's producer (force) and the scales computed again until stable. */
 typedef struct sf_scale {
     int *s;      /* per tensor */
     double *m;   /* per tensor channel: mean-field magnitude (true scale) */
     size_t *mo;  /* offset of tensor t's channels in m */
+    int *force;  /* per tensor: the scale its concatenation imposes, or SF_FREE */
 } sf_scale;
+#define SF_FREE (-1000000)
 
 static int exp2_of(double v, int dflt)
 {
@@ -436,14 +448,16 @@ static int exp2_of(double v, int dflt)
 }
 
 /* Fills sc for net with the |parameters| p; fails with a message on a kind it cannot scale. */
-static clnas_status sf_scales(clnas_ctx *ctx, const clnas_net *net, const double *p, sf_scale *sc)
+static clnas_status sf_scales(clnas_ctx *ctx, const clnas_net *net, const double *p, sf_scale *sc, int *changed)
 {
+    *changed = 0;
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
-        const tensor_desc *ti = &net->tensors[l->kind == L_SUM ? 0 : l->in], *to = &net->tensors[l->out];
-        const double *mi = sc->m + sc->mo[l->kind == L_SUM ? 0 : l->in];
+        int multi = l->kind == L_SUM || l->kind == L_CONCAT; /* no single input */
+        const tensor_desc *ti = &net->tensors[multi ? 0 : l->in], *to = &net->tensors[l->out];
+        const double *mi = sc->m + sc->mo[multi ? 0 : l->in];
         double *mo = sc->m + sc->mo[l->out], mx = 0;
-        int si = sc->s[l->kind == L_SUM ? 0 : l->in];
+        int si = sc->s[multi ? 0 : l->in];
         switch (l->kind) {
         case L_CONV: case L_DWCONV: case L_LINEAR: {
             size_t hw = l->kind == L_LINEAR ? (size_t)ti->h * ti->w : 1, fan = l->w_len / (size_t)to->c;
@@ -472,11 +486,23 @@ static clnas_status sf_scales(clnas_ctx *ctx, const clnas_net *net, const double
             }
             sc->s[l->out] = exp2_of(mx, l->nin ? sc->s[l->ins[0]] : 0);
             break;
+        case L_CONCAT: {
+            int so = SF_FREE;
+            for (int j = 0, c0 = 0; j < l->nin; c0 += net->tensors[l->ins[j]].c, j++) {
+                memcpy(mo + c0, sc->m + sc->mo[l->ins[j]], (size_t)net->tensors[l->ins[j]].c * sizeof(double));
+                so = sc->s[l->ins[j]] > so ? sc->s[l->ins[j]] : so;
+            }
+            for (int j = 0; j < l->nin; j++)
+                if (sc->s[l->ins[j]] != so) { sc->force[l->ins[j]] = so; (*changed)++; }
+            sc->s[l->out] = so;
+            break;
+        }
         default:
             return clnas_set_error(ctx, CLNAS_E_UNSUPPORTED,
                                    "synflow float32: layer %s (kind %d) has no scaling rule; use the float64 host path "
                                    "(CLNAS_SYNFLOW=f64)", l->name, (int)l->kind);
         }
+        if (sc->force[l->out] != SF_FREE) sc->s[l->out] = sc->force[l->out];
     }
     return CLNAS_OK;
 }
@@ -536,25 +562,34 @@ static clnas_status synflow_f32(px_run *r, const clnas_net *nobn, double *out)
     size_t np = net->nparams, nch = 0;
     for (int t = 0; t < net->ntensors; t++) nch += (size_t)net->tensors[t].c;
     sf_scale sc = {malloc((size_t)net->ntensors * sizeof(int)), calloc(nch, sizeof(double)),
-                   malloc((size_t)net->ntensors * sizeof(size_t))};
+                   malloc((size_t)net->ntensors * sizeof(size_t)), malloc((size_t)net->ntensors * sizeof(int))};
     double *p = calloc(np, sizeof(double));
     float *w = malloc(np * sizeof(float));
     layer *lay = malloc((size_t)net->nlayers * sizeof(layer));
-    clnas_status st = (sc.s && sc.m && sc.mo && p && w && lay) ? CLNAS_OK
+    clnas_status st = (sc.s && sc.m && sc.mo && sc.force && p && w && lay) ? CLNAS_OK
                                                                : clnas_set_error(r->ctx, CLNAS_E_NOMEM, "synflow: out of host memory");
     if (st == CLNAS_OK) {
-        for (int t = 0, o = 0; t < net->ntensors; o += net->tensors[t].c, t++) { sc.mo[t] = (size_t)o; sc.s[t] = 0; }
+        for (int t = 0, o = 0; t < net->ntensors; o += net->tensors[t].c, t++) {
+            sc.mo[t] = (size_t)o;
+            sc.s[t] = 0;
+            sc.force[t] = SF_FREE;
+        }
         for (int ch = 0; ch < net->tensors[0].c; ch++) sc.m[ch] = 1; /* the all-ones input */
         st = synflow_abs_params(r, nobn, p);
     }
-    if (st == CLNAS_OK) st = sf_scales(r->ctx, net, p, &sc);
+    /* forced scales only grow (each the largest of its concatenation's), so this ends */
+    for (int changed = 1, pass = 0; st == CLNAS_OK && changed; pass++) {
+        st = sf_scales(r->ctx, net, p, &sc, &changed);
+        if (st == CLNAS_OK && changed && pass == 64)
+            st = clnas_set_error(r->ctx, CLNAS_E_NUMERIC, "synflow float32: the concatenations' scales do not settle");
+    }
     if (st == CLNAS_OK) {
         sf_apply(net, p, &sc, lay, w);
         clnas_net scaled = *net;
         scaled.layers = lay;
         st = sf_device(r, &scaled, w, sc.s[net->output], out);
     }
-    free(sc.s); free(sc.m); free(sc.mo); free(p); free(w); free(lay);
+    free(sc.s); free(sc.m); free(sc.mo); free(sc.force); free(p); free(w); free(lay);
     return st;
 }
 
@@ -692,10 +727,26 @@ static clnas_status eval_aznas(clnas_ctx *ctx, const clnas_net *net, const px_in
     return CLNAS_OK;
 }
 
+/* grasp's central difference freezes every ReLU at the unperturbed pattern, not a max pool's choice:
+ * on a network with max pools (DARTS's max_pool_3x3) an argmax that flips within the step W (1 +- e)
+ * adds its jump / 2e to H W (DARTS_V2, C=8, 5 cells, batch 32: -0.498, autograd -0.144; float64 with
+ * the max pools frozen too: within 1e-7), so grasp is left undefined there. */
+static int has_maxpool(const clnas_net *net)
+{
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->layers[i].kind == L_MAXPOOL) return 1;
+    return 0;
+}
+
 clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in, unsigned mask,
                      const px_opts *opts, px_result *res)
 {
     for (int i = 0; i < PX_N; i++) { res->value[i] = NAN; res->why[i] = NULL; res->seconds[i] = 0; }
+    if (HAS(mask, PX_GRASP) && has_maxpool(net)) {
+        mask &= ~(1u << PX_GRASP);
+        res->why[PX_GRASP] = "not computed on a network with max pools: its difference of gradients at W (1 +- 1e-3) "
+                             "freezes the ReLUs but not the max pools' choices, which flip within that step";
+    }
     res->vkdnw_entropy = res->vkdnw_dim = NAN;
     if (HAS(mask, PX_SYNFLOW) && !nobn)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "synflow needs the network without BatchNorm");

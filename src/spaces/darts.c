@@ -8,12 +8,21 @@
 #include "clnas/darts.h"
 #include "model/graph.h"
 
+/* Set only while clnas_darts_eval_build builds a config with no_bn: every BatchNorm is left out
+ * (synflow's BatchNorm-free copy, as nb201_build_nobn does for NB201). */
+static _Thread_local int g_no_bn;
+
+static int bn(clnas_net *n, int x, const char *name, const char *sfx)
+{
+    return g_no_bn ? x : graph_bn(n, x, "%s%s", name, sfx);
+}
+
 /* ReLU -> Conv kxk -> BN */
 static int relu_conv_bn(clnas_net *n, int x, int cout, const char *p)
 {
     int r = graph_relu(n, x, "%s.relu", p);
     int c = graph_conv(n, r, cout, 1, 1, 0, "%s.conv", p);
-    return graph_bn(n, c, "%s.bn", p);
+    return bn(n, c, p, ".bn");
 }
 
 /* FactorizedReduce (stride 2): ReLU; conv1x1/2 on x into C/2 channels and on x shifted by one
@@ -26,7 +35,7 @@ static int factorized_reduce(clnas_net *n, int x, int cout, const char *p)
     int b = graph_conv(n, s, cout - cout / 2, 1, 2, 0, "%s.convs.1", p);
     int ins[2] = {a, b};
     int cat = graph_concat(n, 2, ins, "%s.cat", p);
-    return graph_bn(n, cat, "%s.bn", p);
+    return bn(n, cat, p, ".bn");
 }
 
 /* ReLU -> depthwise kxk (stride, dilation) -> pointwise 1x1 -> BN (TE-NAS's SepConv) */
@@ -35,7 +44,7 @@ static int sep_block(clnas_net *n, int x, int C, int k, int stride, int dil, con
     int r = graph_relu(n, x, "%s.relu", p);
     int d = graph_dwconv(n, r, k, stride, dil, "%s.dw", p);
     int c = graph_conv(n, d, C, 1, 1, 0, "%s.pw", p);
-    return graph_bn(n, c, "%s.bn", p);
+    return bn(n, c, p, ".bn");
 }
 
 /* One op of the space on x (C channels); -1 for `none` (it adds nothing to a sum). */
@@ -200,12 +209,12 @@ clnas_status clnas_darts_proxies(const clnas_darts_alpha *al, int classes, int i
 
 void clnas_darts_eval_config_cifar(clnas_darts_eval_config *c)
 {
-    c->C = 36; c->layers = 20; c->classes = 10; c->imagenet = 0; c->input_hw = 32;
+    c->C = 36; c->layers = 20; c->classes = 10; c->imagenet = 0; c->input_hw = 32; c->no_bn = 0;
 }
 
 void clnas_darts_eval_config_imagenet(clnas_darts_eval_config *c)
 {
-    c->C = 48; c->layers = 14; c->classes = 1000; c->imagenet = 1; c->input_hw = 224;
+    c->C = 48; c->layers = 14; c->classes = 1000; c->imagenet = 1; c->input_hw = 224; c->no_bn = 0;
 }
 
 static const char *check_gene(const clnas_darts_cell_gene *g, const char *cn, char *why, size_t len)
@@ -234,17 +243,17 @@ static const char *check_eval(const clnas_darts_eval_config *c, const clnas_dart
 static int imagenet_stem(clnas_net *n, int C, int *s0)
 {
     int x = graph_conv(n, 0, C / 2, 3, 2, 1, "stem0.conv0");
-    x = graph_bn(n, x, "stem0.bn0");
+    x = bn(n, x, "stem0.bn0", "");
     x = graph_relu(n, x, "stem0.relu");
     x = graph_conv(n, x, C, 3, 2, 1, "stem0.conv1");
-    *s0 = graph_bn(n, x, "stem0.bn1");
+    *s0 = bn(n, x, "stem0.bn1", "");
     x = graph_relu(n, *s0, "stem1.relu");
     x = graph_conv(n, x, C, 3, 2, 1, "stem1.conv");
-    return graph_bn(n, x, "stem1.bn");
+    return bn(n, x, "stem1.bn", "");
 }
 
-clnas_status clnas_darts_eval_build(const clnas_darts_eval_config *cfg, const clnas_darts_genotype *g, clnas_net **out,
-                                    char *err, size_t errlen)
+static clnas_status eval_build(const clnas_darts_eval_config *cfg, const clnas_darts_genotype *g, clnas_net **out,
+                               char *err, size_t errlen)
 {
     *out = NULL;
     char why[160];
@@ -263,13 +272,14 @@ clnas_status clnas_darts_eval_build(const clnas_darts_eval_config *cfg, const cl
     graph_title(net, "DARTS evaluation network (%s)  C=%d layers=%d classes=%d input 3x%dx%d", cfg->imagenet ? "NetworkImageNet"
                 : "NetworkCIFAR", cfg->C, cfg->layers, cfg->classes, cfg->input_hw, cfg->input_hw);
     graph_title(net, "genotype %s", gs);
+    if (cfg->no_bn) graph_title(net, "without BatchNorm (every BN the identity: synflow's copy)");
     graph_title(net, "auxiliary head (training only, not counted below): %zu parameters", clnas_darts_aux_params(cfg, g));
     int s0, s1, reduction_prev = cfg->imagenet, C = cfg->C;
     if (cfg->imagenet) {
         s1 = imagenet_stem(net, C, &s0);
     } else {
         s0 = graph_conv(net, 0, 3 * C, 3, 1, 1, "stem.conv");
-        s0 = s1 = graph_bn(net, s0, "stem.bn");
+        s0 = s1 = bn(net, s0, "stem.bn", "");
     }
     for (int i = 0; i < cfg->layers && s1 >= 0; i++) {
         int reduction = i == cfg->layers / 3 || i == 2 * cfg->layers / 3;
@@ -282,6 +292,15 @@ clnas_status clnas_darts_eval_build(const clnas_darts_eval_config *cfg, const cl
     int x = graph_gap(net, s1, "global_pooling");
     x = graph_linear(net, x, cfg->classes, 1, "classifier");
     return finish(net, x, out, err, errlen);
+}
+
+clnas_status clnas_darts_eval_build(const clnas_darts_eval_config *cfg, const clnas_darts_genotype *g, clnas_net **out,
+                                    char *err, size_t errlen)
+{
+    g_no_bn = cfg->no_bn != 0;
+    clnas_status st = eval_build(cfg, g, out, err, errlen);
+    g_no_bn = 0;
+    return st;
 }
 
 size_t clnas_darts_aux_params(const clnas_darts_eval_config *cfg, const clnas_darts_genotype *g)
