@@ -17,10 +17,10 @@
  * - jacob_cov  J = d(sum of logits)/d(input), one row per image; C = corrcoef(J); with the
  *              eigenvalues v of C and k = 1e-5: -sum(log(v + k) + 1/(v + k))
  * - synflow    the network without BatchNorm, every parameter replaced by its absolute value,
- *              one all-ones input, R = sum of logits: sum |W * dR/dW|, in double on the host
- *              reference (the product over layers overflows float32), or, where the device has no
- *              cl_khr_fp64 (or CLNAS_SYNFLOW=f32), in float32 on the device with every tensor scaled
- *              by a power of two (synflow_f32)
+ *              one all-ones input, R = sum of logits: sum |W * dR/dW|, in float32 on the device with
+ *              every tensor scaled by a power of two (synflow_f32: the product over layers overflows
+ *              float32 unscaled), or in double on the host reference where a layer kind has no
+ *              scaling rule (or CLNAS_SYNFLOW=f64)
  * - naswot     binary codes c (ReLU input > 0) of every ReLU of the network on the batch,
  *              K_ij = number of positions where c_i and c_j agree; log|det K|
  * - zico       gradients of batch 0 and (accumulated, as the reference never zeroes them) of
@@ -47,7 +47,7 @@ static const char *const HELP[PX_N] = {
     "-sum W (H dL/dW) = -g (H W), H W by a central difference of gradients at (1 +- 1e-3) W, ReLUs frozen (zero-cost-nas)",
     "sum over conv/linear output channels of 0.5 mean_n (sum_hw a dL/da)^2, times fan-in (zero-cost-nas)",
     "-sum(log(v+1e-5) + 1/(v+1e-5)), v eigenvalues of corrcoef of input Jacobian rows (zero-cost-nas)",
-    "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, float64 or scaled float32 (zero-cost-nas)",
+    "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, scaled float32 or float64 (zero-cost-nas)",
     "log|det K|, K = agreements of ReLU codes between images (NASWOT)",
     "sum over weights tensors of log sum mean|g|/std(g) over two batches (ZiCo)",
     "AZ-NAS: sum over stem and cell outputs of the entropy of their channel covariance's spectrum",

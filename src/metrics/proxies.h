@@ -65,8 +65,8 @@ enum { PX_SYNFLOW_F64 = 1, PX_SYNFLOW_F32 = 2 };
 
 /* Options of px_eval. */
 typedef struct px_opts {
-    int synflow_mode;   /* 0: CLNAS_SYNFLOW=f32|f64 if set, else PX_SYNFLOW_F32 where the device lacks
-                           cl_khr_fp64 and PX_SYNFLOW_F64 elsewhere */
+    int synflow_mode;   /* 0: CLNAS_SYNFLOW=f32|f64 if set, else PX_SYNFLOW_F32 where every layer kind of
+                           the network has a scaling rule and PX_SYNFLOW_F64 elsewhere */
     double grasp_eps;   /* relative step e of grasp's central difference, W (1 +- e) (see proxies.c); 0 = default 1e-3 */
 } px_opts;
 
