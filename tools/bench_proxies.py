@@ -9,13 +9,13 @@ az_nas (when the dump has its inputs) the reference's three components with torc
 
 Fair by construction: torch runs on --threads threads (default 2, as PoCL uses both cores here; a
 list such as 1,2 times each count, and the ratio is taken against the fastest of them),
-every timed call comes after one untimed warm-up call, and each side reports the median of
+every timed call comes after an untimed warm-up call (--warmup), and each side reports the median of
 --repeat calls (clnas: `score --repeat`, which also warms up first and takes the median), in
 --rounds rounds that alternate torch and clnas proxy by proxy; the result is the median of the
 rounds' medians. clnas is run with the dump's arch and batch and --seed (the seed the dump was
 made with): its values are checked against the dump's, so both sides score the same inputs.
 
-  bench_proxies.py DIR [--repeat 3] [--rounds 2] [--threads 2] [--clnas build/clnas --seed 0] [--only a,b]
+  bench_proxies.py DIR [--repeat 3] [--rounds 1] [--threads 2] [--warmup 1] [--clnas build/clnas --seed 0] [--only a,b]
 """
 import argparse
 import json
@@ -70,6 +70,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dir")
     ap.add_argument("--repeat", type=int, default=3, help="timed calls per side and round (median)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed torch calls before the timed ones (default 1)")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds (median of their medians)")
     ap.add_argument("--threads", default="2", help="torch.set_num_threads, or a comma list to time each (default 2: PoCL uses both cores)")
     ap.add_argument("--clnas", help="the clnas binary: also time clnas score --metric P on the same inputs")
@@ -118,8 +119,8 @@ def main(argv):
         keep = a.only.split(",")
         jobs = [j for j in jobs if j[0] in keep]
     load0 = os.getloadavg()
-    print("PyTorch %s, threads %s, batch %d, arch %s; %d timed calls per side and round (after a warm-up), %d rounds"
-          % (torch.__version__, a.threads, x.shape[0], meta["arch"], a.repeat, a.rounds))
+    print("PyTorch %s, threads %s, batch %d, arch %s; %d timed calls per side and round (torch after %d warm-up calls), %d rounds"
+          % (torch.__version__, a.threads, x.shape[0], meta["arch"], a.repeat, a.warmup, a.rounds))
     t_torch = {(j[0], th): [] for j in jobs for th in threads}
     t_cl = {j[0]: [] for j in jobs}
     checks = {}
@@ -127,7 +128,8 @@ def main(argv):
         for name, fn, metric, key in jobs:
             for th in threads:
                 torch.set_num_threads(th)
-                fn()  # warm-up
+                for _ in range(a.warmup):
+                    fn()
                 ts = []
                 for _ in range(a.repeat):
                     t = time.perf_counter()

@@ -788,7 +788,7 @@ clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn
 clnas_status px_eval_repeat(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in,
                             unsigned mask, const px_opts *opts, int repeat, px_result *r)
 {
-    if (repeat <= 1) return px_eval(ctx, net, nobn, in, mask, opts, r);
+    if (repeat < 1) return px_eval(ctx, net, nobn, in, mask, opts, r);
     double *t = malloc((size_t)repeat * PX_N * sizeof *t);
     if (!t) return clnas_set_error(ctx, CLNAS_E_NOMEM, "proxies: out of host memory");
     clnas_status st = px_eval(ctx, net, nobn, in, mask, opts, r); /* warm-up, not timed */

@@ -75,7 +75,7 @@ typedef struct px_opts {
 clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in,
                      unsigned mask, const px_opts *opts, px_result *r);
 
-/* px_eval for timing: repeat <= 1 is px_eval; otherwise one untimed warm-up evaluation (kernel
+/* px_eval for timing: repeat < 1 is px_eval; otherwise one untimed warm-up evaluation (kernel
  * compiles, first-use allocations), then `repeat` evaluations on the same inputs; r holds the values
  * of the last and, per proxy, the median of their seconds. */
 clnas_status px_eval_repeat(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in,
