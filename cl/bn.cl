@@ -32,6 +32,13 @@
  * len = its length in vectors, contiguous in memory. CPU-shaped: one segment per sample the
  * run touches (up to HWV vectors each); GPU-shaped: one vector per segment (len = 1, stepping
  * (n, iv) by (dn, di) with one carry: no integer division per vector). nsi = C * HW. */
+/* BN_EVAL=1: bn_bwd of eval mode (cl/bn_eval.cl's forward): the statistics in `stats` are fixed
+ * constants, so dx = gamma * invstd * g without the batch-statistics terms; dgamma, dbeta as in
+ * train mode. */
+#ifndef BN_EVAL
+#define BN_EVAL 0
+#endif
+
 #ifndef BN_CONTIG
 #define BN_CONTIG 0
 #endif
@@ -245,7 +252,12 @@ __kernel void bn_bwd(__global const float *x, int x_off, __global const float *g
     }
 
     const float invM = 1.0f / (float)(N * HW);
+#if BN_EVAL /* eval mode: fixed statistics, no batch-statistics terms: dx = gamma * invstd * g */
+    const float a = 0.0f, b = 0.0f;
+    (void)invM;
+#else
     const float a = sdy * invM, b = sdyx * invM;
+#endif
     const float k = gamma[g_off + c] * invstd;
     SEG_FOR(e, len) {
         for (int j = 0; j < len; j++) {

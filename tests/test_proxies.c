@@ -182,6 +182,28 @@ Test(proxies, device_values_match_the_host_reference)
     clnas_net_destroy(n);
 }
 
+/* jacob_cov and grasp reuse the forward of the batch-0 gradient when it was computed (a backward
+ * leaves the activations as they are); alone they run their own: the values must not differ. */
+Test(proxies, shared_forward_gives_the_values_of_each_proxy_alone)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *n = small_net();
+    px_inputs in;
+    small_inputs(n, 8, &in);
+    const int ids[] = {PX_GRAD_NORM, PX_FISHER, PX_JACOB_COV, PX_GRASP, PX_ZICO, PX_NASWOT};
+    unsigned all = 0;
+    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) all |= 1u << ids[k];
+    px_result both, one;
+    cr_assert_eq(px_eval(ctx, n, NULL, &in, all, NULL, &both), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
+        cr_assert_eq(px_eval(ctx, n, NULL, &in, 1u << ids[k], NULL, &one), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+        cr_expect(isfinite(one.value[ids[k]]), "%s alone: %g", px_name(ids[k]), one.value[ids[k]]);
+        expect_rel(px_name(ids[k]), both.value[ids[k]], one.value[ids[k]], 1e-6);
+    }
+    px_inputs_free(&in);
+    clnas_net_destroy(n);
+}
+
 /* With the ReLUs frozen, the forward is smooth in the parameters and the backward is its exact
  * gradient: a central difference of f = sum_k c_k logits along v matches g . v; at the freezing
  * point the frozen forward equals the plain one. */

@@ -79,12 +79,12 @@ Test(verify_proxies, every_op_kind_and_none)
     check_all("|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|");
 }
 
-/* A second batch size for grasp (whose H W is a central difference), and synflow by its float32
- * device path (per-tensor power-of-two scales) instead of the float64 host reference. */
-Test(verify_proxies, grasp_batch_32_and_synflow_float32)
+/* A second batch size for grasp (whose H W is a central difference), and synflow by the float64
+ * host reference instead of its default float32 device path (per-tensor power-of-two scales). */
+Test(verify_proxies, grasp_batch_32_and_synflow_float64)
 {
     char *out = NULL;
-    int rc = check_env("CLNAS_SYNFLOW=f32", "|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+    int rc = check_env("CLNAS_SYNFLOW=f64", "|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_3x3~2|",
                        "grasp,synflow", 32, "", &out);
     cr_expect_eq(rc, 0, "PyTorch disagrees with clnas:\n%s", out);
     cr_expect(strstr(out, "PASS (2 proxies") != NULL, "%s", out);

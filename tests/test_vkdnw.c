@@ -221,6 +221,38 @@ Test(vkdnw, eval_bn_plan_gives_per_sample_gradients, .timeout = 600)
     clnas_net_destroy(net);
 }
 
+/* The batched Jacobian (all images in one plan, one backward per class, the first elements'
+ * per-image gradients from channel 0 of activations and activation gradients) against the
+ * per-image one (batch 1, the classes as seeds, full parameter gradients): every entry of z and J
+ * for 3 images (odd batch: chunk 3) of the full network, whose selected tensors are 3x3 and 1x1
+ * convolutions (padded and not), BatchNorm weights and biases. */
+Test(vkdnw, batched_jacobian_matches_per_image, .timeout = 600)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = full_net();
+    float *params, *images;
+    const int B = 3, K = 10, nt = clnas_net_nparam_tensors(net), P = nt < PX_VKDNW_TENSORS ? nt : PX_VKDNW_TENSORS;
+    cr_assert_eq(px_vkdnw_inputs(net, B, 7, 0, &params, &images), CLNAS_OK);
+    float *z1 = malloc((size_t)B * K * sizeof(float)), *z2 = malloc((size_t)B * K * sizeof(float));
+    double *J1 = dalloc((size_t)B * K * P), *J2 = dalloc((size_t)B * K * P);
+    OKC(ctx, px_vkdnw_jacobian(ctx, net, params, images, B, 0, z1, J1));
+    OKC(ctx, px_vkdnw_jacobian(ctx, net, params, images, B, 1, z2, J2));
+    double zz1[30], zz2[30], mx = 0;
+    for (int i = 0; i < B * K; i++) { zz1[i] = z1[i]; zz2[i] = z2[i]; }
+    tu_expect_close("logits", zz1, zz2, (size_t)B * K, 1e-5);
+    for (size_t i = 0; i < (size_t)B * K * P; i++) mx = fmax(mx, fabs(J2[i]));
+    cr_assert(mx > 0, "all-zero Jacobian");
+    int bad = 0;
+    for (size_t i = 0; i < (size_t)B * K * P && bad < 5; i++)
+        if (fabs(J1[i] - J2[i]) > 1e-4 * fmax(fabs(J2[i]), 1e-3 * mx)) {
+            cr_expect_fail("J[%zu] (image %zu, class %zu, tensor %zu): batched %.8g, per image %.8g", i, i / (K * P),
+                           (i / P) % K, i % P, J1[i], J2[i]);
+            bad++;
+        }
+    free(z1); free(z2); free(J1); free(J2); free(params); free(images);
+    clnas_net_destroy(net);
+}
+
 Test(vkdnw, spectrum_score_of_known_deciles)
 {
     /* 0..10 (shuffled, some negative: singular values are |eigenvalues|): the deciles are 1..9 */

@@ -91,6 +91,12 @@ clnas_status clnas_lr_set_params(clnas_lr *lr, const float *params);
  * 0/1. */
 clnas_status clnas_lr_count(clnas_lr *lr, const float *inputs, int n, size_t *regions, int *nonfinite,
                             uint8_t *codes);
+/* The packed codes of one batch (the lr's batch of inputs) without unpacking: batch rows of
+ * clnas_lr_words(lr) 32-bit words, one word-aligned segment per ReLU layer in layer order, bit j%32
+ * of the segment's word j/32 = (input j of that ReLU > 0); the bits past a layer's end are 0, so two
+ * rows agree in (relu_bits - popcount(row_a ^ row_b)) positions. nonfinite as in clnas_lr_count. */
+size_t clnas_lr_words(const clnas_lr *lr);
+clnas_status clnas_lr_codes(clnas_lr *lr, const float *inputs, uint32_t *rows, int *nonfinite);
 /* Exact number of distinct rows among n rows of `bits` 0/1 bytes (host; the reference).
  * CLNAS_E_NOMEM when scratch memory runs out. */
 clnas_status clnas_count_distinct_codes(const uint8_t *codes, int n, size_t bits, size_t *distinct);

@@ -87,8 +87,8 @@ static const char DEFS[] =
 "  jacob_cov  -sum(log(v + 1e-5) + 1/(v + 1e-5)), v = eigenvalues of corrcoef of the rows of\n"
 "             d(sum of logits)/d(input)\n"
 "  synflow    network without BatchNorm, |parameters|, one all-ones input: sum |W dR/dW|,\n"
-"             R = sum of logits; float64 on the host reference, or (device without cl_khr_fp64,\n"
-"             or CLNAS_SYNFLOW=f32) float32 on the device with power-of-two scales per tensor\n"
+"             R = sum of logits; float32 on the device with power-of-two scales per tensor, or\n"
+"             float64 on the host reference (a layer kind without scaling rule, or CLNAS_SYNFLOW=f64)\n"
 "  naswot     log|det K|, K_ij = ReLU-code positions where images i and j agree (all ReLUs)\n"
 "  zico       two batches, gradients accumulated as ZiCo's code does: sum over weight tensors of\n"
 "             log sum mean|g| / std(g)\n"
@@ -122,7 +122,7 @@ static const char DEFS[] =
 typedef struct px_cmd {
     const char *arch_s, *data_path, *device, *dump, *space, *genotype;
     unsigned metric[2];
-    int batch, json;
+    int batch, json, repeat;
     uint64_t seed;
     clnas_init init;
     clnas_dataset_kind dataset;
@@ -298,7 +298,7 @@ static int score_one(const px_cmd *p, clnas_ctx *ctx, const clnas_dataset *data,
     if (build_nets(p, a, clnas_dataset_num_classes(data), mask, &net, &nobn, err, len) != CLNAS_OK ||
         px_inputs_make(net, data, p->batch, p->seed, 0, p->init, &in, err, len) != CLNAS_OK) {
         rc = 1;
-    } else if (px_eval(ctx, net, nobn, &in, mask, NULL, r) != CLNAS_OK) {
+    } else if (px_eval_repeat(ctx, net, nobn, &in, mask, NULL, p->repeat, r) != CLNAS_OK) {
         snprintf(err, len, "%s", clnas_ctx_errmsg(ctx));
         rc = 1;
     } else if (p->dump) {
@@ -391,6 +391,8 @@ int clnas_cmd_score_proxies(int argc, char **argv)
     cli_add(&c, "seed", &p.seed);
     cli_add_fn(&c, "init", cli_parse_init, &p.init, NULL);
     cli_add(&c, "json", &p.json);
+    cli_add_help(&c, "repeat", &p.repeat, "time the proxies: one untimed warm-up, then K evaluations on the same inputs, "
+                                          "median seconds printed (default: one evaluation, compiles included)");
     cli_add_help(&c, "dump", &p.dump, "write weights, images, labels and the values to DIR/proxies.safetensors "
                                       "(check with /usr/bin/python3 tools/verify_proxies.py DIR)");
     int pr = cli_parse(&c, argc, argv, NULL, NULL);

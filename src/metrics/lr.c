@@ -132,6 +132,19 @@ static clnas_status batch_codes(clnas_lr *l, const float *inputs, uint32_t *rows
     return st;
 }
 
+size_t clnas_lr_words(const clnas_lr *l) { return l->words; }
+
+clnas_status clnas_lr_codes(clnas_lr *l, const float *inputs, uint32_t *rows, int *nonfinite)
+{
+    const cl_int zero = 0;
+    cl_int flag = 0;
+    clnas_status st = clnas_buf_write(l->ctx, l->flag, 0, sizeof zero, &zero);
+    if (st == CLNAS_OK) st = batch_codes(l, inputs, rows);
+    if (st == CLNAS_OK) st = clnas_buf_read(l->ctx, l->flag, 0, sizeof flag, &flag);
+    if (st == CLNAS_OK && nonfinite) *nonfinite = flag != 0;
+    return st;
+}
+
 clnas_status clnas_lr_count(clnas_lr *l, const float *inputs, int n, size_t *regions, int *nonfinite, uint8_t *codes_out)
 {
     clnas_ctx *ctx = l->ctx;

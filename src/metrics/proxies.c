@@ -17,10 +17,10 @@
  * - jacob_cov  J = d(sum of logits)/d(input), one row per image; C = corrcoef(J); with the
  *              eigenvalues v of C and k = 1e-5: -sum(log(v + k) + 1/(v + k))
  * - synflow    the network without BatchNorm, every parameter replaced by its absolute value,
- *              one all-ones input, R = sum of logits: sum |W * dR/dW|, in double on the host
- *              reference (the product over layers overflows float32), or, where the device has no
- *              cl_khr_fp64 (or CLNAS_SYNFLOW=f32), in float32 on the device with every tensor scaled
- *              by a power of two (synflow_f32)
+ *              one all-ones input, R = sum of logits: sum |W * dR/dW|, in float32 on the device with
+ *              every tensor scaled by a power of two (synflow_f32: the product over layers overflows
+ *              float32 unscaled), or in double on the host reference where a layer kind has no
+ *              scaling rule (or CLNAS_SYNFLOW=f64)
  * - naswot     binary codes c (ReLU input > 0) of every ReLU of the network on the batch,
  *              K_ij = number of positions where c_i and c_j agree; log|det K|
  * - zico       gradients of batch 0 and (accumulated, as the reference never zeroes them) of
@@ -47,7 +47,7 @@ static const char *const HELP[PX_N] = {
     "-sum W (H dL/dW) = -g (H W), H W by a central difference of gradients at (1 +- 1e-3) W, ReLUs frozen (zero-cost-nas)",
     "sum over conv/linear output channels of 0.5 mean_n (sum_hw a dL/da)^2, times fan-in (zero-cost-nas)",
     "-sum(log(v+1e-5) + 1/(v+1e-5)), v eigenvalues of corrcoef of input Jacobian rows (zero-cost-nas)",
-    "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, float64 or scaled float32 (zero-cost-nas)",
+    "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, scaled float32 or float64 (zero-cost-nas)",
     "log|det K|, K = agreements of ReLU codes between images (NASWOT)",
     "sum over weights tensors of log sum mean|g|/std(g) over two batches (ZiCo)",
     "AZ-NAS: sum over stem and cell outputs of the entropy of their channel covariance's spectrum",
@@ -151,7 +151,9 @@ typedef struct px_run {
     clnas_ctx *ctx;
     const clnas_net *net;
     const px_inputs *in;
-    clnas_plan *plan;
+    clnas_plan *plan;                    /* batch B with parameter gradients; NULL when no proxy needs it */
+    int fwd0;                            /* the plan holds batch 0's forward at the inputs' weights (a
+                                            backward leaves the activations as they are) */
     float *logits, *dlogits, *g0, *work; /* g0: gradient of batch 0; work: nparams scratch */
 } px_run;
 
@@ -168,10 +170,12 @@ static clnas_status forward_ce(px_run *r, const float *params, int b)
 {
     const px_inputs *in = r->in;
     int B = in->batch, K = in->classes;
+    r->fwd0 = 0;
     clnas_status st = clnas_plan_set_params(r->plan, params);
     if (st == CLNAS_OK) st = clnas_plan_forward(r->plan, in->images + (size_t)b * B * img_floats(in));
     if (st == CLNAS_OK) st = clnas_plan_read_logits(r->plan, r->logits);
     if (st != CLNAS_OK) return st;
+    r->fwd0 = params == in->params && b == 0;
     for (int i = 0; i < B; i++) {
         const float *z = r->logits + (size_t)i * K;
         float *d = r->dlogits + (size_t)i * K;
@@ -182,6 +186,16 @@ static clnas_status forward_ce(px_run *r, const float *params, int b)
         for (int k = 0; k < K; k++) d[k] = (float)((exp((double)z[k] - m) / s - (k == y)) / B);
     }
     return CLNAS_OK;
+}
+
+/* The plan holding batch 0's forward at the inputs' weights: reused when it already does. */
+static clnas_status forward0(px_run *r)
+{
+    if (r->fwd0) return CLNAS_OK;
+    clnas_status st = clnas_plan_set_params(r->plan, r->in->params);
+    if (st == CLNAS_OK) st = clnas_plan_forward(r->plan, r->in->images);
+    r->fwd0 = st == CLNAS_OK;
+    return st;
 }
 
 /* Parameter gradient of the mean cross-entropy of batch b at params into g. */
@@ -277,8 +291,7 @@ static clnas_status grasp(px_run *r, double e, double *out, const char **why)
     float *gm = gp + np;
     /* freeze the ReLUs at the unperturbed forward's pattern: autograd's Hessian treats each ReLU as
        that fixed mask (relu'' = 0), and a difference across a ReLU's kink would not converge to it */
-    clnas_status st = clnas_plan_set_params(r->plan, w);
-    if (st == CLNAS_OK) st = clnas_plan_forward(r->plan, r->in->images);
+    clnas_status st = forward0(r);
     if (st == CLNAS_OK) st = clnas_plan_freeze_relu(r->plan, 1);
     for (int sgn = 0; sgn < 2 && st == CLNAS_OK; sgn++) {
         memcpy(r->work, w, np * sizeof(float));
@@ -335,9 +348,10 @@ static clnas_status jacob_cov(px_run *r, double *out, const char **why)
     if (!J || !dx) { free(J); free(dx); return clnas_set_error(r->ctx, CLNAS_E_NOMEM, "jacob_cov: out of host memory"); }
     double *C = J + (size_t)B * D, *v = C + (size_t)B * B;
     for (size_t i = 0; i < nl; i++) r->dlogits[i] = 1.0f;
-    clnas_status st = clnas_plan_set_params(r->plan, in->params);
-    if (st == CLNAS_OK) st = clnas_plan_forward(r->plan, in->images);
+    clnas_status st = forward0(r);
+    r->plan->skip_conv_wgrad = 1; /* only the input gradient is used */
     if (st == CLNAS_OK) st = clnas_plan_backward_host(r->plan, 1, r->dlogits, r->work, dx);
+    r->plan->skip_conv_wgrad = 0;
     if (st != CLNAS_OK) { free(J); free(dx); return st; }
     for (int i = 0; i < B; i++) { /* centre each row and scale it to unit norm: C = rows' dot products */
         double m = 0, ss = 0;
@@ -447,6 +461,18 @@ static int exp2_of(double v, int dflt)
     return e - 1; /* v in [2^(e-1), 2^e) */
 }
 
+/* Whether sf_scales has a rule for a layer kind. */
+static int sf_kind_scales(int kind)
+{
+    switch (kind) {
+    case L_CONV: case L_DWCONV: case L_LINEAR: case L_RELU: case L_AVGPOOL: case L_MAXPOOL: case L_SHIFT: case L_GAP:
+    case L_SUM: case L_CONCAT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Fills sc for net with the |parameters| p; fails with a message on a kind it cannot scale. */
 static clnas_status sf_scales(clnas_ctx *ctx, const clnas_net *net, const double *p, sf_scale *sc, int *changed)
 {
@@ -497,7 +523,7 @@ static clnas_status sf_scales(clnas_ctx *ctx, const clnas_net *net, const double
             sc->s[l->out] = so;
             break;
         }
-        default:
+        default: /* keep sf_kind_scales in step */
             return clnas_set_error(ctx, CLNAS_E_UNSUPPORTED,
                                    "synflow float32: layer %s (kind %d) has no scaling rule; use the float64 host path "
                                    "(CLNAS_SYNFLOW=f64)", l->name, (int)l->kind);
@@ -593,32 +619,43 @@ static clnas_status synflow_f32(px_run *r, const clnas_net *nobn, double *out)
     return st;
 }
 
-/* naswot: log|det| of the agreement kernel of the ReLU codes of batch 0. */
+/* Set bits of x (portable: __builtin_popcountll becomes a libgcc call without -mpopcnt). */
+static inline uint64_t popcount64(uint64_t x)
+{
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (x * 0x0101010101010101ull) >> 56;
+}
+
+/* naswot: log|det| of the agreement kernel of the ReLU codes of batch 0. The codes stay packed as
+   the device wrote them (clnas_lr_codes: bits past each layer's end are 0 in every row, so they
+   never differ); K_ij = bits - popcount(c_i ^ c_j). */
 static clnas_status naswot(px_run *r, double *out, const char **why)
 {
     const px_inputs *in = r->in;
     int B = in->batch;
-    size_t bits = clnas_net_relu_bits(r->net), words = (bits + 63) / 64;
+    size_t bits = clnas_net_relu_bits(r->net);
     clnas_lr *lr = NULL;
-    uint8_t *codes = malloc((size_t)B * (bits ? bits : 1));
-    uint64_t *pk = calloc((size_t)B * (words ? words : 1), sizeof(uint64_t));
+    clnas_status st = clnas_lr_create(r->ctx, r->net, B, &lr);
+    size_t w32 = st == CLNAS_OK ? clnas_lr_words(lr) : 0, w64 = (w32 + 1) / 2;
+    uint32_t *rows = calloc((size_t)B * (w32 ? w32 : 1), sizeof(uint32_t));
+    uint64_t *pk = calloc((size_t)B * (w64 ? w64 : 1), sizeof(uint64_t));
     double *K = malloc(2 * (size_t)B * B * sizeof(double));
-    clnas_status st = (codes && pk && K) ? CLNAS_OK : clnas_set_error(r->ctx, CLNAS_E_NOMEM, "naswot: out of host memory");
-    size_t regions = 0;
+    if (st == CLNAS_OK && !(rows && pk && K)) st = clnas_set_error(r->ctx, CLNAS_E_NOMEM, "naswot: out of host memory");
     int nonfinite = 0;
-    if (st == CLNAS_OK) st = clnas_lr_create(r->ctx, r->net, B, &lr);
     if (st == CLNAS_OK) st = clnas_lr_set_params(lr, in->params);
-    if (st == CLNAS_OK) st = clnas_lr_count(lr, in->images, B, &regions, &nonfinite, codes);
+    if (st == CLNAS_OK) st = clnas_lr_codes(lr, in->images, rows, &nonfinite);
     clnas_lr_destroy(lr);
     if (st == CLNAS_OK) {
-        for (int i = 0; i < B; i++)
-            for (size_t q = 0; q < bits; q++)
-                if (codes[(size_t)i * bits + q]) pk[(size_t)i * words + q / 64] |= 1ull << (q % 64);
+        for (int i = 0; i < B; i++) /* pairs of 32-bit words into 64-bit ones (an odd last word: high half 0) */
+            for (size_t q = 0; q < w32; q++) pk[(size_t)i * w64 + q / 2] |= (uint64_t)rows[(size_t)i * w32 + q] << (32 * (q % 2));
         for (int i = 0; i < B; i++)
             for (int j = 0; j <= i; j++) {
-                size_t ham = 0;
-                for (size_t q = 0; q < words; q++) ham += (size_t)__builtin_popcountll(pk[(size_t)i * words + q] ^ pk[(size_t)j * words + q]);
-                K[(size_t)i * B + j] = K[(size_t)j * B + i] = (double)(bits - ham);
+                const uint64_t *a = pk + (size_t)i * w64, *c = pk + (size_t)j * w64;
+                uint64_t ham = 0;
+                for (size_t q = 0; q < w64; q++) ham += popcount64(a[q] ^ c[q]);
+                K[(size_t)i * B + j] = K[(size_t)j * B + i] = (double)(bits - (size_t)ham);
             }
         double *v = K + (size_t)B * B, s = 0;
         char err[256];
@@ -631,7 +668,7 @@ static clnas_status naswot(px_run *r, double *out, const char **why)
             else *why = "singular kernel (two images with the same code)";
         }
     }
-    free(codes);
+    free(rows);
     free(pk);
     free(K);
     return st;
@@ -647,7 +684,7 @@ static void run_free(px_run *r)
     free(r->work);
 }
 
-static clnas_status run_init(px_run *r, clnas_ctx *ctx, const clnas_net *net, const px_inputs *in)
+static clnas_status run_init(px_run *r, clnas_ctx *ctx, const clnas_net *net, const px_inputs *in, int need_plan)
 {
     memset(r, 0, sizeof *r);
     r->ctx = ctx;
@@ -661,29 +698,38 @@ static clnas_status run_init(px_run *r, clnas_ctx *ctx, const clnas_net *net, co
     r->g0 = malloc(net->nparams * sizeof(float));
     r->work = malloc(net->nparams * sizeof(float));
     if (!r->logits || !r->dlogits || !r->g0 || !r->work) return clnas_set_error(ctx, CLNAS_E_NOMEM, "proxies: out of host memory");
-    return clnas_plan_create(ctx, net, in->batch, 1, CLNAS_PLAN_PARAM_GRADS, &r->plan);
+    return need_plan ? clnas_plan_create(ctx, net, in->batch, 1, CLNAS_PLAN_PARAM_GRADS, &r->plan) : CLNAS_OK;
 }
 
 #define HAS(m, id) ((m) & (1u << (id)))
 
-/* synflow's path: the option, else CLNAS_SYNFLOW=f32|f64, else float32 on the device exactly
-   where the device has no cl_khr_fp64 (the float64 host reference otherwise). */
-static int synflow_uses_f32(clnas_ctx *ctx, const px_opts *o)
+/* synflow's path: the option, else CLNAS_SYNFLOW=f32|f64, else float32 on the device wherever every
+   layer kind has a scaling rule (the same value to a few 1e-8, 10-20x faster than the host's float64),
+   the float64 host reference otherwise. */
+static int synflow_uses_f32(const clnas_net *nobn, const px_opts *o)
 {
     if (o && o->synflow_mode) return o->synflow_mode == PX_SYNFLOW_F32;
     const char *e = getenv("CLNAS_SYNFLOW");
     if (e && !strcmp(e, "f32")) return 1;
     if (e && !strcmp(e, "f64")) return 0;
-    return !ctx->info.fp64;
+    for (int i = 0; i < nobn->nlayers; i++)
+        if (!sf_kind_scales(nobn->layers[i].kind)) return 0;
+    return 1;
 }
 
-/* The proxies that need the batch-0 gradient (and fisher its activations, read right after it). */
+#define NEEDS_G0 ((1u << PX_GRAD_NORM) | (1u << PX_SNIP) | (1u << PX_GRASP) | (1u << PX_FISHER) | (1u << PX_ZICO))
+
+/* The proxies on the batch-B plan: those that need the batch-0 gradient (fisher its activations, read
+   right after it) and jacob_cov, which reuses that gradient's forward (then grasp reuses it too). */
 static clnas_status eval_gradient_proxies(px_run *r, unsigned mask, const px_opts *o, px_result *res)
 {
-    const unsigned needs_g0 = (1u << PX_GRAD_NORM) | (1u << PX_SNIP) | (1u << PX_GRASP) | (1u << PX_FISHER) | (1u << PX_ZICO);
     clnas_status st = CLNAS_OK;
-    if (!(mask & needs_g0)) return st;
     double t = clnas_now();
+    if (!(mask & NEEDS_G0)) {
+        if (HAS(mask, PX_JACOB_COV)) st = jacob_cov(r, &res->value[PX_JACOB_COV], &res->why[PX_JACOB_COV]);
+        res->seconds[PX_JACOB_COV] = clnas_now() - t;
+        return st;
+    }
     st = loss_grad(r, r->in->params, 0, r->g0);
     double gn, sn;
     if (st == CLNAS_OK) grad_norm_snip(r->net, r->in->params, r->g0, &gn, &sn);
@@ -694,6 +740,11 @@ static clnas_status eval_gradient_proxies(px_run *r, unsigned mask, const px_opt
         t = clnas_now();
         st = fisher(r, &res->value[PX_FISHER]);
         res->seconds[PX_FISHER] = clnas_now() - t + res->seconds[PX_GRAD_NORM];
+    }
+    if (st == CLNAS_OK && HAS(mask, PX_JACOB_COV)) { /* its own work: the forward is the gradient's */
+        t = clnas_now();
+        st = jacob_cov(r, &res->value[PX_JACOB_COV], &res->why[PX_JACOB_COV]);
+        res->seconds[PX_JACOB_COV] = clnas_now() - t;
     }
     if (st == CLNAS_OK && HAS(mask, PX_GRASP)) {
         t = clnas_now();
@@ -755,17 +806,13 @@ clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn
     if (HAS(mask, PX_PARAMS)) res->value[PX_PARAMS] = (double)clnas_net_nparams(net);
     if (HAS(mask, PX_FLOPS)) res->value[PX_FLOPS] = fwd / 1e6;
     px_run r;
-    clnas_status st = run_init(&r, ctx, net, in);
-    if (st == CLNAS_OK) st = eval_gradient_proxies(&r, mask, opts, res);
+    const int need_plan = (mask & (NEEDS_G0 | 1u << PX_JACOB_COV)) != 0;
+    clnas_status st = run_init(&r, ctx, net, in, need_plan);
+    if (st == CLNAS_OK && need_plan) st = eval_gradient_proxies(&r, mask, opts, res);
     double t = clnas_now();
-    if (st == CLNAS_OK && HAS(mask, PX_JACOB_COV)) {
-        st = jacob_cov(&r, &res->value[PX_JACOB_COV], &res->why[PX_JACOB_COV]);
-        res->seconds[PX_JACOB_COV] = clnas_now() - t;
-    }
-    t = clnas_now();
     if (st == CLNAS_OK && HAS(mask, PX_SYNFLOW)) {
-        st = synflow_uses_f32(ctx, opts) ? synflow_f32(&r, nobn, &res->value[PX_SYNFLOW])
-                                         : synflow(&r, nobn, &res->value[PX_SYNFLOW]);
+        st = synflow_uses_f32(nobn, opts) ? synflow_f32(&r, nobn, &res->value[PX_SYNFLOW])
+                                   : synflow(&r, nobn, &res->value[PX_SYNFLOW]);
         res->seconds[PX_SYNFLOW] = clnas_now() - t;
     }
     run_free(&r);
@@ -786,5 +833,21 @@ clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn
         res->vkdnw_dim = vk.dim;
         res->seconds[PX_VKDNW] = clnas_now() - t;
     }
+    return st;
+}
+
+clnas_status px_eval_repeat(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in,
+                            unsigned mask, const px_opts *opts, int repeat, px_result *r)
+{
+    if (repeat < 1) return px_eval(ctx, net, nobn, in, mask, opts, r);
+    double *t = malloc((size_t)repeat * PX_N * sizeof *t);
+    if (!t) return clnas_set_error(ctx, CLNAS_E_NOMEM, "proxies: out of host memory");
+    clnas_status st = px_eval(ctx, net, nobn, in, mask, opts, r); /* warm-up, not timed */
+    for (int k = 0; k < repeat && st == CLNAS_OK; k++) {
+        st = px_eval(ctx, net, nobn, in, mask, opts, r);
+        for (int i = 0; i < PX_N; i++) t[(size_t)i * repeat + k] = r->seconds[i];
+    }
+    for (int i = 0; i < PX_N && st == CLNAS_OK; i++) r->seconds[i] = clnas_median(t + (size_t)i * repeat, repeat);
+    free(t);
     return st;
 }

@@ -65,8 +65,8 @@ enum { PX_SYNFLOW_F64 = 1, PX_SYNFLOW_F32 = 2 };
 
 /* Options of px_eval. */
 typedef struct px_opts {
-    int synflow_mode;   /* 0: CLNAS_SYNFLOW=f32|f64 if set, else PX_SYNFLOW_F32 where the device lacks
-                           cl_khr_fp64 and PX_SYNFLOW_F64 elsewhere */
+    int synflow_mode;   /* 0: CLNAS_SYNFLOW=f32|f64 if set, else PX_SYNFLOW_F32 where every layer kind of
+                           the network has a scaling rule and PX_SYNFLOW_F64 elsewhere */
     double grasp_eps;   /* relative step e of grasp's central difference, W (1 +- e) (see proxies.c); 0 = default 1e-3 */
 } px_opts;
 
@@ -74,5 +74,11 @@ typedef struct px_opts {
  * network without BatchNorm, for synflow; may be NULL when synflow is not asked for). */
 clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in,
                      unsigned mask, const px_opts *opts, px_result *r);
+
+/* px_eval for timing: repeat < 1 is px_eval; otherwise one untimed warm-up evaluation (kernel
+ * compiles, first-use allocations), then `repeat` evaluations on the same inputs; r holds the values
+ * of the last and, per proxy, the median of their seconds. */
+clnas_status px_eval_repeat(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in,
+                            unsigned mask, const px_opts *opts, int repeat, px_result *r);
 
 #endif

@@ -89,14 +89,15 @@ clnas_status px_vkdnw_inputs(const clnas_net *net, int batch, uint64_t seed, uin
 }
 
 /* Offsets of the first element of each parameter tensor in registration order (per layer its
- * weight, then its bias); returns how many tensors there are, keeps the first `cap`. */
-static int select_params(const clnas_net *net, size_t *off, int cap)
+ * weight, then its bias), with the layer (lay) and whether it is the bias (bias); returns how many
+ * tensors there are, keeps the first `cap`. */
+static int select_params(const clnas_net *net, size_t *off, int *lay, int *bias, int cap)
 {
     int n = 0;
     for (int i = 0; i < net->nlayers; i++) {
         const layer *l = &net->layers[i];
-        if (l->w_len) { if (n < cap) off[n] = l->w_off; n++; }
-        if (l->b_len) { if (n < cap) off[n] = l->b_off; n++; }
+        if (l->w_len) { if (n < cap) { off[n] = l->w_off; lay[n] = i; bias[n] = 0; } n++; }
+        if (l->b_len) { if (n < cap) { off[n] = l->b_off; lay[n] = i; bias[n] = 1; } n++; }
     }
     return n;
 }
@@ -144,6 +145,7 @@ static void fisher_add(int K, int P, const double *L, const double *J, double *M
 typedef struct vk_work {
     int K, P, dim;
     size_t off[PX_VKDNW_TENSORS];
+    int lay[PX_VKDNW_TENSORS], bias[PX_VKDNW_TENSORS];
     clnas_plan *plan;
     cl_mem G;                              /* K x nparams: the parameter gradients of the K seeds */
     float *eye, *z, *col;                  /* K x K one-hot seeds, K logits, K values of one parameter */
@@ -158,12 +160,12 @@ static void work_free(vk_work *w)
     free(w->L); free(w->p); free(w->q); free(w->J); free(w->M); free(w->F); free(w->lam);
 }
 
-static clnas_status work_init(vk_work *w, clnas_ctx *ctx, const clnas_net *net, const float *params)
+static clnas_status work_init(vk_work *w, clnas_ctx *ctx, const clnas_net *net)
 {
     memset(w, 0, sizeof *w);
     const size_t K = (size_t)clnas_net_classes(net);
     w->K = (int)K;
-    w->dim = select_params(net, w->off, PX_VKDNW_TENSORS);
+    w->dim = select_params(net, w->off, w->lay, w->bias, PX_VKDNW_TENSORS);
     w->P = w->dim < PX_VKDNW_TENSORS ? w->dim : PX_VKDNW_TENSORS;
     const size_t P = (size_t)w->P;
     w->eye = calloc(K * K, sizeof(float));
@@ -179,6 +181,13 @@ static clnas_status work_init(vk_work *w, clnas_ctx *ctx, const clnas_net *net, 
     if (!w->eye || !w->z || !w->col || !w->L || !w->p || !w->q || !w->J || !w->M || !w->F || !w->lam)
         return clnas_set_error(ctx, CLNAS_E_NOMEM, "vkdnw: out of host memory");
     for (size_t c = 0; c < K; c++) w->eye[c * K + c] = 1.0f;
+    return CLNAS_OK;
+}
+
+/* The batch-1 plan with K seeds of sample_jacobian. */
+static clnas_status work_device(vk_work *w, clnas_ctx *ctx, const clnas_net *net, const float *params)
+{
+    const size_t K = (size_t)w->K;
     clnas_status st = clnas_plan_create(ctx, net, 1, (int)K, 0, &w->plan);
     if (st == CLNAS_OK) st = clnas_buf_alloc(ctx, K * net->nparams * sizeof(float), &w->G);
     if (st == CLNAS_OK) st = clnas_plan_set_params(w->plan, params);
@@ -207,23 +216,163 @@ static clnas_status sample_jacobian(vk_work *w, clnas_ctx *ctx, const clnas_net 
     return CLNAS_OK;
 }
 
+/* Whether every selected tensor belongs to a kind with a per-sample rule in vk_batched (NCHW
+ * convolution, BatchNorm, linear layer). */
+static int batched_ok(const clnas_net *net, const vk_work *w)
+{
+    for (int j = 0; j < w->P; j++) {
+        const layer *l = &net->layers[w->lay[j]];
+        if (l->kind != L_CONV && l->kind != L_BN && l->kind != L_LINEAR) return 0;
+        if (net->tensors[l->in].tok || net->tensors[l->out].tok) return 0;
+    }
+    return 1;
+}
+
+/* Channel 0 of n samples of a tensor in buf (from float off, samples ld floats apart, hw floats
+ * each) into dst [n][hw]; not waited for. */
+static clnas_status read_ch0(clnas_ctx *ctx, cl_mem buf, size_t off, size_t ld, size_t hw, int n, float *dst)
+{
+    const size_t origin[3] = {off * sizeof(float), 0, 0}, host0[3] = {0, 0, 0}, region[3] = {hw * sizeof(float), (size_t)n, 1};
+    CL_CHECK(ctx, clEnqueueReadBufferRect(ctx->queue, buf, CL_FALSE, origin, host0, region, ld * sizeof(float), 0,
+                                          hw * sizeof(float), 0, dst, 0, NULL, NULL));
+    return CLNAS_OK;
+}
+
+/* z [batch][K] and J [batch][K][P] of all images at once. BatchNorm in eval mode makes every sample
+ * independent, so a plan of `chunk` images and one backward per class c (d logit_c of every image)
+ * leaves each image's activation gradients apart; the first element of a tensor then has the
+ * per-image gradient of its layer's channel 0: a convolution's W[0,0,0,0] = sum_p dy_0(p) x_0(p
+ * shifted by the window's corner), its bias sum_p dy_0; BatchNorm's gamma[0] = sum_p dy_0 (x_0 -
+ * mean_0) invstd_0, beta[0] = sum_p dy_0; a linear layer's W[0,0] = dy_0 x_0, b[0] = dy_0. The
+ * convolutions' full weight gradients are skipped. */
+static clnas_status vk_batched(vk_work *w, clnas_ctx *ctx, const clnas_net *net, const float *params, const float *images,
+                               int batch, float *z, double *J)
+{
+    const int K = w->K, P = w->P;
+    int chunk = 1;
+    for (int d = batch < 64 ? batch : 64; d >= 1; d--) if (batch % d == 0) { chunk = d; break; }
+    int c0, h0, w0;
+    clnas_net_input_shape(net, &c0, &h0, &w0);
+    const size_t img = (size_t)c0 * h0 * w0;
+    size_t xo[PX_VKDNW_TENSORS], yo[PX_VKDNW_TENSORS], nx = 0, ny = 0;
+    for (int j = 0; j < P; j++) {
+        const layer *l = &net->layers[w->lay[j]];
+        const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+        xo[j] = nx;
+        yo[j] = ny;
+        if (!w->bias[j]) nx += (size_t)ti->h * ti->w * chunk;
+        ny += (size_t)to->h * to->w * chunk;
+    }
+    clnas_plan *p = NULL;
+    cl_mem G = NULL;
+    float *xs = malloc((nx ? nx : 1) * sizeof(float)), *ys = malloc(ny * sizeof(float));
+    float *dl = malloc((size_t)chunk * K * sizeof(float)), *stats = malloc((net->nstats ? net->nstats : 1) * sizeof(float));
+    clnas_status st = xs && ys && dl && stats ? CLNAS_OK : clnas_set_error(ctx, CLNAS_E_NOMEM, "vkdnw: out of host memory");
+    if (st == CLNAS_OK) st = clnas_plan_create(ctx, net, chunk, 1, 0, &p);
+    if (st == CLNAS_OK) st = clnas_buf_alloc(ctx, net->nparams * sizeof(float), &G);
+    if (st == CLNAS_OK) st = clnas_plan_set_params(p, params);
+    if (st == CLNAS_OK) st = clnas_plan_bn_eval(p, 1);
+    if (st == CLNAS_OK && net->nstats) st = clnas_buf_read(ctx, p->stats, 0, net->nstats * sizeof(float), stats);
+    if (p) p->skip_conv_wgrad = 1;
+    for (int b0 = 0; b0 < batch && st == CLNAS_OK; b0 += chunk) {
+        st = clnas_plan_forward(p, images + (size_t)b0 * img);
+        if (st == CLNAS_OK) st = clnas_plan_read_logits(p, z + (size_t)b0 * K);
+        for (int j = 0; j < P && st == CLNAS_OK; j++) {
+            const layer *l = &net->layers[w->lay[j]];
+            const tensor_desc *ti = &net->tensors[l->in];
+            size_t hw = (size_t)ti->h * ti->w;
+            if (!w->bias[j]) st = read_ch0(ctx, p->act, plan_act_off(p, l->in), (size_t)plan_stride_c(net, l->in) * hw, hw, chunk, xs + xo[j]);
+        }
+        for (int c = 0; c < K && st == CLNAS_OK; c++) {
+            for (int i = 0; i < chunk * K; i++) dl[i] = i % K == c ? 1.0f : 0.0f;
+            clnas_dt d = clnas_plan_dlogits(p);
+            st = clnas_buf_write(ctx, d.m, d.off * sizeof(float), (size_t)chunk * K * sizeof(float), dl);
+            if (st == CLNAS_OK) st = clnas_plan_backward(p, 1, (clnas_dt){G, 0}, net->nparams, 0);
+            for (int j = 0; j < P && st == CLNAS_OK; j++) {
+                const layer *l = &net->layers[w->lay[j]];
+                const int root = p->alias_root[l->out];
+                const size_t hw = (size_t)net->tensors[l->out].h * net->tensors[l->out].w;
+                st = read_ch0(ctx, p->grad, plan_grad_off(p, root), (size_t)plan_stride_c(net, root) * hw, hw, chunk, ys + yo[j]);
+            }
+            if (st == CLNAS_OK) st = clnas_ctx_finish(ctx);
+            for (int j = 0; j < P && st == CLNAS_OK; j++) {
+                const layer *l = &net->layers[w->lay[j]];
+                const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+                const size_t hwi = (size_t)ti->h * ti->w, hwo = (size_t)to->h * to->w;
+                const double sc = p->alias_scale[l->out];
+                for (int n = 0; n < chunk; n++) {
+                    const float *y = ys + yo[j] + (size_t)n * hwo, *x = xs + xo[j] + (size_t)n * hwi;
+                    double g = 0;
+                    if (w->bias[j]) {
+                        for (size_t q = 0; q < hwo; q++) g += y[q];
+                    } else if (l->kind == L_CONV) {
+                        for (int oh = 0; oh < to->h; oh++) {
+                            const int ih = oh * l->stride - l->pad;
+                            if (ih < 0 || ih >= ti->h) continue;
+                            for (int ow = 0; ow < to->w; ow++) {
+                                const int iw = ow * l->stride - l->pad;
+                                if (iw >= 0 && iw < ti->w) g += (double)y[(size_t)oh * to->w + ow] * x[(size_t)ih * ti->w + iw];
+                            }
+                        }
+                    } else if (l->kind == L_BN) {
+                        const double mean = stats[l->stats_off], invstd = stats[l->stats_off + (size_t)ti->c];
+                        for (size_t q = 0; q < hwo; q++) g += (double)y[q] * ((x[q] - mean) * invstd);
+                    } else { /* L_LINEAR */
+                        g = (double)y[0] * x[0];
+                    }
+                    J[((size_t)(b0 + n) * K + c) * P + j] = g * sc;
+                }
+            }
+        }
+    }
+    if (p) p->skip_conv_wgrad = 0;
+    clnas_plan_destroy(p);
+    clnas_buf_free(G);
+    free(xs); free(ys); free(dl); free(stats);
+    return st;
+}
+
+clnas_status px_vkdnw_jacobian(clnas_ctx *ctx, const clnas_net *net, const float *params, const float *images, int batch,
+                               int per_image, float *z, double *J)
+{
+    vk_work w;
+    clnas_status st = work_init(&w, ctx, net);
+    if (st == CLNAS_OK && !per_image && batched_ok(net, &w)) {
+        st = vk_batched(&w, ctx, net, params, images, batch, z, J);
+    } else if (st == CLNAS_OK && (st = work_device(&w, ctx, net, params)) == CLNAS_OK) {
+        int c, h, wd;
+        clnas_net_input_shape(net, &c, &h, &wd);
+        const size_t img = (size_t)c * h * wd, KP = (size_t)w.K * w.P;
+        for (int n = 0; n < batch && st == CLNAS_OK; n++) {
+            st = sample_jacobian(&w, ctx, net, images + (size_t)n * img);
+            if (st != CLNAS_OK) break;
+            memcpy(z + (size_t)n * w.K, w.z, (size_t)w.K * sizeof(float));
+            memcpy(J + n * KP, w.J, KP * sizeof(double));
+        }
+    }
+    work_free(&w);
+    return st;
+}
+
 clnas_status px_vkdnw(clnas_ctx *ctx, const clnas_net *net, const float *params, const float *images, int batch,
                       px_vkdnw_out *out)
 {
     out->entropy = out->value = NAN;
     out->dim = 0;
     out->why = NULL;
-    int c, h, wd;
-    clnas_net_input_shape(net, &c, &h, &wd);
-    const size_t img = (size_t)c * h * wd;
     vk_work w;
-    clnas_status st = work_init(&w, ctx, net, params);
+    clnas_status st = work_init(&w, ctx, net);
+    const size_t KP = (size_t)w.K * w.P;
+    float *z = st == CLNAS_OK ? malloc((size_t)batch * w.K * sizeof(float)) : NULL;
+    double *J = st == CLNAS_OK ? malloc((size_t)batch * KP * sizeof(double)) : NULL;
+    if (st == CLNAS_OK && (!z || !J)) st = clnas_set_error(ctx, CLNAS_E_NOMEM, "vkdnw: out of host memory");
+    if (st == CLNAS_OK) st = px_vkdnw_jacobian(ctx, net, params, images, batch, 0, z, J);
     for (int n = 0; n < batch && st == CLNAS_OK; n++) {
-        st = sample_jacobian(&w, ctx, net, images + (size_t)n * img);
-        if (st != CLNAS_OK) break;
-        smoothed_factor(w.K, w.z, w.L, w.p, w.q);
-        fisher_add(w.K, w.P, w.L, w.J, w.M, w.F);
+        smoothed_factor(w.K, z + (size_t)n * w.K, w.L, w.p, w.q);
+        fisher_add(w.K, w.P, w.L, J + n * KP, w.M, w.F);
     }
+    free(z);
+    free(J);
     if (st == CLNAS_OK) {
         const size_t PP = (size_t)w.P * w.P;
         for (size_t i = 0; i < PP; i++) w.F[i] /= batch;

@@ -35,6 +35,15 @@ void px_vkdnw_smoothing(int classes, double *one_minus_alpha, double *alpha_over
  * reference takes singular values): entropy of the normalised deciles. Sorts lam (absolute). */
 double px_vkdnw_entropy(int n, double *lam);
 
+/* The logits z [batch][K] and the Jacobians J [batch][K][P] (P = min(parameter tensors, 128):
+ * d logit_k / d (first element of tensor p)) with BatchNorm in eval mode. Batched (all images
+ * through one plan, one backward per class, the first elements' per-image gradients from channel 0
+ * of their layers' activations and activation gradients) where every selected tensor is a
+ * convolution's, BatchNorm's or linear layer's, else (or per_image) one image at a time with the
+ * K classes as seeds (full parameter gradients). */
+clnas_status px_vkdnw_jacobian(clnas_ctx *ctx, const clnas_net *net, const float *params, const float *images, int batch,
+                               int per_image, float *z, double *J);
+
 /* VKDNW of `net` (an NB201-style classifier with BatchNorm) with weights params on batch images. */
 clnas_status px_vkdnw(clnas_ctx *ctx, const clnas_net *net, const float *params, const float *images, int batch,
                       px_vkdnw_out *out);

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 
 #include "ops/ops.h"
 
@@ -170,7 +171,15 @@ clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, cln
                              clnas_dt dx, int accumulate, clnas_dt dgamma, clnas_dt dbeta,
                              size_t g_ld)
 {
-    clnas_status st = check_shape(ctx, s, S, "clnas_bn_bwd");
+    return clnas_bn_bwd_mode(ctx, s, S, x, gamma, stats, dy, dy_scale, dx, accumulate, dgamma, dbeta, g_ld, 0);
+}
+
+clnas_status clnas_bn_bwd_mode(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
+                               clnas_dt gamma, clnas_dt stats, clnas_dt dy, float dy_scale,
+                               clnas_dt dx, int accumulate, clnas_dt dgamma, clnas_dt dbeta,
+                               size_t g_ld, int eval)
+{
+    clnas_status st = check_shape(ctx, s, S, eval ? "clnas_bn_eval_bwd" : "clnas_bn_bwd");
     if (st != CLNAS_OK) return st;
     const size_t C = (size_t)s->c, HW = (size_t)s->h * s->w, per = (size_t)s->n * C * HW;
     const size_t total = per * (size_t)S;
@@ -187,7 +196,9 @@ clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, cln
 
     cl_kernel k;
     size_t lws;
-    st = clnas_kernel_get(ctx, "bn.cl", bn_defines(ctx, HW), "bn_bwd", &k);
+    char defs[96];
+    snprintf(defs, sizeof defs, "%s%s", bn_defines(ctx, HW), eval ? " -DBN_EVAL=1" : "");
+    st = clnas_kernel_get(ctx, "bn.cl", defs, "bn_bwd", &k);
     if (st != CLNAS_OK) return st;
     st = group_size(ctx, k, (size_t)s->n * HW, HW, &lws);
     if (st != CLNAS_OK) return st;

@@ -1,11 +1,10 @@
-/* bn_eval.c - eval-mode BatchNorm2d (bn_eval.h): double host reference and OpenCL launches
- * (cl/bn_eval.cl). The forward is elementwise; the backward is one work-group per
- * (channel, seed) that reduces sum(dy) and sum(dy * xhat) and writes dx in the same launch. */
+/* bn_eval.c - eval-mode BatchNorm2d (bn_eval.h): double host reference and OpenCL launches.
+ * The forward is elementwise (cl/bn_eval.cl); the backward is cl/bn.cl's bn_bwd with -DBN_EVAL=1,
+ * one work-group per (channel, seed) that reduces sum(dy) and sum(dy * xhat) and writes dx in the
+ * same launch. */
 #include "ops/bn_eval.h"
 #include <limits.h>
 #include <stdlib.h>
-
-#define BNE_MAX_WG 256 /* must match cl/bn_eval.cl */
 
 void clnas_bn_eval_fwd_ref(const clnas_bn_shape *s, const double *x, const double *gamma, const double *beta,
                            const double *stats, double *y)
@@ -69,42 +68,11 @@ clnas_status clnas_bn_eval_fwd(clnas_ctx *ctx, const clnas_bn_shape *s, clnas_dt
     return clnas_launch(ctx, k, 1, &gws, &lws);
 }
 
-/* Largest power of two <= min(BNE_MAX_WG, the device's and the kernel's limits, ~elements/4). */
-static clnas_status bwd_lws(clnas_ctx *ctx, cl_kernel k, size_t M, size_t *lws)
-{
-    size_t cap = 0;
-    clnas_status st = clnas_lws_capped(ctx, k, BNE_MAX_WG, &cap);
-    if (st != CLNAS_OK) return st;
-    size_t l = 1;
-    while (l * 2 <= cap && l * 2 * 4 <= M) l *= 2;
-    *lws = l;
-    return CLNAS_OK;
-}
-
+/* bn.cl's bn_bwd compiled with -DBN_EVAL=1: the train-mode kernel's reductions (CPU- and
+ * GPU-shaped walks, vector loads) without the batch-statistics terms of dx. */
 clnas_status clnas_bn_eval_bwd(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x, clnas_dt gamma,
                                clnas_dt stats, clnas_dt dy, float dy_scale, clnas_dt dx, int accumulate,
                                clnas_dt dgamma, clnas_dt dbeta, size_t g_ld)
 {
-    clnas_status st = check(ctx, s, S, "clnas_bn_eval_bwd");
-    if (st != CLNAS_OK) return st;
-    const size_t C = (size_t)s->c, HW = (size_t)s->h * s->w, per = (size_t)s->n * C * HW, total = per * (size_t)S;
-    if (S > 1 && g_ld < C)
-        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_bn_eval_bwd: g_ld=%zu smaller than the %zu parameters of one seed",
-                               g_ld, C);
-    const size_t gspan = (size_t)(S - 1) * g_ld + C;
-    if ((S > 1 && g_ld > (size_t)INT_MAX / (size_t)(S - 1)) || !clnas_fits_int(x.off, per) ||
-        !clnas_fits_int(dy.off, total) || !clnas_fits_int(dx.off, total) || !clnas_fits_int(gamma.off, C) ||
-        !clnas_fits_int(stats.off, 2 * C) || !clnas_fits_int(dgamma.off, gspan) || !clnas_fits_int(dbeta.off, gspan))
-        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_bn_eval_bwd: offsets exceed INT_MAX floats");
-    cl_kernel k;
-    if ((st = clnas_kernel_get(ctx, "bn_eval.cl", "", "bn_eval_bwd", &k)) != CLNAS_OK) return st;
-    size_t lws;
-    if ((st = bwd_lws(ctx, k, (size_t)s->n * HW, &lws)) != CLNAS_OK) return st;
-    st = clnas_kernel_args(ctx, k, "mimimimimimimiiiiifi", x.m, (int)x.off, gamma.m, (int)gamma.off, stats.m,
-                           (int)stats.off, dy.m, (int)dy.off, dx.m, (int)dx.off, dgamma.m, (int)dgamma.off, dbeta.m,
-                           (int)dbeta.off, S > 1 ? (int)g_ld : 0, s->n, s->c, (int)HW, (double)dy_scale,
-                           accumulate ? 1 : 0);
-    if (st != CLNAS_OK) return st;
-    size_t gws[2] = {C * lws, (size_t)S}, l2[2] = {lws, 1};
-    return clnas_launch(ctx, k, 2, gws, l2);
+    return clnas_bn_bwd_mode(ctx, s, S, x, gamma, stats, dy, dy_scale, dx, accumulate, dgamma, dbeta, g_ld, 1);
 }

@@ -93,6 +93,12 @@ clnas_status clnas_bn_bwd_ex(clnas_ctx *ctx, const clnas_bn_shape *s, int S, cln
                              clnas_dt gamma, clnas_dt stats, clnas_dt dy, float dy_scale,
                              clnas_dt dx, int accumulate, clnas_dt dgamma, clnas_dt dbeta,
                              size_t g_ld);
+/* The same in train mode (eval = 0) or in eval mode (eval != 0: the statistics are constants, dx =
+ * gamma * invstd * dy_scale * dy; clnas_bn_eval_bwd). */
+clnas_status clnas_bn_bwd_mode(clnas_ctx *ctx, const clnas_bn_shape *s, int S, clnas_dt x,
+                               clnas_dt gamma, clnas_dt stats, clnas_dt dy, float dy_scale,
+                               clnas_dt dx, int accumulate, clnas_dt dgamma, clnas_dt dbeta,
+                               size_t g_ld, int eval);
 
 /* ---------------- ReLU ---------------- */
 void clnas_relu_fwd_ref(size_t count, const double *x, double *y);
