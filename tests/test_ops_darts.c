@@ -193,6 +193,10 @@ Test(darts_ops, dwconv_device_matches_reference)
         dw_one(ctx, &DW_CASES[i], i % 2 ? 3 : 1, (int)(i % 3), (int)(i % 2));
     dw_one(ctx, &DW_CASES[2], 3, 1, 0);
     dw_one(ctx, &DW_CASES[1], 1, 0, 1);
+    /* DARTS's sizes (batch 14, 32x32 with C = 1; 16x16 with C = 2): the weight gradient sums
+     * 14*32*32 products per weight, which the CPU-shaped kernel adds in one work-item */
+    const dw_case darts[] = {{14, 1, 32, 32, 5, 1, 1}, {14, 2, 16, 16, 5, 1, 2}, {14, 2, 32, 32, 3, 2, 1}};
+    for (int i = 0; i < 3; i++) dw_one(ctx, &darts[i], 3 - i, i, i % 2);
 }
 
 /* f(in) for finite differences: in = [x | w] of a dwconv, out = y */

@@ -13,6 +13,7 @@
 #define DW_WG_LWS 64 /* work-group size of dwconv_bwd_weight (power of two, upper bound) */
 #define DW_MAXW 64   /* widest row of the row kernels (must match cl/dwconv.cl) */
 #define DW_ROW_LWS 16
+#define DW_TAP_LWS 4 /* work-group size cap of dwconv_bwd_weight_tap_rows (few, long items) */
 
 /* Stride 1 over rows of whole float8 vectors, stride 2 over rows of two (so the output rows
  * are whole vectors): the backward takes the row kernels. */
@@ -21,11 +22,19 @@ static int use_rows(const clnas_dwconv_shape *s)
     return s->w <= DW_MAXW && ((s->stride == 1 && s->w % 8 == 0) || (s->stride == 2 && s->w % 16 == 0));
 }
 
-/* The program for this shape's kernel size, stride and dilation (build options). */
+/* The CPU-shaped variant (clnas_cpu_shaped) of the row kernels: built for the row width too
+ * (-DDW_W), so their loops over a row's vectors unroll and the sums stay in registers, and the
+ * weight gradient takes one work-item per (tap row, channel, seed) that sums all rows itself
+ * (dwconv_bwd_weight_tap_rows) instead of 64-item work-groups adding K*K sums in a local tree. */
+static int cpu_rows(clnas_ctx *ctx, const clnas_dwconv_shape *s) { return use_rows(s) && clnas_cpu_shaped(ctx); }
+
+/* The program for this shape's kernel size, stride and dilation (build options), and for the
+ * CPU-shaped row kernels its width. */
 static clnas_status dw_kernel(clnas_ctx *ctx, const clnas_dwconv_shape *s, const char *name, cl_kernel *k)
 {
-    char defs[64];
-    snprintf(defs, sizeof defs, "-DDW_K=%d -DDW_S=%d -DDW_D=%d", s->k, s->stride, s->dil);
+    char defs[80];
+    int n = snprintf(defs, sizeof defs, "-DDW_K=%d -DDW_S=%d -DDW_D=%d", s->k, s->stride, s->dil);
+    if (cpu_rows(ctx, s)) snprintf(defs + n, sizeof defs - (size_t)n, " -DDW_W=%d", s->w);
     return clnas_kernel_get(ctx, "dwconv.cl", defs, name, k);
 }
 
@@ -210,6 +219,15 @@ clnas_status clnas_dwconv_bwd_weight(clnas_ctx *ctx, const clnas_dwconv_shape *s
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dy", dy, yspan(s, (size_t)S * s->n));
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dw", dw, (size_t)(S - 1) * g_ld + W);
     cl_kernel k;
+    if (st == CLNAS_OK && cpu_rows(ctx, s)) {
+        const int items = S * s->c * s->k;
+        if ((st = dw_kernel(ctx, s, "dwconv_bwd_weight_tap_rows", &k)) != CLNAS_OK) return st;
+        st = clnas_kernel_args(ctx, k, "mimimiiiiiiiii", x.m, (int)x.off, dy.m, (int)dy.off, dw.m, (int)dw.off,
+                               (int)g_ld, s->n, s->c, s->xcs, s->ycs, s->h, s->hout, items);
+        size_t g = (size_t)items, l;
+        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, DW_TAP_LWS, &l);
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &g, &l) : st;
+    }
     const int rows = use_rows(s);
     if (st == CLNAS_OK) st = dw_kernel(ctx, s, rows ? "dwconv_bwd_weight_rows" : "dwconv_bwd_weight", &k);
     if (st != CLNAS_OK) return st;
