@@ -132,6 +132,38 @@ __kernel void dwconv_bwd_weight(__global const float *x, int x_off, __global con
 #define DW_UNROLL
 #endif
 
+#if defined(DW_W) && DW_S == 1 && DW_P <= 8
+/* Stride 1 in the CPU-shaped variant: a tap's shifted row is built from the row's float8
+ * vectors held in registers (v[b] = columns 8b .. 8b+7) by shuffles, not loaded from a
+ * zero-bordered private copy (which PoCL assembles from 64-bit pieces). */
+#define DW_SHIFT 1
+/* Lanes sh .. sh+7 of the 16 lanes (a, b), 0 <= sh <= 8 (a constant once unrolled). */
+static float8 dw_lanes(float8 a, float8 b, int sh)
+{
+    switch (sh) {
+    case 0: return a;
+    case 1: return (float8)(a.s123, a.s4567, b.s0);
+    case 2: return (float8)(a.s23, a.s4567, b.s01);
+    case 3: return (float8)(a.s3, a.s4567, b.s012);
+    case 4: return (float8)(a.s4567, b.s0123);
+    case 5: return (float8)(a.s567, b.s0123, b.s4);
+    case 6: return (float8)(a.s67, b.s0123, b.s45);
+    case 7: return (float8)(a.s7, b.s0123, b.s456);
+    default: return b;
+    }
+}
+
+/* Columns 8b + sh .. 8b + sh + 7 of the row v[0 .. DW_W/8 - 1], zero outside it; |sh| <= 8. */
+static float8 dw_row_at(const float8 *v, int b, int sh)
+{
+    const float8 zero = 0.0f;
+    if (sh >= 0) return dw_lanes(v[b], b + 1 < DW_W / 8 ? v[b + 1] : zero, sh);
+    return dw_lanes(b > 0 ? v[b - 1] : zero, v[b], 8 + sh);
+}
+#else
+#define DW_SHIFT 0
+#endif
+
 /* u[DW_P + j] = src[j] for j < W, zeros in the DW_P-wide borders (W % 8 == 0). */
 static void dw_pad_row(__global const float *src, int W, float *u)
 {
@@ -180,6 +212,15 @@ __kernel void dwconv_bwd_data_rows(__global const float *wt, int w_off, __global
         if (th < 0 || th % DW_S) continue;
         const int oh = th / DW_S;
         if (oh >= Hout) continue;
+#if DW_SHIFT
+        float8 v[DW_W / 8];
+        DW_UNROLL for (int b = 0; b < DW_W / 8; b++) v[b] = vload8(0, dyq + oh * DW_W + 8 * b);
+        DW_UNROLL for (int kw = 0; kw < DW_K; kw++) {
+            const float wv = wp[kh * DW_K + kw];
+            DW_UNROLL for (int b = 0; b < DW_W / 8; b++) acc[b] += wv * dw_row_at(v, b, DW_P - kw * DW_D);
+        }
+        continue;
+#endif
         dw_spread_row(dyq + oh * Wout, Wout, DW_RW, u);
         DW_UNROLL for (int kw = 0; kw < DW_K; kw++) {
             const float wv = wp[kh * DW_K + kw];
@@ -279,6 +320,15 @@ __kernel void dwconv_bwd_weight_tap_rows(__global const float *x, int x_off, __g
         for (int oh = 0; oh < Hout; oh++) {
             const int ih = oh * DW_S - DW_P + kh * DW_D;
             if (ih < 0 || ih >= H) continue;
+#if DW_SHIFT
+            float8 v[DW_W / 8];
+            DW_UNROLL for (int b = 0; b < DW_W / 8; b++) v[b] = vload8(0, xp + ih * DW_W + 8 * b);
+            DW_UNROLL for (int b = 0; b < DW_W / 8; b++) {
+                const float8 g = vload8(0, dyp + oh * DW_W + 8 * b);
+                DW_UNROLL for (int kw = 0; kw < DW_K; kw++) acc[kw] += g * dw_row_at(v, b, kw * DW_D - DW_P);
+            }
+            continue;
+#endif
             dw_pad_row(xp + ih * DW_W, DW_W, u);
 #if DW_S == 2
             DW_UNROLL for (int j = 0; 2 * j < DW_W + 2 * DW_P; j++) {

@@ -4,7 +4,8 @@
  * Every kernel is a gather (no atomics, fixed summation order). The generic kernels take one
  * output value per work-item; for stride 1 over rows of whole float8 vectors (DARTS's 32, 16
  * and 8 pixel maps) the backward passes take row kernels that work on float8 vectors, which
- * PoCL turns into SIMD (measured ~5x on the 2-core PoCL device for 14 seeds at 32x32). */
+ * PoCL turns into SIMD (measured ~5x on the 2-core PoCL device for 14 seeds at 32x32); their
+ * CPU-shaped variant is built for the row width (cpu_rows below). */
 #include <limits.h>
 #include <stdio.h>
 
@@ -23,9 +24,12 @@ static int use_rows(const clnas_dwconv_shape *s)
 }
 
 /* The CPU-shaped variant (clnas_cpu_shaped) of the row kernels: built for the row width too
- * (-DDW_W), so their loops over a row's vectors unroll and the sums stay in registers, and the
- * weight gradient takes one work-item per (tap row, channel, seed) that sums all rows itself
- * (dwconv_bwd_weight_tap_rows) instead of 64-item work-groups adding K*K sums in a local tree. */
+ * (-DDW_W), so their loops over a row's vectors unroll and the sums stay in registers (at
+ * stride 1 a tap's shifted row is shuffled from the row's vectors instead of read from a
+ * bordered private copy), and the weight gradient takes one work-item per (tap row, channel,
+ * seed) that sums all rows itself (dwconv_bwd_weight_tap_rows) instead of 64-item work-groups
+ * adding K*K sums in a local tree, which PoCL keeps in memory. The GPU-shaped variant keeps
+ * the generic-width row kernels and the work-group reduction. */
 static int cpu_rows(clnas_ctx *ctx, const clnas_dwconv_shape *s) { return use_rows(s) && clnas_cpu_shaped(ctx); }
 
 /* The program for this shape's kernel size, stride and dilation (build options), and for the
