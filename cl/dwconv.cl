@@ -358,4 +358,33 @@ __kernel void dwconv_bwd_weight_tap_rows(__global const float *x, int x_off, __g
     }
 }
 #endif
+
+#if DW_SHIFT
+/* dwconv_fwd_rows (CPU-shaped, stride 1, built with -DDW_W = W): dwconv_fwd for one output row
+ * r = p*H + oh (p = n*C + c) per work-item as float8 vectors: each in-range input row
+ * ih = oh - P + kh*D is loaded once and its taps shuffled from its vectors; the taps add in
+ * dwconv_fwd's (kh, kw) order. NDRange: 1-D over N*C*H rows, guarded. */
+__kernel void dwconv_fwd_rows(__global const float *x, int x_off, __global const float *wt, int w_off,
+                              __global float *y, int y_off, int rows, int C, int xcs, int ycs, int H)
+{
+    const int r = (int)get_global_id(0);
+    CLNAS_GUARD(r < rows);
+    const int pl = r / H, oh = r - pl * H, n = pl / C, c = pl - n * C;
+    __global const float *xp = x + x_off + (size_t)(n * xcs + c) * H * DW_W;
+    __global const float *wp = wt + w_off + c * KK;
+    float8 acc[DW_W / 8], v[DW_W / 8];
+    DW_UNROLL for (int b = 0; b < DW_W / 8; b++) acc[b] = 0.0f;
+    for (int kh = 0; kh < DW_K; kh++) {
+        const int ih = oh - DW_P + kh * DW_D;
+        if (ih < 0 || ih >= H) continue;
+        DW_UNROLL for (int b = 0; b < DW_W / 8; b++) v[b] = vload8(0, xp + ih * DW_W + 8 * b);
+        DW_UNROLL for (int kw = 0; kw < DW_K; kw++) {
+            const float wv = wp[kh * DW_K + kw];
+            DW_UNROLL for (int b = 0; b < DW_W / 8; b++) acc[b] += wv * dw_row_at(v, b, kw * DW_D - DW_P);
+        }
+    }
+    __global float *yr = y + y_off + ((size_t)(n * ycs + c) * H + oh) * DW_W;
+    DW_UNROLL for (int b = 0; b < DW_W / 8; b++) vstore8(acc[b], 0, yr + 8 * b);
+}
+#endif
 #endif

@@ -131,6 +131,8 @@ static const dw_case DW_CASES[] = {
     /* stride 2 over rows of whole 16-float pairs: the row kernels too (odd H included) */
     {3, 3, 7, 16, 3, 2, 1}, {2, 2, 8, 32, 5, 2, 2}, {1, 5, 5, 16, 5, 2, 1}, {3, 2, 4, 16, 3, 2, 2},
     {1, 3, 3, 64, 5, 2, 1},
+    /* an even window pads one short: not the row kernels */
+    {2, 3, 5, 8, 4, 1, 1},  {1, 2, 4, 16, 4, 2, 1},
 };
 
 static void dw_one(clnas_ctx *ctx, const dw_case *t, int S, int layout, int accumulate)

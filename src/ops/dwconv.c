@@ -5,7 +5,8 @@
  * output value per work-item; for stride 1 over rows of whole float8 vectors (DARTS's 32, 16
  * and 8 pixel maps) the backward passes take row kernels that work on float8 vectors, which
  * PoCL turns into SIMD (measured ~5x on the 2-core PoCL device for 14 seeds at 32x32); their
- * CPU-shaped variant is built for the row width (cpu_rows below). */
+ * CPU-shaped variant is built for the row width (cpu_rows below) and also takes the stride-1
+ * forward a row per work-item. */
 #include <limits.h>
 #include <stdio.h>
 
@@ -17,10 +18,12 @@
 #define DW_TAP_LWS 4 /* work-group size cap of dwconv_bwd_weight_tap_rows (few, long items) */
 
 /* Stride 1 over rows of whole float8 vectors, stride 2 over rows of two (so the output rows
- * are whole vectors): the backward takes the row kernels. */
+ * are whole vectors), with exact "same" padding 2P = (K-1)*D (an even window pads one short,
+ * which the row kernels' bordered rows do not take): the backward takes the row kernels. */
 static int use_rows(const clnas_dwconv_shape *s)
 {
-    return s->w <= DW_MAXW && ((s->stride == 1 && s->w % 8 == 0) || (s->stride == 2 && s->w % 16 == 0));
+    return s->w <= DW_MAXW && 2 * s->pad == (s->k - 1) * s->dil &&
+           ((s->stride == 1 && s->w % 8 == 0) || (s->stride == 2 && s->w % 16 == 0));
 }
 
 /* The CPU-shaped variant (clnas_cpu_shaped) of the row kernels: built for the row width too
@@ -172,9 +175,17 @@ clnas_status clnas_dwconv_fwd(clnas_ctx *ctx, const clnas_dwconv_shape *s, clnas
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "w", w, (size_t)s->c * s->k * s->k);
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "y", y, yspan(s, (size_t)s->n));
     cl_kernel k;
+    const int NC = s->n * s->c;
+    if (st == CLNAS_OK && s->stride == 1 && s->pad <= 8 && cpu_rows(ctx, s)) {
+        /* the CPU-shaped row kernel (stride 1, so Hout = H and Wout = W: use_rows) */
+        if ((st = dw_kernel(ctx, s, "dwconv_fwd_rows", &k)) != CLNAS_OK) return st;
+        st = clnas_kernel_args(ctx, k, "mimimiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m, (int)y.off, NC * s->h,
+                               s->c, s->xcs, s->ycs, s->h);
+        size_t g = (size_t)NC * s->h, l = DW_ROW_LWS;
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &g, &l) : st;
+    }
     if (st == CLNAS_OK) st = dw_kernel(ctx, s, "dwconv_fwd", &k);
     if (st != CLNAS_OK) return st;
-    const int NC = s->n * s->c;
     st = clnas_kernel_args(ctx, k, "mimimiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m, (int)y.off, NC, s->c,
                            s->xcs, s->ycs, s->h, s->w, s->hout, s->wout);
     if (st != CLNAS_OK) return st;
