@@ -132,10 +132,11 @@ __kernel void dwconv_bwd_weight(__global const float *x, int x_off, __global con
 #define DW_UNROLL
 #endif
 
-#if defined(DW_W) && DW_S == 1 && DW_P <= 8
-/* Stride 1 in the CPU-shaped variant: a tap's shifted row is built from the row's float8
- * vectors held in registers (v[b] = columns 8b .. 8b+7) by shuffles, not loaded from a
- * zero-bordered private copy (which PoCL assembles from 64-bit pieces). */
+#if defined(DW_W) && DW_P <= 8
+/* The CPU-shaped variant: a tap's shifted row is built from the row's float8 vectors held in
+ * registers (v[b] = columns 8b .. 8b+7) by shuffles, not loaded from a zero-bordered private
+ * copy (which PoCL assembles from 64-bit pieces). Stride 2 spreads dy's row onto the input
+ * grid (backward data) or splits x's row into even and odd columns (backward weight) first. */
 #define DW_SHIFT 1
 /* Lanes sh .. sh+7 of the 16 lanes (a, b), 0 <= sh <= 8 (a constant once unrolled). */
 static float8 dw_lanes(float8 a, float8 b, int sh)
@@ -153,11 +154,11 @@ static float8 dw_lanes(float8 a, float8 b, int sh)
     }
 }
 
-/* Columns 8b + sh .. 8b + sh + 7 of the row v[0 .. DW_W/8 - 1], zero outside it; |sh| <= 8. */
-static float8 dw_row_at(const float8 *v, int b, int sh)
+/* Columns 8b + sh .. 8b + sh + 7 of the row v[0 .. nv - 1], zero outside it; |sh| <= 8. */
+static float8 dw_row_at(const float8 *v, int nv, int b, int sh)
 {
     const float8 zero = 0.0f;
-    if (sh >= 0) return dw_lanes(v[b], b + 1 < DW_W / 8 ? v[b + 1] : zero, sh);
+    if (sh >= 0) return dw_lanes(v[b], b + 1 < nv ? v[b + 1] : zero, sh);
     return dw_lanes(b > 0 ? v[b - 1] : zero, v[b], 8 + sh);
 }
 #else
@@ -213,11 +214,18 @@ __kernel void dwconv_bwd_data_rows(__global const float *wt, int w_off, __global
         const int oh = th / DW_S;
         if (oh >= Hout) continue;
 #if DW_SHIFT
-        float8 v[DW_W / 8];
+        float8 v[DW_W / 8]; /* dy's row on the input grid (stride 2: zeros between its values) */
+#if DW_S == 1
         DW_UNROLL for (int b = 0; b < DW_W / 8; b++) v[b] = vload8(0, dyq + oh * DW_W + 8 * b);
+#else
+        DW_UNROLL for (int b = 0; b < DW_W / 8; b++) {
+            const float4 q = vload4(0, dyq + oh * (DW_W / 2) + 4 * b);
+            v[b] = (float8)(q.s0, 0.0f, q.s1, 0.0f, q.s2, 0.0f, q.s3, 0.0f);
+        }
+#endif
         DW_UNROLL for (int kw = 0; kw < DW_K; kw++) {
             const float wv = wp[kh * DW_K + kw];
-            DW_UNROLL for (int b = 0; b < DW_W / 8; b++) acc[b] += wv * dw_row_at(v, b, DW_P - kw * DW_D);
+            DW_UNROLL for (int b = 0; b < DW_W / 8; b++) acc[b] += wv * dw_row_at(v, DW_W / 8, b, DW_P - kw * DW_D);
         }
         continue;
 #endif
@@ -320,12 +328,28 @@ __kernel void dwconv_bwd_weight_tap_rows(__global const float *x, int x_off, __g
         for (int oh = 0; oh < Hout; oh++) {
             const int ih = oh * DW_S - DW_P + kh * DW_D;
             if (ih < 0 || ih >= H) continue;
-#if DW_SHIFT
+#if DW_SHIFT && DW_S == 1
             float8 v[DW_W / 8];
             DW_UNROLL for (int b = 0; b < DW_W / 8; b++) v[b] = vload8(0, xp + ih * DW_W + 8 * b);
             DW_UNROLL for (int b = 0; b < DW_W / 8; b++) {
                 const float8 g = vload8(0, dyp + oh * DW_W + 8 * b);
-                DW_UNROLL for (int kw = 0; kw < DW_K; kw++) acc[kw] += g * dw_row_at(v, b, kw * DW_D - DW_P);
+                DW_UNROLL for (int kw = 0; kw < DW_K; kw++) acc[kw] += g * dw_row_at(v, DW_W / 8, b, kw * DW_D - DW_P);
+            }
+            continue;
+#elif DW_SHIFT
+            /* x[ih][2 ow + o], o = kw*D - P: the even (o even) or odd columns shifted by floor(o / 2) */
+            float8 ve[DW_W / 16], vo[DW_W / 16];
+            DW_UNROLL for (int b = 0; b < DW_W / 16; b++) {
+                const float16 r16 = vload16(0, xp + ih * DW_W + 16 * b);
+                ve[b] = r16.even;
+                vo[b] = r16.odd;
+            }
+            DW_UNROLL for (int b = 0; b < DW_W / 16; b++) {
+                const float8 g = vload8(0, dyp + oh * (DW_W / 2) + 8 * b);
+                DW_UNROLL for (int kw = 0; kw < DW_K; kw++) {
+                    const int o = kw * DW_D - DW_P;
+                    acc[kw] += g * ((o & 1) ? dw_row_at(vo, DW_W / 16, b, (o - 1) / 2) : dw_row_at(ve, DW_W / 16, b, o / 2));
+                }
             }
             continue;
 #endif
@@ -359,7 +383,7 @@ __kernel void dwconv_bwd_weight_tap_rows(__global const float *x, int x_off, __g
 }
 #endif
 
-#if DW_SHIFT
+#if DW_SHIFT && DW_S == 1
 /* dwconv_fwd_rows (CPU-shaped, stride 1, built with -DDW_W = W): dwconv_fwd for one output row
  * r = p*H + oh (p = n*C + c) per work-item as float8 vectors: each in-range input row
  * ih = oh - P + kh*D is loaded once and its taps shuffled from its vectors; the taps add in
@@ -380,7 +404,7 @@ __kernel void dwconv_fwd_rows(__global const float *x, int x_off, __global const
         DW_UNROLL for (int b = 0; b < DW_W / 8; b++) v[b] = vload8(0, xp + ih * DW_W + 8 * b);
         DW_UNROLL for (int kw = 0; kw < DW_K; kw++) {
             const float wv = wp[kh * DW_K + kw];
-            DW_UNROLL for (int b = 0; b < DW_W / 8; b++) acc[b] += wv * dw_row_at(v, b, kw * DW_D - DW_P);
+            DW_UNROLL for (int b = 0; b < DW_W / 8; b++) acc[b] += wv * dw_row_at(v, DW_W / 8, b, kw * DW_D - DW_P);
         }
     }
     __global float *yr = y + y_off + ((size_t)(n * ycs + c) * H + oh) * DW_W;
