@@ -27,9 +27,9 @@ static int use_rows(const clnas_dwconv_shape *s)
 }
 
 /* The CPU-shaped variant (clnas_cpu_shaped) of the row kernels: built for the row width too
- * (-DDW_W), so their loops over a row's vectors unroll and the sums stay in registers (at
- * stride 1 a tap's shifted row is shuffled from the row's vectors instead of read from a
- * bordered private copy), and the weight gradient takes one work-item per (tap row, channel,
+ * (-DDW_W), so their loops over a row's vectors unroll and the sums stay in registers (a
+ * tap's shifted row is shuffled from the row's vectors instead of read from a bordered
+ * private copy), and the weight gradient takes one work-item per (tap row, channel,
  * seed) that sums all rows itself (dwconv_bwd_weight_tap_rows) instead of 64-item work-groups
  * adding K*K sums in a local tree, which PoCL keeps in memory. The GPU-shaped variant keeps
  * the generic-width row kernels and the work-group reduction. */
