@@ -779,6 +779,11 @@ Test(darts_ops, misuse_of_slices_is_rejected)
     cl_mem m = tu_upload(ctx, z, 100);
     cr_expect_eq(clnas_dwconv_fwd(ctx, &ds, dt(m, 0), dt(m, 0), dt(m, 0)), CLNAS_E_SHAPE);
     cr_expect(strstr(clnas_ctx_errmsg(ctx), "storage channels"), "message: %s", clnas_ctx_errmsg(ctx));
+    /* a NULL shape is an error naming it, not a crash */
+    cr_expect_eq(clnas_dwconv_fwd(ctx, NULL, dt(m, 0), dt(m, 0), dt(m, 0)), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_dwconv_bwd_data(ctx, NULL, 1, dt(m, 0), dt(m, 0), dt(m, 0), 0), CLNAS_E_INVALID_ARG);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "NULL shape"), "message: %s", clnas_ctx_errmsg(ctx));
+    cr_expect_eq(clnas_dwconv_bwd_weight(ctx, NULL, 1, dt(m, 0), dt(m, 0), dt(m, 0), 9), CLNAS_E_INVALID_ARG);
     clnas_buf_free(m);
 }
 

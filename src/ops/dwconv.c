@@ -174,9 +174,10 @@ clnas_status clnas_dwconv_fwd(clnas_ctx *ctx, const clnas_dwconv_shape *s, clnas
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "x", x, xspan(s, (size_t)s->n));
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "w", w, (size_t)s->c * s->k * s->k);
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "y", y, yspan(s, (size_t)s->n));
+    if (st != CLNAS_OK) return st;
     cl_kernel k;
     const int NC = s->n * s->c;
-    if (st == CLNAS_OK && s->stride == 1 && s->pad <= 8 && cpu_rows(ctx, s)) {
+    if (s->stride == 1 && s->pad <= 8 && cpu_rows(ctx, s)) {
         /* the CPU-shaped row kernel (stride 1, so Hout = H and Wout = W: use_rows) */
         if ((st = dw_kernel(ctx, s, "dwconv_fwd_rows", &k)) != CLNAS_OK) return st;
         st = clnas_kernel_args(ctx, k, "mimimiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m, (int)y.off, NC * s->h,
@@ -184,8 +185,7 @@ clnas_status clnas_dwconv_fwd(clnas_ctx *ctx, const clnas_dwconv_shape *s, clnas
         size_t g = (size_t)NC * s->h, l = DW_ROW_LWS;
         return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &g, &l) : st;
     }
-    if (st == CLNAS_OK) st = dw_kernel(ctx, s, "dwconv_fwd", &k);
-    if (st != CLNAS_OK) return st;
+    if ((st = dw_kernel(ctx, s, "dwconv_fwd", &k)) != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimimiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m, (int)y.off, NC, s->c,
                            s->xcs, s->ycs, s->h, s->w, s->hout, s->wout);
     if (st != CLNAS_OK) return st;
@@ -202,10 +202,10 @@ clnas_status clnas_dwconv_bwd_data(clnas_ctx *ctx, const clnas_dwconv_shape *s, 
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "w", w, (size_t)s->c * s->k * s->k);
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dy", dy, yspan(s, SN));
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dx", dx, xspan(s, SN));
+    if (st != CLNAS_OK) return st;
     cl_kernel k;
     const int rows = use_rows(s);
-    if (st == CLNAS_OK) st = dw_kernel(ctx, s, rows ? "dwconv_bwd_data_rows" : "dwconv_bwd_data", &k);
-    if (st != CLNAS_OK) return st;
+    if ((st = dw_kernel(ctx, s, rows ? "dwconv_bwd_data_rows" : "dwconv_bwd_data", &k)) != CLNAS_OK) return st;
     const int SNC = (int)SN * s->c;
     if (rows) {
         st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m, (int)dx.off,
