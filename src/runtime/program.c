@@ -431,7 +431,7 @@ int clnas_cpu_shaped(const clnas_ctx *ctx) { return clnas_kernel_variant(ctx, NU
 
 clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *out)
 {
-    size_t lim = 1;
+    size_t lim = 0;
     clnas_status st = clnas_kernel_wg_limit(ctx, k, &lim);
     if (st != CLNAS_OK) return st;
     if (want < lim) lim = want;
