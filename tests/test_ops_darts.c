@@ -112,6 +112,8 @@ static const dw_case DW_CASES[] = {
     /* stride 2 over rows of whole 16-float pairs: the row kernels too (odd H included) */
     {3, 3, 7, 16, 3, 2, 1}, {2, 2, 8, 32, 5, 2, 2}, {1, 5, 5, 16, 5, 2, 1}, {3, 2, 4, 16, 3, 2, 2},
     {1, 3, 3, 64, 5, 2, 1},
+    /* an even window pads one short: not the row kernels */
+    {2, 3, 5, 8, 4, 1, 1},  {1, 2, 4, 16, 4, 2, 1},
 };
 
 static void dw_one(clnas_ctx *ctx, const dw_case *t, int S, int layout, int accumulate)
@@ -174,6 +176,10 @@ Test(darts_ops, dwconv_device_matches_reference)
         dw_one(ctx, &DW_CASES[i], i % 2 ? 3 : 1, (int)(i % 3), (int)(i % 2));
     dw_one(ctx, &DW_CASES[2], 3, 1, 0);
     dw_one(ctx, &DW_CASES[1], 1, 0, 1);
+    /* DARTS's sizes (batch 14, 32x32 with C = 1; 16x16 with C = 2): the weight gradient sums
+     * 14*32*32 products per weight, which the CPU-shaped kernel adds in one work-item */
+    const dw_case darts[] = {{14, 1, 32, 32, 5, 1, 1}, {14, 2, 16, 16, 5, 1, 2}, {14, 2, 32, 32, 3, 2, 1}};
+    for (int i = 0; i < 3; i++) dw_one(ctx, &darts[i], 3 - i, i, i % 2);
 }
 
 /* f(in) for finite differences: in = [x | w] of a dwconv, out = y */
@@ -212,6 +218,8 @@ static const pool_case MP_CASES[] = {
     {3, 2, 6, 5, 2, 2, 0}, {1, 6, 5, 5, 3, 2, 1}, {2, 3, 4, 7, 3, 1, 0},
     /* rows wider than the backward's row kernel take the per-pixel gather */
     {1, 2, 3, 70, 3, 2, 1}, {2, 1, 4, 67, 3, 1, 1},
+    /* 3x3 stride 1 pad 1 over rows of whole float8 vectors: the CPU-shaped vector kernels */
+    {3, 2, 5, 8, 3, 1, 1}, {2, 3, 4, 16, 3, 1, 1}, {1, 2, 3, 64, 3, 1, 1}, {2, 1, 1, 24, 3, 1, 1},
 };
 
 /* ties: values on a coarse grid, so windows often hold several equal maxima */
@@ -262,6 +270,9 @@ Test(darts_ops, maxpool_device_matches_reference)
         mp_one(ctx, &MP_CASES[i], i % 2 ? 3 : 1, (int)(i % 3), (int)(i % 2), 0);
         mp_one(ctx, &MP_CASES[i], i % 2 ? 1 : 3, (int)((i + 1) % 3), (int)((i + 1) % 2), 1);
     }
+    const pool_case darts = {14, 1, 32, 32, 3, 1, 1}; /* DARTS's normal-cell max pool at batch 14 */
+    mp_one(ctx, &darts, 3, 1, 1, 0);
+    mp_one(ctx, &darts, 2, 2, 0, 1);
 }
 
 /* PyTorch's rule on hand-made windows: the first maximum in row-major order takes the
@@ -295,6 +306,25 @@ Test(darts_ops, maxpool_ties_go_to_the_first_maximum)
     OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, tu_dt(X, 0), tu_dt(DY, 0), tu_dt(DX, 0), 0, tu_dt(WS, 0)));
     tu_read(ctx, DX, 0, 9, got);
     cr_expect(got[0] == 0 && got[4] == 1111, "device: gradient to the last NaN: dx[0] %g dx[4] %g", got[0], got[4]);
+    clnas_buf_free(X);
+    clnas_buf_free(DY);
+    clnas_buf_free(DX);
+    clnas_buf_free(WS);
+    /* the same rules through the stride-1 kernels over whole float8 rows (3x16, pad 1): ties on
+       a coarse grid, NaNs inside the row, at its ends and two in one window, -inf */
+    clnas_pool_shape_init(&s, 1, 1, 3, 16, 3, 1, 1);
+    double x1[48], dy1[48], ref[48] = {0}, dev[48];
+    for (int i = 0; i < 48; i++) {
+        x1[i] = (double)((i * 7) % 5);
+        dy1[i] = (double)(1 << (i % 20));
+    }
+    x1[0] = x1[20] = x1[22] = x1[47] = NAN;
+    x1[9] = -INFINITY;
+    clnas_maxpool_bwd_ref(&s, x1, dy1, ref);
+    X = tu_upload(ctx, x1, 48), DY = tu_upload(ctx, dy1, 48), DX = tu_upload(ctx, ref, 48), WS = tu_upload(ctx, dy1, 48);
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0, dt(WS, 0)));
+    tu_read(ctx, DX, 0, 48, dev);
+    for (int i = 0; i < 48; i++) cr_expect_eq(dev[i], ref[i], "3x16: device dx[%d] = %g, want %g", i, dev[i], ref[i]);
     clnas_buf_free(X);
     clnas_buf_free(DY);
     clnas_buf_free(DX);
@@ -730,6 +760,11 @@ Test(darts_ops, misuse_of_slices_is_rejected)
     cl_mem m = tu_upload(ctx, z, 100);
     cr_expect_eq(clnas_dwconv_fwd(ctx, &ds, tu_dt(m, 0), tu_dt(m, 0), tu_dt(m, 0)), CLNAS_E_SHAPE);
     cr_expect(strstr(clnas_ctx_errmsg(ctx), "storage channels"), "message: %s", clnas_ctx_errmsg(ctx));
+    /* a NULL shape is an error naming it, not a crash */
+    cr_expect_eq(clnas_dwconv_fwd(ctx, NULL, dt(m, 0), dt(m, 0), dt(m, 0)), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_dwconv_bwd_data(ctx, NULL, 1, dt(m, 0), dt(m, 0), dt(m, 0), 0), CLNAS_E_INVALID_ARG);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "NULL shape"), "message: %s", clnas_ctx_errmsg(ctx));
+    cr_expect_eq(clnas_dwconv_bwd_weight(ctx, NULL, 1, dt(m, 0), dt(m, 0), dt(m, 0), 9), CLNAS_E_INVALID_ARG);
     clnas_buf_free(m);
 }
 

@@ -4,7 +4,9 @@
  * Every kernel is a gather (no atomics, fixed summation order). The generic kernels take one
  * output value per work-item; for stride 1 over rows of whole float8 vectors (DARTS's 32, 16
  * and 8 pixel maps) the backward passes take row kernels that work on float8 vectors, which
- * PoCL turns into SIMD (measured ~5x on the 2-core PoCL device for 14 seeds at 32x32). */
+ * PoCL turns into SIMD (measured ~5x on the 2-core PoCL device for 14 seeds at 32x32); their
+ * CPU-shaped variant is built for the row width (cpu_rows below) and also takes the stride-1
+ * forward a row per work-item. */
 #include <limits.h>
 #include <stdio.h>
 
@@ -13,19 +15,33 @@
 #define DW_WG_LWS 64 /* work-group size of dwconv_bwd_weight (power of two, upper bound) */
 #define DW_MAXW 64   /* widest row of the row kernels (must match cl/dwconv.cl) */
 #define DW_ROW_LWS 16
+#define DW_TAP_LWS 4 /* work-group size cap of dwconv_bwd_weight_tap_rows (few, long items) */
 
 /* Stride 1 over rows of whole float8 vectors, stride 2 over rows of two (so the output rows
- * are whole vectors): the backward takes the row kernels. */
+ * are whole vectors), with exact "same" padding 2P = (K-1)*D (an even window pads one short,
+ * which the row kernels' bordered rows do not take): the backward takes the row kernels. */
 static int use_rows(const clnas_dwconv_shape *s)
 {
-    return s->w <= DW_MAXW && ((s->stride == 1 && s->w % 8 == 0) || (s->stride == 2 && s->w % 16 == 0));
+    return s->w <= DW_MAXW && 2 * s->pad == (s->k - 1) * s->dil &&
+           ((s->stride == 1 && s->w % 8 == 0) || (s->stride == 2 && s->w % 16 == 0));
 }
 
-/* The program for this shape's kernel size, stride and dilation (build options). */
+/* The CPU-shaped variant (clnas_cpu_shaped) of the row kernels: built for the row width too
+ * (-DDW_W), so their loops over a row's vectors unroll and the sums stay in registers (a
+ * tap's shifted row is shuffled from the row's vectors instead of read from a bordered
+ * private copy), and the weight gradient takes one work-item per (tap row, channel,
+ * seed) that sums all rows itself (dwconv_bwd_weight_tap_rows) instead of 64-item work-groups
+ * adding K*K sums in a local tree, which PoCL keeps in memory. The GPU-shaped variant keeps
+ * the generic-width row kernels and the work-group reduction. */
+static int cpu_rows(clnas_ctx *ctx, const clnas_dwconv_shape *s) { return use_rows(s) && clnas_cpu_shaped(ctx); }
+
+/* The program for this shape's kernel size, stride and dilation (build options), and for the
+ * CPU-shaped row kernels its width. */
 static clnas_status dw_kernel(clnas_ctx *ctx, const clnas_dwconv_shape *s, const char *name, cl_kernel *k)
 {
-    char defs[64];
-    snprintf(defs, sizeof defs, "-DDW_K=%d -DDW_S=%d -DDW_D=%d", s->k, s->stride, s->dil);
+    char defs[80];
+    int n = snprintf(defs, sizeof defs, "-DDW_K=%d -DDW_S=%d -DDW_D=%d", s->k, s->stride, s->dil);
+    if (cpu_rows(ctx, s)) snprintf(defs + n, sizeof defs - (size_t)n, " -DDW_W=%d", s->w);
     return clnas_kernel_get(ctx, "dwconv.cl", defs, name, k);
 }
 
@@ -158,10 +174,18 @@ clnas_status clnas_dwconv_fwd(clnas_ctx *ctx, const clnas_dwconv_shape *s, clnas
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "x", x, xspan(s, (size_t)s->n));
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "w", w, (size_t)s->c * s->k * s->k);
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "y", y, yspan(s, (size_t)s->n));
-    cl_kernel k;
-    if (st == CLNAS_OK) st = dw_kernel(ctx, s, "dwconv_fwd", &k);
     if (st != CLNAS_OK) return st;
+    cl_kernel k;
     const int NC = s->n * s->c;
+    if (s->stride == 1 && s->pad <= 8 && cpu_rows(ctx, s)) {
+        /* the CPU-shaped row kernel (stride 1, so Hout = H and Wout = W: use_rows) */
+        if ((st = dw_kernel(ctx, s, "dwconv_fwd_rows", &k)) != CLNAS_OK) return st;
+        st = clnas_kernel_args(ctx, k, "mimimiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m, (int)y.off, NC * s->h,
+                               s->c, s->xcs, s->ycs, s->h);
+        size_t g = (size_t)NC * s->h, l = DW_ROW_LWS;
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &g, &l) : st;
+    }
+    if ((st = dw_kernel(ctx, s, "dwconv_fwd", &k)) != CLNAS_OK) return st;
     st = clnas_kernel_args(ctx, k, "mimimiiiiiiiii", x.m, (int)x.off, w.m, (int)w.off, y.m, (int)y.off, NC, s->c,
                            s->xcs, s->ycs, s->h, s->w, s->hout, s->wout);
     if (st != CLNAS_OK) return st;
@@ -178,10 +202,10 @@ clnas_status clnas_dwconv_bwd_data(clnas_ctx *ctx, const clnas_dwconv_shape *s, 
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "w", w, (size_t)s->c * s->k * s->k);
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dy", dy, yspan(s, SN));
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dx", dx, xspan(s, SN));
+    if (st != CLNAS_OK) return st;
     cl_kernel k;
     const int rows = use_rows(s);
-    if (st == CLNAS_OK) st = dw_kernel(ctx, s, rows ? "dwconv_bwd_data_rows" : "dwconv_bwd_data", &k);
-    if (st != CLNAS_OK) return st;
+    if ((st = dw_kernel(ctx, s, rows ? "dwconv_bwd_data_rows" : "dwconv_bwd_data", &k)) != CLNAS_OK) return st;
     const int SNC = (int)SN * s->c;
     if (rows) {
         st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiii", w.m, (int)w.off, dy.m, (int)dy.off, dx.m, (int)dx.off,
@@ -210,6 +234,15 @@ clnas_status clnas_dwconv_bwd_weight(clnas_ctx *ctx, const clnas_dwconv_shape *s
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dy", dy, yspan(s, (size_t)S * s->n));
     if (st == CLNAS_OK) st = check_buf(ctx, fn, "dw", dw, (size_t)(S - 1) * g_ld + W);
     cl_kernel k;
+    if (st == CLNAS_OK && cpu_rows(ctx, s)) {
+        const int items = S * s->c * s->k;
+        if ((st = dw_kernel(ctx, s, "dwconv_bwd_weight_tap_rows", &k)) != CLNAS_OK) return st;
+        st = clnas_kernel_args(ctx, k, "mimimiiiiiiiii", x.m, (int)x.off, dy.m, (int)dy.off, dw.m, (int)dw.off,
+                               (int)g_ld, s->n, s->c, s->xcs, s->ycs, s->h, s->hout, items);
+        size_t g = (size_t)items, l;
+        if (st == CLNAS_OK) st = clnas_lws_capped(ctx, k, DW_TAP_LWS, &l);
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &g, &l) : st;
+    }
     const int rows = use_rows(s);
     if (st == CLNAS_OK) st = dw_kernel(ctx, s, rows ? "dwconv_bwd_weight_rows" : "dwconv_bwd_weight", &k);
     if (st != CLNAS_OK) return st;

@@ -12,11 +12,22 @@
 #define MAXPOOL_MAXW 64 /* widest row of maxpool_bwd_rows (must match cl/maxpool.cl) */
 #define MAXPOOL_ROW_LWS 16
 
-/* The program for this window (build options, cl/maxpool.cl). */
+/* The CPU-shaped variant (clnas_cpu_shaped) of the backward of the 3x3 stride-1 pad-1 window
+ * over rows of whole float8 vectors (DARTS's max_pool_3x3 in its normal cells): the argmax and
+ * the gather take a row per work-item as float8 vectors (maxpool_argmax_vec, maxpool_bwd_vec,
+ * built for the row width), which PoCL runs as SIMD. */
+static int use_vec(clnas_ctx *ctx, const clnas_pool_shape *s)
+{
+    return s->k == 3 && s->stride == 1 && s->pad == 1 && s->w % 8 == 0 && s->w <= MAXPOOL_MAXW &&
+           clnas_cpu_shaped(ctx);
+}
+
+/* The program for this window (build options, cl/maxpool.cl), and for the vector kernels the width. */
 static clnas_status mp_kernel(clnas_ctx *ctx, const clnas_pool_shape *s, const char *name, cl_kernel *k)
 {
-    char defs[64];
-    snprintf(defs, sizeof defs, "-DMP_K=%d -DMP_S=%d -DMP_P=%d", s->k, s->stride, s->pad);
+    char defs[80];
+    const int n = snprintf(defs, sizeof defs, "-DMP_K=%d -DMP_S=%d -DMP_P=%d", s->k, s->stride, s->pad);
+    if (use_vec(ctx, s)) snprintf(defs + n, sizeof defs - (size_t)n, " -DMP_W=%d", s->w);
     return clnas_kernel_get(ctx, "maxpool.cl", defs, name, k);
 }
 
@@ -122,8 +133,20 @@ clnas_status clnas_maxpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
         !clnas_fits_int(ws.off, clnas_maxpool_workspace_floats(s)))
         return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_maxpool_bwd: offsets exceed INT_MAX");
     cl_kernel k;
+    const int NC = s->n * s->c, SNC = (int)SN * s->c;
+    if (use_vec(ctx, s)) {
+        if ((st = mp_kernel(ctx, s, "maxpool_argmax_vec", &k)) != CLNAS_OK) return st;
+        st = clnas_kernel_args(ctx, k, "mimiiiii", x.m, (int)x.off, ws.m, (int)ws.off, NC * s->h, s->c, s->xcs, s->h);
+        size_t g = (size_t)NC * s->h, l = MAXPOOL_ROW_LWS;
+        if (st == CLNAS_OK) st = clnas_launch(ctx, k, 1, &g, &l);
+        if (st == CLNAS_OK) st = mp_kernel(ctx, s, "maxpool_bwd_vec", &k);
+        if (st == CLNAS_OK)
+            st = clnas_kernel_args(ctx, k, "mimimiiiiiiii", ws.m, (int)ws.off, dy.m, (int)dy.off, dx.m, (int)dx.off,
+                                   SNC * s->h, s->n, s->c, s->xcs, s->ycs, s->h, accumulate ? 1 : 0);
+        g = (size_t)SNC * s->h;
+        return st == CLNAS_OK ? clnas_launch(ctx, k, 1, &g, &l) : st;
+    }
     if ((st = mp_kernel(ctx, s, "maxpool_argmax", &k)) != CLNAS_OK) return st;
-    const int NC = s->n * s->c;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiii", x.m, (int)x.off, ws.m, (int)ws.off, NC, s->c, s->xcs, s->h, s->w,
                            s->hout, s->wout);
     size_t ga[3] = {(size_t)s->wout, (size_t)s->hout, (size_t)NC};
@@ -131,7 +154,6 @@ clnas_status clnas_maxpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S,
     const int rows = s->w <= MAXPOOL_MAXW;
     if (st == CLNAS_OK) st = mp_kernel(ctx, s, rows ? "maxpool_bwd_rows" : "maxpool_bwd", &k);
     if (st != CLNAS_OK) return st;
-    const int SNC = (int)SN * s->c;
     if (rows) {
         st = clnas_kernel_args(ctx, k, "mimimiiiiiiiiiii", ws.m, (int)ws.off, dy.m, (int)dy.off, dx.m, (int)dx.off,
                                SNC * s->h, s->n, s->c, s->xcs, s->ycs, s->h, s->w, s->hout, s->wout, accumulate ? 1 : 0);

@@ -46,7 +46,7 @@ typedef struct clnas_tuning {
 
 /* The kernel variant a tuning stores (file line kernels=cpu|gpu; no line: the default rule).
  * Where two variants of a kernel exist (BN backward, the specialised convolutions, the pooling row
- * kernels), the CPU-shaped one lets each work-item stream through a contiguous run in small groups,
+ * kernels, the depthwise and max-pool backward), the CPU-shaped one lets each work-item stream through a contiguous run in small groups,
  * the GPU-shaped one has neighbouring work-items read neighbouring addresses in groups of 64-256.
  * Which one runs: clnas_kernel_variant below. */
 enum { CLNAS_KERNELS_RULE = 0, CLNAS_KERNELS_CPU = 1, CLNAS_KERNELS_GPU = 2 };
