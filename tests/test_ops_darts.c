@@ -322,7 +322,7 @@ Test(darts_ops, maxpool_ties_go_to_the_first_maximum)
     x1[9] = -INFINITY;
     clnas_maxpool_bwd_ref(&s, x1, dy1, ref);
     X = tu_upload(ctx, x1, 48), DY = tu_upload(ctx, dy1, 48), DX = tu_upload(ctx, ref, 48), WS = tu_upload(ctx, dy1, 48);
-    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, dt(X, 0), dt(DY, 0), dt(DX, 0), 0, dt(WS, 0)));
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, 1, tu_dt(X, 0), tu_dt(DY, 0), tu_dt(DX, 0), 0, tu_dt(WS, 0)));
     tu_read(ctx, DX, 0, 48, dev);
     for (int i = 0; i < 48; i++) cr_expect_eq(dev[i], ref[i], "3x16: device dx[%d] = %g, want %g", i, dev[i], ref[i]);
     clnas_buf_free(X);
@@ -761,10 +761,10 @@ Test(darts_ops, misuse_of_slices_is_rejected)
     cr_expect_eq(clnas_dwconv_fwd(ctx, &ds, tu_dt(m, 0), tu_dt(m, 0), tu_dt(m, 0)), CLNAS_E_SHAPE);
     cr_expect(strstr(clnas_ctx_errmsg(ctx), "storage channels"), "message: %s", clnas_ctx_errmsg(ctx));
     /* a NULL shape is an error naming it, not a crash */
-    cr_expect_eq(clnas_dwconv_fwd(ctx, NULL, dt(m, 0), dt(m, 0), dt(m, 0)), CLNAS_E_INVALID_ARG);
-    cr_expect_eq(clnas_dwconv_bwd_data(ctx, NULL, 1, dt(m, 0), dt(m, 0), dt(m, 0), 0), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_dwconv_fwd(ctx, NULL, tu_dt(m, 0), tu_dt(m, 0), tu_dt(m, 0)), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_dwconv_bwd_data(ctx, NULL, 1, tu_dt(m, 0), tu_dt(m, 0), tu_dt(m, 0), 0), CLNAS_E_INVALID_ARG);
     cr_expect(strstr(clnas_ctx_errmsg(ctx), "NULL shape"), "message: %s", clnas_ctx_errmsg(ctx));
-    cr_expect_eq(clnas_dwconv_bwd_weight(ctx, NULL, 1, dt(m, 0), dt(m, 0), dt(m, 0), 9), CLNAS_E_INVALID_ARG);
+    cr_expect_eq(clnas_dwconv_bwd_weight(ctx, NULL, 1, tu_dt(m, 0), tu_dt(m, 0), tu_dt(m, 0), 9), CLNAS_E_INVALID_ARG);
     clnas_buf_free(m);
 }
 

@@ -234,7 +234,7 @@ Test(vkdnw, batched_jacobian_matches_per_image, .timeout = 600)
     const int B = 3, K = 10, nt = clnas_net_nparam_tensors(net), P = nt < PX_VKDNW_TENSORS ? nt : PX_VKDNW_TENSORS;
     cr_assert_eq(px_vkdnw_inputs(net, B, 7, 0, &params, &images), CLNAS_OK);
     float *z1 = malloc((size_t)B * K * sizeof(float)), *z2 = malloc((size_t)B * K * sizeof(float));
-    double *J1 = dalloc((size_t)B * K * P), *J2 = dalloc((size_t)B * K * P);
+    double *J1 = tu_dalloc((size_t)B * K * P), *J2 = tu_dalloc((size_t)B * K * P);
     OKC(ctx, px_vkdnw_jacobian(ctx, net, params, images, B, 0, z1, J1));
     OKC(ctx, px_vkdnw_jacobian(ctx, net, params, images, B, 1, z2, J2));
     double zz1[30], zz2[30], mx = 0;
