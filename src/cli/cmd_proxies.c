@@ -1051,33 +1051,27 @@ int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o)
  * ensemble does; an architecture with an undefined member never wins. */
 static int best_of(const double *v, int n, unsigned mask)
 {
-    double *col = malloc((size_t)n * sizeof *col), *rk = malloc((size_t)n * sizeof *rk), *sum = calloc((size_t)n, sizeof *sum);
-    int best = -1;
+    double *c = malloc((size_t)(PX_N + 1) * (n ? n : 1) * sizeof *c), *sum = c ? c + (size_t)PX_N * n : NULL;
+    const double *cols[PX_N];
+    int best = -1, m = 0;
     const unsigned az = 1u << PX_FLOPS | 1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY;
-    if (col && rk && sum && mask == az) { /* --metric az_nas: AZ-NAS's own aggregation (-inf members rank lowest) */
-        double *c4 = malloc(4 * (size_t)n * sizeof *c4);
-        const int ids[4] = {PX_FLOPS, PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY};
-        const double *cols[4];
-        for (int k = 0; c4 && k < 4; k++) {
-            for (int i = 0; i < n; i++) c4[(size_t)k * n + i] = v[(size_t)i * PX_N + ids[k]];
-            cols[k] = c4 + (size_t)k * n;
-        }
-        if (c4 && az_aggregate(n, cols, sum) == CLNAS_OK)
+    /* --metric az_nas: AZ-NAS's own aggregation (-inf members rank lowest), in its member order */
+    static const int az_ids[4] = {PX_FLOPS, PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY};
+    for (int k = 0; c && k < (mask == az ? 4 : PX_N); k++) {
+        int p = mask == az ? az_ids[k] : k;
+        if (!(mask & (1u << p))) continue;
+        for (int i = 0; i < n; i++) c[(size_t)m * n + i] = v[(size_t)i * PX_N + p];
+        cols[m] = c + (size_t)m * n;
+        m++;
+    }
+    if (c && mask == az) {
+        if (az_aggregate(n, cols, sum) == CLNAS_OK)
             for (int i = 0; i < n; i++) if (best < 0 || sum[i] > sum[best]) best = i;
-        free(c4);
-    } else if (col && rk && sum) {
-        for (int p = 0; p < PX_N; p++) {
-            if (!(mask & (1u << p))) continue;
-            for (int i = 0; i < n; i++) col[i] = isfinite(v[(size_t)i * PX_N + p]) ? v[(size_t)i * PX_N + p] : -HUGE_VAL;
-            clnas_rank_average(col, n, rk);
-            for (int i = 0; i < n; i++) sum[i] += isfinite(v[(size_t)i * PX_N + p]) ? rk[i] : NAN;
-        }
+    } else if (c && rank_sum(n, m, cols, sum)) { /* the ensemble's rule */
         for (int i = 0; i < n; i++)
             if (isfinite(sum[i]) && (best < 0 || sum[i] > sum[best])) best = i;
     }
-    free(col);
-    free(rk);
-    free(sum);
+    free(c);
     return best;
 }
 
