@@ -170,6 +170,22 @@ static void ax_range(axis *a, double mn, double mx, double pad)
     a->hi = mx + pad * s;
 }
 
+/* The accuracy axis shared by a figure's panels: the range of the finite values of acc[n] (0-100
+ * when there are none), padded by 4 %. */
+static axis acc_axis(const double *acc, int n)
+{
+    double mn = INFINITY, mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (isfinite(acc[i])) {
+            if (acc[i] < mn) mn = acc[i];
+            if (acc[i] > mx) mx = acc[i];
+        }
+    if (!(mx >= mn)) { mn = 0; mx = 100; }
+    axis ya = {0, 1, 0, 0, 0};
+    ax_range(&ya, mn, mx, 0.04);
+    return ya;
+}
+
 /* Gridlines, ticks and tick labels of a bottom (vertical == 0) or left axis. other0/other1:
  * the pixel extent of the plot across the axis (for gridlines); edge: where the axis line is. */
 static void draw_axis(cairo_t *cr, const axis *a, int vertical, double other0, double other1, double edge, double fs)
@@ -433,15 +449,7 @@ clnas_status clnas_plot_stats(const char *path, const clnas_plot_stats_data *d,
     if (st != CLNAS_OK) return st;
 
     /* shared accuracy axis across the panels, so they compare at a glance */
-    double mn = INFINITY, mx = -INFINITY;
-    for (int i = 0; i < d->n; i++)
-        if (isfinite(d->acc[i])) {
-            if (d->acc[i] < mn) mn = d->acc[i];
-            if (d->acc[i] > mx) mx = d->acc[i];
-        }
-    if (!(mx >= mn)) { mn = 0; mx = 100; }
-    axis ya = {0, 1, 0, 0, 0};
-    ax_range(&ya, mn, mx, 0.04);
+    axis ya = acc_axis(d->acc, d->n);
 
     scatter p[3] = {
         {"Trainability: NTK condition number", "\xce\xba (log scale; lower is better)", d->log10_kappa, d->acc, d->n, 1, C_BLUE, d->corr[0], 0, 0},
@@ -491,15 +499,7 @@ clnas_status clnas_plot_grid(const char *path, const clnas_plot_grid_data *d, co
     clnas_status st = begin(W, H, path, &surf, &cr, err, errlen);
     if (st != CLNAS_OK) return st;
 
-    double mn = INFINITY, mx = -INFINITY; /* one accuracy axis for every panel */
-    for (int i = 0; i < d->n; i++)
-        if (isfinite(d->acc[i])) {
-            if (d->acc[i] < mn) mn = d->acc[i];
-            if (d->acc[i] > mx) mx = d->acc[i];
-        }
-    if (!(mx >= mn)) { mn = 0; mx = 100; }
-    axis ya = {0, 1, 0, 0, 0};
-    ax_range(&ya, mn, mx, 0.04);
+    axis ya = acc_axis(d->acc, d->n); /* one accuracy axis for every panel */
     const char *ylab = d->acc_label ? d->acc_label : "test accuracy (%)";
     int cols;
     clnas_plot_grid_layout(d->npanels, &cols, NULL, NULL, NULL);
