@@ -595,8 +595,9 @@ Test(rank_mpi, killed_job_resumes_without_loss_or_duplicates, .timeout = 300)
     char *again = under_mpi(TWO, 3, "", dir, "k.csv", 0);
     cr_assert_str_eq(again, one, "resumed:\n%s\none process:\n%s", again, one);
     free(again);
-    /* the same with a plain rerun after the crash */
-    under_mpi(TWO " CLNAS_TEST_DIE_AT=0:2", 2, "", dir, "p.csv", -1);
+    /* the same with a plain rerun after the crash (whichever rank writes a second row dies: rank 0 hands
+     * out the work on request, so under load one rank may score nearly all of the 8) */
+    under_mpi(TWO " CLNAS_TEST_DIE_AT=*:2", 2, "", dir, "p.csv", -1);
     char args[1024], path[300], *out = NULL;
     snprintf(args, sizeof args, STUDY " --device 0 --out %s/p.csv", dir);
     cr_assert_eq(run(TWO, args, &out), 0, "%s", out);
