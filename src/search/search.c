@@ -11,6 +11,7 @@
 #include "clnas/search.h"
 #include "core/rng.h"
 #include "internal.h"
+#include "search/cost_meter.h"
 #include "metrics/streams.h"
 #include "runtime/pool.h"
 #include "search/search_pool.h"
@@ -171,8 +172,7 @@ typedef struct search_state {
     double t0;
     int show;
     /* the totals when the previous candidate finished (its cost is the difference) */
-    double t_last, gflop_last;
-    long kappa_last, regions_last;
+    cost_meter meter;  /* each candidate's cost (cost_meter.h) */
 } search_state;
 
 /* Fills c's cost from the totals (a candidate computed now) and takes the new totals as the mark,
@@ -180,25 +180,9 @@ typedef struct search_state {
 static void account(search_state *s, clnas_candidate *c, int was_resumed)
 {
     clnas_search_result *r = s->res;
-    double now = clnas_now();
-    if (was_resumed) {
-        r->prior_wall_s += c->cost_s;
-        r->prior_kappa_gflop += c->cost_gflop;
-        r->prior_kappa_evals += c->cost_kappa_evals;
-        r->prior_regions_evals += c->cost_regions_evals;
-        /* the counters keep their mark: what a device pool computed for the round before its first
-         * candidate (the shared mode's current scores) goes to the first candidate computed now */
-        s->t_last = now;
-        return;
-    }
-    c->cost_s = now - s->t_last;
-    c->cost_gflop = r->kappa_gflop - s->gflop_last;
-    c->cost_kappa_evals = r->kappa_evals - s->kappa_last;
-    c->cost_regions_evals = r->regions_evals - s->regions_last;
-    s->t_last = now;
-    s->gflop_last = r->kappa_gflop;
-    s->kappa_last = r->kappa_evals;
-    s->regions_last = r->regions_evals;
+    cost_counters n = {r->kappa_gflop, r->kappa_evals, r->regions_evals, &r->prior_wall_s, &r->prior_kappa_gflop,
+                       &r->prior_kappa_evals, &r->prior_regions_evals};
+    cost_meter_account(&s->meter, &n, c, was_resumed, clnas_now());
 }
 
 static void progress(search_state *s, int round, int nrounds, int cand, int ncand)
@@ -746,7 +730,7 @@ static clnas_status search_impl(clnas_ctx *ctx, clnas_pool *pool, const clnas_se
     s.notes = notes;
     s.o = o;
     s.res = res;
-    s.t0 = s.t_last = clnas_now();
+    s.t0 = s.meter.t = clnas_now();
     s.show = !o->quiet && isatty(2);
     int hw = clnas_dataset_hw(so->dataset);
     /* a candidate's (or, in the shared mode, a round's) K batches and K patch sets */

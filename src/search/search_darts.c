@@ -11,6 +11,7 @@
 #include "clnas/search_darts.h"
 #include "core/rng.h"
 #include "internal.h"
+#include "search/cost_meter.h"
 #include "metrics/streams.h"
 
 #define KAPPA_UNDEFINED_VALUE 1e5 /* what the original substitutes for a NaN kappa */
@@ -51,8 +52,7 @@ typedef struct dstate {
     int show;
     const char *phase;
     /* the totals when the previous candidate finished (a candidate's cost is the difference) */
-    double t_last, gflop_last;
-    long kappa_last, regions_last;
+    cost_meter meter;  /* each candidate's cost (cost_meter.h) */
 } dstate;
 
 static void eval_free(evaluator *e)
@@ -190,24 +190,10 @@ static clnas_status score_candidate(dstate *s, const clnas_darts_alpha *lr_cur, 
 static void account(dstate *s, clnas_candidate *c, int was_resumed)
 {
     clnas_darts_search_result *r = s->res;
-    double now = clnas_now();
-    if (was_resumed) {
-        r->prior_candidates++;
-        r->prior_wall_s += c->cost_s; /* NaN: a trace of an older clnas */
-        r->prior_kappa_gflop += c->cost_gflop;
-        r->prior_kappa_evals += c->cost_kappa_evals;
-        r->prior_regions_evals += c->cost_regions_evals;
-        s->t_last = now;
-        return;
-    }
-    c->cost_s = now - s->t_last;
-    c->cost_gflop = r->kappa_gflop - s->gflop_last;
-    c->cost_kappa_evals = r->kappa_evals - s->kappa_last;
-    c->cost_regions_evals = r->regions_evals - s->regions_last;
-    s->t_last = now;
-    s->gflop_last = r->kappa_gflop;
-    s->kappa_last = r->kappa_evals;
-    s->regions_last = r->regions_evals;
+    if (was_resumed) r->prior_candidates++;
+    cost_counters n = {r->kappa_gflop, r->kappa_evals, r->regions_evals, &r->prior_wall_s, &r->prior_kappa_gflop,
+                       &r->prior_kappa_evals, &r->prior_regions_evals};
+    cost_meter_account(&s->meter, &n, c, was_resumed, clnas_now());
 }
 
 /* Scores the n candidates of a round (reporting each); on failure the error names it. */
@@ -375,7 +361,7 @@ clnas_status clnas_search_darts(clnas_ctx *ctx, const clnas_dataset *data, const
     s.ctx = ctx;
     s.o = o;
     s.res = res;
-    s.t0 = s.t_last = clnas_now();
+    s.t0 = s.meter.t = clnas_now();
     s.show = !o->quiet && isatty(2);
     s.classes = clnas_dataset_num_classes(data);
     s.hw = clnas_dataset_hw(so->dataset);
