@@ -135,7 +135,9 @@ clnas_status clnas_cl_source(clnas_ctx *ctx, const char *file, char **out, size_
 
 /* ---- device buffers (src/runtime/buffer.c) ---- */
 clnas_status clnas_buf_alloc(clnas_ctx *ctx, size_t bytes, cl_mem *out);
-void clnas_buf_free(cl_mem m); /* NULL is a no-op */
+void clnas_buf_free(cl_mem m); /* NULL is a no-op; the buffer may be kept for reuse (buffer.c) */
+/* Releases the kept buffers of `context` (NULL: of every context); clnas_ctx_destroy calls it. */
+void clnas_buf_cache_drop(cl_context context);
 /* Device bytes the buffers of clnas_buf_alloc hold now (what CLNAS_DEVICE_MEM_LIMIT counts). */
 size_t clnas_buf_in_use(void);
 clnas_status clnas_buf_write(clnas_ctx *ctx, cl_mem m, size_t off_bytes, size_t bytes, const void *src);

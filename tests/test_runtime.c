@@ -548,3 +548,73 @@ Test(status, names)
     /* Every OpenCL code is named (never NULL). */
     for (int s = -1; s > -80; s--) cr_expect_not_null(clnas_status_str(s));
 }
+
+/* ---- the buffer cache (src/runtime/buffer.c): released buffers are handed out again ---- */
+
+static size_t buf_size(cl_mem m)
+{
+    size_t b = 0;
+    cr_assert_eq(clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof b, &b, NULL), CL_SUCCESS);
+    return b;
+}
+
+Test(bufcache, reuses_a_released_buffer_that_fits)
+{
+    clnas_ctx *ctx = tu_ctx();
+    size_t live = clnas_buf_in_use();
+    cl_mem a = NULL, b = NULL, c = NULL;
+    cr_assert_eq(clnas_buf_alloc(ctx, 10u << 20, &a), CLNAS_OK);
+    cr_expect_geq(buf_size(a), 10u << 20);
+    cr_expect_eq(clnas_buf_in_use(), live + buf_size(a), "live bytes count the buffer");
+    clnas_buf_free(a);
+    cr_expect_eq(clnas_buf_in_use(), live, "a kept buffer is not counted as live");
+    /* a slightly smaller request takes it (within 1.5x) ... */
+    cr_assert_eq(clnas_buf_alloc(ctx, 9u << 20, &b), CLNAS_OK);
+    cr_expect_eq(b, a, "9 MiB should reuse the released 10 MiB buffer");
+    /* ... and a much smaller one does not hold the large buffer back */
+    clnas_buf_free(b);
+    cr_assert_eq(clnas_buf_alloc(ctx, 1u << 20, &c), CLNAS_OK);
+    cr_expect_neq(c, a, "1 MiB must not take a 10 MiB buffer");
+    cr_expect_lt(buf_size(c), 2u << 20);
+    /* a larger request never gets a smaller buffer */
+    cl_mem d = NULL;
+    cr_assert_eq(clnas_buf_alloc(ctx, 11u << 20, &d), CLNAS_OK);
+    cr_expect_geq(buf_size(d), 11u << 20);
+    clnas_buf_free(c);
+    clnas_buf_free(d);
+}
+
+Test(bufcache, kept_buffers_never_make_an_allocation_fail)
+{
+    /* the limit counts live buffers only: 3 x 8 MiB under a 20 MB limit, one at a time */
+    setenv("CLNAS_DEVICE_MEM_LIMIT", "20000000", 1);
+    clnas_ctx *ctx = tu_ctx();
+    for (int i = 0; i < 3; i++) {
+        cl_mem m = NULL;
+        size_t want = (size_t)(8 + i) << 20; /* different sizes: each may be a new buffer */
+        cr_assert_eq(clnas_buf_alloc(ctx, want, &m), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+        cr_expect_leq(clnas_buf_in_use(), 20000000u);
+        clnas_buf_free(m);
+    }
+    /* what is live still counts: two 8 MiB buffers do not fit under 10 MB */
+    setenv("CLNAS_DEVICE_MEM_LIMIT", "10000000", 1);
+    cl_mem a = NULL, b = NULL;
+    cr_assert_eq(clnas_buf_alloc(ctx, 8u << 20, &a), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_expect_eq(clnas_buf_alloc(ctx, 8u << 20, &b), CLNAS_E_DEVICE_MEM);
+    cr_expect(strstr(clnas_ctx_errmsg(ctx), "CLNAS_DEVICE_MEM_LIMIT"), "%s", clnas_ctx_errmsg(ctx));
+    clnas_buf_free(a);
+    unsetenv("CLNAS_DEVICE_MEM_LIMIT");
+}
+
+Test(bufcache, off_gives_buffers_of_the_exact_size)
+{
+    setenv("CLNAS_BUF_CACHE", "0", 1);
+    clnas_ctx *ctx = tu_ctx();
+    cl_mem a = NULL;
+    cr_assert_eq(clnas_buf_alloc(ctx, (10u << 20) + 12, &a), CLNAS_OK);
+    clnas_buf_free(a);
+    cr_assert_eq(clnas_buf_alloc(ctx, (10u << 20) + 8, &a), CLNAS_OK);
+    cr_expect_eq(buf_size(a), (10u << 20) + 8, "with the cache off a buffer has the size asked for");
+    clnas_buf_free(a);
+    unsetenv("CLNAS_BUF_CACHE");
+}

@@ -253,6 +253,7 @@ void clnas_ctx_destroy(clnas_ctx *ctx)
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
     clnas_programs_release(ctx);
+    if (ctx->context) clnas_buf_cache_drop(ctx->context);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);
     free(ctx);
