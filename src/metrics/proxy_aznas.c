@@ -72,21 +72,40 @@ static void probes(uint64_t probe_key, int feature, size_t n, double *g)
 }
 
 /* ---------------------------------------------------------------- host math */
+/* sum_i x[i] * y[i] in four interleaved partial sums: contiguous rows, and a chain of additions
+ * four times shorter than one running sum (the compiler may not reorder a double sum itself). */
+static double dot4(const double *x, const double *y, size_t n)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += x[i] * y[i];
+        s1 += x[i + 1] * y[i + 1];
+        s2 += x[i + 2] * y[i + 2];
+        s3 += x[i + 3] * y[i + 3];
+    }
+    for (; i < n; i++) s0 += x[i] * y[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
 double az_entropy(const double *f, int B, int c, int hw)
 {
-    double *m = calloc((size_t)c, sizeof *m), *S = calloc((size_t)c * c + 2 * (size_t)c, sizeof *S);
-    if (!m || !S) { free(m); free(S); return NAN; }
-    double *v = S + (size_t)c * c, *ev = v + c, N = (double)B * hw;
+    /* m: channel means; S: the lower triangle of the channel covariance over the B * hw positions;
+     * v: one sample's centred maps (c rows of hw), so every entry of S is a sum of row dot products */
+    double *m = calloc((size_t)c, sizeof *m), *S = calloc((size_t)c * c + (size_t)c, sizeof *S),
+           *v = malloc((size_t)c * hw * sizeof *v);
+    if (!m || !S || !v) { free(m); free(S); free(v); return NAN; }
+    double *ev = S + (size_t)c * c, N = (double)B * hw;
     for (int b = 0; b < B; b++)
         for (int k = 0; k < c; k++)
             for (int p = 0; p < hw; p++) m[k] += f[((size_t)b * c + k) * hw + p];
     for (int k = 0; k < c; k++) m[k] /= N;
-    for (int b = 0; b < B; b++)
-        for (int p = 0; p < hw; p++) {
-            for (int k = 0; k < c; k++) v[k] = f[((size_t)b * c + k) * hw + p] - m[k];
-            for (int k = 0; k < c; k++)
-                for (int l = 0; l <= k; l++) S[(size_t)k * c + l] += v[k] * v[l];
-        }
+    for (int b = 0; b < B; b++) {
+        for (int k = 0; k < c; k++)
+            for (int p = 0; p < hw; p++) v[(size_t)k * hw + p] = f[((size_t)b * c + k) * hw + p] - m[k];
+        for (int k = 0; k < c; k++)
+            for (int l = 0; l <= k; l++) S[(size_t)k * c + l] += dot4(v + (size_t)k * hw, v + (size_t)l * hw, (size_t)hw);
+    }
     for (int k = 0; k < c; k++)
         for (int l = 0; l <= k; l++) S[(size_t)k * c + l] /= N;
     double e = NAN;
@@ -101,29 +120,36 @@ double az_entropy(const double *f, int B, int c, int hw)
     }
     free(m);
     free(S);
+    free(v);
     return e;
 }
 
 double az_smax(const double *gin, int ci, int hi, int wi, const double *gout, int B, int co, int ho, int wo)
 {
     int r = hi / ho, R = ci * r * r; /* nn.PixelUnshuffle(r): row c*r*r + dy*r + dx */
-    (void)wi;
-    double *M = calloc((size_t)R * co + (size_t)R * R + (size_t)R + 2 * (size_t)co, sizeof *M);
-    if (!M) return NAN;
-    double *G = M + (size_t)R * co, *ev = G + (size_t)R * R, *go = ev + R, *gi = calloc((size_t)R, sizeof *gi);
-    if (!gi) { free(M); return NAN; }
-    for (int b = 0; b < B; b++)
-        for (int y = 0; y < ho; y++)
-            for (int x = 0; x < wo; x++) {
-                for (int o = 0; o < co; o++) go[o] = gout[(((size_t)b * co + o) * ho + y) * wo + x];
-                for (int c = 0; c < ci; c++)
-                    for (int dy = 0; dy < r; dy++)
-                        for (int dx = 0; dx < r; dx++)
-                            gi[(c * r + dy) * r + dx] = gin[(((size_t)b * ci + c) * hi + y * r + dy) * wi + x * r + dx];
-                for (int a = 0; a < R; a++)
-                    if (gi[a] != 0)
-                        for (int o = 0; o < co; o++) M[(size_t)a * co + o] += gi[a] * go[o];
-            }
+    size_t P = (size_t)ho * wo;
+    double *M = calloc((size_t)R * co + (size_t)R * R + (size_t)R, sizeof *M);
+    double *u = r > 1 ? malloc((size_t)R * P * sizeof *u) : NULL;
+    if (!M || (r > 1 && !u)) { free(M); free(u); return NAN; }
+    double *G = M + (size_t)R * co, *ev = G + (size_t)R * R;
+    /* M = sum over samples of U_b Go_b^T / N: U_b the sample's unshuffled input gradient (R rows of
+     * ho * wo; the gradient itself when r = 1), Go_b its output gradient (co rows) */
+    for (int b = 0; b < B; b++) {
+        const double *ub = gin + (size_t)b * ci * hi * wi, *gb = gout + (size_t)b * co * P;
+        if (r > 1) {
+            for (int c = 0; c < ci; c++)
+                for (int dy = 0; dy < r; dy++)
+                    for (int dx = 0; dx < r; dx++) {
+                        double *row = u + (size_t)((c * r + dy) * r + dx) * P;
+                        for (int y = 0; y < ho; y++)
+                            for (int x = 0; x < wo; x++)
+                                row[(size_t)y * wo + x] = ub[((size_t)c * hi + y * r + dy) * wi + x * r + dx];
+                    }
+            ub = u;
+        }
+        for (int a = 0; a < R; a++)
+            for (int o = 0; o < co; o++) M[(size_t)a * co + o] += dot4(ub + (size_t)a * P, gb + (size_t)o * P, P);
+    }
     double N = (double)B * ho * wo;
     for (size_t q = 0; q < (size_t)R * co; q++) M[q] /= N;
     /* s_max^2 = largest eigenvalue of the smaller Gram matrix */
@@ -137,7 +163,7 @@ double az_smax(const double *gin, int ci, int hi, int wi, const double *gout, in
         }
     double smax = NAN;
     if (clnas_sym_eigvals(small, G, ev, NULL, 0) == CLNAS_OK) smax = sqrt(ev[small - 1] > 0 ? ev[small - 1] : 0);
-    free(gi);
+    free(u);
     free(M);
     return smax;
 }
