@@ -20,6 +20,7 @@ typedef enum px_id {
     PX_PARAMS, PX_FLOPS, PX_GRAD_NORM, PX_SNIP, PX_GRASP, PX_FISHER, PX_JACOB_COV, PX_SYNFLOW, PX_NASWOT, PX_ZICO,
     PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY, /* AZ-NAS's components (proxy_aznas.h) */
     PX_VKDNW, /* proxy_vkdnw.h */
+    PX_JACOV_KAIMING, /* jacob_cov on its own Kaiming-normal weights: VKDNW's jacov (last, so older studies keep their column order) */
     PX_N
 } px_id;
 
@@ -44,6 +45,7 @@ typedef struct px_inputs {
     az_inputs az;       /* AZ-NAS's own weights, random input and probe key (proxy_aznas.h) */
     float *vk_params;   /* vkdnw's own weights (Kaiming fan_in) and N(0,1) images [B][c][hw][hw] (proxy_vkdnw.h) */
     float *vk_images;
+    float *jk_params;   /* jacov_kaiming's own weights: Kaiming normal fan_in, zero biases, BN 1/0 (VKDNW's init_model) */
 } px_inputs;
 
 void px_inputs_free(px_inputs *in);
