@@ -243,7 +243,12 @@ static clnas_status save_dump(const px_cmd *p, clnas_ctx *ctx, const char *dir, 
         st = st_writer_add(w, "px_relu_codes", ST_U8, 2, csh, codes);
     }
     if (st == CLNAS_OK && (mask & (1u << PX_VKDNW))) st = dump_vkdnw(w, net, in, r);
-    if (st == CLNAS_OK && (mask & (1u << PX_JACOV_KAIMING))) st = st_writer_add_params(w, net, in->jk_params, "px_jacov/");
+    float *jk = NULL; /* the writer keeps pointers: freed after the save */
+    if (st == CLNAS_OK && (mask & (1u << PX_JACOV_KAIMING))) {
+        jk = malloc(clnas_net_nparams(net) * sizeof *jk);
+        if (jk) px_jacov_kaiming_params(net, in, jk);
+        st = jk ? st_writer_add_params(w, net, jk, "px_jacov/") : CLNAS_E_NOMEM;
+    }
     char v[64];
     if (st == CLNAS_OK && (mask & (1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY)))
         st = az_dump(w, net, in->batch, &in->az);
@@ -269,6 +274,7 @@ static clnas_status save_dump(const px_cmd *p, clnas_ctx *ctx, const char *dir, 
     st_writer_free(w);
     free(lab);
     free(codes);
+    free(jk);
     return st;
 }
 
