@@ -182,6 +182,60 @@ Test(proxies, device_values_match_the_host_reference)
     clnas_net_destroy(n);
 }
 
+/* jacov_kaiming is jacob_cov on weights of its own drawn as VKDNW's init_model: every conv and
+ * linear weight N(0, 2 / fan_in), biases 0, BN gamma 1 beta 0; a draw apart from the inputs' weights.
+ * Its value equals jacob_cov's on the inputs with those weights, with or without the proxies that
+ * share batch 0's forward in the same evaluation. */
+Test(proxies, jacov_kaiming_is_jacob_cov_on_kaiming_normal_weights)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *n = small_net();
+    const int B = 8;
+    px_inputs in;
+    small_inputs(n, B, &in);
+    in.seed = 3;
+    float *w = malloc(in.nparams * sizeof *w);
+    px_jacov_kaiming_params(n, &in, w);
+    double s1 = 0, s2 = 0;
+    size_t cnt = 0, same = 0;
+    for (int i = 0; i < n->nlayers; i++) {
+        const layer *l = &n->layers[i];
+        if (l->kind == L_BN) {
+            for (size_t j = 0; j < l->w_len; j++) cr_expect_eq(w[l->w_off + j], 1.0f);
+            for (size_t j = 0; j < l->b_len; j++) cr_expect_eq(w[l->b_off + j], 0.0f);
+            continue;
+        }
+        if (!is_w(l)) continue;
+        double fan_in = (double)l->w_len / l->w_shape[0];
+        for (size_t j = l->w_off; j < l->w_off + l->w_len; j++) {
+            double z = w[j] / sqrt(2 / fan_in);
+            s1 += z;
+            s2 += z * z;
+            cnt++;
+            same += w[j] == in.params[j];
+        }
+        for (size_t j = 0; j < l->b_len; j++) cr_expect_eq(w[l->b_off + j], 0.0f, "%s bias", l->name);
+    }
+    double mean = s1 / cnt, var = s2 / cnt - mean * mean;
+    cr_expect(cnt > 2000 && fabs(mean) < 0.1 && fabs(var - 1) < 0.1, "standardised weights: n %zu mean %g var %g", cnt, mean, var);
+    cr_expect_eq(same, 0, "%zu weights equal the inputs' own", same);
+    px_result r, rj, rb;
+    cr_assert_eq(px_eval(ctx, n, NULL, &in, 1u << PX_JACOV_KAIMING, NULL, &r), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    cr_assert_eq(px_eval(ctx, n, NULL, &in, 1u << PX_JACOV_KAIMING | 1u << PX_JACOB_COV | 1u << PX_GRASP, NULL, &rb),
+                 CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    float *own = in.params;
+    in.params = w;
+    cr_assert_eq(px_eval(ctx, n, NULL, &in, 1u << PX_JACOB_COV, NULL, &rj), CLNAS_OK, "%s", clnas_ctx_errmsg(ctx));
+    in.params = own;
+    cr_expect(isfinite(r.value[PX_JACOV_KAIMING]), "%s", r.why[PX_JACOV_KAIMING] ? r.why[PX_JACOV_KAIMING] : "");
+    expect_rel("jacov_kaiming = jacob_cov on its weights", r.value[PX_JACOV_KAIMING], rj.value[PX_JACOB_COV], 1e-9);
+    expect_rel("jacov_kaiming after jacob_cov and grasp", rb.value[PX_JACOV_KAIMING], r.value[PX_JACOV_KAIMING], 1e-9);
+    cr_expect(rb.value[PX_JACOB_COV] != rb.value[PX_JACOV_KAIMING], "two draws, two values: %.10g", rb.value[PX_JACOB_COV]);
+    free(w);
+    px_inputs_free(&in);
+    clnas_net_destroy(n);
+}
+
 /* jacob_cov and grasp reuse the forward of the batch-0 gradient when it was computed (a backward
  * leaves the activations as they are); alone they run their own: the values must not differ. */
 Test(proxies, shared_forward_gives_the_values_of_each_proxy_alone)

@@ -11,7 +11,8 @@ NASWOT's hook_logdet, ZiCo's compute_zico), with PyTorch autograd:
   grad_norm, snip, fisher, jacob_cov, grasp (exact Hessian-gradient product by double backward),
   synflow (BatchNorm turned into the identity, |params|, all-ones input), naswot, zico,
   vkdnw (ondratybl/VKDNW's NB201 compute_vkdnw_score.py: its entropy and aleph are checked on their own,
-  since aleph dominates the composite value),
+  since aleph dominates the composite value), jacov_kaiming (VKDNW's compute_jacov_score.py on a fresh
+  network holding the dumped px_jacov/* Kaiming weights, train mode, batch 0),
   params (parameter count), flops (multiply-adds x 2 of the convolutions and the classifier).
 Exit status 0 iff every value agrees within --tol (relative), zico within --zico-tol, grasp within
 --grasp-tol (on a DARTS network with max pools: iff clnas left grasp undefined, see proxies.c).
@@ -242,15 +243,44 @@ def grasp_flipped(torch, net, x, y, rel=1e-4):
         remove()
 
 
+def input_grad(torch, x):
+    """x.grad, or zeros where the output does not depend on x (a network whose cells have no path
+    from input to output: NB201's Zero op, x.mul(0.), would keep x in the graph with a zero gradient)."""
+    return x.grad if x.grad is not None else torch.zeros_like(x)
+
+
 def jacob_cov(torch, np, net, x):
     x = x.clone().requires_grad_(True)
     net.zero_grad()
     out = net(x)
     out.backward(torch.ones_like(out))
-    j = x.grad.reshape(x.shape[0], -1).numpy()
-    v, _ = np.linalg.eig(np.corrcoef(j))
+    j = input_grad(torch, x).reshape(x.shape[0], -1).numpy()
+    try:  # zero-cost-nas's compute_jacob_cov: an exception (a NaN correlation) gives NaN
+        with np.errstate(all="ignore"):
+            v, _ = np.linalg.eig(np.corrcoef(j))
+    except np.linalg.LinAlgError:
+        return float("nan")
     k = 1e-5
     return float(-np.sum(np.log(v + k) + 1.0 / (v + k)).real)
+
+
+def jacov_vkdnw(torch, np, net, x):
+    """compute_jacov_score.py of ondratybl/VKDNW (NB201, 2b67433^) after its init_model: train mode,
+    x.grad of the logits' sum (get_batch_jacobian), np.corrcoef, np.linalg.eigh, k = 1e-5; any
+    exception (e.g. eigh of a NaN correlation) gives NaN, as its try/except does."""
+    net.train()
+    net.zero_grad()
+    x = x.clone().requires_grad_(True)
+    y = net(x)
+    y.backward(torch.ones_like(y))
+    jacob = input_grad(torch, x).detach().reshape(x.shape[0], -1).numpy()
+    try:
+        with np.errstate(all="ignore"):
+            v, _ = np.linalg.eigh(np.corrcoef(jacob))
+        k = 1e-5
+        return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
+    except Exception:  # noqa: BLE001  (the reference catches everything)
+        return float("nan")
 
 
 def synflow(torch, net, classes):
@@ -555,6 +585,11 @@ def main(argv):
             h, dim = vkdnw(torch, vnet, T("px_vkdnw_images").double())
         ref["vkdnw_entropy"], ref["vkdnw_dim"] = h, dim
         ref["vkdnw"] = dim + h / math.log(10.0)
+    if want("jacov_kaiming"):
+        jnet = make()
+        vt.load_weights(torch, jnet, {k[len("px_jacov/"):]: v for k, v in tensors.items() if k.startswith("px_jacov/")},
+                        "proxies.safetensors (px_jacov/)")
+        ref["jacov_kaiming"] = jacov_vkdnw(torch, np, jnet, x)
     if want("params"):
         ref["params"] = float(sum(p.numel() for p in net.parameters()))
     if want("flops"):

@@ -17,6 +17,7 @@
 #include "clnas/stats.h"
 #include "core/util.h"
 #include "metrics/proxies.h"
+#include "metrics/proxy_vkdnw.h"
 #include "report/safetensors.h"
 #include "spaces/nb201_internal.h"
 
@@ -99,7 +100,13 @@ static const char DEFS[] =
 "             the label-smoothed softmax (alpha 0.05, float16 constants); H = entropy of the\n"
 "             deciles of |eig F| normalised to sum 1; value = aleph + H / ln 10 (aleph = number\n"
 "             of parameter tensors: the order of the reference's rank by (aleph, H))\n"
+"  jacov_kaiming  VKDNW's jacov (its compute_jacov_score.py): jacob_cov on weights of its own, drawn\n"
+"             as VKDNW's init_model (Kaiming normal fan_in for conv and linear weights, zero biases,\n"
+"             BN gamma 1 beta 0), BatchNorm in train mode, the same images (batch 0)\n"
 "  ensemble   (rank and stats) sum of the ranks of flops, jacob_cov, synflow, naswot and zico\n"
+;
+/* The rest of the definitions (one literal would pass the 4095 characters C99 guarantees). */
+static const char DEFS_AGG[] =
 "  az_nas     AZ-NAS (cvlab-yonsei/AZ-NAS): flops and three columns, on its own network copy (NB201\n"
 "             only: its trainability needs one-input cells, a DARTS cell has two):\n"
 "             Kaiming-normal fan-in weights (whatever --init), B N(0,1) random images (not data),\n"
@@ -116,7 +123,19 @@ static const char DEFS[] =
 "             aggregate az_nas = sum of log(rank / n) of the four columns needs a set: rank and\n"
 "             stats compute it over the rows present (rank writes OUT.az_nas.csv, recomputed\n"
 "             on every resumed run); score prints the four columns.\n"
+"  vkdnw_agg  (stats, with the columns flops, az_expressivity, az_trainability, jacov_kaiming and\n"
+"             vkdnw) VKDNW's aggregate: log rank(flops) + log rank(az_expressivity) + log\n"
+"             rank(az_trainability) + log rank(jacov_kaiming, undefined = the column's minimum) +\n"
+"             log of the dense rank of vkdnw, average ranks over the rows present\n"
 ;
+
+/* DEFS and DEFS_AGG, the --help footer of score, rank and search. */
+static const char *defs(void)
+{
+    static char buf[sizeof DEFS + sizeof DEFS_AGG];
+    if (!*buf) snprintf(buf, sizeof buf, "%s%s", DEFS, DEFS_AGG);
+    return buf;
+}
 
 /* ---------------------------------------------------------------- one architecture */
 typedef struct px_cmd {
@@ -224,6 +243,12 @@ static clnas_status save_dump(const px_cmd *p, clnas_ctx *ctx, const char *dir, 
         st = st_writer_add(w, "px_relu_codes", ST_U8, 2, csh, codes);
     }
     if (st == CLNAS_OK && (mask & (1u << PX_VKDNW))) st = dump_vkdnw(w, net, in, r);
+    float *jk = NULL; /* the writer keeps pointers: freed after the save */
+    if (st == CLNAS_OK && (mask & (1u << PX_JACOV_KAIMING))) {
+        jk = malloc(clnas_net_nparams(net) * sizeof *jk);
+        if (jk) px_jacov_kaiming_params(net, in, jk);
+        st = jk ? st_writer_add_params(w, net, jk, "px_jacov/") : CLNAS_E_NOMEM;
+    }
     char v[64];
     if (st == CLNAS_OK && (mask & (1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY)))
         st = az_dump(w, net, in->batch, &in->az);
@@ -249,6 +274,7 @@ static clnas_status save_dump(const px_cmd *p, clnas_ctx *ctx, const char *dir, 
     st_writer_free(w);
     free(lab);
     free(codes);
+    free(jk);
     return st;
 }
 
@@ -376,14 +402,14 @@ int clnas_cmd_score_proxies(int argc, char **argv)
                           "Computes the listed training-free proxies of one NAS-Bench-201 architecture, or of the network\n"
                           "a DARTS genotype describes (--space darts: DARTS's NetworkCIFAR at NAS-Bench-301's size, C=32,\n"
                           "8 cells, as NASLib's nasbench301 space computes proxies; no auxiliary head, no drop path; the\n"
-                          "classifier has the data set's classes; az_nas is not defined there, see below).\n", DEFS);
+                          "classifier has the data set's classes; az_nas is not defined there, see below).\n", defs());
     cli_add_space(&c, &p.space);
     cli_add(&c, "arch", &p.arch_s);
     cli_add(&c, "genotype", &p.genotype);
     cli_add_help(&c, "C", &p.C, "--space darts: initial channels (default 32, NAS-Bench-301's)");
     cli_add_help(&c, "layers", &p.layers, "--space darts: cells (default 8, NAS-Bench-301's)");
     cli_add_fn(&c, "metric", parse_metric, p.metric, "comma list of ntk, lr, params, flops, grad_norm, snip, grasp, fisher, "
-                                                       "jacob_cov, synflow, naswot, zico, az_nas, or all");
+                                                       "jacob_cov, synflow, naswot, zico, az_nas, vkdnw, jacov_kaiming, or all");
     cli_add_help(&c, "batch", &p.batch, "proxy batch (default 64, zero-cost-nas's; NASWOT used 128)");
     cli_add_fn(&c, "dataset", cli_parse_dataset, &p.dataset, NULL);
     cli_add(&c, "data", &p.data_path);
@@ -541,7 +567,7 @@ static int parse_rank(int argc, char **argv, px_rank *k)
     cli_init(&c, "rank", "usage: clnas rank --metric LIST (--sample N [--seed S] | --archs FILE | --all) --out scores.csv\n\n"
                          "Scores many NB201 architectures with the listed zero-cost proxies as one paired study (the\n"
                          "same images for all, the same weights for every shared module), one CSV row each, appended\n"
-                         "as computed (rerun to resume); then tau-b and rho per proxy and of the ensemble.\n", DEFS);
+                         "as computed (rerun to resume); then tau-b and rho per proxy and of the ensemble.\n", defs());
     cli_add_space(&c, &k->p.space);
     cli_add_fn(&c, "metric", parse_metric, k->p.metric, "comma list of proxies (see below), or all");
     cli_opt *s = cli_add_help(&c, "sample", &k->sample, "N architectures drawn uniformly from the 15,625 (--seed)");
@@ -698,8 +724,21 @@ typedef struct px_table {
     int id[PX_N];             /* their px_id */
     int n, cap;
     double *v;                /* rows x (ncol + 3): proxies then the three accuracies */
+    double *tv;               /* rows x ncol: each row's seconds per proxy (its t_ columns) */
+    int *index;               /* rows: the index column (the NB201 table row, -1 when none) */
+    char **arch;              /* rows: the arch strings */
     double tsum[PX_N];        /* summed seconds per proxy */
 } px_table;
+
+static void table_free(px_table *t)
+{
+    for (int i = 0; t->arch && i < t->n; i++) free(t->arch[i]);
+    free(t->arch);
+    free(t->index);
+    free(t->tv);
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
 
 /* Splits a CSV line into fields (a quoted field may hold commas). */
 static int split(char *line, char **f, int max)
@@ -748,16 +787,29 @@ static int read_rows(const char *path, px_table *t, int lo, int hi, int *total)
         row++;
         if ((lo > 0 && row < lo) || (hi > 0 && row > hi)) continue;
         if (t->n == t->cap) {
-            t->cap = t->cap ? 2 * t->cap : 1024;
-            double *q = realloc(t->v, (size_t)t->cap * w * sizeof *q);
-            if (!q) { fclose(f); return 0; }
-            t->v = q;
+            int cap = t->cap ? 2 * t->cap : 1024;
+            double *q = realloc(t->v, (size_t)cap * w * sizeof *q), *qt = q ? realloc(t->tv, (size_t)cap * t->ncol * sizeof *qt) : NULL;
+            if (q) t->v = q;
+            if (qt) t->tv = qt;
+            int *qi = qt ? realloc(t->index, (size_t)cap * sizeof *qi) : NULL;
+            if (qi) t->index = qi;
+            char **qa = qi ? realloc(t->arch, (size_t)cap * sizeof *qa) : NULL;
+            if (qa) t->arch = qa;
+            if (!qa) { fclose(f); fprintf(stderr, "clnas stats: out of memory reading %s\n", path); return 0; }
+            t->cap = cap;
         }
         for (int j = 0; j < w; j++) {
             const char *s = fl[2 + j];
             t->v[(size_t)t->n * w + j] = *s ? strtod(s, NULL) : NAN;
         }
-        for (int j = 0; j < t->ncol && acc0 + 4 + j < n; j++) t->tsum[t->id[j]] += strtod(fl[acc0 + 4 + j], NULL);
+        for (int j = 0; j < t->ncol; j++) {
+            t->tv[(size_t)t->n * t->ncol + j] = acc0 + 4 + j < n ? strtod(fl[acc0 + 4 + j], NULL) : 0;
+            t->tsum[t->id[j]] += t->tv[(size_t)t->n * t->ncol + j];
+        }
+        char *end;
+        long ix = strtol(fl[0], &end, 10);
+        t->index[t->n] = end != fl[0] && !*end && ix >= 0 && ix < 1000000000L ? (int)ix : -1;
+        if (!(t->arch[t->n] = strdup(fl[1]))) { fclose(f); fprintf(stderr, "clnas stats: out of memory reading %s\n", path); return 0; }
         t->n++;
     }
     fclose(f);
@@ -767,17 +819,22 @@ static int read_rows(const char *path, px_table *t, int lo, int hi, int *total)
 
 static int read_table(const char *path, px_table *t) { return read_rows(path, t, 0, 0, NULL); }
 
-/* An ensemble member: a proxy column (its px_id) or AZ-NAS's aggregate over the rows (PX_N). */
+/* An ensemble member: a proxy column (its px_id), AZ-NAS's aggregate over the rows (PX_N) or
+   VKDNW's (PX_N + 1). */
 #define PX_AZ_AGG PX_N
+#define PX_VK_AGG (PX_N + 1)
+#define PX_NMEMBER (PX_N + 2)
 
 static int aznas_column(const px_table *t, double *out);
+static int vkdnw_agg_column(const px_table *t, double *out);
 
-static const char *member_name(int id) { return id == PX_AZ_AGG ? "az_nas" : px_name(id); }
+static const char *member_name(int id) { return id == PX_AZ_AGG ? "az_nas" : id == PX_VK_AGG ? "vkdnw_agg" : px_name(id); }
 
 /* The values of member id over the table's rows (NaN = undefined); 0 when the table lacks it. */
 static int member_values(const px_table *t, int id, double *out)
 {
     if (id == PX_AZ_AGG) return aznas_column(t, out);
+    if (id == PX_VK_AGG) return vkdnw_agg_column(t, out);
     int w = t->ncol + 3;
     for (int j = 0; j < t->ncol; j++) {
         if (t->id[j] != id) continue;
@@ -805,7 +862,7 @@ static int rank_sum(int n, int m, const double *const *vals, double *out)
     return 1;
 }
 
-/* Parses --ensemble LIST (proxy names, or az_nas for AZ-NAS's aggregate) into ids[PX_N + 1]; every
+/* Parses --ensemble LIST (proxy names, az_nas / vkdnw_agg for the aggregates) into ids[PX_NMEMBER]; every
  * member must be in the table. Returns the count, or -1 after a message. */
 static int parse_members(const char *list, const px_table *t, int *ids, const char *csv)
 {
@@ -820,10 +877,12 @@ static int parse_members(const char *list, const px_table *t, int *ids, const ch
     for (char *save = NULL, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
         int id = -1;
         if (!strcmp(w, "az_nas")) id = PX_AZ_AGG;
+        if (!strcmp(w, "vkdnw_agg")) id = PX_VK_AGG;
         for (int j = 0; j < PX_N && id < 0; j++) if (!strcmp(w, px_name(j))) id = j;
         if (id < 0 || !member_values(t, id, probe)) {
-            fprintf(stderr, "clnas stats: --ensemble: '%s' is %s of %s (members: its proxy columns, and az_nas "
-                            "when flops and the three az_ columns are there)\n", w, id < 0 ? "no proxy name" : "not a column", csv);
+            fprintf(stderr, "clnas stats: --ensemble: '%s' is %s of %s (members: its proxy columns, az_nas when flops "
+                            "and the three az_ columns are there, vkdnw_agg when flops, az_expressivity, "
+                            "az_trainability, jacov_kaiming and vkdnw are)\n", w, id < 0 ? "no proxy name" : "not a column", csv);
             free(probe);
             return -1;
         }
@@ -833,7 +892,7 @@ static int parse_members(const char *list, const px_table *t, int *ids, const ch
                 free(probe);
                 return -1;
             }
-        ids[m++] = id; /* at most PX_N + 1 distinct ids exist */
+        ids[m++] = id; /* at most PX_NMEMBER distinct ids exist */
     }
     free(probe);
     if (m == 0) fprintf(stderr, "clnas stats: --ensemble: no members given\n");
@@ -845,8 +904,8 @@ static int parse_members(const char *list, const px_table *t, int *ids, const ch
 static int ensemble(const px_table *t, const int *ids, int m, double *out, char *note, size_t len)
 {
     int n = t->n ? t->n : 1, nm = 0;
-    double *v = malloc((size_t)(PX_N + 1) * n * sizeof *v);
-    const double *vals[PX_N + 1] = {NULL};
+    double *v = malloc((size_t)PX_NMEMBER * n * sizeof *v);
+    const double *vals[PX_NMEMBER] = {NULL};
     if (!v) return 0;
     if (!ids) {
         ids = ENSEMBLE;
@@ -876,7 +935,7 @@ static void print_members(const int *cand, int nc, unsigned set)
 /* --choose-ensemble: every subset of at least two of the candidates, scored by the mean tau-b of
  * its rank sum against the three accuracy columns over the table's rows; prints the best ten and
  * the --ensemble list of the first. */
-static int choose_ensemble(const char *csv, const px_table *t, const int *cand, int nc, int first_row)
+static int choose_ensemble(const char *csv, const px_table *t, const int *cand, int nc, int first_row, int last_row)
 {
     if (nc < 2 || nc > 16) {
         fprintf(stderr, "clnas stats: --choose-ensemble: %d candidates; give 2 to 16 (--ensemble LIST)\n", nc);
@@ -912,7 +971,7 @@ static int choose_ensemble(const char *csv, const px_table *t, const int *cand, 
     }
     printf("%s: rows %d..%d (%d architectures): the rank sum of every subset of these %d candidates,\n"
            "best first by the mean Kendall tau-b against CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracy\n"
-           "(n: the rows where every member is defined)\n\n", csv, first_row, first_row + t->n - 1, t->n, nc);
+           "(n: the rows where every member is defined)\n\n", csv, first_row, last_row, t->n, nc);
     printf("  candidates  ");
     print_members(cand, nc, (1u << nc) - 1);
     printf("\n\n    mean   cifar10  cifar100  imagenet16     n  members\n");
@@ -950,12 +1009,34 @@ static int aznas_column(const px_table *t, double *out)
     return ok;
 }
 
+/* VKDNW's aggregate over the rows of the table (px_vkdnw_aggregate). Returns 0 when the table lacks
+ * one of its five columns. */
+static int vkdnw_agg_column(const px_table *t, double *out)
+{
+    static const int need[5] = {PX_FLOPS, PX_AZ_EXPRESSIVITY, PX_AZ_TRAINABILITY, PX_JACOV_KAIMING, PX_VKDNW};
+    int w = t->ncol + 3, col[5] = {-1, -1, -1, -1, -1};
+    for (int k = 0; k < 5; k++)
+        for (int j = 0; j < t->ncol; j++) if (t->id[j] == need[k]) col[k] = j;
+    for (int k = 0; k < 5; k++) if (col[k] < 0) return 0;
+    if (t->n < 1) return 0;
+    double *c = malloc(5 * (size_t)t->n * sizeof *c);
+    if (!c) return 0;
+    const double *cols[5];
+    for (int k = 0; k < 5; k++) {
+        cols[k] = c + (size_t)k * t->n;
+        for (int i = 0; i < t->n; i++) c[(size_t)k * t->n + i] = t->v[(size_t)i * w + col[k]];
+    }
+    int ok = px_vkdnw_aggregate(t->n, cols, out) == CLNAS_OK;
+    free(c);
+    return ok;
+}
+
 /* Writes CSV.az_nas.csv: arch, the aggregated az_nas of every row present, the accuracies;
  * recomputed whole at the end of every rank run (the aggregate depends on all rows). */
 static int aznas_sidecar(const char *csv)
 {
     px_table t;
-    if (!read_table(csv, &t)) { free(t.v); return 1; }
+    if (!read_table(csv, &t)) { table_free(&t); return 1; }
     double *a = malloc((size_t)(t.n ? t.n : 1) * sizeof *a);
     int rc = 0;
     if (a && aznas_column(&t, a)) {
@@ -977,7 +1058,7 @@ static int aznas_sidecar(const char *csv)
         if (!rc) fprintf(stderr, "clnas rank: AZ-NAS aggregate over %d rows in %s\n", t.n, path);
     }
     free(a);
-    free(t.v);
+    table_free(&t);
     return rc;
 }
 
@@ -993,34 +1074,180 @@ int clnas_proxies_is_study(const char *csv)
 
 int clnas_proxies_stats(const char *csv) { return clnas_proxies_stats_opts(csv, NULL); }
 
+/* Whether two values of one column in two files agree: both undefined, or within 1e-6 relative (a
+   study prints 10 digits; another build or device moves a float32 proxy by ~1e-7). */
+static int values_agree(double a, double b)
+{
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    return a == b || fabs(a - b) <= 1e-6 * fmax(fabs(a), fabs(b));
+}
+
+/* Row of each index in t (map[index] = row, -1 none; map has nmap entries); 0 after a message
+   when an index repeats or is missing. */
+static int index_map(const char *file, const px_table *t, int *map, int nmap)
+{
+    for (int i = 0; i < nmap; i++) map[i] = -1;
+    for (int r = 0; r < t->n; r++) {
+        int ix = t->index[r];
+        if (ix < 0 || ix >= nmap) {
+            fprintf(stderr, "clnas stats: %s: data row %d (%s) has no NB201 index; studies are joined on their index "
+                            "column\n", file, r + 1, t->arch[r]);
+            return 0;
+        }
+        if (map[ix] >= 0) {
+            fprintf(stderr, "clnas stats: %s: index %d is in data rows %d and %d; a study has each architecture once\n",
+                    file, ix, map[ix] + 1, r + 1);
+            return 0;
+        }
+        map[ix] = r;
+    }
+    return 1;
+}
+
+/* Joins the studies files[0..nf) (nf >= 2) on their index column into *t: data rows lo..hi of the
+ * first (1-based, its order; lo 0: all), those present in every file; the arch strings must match
+ * and a column present in several files must agree (values_agree), else an error naming both
+ * files. Columns in px_id order, each from the first file that has it (its seconds too).
+ * *total: the first file's data rows. Returns 0, or the exit status after a message. */
+#define JOIN_MAX 16
+
+static int join_tables(int nf, const char *const *files, int lo, int hi, px_table *t, int *total)
+{
+    memset(t, 0, sizeof *t);
+    if (nf > JOIN_MAX) {
+        fprintf(stderr, "clnas stats: %d files; at most %d studies are joined\n", nf, JOIN_MAX);
+        return 2;
+    }
+    px_table *in = calloc((size_t)nf, sizeof *in);
+    if (!in) { fprintf(stderr, "clnas stats: out of memory\n"); return 1; }
+    int nmap = 1, rc = 0, *map = NULL;
+    for (int k = 0; k < nf && !rc; k++) {
+        if (!read_rows(files[k], &in[k], 0, 0, k ? NULL : total)) rc = 1;
+        for (int r = 0; !rc && r < in[k].n; r++) nmap = in[k].index[r] >= nmap ? in[k].index[r] + 1 : nmap;
+    }
+    if (!rc && !(map = malloc((size_t)nf * nmap * sizeof *map))) { fprintf(stderr, "clnas stats: out of memory\n"); rc = 1; }
+    for (int k = 0; k < nf && !rc; k++)
+        if (!index_map(files[k], &in[k], map + (size_t)k * nmap, nmap)) rc = 1;
+    int src[PX_N], col[PX_N]; /* per px_id: the first file with it and its column there (-1 none) */
+    for (int id = 0; id < PX_N; id++) src[id] = col[id] = -1;
+    for (int k = 0; k < nf && !rc; k++)
+        for (int j = 0; j < in[k].ncol; j++)
+            if (src[in[k].id[j]] < 0) { src[in[k].id[j]] = k; col[in[k].id[j]] = j; }
+    for (int id = 0; id < PX_N && !rc; id++) if (src[id] >= 0) t->id[t->ncol++] = id;
+    int w = t->ncol + 3, first = lo > 0 ? lo - 1 : 0, last = rc ? 0 : hi > 0 && hi < in[0].n ? hi : in[0].n, missing = 0;
+    if (!rc && first < last) {
+        int cap = last - first;
+        t->v = malloc((size_t)cap * w * sizeof *t->v);
+        t->tv = malloc((size_t)cap * (t->ncol ? t->ncol : 1) * sizeof *t->tv);
+        t->index = malloc((size_t)cap * sizeof *t->index);
+        t->arch = calloc((size_t)cap, sizeof *t->arch);
+        t->cap = cap;
+        if (!t->v || !t->tv || !t->index || !t->arch) { fprintf(stderr, "clnas stats: out of memory\n"); rc = 1; }
+    }
+    for (int r = first; r < last && !rc; r++) {
+        int ix = in[0].index[r], row[JOIN_MAX], here = 1; /* row[k]: its row in file k */
+        for (int k = 0; k < nf; k++) {
+            row[k] = map[(size_t)k * nmap + ix];
+            if (row[k] < 0) here = 0;
+        }
+        if (!here) { missing++; continue; }
+        for (int k = 1; k < nf && !rc; k++)
+            if (strcmp(in[k].arch[row[k]], in[0].arch[r]) != 0) {
+                fprintf(stderr, "clnas stats: %s and %s disagree on index %d: %s in %s, %s in %s; join only studies of "
+                                "the same architectures\n", files[0], files[k], ix, in[0].arch[r], files[0], in[k].arch[row[k]],
+                        files[k]);
+                rc = 1;
+            }
+        double *v = t->v + (size_t)t->n * w;
+        for (int q = 0; q < w && !rc; q++) { /* each column from its first file, checked against the others */
+            int id = q < t->ncol ? t->id[q] : -1, k0 = id >= 0 ? src[id] : 0;
+            const px_table *a = &in[k0];
+            int ja = id >= 0 ? col[id] : a->ncol + q - t->ncol;
+            v[q] = a->v[(size_t)row[k0] * (a->ncol + 3) + ja];
+            if (id >= 0) t->tv[(size_t)t->n * t->ncol + q] = a->tv[(size_t)row[k0] * a->ncol + ja];
+            for (int k = k0 + 1; k < nf && !rc; k++) {
+                const px_table *b = &in[k];
+                int jb = -1;
+                if (id < 0) jb = b->ncol + q - t->ncol;
+                else for (int j = 0; j < b->ncol; j++) if (b->id[j] == id) jb = j;
+                if (jb < 0) continue;
+                double y = b->v[(size_t)row[k] * (b->ncol + 3) + jb];
+                if (!values_agree(v[q], y)) {
+                    static const char *const accn[3] = {"cifar10_test", "cifar100_test", "imagenet16_test"};
+                    fprintf(stderr, "clnas stats: %s and %s disagree on %s at index %d (%s): %.10g in %s, %.10g in %s; "
+                                    "join only studies of the same --sample/--seed, --batch, --dataset and --init\n",
+                            files[k0], files[k], id >= 0 ? px_name(id) : accn[q - t->ncol], ix, in[0].arch[r], v[q],
+                            files[k0], y, files[k]);
+                    rc = 1;
+                }
+            }
+        }
+        if (rc) break;
+        t->index[t->n] = ix;
+        if (!(t->arch[t->n] = strdup(in[0].arch[r]))) { fprintf(stderr, "clnas stats: out of memory\n"); rc = 1; }
+        else t->n++;
+    }
+    for (int j = 0; j < t->ncol && !rc; j++)
+        for (int i = 0; i < t->n; i++) t->tsum[t->id[j]] += t->tv[(size_t)i * t->ncol + j];
+    if (!rc) { /* how many rows the join leaves out */
+        fprintf(stderr, "clnas stats: joined %d studies on their index column: %d rows in all of them", nf, t->n);
+        if (missing) fprintf(stderr, "; left out %d of %s's%s rows (not in every file)", missing, files[0], lo > 0 ? " selected" : "");
+        for (int k = 1; k < nf; k++) {
+            int extra = 0;
+            for (int r = 0; r < in[k].n; r++) extra += map[in[k].index[r]] < 0; /* not in the first file at all */
+            if (extra) fprintf(stderr, "; %s has %d rows that %s lacks", files[k], extra, files[0]);
+        }
+        fputc('\n', stderr);
+    }
+    for (int k = 0; k < nf; k++) table_free(&in[k]);
+    free(in);
+    free(map);
+    return rc;
+}
+
 int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o)
 {
     px_table t;
-    int lo = o ? o->row_lo : 0, hi = o ? o->row_hi : 0, total = 0;
-    if (!read_rows(csv, &t, lo, hi, &total)) { free(t.v); return 1; }
-    if (lo > 0 && t.n == 0) {
-        fprintf(stderr, "clnas stats: --rows %d-%d: %s has only %d data rows\n", lo, hi, csv, total);
-        free(t.v);
-        return 2;
+    int lo = o ? o->row_lo : 0, hi = o ? o->row_hi : 0, total = 0, nf = o && o->nfiles > 1 ? o->nfiles : 1;
+    char label[4096];
+    snprintf(label, sizeof label, "%s", csv);
+    if (nf > 1) { /* several studies joined on their index: "A.csv B.csv" names them in the output */
+        for (int k = 1, at = (int)strlen(label); k < nf && at < (int)sizeof label; k++)
+            at += snprintf(label + at, sizeof label - (size_t)at, " %s", o->files[k]);
+        int rc = join_tables(nf, o->files, lo, hi, &t, &total);
+        if (rc) { table_free(&t); return rc; }
+    } else if (!read_rows(csv, &t, lo, hi, &total)) {
+        table_free(&t);
+        return 1;
     }
-    int ids[PX_N + 1], m = -1;
-    if (o && o->ensemble && (m = parse_members(o->ensemble, &t, ids, csv)) < 0) { free(t.v); return 2; }
+    csv = label;
+    const char *file0 = nf > 1 ? o->files[0] : csv;
+    if ((lo > 0 || nf > 1) && t.n == 0) {
+        if (lo > 0 && total < lo) fprintf(stderr, "clnas stats: --rows %d-%d: %s has only %d data rows\n", lo, hi, file0, total);
+        else fprintf(stderr, "clnas stats: no data row of %s%s is in every file\n", file0, lo > 0 ? " in --rows" : "");
+        table_free(&t);
+        return lo > 0 && total < lo ? 2 : 1;
+    }
+    int ids[PX_NMEMBER], m = -1;
+    if (o && o->ensemble && (m = parse_members(o->ensemble, &t, ids, csv)) < 0) { table_free(&t); return 2; }
     if (o && o->choose) {
-        if (m < 0) { /* every proxy column, and AZ-NAS's aggregate when it can be formed */
+        if (m < 0) { /* every proxy column, and the aggregates that can be formed */
             double *probe = malloc((size_t)(t.n ? t.n : 1) * sizeof *probe);
             m = 0;
             for (int j = 0; j < t.ncol; j++) ids[m++] = t.id[j];
             if (probe && aznas_column(&t, probe)) ids[m++] = PX_AZ_AGG;
+            if (probe && vkdnw_agg_column(&t, probe)) ids[m++] = PX_VK_AGG;
             free(probe);
         }
-        int rc = choose_ensemble(csv, &t, ids, m, lo > 0 ? lo : 1);
-        free(t.v);
+        int first = lo > 0 ? lo : 1, last = hi > 0 && hi < total ? hi : total;
+        int rc = choose_ensemble(csv, &t, ids, m, first, nf > 1 ? last : first + t.n - 1);
+        table_free(&t);
         return rc;
     }
     int w = t.ncol + 3, n = t.n ? t.n : 1, nc = 0;
-    double *x = malloc((size_t)(t.ncol + 5) * n * sizeof *x);
-    px_study_col cols[PX_N + 2];
-    if (!x) { free(t.v); fprintf(stderr, "clnas stats: out of memory\n"); return 1; }
+    double *x = malloc((size_t)(t.ncol + 6) * n * sizeof *x);
+    px_study_col cols[PX_N + 3];
+    if (!x) { table_free(&t); fprintf(stderr, "clnas stats: out of memory\n"); return 1; }
     double *acc[3] = {x, x + n, x + 2 * (size_t)n};
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < t.n; i++) acc[k][i] = t.v[(size_t)i * w + t.ncol + k];
@@ -1029,7 +1256,7 @@ int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o)
         for (int i = 0; i < t.n; i++) c[i] = t.v[(size_t)i * w + j];
         cols[nc++] = (px_study_col){px_name(t.id[j]), "proxy", NULL, c, t.tsum[t.id[j]]};
     }
-    char enote[512], anote[160];
+    char enote[512], anote[160], vnote[320];
     int em = ensemble(&t, m > 0 ? ids : NULL, m, c, enote, sizeof enote);
     if (em >= 2 || (m > 0 && em >= 1)) { /* the default needs two of its five; a given list is shown as given */
         cols[nc++] = (px_study_col){"ensemble", "ensemble", enote, c, -1};
@@ -1038,10 +1265,17 @@ int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o)
     if (aznas_column(&t, c)) {
         snprintf(anote, sizeof anote, "az_nas: AZ-NAS's sum of log(rank / %d) of flops and its three components over these rows", t.n);
         cols[nc++] = (px_study_col){"az_nas", "aggregate", anote, c, t.tsum[PX_AZ_EXPRESSIVITY]};
+        c += n;
+    }
+    if (vkdnw_agg_column(&t, c)) {
+        snprintf(vnote, sizeof vnote, "vkdnw_agg: VKDNW's sum of log rank of flops, az_expressivity, az_trainability, "
+                                      "jacov_kaiming (undefined = its minimum) and log dense rank of vkdnw over these %d rows", t.n);
+        cols[nc++] = (px_study_col){"vkdnw_agg", "aggregate", vnote, c,
+                                    t.tsum[PX_AZ_EXPRESSIVITY] + t.tsum[PX_JACOV_KAIMING] + t.tsum[PX_VKDNW]};
     }
     int rc = clnas_proxies_report(csv, t.n, cols, nc, (const double *const *)acc, o);
     free(x);
-    free(t.v);
+    table_free(&t);
     return rc;
 }
 
@@ -1121,7 +1355,7 @@ int clnas_cmd_search_sample(int argc, char **argv)
     cli_init(&c, "search", "usage: clnas search --strategy sample --metric LIST [--sample N] [--seeds A-B] [options]\n\n"
                            "The simplest training-free search: N architectures drawn uniformly from NAS-Bench-201 (the seed\n"
                            "draws them, the weights and the images), each scored by the listed proxies (several: the\n"
-                           "largest sum of their ranks among the N), the best kept; its NB201 accuracies are printed.\n", DEFS);
+                           "largest sum of their ranks among the N), the best kept; its NB201 accuracies are printed.\n", defs());
     cli_add_space(&c, &p.space);
     cli_add(&c, "strategy", &strategy);
     cli_add_fn(&c, "metric", parse_metric, p.metric, "proxies to score with (several: rank sum)");

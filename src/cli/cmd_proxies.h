@@ -25,6 +25,8 @@ typedef struct px_stats_opts {
     int row_lo, row_hi;    /* --rows A-B: only the data rows A..B (1-based, file order); 0 0: all */
     const char *ensemble;  /* --ensemble LIST: the ensemble's members (NULL: the fixed five) */
     int choose;            /* --choose-ensemble: rank every subset of the columns (or of --ensemble) */
+    int nfiles;            /* > 1: files[0..nfiles) are studies of one sample, joined on their index column */
+    const char *const *files;
 } px_stats_opts;
 /* clnas_proxies_stats with options (NULL: the table only); returns the exit status. */
 int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o);

@@ -18,6 +18,7 @@
 
 static const char USAGE[] =
 "usage: clnas stats FILE.csv [--plot FILE.png] [--dataset NAME] [--json] [--table FILE]\n"
+"       clnas stats STUDY.csv [MORE.csv ...] [--rows A-B] [--ensemble LIST | --choose-ensemble] [--plot ...]\n"
 "\n"
 "Rank correlations of training-free scores with NAS-Bench-201 test accuracy.\n"
 "FILE.csv has a header line; columns are found by name:\n"
@@ -40,18 +41,27 @@ static const char USAGE[] =
 "against each accuracy: for all three, higher score = predicted better, so positive is good.\n"
 "\n"
 "A zero-cost proxy study (the CSV of `clnas rank --metric LIST`: index,arch,<proxies>,cifar10_test,...)\n"
-"gives tau-b and rho of every proxy column, of the fixed ensemble and of AZ-NAS's aggregate (when\n"
-"its four columns are there); --plot draws one panel per score: accuracy (--dataset) against the\n"
+"gives tau-b and rho of every proxy column, of the fixed ensemble, of AZ-NAS's aggregate (when\n"
+"its four columns are there) and of VKDNW's (vkdnw_agg, when flops, az_expressivity, az_trainability,\n"
+"jacov_kaiming and vkdnw are); --plot draws one panel per score: accuracy (--dataset) against the\n"
 "score's rank among the rows where it is defined, tau-b and n in each title; --json prints them.\n"
 "--rows A-B takes only some of its rows; --ensemble LIST changes the ensemble's members (rank sum);\n"
 "--choose-ensemble ranks the ensemble of every subset of the columns (or of --ensemble LIST) by its\n"
 "mean tau-b over the three accuracies. Choose on some rows, test on others, e.g.\n"
 "  clnas stats px.csv --rows 1-1000 --choose-ensemble\n"
-"  clnas stats px.csv --rows 1001-3000 --ensemble LIST\n";
+"  clnas stats px.csv --rows 1001-3000 --ensemble LIST\n"
+"Several proxy studies of one sample (the same --sample/--seed, e.g. a later run with another\n"
+"metric) are joined on their index column: the arch strings must match, a column in several files\n"
+"must agree (within 1e-6 relative; else an error naming both files), and only the rows present in\n"
+"every file are used (stderr says how many are left out); --rows counts the first file's rows.\n";
+
+#define STATS_MAX_FILES 16
 
 /* The command line. */
 typedef struct stats_args {
     const char *file, *plot, *table, *title, *ensemble;
+    char *files[STATS_MAX_FILES]; /* the positional arguments: file = files[0] */
+    int nfiles;
     int json, ds; /* ds: the accuracy of the figure, 0 cifar10, 1 cifar100, 2 imagenet16 */
     int rows[2], rows_given, choose; /* a proxy study's --rows, --choose-ensemble */
 } stats_args;
@@ -86,8 +96,8 @@ static int parse_args(int argc, char **argv, stats_args *a)
     memset(a, 0, sizeof *a);
     cli c;
     cli_init(&c, "stats", USAGE, NULL);
-    c.max_pos = 1;
-    c.pos_name = "scores file";
+    c.max_pos = STATS_MAX_FILES;
+    c.pos_name = "scores files at most";
     cli_add_help(&c, "plot", &a->plot, "also draw accuracy against log kappa, R and the combined rank (3 panels; a proxy study: one panel per score)");
     cli_add_fn(&c, "dataset", parse_ds, &a->ds, "accuracy in the figure: cifar10 (default), cifar100, imagenet16");
     cli_add(&c, "title", &a->title);
@@ -97,15 +107,15 @@ static int parse_args(int argc, char **argv, stats_args *a)
         &a->rows_given;
     cli_add_help(&c, "ensemble", &a->ensemble, "a proxy study: the ensemble's members (default flops,jacob_cov,synflow,naswot,zico)");
     cli_add(&c, "choose-ensemble", &a->choose);
-    char *pos[1];
-    int npos = 0, pr = cli_parse(&c, argc, argv, pos, &npos);
+    int npos = 0, pr = cli_parse(&c, argc, argv, a->files, &npos);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
     if (!npos) {
         fprintf(stderr, "clnas stats: no scores file given\n\n");
         cli_help(&c, stderr);
         return 2;
     }
-    a->file = pos[0];
+    a->file = a->files[0];
+    a->nfiles = npos;
     return -1;
 }
 
@@ -542,6 +552,12 @@ int clnas_cmd_stats(int argc, char **argv)
     stats_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
+    for (int k = 1; k < a.nfiles; k++)
+        if (!clnas_proxies_is_study(a.files[0]) || !clnas_proxies_is_study(a.files[k])) {
+            fprintf(stderr, "clnas stats: several files are joined only when each is a proxy study (clnas rank --metric); "
+                            "%s is not\n", clnas_proxies_is_study(a.files[0]) ? a.files[k] : a.files[0]);
+            return 2;
+        }
     if (clnas_proxies_is_study(a.file)) { /* a zero-cost proxy study (clnas rank --metric) */
         if (a.table) {
             fprintf(stderr, "clnas stats: %s is a proxy study, whose accuracies are in the file: --table does not apply\n",
@@ -553,7 +569,7 @@ int clnas_cmd_stats(int argc, char **argv)
             return 2;
         }
         px_stats_opts o = {a.plot, a.title, a.json, a.ds, argc, argv, a.rows_given ? a.rows[0] : 0,
-                           a.rows_given ? a.rows[1] : 0, a.ensemble, a.choose};
+                           a.rows_given ? a.rows[1] : 0, a.ensemble, a.choose, a.nfiles, (const char *const *)a.files};
         return clnas_proxies_stats_opts(a.file, &o);
     }
     if (a.rows_given || a.ensemble || a.choose) {

@@ -1,5 +1,5 @@
 /* stats_proxies.c - the output side of `clnas stats` on a zero-cost proxy study: Kendall tau-b and
- * Spearman rho of every score column (the proxies, the ensemble, AZ-NAS's aggregate) against the
+ * Spearman rho of every score column (the proxies, the ensemble, AZ-NAS's and VKDNW's aggregates) against the
  * three NB201 accuracy columns, as a table or one JSON object, and the figure with one panel per
  * score. cmd_proxies.c reads the study and builds the columns. */
 #include <math.h>
@@ -38,11 +38,17 @@ static void print_table(const char *csv, int n, const px_study_col *cols, int nc
 }
 
 static json_t *study_json(const char *csv, int n, const px_study_col *cols, int ncols, const clnas_corr (*c)[3],
-                          const int *ok, const char *plotted)
+                          const int *ok, const char *plotted, const px_stats_opts *opts)
 {
     json_t *j = json_object(), *arr = json_array();
     int bad = !j || !arr;
     bad |= json_object_set_new(j, "file", clnas_json_str(csv));
+    if (opts && opts->nfiles > 1) { /* joined studies: "file" names them all, "files" one by one */
+        json_t *fs = json_array();
+        bad |= !fs;
+        for (int k = 0; k < opts->nfiles && fs; k++) bad |= json_array_append_new(fs, clnas_json_str(opts->files[k]));
+        bad |= json_object_set_new(j, "files", fs);
+    }
     bad |= json_object_set_new(j, "kind", json_string("proxy study"));
     bad |= json_object_set_new(j, "n", json_integer(n));
     bad |= json_object_set_new(j, "convention", json_string("Kendall tau-b and Spearman rho of each score against test "
@@ -133,7 +139,7 @@ int clnas_proxies_report(const char *csv, int n, const px_study_col *cols, int n
     int plot_ok = !o || !o->plot || draw(csv, n, cols, ncols, (const clnas_corr(*)[3])c, acc, o, err, sizeof err) == CLNAS_OK;
     int rc = 0;
     if (o && o->json) {
-        json_t *j = study_json(csv, n, cols, ncols, (const clnas_corr(*)[3])c, ok, o->plot && plot_ok ? o->plot : NULL);
+        json_t *j = study_json(csv, n, cols, ncols, (const clnas_corr(*)[3])c, ok, o->plot && plot_ok ? o->plot : NULL, o);
         if (!j || clnas_json_print(stdout, j) != 0) {
             fprintf(stderr, "clnas stats: cannot print the result\n");
             rc = 1;

@@ -25,7 +25,11 @@
  *              K_ij = number of positions where c_i and c_j agree; log|det K|
  * - zico       gradients of batch 0 and (accumulated, as the reference never zeroes them) of
  *              batch 0 + batch 1; per weight tensor: log sum over entries with nonzero std of
- *              mean|g| / std(g) over the two; summed over tensors */
+ *              mean|g| / std(g) over the two; summed over tensors
+ * - jacov_kaiming  jacob_cov on weights of its own drawn as VKDNW's init_model draws them (Kaiming
+ *              normal fan_in, ReLU gain, for every conv and linear weight; zero biases; BN gamma 1,
+ *              beta 0), BN in train mode, batch 0: VKDNW's NB201 compute_jacov_score.py (its
+ *              Jacobian and score are zero-cost-nas's; numpy's eigh instead of eig, same values) */
 #define _POSIX_C_SOURCE 200809L
 #include "metrics/proxies.h"
 #include <math.h>
@@ -38,7 +42,8 @@
 
 static const char *const NAMES[PX_N] = {"params", "flops", "grad_norm", "snip", "grasp", "fisher",
                                         "jacob_cov", "synflow", "naswot", "zico", "az_expressivity",
-                                        "az_progressivity", "az_trainability", "vkdnw"};
+                                        "az_progressivity", "az_trainability", "vkdnw",
+                                        "jacov_kaiming"};
 static const char *const HELP[PX_N] = {
     "number of parameters",
     "forward FLOPs of one image (convolutions and classifier, a multiply-add = 2), in millions",
@@ -54,6 +59,7 @@ static const char *const HELP[PX_N] = {
     "AZ-NAS: min over successive stem/cell outputs of the increase of that entropy",
     "AZ-NAS: mean over cells of 2 - s - 1/s, s the top singular value of E[g_in g_out^T]",
     "aleph + H/ln 10: H entropy of the deciles of the Fisher spectrum of 128 weights, aleph = parameter tensors (VKDNW)",
+    "jacob_cov on its own Kaiming-normal fan_in weights (zero biases), BN train mode (VKDNW's jacov)",
 };
 
 const char *px_name(int id) { return id >= 0 && id < PX_N ? NAMES[id] : NULL; }
@@ -80,7 +86,7 @@ int px_parse(const char *list, unsigned *mask, int *tenas, char *err, size_t err
         if (!found) {
             snprintf(err, errlen, "unknown metric \"%s\" (known: ntk, lr, params, flops, grad_norm, snip, grasp, fisher, "
                                   "jacob_cov, synflow, naswot, zico, az_nas (= flops, az_expressivity, az_progressivity, "
-                                  "az_trainability), vkdnw, all)", t);
+                                  "az_trainability), vkdnw, jacov_kaiming, all)", t);
             return -1;
         }
     }
@@ -120,6 +126,8 @@ clnas_status px_inputs_make(const clnas_net *net, const clnas_dataset *data, int
     in->params = malloc(in->nparams * sizeof(float));
     in->images = malloc(2 * (size_t)batch * img * sizeof(float));
     in->labels = malloc(2 * (size_t)batch * sizeof(int));
+    in->seed = seed;
+    in->stream = stream;
     clnas_sampler *s = NULL;
     clnas_status st = (!in->params || !in->images || !in->labels) ? CLNAS_E_NOMEM : CLNAS_OK;
     if (st == CLNAS_OK) st = clnas_sampler_create(data, seed, 0, &s);
@@ -144,6 +152,13 @@ clnas_status px_inputs_make(const clnas_net *net, const clnas_dataset *data, int
         return CLNAS_E_NOMEM;
     }
     return CLNAS_OK;
+}
+
+/* A draw of its own (VKDNW re-initialises the network for each of its proxies), on demand: it costs
+   about as long as the proxy itself on the largest NB201 networks. */
+void px_jacov_kaiming_params(const clnas_net *net, const px_inputs *in, float *params)
+{
+    clnas_net_init_params(net, in->seed, in->stream ^ 0x6a61636f76ULL /* "jacov" */, CLNAS_INIT_KAIMING_FAN_IN, params);
 }
 
 /* ---------------------------------------------------------------- device state */
@@ -337,8 +352,9 @@ static clnas_status zico(px_run *r, double *out)
     return CLNAS_OK;
 }
 
-/* jacob_cov: input gradients of the logit sum, their correlation matrix and its spectrum. */
-static clnas_status jacob_cov(px_run *r, double *out, const char **why)
+/* jacob_cov: input gradients of the logit sum at the weights params (the inputs' own, or
+   jacov_kaiming's), their correlation matrix and its spectrum. */
+static clnas_status jacob_cov(px_run *r, const float *params, double *out, const char **why)
 {
     const px_inputs *in = r->in;
     int B = in->batch;
@@ -348,7 +364,14 @@ static clnas_status jacob_cov(px_run *r, double *out, const char **why)
     if (!J || !dx) { free(J); free(dx); return clnas_set_error(r->ctx, CLNAS_E_NOMEM, "jacob_cov: out of host memory"); }
     double *C = J + (size_t)B * D, *v = C + (size_t)B * B;
     for (size_t i = 0; i < nl; i++) r->dlogits[i] = 1.0f;
-    clnas_status st = forward0(r);
+    clnas_status st = CLNAS_OK;
+    if (params == in->params) {
+        st = forward0(r);
+    } else { /* the plan no longer holds batch 0's forward at the inputs' weights */
+        r->fwd0 = 0;
+        st = clnas_plan_set_params(r->plan, params);
+        if (st == CLNAS_OK) st = clnas_plan_forward(r->plan, in->images);
+    }
     r->plan->skip_conv_wgrad = 1; /* only the input gradient is used */
     if (st == CLNAS_OK) st = clnas_plan_backward_host(r->plan, 1, r->dlogits, r->work, dx);
     r->plan->skip_conv_wgrad = 0;
@@ -726,7 +749,7 @@ static clnas_status eval_gradient_proxies(px_run *r, unsigned mask, const px_opt
     clnas_status st = CLNAS_OK;
     double t = clnas_now();
     if (!(mask & NEEDS_G0)) {
-        if (HAS(mask, PX_JACOB_COV)) st = jacob_cov(r, &res->value[PX_JACOB_COV], &res->why[PX_JACOB_COV]);
+        if (HAS(mask, PX_JACOB_COV)) st = jacob_cov(r, r->in->params, &res->value[PX_JACOB_COV], &res->why[PX_JACOB_COV]);
         res->seconds[PX_JACOB_COV] = clnas_now() - t;
         return st;
     }
@@ -743,7 +766,7 @@ static clnas_status eval_gradient_proxies(px_run *r, unsigned mask, const px_opt
     }
     if (st == CLNAS_OK && HAS(mask, PX_JACOB_COV)) { /* its own work: the forward is the gradient's */
         t = clnas_now();
-        st = jacob_cov(r, &res->value[PX_JACOB_COV], &res->why[PX_JACOB_COV]);
+        st = jacob_cov(r, r->in->params, &res->value[PX_JACOB_COV], &res->why[PX_JACOB_COV]);
         res->seconds[PX_JACOB_COV] = clnas_now() - t;
     }
     if (st == CLNAS_OK && HAS(mask, PX_GRASP)) {
@@ -806,10 +829,19 @@ clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn
     if (HAS(mask, PX_PARAMS)) res->value[PX_PARAMS] = (double)clnas_net_nparams(net);
     if (HAS(mask, PX_FLOPS)) res->value[PX_FLOPS] = fwd / 1e6;
     px_run r;
-    const int need_plan = (mask & (NEEDS_G0 | 1u << PX_JACOB_COV)) != 0;
+    const int need_plan = (mask & (NEEDS_G0 | 1u << PX_JACOB_COV | 1u << PX_JACOV_KAIMING)) != 0;
     clnas_status st = run_init(&r, ctx, net, in, need_plan);
     if (st == CLNAS_OK && need_plan) st = eval_gradient_proxies(&r, mask, opts, res);
     double t = clnas_now();
+    if (st == CLNAS_OK && HAS(mask, PX_JACOV_KAIMING)) { /* after the proxies that reuse batch 0's forward */
+        float *w = malloc(net->nparams * sizeof *w);
+        if (!w) st = clnas_set_error(ctx, CLNAS_E_NOMEM, "jacov_kaiming: out of host memory");
+        else px_jacov_kaiming_params(net, in, w);
+        if (w) st = jacob_cov(&r, w, &res->value[PX_JACOV_KAIMING], &res->why[PX_JACOV_KAIMING]);
+        free(w);
+        res->seconds[PX_JACOV_KAIMING] = clnas_now() - t; /* the draw included, as the reference's init_model */
+    }
+    t = clnas_now();
     if (st == CLNAS_OK && HAS(mask, PX_SYNFLOW)) {
         st = synflow_uses_f32(nobn, opts) ? synflow_f32(&r, nobn, &res->value[PX_SYNFLOW])
                                    : synflow(&r, nobn, &res->value[PX_SYNFLOW]);

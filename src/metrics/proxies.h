@@ -20,6 +20,7 @@ typedef enum px_id {
     PX_PARAMS, PX_FLOPS, PX_GRAD_NORM, PX_SNIP, PX_GRASP, PX_FISHER, PX_JACOB_COV, PX_SYNFLOW, PX_NASWOT, PX_ZICO,
     PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY, /* AZ-NAS's components (proxy_aznas.h) */
     PX_VKDNW, /* proxy_vkdnw.h */
+    PX_JACOV_KAIMING, /* jacob_cov on its own Kaiming-normal weights: VKDNW's jacov (last, so older studies keep their column order) */
     PX_N
 } px_id;
 
@@ -44,9 +45,15 @@ typedef struct px_inputs {
     az_inputs az;       /* AZ-NAS's own weights, random input and probe key (proxy_aznas.h) */
     float *vk_params;   /* vkdnw's own weights (Kaiming fan_in) and N(0,1) images [B][c][hw][hw] (proxy_vkdnw.h) */
     float *vk_images;
+    uint64_t seed, stream; /* the draws' keys: jacov_kaiming draws its weights from them when asked for */
 } px_inputs;
 
 void px_inputs_free(px_inputs *in);
+
+/* jacov_kaiming's own weights for net (nparams floats into params): Kaiming normal fan_in, ReLU
+ * gain, for every conv and linear weight, zero biases, BN gamma 1 beta 0 (VKDNW's init_model),
+ * keyed on the inputs' seed and stream; drawn on demand (px_eval, the dump), not with the inputs. */
+void px_jacov_kaiming_params(const clnas_net *net, const px_inputs *in, float *params);
 
 /* Draws the weights (seed, stream, init) and two augmented training batches (seed) with labels. */
 clnas_status px_inputs_make(const clnas_net *net, const clnas_dataset *data, int batch, uint64_t seed,

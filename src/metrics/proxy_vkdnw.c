@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clnas/score.h"
+#include "clnas/stats.h"
 #include "core/rng.h"
 #include "core/util.h"
 #include "model/graph.h"
@@ -389,4 +390,51 @@ clnas_status px_vkdnw(clnas_ctx *ctx, const clnas_net *net, const float *params,
     }
     work_free(&w);
     return st;
+}
+
+/* ---------------------------------------------------------------- aggregation */
+typedef struct vk_key {
+    double v;
+    int i;
+} vk_key;
+
+static int cmp_key(const void *a, const void *b)
+{
+    const vk_key *x = a, *y = b;
+    return x->v < y->v ? -1 : x->v > y->v;
+}
+
+clnas_status px_vkdnw_aggregate(int n, const double *const cols[5], double *out)
+{
+    double *x = malloc((size_t)(n ? n : 1) * sizeof *x), *rk = malloc((size_t)(n ? n : 1) * sizeof *rk);
+    vk_key *key = malloc((size_t)(n ? n : 1) * sizeof *key);
+    if (!x || !rk || !key) { free(x); free(rk); free(key); return CLNAS_E_NOMEM; }
+    for (int i = 0; i < n; i++) out[i] = 0;
+    for (int k = 0; k < 4; k++) {
+        double fill = -INFINITY;
+        if (k == 3) { /* jacov: an undefined value becomes the column's minimum */
+            fill = NAN;
+            for (int i = 0; i < n; i++)
+                if (!isnan(cols[k][i]) && (isnan(fill) || cols[k][i] < fill)) fill = cols[k][i];
+        }
+        for (int i = 0; i < n; i++) x[i] = isnan(cols[k][i]) ? fill : cols[k][i];
+        if (clnas_rank_average(x, n, rk) != CLNAS_OK) { /* NaN (jacov all undefined) ranks NaN */
+            free(x); free(rk); free(key);
+            return CLNAS_E_NOMEM;
+        }
+        for (int i = 0; i < n; i++) out[i] += isnan(x[i]) ? NAN : log(rk[i]);
+    }
+    int m = 0; /* vkdnw: dense rank of the defined values, 1 = lowest */
+    for (int i = 0; i < n; i++)
+        if (isnan(cols[4][i])) out[i] = NAN;
+        else key[m++] = (vk_key){cols[4][i], i};
+    qsort(key, (size_t)m, sizeof *key, cmp_key);
+    for (int j = 0, d = 0; j < m; j++) {
+        if (j == 0 || key[j].v != key[j - 1].v) d++;
+        out[key[j].i] += log((double)d);
+    }
+    free(x);
+    free(rk);
+    free(key);
+    return CLNAS_OK;
 }

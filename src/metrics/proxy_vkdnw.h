@@ -48,4 +48,14 @@ clnas_status px_vkdnw_jacobian(clnas_ctx *ctx, const clnas_net *net, const float
 clnas_status px_vkdnw(clnas_ctx *ctx, const clnas_net *net, const float *params, const float *images, int batch,
                       px_vkdnw_out *out);
 
+/* VKDNW_agg, the aggregate behind the paper's headline numbers (NB201/paper_preparation.ipynb,
+ * "Ablation: add components", at 2b67433^), over a set of n networks: the columns
+ * cols[0..4] = flops, az_expressivity, az_trainability, jacov (VKDNW's: jacov_kaiming), vkdnw
+ * (dim + H / ln 10: sorts as the pair (dim, H)); out[i] = sum of log(average rank) of the first
+ * four (pandas' rank(), ascending, rank 1 = lowest, no division by n) + log(dense rank) of vkdnw.
+ * NaN means an empty cell: in the first three it is AZ-NAS's -inf (ranks lowest), in jacov it is
+ * first set to the column's minimum (the notebook's fill; all undefined: every out NaN); a NaN
+ * vkdnw makes that row's out NaN (the reference's tuple rank has no order for it). */
+clnas_status px_vkdnw_aggregate(int n, const double *const cols[5], double *out);
+
 #endif
