@@ -9,7 +9,7 @@
  *              (H symmetric) with H W by a central difference of two gradients along the weights
  *              themselves, (grad L((1 + e) W) - grad L((1 - e) W)) / 2e (e = grasp_eps, default 1e-3;
  *              only the weights move; BN stays in train mode), every ReLU frozen at the unperturbed
- *              pattern (clnas_plan_freeze_relu), which is what autograd's double backward
+ *              pattern (clnas_plan_freeze), which is what autograd's double backward
  *              differentiates (ReLU'' = 0)
  * - fisher     per conv/linear output channel k: 0.5 * mean_n (sum_hw a * dL/da)^2 with a the
  *              layer's output, summed over channels after the reference's broadcast to every
@@ -292,7 +292,7 @@ static clnas_status grasp(px_run *r, double e, double *out, const char **why)
     /* freeze the ReLUs at the unperturbed forward's pattern: autograd's Hessian treats each ReLU as
        that fixed mask (relu'' = 0), and a difference across a ReLU's kink would not converge to it */
     clnas_status st = forward0(r);
-    if (st == CLNAS_OK) st = clnas_plan_freeze_relu(r->plan, 1);
+    if (st == CLNAS_OK) st = clnas_plan_freeze(r->plan, 1);
     for (int sgn = 0; sgn < 2 && st == CLNAS_OK; sgn++) {
         memcpy(r->work, w, np * sizeof(float));
         for (int i = 0; i < net->nlayers; i++) {
@@ -302,7 +302,7 @@ static clnas_status grasp(px_run *r, double e, double *out, const char **why)
         }
         st = loss_grad(r, r->work, 0, sgn ? gm : gp);
     }
-    clnas_status st2 = clnas_plan_freeze_relu(r->plan, 0);
+    clnas_status st2 = clnas_plan_freeze(r->plan, 0);
     if (st == CLNAS_OK) st = st2;
     double s = 0;
     for (int i = 0; i < net->nlayers && st == CLNAS_OK; i++) {
