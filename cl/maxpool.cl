@@ -8,7 +8,8 @@
  * row-major scan order with ">" (ties keep the earlier tap); a NaN always takes over (so the
  * last NaN of a window wins), as in PyTorch's kernels. The backward finds each window's
  * winner again from x, once for all seeds, into the caller's scratch (no index tensor is kept
- * between the passes).
+ * between the passes); given the forward's input at a reference point instead of x, the backward
+ * keeps that point's winners (the frozen pool of maxpool_fwd_frozen).
  * Built with -DMP_K=<k> -DMP_S=<stride> -DMP_P=<pad> (one program per window: the tap loops
  * unroll and the stride arithmetic folds); every size is an int argument. */
 #ifndef MP_K
@@ -49,6 +50,24 @@ __kernel void maxpool_fwd(__global const float *x, int x_off, __global float *y,
     float m;
     window_argmax(x + x_off + (size_t)(n * xcs + c) * H * W, H, W, oh, ow, &m);
     y[y_off + ((size_t)(n * ycs + c) * Hout + oh) * Wout + ow] = m;
+}
+
+/* maxpool_fwd_frozen: maxpool_fwd with every window's choice frozen at a reference input xr (x's
+ * layout; the unperturbed forward's input, kept by clnas_plan_freeze): y = x at the winner of the
+ * same window of xr (window_argmax's rule). At x = xr it is maxpool_fwd; elsewhere a gather,
+ * linear in x, whose gradient is maxpool_bwd with the winners of xr: the max pool as autograd's
+ * double backward sees it (the argmax a constant). NDRange: 3-D (Wout, Hout, N*C), guarded. */
+__kernel void maxpool_fwd_frozen(__global const float *xr, int xr_off, __global const float *x, int x_off,
+                                 __global float *y, int y_off, int NC, int C, int xcs, int ycs, int H, int W, int Hout,
+                                 int Wout)
+{
+    const int ow = (int)get_global_id(0), oh = (int)get_global_id(1), pl = (int)get_global_id(2);
+    CLNAS_GUARD(ow < Wout && oh < Hout && pl < NC);
+    const int n = pl / C, c = pl - n * C;
+    const size_t plane = (size_t)(n * xcs + c) * H * W;
+    float m;
+    const int am = window_argmax(xr + xr_off + plane, H, W, oh, ow, &m);
+    y[y_off + ((size_t)(n * ycs + c) * Hout + oh) * Wout + ow] = am >= 0 ? x[x_off + plane + am] : -INFINITY;
 }
 
 /* maxpool_argmax: idx[p][oh][ow] = the winning tap (h*W + w) of every window, p = n*C + c

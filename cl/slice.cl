@@ -40,6 +40,17 @@ __kernel void relu_sl_fwd(__global const float *x, int x_off, int xcs, __global 
     y[y_off + b * ycs * HW + i] = v > 0.0f ? v : 0.0f;
 }
 
+/* relu_sl_fwd_frozen: the ReLU frozen at a reference input xr (x's layout): y = xr > 0 ? x : 0
+ * (clnas_plan_freeze; at x = xr it is relu_sl_fwd). */
+__kernel void relu_sl_fwd_frozen(__global const float *xr, int xr_off, __global const float *x, int x_off, int xcs,
+                                 __global float *y, int y_off, int ycs, int C, int HW)
+{
+    const int i = (int)get_global_id(0), b = (int)get_global_id(1);
+    CLNAS_GUARD(i < C * HW);
+    const int xi = b * xcs * HW + i;
+    y[y_off + b * ycs * HW + i] = xr[xr_off + xi] > 0.0f ? x[x_off + xi] : 0.0f;
+}
+
 /* relu_sl_bwd: dx (+)= x > 0 ? dy : 0 (a select: a non-finite dy where x <= 0 is dropped);
  * x is the forward input of sample b % N, shared by the seeds. */
 __kernel void relu_sl_bwd(__global const float *x, int x_off, int xcs, __global const float *dy, int dy_off, int ycs,

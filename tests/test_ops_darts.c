@@ -353,6 +353,114 @@ Test(darts_ops, maxpool_reference_backward_matches_finite_differences)
     }
 }
 
+/* The frozen max pool (grasp, clnas_plan_freeze): y = x at the winners of a reference input xr.
+ * xr random; x = xr moved by up to +-0.4, so many windows' maximum moves elsewhere. Checks: the
+ * device against the reference (exact: a gather); at x = xr the plain forward; where x's own winner
+ * differs from xr's the output keeps xr's tap (y = x there, not the new maximum); the backward
+ * given xr (the frozen forward's gradient) against the reference. */
+static void mp_frozen_one(clnas_ctx *ctx, const pool_case *t, int S, int layout, int accumulate, int ties)
+{
+    clnas_pool_shape s;
+    clnas_pool_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
+    s.xcs = t->c + LAYOUT[layout][0];
+    s.ycs = t->c + LAYOUT[layout][2];
+    const int xc0 = LAYOUT[layout][1], yc0 = LAYOUT[layout][3];
+    const size_t hw = (size_t)t->h * t->w, ohw = (size_t)s.hout * s.wout, N = (size_t)t->n;
+    const size_t nx = N * t->c * hw, ny = N * t->c * ohw;
+    double *xr = tu_dalloc(nx), *x = tu_dalloc(nx), *y = tu_dalloc(ny), *y0 = tu_dalloc(ny), *ymax = tu_dalloc(ny);
+    double *dy = tu_dalloc(S * ny), *dx0 = tu_dalloc(S * nx), *dxr = tu_dalloc(S * nx);
+    int *ir = malloc(ny * sizeof *ir), *ix = malloc(ny * sizeof *ix);
+    tu_fill_rounded(xr, nx, 71, -1, 1);
+    if (ties)
+        for (size_t i = 0; i < nx; i++) xr[i] = floor(xr[i] * 2.0); /* -2 .. 1 */
+    tu_fill_rounded(x, nx, 72, -0.4, 0.4);
+    for (size_t i = 0; i < nx; i++) x[i] = (double)(float)(x[i] + xr[i]); /* what the device holds */
+    tu_fill_rounded(dy, S * ny, 73, -1, 1);
+    tu_fill_rounded(dx0, S * nx, 74, -1, 1);
+    clnas_maxpool_fwd_frozen_ref(&s, xr, x, y);
+    clnas_maxpool_fwd_ref(&s, xr, y0);
+    clnas_maxpool_fwd_ref(&s, x, ymax);
+    clnas_maxpool_argmax_ref(&s, xr, ir);
+    clnas_maxpool_argmax_ref(&s, x, ix);
+    size_t moved = 0;
+    for (size_t q = 0; q < ny; q++) {
+        const size_t plane = q / ohw * hw;
+        cr_assert(ir[q] >= 0 && (size_t)ir[q] < hw, "window %zu has no winner", q);
+        cr_expect_eq(y[q], x[plane + (size_t)ir[q]], "reference: window %zu does not take x at xr's winner", q);
+        if (ix[q] != ir[q] && x[plane + (size_t)ix[q]] > x[plane + (size_t)ir[q]]) {
+            moved++;
+            cr_expect_lt(y[q], ymax[q], "window %zu: the frozen pool took the new maximum", q);
+        }
+    }
+    for (int sd = 0; sd < S; sd++) {
+        for (size_t i = 0; i < nx; i++) dxr[sd * nx + i] = accumulate ? dx0[sd * nx + i] : 0.0;
+        clnas_maxpool_bwd_ref(&s, xr, dy + sd * ny, dxr + sd * nx);
+    }
+    dslice dXR = dslice_put(ctx, xr, N, t->c, hw, s.xcs, xc0), dX = dslice_put(ctx, x, N, t->c, hw, s.xcs, xc0);
+    dslice dY = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, yc0), dY0 = dslice_put(ctx, NULL, N, t->c, ohw, s.ycs, yc0);
+    dslice dDY = dslice_put(ctx, dy, S * N, t->c, ohw, s.ycs, yc0);
+    dslice dDX = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, s.xcs, xc0);
+    OKC(ctx, clnas_maxpool_fwd_frozen(ctx, &s, dslice_dt(&dXR), dslice_dt(&dX), dslice_dt(&dY)));
+    OKC(ctx, clnas_maxpool_fwd_frozen(ctx, &s, dslice_dt(&dXR), dslice_dt(&dXR), dslice_dt(&dY0)));
+    double *wsz = tu_dalloc(clnas_maxpool_workspace_floats(&s) + 5);
+    cl_mem WS = tu_upload(ctx, wsz, clnas_maxpool_workspace_floats(&s) + 5);
+    OKC(ctx, clnas_maxpool_bwd(ctx, &s, S, dslice_dt(&dXR), dslice_dt(&dDY), dslice_dt(&dDX), accumulate, tu_dt(WS, 5)));
+    clnas_buf_free(WS);
+    free(wsz);
+    char what[160];
+    snprintf(what, sizeof what, "frozen maxpool n%d c%d %dx%d k%d s%d p%d S%d L%d acc%d ties%d (%zu of %zu moved)",
+             t->n, t->c, t->h, t->w, t->k, t->stride, t->pad, S, layout, accumulate, ties, moved, ny);
+    double *gy = dslice_take(ctx, &dY, what), *gy0 = dslice_take(ctx, &dY0, what), *gdx = dslice_take(ctx, &dDX, what);
+    check(what, gy, y, ny, 0.0);
+    check("  at the reference input = plain forward", gy0, y0, ny, 0.0);
+    check("  dx given the reference input", gdx, dxr, S * nx, TOL);
+    if (ny >= 20) cr_expect_gt(moved, 0, "%s: no window's maximum moved, the test tests nothing", what);
+    dslice_free(&dXR);
+    dslice_free(&dX);
+    dslice_free(&dDY);
+    free(xr); free(x); free(y); free(y0); free(ymax); free(dy); free(dx0); free(dxr); free(ir); free(ix);
+    free(gy); free(gy0); free(gdx);
+}
+
+Test(darts_ops, frozen_maxpool_device_matches_reference)
+{
+    clnas_ctx *ctx = tu_ctx();
+    for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++) {
+        mp_frozen_one(ctx, &MP_CASES[i], i % 2 ? 1 : 3, (int)((i + 2) % 3), (int)((i + 1) % 2), 0);
+        mp_frozen_one(ctx, &MP_CASES[i], i % 2 ? 3 : 1, (int)(i % 3), (int)(i % 2), 1);
+    }
+    const pool_case darts = {14, 1, 32, 32, 3, 1, 1};
+    mp_frozen_one(ctx, &darts, 2, 1, 0, 0);
+}
+
+/* The frozen pool is linear in x: its reference backward (the plain one given xr) against
+ * central differences at an x whose own winners differ from xr's. */
+typedef struct { clnas_pool_shape s; const double *xr; } mpf_ud;
+static void mpf_fn(void *ud, const double *in, double *out)
+{
+    const mpf_ud *u = ud;
+    clnas_maxpool_fwd_frozen_ref(&u->s, u->xr, in, out);
+}
+
+Test(darts_ops, frozen_maxpool_reference_backward_matches_finite_differences)
+{
+    for (size_t i = 0; i < sizeof MP_CASES / sizeof MP_CASES[0]; i++) {
+        const pool_case *t = &MP_CASES[i];
+        mpf_ud u;
+        clnas_pool_shape_init(&u.s, t->n, t->c, t->h, t->w, t->k, t->stride, t->pad);
+        const size_t nx = (size_t)t->n * t->c * t->h * t->w, ny = (size_t)t->n * t->c * u.s.hout * u.s.wout;
+        double *xr = tu_dalloc(nx), *x = tu_dalloc(nx), *wt = tu_dalloc(ny), *g = tu_dalloc(nx);
+        tu_fill(xr, nx, 80 + i, -1, 1);
+        tu_fill(x, nx, 90 + i, -1, 1); /* unrelated to xr: most winners differ */
+        tu_fill(wt, ny, 100 + i, -1, 1);
+        u.xr = xr;
+        clnas_maxpool_bwd_ref(&u.s, xr, wt, g);
+        double e = tu_gradcheck(mpf_fn, &u, x, nx, ny, wt, g, 1e-3, 300);
+        cr_expect(e < FD_TOL, "frozen maxpool case %zu: reference backward vs finite differences %g", i, e);
+        free(xr); free(x); free(wt); free(g);
+    }
+}
+
 /* ======================= shift, ReLU / axpby / avgpool / conv over slices ======================= */
 
 typedef struct { int n, c, h, w; } map_case;
@@ -410,6 +518,20 @@ static void relu_axpby_one(clnas_ctx *ctx, const map_case *t, int S, int layout,
     dslice dZ = dslice_put(ctx, accumulate ? dx0 : NULL, S * N, t->c, hw, m.xcs, xc0);
     OKC(ctx, clnas_relu_sl_fwd(ctx, &m, dslice_dt(&dX), dslice_dt(&dY)));
     OKC(ctx, clnas_relu_sl_bwd(ctx, &m, S, dslice_dt(&dX), dslice_dt(&dDY), dslice_dt(&dDX), accumulate));
+    /* frozen at x (grasp): at x itself the plain forward; at x2 = x moved by up to +-0.5 (so signs
+       flip) x2 where x > 0, 0 elsewhere (relu_bwd's gate) */
+    double *x2 = tu_dalloc(nx), *yf = tu_dalloc(nx);
+    tu_fill_rounded(x2, nx, 64, -0.5, 0.5);
+    size_t flips = 0;
+    for (size_t i = 0; i < nx; i++) {
+        x2[i] = (double)(float)(x2[i] + x[i]);
+        flips += (x2[i] > 0) != (x[i] > 0);
+    }
+    clnas_relu_bwd_ref(nx, x, x2, yf);
+    dslice dX2 = dslice_put(ctx, x2, N, t->c, hw, m.xcs, xc0), dYF = dslice_put(ctx, NULL, N, t->c, hw, m.ycs, yc0);
+    dslice dY0 = dslice_put(ctx, NULL, N, t->c, hw, m.ycs, yc0);
+    OKC(ctx, clnas_relu_sl_fwd_frozen(ctx, &m, dslice_dt(&dX), dslice_dt(&dX2), dslice_dt(&dYF)));
+    OKC(ctx, clnas_relu_sl_fwd_frozen(ctx, &m, dslice_dt(&dX), dslice_dt(&dX), dslice_dt(&dY0)));
     /* z (x's layout) = 0.75 dy (y's layout) + b z: y -> x direction, as a sum's backward */
     clnas_map_shape mz = clnas_map_shape_make(t->n, t->c, t->h, t->w, m.ycs, m.xcs);
     OKC(ctx, clnas_axpby_sl(ctx, &mz, S * t->n, 0.75f, dslice_dt(&dDY), accumulate ? -1.5f : 0.0f, dslice_dt(&dZ)));
@@ -418,6 +540,12 @@ static void relu_axpby_one(clnas_ctx *ctx, const map_case *t, int S, int layout,
              accumulate);
     double *gy = dslice_take(ctx, &dY, what), *gdx = dslice_take(ctx, &dDX, what), *gz = dslice_take(ctx, &dZ, what);
     check(what, gy, y, nx, 0.0);
+    double *gyf = dslice_take(ctx, &dYF, what), *gy0 = dslice_take(ctx, &dY0, what);
+    check("  frozen relu", gyf, yf, nx, 0.0);
+    check("  frozen relu at its reference = relu", gy0, y, nx, 0.0);
+    if (nx >= 20) cr_expect_gt(flips, 0, "%s: no ReLU input changed sign, the frozen check tests nothing", what);
+    dslice_free(&dX2);
+    free(x2); free(yf); free(gyf); free(gy0);
     check("  relu dx", gdx, dxr, S * nx, TOL);
     check("  axpby", gz, zr, S * nx, TOL);
     /* a = b = 0 zeroes the slice without reading anything */
@@ -693,6 +821,122 @@ Test(darts_ops, tiny_network_reference_backward_matches_finite_differences)
     fprintf(stderr, "  tiny net finite differences ok (%zu parameters)\n", np);
     free(x); free(p); free(wt); free(pg); free(dx); free(pf);
     clnas_net_destroy(net);
+}
+
+/* Tensor t of the plan's activations (buffer m: act or the frozen reference ref_act) as [B][c][h][w]
+ * doubles; a slice's samples are further apart. */
+static double *plan_tensor(clnas_ctx *ctx, const clnas_plan *p, cl_mem m, int t)
+{
+    const tensor_desc *d = &p->net->tensors[t];
+    const size_t hw = (size_t)d->h * d->w, sz = (size_t)d->c * hw;
+    double *out = tu_dalloc((size_t)p->batch * sz);
+    for (int b = 0; b < p->batch; b++)
+        tu_read(ctx, m, plan_act_off(p, t) + (size_t)b * plan_stride_c(p->net, t) * hw, sz, out + (size_t)b * sz);
+    return out;
+}
+
+/* clnas_plan_freeze on the tiny network (slice ReLUs, max pools reading and writing slices):
+ * frozen, the forward at the freezing point is the plain one; at parameters moved far enough that
+ * ReLU signs and max-pool winners change, every max pool's output is its input gathered at its
+ * reference input's winners and every ReLU's passes x where its reference input was > 0 (read
+ * from the plan, layer by layer), and the backward is that frozen forward's gradient (central
+ * differences of c . logits along a random direction). */
+static void tiny_frozen(void)
+{
+    clnas_ctx *ctx = tu_ctx();
+    clnas_net *net = tiny_net();
+    const int B = 3, K = 5;
+    int c, h, w;
+    clnas_net_input_shape(net, &c, &h, &w);
+    const size_t nx = (size_t)B * c * h * w, np = clnas_net_nparams(net), nl = (size_t)B * K;
+    float *x = malloc(nx * sizeof *x), *p0 = malloc(np * sizeof *p0), *p1 = malloc(np * sizeof *p1);
+    float *pw = malloc(np * sizeof *pw), *g = malloc(np * sizeof *g), *z0 = malloc(nl * sizeof *z0), *z1 = malloc(nl * sizeof *z1);
+    float *cf = malloc(nl * sizeof *cf);
+    double *xd = tu_dalloc(nx), *v = tu_dalloc(np), *mv = tu_dalloc(np);
+    tu_fill_rounded(xd, nx, 131, -2, 2);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)xd[i];
+    clnas_net_init_params(net, 5, 0, CLNAS_INIT_PYTORCH, p0);
+    tu_fill(mv, np, 132, -0.6, 0.6);
+    for (size_t i = 0; i < np; i++) p1[i] = (float)(p0[i] * (1.0 + mv[i]) + 0.05 * mv[i]);
+    for (size_t i = 0; i < nl; i++) cf[i] = (float)(0.1 * ((i * 37) % 11) - 0.5);
+    clnas_plan *plan = NULL;
+    OKC(ctx, clnas_plan_create(ctx, net, B, 1, CLNAS_PLAN_PARAM_GRADS, &plan));
+    OKC(ctx, clnas_plan_set_params(plan, p0));
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_read_logits(plan, z0));
+    OKC(ctx, clnas_plan_freeze(plan, 1));
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_read_logits(plan, z1));
+    for (size_t i = 0; i < nl; i++) cr_expect_eq(z0[i], z1[i], "frozen forward at the freezing point differs at %zu", i);
+    OKC(ctx, clnas_plan_set_params(plan, p1));
+    OKC(ctx, clnas_plan_forward(plan, x));
+    size_t moved = 0, flipped = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const layer *l = &net->layers[i];
+        if (l->kind != L_MAXPOOL && l->kind != L_RELU) continue;
+        const tensor_desc *ti = &net->tensors[l->in];
+        double *xi = plan_tensor(ctx, plan, plan->act, l->in), *xr = plan_tensor(ctx, plan, plan->ref_act, l->in);
+        double *y = plan_tensor(ctx, plan, plan->act, l->out);
+        const size_t n = (size_t)B * tensor_size(&net->tensors[l->out]);
+        double *want = tu_dalloc(n);
+        if (l->kind == L_MAXPOOL) {
+            clnas_pool_shape s;
+            clnas_pool_shape_init(&s, B, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            clnas_maxpool_fwd_frozen_ref(&s, xr, xi, want);
+            int *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+            clnas_maxpool_argmax_ref(&s, xr, a);
+            clnas_maxpool_argmax_ref(&s, xi, b);
+            for (size_t q = 0; q < n; q++) moved += a[q] != b[q];
+            free(a); free(b);
+        } else {
+            clnas_relu_bwd_ref(n, xr, xi, want);
+            for (size_t q = 0; q < n; q++) flipped += (xr[q] > 0) != (xi[q] > 0);
+        }
+        char what[192];
+        snprintf(what, sizeof what, "frozen %s at moved parameters", l->name);
+        check(what, y, want, n, 0.0);
+        free(xi); free(xr); free(y); free(want);
+    }
+    fprintf(stderr, "  frozen tiny net: %zu max-pool windows and %zu ReLU units changed at the moved parameters\n", moved,
+            flipped);
+    cr_expect_gt(moved, 0, "no max-pool winner changed: the test tests nothing");
+    cr_expect_gt(flipped, 0, "no ReLU sign changed: the test tests nothing");
+    OKC(ctx, clnas_plan_backward_host(plan, 1, cf, g, NULL));
+    tu_fill(v, np, 133, -1, 1);
+    double gv = 0, f[2];
+    for (size_t j = 0; j < np; j++) gv += g[j] * v[j];
+    const double hs = 2e-4;
+    for (int sg = 0; sg < 2; sg++) {
+        for (size_t j = 0; j < np; j++) pw[j] = (float)(p1[j] + (sg ? -hs : hs) * v[j]);
+        OKC(ctx, clnas_plan_set_params(plan, pw));
+        OKC(ctx, clnas_plan_forward(plan, x));
+        OKC(ctx, clnas_plan_read_logits(plan, z1));
+        f[sg] = 0;
+        for (size_t i = 0; i < nl; i++) f[sg] += (double)cf[i] * z1[i];
+    }
+    const double fd = (f[0] - f[1]) / (2 * hs);
+    fprintf(stderr, "  frozen tiny net: finite difference %.8g, gradient . v %.8g\n", fd, gv);
+    cr_expect(fabs(fd - gv) <= 2e-3 * fmax(fabs(gv), 1e-3), "frozen: finite difference %.8g, gradient . v %.8g", fd, gv);
+    /* thawed, the moved parameters' own pattern applies again */
+    OKC(ctx, clnas_plan_freeze(plan, 0));
+    OKC(ctx, clnas_plan_set_params(plan, p1));
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_read_logits(plan, z1));
+    OKC(ctx, clnas_plan_freeze(plan, 1)); /* frozen at p1 now: the same logits */
+    OKC(ctx, clnas_plan_forward(plan, x));
+    OKC(ctx, clnas_plan_read_logits(plan, z0));
+    for (size_t i = 0; i < nl; i++) cr_expect_eq(z0[i], z1[i], "refrozen at the moved parameters: logit %zu differs", i);
+    clnas_plan_destroy(plan);
+    clnas_net_destroy(net);
+    free(x); free(p0); free(p1); free(pw); free(g); free(z0); free(z1); free(cf); free(xd); free(v); free(mv);
+}
+
+Test(darts_ops, frozen_tiny_network_is_smooth_and_keeps_its_choices)
+{
+    tiny_frozen();
+    setenv("CLNAS_FUSE", "0", 1);
+    tiny_frozen();
+    unsetenv("CLNAS_FUSE");
 }
 
 Test(darts_ops, parameter_and_flop_counts)

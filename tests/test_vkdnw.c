@@ -173,7 +173,7 @@ static double eval_logit(clnas_ctx *ctx, const clnas_net *net, const float *base
     OKC(ctx, clnas_plan_set_params(p, base));
     OKC(ctx, clnas_plan_bn_eval(p, 1));
     OKC(ctx, clnas_plan_forward(p, image));
-    OKC(ctx, clnas_plan_freeze_relu(p, 1));
+    OKC(ctx, clnas_plan_freeze(p, 1));
     OKC(ctx, clnas_plan_set_params(p, params));
     OKC(ctx, clnas_plan_forward(p, image));
     OKC(ctx, clnas_plan_read_logits(p, z));

@@ -15,7 +15,7 @@ NASWOT's hook_logdet, ZiCo's compute_zico), with PyTorch autograd:
   network holding the dumped px_jacov/* Kaiming weights, train mode, batch 0),
   params (parameter count), flops (multiply-adds x 2 of the convolutions and the classifier).
 Exit status 0 iff every value agrees within --tol (relative), zico within --zico-tol, grasp within
---grasp-tol (on a DARTS network with max pools: iff clnas left grasp undefined, see proxies.c).
+--grasp-tol.
 
 zico is ill-conditioned: a weight whose two batch gradients nearly coincide has a tiny standard
 deviation and a huge mean/std ratio that can dominate its layer's sum, so float32 rounding moves the
@@ -23,7 +23,7 @@ value by parts per thousand to a few per cent (PyTorch's own float32 zico differ
 zico by that much; the script prints both). Hence its own, looser tolerance.
 
 grasp: clnas gets -W.(H g) as -g.(H W), with H W a float32 central difference of two gradients at
-(1 +- 1e-3) W (ReLUs frozen); along W the loss is nearly quadratic, so the difference itself is good
+(1 +- 1e-3) W (ReLUs and max pools frozen); along W the loss is nearly quadratic, so the difference itself is good
 to ~1e-5 (the earlier difference along g, (grad(W + e g) - grad(W - e g)) / 2e, e = 1e-5 ||W||/||g||,
 added float32 rounding of W + e g and moved with the kernels' summation order). What is left is
 float32 itself: a handful of ReLU units (6 of 12 million on the NB201 conv3x3 network at batch 16)
@@ -37,6 +37,11 @@ everywhere else; a clnas code that differs from float64 outside that band fails 
 checks grasp within --grasp-tol. (The band was 1e-5 at first; after a change of BN's float32 summation
 order one unit at 1-2e-5 of its rms flipped, so the band is 1e-4: still a few hundred units of millions.) Without the codes: within max(--grasp-tol, 3 s), s = how far grasp
 moves when all those units are flipped.
+Max pools (DARTS's max_pool_3x3) likewise: clnas freezes each window's winner, autograd's double
+backward treats the argmax as a constant, and the dump carries clnas's winners (px_maxpool_taps, tap
+kh*3 + kw of each window); the reference takes them for the windows whose two largest inputs are
+within 1e-4 of that pool's input rms but not equal (float64's winner, PyTorch's first maximum, elsewhere;
+exact ties are broken alike), and a clnas winner that differs outside that band fails the check.
 
   verify_proxies.py DIR [--tol 1e-3] [--zico-tol 2e-2] [--grasp-tol 1e-3] [--quiet]
 """
@@ -120,6 +125,13 @@ def build_darts_eval(torch):
                 if r is not None:
                     y = r
             return y
+
+        mp_hook = None
+
+        def f_op(self, p, o, x, stride):
+            if self.mp_hook is not None and vt.DARTS_OPS[o] == "max_pool_3x3":
+                return self.mp_hook(x, stride)
+            return Base.f_op(self, p, o, x, stride)
 
         def forward(self, x):
             s0 = s1 = self.m("stem.bn")(self.m("stem.conv")(x))
@@ -220,13 +232,53 @@ def relu_sides(torch, net, codes, rel=1e-4):
     return on_relus(torch, net, hook), stats
 
 
-def grasp_with_sides(torch, net, x, y, codes):
+def maxpool_sides(torch, net, taps, rel=1e-4):
+    """A DARTS network's max pools (3x3, pad 1) as fixed gathers (what autograd's double backward
+    differentiates, and what clnas's grasp freezes) of float64's winners (PyTorch's: the first maximum
+    in row-major order), except the windows whose two largest inputs are within rel x (that pool's
+    input rms) of each other but not equal: those float32 rounding orders at random, and they take
+    clnas's winner from taps ([B][windows] tap kh*3 + kw, layer order). Exact ties are left to
+    float64's rule, which is clnas's. Returns (remove, stats) as relu_sides."""
+    F = torch.nn.functional
+    B, total = taps.shape
+    pos = [0]
+    stats = [0, 0, 0]
+
+    def hook(x, stride):
+        N, C, H, W = x.shape
+        _, i64 = F.max_pool2d(x.detach(), 3, stride, 1, return_indices=True)
+        Ho, Wo = i64.shape[-2:]
+        n = C * Ho * Wo
+        t = taps[:, pos[0]:pos[0] + n].reshape(N, C, Ho, Wo).long()
+        pos[0] = (pos[0] + n) % total
+        oh = torch.arange(Ho).view(Ho, 1) * stride - 1
+        ow = torch.arange(Wo).view(1, Wo) * stride - 1
+        ic = (oh + t // 3) * W + (ow + t % 3)  # clnas's winner as h * W + w, PyTorch's index convention
+        xp = F.pad(x.detach(), (1, 1, 1, 1), value=-math.inf)
+        top = F.unfold(xp, 3, stride=stride).view(N, C, 9, Ho, Wo).topk(2, dim=2).values
+        gap = top[:, :, 0] - top[:, :, 1]
+        near = (gap > 0) & (gap < rel * x.detach().pow(2).mean().sqrt())
+        idx = torch.where(near, ic, i64)
+        stats[0] += int(near.sum())
+        stats[1] += int((near & (ic != i64)).sum())
+        stats[2] += int((~near & (ic != i64)).sum())
+        return x.flatten(2).gather(2, idx.flatten(2)).view(N, C, Ho, Wo)
+
+    net.mp_hook = hook
+    return lambda: setattr(net, "mp_hook", None), stats
+
+
+def grasp_with_sides(torch, net, x, y, codes, taps=None):
+    """grasp with clnas's ReLU sides (relu_sides) and, given taps, its max-pool winners
+    (maxpool_sides) for the units float32 cannot place; returns (grasp, ReLU stats, max-pool stats)."""
     remove, stats = relu_sides(torch, net, codes)
+    remove_mp, mstats = maxpool_sides(torch, net, taps) if taps is not None else (lambda: None, [0, 0, 0])
     try:
         r = grasp(torch, net, x, y)
     finally:
         remove()
-    return r, [v // 2 for v in stats]  # grasp runs two forwards
+        remove_mp()
+    return r, [v // 2 for v in stats], [v // 2 for v in mstats]  # grasp runs two forwards
 
 
 def grasp_flipped(torch, net, x, y, rel=1e-4):
@@ -531,26 +583,27 @@ def main(argv):
     if want("fisher"):
         ref["fisher"] = fisher(torch, net, x, y)
     grasp_tol = a.grasp_tol
-    # clnas leaves grasp undefined on a network with max pools (its difference of gradients does not
-    # freeze their choices; proxies.c has_maxpool): checked to be undefined, not compared
-    maxpool = darts and any(op == "max_pool_3x3" for op, _ in arch["normal"] + arch["reduce"])
     ok = True
-    if want("grasp") and maxpool:
-        undef = math.isnan(float(meta["grasp"]))
-        ok &= undef
-        print("grasp      %s (the network has max pools)" % ("undefined in clnas, as it must be" if undef else
-                                                              "clnas gives a value: MISMATCH"))
-    elif want("grasp"):
+    if want("grasp"):
         ref["grasp"] = grasp(torch, net, x, y)
         if "px_relu_codes" in tensors:
             exact = ref["grasp"]
-            ref["grasp"], (near, differ, outside) = grasp_with_sides(torch, net, x, y, T("px_relu_codes"))
+            taps = T("px_maxpool_taps") if "px_maxpool_taps" in tensors else None
+            ref["grasp"], (near, differ, outside), (mnear, mdiffer, moutside) = grasp_with_sides(
+                torch, net, x, y, T("px_relu_codes"), taps)
             if not a.quiet:
                 print("grasp      (float64 with clnas's side for the %d ReLU units within 1e-4 rms of zero, %d of them "
                       "not float64's: %.10g; with float64's own sides %.10g, relative %.2e)"
                       % (near, differ, ref["grasp"], exact, abs(exact - ref["grasp"]) / abs(ref["grasp"])))
+                if taps is not None:
+                    print("grasp      (max pools: clnas's winner for the %d windows whose top two are within 1e-4 rms, "
+                          "%d of them not float64's)" % (mnear, mdiffer))
             if outside:
                 print("grasp      clnas's ReLU codes differ from float64 on %d units away from zero: MISMATCH" % outside)
+                grasp_tol = -1.0
+            if moutside:
+                print("grasp      clnas's max-pool winners differ from float64 in %d windows without a near tie: MISMATCH"
+                      % moutside)
                 grasp_tol = -1.0
         else:
             gf = grasp_flipped(torch, net, x, y)

@@ -18,6 +18,8 @@
 #include "core/util.h"
 #include "metrics/proxies.h"
 #include "metrics/proxy_vkdnw.h"
+#include "model/graph.h"
+#include "ops/ops.h"
 #include "report/safetensors.h"
 #include "spaces/nb201_internal.h"
 
@@ -81,9 +83,9 @@ static const char DEFS[] =
 "  grad_norm  sum over weight tensors of ||dL/dW||\n"
 "  snip       sum |W dL/dW|\n"
 "  grasp      -sum W (H g), g = dL/dW, computed as -g (H W) with H W by a central difference of\n"
-"             two gradients at (1 +- 1e-3) W with every ReLU frozen at the unperturbed pattern (what\n"
-"             autograd's double backward differentiates), not double backward itself; undefined on a\n"
-"             network with max pools (DARTS's max_pool_3x3: their choices are not frozen)\n"
+"             two gradients at (1 +- 1e-3) W with every ReLU and max pool frozen at the unperturbed\n"
+"             on/off pattern and winners (what autograd's double backward differentiates), not\n"
+"             double backward itself\n"
 "  fisher     sum over conv/linear output channels of 0.5 mean_n (sum_hw a dL/da)^2 x fan-in\n"
 "  jacob_cov  -sum(log(v + 1e-5) + 1/(v + 1e-5)), v = eigenvalues of corrcoef of the rows of\n"
 "             d(sum of logits)/d(input)\n"
@@ -199,6 +201,59 @@ static clnas_status relu_codes(clnas_ctx *ctx, const clnas_net *net, const px_in
     return st;
 }
 
+/* The winner of every max-pool window (its tap kh*k + kw) on batch 0, as the device computes the
+ * pools' inputs: [B][*per] bytes (malloc'd into *taps; layers in order, each [C][Hout][Wout]), for the
+ * dump's px_maxpool_taps. grasp freezes these winners (clnas_plan_freeze), so tools/verify_proxies.py
+ * takes them for the windows whose two largest inputs are within rounding of each other. */
+static clnas_status maxpool_taps(clnas_ctx *ctx, const clnas_net *net, const px_inputs *in, uint8_t **taps, size_t *per)
+{
+    const int B = in->batch;
+    size_t n = 0, big = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const layer *l = &net->layers[i];
+        if (l->kind != L_MAXPOOL) continue;
+        const tensor_desc *ti = &net->tensors[l->in], *to = &net->tensors[l->out];
+        n += (size_t)to->c * to->h * to->w;
+        if ((size_t)ti->c * ti->h * ti->w > big) big = (size_t)ti->c * ti->h * ti->w;
+    }
+    *per = n;
+    *taps = malloc((size_t)B * (n ? n : 1));
+    float *xf = malloc((big ? big : 1) * sizeof(float));
+    double *xd = malloc((big ? big : 1) * sizeof(double));
+    int *idx = malloc((n ? n : 1) * sizeof(int));
+    clnas_plan *plan = NULL;
+    clnas_status st = *taps && xf && xd && idx ? clnas_plan_create(ctx, net, B, 1, 0, &plan) : CLNAS_E_NOMEM;
+    if (st == CLNAS_OK) st = clnas_plan_set_params(plan, in->params);
+    if (st == CLNAS_OK) st = clnas_plan_forward(plan, in->images);
+    for (int b = 0, pos = 0; b < B && st == CLNAS_OK; b++, pos = 0)
+        for (int i = 0; i < net->nlayers && st == CLNAS_OK; i++) {
+            const layer *l = &net->layers[i];
+            if (l->kind != L_MAXPOOL) continue;
+            const tensor_desc *ti = &net->tensors[l->in];
+            const size_t hw = (size_t)ti->h * ti->w, sz = (size_t)ti->c * hw; /* one sample; a slice's are further apart */
+            st = clnas_buf_read(ctx, plan->act, (plan_act_off(plan, l->in) + (size_t)b * plan_stride_c(net, l->in) * hw) * sizeof(float),
+                                sz * sizeof(float), xf);
+            if (st != CLNAS_OK) break;
+            for (size_t j = 0; j < sz; j++) xd[j] = xf[j];
+            clnas_pool_shape s;
+            clnas_pool_shape_init(&s, 1, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
+            clnas_maxpool_argmax_ref(&s, xd, idx);
+            for (int c = 0, q = 0; c < s.c; c++)
+                for (int oh = 0; oh < s.hout; oh++)
+                    for (int ow = 0; ow < s.wout; ow++, q++) {
+                        const int h = idx[q] / s.w, w = idx[q] % s.w;
+                        (*taps)[(size_t)b * n + (size_t)pos + (size_t)q] =
+                            (uint8_t)((h - (oh * s.stride - s.pad)) * s.k + w - (ow * s.stride - s.pad));
+                    }
+            pos += s.c * s.hout * s.wout;
+        }
+    clnas_plan_destroy(plan);
+    free(xf);
+    free(xd);
+    free(idx);
+    return st;
+}
+
 /* vkdnw's own weights (px_vkdnw/NAME) and noise images, and its two parts in the metadata. */
 static clnas_status dump_vkdnw(st_writer *w, const clnas_net *net, const px_inputs *in, const px_result *r)
 {
@@ -230,7 +285,7 @@ static clnas_status save_dump(const px_cmd *p, clnas_ctx *ctx, const char *dir, 
     int64_t ish[5] = {2, in->batch, in->c, in->hw, in->hw}, lsh[2] = {2, in->batch};
     if (st == CLNAS_OK) st = st_writer_add(w, "px_images", ST_F32, 5, ish, in->images);
     if (st == CLNAS_OK) st = st_writer_add(w, "px_labels", ST_I64, 2, lsh, lab);
-    uint8_t *codes = NULL;
+    uint8_t *codes = NULL, *taps = NULL;
     if (st == CLNAS_OK && (mask & (1u << PX_GRASP))) {
         int64_t csh[2] = {in->batch, (int64_t)clnas_net_relu_bits(net)};
         if ((st = relu_codes(ctx, net, in, &codes)) != CLNAS_OK) {
@@ -241,6 +296,17 @@ static clnas_status save_dump(const px_cmd *p, clnas_ctx *ctx, const char *dir, 
             return st;
         }
         st = st_writer_add(w, "px_relu_codes", ST_U8, 2, csh, codes);
+        size_t per = 0;
+        if (st == CLNAS_OK && (st = maxpool_taps(ctx, net, in, &taps, &per)) != CLNAS_OK) {
+            snprintf(err, len, "max-pool winners for the dump: %s", clnas_ctx_errmsg(ctx));
+            st_writer_free(w);
+            free(lab);
+            free(codes);
+            free(taps);
+            return st;
+        }
+        int64_t tsh[2] = {in->batch, (int64_t)per};
+        if (st == CLNAS_OK && per) st = st_writer_add(w, "px_maxpool_taps", ST_U8, 2, tsh, taps);
     }
     if (st == CLNAS_OK && (mask & (1u << PX_VKDNW))) st = dump_vkdnw(w, net, in, r);
     float *jk = NULL; /* the writer keeps pointers: freed after the save */
@@ -275,6 +341,7 @@ static clnas_status save_dump(const px_cmd *p, clnas_ctx *ctx, const char *dir, 
     free(lab);
     free(codes);
     free(jk);
+    free(taps);
     return st;
 }
 

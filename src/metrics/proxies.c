@@ -8,9 +8,9 @@
  * - grasp      -sum W * (H g), g = dL/dW, H the Hessian of L in the weights; computed as -g . (H W)
  *              (H symmetric) with H W by a central difference of two gradients along the weights
  *              themselves, (grad L((1 + e) W) - grad L((1 - e) W)) / 2e (e = grasp_eps, default 1e-3;
- *              only the weights move; BN stays in train mode), every ReLU frozen at the unperturbed
- *              pattern (clnas_plan_freeze_relu), which is what autograd's double backward
- *              differentiates (ReLU'' = 0)
+ *              only the weights move; BN stays in train mode), every ReLU and max pool frozen at the
+ *              unperturbed on/off pattern and winners (clnas_plan_freeze), which is what
+ *              autograd's double backward differentiates (ReLU'' = 0, the argmax a constant)
  * - fisher     per conv/linear output channel k: 0.5 * mean_n (sum_hw a * dL/da)^2 with a the
  *              layer's output, summed over channels after the reference's broadcast to every
  *              weight of the channel (so each channel counts fan_in times)
@@ -49,7 +49,7 @@ static const char *const HELP[PX_N] = {
     "forward FLOPs of one image (convolutions and classifier, a multiply-add = 2), in millions",
     "sum over conv/linear weights of ||dL/dW|| (zero-cost-nas)",
     "sum |W dL/dW| (zero-cost-nas)",
-    "-sum W (H dL/dW) = -g (H W), H W by a central difference of gradients at (1 +- 1e-3) W, ReLUs frozen (zero-cost-nas)",
+    "-sum W (H dL/dW) = -g (H W), H W by a central difference of gradients at (1 +- 1e-3) W, ReLUs, max pools frozen (zero-cost-nas)",
     "sum over conv/linear output channels of 0.5 mean_n (sum_hw a dL/da)^2, times fan-in (zero-cost-nas)",
     "-sum(log(v+1e-5) + 1/(v+1e-5)), v eigenvalues of corrcoef of input Jacobian rows (zero-cost-nas)",
     "no BN, |params|, all-ones input: sum |W dR/dW|, R = sum of logits, scaled float32 or float64 (zero-cost-nas)",
@@ -280,7 +280,9 @@ static clnas_status fisher(px_run *r, double *out)
 }
 
 /* grasp: -sum W (H g) = -g . (H W) (H is symmetric) with H W = (grad((1+e) W) - grad((1-e) W)) / 2e over
-   the weights, every ReLU frozen at the unperturbed pattern. Differencing along W, not along g: the
+   the weights, every ReLU and max pool frozen at the unperturbed pattern and winners (an argmax that
+   flipped within the step would add its jump / 2e to H W: DARTS_V2, C=8, 5 cells, batch 32, unfrozen
+   -0.498 where autograd gives -0.144). Differencing along W, not along g: the
    loss is nearly quadratic along W (each conv feeding a BatchNorm is scale-invariant, so its gradient
    just scales by 1/(1+e), the classifier's logits scale linearly), so e = 1e-3 has a truncation error
    ~ 2e-5 relative and every weight moves by e relative (float32 rounding ~ 6e-5 of the step); along g
@@ -304,10 +306,11 @@ static clnas_status grasp(px_run *r, double e, double *out, const char **why)
     float *gp = malloc(2 * np * sizeof(float));
     if (!gp) return clnas_set_error(r->ctx, CLNAS_E_NOMEM, "grasp: out of host memory");
     float *gm = gp + np;
-    /* freeze the ReLUs at the unperturbed forward's pattern: autograd's Hessian treats each ReLU as
-       that fixed mask (relu'' = 0), and a difference across a ReLU's kink would not converge to it */
+    /* freeze the ReLUs and max pools at the unperturbed forward's pattern and winners: autograd's
+       Hessian treats each ReLU as that fixed mask (relu'' = 0) and each max pool as a fixed gather, and
+       a difference across a kink would not converge to it */
     clnas_status st = forward0(r);
-    if (st == CLNAS_OK) st = clnas_plan_freeze_relu(r->plan, 1);
+    if (st == CLNAS_OK) st = clnas_plan_freeze(r->plan, 1);
     for (int sgn = 0; sgn < 2 && st == CLNAS_OK; sgn++) {
         memcpy(r->work, w, np * sizeof(float));
         for (int i = 0; i < net->nlayers; i++) {
@@ -317,7 +320,7 @@ static clnas_status grasp(px_run *r, double e, double *out, const char **why)
         }
         st = loss_grad(r, r->work, 0, sgn ? gm : gp);
     }
-    clnas_status st2 = clnas_plan_freeze_relu(r->plan, 0);
+    clnas_status st2 = clnas_plan_freeze(r->plan, 0);
     if (st == CLNAS_OK) st = st2;
     double s = 0;
     for (int i = 0; i < net->nlayers && st == CLNAS_OK; i++) {
@@ -801,26 +804,10 @@ static clnas_status eval_aznas(clnas_ctx *ctx, const clnas_net *net, const px_in
     return CLNAS_OK;
 }
 
-/* grasp's central difference freezes every ReLU at the unperturbed pattern, not a max pool's choice:
- * on a network with max pools (DARTS's max_pool_3x3) an argmax that flips within the step W (1 +- e)
- * adds its jump / 2e to H W (DARTS_V2, C=8, 5 cells, batch 32: -0.498, autograd -0.144; float64 with
- * the max pools frozen too: within 1e-7), so grasp is left undefined there. */
-static int has_maxpool(const clnas_net *net)
-{
-    for (int i = 0; i < net->nlayers; i++)
-        if (net->layers[i].kind == L_MAXPOOL) return 1;
-    return 0;
-}
-
 clnas_status px_eval(clnas_ctx *ctx, const clnas_net *net, const clnas_net *nobn, const px_inputs *in, unsigned mask,
                      const px_opts *opts, px_result *res)
 {
     for (int i = 0; i < PX_N; i++) { res->value[i] = NAN; res->why[i] = NULL; res->seconds[i] = 0; }
-    if (HAS(mask, PX_GRASP) && has_maxpool(net)) {
-        mask &= ~(1u << PX_GRASP);
-        res->why[PX_GRASP] = "not computed on a network with max pools: its difference of gradients at W (1 +- 1e-3) "
-                             "freezes the ReLUs but not the max pools' choices, which flip within that step";
-    }
     res->vkdnw_entropy = res->vkdnw_dim = NAN;
     if (HAS(mask, PX_SYNFLOW) && !nobn)
         return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "synflow needs the network without BatchNorm");

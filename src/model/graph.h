@@ -235,9 +235,10 @@ struct clnas_plan {
     float *pool_skip;            /* per layer: for a stride-1 avgpool, the scale of an identity edge from its input
                                     into the same sum, fused into its backward (0: none) */
     uint64_t *skip_fused;        /* per layer: for a sum, the inputs (bit j) whose identity edge a pool adds */
-    cl_mem relu_ref;             /* with frozen ReLUs (clnas_plan_freeze_relu): the activations of the reference
-                                    forward; every ReLU then passes x where its reference input was > 0 */
-    int relu_frozen;
+    cl_mem ref_act;              /* frozen (clnas_plan_freeze): the activations of the reference forward; every
+                                    ReLU then passes x where its reference input was > 0, every max pool takes
+                                    x at its reference input's winner */
+    int frozen;
     int skip_conv_wgrad;         /* set by a caller that wants only activation gradients (AZ-NAS's cell
                                     vector-Jacobian products): the backward leaves conv weight gradients unwritten */
     int bn_eval;                 /* clnas_plan_bn_eval: BatchNorm with the fixed statistics in `stats` (eval mode) */
@@ -282,11 +283,12 @@ clnas_status clnas_plan_jvp(clnas_plan *p, const float *tangent, float *out_tang
 clnas_status clnas_ref_jvp(const clnas_net *net, int batch, const double *params, const double *input,
                            const double *tangent, double *out, double *out_tangent);
 
-/* Freezes every ReLU's on/off pattern at that of the last forward (on = 1; the activations are
- * copied once), or thaws it (on = 0). While frozen, forward and backward treat each ReLU as the
- * fixed mask of that forward, so the network is smooth in its parameters: a difference of two
- * gradients then converges to the Hessian-vector product autograd computes (grasp). */
-clnas_status clnas_plan_freeze_relu(clnas_plan *plan, int on);
+/* Freezes every ReLU's on/off pattern and every max pool's choices (each window's winner) at those
+ * of the last forward (on = 1; the activations are copied once), or thaws them (on = 0). While
+ * frozen, forward and backward treat each ReLU as the fixed mask of that forward and each max pool
+ * as the fixed gather of its winners, so the network is smooth in its parameters: a difference
+ * of two gradients then converges to the Hessian-vector product autograd computes (grasp). */
+clnas_status clnas_plan_freeze(clnas_plan *plan, int on);
 
 /* Switches every BatchNorm to eval mode with a fresh layer's running statistics (on = 1: mean 0,
  * variance 1, so y = gamma * x / sqrt(1 + eps) + beta and every sample is normalised on its

@@ -261,7 +261,7 @@ void clnas_plan_destroy(clnas_plan *p)
     }
     clnas_buf_free(p->params);
     clnas_buf_free(p->act);
-    clnas_buf_free(p->relu_ref);
+    clnas_buf_free(p->ref_act);
     clnas_buf_free(p->grad);
     clnas_buf_free(p->stats);
     clnas_buf_free(p->ws);
@@ -317,7 +317,8 @@ static clnas_status fwd_ext(clnas_plan *p, const layer *l)
         clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
         ps.xcs = cx;
         ps.ycs = cy;
-        return clnas_maxpool_fwd(p->ctx, &ps, x, y);
+        return p->frozen ? clnas_maxpool_fwd_frozen(p->ctx, &ps, dt(p->ref_act, x.off), x, y)
+                         : clnas_maxpool_fwd(p->ctx, &ps, x, y);
     }
     case L_SHIFT: {
         clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
@@ -325,7 +326,8 @@ static clnas_status fwd_ext(clnas_plan *p, const layer *l)
     }
     case L_RELU: {
         clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
-        return clnas_relu_sl_fwd(p->ctx, &m, x, y);
+        return p->frozen ? clnas_relu_sl_fwd_frozen(p->ctx, &m, dt(p->ref_act, x.off), x, y)
+                         : clnas_relu_sl_fwd(p->ctx, &m, x, y);
     }
     case L_SUM: {
         clnas_status st = CLNAS_OK;
@@ -440,8 +442,8 @@ static clnas_status forward(clnas_plan *p)
             break;
         }
         case L_RELU:
-            if (p->relu_frozen) /* y = x where the reference input was > 0: relu_bwd's gate, overwriting */
-                st = clnas_relu_bwd_ex(ctx, tensor_size(ti) * (size_t)N, 1, dt(p->relu_ref, x.off), x, y, 0);
+            if (p->frozen) /* y = x where the reference input was > 0: relu_bwd's gate, overwriting */
+                st = clnas_relu_bwd_ex(ctx, tensor_size(ti) * (size_t)N, 1, dt(p->ref_act, x.off), x, y, 0);
             else
                 st = clnas_relu_fwd(ctx, tensor_size(ti) * (size_t)N, x, y);
             break;
@@ -507,6 +509,9 @@ static clnas_status bwd_ext(clnas_plan *p, int i, int S, clnas_dt g, size_t g_ld
     clnas_dt dy = dt(p->grad, plan_grad_off(p, root));
     clnas_dt x = ti ? dt(p->act, plan_act_off(p, l->in)) : dy, dx = ti ? dt(p->grad, plan_grad_off(p, l->in)) : dy;
     clnas_status st = CLNAS_OK;
+    /* frozen: the ReLUs' masks and the max pools' winners come from the reference input (the
+       depthwise convolution's weight gradient below still reads x itself) */
+    const clnas_dt xk = ti && p->frozen ? dt(p->ref_act, x.off) : x;
     switch (l->kind) {
     case L_DWCONV: {
         clnas_dwconv_shape ds;
@@ -522,7 +527,7 @@ static clnas_status bwd_ext(clnas_plan *p, int i, int S, clnas_dt g, size_t g_ld
         clnas_pool_shape_init(&ps, N, ti->c, ti->h, ti->w, l->k, l->stride, l->pad);
         ps.xcs = cx;
         ps.ycs = cy;
-        return want_dx ? clnas_maxpool_bwd(p->ctx, &ps, S, x, dy, dx, acc, dt(p->ws, 0)) : CLNAS_OK;
+        return want_dx ? clnas_maxpool_bwd(p->ctx, &ps, S, xk, dy, dx, acc, dt(p->ws, 0)) : CLNAS_OK;
     }
     case L_SHIFT: {
         clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
@@ -530,7 +535,7 @@ static clnas_status bwd_ext(clnas_plan *p, int i, int S, clnas_dt g, size_t g_ld
     }
     case L_RELU: {
         clnas_map_shape m = clnas_map_shape_make(N, ti->c, ti->h, ti->w, cx, cy);
-        return want_dx ? clnas_relu_sl_bwd(p->ctx, &m, S, x, dy, dx, acc) : CLNAS_OK;
+        return want_dx ? clnas_relu_sl_bwd(p->ctx, &m, S, xk, dy, dx, acc) : CLNAS_OK;
     }
     case L_SUM: {
         const float dys = p->alias_scale[l->out];
@@ -592,7 +597,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             clnas_conv_shape cs;
             clnas_conv_shape_init(&cs, N, ti->c, ti->h, ti->w, l->cout, l->k, l->stride, l->pad);
             cs.ycs = plan_stride_c(net, p->alias_root[l->out]);
-            clnas_dt mask = relu >= 0 ? dt(p->relu_frozen ? p->relu_ref : p->act, plan_act_off(p, tin)) : dt(NULL, 0);
+            clnas_dt mask = relu >= 0 ? dt(p->frozen ? p->ref_act : p->act, plan_act_off(p, tin)) : dt(NULL, 0);
             if (want_dx && st == CLNAS_OK) st = clnas_conv_bwd_data_ex(ctx, &cs, S, dt(p->params, l->w_off), dy, dx, acc, mask);
             if (st == CLNAS_OK && !p->skip_conv_wgrad) st = clnas_conv_bwd_weight(ctx, &cs, S, x, dy, clnas_dt_at(g, l->w_off), g_ld, ws);
             break;
@@ -608,7 +613,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             break;
         }
         case L_RELU:
-            if (p->relu_frozen) x = dt(p->relu_ref, x.off);
+            if (p->frozen) x = dt(p->ref_act, x.off);
             if (st == CLNAS_OK) st = clnas_relu_bwd_ex(ctx, tensor_size(ti) * (size_t)N, S, x, dy, dx, acc);
             break;
         case L_AVGPOOL: {
@@ -676,19 +681,19 @@ clnas_status clnas_plan_backward_host(clnas_plan *p, int S, const float *dlogits
     return st;
 }
 
-clnas_status clnas_plan_freeze_relu(clnas_plan *p, int on)
+clnas_status clnas_plan_freeze(clnas_plan *p, int on)
 {
     clnas_ctx *ctx = p->ctx;
-    p->relu_frozen = 0;
+    p->frozen = 0;
     if (!on) return CLNAS_OK;
     size_t bytes = p->net->act_per_sample * (size_t)p->batch * sizeof(float);
-    if (!p->relu_ref) {
-        clnas_status st = clnas_buf_alloc(ctx, bytes, &p->relu_ref);
+    if (!p->ref_act) {
+        clnas_status st = clnas_buf_alloc(ctx, bytes, &p->ref_act);
         if (st != CLNAS_OK) return st;
     }
-    CL_CHECK(ctx, clEnqueueCopyBuffer(ctx->queue, p->act, p->relu_ref, 0, 0, bytes, 0, NULL, NULL));
+    CL_CHECK(ctx, clEnqueueCopyBuffer(ctx->queue, p->act, p->ref_act, 0, 0, bytes, 0, NULL, NULL));
     ctx->n_fills++;
-    p->relu_frozen = 1;
+    p->frozen = 1;
     return CLNAS_OK;
 }
 

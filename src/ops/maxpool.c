@@ -2,7 +2,9 @@
  * and the OpenCL forward / backward over S seeds (cl/maxpool.cl). The backward recomputes
  * each window's winner from the forward input (once, into the caller's scratch, shared by the
  * S seeds) instead of keeping an index tensor from the forward: the plan then needs no
- * per-layer memory, and both passes use one argmax rule (window_argmax). */
+ * per-layer memory, and both passes use one argmax rule (window_argmax). The frozen forward
+ * (grasp, clnas_plan_freeze) takes each window's winner from a reference input the same way, and
+ * the backward given that reference input keeps its winners. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -63,6 +65,25 @@ void clnas_maxpool_fwd_ref(const clnas_pool_shape *s, const double *x, double *y
             }
 }
 
+void clnas_maxpool_argmax_ref(const clnas_pool_shape *s, const double *x, int *idx)
+{
+    const size_t NC = (size_t)s->n * s->c, hw = (size_t)s->h * s->w;
+    for (size_t p = 0; p < NC; p++)
+        for (int oh = 0; oh < s->hout; oh++)
+            for (int ow = 0; ow < s->wout; ow++) idx[(p * s->hout + oh) * s->wout + ow] = window_argmax_ref(s, x + p * hw, oh, ow);
+}
+
+void clnas_maxpool_fwd_frozen_ref(const clnas_pool_shape *s, const double *xref, const double *x, double *y)
+{
+    const size_t NC = (size_t)s->n * s->c, hw = (size_t)s->h * s->w;
+    for (size_t p = 0; p < NC; p++)
+        for (int oh = 0; oh < s->hout; oh++)
+            for (int ow = 0; ow < s->wout; ow++) {
+                const int am = window_argmax_ref(s, xref + p * hw, oh, ow);
+                y[(p * s->hout + oh) * s->wout + ow] = am >= 0 ? x[p * hw + (size_t)am] : -INFINITY;
+            }
+}
+
 void clnas_maxpool_bwd_ref(const clnas_pool_shape *s, const double *x, const double *dy, double *dx)
 {
     const size_t NC = (size_t)s->n * s->c, hw = (size_t)s->h * s->w;
@@ -110,6 +131,26 @@ clnas_status clnas_maxpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_
     const int NC = s->n * s->c;
     st = clnas_kernel_args(ctx, k, "mimiiiiiiiii", x.m, (int)x.off, y.m, (int)y.off, NC, s->c, s->xcs, s->ycs,
                            s->h, s->w, s->hout, s->wout);
+    if (st != CLNAS_OK) return st;
+    size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, (size_t)NC};
+    return clnas_launch(ctx, k, 3, gws, NULL);
+}
+
+clnas_status clnas_maxpool_fwd_frozen(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_dt xref, clnas_dt x,
+                                      clnas_dt y)
+{
+    clnas_status st = check_maxpool(ctx, s, 1, "clnas_maxpool_fwd_frozen");
+    if (st != CLNAS_OK) return st;
+    if (!xref.m || !x.m || !y.m) return clnas_set_error(ctx, CLNAS_E_INVALID_ARG, "clnas_maxpool_fwd_frozen: NULL buffer");
+    const size_t nx = (size_t)s->n * s->xcs * s->h * s->w;
+    if (!clnas_fits_int(xref.off, nx) || !clnas_fits_int(x.off, nx) ||
+        !clnas_fits_int(y.off, (size_t)s->n * s->ycs * s->hout * s->wout))
+        return clnas_set_error(ctx, CLNAS_E_SHAPE, "clnas_maxpool_fwd_frozen: offsets exceed INT_MAX");
+    cl_kernel k;
+    if ((st = mp_kernel(ctx, s, "maxpool_fwd_frozen", &k)) != CLNAS_OK) return st;
+    const int NC = s->n * s->c;
+    st = clnas_kernel_args(ctx, k, "mimimiiiiiiiii", xref.m, (int)xref.off, x.m, (int)x.off, y.m, (int)y.off, NC, s->c,
+                           s->xcs, s->ycs, s->h, s->w, s->hout, s->wout);
     if (st != CLNAS_OK) return st;
     size_t gws[3] = {(size_t)s->wout, (size_t)s->hout, (size_t)NC};
     return clnas_launch(ctx, k, 3, gws, NULL);

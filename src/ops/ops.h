@@ -153,7 +153,15 @@ clnas_status clnas_avgpool_bwd_skip(clnas_ctx *ctx, const clnas_pool_shape *s, i
  * found again from x (no index tensor is stored). dx is [S][N][C][H][W] like dy. */
 void clnas_maxpool_fwd_ref(const clnas_pool_shape *s, const double *x, double *y);
 void clnas_maxpool_bwd_ref(const clnas_pool_shape *s, const double *x, const double *dy, double *dx /* acc */);
+/* idx[n][c][oh][ow] = the winner (h*W + w in its plane) of every window, by that rule (-1: no tap). */
+void clnas_maxpool_argmax_ref(const clnas_pool_shape *s, const double *x, int *idx);
 clnas_status clnas_maxpool_fwd(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_dt x, clnas_dt y);
+/* The max pool frozen at a reference input xref (x's layout): y = x at the winner of the same
+ * window of xref (at x = xref the plain forward; elsewhere a gather, linear in x, whose gradient
+ * is clnas_maxpool_bwd given xref). grasp's Hessian-vector product (clnas_plan_freeze). */
+void clnas_maxpool_fwd_frozen_ref(const clnas_pool_shape *s, const double *xref, const double *x, double *y);
+clnas_status clnas_maxpool_fwd_frozen(clnas_ctx *ctx, const clnas_pool_shape *s, clnas_dt xref, clnas_dt x,
+                                      clnas_dt y);
 /* accumulate == 0 overwrites dx without reading it. ws: clnas_maxpool_workspace_floats(s)
  * floats of scratch (the windows' winners, as ints). */
 clnas_status clnas_maxpool_bwd(clnas_ctx *ctx, const clnas_pool_shape *s, int S, clnas_dt x, clnas_dt dy,
@@ -208,6 +216,10 @@ clnas_status clnas_shift_bwd(clnas_ctx *ctx, const clnas_map_shape *m, int S, cl
 clnas_status clnas_relu_sl_fwd(clnas_ctx *ctx, const clnas_map_shape *m, clnas_dt x, clnas_dt y);
 clnas_status clnas_relu_sl_bwd(clnas_ctx *ctx, const clnas_map_shape *m, int S, clnas_dt x, clnas_dt dy,
                                clnas_dt dx, int accumulate);
+/* The ReLU frozen at a reference input xref (x's layout and offsets' meaning): y = xref > 0 ? x : 0
+ * (clnas_relu_bwd_ref's gate; at x = xref it is clnas_relu_sl_fwd). Its backward is
+ * clnas_relu_sl_bwd given xref. */
+clnas_status clnas_relu_sl_fwd_frozen(clnas_ctx *ctx, const clnas_map_shape *m, clnas_dt xref, clnas_dt x, clnas_dt y);
 /* y = a*x + b*y over `nb` samples (S*N for gradients) of a slice; b == 0: y not read; a == 0:
  * x not read (so a == b == 0 zeroes y). */
 clnas_status clnas_axpby_sl(clnas_ctx *ctx, const clnas_map_shape *m, int nb, float a, clnas_dt x, float b, clnas_dt y);

@@ -80,6 +80,18 @@ clnas_status clnas_relu_sl_fwd(clnas_ctx *ctx, const clnas_map_shape *m, clnas_d
     return st == CLNAS_OK ? launch2(ctx, k, m, m->n) : st;
 }
 
+clnas_status clnas_relu_sl_fwd_frozen(clnas_ctx *ctx, const clnas_map_shape *m, clnas_dt xref, clnas_dt x, clnas_dt y)
+{
+    clnas_status st = check_map(ctx, m, m ? m->n : 0, m ? m->n : 0, x, y, "clnas_relu_sl_fwd_frozen");
+    if (st == CLNAS_OK) st = check_map(ctx, m, m->n, m->n, xref, y, "clnas_relu_sl_fwd_frozen (reference input)");
+    cl_kernel k;
+    if (st == CLNAS_OK) st = clnas_kernel_get(ctx, "slice.cl", "", "relu_sl_fwd_frozen", &k);
+    if (st == CLNAS_OK)
+        st = clnas_kernel_args(ctx, k, "mimiimiiii", xref.m, (int)xref.off, x.m, (int)x.off, m->xcs, y.m, (int)y.off,
+                               m->ycs, m->c, m->h * m->w);
+    return st == CLNAS_OK ? launch2(ctx, k, m, m->n) : st;
+}
+
 clnas_status clnas_relu_sl_bwd(clnas_ctx *ctx, const clnas_map_shape *m, int S, clnas_dt x, clnas_dt dy, clnas_dt dx,
                                int accumulate)
 {
