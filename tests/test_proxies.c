@@ -313,7 +313,7 @@ Test(proxies, rank_and_stats_end_to_end_with_resume)
     tu_write_file(path, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|\n"
                         "# a comment\n|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|\n"
                         "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n");
-    snprintf(cmd, sizeof cmd, "'%s' rank --metric params,flops,snip,naswot,jacob_cov --archs '%s' --batch 4 --out '%s' 2>&1",
+    snprintf(cmd, sizeof cmd, "'%s' rank --metric params,flops,snip,naswot,jacob_cov,synflow --archs '%s' --batch 4 --out '%s' 2>&1",
              CLNAS_BIN, path, csv);
     int rc = tu_run(cmd, &out);
     cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
@@ -563,6 +563,18 @@ Test(proxies, sampling_search_keeps_the_best)
     char line[700];
     snprintf(line, sizeof line, "seed 3: %s ", want);
     cr_expect(strstr(out, line) != NULL, "expected the largest of the sample, %s:\n%s", want, out);
+    free(out);
+    /* two members that rank alike (flops and params grow together here): the rank sum keeps the same one */
+    snprintf(cmd, sizeof cmd, "'%s' search --strategy sample --metric flops,params --sample 4 --seeds 3-3 --batch 4 2>&1", CLNAS_BIN);
+    rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+    cr_expect(strstr(out, line) != NULL, "rank sum of flops and params: expected %s:\n%s", want, out);
+    free(out);
+    /* az_nas is one member next to others (its aggregate), as in the stats ensemble */
+    snprintf(cmd, sizeof cmd, "'%s' search --strategy sample --metric synflow,az_nas --sample 3 --seeds 1-1 --batch 4 2>&1", CLNAS_BIN);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 0, "%s\n%s", cmd, out);
+    cr_expect(strstr(out, "seed 1: |") != NULL, "%s", out);
     clnas_nb201_table_destroy(t);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' search --strategy evolution --metric params 2>&1", CLNAS_BIN);

@@ -29,8 +29,17 @@
 #define PX_DARTS_LAYERS 8
 #define PX_AZ_BITS (1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY)
 
-/* The proxies of the fixed ensemble (rank sum, no accuracy used to choose or weight them). */
-static const int ENSEMBLE[] = {PX_FLOPS, PX_JACOB_COV, PX_SYNFLOW, PX_NASWOT, PX_ZICO};
+/* An ensemble member: a proxy column (its px_id), AZ-NAS's aggregate over the rows (PX_N) or
+   VKDNW's (PX_N + 1). */
+#define PX_AZ_AGG PX_N
+#define PX_VK_AGG (PX_N + 1)
+#define PX_NMEMBER (PX_N + 2)
+
+/* The members of the ensemble (rank sum, no weights): chosen by `stats --choose-ensemble` on rows
+ * 1-1000 of the 3,000-architecture seed-0 study and tested on its rows 1001-3000 (README,
+ * data/studies/PROVENANCE.md). Until 2026-12-03 it was flops, jacob_cov, synflow, naswot, zico,
+ * fixed from published values. */
+static const int ENSEMBLE[] = {PX_JACOB_COV, PX_SYNFLOW, PX_AZ_AGG};
 #define NENSEMBLE ((int)(sizeof ENSEMBLE / sizeof ENSEMBLE[0]))
 
 static int aznas_sidecar(const char *csv);
@@ -73,6 +82,20 @@ static int parse_metric(const char *cmd, const char *opt, const char *v, void *u
     return 1;
 }
 
+/* --metric of the sampling search: the mask as parse_metric makes it, and the list itself (its members) */
+typedef struct metric_list {
+    unsigned *mask;
+    const char *list;
+} metric_list;
+
+static int parse_metric_list(const char *cmd, const char *opt, const char *v, void *ud)
+{
+    metric_list *a = ud;
+    if (!parse_metric(cmd, opt, v, a->mask)) return 0;
+    a->list = v;
+    return 1;
+}
+
 static const char DEFS[] =
 "Zero-cost proxies (all on the NB201 network C=16 N=5 - with --space darts the genotype's NetworkCIFAR,\n"
 "C=32, 8 cells - of the data set's classes, PyTorch's default initialisation, BatchNorm in train mode,\n"
@@ -105,7 +128,6 @@ static const char DEFS[] =
 "  jacov_kaiming  VKDNW's jacov (its compute_jacov_score.py): jacob_cov on weights of its own, drawn\n"
 "             as VKDNW's init_model (Kaiming normal fan_in for conv and linear weights, zero biases,\n"
 "             BN gamma 1 beta 0), BatchNorm in train mode, the same images (batch 0)\n"
-"  ensemble   (rank and stats) sum of the ranks of flops, jacob_cov, synflow, naswot and zico\n"
 ;
 /* The rest of the definitions (one literal would pass the 4095 characters C99 guarantees). */
 static const char DEFS_AGG[] =
@@ -129,6 +151,8 @@ static const char DEFS_AGG[] =
 "             vkdnw) VKDNW's aggregate: log rank(flops) + log rank(az_expressivity) + log\n"
 "             rank(az_trainability) + log rank(jacov_kaiming, undefined = the column's minimum) +\n"
 "             log of the dense rank of vkdnw, average ranks over the rows present\n"
+"  ensemble   (rank and stats) sum of the average ranks of jacob_cov, synflow and az_nas (those\n"
+"             present): chosen on 1,000 architectures, tested on 2,000 others (README)\n"
 ;
 
 /* DEFS and DEFS_AGG, the --help footer of score, rank and search. */
@@ -886,11 +910,6 @@ static int read_rows(const char *path, px_table *t, int lo, int hi, int *total)
 
 static int read_table(const char *path, px_table *t) { return read_rows(path, t, 0, 0, NULL); }
 
-/* An ensemble member: a proxy column (its px_id), AZ-NAS's aggregate over the rows (PX_N) or
-   VKDNW's (PX_N + 1). */
-#define PX_AZ_AGG PX_N
-#define PX_VK_AGG (PX_N + 1)
-#define PX_NMEMBER (PX_N + 2)
 
 static int aznas_column(const px_table *t, double *out);
 static int vkdnw_agg_column(const px_table *t, double *out);
@@ -1347,38 +1366,66 @@ int clnas_proxies_stats_opts(const char *csv, const px_stats_opts *o)
 }
 
 /* ---------------------------------------------------------------- sampling search */
-/* Index of the best of n architectures scored on the proxies in mask (values [n][PX_N]): the
- * largest value for one proxy, the largest sum of average ranks (ascending) for several, as the
- * ensemble does; an architecture with an undefined member never wins. */
-static int best_of(const double *v, int n, unsigned mask)
+/* The members of a sampling search's --metric list, as the stats ensemble's: az_nas is one member
+ * (AZ-NAS's aggregate of its four columns), every other proxy its own; a word that names several
+ * (all) gives each of its proxies. Returns the count. */
+static int search_members(const char *list, int *ids)
 {
-    double *c = malloc((size_t)(PX_N + 1) * (n ? n : 1) * sizeof *c), *sum = c ? c + (size_t)PX_N * n : NULL;
-    const double *cols[PX_N];
-    int best = -1, m = 0;
-    const unsigned az = 1u << PX_FLOPS | 1u << PX_AZ_EXPRESSIVITY | 1u << PX_AZ_PROGRESSIVITY | 1u << PX_AZ_TRAINABILITY;
-    /* --metric az_nas: AZ-NAS's own aggregation (-inf members rank lowest), in its member order */
-    static const int az_ids[4] = {PX_FLOPS, PX_AZ_EXPRESSIVITY, PX_AZ_PROGRESSIVITY, PX_AZ_TRAINABILITY};
-    for (int k = 0; c && k < (mask == az ? 4 : PX_N); k++) {
-        int p = mask == az ? az_ids[k] : k;
-        if (!(mask & (1u << p))) continue;
-        for (int i = 0; i < n; i++) c[(size_t)m * n + i] = v[(size_t)i * PX_N + p];
-        cols[m] = c + (size_t)m * n;
-        m++;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    int m = 0;
+    for (char *save = NULL, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        unsigned mask = 0;
+        int tenas = 0, id = -1;
+        char err[256];
+        if (!strcmp(w, "az_nas")) id = PX_AZ_AGG;
+        for (int j = 0; j < PX_N && id < 0; j++) if (!strcmp(w, px_name(j))) id = j;
+        if (id < 0 && px_parse(w, &mask, &tenas, err, sizeof err) != 0) continue; /* parse_metric took the list */
+        for (int j = -1; j < PX_N; j++) {
+            int add = j < 0 ? id : (id < 0 && (mask & (1u << j)) ? j : -1), dup = 0;
+            if (add < 0) continue;
+            for (int k = 0; k < m; k++) dup |= ids[k] == add;
+            if (!dup && m < PX_NMEMBER) ids[m++] = add;
+        }
     }
-    if (c && mask == az) {
-        if (az_aggregate(n, cols, sum) == CLNAS_OK)
-            for (int i = 0; i < n; i++) if (best < 0 || sum[i] > sum[best]) best = i;
-    } else if (c && rank_sum(n, m, cols, sum)) { /* the ensemble's rule */
-        for (int i = 0; i < n; i++)
-            if (isfinite(sum[i]) && (best < 0 || sum[i] > sum[best])) best = i;
+    return m;
+}
+
+/* Index of the best of n architectures scored on the proxies (values [n][PX_N]) by the members
+ * ids[m]: the largest value of one member, the largest sum of average ranks (ascending) of several,
+ * as the stats ensemble ranks them; an architecture with an undefined member never wins. */
+static int best_of(const double *v, int n, const int *ids, int m)
+{
+    px_table t;
+    memset(&t, 0, sizeof t);
+    t.ncol = PX_N;
+    t.n = n;
+    for (int j = 0; j < PX_N; j++) t.id[j] = j;
+    const int w = PX_N + 3;
+    t.v = malloc((size_t)w * (n ? n : 1) * sizeof *t.v);
+    double *c = malloc((size_t)(m + 1) * (n ? n : 1) * sizeof *c), *sum = c ? c + (size_t)m * n : NULL;
+    const double *cols[PX_NMEMBER];
+    int best = -1, ok = t.v && c;
+    for (int i = 0; ok && i < n; i++) {
+        for (int j = 0; j < PX_N; j++) t.v[(size_t)i * w + j] = v[(size_t)i * PX_N + j];
+        for (int k = 0; k < 3; k++) t.v[(size_t)i * w + PX_N + k] = NAN;
     }
+    for (int k = 0; ok && k < m; k++) {
+        ok = member_values(&t, ids[k], c + (size_t)k * n);
+        cols[k] = c + (size_t)k * n;
+    }
+    if (ok && m == 1) memcpy(sum, cols[0], (size_t)n * sizeof *sum);
+    else if (ok) ok = rank_sum(n, m, cols, sum); /* the ensemble's rule */
+    for (int i = 0; ok && i < n; i++)
+        if (!isnan(sum[i]) && (best < 0 || sum[i] > sum[best])) best = i;
     free(c);
+    free(t.v);
     return best;
 }
 
 /* One search: n architectures drawn with seed, scored, the best's table row (or -1). */
-static int search_one(const px_cmd *p, clnas_ctx *ctx, const clnas_dataset *data, const clnas_nb201_table *t, int n,
-                      int seed, char *err, size_t len, int *row)
+static int search_one(const px_cmd *p, const char *list, clnas_ctx *ctx, const clnas_dataset *data,
+                      const clnas_nb201_table *t, int n, int seed, char *err, size_t len, int *row)
 {
     int *idx = malloc((size_t)n * sizeof *idx);
     double *v = malloc((size_t)n * PX_N * sizeof *v);
@@ -1394,7 +1441,8 @@ static int search_one(const px_cmd *p, clnas_ctx *ctx, const clnas_dataset *data
         rc = score_one(&q, ctx, data, &a, p->metric[0], &r, err, len, NULL);
         for (int k = 0; k < PX_N; k++) v[(size_t)i * PX_N + k] = r.value[k];
     }
-    int b = rc ? -1 : best_of(v, n, p->metric[0]);
+    int mem[PX_NMEMBER], m = search_members(list, mem);
+    int b = rc ? -1 : best_of(v, n, mem, m);
     *row = b >= 0 ? idx[b] : -1;
     free(idx);
     free(v);
@@ -1422,10 +1470,14 @@ int clnas_cmd_search_sample(int argc, char **argv)
     cli_init(&c, "search", "usage: clnas search --strategy sample --metric LIST [--sample N] [--seeds A-B] [options]\n\n"
                            "The simplest training-free search: N architectures drawn uniformly from NAS-Bench-201 (the seed\n"
                            "draws them, the weights and the images), each scored by the listed proxies (several: the\n"
-                           "largest sum of their ranks among the N), the best kept; its NB201 accuracies are printed.\n", defs());
+                           "largest sum of their ranks among the N, az_nas one member, as clnas stats's ensemble), the\n"
+                           "best kept; its NB201 accuracies are printed. The ensemble chosen on one 1,000-architecture\n"
+                           "sample and tested on 2,000 others (README): --metric jacob_cov,synflow,az_nas.\n", defs());
     cli_add_space(&c, &p.space);
     cli_add(&c, "strategy", &strategy);
-    cli_add_fn(&c, "metric", parse_metric, p.metric, "proxies to score with (several: rank sum)");
+    metric_list mlist = {p.metric, NULL};
+    cli_add_fn(&c, "metric", parse_metric_list, &mlist,
+               "proxies to score with (several: the sum of their ranks, az_nas counting as one member, as the stats ensemble)");
     cli_opt *s = cli_add_help(&c, "sample", &n, "architectures per search (default 100)");
     s->hi = 15625;
     cli_add_fn(&c, "seeds", cli_parse_seed_range, seeds, "one search per seed A..B (default 0)");
@@ -1466,7 +1518,7 @@ int clnas_cmd_search_sample(int argc, char **argv)
     for (int sd = seeds[0]; sd <= seeds[1]; sd++) {
         double t0 = clnas_now();
         int row = -1;
-        if (search_one(&p, ctx, data, t, n, sd, err, sizeof err, &row) != 0) { fprintf(stderr, "clnas search: %s\n", err); goto end; }
+        if (search_one(&p, mlist.list, ctx, data, t, n, sd, err, sizeof err, &row) != 0) { fprintf(stderr, "clnas search: %s\n", err); goto end; }
         if (row < 0) { fprintf(stderr, "clnas search: seed %d: every architecture's score is undefined\n", sd); goto end; }
         const clnas_nb201_row *w = clnas_nb201_table_row(t, row);
         double *ac = acc + 3 * (size_t)(sd - seeds[0]);

@@ -105,7 +105,7 @@ static int parse_args(int argc, char **argv, stats_args *a)
     cli_add(&c, "table", &a->table);
     cli_add_fn(&c, "rows", parse_rows, a->rows, "a proxy study: only its data rows A..B (1-based, file order), e.g. a held-out part")->given =
         &a->rows_given;
-    cli_add_help(&c, "ensemble", &a->ensemble, "a proxy study: the ensemble's members (default flops,jacob_cov,synflow,naswot,zico)");
+    cli_add_help(&c, "ensemble", &a->ensemble, "a proxy study: the ensemble's members (default jacob_cov,synflow,az_nas)");
     cli_add(&c, "choose-ensemble", &a->choose);
     int npos = 0, pr = cli_parse(&c, argc, argv, a->files, &npos);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : 2;
