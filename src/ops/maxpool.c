@@ -54,17 +54,6 @@ static int window_argmax_ref(const clnas_pool_shape *s, const double *xp, int oh
     return am;
 }
 
-void clnas_maxpool_fwd_ref(const clnas_pool_shape *s, const double *x, double *y)
-{
-    const size_t NC = (size_t)s->n * s->c, hw = (size_t)s->h * s->w;
-    for (size_t p = 0; p < NC; p++)
-        for (int oh = 0; oh < s->hout; oh++)
-            for (int ow = 0; ow < s->wout; ow++) {
-                const int am = window_argmax_ref(s, x + p * hw, oh, ow);
-                y[(p * s->hout + oh) * s->wout + ow] = am >= 0 ? x[p * hw + (size_t)am] : -INFINITY;
-            }
-}
-
 void clnas_maxpool_argmax_ref(const clnas_pool_shape *s, const double *x, int *idx)
 {
     const size_t NC = (size_t)s->n * s->c, hw = (size_t)s->h * s->w;
@@ -83,6 +72,9 @@ void clnas_maxpool_fwd_frozen_ref(const clnas_pool_shape *s, const double *xref,
                 y[(p * s->hout + oh) * s->wout + ow] = am >= 0 ? x[p * hw + (size_t)am] : -INFINITY;
             }
 }
+
+/* The plain forward is the frozen one whose reference input is its own. */
+void clnas_maxpool_fwd_ref(const clnas_pool_shape *s, const double *x, double *y) { clnas_maxpool_fwd_frozen_ref(s, x, x, y); }
 
 void clnas_maxpool_bwd_ref(const clnas_pool_shape *s, const double *x, const double *dy, double *dx)
 {
