@@ -245,6 +245,7 @@ struct clnas_plan {
     int profile;                 /* $CLNAS_PROFILE: finish after each op and add up times */
     double prof[2][L_NKINDS];    /* [fwd/bwd][layer_kind] seconds */
     long prof_n[2][L_NKINDS];
+    double *prof_layer;          /* $CLNAS_PROFILE=2: [2][nlayers] seconds per layer (fwd, bwd) */
 };
 
 /* Device backward of S <= plan->seeds seeds. Before calling, put the output gradients

@@ -236,7 +236,9 @@ clnas_status clnas_plan_create(clnas_ctx *ctx, const clnas_net *net, int batch, 
     CLNAS_TRY(clnas_buf_alloc(ctx, ws * F, &p->ws));
     if (pgrad) CLNAS_TRY(clnas_buf_alloc(ctx, pgrad * F, &p->pgrad));
     if ((st = plan_schedule(p)) != CLNAS_OK) goto fail;
-    p->profile = getenv("CLNAS_PROFILE") && atoi(getenv("CLNAS_PROFILE")) > 0;
+    p->profile = getenv("CLNAS_PROFILE") ? atoi(getenv("CLNAS_PROFILE")) : 0;
+    if (p->profile < 0) p->profile = 0;
+    if (p->profile >= 2 && !(p->prof_layer = calloc(2 * (size_t)net->nlayers, sizeof(double)))) p->profile = 1;
     p->bytes = (net->nparams + act + grad * (size_t)seeds + net->nstats + 1 + ws + pgrad) * F;
     *out = p;
     return CLNAS_OK;
@@ -258,7 +260,24 @@ void clnas_plan_destroy(clnas_plan *p)
                 if (p->prof_n[d][k])
                     fprintf(stderr, "  %s %-8s %9.4f s over %ld calls\n", d ? "backward" : "forward ", graph_kind_name((layer_kind)k),
                             p->prof[d][k], p->prof_n[d][k]);
+        if (p->prof_layer) {
+            fprintf(stderr, "clnas profile: seconds per layer (forward, backward), largest backward first\n");
+            const int n = p->net->nlayers;
+            char *done = calloc((size_t)n, 1);
+            for (int r = 0; done && r < n; r++) { /* selection by backward time: profiling only */
+                int best = -1;
+                for (int i = 0; i < n; i++)
+                    if (!done[i] && (best < 0 || p->prof_layer[n + i] > p->prof_layer[n + best])) best = i;
+                done[best] = 1;
+                const layer *l = &p->net->layers[best];
+                const tensor_desc *t = &p->net->tensors[l->out];
+                fprintf(stderr, "  %4d %-8s %-28s %3dx%-3dx%-3d %9.4f %9.4f\n", best, graph_kind_name(l->kind), l->name,
+                        t->c, t->h, t->w, p->prof_layer[best], p->prof_layer[n + best]);
+            }
+            free(done);
+        }
     }
+    free(p->prof_layer);
     clnas_buf_free(p->params);
     clnas_buf_free(p->act);
     clnas_buf_free(p->ref_act);
@@ -476,6 +495,7 @@ static clnas_status forward(clnas_plan *p)
             st = clnas_ctx_finish(ctx);
             p->prof[0][l->kind] += clnas_now() - tp;
             p->prof_n[0][l->kind]++;
+            if (p->prof_layer) p->prof_layer[i] += clnas_now() - tp;
         }
     }
     return st;
@@ -655,6 +675,7 @@ clnas_status clnas_plan_backward(clnas_plan *p, int S, clnas_dt g, size_t g_ld, 
             st = clnas_ctx_finish(ctx);
             p->prof[1][l->kind] += clnas_now() - tp;
             p->prof_n[1][l->kind]++;
+            if (p->prof_layer) p->prof_layer[net->nlayers + i] += clnas_now() - tp;
         }
     }
     return st;
