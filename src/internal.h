@@ -60,6 +60,7 @@ struct clnas_ctx {
      * own, not counted one by one); fills and copies; blocking reads and writes */
     unsigned long n_kernels, n_gemms, n_fills, n_transfers;
     int kernels_forced;         /* CLNAS_KERNELS_CPU/_GPU while `clnas tune` times that variant; else 0 */
+    unsigned vec_float;         /* CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT (0 if the query failed) */
 };
 
 /* Records a formatted message in ctx->err (if ctx is not NULL) and returns status. */

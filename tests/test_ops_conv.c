@@ -66,6 +66,31 @@ static void name(char *buf, size_t n, const char *what, const clnas_conv_shape *
 
 static void check_ok(clnas_ctx *ctx, clnas_status st) { cr_assert_eq(st, CLNAS_OK, "%s", clnas_ctx_errmsg(ctx)); }
 
+/* The specialised kernels come in two vector widths (CLNAS_CONV_VW: 8, or 16 = one AVX-512
+ * register, with two 8-wide rows per vector in the weight gradient); the device picks one,
+ * so every test of them runs both, whatever this machine's device would pick. The caller's
+ * own CLNAS_CONV_VW is restored by vw_restore. */
+static const int VWS[] = {8, 16};
+#define NVW 2
+static char vw_saved[16];
+static int vw_had;
+static void vw_set(int vw)
+{
+    if (!vw_saved[0] && !vw_had) {
+        const char *e = getenv("CLNAS_CONV_VW");
+        vw_had = e != NULL;
+        snprintf(vw_saved, sizeof vw_saved, "%s", e ? e : "-");
+    }
+    char b[8];
+    snprintf(b, sizeof b, "%d", vw);
+    setenv("CLNAS_CONV_VW", b, 1);
+}
+static void vw_restore(void)
+{
+    if (vw_had) setenv("CLNAS_CONV_VW", vw_saved, 1);
+    else unsetenv("CLNAS_CONV_VW");
+}
+
 /* Tolerance 1e-5 relative to max |ref|: inputs are exact floats in [-1, 1), the device sums
  * at most 64*9 = 576 (fwd, bwd_data) or 4*32*32 = 4096 (bwd_weight) products in float, whose
  * rounding error stays well below 1e-5 of the output scale (measured values are printed). */
@@ -75,7 +100,9 @@ Test(conv, fwd_matches_reference)
 {
     clnas_ctx *ctx = tu_ctx();
     double worst = 0;
+    for (int vi = 0; vi < NVW; vi++)
     for (size_t i = 0; i < NSHAPES; i++) {
+        vw_set(VWS[vi]);
         clnas_conv_shape s = mk(&SHAPES[i]);
         const size_t nx = xc(&s), ny = yc(&s), nw = wc(&s);
         double *x = rnd(nx, 100 + i), *w = rnd(nw, 200 + i), *ref = malloc(ny * sizeof(double)),
@@ -92,7 +119,7 @@ Test(conv, fwd_matches_reference)
         check_ok(ctx, clnas_conv_fwd(ctx, &s, clnas_dt_at(b, ox), clnas_dt_at(b, ow), clnas_dt_at(b, oy)));
         tu_read(ctx, buf, oy, ny, got);
         char what[128];
-        name(what, sizeof what, "conv_fwd", &s, 1);
+        name(what, sizeof what, VWS[vi] == 8 ? "conv_fwd vw8" : "conv_fwd vw16", &s, 1);
         double e = tu_rel_err(got, ref, ny);
         if (e > worst) worst = e;
         tu_expect_close(what, got, ref, ny, TOL);
@@ -103,6 +130,7 @@ Test(conv, fwd_matches_reference)
         clnas_buf_free(buf);
         free(x); free(w); free(ref); free(got);
     }
+    vw_restore();
     cr_log_info("conv_fwd: max relative error %.3g over %zu shapes", worst, NSHAPES);
     printf("conv_fwd: max relative error %.3g over %zu shapes\n", worst, NSHAPES);
 }
@@ -112,8 +140,10 @@ Test(conv, bwd_data_matches_reference)
     clnas_ctx *ctx = tu_ctx();
     double worst = 0;
     const int SEEDS[] = {1, 3};
+    for (int vi = 0; vi < NVW; vi++)
     for (size_t i = 0; i < NSHAPES; i++)
         for (size_t si = 0; si < 2; si++) {
+            vw_set(VWS[vi]);
             const int S = SEEDS[si];
             clnas_conv_shape s = mk(&SHAPES[i]);
             const size_t nx = xc(&s), ny = yc(&s), nw = wc(&s);
@@ -136,7 +166,7 @@ Test(conv, bwd_data_matches_reference)
                                               clnas_dt_at(b, odx)));
             tu_read(ctx, buf, odx, (size_t)S * nx, got);
             char what[128];
-            name(what, sizeof what, "conv_bwd_data", &s, S);
+            name(what, sizeof what, VWS[vi] == 8 ? "conv_bwd_data vw8" : "conv_bwd_data vw16", &s, S);
             double e = tu_rel_err(got, ref, (size_t)S * nx);
             if (e > worst) worst = e;
             tu_expect_close(what, got, ref, (size_t)S * nx, TOL);
@@ -146,6 +176,7 @@ Test(conv, bwd_data_matches_reference)
             clnas_buf_free(buf);
             free(w); free(dy); free(dx0); free(ref); free(got);
         }
+    vw_restore();
     cr_log_info("conv_bwd_data: max relative error %.3g", worst);
     printf("conv_bwd_data: max relative error %.3g\n", worst);
 }
@@ -158,8 +189,10 @@ Test(conv, bwd_data_ex_matches_reference)
     clnas_ctx *ctx = tu_ctx();
     double worst = 0;
     const int S = 2;
+    for (int vi = 0; vi < NVW; vi++)
     for (size_t i = 0; i < NSHAPES; i++)
         for (int mode = 0; mode < 3; mode++) {
+            vw_set(VWS[vi]);
             const int accumulate = mode == 1, masked = mode > 0;
             clnas_conv_shape s = mk(&SHAPES[i]);
             const size_t nx = xc(&s), ny = yc(&s), nw = wc(&s);
@@ -187,9 +220,10 @@ Test(conv, bwd_data_ex_matches_reference)
             check_ok(ctx, clnas_conv_bwd_data_ex(ctx, &s, S, clnas_dt_at(b, ow), clnas_dt_at(b, ody),
                                                  clnas_dt_at(b, odx), accumulate, masked ? clnas_dt_at(b, om) : none));
             tu_read(ctx, buf, odx, (size_t)S * nx, got);
-            char what[160];
+            char what[168];
             name(what, sizeof what, mode == 0 ? "conv_bwd_data_ex overwrite" : mode == 1 ? "conv_bwd_data_ex relu, accumulate"
                                                                                     : "conv_bwd_data_ex relu, overwrite", &s, S);
+            strcat(what, VWS[vi] == 8 ? " vw8" : " vw16");
             double e = tu_rel_err(got, ref, (size_t)S * nx);
             if (e > worst) worst = e;
             tu_expect_close(what, got, ref, (size_t)S * nx, TOL);
@@ -199,6 +233,7 @@ Test(conv, bwd_data_ex_matches_reference)
             clnas_buf_free(buf);
             free(w); free(dy); free(m); free(dx0); free(tmp); free(ref); free(got);
         }
+    vw_restore();
     printf("conv_bwd_data_ex: max relative error %.3g\n", worst);
 }
 
@@ -215,10 +250,11 @@ Test(conv, bwd_weight_matches_reference)
     const char *env = getenv("CLNAS_KERNEL_VARIANT");
     char saved[32];
     snprintf(saved, sizeof saved, "%s", env ? env : "");
-    for (int v = 0; v < 2; v++)
+    for (int v = 0; v < 3; v++) /* CPU-shaped with vectors of 8, of 16; GPU-shaped */
     for (size_t i = 0; i < NSHAPES; i++)
         for (size_t si = 0; si < 2; si++) {
-            setenv("CLNAS_KERNEL_VARIANT", v ? "gpu" : "cpu", 1);
+            setenv("CLNAS_KERNEL_VARIANT", v == 2 ? "gpu" : "cpu", 1);
+            vw_set(v == 1 ? 16 : 8);
             const int S = SEEDS[si];
             clnas_conv_shape s = mk(&SHAPES[i]);
             const size_t nx = xc(&s), ny = yc(&s), nw = wc(&s);
@@ -249,7 +285,8 @@ Test(conv, bwd_weight_matches_reference)
                 memcpy(got, all + (size_t)sd * g_ld, nw * sizeof(double));
                 name(what, sizeof what, "conv_bwd_weight", &s, S);
                 size_t l = strlen(what);
-                snprintf(what + l, sizeof what - l, " seed %d%s, %s-shaped", sd, nws ? " (split)" : "", v ? "gpu" : "cpu");
+                snprintf(what + l, sizeof what - l, " seed %d%s, %s", sd, nws ? " (split)" : "",
+                         v == 2 ? "gpu-shaped" : v == 1 ? "cpu-shaped vw16" : "cpu-shaped vw8");
                 double e = tu_rel_err(got, ref + (size_t)sd * nw, nw);
                 if (e > worst) worst = e;
                 tu_expect_close(what, got, ref + (size_t)sd * nw, nw, TOL);
@@ -262,6 +299,7 @@ Test(conv, bwd_weight_matches_reference)
         }
     if (env) setenv("CLNAS_KERNEL_VARIANT", saved, 1);
     else unsetenv("CLNAS_KERNEL_VARIANT");
+    vw_restore();
     cr_expect(split_seen > 0 && direct_seen > 0, "both reduction paths exercised (split %d, direct %d)",
               split_seen, direct_seen);
     cr_log_info("conv_bwd_weight: max relative error %.3g (split %d, direct %d)", worst, split_seen,

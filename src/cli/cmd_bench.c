@@ -60,7 +60,9 @@ static void print_kernels(const clnas_ctx *ctx)
 {
     const char *src = NULL;
     const int v = clnas_kernel_variant(ctx, &src);
-    printf("kernels: %s (%s)\n\n", clnas_kernels_name(v), src);
+    const char *vsrc = NULL;
+    const int vw = clnas_conv_vector_width(ctx, &vsrc);
+    printf("kernels: %s (%s); convolution vectors: %d floats (%s)\n\n", clnas_kernels_name(v), src, vw, vsrc);
 }
 
 static void print_overview(const clnas_ctx *ctx, const clnas_bench_overview *o)

@@ -229,6 +229,9 @@ clnas_status clnas_ctx_create(const char *device, clnas_ctx **out)
         return clnas_set_error(ctx, CLNAS_E_NO_DEVICE, "device %d disappeared while opening it", chosen);
     ctx->platform = u.p;
     ctx->device = u.d;
+    cl_uint vw = 0; /* a hint for kernel shapes only: a failed query means "no preference" */
+    if (clGetDeviceInfo(u.d, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, sizeof vw, &vw, NULL) != CL_SUCCESS) vw = 0;
+    ctx->vec_float = vw;
     cl_int e = CL_SUCCESS;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)u.p, 0};
     ctx->context = clCreateContext(props, 1, &u.d, NULL, NULL, &e);

@@ -429,6 +429,17 @@ int clnas_kernel_variant(const clnas_ctx *ctx, const char **source)
 
 int clnas_cpu_shaped(const clnas_ctx *ctx) { return clnas_kernel_variant(ctx, NULL) == CLNAS_KERNELS_CPU; }
 
+int clnas_conv_vector_width(const clnas_ctx *ctx, const char **source)
+{
+    const char *e = getenv("CLNAS_CONV_VW");
+    if (e && (strcmp(e, "8") == 0 || strcmp(e, "16") == 0)) {
+        if (source) *source = "env";
+        return atoi(e);
+    }
+    if (source) *source = "device";
+    return clnas_cpu_shaped(ctx) && ctx->vec_float >= 16 ? 16 : 8;
+}
+
 clnas_status clnas_lws_capped(clnas_ctx *ctx, cl_kernel k, size_t want, size_t *out)
 {
     size_t lim = 0;

@@ -115,6 +115,10 @@ void clnas_tune_ctx_init(clnas_ctx *ctx);
  * ("measuring"). A $CLNAS_KERNEL_VARIANT that is neither cpu nor gpu is ignored (the source then
  * says "default rule (CLNAS_KERNEL_VARIANT ignored)"). */
 int clnas_kernel_variant(const clnas_ctx *ctx, const char **source);
+/* Floats per vector of the specialised convolutions (cl/conv_fast.cl), 8 or 16: 16 on a
+ * CPU-shaped device whose preferred float vector width is 16 (AVX-512), else 8;
+ * $CLNAS_CONV_VW=8 or 16 overrides. *source (may be NULL) says which ("env", "device"). */
+int clnas_conv_vector_width(const clnas_ctx *ctx, const char **source);
 /* "cpu-shaped" / "gpu-shaped" for CLNAS_KERNELS_CPU / _GPU, "default rule" for CLNAS_KERNELS_RULE. */
 const char *clnas_kernels_name(int kernels);
 
