@@ -67,6 +67,7 @@
 #define CONV_FAST_ACC 16           /* rows x channels float8 sums per fwd / bwd_data work-item, at most */
 #define CONV_FAST_WIB3 1           /* input channels per bwd_weight work-item, K = 3 (9 float8 sums each) */
 #define CONV_FAST_WQB3 3           /* dy rows per bwd_weight work-item, K = 3 */
+#define CONV_FAST_WQB3_WIDE 2      /* ... with 16-float vectors (fast_config's wide) */
 #define CONV_FAST_WIB1 4           /* ... K = 1 */
 #define CONV_FAST_WQB1 4
 #define CONV_FAST_WTARGET 256      /* split the weight reduction until about this many work-items... */
@@ -276,9 +277,12 @@ static int rows_per_item(int h, int ob)
 
 /* Stride-1 "same" convolutions (K = 1 pad 0, K = 3 pad 1) over rows that are whole 8-float
  * vectors, and K = 3 pad 1 stride 2 over even heights and widths that are whole 16-float
- * vectors (output rows of whole 8-float vectors). Shape only (never the device), so the
- * workspace size agrees with the launch. */
-static fast_cfg fast_config(const clnas_conv_shape *s)
+ * vectors (output rows of whole 8-float vectors). wide = 1: the 16-float blocking (vectors of
+ * 16 where rows allow, two 8-wide rows per vector in the weight gradient, and then 2 dy rows
+ * per weight work-item at K = 3: 18 float16 sums, which fit AVX-512's 32 registers with the
+ * taps, where 27 spill). The device picks wide (fast_config_dev); the workspace size covers
+ * both (ws_need). */
+static fast_cfg fast_config(const clnas_conv_shape *s, int wide)
 {
     fast_cfg c = {0, 1, 1, 1, 1, 1, 1, 8, 0};
     if (s->ycs != s->cout) return c; /* an output slice: the generic kernels take its stride */
@@ -299,19 +303,18 @@ static fast_cfg fast_config(const clnas_conv_shape *s)
     c.qbw = s->k == 1 ? CONV_FAST_WQB1 : CONV_FAST_WQB3;
     c.rbf = rows_per_item(s->hout, c.obf);
     c.rbb = s->stride == 1 ? rows_per_item(s->h, c.obb) : 1;
+    if (wide && s->stride == 1) {
+        if (s->w % 16 == 0) c.vw = 16;
+        if (s->w == 8) c.wpair = 1;
+        if ((c.vw == 16 || c.wpair) && s->k == 3) c.qbw = CONV_FAST_WQB3_WIDE;
+    }
     return c;
 }
 
-/* fast_config plus the device's vector width (clnas_conv_vector_width): with 16, rows of a
- * multiple of 16 take float16 vectors in every kernel and the 8-wide rows' weight gradient
- * takes two rows per float16; the partition of the weight gradient stays the shape's. */
+/* fast_config with the device's vector width (clnas_conv_vector_width). */
 static fast_cfg fast_config_dev(clnas_ctx *ctx, const clnas_conv_shape *s)
 {
-    fast_cfg c = fast_config(s);
-    if (!c.ok || s->stride != 1 || clnas_conv_vector_width(ctx, NULL) != 16) return c;
-    if (s->w % 16 == 0) c.vw = 16;
-    if (s->w == 8) c.wpair = 1;
-    return c;
+    return fast_config(s, clnas_conv_vector_width(ctx, NULL) == 16);
 }
 
 static clnas_status fast_kernel(clnas_ctx *ctx, const clnas_conv_shape *s, const fast_cfg *c,
@@ -470,13 +473,19 @@ static int wgrad_parts(const clnas_conv_shape *s, int S, int *bchunk)
 }
 
 /* Scratch floats one conv_bwd_weight call with exactly S seeds uses: on a specialised shape the
- * larger of the two paths, since the kernel variant (clnas_cpu_shaped) picks the path at launch
- * and may change between sizing and launch (`clnas tune` times both on one plan). */
+ * largest of the paths (generic, specialised at either vector width), since the kernel variant
+ * and width are picked at launch and may change between sizing and launch (`clnas tune` times
+ * both variants on one plan). */
 static size_t ws_need(const clnas_conv_shape *s, const fast_cfg *fc, int S)
 {
     int chunk;
     const int Pg = wgrad_parts(s, S, &chunk);
-    const int Pf = fc->ok ? fast_wparts(s, fc, S, &chunk) : 1;
+    int Pf = 1;
+    if (fc->ok) {
+        const fast_cfg wide = fast_config(s, 1); /* the blocking of a 16-wide device */
+        const int P8 = fast_wparts(s, fc, S, &chunk), P16 = fast_wparts(s, &wide, S, &chunk);
+        Pf = P8 > P16 ? P8 : P16;
+    }
     const int P = Pf > Pg ? Pf : Pg;
     return P > 1 ? (size_t)P * S * w_count(s) : 0;
 }
@@ -487,7 +496,7 @@ static size_t ws_need(const clnas_conv_shape *s, const fast_cfg *fc, int S)
 size_t clnas_conv_workspace_floats(const clnas_conv_shape *s, int S)
 {
     if (!shape_ok(s) || S < 1) return 0;
-    const fast_cfg fc = fast_config(s);
+    const fast_cfg fc = fast_config(s, 0);
     size_t m = 0;
     for (int k = 1; k <= S; k++) {
         const size_t v = ws_need(s, &fc, k);
