@@ -46,6 +46,16 @@ static void print_sgemm(const clnas_bench_overview *o)
                h->coretype_env[0] ? ", OPENBLAS_CORETYPE=" : "", h->coretype_env);
     else
         printf("host BLAS: none (%s): no OpenBLAS ratios\n", h->why);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* OpenBLAS falls back to a generic kernel on CPU models newer than its release (seen here:
+     * Prescott, 50 GFLOP/s, on an AVX-512 Xeon whose SkylakeX kernel reached 200-300). */
+    if (o->have_host && !h->coretype_env[0] && __builtin_cpu_supports("avx512f") &&
+        (strcmp(h->core, "Prescott") == 0 || strcmp(h->core, "Core2") == 0 || strcmp(h->core, "Nehalem") == 0 ||
+         strcmp(h->core, "Sandybridge") == 0 || strcmp(h->core, "Haswell") == 0))
+        printf("note: this CPU has AVX-512 but OpenBLAS chose its %s kernel (it does not know the model), so the\n"
+               "      OpenBLAS rate and the /OpenBLAS column understate the CPU: rerun with OPENBLAS_CORETYPE=SkylakeX\n",
+               h->core);
+#endif
     char b1[32], b2[32];
     printf("%-28s %18s %18s %18s\n", "SGEMM, GFLOP/s (median)", "OpenBLAS (host)", "CLBlast (device)", "CLBlast/OpenBLAS");
     printf("%-28s %18.1f %18.1f %18s\n", "1024x1024x1024", o->host_1024, o->sgemm_1024,
