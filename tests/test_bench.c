@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "bench/bench.h"
 #include "clnas/score.h"
 #include "model/graph.h"
@@ -354,6 +355,50 @@ Test(bench, default_json_has_openblas_ratio_and_torch_reason, .timeout = 300)
     cr_expect(json_is_null(json_object_get(t, "result")) && strstr(json_string_value(json_object_get(t, "reason")),
                                                                    "/nonexistent/bench_torch.py"), "%s", out);
     json_decref(j);
+    free(out);
+}
+
+/* --rounds R alternates clnas and the PyTorch side R times: R ratio triples and, per row, their
+ * median. The PyTorch side here is a stand-in (a shell script printing fixed times through
+ * $CLNAS_PYTHON), so only clnas's times vary. --rounds without --torch is refused. */
+Test(bench, torch_rounds_give_per_round_ratios_and_medians, .timeout = 300)
+{
+    char script[] = "/tmp/clnas_fake_torch_XXXXXX";
+    const int fd = mkstemp(script);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "cat <<'EOF'\n{\"torch\": {\"version\": \"fake\", \"device_name\": \"none\", \"threads\": 1},\n"
+               " \"comparison\": [{\"torch_s\": 1.0}, {\"torch_s\": 2.0}, {\"torch_s\": 0.5}]}\nEOF\n");
+    fclose(f);
+    char args[512], *out = NULL;
+    snprintf(args, sizeof args, "bench --batch 8 --repeat 1 --json --torch --rounds 3 --torch-script %s", script);
+    int rc = run_env("CLNAS_PYTHON=/bin/sh", args, 0, &out);
+    unlink(script);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_t *j = parse_object(out);
+    const json_t *r = json_object_get(j, "torch_rounds");
+    cr_assert(json_is_object(r), "no torch_rounds:\n%s", out);
+    cr_expect_eq(json_integer_value(json_object_get(r, "rounds")), 3);
+    const json_t *ratios = json_object_get(r, "ratios"), *med = json_object_get(r, "median");
+    cr_assert(json_array_size(ratios) == 3 && json_array_size(med) == 3, "%s", out);
+    for (size_t i = 0; i < 3; i++) {
+        double v[3];
+        for (size_t k = 0; k < 3; k++) {
+            v[k] = json_number_value(json_array_get(json_array_get(ratios, k), i));
+            cr_expect(v[k] > 0 && isfinite(v[k]), "round %zu row %zu: %g", k, i, v[k]);
+        }
+        /* the median of three: the one that is neither strictly the smallest nor the largest */
+        const double m = json_number_value(json_array_get(med, i));
+        int below = 0, above = 0, equal = 0;
+        for (size_t k = 0; k < 3; k++) below += v[k] < m, above += v[k] > m, equal += v[k] == m;
+        cr_expect(equal >= 1 && below <= 1 && above <= 1, "row %zu: median %g, rounds %g %g %g", i, m, v[0], v[1], v[2]);
+    }
+    json_decref(j);
+    free(out);
+    rc = run("bench --rounds 2", &out);
+    cr_expect_eq(rc, 2, "%s", out);
+    cr_expect(strstr(out, "--rounds goes with --torch") != NULL, "%s", out);
     free(out);
 }
 

@@ -321,7 +321,7 @@ static json_t *json_scaling(const clnas_bench_scale_row *rows, int n)
 /* ---------------- the command ---------------- */
 
 static const char USAGE[] =
-"usage: clnas bench [--device D] [--repeat N] [--batch B] [--seeds-in-flight S] [--json]\n"
+"usage: clnas bench [--device D] [--repeat N] [--batch B] [--seeds-in-flight S] [--torch [--rounds R]] [--json]\n"
 "       clnas bench --shapes [--device D] [--repeat N] [--batch B] [--seeds-in-flight S] [--json]\n"
 "       clnas bench --scaling [--scaling-max-batch M] [--no-full] [--device D] [--repeat N] [--seeds-in-flight S] [--json]\n"
 "       clnas bench --space darts [...]   (one DARTS search candidate: see clnas bench --space darts --help)\n"
@@ -336,7 +336,8 @@ static const char USAGE[] =
 "multiply-add = 2) and the achieved rate as a fraction of the SGEMM rate of CLBlast on the device and\n"
 "of OpenBLAS on the host (loaded at run time: libopenblas0-pthread; the kernel it runs is named), with\n"
 "both SGEMM rates side by side. --torch also runs tools/bench_torch.py's PyTorch side (same batch and\n"
-"repeats; /usr/bin/python3 or $CLNAS_PYTHON) and prints PyTorch/clnas time ratios.\n"
+"repeats; /usr/bin/python3 or $CLNAS_PYTHON) and prints PyTorch/clnas time ratios; --rounds R repeats\n"
+"clnas-then-PyTorch R times in turn and prints every round's ratios and their medians.\n"
 "\n"
 "--shapes: every distinct convolution shape of the NTK proxy supernet (batch B, the NTK's seeds in\n"
 "  flight) and of the linear-region proxy (batch 1000, forward only), read off the networks: GFLOP/s of\n"
@@ -364,6 +365,7 @@ typedef struct bench_args {
     const char *torch_script;
     const char *devices;
     int throughput, sample;
+    int rounds; /* --torch: alternations of clnas and PyTorch */
 } bench_args;
 
 /* 0: parsed; otherwise the exit status (0 after --help, 2 for a usage error) + 100. */
@@ -391,6 +393,11 @@ static int parse(int argc, char **argv, bench_args *a, int *reps_given)
     cli_add_help(&c, "torch", &a->torch, "default mode: also time the same kappas and R in PyTorch (tools/bench_torch.py,\n"
                                          "/usr/bin/python3 with python3-torch) and print the ratios");
     cli_add_help(&c, "torch-script", &a->torch_script, "--torch: the bench_torch.py to run (default: the source tree's)");
+    o = cli_add_help(&c, "rounds", &a->rounds, "--torch: measure clnas, then PyTorch, R times in turn (default 1) and report\n"
+                                               "each round's ratios and their median: on a machine whose speed drifts\n"
+                                               "(shared hosts) a ratio from one round can be off by tens of percent");
+    o->lo = 1;
+    o->hi = 100;
     cli_add_fn(&c, "seeds", cli_parse_deprecated_seeds, &a->seeds, NULL)->hidden = 1;
     const int pr = cli_parse(&c, argc, argv, NULL, NULL);
     return pr == CLI_OK ? 0 : 100 + (pr == CLI_HELP ? 0 : 2);
@@ -498,6 +505,59 @@ static int json_torch(json_t *top, const clnas_bench_overview *o, json_t *tj, co
                                        "rows", rows));
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+    const double u = *(const double *)x, v = *(const double *)y;
+    return (u > v) - (u < v);
+}
+
+/* --rounds R > 1: rounds 2..R of clnas then PyTorch after the first; ratio[r][i] = PyTorch / clnas
+ * of row i in round r. Prints each round and the medians; adds "rounds" to js when given. 0 on
+ * success; 1 when a round failed (the message is printed). */
+static int more_rounds(clnas_ctx *ctx, const clnas_dataset *data, const bench_args *a, double (*ratio)[3], json_t *js)
+{
+    for (int r = 1; r < a->rounds; r++) {
+        clnas_bench_overview ov;
+        char why[2048] = "";
+        if (clnas_bench_overview_run(ctx, data, a->batch, a->seeds, a->reps, &ov) != CLNAS_OK) {
+            fprintf(stderr, "clnas bench: round %d: %s\n", r + 1, clnas_ctx_errmsg(ctx));
+            return 1;
+        }
+        json_t *t = run_torch(a, why, sizeof why);
+        if (!t) {
+            fprintf(stderr, "clnas bench: round %d: PyTorch side not measured: %s\n", r + 1, why);
+            return 1;
+        }
+        const double c[3] = {ov.kappa[0].total, ov.kappa[1].total, ov.lr_s};
+        for (int i = 0; i < 3; i++) {
+            const double ts = torch_row_s(t, (size_t)i);
+            ratio[r][i] = ts > 0 && c[i] > 0 ? ts / c[i] : 0;
+        }
+        json_decref(t);
+        if (!js) {
+            printf("round %d: PyTorch/clnas %.2fx (supernet kappa), %.2fx (single-path kappa), %.2fx (R)\n", r + 1,
+                   ratio[r][0], ratio[r][1], ratio[r][2]);
+            fflush(stdout);
+        }
+    }
+    double med[3];
+    json_t *arr = js ? json_array() : NULL;
+    for (int i = 0; i < 3; i++) {
+        double v[100];
+        for (int r = 0; r < a->rounds; r++) v[r] = ratio[r][i];
+        qsort(v, (size_t)a->rounds, sizeof v[0], cmp_double);
+        med[i] = a->rounds % 2 ? v[a->rounds / 2] : 0.5 * (v[a->rounds / 2 - 1] + v[a->rounds / 2]);
+    }
+    for (int r = 0; arr && r < a->rounds; r++)
+        if (json_array_append_new(arr, json_pack("[f, f, f]", ratio[r][0], ratio[r][1], ratio[r][2])) != 0) return 1;
+    if (js)
+        return put(js, "torch_rounds", json_pack("{s:i, s:o, s:[f, f, f]}", "rounds", a->rounds, "ratios", arr,
+                                                 "median", med[0], med[1], med[2])) ? 0 : 1;
+    printf("median of %d rounds, PyTorch/clnas: %.2fx (supernet kappa), %.2fx (single-path kappa), %.2fx (R)\n",
+           a->rounds, med[0], med[1], med[2]);
+    return 0;
+}
+
 static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_args *a, json_t *js)
 {
     clnas_bench_overview ov;
@@ -506,16 +566,34 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
         return 1;
     }
     char why[2048] = "";
+    double ratio[100][3];
+    const double c[3] = {ov.kappa[0].total, ov.kappa[1].total, ov.lr_s};
     if (!js) { /* clnas's own numbers first: the PyTorch side can take minutes */
         print_overview(ctx, &ov);
         fflush(stdout);
         json_t *t = a->torch ? run_torch(a, why, sizeof why) : NULL;
         if (a->torch) print_torch(&ov, t, why);
+        for (int i = 0; t && i < 3; i++) {
+            const double ts = torch_row_s(t, (size_t)i);
+            ratio[0][i] = ts > 0 && c[i] > 0 ? ts / c[i] : 0;
+        }
+        const int more = t && a->rounds > 1;
         json_decref(t);
+        if (more) {
+            printf("\nrounds (clnas, then PyTorch, in turn; same settings):\nround 1: PyTorch/clnas %.2fx (supernet kappa), "
+                   "%.2fx (single-path kappa), %.2fx (R)\n", ratio[0][0], ratio[0][1], ratio[0][2]);
+            fflush(stdout);
+            return more_rounds(ctx, data, a, ratio, NULL);
+        }
         return 0;
     }
     json_t *tj = a->torch ? run_torch(a, why, sizeof why) : NULL;
+    for (int i = 0; tj && i < 3; i++) {
+        const double ts = torch_row_s(tj, (size_t)i);
+        ratio[0][i] = ts > 0 && c[i] > 0 ? ts / c[i] : 0;
+    }
     const int ok = json_overview(js, &ov) && (!a->torch || json_torch(js, &ov, tj, why)) &&
+                   (!tj || a->rounds < 2 || more_rounds(ctx, data, a, ratio, js) == 0) &&
                    clnas_json_print(stdout, js) == 0;
     json_decref(tj);
     if (!ok) fprintf(stderr, "clnas bench: cannot write the result (out of memory, or standard output failed)\n");
@@ -526,7 +604,7 @@ int clnas_cmd_bench(int argc, char **argv)
 {
     if (cli_argv_space_is(argc, argv, "asvit")) return clnas_cmd_bench_asvit(argc, argv);
     if (cli_wants_darts(argc, argv)) return clnas_cmd_bench_darts(argc, argv);
-    bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0, 0, NULL, NULL, 0, 6};
+    bench_args a = {NULL, 5, 72, 0, 1000000, 0, 0, 0, 0, 0, NULL, NULL, 0, 6, 1};
     int reps_given = 0;
     const int pr = parse(argc, argv, &a, &reps_given);
     if (pr) return pr - 100;
@@ -534,6 +612,10 @@ int clnas_cmd_bench(int argc, char **argv)
         return cli_bench_throughput(a.devices, a.device, a.sample, reps_given ? a.reps : 3, a.batch, a.seeds, a.json);
     if (a.devices) {
         fprintf(stderr, "clnas bench: --devices goes with --throughput (the other modes time one device: --device)\n");
+        return 2;
+    }
+    if (a.rounds > 1 && (!a.torch || a.shapes || a.scaling)) {
+        fprintf(stderr, "clnas bench: --rounds goes with --torch in the default mode (it alternates clnas and PyTorch)\n");
         return 2;
     }
     char err[1024];

@@ -69,6 +69,7 @@ static const cli_def REGISTRY[] = {
     {"quiet", NULL, CLI_FLAG, 0, 0, "no progress on stderr (progress is shown only on a terminal anyway)"},
     {"reference", NULL, CLI_FLAG, 0, 0, "compute on the double-precision host reference, not the device (small networks)"},
     {"repeat", "K", CLI_INT, 1, 64, "repeats (default 3)"},
+    {"rounds", "R", CLI_INT, 1, 100, "alternations of the compared measurements"},
     {"reset", NULL, CLI_FLAG, 0, 0, "delete the stored result"},
     {"sample", "N", CLI_INT, 1, 1000000, "N architectures drawn uniformly without replacement (--seed)"},
     {"scaling", NULL, CLI_FLAG, 0, 0, "time kappa over batch sizes and network sizes"},
