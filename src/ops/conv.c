@@ -19,9 +19,9 @@
  * (PoCL on AVX-512) rows whose width is a multiple of 16 take float16 in every kernel, and the
  * 8-wide rows' weight gradient takes two rows per float16 (WPAIR); elsewhere float8.
  * `clnas bench --shapes`, 2-core AVX-512 Xeon, PoCL, batch 72, 8 seeds, same session:
- * 6->6 16x16 K=3 fwd / data / weight 72 / 81 / 52 -> 147 / 167 / 92 GFLOP/s; 12->12 8x8
- * weight 55 -> 81; 3->3 32x32 weight 51 -> 79; all convolutions of a supernet kappa
- * 0.73 s -> 0.47 s. $CLNAS_CONV_VW=8 or 16 overrides the rule.
+ * 6->6 16x16 K=3 fwd / data / weight 72 / 81 / 52 -> 147 / 167 / 92 GFLOP/s, and the weight
+ * 114-141 with 2 dy rows per item (CONV_FAST_WQB3_WIDE); 12->12 8x8 weight 55 -> 109-128;
+ * all convolutions of a supernet kappa 0.73 s -> 0.47 s. $CLNAS_CONV_VW=8 or 16 overrides.
  * Zero padding comes from guarded loads of the row neighbours: no padded copies.
  * bwd_weight takes this path with the CPU-shaped kernel variant only (clnas_cpu_shaped): its
  * float8 sums per work-item would spill registers on a GPU, where the generic kernel's small
