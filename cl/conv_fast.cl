@@ -60,8 +60,8 @@
 #define VSHR(t, xr) (float8)(t.s1, t.s2, t.s3, t.s4, t.s5, t.s6, t.s7, xr)
 #define VHSUM(a) hsum8(a)
 #elif CV_VW == 16
-#if CV_S != 1 || CV_W % 16 != 0
-#error "conv_fast.cl: CV_VW = 16 needs stride 1 and CV_W % 16 == 0"
+#if CV_W % (16 * CV_S) != 0
+#error "conv_fast.cl: CV_VW = 16 needs output rows that are whole 16-float vectors (CV_W % (16 * CV_S) == 0)"
 #endif
 #define VF float16
 #define VLOADV vload16
@@ -101,7 +101,7 @@ inline float hsum8(const float8 a)
 #define NWC (CV_WO / CV_VW) /* CV_VW-pixel output chunks per row */
 
 /* The three horizontal taps of the input row at p = row start + CV_S*ow0 for the outputs
- * ow0 .. ow0+CV_VW-1 (stride 2: ow0 .. ow0+7): t_kw lane j = x[CV_S*(ow0+j) - PAD + kw], zero outside the row. For K = 1
+ * ow0 .. ow0+CV_VW-1: t_kw lane j = x[CV_S*(ow0+j) - PAD + kw], zero outside the row. For K = 1
  * only t1 is used. */
 #if CV_S == 1
 #define ROW_TAPS(p, ow0, t0, t1, t2)                                                        \
@@ -114,7 +114,7 @@ inline float hsum8(const float8 a)
             t2 = VSHR(t1, xr_);                                                             \
         }                                                                                   \
     } while (0)
-#else
+#elif CV_VW == 8
 #define ROW_TAPS(p, ow0, t0, t1, t2)                                                        \
     do {                                                                                    \
         const float16 v_ = vload16(0, (p));                                                 \
@@ -122,6 +122,15 @@ inline float hsum8(const float8 a)
         t0 = (float8)(xl_, v_.s1, v_.s3, v_.s5, v_.s7, v_.s9, v_.sb, v_.sd);                \
         t1 = v_.even;                                                                       \
         t2 = v_.odd;                                                                        \
+    } while (0)
+#else /* stride 2, 16 outputs from 32 input floats: t0 lane j = x[2j - 1] = t2 lane j - 1 */
+#define ROW_TAPS(p, ow0, t0, t1, t2)                                                        \
+    do {                                                                                    \
+        const float16 a_ = vload16(0, (p)), b_ = vload16(1, (p));                           \
+        const float xl_ = (ow0) > 0 ? (p)[-1] : 0.0f;                                       \
+        t1 = (float16)(a_.even, b_.even);                                                   \
+        t2 = (float16)(a_.odd, b_.odd);                                                     \
+        t0 = VSHL(xl_, t2);                                                                 \
     } while (0)
 #endif
 
@@ -239,14 +248,16 @@ __kernel void conv_fast_bwd_data(__global const float *in, int inoff, __global c
  * channels: the even columns 2j see dy column j through kw = 1, the odd ones 2j+1 see
  * dy columns j+1 (kw = 0) and j (kw = 2); the two halves are interleaved at the store.
  * in = dy [nb][CV_COUT][H/2][W/2], out = dx [nb][CV_CIN][H][W], nb = S*N.
- * NDRange 1-D, exact: gid = ((b*(CV_CIN/COB_B) + ob)*CV_H + ih)*NWC + c (NWC = W/16). */
+ * NDRange 1-D, exact: gid = ((b*(CV_CIN/COB_B) + ob)*CV_H + ih)*NWC8 + c (NWC8 = W/16; 8 dy
+ * columns per work-item whatever CV_VW is). */
 __kernel void conv_fast_bwd_data(__global const float *in, int inoff, __global const float *w,
                                  int woff, __global float *out, int outoff, int nb,
                                  __global const float *mask, int moff, int mN, int mask_m, int accum)
 {
     const int gid = (int)get_global_id(0);
-    const int c = gid % NWC;
-    int t = gid / NWC;
+    const int NWC8 = CV_WO / 8;
+    const int c = gid % NWC8;
+    int t = gid / NWC8;
     const int ih = t % CV_H;
     t /= CV_H;
     const int ob = t % (CV_CIN / COB_B);

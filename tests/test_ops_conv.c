@@ -33,8 +33,10 @@ static const shp SHAPES[] = {
     {2, 3, 16, 16, 6, 1, 1, 0}, {2, 5, 8, 24, 7, 3, 1, 1},  {1, 20, 8, 16, 36, 3, 1, 1},
     {2, 17, 8, 8, 19, 1, 1, 0}, {1, 4, 16, 8, 2, 3, 1, 1},
     /* ... and so do K = 3 pad 1 stride 2 over even heights and widths that are multiples of
-     * 16: the reduction convs (C -> 2C), a non-square one, odd channel counts */
+     * 16: the reduction convs (C -> 2C), a non-square one, odd channel counts, and a width of
+     * 64, whose output rows are two float16s (the left neighbour of the second one is real) */
     {2, 3, 32, 32, 6, 3, 2, 1}, {2, 6, 16, 16, 12, 3, 2, 1}, {1, 5, 8, 32, 3, 3, 2, 1},
+    {1, 3, 8, 64, 5, 3, 2, 1},
 };
 #define NSHAPES (sizeof SHAPES / sizeof SHAPES[0])
 

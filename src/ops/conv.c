@@ -277,10 +277,10 @@ static int rows_per_item(int h, int ob)
 
 /* Stride-1 "same" convolutions (K = 1 pad 0, K = 3 pad 1) over rows that are whole 8-float
  * vectors, and K = 3 pad 1 stride 2 over even heights and widths that are whole 16-float
- * vectors (output rows of whole 8-float vectors). wide = 1: the 16-float blocking (vectors of
- * 16 where rows allow, two 8-wide rows per vector in the weight gradient, and then 2 dy rows
- * per weight work-item at K = 3: 18 float16 sums, which fit AVX-512's 32 registers with the
- * taps, where 27 spill). The device picks wide (fast_config_dev); the workspace size covers
+ * vectors (output rows of whole 8-float vectors). wide = 1: the 16-float blocking: float16
+ * where output rows are whole float16s (stride 2: width % 32; its backward-data stays 8 wide),
+ * two 8-wide rows per vector in the weight gradient, and then 2 dy rows per weight work-item
+ * at K = 3: 18 float16 sums, which fit AVX-512's 32 registers with the taps, where 27 spill). The device picks wide (fast_config_dev); the workspace size covers
  * both (ws_need). */
 static fast_cfg fast_config(const clnas_conv_shape *s, int wide)
 {
@@ -303,9 +303,9 @@ static fast_cfg fast_config(const clnas_conv_shape *s, int wide)
     c.qbw = s->k == 1 ? CONV_FAST_WQB1 : CONV_FAST_WQB3;
     c.rbf = rows_per_item(s->hout, c.obf);
     c.rbb = s->stride == 1 ? rows_per_item(s->h, c.obb) : 1;
-    if (wide && s->stride == 1) {
-        if (s->w % 16 == 0) c.vw = 16;
-        if (s->w == 8) c.wpair = 1;
+    if (wide) {
+        if (s->w % (16 * s->stride) == 0) c.vw = 16;
+        if (s->stride == 1 && s->w == 8) c.wpair = 1;
         if ((c.vw == 16 || c.wpair) && s->k == 3) c.qbw = CONV_FAST_WQB3_WIDE;
     }
     return c;
@@ -363,7 +363,8 @@ static clnas_status fast_rows(clnas_ctx *ctx, const clnas_conv_shape *s, const f
     /* one work-item per 8 outputs of RB rows (16 dx columns of a row for the stride-2 backward) */
     const int oc = trans ? s->cin : s->cout, ob = trans ? c->obb : c->obf;
     const int rows = trans ? s->h / c->rbb : s->hout / c->rbf, cols = trans ? s->w : s->wout;
-    size_t gws = (size_t)nb * (size_t)(oc / ob) * rows * (size_t)(cols / (c->vw * (trans ? s->stride : 1))), lws;
+    const int vw = trans && s->stride == 2 ? 8 : c->vw; /* the stride-2 backward-data is 8 dy columns wide */
+    size_t gws = (size_t)nb * (size_t)(oc / ob) * rows * (size_t)(cols / (vw * (trans ? s->stride : 1))), lws;
     if ((st = pick_div_lws(ctx, k, gws, fast_lws_cap(ctx), &lws)) != CLNAS_OK) return st;
     return clnas_launch(ctx, k, 1, &gws, &lws);
 }
