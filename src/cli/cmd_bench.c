@@ -468,6 +468,16 @@ static double torch_row_s(json_t *tj, size_t i)
     return json_is_number(v) ? json_number_value(v) : -1;
 }
 
+/* PyTorch time / clnas time of the three rows (0 where either is missing). */
+static void torch_ratios(json_t *tj, const clnas_bench_overview *o, double out[3])
+{
+    const double c[3] = {o->kappa[0].total, o->kappa[1].total, o->lr_s};
+    for (size_t i = 0; i < 3; i++) {
+        const double ts = torch_row_s(tj, i);
+        out[i] = ts > 0 && c[i] > 0 ? ts / c[i] : 0;
+    }
+}
+
 static void print_torch(const clnas_bench_overview *o, json_t *tj, const char *why)
 {
     printf("\nPyTorch, same computations (tools/bench_torch.py, float32, medians of %d after a warm-up):\n", o->reps);
@@ -528,11 +538,7 @@ static int more_rounds(clnas_ctx *ctx, const clnas_dataset *data, const bench_ar
             fprintf(stderr, "clnas bench: round %d: PyTorch side not measured: %s\n", r + 1, why);
             return 1;
         }
-        const double c[3] = {ov.kappa[0].total, ov.kappa[1].total, ov.lr_s};
-        for (int i = 0; i < 3; i++) {
-            const double ts = torch_row_s(t, (size_t)i);
-            ratio[r][i] = ts > 0 && c[i] > 0 ? ts / c[i] : 0;
-        }
+        torch_ratios(t, &ov, ratio[r]);
         json_decref(t);
         if (!js) {
             printf("round %d: PyTorch/clnas %.2fx (supernet kappa), %.2fx (single-path kappa), %.2fx (R)\n", r + 1,
@@ -567,16 +573,12 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
     }
     char why[2048] = "";
     double ratio[100][3];
-    const double c[3] = {ov.kappa[0].total, ov.kappa[1].total, ov.lr_s};
     if (!js) { /* clnas's own numbers first: the PyTorch side can take minutes */
         print_overview(ctx, &ov);
         fflush(stdout);
         json_t *t = a->torch ? run_torch(a, why, sizeof why) : NULL;
         if (a->torch) print_torch(&ov, t, why);
-        for (int i = 0; t && i < 3; i++) {
-            const double ts = torch_row_s(t, (size_t)i);
-            ratio[0][i] = ts > 0 && c[i] > 0 ? ts / c[i] : 0;
-        }
+        if (t) torch_ratios(t, &ov, ratio[0]);
         const int more = t && a->rounds > 1;
         json_decref(t);
         if (more) {
@@ -588,10 +590,7 @@ static int run_overview(clnas_ctx *ctx, const clnas_dataset *data, const bench_a
         return 0;
     }
     json_t *tj = a->torch ? run_torch(a, why, sizeof why) : NULL;
-    for (int i = 0; tj && i < 3; i++) {
-        const double ts = torch_row_s(tj, (size_t)i);
-        ratio[0][i] = ts > 0 && c[i] > 0 ? ts / c[i] : 0;
-    }
+    if (tj) torch_ratios(tj, &ov, ratio[0]);
     const int ok = json_overview(js, &ov) && (!a->torch || json_torch(js, &ov, tj, why)) &&
                    (!tj || a->rounds < 2 || more_rounds(ctx, data, a, ratio, js) == 0) &&
                    clnas_json_print(stdout, js) == 0;
